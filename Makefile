@@ -1,0 +1,40 @@
+# The two set-up commands are `make run` and `make test`; each installs what it needs into .venv.
+SHELL := /bin/bash
+# Lambda runs python3.13: use the same interpreter locally when pyenv has it.
+PYTHON ?= $(shell p=$$(pyenv prefix 3.13.0 2>/dev/null)/bin/python3.13; [ -x "$$p" ] && echo $$p || (command -v python3.13 || command -v python3))
+VENV := .venv
+TOOLS := .venv-tools
+PORT ?= 3000
+
+.PHONY: run test lint build bench clean
+
+$(VENV)/.installed: pyproject.toml layers/core/requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r layers/core/requirements.txt -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(TOOLS)/.installed: requirements-tools.txt
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/automations serve --port $(PORT)
+
+test: $(VENV)/.installed $(TOOLS)/.installed
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+lint: $(TOOLS)/.installed
+	$(TOOLS)/bin/sam validate --lint --template template.yaml
+	$(TOOLS)/bin/cfn-lint template.yaml
+
+# sam build without Docker needs python3.13 first on PATH (the venv's interpreter is one).
+build: $(VENV)/.installed $(TOOLS)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/automations bench
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .aws-sam

@@ -1,0 +1,9 @@
+"""GET /api/v2/automations/{id}(.json)"""
+from automations.bootstrap import services
+from automations.surfaces import zendesk
+
+
+@zendesk.endpoint
+def handler(request):
+    automation = services().automations.get(request.account_id, zendesk.path_id(request))
+    return zendesk.automation_response(request, automation)

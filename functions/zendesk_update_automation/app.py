@@ -1,0 +1,10 @@
+"""PUT /api/v2/automations/{id}(.json): partial update; an ``id`` in the body is tolerated."""
+from automations.bootstrap import services
+from automations.surfaces import zendesk
+
+
+@zendesk.endpoint
+def handler(request):
+    automation_id = zendesk.path_id(request)
+    automation = services().automations.update(request.account_id, automation_id, zendesk.changes_from_body(request))
+    return zendesk.automation_response(request, automation)

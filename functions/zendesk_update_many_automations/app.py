@@ -1,0 +1,9 @@
+"""PUT /api/v2/automations/update_many(.json): id, position and active of several automations."""
+from automations.bootstrap import services
+from automations.surfaces import zendesk
+
+
+@zendesk.endpoint
+def handler(request):
+    automations = services().automations.update_many(request.account_id, zendesk.bulk_changes_from_body(request))
+    return zendesk.automations_response(request, automations)

@@ -1,0 +1,1 @@
+"""The automations engine core: domain, service, surfaces and adapters, shipped as a Lambda layer."""

@@ -1,0 +1,22 @@
+"""Cached boto3 clients. boto3 honours AWS_ENDPOINT_URL, which is how the local runtime points
+them at moto."""
+from __future__ import annotations
+
+import functools
+import os
+
+
+@functools.cache
+def client(service: str):
+    import boto3
+    from botocore.config import Config
+
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return boto3.session.Session().client(
+        service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 4})
+    )
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests that swap the AWS endpoint call this)."""
+    client.cache_clear()

@@ -1,0 +1,272 @@
+"""DynamoDB implementation of the stores (single-table design; key layout in template.yaml).
+
+Automations are stored as one JSON document attribute beside their keys: reads deserialize one
+string instead of a tree of typed attributes, which keeps list pages cheap."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.domain.model import (
+    Account, Action, ApiKey, Automation, Condition, Conditions, SubjectKind, Trigger,
+)
+from automations.errors import Conflict
+from automations.ports import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _failed_checks(error: ClientError) -> list[bool]:
+    """Which items of a cancelled transaction failed their condition."""
+    reasons = error.response.get("CancellationReasons") or []
+    return [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
+
+
+def _is(error: ClientError, code: str) -> bool:
+    return error.response.get("Error", {}).get("Code") == code
+
+
+class DynamoAccountStore:
+    def __init__(self, client, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def create_account(self, account: Account) -> None:
+        item = {
+            "PK": _s(f"ACCOUNT#{account.id}"), "SK": _s("ACCOUNT"),
+            "GSI2PK": _s("ACCOUNTS"), "GSI2SK": _s(account.id),
+            "name": _s(account.name), "email": _s(account.email), "timezone": _s(account.timezone),
+            "created_at": _s(account.created_at.isoformat()),
+        }
+        owner = {"PK": _s(f"OWNER#{account.email}"), "SK": _s("OWNER"), "account_id": _s(account.id)}
+        try:
+            self._db.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table, "Item": owner, "ConditionExpression": "attribute_not_exists(PK)"}},
+                {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            ])
+        except ClientError as e:
+            if _is(e, "TransactionCanceledException"):
+                raise Conflict(f"an account owned by {account.email} already exists") from None
+            raise
+
+    def get_account(self, account_id: str) -> Account | None:
+        item = self._db.get_item(TableName=self._table,
+                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s("ACCOUNT")}).get("Item")
+        if item is None:
+            return None
+        return Account(id=account_id, name=item["name"]["S"], email=item["email"]["S"],
+                       timezone=item["timezone"]["S"], created_at=datetime.fromisoformat(item["created_at"]["S"]))
+
+    def find_account_by_email(self, email: str) -> Account | None:
+        owner = self._db.get_item(TableName=self._table,
+                                  Key={"PK": _s(f"OWNER#{email}"), "SK": _s("OWNER")}).get("Item")
+        return self.get_account(owner["account_id"]["S"]) if owner else None
+
+    def put_key(self, key: ApiKey) -> None:
+        item = {
+            "PK": _s(f"APIKEY#{key.key_hash}"), "SK": _s("APIKEY"),
+            "GSI1PK": _s(f"KEYID#{key.key_id}"), "GSI1SK": _s("APIKEY"),
+            "key_id": _s(key.key_id), "account_id": _s(key.account_id), "email": _s(key.email),
+            "created_at": _s(key.created_at.isoformat()), "revoked": {"BOOL": key.revoked},
+        }
+        try:
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                raise Conflict("that API key already exists") from None
+            raise
+
+    def get_key(self, key_hash: str) -> ApiKey | None:
+        item = self._db.get_item(TableName=self._table,
+                                 Key={"PK": _s(f"APIKEY#{key_hash}"), "SK": _s("APIKEY")}).get("Item")
+        return self._key(item) if item else None
+
+    def find_key(self, key_id: str) -> ApiKey | None:
+        found = self._db.query(TableName=self._table, IndexName="GSI1",
+                               KeyConditionExpression="GSI1PK = :pk",
+                               ExpressionAttributeValues={":pk": _s(f"KEYID#{key_id}")})["Items"]
+        return self._key(found[0]) if found else None
+
+    def revoke_key(self, key: ApiKey) -> None:
+        self._db.update_item(TableName=self._table,
+                             Key={"PK": _s(f"APIKEY#{key.key_hash}"), "SK": _s("APIKEY")},
+                             UpdateExpression="SET revoked = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+
+    @staticmethod
+    def _key(item: dict[str, Any]) -> ApiKey:
+        return ApiKey(key_hash=item["PK"]["S"].removeprefix("APIKEY#"), key_id=item["key_id"]["S"],
+                      account_id=item["account_id"]["S"], email=item["email"]["S"],
+                      created_at=datetime.fromisoformat(item["created_at"]["S"]), revoked=item["revoked"]["BOOL"])
+
+
+def automation_to_document(a: Automation) -> dict[str, Any]:
+    return {
+        "id": a.id, "uuid": a.uuid, "title": a.title, "active": a.active, "position": a.position,
+        "subject": a.subject.value, "trigger": a.trigger.value, "trigger_config": a.trigger_config,
+        "conditions": a.conditions.to_dict(), "actions": [x.to_dict() for x in a.actions],
+        "created_at": a.created_at.isoformat(), "updated_at": a.updated_at.isoformat(), "default": a.default,
+    }
+
+
+def automation_from_document(account_id: str, doc: dict[str, Any], version: int) -> Automation:
+    conditions = doc["conditions"]
+    return Automation(
+        account_id=account_id, id=doc["id"], uuid=doc["uuid"], title=doc["title"], active=doc["active"],
+        position=doc["position"], subject=SubjectKind(doc["subject"]), trigger=Trigger(doc["trigger"]),
+        conditions=Conditions(all=tuple(Condition(**c) for c in conditions["all"]),
+                              any=tuple(Condition(**c) for c in conditions["any"])),
+        actions=tuple(Action(**x) for x in doc["actions"]),
+        created_at=datetime.fromisoformat(doc["created_at"]), updated_at=datetime.fromisoformat(doc["updated_at"]),
+        default=doc["default"], trigger_config=doc["trigger_config"], version=version,
+    )
+
+
+class DynamoAutomationStore:
+    def __init__(self, client, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    @staticmethod
+    def _key(account_id: str, automation_id: int) -> dict[str, Any]:
+        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"AUTOMATION#{automation_id:012d}")}
+
+    @staticmethod
+    def _counter_key(account_id: str) -> dict[str, Any]:
+        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s("COUNTER#AUTOMATIONS")}
+
+    @staticmethod
+    def _fingerprint_key(account_id: str, fingerprint: str) -> dict[str, Any]:
+        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"AUTOMATION_FP#{fingerprint}")}
+
+    def _item(self, a: Automation) -> dict[str, Any]:
+        return {
+            **self._key(a.account_id, a.id),
+            "GSI1PK": _s(f"ACCOUNT#{a.account_id}#AUTOMATION_UUID#{a.uuid}"), "GSI1SK": _s("AUTOMATION"),
+            "data": _s(json.dumps(automation_to_document(a), separators=(",", ":"))),
+            "version": _n(a.version),
+        }
+
+    @staticmethod
+    def _from_item(account_id: str, item: dict[str, Any]) -> Automation:
+        return automation_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
+
+    def allocate(self, account_id: str, count: int) -> list[tuple[int, int]]:
+        if count == 0:
+            return []
+        got = self._db.update_item(
+            TableName=self._table, Key=self._counter_key(account_id),
+            UpdateExpression="ADD next_id :n, next_position :n",
+            ExpressionAttributeValues={":n": _n(count)}, ReturnValues="UPDATED_NEW")["Attributes"]
+        last_id, last_position = int(got["next_id"]["N"]), int(got["next_position"]["N"])
+        return [(last_id - count + 1 + i, last_position - count + 1 + i) for i in range(count)]
+
+    def raise_next_position(self, account_id: str, position: int) -> None:
+        try:
+            self._db.update_item(
+                TableName=self._table, Key=self._counter_key(account_id), UpdateExpression="SET next_position = :p",
+                ConditionExpression="attribute_not_exists(next_position) OR next_position < :p",
+                ExpressionAttributeValues={":p": _n(position)})
+        except ClientError as e:
+            if not _is(e, "ConditionalCheckFailedException"):
+                raise
+
+    def get(self, account_id: str, automation_id: int) -> Automation | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, automation_id),
+                                 ProjectionExpression="#d, version",
+                                 ExpressionAttributeNames={"#d": "data"}).get("Item")
+        return self._from_item(account_id, item) if item else None
+
+    def list(self, account_id: str) -> list[Automation]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("AUTOMATION#")},
+            "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"},
+        }
+        found: list[Automation] = []
+        while True:
+            page = self._db.query(**kwargs)
+            found.extend(self._from_item(account_id, item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return found
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    # -- transactional writes ------------------------------------------------------------------
+    def _fingerprint_put(self, a: Automation) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table,
+                        "Item": {**self._fingerprint_key(a.account_id, a.fingerprint()), "automation_id": _n(a.id)},
+                        "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def _fingerprint_delete(self, a: Automation) -> dict[str, Any]:
+        return {"Delete": {"TableName": self._table, "Key": self._fingerprint_key(a.account_id, a.fingerprint()),
+                           "ConditionExpression": "automation_id = :id",
+                           "ExpressionAttributeValues": {":id": _n(a.id)}}}
+
+    def _active_count(self, account_id: str, delta: int, max_active: int) -> dict[str, Any]:
+        update: dict[str, Any] = {"TableName": self._table, "Key": self._counter_key(account_id),
+                                  "UpdateExpression": "ADD active_count :d",
+                                  "ExpressionAttributeValues": {":d": _n(delta)}}
+        if delta > 0:
+            update["ConditionExpression"] = "attribute_not_exists(active_count) OR active_count < :max"
+            update["ExpressionAttributeValues"][":max"] = _n(max_active)
+        return {"Update": update}
+
+    def _transact(self, items: list[tuple[str, dict[str, Any]]], automation: Automation) -> None:
+        """Run ``items`` (each tagged with what its failed condition means) as one transaction."""
+        try:
+            self._db.transact_write_items(TransactItems=[item for _, item in items])
+        except ClientError as e:
+            if not _is(e, "TransactionCanceledException"):
+                raise
+            failed = {meaning for (meaning, _), bad in zip(items, _failed_checks(e)) if bad}
+            if "identical" in failed:
+                raise IdenticalActiveAutomation(self._fingerprint_owner(automation)) from None
+            if "limit" in failed:
+                raise ActiveLimitReached() from None
+            raise StaleWrite() from None
+
+    def _fingerprint_owner(self, a: Automation) -> int | None:
+        item = self._db.get_item(TableName=self._table, Key=self._fingerprint_key(a.account_id, a.fingerprint()),
+                                 ConsistentRead=True).get("Item")
+        return int(item["automation_id"]["N"]) if item else None
+
+    def insert(self, automation: Automation, max_active: int) -> None:
+        items = [("stale", {"Put": {"TableName": self._table, "Item": self._item(automation),
+                                    "ConditionExpression": "attribute_not_exists(PK)"}})]
+        if automation.active:
+            items.append(("identical", self._fingerprint_put(automation)))
+            items.append(("limit", self._active_count(automation.account_id, 1, max_active)))
+        self._transact(items, automation)
+
+    def replace(self, old: Automation, new: Automation, max_active: int) -> None:
+        items = [("stale", {"Put": {"TableName": self._table, "Item": self._item(new),
+                                    "ConditionExpression": "version = :v",
+                                    "ExpressionAttributeValues": {":v": _n(old.version)}}})]
+        old_fp = old.fingerprint() if old.active else None
+        new_fp = new.fingerprint() if new.active else None
+        if old_fp != new_fp:
+            if old_fp:
+                items.append(("stale", self._fingerprint_delete(old)))
+            if new_fp:
+                items.append(("identical", self._fingerprint_put(new)))
+        delta = int(new.active) - int(old.active)
+        if delta:
+            items.append(("limit", self._active_count(new.account_id, delta, max_active)))
+        self._transact(items, new)
+
+    def delete(self, automation: Automation) -> None:
+        items = [("stale", {"Delete": {"TableName": self._table, "Key": self._key(automation.account_id, automation.id),
+                                       "ConditionExpression": "version = :v",
+                                       "ExpressionAttributeValues": {":v": _n(automation.version)}}})]
+        if automation.active:
+            items.append(("stale", self._fingerprint_delete(automation)))
+            items.append(("limit", self._active_count(automation.account_id, -1, 0)))
+        self._transact(items, automation)

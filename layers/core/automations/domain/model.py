@@ -1,0 +1,149 @@
+"""The domain model shared by every surface. No I/O here."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Trigger(StrEnum):
+    SWEEP = "sweep"
+    EVENT = "event"
+    LIST_JOINED = "list_joined"
+    COMMUNITY_JOINED = "community_joined"
+    RECURRING = "recurring"
+    DATE_FIELD = "date_field"
+    MANUAL = "manual"
+
+
+class SubjectKind(StrEnum):
+    TICKET = "ticket"
+    CONTACT = "contact"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: str
+    name: str
+    email: str
+    timezone: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the account an API key resolved to."""
+
+    account_id: str
+    key_id: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Condition:
+    field: str
+    operator: str
+    value: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "operator": self.operator, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Action:
+    field: str
+    value: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"field": self.field, "value": self.value}
+
+
+@dataclass(frozen=True)
+class Conditions:
+    all: tuple[Condition, ...] = ()
+    any: tuple[Condition, ...] = ()
+
+    def to_dict(self) -> dict[str, list[dict[str, Any]]]:
+        return {"all": [c.to_dict() for c in self.all], "any": [c.to_dict() for c in self.any]}
+
+
+@dataclass(frozen=True)
+class Automation:
+    account_id: str
+    id: int
+    uuid: str
+    title: str
+    active: bool
+    position: int
+    subject: SubjectKind
+    trigger: Trigger
+    conditions: Conditions
+    actions: tuple[Action, ...]
+    created_at: datetime
+    updated_at: datetime
+    default: bool = False
+    trigger_config: dict[str, Any] = field(default_factory=dict)
+    version: int = 1
+
+    def fingerprint(self) -> str:
+        """Identity of what the rule does, ignoring title and order: two active automations may
+        not share one."""
+        canon = {
+            "subject": self.subject,
+            "trigger": self.trigger,
+            "trigger_config": self.trigger_config,
+            "all": sorted(json.dumps(c.to_dict(), sort_keys=True) for c in self.conditions.all),
+            "any": sorted(json.dumps(c.to_dict(), sort_keys=True) for c in self.conditions.any),
+            "actions": sorted(json.dumps(a.to_dict(), sort_keys=True) for a in self.actions),
+        }
+        return hashlib.sha256(json.dumps(canon, sort_keys=True).encode()).hexdigest()
+
+    def rule_size(self) -> int:
+        """Bytes of the rule as stored (title, conditions, actions), for the 65 KB limit."""
+        body = {"title": self.title, "conditions": self.conditions.to_dict(),
+                "actions": [a.to_dict() for a in self.actions]}
+        return len(json.dumps(body, separators=(",", ":")).encode())
+
+    def evolve(self, **changes: Any) -> Automation:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class AutomationDraft:
+    """What a caller asks for when creating an automation; the service assigns the rest."""
+
+    title: Any
+    actions: tuple[Action, ...]
+    conditions: Conditions
+    active: bool = True
+    position: int | None = None
+    subject: SubjectKind = SubjectKind.TICKET
+    trigger: Trigger = Trigger.SWEEP
+    trigger_config: dict[str, Any] = field(default_factory=dict)
+    default: bool = False  # only the rules every account starts with
+
+
+@dataclass(frozen=True)
+class AutomationChanges:
+    """A partial update: ``None`` means unchanged. Conditions are replaced whole."""
+
+    title: Any = None
+    active: bool | None = None
+    position: int | None = None
+    conditions: Conditions | None = None
+    actions: tuple[Action, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored API key: only its SHA-256 is kept; the key itself is shown once at creation."""
+
+    key_hash: str
+    key_id: str
+    account_id: str
+    email: str
+    created_at: datetime
+    revoked: bool = False

@@ -1,0 +1,72 @@
+"""Domain errors. Surfaces translate them into their own status codes and bodies."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class DomainError(Exception):
+    code = "error"
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class Unauthenticated(DomainError):
+    code = "unauthenticated"
+
+
+class Conflict(DomainError):
+    code = "conflict"
+
+
+class MalformedRequest(DomainError):
+    """The request could not be read at all (bad JSON, missing envelope, bad parameter)."""
+
+    code = "malformed"
+
+    def __init__(self, message: str, *, kind: str = "malformed", parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.parameter = parameter
+
+
+class TooLarge(DomainError):
+    code = "too_large"
+
+
+class TooManyValues(DomainError):
+    code = "too_many_values"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str  # "base" when the problem is the record as a whole
+    message: str
+    code: str = "invalid"
+
+
+class ValidationFailed(DomainError):
+    code = "invalid"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(e.message for e in errors))
+        self.errors = errors
+
+
+@dataclass
+class Problems:
+    """Collects field errors so a validator reports all of them at once."""
+
+    errors: list[FieldError] = field(default_factory=list)
+
+    def add(self, field_name: str, message: str, code: str = "invalid") -> None:
+        self.errors.append(FieldError(field_name, message, code))
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise ValidationFailed(self.errors)

@@ -1,0 +1,235 @@
+"""Automation use cases, shared by every surface. Uniqueness of active rules, the active cap and
+id/position allocation are enforced by the store's conditional writes, not by read-then-write."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from automations import clock
+from automations.domain import ticket_rules
+from automations.domain.model import (
+    Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
+)
+from automations.errors import FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.ports import ActiveLimitReached, AutomationStore, IdenticalActiveAutomation, StaleWrite
+
+MAX_BULK = 100
+_WRITE_ATTEMPTS = 3
+
+# sort_by -> (sort key, descending by default)
+SORTS: dict[str, tuple[Callable[[Automation], list[Any]], bool]] = {
+    "position": (lambda a: [a.position, a.id], False),
+    "alphabetical": (lambda a: [a.title.lower(), a.position, a.id], False),
+    "created_at": (lambda a: [a.created_at.isoformat(), a.id], True),
+    "updated_at": (lambda a: [a.updated_at.isoformat(), a.id], True),
+}
+
+_VALIDATORS: dict[Trigger, Callable[[Automation, Problems], None]] = {
+    Trigger.SWEEP: ticket_rules.validate_sweep_rule,
+}
+
+DEFAULT_CLOSE_RULE = AutomationDraft(
+    title="Close ticket 4 days after status is set to solved",
+    conditions=Conditions(all=(Condition("status", "is", "solved"), Condition("SOLVED", "greater_than", "96"))),
+    actions=(Action("status", "closed"),),
+    default=True,
+)
+
+
+def sort_key(sort_by: str) -> Callable[[Automation], list[Any]]:
+    return SORTS[sort_by][0]
+
+
+def is_descending(sort_by: str, sort_order: str | None) -> bool:
+    if sort_order is None:
+        return SORTS[sort_by][1]
+    return sort_order == "desc"
+
+
+def check_sort(sort_by: str | None, sort_order: str | None, allowed: Iterable[str]) -> str:
+    sort_by = sort_by or "position"
+    allowed = tuple(allowed)
+    if sort_by not in allowed:
+        raise MalformedRequest(f"sort_by must be one of {', '.join(allowed)}", kind="invalid_value",
+                               parameter="sort_by")
+    if sort_order not in (None, "asc", "desc"):
+        raise MalformedRequest('sort_order must be "asc" or "desc"', kind="invalid_value", parameter="sort_order")
+    return sort_by
+
+
+class AutomationService:
+    def __init__(self, store: AutomationStore) -> None:
+        self._store = store
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, account_id: str, automation_id: int) -> Automation:
+        automation = self._store.get(account_id, automation_id)
+        if automation is None:
+            raise NotFound(f"automation {automation_id} not found")
+        return automation
+
+    def list(self, account_id: str, *, active: bool | None = None, trigger: Trigger | None = None,
+             sort_by: str = "position", sort_order: str | None = None) -> list[Automation]:
+        items = [a for a in self._store.list(account_id)
+                 if (active is None or a.active == active) and (trigger is None or a.trigger == trigger)]
+        items.sort(key=sort_key(sort_by), reverse=is_descending(sort_by, sort_order))
+        return items
+
+    def search(self, account_id: str, query: str, *, active: bool | None = None, trigger: Trigger | None = None,
+               sort_by: str | None = None, sort_order: str | None = None) -> list[Automation]:
+        """Titles containing every word of ``query`` (case-insensitive). Without ``sort_by`` the
+        order is relevance: exact title, then title prefix, then word start, then anywhere."""
+        words = query.lower().split()
+        if not words:
+            raise MalformedRequest("Required parameter missing: query", kind="missing", parameter="query")
+        if sort_by is not None:
+            candidates = self.list(account_id, active=active, trigger=trigger, sort_by=sort_by, sort_order=sort_order)
+        else:
+            candidates = self.list(account_id, active=active, trigger=trigger)
+        matches = [a for a in candidates if all(w in a.title.lower() for w in words)]
+        if sort_by is None:
+            matches.sort(key=lambda a: _relevance(a.title.lower(), query.lower().strip()))
+        return matches
+
+    # -- writing ---------------------------------------------------------------------------
+    def create(self, account_id: str, draft: AutomationDraft) -> Automation:
+        return self.create_many(account_id, [draft])[0]
+
+    def create_many(self, account_id: str, drafts: list[AutomationDraft]) -> list[Automation]:
+        if len(drafts) > MAX_BULK:
+            raise MalformedRequest(f"at most {MAX_BULK} automations per request", kind="too_many_values")
+        now = clock.now()
+        provisional = [self._from_draft(account_id, d, 0, 0, now) for d in drafts]
+        self._validate_all(provisional)
+        created = []
+        for automation, (new_id, next_position), draft in zip(
+                provisional, self._store.allocate(account_id, len(drafts)), drafts):
+            position = next_position if draft.position is None else draft.position
+            automation = automation.evolve(id=new_id, position=position)
+            if draft.position is not None:
+                self._store.raise_next_position(account_id, position)
+            self._write(lambda a=automation: self._store.insert(a, ticket_rules.MAX_ACTIVE_AUTOMATIONS))
+            created.append(automation)
+        return created
+
+    def update(self, account_id: str, automation_id: int, changes: AutomationChanges) -> Automation:
+        return self.update_many(account_id, [(automation_id, changes)])[0]
+
+    def update_many(self, account_id: str, updates: list[tuple[int, AutomationChanges]]) -> list[Automation]:
+        if len(updates) > MAX_BULK:
+            raise MalformedRequest(f"at most {MAX_BULK} automations per request", kind="too_many_values")
+        for automation_id, _ in updates:  # every id must exist before anything is written
+            self.get(account_id, automation_id)
+        results = []
+        for automation_id, changes in updates:
+            for attempt in range(_WRITE_ATTEMPTS):
+                old = self.get(account_id, automation_id)
+                new = _apply(old, changes, clock.now())
+                self._validate_all([new])
+                try:
+                    self._write(lambda: self._store.replace(old, new, ticket_rules.MAX_ACTIVE_AUTOMATIONS))
+                    break
+                except StaleWrite:
+                    if attempt == _WRITE_ATTEMPTS - 1:
+                        raise ValidationFailed([FieldError(
+                            "base", "The automation was changed by another request; try again")]) from None
+            if changes.position is not None:
+                self._store.raise_next_position(account_id, changes.position)
+            results.append(new)
+        return results
+
+    def delete(self, account_id: str, automation_id: int) -> None:
+        self.delete_many(account_id, [automation_id])
+
+    def delete_many(self, account_id: str, automation_ids: list[int]) -> None:
+        if len(automation_ids) > MAX_BULK:
+            raise MalformedRequest(f"at most {MAX_BULK} ids per request", kind="too_many_values")
+        for automation_id in automation_ids:
+            self.get(account_id, automation_id)
+        for automation_id in automation_ids:
+            for _ in range(_WRITE_ATTEMPTS):
+                current = self._store.get(account_id, automation_id)
+                if current is None:
+                    break  # deleted concurrently: the outcome asked for
+                try:
+                    self._store.delete(current)
+                    break
+                except StaleWrite:
+                    continue
+
+    def install_defaults(self, account_id: str) -> list[Automation]:
+        """Every Zendesk account starts with the rule that closes solved tickets after 4 days."""
+        return [self.create(account_id, DEFAULT_CLOSE_RULE)]
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _from_draft(account_id: str, d: AutomationDraft, new_id: int, position: int, now) -> Automation:
+        return Automation(
+            account_id=account_id, id=new_id, uuid=str(uuid.uuid4()), title=d.title, active=d.active,
+            position=position, subject=d.subject, trigger=d.trigger,
+            conditions=_normalize_conditions(d.conditions), actions=_normalize_actions(d.actions),
+            created_at=now, updated_at=now, trigger_config=dict(d.trigger_config), default=d.default,
+        )
+
+    @staticmethod
+    def _validate_all(automations: list[Automation]) -> None:
+        problems = Problems()
+        for a in automations:
+            validator = _VALIDATORS.get(a.trigger)
+            if validator is None:
+                problems.add("base", f'Trigger "{a.trigger}" is not supported yet')
+            else:
+                validator(a, problems)
+        seen: dict[str, int] = {}
+        for index, a in enumerate(automations):
+            if a.active and seen.setdefault(a.fingerprint(), index) != index:
+                problems.add("base", "Two automations in this request are identical")
+        problems.raise_if_any()
+
+    @staticmethod
+    def _write(write: Callable[[], None]) -> None:
+        try:
+            write()
+        except IdenticalActiveAutomation as e:
+            where = f" (id {e.existing_id})" if e.existing_id is not None else ""
+            raise ValidationFailed([FieldError(
+                "base", f"An active automation with the same conditions and actions already exists{where}")]) from None
+        except ActiveLimitReached:
+            raise ValidationFailed([FieldError(
+                "base", f"You have reached the limit of {ticket_rules.MAX_ACTIVE_AUTOMATIONS} active automations; "
+                        "deactivate one first")]) from None
+
+
+def _normalize_conditions(conditions: Conditions) -> Conditions:
+    return Conditions(all=tuple(ticket_rules.normalize_condition(c) for c in conditions.all),
+                      any=tuple(ticket_rules.normalize_condition(c) for c in conditions.any))
+
+
+def _normalize_actions(actions: Iterable[Action]) -> tuple[Action, ...]:
+    return tuple(ticket_rules.normalize_action(a) for a in actions)
+
+
+def _apply(old: Automation, changes: AutomationChanges, now) -> Automation:
+    updated = old.evolve(
+        title=old.title if changes.title is None else changes.title,
+        active=old.active if changes.active is None else changes.active,
+        position=old.position if changes.position is None else changes.position,
+        conditions=old.conditions if changes.conditions is None else _normalize_conditions(changes.conditions),
+        actions=old.actions if changes.actions is None else _normalize_actions(changes.actions),
+    )
+    if updated == old:
+        return old.evolve(version=old.version + 1)
+    return updated.evolve(updated_at=now, version=old.version + 1)
+
+
+def _relevance(title: str, query: str) -> int:
+    """Lower is better; the sort is stable, so equal ranks keep position order."""
+    if title == query:
+        return 0
+    if title.startswith(query):
+        return 1
+    if any(word.startswith(query.split()[0]) for word in title.split()):
+        return 2
+    return 3
+

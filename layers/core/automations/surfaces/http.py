@@ -1,0 +1,119 @@
+"""What every HTTP surface shares: reading an API Gateway HTTP API (v2) event into a request,
+building responses, and the handler wrapper that turns domain errors into each surface's format
+and never lets a traceback reach a response."""
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+
+from automations.domain.model import Principal
+from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated
+
+logger = Logger()
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def empty_response(status: int = 204) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {}, "body": ""}
+
+
+def principal_from_event(event: dict[str, Any]) -> Principal | None:
+    """The authorizer's verdict, passed on by API Gateway in the request context."""
+    context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}
+    if not context.get("account_id"):
+        return None
+    return Principal(account_id=context["account_id"], key_id=context.get("key_id", ""),
+                     email=context.get("email", ""))
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    path_params: dict[str, str]
+    raw_body: bytes
+    principal: Principal | None
+    base_url: str
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> HttpRequest:
+        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+        context = event.get("requestContext") or {}
+        body = event.get("body") or ""
+        raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
+        scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
+        host = headers.get("host") or context.get("domainName", "localhost")
+        return cls(
+            method=(context.get("http") or {}).get("method", "GET"),
+            path=event.get("rawPath", "/"),
+            headers=headers,
+            query=dict(event.get("queryStringParameters") or {}),
+            path_params=dict(event.get("pathParameters") or {}),
+            raw_body=raw,
+            principal=principal_from_event(event),
+            base_url=f"{scheme}://{host}",
+        )
+
+    @property
+    def account_id(self) -> str:
+        if self.principal is None:
+            raise Unauthenticated("no credentials")
+        return self.principal.account_id
+
+    def json(self, *, required: bool = True) -> Any:
+        """The body as JSON; ``None`` for an empty body when not required."""
+        if len(self.raw_body) > MAX_BODY_BYTES:
+            raise TooLarge(f"the request body is larger than {MAX_BODY_BYTES // 1024} KB")
+        if not self.raw_body.strip():
+            if required:
+                raise MalformedRequest("the request body is empty; a JSON object is expected", kind="json")
+            return None
+        try:
+            return json.loads(self.raw_body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise MalformedRequest(f"the request body is not valid JSON ({e})", kind="json") from None
+
+
+class Surface(Protocol):
+    def error_response(self, error: DomainError) -> dict[str, Any]: ...
+
+    def unexpected_error_response(self) -> dict[str, Any]: ...
+
+
+def endpoint(surface: Surface, *, authenticated: bool = True) -> Callable[[Callable[[HttpRequest], dict]], Callable]:
+    """Wrap a handler body ``fn(request) -> response`` into a Lambda handler for ``surface``."""
+
+    def wrap(fn: Callable[[HttpRequest], dict[str, Any]]) -> Callable[[dict, Any], dict[str, Any]]:
+        @functools.wraps(fn)
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            try:
+                request = HttpRequest.from_event(event)
+                if authenticated and request.principal is None:
+                    raise Unauthenticated("no credentials")
+                return fn(request)
+            except DomainError as error:
+                return surface.error_response(error)
+            except Exception:
+                logger.exception("unhandled error", extra={"path": event.get("rawPath")})
+                return surface.unexpected_error_response()
+
+        return handler
+
+    return wrap

@@ -1,0 +1,300 @@
+"""The Zendesk-compatible surface: Zendesk's JSON shapes, pagination, status codes and error
+bodies over the shared automation service. No business rules here."""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlencode
+
+from automations.clock import iso_z
+from automations.domain.model import Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions
+from automations.errors import (
+    Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, TooLarge, TooManyValues,
+    Unauthenticated, ValidationFailed,
+)
+from automations.paging import MAX_PAGE_SIZE, cursor_page, offset_page
+from automations.service import automations as automation_service
+from automations.surfaces.http import HttpRequest, empty_response, endpoint as _endpoint, json_response
+
+LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at")
+SEARCH_SORTS = ("position", "alphabetical", "created_at", "updated_at")
+_CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
+_ID = re.compile(r"^(\d{1,15})(?:\.json)?$")
+
+
+class ZendeskSurface:
+    def error_response(self, error: DomainError) -> dict[str, Any]:
+        if isinstance(error, Unauthenticated):
+            return json_response(401, {"error": "Couldn't authenticate you"},
+                                 {"WWW-Authenticate": 'Basic realm="Web Password"'})
+        if isinstance(error, NotFound):
+            return json_response(404, {"error": "RecordNotFound", "description": "Not found"})
+        if isinstance(error, ValidationFailed):
+            details: dict[str, list[dict[str, str]]] = {}
+            for e in error.errors:
+                details.setdefault(e.field, []).append({"description": e.message, "error": e.code.upper()})
+            return json_response(422, {"error": "RecordInvalid", "description": "Record validation errors",
+                                       "details": details})
+        if isinstance(error, TooLarge):
+            return json_response(413, {"error": "RequestTooLarge", "description": error.message})
+        if isinstance(error, TooManyValues) or (isinstance(error, MalformedRequest) and error.kind == "too_many_values"):
+            return json_response(400, {"error": "TooManyValues", "description": error.message})
+        if isinstance(error, MalformedRequest):
+            names = {"json": "InvalidJSON", "pagination": "InvalidPaginationParameter",
+                     "missing": "ParameterMissing", "invalid_value": "InvalidValue"}
+            return json_response(400, {"error": names.get(error.kind, "BadRequest"), "description": error.message})
+        if isinstance(error, Conflict):
+            return json_response(409, {"error": "Conflict", "description": error.message})
+        return self.unexpected_error_response()
+
+    def unexpected_error_response(self) -> dict[str, Any]:
+        return json_response(500, {"error": "InternalError", "description": "Something went wrong; please retry"})
+
+
+SURFACE = ZendeskSurface()
+
+
+def endpoint(fn):
+    return _endpoint(SURFACE)(fn)
+
+
+# -- reading requests ------------------------------------------------------------------------
+def path_id(request: HttpRequest) -> int:
+    """The ``{id}`` path segment (``25`` or ``25.json``); anything else is a missing record."""
+    match = _ID.match(request.path_params.get("id", ""))
+    if not match:
+        raise NotFound("no such record")
+    return int(match.group(1))
+
+
+def query_bool(request: HttpRequest, name: str) -> bool | None:
+    value = request.query.get(name)
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered in ("true", "1"):
+        return True
+    if lowered in ("false", "0"):
+        return False
+    raise MalformedRequest(f"{name} must be true or false", kind="invalid_value", parameter=name)
+
+
+def _positive_int(request: HttpRequest, name: str, default: int) -> int:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise MalformedRequest(f"{name} must be a positive integer", kind="pagination", parameter=name)
+    return int(value)
+
+
+def query_ids(request: HttpRequest) -> list[int]:
+    raw = request.query.get("ids", "")
+    parts = [p.strip() for p in raw.split(",") if p.strip()]
+    if not parts:
+        raise MalformedRequest("Required parameter missing: ids", kind="missing", parameter="ids")
+    if len(parts) > automation_service.MAX_BULK:
+        raise TooManyValues(f"Too many values in ids: at most {automation_service.MAX_BULK} are allowed")
+    if not all(p.isdigit() for p in parts):
+        raise MalformedRequest("ids must be a comma-separated list of numeric ids", kind="invalid_value",
+                               parameter="ids")
+    return [int(p) for p in parts]
+
+
+def _envelope(body: Any, key: str) -> Any:
+    if not isinstance(body, dict) or key not in body:
+        raise MalformedRequest(f"Required parameter missing: {key}", kind="missing", parameter=key)
+    return body[key]
+
+
+def _conditions(raw: Any, problems: Problems) -> Conditions | None:
+    if not isinstance(raw, dict):
+        problems.add("conditions", "Conditions: must be an object with \"all\" and \"any\" lists")
+        return None
+    parsed: dict[str, tuple[Condition, ...]] = {}
+    for group in ("all", "any"):
+        items = raw.get(group) or []
+        if not isinstance(items, list):
+            problems.add("conditions", f'Conditions: "{group}" must be a list')
+            return None
+        conditions = []
+        for item in items:
+            if not isinstance(item, dict) or not isinstance(item.get("field"), str) \
+                    or not isinstance(item.get("operator"), str):
+                problems.add("conditions", f'Conditions: each condition in "{group}" needs a field, an operator '
+                                           "and a value")
+                return None
+            conditions.append(Condition(item["field"], item["operator"], item.get("value", "")))
+        parsed[group] = tuple(conditions)
+    return Conditions(all=parsed["all"], any=parsed["any"])
+
+
+def _actions(raw: Any, problems: Problems) -> tuple[Action, ...] | None:
+    if not isinstance(raw, list):
+        problems.add("actions", "Actions: must be a list")
+        return None
+    actions = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("field"), str) or "value" not in item:
+            problems.add("actions", "Actions: each action needs a field and a value")
+            return None
+        actions.append(Action(item["field"], item["value"]))
+    return tuple(actions)
+
+
+def _fields(raw: Any, *, partial: bool) -> dict[str, Any]:
+    """Type-check the writable fields of an automation object (read-only ones are ignored)."""
+    if not isinstance(raw, dict):
+        raise ValidationFailed([FieldError("base", "The automation must be a JSON object")])
+    problems = Problems()
+    out: dict[str, Any] = {}
+    if "title" in raw or not partial:
+        out["title"] = raw.get("title")
+        if out["title"] is not None and not isinstance(out["title"], str):
+            problems.add("title", "Title: must be a string")
+    if "active" in raw:
+        if not isinstance(raw["active"], bool):
+            problems.add("active", "Active: must be true or false")
+        out["active"] = raw["active"]
+    if "position" in raw:
+        if not isinstance(raw["position"], int) or isinstance(raw["position"], bool) or raw["position"] < 0:
+            problems.add("position", "Position: must be a non-negative integer")
+        out["position"] = raw["position"]
+    conditions = raw.get("conditions")
+    if conditions is None and ("all" in raw or "any" in raw):
+        conditions = {"all": raw.get("all"), "any": raw.get("any")}
+    if conditions is not None or not partial:
+        out["conditions"] = _conditions(conditions if conditions is not None else {}, problems)
+    if "actions" in raw or not partial:
+        out["actions"] = _actions(raw.get("actions", []), problems)
+    problems.raise_if_any()
+    return out
+
+
+def parse_draft(raw: Any) -> AutomationDraft:
+    fields = _fields(raw, partial=False)
+    return AutomationDraft(
+        title="" if fields["title"] is None else fields["title"], actions=fields["actions"],
+        conditions=fields["conditions"], active=fields.get("active", True), position=fields.get("position"),
+    )
+
+
+def parse_changes(raw: Any) -> AutomationChanges:
+    fields = _fields(raw, partial=True)
+    if "title" in fields and fields["title"] is None:
+        fields["title"] = ""
+    return AutomationChanges(**fields)
+
+
+def draft_from_body(request: HttpRequest) -> AutomationDraft:
+    return parse_draft(_envelope(request.json(), "automation"))
+
+
+def drafts_from_body(request: HttpRequest) -> list[AutomationDraft]:
+    items = _envelope(request.json(), "automations")
+    if not isinstance(items, list):
+        raise ValidationFailed([FieldError("base", "automations must be a list")])
+    if len(items) > automation_service.MAX_BULK:
+        raise TooManyValues(f"Too many automations: at most {automation_service.MAX_BULK} per request")
+    return [parse_draft(item) for item in items]
+
+
+def changes_from_body(request: HttpRequest) -> AutomationChanges:
+    return parse_changes(_envelope(request.json(), "automation"))
+
+
+def bulk_changes_from_body(request: HttpRequest) -> list[tuple[int, AutomationChanges]]:
+    """``update_many`` takes only id, position and active."""
+    items = _envelope(request.json(), "automations")
+    if not isinstance(items, list):
+        raise ValidationFailed([FieldError("base", "automations must be a list")])
+    if len(items) > automation_service.MAX_BULK:
+        raise TooManyValues(f"Too many automations: at most {automation_service.MAX_BULK} per request")
+    updates = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), int) or isinstance(item.get("id"), bool):
+            raise ValidationFailed([FieldError("base", "each automation needs a numeric id")])
+        fields = _fields({k: item[k] for k in ("position", "active") if k in item}, partial=True)
+        updates.append((item["id"], AutomationChanges(**fields)))
+    return updates
+
+
+# -- shaping responses -----------------------------------------------------------------------
+def automation_json(a: Automation, base_url: str) -> dict[str, Any]:
+    return {
+        "url": f"{base_url}/api/v2/automations/{a.id}.json",
+        "id": a.id,
+        "title": a.title,
+        "active": a.active,
+        "updated_at": iso_z(a.updated_at),
+        "created_at": iso_z(a.created_at),
+        "default": a.default,
+        "actions": [x.to_dict() for x in a.actions],
+        "conditions": a.conditions.to_dict(),
+        "position": a.position,
+        "raw_title": a.title,
+    }
+
+
+def automation_response(request: HttpRequest, a: Automation, status: int = 200) -> dict[str, Any]:
+    headers = {"Location": f"{request.base_url}/api/v2/automations/{a.id}.json"} if status == 201 else None
+    return json_response(status, {"automation": automation_json(a, request.base_url)}, headers)
+
+
+def automations_response(request: HttpRequest, automations: Sequence[Automation]) -> dict[str, Any]:
+    return json_response(200, {"automations": [automation_json(a, request.base_url) for a in automations]})
+
+
+def no_content() -> dict[str, Any]:
+    return empty_response(204)
+
+
+def _url(request: HttpRequest, params: dict[str, str]) -> str:
+    return f"{request.base_url}{request.path}?{urlencode(params)}"
+
+
+def list_sort(request: HttpRequest, allowed: Sequence[str] = LIST_SORTS) -> tuple[str, str | None]:
+    sort_by = automation_service.check_sort(request.query.get("sort_by"), request.query.get("sort_order"), allowed)
+    return sort_by, request.query.get("sort_order")
+
+
+def paginated_response(request: HttpRequest, automations: Sequence[Automation], sort_by: str,
+                       sort_order: str | None, *, allow_cursor: bool = True) -> dict[str, Any]:
+    """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.)."""
+    if allow_cursor and any(p in request.query for p in _CURSOR_PARAMS):
+        return _cursor_response(request, automations, sort_by, sort_order)
+    page = _positive_int(request, "page", 1)
+    per_page = min(_positive_int(request, "per_page", MAX_PAGE_SIZE), MAX_PAGE_SIZE)
+    result = offset_page(automations, page, per_page)
+    others = {k: v for k, v in request.query.items() if k != "page"}
+    return json_response(200, {
+        "automations": [automation_json(a, request.base_url) for a in result.items],
+        "next_page": _url(request, {**others, "page": str(page + 1)}) if result.has_next else None,
+        "previous_page": _url(request, {**others, "page": str(page - 1)}) if result.has_previous else None,
+        "count": result.count,
+    })
+
+
+def _cursor_response(request: HttpRequest, automations: Sequence[Automation], sort_by: str,
+                     sort_order: str | None) -> dict[str, Any]:
+    size = _positive_int(request, "page[size]", MAX_PAGE_SIZE)
+    if size > MAX_PAGE_SIZE:
+        raise MalformedRequest(f"page[size] is greater than maximum of {MAX_PAGE_SIZE}", kind="pagination",
+                               parameter="page[size]")
+    after, before = request.query.get("page[after]"), request.query.get("page[before]")
+    if after is not None and before is not None:
+        raise MalformedRequest("page[after] and page[before] cannot be combined", kind="pagination")
+    result = cursor_page(automations, automation_service.sort_key(sort_by), size,
+                         descending=automation_service.is_descending(sort_by, sort_order), after=after, before=before)
+    others = {k: v for k, v in request.query.items() if k not in _CURSOR_PARAMS}
+    others["page[size]"] = str(size)
+    return json_response(200, {
+        "automations": [automation_json(a, request.base_url) for a in result.items],
+        "meta": {"has_more": result.has_more, "after_cursor": result.after_cursor,
+                 "before_cursor": result.before_cursor},
+        "links": {
+            "next": _url(request, {**others, "page[after]": result.after_cursor}) if result.after_cursor else None,
+            "prev": _url(request, {**others, "page[before]": result.before_cursor}) if result.before_cursor else None,
+        },
+    })
