@@ -23,10 +23,10 @@ class MovableClock:
         self._lock = threading.Lock()
         self._offset = timedelta(0)
         self._frozen_at: datetime | None = None
-        if start is not None:
-            self.set(start)
         if frozen:
             self.freeze()
+        if start is not None:
+            self.set(start)
 
     def now(self) -> datetime:
         with self._lock:

@@ -1,0 +1,100 @@
+import threading
+
+import pytest
+
+from automations.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from automations.service.accounts import hash_key
+from automations.surfaces.authorizer import parse_authorization
+
+
+def scan_all(aws):
+    import boto3
+
+    return boto3.client("dynamodb").scan(TableName=aws.physical_name("Table"))["Items"]
+
+
+def test_keys_are_stored_only_as_hashes(aws, services):
+    account, key = services.accounts.create_account("Acme", "Owner@Acme.test", "America/New_York")
+    assert account.email == "owner@acme.test" and account.timezone == "America/New_York"
+    dump = repr(scan_all(aws))
+    assert key not in dump and hash_key(key) in dump
+    assert len(key) == 40 and key.isalnum()
+
+
+def test_authenticate(services):
+    account, key = services.accounts.create_account("Acme", "owner@acme.test")
+    assert services.accounts.authenticate(key).account_id == account.id
+    assert services.accounts.authenticate(key, "OWNER@acme.test").account_id == account.id
+    for bad in [(key, "someone@else.test"), (key[:-1], None), ("", None)]:
+        with pytest.raises(Unauthenticated):
+            services.accounts.authenticate(*bad)
+
+
+def test_revoke(services):
+    account, _ = services.accounts.create_account("Acme", "owner@acme.test")
+    key_id, key = services.accounts.create_key(account.id)
+    services.accounts.revoke_key(key_id)
+    with pytest.raises(Unauthenticated):
+        services.accounts.authenticate(key)
+    with pytest.raises(NotFound):
+        services.accounts.revoke_key("key_unknown")
+    with pytest.raises(NotFound):
+        services.accounts.create_key("acc_missing")
+
+
+@pytest.mark.parametrize("name, email, tz, field", [
+    ("", "a@b.test", "UTC", "name"), ("A", "not-an-email", "UTC", "email"), ("A", "a@b.test", "Mars/Base", "timezone"),
+])
+def test_account_validation(services, name, email, tz, field):
+    with pytest.raises(ValidationFailed) as e:
+        services.accounts.create_account(name, email, tz)
+    assert [x.field for x in e.value.errors] == [field]
+
+
+def test_one_account_per_owner_email_even_concurrently(services):
+    outcomes = []
+
+    def create():
+        try:
+            outcomes.append(services.accounts.create_account("Acme", "race@acme.test"))
+        except Conflict as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(not isinstance(o, Conflict) for o in outcomes) == 1
+
+
+def test_ensure_account_is_idempotent_and_takes_the_given_key(services):
+    first, key = services.accounts.ensure_account("Development", "dev@example.com", "k" * 40)
+    again, same = services.accounts.ensure_account("Development", "dev@example.com", "k" * 40)
+    assert first.id == again.id and key == same == "k" * 40
+    assert services.accounts.authenticate(key, "dev@example.com").account_id == first.id
+    other, _ = services.accounts.create_account("Other", "other@example.com")
+    with pytest.raises(Conflict):
+        services.accounts.ensure_account("Other", "other@example.com", "k" * 40)
+    _, generated = services.accounts.ensure_account("Development", "dev@example.com")
+    assert generated != key and services.accounts.authenticate(generated).account_id == first.id
+
+
+def test_every_account_starts_with_the_default_close_rule(services):
+    account, _ = services.accounts.create_account("Acme", "owner@acme.test")
+    [rule] = services.automations.list(account.id)
+    assert rule.default and rule.title == "Close ticket 4 days after status is set to solved"
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("Basic YUBiLmMvdG9rZW46S0VZ", ("a@b.c", "KEY")),          # a@b.c/token:KEY
+    ("Basic YUBiLmM6S0VZ", ("a@b.c", "KEY")),                  # a@b.c:KEY
+    ("basic YUBiLmM6S0VZOndpdGg6Y29sb25z", ("a@b.c", "KEY:with:colons")),
+    ("Bearer KEY", (None, "KEY")),
+    ("Bearer   KEY  ", (None, "KEY")),
+    ("Basic YUBiLmM6", None),                                   # no key
+    ("Basic OktFWQ==", None),                                   # no user
+    ("Basic ///", None),
+    ("Basic //8=", None),                                       # not UTF-8
+    ("Digest abc", None), ("", None), (None, None), ("Bearer", None),
+])
+def test_parse_authorization(header, expected):
+    assert parse_authorization(header) == expected

@@ -1,0 +1,83 @@
+import threading
+
+import pytest
+
+from automations.domain.model import Action, AutomationChanges, AutomationDraft, Condition, Conditions
+from automations.errors import NotFound, ValidationFailed
+
+ANCHORED = (Condition("status", "is", "open"), Condition("OPEN", "greater_than", "24"))
+
+
+def draft(i, **kw):
+    return AutomationDraft(title=f"rule {i}", conditions=Conditions(all=ANCHORED),
+                           actions=(Action("current_tags", f"tag{i}"),), **kw)
+
+
+@pytest.fixture
+def account(services):
+    return services.accounts.create_account("Acme", "owner@acme.test")[0]
+
+
+def test_at_most_500_active_automations(services, account):
+    # the default rule is one of them
+    for start in range(0, 495, 100):
+        services.automations.create_many(account.id, [draft(i) for i in range(start, min(start + 100, 499))])
+    with pytest.raises(ValidationFailed) as e:
+        services.automations.create(account.id, draft(1000))
+    assert "limit of 500 active automations" in e.value.errors[0].message
+    inactive = services.automations.create(account.id, draft(1001, active=False))
+    with pytest.raises(ValidationFailed):
+        services.automations.update(account.id, inactive.id, AutomationChanges(active=True))
+    services.automations.update(account.id, 2, AutomationChanges(active=False))
+    assert services.automations.update(account.id, inactive.id, AutomationChanges(active=True)).active
+
+
+def test_concurrent_identical_creates_leave_exactly_one_active(services, account):
+    outcomes = []
+
+    def create():
+        try:
+            outcomes.append(services.automations.create(account.id, draft(7)))
+        except ValidationFailed as e:
+            outcomes.append(e)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(not isinstance(o, ValidationFailed) for o in outcomes) == 1
+    assert len(services.automations.list(account.id, active=True)) == 2
+
+
+def test_deleting_an_active_rule_frees_its_slot_and_fingerprint(services, account):
+    a = services.automations.create(account.id, draft(1))
+    services.automations.delete(account.id, a.id)
+    with pytest.raises(NotFound):
+        services.automations.get(account.id, a.id)
+    again = services.automations.create(account.id, draft(1))
+    assert again.id != a.id
+
+
+def test_changing_conditions_moves_the_fingerprint(services, account):
+    a = services.automations.create(account.id, draft(1))
+    services.automations.update(account.id, a.id, AutomationChanges(actions=(Action("current_tags", "moved"),)))
+    services.automations.create(account.id, draft(1))  # the old shape is free again
+
+
+def test_timestamps_come_from_the_clock(services, account):
+    from datetime import datetime, timezone
+
+    from automations import clock
+
+    fixed = clock.MovableClock(datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc), frozen=True)
+    previous = clock.get_clock()
+    clock.set_clock(fixed)
+    try:
+        a = services.automations.create(account.id, draft(1))
+        assert a.created_at == datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+        fixed.advance(60)
+        b = services.automations.update(account.id, a.id, AutomationChanges(title="renamed"))
+        assert (b.updated_at - b.created_at).total_seconds() == 60
+        c = services.automations.update(account.id, a.id, AutomationChanges(title="renamed"))
+        assert c.updated_at == b.updated_at  # nothing changed, nothing to date
+    finally:
+        clock.set_clock(previous)
