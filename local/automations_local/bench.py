@@ -1,0 +1,128 @@
+"""`automations bench`: performance figures, each against a baseline measured in the same run.
+
+- API latency: warm, in-process, through the full stack the local runtime serves (route match,
+  authorizer, handler, DynamoDB on moto's server) for GET-one and list-100 automations, against
+  a baseline handler doing one DynamoDB GetItem on the same backend (the list is also shown
+  against a bare Query of the same 100 items, the floor of any list).
+- Import time of each handler module in a fresh interpreter, against `import boto3` alone.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def _time(call: Callable[[], object], requests: int, warmup: int = 20) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def api_latency(requests: int) -> list[dict]:
+    from automations.adapters import aws
+    from automations.bootstrap import services
+    from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+    from automations_local.router import HttpRequest
+    from automations_local.runtime import LocalRuntime
+
+    with LocalRuntime(port=0) as runtime:
+        account_id = runtime.dev_account_id
+        conditions = Conditions(all=(Condition("status", "is", "open"), Condition("OPEN", "greater_than", "24")))
+        drafts = [AutomationDraft(title=f"Benchmark rule {i}", conditions=conditions,
+                                  actions=(Action("current_tags", f"bench_{i}"),)) for i in range(100)]
+        services().automations.create_many(account_id, drafts)
+        auth = "Basic " + base64.b64encode(f"{runtime.dev_email}/token:{runtime.dev_api_key}".encode()).decode()
+        headers = [("host", f"127.0.0.1:{runtime.port}"), ("authorization", auth)]
+
+        def through_stack(target: str) -> Callable[[], object]:
+            def call():
+                response = runtime.gateway.handle(HttpRequest("GET", target, list(headers)))
+                assert response.status == 200, response.body
+            return call
+
+        db, table = aws.client("dynamodb"), runtime.template.physical_name("Table")
+
+        def baseline_handler(event, context):  # the floor: one GetItem and a JSON answer
+            item = db.get_item(TableName=table, Key={"PK": {"S": f"ACCOUNT#{account_id}"},
+                                                     "SK": {"S": "AUTOMATION#000000000005"}})["Item"]
+            return {"statusCode": 200, "body": json.dumps(item)}
+
+        def query_baseline_handler(event, context):  # the floor of a list: one Query of the same items
+            items = db.query(TableName=table, KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
+                             ExpressionAttributeValues={":pk": {"S": f"ACCOUNT#{account_id}"},
+                                                        ":prefix": {"S": "AUTOMATION#"}},
+                             ProjectionExpression="#d, version", ExpressionAttributeNames={"#d": "data"})["Items"]
+            return {"statusCode": 200, "body": json.dumps(items)}
+
+        get_item = _percentiles(_time(lambda: baseline_handler({}, None), requests))
+        query = _percentiles(_time(lambda: query_baseline_handler({}, None), requests))
+        rows = []
+        for name, target, baselines in [
+            ("GET one automation", "/api/v2/automations/5.json", [("GetItem", get_item)]),
+            ("list 100 automations", "/api/v2/automations.json?page%5Bsize%5D=100",
+             [("GetItem", get_item), ("Query 100", query)]),
+        ]:
+            p50, p99 = _percentiles(_time(through_stack(target), requests))
+            for baseline_name, (base_p50, base_p99) in baselines:
+                rows.append({"case": name, "baseline": baseline_name, "p50_ms": p50, "p99_ms": p99,
+                             "baseline_p50_ms": base_p50, "baseline_p99_ms": base_p99, "ratio_p50": p50 / base_p50})
+        return rows
+
+
+def _import_ms(statement: str, repeats: int) -> float:
+    code = (f"import sys, time; sys.path[:0] = {[str(ROOT / 'layers' / 'core')]!r}; "
+            f"t = time.perf_counter(); {statement}; print((time.perf_counter() - t) * 1000)")
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                 cwd=ROOT).stdout) for _ in range(repeats)]
+    return statistics.median(runs)
+
+
+def import_times(repeats: int) -> list[dict]:
+    boto3_ms = _import_ms("import boto3", repeats)
+    rows = []
+    for app in sorted((ROOT / "functions").glob("*/app.py")):
+        statement = ("import importlib.util as u; "
+                     f"s = u.spec_from_file_location('app', {str(app)!r}); m = u.module_from_spec(s); "
+                     "s.loader.exec_module(m)")
+        ms = _import_ms(statement, repeats)
+        rows.append({"handler": app.parent.name, "import_ms": ms, "boto3_ms": boto3_ms, "ratio": ms / boto3_ms})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="automations bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=400, help="timed requests per case (default 400)")
+    parser.add_argument("--import-repeats", type=int, default=5, help="fresh interpreters per module (default 5)")
+    args = parser.parse_args(argv)
+
+    print("API latency, warm, in-process through route + authorizer + handler + DynamoDB (moto server)")
+    print(f"{'case':<24}{'p50 ms':>9}{'p99 ms':>9}  {'baseline':<10}{'base p50':>9}{'base p99':>9}{'p50 ratio':>11}")
+    for r in api_latency(args.requests):
+        print(f"{r['case']:<24}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}  {r['baseline']:<10}{r['baseline_p50_ms']:>9.2f}"
+              f"{r['baseline_p99_ms']:>9.2f}{r['ratio_p50']:>11.2f}")
+    print("target: p50 ratio <= 1.5")
+    print("\nHandler import time in a fresh interpreter (median), against `import boto3`")
+    print(f"{'handler':<36}{'ms':>8}{'boto3 ms':>10}{'ratio':>8}  target <= 1.3")
+    for r in import_times(args.import_repeats):
+        print(f"{r['handler']:<36}{r['import_ms']:>8.1f}{r['boto3_ms']:>10.1f}{r['ratio']:>8.2f}")
+    return 0
