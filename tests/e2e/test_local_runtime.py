@@ -13,9 +13,12 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
+import boto3
 import pytest
+from botocore.config import Config
 
 from automations import bootstrap
 from automations.errors import Unauthenticated
@@ -136,6 +139,38 @@ def test_chunked_body_is_read(local_runtime, clock):
     chunks = iter([b'{"set": ', b'"2032-02-02T00:00:00Z"}'])
     response = local_runtime.request("POST", "/_local/clock", data=chunks)  # a generator goes chunked
     assert response.status_code == 200 and response.json()["now"].startswith("2032-02-02T00:00")
+
+
+def test_aws_calls_are_atomic_under_concurrency(local_runtime):
+    """moto's backends are not thread-safe (a transaction deep-copies tables that concurrent calls
+    change); the runtime serializes AWS calls, so none fails (retries are off to see it)."""
+    def client():
+        return boto3.session.Session().client("dynamodb", endpoint_url=local_runtime.runtime.aws_endpoint,
+                                              config=Config(retries={"max_attempts": 1}))
+
+    table = f"scratch-{uuid.uuid4().hex[:8]}"
+    setup = client()
+    setup.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                       KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                       AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}])
+    for batch in range(40):  # a big table widens the window of the deep copy
+        setup.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": {"PK": {"S": f"seed-{batch}-{i}"}}}} for i in range(25)]})
+
+    def work(worker: int) -> None:
+        db = client()
+        for round_ in range(10):
+            if worker % 2:
+                db.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": table, "Item": {"PK": {"S": f"tx-{worker}-{round_}-{i}"}}}} for i in range(5)])
+            else:
+                db.put_item(TableName=table, Item={"PK": {"S": f"put-{worker}-{round_}"}})
+
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(work, range(8)))  # re-raises the first failed call
+    finally:
+        setup.delete_table(TableName=table)
 
 
 # --- the command ---------------------------------------------------------------------------------

@@ -1,0 +1,82 @@
+"""Creates in the emulated AWS what template.yaml declares, so the template stays the only
+definition of every table, queue, schedule group and event bus. Safe to run again."""
+from __future__ import annotations
+
+import json
+
+import boto3
+from botocore.exceptions import ClientError
+
+from automations_local.template import Resource, Template
+
+
+# Error codes meaning "it is already there", per service.
+_ALREADY_EXISTS = {"ResourceInUseException", "QueueAlreadyExists", "ConflictException",
+                   "ResourceAlreadyExistsException"}
+
+# SQS attributes passed through as declared (the API wants every value as a string).
+_QUEUE_ATTRIBUTES = ("DelaySeconds", "MaximumMessageSize", "MessageRetentionPeriod",
+                     "ReceiveMessageWaitTimeSeconds", "VisibilityTimeout", "FifoQueue",
+                     "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
+
+
+def create_resources(template: Template) -> None:
+    session = boto3.session.Session(region_name=template.region)
+    dynamodb, sqs = session.client("dynamodb"), session.client("sqs")
+    scheduler, events = session.client("scheduler"), session.client("events")
+    for table in template.tables:
+        if _created(dynamodb.create_table, **table_definition(table)):
+            ttl = table.properties.get("TimeToLiveSpecification")
+            if ttl:
+                dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification=ttl)
+    # Dead-letter queues first: a redrive policy must name a queue that exists.
+    for queue in sorted(template.queues, key=lambda q: "RedrivePolicy" in q.properties):
+        _created(sqs.create_queue, QueueName=queue.name, Attributes=queue_attributes(queue))
+    for group in template.schedule_groups:
+        _created(scheduler.create_schedule_group, Name=group.name)
+    for bus in template.event_buses:
+        _created(events.create_event_bus, Name=bus.name)
+
+
+def table_definition(table: Resource) -> dict:
+    """create_table arguments for a declared AWS::DynamoDB::Table (on demand: capacity means nothing locally)."""
+    properties = table.properties
+    definition = {
+        "TableName": table.name,
+        "KeySchema": properties["KeySchema"],
+        "AttributeDefinitions": properties["AttributeDefinitions"],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    for kind in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes"):
+        if properties.get(kind):
+            definition[kind] = [
+                {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+                for index in properties[kind]
+            ]
+    stream = properties.get("StreamSpecification")
+    if stream:
+        definition["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": stream["StreamViewType"]}
+    return definition
+
+
+def queue_attributes(queue: Resource) -> dict[str, str]:
+    properties = queue.properties
+    attributes = {name: _attribute_string(properties[name]) for name in _QUEUE_ATTRIBUTES if name in properties}
+    if "RedrivePolicy" in properties:
+        attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+    return attributes
+
+
+def _attribute_string(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _created(create, **arguments) -> bool:
+    """Call a create API; False when the resource already existed."""
+    try:
+        create(**arguments)
+    except ClientError as error:
+        if error.response["Error"]["Code"] in _ALREADY_EXISTS:
+            return False
+        raise
+    return True

@@ -1,0 +1,220 @@
+"""The local runtime: moto in process, the template's resources created in it, every API route
+served in process behind a movable clock, and a development account ready to use."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+from datetime import datetime
+
+from automations import bootstrap
+from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
+from automations_local import LOGGER_NAME
+from automations_local.resources import create_resources
+from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
+from automations_local.server import CONTROL_PREFIX, ControlError, LocalHttpServer, control, read_json_object
+from automations_local.template import DEFAULT_REGION, DEFAULT_STACK_NAME, Template, load_template
+
+log = logging.getLogger(LOGGER_NAME)
+
+DEV_ACCOUNT_NAME = "Development"
+DEFAULT_DEV_EMAIL = "dev@example.com"
+
+# Credentials and region for the emulated AWS; values already in the environment win.
+_LOCAL_AWS_DEFAULTS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": DEFAULT_REGION,
+    "AWS_REGION": DEFAULT_REGION,
+}
+
+
+class LocalRuntime:
+    def __init__(self, template_path: str | os.PathLike | None = None, port: int = 3000,
+                 host: str = "127.0.0.1", aws_endpoint: str | None = None,
+                 stack_name: str = DEFAULT_STACK_NAME) -> None:
+        self.template_path = template_path
+        self.host = host
+        self.port = port  # the bound port once started (port=0 picks a free one)
+        self.aws_endpoint = aws_endpoint  # the one in use once started
+        self._requested_aws_endpoint = aws_endpoint
+        self.stack_name = stack_name
+        self.clock = MovableClock()
+        self.template: Template | None = None
+        self.gateway: ApiGateway | None = None
+        self.dev_account_id: str | None = None
+        self.dev_email: str | None = None
+        self.dev_api_key: str | None = None
+        self._moto = None  # moto's WSGI server, when this runtime started one
+        self._server: LocalHttpServer | None = None
+        self._saved_environment: dict[str, str | None] = {}
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalRuntime:
+        try:
+            self._start_aws()
+            self.template = load_template(self.template_path, stack_name=self.stack_name,
+                                          aws_endpoint=self.aws_endpoint)
+            self._install_function_environment()
+            set_clock(self.clock)
+            bootstrap.reset()  # services() must see this endpoint and table
+            create_resources(self.template)
+            self.gateway = ApiGateway(self.template)
+            self._server = LocalHttpServer((self.host, self.port), self.handle)
+            self.port = self._server.server_address[1]
+            threading.Thread(target=self._server.serve_forever, name="automations-local-http", daemon=True).start()
+            self._ensure_dev_account()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._moto is not None:
+            self._moto.shutdown()
+            self._moto.server_close()
+            self._moto = None
+        set_clock(SystemClock())
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environment.clear()
+        bootstrap.reset()
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        if request.raw_path.startswith(CONTROL_PREFIX):
+            return control.dispatch(self, request)
+        return self.gateway.handle(request)
+
+    def create_account(self, name: str, email: str, timezone: str = "UTC") -> dict:
+        account, key = bootstrap.services().accounts.create_account(name, email, timezone)
+        return {"account_id": account.id, "name": account.name, "email": account.email,
+                "timezone": account.timezone, "api_key": key}
+
+    # --- start-up steps ----------------------------------------------------------------------
+
+    def _setenv(self, key: str, value: str) -> None:
+        self._saved_environment.setdefault(key, os.environ.get(key))
+        os.environ[key] = value
+
+    def _start_aws(self) -> None:
+        self.aws_endpoint = self._requested_aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
+        if not self.aws_endpoint:
+            self._moto = _start_moto()
+            self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
+        self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)
+        for key, value in _LOCAL_AWS_DEFAULTS.items():
+            if not os.environ.get(key):
+                self._setenv(key, value)
+
+    def _install_function_environment(self) -> None:
+        """Functions share this process, hence one environment: differing values cannot both hold."""
+        chosen: dict[str, tuple[str, str]] = {}
+        for function in self.template.functions.values():
+            for key, value in function.environment.items():
+                if key in chosen and chosen[key][1] != value:
+                    log.warning("%s sets %s=%r but %s set %r; using the first",
+                                function.logical_id, key, value, chosen[key][0], chosen[key][1])
+                    continue
+                chosen[key] = (function.logical_id, value)
+        for key, (_, value) in chosen.items():
+            self._setenv(key, value)
+
+    def _ensure_dev_account(self) -> None:
+        email = os.environ.get("AUTOMATIONS_DEV_EMAIL") or DEFAULT_DEV_EMAIL
+        key = os.environ.get("AUTOMATIONS_DEV_API_KEY") or None
+        account, key = bootstrap.services().accounts.ensure_account(DEV_ACCOUNT_NAME, email, key)
+        self.dev_account_id, self.dev_email, self.dev_api_key = account.id, account.email, key
+
+
+def _start_moto():
+    """moto's server, answering one AWS call at a time. Its backends are not thread-safe (a
+    transaction deep-copies tables that concurrent calls are changing, and two conditional
+    transactions can both win), whereas every AWS call is atomic."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def one_at_a_time(environ, start_response):
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server("127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    return server
+
+
+# --- control endpoints ---------------------------------------------------------------------------
+
+def _now(runtime: LocalRuntime) -> HttpResponse:
+    return json_response(200, {"now": iso_z(runtime.clock.now())})
+
+
+@control.route("GET", "/_local/health")
+def _health(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
+    return json_response(200, {"status": "ok"})
+
+
+@control.route("GET", "/_local/clock")
+def _get_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
+    return _now(runtime)
+
+
+@control.route("POST", "/_local/clock")
+def _move_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
+    """{"advance_seconds": N} or {"set": "2030-01-01T09:00:00Z"}."""
+    body = read_json_object(request)
+    if body.keys() not in ({"advance_seconds"}, {"set"}):
+        raise ControlError(400, 'give exactly one of "advance_seconds" and "set"')
+    try:
+        if "advance_seconds" in body:
+            runtime.clock.advance(_seconds(body["advance_seconds"]))
+        else:
+            runtime.clock.set(_instant(body["set"]))
+    except OverflowError:
+        raise ControlError(400, "that moves the clock out of the representable range") from None
+    return _now(runtime)
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ControlError(400, "advance_seconds must be a number")
+    return value
+
+
+def _instant(value: object) -> datetime:
+    try:
+        return parse_iso(value)
+    except (AttributeError, ValueError):
+        raise ControlError(400, 'set must be an ISO-8601 time with "Z" or an offset') from None
+
+
+@control.route("POST", "/_local/accounts")
+def _create_account(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
+    body = read_json_object(request)
+    for name in ("name", "email"):
+        if not isinstance(body.get(name), str):
+            raise ControlError(400, f"{name} must be a string")
+    timezone = body.get("timezone", "UTC")
+    if not isinstance(timezone, str):
+        raise ControlError(400, "timezone must be a string")
+    return json_response(201, runtime.create_account(body["name"], body["email"], timezone))
