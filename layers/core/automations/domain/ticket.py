@@ -1,0 +1,157 @@
+"""A ticket as automations see it: Zendesk's ticket fields plus the timestamps that the
+time-based conditions count from. Immutable; a change is a new ticket (``with_changes``).
+
+Status timestamps: ``status_entered_at`` holds, for each status, when the ticket last entered
+it. The OPEN/PENDING/HOLD/SOLVED/CLOSED hour conditions count from that instant and hold only
+while the ticket *is* in that status (an "hours since solved" on a reopened ticket is false).
+NEW is "hours since created" (Zendesk's label), counted from ``created_at`` in any status.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from automations.clock import ensure_utc
+from automations.domain.ticket_rules import PRIORITIES, SATISFACTION, STATUSES, TICKET_TYPES
+
+_NO_STATUS_TIMES: tuple[datetime | None, ...] = (None,) * len(STATUSES)
+
+# The hourly sweep reads an account's non-closed tickets in this many partitions (shards), so a
+# large account is swept by several workers at once.
+SWEEP_SHARDS = 8
+
+
+def sweep_shard(ticket_id: int) -> int:
+    return ticket_id % SWEEP_SHARDS
+
+
+def normalize_tags(tags: str | Iterable[str]) -> tuple[str, ...]:
+    """Zendesk tags: lower case, unique, in first-seen order; a space separates two tags."""
+    if isinstance(tags, str):
+        tags = (tags,)
+    return tuple(dict.fromkeys(" ".join(tags).lower().split()))
+
+
+def normalize_custom_fields(
+        values: Mapping[int, str | None] | Iterable[tuple[int, str | None]]) -> tuple[tuple[int, str], ...]:
+    """Pairs sorted by field id; an empty value ("" or None) is the same as no value, so it is
+    dropped and every ticket has one representation."""
+    pairs = values.items() if isinstance(values, Mapping) else values
+    return tuple(sorted((int(k), v) for k, v in pairs if v not in (None, "")))
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    # One tzinfo object for every instant keeps datetime comparisons on CPython's fast path.
+    return when if when is None or when.tzinfo is UTC else ensure_utc(when)
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    account_id: str
+    id: int
+    external_id: str | None = None
+    subject: str = ""
+    description: str = ""
+    status: str = "new"
+    priority: str = ""
+    type: str = ""
+    requester_id: int | None = None
+    submitter_id: int | None = None
+    assignee_id: int | None = None
+    group_id: int | None = None
+    organization_id: int | None = None
+    tags: tuple[str, ...] = ()
+    custom_fields: tuple[tuple[int, str], ...] = ()
+    custom_status_id: int | None = None
+    brand_id: int | None = None
+    ticket_form_id: int | None = None
+    locale_id: int | None = None
+    via_id: int | None = None
+    recipient: str | None = None
+    satisfaction_score: str = "unoffered"
+    due_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    assigned_at: datetime | None = None
+    requester_updated_at: datetime | None = None
+    assignee_updated_at: datetime | None = None
+    sla_next_breach_at: datetime | None = None
+    # When the ticket last entered each status, aligned with STATUSES (None: never). A mapping
+    # status -> instant is accepted too.
+    status_entered_at: tuple[datetime | None, ...] = _NO_STATUS_TIMES
+    automation_updates: int = 0  # updates made by automations; Zendesk stops at 100
+    swept_cycle: str = ""  # the last sweep cycle whose firings were committed: a retry skips the ticket
+    version: int = 1  # the repository's optimistic-concurrency token; with_changes keeps it
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("status", STATUSES), ("priority", PRIORITIES), ("type", TICKET_TYPES),
+                              ("satisfaction_score", SATISFACTION)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"ticket {name} {getattr(self, name)!r} is not one of {allowed}")
+        entered = self.status_entered_at
+        if isinstance(entered, Mapping):
+            unknown = set(entered) - set(STATUSES)
+            if unknown:
+                raise ValueError(f"status_entered_at names unknown statuses {sorted(unknown)}")
+            entered = tuple(entered.get(s) for s in STATUSES)
+        if len(entered) != len(STATUSES):
+            raise ValueError(f"status_entered_at needs one entry per status {STATUSES}")
+        set_ = object.__setattr__
+        set_(self, "status_entered_at", tuple(_utc(t) for t in entered))
+        set_(self, "tags", normalize_tags(self.tags))
+        set_(self, "custom_fields", normalize_custom_fields(self.custom_fields))
+        for name in _INSTANTS:
+            set_(self, name, _utc(getattr(self, name)))
+
+    @classmethod
+    def create(cls, account_id: str, id: int, now: datetime, **values: Any) -> Ticket:
+        """A new ticket whose derived timestamps start at ``now``."""
+        status = values.get("status", "new")
+        derived: dict[str, Any] = {"created_at": now, "updated_at": now, "status_entered_at": {status: now}}
+        if values.get("assignee_id") is not None:
+            derived["assigned_at"] = now
+        return cls(account_id=account_id, id=id, **(derived | values))
+
+    def custom_field(self, field_id: int) -> str | None:
+        for key, value in self.custom_fields:
+            if key == field_id:
+                return value
+        return None
+
+    def entered(self, status: str) -> datetime | None:
+        """When the ticket last entered ``status``."""
+        return self.status_entered_at[STATUSES.index(status)]
+
+    def with_changes(self, changes: Mapping[str, Any], now: datetime) -> Ticket:
+        """The ticket with ``changes`` (attribute -> new value) applied at ``now``. Derived
+        timestamps follow: a new status is entered at ``now``, a new assignee is assigned at
+        ``now`` (unassigning clears ``assigned_at``: an unassigned ticket has no "hours since
+        assigned"), and ``updated_at`` becomes ``now``. Values equal to the current ones are
+        not changes; with none left the same ticket is returned."""
+        refused = changes.keys() - _CHANGEABLE
+        if refused:
+            raise ValueError(f"cannot change {sorted(refused)} directly")
+        changed = replace(self, **changes)
+        real = {name for name in changes if getattr(changed, name) != getattr(self, name)}
+        if not real:
+            return self
+        now = ensure_utc(now)
+        # `changed` is new and not yet shared: finish it in place rather than copy it again
+        set_ = object.__setattr__
+        set_(changed, "updated_at", now)
+        if "status" in real:
+            entered = list(changed.status_entered_at)
+            entered[STATUSES.index(changed.status)] = now
+            set_(changed, "status_entered_at", tuple(entered))
+        if "assignee_id" in real:
+            set_(changed, "assigned_at", None if changed.assignee_id is None else now)
+        return changed
+
+
+_INSTANTS = tuple(f.name for f in fields(Ticket) if f.type == "datetime | None")
+# Identity, bookkeeping and the timestamps with_changes derives itself are not for callers.
+_CHANGEABLE = frozenset(f.name for f in fields(Ticket)) - {
+    "account_id", "id", "updated_at", "assigned_at", "status_entered_at", "automation_updates", "swept_cycle",
+    "version"}
