@@ -1,0 +1,18 @@
+"""DELETE /v1/communities/{community_id}: 204."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import path_id
+
+app = native.create_app()
+
+
+@app.delete("/v1/communities/<community_id>")
+def delete(community_id: str):
+    services().communities.delete(native.account_id(app), path_id(community_id, "community"))
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

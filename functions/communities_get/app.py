@@ -1,0 +1,15 @@
+"""GET /v1/communities/{community_id}"""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import CommunityOut, community_out, path_id
+
+app = native.create_app()
+
+
+@app.get("/v1/communities/<community_id>")
+def get(community_id: str) -> CommunityOut:
+    return community_out(services().communities.get(native.account_id(app), path_id(community_id, "community")))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,21 @@
+"""GET /v1/communities: the account's communities by id, cursor paginated."""
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import CommunityPage, community_out, id_page
+
+app = native.create_app()
+
+
+@app.get("/v1/communities")
+def list_all(limit: Annotated[int, Query(ge=1, le=100)] = 50,
+             cursor: Annotated[str | None, Query(max_length=2048)] = None) -> CommunityPage:
+    items, next_cursor = id_page(services().communities.list(native.account_id(app)), limit, cursor)
+    return CommunityPage(communities=[community_out(i) for i in items], next_cursor=next_cursor)
+
+
+def handler(event, context):
+    return app.resolve(event, context)

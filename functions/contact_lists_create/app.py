@@ -1,0 +1,18 @@
+"""POST /v1/contact-lists: 201 with the new integer id."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import ContactListIn, ContactListOut, contact_list_out
+
+app = native.create_app()
+
+
+@app.post("/v1/contact-lists")
+def create(body: ContactListIn) -> Response[ContactListOut]:
+    created = services().contact_lists.create(native.account_id(app), body.name)
+    return Response(201, "application/json", contact_list_out(created))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

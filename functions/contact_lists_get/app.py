@@ -1,0 +1,15 @@
+"""GET /v1/contact-lists/{list_id}"""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import ContactListOut, contact_list_out, path_id
+
+app = native.create_app()
+
+
+@app.get("/v1/contact-lists/<list_id>")
+def get(list_id: str) -> ContactListOut:
+    return contact_list_out(services().contact_lists.get(native.account_id(app), path_id(list_id, "contact list")))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

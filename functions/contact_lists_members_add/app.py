@@ -1,0 +1,18 @@
+"""POST /v1/contact-lists/{list_id}/members {"contact_uuids": [...]} (1-1000): each contact joining
+emits one join event; duplicates are ignored, unknown contacts reported, members left alone."""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import MembersAddedOut, MembersIn, members_added_out, path_id
+
+app = native.create_app()
+
+
+@app.post("/v1/contact-lists/<list_id>/members")
+def add_members(list_id: str, body: MembersIn) -> MembersAddedOut:
+    outcome = services().contact_lists.add_members(native.account_id(app), path_id(list_id, "contact list"),
+                                               body.contact_uuids)
+    return members_added_out(outcome)
+
+
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,21 @@
+"""GET /v1/contact-lists/{list_id}/members: members in contact uuid order, cursor paginated."""
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import MemberPage, member_page, path_id
+
+app = native.create_app()
+
+
+@app.get("/v1/contact-lists/<list_id>/members")
+def list_members(list_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 50,
+                 cursor: Annotated[str | None, Query(max_length=2048)] = None) -> MemberPage:
+    return member_page(*services().contact_lists.members(native.account_id(app), path_id(list_id, "contact list"),
+                                                     cursor=cursor, limit=limit))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

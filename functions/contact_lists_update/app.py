@@ -1,0 +1,16 @@
+"""PATCH /v1/contact-lists/{list_id}: attributes left out stay."""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import ContactListOut, ContactListPatch, contact_list_out, changes, path_id
+
+app = native.create_app()
+
+
+@app.patch("/v1/contact-lists/<list_id>")
+def update(list_id: str, patch: ContactListPatch) -> ContactListOut:
+    updated = services().contact_lists.update(native.account_id(app), path_id(list_id, "contact list"), changes(patch))
+    return contact_list_out(updated)
+
+
+def handler(event, context):
+    return app.resolve(event, context)

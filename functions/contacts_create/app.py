@@ -1,0 +1,18 @@
+"""POST /v1/contacts: 201; 409 when another contact of the account has the email."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import ContactIn, ContactOut, contact_out
+
+app = native.create_app()
+
+
+@app.post("/v1/contacts")
+def create_contact(contact: ContactIn) -> Response[ContactOut]:
+    created = services().contacts.create(native.account_id(app), contact.model_dump(exclude_none=True))
+    return Response(201, "application/json", contact_out(created))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,17 @@
+"""DELETE /v1/contacts/{contact_uuid}: 204; the contact leaves its lists and communities."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+
+app = native.create_app()
+
+
+@app.delete("/v1/contacts/<contact_uuid>")
+def delete_contact(contact_uuid: str):
+    services().contacts.delete(native.account_id(app), contact_uuid)
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,18 @@
+"""DELETE /v1/custom-fields/{field_id}: 204."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import path_id
+
+app = native.create_app()
+
+
+@app.delete("/v1/custom-fields/<field_id>")
+def delete(field_id: str):
+    services().custom_fields.delete(native.account_id(app), path_id(field_id, "custom field"))
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

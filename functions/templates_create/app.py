@@ -1,0 +1,18 @@
+"""POST /v1/templates: 201 with the new integer id; 422 with every problem (invalid Liquid: the parser's message)."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import TemplateIn, TemplateOut, template_out, template_values
+
+app = native.create_app()
+
+
+@app.post("/v1/templates")
+def create(body: TemplateIn) -> Response[TemplateOut]:
+    created = services().templates.create(native.account_id(app), template_values(body, partial=False))
+    return Response(201, "application/json", template_out(created))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

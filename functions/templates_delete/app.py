@@ -1,0 +1,18 @@
+"""DELETE /v1/templates/{template_id}: 204."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import path_id
+
+app = native.create_app()
+
+
+@app.delete("/v1/templates/<template_id>")
+def delete(template_id: str):
+    services().templates.delete(native.account_id(app), path_id(template_id, "template"))
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

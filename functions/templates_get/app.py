@@ -1,0 +1,15 @@
+"""GET /v1/templates/{template_id}"""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_contacts import TemplateOut, template_out, path_id
+
+app = native.create_app()
+
+
+@app.get("/v1/templates/<template_id>")
+def get(template_id: str) -> TemplateOut:
+    return template_out(services().templates.get(native.account_id(app), path_id(template_id, "template")))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

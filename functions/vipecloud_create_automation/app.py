@@ -1,0 +1,10 @@
+"""POST /automations and POST /autoresponders: create; 200 (VipeCloud answers creates with 200)."""
+from automations.bootstrap import services
+from automations.surfaces import vipecloud
+
+
+@vipecloud.endpoint
+def handler(request):
+    automations = services().contact_automations
+    rule = vipecloud.read_rule(request, automations)
+    return vipecloud.automation_response(automations, automations.save(request.account_id, rule))

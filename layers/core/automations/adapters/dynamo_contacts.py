@@ -1,0 +1,397 @@
+"""DynamoDB storage of contacts, contact lists, communities, custom fields, templates and the
+contact event log (single table; every key under PK=ACCOUNT#<a>):
+
+    CONTACT#<uuid>                             a contact (JSON "data" + version)
+    CONTACT_EMAIL#<email>                      the claim that makes emails unique per account
+    GROUP#LIST#<id>, GROUP#COMMUNITY#<id>      a list or community   (ids zero-padded)
+    MEMBER#LIST#<id>#<uuid>                    a membership; GSI2 lists a contact's memberships
+    CUSTOM_FIELD#<id>, TEMPLATE#<id>           custom fields and templates
+    COUNTER#<NAME>                             the atomic id counters
+    CONTACT_EVENT#<occurred_at>#<event id>     the contact event log (TTL: expires_at)
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from botocore.exceptions import ClientError
+
+from automations.adapters.dynamo import _failed_checks, _is, _n, _s
+from automations.domain.contacts import (
+    Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
+    TemplateType,
+)
+from automations.errors import Conflict, MalformedRequest, NotFound
+from automations.paging import decode_cursor, encode_cursor
+from automations.ports import StaleWrite
+from automations.service.events import RETENTION, ContactEvent, occurred_text
+
+T = TypeVar("T")
+_TRANSACT_MAX = 100
+_JOINS_PER_TRANSACTION = (_TRANSACT_MAX - 1) // 3  # a group check + (contact check, membership, event) each
+_ATTEMPTS = 5
+
+
+def _pk(account_id: str) -> dict[str, str]:
+    return _s(f"ACCOUNT#{account_id}")
+
+
+def _dump(doc: dict[str, Any]) -> dict[str, str]:
+    return _s(json.dumps(doc, separators=(",", ":")))
+
+
+def _dates(doc: dict[str, Any]) -> dict[str, Any]:
+    return {**doc, "created_at": datetime.fromisoformat(doc["created_at"]),
+            "updated_at": datetime.fromisoformat(doc["updated_at"])}
+
+
+def _document(record: Any) -> dict[str, Any]:
+    """A record's JSON document: its dataclass fields minus keys and version, dates as ISO."""
+    doc = {k: v for k, v in asdict(record).items() if k not in ("account_id", "version")}
+    return {**doc, "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat()}
+
+
+def _after_key(account_id: str, prefix: str, cursor: str | None) -> dict[str, Any] | None:
+    """The ExclusiveStartKey a cursor stands for; refused unless it is a key of this listing."""
+    if cursor is None:
+        return None
+    decoded = decode_cursor(cursor)
+    if len(decoded) != 1 or not isinstance(decoded[0], str) or not decoded[0].startswith(prefix):
+        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
+    return {"PK": _pk(account_id), "SK": _s(decoded[0])}
+
+
+class _Base:
+    def __init__(self, client, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def _page(self, account_id: str, prefix: str, *, after: str | None, limit: int, lower: str | None = None
+              ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` items whose SK starts with ``prefix`` (from ``lower`` on), in SK order,
+        and the cursor of the next page. One item more is read to know whether one follows."""
+        query: dict[str, Any] = {
+            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": _s(lower or prefix),
+                                          ":hi": _s(prefix + "\uffff")}}
+        start = _after_key(account_id, prefix, after)
+        items: list[dict[str, Any]] = []
+        while len(items) <= limit:
+            page = self._db.query(**query, Limit=limit + 1 - len(items), **({"ExclusiveStartKey": start} if start else {}))
+            items += page["Items"]
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        if len(items) > limit:
+            return items[:limit], encode_cursor([items[limit - 1]["SK"]["S"]])
+        return items, None
+
+    def _all(self, account_id: str, prefix: str) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
+                                 "ExpressionAttributeValues": {":pk": _pk(account_id), ":p": _s(prefix)}}
+        items: list[dict[str, Any]] = []
+        while True:
+            page = self._db.query(**query)
+            items += page["Items"]
+            if "LastEvaluatedKey" not in page:
+                return items
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run tagged transaction items; a failed condition raises what its tag means."""
+        try:
+            self._db.transact_write_items(TransactItems=[item for _, item in items])
+        except ClientError as e:
+            if not _is(e, "TransactionCanceledException"):
+                raise
+            failed = {tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad}
+            if "email" in failed:
+                raise Conflict("another contact of this account has that email address") from None
+            raise StaleWrite() from None
+
+
+# -- records with integer ids -------------------------------------------------------------------
+class NumberedDocuments(_Base, Generic[T]):
+    """Lists, communities, custom fields and templates: one JSON document per record at
+    SK=<prefix><id:012d>, a version for optimistic locking, ids from COUNTER#<counter>."""
+
+    def __init__(self, client, table: str, *, prefix: str, counter: str,
+                 load: Callable[[str, dict[str, Any], int], T]) -> None:
+        super().__init__(client, table)
+        self._prefix, self._counter, self._load = prefix, counter, load
+
+    def _key(self, account_id: str, item_id: int) -> dict[str, Any]:
+        return {"PK": _pk(account_id), "SK": _s(f"{self._prefix}{item_id:012d}")}
+
+    def _from_item(self, account_id: str, item: dict[str, Any]) -> T:
+        return self._load(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
+
+    def next_id(self, account_id: str) -> int:
+        got = self._db.update_item(TableName=self._table, Key={"PK": _pk(account_id), "SK": _s(f"COUNTER#{self._counter}")},
+                                   UpdateExpression="ADD next_id :one", ExpressionAttributeValues={":one": _n(1)},
+                                   ReturnValues="UPDATED_NEW")
+        return int(got["Attributes"]["next_id"]["N"])
+
+    def insert(self, record: Any) -> None:
+        self._db.put_item(TableName=self._table, Item={**self._key(record.account_id, record.id),
+                                                       "data": _dump(_document(record)), "version": _n(record.version)},
+                          ConditionExpression="attribute_not_exists(PK)")
+
+    def get(self, account_id: str, item_id: int) -> T | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, item_id)).get("Item")
+        return self._from_item(account_id, item) if item else None
+
+    def list(self, account_id: str) -> list[T]:
+        return [self._from_item(account_id, item) for item in self._all(account_id, self._prefix)]
+
+    def replace(self, old: Any, new: Any) -> None:
+        try:
+            self._db.put_item(TableName=self._table, Item={**self._key(new.account_id, new.id),
+                                                           "data": _dump(_document(new)), "version": _n(new.version)},
+                              ConditionExpression="version = :v", ExpressionAttributeValues={":v": _n(old.version)})
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                raise StaleWrite() from None
+            raise
+
+    def delete(self, record: Any) -> None:
+        try:
+            self._db.delete_item(TableName=self._table, Key=self._key(record.account_id, record.id),
+                                 ConditionExpression="version = :v", ExpressionAttributeValues={":v": _n(record.version)})
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                raise StaleWrite() from None
+            raise
+
+
+def _custom_field(account_id: str, doc: dict[str, Any], version: int) -> CustomField:
+    doc = _dates(doc)
+    return CustomField(**{**doc, "scope": FieldScope(doc["scope"]), "type": FieldType(doc["type"]),
+                          "options": tuple(doc["options"])}, account_id=account_id, version=version)
+
+
+def _template(account_id: str, doc: dict[str, Any], version: int) -> Template:
+    doc = _dates(doc)
+    return Template(**{**doc, "type": TemplateType(doc["type"]), "steps": tuple(SeriesStep(**s) for s in doc["steps"])},
+                    account_id=account_id, version=version)
+
+
+def _group(account_id: str, doc: dict[str, Any], version: int) -> Group:
+    return Group(**{**_dates(doc), "kind": GroupKind(doc["kind"])}, account_id=account_id, version=version)
+
+
+def custom_field_store(client, table: str) -> NumberedDocuments[CustomField]:
+    return NumberedDocuments(client, table, prefix="CUSTOM_FIELD#", counter="CUSTOM_FIELDS", load=_custom_field)
+
+
+def template_store(client, table: str) -> NumberedDocuments[Template]:
+    return NumberedDocuments(client, table, prefix="TEMPLATE#", counter="TEMPLATES", load=_template)
+
+
+# -- lists and communities, with their members ---------------------------------------------------
+class DynamoGroupStore(NumberedDocuments[Group]):
+    def __init__(self, client, table: str, kind: GroupKind) -> None:
+        name = kind.value.upper()
+        super().__init__(client, table, prefix=f"GROUP#{name}#", counter=f"GROUPS#{name}", load=_group)
+        self._member_prefix = f"MEMBER#{name}#"
+
+    def _members_of(self, group: Group) -> str:
+        return f"{self._member_prefix}{group.id:012d}#"
+
+    def _membership_put(self, m: Membership, group: Group) -> dict[str, Any]:
+        return {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
+            "PK": _pk(m.account_id), "SK": _s(self._members_of(group) + m.contact_uuid),
+            "GSI2PK": _s(contact_groups_key(m.account_id, m.contact_uuid)),
+            "GSI2SK": _s(f"{self._prefix}{group.id:012d}"),
+            "contact_uuid": _s(m.contact_uuid), "joined_at": _s(m.joined_at.isoformat())}}}
+
+    def add_members(self, group: Group, joins: Iterable[tuple[Membership, ContactEvent]]
+                    ) -> tuple[MembersAdded, list[ContactEvent]]:
+        outcome, committed = MembersAdded(), []
+        joins = list({m.contact_uuid: (m, e) for m, e in joins}.values())  # one write per contact
+        for start in range(0, len(joins), _JOINS_PER_TRANSACTION):
+            self._add_chunk(group, joins[start:start + _JOINS_PER_TRANSACTION], outcome, committed)
+        return outcome, committed
+
+    def _add_chunk(self, group: Group, pending: list[tuple[Membership, ContactEvent]], outcome: MembersAdded,
+                   committed: list[ContactEvent]) -> None:
+        """One transaction; when it is cancelled, the contacts whose condition failed are sorted
+        out (unknown contact, already a member) and the rest tried again."""
+        group_check = {"ConditionCheck": {"TableName": self._table, "Key": self._key(group.account_id, group.id),
+                                          "ConditionExpression": "attribute_exists(PK)"}}
+        for attempt in range(_ATTEMPTS):
+            if not pending:
+                return
+            items = [group_check]
+            for m, event in pending:
+                items += [
+                    {"ConditionCheck": {"TableName": self._table, "Key": DynamoContactStore.key(m.account_id, m.contact_uuid),
+                                        "ConditionExpression": "attribute_exists(PK)"}},
+                    self._membership_put(m, group),
+                    {"Put": DynamoContactEventLog.put(self._table, event)},
+                ]
+            try:
+                self._db.transact_write_items(TransactItems=items)
+            except ClientError as e:
+                if not _is(e, "TransactionCanceledException"):
+                    raise
+                failed = _failed_checks(e)
+                if failed and failed[0]:
+                    raise NotFound(f"{group.kind} {group.id} not found") from None
+                still = []
+                for index, (m, event) in enumerate(pending):
+                    contact_gone, member, logged = failed[1 + 3 * index: 4 + 3 * index] or (False, False, False)
+                    if contact_gone:
+                        outcome.not_found.append(m.contact_uuid)
+                    elif member or logged:
+                        outcome.already_members.append(m.contact_uuid)
+                    else:
+                        still.append((m, event))
+                if len(still) == len(pending):  # lost to a concurrent transaction: back off, retry
+                    time.sleep(0.02 * 2 ** attempt)
+                pending = still
+                continue
+            outcome.added.extend(m.contact_uuid for m, _ in pending)
+            committed.extend(event for _, event in pending)
+            return
+        raise Conflict("the group is busy; retry the request")
+
+    def remove_member(self, group: Group, contact_uuid: str) -> bool:
+        try:
+            self._db.delete_item(TableName=self._table, ConditionExpression="attribute_exists(PK)",
+                                 Key={"PK": _pk(group.account_id), "SK": _s(self._members_of(group) + contact_uuid)})
+            return True
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                return False
+            raise
+
+    def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]:
+        items, cursor = self._page(group.account_id, self._members_of(group), after=after, limit=limit)
+        return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
+                           contact_uuid=i["contact_uuid"]["S"], joined_at=datetime.fromisoformat(i["joined_at"]["S"]))
+                for i in items], cursor
+
+
+def contact_groups_key(account_id: str, contact_uuid: str) -> str:
+    return f"ACCOUNT#{account_id}#CONTACT_GROUPS#{contact_uuid}"
+
+
+# -- contacts ------------------------------------------------------------------------------------
+def _contact(account_id: str, doc: dict[str, Any], version: int) -> Contact:
+    return Contact(**_dates(doc), account_id=account_id, version=version)
+
+
+class DynamoContactStore(_Base):
+    PREFIX = "CONTACT#"
+
+    @staticmethod
+    def key(account_id: str, contact_uuid: str) -> dict[str, Any]:
+        return {"PK": _pk(account_id), "SK": _s(f"{DynamoContactStore.PREFIX}{contact_uuid}")}
+
+    @staticmethod
+    def _email_key(account_id: str, email: str) -> dict[str, Any]:
+        return {"PK": _pk(account_id), "SK": _s(f"CONTACT_EMAIL#{email}")}
+
+    def _put(self, c: Contact, condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+        put: dict[str, Any] = {"TableName": self._table, "ConditionExpression": condition,
+                               "Item": {**self.key(c.account_id, c.uuid), "data": _dump(_document(c)),
+                                        "version": _n(c.version)}}
+        if values:
+            put["ExpressionAttributeValues"] = values
+        return {"Put": put}
+
+    def _claim(self, c: Contact) -> tuple[str, dict[str, Any]]:
+        return "email", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(PK)",
+                                 "Item": {**self._email_key(c.account_id, c.email), "contact_uuid": _s(c.uuid)}}}
+
+    def _release(self, c: Contact) -> tuple[str, dict[str, Any]]:
+        return "stale", {"Delete": {"TableName": self._table, "Key": self._email_key(c.account_id, c.email),
+                                    "ConditionExpression": "contact_uuid = :u",
+                                    "ExpressionAttributeValues": {":u": _s(c.uuid)}}}
+
+    def insert(self, contact: Contact) -> None:
+        items = [("stale", self._put(contact, "attribute_not_exists(PK)"))]
+        if contact.email:
+            items.append(self._claim(contact))
+        self._transact(items)
+
+    def replace(self, old: Contact, new: Contact) -> None:
+        items = [("stale", self._put(new, "version = :v", {":v": _n(old.version)}))]
+        if old.email != new.email:
+            if old.email:
+                items.append(self._release(old))
+            if new.email:
+                items.append(self._claim(new))
+        self._transact(items)
+
+    def delete(self, contact: Contact) -> None:
+        items = [("stale", {"Delete": {"TableName": self._table, "Key": self.key(contact.account_id, contact.uuid),
+                                       "ConditionExpression": "version = :v",
+                                       "ExpressionAttributeValues": {":v": _n(contact.version)}}})]
+        if contact.email:
+            items.append(self._release(contact))
+        self._transact(items)
+        self._forget_memberships(contact)
+
+    def _forget_memberships(self, contact: Contact) -> None:
+        """Best effort after the delete (GSI2 is eventually consistent): a membership missed here
+        points at a contact that no longer exists, which readers treat as absent."""
+        query: dict[str, Any] = {"TableName": self._table, "IndexName": "GSI2",
+                                 "KeyConditionExpression": "GSI2PK = :pk", "ProjectionExpression": "PK, SK",
+                                 "ExpressionAttributeValues": {":pk": _s(contact_groups_key(contact.account_id,
+                                                                                             contact.uuid))}}
+        while True:
+            page = self._db.query(**query)
+            keys = [{"PK": i["PK"], "SK": i["SK"]} for i in page["Items"]]
+            for start in range(0, len(keys), 25):
+                self._db.batch_write_item(RequestItems={self._table: [
+                    {"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]})
+            if "LastEvaluatedKey" not in page:
+                return
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def get(self, account_id: str, contact_uuid: str) -> Contact | None:
+        item = self._db.get_item(TableName=self._table, Key=self.key(account_id, contact_uuid)).get("Item")
+        return _contact(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"])) if item else None
+
+    def find_by_email(self, account_id: str, email: str) -> Contact | None:
+        claim = self._db.get_item(TableName=self._table, Key=self._email_key(account_id, email),
+                                  ConsistentRead=True).get("Item")
+        return self.get(account_id, claim["contact_uuid"]["S"]) if claim else None
+
+    def page(self, account_id: str, *, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
+        items, cursor = self._page(account_id, self.PREFIX, after=after, limit=limit)
+        return [_contact(account_id, json.loads(i["data"]["S"]), int(i["version"]["N"])) for i in items], cursor
+
+
+# -- the contact event log -----------------------------------------------------------------------
+class DynamoContactEventLog(_Base):
+    PREFIX = "CONTACT_EVENT#"
+
+    @staticmethod
+    def put(table: str, event: ContactEvent) -> dict[str, Any]:
+        """The conditional Put of ``event``: usable alone or inside another write's transaction."""
+        expires = int((event.occurred_at + RETENTION).timestamp())
+        return {"TableName": table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
+            "PK": _pk(event.account_id), "SK": _s(f"{DynamoContactEventLog.PREFIX}{occurred_text(event.occurred_at)}#{event.id}"),
+            "data": _dump(event.to_dict()), "expires_at": _n(expires)}}
+
+    def append(self, event: ContactEvent) -> bool:
+        try:
+            self._db.put_item(**self.put(self._table, event))
+            return True
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                return False
+            raise
+
+    def read(self, account_id: str, *, after: str | None, since: datetime | None,
+             limit: int) -> tuple[list[ContactEvent], str | None]:
+        lower = self.PREFIX + occurred_text(since) if since is not None else None
+        items, cursor = self._page(account_id, self.PREFIX, after=after, limit=limit, lower=lower)
+        return [ContactEvent.from_dict(json.loads(i["data"]["S"])) for i in items], cursor

@@ -1,0 +1,429 @@
+"""Use cases of the contact side: contacts, contact lists and communities (with membership, whose
+join events go through service/events.py), custom fields, templates, and contact automations
+(the VipeCloud surface's rules, stored through AutomationService). Every surface shares these."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from automations import clock
+from automations.domain import contact_rules, contacts as domain
+from automations.domain.contact_rules import ActionKind, ContactRule
+from automations.domain.contacts import (
+    Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
+    TemplateType,
+)
+from automations.domain.model import Automation, AutomationChanges
+from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.ports import ContactStore, GroupStore, NumberedStore, StaleWrite
+from automations.service import events as contact_events
+from automations.service.automations import AutomationService
+from automations.service.rendering import syntax_error
+
+T = TypeVar("T")
+MAX_MEMBERS_PER_CALL = 1000
+_WRITE_ATTEMPTS = 3
+
+
+def _retry_stale(write: Callable[[], T]) -> T:
+    """Read-modify-write under optimistic locking: retry a lost race a few times."""
+    for attempt in range(_WRITE_ATTEMPTS):
+        try:
+            return write()
+        except StaleWrite:
+            if attempt == _WRITE_ATTEMPTS - 1:
+                raise Conflict("the record was changed by another request; try again") from None
+    raise AssertionError("unreachable")
+
+
+# -- records with integer ids -------------------------------------------------------------------
+class NumberedService(Generic[T]):
+    """Create/read/list/update/delete of records with per-account integer ids. Subclasses say
+    what a valid record is (``_check``)."""
+
+    noun = "record"
+
+    def __init__(self, store: NumberedStore[T]) -> None:
+        self._store = store
+
+    def get(self, account_id: str, item_id: int) -> T:
+        item = self._store.get(account_id, item_id) if 0 < item_id < 10 ** 12 else None
+        if item is None:
+            raise NotFound(f"{self.noun} {item_id} not found")
+        return item
+
+    def find(self, account_id: str, item_id: int) -> T | None:
+        try:
+            return self.get(account_id, item_id)
+        except NotFound:
+            return None
+
+    def list(self, account_id: str) -> list[T]:
+        return sorted(self._store.list(account_id), key=lambda item: item.id)
+
+    def delete(self, account_id: str, item_id: int) -> None:
+        _retry_stale(lambda: self._store.delete(self.get(account_id, item_id)))
+
+    def _create(self, account_id: str, build: Callable[[int, datetime], T]) -> T:
+        provisional = self._checked(build(0, clock.now()))  # a refused record burns no id
+        record = replace(provisional, id=self._store.next_id(account_id))
+        self._store.insert(record)
+        return record
+
+    def _update(self, account_id: str, item_id: int, change: Callable[[T], T]) -> T:
+        def attempt() -> T:
+            old = self.get(account_id, item_id)
+            new = self._checked(change(old))
+            if new == old:
+                return old
+            new = replace(new, updated_at=clock.now(), version=old.version + 1)
+            self._store.replace(old, new)
+            return new
+
+        return _retry_stale(attempt)
+
+    def _checked(self, record: T) -> T:
+        problems = Problems()
+        record = self._normalized(record, problems)
+        problems.raise_if_any()
+        return record
+
+    def _normalized(self, record: T, problems: Problems) -> T:
+        """``record`` with its attributes normalised; what is wrong goes to ``problems``."""
+        raise NotImplementedError
+
+
+def _immutable(changes: dict[str, Any], old: Any, *names: str) -> None:
+    for name in names:
+        if name in changes and changes[name] != getattr(old, name):
+            raise ValidationFailed([FieldError(name, f"{name.capitalize()}: cannot be changed; create a new one")])
+
+
+# -- lists and communities ----------------------------------------------------------------------
+class GroupService(NumberedService[Group]):
+    """Contact lists (``GroupKind.LIST``) or communities (``GroupKind.COMMUNITY``). A contact
+    joining one is stored with its join event in one transaction."""
+
+    def __init__(self, kind: GroupKind, store: GroupStore, events: contact_events.ContactEvents) -> None:
+        super().__init__(store)
+        self.kind = kind
+        self.noun = "contact list" if kind == GroupKind.LIST else "community"
+        self._groups = store
+        self._events = events
+
+    def create(self, account_id: str, name: Any, suite_type: Any = None) -> Group:
+        return self._create(account_id, lambda new_id, now: Group(
+            account_id=account_id, kind=self.kind, id=new_id, name=name, suite_type=suite_type,
+            created_at=now, updated_at=now))
+
+    def update(self, account_id: str, group_id: int, changes: dict[str, Any]) -> Group:
+        return self._update(account_id, group_id, lambda old: replace(
+            old, **{k: v for k, v in changes.items() if k in ("name", "suite_type")}))
+
+    def _normalized(self, group: Group, problems: Problems) -> Group:
+        name, suite_type = domain.check_group(group.kind, group.name, group.suite_type, problems)
+        return replace(group, name=name, suite_type=suite_type)
+
+    def add_members(self, account_id: str, group_id: int, contact_uuids: Iterable[str]) -> MembersAdded:
+        """Up to MAX_MEMBERS_PER_CALL contacts; duplicates are ignored, unknown contacts reported
+        (not fatal), contacts already in the group left alone. Each new membership emits one join
+        event, in the same transaction."""
+        wanted = list(dict.fromkeys(contact_uuids))
+        if len(wanted) > MAX_MEMBERS_PER_CALL:
+            raise MalformedRequest(f"at most {MAX_MEMBERS_PER_CALL} contacts per call", kind="too_many_values")
+        group = self.get(account_id, group_id)
+        malformed = [u for u in wanted if not domain.is_uuid(u)]
+        now = clock.now()
+        joins = [(Membership(account_id, self.kind, group.id, u, now),
+                  contact_events.joined(account_id, self.kind, group.id, u, now))
+                 for u in wanted if domain.is_uuid(u)]
+        outcome, committed = self._groups.add_members(group, joins)
+        self._events.committed(committed)
+        return MembersAdded(added=outcome.added, already_members=outcome.already_members,
+                            not_found=malformed + outcome.not_found)
+
+    def remove_member(self, account_id: str, group_id: int, contact_uuid: str) -> None:
+        group = self.get(account_id, group_id)
+        if not domain.is_uuid(contact_uuid) or not self._groups.remove_member(group, contact_uuid):
+            raise NotFound(f"contact {contact_uuid} is not a member of {self.noun} {group_id}")
+
+    def members(self, account_id: str, group_id: int, *, cursor: str | None = None,
+                limit: int = 50) -> tuple[list[Membership], str | None]:
+        """Members in contact uuid order."""
+        return self._groups.members(self.get(account_id, group_id), after=cursor, limit=limit)
+
+
+# -- custom fields --------------------------------------------------------------------------------
+class CustomFieldService(NumberedService[CustomField]):
+    noun = "custom field"
+
+    def create(self, account_id: str, name: Any, scope: Any, type_: Any, options: Any = None) -> CustomField:
+        return self._create(account_id, lambda new_id, now: CustomField(
+            account_id=account_id, id=new_id, name=name, scope=scope, type=type_,
+            options=tuple(options) if isinstance(options, (list, tuple)) else options, created_at=now, updated_at=now))
+
+    def update(self, account_id: str, field_id: int, changes: dict[str, Any]) -> CustomField:
+        """Name and options change; type and scope do not (values and automations rely on them)."""
+        def change(old: CustomField) -> CustomField:
+            _immutable(changes, old, "type", "scope")
+            options = changes.get("options", old.options)
+            return replace(old, name=changes.get("name", old.name),
+                           options=tuple(options) if isinstance(options, (list, tuple)) else options)
+
+        return self._update(account_id, field_id, change)
+
+    def _normalized(self, f: CustomField, problems: Problems) -> CustomField:
+        name, options = domain.check_custom_field(f.name, f.scope, f.type, f.options, problems)
+        if problems.errors:
+            return f
+        return replace(f, name=name, scope=FieldScope(f.scope), type=FieldType(f.type), options=options)
+
+    def by_key(self, account_id: str) -> dict[str, CustomField]:
+        return {str(f.id): f for f in self._store.list(account_id)}
+
+
+# -- templates -----------------------------------------------------------------------------------
+TEMPLATE_WRITABLE = ("title", "subject", "html", "text", "body", "steps")
+
+
+class TemplateService(NumberedService[Template]):
+    noun = "template"
+
+    def create(self, account_id: str, values: dict[str, Any]) -> Template:
+        return self._create(account_id, lambda new_id, now: Template(
+            account_id=account_id, id=new_id, type=values.get("type"), created_at=now, updated_at=now,
+            **{"title": None, **_template_values(values)}))
+
+    def update(self, account_id: str, template_id: int, changes: dict[str, Any]) -> Template:
+        """Any attribute but ``type``; ``null`` removes an optional one (html, text)."""
+        def change(old: Template) -> Template:
+            _immutable(changes, old, "type")
+            return replace(old, **_template_values(changes))
+
+        return self._update(account_id, template_id, change)
+
+    def _normalized(self, t: Template, problems: Problems) -> Template:
+        if t.type not in tuple(TemplateType):
+            problems.add("type", "Type: must be email, text or series")
+            return t
+        t = replace(t, type=TemplateType(t.type), title=t.title.strip() if isinstance(t.title, str) else t.title)
+        domain.check_template(t, problems)
+        for name, source in t.liquid_sources().items():
+            message = syntax_error(source)
+            if message:
+                problems.add(name, f"{name.capitalize()}: invalid Liquid: {message}")
+        seen: dict[int, Template | None] = {}
+        for index, step in enumerate(t.steps):
+            if step.template_id not in seen:
+                seen[step.template_id] = self.find(t.account_id, step.template_id)
+            found = seen[step.template_id]
+            if found is None or found.type != TemplateType.EMAIL:
+                problems.add(f"steps.{index}.template_id",
+                             f"Step {index + 1}: template {step.template_id} is not an email template of this account")
+        return t
+
+
+def _template_values(values: dict[str, Any]) -> dict[str, Any]:
+    out = {k: values[k] for k in TEMPLATE_WRITABLE if k in values}
+    if "steps" in out:
+        out["steps"] = tuple(s if isinstance(s, SeriesStep) else SeriesStep(**s) for s in out["steps"] or ())
+    return out
+
+
+# -- contacts ------------------------------------------------------------------------------------
+class ContactService:
+    def __init__(self, store: ContactStore, fields: CustomFieldService) -> None:
+        self._store = store
+        self._fields = fields
+
+    def get(self, account_id: str, contact_uuid: str) -> Contact:
+        contact = self._store.get(account_id, contact_uuid) if domain.is_uuid(contact_uuid) else None
+        if contact is None:
+            raise NotFound(f"contact {contact_uuid} not found")
+        return contact
+
+    def find_by_email(self, account_id: str, email: str) -> Contact | None:
+        normalized = domain.normalize_email(email)
+        return self._store.find_by_email(account_id, normalized) if normalized else None
+
+    def page(self, account_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[Contact], str | None]:
+        """Contacts in uuid order (stable under concurrent writes), a page at a time."""
+        return self._store.page(account_id, after=cursor, limit=limit)
+
+    def create(self, account_id: str, values: dict[str, Any]) -> Contact:
+        clean = self._checked(account_id, values, {})
+        now = clock.now()
+        contact = Contact(account_id=account_id, uuid=str(uuid.uuid4()), created_at=now, updated_at=now, **clean)
+        self._store.insert(contact)
+        return contact
+
+    def update(self, account_id: str, contact_uuid: str, changes: dict[str, Any]) -> Contact:
+        """A partial update: attributes left out are unchanged, ``null`` clears one; custom field
+        values merge (``{"7": null}`` removes one)."""
+        def attempt() -> Contact:
+            old = self.get(account_id, contact_uuid)
+            current = {k: getattr(old, k) for k in domain.CONTACT_FIELDS if k != "custom_fields"}
+            clean = self._checked(account_id, {**current, **changes}, old.custom_fields)
+            new = replace(old, **clean)
+            if new == old:
+                return old
+            new = replace(new, updated_at=clock.now(), version=old.version + 1)
+            self._store.replace(old, new)
+            return new
+
+        return _retry_stale(attempt)
+
+    def delete(self, account_id: str, contact_uuid: str) -> None:
+        _retry_stale(lambda: self._store.delete(self.get(account_id, contact_uuid)))
+
+    def _checked(self, account_id: str, values: dict[str, Any], existing_fields: dict[str, Any]) -> dict[str, Any]:
+        problems = Problems()
+        given = values.get("custom_fields") or {}
+        fields = self._fields.by_key(account_id) if given else {}
+        clean = domain.check_contact(values, fields, problems)
+        problems.raise_if_any()
+        merged = {**existing_fields, **clean["custom_fields"]}
+        clean["custom_fields"] = {k: v for k, v in merged.items() if v is not None}
+        return clean
+
+
+# -- contact automations --------------------------------------------------------------------------
+def _invalid(code: str, message: str, field_name: str = "base") -> ValidationFailed:
+    return ValidationFailed([FieldError(field_name, message, code)])
+
+
+@dataclass(frozen=True)
+class RuleReferences:
+    """What a contact rule points at, for display (None: deleted since)."""
+
+    group: Group | None
+    templates: tuple[Template | None, ...]
+    custom_field: CustomField | None  # set_custom_field's field
+    date_field: CustomField | None
+
+
+class ContactAutomationService:
+    """Contact automations (list_joined, community_joined, recurring, date_field), stored as the
+    engine's own Automation through AutomationService. The ``check_*`` methods check a rule's
+    references one at a time, each failure a ValidationFailed with a stable ``code`` (surfaces
+    choose their own wording and order); ``create``/``update`` run them all, ``save`` none."""
+
+    def __init__(self, automations: AutomationService, lists: GroupService, communities: GroupService,
+                 fields: CustomFieldService, templates: TemplateService) -> None:
+        self._automations = automations
+        self._groups = {GroupKind.LIST: lists, GroupKind.COMMUNITY: communities}
+        self._fields = fields
+        self._templates = templates
+
+    # -- reference checks, in the order they are best reported ------------------------------
+    def check_source(self, account_id: str, kind: GroupKind, group_id: int | None) -> Group:
+        found = self._groups[kind].find(account_id, group_id) if group_id else None
+        if found is None:
+            raise _invalid(f"{kind.value}_not_found", f"{self._groups[kind].noun.capitalize()} not found")
+        return found
+
+    def check_field_action(self, account_id: str, field_id: int | None, value: Any) -> tuple[CustomField, Any]:
+        """The contact field an action sets and ``value`` normalised for its type."""
+        field = self._contact_field(account_id, field_id)
+        normalized, reason = field.check_value(value)
+        if reason:
+            code = {FieldType.CHECKBOX: "checkbox_value", FieldType.DROPDOWN: "dropdown_value"}.get(
+                field.type, "custom_field_value")
+            raise _invalid(code, f"Custom field value {reason}", "custom_field_value")
+        return field, normalized
+
+    def check_templates(self, account_id: str, kind: ActionKind, template_ids: Iterable[int | None]) -> list[Template]:
+        """Each id must be a template of the type the action takes (a text template is not found
+        by an email action)."""
+        wanted_type = contact_rules.TEMPLATE_TYPE[kind]
+        found = []
+        for template_id in template_ids:
+            template = self._templates.find(account_id, template_id) if template_id else None
+            if template is None or template.type != wanted_type:
+                raise _invalid("template_not_found", "Template not found", "template_id")
+            found.append(template)
+        if not found:
+            raise _invalid("template_not_found", "Template not found", "template_id")
+        return found
+
+    def check_date_field(self, account_id: str, field_id: int | None) -> CustomField:
+        field = self._contact_field(account_id, field_id)
+        if field.type != FieldType.DATE:
+            raise _invalid("custom_field_not_date", "Custom field must be a date field", "custom_field_id")
+        return field
+
+    def _contact_field(self, account_id: str, field_id: int | None) -> CustomField:
+        field = self._fields.find(account_id, field_id) if field_id else None
+        if field is None:
+            raise _invalid("custom_field_not_found", "Custom field not found", "custom_field_id")
+        if field.scope != FieldScope.CONTACT:
+            raise _invalid("custom_field_not_contact", "Custom field must be a contact field", "custom_field_id")
+        return field
+
+    def check(self, account_id: str, rule: ContactRule) -> ContactRule:
+        """Every reference of ``rule``; returns it with its custom field value normalised."""
+        self.check_source(account_id, rule.source_kind, rule.source_id)
+        action = rule.action
+        if action.kind == ActionKind.SET_CUSTOM_FIELD:
+            _, value = self.check_field_action(account_id, action.custom_field_id, action.value)
+            rule = replace(rule, action=replace(action, value=value))
+        else:
+            self.check_templates(account_id, action.kind, action.referenced_template_ids)
+        if rule.date_field:
+            self.check_date_field(account_id, rule.date_field.custom_field_id)
+        return rule
+
+    # -- use cases ----------------------------------------------------------------------------
+    def create(self, account_id: str, rule: ContactRule) -> Automation:
+        return self.save(account_id, self.check(account_id, rule))
+
+    def update(self, account_id: str, automation_id: int, rule: ContactRule) -> Automation:
+        return self.save(account_id, self.check(account_id, rule), automation_id)
+
+    def save(self, account_id: str, rule: ContactRule, automation_id: int | None = None) -> Automation:
+        """Store a rule whose references were checked; replaces ``automation_id`` when given
+        (NotFound unless it is a contact automation of the account)."""
+        draft = rule.draft()
+        if automation_id is None:
+            return self._automations.create(account_id, draft)
+        self.get(account_id, automation_id)
+        return self._automations.update(account_id, automation_id, AutomationChanges(
+            title=draft.title, actions=draft.actions, conditions=draft.conditions, trigger=draft.trigger,
+            trigger_config=draft.trigger_config))
+
+    def get(self, account_id: str, automation_id: int) -> Automation:
+        """Only contact automations: a ticket rule's id answers like a missing one."""
+        automation = self._automations.get(account_id, automation_id) if 0 < automation_id < 10 ** 15 else None
+        if automation is None or automation.trigger not in contact_rules.CONTACT_TRIGGERS:
+            raise NotFound(f"automation {automation_id} not found")
+        return automation
+
+    def list(self, account_id: str) -> list[Automation]:
+        """The account's contact automations, by id."""
+        return sorted((a for a in self._automations.list(account_id) if a.trigger in contact_rules.CONTACT_TRIGGERS),
+                      key=lambda a: a.id)
+
+    def references(self, account_id: str, automations: Iterable[Automation]) -> dict[int, RuleReferences]:
+        """What each automation points at, each record read once."""
+        memo: dict[tuple[str, Any], Any] = {}
+
+        def lookup(service: NumberedService, item_id: int | None) -> Any:
+            key = (service.noun, item_id)
+            if key not in memo:
+                memo[key] = service.find(account_id, item_id) if isinstance(item_id, int) else None
+            return memo[key]
+
+        out = {}
+        for automation in automations:
+            rule = ContactRule.from_automation(automation)
+            action = rule.action
+            out[automation.id] = RuleReferences(
+                group=lookup(self._groups[rule.source_kind], rule.source_id),
+                templates=tuple(lookup(self._templates, i) for i in action.referenced_template_ids),
+                custom_field=lookup(self._fields, action.custom_field_id),
+                date_field=lookup(self._fields, rule.date_field.custom_field_id) if rule.date_field else None)
+        return out
+
