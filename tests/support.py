@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import importlib.util
 import json
 import os
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -22,20 +24,42 @@ _FAKE_AWS = {
 }
 
 
+_MOTO_LOCK = threading.RLock()
+
+
+def _serialise_moto() -> None:
+    """moto's backends are not thread-safe; AWS calls are atomic. Concurrency tests must race
+    our code, not corrupt the emulator, so moto handles one request at a time (as the local
+    runtime does for its server)."""
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    if getattr(BotocoreStubber.process_request, "serialised", False):
+        return
+    original = BotocoreStubber.process_request
+
+    def process_request(self, request):
+        with _MOTO_LOCK:
+            return original(self, request)
+
+    process_request.serialised = True
+    BotocoreStubber.process_request = process_request
+
+
 @contextmanager
 def mocked_aws():
     """mock_aws with every resource of template.yaml created and the core wired to it."""
     from moto import mock_aws
 
+    _serialise_moto()
+
     from automations import bootstrap
     from automations.surfaces import authorizer
     from automations_local.resources import create_resources
-    from automations_local.template import load_template
 
     saved = {k: os.environ.get(k) for k in [*_FAKE_AWS, "AWS_ENDPOINT_URL", "TABLE_NAME"]}
     os.environ.update(_FAKE_AWS)
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    template = load_template(ROOT / "template.yaml")
+    template = _template()
     os.environ["TABLE_NAME"] = template.physical_name("Table")
     try:
         with mock_aws():
@@ -51,6 +75,13 @@ def mocked_aws():
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@functools.cache
+def _template():
+    from automations_local.template import load_template
+
+    return load_template(ROOT / "template.yaml")
 
 
 def load_handler(function_dir: str):

@@ -5,5 +5,5 @@ from automations.surfaces import zendesk
 
 @zendesk.endpoint
 def handler(request):
-    services().automations.delete(request.account_id, zendesk.path_id(request))
+    services().automations.delete(request.account_id, zendesk.path_id(request), kinds=zendesk.KINDS)
     return zendesk.no_content()

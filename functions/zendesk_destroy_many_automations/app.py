@@ -5,5 +5,5 @@ from automations.surfaces import zendesk
 
 @zendesk.endpoint
 def handler(request):
-    services().automations.delete_many(request.account_id, zendesk.query_ids(request))
+    services().automations.delete_many(request.account_id, zendesk.query_ids(request), kinds=zendesk.KINDS)
     return zendesk.no_content()

@@ -1,6 +1,5 @@
 """GET /api/v2/automations/active(.json): active automations, offset or cursor paginated."""
 from automations.bootstrap import services
-from automations.domain.model import Trigger
 from automations.surfaces import zendesk
 
 
@@ -8,5 +7,5 @@ from automations.surfaces import zendesk
 def handler(request):
     sort_by, sort_order = zendesk.list_sort(request)
     automations = services().automations.list(
-        request.account_id, active=True, trigger=Trigger.SWEEP, sort_by=sort_by, sort_order=sort_order)
+        request.account_id, active=True, kinds=zendesk.KINDS, sort_by=sort_by, sort_order=sort_order)
     return zendesk.paginated_response(request, automations, sort_by, sort_order)

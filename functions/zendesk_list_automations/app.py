@@ -1,6 +1,5 @@
 """GET /api/v2/automations(.json): every automation, offset or cursor paginated."""
 from automations.bootstrap import services
-from automations.domain.model import Trigger
 from automations.surfaces import zendesk
 
 
@@ -8,6 +7,6 @@ from automations.surfaces import zendesk
 def handler(request):
     sort_by, sort_order = zendesk.list_sort(request)
     automations = services().automations.list(
-        request.account_id, active=zendesk.query_bool(request, "active"), trigger=Trigger.SWEEP,
+        request.account_id, active=zendesk.query_bool(request, "active"), kinds=zendesk.KINDS,
         sort_by=sort_by, sort_order=sort_order)
     return zendesk.paginated_response(request, automations, sort_by, sort_order)

@@ -1,6 +1,5 @@
 """GET /api/v2/automations/search(.json)?query=: automations by title, offset paginated."""
 from automations.bootstrap import services
-from automations.domain.model import Trigger
 from automations.surfaces import zendesk
 
 
@@ -12,5 +11,5 @@ def handler(request):
     sort_order = request.query.get("sort_order")
     automations = services().automations.search(
         request.account_id, request.query.get("query", ""), active=zendesk.query_bool(request, "active"),
-        trigger=Trigger.SWEEP, sort_by=sort_by, sort_order=sort_order)
+        kinds=zendesk.KINDS, sort_by=sort_by, sort_order=sort_order)
     return zendesk.paginated_response(request, automations, sort_by or "position", sort_order, allow_cursor=False)

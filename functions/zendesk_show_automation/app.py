@@ -5,5 +5,5 @@ from automations.surfaces import zendesk
 
 @zendesk.endpoint
 def handler(request):
-    automation = services().automations.get(request.account_id, zendesk.path_id(request))
+    automation = services().automations.get(request.account_id, zendesk.path_id(request), kinds=zendesk.KINDS)
     return zendesk.automation_response(request, automation)

@@ -6,5 +6,6 @@ from automations.surfaces import zendesk
 @zendesk.endpoint
 def handler(request):
     automation_id = zendesk.path_id(request)
-    automation = services().automations.update(request.account_id, automation_id, zendesk.changes_from_body(request))
+    automation = services().automations.update(request.account_id, automation_id, zendesk.changes_from_body(request),
+                                                 kinds=zendesk.KINDS)
     return zendesk.automation_response(request, automation)

@@ -5,5 +5,6 @@ from automations.surfaces import zendesk
 
 @zendesk.endpoint
 def handler(request):
-    automations = services().automations.update_many(request.account_id, zendesk.bulk_changes_from_body(request))
+    automations = services().automations.update_many(request.account_id, zendesk.bulk_changes_from_body(request),
+                                                      kinds=zendesk.KINDS)
     return zendesk.automations_response(request, automations)

@@ -18,18 +18,27 @@ def account(services):
     return services.accounts.create_account("Acme", "owner@acme.test")[0]
 
 
-def test_at_most_500_active_automations(services, account):
-    # the default rule is one of them
-    for start in range(0, 495, 100):
-        services.automations.create_many(account.id, [draft(i) for i in range(start, min(start + 100, 499))])
+def test_the_active_limit_is_zendesks_500():
+    from automations.domain import ticket_rules
+
+    assert ticket_rules.MAX_ACTIVE_AUTOMATIONS == 500
+
+
+def test_at_most_max_active_automations(services, account, monkeypatch):
+    from automations.domain import ticket_rules
+
+    monkeypatch.setattr(ticket_rules, "MAX_ACTIVE_AUTOMATIONS", 6)  # the same counter guards 500
+    services.automations.create_many(account.id, [draft(i) for i in range(5)])  # plus the default rule
     with pytest.raises(ValidationFailed) as e:
         services.automations.create(account.id, draft(1000))
-    assert "limit of 500 active automations" in e.value.errors[0].message
+    assert "limit of 6 active automations" in e.value.errors[0].message
     inactive = services.automations.create(account.id, draft(1001, active=False))
     with pytest.raises(ValidationFailed):
         services.automations.update(account.id, inactive.id, AutomationChanges(active=True))
     services.automations.update(account.id, 2, AutomationChanges(active=False))
     assert services.automations.update(account.id, inactive.id, AutomationChanges(active=True)).active
+    services.automations.delete(account.id, 3)
+    assert services.automations.create(account.id, draft(1002)).active  # deleting frees a slot too
 
 
 def test_concurrent_identical_creates_leave_exactly_one_active(services, account):

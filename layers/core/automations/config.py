@@ -17,3 +17,11 @@ def stage() -> str:
 def auth_cache_seconds() -> int:
     """How long a warm container trusts a verified key (bounds how late a revocation bites)."""
     return int(os.environ.get("AUTH_CACHE_SECONDS", "30"))
+
+
+def sender_email() -> str:
+    return os.environ.get("SENDER_EMAIL", "automations@example.com")
+
+
+def sweep_queue_url() -> str:
+    return os.environ["SWEEP_QUEUE_URL"]

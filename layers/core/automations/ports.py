@@ -1,9 +1,12 @@
 """Interfaces the service needs from storage; adapters implement them."""
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
+from automations.domain.audit import Audit
 from automations.domain.model import Account, ApiKey, Automation
+from automations.domain.ticket import Ticket
+from automations.domain.user import User
 
 
 class IdenticalActiveAutomation(Exception):
@@ -25,6 +28,8 @@ class AccountStore(Protocol):
         """Raises Conflict when the owner email already has an account."""
 
     def get_account(self, account_id: str) -> Account | None: ...
+
+    def account_ids(self) -> list[str]: ...
 
     def find_account_by_email(self, email: str) -> Account | None: ...
 
@@ -57,3 +62,116 @@ class AutomationStore(Protocol):
 
     def delete(self, automation: Automation) -> None:
         """Raises StaleWrite when the automation changed since it was read."""
+
+
+class TicketStore(Protocol):
+    def allocate_id(self, account_id: str) -> int:
+        """A fresh ticket id, unique in the account under concurrency."""
+
+    def get(self, account_id: str, ticket_id: int) -> Ticket | None: ...
+
+    def count(self, account_id: str) -> int: ...
+
+    def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *,
+                  descending: bool = False, offset: int = 0) -> tuple[list[Ticket], int | None]:
+        """Up to ``limit`` tickets in id order after the ticket id ``exclusive_start``, the first
+        ``offset`` of them skipped; and the id to continue after (None when none are left)."""
+
+    def sweepable_page(self, account_id: str, shard: int, limit: int,
+                       exclusive_start: dict[str, Any] | None) -> tuple[list[Ticket], dict[str, Any] | None]:
+        """A page of the shard's non-closed tickets and the opaque, JSON-serialisable key to go
+        on from (None at the end)."""
+
+    def insert(self, ticket: Ticket, audit: Audit) -> None:
+        """Atomically store a new ticket with its audit; raises StaleWrite when the write lost a race."""
+
+    def replace(self, old: Ticket, new: Ticket, audit: Audit) -> None:
+        """Atomically swap ``old`` (at its version) for ``new`` (stored at ``old.version + 1``) and
+        record ``audit``; raises StaleWrite."""
+
+    def delete(self, ticket: Ticket) -> None:
+        """Raises StaleWrite when the ticket changed since it was read."""
+
+    def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
+        """Oldest first."""
+
+
+class UserStore(Protocol):
+    def allocate_id(self, account_id: str) -> int: ...
+
+    def get(self, account_id: str, user_id: int) -> User | None: ...
+
+    def find_by_email(self, account_id: str, email: str) -> User | None: ...
+
+    def add(self, user: User) -> User:
+        """Store ``user`` unless its email is taken; returns the user stored under that email.
+        Raises StaleWrite when a concurrent write of the same email had not settled yet."""
+
+
+# -- contacts (issue 4) ------------------------------------------------------------------------
+# Imported here, beside the Protocols that use them, to keep this section self-contained.
+from collections.abc import Iterable  # noqa: E402
+from typing import TYPE_CHECKING, TypeVar  # noqa: E402
+
+from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template  # noqa: E402
+
+if TYPE_CHECKING:
+    from automations.service.events import ContactEvent
+
+_Item = TypeVar("_Item")
+
+
+class ContactStore(Protocol):
+    def insert(self, contact: Contact) -> None:
+        """Atomically store a new contact and claim its email; raises Conflict when the email
+        belongs to another contact of the account."""
+
+    def replace(self, old: Contact, new: Contact) -> None:
+        """Swap ``old`` (at its version) for ``new``, moving the email claim; raises Conflict or
+        StaleWrite."""
+
+    def delete(self, contact: Contact) -> None:
+        """Remove the contact, its email claim and its memberships; raises StaleWrite."""
+
+    def get(self, account_id: str, contact_uuid: str) -> Contact | None: ...
+
+    def find_by_email(self, account_id: str, email: str) -> Contact | None: ...
+
+    def page(self, account_id: str, *, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
+        """Contacts in uuid order after the opaque cursor, and the next page's cursor."""
+
+
+class NumberedStore(Protocol[_Item]):
+    """Records with integer ids from a per-account counter (lists, communities, custom fields,
+    templates), stored whole and replaced with optimistic locking."""
+
+    def next_id(self, account_id: str) -> int: ...
+
+    def insert(self, item: _Item) -> None: ...
+
+    def get(self, account_id: str, item_id: int) -> _Item | None: ...
+
+    def list(self, account_id: str) -> list[_Item]: ...
+
+    def replace(self, old: _Item, new: _Item) -> None:
+        """Raises StaleWrite when ``old`` changed since it was read."""
+
+    def delete(self, item: _Item) -> None:
+        """Raises StaleWrite when the item changed since it was read."""
+
+
+class GroupStore(NumberedStore[Group], Protocol):
+    def add_members(self, group: Group, joins: Iterable[tuple[Membership, ContactEvent]]
+                    ) -> tuple[MembersAdded, list[ContactEvent]]:
+        """Store each membership with a conditional write and, in the same transaction, its join
+        event; contacts that do not exist are reported, existing memberships left alone. Returns
+        the outcome and the events that committed. Raises NotFound when the group is gone."""
+
+    def remove_member(self, group: Group, contact_uuid: str) -> bool:
+        """False when the contact was not a member."""
+
+    def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]: ...
+
+
+CustomFieldStore = NumberedStore[CustomField]
+TemplateStore = NumberedStore[Template]

@@ -46,6 +46,7 @@ class DynamoAccountStore:
             "GSI2PK": _s("ACCOUNTS"), "GSI2SK": _s(account.id),
             "name": _s(account.name), "email": _s(account.email), "timezone": _s(account.timezone),
             "created_at": _s(account.created_at.isoformat()),
+            "business_hours": _s(json.dumps(account.business_hours)),
         }
         owner = {"PK": _s(f"OWNER#{account.email}"), "SK": _s("OWNER"), "account_id": _s(account.id)}
         try:
@@ -64,7 +65,19 @@ class DynamoAccountStore:
         if item is None:
             return None
         return Account(id=account_id, name=item["name"]["S"], email=item["email"]["S"],
-                       timezone=item["timezone"]["S"], created_at=datetime.fromisoformat(item["created_at"]["S"]))
+                       timezone=item["timezone"]["S"], created_at=datetime.fromisoformat(item["created_at"]["S"]),
+                       business_hours=json.loads(item["business_hours"]["S"]))
+
+    def account_ids(self) -> list[str]:
+        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :a",
+                                  "ExpressionAttributeValues": {":a": _s("ACCOUNTS")}, "ProjectionExpression": "GSI2SK"}
+        ids: list[str] = []
+        while True:
+            page = self._db.query(**kwargs)
+            ids += [item["GSI2SK"]["S"] for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def find_account_by_email(self, email: str) -> Account | None:
         owner = self._db.get_item(TableName=self._table,

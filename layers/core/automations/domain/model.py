@@ -31,6 +31,9 @@ class Account:
     email: str
     timezone: str
     created_at: datetime
+    # Business-hours schedule for *_business_hours conditions: {"schedule": [[[start_min, end_min]...] x 7]}
+    # in the account's timezone; empty means Mon-Fri 09:00-17:00.
+    business_hours: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,9 @@ class AutomationChanges:
     position: int | None = None
     conditions: Conditions | None = None
     actions: tuple[Action, ...] | None = None
+    # Contact rules (VipeCloud's POST /automations/{id}) may change what fires them.
+    trigger: Trigger | None = None
+    trigger_config: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

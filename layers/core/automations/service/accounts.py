@@ -55,6 +55,9 @@ class AccountService:
             raise NotFound(f"account {account_id} not found")
         return account
 
+    def account_ids(self) -> list[str]:
+        return self._store.account_ids()
+
     def ensure_account(self, name: str, email: str, api_key: str | None = None) -> tuple[Account, str]:
         """The development account: found by owner email or created, with ``api_key`` valid on it."""
         account = self._store.find_account_by_email(email.strip().lower())

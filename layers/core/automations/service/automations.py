@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from automations import clock
-from automations.domain import ticket_rules
+from automations.domain import contact_rules, ticket_rules
 from automations.domain.model import (
     Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
 )
@@ -27,6 +27,10 @@ SORTS: dict[str, tuple[Callable[[Automation], list[Any]], bool]] = {
 
 _VALIDATORS: dict[Trigger, Callable[[Automation, Problems], None]] = {
     Trigger.SWEEP: ticket_rules.validate_sweep_rule,
+    Trigger.LIST_JOINED: contact_rules.validate_contact_rule,
+    Trigger.COMMUNITY_JOINED: contact_rules.validate_contact_rule,
+    Trigger.RECURRING: contact_rules.validate_contact_rule,
+    Trigger.DATE_FIELD: contact_rules.validate_contact_rule,
 }
 
 DEFAULT_CLOSE_RULE = AutomationDraft(
@@ -63,20 +67,21 @@ class AutomationService:
         self._store = store
 
     # -- reading ---------------------------------------------------------------------------
-    def get(self, account_id: str, automation_id: int) -> Automation:
+    def get(self, account_id: str, automation_id: int, *, kinds: frozenset[Trigger] | None = None) -> Automation:
+        """``kinds`` scopes a surface to the triggers it speaks: another kind's id is not found."""
         automation = self._store.get(account_id, automation_id)
-        if automation is None:
+        if automation is None or (kinds is not None and automation.trigger not in kinds):
             raise NotFound(f"automation {automation_id} not found")
         return automation
 
-    def list(self, account_id: str, *, active: bool | None = None, trigger: Trigger | None = None,
+    def list(self, account_id: str, *, active: bool | None = None, kinds: frozenset[Trigger] | None = None,
              sort_by: str = "position", sort_order: str | None = None) -> list[Automation]:
         items = [a for a in self._store.list(account_id)
-                 if (active is None or a.active == active) and (trigger is None or a.trigger == trigger)]
+                 if (active is None or a.active == active) and (kinds is None or a.trigger in kinds)]
         items.sort(key=sort_key(sort_by), reverse=is_descending(sort_by, sort_order))
         return items
 
-    def search(self, account_id: str, query: str, *, active: bool | None = None, trigger: Trigger | None = None,
+    def search(self, account_id: str, query: str, *, active: bool | None = None, kinds: frozenset[Trigger] | None = None,
                sort_by: str | None = None, sort_order: str | None = None) -> list[Automation]:
         """Titles containing every word of ``query`` (case-insensitive). Without ``sort_by`` the
         order is relevance: exact title, then title prefix, then word start, then anywhere."""
@@ -84,9 +89,9 @@ class AutomationService:
         if not words:
             raise MalformedRequest("Required parameter missing: query", kind="missing", parameter="query")
         if sort_by is not None:
-            candidates = self.list(account_id, active=active, trigger=trigger, sort_by=sort_by, sort_order=sort_order)
+            candidates = self.list(account_id, active=active, kinds=kinds, sort_by=sort_by, sort_order=sort_order)
         else:
-            candidates = self.list(account_id, active=active, trigger=trigger)
+            candidates = self.list(account_id, active=active, kinds=kinds)
         matches = [a for a in candidates if all(w in a.title.lower() for w in words)]
         if sort_by is None:
             matches.sort(key=lambda a: _relevance(a.title.lower(), query.lower().strip()))
@@ -113,14 +118,16 @@ class AutomationService:
             created.append(automation)
         return created
 
-    def update(self, account_id: str, automation_id: int, changes: AutomationChanges) -> Automation:
-        return self.update_many(account_id, [(automation_id, changes)])[0]
+    def update(self, account_id: str, automation_id: int, changes: AutomationChanges, *,
+               kinds: frozenset[Trigger] | None = None) -> Automation:
+        return self.update_many(account_id, [(automation_id, changes)], kinds=kinds)[0]
 
-    def update_many(self, account_id: str, updates: list[tuple[int, AutomationChanges]]) -> list[Automation]:
+    def update_many(self, account_id: str, updates: list[tuple[int, AutomationChanges]], *,
+                    kinds: frozenset[Trigger] | None = None) -> list[Automation]:
         if len(updates) > MAX_BULK:
             raise MalformedRequest(f"at most {MAX_BULK} automations per request", kind="too_many_values")
         for automation_id, _ in updates:  # every id must exist before anything is written
-            self.get(account_id, automation_id)
+            self.get(account_id, automation_id, kinds=kinds)
         results = []
         for automation_id, changes in updates:
             for attempt in range(_WRITE_ATTEMPTS):
@@ -139,14 +146,15 @@ class AutomationService:
             results.append(new)
         return results
 
-    def delete(self, account_id: str, automation_id: int) -> None:
-        self.delete_many(account_id, [automation_id])
+    def delete(self, account_id: str, automation_id: int, *, kinds: frozenset[Trigger] | None = None) -> None:
+        self.delete_many(account_id, [automation_id], kinds=kinds)
 
-    def delete_many(self, account_id: str, automation_ids: list[int]) -> None:
+    def delete_many(self, account_id: str, automation_ids: list[int], *,
+                    kinds: frozenset[Trigger] | None = None) -> None:
         if len(automation_ids) > MAX_BULK:
             raise MalformedRequest(f"at most {MAX_BULK} ids per request", kind="too_many_values")
         for automation_id in automation_ids:
-            self.get(account_id, automation_id)
+            self.get(account_id, automation_id, kinds=kinds)
         for automation_id in automation_ids:
             for _ in range(_WRITE_ATTEMPTS):
                 current = self._store.get(account_id, automation_id)
@@ -217,6 +225,8 @@ def _apply(old: Automation, changes: AutomationChanges, now) -> Automation:
         position=old.position if changes.position is None else changes.position,
         conditions=old.conditions if changes.conditions is None else _normalize_conditions(changes.conditions),
         actions=old.actions if changes.actions is None else _normalize_actions(changes.actions),
+        trigger=old.trigger if changes.trigger is None else changes.trigger,
+        trigger_config=old.trigger_config if changes.trigger_config is None else dict(changes.trigger_config),
     )
     if updated == old:
         return old.evolve(version=old.version + 1)

@@ -3,20 +3,24 @@ bodies over the shared automation service. No business rules here."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 from automations.clock import iso_z
-from automations.domain.model import Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions
+from automations.domain.model import (
+    Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
+)
 from automations.errors import (
     Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, TooLarge, TooManyValues,
     Unauthenticated, ValidationFailed,
 )
-from automations.paging import MAX_PAGE_SIZE, cursor_page, offset_page
+from automations.paging import MAX_PAGE_SIZE, CursorPage, OffsetPage, cursor_page, offset_page
 from automations.service import automations as automation_service
 from automations.surfaces.http import HttpRequest, empty_response, endpoint as _endpoint, json_response
 
+# The automations this surface shows: Zendesk's are the hourly (sweep) rules over tickets.
+KINDS = frozenset({Trigger.SWEEP})
 LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at")
 SEARCH_SORTS = ("position", "alphabetical", "created_at", "updated_at")
 _CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
@@ -262,22 +266,27 @@ def list_sort(request: HttpRequest, allowed: Sequence[str] = LIST_SORTS) -> tupl
 def paginated_response(request: HttpRequest, automations: Sequence[Automation], sort_by: str,
                        sort_order: str | None, *, allow_cursor: bool = True) -> dict[str, Any]:
     """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.)."""
-    if allow_cursor and any(p in request.query for p in _CURSOR_PARAMS):
-        return _cursor_response(request, automations, sort_by, sort_order)
-    page = _positive_int(request, "page", 1)
-    per_page = min(_positive_int(request, "per_page", MAX_PAGE_SIZE), MAX_PAGE_SIZE)
-    result = offset_page(automations, page, per_page)
-    others = {k: v for k, v in request.query.items() if k != "page"}
-    return json_response(200, {
-        "automations": [automation_json(a, request.base_url) for a in result.items],
-        "next_page": _url(request, {**others, "page": str(page + 1)}) if result.has_next else None,
-        "previous_page": _url(request, {**others, "page": str(page - 1)}) if result.has_previous else None,
-        "count": result.count,
-    })
+    if allow_cursor and wants_cursor(request):
+        size, after, before = cursor_params(request)
+        result = cursor_page(automations, automation_service.sort_key(sort_by), size,
+                             descending=automation_service.is_descending(sort_by, sort_order), after=after,
+                             before=before)
+        return cursor_response(request, "automations", result, size, automation_json)
+    page, per_page = offset_params(request)
+    return offset_response(request, "automations", offset_page(automations, page, per_page), automation_json)
 
 
-def _cursor_response(request: HttpRequest, automations: Sequence[Automation], sort_by: str,
-                     sort_order: str | None) -> dict[str, Any]:
+def wants_cursor(request: HttpRequest) -> bool:
+    return any(p in request.query for p in _CURSOR_PARAMS)
+
+
+def offset_params(request: HttpRequest) -> tuple[int, int]:
+    """(page, per_page) of an offset-paginated request."""
+    return _positive_int(request, "page", 1), min(_positive_int(request, "per_page", MAX_PAGE_SIZE), MAX_PAGE_SIZE)
+
+
+def cursor_params(request: HttpRequest) -> tuple[int, str | None, str | None]:
+    """(page[size], page[after], page[before]) of a cursor-paginated request."""
     size = _positive_int(request, "page[size]", MAX_PAGE_SIZE)
     if size > MAX_PAGE_SIZE:
         raise MalformedRequest(f"page[size] is greater than maximum of {MAX_PAGE_SIZE}", kind="pagination",
@@ -285,12 +294,29 @@ def _cursor_response(request: HttpRequest, automations: Sequence[Automation], so
     after, before = request.query.get("page[after]"), request.query.get("page[before]")
     if after is not None and before is not None:
         raise MalformedRequest("page[after] and page[before] cannot be combined", kind="pagination")
-    result = cursor_page(automations, automation_service.sort_key(sort_by), size,
-                         descending=automation_service.is_descending(sort_by, sort_order), after=after, before=before)
+    return size, after, before
+
+
+# ``render(item, base_url)`` shapes one item of a list answer named ``name``.
+Render = Callable[[Any, str], dict[str, Any]]
+
+
+def offset_response(request: HttpRequest, name: str, result: OffsetPage, render: Render) -> dict[str, Any]:
+    others = {k: v for k, v in request.query.items() if k != "page"}
+    return json_response(200, {
+        name: [render(item, request.base_url) for item in result.items],
+        "next_page": _url(request, {**others, "page": str(result.page + 1)}) if result.has_next else None,
+        "previous_page": _url(request, {**others, "page": str(result.page - 1)}) if result.has_previous else None,
+        "count": result.count,
+    })
+
+
+def cursor_response(request: HttpRequest, name: str, result: CursorPage, size: int,
+                    render: Render) -> dict[str, Any]:
     others = {k: v for k, v in request.query.items() if k not in _CURSOR_PARAMS}
     others["page[size]"] = str(size)
     return json_response(200, {
-        "automations": [automation_json(a, request.base_url) for a in result.items],
+        name: [render(item, request.base_url) for item in result.items],
         "meta": {"has_more": result.has_more, "after_cursor": result.after_cursor,
                  "before_cursor": result.before_cursor},
         "links": {

@@ -1,0 +1,26 @@
+"""The hourly sweep's worker (SQS, partial batch failures): sweeps one account shard's tickets,
+re-enqueueing the rest before the Lambda runs out of time."""
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from automations.bootstrap import sweep_queue, sweep_worker
+from automations.service.sweep import SweepTask
+from automations.surfaces.http import logger
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+_RESERVE_MS = 60_000  # stop paging with a minute left, so the continuation is always enqueued
+
+
+def _sweep(record: SQSRecord, lambda_context):
+    task = SweepTask.from_json(record.body)
+    stats, rest = sweep_worker().process(
+        task, has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
+    if rest is not None:
+        sweep_queue().send([rest])
+    logger.info("sweep task done", extra={"account_id": task.account_id, "shard": task.shard,
+                                          "continued": rest is not None, **stats.as_dict()})
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    return process_partial_response(event=event, record_handler=_sweep, processor=_processor, context=context)

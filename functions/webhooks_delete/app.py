@@ -1,0 +1,17 @@
+"""DELETE /v1/webhooks/{webhook_id}: 204."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+
+app = native.create_app()
+
+
+@app.delete("/v1/webhooks/<webhook_id>")
+def delete_webhook(webhook_id: str):
+    services().webhooks.delete(native.account_id(app), webhook_id)
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

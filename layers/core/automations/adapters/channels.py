@@ -1,0 +1,105 @@
+"""Senders, one per channel, behind one interface: ``send(delivery) -> provider id``."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from botocore.exceptions import ClientError
+
+from automations import clock
+from automations.domain.delivery import Delivery, PermanentDeliveryError, TransientDeliveryError
+
+SIGNATURE_HEADER = "X-Automations-Signature"
+TIMESTAMP_HEADER = "X-Automations-Timestamp"
+DELIVERY_HEADER = "X-Automations-Delivery"
+
+
+class SesEmailSender:
+    def __init__(self, client, sender: str) -> None:
+        self._ses = client
+        self._sender = sender
+
+    def send(self, d: Delivery) -> str:
+        try:
+            answer = self._ses.send_email(
+                FromEmailAddress=self._sender, Destination={"ToAddresses": [d.recipient]},
+                Content={"Simple": {"Subject": {"Data": d.subject, "Charset": "UTF-8"},
+                                    "Body": {"Text": {"Data": d.body, "Charset": "UTF-8"}}}})
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "")
+            if code in ("TooManyRequestsException", "Throttling", "ServiceUnavailable", "InternalFailure"):
+                raise TransientDeliveryError(code) from None
+            raise PermanentDeliveryError(code or "SES refused the message") from None
+        return answer["MessageId"]
+
+
+def sign(secret: str, timestamp: str, body: str) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>", so a receiver can check origin and freshness."""
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
+
+
+def _refuse_private(url: str) -> None:
+    """Webhooks may not reach the cloud's internal addresses (metadata endpoint, VPC). The local
+    runtime, whose receivers live on loopback, lifts this with AUTOMATIONS_LOCAL=1."""
+    if os.environ.get("AUTOMATIONS_LOCAL") == "1":
+        return
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError as e:
+        raise TransientDeliveryError(f"cannot resolve {host}: {e}") from None
+    for address in addresses:
+        ip = ipaddress.ip_address(address)
+        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
+            raise PermanentDeliveryError(f"{host} resolves to a non-public address")
+
+
+class WebhookSender:
+    """POSTs the rendered body to the webhook's URL, signed with its secret; retries transient
+    failures with exponential backoff within one dispatch."""
+
+    def __init__(self, find_webhook: Callable[[str, str], dict | None], *, timeout: float = 5.0, attempts: int = 3,
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._find = find_webhook
+        self._timeout = timeout
+        self._attempts = attempts
+        self._backoff = backoff
+        self._sleep = sleep
+
+    def send(self, d: Delivery) -> str:
+        webhook = self._find(d.account_id, d.recipient)
+        if webhook is None:
+            raise PermanentDeliveryError(f"webhook {d.recipient} not found")
+        _refuse_private(webhook["url"])
+        try:
+            json.loads(d.body)
+            content_type = "application/json"
+        except ValueError:
+            content_type = "text/plain; charset=utf-8"
+        for attempt in range(self._attempts):
+            timestamp = str(int(clock.now().timestamp()))
+            request = urllib.request.Request(webhook["url"], data=d.body.encode(), method="POST", headers={
+                "Content-Type": content_type, "User-Agent": "automations-webhooks/1",
+                DELIVERY_HEADER: d.id, TIMESTAMP_HEADER: timestamp,
+                SIGNATURE_HEADER: sign(webhook["secret"], timestamp, d.body)})
+            try:
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                    return f"HTTP {response.status}"
+            except urllib.error.HTTPError as e:
+                if e.code < 500 and e.code != 429:
+                    raise PermanentDeliveryError(f"webhook answered HTTP {e.code}") from None
+                failure = f"webhook answered HTTP {e.code}"
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
+                failure = f"webhook unreachable: {getattr(e, 'reason', e)}"
+            if attempt < self._attempts - 1:
+                self._sleep(self._backoff * 2 ** attempt)
+        raise TransientDeliveryError(failure)

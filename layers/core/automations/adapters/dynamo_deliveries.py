@@ -1,0 +1,99 @@
+"""DynamoDB storage of deliveries (the outbox). A delivery not yet finished carries the sparse
+DueIndex keys DUE_PK=OUTBOX, so a relay can find what a crash left unsent without a Scan."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.adapters.dynamo import _is, _n, _s
+from automations.domain.delivery import Channel, Delivery, DeliveryStatus
+
+OUTBOX = "OUTBOX"
+
+
+def _document(d: Delivery) -> str:
+    doc = asdict(d)
+    doc.update(channel=d.channel.value, status=d.status.value, created_at=d.created_at.isoformat())
+    return json.dumps(doc, separators=(",", ":"), default=str)
+
+
+def _from_item(item: dict[str, Any]) -> Delivery:
+    doc = json.loads(item["data"]["S"])
+    doc.update(channel=Channel(doc["channel"]), status=DeliveryStatus(item["status"]["S"]),
+               created_at=datetime.fromisoformat(doc["created_at"]), attempts=int(item["attempts"]["N"]))
+    for name in ("provider_id", "error"):
+        doc[name] = item[name]["S"] if name in item else None
+    return Delivery(**doc)
+
+
+class DynamoDeliveryStore:
+    def __init__(self, client, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    @staticmethod
+    def _key(account_id: str, delivery_id: str) -> dict[str, Any]:
+        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"DELIVERY#{delivery_id}")}
+
+    def new_delivery_put(self, d: Delivery) -> dict[str, Any]:
+        """Transaction item: store ``d`` as pending unless a delivery of that id exists."""
+        item = {**self._key(d.account_id, d.id), "data": _s(_document(d)), "status": _s(d.status.value),
+                "attempts": _n(d.attempts), "DUE_PK": _s(OUTBOX), "DUE_SK": _s(f"{d.created_at.isoformat()}#{d.id}")}
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def claim(self, d: Delivery) -> Delivery | None:
+        """pending -> sending, for exactly one sender; None when someone else has it or it is done."""
+        try:
+            got = self._db.update_item(
+                TableName=self._table, Key=self._key(d.account_id, d.id),
+                UpdateExpression="SET #s = :sending ADD attempts :one",
+                ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":sending": _s("sending"), ":pending": _s("pending"), ":one": _n(1)},
+                ReturnValues="ALL_NEW")["Attributes"]
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                return None
+            raise
+        return _from_item(got)
+
+    def release(self, d: Delivery, error: str) -> None:
+        """sending -> pending: a transient failure, to be retried by the relay."""
+        self._db.update_item(
+            TableName=self._table, Key=self._key(d.account_id, d.id), UpdateExpression="SET #s = :pending, #e = :e",
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues={":pending": _s("pending"), ":e": _s(error)})
+
+    def finish(self, d: Delivery, status: DeliveryStatus, provider_id: str | None = None,
+               error: str | None = None) -> Delivery:
+        names = {"#s": "status"}
+        values: dict[str, Any] = {":s": _s(status.value)}
+        sets = ["#s = :s"]
+        for attribute, value in (("provider_id", provider_id), ("error", error)):
+            if value is not None:
+                names[f"#{attribute}"] = attribute
+                values[f":{attribute}"] = _s(value)
+                sets.append(f"#{attribute} = :{attribute}")
+        self._db.update_item(TableName=self._table, Key=self._key(d.account_id, d.id),
+                             UpdateExpression="SET " + ", ".join(sets) + " REMOVE DUE_PK, DUE_SK",
+                             ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        return replace(d, status=status, provider_id=provider_id, error=error)
+
+    def get(self, account_id: str, delivery_id: str) -> Delivery | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, delivery_id),
+                                 ConsistentRead=True).get("Item")
+        return _from_item(item) if item else None
+
+    def unfinished(self, limit: int = 100) -> list[Delivery]:
+        """Oldest unfinished deliveries, for the relay."""
+        keys = self._db.query(TableName=self._table, IndexName="DueIndex", KeyConditionExpression="DUE_PK = :o",
+                              ExpressionAttributeValues={":o": _s(OUTBOX)}, Limit=limit)["Items"]
+        found = []
+        for key in keys:
+            item = self._db.get_item(TableName=self._table, Key={"PK": key["PK"], "SK": key["SK"]}).get("Item")
+            if item:
+                found.append(_from_item(item))
+        return found

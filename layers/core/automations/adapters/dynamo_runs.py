@@ -1,0 +1,127 @@
+"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>, SK=RUN#<id>; GSI1 lists an
+automation's runs and GSI2 a subject's, both newest first."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.adapters.dynamo import _is, _s
+from automations.domain.model import SubjectKind
+from automations.domain.run import Run, RunStatus
+from automations.errors import MalformedRequest
+from automations.paging import decode_cursor, encode_cursor
+
+
+def run_document(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id, "automation_id": run.automation_id, "subject_kind": run.subject_kind.value,
+        "subject_id": run.subject_id, "occurrence": run.occurrence, "status": run.status.value,
+        "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
+        "due_at": run.due_at.isoformat() if run.due_at else None, "data": run.data, "changes": run.changes,
+        "deliveries": list(run.deliveries), "history": list(run.history), "error": run.error,
+    }
+
+
+def run_from_document(account_id: str, doc: dict[str, Any]) -> Run:
+    return Run(
+        account_id=account_id, id=doc["id"], automation_id=doc["automation_id"],
+        subject_kind=SubjectKind(doc["subject_kind"]), subject_id=doc["subject_id"], occurrence=doc["occurrence"],
+        status=RunStatus(doc["status"]), created_at=datetime.fromisoformat(doc["created_at"]),
+        updated_at=datetime.fromisoformat(doc["updated_at"]),
+        due_at=datetime.fromisoformat(doc["due_at"]) if doc["due_at"] else None, data=doc["data"],
+        changes=doc["changes"], deliveries=tuple(doc["deliveries"]), history=tuple(doc["history"]),
+        error=doc["error"],
+    )
+
+
+def automation_runs_key(account_id: str, automation_id: int) -> str:
+    return f"ACCOUNT#{account_id}#RUNS#AUTOMATION#{automation_id}"
+
+
+def subject_runs_key(account_id: str, kind: SubjectKind, subject_id: str) -> str:
+    return f"ACCOUNT#{account_id}#RUNS#{kind.value.upper()}#{subject_id}"
+
+
+class DynamoRunStore:
+    def __init__(self, client, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def item(self, run: Run) -> dict[str, Any]:
+        order = _s(f"{run.created_at.isoformat()}#{run.id}")
+        return {
+            "PK": _s(f"ACCOUNT#{run.account_id}"), "SK": _s(f"RUN#{run.id}"),
+            "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id)), "GSI1SK": order,
+            "GSI2PK": _s(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
+            "status": _s(run.status.value),
+            "data": _s(json.dumps(run_document(run), separators=(",", ":"), default=str)),
+        }
+
+    def new_run_put(self, run: Run) -> dict[str, Any]:
+        """A transaction item that creates ``run`` only if no run of that id exists."""
+        return {"Put": {"TableName": self._table, "Item": self.item(run),
+                        "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def put_new(self, run: Run) -> bool:
+        """Store a new run; False when a run with that id already exists (a duplicate trigger)."""
+        try:
+            self._db.put_item(**self.new_run_put(run)["Put"])
+            return True
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                return False
+            raise
+
+    def get(self, account_id: str, run_id: str) -> Run | None:
+        item = self._db.get_item(TableName=self._table,
+                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")}).get("Item")
+        return run_from_document(account_id, json.loads(item["data"]["S"])) if item else None
+
+    def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
+             status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:
+        """Newest first when filtered by automation or subject. Paged with an opaque cursor."""
+        if subject is not None:
+            query: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
+                                     "ExpressionAttributeValues": {":pk": _s(subject_runs_key(account_id, *subject))}}
+        elif automation_id is not None:
+            query = {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
+                     "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id))}}
+        else:
+            query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
+                     "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":run": _s("RUN#")}}
+        filters = []
+        if subject is not None and automation_id is not None:
+            filters.append("GSI1PK = :automation")
+            query["ExpressionAttributeValues"][":automation"] = _s(automation_runs_key(account_id, automation_id))
+        if status is not None:
+            filters.append("#status = :status")
+            query["ExpressionAttributeValues"][":status"] = _s(status.value)
+            query["ExpressionAttributeNames"] = {"#status": "status"}
+        if filters:
+            query["FilterExpression"] = " AND ".join(filters)
+        query.update(TableName=self._table, ScanIndexForward="IndexName" not in query)
+        runs: list[Run] = []
+        start = _start_key(cursor, query) if cursor else None
+        while len(runs) < limit:
+            page = self._db.query(**query, Limit=limit - len(runs), **({"ExclusiveStartKey": start} if start else {}))
+            runs += [run_from_document(account_id, json.loads(i["data"]["S"])) for i in page["Items"]]
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return runs, encode_cursor([start]) if start else None
+
+
+def _start_key(cursor: str, query: dict[str, Any]) -> dict[str, Any]:
+    """The cursor's key, refused unless it is a key of this very query (so a tampered or foreign
+    cursor is a 400, never a look into another partition or a backend error)."""
+    decoded = decode_cursor(cursor)
+    key = decoded[0] if len(decoded) == 1 else None
+    partition = {None: "PK", "GSI1": "GSI1PK", "GSI2": "GSI2PK"}[query.get("IndexName")]
+    if (not isinstance(key, dict) or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
+                                             for v in key.values())
+            or key.get(partition) != query["ExpressionAttributeValues"][":pk"]):
+        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
+    return key

@@ -1,0 +1,294 @@
+"""DynamoDB storage of tickets, their audits and the users they name (single table; key layout
+in template.yaml).
+
+A ticket is one item, PK=ACCOUNT#<account>, SK=TICKET#<12-digit id>, holding the ticket as a JSON
+document ("data") and its "version". While it is not closed it also carries the sparse
+SweepIndex keys (SWEEP_PK, SWEEP_SK), so the hourly sweep reads only the tickets it may act on
+and never Scans; closing a ticket rewrites its item without them. Audits live under their
+ticket (PK=ACCOUNT#<account>#TICKET#<id>, SK=AUDIT#<time>#<audit id>) and are written in the same
+transaction as the change they record."""
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.adapters.dynamo import _failed_checks, _is, _n, _s
+from automations.clock import ensure_utc
+from automations.domain.audit import Audit, AuditEvent, Via
+from automations.domain.ticket import _INSTANTS, Ticket, sweep_shard
+from automations.domain.user import Role, User
+from automations.ports import StaleWrite
+
+_TICKET_IDS = "COUNTER#TICKETS"
+# The ticket count changes inside insert/delete transactions; it is kept apart from the id
+# counter so that allocating an id never collides with another request's transaction.
+_TICKET_COUNT = "COUNT#TICKETS"
+_USER_IDS = "COUNTER#USERS"
+_DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
+
+
+def ticket_to_document(t: Ticket) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for f in fields(Ticket):
+        value = getattr(t, f.name)
+        if f.name == "status_entered_at":
+            value = [None if when is None else when.isoformat() for when in value]
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        doc[f.name] = value
+    del doc["account_id"], doc["version"]  # in the key and in their own attribute
+    return doc
+
+
+def ticket_from_document(account_id: str, doc: dict[str, Any], version: int) -> Ticket:
+    values = dict(doc)
+    for name in _INSTANTS:
+        if values.get(name) is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    values["status_entered_at"] = tuple(None if when is None else datetime.fromisoformat(when)
+                                        for when in values["status_entered_at"])
+    return Ticket(account_id=account_id, version=version, **values)
+
+
+def audit_to_document(a: Audit) -> dict[str, Any]:
+    return {"id": a.id, "ticket_id": a.ticket_id, "created_at": a.created_at.isoformat(), "author_id": a.author_id,
+            "via": a.via.to_dict(), "events": [e.to_dict() for e in a.events]}
+
+
+def audit_from_document(doc: dict[str, Any]) -> Audit:
+    return Audit(id=doc["id"], ticket_id=doc["ticket_id"], created_at=datetime.fromisoformat(doc["created_at"]),
+                 author_id=doc["author_id"], via=Via(**doc["via"]),
+                 events=tuple(AuditEvent(**e) for e in doc["events"]))
+
+
+def _json(doc: dict[str, Any]) -> dict[str, str]:
+    return _s(json.dumps(doc, separators=(",", ":")))
+
+
+class _Table:
+    def __init__(self, client, table: str) -> None:
+        self._db = client
+        self._table = table
+
+    def _read(self, query: dict[str, Any], count: int | None, start: dict[str, Any] | None,
+              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Up to ``count`` items (all when None) of a Query from ``start`` on, and the key after
+        the last one read (None at the end). A 1 MB response page never shortens the answer."""
+        items: list[dict[str, Any]] = []
+        while count is None or len(items) < count:
+            kwargs = {"TableName": self._table, **query}
+            if count is not None:
+                kwargs["Limit"] = count - len(items)
+            if start is not None:
+                kwargs["ExclusiveStartKey"] = start
+            page = self._db.query(**kwargs)
+            items.extend(page["Items"])
+            start = page.get("LastEvaluatedKey")
+            if start is None:
+                break
+        return items, start
+
+    @staticmethod
+    def _account_key(account_id: str, sort_key: str) -> dict[str, Any]:
+        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(sort_key)}
+
+    def _next_id(self, key: dict[str, Any]) -> int:
+        got = self._db.update_item(TableName=self._table, Key=key, UpdateExpression="ADD next_id :one",
+                                   ExpressionAttributeValues={":one": _n(1)}, ReturnValues="UPDATED_NEW")
+        return int(got["Attributes"]["next_id"]["N"])
+
+
+class DynamoTicketStore(_Table):
+    @classmethod
+    def _key(cls, account_id: str, ticket_id: int) -> dict[str, Any]:
+        return cls._account_key(account_id, f"TICKET#{ticket_id:012d}")
+
+    @staticmethod
+    def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
+        return _s(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
+
+    def _item(self, t: Ticket, version: int) -> dict[str, Any]:
+        item = {**self._key(t.account_id, t.id), "data": _json(ticket_to_document(t)), "version": _n(version)}
+        if t.status != "closed":
+            item["SWEEP_PK"] = _s(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
+            item["SWEEP_SK"] = _s(f"{t.id:012d}")
+        return item
+
+    @staticmethod
+    def _from_item(account_id: str, item: dict[str, Any]) -> Ticket:
+        return ticket_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
+
+    # -- reading ---------------------------------------------------------------------------------
+    def allocate_id(self, account_id: str) -> int:
+        return self._next_id(self._account_key(account_id, _TICKET_IDS))
+
+    def allocate_ids(self, account_id: str, count: int) -> range:
+        got = self._db.update_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_IDS),
+                                   UpdateExpression="ADD next_id :n", ExpressionAttributeValues={":n": _n(count)},
+                                   ReturnValues="UPDATED_NEW")
+        last = int(got["Attributes"]["next_id"]["N"])
+        return range(last - count + 1, last + 1)
+
+    def import_tickets(self, account_id: str, tickets: list[Ticket]) -> None:
+        """Bulk load of new tickets (ids from allocate_ids), without audits: a data migration's
+        path, 25 items a call instead of one transaction each."""
+        for start in range(0, len(tickets), 25):
+            requests = [{"PutRequest": {"Item": self._item(t, 1)}} for t in tickets[start:start + 25]]
+            while requests:
+                answer = self._db.batch_write_item(RequestItems={self._table: requests})
+                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
+        self._db.update_item(**self._count_change(account_id, len(tickets))["Update"])
+
+    def get(self, account_id: str, ticket_id: int) -> Ticket | None:
+        # Consistent: a read-modify-write must start from the version it will be checked against.
+        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, ticket_id), ConsistentRead=True,
+                                 **_DATA).get("Item")
+        return self._from_item(account_id, item) if item else None
+
+    def count(self, account_id: str) -> int:
+        item = self._db.get_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_COUNT)).get("Item")
+        return int(item["ticket_count"]["N"]) if item else 0
+
+    def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *,
+                  descending: bool = False, offset: int = 0) -> tuple[list[Ticket], int | None]:
+        query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("TICKET#")},
+                 "ScanIndexForward": not descending}
+        start = None if exclusive_start is None else self._key(account_id, exclusive_start)
+        if offset:
+            skipped, start = self._read({**query, "ProjectionExpression": "SK"}, offset, start)
+            if len(skipped) < offset or start is None:
+                return [], None
+        items, _ = self._read({**query, **_DATA}, limit + 1, start)  # one more tells whether more follow
+        tickets = [self._from_item(account_id, item) for item in items[:limit]]
+        return tickets, tickets[-1].id if len(items) > limit else None
+
+    def sweepable_page(self, account_id: str, shard: int, limit: int,
+                       exclusive_start: dict[str, Any] | None) -> tuple[list[Ticket], dict[str, Any] | None]:
+        query = {"IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA}
+        items, last_key = self._read(query, limit, exclusive_start)
+        return [self._from_item(account_id, item) for item in items], last_key
+
+    def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
+        query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),
+                                               ":prefix": _s("AUDIT#")},
+                 "ProjectionExpression": "#d", "ExpressionAttributeNames": {"#d": "data"}}
+        items, _ = self._read(query, None, None)
+        return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
+
+    # -- transactional writes --------------------------------------------------------------------
+    def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
+        when = ensure_utc(audit.created_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # fixed width: sorts as text
+        item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": _s(f"AUDIT#{when}#{audit.id:020d}"),
+                "data": _json(audit_to_document(audit))}
+        return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def _count_change(self, account_id: str, delta: int) -> dict[str, Any]:
+        return {"Update": {"TableName": self._table, "Key": self._account_key(account_id, _TICKET_COUNT),
+                           "UpdateExpression": "ADD ticket_count :d", "ExpressionAttributeValues": {":d": _n(delta)}}}
+
+    def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        try:
+            self._db.transact_write_items(TransactItems=[item for _, item in items])
+        except ClientError as e:
+            if not _is(e, "TransactionCanceledException"):
+                raise
+            # Conflicting concurrent transactions cancel without a failed check: stale all the same.
+            raise StaleWrite(*[tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]) from None
+
+    def insert(self, ticket: Ticket, audit: Audit) -> None:
+        self._transact([
+            ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, 1),
+                                "ConditionExpression": "attribute_not_exists(PK)"}}),
+            ("audit", self._audit_put(ticket.account_id, audit)),
+            ("count", self._count_change(ticket.account_id, 1)),
+        ])
+
+    def replace_items(self, old: Ticket, new: Ticket, audits: Sequence[Audit]) -> list[tuple[str, dict[str, Any]]]:
+        """The transaction items that swap ``old`` (at its version) for ``new`` and record
+        ``audits`` (the sweep records one per automation that fired), each tagged ("ticket",
+        "audit") with what its failed condition means, so a caller can add its own items to the
+        same transaction. Each audit is one version, as audit ids are derived from versions:
+        ``new`` is stored at ``old.version + len(audits)`` (one more at least)."""
+        version = old.version + max(1, len(audits))
+        return [
+            ("ticket", {"Put": {"TableName": self._table, "Item": self._item(new, version),
+                                "ConditionExpression": "version = :v",
+                                "ExpressionAttributeValues": {":v": _n(old.version)}}}),
+            *[("audit", self._audit_put(new.account_id, audit)) for audit in audits],
+        ]
+
+    def replace(self, old: Ticket, new: Ticket, audit: Audit) -> None:
+        """Raises StaleWrite whose arguments are the tags of the items whose conditions failed."""
+        self._transact(self.replace_items(old, new, [audit]))
+
+    def delete(self, ticket: Ticket) -> None:
+        self._transact([
+            ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
+                                   "ConditionExpression": "version = :v",
+                                   "ExpressionAttributeValues": {":v": _n(ticket.version)}}}),
+            ("count", self._count_change(ticket.account_id, -1)),
+        ])
+
+
+class DynamoUserStore(_Table):
+    """Users by id, and by email through GSI1. A guard item per email (written in the same
+    transaction as the user) keeps emails unique when two requests create the same person."""
+
+    @classmethod
+    def _key(cls, account_id: str, user_id: int) -> dict[str, Any]:
+        return cls._account_key(account_id, f"USER#{user_id:012d}")
+
+    @classmethod
+    def _email_key(cls, account_id: str, email: str) -> dict[str, Any]:
+        return cls._account_key(account_id, f"USER_EMAIL#{email}")
+
+    @staticmethod
+    def _user(account_id: str, item: dict[str, Any]) -> User:
+        return User(account_id=account_id, id=int(item["user_id"]["N"]), name=item["name"]["S"],
+                    email=item["email"]["S"], role=Role(item["role"]["S"]),
+                    created_at=datetime.fromisoformat(item["created_at"]["S"]))
+
+    def allocate_id(self, account_id: str) -> int:
+        return self._next_id(self._account_key(account_id, _USER_IDS))
+
+    def get(self, account_id: str, user_id: int) -> User | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, user_id),
+                                 ConsistentRead=True).get("Item")
+        return self._user(account_id, item) if item else None
+
+    def find_by_email(self, account_id: str, email: str) -> User | None:
+        found, _ = self._read({"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
+                               "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#USER_EMAIL#{email}")}},
+                              1, None)
+        return self._user(account_id, found[0]) if found else None
+
+    def add(self, user: User) -> User:
+        item = {
+            **self._key(user.account_id, user.id),
+            "GSI1PK": _s(f"ACCOUNT#{user.account_id}#USER_EMAIL#{user.email}"), "GSI1SK": _s("USER"),
+            "user_id": _n(user.id), "name": _s(user.name), "email": _s(user.email), "role": _s(user.role.value),
+            "created_at": _s(user.created_at.isoformat()),
+        }
+        guard = {**self._email_key(user.account_id, user.email), "user_id": _n(user.id)}
+        try:
+            self._db.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self._table, "Item": guard, "ConditionExpression": "attribute_not_exists(PK)"}},
+                {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+            ])
+        except ClientError as e:
+            if not _is(e, "TransactionCanceledException"):
+                raise
+            owner = self._db.get_item(TableName=self._table, Key=self._email_key(user.account_id, user.email),
+                                      ConsistentRead=True).get("Item")
+            if owner is None:  # cancelled by a concurrent transaction on the same email, still in flight
+                raise StaleWrite("guard") from None
+            return self.get(user.account_id, int(owner["user_id"]["N"]))
+        return user

@@ -1,0 +1,45 @@
+"""A run: one automation applied to one subject (a ticket or a contact) for one occurrence.
+Every firing leaves one, sweep firings included; it is the unit of audit."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from automations.domain.model import SubjectKind
+
+
+class RunStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+def run_id(account_id: str, automation_id: int, subject_kind: SubjectKind, subject_id: str, occurrence: str) -> str:
+    """Deterministic: the same trigger (retried, duplicated, concurrent) names the same run."""
+    digest = hashlib.sha256(f"{account_id}|{automation_id}|{subject_kind}|{subject_id}|{occurrence}".encode())
+    return "run_" + digest.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Run:
+    account_id: str
+    id: str
+    automation_id: int
+    subject_kind: SubjectKind
+    subject_id: str
+    occurrence: str  # what makes this firing unique, e.g. "sweep:2026-11-22T19"
+    status: RunStatus
+    created_at: datetime
+    updated_at: datetime
+    due_at: datetime | None = None
+    data: Any = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    deliveries: tuple[str, ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
+    error: str | None = None

@@ -1,0 +1,104 @@
+"""Turning an automation's notifications into deliveries, and sending them exactly once.
+
+``prepare`` renders and addresses each notification into Delivery records with deterministic ids
+(run id, action index, recipient index); the caller stores them in the same transaction as the
+run. ``dispatch`` then claims each one (pending -> sending, one winner), sends it, and records
+the provider's id. A transient failure returns it to pending for the relay (``relay``, run by
+the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending leaves it in
+"sending", which is never sent again: at most once beyond that window, never twice."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from automations import clock
+from automations.domain.delivery import (
+    Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError, delivery_id,
+)
+from automations.domain.model import Account
+from automations.domain.run import Run
+from automations.domain.ticket import Ticket
+from automations.service.rendering import render, ticket_context
+
+MAX_ATTEMPTS = 5
+
+
+class Sender(Protocol):
+    def send(self, delivery: Delivery) -> str: ...
+
+
+# A user record as notifications need it: {"id", "name", "email"} or None.
+UserLookup = Callable[[str, int], dict[str, Any] | None]
+GroupLookup = Callable[[str, int], list[dict[str, Any]]]
+
+
+class DeliveryService:
+    def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup) -> None:
+        self._store = store
+        self._senders = senders
+        self._users = users
+        self._group_members = group_members
+
+    # -- preparing -----------------------------------------------------------------------------
+    def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list[Delivery]:
+        if not notifications:
+            return []
+        people = {"requester": self._user(account.id, ticket.requester_id),
+                  "assignee": self._user(account.id, ticket.assignee_id)}
+        context = ticket_context(ticket, people)
+        now = clock.now()
+        prepared = []
+        for index, n in enumerate(notifications):
+            subject, body = render(n.subject, context), render(n.body, context)
+            if n.kind in ("webhook", "target"):
+                targets = [(Channel.WEBHOOK, n.target)]
+            else:
+                targets = [(Channel.EMAIL, email) for email in self._emails(account.id, ticket, n, people)]
+            for part, (channel, recipient) in enumerate(targets):
+                prepared.append(Delivery(account_id=account.id, id=delivery_id(run.id, index, part), run_id=run.id,
+                                         channel=channel, recipient=recipient, subject=subject, body=body,
+                                         created_at=now))
+        return prepared
+
+    def _user(self, account_id: str, user_id: int | None) -> dict[str, Any] | None:
+        return self._users(account_id, user_id) if user_id is not None else None
+
+    def _emails(self, account_id: str, ticket: Ticket, n, people: dict) -> list[str]:
+        if n.kind == "group":
+            members = self._group_members(account_id, int(n.target)) if n.target.isdigit() else []
+        elif n.target in ("requester_id", "requester_and_ccs"):
+            members = [people["requester"]]
+        elif n.target == "assignee_id":
+            members = [people["assignee"]]
+        elif n.target.isdigit():
+            members = [self._users(account_id, int(n.target))]
+        else:  # current_user: an automation has no current user
+            members = []
+        return list(dict.fromkeys(m["email"] for m in members if m and m.get("email")))
+
+    # -- sending -------------------------------------------------------------------------------
+    def dispatch(self, deliveries: list[Delivery]) -> int:
+        """Send what is pending; returns how many were sent now."""
+        sent = 0
+        for pending in deliveries:
+            claimed = self._store.claim(pending)
+            if claimed is None:
+                continue  # sent, being sent, or given up by someone else
+            try:
+                provider_id = self._senders[claimed.channel].send(claimed)
+            except PermanentDeliveryError as e:
+                self._store.finish(claimed, DeliveryStatus.FAILED, error=str(e))
+            except TransientDeliveryError as e:
+                if claimed.attempts >= MAX_ATTEMPTS:
+                    self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {e}")
+                else:
+                    self._store.release(claimed, str(e))
+            else:
+                self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id)
+                sent += 1
+        return sent
+
+    def relay(self, limit: int = 100) -> int:
+        """Send deliveries a crash or a transient failure left pending."""
+        return self.dispatch([d for d in self._store.unfinished(limit) if d.status is DeliveryStatus.PENDING])
+

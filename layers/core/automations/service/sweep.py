@@ -1,0 +1,221 @@
+"""The hourly sweep (Zendesk's automations): every active sweep automation over every
+non-closed ticket of every account, in position order, exactly once per cycle.
+
+A cycle is named by its hour and carries one reference instant, so evaluating a ticket twice in
+a cycle (a retried or duplicated worker message) gives the same answer. A ticket's firings in a
+cycle are committed in one transaction with the ticket, its audit, one run per firing (a
+deterministic id per automation, ticket and cycle), the per-cycle caps and the deliveries to
+send; the ticket is marked with the cycle, so a retry skips it, and a concurrent duplicate loses
+the transaction. Deliveries are sent after the commit from that outbox."""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from automations import clock
+from automations.domain.audit import Audit, Via
+from automations.domain.business_hours import BusinessHours
+from automations.domain.evaluator import CompiledRules
+from automations.domain.model import Account, SubjectKind, Trigger
+from automations.domain.run import Run, RunStatus, run_id
+from automations.domain.ticket import SWEEP_SHARDS, Ticket
+from automations.errors import NotFound
+from automations.ports import StaleWrite
+
+PAGE_SIZE = 200
+MAX_TICKETS_PER_AUTOMATION = 1000  # Zendesk: an automation fires on at most 1,000 tickets an hour
+_COMMIT_ATTEMPTS = 5
+
+
+def cycle_of(now: datetime) -> str:
+    """The cycle a sweep started at ``now`` belongs to: its UTC hour."""
+    return clock.ensure_utc(now).strftime("%Y-%m-%dT%H")
+
+
+@dataclass(frozen=True)
+class SweepTask:
+    """One worker message: a shard of one account's tickets, from ``start`` on."""
+
+    sweep_id: str
+    cycle: str
+    now: str  # the cycle's reference instant, ISO-8601
+    account_id: str
+    shard: int
+    start: dict[str, Any] | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SweepTask:
+        return cls(**json.loads(text))
+
+
+@dataclass
+class SweepStats:
+    tickets_evaluated: int = 0
+    automations_fired: int = 0
+    tickets_updated: int = 0
+    notifications_sent: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class AlreadyFired(Exception):
+    """The commit found runs of this cycle already there (a duplicate worker won the race)."""
+
+
+class CapReached(Exception):
+    def __init__(self, automation_ids: set[int]) -> None:
+        super().__init__(automation_ids)
+        self.automation_ids = automation_ids
+
+
+class SweepQueue(Protocol):
+    def send(self, tasks: list[SweepTask]) -> None: ...
+
+
+class FiringStore(Protocol):
+    def commit(self, old: Ticket, new: Ticket, audits: list[Audit], runs: list[Run], deliveries: list,
+               cycle: str, cap: int) -> None:
+        """Atomically: ticket (at old's version) -> new, audits, runs, caps, deliveries.
+        Raises StaleWrite, AlreadyFired or CapReached."""
+
+    def add_to_summary(self, sweep_id: str, stats: SweepStats, expires_at: int) -> None: ...
+
+    def summary(self, sweep_id: str) -> dict[str, int]: ...
+
+
+class Notifier(Protocol):
+    def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list: ...
+
+    def dispatch(self, deliveries: list) -> int: ...
+
+
+class SweepCoordinator:
+    def __init__(self, list_account_ids: Callable[[], list[str]], queue: SweepQueue) -> None:
+        self._accounts = list_account_ids
+        self._queue = queue
+
+    def start(self, now: datetime | None = None) -> tuple[str, list[SweepTask]]:
+        """Fan out one task per account and shard; returns (sweep id, tasks)."""
+        now = clock.ensure_utc(now or clock.now())
+        sweep_id = f"sweep_{uuid.uuid4().hex[:16]}"
+        tasks = [SweepTask(sweep_id=sweep_id, cycle=cycle_of(now), now=now.isoformat(), account_id=account_id,
+                           shard=shard)
+                 for account_id in self._accounts() for shard in range(SWEEP_SHARDS)]
+        self._queue.send(tasks)
+        return sweep_id, tasks
+
+
+@dataclass
+class SweepWorker:
+    accounts: Any  # AccountService
+    automations: Any  # AutomationService
+    tickets: Any  # TicketStore: sweepable_page, get
+    firings: FiringStore
+    notifier: Notifier
+    _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
+
+    def process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
+        """Sweep the task's tickets until done (None) or out of time (the continuation task)."""
+        stats = SweepStats()
+        try:
+            account = self.accounts.get_account(task.account_id)
+        except NotFound:
+            return stats, None  # the account is gone: nothing to sweep
+        rules = self._rules(account, task.cycle)
+        if not rules.automations:
+            return stats, None
+        now = datetime.fromisoformat(task.now)
+        start = task.start
+        while True:
+            tickets, start = self.tickets.sweepable_page(task.account_id, task.shard, PAGE_SIZE, start)
+            for ticket in tickets:
+                stats.tickets_evaluated += 1
+                if ticket.swept_cycle != task.cycle:
+                    self._sweep_ticket(account, rules, ticket, now, task.cycle, stats)
+            if start is None:
+                return self._done(task, stats), None
+            if not has_time():
+                return self._done(task, stats), replace(task, start=start)
+
+    def _done(self, task: SweepTask, stats: SweepStats) -> SweepStats:
+        expires = int((datetime.fromisoformat(task.now) + timedelta(days=7)).timestamp())
+        self.firings.add_to_summary(task.sweep_id, stats, expires)
+        return stats
+
+    def _rules(self, account: Account, cycle: str) -> CompiledRules:
+        """Rules are read once per cycle and account (a warm worker reuses them across pages)."""
+        key = (account.id, cycle)
+        if key not in self._compiled:
+            self._compiled.clear()
+            active = self.automations.list(account.id, active=True, kinds=frozenset({Trigger.SWEEP}))
+            self._compiled[key] = CompiledRules(active, BusinessHours(account.timezone, **account.business_hours))
+        return self._compiled[key]
+
+    def _sweep_ticket(self, account: Account, rules: CompiledRules, ticket: Ticket, now: datetime, cycle: str,
+                      stats: SweepStats) -> None:
+        skipped: set[int] = set()
+        titles = {a.id: a.title for a in rules.automations}
+        for _ in range(_COMMIT_ATTEMPTS):
+            result = rules.run_cycle(ticket, now, frozenset(skipped))
+            if not result.firings:
+                return
+            runs, deliveries = [], []
+            for firing in result.firings:
+                run = self._run(account, ticket, firing, now, cycle)
+                prepared = self.notifier.prepare(account, result.ticket, run, firing.notifications)
+                runs.append(replace(run, deliveries=tuple(d.id for d in prepared)))
+                deliveries += prepared
+            audits = _audits(ticket, result.firings, titles, now)
+            new = replace(result.ticket, swept_cycle=cycle)
+            try:
+                self.firings.commit(ticket, new, audits, runs, deliveries, cycle, MAX_TICKETS_PER_AUTOMATION)
+            except CapReached as e:
+                skipped |= e.automation_ids
+                continue
+            except (StaleWrite, AlreadyFired):
+                ticket = self.tickets.get(account.id, ticket.id)
+                if ticket is None or ticket.swept_cycle == cycle:
+                    return
+                continue
+            stats.automations_fired += len(runs)
+            stats.tickets_updated += int(any(f.changes for f in result.firings))
+            stats.notifications_sent += self.notifier.dispatch(deliveries)
+            return
+
+    @staticmethod
+    def _run(account: Account, ticket: Ticket, firing, now: datetime, cycle: str) -> Run:
+        occurrence = f"sweep:{cycle}"
+        created = clock.now()
+        return Run(account_id=account.id,
+                   id=run_id(account.id, firing.automation_id, SubjectKind.TICKET, str(ticket.id), occurrence),
+                   automation_id=firing.automation_id, subject_kind=SubjectKind.TICKET, subject_id=str(ticket.id),
+                   occurrence=occurrence, status=RunStatus.SUCCEEDED, created_at=created, updated_at=created,
+                   due_at=now, changes={k: _jsonable(v) for k, v in firing.changes.items()},
+                   history=({"at": created.isoformat(), "status": "succeeded", "cycle": cycle},))
+
+
+def _audits(ticket: Ticket, firings, titles: dict[int, str], now: datetime) -> list[Audit]:
+    """One audit per firing, as Zendesk records each automation's update on its own."""
+    audits, current = [], ticket
+    for firing in firings:
+        after = replace(current.with_changes(firing.changes, now), version=current.version)
+        audits.append(Audit.of(current, after, author_id=None, via=Via.rule(firing.automation_id,
+                                                                            titles[firing.automation_id])))
+        current = replace(after, version=current.version + 1)
+    return audits
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

@@ -1,0 +1,305 @@
+"""Ticket use cases, shared by every surface: Zendesk's validation (422 field messages, every
+problem at once), the requester found or created by email, and each change written with its
+audit under optimistic locking (a lost race is retried from a fresh read).
+
+Who changes a ticket: an API caller is an agent, the owner of the API key, found or created as an
+agent user by email. That user is the audit's author and, unless the request names others, the
+ticket's requester and submitter. Zendesk derives ``requester_updated_at`` and
+``assignee_updated_at`` from the author; since API updates are made by an agent, an update
+through the API of a ticket that has an assignee sets ``assignee_updated_at`` (creation does not,
+nor does an update that changes nothing)."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from automations import clock
+from automations.domain.audit import API, Audit
+from automations.domain.ticket import Ticket
+from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
+from automations.domain.user import Role, User
+from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
+from automations.ports import StaleWrite, TicketStore, UserStore
+from automations.service.accounts import _EMAIL
+
+MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
+MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
+MAX_ID = 10 ** 15 - 1
+_MAX_EMAIL, _MAX_NAME = 254, 255
+_WRITE_ATTEMPTS = 3
+
+_CHOICES = {"status": ("Status", STATUSES), "priority": ("Priority", PRIORITIES), "type": ("Type", TICKET_TYPES)}
+_IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id": "Assignee", "group_id": "Group",
+        "organization_id": "Organization", "custom_status_id": "Custom status", "brand_id": "Brand",
+        "ticket_form_id": "Ticket form"}
+_TEXTS = {"subject": "Subject", "description": "Description", "external_id": "External id",
+          "recipient": "Recipient"}
+_CREATE_ONLY = frozenset({"description", "submitter_id"})  # Zendesk ignores them in an update
+_BLANK_TEXT = {"subject": "", "description": ""}  # what null means; None for the other texts
+_CUSTOM_FIELDS_SHAPE = 'Custom fields: must be a list of {"id": <integer>, "value": <string, number or null>}'
+_DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026-11-30T17:00:00Z"
+
+
+@dataclass(frozen=True)
+class _Request:
+    values: dict[str, Any]  # ticket attribute -> value; custom_fields holds only the fields given
+    requester: tuple[str, str | None] | None  # (email, name) of a requester given by email
+
+
+class TicketService:
+    def __init__(self, store: TicketStore, users: UserStore) -> None:
+        self._store = store
+        self._users = users
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get(self, account_id: str, ticket_id: int) -> Ticket:
+        ticket = self._store.get(account_id, ticket_id)
+        if ticket is None:
+            raise NotFound(f"ticket {ticket_id} not found")
+        return ticket
+
+    def list_page(self, account_id: str, page: int, per_page: int) -> OffsetPage[Ticket]:
+        """Tickets by id, offset paginated; only the first MAX_OFFSET_RECORDS can be reached."""
+        skip = (page - 1) * per_page
+        if skip >= MAX_OFFSET_RECORDS:
+            raise MalformedRequest(f"Offset pagination is limited to the first {MAX_OFFSET_RECORDS} tickets; "
+                                   "use cursor pagination (page[size]) to go further", kind="pagination",
+                                   parameter="page")
+        tickets, _ = self._store.list_page(account_id, per_page, offset=skip)
+        return OffsetPage(tickets, page, per_page, self._store.count(account_id))
+
+    def list_cursor(self, account_id: str, size: int, *, after: str | None = None,
+                    before: str | None = None) -> CursorPage[Ticket]:
+        """Tickets by id; ``has_more`` tells whether more lie in the direction of travel."""
+        if before is not None:
+            tickets, last = self._store.list_page(account_id, size, _cursor_id(before), descending=True)
+            tickets.reverse()
+        else:
+            start = None if after is None else _cursor_id(after)
+            tickets, last = self._store.list_page(account_id, size, start)
+        if not tickets:
+            return CursorPage([], last is not None, None, None)
+        return CursorPage(tickets, last is not None, encode_cursor([tickets[-1].id]), encode_cursor([tickets[0].id]))
+
+    def audits(self, account_id: str, ticket_id: int) -> list[Audit]:
+        self.get(account_id, ticket_id)
+        return self._store.list_audits(account_id, ticket_id)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def create(self, account_id: str, draft: Any, *, author_email: str | None = None) -> tuple[Ticket, Audit]:
+        request = _read(draft, creating=True, has_author=bool(author_email))
+        author = self._author(account_id, author_email)
+        values = self._resolve_requester(account_id, request)
+        if author is not None:
+            values.setdefault("requester_id", author.id)
+        values.setdefault("submitter_id", author.id if author else values["requester_id"])
+        ticket = _fits(Ticket.create(account_id, 0, clock.now(), **values))  # no id spent on a refusal
+        ticket = replace(ticket, id=self._store.allocate_id(account_id))
+        audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API)
+        for _ in range(_WRITE_ATTEMPTS):
+            try:
+                self._store.insert(ticket, audit)
+                return ticket, audit
+            except StaleWrite:
+                continue  # a concurrent transaction on the account's ticket count: nothing was written
+        raise Conflict("The ticket could not be saved because of concurrent requests; try again")
+
+    def update(self, account_id: str, ticket_id: int, changes: Any, *,
+               author_email: str | None = None) -> tuple[Ticket, Audit | None]:
+        """The updated ticket and its audit; no audit (and no write) when nothing changes."""
+        old = self.get(account_id, ticket_id)  # as Zendesk: an unknown ticket is 404 whatever the body
+        request = _read(changes, creating=False)
+        old = _updatable(old, request.values)
+        author = self._author(account_id, author_email)
+        values = self._resolve_requester(account_id, request)
+        for _ in range(_WRITE_ATTEMPTS):
+            now = clock.now()
+            ticket_values = dict(values)
+            if "custom_fields" in values:  # only the fields given change
+                ticket_values["custom_fields"] = {**dict(old.custom_fields), **values["custom_fields"]}
+            new = old.with_changes(ticket_values, now)
+            if new is old:
+                return old, None
+            if new.assignee_id is not None:
+                new = new.with_changes({"assignee_updated_at": now}, now)
+            _fits(new)
+            audit = Audit.of(old, new, author_id=author.id if author else None, via=API)
+            try:
+                self._store.replace(old, new, audit)
+                return replace(new, version=old.version + 1), audit
+            except StaleWrite:
+                old = _updatable(self.get(account_id, ticket_id), values)
+        raise Conflict("The ticket was changed by another request; try again")
+
+    def delete(self, account_id: str, ticket_id: int) -> None:
+        current: Ticket | None = self.get(account_id, ticket_id)
+        for _ in range(_WRITE_ATTEMPTS):
+            try:
+                self._store.delete(current)
+                return
+            except StaleWrite:
+                current = self._store.get(account_id, ticket_id)
+                if current is None:
+                    return  # deleted concurrently: the outcome asked for
+        raise Conflict("The ticket was changed by another request; try again")
+
+    # -- people ----------------------------------------------------------------------------------
+    def _author(self, account_id: str, email: str | None) -> User | None:
+        return self._person(account_id, email, None, Role.AGENT) if email else None
+
+    def _resolve_requester(self, account_id: str, request: _Request) -> dict[str, Any]:
+        values = dict(request.values)
+        if request.requester is not None:
+            values["requester_id"] = self._person(account_id, *request.requester, Role.END_USER).id
+        return values
+
+    def _person(self, account_id: str, email: str, name: str | None, role: Role) -> User:
+        """The account's user with ``email``, created when there is none."""
+        email = email.strip().lower()
+        user = self._users.find_by_email(account_id, email)
+        if user is not None:
+            return user
+        try:
+            return self._users.add(User(account_id=account_id, id=self._users.allocate_id(account_id),
+                                        name=name or email.split("@")[0], email=email, role=role,
+                                        created_at=clock.now()))
+        except StaleWrite:
+            raise Conflict(f"The user {email} is being created by another request; try again") from None
+
+
+def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
+    """Refuse changes Zendesk refuses for the ticket's state."""
+    if ticket.status == "closed":
+        raise ValidationFailed([FieldError("status", "Status: closed prevents ticket update")])
+    if values.get("status") == "new" and ticket.status != "new":
+        raise ValidationFailed([FieldError("status", 'Status: cannot be set back to "new" once a ticket has left it')])
+    return ticket
+
+
+def _fits(ticket: Ticket) -> Ticket:
+    size = len(json.dumps(asdict(ticket), default=str).encode())
+    if size > MAX_TICKET_BYTES:
+        raise ValidationFailed([FieldError("base", f"Ticket is too large ({size} bytes); a ticket must be smaller "
+                                                   f"than {MAX_TICKET_BYTES // 1024} KB")])
+    return ticket
+
+
+def _cursor_id(cursor: str) -> int:
+    key = decode_cursor(cursor)
+    if len(key) != 1 or not _is_id(key[0], minimum=0):
+        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
+    return key[0]
+
+
+def _is_id(value: Any, *, minimum: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_ID
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
+    """Type-check the writable fields of a ticket object; read-only and unknown keys are ignored,
+    as are the fields Zendesk sets only at creation when updating."""
+    if not isinstance(raw, Mapping):
+        raise ValidationFailed([FieldError("base", "The ticket must be a JSON object")])
+    given = {k: v for k, v in raw.items() if creating or k not in _CREATE_ONLY}
+    problems = Problems()
+    values: dict[str, Any] = {}
+    for name, (label, allowed) in _CHOICES.items():
+        if name in given:
+            value = "" if given[name] is None and name != "status" else given[name]
+            if isinstance(value, str) and value in allowed:
+                values[name] = value
+            else:
+                problems.add(name, f"{label}: {_shown(given[name])} is not valid; use one of "
+                                   + ", ".join(a for a in allowed if a))
+    for name, label in _IDS.items():
+        value = given.get(name)
+        if name == "requester_id" and value is None:
+            continue  # the requester cannot be removed, only replaced
+        if name in given:
+            if value is None or _is_id(value):
+                values[name] = value
+            else:
+                problems.add(name, f"{label}: must be a positive integer id (at most {MAX_ID})")
+    for name, label in _TEXTS.items():
+        if name in given:
+            value = given[name]
+            if value is None or isinstance(value, str):
+                values[name] = _BLANK_TEXT.get(name) if value is None else value
+            else:
+                problems.add(name, f"{label}: must be a string")
+    if creating:
+        _read_comment(given, values, problems)
+    if "tags" in given:
+        tags = [] if given["tags"] is None else given["tags"]
+        if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+            values["tags"] = tags
+        else:
+            problems.add("tags", "Tags: must be a list of strings")
+    if "custom_fields" in given:
+        _read_custom_fields(given["custom_fields"], values, problems)
+    if "due_at" in given:
+        _read_due_at(given["due_at"], values, problems)
+    requester = _read_requester(given.get("requester"), problems)
+    if creating and not has_author and given.get("requester_id") is None and given.get("requester") is None:
+        problems.add("requester", "Requester: cannot be blank")
+    problems.raise_if_any()
+    return _Request(values, requester)
+
+
+def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems) -> None:
+    """A new ticket's description: ``comment.body`` (Zendesk's way) or ``description`` (zenpy's)."""
+    if "comment" in given:
+        comment = given["comment"]
+        body = comment.get("body") if isinstance(comment, Mapping) else None
+        if not isinstance(body, str):
+            problems.add("comment", 'Comment: must be an object with a "body" string')
+            return
+        values["description"] = body
+    refused = any(e.field == "description" for e in problems.errors)  # already: not a string
+    if not refused and not values.get("description", "").strip():
+        problems.add("description", "Description: cannot be blank")
+
+
+def _read_custom_fields(entries: Any, values: dict[str, Any], problems: Problems) -> None:
+    entries = [] if entries is None else entries
+    if not isinstance(entries, list) or not all(
+            isinstance(e, Mapping) and _is_id(e.get("id")) and "value" in e
+            and (e["value"] is None or (isinstance(e["value"], (str, int, float)) and not isinstance(e["value"], bool)))
+            for e in entries):
+        problems.add("custom_fields", _CUSTOM_FIELDS_SHAPE)
+        return
+    values["custom_fields"] = {e["id"]: None if e["value"] is None else str(e["value"]) for e in entries}
+
+
+def _read_due_at(value: Any, values: dict[str, Any], problems: Problems) -> None:
+    if value is None:
+        values["due_at"] = None
+        return
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        values["due_at"] = clock.parse_iso(value)
+    except (ValueError, OverflowError):  # an offset can push an extreme date out of range
+        problems.add("due_at", _DUE_AT_FORMAT)
+
+
+def _read_requester(raw: Any, problems: Problems) -> tuple[str, str | None] | None:
+    """A requester given as ``{"name", "email"}`` (found by email or created); it wins over a
+    ``requester_id`` given beside it."""
+    if raw is None:
+        return None
+    email = raw.get("email") if isinstance(raw, Mapping) else None
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if not isinstance(email, str) or len(email) > _MAX_EMAIL or not _EMAIL.match(email.strip()) \
+            or not (name is None or (isinstance(name, str) and len(name) <= _MAX_NAME)):
+        problems.add("requester", f'Requester: must be an object with a valid "email" (at most {_MAX_EMAIL} '
+                                  f'characters) and an optional "name" (at most {_MAX_NAME})')
+        return None
+    return email.strip().lower(), (name or "").strip() or None

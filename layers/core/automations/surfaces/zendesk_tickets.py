@@ -1,0 +1,85 @@
+"""The Zendesk tickets surface: Zendesk's ticket and audit JSON over the shared ticket service.
+Envelopes, pagination, status codes and error bodies are the Zendesk surface's (zendesk.py)."""
+from __future__ import annotations
+
+from typing import Any
+
+from automations.clock import iso_z
+from automations.domain.audit import Audit
+from automations.domain.ticket import Ticket
+from automations.service.tickets import TicketService
+from automations.surfaces import zendesk
+from automations.surfaces.http import HttpRequest, json_response
+
+
+def ticket_from_body(request: HttpRequest) -> Any:
+    """The ``ticket`` object of the body; the service checks its fields."""
+    return zendesk._envelope(request.json(), "ticket")
+
+
+def ticket_url(base_url: str, ticket_id: int) -> str:
+    return f"{base_url}/api/v2/tickets/{ticket_id}.json"
+
+
+def ticket_json(t: Ticket, base_url: str) -> dict[str, Any]:
+    return {
+        "url": ticket_url(base_url, t.id),
+        "id": t.id,
+        "external_id": t.external_id,
+        "created_at": iso_z(t.created_at),
+        "updated_at": iso_z(t.updated_at),
+        "type": t.type or None,
+        "subject": t.subject,
+        "raw_subject": t.subject,
+        "description": t.description,
+        "priority": t.priority or None,
+        "status": t.status,
+        "recipient": t.recipient,
+        "requester_id": t.requester_id,
+        "submitter_id": t.submitter_id,
+        "assignee_id": t.assignee_id,
+        "organization_id": t.organization_id,
+        "group_id": t.group_id,
+        "collaborator_ids": [],
+        "follower_ids": [],
+        "due_at": iso_z(t.due_at) if t.due_at else None,
+        "tags": list(t.tags),
+        "custom_fields": [{"id": field_id, "value": value} for field_id, value in t.custom_fields],
+        "custom_status_id": t.custom_status_id,
+        "ticket_form_id": t.ticket_form_id,
+        "brand_id": t.brand_id,
+        "via": {"channel": "api"},
+        "satisfaction_rating": None,
+    }
+
+
+def audit_json(a: Audit) -> dict[str, Any]:
+    return {"id": a.id, "ticket_id": a.ticket_id, "created_at": iso_z(a.created_at), "author_id": a.author_id,
+            "metadata": {}, "via": a.via.to_dict(), "events": [e.to_dict() for e in a.events]}
+
+
+def ticket_response(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
+    return json_response(200, {"ticket": ticket_json(ticket, request.base_url)})
+
+
+def change_response(request: HttpRequest, ticket: Ticket, audit: Audit | None, status: int = 200) -> dict[str, Any]:
+    """A create's or update's answer: the ticket and the audit of the change (null when nothing changed)."""
+    headers = {"Location": ticket_url(request.base_url, ticket.id)} if status == 201 else None
+    return json_response(status, {"ticket": ticket_json(ticket, request.base_url),
+                                  "audit": audit_json(audit) if audit else None}, headers)
+
+
+def tickets_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.)."""
+    if zendesk.wants_cursor(request):
+        size, after, before = zendesk.cursor_params(request)
+        result = tickets.list_cursor(request.account_id, size, after=after, before=before)
+        return zendesk.cursor_response(request, "tickets", result, size, ticket_json)
+    page, per_page = zendesk.offset_params(request)
+    return zendesk.offset_response(request, "tickets", tickets.list_page(request.account_id, page, per_page),
+                                   ticket_json)
+
+
+def audits_response(audits: list[Audit]) -> dict[str, Any]:
+    return json_response(200, {"audits": [audit_json(a) for a in audits], "next_page": None,
+                               "previous_page": None, "count": len(audits)})

@@ -1,0 +1,88 @@
+"""zenpy's tickets API works unchanged against the local runtime."""
+from urllib.parse import urlsplit
+
+import pytest
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Ticket, User
+from zenpy.lib.exception import APIException, RecordNotFoundException
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def zendesk(local_runtime, monkeypatch):
+    """A zenpy client for a fresh account, pointed at the local runtime the documented way."""
+    monkeypatch.setenv("ZENPY_FORCE_NETLOC", urlsplit(local_runtime.base_url).netloc)
+    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
+    account = local_runtime.create_account("Zenpy Tickets Co")
+    return Zenpy(subdomain="acme", email=account["email"], token=account["api_key"], disable_cache=True)
+
+
+def new_ticket(subject="My printer is on fire!", email="jane@customer.test"):
+    return Ticket(subject=subject, description="The smoke is very colorful.",
+                  requester=User(name="Jane Customer", email=email))
+
+
+def test_create_show_update_delete(zendesk, local_runtime):
+    created = zendesk.tickets.create(new_ticket())
+    ticket = created.ticket
+    assert ticket.id == 1 and ticket.status == "new" and ticket.subject == "My printer is on fire!"
+    assert ticket.url == f"{local_runtime.base_url}/api/v2/tickets/1.json"
+    assert [e["field_name"] for e in created.audit.events][:2] == ["subject", "description"]
+
+    shown = zendesk.tickets(id=ticket.id)
+    assert shown.requester_id == ticket.requester_id != ticket.submitter_id
+    assert shown.created.tzinfo is not None  # zenpy parsed Zendesk's timestamp
+
+    shown.status = "solved"
+    shown.tags = ["printer"]
+    updated = zendesk.tickets.update(shown)
+    assert updated.ticket.status == "solved" and updated.ticket.tags == ["printer"]
+    assert {"type": "Change", "field_name": "status", "value": "solved", "previous_value": "new"} \
+        in updated.audit.events
+    assert zendesk.tickets(id=ticket.id).status == "solved"
+    assert len(list(zendesk.tickets.audits(ticket=ticket.id))) == 2
+
+    zendesk.tickets.delete(shown)
+    with pytest.raises(RecordNotFoundException):
+        zendesk.tickets(id=ticket.id)
+
+
+def test_the_same_requester_email_is_the_same_user(zendesk):
+    first = zendesk.tickets.create(new_ticket("First")).ticket
+    second = zendesk.tickets.create(new_ticket("Second")).ticket
+    other = zendesk.tickets.create(new_ticket("Third", email="joe@customer.test")).ticket
+    assert first.requester_id == second.requester_id != other.requester_id
+
+
+def test_list_follows_cursor_pages(zendesk):
+    for i in range(5):
+        zendesk.tickets.create(new_ticket(f"Ticket {i}"))
+    assert [t.subject for t in zendesk.tickets()] == [f"Ticket {i}" for i in range(5)]
+    assert [t.id for t in zendesk.tickets(cursor_pagination=2)] == [1, 2, 3, 4, 5]
+    offset = zendesk.tickets(cursor_pagination=False)
+    assert offset.count == 5 and [t.id for t in offset] == [1, 2, 3, 4, 5]
+
+
+def test_missing_ticket_raises_record_not_found(zendesk):
+    with pytest.raises(RecordNotFoundException):
+        zendesk.tickets(id=987654)
+
+
+def test_invalid_status_raises_api_exception(zendesk):
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    ticket.status = "on-fire"
+    with pytest.raises(APIException) as error:
+        zendesk.tickets.update(ticket)
+    assert "RecordInvalid" in str(error.value) and "Status" in str(error.value)
+    assert zendesk.tickets(id=ticket.id).status == "new"
+
+
+def test_other_accounts_tickets_are_invisible(zendesk, local_runtime):
+    mine = zendesk.tickets.create(new_ticket()).ticket
+    other = local_runtime.create_account("Someone Else")
+    theirs = Zenpy(subdomain="other", email=other["email"], token=other["api_key"], disable_cache=True)
+    assert list(theirs.tickets()) == []
+    with pytest.raises(RecordNotFoundException):
+        theirs.tickets.delete(mine)
+    assert zendesk.tickets(id=mine.id).subject == mine.subject

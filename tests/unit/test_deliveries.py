@@ -1,0 +1,248 @@
+"""Deliveries: rendering, addressing, signed webhooks, SES, and sending exactly once."""
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+
+from automations.adapters.channels import SesEmailSender, WebhookSender, sign
+from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+from automations.domain.delivery import (
+    Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
+)
+from automations.domain.evaluator import Notification
+from automations.domain.model import Account, SubjectKind
+from automations.domain.run import Run, RunStatus
+from automations.domain.ticket import Ticket
+from automations.service.deliveries import MAX_ATTEMPTS, DeliveryService
+from automations.service.rendering import render, syntax_error
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+ACCOUNT = Account(id="acc_1", name="Acme", email="owner@acme.test", timezone="UTC", created_at=NOW)
+TICKET = Ticket.create("acc_1", 42, NOW, subject="Printer on fire", status="solved", requester_id=7, assignee_id=8)
+RUN = Run(account_id="acc_1", id="run_abc", automation_id=3, subject_kind=SubjectKind.TICKET, subject_id="42",
+          occurrence="sweep:2026-11-22T09", status=RunStatus.SUCCEEDED, created_at=NOW, updated_at=NOW)
+USERS = {7: {"id": 7, "name": "Rita Requester", "email": "rita@example.com"},
+         8: {"id": 8, "name": "Alex Agent", "email": "alex@acme.test"}}
+
+
+class Receiver:
+    """A webhook receiver on loopback that answers with the statuses it is given, in order."""
+
+    def __init__(self, statuses):
+        self.statuses, self.requests = list(statuses), []
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                receiver.requests.append((dict(self.headers), body))
+                self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver(monkeypatch):
+    monkeypatch.setenv("AUTOMATIONS_LOCAL", "1")
+    made = []
+
+    def make(*statuses):
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def webhook_delivery(body='{"ticket": 42}', delivery_id="run_abc.0.0"):
+    return Delivery(account_id="acc_1", id=delivery_id, run_id="run_abc", channel=Channel.WEBHOOK,
+                    recipient="wh_1", subject="", body=body, created_at=NOW)
+
+
+class TestRendering:
+    def test_placeholders_and_missing_variables(self):
+        context = {"ticket": {"id": 42, "title": "Printer on fire", "requester": {"email": "rita@example.com"}}}
+        assert render("#{{ticket.id}} {{ticket.title}} for {{ticket.requester.email}}{{ticket.nope}}", context) \
+            == "#42 Printer on fire for rita@example.com"
+
+    def test_invalid_liquid_is_sent_as_written_and_reported_at_save_time(self):
+        assert render("{% if %}broken", {}) == "{% if %}broken"
+        assert syntax_error("{% if %}broken") and syntax_error("{{ ticket.id }}") is None
+
+    def test_runaway_templates_are_bounded(self):
+        assert render("{% for i in (1..100000000) %}x{% endfor %}", {}).startswith("{% for")
+
+
+class TestPrepare:
+    def service(self, store=None, groups=None):
+        return DeliveryService(store, {}, lambda account, user: USERS.get(user),
+                               lambda account, group: groups or [])
+
+    def test_user_notifications_are_rendered_and_addressed(self):
+        notes = (Notification("user", "requester_id", "Ticket {{ticket.id}}", "Hi {{ticket.requester.name}}"),
+                 Notification("user", "assignee_id", "Solved: {{ticket.title}}", "{{ticket.status}}"),
+                 Notification("user", "8", "Direct", "to a user id"),
+                 Notification("user", "current_user", "nobody", "an automation has no current user"))
+        prepared = self.service().prepare(ACCOUNT, TICKET, RUN, notes)
+        assert [(d.id, d.recipient, d.subject, d.body) for d in prepared] == [
+            ("run_abc.0.0", "rita@example.com", "Ticket 42", "Hi Rita Requester"),
+            ("run_abc.1.0", "alex@acme.test", "Solved: Printer on fire", "solved"),
+            ("run_abc.2.0", "alex@acme.test", "Direct", "to a user id"),
+        ]
+        assert all(d.channel is Channel.EMAIL and d.status is DeliveryStatus.PENDING for d in prepared)
+
+    def test_group_members_each_get_one_email(self):
+        members = [USERS[7], USERS[8], USERS[8], {"id": 9, "email": None}]
+        prepared = self.service(groups=members).prepare(
+            ACCOUNT, TICKET, RUN, (Notification("group", "5", "s", "b"),))
+        assert [(d.id, d.recipient) for d in prepared] == [("run_abc.0.0", "rita@example.com"),
+                                                           ("run_abc.0.1", "alex@acme.test")]
+
+    def test_webhooks_keep_their_id_as_recipient(self):
+        [d] = self.service().prepare(ACCOUNT, TICKET, RUN, (Notification("webhook", "wh_1", "", '{"id": {{ticket.id}}}'),))
+        assert (d.channel, d.recipient, d.body) == (Channel.WEBHOOK, "wh_1", '{"id": 42}')
+
+
+class TestWebhookSender:
+    def test_signed_post(self, receiver):
+        r = receiver(200)
+        sender = WebhookSender(lambda account, hook: {"url": r.url, "secret": "s3cret"})
+        assert sender.send(webhook_delivery()) == "HTTP 200"
+        [(headers, body)] = r.requests
+        assert body == '{"ticket": 42}' and headers["Content-Type"] == "application/json"
+        assert headers["X-Automations-Delivery"] == "run_abc.0.0"
+        expected = hmac.new(b"s3cret", f"{headers['X-Automations-Timestamp']}.{body}".encode(),
+                            hashlib.sha256).hexdigest()
+        assert headers["X-Automations-Signature"] == f"sha256={expected}"
+        assert sign("s3cret", headers["X-Automations-Timestamp"], body) == headers["X-Automations-Signature"]
+
+    def test_transient_failures_are_retried_with_backoff(self, receiver):
+        r, waits = receiver(503, 500, 200), []
+        sender = WebhookSender(lambda a, h: {"url": r.url, "secret": "k"}, sleep=waits.append)
+        assert sender.send(webhook_delivery("plain text")) == "HTTP 200"
+        assert len(r.requests) == 3 and waits == [0.5, 1.0]
+        assert r.requests[0][0]["Content-Type"].startswith("text/plain")
+
+    def test_giving_up_and_permanent_failures(self, receiver):
+        always_down = receiver(502, 502, 502)
+        sender = WebhookSender(lambda a, h: {"url": always_down.url, "secret": "k"}, sleep=lambda s: None)
+        with pytest.raises(TransientDeliveryError):
+            sender.send(webhook_delivery())
+        refused = receiver(410)
+        with pytest.raises(PermanentDeliveryError):
+            WebhookSender(lambda a, h: {"url": refused.url, "secret": "k"}).send(webhook_delivery())
+        assert len(refused.requests) == 1
+        with pytest.raises(PermanentDeliveryError):
+            WebhookSender(lambda a, h: None).send(webhook_delivery())
+
+    def test_unreachable_times_out_as_transient(self, receiver):
+        sender = WebhookSender(lambda a, h: {"url": "http://127.0.0.1:9/closed", "secret": "k"},
+                               sleep=lambda s: None, timeout=0.5)
+        with pytest.raises(TransientDeliveryError):
+            sender.send(webhook_delivery())
+
+    @pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://169.254.169.254/latest/meta-data",
+                                     "http://10.0.0.8/", "http://localhost:8080/"])
+    def test_internal_addresses_are_refused_outside_the_local_runtime(self, monkeypatch, url):
+        monkeypatch.delenv("AUTOMATIONS_LOCAL", raising=False)
+        with pytest.raises(PermanentDeliveryError):
+            WebhookSender(lambda a, h: {"url": url, "secret": "k"}).send(webhook_delivery())
+
+
+class FlakySender:
+    def __init__(self, failures=0, error=TransientDeliveryError):
+        self.failures, self.error, self.sent = failures, error, []
+        self.lock = threading.Lock()
+
+    def send(self, d):
+        with self.lock:
+            if self.failures:
+                self.failures -= 1
+                raise self.error("flaky")
+            self.sent.append(d.id)
+            return f"msg-{len(self.sent)}"
+
+
+def stored(aws, deliveries):
+    import boto3
+
+    store = DynamoDeliveryStore(boto3.client("dynamodb"), aws.physical_name("Table"))
+    boto3.client("dynamodb").transact_write_items(TransactItems=[store.new_delivery_put(d) for d in deliveries])
+    return store
+
+
+class TestDispatch:
+    def test_concurrent_dispatch_sends_once(self, aws):
+        d = webhook_delivery()
+        store, sender = stored(aws, [d]), FlakySender()
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None)
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            counts = list(pool.map(lambda _: service.dispatch([d]), range(6)))
+        assert sum(counts) == 1 and sender.sent == [d.id]
+        done = store.get("acc_1", d.id)
+        assert done.status is DeliveryStatus.SENT and done.provider_id == "msg-1" and done.attempts == 1
+        assert service.dispatch([d]) == 0 and store.unfinished() == []
+
+    def test_transient_failure_is_relayed_later_then_given_up(self, aws):
+        d = webhook_delivery()
+        store, sender = stored(aws, [d]), FlakySender(failures=1)
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None)
+        assert service.dispatch([d]) == 0
+        assert store.get("acc_1", d.id).status is DeliveryStatus.PENDING
+        assert [u.id for u in store.unfinished()] == [d.id]
+        assert service.relay() == 1 and sender.sent == [d.id]
+
+        stuck = webhook_delivery(delivery_id="run_abc.1.0")
+        store = stored(aws, [stuck])
+        service = DeliveryService(store, {Channel.WEBHOOK: FlakySender(failures=99)}, None, None)
+        for _ in range(MAX_ATTEMPTS):
+            service.relay()
+        final = store.get("acc_1", stuck.id)
+        assert final.status is DeliveryStatus.FAILED and final.error.startswith("gave up")
+        assert store.unfinished() == []
+
+    def test_permanent_failure_is_recorded(self, aws):
+        d = webhook_delivery()
+        store = stored(aws, [d])
+        DeliveryService(store, {Channel.WEBHOOK: FlakySender(1, PermanentDeliveryError)}, None, None).dispatch([d])
+        assert store.get("acc_1", d.id).status is DeliveryStatus.FAILED
+
+    def test_a_delivery_is_stored_once(self, aws):
+        from botocore.exceptions import ClientError
+
+        d = webhook_delivery()
+        stored(aws, [d])
+        with pytest.raises(ClientError):
+            stored(aws, [d])
+
+
+def test_ses_email(aws):
+    import boto3
+
+    boto3.client("ses").verify_email_identity(EmailAddress="automations@example.com")
+    sender = SesEmailSender(boto3.client("sesv2"), "automations@example.com")
+    d = Delivery(account_id="acc_1", id="run_abc.0.0", run_id="run_abc", channel=Channel.EMAIL,
+                 recipient="rita@example.com", subject="Ticket 42", body="Solved", created_at=NOW)
+    message_id = sender.send(d)
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    [sent] = [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages if m.id == message_id]
+    assert sent.destinations["ToAddresses"] == ["rita@example.com"] and sent.subject == "Ticket 42"
+    with pytest.raises(PermanentDeliveryError):
+        SesEmailSender(boto3.client("sesv2"), "unverified@example.com").send(d)

@@ -1,0 +1,255 @@
+"""The hourly sweep over real stores (moto): Zendesk semantics and exactly-once per cycle."""
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from automations import clock
+from automations.domain.audit import API, Audit
+from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+from automations.domain.run import RunStatus
+from automations.domain.ticket import Ticket
+from automations.service import sweep as sweep_module
+
+T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def frozen():
+    moving = clock.MovableClock(T0, frozen=True)
+    previous = clock.get_clock()
+    clock.set_clock(moving)
+    yield moving
+    clock.set_clock(previous)
+
+
+@pytest.fixture
+def env(aws, frozen, monkeypatch):
+    import boto3
+
+    from automations import bootstrap
+
+    monkeypatch.setenv("SWEEP_QUEUE_URL", aws.queue_url("SweepQueue"))
+    boto3.client("ses").verify_email_identity(EmailAddress="automations@example.com")
+    services = bootstrap.services()
+    account, _ = services.accounts.create_account("Acme", "owner@acme.test")
+    users = bootstrap.DynamoUserStore(boto3.client("dynamodb"), aws.physical_name("Table"))
+    return Env(bootstrap, services, account, frozen, users)
+
+
+class Env:
+    def __init__(self, bootstrap, services, account, clock_, users):
+        self.bootstrap, self.services, self.account, self.clock, self.users = bootstrap, services, account, clock_, users
+        self.tickets = bootstrap.DynamoTicketStore(bootstrap.aws.client("dynamodb"), bootstrap.config.table_name())
+
+    def ticket(self, **values):
+        ticket = Ticket.create(self.account.id, self.tickets.allocate_id(self.account.id), self.clock.now(), **values)
+        self.tickets.insert(ticket, Audit.of(None, ticket, author_id=None, via=API))
+        return ticket
+
+    def change(self, ticket, **changes):
+        current = self.tickets.get(self.account.id, ticket.id)
+        new = current.with_changes(changes, self.clock.now())
+        self.tickets.replace(current, new, Audit.of(current, new, author_id=None, via=API))
+        return self.tickets.get(self.account.id, ticket.id)
+
+    def get(self, ticket):
+        return self.tickets.get(self.account.id, ticket.id)
+
+    def rule(self, title, all_, actions, any_=()):
+        return self.services.automations.create(self.account.id, AutomationDraft(
+            title=title, conditions=Conditions(all=tuple(Condition(*c) for c in all_),
+                                               any=tuple(Condition(*c) for c in any_)),
+            actions=tuple(Action(*a) for a in actions)))
+
+    def sweep(self, worker=None, has_time=lambda: True):
+        sweep_id, tasks = self.bootstrap.sweep_coordinator().start()
+        worker = worker or self.bootstrap.sweep_worker()
+        for task in tasks:
+            while task is not None:
+                _, task = worker.process(task, has_time)
+        return sweep_id, tasks
+
+    def runs(self, ticket=None):
+        from automations.domain.model import SubjectKind
+
+        subject = (SubjectKind.TICKET, str(ticket.id)) if ticket else None
+        return self.services.runs.list(self.account.id, subject=subject, limit=100)[0]
+
+
+def sent_emails():
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    return ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages
+
+
+def test_default_rule_closes_four_days_after_solved(env):
+    ticket = env.ticket(subject="Printer", status="open")
+    env.clock.advance(3600)
+    solved = env.change(ticket, status="solved")
+    env.clock.set(solved.updated_at + timedelta(hours=95, minutes=59))
+    env.sweep()
+    assert env.get(ticket).status == "solved" and env.runs(ticket) == []
+    env.clock.set(solved.updated_at + timedelta(hours=97))
+    sweep_id, _ = env.sweep()
+    closed = env.get(ticket)
+    assert closed.status == "closed" and closed.automation_updates == 1
+    [run] = env.runs(ticket)
+    assert run.status is RunStatus.SUCCEEDED and run.automation_id == 1 and run.changes == {"status": "closed"}
+    assert run.occurrence == f"sweep:{sweep_module.cycle_of(env.clock.now())}"
+    audit = env.tickets.list_audits(env.account.id, ticket.id)[-1]
+    assert audit.via.source["from"] == {"id": 1, "title": "Close ticket 4 days after status is set to solved"}
+    assert env.bootstrap.sweep_summary(sweep_id) == {"tickets_evaluated": 1, "automations_fired": 1,
+                                                     "tickets_updated": 1, "notifications_sent": 0}
+    # closed tickets leave the sweep index and are never touched again
+    env.clock.advance(3600)
+    assert env.bootstrap.sweep_summary(env.sweep()[0])["tickets_evaluated"] == 0
+
+
+def escalation(env):
+    env.rule("Escalate", [("status", "is", "open"), ("OPEN", "greater_than", "2")], [("priority", "urgent")])
+
+
+def test_the_same_task_twice_applies_once(env):
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(3)]
+    env.clock.advance(3 * 3600)
+    _, tasks = env.sweep()
+    versions = [env.get(t).version for t in tickets]
+    worker = env.bootstrap.sweep_worker()
+    for task in tasks:  # SQS delivered every message a second time
+        worker.process(task, lambda: True)
+    assert [env.get(t).version for t in tickets] == versions
+    assert all(len(env.runs(t)) == 1 for t in tickets)
+
+
+def test_concurrent_duplicate_workers_apply_once(env):
+    env.rule("Notify", [("status", "is", "open"), ("OPEN", "greater_than", "2")],
+             [("current_tags", "escalated"), ("notification_user", ["requester_id", "Late", "Ticket {{ticket.id}}"])])
+    requester = env.users.add(_user(env, "rita@example.com"))
+    tickets = [env.ticket(status="open", requester_id=requester.id) for _ in range(6)]
+    env.clock.advance(3 * 3600)
+    before = len(sent_emails())
+    _, tasks = env.bootstrap.sweep_coordinator().start()
+    from automations.bootstrap import SweepWorker
+
+    def run_all():
+        worker = SweepWorker(**{**env.bootstrap.sweep_worker().__dict__, "_compiled": {}})
+        for task in tasks:
+            worker.process(task, lambda: True)
+
+    threads = [threading.Thread(target=run_all) for _ in range(3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert all(len(env.runs(t)) == 1 and env.get(t).tags == ("escalated",) for t in tickets)
+    assert len(sent_emails()) - before == 6
+
+
+def _user(env, email):
+    from automations.domain.user import Role, User
+
+    return User(account_id=env.account.id, id=env.users.allocate_id(env.account.id), name="Rita", email=email,
+                role=Role.END_USER, created_at=env.clock.now())
+
+
+def test_a_worker_failing_mid_page_is_retried_without_doubles(env, monkeypatch):
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(8)]
+    env.clock.advance(3 * 3600)
+    _, tasks = env.bootstrap.sweep_coordinator().start()
+    worker = env.bootstrap.sweep_worker()
+    real_commit, commits = worker.firings.commit, []
+
+    def crash_after_two(*args, **kwargs):
+        if len(commits) == 2:
+            raise RuntimeError("Lambda killed")
+        commits.append(1)
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(worker.firings, "commit", crash_after_two)
+    with pytest.raises(RuntimeError):
+        for task in tasks:
+            worker.process(task, lambda: True)
+    monkeypatch.setattr(worker.firings, "commit", real_commit)
+    for task in tasks:  # SQS redelivers: every task again from its start
+        worker.process(task, lambda: True)
+    assert all(env.get(t).priority == "urgent" and len(env.runs(t)) == 1 for t in tickets)
+
+
+def test_later_automations_see_earlier_changes_in_position_order(env):
+    env.rule("Raise", [("status", "is", "open"), ("OPEN", "greater_than", "1")], [("priority", "high")])
+    env.rule("Tag high", [("status", "is", "open"), ("OPEN", "greater_than", "1"), ("priority", "is", "high")],
+             [("current_tags", "hot")])
+    ticket = env.ticket(status="open")
+    env.clock.advance(2 * 3600)
+    env.sweep()
+    swept = env.get(ticket)
+    assert (swept.priority, swept.tags) == ("high", ("hot",))
+    assert sorted(r.automation_id for r in env.runs(ticket)) == [2, 3]
+    assert len(env.tickets.list_audits(env.account.id, ticket.id)) == 3  # creation + one per firing
+
+
+def test_a_rule_without_nullifying_action_fires_again_next_hour(env):
+    requester = env.users.add(_user(env, "rita@example.com"))
+    env.rule("Remind", [("status", "is", "pending"), ("PENDING", "greater_than", "1")],
+             [("notification_user", ["requester_id", "Waiting on you: {{ticket.title}}",
+                                     "Hi {{ticket.requester.name}}, ticket #{{ticket.id}} is {{ticket.status}}."])])
+    ticket = env.ticket(status="pending", subject="Invoice", requester_id=requester.id)
+    before = len(sent_emails())
+    env.clock.advance(2 * 3600)
+    env.sweep()
+    env.sweep()  # the same hour again: nothing more
+    env.clock.advance(3600)
+    env.sweep()
+    mails = sent_emails()[before:]
+    assert [m.subject for m in mails] == ["Waiting on you: Invoice"] * 2
+    assert mails[0].body == f"Hi Rita, ticket #{ticket.id} is pending."
+    assert len(env.runs(ticket)) == 2
+
+
+def test_an_automation_fires_on_at_most_the_cap_per_cycle(env, monkeypatch):
+    monkeypatch.setattr(sweep_module, "MAX_TICKETS_PER_AUTOMATION", 3)
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(5)]
+    env.clock.advance(3 * 3600)
+    env.sweep()
+    assert sum(env.get(t).priority == "urgent" for t in tickets) == 3
+    env.clock.advance(3600)
+    env.sweep()
+    assert all(env.get(t).priority == "urgent" for t in tickets)
+
+
+def test_a_ticket_is_updated_by_automations_at_most_100_times(env):
+    env.rule("Tick", [("status", "is", "open"), ("OPEN", "greater_than", "0")], [("current_tags", "x")])
+    worn = env.ticket(status="open")
+    item = env.get(worn)
+    from dataclasses import replace
+
+    env.tickets.replace(item, replace(item, automation_updates=100), Audit.of(item, item, author_id=None, via=API))
+    env.clock.advance(3600)
+    env.sweep()
+    assert env.get(worn).tags == ()
+
+
+def test_large_shards_continue_in_a_new_task(env, monkeypatch):
+    monkeypatch.setattr(sweep_module, "PAGE_SIZE", 2)
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(40)]
+    env.clock.advance(3 * 3600)
+    _, tasks = env.bootstrap.sweep_coordinator().start()
+    worker, continuations = env.bootstrap.sweep_worker(), 0
+    for task in tasks:
+        while task is not None:
+            _, task = worker.process(task, has_time=lambda: False)  # always out of time after a page
+            continuations += task is not None
+    assert continuations > 0
+    assert all(env.get(t).priority == "urgent" for t in tickets)
+
+
+def test_deleted_account_tasks_are_dropped(env):
+    from automations.service.sweep import SweepTask
+
+    stats, rest = env.bootstrap.sweep_worker().process(
+        SweepTask("s", "2026-03-02T08", T0.isoformat(), "acc_gone", 0), lambda: True)
+    assert (stats.tickets_evaluated, rest) == (0, None)
