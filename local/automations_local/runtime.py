@@ -1,18 +1,25 @@
 """The local runtime: moto in process, the template's resources created in it, every API route
-served in process behind a movable clock, and a development account ready to use."""
+served in process behind a movable clock, SQS event sources driven and schedules fired on that
+clock, and a development account ready to use."""
 from __future__ import annotations
 
 import logging
 import math
 import os
+import sys
 import threading
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
+
+import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations_local import LOGGER_NAME
+from automations_local import LOGGER_NAME, outbox  # noqa: F401 - outbox registers /_local/outbox
+from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
+from automations_local.scheduler import LocalScheduler, Rate, Schedule
 from automations_local.server import CONTROL_PREFIX, ControlError, LocalHttpServer, control, read_json_object
 from automations_local.template import DEFAULT_REGION, DEFAULT_STACK_NAME, Template, load_template
 
@@ -20,6 +27,10 @@ log = logging.getLogger(LOGGER_NAME)
 
 DEV_ACCOUNT_NAME = "Development"
 DEFAULT_DEV_EMAIL = "dev@example.com"
+
+SENDER_EMAIL_ENV = "SENDER_EMAIL"  # the SES identity the product sends from
+DEFAULT_DRAIN_TIMEOUT_S = 60.0
+SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent")
 
 # Credentials and region for the emulated AWS; values already in the environment win.
 _LOCAL_AWS_DEFAULTS = {
@@ -43,6 +54,8 @@ class LocalRuntime:
         self.clock = MovableClock()
         self.template: Template | None = None
         self.gateway: ApiGateway | None = None
+        self.queues: QueueDriver | None = None  # drives the template's SQS event sources
+        self.scheduler: LocalScheduler | None = None  # fires schedules on self.clock
         self.dev_account_id: str | None = None
         self.dev_email: str | None = None
         self.dev_api_key: str | None = None
@@ -66,20 +79,29 @@ class LocalRuntime:
             self.template = load_template(self.template_path, stack_name=self.stack_name,
                                           aws_endpoint=self.aws_endpoint)
             self._install_function_environment()
+            self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
+            self._verify_senders()
             self.gateway = ApiGateway(self.template)
             self._server = LocalHttpServer((self.host, self.port), self.handle)
             self.port = self._server.server_address[1]
             threading.Thread(target=self._server.serve_forever, name="automations-local-http", daemon=True).start()
             self._ensure_dev_account()
+            self.queues = QueueDriver(self.template).start(paused=_aws_mocked_in_process)
+            self.scheduler = LocalScheduler(self.template, self.clock).start(paused=_aws_mocked_in_process)
         except BaseException:
             self.stop()
             raise
         return self
 
     def stop(self) -> None:
+        # Schedules first (they enqueue), then the poller, while AWS is still up for both.
+        for driver in (self.scheduler, self.queues):
+            if driver is not None:
+                driver.stop()
+        self.scheduler = self.queues = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -136,11 +158,28 @@ class LocalRuntime:
         for key, (_, value) in chosen.items():
             self._setenv(key, value)
 
+    def _verify_senders(self) -> None:
+        """moto's SES refuses mail from an unverified address, as SES does."""
+        senders = {f.environment[SENDER_EMAIL_ENV] for f in self.template.functions.values()
+                   if f.environment.get(SENDER_EMAIL_ENV)}
+        if senders:
+            ses = boto3.session.Session(region_name=self.template.region).client("ses")
+            for sender in sorted(senders):
+                ses.verify_email_identity(EmailAddress=sender)
+
     def _ensure_dev_account(self) -> None:
         email = os.environ.get("AUTOMATIONS_DEV_EMAIL") or DEFAULT_DEV_EMAIL
         key = os.environ.get("AUTOMATIONS_DEV_API_KEY") or None
         account, key = bootstrap.services().accounts.ensure_account(DEV_ACCOUNT_NAME, email, key)
         self.dev_account_id, self.dev_email, self.dev_api_key = account.id, account.email, key
+
+
+def _aws_mocked_in_process() -> bool:
+    """A test's mock_aws is active in this process. It intercepts every botocore call, this
+    runtime's included, so the background drivers pause rather than act on the mock's world
+    (taking its queue's messages, firing its schedules)."""
+    models = sys.modules.get("moto.core.models")
+    return bool(models and models.botocore_stubber.enabled)
 
 
 def _start_moto():
@@ -185,6 +224,7 @@ def _move_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
     body = read_json_object(request)
     if body.keys() not in ({"advance_seconds"}, {"set"}):
         raise ControlError(400, 'give exactly one of "advance_seconds" and "set"')
+    runtime.scheduler.hold_background()  # before the move: the caller's own tick reports what it makes due
     try:
         if "advance_seconds" in body:
             runtime.clock.advance(_seconds(body["advance_seconds"]))
@@ -192,6 +232,7 @@ def _move_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
             runtime.clock.set(_instant(body["set"]))
     except OverflowError:
         raise ControlError(400, "that moves the clock out of the representable range") from None
+    runtime.scheduler.clock_moved()
     return _now(runtime)
 
 
@@ -218,3 +259,58 @@ def _create_account(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse
     if not isinstance(timezone, str):
         raise ControlError(400, "timezone must be a string")
     return json_response(201, runtime.create_account(body["name"], body["email"], timezone))
+
+
+@control.route("POST", "/_local/scheduler/tick")
+def _tick(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
+    """Fire every schedule due now, then drain the SQS queues so their effects are done."""
+    timeout_s = _drain_timeout(request)
+    fired = runtime.scheduler.tick()
+    report = runtime.queues.drain(timeout_s)
+    if not report.drained:
+        return json_response(504, {"error": f"the queues were not drained within {timeout_s}s",
+                                   "fired": fired, "backlog": report.backlog})
+    return json_response(200, {"fired": fired})
+
+
+@control.route("POST", "/_local/sweep")
+def _sweep(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
+    """One whole sweep cycle now: the hourly schedule's function (counting as that schedule's
+    run, so the background does not start a second sweep of the same hour), then its queue
+    work, then the cycle's counters."""
+    timeout_s = _drain_timeout(request)
+    started = time.monotonic()
+    schedule = _hourly_schedule(runtime)
+    try:
+        sweep_id = runtime.scheduler.run_now(schedule)["sweep_id"]
+    except Exception as error:
+        log.exception("the sweep did not start (%s)", schedule.function.logical_id)
+        return json_response(500, {"error": f"{schedule.function.logical_id} failed: {type(error).__name__}: {error}"})
+    report = runtime.queues.drain(timeout_s)
+    if not report.drained:
+        return json_response(504, {"error": f"the sweep did not finish within {timeout_s}s", "sweep_id": sweep_id,
+                                   "backlog": report.backlog})
+    summary = bootstrap.sweep_summary(sweep_id)
+    return json_response(200, {"sweep_id": sweep_id, **{name: summary[name] for name in SWEEP_COUNTERS},
+                               "duration_ms": round((time.monotonic() - started) * 1000)})
+
+
+def _hourly_schedule(runtime: LocalRuntime) -> Schedule:
+    """The template's ScheduleV2 rate(1 hour): the sweep, whatever its function is called."""
+    hourly = [s for s in runtime.scheduler.template_schedules
+              if s.event.type == "ScheduleV2" and s.expression == Rate(timedelta(hours=1))]
+    if len(hourly) != 1:
+        raise ControlError(404 if not hourly else 409,
+                           f"the template has {len(hourly)} ScheduleV2 rate(1 hour) schedules, not one")
+    return hourly[0]
+
+
+def _drain_timeout(request: HttpRequest) -> float:
+    """An optional {"timeout_s": N}: how long to wait for the queues (default 60 s)."""
+    body = read_json_object(request) if request.body else {}
+    if set(body) - {"timeout_s"}:
+        raise ControlError(400, 'the only field is "timeout_s"')
+    timeout_s = body.get("timeout_s", DEFAULT_DRAIN_TIMEOUT_S)
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) or not 0 < timeout_s <= 3600:
+        raise ControlError(400, "timeout_s must be a number of seconds, more than 0 and at most 3600")
+    return timeout_s
