@@ -22,8 +22,11 @@ $(TOOLS)/.installed: requirements-tools.txt
 run: $(VENV)/.installed
 	$(VENV)/bin/automations serve --port $(PORT)
 
+# The end-to-end tests run in their own processes: moto's mock_aws (unit and handler tests) resets
+# the same in-process backends that the local runtime's moto server uses.
 test: $(VENV)/.installed $(TOOLS)/.installed
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/unit tests/handlers $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/e2e $(PYTEST_ARGS)
 
 lint: $(TOOLS)/.installed
 	$(TOOLS)/bin/sam validate --lint --template template.yaml

@@ -5,8 +5,7 @@ from automations.surfaces import zendesk
 
 @zendesk.endpoint
 def handler(request):
-    sort_by, sort_order = zendesk.list_sort(request)
+    order = zendesk.ordering(request, services().automations)
     automations = services().automations.list(
-        request.account_id, active=zendesk.query_bool(request, "active"), kinds=zendesk.KINDS,
-        sort_by=sort_by, sort_order=sort_order)
-    return zendesk.paginated_response(request, automations, sort_by, sort_order)
+        request.account_id, active=zendesk.query_bool(request, "active"), kinds=zendesk.KINDS, ordering=order)
+    return zendesk.paginated_response(request, automations, order)

@@ -5,11 +5,10 @@ from automations.surfaces import zendesk
 
 @zendesk.endpoint
 def handler(request):
-    sort_by = request.query.get("sort_by")
-    if sort_by is not None:
-        sort_by, _ = zendesk.list_sort(request, zendesk.SEARCH_SORTS)
-    sort_order = request.query.get("sort_order")
+    # without sort_by the order is relevance; usage sorts are not among search's sorts
+    order = zendesk.ordering(request, services().automations, zendesk.SEARCH_SORTS) \
+        if "sort_by" in request.query else None
     automations = services().automations.search(
         request.account_id, request.query.get("query", ""), active=zendesk.query_bool(request, "active"),
-        kinds=zendesk.KINDS, sort_by=sort_by, sort_order=sort_order)
-    return zendesk.paginated_response(request, automations, sort_by or "position", sort_order, allow_cursor=False)
+        kinds=zendesk.KINDS, ordering=order)
+    return zendesk.paginated_response(request, automations, order, allow_cursor=False)

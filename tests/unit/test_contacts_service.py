@@ -366,7 +366,7 @@ class TestContactAutomations:
         created = svc.create(acct, rule)
         assert created.actions[0].value == {"custom_field_id": world["checkbox"].id, "value": False}
         assert [a.id for a in svc.list(acct)] == [created.id]
-        sweep_rules = services.automations.list(acct, trigger=Trigger.SWEEP)
+        sweep_rules = services.automations.list(acct, kinds=frozenset({Trigger.SWEEP}))
         assert created.id not in [a.id for a in sweep_rules] and sweep_rules  # Zendesk's list: tickets only
         with pytest.raises(NotFound):
             svc.get(acct, sweep_rules[0].id)  # and contact surfaces don't see ticket rules

@@ -253,3 +253,34 @@ def test_deleted_account_tasks_are_dropped(env):
     stats, rest = env.bootstrap.sweep_worker().process(
         SweepTask("s", "2026-03-02T08", T0.isoformat(), "acc_gone", 0), lambda: True)
     assert (stats.tickets_evaluated, rest) == (0, None)
+
+
+def test_zendesk_usage_sorts_count_real_firings(env):
+    from support import basic_auth, http_event, invoke
+
+    _, key = env.services.accounts.create_key(env.account.id)
+    auth = basic_auth(env.account.email, key)
+    env.rule("Rarely", [("status", "is", "open"), ("OPEN", "greater_than", "2"), ("priority", "is", "low")],
+             [("current_tags", "rare")])
+    env.rule("Often", [("status", "is", "open"), ("OPEN", "greater_than", "2"), ("priority", "is", "high")],
+             [("current_tags", "often")])
+    env.ticket(status="open", priority="low")
+    for _ in range(3):
+        env.ticket(status="open", priority="high")
+    env.clock.advance(3 * 3600)
+    env.sweep()
+
+    def titles(sort_by, **extra):
+        status, _, body = invoke("zendesk_list_automations", http_event(
+            "GET", "/api/v2/automations.json", query={"sort_by": sort_by, **extra}, authorization=auth))
+        assert status == 200
+        return [a["title"] for a in body["automations"]]
+
+    default = "Close ticket 4 days after status is set to solved"
+    assert titles("usage_1h") == ["Often", "Rarely", default]
+    assert titles("usage_7d", sort_order="asc") == [default, "Rarely", "Often"]
+    paged = invoke("zendesk_list_automations", http_event(
+        "GET", "/api/v2/automations.json", query={"sort_by": "usage_24h", "page[size]": "1"}, authorization=auth))[2]
+    assert [a["title"] for a in paged["automations"]] == ["Often"] and paged["meta"]["has_more"]
+    env.clock.advance(2 * 3600)  # the firings leave the last hour's window
+    assert titles("usage_1h") == [default, "Rarely", "Often"]  # all zero: position order

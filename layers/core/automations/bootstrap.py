@@ -14,6 +14,7 @@ from automations.adapters.dynamo_sweep import DynamoFiringStore
 from automations.adapters.dynamo_tickets import DynamoTicketStore, DynamoUserStore
 from automations.adapters.sqs import SqsSweepQueue
 from automations.adapters.dynamo_webhooks import DynamoWebhookStore
+from automations.adapters.dynamo_people import agent_group_store
 from automations.adapters.dynamo_contacts import (
     DynamoContactEventLog, DynamoContactStore, DynamoGroupStore, custom_field_store, template_store,
 )
@@ -28,6 +29,7 @@ from automations.domain.delivery import Channel
 from automations.service.deliveries import DeliveryService
 from automations.service.runs import RunService
 from automations.service.sweep import SweepCoordinator, SweepWorker
+from automations.service.people import AgentGroupService, UserService
 from automations.service.tickets import TicketService
 from automations.service.webhooks import WebhookService
 
@@ -39,6 +41,8 @@ class Services:
     runs: RunService
     webhooks: WebhookService
     tickets: TicketService
+    users: UserService
+    agent_groups: AgentGroupService  # Zendesk's groups of agents, not contact lists
     # the contact side (issue 4)
     contacts: ContactService
     contact_lists: GroupService
@@ -52,13 +56,20 @@ class Services:
 @functools.cache
 def services() -> Services:
     db, table = aws.client("dynamodb"), config.table_name()
-    automations = AutomationService(DynamoAutomationStore(db, table))
+    runs = DynamoRunStore(db, table)
+    automations = AutomationService(DynamoAutomationStore(db, table), usage=runs.count_since)
     accounts = AccountService(DynamoAccountStore(db, table),
                               on_account_created=lambda account: automations.install_defaults(account.id))
-    return Services(accounts=accounts, automations=automations, runs=RunService(DynamoRunStore(db, table)),
+    return Services(accounts=accounts, automations=automations, runs=RunService(runs),
                     webhooks=WebhookService(DynamoWebhookStore(db, table)),
                     tickets=TicketService(DynamoTicketStore(db, table), DynamoUserStore(db, table)),
-                    **_contact_services(db, table, automations))
+                    **_people_services(db, table), **_contact_services(db, table, automations))
+
+
+def _people_services(db, table: str) -> dict:
+    users = DynamoUserStore(db, table)
+    groups = AgentGroupService(agent_group_store(db, table), users)
+    return {"users": UserService(users, groups), "agent_groups": groups}
 
 
 def _contact_services(db, table: str, automations: AutomationService) -> dict:
@@ -83,7 +94,8 @@ def deliveries() -> DeliveryService:
 
     senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
                Channel.WEBHOOK: WebhookSender(services().webhooks.find)}
-    return DeliveryService(DynamoDeliveryStore(db, table), senders, user_record, group_members=lambda a, g: [])
+    return DeliveryService(DynamoDeliveryStore(db, table), senders, user_record,
+                           group_members=services().agent_groups.members)
 
 
 @functools.cache

@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _s
+from automations.clock import ensure_utc
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.errors import MalformedRequest
@@ -37,6 +38,11 @@ def run_from_document(account_id: str, doc: dict[str, Any]) -> Run:
     )
 
 
+def _sortable(when: datetime) -> str:
+    """Fixed width, so index keys sort as time does."""
+    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def automation_runs_key(account_id: str, automation_id: int) -> str:
     return f"ACCOUNT#{account_id}#RUNS#AUTOMATION#{automation_id}"
 
@@ -51,7 +57,7 @@ class DynamoRunStore:
         self._table = table
 
     def item(self, run: Run) -> dict[str, Any]:
-        order = _s(f"{run.created_at.isoformat()}#{run.id}")
+        order = _s(f"{_sortable(run.created_at)}#{run.id}")
         return {
             "PK": _s(f"ACCOUNT#{run.account_id}"), "SK": _s(f"RUN#{run.id}"),
             "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id)), "GSI1SK": order,
@@ -74,6 +80,21 @@ class DynamoRunStore:
             if _is(e, "ConditionalCheckFailedException"):
                 return False
             raise
+
+    def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
+        """How many runs the automation has had since ``since`` (Zendesk's usage counts)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "GSI1", "Select": "COUNT",
+            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
+            "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id)),
+                                          ":since": _s(_sortable(since))}}
+        total = 0
+        while True:
+            page = self._db.query(**kwargs)
+            total += page["Count"]
+            if "LastEvaluatedKey" not in page:
+                return total
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, account_id: str, run_id: str) -> Run | None:
         item = self._db.get_item(TableName=self._table,

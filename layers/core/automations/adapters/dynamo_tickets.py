@@ -10,6 +10,7 @@ transaction as the change they record."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -29,6 +30,7 @@ _TICKET_IDS = "COUNTER#TICKETS"
 # counter so that allocating an id never collides with another request's transaction.
 _TICKET_COUNT = "COUNT#TICKETS"
 _USER_IDS = "COUNTER#USERS"
+_BATCH_GET_MAX, _BATCH_ATTEMPTS = 100, 6  # BatchGetItem takes 100 keys; unprocessed ones are retried
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
 
 
@@ -292,3 +294,63 @@ class DynamoUserStore(_Table):
                 raise StaleWrite("guard") from None
             return self.get(user.account_id, int(owner["user_id"]["N"]))
         return user
+
+    # -- for the native users API (service/people.py) ---------------------------------------------
+    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]:
+        """Up to ``limit`` users in id order after the user id ``after``, and the id to continue
+        after (None when none are left)."""
+        query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("USER#")}}
+        start = None if after is None else self._key(account_id, after)
+        items, _ = self._read(query, limit + 1, start)  # one more tells whether more follow
+        users = [self._user(account_id, item) for item in items[:limit]]
+        return users, users[-1].id if len(items) > limit else None
+
+    def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
+        """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
+        wanted = list(dict.fromkeys(user_ids))
+        found: dict[int, User] = {}
+        for start in range(0, len(wanted), _BATCH_GET_MAX):
+            request = {self._table: {"Keys": [self._key(account_id, i) for i in wanted[start:start + _BATCH_GET_MAX]],
+                                     "ConsistentRead": True}}
+            for attempt in range(_BATCH_ATTEMPTS):
+                got = self._db.batch_get_item(RequestItems=request)
+                for item in got["Responses"].get(self._table, []):
+                    user = self._user(account_id, item)
+                    found[user.id] = user
+                request = got.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2 ** attempt)  # throttled: back off before asking for the rest
+            else:
+                raise RuntimeError("DynamoDB kept leaving keys unprocessed; try again")
+        return found
+
+    def update(self, account_id: str, user_id: int, *, name: str, role: Role) -> User | None:
+        """Set the user's name and role (the email, which keys the guard item, never changes);
+        None when the user does not exist."""
+        try:
+            got = self._db.update_item(
+                TableName=self._table, Key=self._key(account_id, user_id), ConditionExpression="attribute_exists(PK)",
+                UpdateExpression="SET #name = :name, #role = :role", ReturnValues="ALL_NEW",
+                ExpressionAttributeNames={"#name": "name", "#role": "role"},
+                ExpressionAttributeValues={":name": _s(name), ":role": _s(role.value)})
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                return None
+            raise
+        return self._user(account_id, got["Attributes"])
+
+    def delete(self, user: User) -> None:
+        """Remove the user and free its email, in one transaction. The guard is deleted only while
+        it still names this user, so a retry can never free another user's email."""
+        try:
+            self._db.transact_write_items(TransactItems=[
+                {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id)}},
+                {"Delete": {"TableName": self._table, "Key": self._email_key(user.account_id, user.email),
+                            "ConditionExpression": "user_id = :id", "ExpressionAttributeValues": {":id": _n(user.id)}}},
+            ])
+        except ClientError as e:
+            if not _is(e, "TransactionCanceledException"):
+                raise
+            raise StaleWrite("guard") from None

@@ -2,8 +2,11 @@
 id/position allocation are enforced by the store's conditional writes, not by read-then-write."""
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from automations import clock
@@ -41,17 +44,20 @@ DEFAULT_CLOSE_RULE = AutomationDraft(
 )
 
 
-def sort_key(sort_by: str) -> Callable[[Automation], list[Any]]:
-    return SORTS[sort_by][0]
+# sort_by -> how far back firings count (Zendesk's usage sorts, most used first by default)
+USAGE_WINDOWS = {"usage_1h": timedelta(hours=1), "usage_24h": timedelta(days=1), "usage_7d": timedelta(days=7)}
 
 
-def is_descending(sort_by: str, sort_order: str | None) -> bool:
-    if sort_order is None:
-        return SORTS[sort_by][1]
-    return sort_order == "desc"
+@dataclass(frozen=True)
+class Ordering:
+    """How a listing is sorted; the key also positions pagination cursors."""
+
+    key: Callable[[Automation], list[Any]]
+    descending: bool
 
 
 def check_sort(sort_by: str | None, sort_order: str | None, allowed: Iterable[str]) -> str:
+    """The sort asked for, if it is one of ``allowed`` (a surface's sorts)."""
     sort_by = sort_by or "position"
     allowed = tuple(allowed)
     if sort_by not in allowed:
@@ -63,8 +69,22 @@ def check_sort(sort_by: str | None, sort_order: str | None, allowed: Iterable[st
 
 
 class AutomationService:
-    def __init__(self, store: AutomationStore) -> None:
+    def __init__(self, store: AutomationStore, usage: Callable[[str, int, datetime], int] | None = None) -> None:
         self._store = store
+        self._usage = usage  # (account, automation id, since) -> firings since then
+
+    def ordering(self, account_id: str, sort_by: str = "position", sort_order: str | None = None) -> Ordering:
+        if sort_by in USAGE_WINDOWS:
+            since = clock.now() - USAGE_WINDOWS[sort_by]
+            fired = functools.cache(lambda automation_id: self._usage(account_id, automation_id, since))
+            sign = 1 if sort_order == "asc" else -1  # most used first unless asked otherwise
+
+            def key(a: Automation) -> list[Any]:
+                return [sign * fired(a.id), a.position, a.id]  # ties keep position order
+
+            return Ordering(key, descending=False)
+        key, default_descending = SORTS[sort_by]
+        return Ordering(key, default_descending if sort_order is None else sort_order == "desc")
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, account_id: str, automation_id: int, *, kinds: frozenset[Trigger] | None = None) -> Automation:
@@ -75,25 +95,23 @@ class AutomationService:
         return automation
 
     def list(self, account_id: str, *, active: bool | None = None, kinds: frozenset[Trigger] | None = None,
-             sort_by: str = "position", sort_order: str | None = None) -> list[Automation]:
+             ordering: Ordering | None = None) -> list[Automation]:
+        ordering = ordering or self.ordering(account_id)
         items = [a for a in self._store.list(account_id)
                  if (active is None or a.active == active) and (kinds is None or a.trigger in kinds)]
-        items.sort(key=sort_key(sort_by), reverse=is_descending(sort_by, sort_order))
+        items.sort(key=ordering.key, reverse=ordering.descending)
         return items
 
     def search(self, account_id: str, query: str, *, active: bool | None = None, kinds: frozenset[Trigger] | None = None,
-               sort_by: str | None = None, sort_order: str | None = None) -> list[Automation]:
+               ordering: Ordering | None = None) -> list[Automation]:
         """Titles containing every word of ``query`` (case-insensitive). Without ``sort_by`` the
         order is relevance: exact title, then title prefix, then word start, then anywhere."""
         words = query.lower().split()
         if not words:
             raise MalformedRequest("Required parameter missing: query", kind="missing", parameter="query")
-        if sort_by is not None:
-            candidates = self.list(account_id, active=active, kinds=kinds, sort_by=sort_by, sort_order=sort_order)
-        else:
-            candidates = self.list(account_id, active=active, kinds=kinds)
+        candidates = self.list(account_id, active=active, kinds=kinds, ordering=ordering)
         matches = [a for a in candidates if all(w in a.title.lower() for w in words)]
-        if sort_by is None:
+        if ordering is None:
             matches.sort(key=lambda a: _relevance(a.title.lower(), query.lower().strip()))
         return matches
 

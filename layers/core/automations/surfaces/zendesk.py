@@ -21,7 +21,7 @@ from automations.surfaces.http import HttpRequest, empty_response, endpoint as _
 
 # The automations this surface shows: Zendesk's are the hourly (sweep) rules over tickets.
 KINDS = frozenset({Trigger.SWEEP})
-LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at")
+LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at", "usage_1h", "usage_24h", "usage_7d")
 SEARCH_SORTS = ("position", "alphabetical", "created_at", "updated_at")
 _CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
 _ID = re.compile(r"^(\d{1,15})(?:\.json)?$")
@@ -258,19 +258,19 @@ def _url(request: HttpRequest, params: dict[str, str]) -> str:
     return f"{request.base_url}{request.path}?{urlencode(params)}"
 
 
-def list_sort(request: HttpRequest, allowed: Sequence[str] = LIST_SORTS) -> tuple[str, str | None]:
+def ordering(request: HttpRequest, service, allowed: Sequence[str] = LIST_SORTS) -> automation_service.Ordering:
+    """The order asked for by ``sort_by``/``sort_order`` (position, ascending, by default)."""
     sort_by = automation_service.check_sort(request.query.get("sort_by"), request.query.get("sort_order"), allowed)
-    return sort_by, request.query.get("sort_order")
+    return service.ordering(request.account_id, sort_by, request.query.get("sort_order"))
 
 
-def paginated_response(request: HttpRequest, automations: Sequence[Automation], sort_by: str,
-                       sort_order: str | None, *, allow_cursor: bool = True) -> dict[str, Any]:
-    """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.)."""
+def paginated_response(request: HttpRequest, automations: Sequence[Automation],
+                       order: automation_service.Ordering | None, *, allow_cursor: bool = True) -> dict[str, Any]:
+    """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.);
+    ``order`` is how ``automations`` are sorted (cursors point into it)."""
     if allow_cursor and wants_cursor(request):
         size, after, before = cursor_params(request)
-        result = cursor_page(automations, automation_service.sort_key(sort_by), size,
-                             descending=automation_service.is_descending(sort_by, sort_order), after=after,
-                             before=before)
+        result = cursor_page(automations, order.key, size, descending=order.descending, after=after, before=before)
         return cursor_response(request, "automations", result, size, automation_json)
     page, per_page = offset_params(request)
     return offset_response(request, "automations", offset_page(automations, page, per_page), automation_json)

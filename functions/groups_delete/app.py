@@ -1,0 +1,18 @@
+"""DELETE /v1/groups/{group_id}: 204; notifications to the group then reach nobody."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_people import path_id
+
+app = native.create_app()
+
+
+@app.delete("/v1/groups/<group_id>")
+def delete_group(group_id: str):
+    services().agent_groups.delete(native.account_id(app), path_id(group_id, "group"))
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,16 @@
+"""PATCH /v1/groups/{group_id}: name and/or user_ids (the members, replaced)."""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_people import GroupOut, GroupPatch, changes, group_out, path_id
+
+app = native.create_app()
+
+
+@app.patch("/v1/groups/<group_id>")
+def update_group(group_id: str, patch: GroupPatch) -> GroupOut:
+    updated = services().agent_groups.update(native.account_id(app), path_id(group_id, "group"), changes(patch))
+    return group_out(updated)
+
+
+def handler(event, context):
+    return app.resolve(event, context)

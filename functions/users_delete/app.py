@@ -1,0 +1,18 @@
+"""DELETE /v1/users/{user_id}: 204; the user leaves its groups."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_people import path_id
+
+app = native.create_app()
+
+
+@app.delete("/v1/users/<user_id>")
+def delete_user(user_id: str):
+    services().users.delete(native.account_id(app), path_id(user_id, "user"))
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)
