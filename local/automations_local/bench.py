@@ -216,7 +216,7 @@ def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
             return seen
 
         def sweep() -> dict:
-            answer = requests.post(f"{runtime.base_url}/_local/sweep", timeout=600)
+            answer = requests.post(f"{runtime.base_url}/_local/sweep", json={"timeout_s": 900}, timeout=960)
             answer.raise_for_status()
             return answer.json()
 

@@ -21,6 +21,17 @@ def desk(local_runtime, monkeypatch):
     return client, auth
 
 
+def ticket_in_status(zendesk, subject, requester_email, status):
+    """A ticket created through zenpy, then moved to ``status``; returns its id."""
+    created = zendesk.tickets.create(Ticket(subject=subject, description=f"About {subject}",
+                                            requester=User(name=requester_email.split(".")[0].title(),
+                                                           email=requester_email))).ticket
+    ticket = zendesk.tickets(id=created.id)
+    ticket.status = status
+    zendesk.tickets.update(ticket)
+    return created.id
+
+
 def sweep(local_runtime):
     answer = local_runtime.request("POST", "/_local/sweep")
     assert answer.status_code == 200, answer.text
@@ -37,32 +48,28 @@ def emails_to(local_runtime, address):
 
 def test_the_default_rule_closes_a_ticket_four_days_after_it_was_solved(desk, local_runtime, clock):
     zendesk, auth = desk
-    created = zendesk.tickets.create(Ticket(subject="Printer on fire", description="Smoke everywhere",
-                                            requester=User(name="Rita", email="rita.close@example.com"))).ticket
-    ticket = zendesk.tickets(id=created.id)
-    ticket.status = "solved"
-    zendesk.tickets.update(ticket)
+    ticket_id = ticket_in_status(zendesk, "Printer on fire", "rita.close@example.com", "solved")
     solved_at = clock.now()  # to the second: the ticket was solved up to a second later
 
     clock.set(solved_at + timedelta(hours=95))
     sweep(local_runtime)
-    assert zendesk.tickets(id=created.id).status == "solved"
+    assert zendesk.tickets(id=ticket_id).status == "solved"
 
     clock.set(solved_at + timedelta(hours=97, minutes=1))
     summary = sweep(local_runtime)
     assert summary["automations_fired"] >= 1 and summary["tickets_updated"] >= 1
-    assert zendesk.tickets(id=created.id).status == "closed"
+    assert zendesk.tickets(id=ticket_id).status == "closed"
 
-    runs = local_runtime.request("GET", f"/v1/runs?ticket_id={created.id}", headers={"Authorization": auth}).json()
+    runs = local_runtime.request("GET", f"/v1/runs?ticket_id={ticket_id}", headers={"Authorization": auth}).json()
     [run] = runs["runs"]
     assert run["automation_id"] == 1 and run["changes"] == {"status": "closed"} and run["status"] == "succeeded"
-    audits = local_runtime.request("GET", f"/api/v2/tickets/{created.id}/audits.json",
+    audits = local_runtime.request("GET", f"/api/v2/tickets/{ticket_id}/audits.json",
                                    headers={"Authorization": auth}).json()["audits"]
     assert audits[-1]["via"]["source"]["from"]["title"] == "Close ticket 4 days after status is set to solved"
 
     clock.advance(3600)  # closed tickets are never touched again
     sweep(local_runtime)
-    assert len(local_runtime.request("GET", f"/v1/runs?ticket_id={created.id}",
+    assert len(local_runtime.request("GET", f"/v1/runs?ticket_id={ticket_id}",
                                      headers={"Authorization": auth}).json()["runs"]) == 1
 
 
@@ -75,18 +82,14 @@ def test_a_notification_is_sent_once_per_firing_and_again_next_hour(desk, local_
         actions=[{"field": "notification_user", "value": [
             "requester_id", "Waiting on you: {{ticket.title}}",
             "Hi {{ticket.requester.name}}, ticket #{{ticket.id}} is {{ticket.status}}."]}]))
-    created = zendesk.tickets.create(Ticket(subject="Invoice copy", description="Please send it again",
-                                            requester=User(name="Pat", email="pat.remind@example.com"))).ticket
-    ticket = zendesk.tickets(id=created.id)
-    ticket.status = "pending"
-    zendesk.tickets.update(ticket)
+    ticket_id = ticket_in_status(zendesk, "Invoice copy", "pat.remind@example.com", "pending")
 
     clock.advance(2 * 3600 + 60)
     sweep(local_runtime)
     sweep(local_runtime)  # the same hour again: nothing more
     [mail] = emails_to(local_runtime, "pat.remind@example.com")
     assert mail["subject"] == "Waiting on you: Invoice copy"
-    assert mail["body"] == f"Hi Pat, ticket #{created.id} is pending."
+    assert mail["body"] == f"Hi Pat, ticket #{ticket_id} is pending."
     assert mail["status"] == "sent" and mail["provider_id"]
     ses = local_runtime.request("GET", "/_local/outbox").json()["ses_messages"]
     assert sum("pat.remind@example.com" in str(m["destinations"]) for m in ses) == 1
@@ -94,17 +97,13 @@ def test_a_notification_is_sent_once_per_firing_and_again_next_hour(desk, local_
     clock.advance(3600)  # no nullifying action: Zendesk fires it again next hour
     sweep(local_runtime)
     assert len(emails_to(local_runtime, "pat.remind@example.com")) == 2
-    assert zendesk.tickets(id=created.id).status == "pending"
+    assert zendesk.tickets(id=ticket_id).status == "pending"
 
 
 def test_the_hourly_schedule_fires_on_the_local_clock(desk, local_runtime, clock):
     zendesk, _ = desk
-    created = zendesk.tickets.create(Ticket(subject="Scheduled", description="via the ticker",
-                                            requester=User(name="Sam", email="sam.tick@example.com"))).ticket
-    ticket = zendesk.tickets(id=created.id)
-    ticket.status = "solved"
-    zendesk.tickets.update(ticket)
+    ticket_id = ticket_in_status(zendesk, "Scheduled", "sam.tick@example.com", "solved")
     clock.advance(97 * 3600)
     fired = local_runtime.request("POST", "/_local/scheduler/tick").json()["fired"]
     assert any(f["source"] == "template" for f in fired)
-    assert zendesk.tickets(id=created.id).status == "closed"
+    assert zendesk.tickets(id=ticket_id).status == "closed"
