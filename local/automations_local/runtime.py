@@ -189,7 +189,12 @@ def _start_moto():
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
+    from moto.moto_api._internal.models import moto_api_backend
+
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
+    # moto's backends are process-wide: a runtime that starts its own emulation starts empty,
+    # whatever an earlier runtime in this process left there.
+    moto_api_backend.reset()
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 

@@ -87,7 +87,9 @@ class TestUsers:
         assert services.users.create(account, "New Alex", alex.email).id == 4
 
     def test_get_many_reads_beyond_one_batch(self, services, account):
-        from automations.bootstrap import DynamoUserStore, aws, config
+        from automations import config
+        from automations.adapters import aws
+        from automations.adapters.dynamo_tickets import DynamoUserStore
 
         for n in range(130):
             services.users.create(account, f"U{n}", f"u{n}@acme.test")

@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from automations import clock
+from automations.adapters.aws import client as boto3_client
+from automations.adapters.dynamo_tickets import DynamoTicketStore, DynamoUserStore
 from automations.domain.audit import API, Audit
 from automations.domain.model import Action, AutomationDraft, Condition, Conditions
 from automations.domain.run import RunStatus
@@ -33,14 +35,14 @@ def env(aws, frozen, monkeypatch):
     boto3.client("ses").verify_email_identity(EmailAddress="automations@example.com")
     services = bootstrap.services()
     account, _ = services.accounts.create_account("Acme", "owner@acme.test")
-    users = bootstrap.DynamoUserStore(boto3.client("dynamodb"), aws.physical_name("Table"))
+    users = DynamoUserStore(boto3.client("dynamodb"), aws.physical_name("Table"))
     return Env(bootstrap, services, account, frozen, users)
 
 
 class Env:
     def __init__(self, bootstrap, services, account, clock_, users):
         self.bootstrap, self.services, self.account, self.clock, self.users = bootstrap, services, account, clock_, users
-        self.tickets = bootstrap.DynamoTicketStore(bootstrap.aws.client("dynamodb"), bootstrap.config.table_name())
+        self.tickets = DynamoTicketStore(boto3_client("dynamodb"), bootstrap.config.table_name())
 
     def ticket(self, **values):
         ticket = Ticket.create(self.account.id, self.tickets.allocate_id(self.account.id), self.clock.now(), **values)
@@ -132,7 +134,7 @@ def test_concurrent_duplicate_workers_apply_once(env):
     env.clock.advance(3 * 3600)
     before = len(sent_emails())
     _, tasks = env.bootstrap.sweep_coordinator().start()
-    from automations.bootstrap import SweepWorker
+    from automations.service.sweep import SweepWorker
 
     def run_all():
         worker = SweepWorker(**{**env.bootstrap.sweep_worker().__dict__, "_compiled": {}})
@@ -284,3 +286,17 @@ def test_zendesk_usage_sorts_count_real_firings(env):
     assert [a["title"] for a in paged["automations"]] == ["Often"] and paged["meta"]["has_more"]
     env.clock.advance(2 * 3600)  # the firings leave the last hour's window
     assert titles("usage_1h") == [default, "Rarely", "Often"]  # all zero: position order
+
+
+def test_more_firings_than_one_transaction_holds_finish_next_hour(env):
+    for i in range(40):
+        env.rule(f"Tag {i}", [("status", "is", "open"), ("OPEN", "greater_than", "1")], [("current_tags", f"t{i}")])
+    ticket = env.ticket(status="open")
+    env.clock.advance(2 * 3600)
+    env.sweep()
+    first = env.get(ticket)
+    assert len(first.tags) == 33  # 1 ticket item + 33 firings x (audit, run, cap) = 100
+    assert len(env.runs(ticket)) == 33
+    env.clock.advance(3600)
+    env.sweep()
+    assert len(env.get(ticket).tags) == 40

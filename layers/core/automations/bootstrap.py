@@ -1,121 +1,200 @@
-"""Composition root: wires services to their adapters once per process (warm Lambda reuse)."""
+"""Composition root: wires services to their adapters once per process (warm Lambda reuse).
+
+Each service is built, and its modules imported, on first use, so a handler's cold start pays
+only for what it touches."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from automations import config
 from automations.adapters import aws
-from automations.adapters.dynamo import DynamoAccountStore, DynamoAutomationStore
-from automations.adapters.channels import SesEmailSender, WebhookSender
-from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
-from automations.adapters.dynamo_runs import DynamoRunStore
-from automations.adapters.dynamo_sweep import DynamoFiringStore
-from automations.adapters.dynamo_tickets import DynamoTicketStore, DynamoUserStore
-from automations.adapters.sqs import SqsSweepQueue
-from automations.adapters.dynamo_webhooks import DynamoWebhookStore
-from automations.adapters.dynamo_people import agent_group_store
-from automations.adapters.dynamo_contacts import (
-    DynamoContactEventLog, DynamoContactStore, DynamoGroupStore, custom_field_store, template_store,
-)
-from automations.domain.contacts import GroupKind
-from automations.service.contacts import (
-    ContactAutomationService, ContactService, CustomFieldService, GroupService, TemplateService,
-)
-from automations.service.events import ContactEvents
-from automations.service.accounts import AccountService
-from automations.service.automations import AutomationService
-from automations.domain.delivery import Channel
-from automations.service.deliveries import DeliveryService
-from automations.service.runs import RunService
-from automations.service.sweep import SweepCoordinator, SweepWorker
-from automations.service.people import AgentGroupService, UserService
-from automations.service.tickets import TicketService
-from automations.service.webhooks import WebhookService
+
+if TYPE_CHECKING:
+    from automations.service.deliveries import DeliveryService
+    from automations.service.sweep import SweepCoordinator, SweepWorker
 
 
-@dataclass(frozen=True)
 class Services:
-    accounts: AccountService
-    automations: AutomationService
-    runs: RunService
-    webhooks: WebhookService
-    tickets: TicketService
-    users: UserService
-    agent_groups: AgentGroupService  # Zendesk's groups of agents, not contact lists
-    # the contact side (issue 4)
-    contacts: ContactService
-    contact_lists: GroupService
-    communities: GroupService
-    custom_fields: CustomFieldService
-    templates: TemplateService
-    contact_events: ContactEvents
-    contact_automations: ContactAutomationService
+    @functools.cached_property
+    def _db(self):
+        return aws.client("dynamodb")
+
+    @property
+    def _table(self) -> str:
+        return config.table_name()
+
+    # -- accounts and automations ----------------------------------------------------------------
+    @functools.cached_property
+    def accounts(self):
+        from automations.adapters.dynamo import DynamoAccountStore
+        from automations.service.accounts import AccountService
+
+        return AccountService(DynamoAccountStore(self._db, self._table),
+                              on_account_created=lambda account: self.automations.install_defaults(account.id))
+
+    @functools.cached_property
+    def automations(self):
+        from automations.adapters.dynamo import DynamoAutomationStore
+        from automations.service.automations import AutomationService
+
+        return AutomationService(DynamoAutomationStore(self._db, self._table), usage=self._run_store.count_since)
+
+    @functools.cached_property
+    def _run_store(self):
+        from automations.adapters.dynamo_runs import DynamoRunStore
+
+        return DynamoRunStore(self._db, self._table)
+
+    @functools.cached_property
+    def runs(self):
+        from automations.service.runs import RunService
+
+        return RunService(self._run_store)
+
+    @functools.cached_property
+    def webhooks(self):
+        from automations.adapters.dynamo_webhooks import DynamoWebhookStore
+        from automations.service.webhooks import WebhookService
+
+        return WebhookService(DynamoWebhookStore(self._db, self._table))
+
+    # -- tickets and the people they name --------------------------------------------------------
+    @functools.cached_property
+    def _user_store(self):
+        from automations.adapters.dynamo_tickets import DynamoUserStore
+
+        return DynamoUserStore(self._db, self._table)
+
+    @functools.cached_property
+    def tickets(self):
+        from automations.adapters.dynamo_tickets import DynamoTicketStore
+        from automations.service.tickets import TicketService
+
+        return TicketService(DynamoTicketStore(self._db, self._table), self._user_store)
+
+    @functools.cached_property
+    def users(self):
+        from automations.service.people import UserService
+
+        return UserService(self._user_store, self.agent_groups)
+
+    @functools.cached_property
+    def agent_groups(self):
+        """Zendesk's groups of agents, not contact lists."""
+        from automations.adapters.dynamo_people import agent_group_store
+        from automations.service.people import AgentGroupService
+
+        return AgentGroupService(agent_group_store(self._db, self._table), self._user_store)
+
+    # -- the contact side ------------------------------------------------------------------------
+    @functools.cached_property
+    def contact_events(self):
+        from automations.adapters.dynamo_contacts import DynamoContactEventLog
+        from automations.service.events import ContactEvents
+
+        return ContactEvents(DynamoContactEventLog(self._db, self._table))
+
+    def _groups(self, kind):
+        from automations.adapters.dynamo_contacts import DynamoGroupStore
+        from automations.service.contacts import GroupService
+
+        return GroupService(kind, DynamoGroupStore(self._db, self._table, kind), self.contact_events)
+
+    @functools.cached_property
+    def contact_lists(self):
+        from automations.domain.contacts import GroupKind
+
+        return self._groups(GroupKind.LIST)
+
+    @functools.cached_property
+    def communities(self):
+        from automations.domain.contacts import GroupKind
+
+        return self._groups(GroupKind.COMMUNITY)
+
+    @functools.cached_property
+    def custom_fields(self):
+        from automations.adapters.dynamo_contacts import custom_field_store
+        from automations.service.contacts import CustomFieldService
+
+        return CustomFieldService(custom_field_store(self._db, self._table))
+
+    @functools.cached_property
+    def templates(self):
+        from automations.adapters.dynamo_contacts import template_store
+        from automations.service.contacts import TemplateService
+
+        return TemplateService(template_store(self._db, self._table))
+
+    @functools.cached_property
+    def contacts(self):
+        from automations.adapters.dynamo_contacts import DynamoContactStore
+        from automations.service.contacts import ContactService
+
+        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields)
+
+    @functools.cached_property
+    def contact_automations(self):
+        from automations.service.contacts import ContactAutomationService
+
+        return ContactAutomationService(self.automations, self.contact_lists, self.communities, self.custom_fields,
+                                        self.templates)
 
 
 @functools.cache
 def services() -> Services:
-    db, table = aws.client("dynamodb"), config.table_name()
-    runs = DynamoRunStore(db, table)
-    automations = AutomationService(DynamoAutomationStore(db, table), usage=runs.count_since)
-    accounts = AccountService(DynamoAccountStore(db, table),
-                              on_account_created=lambda account: automations.install_defaults(account.id))
-    return Services(accounts=accounts, automations=automations, runs=RunService(runs),
-                    webhooks=WebhookService(DynamoWebhookStore(db, table)),
-                    tickets=TicketService(DynamoTicketStore(db, table), DynamoUserStore(db, table)),
-                    **_people_services(db, table), **_contact_services(db, table, automations))
-
-
-def _people_services(db, table: str) -> dict:
-    users = DynamoUserStore(db, table)
-    groups = AgentGroupService(agent_group_store(db, table), users)
-    return {"users": UserService(users, groups), "agent_groups": groups}
-
-
-def _contact_services(db, table: str, automations: AutomationService) -> dict:
-    events = ContactEvents(DynamoContactEventLog(db, table))
-    lists = GroupService(GroupKind.LIST, DynamoGroupStore(db, table, GroupKind.LIST), events)
-    communities = GroupService(GroupKind.COMMUNITY, DynamoGroupStore(db, table, GroupKind.COMMUNITY), events)
-    fields = CustomFieldService(custom_field_store(db, table))
-    templates = TemplateService(template_store(db, table))
-    return {"contacts": ContactService(DynamoContactStore(db, table), fields), "contact_lists": lists,
-            "communities": communities, "custom_fields": fields, "templates": templates, "contact_events": events,
-            "contact_automations": ContactAutomationService(automations, lists, communities, fields, templates)}
+    return Services()
 
 
 @functools.cache
 def deliveries() -> DeliveryService:
-    db, table = aws.client("dynamodb"), config.table_name()
-    users = DynamoUserStore(db, table)
+    from automations.adapters.channels import SesEmailSender, WebhookSender
+    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+    from automations.domain.delivery import Channel
+    from automations.service.deliveries import DeliveryService
+
+    wired = services()
 
     def user_record(account_id: str, user_id: int) -> dict | None:
-        user = users.get(account_id, user_id)
+        user = wired._user_store.get(account_id, user_id)
         return {"id": user.id, "name": user.name, "email": user.email} if user else None
 
     senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
-               Channel.WEBHOOK: WebhookSender(services().webhooks.find)}
-    return DeliveryService(DynamoDeliveryStore(db, table), senders, user_record,
-                           group_members=services().agent_groups.members)
+               Channel.WEBHOOK: WebhookSender(wired.webhooks.find)}
+    return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
+                           group_members=wired.agent_groups.members)
 
 
 @functools.cache
-def _firing_store() -> DynamoFiringStore:
+def _firing_store():
+    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+    from automations.adapters.dynamo_sweep import DynamoFiringStore
+    from automations.adapters.dynamo_tickets import DynamoTicketStore
+
     db, table = aws.client("dynamodb"), config.table_name()
-    return DynamoFiringStore(db, table, DynamoTicketStore(db, table), DynamoRunStore(db, table),
+    return DynamoFiringStore(db, table, DynamoTicketStore(db, table), services()._run_store,
                              DynamoDeliveryStore(db, table))
 
 
 @functools.cache
-def sweep_queue() -> SqsSweepQueue:
+def sweep_queue():
+    from automations.adapters.sqs import SqsSweepQueue
+
     return SqsSweepQueue(aws.client("sqs"), config.sweep_queue_url())
 
 
 def sweep_coordinator() -> SweepCoordinator:
+    from automations.service.sweep import SweepCoordinator
+
     return SweepCoordinator(services().accounts.account_ids, sweep_queue())
 
 
 @functools.cache
 def sweep_worker() -> SweepWorker:
+    from automations.adapters.dynamo_tickets import DynamoTicketStore
+    from automations.service.sweep import SweepWorker
+
     db, table = aws.client("dynamodb"), config.table_name()
     return SweepWorker(accounts=services().accounts, automations=services().automations,
                        tickets=DynamoTicketStore(db, table), firings=_firing_store(), notifier=deliveries())

@@ -29,6 +29,17 @@ from automations.ports import StaleWrite
 PAGE_SIZE = 200
 MAX_TICKETS_PER_AUTOMATION = 1000  # Zendesk: an automation fires on at most 1,000 tickets an hour
 _COMMIT_ATTEMPTS = 5
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems
+
+
+@dataclass
+class _Batch:
+    """What one ticket's commit holds."""
+
+    ticket: Ticket
+    audits: list[Audit] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    deliveries: list = field(default_factory=list)
 
 
 def cycle_of(now: datetime) -> str:
@@ -167,16 +178,10 @@ class SweepWorker:
             result = rules.run_cycle(ticket, now, frozenset(skipped))
             if not result.firings:
                 return
-            runs, deliveries = [], []
-            for firing in result.firings:
-                run = self._run(account, ticket, firing, now, cycle)
-                prepared = self.notifier.prepare(account, result.ticket, run, firing.notifications)
-                runs.append(replace(run, deliveries=tuple(d.id for d in prepared)))
-                deliveries += prepared
-            audits = _audits(ticket, result.firings, titles, now)
-            new = replace(result.ticket, swept_cycle=cycle)
+            batch = self._batch(account, ticket, result.firings, titles, now, cycle)
             try:
-                self.firings.commit(ticket, new, audits, runs, deliveries, cycle, MAX_TICKETS_PER_AUTOMATION)
+                self.firings.commit(ticket, batch.ticket, batch.audits, batch.runs, batch.deliveries, cycle,
+                                    MAX_TICKETS_PER_AUTOMATION)
             except CapReached as e:
                 skipped |= e.automation_ids
                 continue
@@ -185,10 +190,38 @@ class SweepWorker:
                 if ticket is None or ticket.swept_cycle == cycle:
                     return
                 continue
-            stats.automations_fired += len(runs)
-            stats.tickets_updated += int(any(f.changes for f in result.firings))
-            stats.notifications_sent += self.notifier.dispatch(deliveries)
+            stats.automations_fired += len(batch.runs)
+            stats.tickets_updated += int(any(run.changes for run in batch.runs))
+            stats.notifications_sent += self.notifier.dispatch(batch.deliveries)
             return
+
+    def _batch(self, account: Account, ticket: Ticket, firings, titles: dict[int, str], now: datetime,
+               cycle: str) -> _Batch:
+        """The firings that fit in one transaction, each with its audit, run and deliveries, and
+        the ticket as they leave it. Firings beyond DynamoDB's 100 items wait for the next hour
+        (they still match then); a firing whose notifications alone cannot fit is recorded as a
+        failed run instead of blocking the ticket for ever."""
+        batch, current, used = _Batch(ticket), ticket, 1  # the ticket's own item
+        for firing in firings:
+            after = replace(current.with_changes(firing.changes, now), version=current.version,
+                            automation_updates=current.automation_updates + 1)
+            run = self._run(account, ticket, firing, now, cycle)
+            prepared = self.notifier.prepare(account, after, run, firing.notifications)
+            cost = 3 + len(prepared)  # audit, run, cap counter, deliveries
+            if used + cost > MAX_TRANSACTION_ITEMS and batch.runs:
+                break
+            if used + cost > MAX_TRANSACTION_ITEMS:
+                run = replace(run, status=RunStatus.FAILED, error=f"{len(prepared)} notifications are more than one "
+                              f"firing can record ({MAX_TRANSACTION_ITEMS - 4} at most)")
+                prepared = []
+            used += 3 + len(prepared)
+            batch.audits.append(Audit.of(current, after, author_id=None,
+                                         via=Via.rule(firing.automation_id, titles[firing.automation_id])))
+            batch.runs.append(replace(run, deliveries=tuple(d.id for d in prepared)))
+            batch.deliveries += prepared
+            current = replace(after, version=current.version + 1)
+        batch.ticket = replace(current, version=ticket.version, swept_cycle=cycle)
+        return batch
 
     @staticmethod
     def _run(account: Account, ticket: Ticket, firing, now: datetime, cycle: str) -> Run:
@@ -200,17 +233,6 @@ class SweepWorker:
                    occurrence=occurrence, status=RunStatus.SUCCEEDED, created_at=created, updated_at=created,
                    due_at=now, changes={k: _jsonable(v) for k, v in firing.changes.items()},
                    history=({"at": created.isoformat(), "status": "succeeded", "cycle": cycle},))
-
-
-def _audits(ticket: Ticket, firings, titles: dict[int, str], now: datetime) -> list[Audit]:
-    """One audit per firing, as Zendesk records each automation's update on its own."""
-    audits, current = [], ticket
-    for firing in firings:
-        after = replace(current.with_changes(firing.changes, now), version=current.version)
-        audits.append(Audit.of(current, after, author_id=None, via=Via.rule(firing.automation_id,
-                                                                            titles[firing.automation_id])))
-        current = replace(after, version=current.version + 1)
-    return audits
 
 
 def _jsonable(value: Any) -> Any:
