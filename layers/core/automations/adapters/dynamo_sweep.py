@@ -3,7 +3,7 @@ firing, one run per firing (created only if absent), the per-cycle cap counters 
 deliveries to send, so a firing either happened completely or not at all."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -16,6 +16,10 @@ from automations.ports import StaleWrite
 from automations.service.sweep import AlreadyFired, CapReached, SweepStats
 
 _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
+
+
+def _expiry(at: datetime) -> int:
+    return int((at + timedelta(days=_SUMMARY_DAYS)).timestamp())
 
 
 class DynamoFiringStore:
@@ -36,7 +40,7 @@ class DynamoFiringStore:
 
     def commit(self, old: Ticket, new: Ticket, audits: list[Audit], runs: list[Run], deliveries: list,
                cycle: str, cap: int) -> None:
-        expires = int((new.updated_at + timedelta(days=_SUMMARY_DAYS)).timestamp())
+        expires = _expiry(new.updated_at)
         items = self._tickets.replace_items(old, new, audits)
         items += [(f"run:{r.automation_id}", self._runs.new_run_put(r)) for r in runs]
         items += [(f"cap:{r.automation_id}", self._cap(old.account_id, cycle, r.automation_id, cap, expires))
@@ -55,13 +59,13 @@ class DynamoFiringStore:
                 raise AlreadyFired() from None
             raise CapReached(capped) from None
 
-    def add_to_summary(self, sweep_id: str, stats: SweepStats, expires_at: int) -> None:
+    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
         counts = stats.as_dict()
         self._db.update_item(
             TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},
             UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts) + " SET expires_at = :e",
             ExpressionAttributeValues={**{f":{name}": _n(value) for name, value in counts.items()},
-                                       ":e": _n(expires_at)})
+                                       ":e": _n(_expiry(at))})
 
     def summary(self, sweep_id: str) -> dict[str, int]:
         item = self._db.get_item(TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from automations import clock
@@ -97,7 +97,8 @@ class FiringStore(Protocol):
         """Atomically: ticket (at old's version) -> new, audits, runs, caps, deliveries.
         Raises StaleWrite, AlreadyFired or CapReached."""
 
-    def add_to_summary(self, sweep_id: str, stats: SweepStats, expires_at: int) -> None: ...
+    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
+        """Add ``stats`` to the sweep's summary (kept for a while after ``at``)."""
 
     def summary(self, sweep_id: str) -> dict[str, int]: ...
 
@@ -157,8 +158,7 @@ class SweepWorker:
                 return self._done(task, stats), replace(task, start=start)
 
     def _done(self, task: SweepTask, stats: SweepStats) -> SweepStats:
-        expires = int((datetime.fromisoformat(task.now) + timedelta(days=7)).timestamp())
-        self.firings.add_to_summary(task.sweep_id, stats, expires)
+        self.firings.add_to_summary(task.sweep_id, stats, datetime.fromisoformat(task.now))
         return stats
 
     def _rules(self, account: Account, cycle: str) -> CompiledRules:
