@@ -56,11 +56,12 @@ def mocked_aws():
     from automations.surfaces import authorizer
     from automations_local.resources import create_resources
 
-    saved = {k: os.environ.get(k) for k in [*_FAKE_AWS, "AWS_ENDPOINT_URL", "TABLE_NAME"]}
+    template = _template()
+    environment, _ = template.shared_environment()  # as the local runtime gives its functions
+    saved = {k: os.environ.get(k) for k in [*_FAKE_AWS, *environment, "AWS_ENDPOINT_URL"]}
     os.environ.update(_FAKE_AWS)
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    template = _template()
-    os.environ["TABLE_NAME"] = template.physical_name("Table")
+    os.environ.update(environment)
     try:
         with mock_aws():
             bootstrap.reset()

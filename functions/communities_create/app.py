@@ -1,6 +1,4 @@
 """POST /v1/communities: 201 with the new integer id."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native_contacts import CommunityIn, CommunityOut, community_out
@@ -8,10 +6,10 @@ from automations.surfaces.native_contacts import CommunityIn, CommunityOut, comm
 app = native.create_app()
 
 
-@app.post("/v1/communities")
-def create(body: CommunityIn) -> Response[CommunityOut]:
+@app.post("/v1/communities", status_code=201)
+def create(body: CommunityIn) -> CommunityOut:
     created = services().communities.create(native.account_id(app), body.name, body.suite_type)
-    return Response(201, "application/json", community_out(created))
+    return community_out(created)
 
 
 def handler(event, context):

@@ -8,7 +8,7 @@ from automations.surfaces.native_contacts import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/communities/<community_id>")
+@app.delete("/v1/communities/<community_id>", status_code=204)
 def delete(community_id: str):
     services().communities.delete(native.account_id(app), path_id(community_id, "community"))
     return Response(204, "application/json", "")

@@ -8,7 +8,7 @@ from automations.surfaces.native_contacts import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/communities/<community_id>/members/<contact_uuid>")
+@app.delete("/v1/communities/<community_id>/members/<contact_uuid>", status_code=204)
 def remove_member(community_id: str, contact_uuid: str):
     services().communities.remove_member(native.account_id(app), path_id(community_id, "community"), contact_uuid)
     return Response(204, "application/json", "")

@@ -1,6 +1,4 @@
 """POST /v1/contact-lists: 201 with the new integer id."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native_contacts import ContactListIn, ContactListOut, contact_list_out
@@ -8,10 +6,10 @@ from automations.surfaces.native_contacts import ContactListIn, ContactListOut, 
 app = native.create_app()
 
 
-@app.post("/v1/contact-lists")
-def create(body: ContactListIn) -> Response[ContactListOut]:
+@app.post("/v1/contact-lists", status_code=201)
+def create(body: ContactListIn) -> ContactListOut:
     created = services().contact_lists.create(native.account_id(app), body.name)
-    return Response(201, "application/json", contact_list_out(created))
+    return contact_list_out(created)
 
 
 def handler(event, context):

@@ -8,7 +8,7 @@ from automations.surfaces.native_contacts import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/contact-lists/<list_id>")
+@app.delete("/v1/contact-lists/<list_id>", status_code=204)
 def delete(list_id: str):
     services().contact_lists.delete(native.account_id(app), path_id(list_id, "contact list"))
     return Response(204, "application/json", "")

@@ -8,7 +8,7 @@ from automations.surfaces.native_contacts import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/contact-lists/<list_id>/members/<contact_uuid>")
+@app.delete("/v1/contact-lists/<list_id>/members/<contact_uuid>", status_code=204)
 def remove_member(list_id: str, contact_uuid: str):
     services().contact_lists.remove_member(native.account_id(app), path_id(list_id, "contact list"), contact_uuid)
     return Response(204, "application/json", "")

@@ -1,6 +1,4 @@
 """POST /v1/contacts: 201; 409 when another contact of the account has the email."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native_contacts import ContactIn, ContactOut, contact_out
@@ -8,10 +6,10 @@ from automations.surfaces.native_contacts import ContactIn, ContactOut, contact_
 app = native.create_app()
 
 
-@app.post("/v1/contacts")
-def create_contact(contact: ContactIn) -> Response[ContactOut]:
+@app.post("/v1/contacts", status_code=201)
+def create_contact(contact: ContactIn) -> ContactOut:
     created = services().contacts.create(native.account_id(app), contact.model_dump(exclude_none=True))
-    return Response(201, "application/json", contact_out(created))
+    return contact_out(created)
 
 
 def handler(event, context):

@@ -7,7 +7,7 @@ from automations.surfaces import native
 app = native.create_app()
 
 
-@app.delete("/v1/contacts/<contact_uuid>")
+@app.delete("/v1/contacts/<contact_uuid>", status_code=204)
 def delete_contact(contact_uuid: str):
     services().contacts.delete(native.account_id(app), contact_uuid)
     return Response(204, "application/json", "")

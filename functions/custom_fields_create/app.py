@@ -1,6 +1,4 @@
 """POST /v1/custom-fields: 201 with the new integer id; 422 with every problem."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native_contacts import CustomFieldIn, CustomFieldOut, custom_field_out
@@ -8,10 +6,10 @@ from automations.surfaces.native_contacts import CustomFieldIn, CustomFieldOut, 
 app = native.create_app()
 
 
-@app.post("/v1/custom-fields")
-def create(body: CustomFieldIn) -> Response[CustomFieldOut]:
+@app.post("/v1/custom-fields", status_code=201)
+def create(body: CustomFieldIn) -> CustomFieldOut:
     created = services().custom_fields.create(native.account_id(app), body.name, body.scope, body.type, body.options)
-    return Response(201, "application/json", custom_field_out(created))
+    return custom_field_out(created)
 
 
 def handler(event, context):

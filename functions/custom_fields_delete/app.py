@@ -8,7 +8,7 @@ from automations.surfaces.native_contacts import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/custom-fields/<field_id>")
+@app.delete("/v1/custom-fields/<field_id>", status_code=204)
 def delete(field_id: str):
     services().custom_fields.delete(native.account_id(app), path_id(field_id, "custom field"))
     return Response(204, "application/json", "")

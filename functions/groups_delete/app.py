@@ -8,7 +8,7 @@ from automations.surfaces.native_people import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/groups/<group_id>")
+@app.delete("/v1/groups/<group_id>", status_code=204)
 def delete_group(group_id: str):
     services().agent_groups.delete(native.account_id(app), path_id(group_id, "group"))
     return Response(204, "application/json", "")

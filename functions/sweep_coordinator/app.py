@@ -1,6 +1,7 @@
 """The hourly sweep's coordinator (EventBridge Scheduler, rate(1 hour)): one task per account
-and shard onto the sweep queue; it also relays the outbox (deliveries left unsent)."""
-from automations.bootstrap import deliveries, sweep_coordinator
+and shard onto the sweep queue; it also relays the outbox (deliveries left unsent) and re-drives
+runs still waiting past their time (a lost schedule, a crashed executor)."""
+from automations.bootstrap import deliveries, services, sweep_coordinator
 from automations.surfaces.http import logger
 
 
@@ -8,5 +9,7 @@ from automations.surfaces.http import logger
 def handler(event, context):
     sweep_id, tasks = sweep_coordinator().start()
     relayed = deliveries().relay()  # what a crash or a transient failure left unsent
-    logger.info("sweep started", extra={"sweep_id": sweep_id, "tasks": len(tasks), "relayed": relayed})
-    return {"sweep_id": sweep_id, "tasks": len(tasks)}
+    redriven = services().run_engine.redrive()
+    logger.info("sweep started", extra={"sweep_id": sweep_id, "tasks": len(tasks), "relayed": relayed,
+                                        "redriven": redriven})
+    return {"sweep_id": sweep_id, "tasks": len(tasks), "redriven": redriven}

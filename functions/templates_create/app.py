@@ -1,6 +1,4 @@
 """POST /v1/templates: 201 with the new integer id; 422 with every problem (invalid Liquid: the parser's message)."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native_contacts import TemplateIn, TemplateOut, template_out, template_values
@@ -8,10 +6,10 @@ from automations.surfaces.native_contacts import TemplateIn, TemplateOut, templa
 app = native.create_app()
 
 
-@app.post("/v1/templates")
-def create(body: TemplateIn) -> Response[TemplateOut]:
+@app.post("/v1/templates", status_code=201)
+def create(body: TemplateIn) -> TemplateOut:
     created = services().templates.create(native.account_id(app), template_values(body, partial=False))
-    return Response(201, "application/json", template_out(created))
+    return template_out(created)
 
 
 def handler(event, context):

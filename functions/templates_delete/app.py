@@ -8,7 +8,7 @@ from automations.surfaces.native_contacts import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/templates/<template_id>")
+@app.delete("/v1/templates/<template_id>", status_code=204)
 def delete(template_id: str):
     services().templates.delete(native.account_id(app), path_id(template_id, "template"))
     return Response(204, "application/json", "")

@@ -8,7 +8,7 @@ from automations.surfaces.native_people import path_id
 app = native.create_app()
 
 
-@app.delete("/v1/users/<user_id>")
+@app.delete("/v1/users/<user_id>", status_code=204)
 def delete_user(user_id: str):
     services().users.delete(native.account_id(app), path_id(user_id, "user"))
     return Response(204, "application/json", "")

@@ -1,6 +1,4 @@
 """POST /v1/webhooks: register a webhook; its signing secret is in this answer only."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native_webhooks import WebhookCreated, WebhookIn, webhook_out
@@ -8,11 +6,10 @@ from automations.surfaces.native_webhooks import WebhookCreated, WebhookIn, webh
 app = native.create_app()
 
 
-@app.post("/v1/webhooks")
-def create_webhook(webhook: WebhookIn) -> Response[WebhookCreated]:
+@app.post("/v1/webhooks", status_code=201)
+def create_webhook(webhook: WebhookIn) -> WebhookCreated:
     created = services().webhooks.create(native.account_id(app), webhook.name, webhook.url)
-    body = WebhookCreated(**webhook_out(created).model_dump(), secret=created.secret)
-    return Response(201, "application/json", body)
+    return WebhookCreated(**webhook_out(created).model_dump(), secret=created.secret)
 
 
 def handler(event, context):

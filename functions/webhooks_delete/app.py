@@ -7,7 +7,7 @@ from automations.surfaces import native
 app = native.create_app()
 
 
-@app.delete("/v1/webhooks/<webhook_id>")
+@app.delete("/v1/webhooks/<webhook_id>", status_code=204)
 def delete_webhook(webhook_id: str):
     services().webhooks.delete(native.account_id(app), webhook_id)
     return Response(204, "application/json", "")

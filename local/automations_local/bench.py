@@ -9,6 +9,8 @@
   loop that only reads the same ticket fields.
 - The end-to-end sweep of 10,000 tickets on the local runtime, against a bare paged Query of the
   same index on the same backend, with the DynamoDB writes it made.
+- The run engine (bench_runs.py): run creation against a bare put + CreateSchedule, and the
+  firing lateness of 1,000 runs due across an hour.
 """
 from __future__ import annotations
 
@@ -118,10 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=400, help="timed requests per case (default 400)")
     parser.add_argument("--import-repeats", type=int, default=5, help="fresh interpreters per module (default 5)")
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets in the sweep benchmark (default 10000)")
-    parser.add_argument("--only", choices=["api", "imports", "evaluator", "sweep"], action="append",
+    parser.add_argument("--contacts", type=int, default=500, help="joins in the run creation benchmark (default 500)")
+    parser.add_argument("--due-runs", type=int, default=1000, help="runs in the firing lateness benchmark (default 1000)")
+    parser.add_argument("--only", choices=["api", "imports", "evaluator", "sweep", "runs"], action="append",
                         help="run only these sections (repeatable; default: all)")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["api", "imports", "evaluator", "sweep"])
+    sections = set(args.only or ["api", "imports", "evaluator", "sweep", "runs"])
     if "api" in sections:
         _print_api(args)
     if "imports" in sections:
@@ -140,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
         for r in sweep_end_to_end(args.tickets, matching_every=100):
             print(f"{r['case']:<24}{r['sweep_s']:>9.2f}{r['query_s']:>9.2f}{r['ratio']:>7.2f}{r['writes']:>8}"
                   f"{r['tickets_updated']:>9}")
+    if "runs" in sections:
+        from automations_local import bench_runs
+
+        bench_runs.print_figures(args.contacts, args.due_runs)
     return 0
 
 

@@ -1,5 +1,6 @@
-"""What the product sent, for tests and people: its delivery records (the outbox in the table)
-and the mail moto's SES recorded, so the two can be checked against each other.
+"""What the product sent, for tests and people: its delivery records (the outbox in the table:
+mail, text messages, webhook calls and bus events) and what moto's SES and SNS accepted, so the
+two can be checked against each other.
 
 Local only: it Scans the table, which the product itself never does."""
 from __future__ import annotations
@@ -48,6 +49,15 @@ def ses_messages(region: str) -> list[dict]:
              "subject": getattr(m, "subject", None), "body": getattr(m, "body", None)} for m in reversed(sent)]
 
 
+def sns_text_messages(region: str) -> list[dict]:
+    """The text messages moto's SNS accepted in this process, newest first."""
+    from moto.sns.models import sns_backends
+
+    sent = sns_backends[ACCOUNT_ID][region].sms_messages
+    return [{"id": message_id, "phone_number": phone, "message": text}
+            for message_id, (phone, text) in reversed(list(sent.items()))]
+
+
 @control.route("GET", "/_local/outbox")
 def _outbox(runtime, request: HttpRequest) -> HttpResponse:
     """?channel=email|sms|webhook|event and ?account_id= narrow the deliveries."""
@@ -61,4 +71,5 @@ def _outbox(runtime, request: HttpRequest) -> HttpResponse:
     if channel is not None and channel not in set(Channel):
         raise ControlError(400, f"channel must be one of {', '.join(Channel)}")
     return json_response(200, {"deliveries": deliveries(channel=channel, account_id=query.get("account_id", [None])[0]),
-                               "ses_messages": ses_messages(runtime.template.region)})
+                               "ses_messages": ses_messages(runtime.template.region),
+                               "sns_messages": sns_text_messages(runtime.template.region)})

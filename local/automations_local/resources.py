@@ -36,6 +36,28 @@ def create_resources(template: Template) -> None:
         _created(scheduler.create_schedule_group, Name=group.name)
     for bus in template.event_buses:
         _created(events.create_event_bus, Name=bus.name)
+    for rule in template.resources_of("AWS::Events::Rule"):
+        create_rule(events, rule)
+
+
+# What moto's put_targets takes of a declared target (retry and dead-letter settings are AWS's business).
+_TARGET_KEYS = ("Id", "Arn", "Input", "InputPath", "InputTransformer")
+
+
+def create_rule(events, rule: Resource) -> None:
+    """A declared AWS::Events::Rule with its targets (moto delivers put_events to SQS targets).
+    put_rule and put_targets overwrite, so this is safe to run again."""
+    properties = rule.properties
+    bus = {"EventBusName": properties["EventBusName"]} if properties.get("EventBusName") else {}
+    arguments = {"Name": rule.name, "State": properties.get("State", "ENABLED"), **bus}
+    if "EventPattern" in properties:
+        arguments["EventPattern"] = json.dumps(properties["EventPattern"])
+    if "ScheduleExpression" in properties:
+        arguments["ScheduleExpression"] = properties["ScheduleExpression"]
+    events.put_rule(**arguments)
+    targets = [{key: target[key] for key in _TARGET_KEYS if key in target} for target in properties.get("Targets", [])]
+    if targets:
+        events.put_targets(Rule=rule.name, Targets=targets, **bus)
 
 
 def table_definition(table: Resource) -> dict:

@@ -243,6 +243,20 @@ class Template:
     def event_buses(self) -> list[Resource]:
         return self.resources_of("AWS::Events::EventBus")
 
+    def shared_environment(self) -> tuple[dict[str, str], list[str]]:
+        """Every function's environment in one (functions sharing one process share one): the
+        first value of each variable, and a warning for each later function that differs."""
+        chosen: dict[str, tuple[str, str]] = {}
+        warnings = []
+        for function in self.functions.values():
+            for key, value in function.environment.items():
+                if key in chosen and chosen[key][1] != value:
+                    warnings.append(f"{function.logical_id} sets {key}={value!r} but {chosen[key][0]} set "
+                                    f"{chosen[key][1]!r}; using the first")
+                    continue
+                chosen[key] = (function.logical_id, value)
+        return {key: value for key, (_, value) in chosen.items()}, warnings
+
     def events(self, *types: str) -> list[FunctionEvent]:
         """Function event sources of the given types (ScheduleV2, Schedule, SQS, ...)."""
         return [event for function in self.functions.values() for event in function.events

@@ -11,6 +11,9 @@ from automations.clock import parse_iso
 from automations_local.runtime import LocalRuntime
 
 TIMEOUT = 10  # seconds per HTTP call: a hung request fails its test instead of the run
+# Calls that drain every queue (the hourly sweep of every account the session made included).
+DRAINING = ("/_local/scheduler/tick", "/_local/sweep")
+DRAINING_TIMEOUT = 120
 
 
 class LocalStack:
@@ -27,7 +30,8 @@ class LocalStack:
         return self.base_url + path
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        return self.http.request(method, self.url(path), timeout=TIMEOUT, **kwargs)
+        kwargs.setdefault("timeout", DRAINING_TIMEOUT if path.startswith(DRAINING) else TIMEOUT)
+        return self.http.request(method, self.url(path), **kwargs)
 
     def create_account(self, name: str = "Second Account", email: str | None = None,
                        timezone: str | None = None) -> dict:

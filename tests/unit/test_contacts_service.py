@@ -137,7 +137,7 @@ class TestGroups:
         a, b = (services.contacts.create(acct, {"email": f"{n}@x.test"}).uuid for n in "ab")
         ghost = "00000000-0000-4000-8000-000000000000"
         heard = []
-        services.contact_events.subscribe(heard.append)
+        services.contact_events.subscribe(heard.extend)
         outcome = lists.add_members(acct, group.id, [a, a, ghost, "not-a-uuid", b])
         assert (outcome.added, outcome.already_members) == ([a, b], [])
         assert sorted(outcome.not_found) == sorted([ghost, "not-a-uuid"])
@@ -211,7 +211,7 @@ class TestGroups:
         assert services.communities.members(acct, community.id)[0] == []
 
     def test_a_failing_listener_does_not_undo_the_join(self, services, acct):
-        def broken(event):
+        def broken(events):
             raise RuntimeError("consumer down")
 
         services.contact_events.subscribe(broken)

@@ -38,7 +38,16 @@ class Services:
         from automations.adapters.dynamo import DynamoAutomationStore
         from automations.service.automations import AutomationService
 
-        return AutomationService(DynamoAutomationStore(self._db, self._table), usage=self._run_store.count_since)
+        return AutomationService(DynamoAutomationStore(self._db, self._table), usage=self._run_store.count_since,
+                                 on_change=self._schedules_follow)
+
+    def _schedules_follow(self, before, after) -> None:
+        """A recurring or date-field automation's schedule follows it; other kinds have none (and
+        their handlers never build the run engine)."""
+        from automations.domain.model import Trigger
+
+        if any(a is not None and a.trigger in (Trigger.RECURRING, Trigger.DATE_FIELD) for a in (before, after)):
+            self.run_engine.automation_changed(before, after)
 
     @functools.cached_property
     def _run_store(self):
@@ -93,7 +102,9 @@ class Services:
         from automations.adapters.dynamo_contacts import DynamoContactEventLog
         from automations.service.events import ContactEvents
 
-        return ContactEvents(DynamoContactEventLog(self._db, self._table))
+        events = ContactEvents(DynamoContactEventLog(self._db, self._table))
+        events.subscribe(lambda joined: self.event_ingestion.joined(joined))  # flow 2: joins start runs, async
+        return events
 
     def _groups(self, kind):
         from automations.adapters.dynamo_contacts import DynamoGroupStore
@@ -132,7 +143,16 @@ class Services:
         from automations.adapters.dynamo_contacts import DynamoContactStore
         from automations.service.contacts import ContactService
 
-        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields)
+        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, self.event_ingestion)
+
+    @functools.cached_property
+    def event_ingestion(self):
+        """One path from every event to the run engine: the ingestion queue (SQS) and its function."""
+        from automations.adapters.sqs_events import SqsEventQueue
+        from automations.service.ingestion import EventIngestion
+
+        return EventIngestion(SqsEventQueue(lambda: aws.client("sqs"), config.events_queue_url),
+                              run_engine=lambda: self.run_engine)
 
     @functools.cached_property
     def contact_automations(self):
@@ -140,6 +160,41 @@ class Services:
 
         return ContactAutomationService(self.automations, self.contact_lists, self.communities, self.custom_fields,
                                         self.templates)
+
+    @functools.cached_property
+    def native_automations(self):
+        from automations.service.native_automations import NativeAutomationService
+
+        return NativeAutomationService(self.automations, self.contact_automations, self.custom_fields, self.templates,
+                                       self.webhooks.find)
+
+    @functools.cached_property
+    def dry_run(self):
+        from automations.service.native_automations import DryRun
+
+        return DryRun(self.accounts, self.tickets, self.contacts, deliveries,
+                      preview=lambda *args: self.run_engine.preview(*args))
+
+    # -- the run engine --------------------------------------------------------------------------
+    @functools.cached_property
+    def run_engine(self):
+        from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+        from automations.adapters.scheduler import EventBridgeRunScheduler
+        from automations.adapters.sqs import SqsRunQueue
+        from automations.domain.contact_conditions import matches
+        from automations.domain.contacts import GroupKind
+        from automations.service.run_engine import RunEngine
+
+        scheduler = EventBridgeRunScheduler(
+            aws.client("scheduler"), group=config.run_schedule_group(), executor_arn=config.run_executor_arn(),
+            expander_arn=config.rule_expander_arn(), role_arn=config.scheduler_role_arn(),
+            dead_letter_arn=config.schedule_dead_letter_arn())
+        return RunEngine(
+            store=self._run_store, accounts=self.accounts, automations=self.automations, contacts=self.contacts,
+            groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
+            templates=self.templates, deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
+            scheduler=scheduler, queue=SqsRunQueue(aws.client("sqs"), config.run_queue_url(), config.expand_queue_url()),
+            conditions=matches)
 
 
 @functools.cache
@@ -149,7 +204,7 @@ def services() -> Services:
 
 @functools.cache
 def deliveries() -> DeliveryService:
-    from automations.adapters.channels import SesEmailSender, WebhookSender
+    from automations.adapters.channels import EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender
     from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
     from automations.domain.delivery import Channel
     from automations.service.deliveries import DeliveryService
@@ -161,7 +216,8 @@ def deliveries() -> DeliveryService:
         return {"id": user.id, "name": user.name, "email": user.email} if user else None
 
     senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
-               Channel.WEBHOOK: WebhookSender(wired.webhooks.find)}
+               Channel.WEBHOOK: WebhookSender(wired.webhooks.find), Channel.SMS: SnsSmsSender(aws.client("sns")),
+               Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
     return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
                            group_members=wired.agent_groups.members)
 

@@ -25,3 +25,41 @@ def sender_email() -> str:
 
 def sweep_queue_url() -> str:
     return os.environ["SWEEP_QUEUE_URL"]
+
+
+# -- the run engine: where runs are scheduled and queued (template.yaml sets these) ---------------
+def run_schedule_group() -> str:
+    return os.environ["RUN_SCHEDULE_GROUP"]
+
+
+def run_executor_arn() -> str:
+    return os.environ["RUN_EXECUTOR_ARN"]
+
+
+def rule_expander_arn() -> str:
+    return os.environ["RULE_EXPANDER_ARN"]
+
+
+def scheduler_role_arn() -> str:
+    return os.environ["SCHEDULER_ROLE_ARN"]
+
+
+def schedule_dead_letter_arn() -> str:
+    return os.environ["SCHEDULE_DLQ_ARN"]
+
+
+def run_queue_url() -> str:
+    return os.environ["RUN_QUEUE_URL"]
+
+
+def expand_queue_url() -> str:
+    return os.environ["EXPAND_QUEUE_URL"]
+
+
+def event_bus_name() -> str:
+    return os.environ.get("EVENT_BUS_NAME", "default")
+
+
+def events_queue_url() -> str:
+    """The ingestion queue: /v1/events, the bus's rule and the product's own contact events feed it."""
+    return os.environ["EVENTS_QUEUE_URL"]

@@ -52,6 +52,8 @@ class AutomationStore(Protocol):
 
     def get(self, account_id: str, automation_id: int) -> Automation | None: ...
 
+    def find_by_uuid(self, account_id: str, automation_uuid: str) -> Automation | None: ...
+
     def list(self, account_id: str) -> list[Automation]: ...
 
     def insert(self, automation: Automation, max_active: int) -> None:
@@ -135,6 +137,8 @@ class ContactStore(Protocol):
 
     def get(self, account_id: str, contact_uuid: str) -> Contact | None: ...
 
+    def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]: ...
+
     def find_by_email(self, account_id: str, email: str) -> Contact | None: ...
 
     def page(self, account_id: str, *, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
@@ -172,6 +176,63 @@ class GroupStore(NumberedStore[Group], Protocol):
 
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]: ...
 
+    def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool: ...
+
 
 CustomFieldStore = NumberedStore[CustomField]
 TemplateStore = NumberedStore[Template]
+
+
+# -- the run engine (issue 5) ------------------------------------------------------------------
+from datetime import datetime  # noqa: E402
+
+from automations.domain.run import Run, RunStatus  # noqa: E402
+
+
+class RunStore(Protocol):
+    due_shards: int  # the DueIndex's partitions of waiting runs
+
+    def put_new(self, run: Run) -> bool:
+        """Store a new run; False when a run of that id exists (a duplicate trigger)."""
+
+    def get(self, account_id: str, run_id: str) -> Run | None: ...
+
+    def replace(self, old: Run, new: Run) -> Run:
+        """Store ``new`` at ``old.version + 1`` if the run is still at ``old.version``; raises StaleWrite."""
+
+    def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[Any, str] | None = None,
+             status: RunStatus | None = None, limit: int = 50, cursor: str | None = None
+             ) -> tuple[list[Run], str | None]: ...
+
+    def due(self, shard: int, before: datetime, limit: int, after: str | None = None
+            ) -> tuple[list[tuple[str, str]], str | None]:
+        """(account id, run id) of unfinished runs to look at by ``before``, and where to go on."""
+
+
+class RunScheduler(Protocol):
+    """One-time schedules that start runs at their due time, and the recurring schedules of
+    recurring and date-field automations (EventBridge Scheduler: adapters/scheduler.py)."""
+
+    def schedule(self, run: Run) -> None:
+        """Idempotent: scheduling the same run twice leaves one schedule."""
+
+    def schedule_retry(self, run: Run) -> None:
+        """A one-time schedule at the run's ``lease_until`` for its next attempt (idempotent per attempt)."""
+
+    def unschedule(self, run: Run) -> None:
+        """Idempotent: a schedule that fired or was deleted already is fine."""
+
+    def put_recurring(self, automation: Automation, expression: str, timezone: str) -> None:
+        """Create or update the automation's recurring schedule (disabled when it is inactive)."""
+
+    def delete_recurring(self, automation: Automation) -> None: ...
+
+
+class RunQueue(Protocol):
+    """Runs to execute now (no delay and no window, a re-driven run) and pages of a
+    recurring expansion still to do (SQS: adapters/sqs.py)."""
+
+    def execute_soon(self, runs: list[tuple[str, str]]) -> None:
+        """Queue (account id, run id) pairs for the executor."""
+
+    def expand_later(self, task: dict[str, Any]) -> None: ...

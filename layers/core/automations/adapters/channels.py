@@ -23,23 +23,78 @@ TIMESTAMP_HEADER = "X-Automations-Timestamp"
 DELIVERY_HEADER = "X-Automations-Delivery"
 
 
+_TRANSIENT = ("TooManyRequestsException", "Throttling", "ThrottlingException", "ThrottledException",
+              "ServiceUnavailable", "InternalFailure", "InternalError", "InternalErrorException")
+
+
+def _classified(error: ClientError, refused: str) -> Exception:
+    """A provider's refusal as a transient (worth retrying) or permanent delivery error."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code in _TRANSIENT:
+        return TransientDeliveryError(code)
+    return PermanentDeliveryError(code or refused)
+
+
 class SesEmailSender:
     def __init__(self, client, sender: str) -> None:
         self._ses = client
         self._sender = sender
 
     def send(self, d: Delivery) -> str:
+        body = {}
+        if d.metadata.get("html"):
+            body["Html"] = {"Data": d.metadata["html"], "Charset": "UTF-8"}
+        if d.metadata.get("plain", True):  # an html-only template has no text part to send
+            body["Text"] = {"Data": d.body, "Charset": "UTF-8"}
         try:
             answer = self._ses.send_email(
                 FromEmailAddress=self._sender, Destination={"ToAddresses": [d.recipient]},
-                Content={"Simple": {"Subject": {"Data": d.subject, "Charset": "UTF-8"},
-                                    "Body": {"Text": {"Data": d.body, "Charset": "UTF-8"}}}})
+                Content={"Simple": {"Subject": {"Data": d.subject, "Charset": "UTF-8"}, "Body": body}})
         except ClientError as e:
-            code = e.response.get("Error", {}).get("Code", "")
-            if code in ("TooManyRequestsException", "Throttling", "ServiceUnavailable", "InternalFailure"):
-                raise TransientDeliveryError(code) from None
-            raise PermanentDeliveryError(code or "SES refused the message") from None
+            raise _classified(e, "SES refused the message") from None
         return answer["MessageId"]
+
+
+class SnsSmsSender:
+    """A text message through SNS ``publish`` to the contact's E.164 number, transactional (the
+    contact asked for this automation's messages)."""
+
+    def __init__(self, client) -> None:
+        self._sns = client
+
+    def send(self, d: Delivery) -> str:
+        try:
+            answer = self._sns.publish(PhoneNumber=d.recipient, Message=d.body, MessageAttributes={
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}})
+        except ClientError as e:
+            raise _classified(e, "SNS refused the message") from None
+        return answer["MessageId"]
+
+
+EVENT_SOURCE = "automations.engine"
+
+
+class EventBusSender:
+    """An event on the product's EventBridge bus: detail-type is the delivery's recipient, the
+    detail its JSON body. The host application's rules pick up what they need (credits, gift
+    cards, "automation.run.succeeded")."""
+
+    def __init__(self, client, bus_name: str) -> None:
+        self._events = client
+        self._bus = bus_name
+
+    def send(self, d: Delivery) -> str:
+        try:
+            answer = self._events.put_events(Entries=[{
+                "Source": EVENT_SOURCE, "DetailType": d.recipient, "Detail": d.body, "EventBusName": self._bus,
+                "Resources": [], "Time": clock.now()}])
+        except ClientError as e:
+            raise _classified(e, "EventBridge refused the event") from None
+        entry = answer["Entries"][0]
+        if "EventId" not in entry:
+            error = TransientDeliveryError if entry.get("ErrorCode") in _TRANSIENT else PermanentDeliveryError
+            raise error(entry.get("ErrorCode") or "EventBridge refused the event")
+        return entry["EventId"]
 
 
 def sign(secret: str, timestamp: str, body: str) -> str:

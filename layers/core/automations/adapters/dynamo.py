@@ -198,6 +198,12 @@ class DynamoAutomationStore:
                                  ExpressionAttributeNames={"#d": "data"}).get("Item")
         return self._from_item(account_id, item) if item else None
 
+    def find_by_uuid(self, account_id: str, automation_uuid: str) -> Automation | None:
+        found = self._db.query(TableName=self._table, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
+                               ExpressionAttributeValues={
+                                   ":pk": _s(f"ACCOUNT#{account_id}#AUTOMATION_UUID#{automation_uuid}")})["Items"]
+        return self._from_item(account_id, found[0]) if found else None
+
     def list(self, account_id: str) -> list[Automation]:
         kwargs: dict[str, Any] = {
             "TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",

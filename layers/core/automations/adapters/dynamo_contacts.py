@@ -270,6 +270,11 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                 return False
             raise
 
+    def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool:
+        key = {"PK": _pk(account_id), "SK": _s(f"{self._member_prefix}{group_id:012d}#{contact_uuid}")}
+        return "Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
+                                           ProjectionExpression="PK")
+
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]:
         items, cursor = self._page(group.account_id, self._members_of(group), after=after, limit=limit)
         return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
@@ -358,6 +363,26 @@ class DynamoContactStore(_Base):
     def get(self, account_id: str, contact_uuid: str) -> Contact | None:
         item = self._db.get_item(TableName=self._table, Key=self.key(account_id, contact_uuid)).get("Item")
         return _contact(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"])) if item else None
+
+    def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]:
+        """The contacts of those uuids that exist, by uuid (BatchGetItem, 100 keys a call)."""
+        found: dict[str, Contact] = {}
+        wanted = list(dict.fromkeys(contact_uuids))
+        for start in range(0, len(wanted), 100):
+            keys = [self.key(account_id, u) for u in wanted[start:start + 100]]
+            request = {self._table: {"Keys": keys}}
+            for attempt in range(_ATTEMPTS + 3):
+                answer = self._db.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self._table, []):
+                    contact = _contact(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
+                    found[contact.uuid] = contact
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2 ** attempt)
+            else:
+                raise Conflict("the contacts could not be read; retry")
+        return found
 
     def find_by_email(self, account_id: str, email: str) -> Contact | None:
         claim = self._db.get_item(TableName=self._table, Key=self._email_key(account_id, email),

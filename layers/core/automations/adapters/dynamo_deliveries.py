@@ -42,8 +42,24 @@ class DynamoDeliveryStore:
     def new_delivery_put(self, d: Delivery) -> dict[str, Any]:
         """Transaction item: store ``d`` as pending unless a delivery of that id exists."""
         item = {**self._key(d.account_id, d.id), "data": _s(_document(d)), "status": _s(d.status.value),
-                "attempts": _n(d.attempts), "DUE_PK": _s(OUTBOX), "DUE_SK": _s(f"{d.created_at.isoformat()}#{d.id}")}
+                "attempts": _n(d.attempts)}
+        if d.status is DeliveryStatus.PENDING:  # only what is still to send waits in the outbox
+            item.update(DUE_PK=_s(OUTBOX), DUE_SK=_s(f"{d.created_at.isoformat()}#{d.id}"))
+        for name in ("provider_id", "error"):
+            if getattr(d, name) is not None:
+                item[name] = _s(getattr(d, name))
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def put_new(self, d: Delivery) -> Delivery:
+        """Store ``d`` unless a delivery of its id exists; returns the one stored (so a retried
+        run finds what it stored before, sent or not, and never makes it anew)."""
+        try:
+            self._db.put_item(**self.new_delivery_put(d)["Put"])
+            return d
+        except ClientError as e:
+            if not _is(e, "ConditionalCheckFailedException"):
+                raise
+        return self.get(d.account_id, d.id)
 
     def claim(self, d: Delivery) -> Delivery | None:
         """pending -> sending, for exactly one sender; None when someone else has it or it is done."""

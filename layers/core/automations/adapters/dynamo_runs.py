@@ -1,18 +1,25 @@
 """DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>, SK=RUN#<id>; GSI1 lists an
-automation's runs and GSI2 a subject's, both newest first."""
+automation's runs and GSI2 a subject's, both newest first. An unfinished run also sits in the
+sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone should next look at it>#...): a
+scheduled run at its due time, a running one when its lease ends, so the hourly sweep finds
+runs whose schedule or executor was lost without a Scan. Every change after creation is a
+conditional write on the run's version."""
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _is, _s
+from automations.adapters.dynamo import _is, _n, _s
 from automations.clock import ensure_utc
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.errors import MalformedRequest
+from automations.ports import StaleWrite
 from automations.paging import decode_cursor, encode_cursor
 
 
@@ -23,10 +30,12 @@ def run_document(run: Run) -> dict[str, Any]:
         "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
         "due_at": run.due_at.isoformat() if run.due_at else None, "data": run.data, "changes": run.changes,
         "deliveries": list(run.deliveries), "history": list(run.history), "error": run.error,
+        "attempts": run.attempts, "lease_until": run.lease_until.isoformat() if run.lease_until else None,
+        "template_id": run.template_id, "step": run.step,
     }
 
 
-def run_from_document(account_id: str, doc: dict[str, Any]) -> Run:
+def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) -> Run:
     return Run(
         account_id=account_id, id=doc["id"], automation_id=doc["automation_id"],
         subject_kind=SubjectKind(doc["subject_kind"]), subject_id=doc["subject_id"], occurrence=doc["occurrence"],
@@ -34,13 +43,36 @@ def run_from_document(account_id: str, doc: dict[str, Any]) -> Run:
         updated_at=datetime.fromisoformat(doc["updated_at"]),
         due_at=datetime.fromisoformat(doc["due_at"]) if doc["due_at"] else None, data=doc["data"],
         changes=doc["changes"], deliveries=tuple(doc["deliveries"]), history=tuple(doc["history"]),
-        error=doc["error"],
+        error=doc["error"], version=version, attempts=doc.get("attempts", 0),
+        lease_until=datetime.fromisoformat(doc["lease_until"]) if doc.get("lease_until") else None,
+        template_id=doc.get("template_id"), step=doc.get("step"),
     )
 
 
 def _sortable(when: datetime) -> str:
     """Fixed width, so index keys sort as time does."""
     return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# Runs waiting in the DueIndex spread over shards, so no one partition takes every account's runs.
+DUE_SHARDS = 8
+
+
+def due_shard_key(shard: int) -> str:
+    return f"RUNS#{shard}"
+
+
+def _due_key(run: Run) -> dict[str, Any]:
+    """The DueIndex keys of an unfinished run, or none for a finished one."""
+    look_at = run.lease_until if run.status is RunStatus.RUNNING else run.due_at
+    if run.finished or look_at is None:
+        return {}
+    shard = int(hashlib.sha256(run.id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
+    return {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(f"{_sortable(look_at)}#{run.account_id}#{run.id}")}
+
+
+def _from_item(account_id: str, item: dict[str, Any]) -> Run:
+    return run_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]) if "version" in item else 1)
 
 
 def automation_runs_key(account_id: str, automation_id: int) -> str:
@@ -52,6 +84,8 @@ def subject_runs_key(account_id: str, kind: SubjectKind, subject_id: str) -> str
 
 
 class DynamoRunStore:
+    due_shards = DUE_SHARDS
+
     def __init__(self, client, table: str) -> None:
         self._db = client
         self._table = table
@@ -62,8 +96,9 @@ class DynamoRunStore:
             "PK": _s(f"ACCOUNT#{run.account_id}"), "SK": _s(f"RUN#{run.id}"),
             "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id)), "GSI1SK": order,
             "GSI2PK": _s(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
-            "status": _s(run.status.value),
+            "status": _s(run.status.value), "version": _n(run.version),
             "data": _s(json.dumps(run_document(run), separators=(",", ":"), default=str)),
+            **_due_key(run),
         }
 
     def new_run_put(self, run: Run) -> dict[str, Any]:
@@ -80,6 +115,38 @@ class DynamoRunStore:
             if _is(e, "ConditionalCheckFailedException"):
                 return False
             raise
+
+    def replace(self, old: Run, new: Run) -> Run:
+        """Store ``new`` (at ``old.version + 1``) if the run is still at ``old.version``; raises
+        StaleWrite otherwise. Returns what was stored."""
+        stored = replace(new, version=old.version + 1)
+        try:
+            self._db.put_item(TableName=self._table, Item=self.item(stored),
+                              ConditionExpression="version = :v", ExpressionAttributeValues={":v": _n(old.version)})
+        except ClientError as e:
+            if _is(e, "ConditionalCheckFailedException"):
+                raise StaleWrite(old.id) from None
+            raise
+        return stored
+
+    def due(self, shard: int, before: datetime, limit: int, after: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
+        """(account id, run id) of unfinished runs in ``shard`` to look at by ``before``, oldest
+        first, and the DUE_SK to go on after (None at the end)."""
+        query: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "DueIndex", "Limit": limit,
+            "KeyConditionExpression": "DUE_PK = :shard AND DUE_SK <= :before",
+            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":before": _s(_sortable(before) + "~")}}
+        if after is not None:
+            account_id, run_id = after.split("#")[1:3]
+            query["ExclusiveStartKey"] = {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(after),
+                                          "PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")}
+        page = self._db.query(**query)
+        found = []
+        for item in page["Items"]:
+            _, account_id, run_id = item["DUE_SK"]["S"].split("#")
+            found.append((account_id, run_id))
+        more = page.get("LastEvaluatedKey")
+        return found, more["DUE_SK"]["S"] if more else None
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
         """How many runs the automation has had since ``since`` (Zendesk's usage counts)."""
@@ -98,8 +165,9 @@ class DynamoRunStore:
 
     def get(self, account_id: str, run_id: str) -> Run | None:
         item = self._db.get_item(TableName=self._table,
-                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")}).get("Item")
-        return run_from_document(account_id, json.loads(item["data"]["S"])) if item else None
+                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
+                                 ConsistentRead=True).get("Item")
+        return _from_item(account_id, item) if item else None
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:
@@ -128,7 +196,7 @@ class DynamoRunStore:
         start = _start_key(cursor, query) if cursor else None
         while len(runs) < limit:
             page = self._db.query(**query, Limit=limit - len(runs), **({"ExclusiveStartKey": start} if start else {}))
-            runs += [run_from_document(account_id, json.loads(i["data"]["S"])) for i in page["Items"]]
+            runs += [_from_item(account_id, i) for i in page["Items"]]
             start = page.get("LastEvaluatedKey")
             if start is None:
                 break

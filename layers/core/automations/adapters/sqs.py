@@ -1,9 +1,26 @@
-"""SQS fan-out of sweep tasks."""
+"""SQS fan-out: sweep tasks, runs to execute now, and pages of recurring expansions."""
 from __future__ import annotations
+
+import json
+from typing import Any
 
 from automations.service.sweep import SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch
+
+
+def send_all(client, queue_url: str, bodies: list[str], what: str) -> None:
+    """Send every body, in batches, resending only what SQS reports as failed."""
+    for start in range(0, len(bodies), _BATCH):
+        batch = {str(i): body for i, body in enumerate(bodies[start:start + _BATCH])}
+        for _ in range(3):
+            answer = client.send_message_batch(QueueUrl=queue_url, Entries=[
+                {"Id": key, "MessageBody": body} for key, body in batch.items()])
+            batch = {f["Id"]: batch[f["Id"]] for f in answer.get("Failed", [])}
+            if not batch:
+                break
+        if batch:
+            raise RuntimeError(f"SQS refused {len(batch)} {what}")
 
 
 class SqsSweepQueue:
@@ -12,13 +29,18 @@ class SqsSweepQueue:
         self._url = queue_url
 
     def send(self, tasks: list[SweepTask]) -> None:
-        for start in range(0, len(tasks), _BATCH):
-            batch = {str(i): task.to_json() for i, task in enumerate(tasks[start:start + _BATCH])}
-            for _ in range(3):  # resend only the entries SQS reports as failed
-                answer = self._sqs.send_message_batch(QueueUrl=self._url, Entries=[
-                    {"Id": key, "MessageBody": body} for key, body in batch.items()])
-                batch = {f["Id"]: batch[f["Id"]] for f in answer.get("Failed", [])}
-                if not batch:
-                    break
-            if batch:
-                raise RuntimeError(f"SQS refused {len(batch)} sweep tasks")
+        send_all(self._sqs, self._url, [task.to_json() for task in tasks], "sweep tasks")
+
+
+class SqsRunQueue:
+    def __init__(self, client, run_queue_url: str, expand_queue_url: str) -> None:
+        self._sqs = client
+        self._runs = run_queue_url
+        self._expansions = expand_queue_url
+
+    def execute_soon(self, runs: list[tuple[str, str]]) -> None:
+        bodies = [json.dumps({"account_id": account_id, "run_id": run_id}) for account_id, run_id in runs]
+        send_all(self._sqs, self._runs, bodies, "runs")
+
+    def expand_later(self, task: dict[str, Any]) -> None:
+        send_all(self._sqs, self._expansions, [json.dumps(task, separators=(",", ":"))], "expansion pages")

@@ -15,6 +15,9 @@ class DeliveryStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"        # gave up after retries, or nothing to send to
     SKIPPED = "skipped"      # nothing to send to (e.g. a ticket without requester)
+    # Handed to the provider by a sender that stopped before recording the answer: never sent
+    # again (that could send it twice), and shown as such.
+    UNCONFIRMED = "unconfirmed"
 
 
 class Channel(StrEnum):

@@ -43,3 +43,12 @@ class Run:
     deliveries: tuple[str, ...] = ()
     history: tuple[dict[str, Any], ...] = ()
     error: str | None = None
+    version: int = 1  # optimistic lock: claim, cancel and finish are conditional on it
+    attempts: int = 0  # executions begun
+    lease_until: datetime | None = None  # a running run whose lease passed may be taken over
+    template_id: int | None = None  # the template it sends (what cancel_email/text/series name)
+    step: int | None = None  # a series step run: the step's index in its series template
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from automations import clock
-from automations.domain import contact_rules, ticket_rules
+from automations.domain import contact_rules, event_rules, ticket_rules
 from automations.domain.model import (
     Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
 )
@@ -34,6 +34,8 @@ _VALIDATORS: dict[Trigger, Callable[[Automation, Problems], None]] = {
     Trigger.COMMUNITY_JOINED: contact_rules.validate_contact_rule,
     Trigger.RECURRING: contact_rules.validate_contact_rule,
     Trigger.DATE_FIELD: contact_rules.validate_contact_rule,
+    Trigger.EVENT: event_rules.validate_event_rule,
+    Trigger.MANUAL: event_rules.validate_event_rule,
 }
 
 DEFAULT_CLOSE_RULE = AutomationDraft(
@@ -69,9 +71,12 @@ def check_sort(sort_by: str | None, sort_order: str | None, allowed: Iterable[st
 
 
 class AutomationService:
-    def __init__(self, store: AutomationStore, usage: Callable[[str, int, datetime], int] | None = None) -> None:
+    def __init__(self, store: AutomationStore, usage: Callable[[str, int, datetime], int] | None = None,
+                 on_change: Callable[[Automation | None, Automation | None], None] | None = None) -> None:
         self._store = store
         self._usage = usage  # (account, automation id, since) -> firings since then
+        # (before, after) once a write committed: keeps an automation's schedules in step with it
+        self._on_change = on_change or (lambda before, after: None)
 
     def ordering(self, account_id: str, sort_by: str = "position", sort_order: str | None = None) -> Ordering:
         if sort_by in USAGE_WINDOWS:
@@ -89,10 +94,15 @@ class AutomationService:
     # -- reading ---------------------------------------------------------------------------
     def get(self, account_id: str, automation_id: int, *, kinds: frozenset[Trigger] | None = None) -> Automation:
         """``kinds`` scopes a surface to the triggers it speaks: another kind's id is not found."""
-        automation = self._store.get(account_id, automation_id)
-        if automation is None or (kinds is not None and automation.trigger not in kinds):
-            raise NotFound(f"automation {automation_id} not found")
-        return automation
+        return _of_kind(self._store.get(account_id, automation_id), automation_id, kinds)
+
+    def find_by_uuid(self, account_id: str, automation_uuid: str, *,
+                     kinds: frozenset[Trigger] | None = None) -> Automation:
+        """Piggy speaks uuids; a uuid of another account, or of another kind, is not found."""
+        return _of_kind(self._store.find_by_uuid(account_id, automation_uuid), automation_uuid, kinds)
+
+    def find(self, account_id: str, automation_id: int) -> Automation | None:
+        return self._store.get(account_id, automation_id)
 
     def list(self, account_id: str, *, active: bool | None = None, kinds: frozenset[Trigger] | None = None,
              ordering: Ordering | None = None) -> list[Automation]:
@@ -133,6 +143,7 @@ class AutomationService:
             if draft.position is not None:
                 self._store.raise_next_position(account_id, position)
             self._write(lambda a=automation: self._store.insert(a, ticket_rules.MAX_ACTIVE_AUTOMATIONS))
+            self._on_change(None, automation)
             created.append(automation)
         return created
 
@@ -154,6 +165,7 @@ class AutomationService:
                 self._validate_all([new])
                 try:
                     self._write(lambda: self._store.replace(old, new, ticket_rules.MAX_ACTIVE_AUTOMATIONS))
+                    self._on_change(old, new)
                     break
                 except StaleWrite:
                     if attempt == _WRITE_ATTEMPTS - 1:
@@ -180,6 +192,7 @@ class AutomationService:
                     break  # deleted concurrently: the outcome asked for
                 try:
                     self._store.delete(current)
+                    self._on_change(current, None)
                     break
                 except StaleWrite:
                     continue
@@ -225,6 +238,13 @@ class AutomationService:
             raise ValidationFailed([FieldError(
                 "base", f"You have reached the limit of {ticket_rules.MAX_ACTIVE_AUTOMATIONS} active automations; "
                         "deactivate one first")]) from None
+
+
+def _of_kind(automation: Automation | None, named: object, kinds: frozenset[Trigger] | None) -> Automation:
+    """A surface sees only the kinds it speaks: another kind's automation is not found."""
+    if automation is None or (kinds is not None and automation.trigger not in kinds):
+        raise NotFound(f"automation {named} not found")
+    return automation
 
 
 def _normalize_conditions(conditions: Conditions) -> Conditions:

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from automations import clock
 from automations.domain import contact_rules, contacts as domain
@@ -150,6 +150,9 @@ class GroupService(NumberedService[Group]):
         if not domain.is_uuid(contact_uuid) or not self._groups.remove_member(group, contact_uuid):
             raise NotFound(f"contact {contact_uuid} is not a member of {self.noun} {group_id}")
 
+    def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool:
+        return self._groups.is_member(account_id, group_id, contact_uuid)
+
     def members(self, account_id: str, group_id: int, *, cursor: str | None = None,
                 limit: int = 50) -> tuple[list[Membership], str | None]:
         """Members in contact uuid order."""
@@ -234,16 +237,31 @@ def _template_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- contacts ------------------------------------------------------------------------------------
+class ContactChanges(Protocol):
+    """Where a contact's creation and changes are announced (the event ingestion path), so
+    ``contact_created`` / ``contact_updated`` automations fire."""
+
+    def contact_changed(self, event: str, contact: Contact) -> None: ...
+
+
 class ContactService:
-    def __init__(self, store: ContactStore, fields: CustomFieldService) -> None:
+    def __init__(self, store: ContactStore, fields: CustomFieldService, changes: ContactChanges | None = None) -> None:
         self._store = store
         self._fields = fields
+        self._changes = changes
 
     def get(self, account_id: str, contact_uuid: str) -> Contact:
         contact = self._store.get(account_id, contact_uuid) if domain.is_uuid(contact_uuid) else None
         if contact is None:
             raise NotFound(f"contact {contact_uuid} not found")
         return contact
+
+    def find(self, account_id: str, contact_uuid: str) -> Contact | None:
+        return self._store.get(account_id, contact_uuid) if domain.is_uuid(contact_uuid) else None
+
+    def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]:
+        """Those of the contacts that exist, by uuid."""
+        return self._store.get_many(account_id, [u for u in contact_uuids if domain.is_uuid(u)])
 
     def find_by_email(self, account_id: str, email: str) -> Contact | None:
         normalized = domain.normalize_email(email)
@@ -258,6 +276,7 @@ class ContactService:
         now = clock.now()
         contact = Contact(account_id=account_id, uuid=str(uuid.uuid4()), created_at=now, updated_at=now, **clean)
         self._store.insert(contact)
+        self._announce("contact_created", contact)
         return contact
 
     def update(self, account_id: str, contact_uuid: str, changes: dict[str, Any]) -> Contact:
@@ -272,12 +291,17 @@ class ContactService:
                 return old
             new = replace(new, updated_at=clock.now(), version=old.version + 1)
             self._store.replace(old, new)
+            self._announce("contact_updated", new)  # only a change that was written is an event
             return new
 
         return _retry_stale(attempt)
 
     def delete(self, account_id: str, contact_uuid: str) -> None:
         _retry_stale(lambda: self._store.delete(self.get(account_id, contact_uuid)))
+
+    def _announce(self, event: str, contact: Contact) -> None:
+        if self._changes is not None:
+            self._changes.contact_changed(event, contact)
 
     def _checked(self, account_id: str, values: dict[str, Any], existing_fields: dict[str, Any]) -> dict[str, Any]:
         problems = Problems()

@@ -6,8 +6,8 @@ puts ``event.to_dict()`` beside the conditional membership write), so there is n
 membership without its event or an event without its membership, and a concurrent or retried
 add of the same contact produces one of each.
 
-Consumers either subscribe (``ContactEvents.subscribe``: called in-process after the write
-commits, e.g. to create runs at once) or read the durable log (``ContactEvents.since``: in
+Consumers either subscribe (``ContactEvents.subscribe``: called in-process with each batch
+after it commits, e.g. to create runs at once) or read the durable log (``ContactEvents.since``: in
 order, by cursor, e.g. to catch up after a failure). Event ids are deterministic, so a consumer
 can use them as idempotency keys."""
 from __future__ import annotations
@@ -95,7 +95,7 @@ class ContactEventSink(Protocol):
     def emit(self, event: ContactEvent) -> None: ...
 
 
-Listener = Callable[[ContactEvent], None]
+Listener = Callable[[list[ContactEvent]], None]  # a batch: one bulk add is one call
 
 
 class ContactEvents:
@@ -107,8 +107,9 @@ class ContactEvents:
         self._listeners: list[Listener] = []
 
     def subscribe(self, listener: Listener) -> None:
-        """``listener`` sees every event emitted by this process after it is durable. A failing
-        listener does not undo the event (the log keeps it for a later catch-up)."""
+        """``listener`` sees every event emitted by this process after it is durable, a committed
+        batch at a time. A failing listener does not undo the events (the log keeps them for a
+        later catch-up)."""
         self._listeners.append(listener)
 
     def emit(self, event: ContactEvent) -> None:
@@ -116,12 +117,14 @@ class ContactEvents:
             self.committed([event])
 
     def committed(self, events: Iterable[ContactEvent]) -> None:
-        for event in events:
-            for listener in self._listeners:
-                try:
-                    listener(event)
-                except Exception:  # the event is durable; a consumer catches up from the log
-                    _log.exception("contact event listener failed (event %s)", event.id)
+        batch = list(events)
+        if not batch:
+            return
+        for listener in self._listeners:
+            try:
+                listener(batch)
+            except Exception:  # the events are durable; a consumer catches up from the log
+                _log.exception("contact event listener failed (events %s...)", batch[0].id)
 
     def since(self, account_id: str, *, cursor: str | None = None, since: datetime | None = None,
               limit: int = MAX_PAGE_SIZE) -> tuple[list[ContactEvent], str | None]:

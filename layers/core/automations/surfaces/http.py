@@ -51,6 +51,7 @@ class HttpRequest:
     raw_body: bytes
     principal: Principal | None
     base_url: str
+    request_id: str = ""  # API Gateway's id of this request
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> HttpRequest:
@@ -69,6 +70,7 @@ class HttpRequest:
             raw_body=raw,
             principal=principal_from_event(event),
             base_url=f"{scheme}://{host}",
+            request_id=context.get("requestId", ""),
         )
 
     @property

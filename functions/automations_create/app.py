@@ -1,0 +1,20 @@
+"""POST /v1/automations: 201; any kind of automation, told apart by ``trigger``."""
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_automations import AutomationIn, AutomationOut, automation_out, draft
+
+app = native.create_app()
+
+
+@app.post("/v1/automations", status_code=201)
+def create_automation(automation: Annotated[AutomationIn, Body()]) -> AutomationOut:
+    created = services().native_automations.create(native.account_id(app), draft(automation))
+    return automation_out(created)
+
+
+def handler(event, context):
+    return app.resolve(event, context)

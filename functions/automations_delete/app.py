@@ -1,0 +1,17 @@
+"""DELETE /v1/automations/{automation_id}: 204."""
+from aws_lambda_powertools.event_handler import Response
+
+from automations.bootstrap import services
+from automations.surfaces import native
+
+app = native.create_app()
+
+
+@app.delete("/v1/automations/<automation_id>", status_code=204)
+def delete_automation(automation_id: str):
+    services().native_automations.delete(native.account_id(app), automation_id)
+    return Response(204, "application/json", "")
+
+
+def handler(event, context):
+    return app.resolve(event, context)

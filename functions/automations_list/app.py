@@ -1,0 +1,30 @@
+"""GET /v1/automations: every kind, by id, cursor paginated; filters active, trigger, subject."""
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+
+from automations.bootstrap import services
+from automations.domain.model import SubjectKind, Trigger
+from automations.surfaces import native
+from automations.surfaces.native_automations import AutomationPage, automation_out
+from automations.surfaces.native_contacts import id_page
+
+app = native.create_app()
+
+
+@app.get("/v1/automations")
+def list_automations(
+    active: Annotated[bool | None, Query()] = None,
+    trigger: Annotated[Trigger | None, Query()] = None,
+    subject: Annotated[SubjectKind | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> AutomationPage:
+    found = services().native_automations.list(native.account_id(app), active=active, trigger=trigger,
+                                               subject=subject)
+    page, next_cursor = id_page(found, limit, cursor)
+    return AutomationPage(automations=[automation_out(a) for a in page], next_cursor=next_cursor)
+
+
+def handler(event, context):
+    return app.resolve(event, context)

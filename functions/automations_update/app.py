@@ -1,0 +1,17 @@
+"""PATCH /v1/automations/{automation_id}: attributes left out stay; the result is checked whole."""
+from automations.bootstrap import services
+from automations.surfaces import native
+from automations.surfaces.native_automations import AutomationOut, AutomationPatch, automation_out, merged
+
+app = native.create_app()
+
+
+@app.patch("/v1/automations/<automation_id>")
+def update_automation(automation_id: str, patch: AutomationPatch) -> AutomationOut:
+    automations = services().native_automations
+    current = automations.get(native.account_id(app), automation_id)
+    return automation_out(automations.replace(current, merged(current, patch)))
+
+
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,36 @@
+"""The ingestion function (SQS, partial batch failures): every event, from /v1/events, the
+product's bus or the product's own contact changes and list joins, goes to the run engine from here."""
+import json
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from automations.bootstrap import services
+from automations.surfaces.http import logger
+from automations.service.ingestion import JOINS
+from automations.surfaces.native_events import event_from_message, joins_from_message
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _ingest(record: SQSRecord) -> None:
+    try:
+        message = json.loads(record.body)
+    except ValueError:
+        logger.error("ingestion queue message is not JSON", extra={"message_id": record.message_id})
+        return
+    if isinstance(message, dict) and JOINS in message:
+        joins = joins_from_message(message)
+        runs = services().event_ingestion.deliver_joins(joins)
+        logger.info("joins ingested", extra={"joins": len(joins), "runs": len(runs)})
+        return
+    event = event_from_message(message)
+    if event is not None:
+        runs = services().event_ingestion.deliver(event)
+        logger.info("event ingested", extra={"account_id": event.account_id, "event_id": event.id,
+                                              "event": event.name, "runs": len(runs)})
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    return process_partial_response(event=event, record_handler=_ingest, processor=_processor, context=context)

@@ -1,0 +1,43 @@
+"""Expands a recurring or date-field automation's firing into runs (flow 5). Invoked by the
+automation's recurring schedule with {"account_id", "automation_id"}; pages of a big list go on
+through the expand queue with their cursor, so no invocation runs out of time."""
+import json
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from automations import clock
+from automations.bootstrap import services
+from automations.surfaces.http import logger
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+_RESERVE_MS = 30_000  # stop with this much time left, so the continuation is always queued
+
+
+def _expand(task: dict, context) -> None:
+    engine = services().run_engine
+    fired_at = clock.parse_iso(task["fired_at"]) if task.get("fired_at") else clock.now()
+    cursor, pages = task.get("cursor"), 0
+    while True:
+        cursor = engine.expand(str(task["account_id"]), int(task["automation_id"]), fired_at=fired_at, cursor=cursor)
+        pages += 1
+        if cursor is None:
+            break
+        if context is None or context.get_remaining_time_in_millis() < _RESERVE_MS:
+            engine.continue_expansion({"account_id": task["account_id"], "automation_id": task["automation_id"],
+                                       "fired_at": clock.iso_z(fired_at), "cursor": cursor})
+            break
+    logger.info("rule expanded", extra={"account_id": task["account_id"], "automation_id": task["automation_id"],
+                                        "pages": pages, "continued": cursor is not None})
+
+
+def _record(record: SQSRecord, lambda_context) -> None:
+    _expand(json.loads(record.body), lambda_context)
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    if "Records" in event:
+        return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
+    _expand(event, context)
+    return {"automation_id": event["automation_id"]}

@@ -1,0 +1,30 @@
+"""The run executor (flow 3). Invoked by a run's one-time schedule with {"account_id", "run_id"},
+and by the run queue (runs due now, retries after a backoff, re-drives) with the same bodies.
+Executing is idempotent: a second delivery of either finds the run claimed or done."""
+import json
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from automations.bootstrap import services
+from automations.surfaces.http import logger
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _execute(reference: dict) -> None:
+    run = services().run_engine.execute(str(reference["account_id"]), str(reference["run_id"]))
+    logger.info("run executed", extra={"account_id": reference["account_id"], "run_id": reference["run_id"],
+                                       "status": run.status.value if run else "taken"})
+
+
+def _record(record: SQSRecord) -> None:
+    _execute(json.loads(record.body))
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    if "Records" in event:
+        return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
+    _execute(event)  # a schedule's input; raising makes Scheduler retry, then dead-letter it
+    return {"run_id": event["run_id"]}

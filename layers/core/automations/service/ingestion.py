@@ -1,0 +1,131 @@
+"""Event ingestion: every event about a contact that can start automations takes one path.
+
+Events come from three places: the native ``POST /v1/events``, the host application's events on
+the product's EventBridge bus, and the contact changes this product makes itself (a contact
+created or updated through /v1/contacts, a contact joining a list or community). The first and
+the last are put on the ingestion queue here; the bus's rule targets the same queue; the one
+ingestion function reads it and hands each event to the run engine (``deliver``). A join is
+written with its membership in one transaction (service/events.py); once committed, joins go on
+the queue a hundred to a message and reach the engine together (``deliver_joins``), so adding
+1,000 members holds the request only for its writes and one SendMessageBatch.
+
+Every event has a deterministic id, derived from what it reports (or from the id its sender gave
+it), and the run engine is idempotent on it: an event delivered twice (an SQS redelivery, a
+retried request with the same id) creates no second run."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from automations import clock
+from automations.clock import ensure_utc, parse_iso
+from automations.domain import events as names
+from automations.domain.contacts import Contact, is_uuid
+from automations.errors import NotFound, Problems
+from automations.service.events import ContactEvent, occurred_text
+
+MAX_BATCH = 100  # events per POST /v1/events
+JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins
+JOINS_PER_MESSAGE = 100  # about 25 KB, well inside SQS's 256 KB
+_log = logging.getLogger(__name__)
+
+
+def event_id(account_id: str, *parts: object) -> str:
+    """The same report (account and what names it) always gets the same id."""
+    digest = hashlib.sha256("|".join(map(str, (account_id, *parts))).encode())
+    return "evt_" + digest.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event about one contact, on its way to the run engine."""
+
+    account_id: str
+    id: str
+    name: str
+    contact_uuid: str
+    data: Any
+    occurred_at: datetime
+
+    def to_message(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "id": self.id, "event": self.name, "contact_uuid": self.contact_uuid,
+                "data": self.data, "occurred_at": occurred_text(self.occurred_at)}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Event:
+        return cls(account_id=message["account_id"], id=message["id"], name=message["event"],
+                   contact_uuid=message["contact_uuid"], data=message.get("data"),
+                   occurred_at=parse_iso(message["occurred_at"]))
+
+
+def check_event(name: Any, contact_uuid: Any, data: Any, problems: Problems, where: str = "") -> None:
+    """What every event must be, wherever it comes from."""
+    names.check_event_name(name, problems, f"{where}event")
+    if not is_uuid(contact_uuid):
+        problems.add(f"{where}contact_uuid", "Contact uuid: must be a contact's uuid")
+    if data is not None and not isinstance(data, dict):
+        problems.add(f"{where}data", "Data: must be an object")
+
+
+class EventQueue(Protocol):
+    """Where events wait for the ingestion function (SQS: adapters/sqs_events.py)."""
+
+    def send(self, events: Sequence[Event]) -> None: ...
+
+    def send_joins(self, joins: Sequence[ContactEvent]) -> None:
+        """Joins in batches, each batch one message."""
+
+
+class RunEngine(Protocol):
+    def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
+                 occurred_at: datetime | None = None) -> list: ...
+
+    def on_contact_events(self, events: list[ContactEvent]) -> list: ...
+
+
+class EventIngestion:
+    def __init__(self, queue: EventQueue, run_engine: Callable[[], RunEngine]) -> None:
+        self._queue = queue
+        self._run_engine = run_engine  # built on first delivery: publishing never needs it
+
+    # -- in ------------------------------------------------------------------------------------
+    def submit(self, events: Sequence[Event]) -> None:
+        """Queue events that a surface has checked (``check_event``)."""
+        self._queue.send(events)
+
+    def contact_changed(self, name: str, contact: Contact) -> None:
+        """``contact_created`` / ``contact_updated``, named by the contact's version: each
+        change is one event, and the same change reported twice is the same event."""
+        self.submit([Event(contact.account_id, event_id(contact.account_id, name, contact.uuid, contact.version), name,
+                           contact.uuid, None, contact.updated_at)])
+
+    def joined(self, joins: Sequence[ContactEvent]) -> None:
+        """Contacts that joined lists or communities (already durable in the event log)."""
+        self._queue.send_joins(joins)
+
+    # -- out -----------------------------------------------------------------------------------
+    def deliver_joins(self, joins: list[ContactEvent]) -> list:
+        """The runs a batch of joins starts (none twice: the run ids come from the join ids)."""
+        return self._run_engine().on_contact_events(joins)
+
+    def deliver(self, event: Event) -> list:
+        """The runs the event starts (none twice). An event for a contact that does not exist
+        (deleted since, or never there) starts nothing: retrying cannot change that."""
+        try:
+            return self._run_engine().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
+                                               event_id=event.id, occurred_at=event.occurred_at)
+        except NotFound as missing:
+            _log.warning("event %s (%s) dropped: %s", event.id, event.name, missing.message)
+            return []
+
+
+def new_event(account_id: str, name: str, contact_uuid: str, data: Any, *, named_by: Sequence[object],
+              occurred_at: datetime | None = None) -> Event:
+    """An event from outside; ``named_by`` is what identifies it (the sender's own id, or the
+    request and position it arrived in)."""
+    return Event(account_id, event_id(account_id, *named_by), name, contact_uuid, data,
+                 ensure_utc(occurred_at) if occurred_at else clock.now())

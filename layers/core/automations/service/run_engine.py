@@ -1,0 +1,434 @@
+"""The run engine: contact automations executed exactly once, on time, in the right time zone.
+
+Creating (flow 2): a trigger (a list or community join, an event, a manual run, a recurring or
+date-field firing, a series step) makes one run per (automation, contact, occurrence): the run id
+is derived from them and stored with a conditional put, so duplicate triggers make one run. A
+run due now goes to the run queue; a later one gets a one-time schedule named after it.
+
+Executing (flow 3): the executor claims the run with a conditional write on its version (so a
+second delivery of the schedule, a re-drive and a cancel race to one winner), re-checks that it
+is still wanted, performs the actions (deliveries are stored before they are sent under ids
+derived from the run, so a retried run never sends twice), and records the outcome. A run
+interrupted mid-way keeps a lease; when it ends the hourly re-drive (or the retry message)
+takes the run over and finishes what is left."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from automations import clock
+from automations.domain import event_rules, timing
+from automations.domain.contact_rules import CANCELS, ClockTime, ContactRule
+from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
+from automations.domain.delivery import Delivery, DeliveryStatus
+from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
+from automations.domain.run import Run, RunStatus, run_id
+from automations.errors import Conflict, NotFound
+from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite
+from automations.service.contact_actions import Composer, succeeded_event
+from automations.service.events import ContactEvent
+
+_log = logging.getLogger(__name__)
+
+# How long an executor holds a run it claimed: longer than the executor's timeout, so a live
+# executor never loses its run, short enough that a crashed one's run is soon taken over.
+LEASE = timedelta(minutes=5)
+MAX_ATTEMPTS = 5
+EARLY_TOLERANCE = timedelta(seconds=60)  # Scheduler's precision: a run this early is due
+# The re-drive leaves runs alone for this long past their time: their schedule may still come.
+REDRIVE_GRACE = timedelta(minutes=5)
+JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
+EXPANDED_TRIGGERS = (Trigger.RECURRING, Trigger.DATE_FIELD)
+DATE_RULE_CRON = "cron(0 0 * * ? *)"  # daily at midnight: each firing plans the next 25 hours
+CONTACT_TRIGGERS = frozenset({Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED, Trigger.RECURRING, Trigger.DATE_FIELD,
+                              Trigger.EVENT, Trigger.MANUAL})
+
+
+def backoff(attempt: int) -> int:
+    """Seconds before retry ``attempt`` (1, 2, ...): 1, 2, 4, 8 minutes."""
+    return 60 * 2 ** (attempt - 1)
+
+
+def sent_template(automation: Automation) -> int | None:
+    """The template a run of ``automation`` sends (what cancel actions name), if it sends one."""
+    for action in automation.actions:
+        if action.field in ("send_email", "send_text", "start_series") and isinstance(action.value, dict):
+            return action.value.get("template_id")
+    return None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A run to create: for whom, for which occurrence, from when."""
+
+    contact_uuid: str
+    occurrence: str
+    triggered_at: datetime
+    data: Any = None
+    due_at: datetime | None = None  # set: this exact time (series steps); else trigger + delay + window
+    template_id: int | None = None
+    step: int | None = None
+
+
+class RunEngine:
+    def __init__(self, *, store: RunStore, accounts, automations, contacts, groups: dict[GroupKind, Any], templates,
+                 deliveries, delivery_store, scheduler: RunScheduler, queue: RunQueue,
+                 conditions: Callable[[Any, Contact, Any], bool]) -> None:
+        self._store = store
+        self._accounts = accounts
+        self._automations = automations
+        self._contacts = contacts
+        self._groups = groups
+        self._templates = templates
+        self._deliveries = deliveries
+        self._outbox = delivery_store
+        self._scheduler = scheduler
+        self._queue = queue
+        self._matches = conditions  # (conditions, contact, data) -> bool
+        self._composer = Composer(templates.find)
+
+    # -- triggers ------------------------------------------------------------------------------
+    def on_contact_events(self, events: list[ContactEvent]) -> list[Run]:
+        """Contacts joined lists or communities: a run of every active automation on that group."""
+        runs = []
+        for account_id in dict.fromkeys(e.account_id for e in events):
+            automations = self._active(account_id, JOIN_TRIGGERS.values())
+            for automation in automations:
+                source = (automation.trigger_config or {}).get("source") or {}
+                plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
+                         if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
+                         and source.get("id") == e.group_id]
+                runs += self._launch(automation, plans)
+        return runs
+
+    def start_manual(self, account_id: str, automation: Automation, contact_uuid: str, *, data: Any,
+                     occurrence: str) -> Run:
+        """One run of ``automation`` for the contact (Piggy's and the native API's "run now")."""
+        self._contacts.get(account_id, contact_uuid)  # NotFound for an unknown contact
+        return self._launch(automation, [Plan(contact_uuid, f"manual:{occurrence}", clock.now(), data)])[0]
+
+    def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
+                 occurred_at: datetime | None = None) -> list[Run]:
+        """An event on a contact: a run of every active automation of that event whose
+        conditions the contact (and the event's data) meet."""
+        contact = self._contacts.get(account_id, contact_uuid)
+        runs = []
+        for automation in self._active(account_id, (Trigger.EVENT,)):
+            if event_rules.event_of(automation) == event_name \
+                    and self._matches(automation.conditions, contact, data):
+                runs += self._launch(automation, [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(),
+                                                       data)], contacts={contact.uuid: contact})
+        return runs
+
+    def _active(self, account_id: str, triggers: Iterable[Trigger]) -> list[Automation]:
+        return self._automations.list(account_id, active=True, kinds=frozenset(triggers))
+
+    # -- creating ------------------------------------------------------------------------------
+    def _launch(self, automation: Automation, plans: list[Plan],
+                contacts: dict[str, Contact] | None = None) -> list[Run]:
+        """Create the planned runs (each once) and hand each to the queue or the scheduler."""
+        if not plans:
+            return []
+        account = self._accounts.get_account(automation.account_id)
+        delay, window = timing.delay_and_window(automation)
+        if window is not None and contacts is None:  # only a window reads the contact's own zone
+            contacts = self._contacts.get_many(account.id, [p.contact_uuid for p in plans])
+        now = clock.now()
+        runs, now_due = [], []
+        for plan in plans:
+            contact = (contacts or {}).get(plan.contact_uuid)
+            zone = timing.zone_of(contact.timezone if contact else None, account.timezone)
+            due = plan.due_at or timing.due_at(plan.triggered_at, delay, window, zone)
+            run = Run(account_id=account.id, id=run_id(account.id, automation.id, SubjectKind.CONTACT,
+                                                       plan.contact_uuid, plan.occurrence),
+                      automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
+                      occurrence=plan.occurrence, status=RunStatus.SCHEDULED, created_at=now, updated_at=now,
+                      due_at=due, data=plan.data, template_id=plan.template_id or sent_template(automation),
+                      step=plan.step, history=(_entry(now, "scheduled", f"due {clock.iso_z(due)}"),))
+            if not self._store.put_new(run):  # a duplicate trigger: the run exists
+                run = self._store.get(account.id, run.id)
+                if run is None or run.status is not RunStatus.SCHEDULED:
+                    runs.append(run)
+                    continue
+                # Still scheduled: hand it on again (idempotent), which heals a crash right after
+                # the first put.
+            runs.append(run)
+            if run.due_at <= now + EARLY_TOLERANCE:
+                now_due.append(run)
+            else:
+                self._scheduler.schedule(run)
+        if now_due:
+            self._queue.execute_soon([(r.account_id, r.id) for r in now_due])
+        return runs
+
+    # -- executing -----------------------------------------------------------------------------
+    def execute(self, account_id: str, run_id_: str) -> Run | None:
+        """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
+        held by another executor. Returns the run as this call left it."""
+        run = self._store.get(account_id, run_id_)
+        now = clock.now()
+        if run is None or run.finished:
+            return run
+        if run.status is RunStatus.SCHEDULED and run.due_at and run.due_at > now + EARLY_TOLERANCE:
+            return run
+        if run.status is RunStatus.RUNNING and run.lease_until and run.lease_until > now:
+            return run
+        claimed = replace(run, status=RunStatus.RUNNING, attempts=run.attempts + 1, lease_until=now + LEASE,
+                          updated_at=now, history=run.history + (_entry(now, "started", f"attempt {run.attempts + 1}"),))
+        try:
+            run = self._store.replace(run, claimed)
+        except StaleWrite:
+            return None  # another executor or a cancel won
+        try:
+            return self._perform(run)
+        except Exception as error:  # an outage or a bug: the run is retried, then failed; never lost
+            _log.exception("run %s failed", run.id)
+            return self._retry_or_fail(run, f"{type(error).__name__}: {error}")
+
+    def _perform(self, run: Run) -> Run:
+        automation = self._automations.find(run.account_id, run.automation_id)
+        if automation is None or not automation.active:
+            return self._finish(run, RunStatus.SKIPPED, "the automation was deleted or deactivated")
+        contact = self._contacts.find(run.account_id, run.subject_id)
+        if contact is None:
+            return self._finish(run, RunStatus.SKIPPED, "the contact no longer exists")
+        if run.step is None and automation.trigger in JOIN_TRIGGERS.values():
+            rule = ContactRule.from_automation(automation)
+            if not self._groups[rule.source_kind].is_member(run.account_id, rule.source_id, contact.uuid):
+                return self._finish(run, RunStatus.SKIPPED, f"the contact left {rule.source_kind} {rule.source_id}")
+        if (automation.conditions.all or automation.conditions.any) \
+                and not self._matches(automation.conditions, contact, run.data):
+            return self._finish(run, RunStatus.SKIPPED, "the conditions no longer match")
+        if run.step is not None:
+            series = self._templates.find(run.account_id, run.template_id)
+            if series is None or series.type != TemplateType.SERIES or run.step >= len(series.steps):
+                return self._finish(run, RunStatus.SKIPPED, "the series template changed")
+            actions: tuple[Action, ...] = (Action("send_email", {"template_id": series.steps[run.step].template_id}),)
+        else:
+            actions = automation.actions
+        now = clock.now()
+        for action in actions:
+            self._change_state(run, automation, contact, action)
+        stored = [self._outbox.put_new(d) for d in self._composer.compose(automation, contact, run.id, run.data,
+                                                                           actions, now)]
+        # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
+        # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
+        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error="the sender stopped before recording "
+                                                                            "the provider's answer; not sent again")
+                  if d.status is DeliveryStatus.SENDING else d for d in stored]
+        self._deliveries.dispatch([d for d in stored if d.status is DeliveryStatus.PENDING])
+        stored = [self._outbox.get(d.account_id, d.id) or d for d in stored]
+        run = replace(run, deliveries=tuple(d.id for d in stored))
+        failed = [d for d in stored if d.status is DeliveryStatus.FAILED]
+        if failed:
+            return self._finish(run, RunStatus.FAILED, "; ".join(f"{d.channel} to {d.recipient or '?'}: {d.error}"
+                                                                 for d in failed))
+        if any(d.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING) for d in stored):
+            return self._retry_or_fail(run, "; ".join(d.error or "not sent yet" for d in stored
+                                                      if d.status is DeliveryStatus.PENDING) or "a send is in progress")
+        if run.step is not None:
+            self._next_step(run, automation, contact, series)
+        done = self._finish(run, RunStatus.SUCCEEDED, None, detail=_sent_summary(stored))
+        announcement = self._outbox.put_new(succeeded_event(automation, contact, run.id, run.data, clock.now()))
+        try:
+            self._deliveries.dispatch([announcement])
+        except Exception:  # the run is done; the outbox relay sends the announcement later
+            _log.exception("could not announce run %s", run.id)
+        return done
+
+    def _change_state(self, run: Run, automation: Automation, contact: Contact, action: Action) -> None:
+        """The actions that change state rather than send. Each is idempotent, so a retried run
+        may do it again."""
+        value = action.value if isinstance(action.value, dict) else {}
+        if action.field == "set_custom_field":
+            if contact.custom_fields.get(str(value["custom_field_id"])) != value["value"]:
+                self._contacts.update(run.account_id, contact.uuid,
+                                      {"custom_fields": {str(value["custom_field_id"]): value["value"]}})
+        elif action.field in {c.value for c in CANCELS}:
+            self.cancel_sends(run.account_id, contact.uuid, value.get("template_ids") or [], by=run.id)
+        elif action.field == "start_series":
+            series = self._templates.find(run.account_id, value.get("template_id"))
+            if series is not None and series.type == TemplateType.SERIES and series.steps:
+                self._plan_step(run, automation, contact, series, 0, clock.now())
+
+    def _plan_step(self, run: Run, automation: Automation, contact: Contact, series: Template, index: int,
+                   previous: datetime) -> None:
+        """Step ``index`` of ``series``, due ``delay_days`` after ``previous``: a run of its own."""
+        account = self._accounts.get_account(run.account_id)
+        step = series.steps[index]
+        at = ClockTime.from_12h(step.hour, step.min or 0, step.ampm or "am") if step.hour is not None else None
+        zone = timing.zone_of(contact.timezone, account.timezone)
+        due = timing.series_step_due(previous, step.delay_days, at, step.weekdays_only, zone)
+        root = run.occurrence.split("|")[0] if run.step is not None else run.id
+        self._launch(automation, [Plan(contact.uuid, f"{root}|series:{series.id}:{index}", previous, run.data,
+                                       due_at=due, template_id=series.id, step=index)], contacts={contact.uuid: contact})
+
+    def _next_step(self, run: Run, automation: Automation, contact: Contact, series: Template) -> None:
+        if run.step + 1 < len(series.steps):
+            # From the step's due time, not its execution: lateness does not pile up along a series.
+            self._plan_step(run, automation, contact, series, run.step + 1, run.due_at)
+
+    def _finish(self, run: Run, status: RunStatus, error: str | None, detail: str | None = None) -> Run:
+        now = clock.now()
+        done = replace(run, status=status, error=error, lease_until=None, updated_at=now,
+                       history=run.history + (_entry(now, status.value, error or detail),))
+        try:
+            return self._store.replace(run, done)
+        except StaleWrite:  # our lease ran out and another executor took the run over
+            return self._store.get(run.account_id, run.id)
+
+    def _retry_or_fail(self, run: Run, reason: str) -> Run:
+        if run.attempts >= MAX_ATTEMPTS:
+            for delivery_id in run.deliveries:
+                d = self._outbox.get(run.account_id, delivery_id)
+                if d is not None and d.status is DeliveryStatus.PENDING:
+                    self._outbox.finish(d, DeliveryStatus.FAILED, error=f"gave up: {reason}")
+            return self._finish(run, RunStatus.FAILED, f"gave up after {run.attempts} attempts: {reason}")
+        now = clock.now()
+        wait = backoff(run.attempts)
+        later = replace(run, lease_until=now + timedelta(seconds=wait), updated_at=now,
+                        history=run.history + (_entry(now, "retrying", f"in {wait} s: {reason}"),))
+        try:
+            later = self._store.replace(run, later)
+        except StaleWrite:
+            return self._store.get(run.account_id, run.id)
+        self._scheduler.schedule_retry(later)  # the scheduler, not an SQS delay: clock-driven, up to a day
+        return later
+
+    # -- cancelling ----------------------------------------------------------------------------
+    def cancel(self, account_id: str, run_id_: str) -> Run:
+        """Cancel a scheduled run (``POST /v1/runs/{id}/cancel``)."""
+        run = self._store.get(account_id, run_id_)
+        if run is None:
+            raise NotFound(f"run {run_id_} not found")
+        cancelled = self._cancel(run, "cancelled through the API")
+        if cancelled is None or cancelled.status is not RunStatus.CANCELLED:
+            current = cancelled or self._store.get(account_id, run_id_)
+            raise Conflict(f"run {run_id_} is {current.status}: only a scheduled run can be cancelled")
+        return cancelled
+
+    def cancel_sends(self, account_id: str, contact_uuid: str, template_ids: Iterable[int], *, by: str) -> int:
+        """Cancel the contact's scheduled runs that send one of ``template_ids`` (series steps
+        included); returns how many were cancelled."""
+        wanted, cancelled, cursor = set(template_ids), 0, None
+        while True:
+            runs, cursor = self._store.list(account_id, subject=(SubjectKind.CONTACT, contact_uuid),
+                                            status=RunStatus.SCHEDULED, limit=100, cursor=cursor)
+            for run in runs:
+                if run.id != by and run.template_id in wanted:
+                    done = self._cancel(run, f"cancelled by run {by}")
+                    cancelled += done is not None and done.status is RunStatus.CANCELLED
+            if cursor is None:
+                return cancelled
+
+    def _cancel(self, run: Run, reason: str) -> Run | None:
+        """scheduled -> cancelled, racing the executor to exactly one winner; the schedule goes."""
+        for _ in range(3):
+            if run is None or run.status is not RunStatus.SCHEDULED:
+                return run
+            now = clock.now()
+            try:
+                run = self._store.replace(run, replace(run, status=RunStatus.CANCELLED, updated_at=now, error=None,
+                                                       history=run.history + (_entry(now, "cancelled", reason),)))
+            except StaleWrite:
+                run = self._store.get(run.account_id, run.id)
+                continue
+            self._scheduler.unschedule(run)
+            return run
+        return run
+
+    # -- the hourly re-drive -------------------------------------------------------------------
+    def redrive(self, *, limit: int = 1000) -> int:
+        """Queue the runs whose time passed (plus a grace) and are still waiting: a lost
+        schedule, an executor that died holding its lease. Returns how many were queued."""
+        before, queued = clock.now() - REDRIVE_GRACE, 0
+        for shard in range(self._store.due_shards):
+            after = None
+            while queued < limit:
+                refs, after = self._store.due(shard, before, min(100, limit - queued), after)
+                if refs:
+                    self._queue.execute_soon(refs)
+                queued += len(refs)
+                if after is None:
+                    break
+        return queued
+
+    # -- recurring and date-field automations ---------------------------------------------------
+    def automation_changed(self, before: Automation | None, after: Automation | None) -> None:
+        """Keep the automation's recurring schedule in step with it (created, updated, disabled,
+        deleted with it)."""
+        if after is not None and after.trigger in EXPANDED_TRIGGERS:
+            rule = ContactRule.from_automation(after)
+            expression = timing.recurring_cron(rule.recurrence) if rule.recurrence else DATE_RULE_CRON
+            self._scheduler.put_recurring(after, expression, self._accounts.get_account(after.account_id).timezone)
+        elif before is not None and before.trigger in EXPANDED_TRIGGERS:
+            self._scheduler.delete_recurring(before)
+
+    def expand(self, account_id: str, automation_id: int, *, fired_at: datetime, cursor: str | None = None,
+               page_size: int = 100) -> str | None:
+        """One page of a recurring or date-field firing: runs for the source group's members.
+        Returns the cursor of the next page (None when done)."""
+        automation = self._automations.find(account_id, automation_id)
+        if automation is None or not automation.active or automation.trigger not in EXPANDED_TRIGGERS:
+            return None
+        rule = ContactRule.from_automation(automation)
+        account = self._accounts.get_account(account_id)
+        if rule.recurrence and not rule.recurrence.occurs_on(fired_at.astimezone(timing.zone_of(account.timezone)).date()):
+            return None  # the cron fires on candidate days; the rule decides (last day of month, weekdays)
+        try:
+            members, cursor = self._groups[rule.source_kind].members(account_id, rule.source_id, cursor=cursor,
+                                                                     limit=page_size)
+        except NotFound:
+            return None  # the list is gone
+        contacts = self._contacts.get_many(account_id, [m.contact_uuid for m in members])
+        if rule.recurrence:
+            occurrence = f"recurring:{fired_at.astimezone(timing.zone_of(account.timezone)).date().isoformat()}"
+            plans = [Plan(uuid, occurrence, fired_at) for uuid in contacts]
+        else:
+            plans = [plan for c in contacts.values()
+                     for plan in _anniversaries(c, rule, account, fired_at)]
+        self._launch(automation, plans, contacts=contacts)
+        return cursor
+
+    def continue_expansion(self, task: dict[str, Any]) -> None:
+        """Hand the rest of an expansion (its cursor) to another invocation."""
+        self._queue.expand_later(task)
+
+    # -- previews ------------------------------------------------------------------------------
+    def preview(self, account_id: str, automation: Automation, contact: Contact, data: Any) -> list[dict[str, Any]]:
+        """What a run of ``automation`` for ``contact`` would send now, sending nothing."""
+        composed = self._composer.compose(automation, contact, "run_preview", data, automation.actions, clock.now())
+        return [{"channel": d.channel.value, "recipient": d.recipient, "subject": d.subject, "body": d.body,
+                 **({"skipped": d.error} if d.status is DeliveryStatus.SKIPPED else {})} for d in composed]
+
+
+def _anniversaries(contact: Contact, rule: ContactRule, account: Account, fired_at: datetime) -> list[Plan]:
+    """Runs for the date held in the contact's field coming round, at the rule's time in the
+    contact's zone, within the 25 hours after the daily firing (an hour before it too, so a late
+    firing loses nothing; the occurrence key keeps the overlap from firing twice)."""
+    held_text = contact.custom_fields.get(str(rule.date_field.custom_field_id))
+    try:
+        held = date.fromisoformat(held_text)
+    except (TypeError, ValueError):
+        return []
+    zone = timing.zone_of(contact.timezone, account.timezone)
+    today = fired_at.astimezone(zone).date()
+    plans = []
+    for offset in (-1, 0, 1, 2):
+        day = today + timedelta(days=offset)
+        due = timing.instant_of(day, rule.date_field.at, zone)
+        if timing.anniversary_on(held, day) and fired_at - timedelta(hours=1) <= due < fired_at + timedelta(hours=25):
+            plans.append(Plan(contact.uuid, f"date:{day.isoformat()}", due))
+    return plans
+
+
+def _entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:
+    return {"at": clock.iso_z(at), "event": event, **({"detail": detail} if detail else {})}
+
+
+def _sent_summary(deliveries: list[Delivery]) -> str | None:
+    parts = [f"{d.channel} {d.status}" + (f" ({d.error})" if d.error else "") for d in deliveries]
+    return ", ".join(parts) or None

@@ -1,0 +1,140 @@
+"""The native runs handlers (GET /v1/runs, GET /v1/runs/{id}, POST /v1/runs/{id}/cancel) and the
+run engine's event handlers (the executor and the rule expander) with their sample events."""
+import json
+from datetime import timedelta
+
+import boto3
+import pytest
+from support import basic_auth, http_event, invoke, sample_event
+
+from automations import clock, config
+
+
+@pytest.fixture
+def world(account, aws):
+    """An account with a contact list whose joins send an email an hour later, and two members."""
+    from automations.bootstrap import services
+    from automations.domain.contact_rules import ActionKind, ContactRule, Delay, RuleAction
+    from automations.domain.contacts import GroupKind
+    from automations.domain.model import Trigger
+
+    acct, _, auth = account
+    wired = services()
+    boto3.client("ses").verify_email_identity(EmailAddress=config.sender_email())
+    group = wired.contact_lists.create(acct.id, "Newsletter")
+    template = wired.templates.create(acct.id, {"type": "email", "title": "Hi", "subject": "Hi", "text": "Hello"})
+    automation = wired.contact_automations.create(acct.id, ContactRule(
+        Trigger.LIST_JOINED, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=template.id),
+        delay=Delay(0, 1, 0)))
+    contacts = [wired.contacts.create(acct.id, {"email": f"c{n}@example.com"}) for n in range(2)]
+    wired.contact_lists.add_members(acct.id, group.id, [c.uuid for c in contacts])
+    _ingest(aws)  # the joins reach the engine through the ingestion queue
+    return {"account": acct, "auth": auth, "automation": automation, "contacts": contacts}
+
+
+def _ingest(aws):
+    from automations_local.queues import sqs_record
+
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10,
+                                   AttributeNames=["All"])["Messages"]
+    answer = call(aws, "EventsIngestFunction",
+                  {"Records": [sqs_record(m, aws.arn("EventsQueue"), "us-east-1") for m in messages]})
+    assert answer == {"batchItemFailures": []}
+
+
+def call(aws, logical_id, event):
+    """Invoke a template function as Lambda does (with a context)."""
+    from automations_local.router import invoke as invoke_function
+
+    return invoke_function(aws.functions[logical_id], event)
+
+
+def runs(auth, **query):
+    return invoke("runs_list", http_event("GET", "/v1/runs", query={k: str(v) for k, v in query.items()},
+                                          authorization=auth))
+
+
+def cancel(auth, run_id):
+    return invoke("runs_cancel", http_event("POST", f"/v1/runs/{run_id}/cancel", route="/v1/runs/{run_id}/cancel",
+                                            path_params={"run_id": run_id}, authorization=auth))
+
+
+def test_runs_filtered_by_contact_automation_and_status(world):
+    auth, ann = world["auth"], world["contacts"][0]
+    status, _, body = runs(auth, contact_uuid=ann.uuid)
+    assert status == 200 and [r["subject"] for r in body["runs"]] == [{"kind": "contact", "id": ann.uuid}]
+    assert body["runs"][0]["status"] == "scheduled" and body["runs"][0]["due_at"]
+    assert len(runs(auth, automation_id=world["automation"].id)[2]["runs"]) == 2
+    assert runs(auth, automation_id=world["automation"].id, status="succeeded")[2]["runs"] == []
+    first = runs(auth, limit=1)[2]
+    second = runs(auth, limit=1, cursor=first["next_cursor"])[2]
+    assert first["next_cursor"] and {r["id"] for r in first["runs"] + second["runs"]} == \
+        {r["id"] for r in runs(auth)[2]["runs"]}
+
+
+@pytest.mark.parametrize("query, expected", [
+    ({"status": "nearly"}, 422), ({"limit": "0"}, 422), ({"limit": "x"}, 422), ({"cursor": "not-a-cursor"}, 400),
+    ({"contact_uuid": "1" * 37}, 422), ({"ticket_id": "1", "contact_uuid": "x"}, 400)])
+def test_bad_run_filters_are_refused_in_the_native_format(world, query, expected):
+    status, _, body = runs(world["auth"], **query)
+    assert status == expected and set(body["error"]) == {"code", "message", "details"}
+
+
+def test_cancel_a_scheduled_run_and_its_schedule(world):
+    auth, ann = world["auth"], world["contacts"][0]
+    run_id = runs(auth, contact_uuid=ann.uuid)[2]["runs"][0]["id"]
+    scheduler = boto3.client("scheduler")
+    assert scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=run_id)
+    status, _, body = cancel(auth, run_id)
+    assert status == 200 and body["status"] == "cancelled" and body["history"][-1]["event"] == "cancelled"
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=run_id)
+    assert cancel(auth, run_id)[0] == 200  # cancelling again answers the same
+    status, _, body = invoke("runs_get", http_event("GET", f"/v1/runs/{run_id}", route="/v1/runs/{run_id}",
+                                                    path_params={"run_id": run_id}, authorization=auth))
+    assert status == 200 and body["status"] == "cancelled"
+
+
+def test_cancel_refusals(world, aws):
+    from automations.bootstrap import services
+
+    auth, bob = world["auth"], world["contacts"][1]
+    run_id = runs(auth, contact_uuid=bob.uuid)[2]["runs"][0]["id"]
+    other, key = services().accounts.create_account("Other", "o@other.test")
+    assert cancel(basic_auth(other.email, key), run_id)[0] == 404  # another account's run
+    assert cancel(auth, "run_nope")[0] == 404
+    assert cancel(None, run_id)[0] == 401
+    moving = clock.MovableClock(clock.now() + timedelta(hours=2), frozen=True)
+    previous = clock.get_clock()
+    clock.set_clock(moving)
+    try:
+        call(aws, "RunExecutorFunction", {"account_id": world["account"].id, "run_id": run_id})
+        status, _, body = cancel(auth, run_id)
+        assert status == 409 and body["error"]["code"] == "conflict" and "succeeded" in body["error"]["message"]
+    finally:
+        clock.set_clock(previous)
+
+
+def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
+    ann, bob = world["contacts"]
+    ids = {c.uuid: runs(world["auth"], contact_uuid=c.uuid)[2]["runs"][0]["id"] for c in (ann, bob)}
+    previous = clock.get_clock()
+    clock.set_clock(clock.MovableClock(clock.now() + timedelta(hours=2), frozen=True))
+    try:
+        payload = {"account_id": world["account"].id, "run_id": ids[ann.uuid]}
+        assert call(aws, "RunExecutorFunction", payload) == {"run_id": ids[ann.uuid]}
+        batch = sample_event("run_executor_sqs")
+        batch["Records"][0]["body"] = json.dumps({"account_id": world["account"].id, "run_id": ids[bob.uuid]})
+        broken = dict(batch["Records"][0], messageId="broken", body="{not json")
+        batch["Records"].append(broken)
+        assert call(aws, "RunExecutorFunction", batch) == {"batchItemFailures": [{"itemIdentifier": "broken"}]}
+    finally:
+        clock.set_clock(previous)
+    statuses = {r["status"] for r in runs(world["auth"])[2]["runs"]}
+    assert statuses == {"succeeded"}
+
+
+def test_sample_events_are_the_shapes_the_handlers_take():
+    assert set(sample_event("run_executor_schedule")) == {"account_id", "run_id"}
+    assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id"}
