@@ -6,7 +6,7 @@ VENV := .venv
 TOOLS := .venv-tools
 PORT ?= 3000
 
-.PHONY: run test lint build bench clean
+.PHONY: run test lint build bench openapi clean
 
 $(VENV)/.installed: pyproject.toml layers/core/requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ build: $(VENV)/.installed $(TOOLS)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/automations bench
+
+# The native API's OpenAPI document, generated from the handlers; a test fails when it is stale.
+openapi: $(VENV)/.installed
+	$(VENV)/bin/automations openapi
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam

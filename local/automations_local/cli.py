@@ -57,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke_key.add_argument("key_id")
     revoke_key.set_defaults(run=_revoke_key)
 
+    openapi = commands.add_parser("openapi", help="regenerate the native API's OpenAPI document (openapi.json)")
+    openapi.add_argument("--template", help="path to template.yaml (default: found from here)")
+    openapi.set_defaults(run=_openapi)
+
     # --- bench: owned by automations_local.bench, which parses its own arguments ---
     bench = commands.add_parser("bench", add_help=False, help="run the benchmarks (see `automations bench -h`)")
     bench.set_defaults(run=_bench)
@@ -144,6 +148,22 @@ def _revoke_key(args: argparse.Namespace, extra: list[str]) -> int:
 def _print_key(key: str) -> None:
     print(f"API key: {key}")
     print("Store it now: it will not be shown again.")
+
+
+# --- openapi -------------------------------------------------------------------------------------
+
+
+def _openapi(args: argparse.Namespace, extra: list[str]) -> int:
+    from automations_local import openapi
+    from automations_local.template import load_template
+
+    template = load_template(args.template)
+    document = openapi.build(template)
+    path = openapi.document_path(template)
+    path.write_text(openapi.render(document), encoding="utf-8")
+    operations = sum(len(item) for item in document["paths"].values())
+    print(f"Wrote {path}: {operations} operations on {len(document['paths'])} paths.")
+    return 0
 
 
 # --- bench ---------------------------------------------------------------------------------------

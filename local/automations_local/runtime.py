@@ -15,12 +15,12 @@ import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations_local import LOGGER_NAME, outbox  # noqa: F401 - outbox registers /_local/outbox
+from automations_local import LOGGER_NAME, openapi, outbox  # noqa: F401 - they register their local pages
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
 from automations_local.scheduler import LocalScheduler, Rate, Schedule
-from automations_local.server import CONTROL_PREFIX, ControlError, LocalHttpServer, control, read_json_object
+from automations_local.server import ControlError, LocalHttpServer, control, read_json_object
 from automations_local.template import DEFAULT_REGION, DEFAULT_STACK_NAME, Template, load_template
 
 log = logging.getLogger(LOGGER_NAME)
@@ -120,7 +120,7 @@ class LocalRuntime:
         bootstrap.reset()
 
     def handle(self, request: HttpRequest) -> HttpResponse:
-        if request.raw_path.startswith(CONTROL_PREFIX):
+        if control.serves(request):
             return control.dispatch(self, request)
         return self.gateway.handle(request)
 
@@ -146,16 +146,10 @@ class LocalRuntime:
                 self._setenv(key, value)
 
     def _install_function_environment(self) -> None:
-        """Functions share this process, hence one environment: differing values cannot both hold."""
-        chosen: dict[str, tuple[str, str]] = {}
-        for function in self.template.functions.values():
-            for key, value in function.environment.items():
-                if key in chosen and chosen[key][1] != value:
-                    log.warning("%s sets %s=%r but %s set %r; using the first",
-                                function.logical_id, key, value, chosen[key][0], chosen[key][1])
-                    continue
-                chosen[key] = (function.logical_id, value)
-        for key, (_, value) in chosen.items():
+        environment, warnings = self.template.shared_environment()
+        for warning in warnings:
+            log.warning(warning)
+        for key, value in environment.items():
             self._setenv(key, value)
 
     def _verify_senders(self) -> None:

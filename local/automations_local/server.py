@@ -58,6 +58,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, QUERY...) reaches route matching too, as in API Gateway: an
+        undeclared one is a 404, not the base class's 501."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     def _read_body(self) -> bytes:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             return self._read_chunked()
@@ -122,6 +129,10 @@ class ControlApi:
             return endpoint
 
         return register
+
+    def serves(self, request: HttpRequest) -> bool:
+        """/_local/ paths, and the local pages registered outside it (/openapi.json, /docs)."""
+        return request.raw_path.startswith(CONTROL_PREFIX) or (request.method, request.raw_path) in self.endpoints
 
     def dispatch(self, runtime: Any, request: HttpRequest) -> HttpResponse:
         endpoint = self.endpoints.get((request.method, request.raw_path))

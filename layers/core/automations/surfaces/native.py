@@ -2,10 +2,12 @@
 document), errors as {"error": {"code", "message", "details"}}."""
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
 from automations.errors import (
@@ -41,25 +43,61 @@ def _validation_response(error: RequestValidationError) -> Response:
     return error_body(422, "invalid", "The request is not valid", details)
 
 
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def _body_is_not_json(event: dict[str, Any]) -> bool:
+    """A Content-Type other than JSON on a request with a body, or on a method that takes one: left
+    to Powertools, forms and multipart would be parsed (and a multipart without boundary is a 500)."""
+    content_type = ((event.get("headers") or {}).get("content-type") or "").strip().lower()
+    method = event.get("requestContext", {}).get("http", {}).get("method")
+    carries_body = bool(event.get("body")) or method in _BODY_METHODS
+    return carries_body and content_type != "" and not content_type.startswith("application/json")
+
+
+def _body_is_not_utf8(event: dict[str, Any]) -> bool:
+    """API Gateway hands such a body over base64-encoded; Powertools' decoding would raise (a 500)."""
+    if not (event.get("isBase64Encoded") and event.get("body")):
+        return False
+    try:
+        base64.b64decode(event["body"]).decode("utf-8")
+    except ValueError:  # binascii.Error and UnicodeDecodeError both are
+        return True
+    return False
+
+
 class NativeResolver(APIGatewayHttpResolver):
-    """Refuses a request without an account, or with an oversized body, before any route or
-    validation runs: the caller learns about its credentials first, never about its fields."""
+    """Refuses a request without an account, with an oversized body or with a body that cannot be
+    JSON, before any route or validation runs: the caller learns about its credentials first,
+    never about its fields."""
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if principal_from_event(event) is None:
             refusal = (401, _payload("unauthenticated", "Missing or invalid API key"))
         elif len((event.get("body") or "").encode()) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1):
             refusal = (413, _payload("too_large", f"The request body is larger than {MAX_BODY_BYTES // 1024} KB"))
+        elif _body_is_not_json(event):
+            refusal = (415, _payload("unsupported_media_type",
+                                     "The request body must be JSON (Content-Type: application/json)"))
+        elif _body_is_not_utf8(event):
+            refusal = (400, _payload("malformed", "The request body is not valid JSON (it is not UTF-8)"))
         else:
             return super().resolve(event, context)
         return {"statusCode": refusal[0], "headers": {"Content-Type": "application/json"}, "body": refusal[1],
                 "isBase64Encoded": False}
 
 
+def _no_such_resource(error: NotFoundError) -> Response:
+    """A path the route cannot match (an id with characters no id has) names nothing; without this,
+    the catch-all handler would answer it with a 500."""
+    return error_body(404, "not_found", "No such resource")
+
+
 def create_app() -> APIGatewayHttpResolver:
     app = NativeResolver(enable_validation=True)
     app.exception_handler(DomainError)(domain_error_response)
     app.exception_handler(RequestValidationError)(_validation_response)
+    app.not_found(_no_such_resource)
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
