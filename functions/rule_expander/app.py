@@ -1,6 +1,8 @@
 """Expands a recurring or date-field automation's firing into runs (flow 5). Invoked by the
 automation's recurring schedule with {"account_id", "automation_id"}; pages of a big list go on
-through the expand queue with their cursor, so no invocation runs out of time."""
+through the expand queue with their cursor, so no invocation runs out of time. The hourly sweep
+also queues {"account_id", "hourly_check": true}: put back any schedule, and make the runs of
+any recent join, that a failure between two writes lost."""
 import json
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -16,6 +18,10 @@ _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is al
 
 def _expand(task: dict, context) -> None:
     engine = services().run_engine
+    if task.get("hourly_check"):
+        repaired = engine.hourly_check(str(task["account_id"]))
+        logger.info("hourly check done", extra={"account_id": task["account_id"], **repaired})
+        return
     fired_at = clock.parse_iso(task["fired_at"]) if task.get("fired_at") else clock.now()
     cursor, pages = task.get("cursor"), 0
     while True:

@@ -138,3 +138,26 @@ def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
 def test_sample_events_are_the_shapes_the_handlers_take():
     assert set(sample_event("run_executor_schedule")) == {"account_id", "run_id"}
     assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id"}
+
+
+def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
+    from automations.bootstrap import services
+    from automations.domain.contact_rules import ActionKind, ClockTime, ContactRule, Recurrence, RuleAction
+    from automations.domain.contacts import GroupKind
+    from automations.domain.model import Trigger
+
+    acct = world["account"].id
+    group = services().contact_lists.create(acct, "Weekly")
+    weekly = services().contact_automations.create(acct, ContactRule(
+        Trigger.RECURRING, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=1),
+        recurrence=Recurrence("daily", ClockTime(0))))
+    scheduler = boto3.client("scheduler")
+    name = scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"][0]["Name"]
+    scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=name)  # lost
+    batch = sample_event("run_executor_sqs")
+    batch["Records"][0]["body"] = json.dumps({"account_id": acct, "hourly_check": True})
+    assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
+    assert scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=name)["State"] == "ENABLED"
+    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": weekly.id}) == \
+        {"automation_id": weekly.id}  # a firing: the list is empty, nothing to run
+    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": 999}) == {"automation_id": 999}

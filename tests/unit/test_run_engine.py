@@ -449,3 +449,34 @@ def test_an_html_only_email_goes_as_html(env):
     assert mail["body"] == "<p>Hi Ann</p>"
     [accepted] = [m for m in ses_messages("us-east-1") if "html@example.com" in m["destinations"]["ToAddresses"]]
     assert "<p>Hi Ann</p>" in (accepted["body"] or "")
+
+
+def test_a_lost_recurring_schedule_is_put_back_by_the_hourly_check(env, monkeypatch):
+    def outage(*args, **kwargs):
+        raise ConnectionError("Scheduler unreachable")
+
+    monkeypatch.setattr(env.engine._scheduler, "put_recurring", outage)
+    weekly = env.rule(env.send_email(), trigger=Trigger.RECURRING,
+                      recurrence=Recurrence("friday", ClockTime(17 * 60), False))  # saved despite the outage
+    assert env.services.automations.get(env.account, weekly.id).active and env.schedules() == []
+    monkeypatch.undo()
+    env.engine.hourly_check_later([env.account])
+    message = env.sqs.receive_message(QueueUrl=config.expand_queue_url())["Messages"][0]
+    assert json.loads(message["Body"]) == {"account_id": env.account, "hourly_check": True}
+    assert env.engine.check_schedules(env.account) == 1
+    [schedule] = env.schedules()
+    assert schedule["ScheduleExpression"] == "cron(0 17 ? * FRI *)" and schedule["State"] == "ENABLED"
+    assert env.engine.check_schedules(env.account) == 1 and len(env.schedules()) == 1  # idempotent
+
+
+def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env):
+    env.rule(env.send_email(), delay=Delay(0, 3, 0))
+    ann, bob = env.contact(), env.contact(email="bob@example.com")
+    env.join(ann)  # handed off and made into a run
+    env.services.contact_lists.add_members(env.account, env.list.id, [bob.uuid])
+    env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # the hand-off of bob's join is lost
+    assert [r.subject_id for r in env.runs()] == [ann.uuid]
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "join_runs": 1}
+    assert sorted(r.subject_id for r in env.runs()) == sorted([ann.uuid, bob.uuid])
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "join_runs": 0}  # nothing twice
+    assert len(env.schedules()) == 2

@@ -5,6 +5,7 @@ only for what it touches."""
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING
 
 from automations import config
@@ -47,7 +48,11 @@ class Services:
         from automations.domain.model import Trigger
 
         if any(a is not None and a.trigger in (Trigger.RECURRING, Trigger.DATE_FIELD) for a in (before, after)):
-            self.run_engine.automation_changed(before, after)
+            try:
+                self.run_engine.automation_changed(before, after)
+            except Exception:  # the automation is saved; the hourly schedule check puts it right
+                logging.getLogger(__name__).exception("schedule of automation %s not updated",
+                                                      (after or before).id)
 
     @functools.cached_property
     def _run_store(self):
@@ -194,7 +199,7 @@ class Services:
             groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
             templates=self.templates, deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
             scheduler=scheduler, queue=SqsRunQueue(aws.client("sqs"), config.run_queue_url(), config.expand_queue_url()),
-            conditions=matches)
+            joins=self.contact_events, conditions=matches)
 
 
 @functools.cache

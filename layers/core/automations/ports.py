@@ -197,6 +197,9 @@ class RunStore(Protocol):
 
     def get(self, account_id: str, run_id: str) -> Run | None: ...
 
+    def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
+        """Which of ``run_ids`` are stored."""
+
     def replace(self, old: Run, new: Run) -> Run:
         """Store ``new`` at ``old.version + 1`` if the run is still at ``old.version``; raises StaleWrite."""
 
@@ -229,10 +232,11 @@ class RunScheduler(Protocol):
 
 
 class RunQueue(Protocol):
-    """Runs to execute now (no delay and no window, a re-driven run) and pages of a
-    recurring expansion still to do (SQS: adapters/sqs.py)."""
+    """Runs to execute now (no delay and no window, a re-driven run), and work for the rule
+    expander: pages of a recurring expansion still to do, accounts whose recurring schedules to
+    check (SQS: adapters/sqs.py)."""
 
     def execute_soon(self, runs: list[tuple[str, str]]) -> None:
         """Queue (account id, run id) pairs for the executor."""
 
-    def expand_later(self, task: dict[str, Any]) -> None: ...
+    def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...

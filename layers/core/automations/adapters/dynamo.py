@@ -5,6 +5,7 @@ string instead of a tree of typed attributes, which keeps list pages cheap."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,24 @@ def _s(value: str) -> dict[str, str]:
 
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
+
+
+def batch_get(client, table: str, keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    """The items of ``keys`` that exist (BatchGetItem, 100 keys a call, unprocessed keys retried
+    with backoff); ``options`` such as ProjectionExpression or ConsistentRead apply to each call."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[start:start + 100], **options}}
+        for attempt in range(8):
+            answer = client.batch_get_item(RequestItems=request)
+            found += answer["Responses"].get(table, [])
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.02 * 2 ** attempt)
+        else:
+            raise Conflict("DynamoDB is busy; retry")
+    return found
 
 
 def _failed_checks(error: ClientError) -> list[bool]:

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _failed_checks, _is, _n, _s
+from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
 from automations.domain.contacts import (
     Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
     TemplateType,
@@ -365,24 +365,11 @@ class DynamoContactStore(_Base):
         return _contact(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"])) if item else None
 
     def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]:
-        """The contacts of those uuids that exist, by uuid (BatchGetItem, 100 keys a call)."""
-        found: dict[str, Contact] = {}
-        wanted = list(dict.fromkeys(contact_uuids))
-        for start in range(0, len(wanted), 100):
-            keys = [self.key(account_id, u) for u in wanted[start:start + 100]]
-            request = {self._table: {"Keys": keys}}
-            for attempt in range(_ATTEMPTS + 3):
-                answer = self._db.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self._table, []):
-                    contact = _contact(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
-                    found[contact.uuid] = contact
-                request = answer.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.02 * 2 ** attempt)
-            else:
-                raise Conflict("the contacts could not be read; retry")
-        return found
+        """The contacts of those uuids that exist, by uuid."""
+        keys = [self.key(account_id, u) for u in dict.fromkeys(contact_uuids)]
+        contacts = (_contact(account_id, json.loads(i["data"]["S"]), int(i["version"]["N"]))
+                    for i in batch_get(self._db, self._table, keys))
+        return {c.uuid: c for c in contacts}
 
     def find_by_email(self, account_id: str, email: str) -> Contact | None:
         claim = self._db.get_item(TableName=self._table, Key=self._email_key(account_id, email),

@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _is, _n, _s
+from automations.adapters.dynamo import _is, _n, _s, batch_get
 from automations.clock import ensure_utc
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
@@ -128,6 +128,12 @@ class DynamoRunStore:
                 raise StaleWrite(old.id) from None
             raise
         return stored
+
+    def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
+        """Which of ``run_ids`` are stored."""
+        keys = [{"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{r}")} for r in dict.fromkeys(run_ids)]
+        items = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
+        return {item["SK"]["S"].removeprefix("RUN#") for item in items}
 
     def due(self, shard: int, before: datetime, limit: int, after: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
         """(account id, run id) of unfinished runs in ``shard`` to look at by ``before``, oldest

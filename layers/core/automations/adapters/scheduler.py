@@ -72,12 +72,16 @@ class EventBridgeRunScheduler:
             Target=self._target(self._expander, {"account_id": automation.account_id,
                                                  "automation_id": automation.id}),
             Description=f"{automation.trigger} automation {automation.id}")
-        try:
-            self._scheduler.create_schedule(**definition)
-        except ClientError as e:
-            if not _is(e, "ConflictException"):
-                raise
+        try:  # an update in the common case (every hour's reconcile): one call
             self._scheduler.update_schedule(**definition)
+        except ClientError as e:
+            if not _is(e, "ResourceNotFoundException"):
+                raise
+            try:
+                self._scheduler.create_schedule(**definition)
+            except ClientError as again:
+                if not _is(again, "ConflictException"):  # created concurrently: the same definition
+                    raise
 
     def delete_recurring(self, automation: Automation) -> None:
         self._delete(recurring_schedule_name(automation))

@@ -42,6 +42,7 @@ EARLY_TOLERANCE = timedelta(seconds=60)  # Scheduler's precision: a run this ear
 REDRIVE_GRACE = timedelta(minutes=5)
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
 EXPANDED_TRIGGERS = (Trigger.RECURRING, Trigger.DATE_FIELD)
+CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for joins without runs
 DATE_RULE_CRON = "cron(0 0 * * ? *)"  # daily at midnight: each firing plans the next 25 hours
 CONTACT_TRIGGERS = frozenset({Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED, Trigger.RECURRING, Trigger.DATE_FIELD,
                               Trigger.EVENT, Trigger.MANUAL})
@@ -75,7 +76,7 @@ class Plan:
 
 class RunEngine:
     def __init__(self, *, store: RunStore, accounts, automations, contacts, groups: dict[GroupKind, Any], templates,
-                 deliveries, delivery_store, scheduler: RunScheduler, queue: RunQueue,
+                 deliveries, delivery_store, scheduler: RunScheduler, queue: RunQueue, joins,
                  conditions: Callable[[Any, Contact, Any], bool]) -> None:
         self._store = store
         self._accounts = accounts
@@ -87,12 +88,14 @@ class RunEngine:
         self._outbox = delivery_store
         self._scheduler = scheduler
         self._queue = queue
+        self._joins = joins  # ContactEvents: the durable join log
         self._matches = conditions  # (conditions, contact, data) -> bool
         self._composer = Composer(templates.find)
 
     # -- triggers ------------------------------------------------------------------------------
-    def on_contact_events(self, events: list[ContactEvent]) -> list[Run]:
-        """Contacts joined lists or communities: a run of every active automation on that group."""
+    def on_contact_events(self, events: list[ContactEvent], *, missing_only: bool = False) -> list[Run]:
+        """Contacts joined lists or communities: a run of every active automation on that group
+        (``missing_only``: only the runs that do not exist yet, for the catch-up)."""
         runs = []
         for account_id in dict.fromkeys(e.account_id for e in events):
             automations = self._active(account_id, JOIN_TRIGGERS.values())
@@ -101,8 +104,14 @@ class RunEngine:
                 plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
                          if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
                          and source.get("id") == e.group_id]
-                runs += self._launch(automation, plans)
+                runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans)
         return runs
+
+    def _missing(self, automation: Automation, plans: list[Plan]) -> list[Plan]:
+        ids = {run_id(automation.account_id, automation.id, SubjectKind.CONTACT, p.contact_uuid, p.occurrence): p
+               for p in plans}
+        existing = self._store.existing(automation.account_id, list(ids))
+        return [plan for rid, plan in ids.items() if rid not in existing]
 
     def start_manual(self, account_id: str, automation: Automation, contact_uuid: str, *, data: Any,
                      occurrence: str) -> Run:
@@ -395,7 +404,35 @@ class RunEngine:
 
     def continue_expansion(self, task: dict[str, Any]) -> None:
         """Hand the rest of an expansion (its cursor) to another invocation."""
-        self._queue.expand_later(task)
+        self._queue.expand_later([task])
+
+    def hourly_check_later(self, account_ids: Iterable[str]) -> None:
+        """Ask the expander to run each account's hourly check (the sweep coordinator does)."""
+        self._queue.expand_later([{"account_id": a, "hourly_check": True} for a in account_ids])
+
+    def hourly_check(self, account_id: str) -> dict[str, int]:
+        """What a failure between two writes can have left undone: schedules put back, and runs
+        of recent joins created."""
+        return {"schedules": self.check_schedules(account_id), "join_runs": len(self.catch_up_joins(account_id))}
+
+    def catch_up_joins(self, account_id: str) -> list[Run]:
+        """Runs of the joins of the last CATCH_UP that were never made (the process stopped between
+        a join's commit and its hand-off to the queue): the join log has them."""
+        made, cursor = [], None
+        while True:
+            joins, cursor = self._joins.since(account_id, cursor=cursor, since=clock.now() - CATCH_UP)
+            made += self.on_contact_events(joins, missing_only=True)
+            if cursor is None:
+                return made
+
+    def check_schedules(self, account_id: str) -> int:
+        """Put back the schedule of every recurring and date-field automation of the account, as
+        its automation says: repairs a schedule write lost after its automation's write (a crash,
+        a Scheduler outage). Returns how many were checked."""
+        automations = self._automations.list(account_id, kinds=frozenset(EXPANDED_TRIGGERS))
+        for automation in automations:
+            self.automation_changed(None, automation)
+        return len(automations)
 
     # -- previews ------------------------------------------------------------------------------
     def preview(self, account_id: str, automation: Automation, contact: Contact, data: Any) -> list[dict[str, Any]]:
