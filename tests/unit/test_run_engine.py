@@ -480,3 +480,56 @@ def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env)
     assert sorted(r.subject_id for r in env.runs()) == sorted([ann.uuid, bob.uuid])
     assert env.engine.hourly_check(env.account) == {"schedules": 0, "join_runs": 0}  # nothing twice
     assert len(env.schedules()) == 2
+
+
+def test_webhook_and_emit_event_actions_of_a_manual_run(env, monkeypatch):
+    from test_deliveries import Receiver
+
+    from automations.adapters.channels import DELIVERY_HEADER
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Conditions
+
+    monkeypatch.setenv("AUTOMATIONS_LOCAL", "1")  # the receiver is on loopback
+    receiver = Receiver([])
+    try:
+        hook = env.services.webhooks.create(env.account, "CRM", receiver.url)
+        automation = env.services.automations.create(env.account, AutomationDraft(
+            title="Reward", subject=SubjectKind.CONTACT, trigger=Trigger.MANUAL, conditions=Conditions(),
+            trigger_config=event_rules.trigger_config(None, Delay(), None),
+            actions=(Action("webhook", {"webhook_id": hook.id, "body": '{"who": "{{ contact.email }}"}'}),
+                     Action("emit_event", {"detail_type": "loyalty.credits_requested",
+                                           "detail": {"credits": "{{ data.credits }}", "contact": "{{ contact.uuid }}"}}))))
+        ann = env.contact()
+        run = env.engine.start_manual(env.account, automation, ann.uuid, data={"credits": 50}, occurrence="req-1")
+        assert env.engine.start_manual(env.account, automation, ann.uuid, data={"credits": 50},
+                                       occurrence="req-1").id == run.id  # a retried request: the same run
+        [done] = {r.id: r for r in env.drain()}.values()
+        assert done.status is RunStatus.SUCCEEDED and len(done.deliveries) == 2
+        [(headers, body)] = receiver.requests
+        assert json.loads(body) == {"who": "ann@example.com"} and headers[DELIVERY_HEADER] == f"{run.id}.0.0"
+        events = {d["recipient"]: d for d in env.sent("event")}
+        assert json.loads(events["loyalty.credits_requested"]["body"]) == {"credits": "50", "contact": ann.uuid}
+        assert json.loads(events["automation.run.succeeded"]["body"])["run_id"] == run.id
+        with pytest.raises(NotFound):
+            env.engine.start_manual(env.account, automation, "00000000-0000-4000-8000-000000000000", data=None,
+                                    occurrence="req-2")
+    finally:
+        receiver.close()
+
+
+def test_event_automations_run_when_their_conditions_match(env):
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+
+    env.services.automations.create(env.account, AutomationDraft(
+        title="Big spender", subject=SubjectKind.CONTACT, trigger=Trigger.EVENT,
+        conditions=Conditions(all=(Condition("data.total", "greater_than", 100),)),
+        trigger_config=event_rules.trigger_config("shop.order_placed", Delay(), None),
+        actions=(Action("send_email", {"template_id": env.email.id}),)))
+    ann = env.contact()
+    assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 20}, event_id="e1") == []
+    assert env.engine.on_event(env.account, "shop.other", ann.uuid, data={"total": 500}, event_id="e2") == []
+    [run] = env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500}, event_id="e3")
+    assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500},
+                               event_id="e3")[0].id == run.id  # redelivered: no second run
+    assert {r.id: r.status for r in env.drain()} == {run.id: RunStatus.SUCCEEDED} and len(env.sent()) == 1
