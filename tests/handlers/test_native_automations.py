@@ -531,3 +531,12 @@ class TestDryRun:
         got, _, answer = api[0]("automations_test", rule["id"], body={"ticket_id": 424242})
         assert got == 404
 
+
+
+@pytest.mark.parametrize("delay", [{"days": 1484, "hours": 18715095, "minutes": 3387108242641713627136},
+                                   {"days": 10 ** 30, "hours": 0, "minutes": 0}])
+def test_absurd_delays_are_refused_not_overflowed(api, records, delay):
+    body = event(records)
+    body["trigger_config"]["delay"] = delay
+    answer = create(api, body, status=422)
+    assert answer["error"]["code"] == "invalid"

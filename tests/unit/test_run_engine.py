@@ -476,9 +476,9 @@ def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env)
     env.services.contact_lists.add_members(env.account, env.list.id, [bob.uuid])
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # the hand-off of bob's join is lost
     assert [r.subject_id for r in env.runs()] == [ann.uuid]
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "join_runs": 1}
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1}
     assert sorted(r.subject_id for r in env.runs()) == sorted([ann.uuid, bob.uuid])
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "join_runs": 0}  # nothing twice
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 0}  # nothing twice
     assert len(env.schedules()) == 2
 
 
@@ -533,3 +533,38 @@ def test_event_automations_run_when_their_conditions_match(env):
     assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500},
                                event_id="e3")[0].id == run.id  # redelivered: no second run
     assert {r.id: r.status for r in env.drain()} == {run.id: RunStatus.SUCCEEDED} and len(env.sent()) == 1
+
+
+def test_contact_changes_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env):
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Conditions
+
+    env.services.automations.create(env.account, AutomationDraft(
+        title="Profile changed", subject=SubjectKind.CONTACT, trigger=Trigger.EVENT, conditions=Conditions(),
+        trigger_config=event_rules.trigger_config("contact_updated", Delay(), None),
+        actions=(Action("send_email", {"template_id": env.email.id}),)))
+    ann = env.contact()
+    env.services.contacts.update(env.account, ann.uuid, {"first_name": "Anna"})
+    env.drain()  # announced on the queue: one run, sent
+    assert len(env.runs(ann)) == 1 and len(env.sent()) == 1
+    env.services.contacts.update(env.account, ann.uuid, {"first_name": "Annie"})
+    env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # this announcement is lost
+    assert len(env.runs(ann)) == 1
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1}
+    env.drain()
+    assert len(env.runs(ann)) == 2 and len(env.sent()) == 2
+    assert env.engine.hourly_check(env.account)["caught_up_runs"] == 0  # nothing twice
+    logged, _ = env.services.contact_events.since(env.account)
+    assert sorted(e.event.value for e in logged if e.contact_uuid == ann.uuid) == \
+        ["contact_created", "contact_updated", "contact_updated"]  # one instant here: ordered by id
+
+
+def test_a_queue_outage_does_not_fail_a_saved_contact_change(env, monkeypatch):
+    def outage(*args, **kwargs):
+        raise ConnectionError("SQS unreachable")
+
+    monkeypatch.setattr(env.services.event_ingestion, "contact_changed", outage)
+    ann = env.contact()  # saved, and answered, although the announcement failed
+    assert env.services.contacts.get(env.account, ann.uuid).email == "ann@example.com"
+    logged, _ = env.services.contact_events.since(env.account)
+    assert [e.event.value for e in logged] == ["contact_created"]  # the hourly check will find it

@@ -199,7 +199,7 @@ class Services:
             groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
             templates=self.templates, deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
             scheduler=scheduler, queue=SqsRunQueue(aws.client("sqs"), config.run_queue_url(), config.expand_queue_url()),
-            joins=self.contact_events, conditions=matches)
+            event_log=self.contact_events, conditions=matches)
 
 
 @functools.cache

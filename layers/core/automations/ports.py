@@ -124,13 +124,13 @@ _Item = TypeVar("_Item")
 
 
 class ContactStore(Protocol):
-    def insert(self, contact: Contact) -> None:
-        """Atomically store a new contact and claim its email; raises Conflict when the email
-        belongs to another contact of the account."""
+    def insert(self, contact: Contact, change: ContactEvent) -> None:
+        """Atomically store a new contact, claim its email and log ``change``; raises Conflict
+        when the email belongs to another contact of the account."""
 
-    def replace(self, old: Contact, new: Contact) -> None:
-        """Swap ``old`` (at its version) for ``new``, moving the email claim; raises Conflict or
-        StaleWrite."""
+    def replace(self, old: Contact, new: Contact, change: ContactEvent) -> None:
+        """Swap ``old`` (at its version) for ``new``, moving the email claim and logging
+        ``change``; raises Conflict or StaleWrite."""
 
     def delete(self, contact: Contact) -> None:
         """Remove the contact, its email claim and its memberships; raises StaleWrite."""

@@ -319,20 +319,24 @@ class DynamoContactStore(_Base):
                                     "ConditionExpression": "contact_uuid = :u",
                                     "ExpressionAttributeValues": {":u": _s(c.uuid)}}}
 
-    def insert(self, contact: Contact) -> None:
-        items = [("stale", self._put(contact, "attribute_not_exists(PK)"))]
+    def insert(self, contact: Contact, change: ContactEvent) -> None:
+        items = [("stale", self._put(contact, "attribute_not_exists(PK)")), self._logged(change)]
         if contact.email:
             items.append(self._claim(contact))
         self._transact(items)
 
-    def replace(self, old: Contact, new: Contact) -> None:
-        items = [("stale", self._put(new, "version = :v", {":v": _n(old.version)}))]
+    def replace(self, old: Contact, new: Contact, change: ContactEvent) -> None:
+        items = [("stale", self._put(new, "version = :v", {":v": _n(old.version)})), self._logged(change)]
         if old.email != new.email:
             if old.email:
                 items.append(self._release(old))
             if new.email:
                 items.append(self._claim(new))
         self._transact(items)
+
+    def _logged(self, change: ContactEvent) -> tuple[str, dict[str, Any]]:
+        """The change's event-log record, in the contact write's own transaction."""
+        return "stale", {"Put": DynamoContactEventLog.put(self._table, change)}
 
     def delete(self, contact: Contact) -> None:
         items = [("stale", {"Delete": {"TableName": self._table, "Key": self.key(contact.account_id, contact.uuid),

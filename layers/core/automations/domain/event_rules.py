@@ -16,7 +16,6 @@ Each action is ``Action(kind, {...})``: the contact rules' kinds with their valu
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from automations.domain import contact_conditions, events
@@ -80,7 +79,7 @@ def _check_config(automation: Automation, problems: Problems) -> None:
     delay = config["delay"]
     parts = [delay.get(k) for k in ("days", "hours", "minutes")] if isinstance(delay, dict) else [None]
     if not isinstance(delay, dict) or set(delay) != {"days", "hours", "minutes"} or not all(_whole(p) for p in parts) \
-            or Delay(*parts).total > timedelta(days=MAX_DELAY_DAYS):
+            or Delay(*parts).longer_than(MAX_DELAY_DAYS):
         problems.add("trigger_config.delay", "The delay is days, hours and minutes, each a whole number of 0 or "
                                              f"more, together at most {MAX_DELAY_DAYS} days")
     window = config["window"]

@@ -3,6 +3,7 @@ join events go through service/events.py), custom fields, templates, and contact
 (the VipeCloud surface's rules, stored through AutomationService). Every surface shares these."""
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -26,6 +27,8 @@ from automations.service.rendering import syntax_error
 T = TypeVar("T")
 MAX_MEMBERS_PER_CALL = 1000
 _WRITE_ATTEMPTS = 3
+
+_log = logging.getLogger(__name__)
 
 
 def _retry_stale(write: Callable[[], T]) -> T:
@@ -239,9 +242,10 @@ def _template_values(values: dict[str, Any]) -> dict[str, Any]:
 # -- contacts ------------------------------------------------------------------------------------
 class ContactChanges(Protocol):
     """Where a contact's creation and changes are announced (the event ingestion path), so
-    ``contact_created`` / ``contact_updated`` automations fire."""
+    ``contact_created`` / ``contact_updated`` automations fire. The event is already in the
+    contact event log, written with the contact: an announcement lost to a crash is caught up."""
 
-    def contact_changed(self, event: str, contact: Contact) -> None: ...
+    def contact_changed(self, change: contact_events.ContactEvent) -> None: ...
 
 
 class ContactService:
@@ -275,8 +279,9 @@ class ContactService:
         clean = self._checked(account_id, values, {})
         now = clock.now()
         contact = Contact(account_id=account_id, uuid=str(uuid.uuid4()), created_at=now, updated_at=now, **clean)
-        self._store.insert(contact)
-        self._announce("contact_created", contact)
+        change = self._change(contact_events.ContactEventKind.CONTACT_CREATED, contact)
+        self._store.insert(contact, change)
+        self._announce(change)
         return contact
 
     def update(self, account_id: str, contact_uuid: str, changes: dict[str, Any]) -> Contact:
@@ -290,8 +295,9 @@ class ContactService:
             if new == old:
                 return old
             new = replace(new, updated_at=clock.now(), version=old.version + 1)
-            self._store.replace(old, new)
-            self._announce("contact_updated", new)  # only a change that was written is an event
+            change = self._change(contact_events.ContactEventKind.CONTACT_UPDATED, new)
+            self._store.replace(old, new, change)
+            self._announce(change)  # only a change that was written is an event
             return new
 
         return _retry_stale(attempt)
@@ -299,9 +305,17 @@ class ContactService:
     def delete(self, account_id: str, contact_uuid: str) -> None:
         _retry_stale(lambda: self._store.delete(self.get(account_id, contact_uuid)))
 
-    def _announce(self, event: str, contact: Contact) -> None:
-        if self._changes is not None:
-            self._changes.contact_changed(event, contact)
+    @staticmethod
+    def _change(kind: contact_events.ContactEventKind, contact: Contact) -> contact_events.ContactEvent:
+        return contact_events.changed(kind, contact.account_id, contact.uuid, contact.version, contact.updated_at)
+
+    def _announce(self, change: contact_events.ContactEvent) -> None:
+        if self._changes is None:
+            return
+        try:
+            self._changes.contact_changed(change)
+        except Exception:  # the change and its event are saved; the hourly check starts its runs
+            _log.exception("contact event %s not announced", change.id)
 
     def _checked(self, account_id: str, values: dict[str, Any], existing_fields: dict[str, Any]) -> dict[str, Any]:
         problems = Problems()

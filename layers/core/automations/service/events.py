@@ -1,10 +1,10 @@
 """Contact events: THE one place they are shaped, emitted and read.
 
-A contact joining a list or a community is an event that the run engine consumes. Its record
-is written in the same transaction as the membership it reports (adapters/dynamo_contacts.py
-puts ``event.to_dict()`` beside the conditional membership write), so there is never a
-membership without its event or an event without its membership, and a concurrent or retried
-add of the same contact produces one of each.
+A contact joining a list or a community, and a contact created or changed, are events that the
+run engine consumes. Each record is written in the same transaction as the write it reports
+(adapters/dynamo_contacts.py puts ``event.to_dict()`` beside the conditional membership or
+contact write), so there is never a write without its event or an event without its write, and
+a concurrent or retried write produces one of each.
 
 Consumers either subscribe (``ContactEvents.subscribe``: called in-process with each batch
 after it commits, e.g. to create runs at once) or read the durable log (``ContactEvents.since``: in
@@ -33,6 +33,11 @@ _log = logging.getLogger(__name__)
 class ContactEventKind(StrEnum):
     LIST_JOINED = "list_joined"
     COMMUNITY_JOINED = "community_joined"
+    CONTACT_CREATED = "contact_created"
+    CONTACT_UPDATED = "contact_updated"
+
+
+JOINS = (ContactEventKind.LIST_JOINED, ContactEventKind.COMMUNITY_JOINED)
 
 
 _JOINED = {GroupKind.LIST: (ContactEventKind.LIST_JOINED, "list_id"),
@@ -44,25 +49,34 @@ def occurred_text(when: datetime) -> str:
     return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+_GROUP_KEY = {ContactEventKind.LIST_JOINED: "list_id", ContactEventKind.COMMUNITY_JOINED: "community_id"}
+
+
 @dataclass(frozen=True)
 class ContactEvent:
     event: ContactEventKind
     account_id: str
     contact_uuid: str
-    group_id: int
+    group_id: int | None  # joins only
     occurred_at: datetime
     id: str
 
+    @property
+    def is_join(self) -> bool:
+        return self.event in JOINS
+
     def to_dict(self) -> dict[str, Any]:
-        key = "list_id" if self.event == ContactEventKind.LIST_JOINED else "community_id"
-        return {"event": self.event.value, "account_id": self.account_id, "contact_uuid": self.contact_uuid,
-                key: self.group_id, "occurred_at": occurred_text(self.occurred_at), "id": self.id}
+        doc = {"event": self.event.value, "account_id": self.account_id, "contact_uuid": self.contact_uuid,
+               "occurred_at": occurred_text(self.occurred_at), "id": self.id}
+        if self.is_join:
+            doc[_GROUP_KEY[self.event]] = self.group_id
+        return doc
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ContactEvent:
         kind = ContactEventKind(data["event"])
-        group_id = data["list_id"] if kind == ContactEventKind.LIST_JOINED else data["community_id"]
-        return cls(event=kind, account_id=data["account_id"], contact_uuid=data["contact_uuid"], group_id=group_id,
+        return cls(event=kind, account_id=data["account_id"], contact_uuid=data["contact_uuid"],
+                   group_id=data[_GROUP_KEY[kind]] if kind in JOINS else None,
                    occurred_at=datetime.fromisoformat(data["occurred_at"].replace("Z", "+00:00")), id=data["id"])
 
     @property
@@ -77,6 +91,19 @@ def joined(account_id: str, kind: GroupKind, group_id: int, contact_uuid: str, a
     digest = hashlib.sha256(f"{account_id}|{event}|{group_id}|{contact_uuid}|{occurred_text(at)}".encode())
     return ContactEvent(event=event, account_id=account_id, contact_uuid=contact_uuid, group_id=group_id,
                         occurred_at=ensure_utc(at), id="evt_" + digest.hexdigest()[:24])
+
+
+def event_id(account_id: str, *parts: object) -> str:
+    """The same report (account and what names it) always gets the same id."""
+    digest = hashlib.sha256("|".join(map(str, (account_id, *parts))).encode())
+    return "evt_" + digest.hexdigest()[:24]
+
+
+def changed(kind: ContactEventKind, account_id: str, contact_uuid: str, version: int, at: datetime) -> ContactEvent:
+    """A contact created (version 1) or changed (each later version): one event per version, so
+    the same change reported twice is the same event."""
+    return ContactEvent(event=kind, account_id=account_id, contact_uuid=contact_uuid, group_id=None,
+                        occurred_at=ensure_utc(at), id=event_id(account_id, kind.value, contact_uuid, version))
 
 
 class ContactEventLog(Protocol):

@@ -14,7 +14,6 @@ it), and the run engine is idempotent on it: an event delivered twice (an SQS re
 retried request with the same id) creates no second run."""
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,20 +23,14 @@ from typing import Any, Protocol
 from automations import clock
 from automations.clock import ensure_utc, parse_iso
 from automations.domain import events as names
-from automations.domain.contacts import Contact, is_uuid
+from automations.domain.contacts import is_uuid
 from automations.errors import NotFound, Problems
-from automations.service.events import ContactEvent, occurred_text
+from automations.service.events import ContactEvent, event_id, occurred_text
 
 MAX_BATCH = 100  # events per POST /v1/events
 JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins
 JOINS_PER_MESSAGE = 100  # about 25 KB, well inside SQS's 256 KB
 _log = logging.getLogger(__name__)
-
-
-def event_id(account_id: str, *parts: object) -> str:
-    """The same report (account and what names it) always gets the same id."""
-    digest = hashlib.sha256("|".join(map(str, (account_id, *parts))).encode())
-    return "evt_" + digest.hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -97,11 +90,11 @@ class EventIngestion:
         """Queue events that a surface has checked (``check_event``)."""
         self._queue.send(events)
 
-    def contact_changed(self, name: str, contact: Contact) -> None:
-        """``contact_created`` / ``contact_updated``, named by the contact's version: each
-        change is one event, and the same change reported twice is the same event."""
-        self.submit([Event(contact.account_id, event_id(contact.account_id, name, contact.uuid, contact.version), name,
-                           contact.uuid, None, contact.updated_at)])
+    def contact_changed(self, change: ContactEvent) -> None:
+        """``contact_created`` / ``contact_updated`` (already durable in the contact event log,
+        written with the contact)."""
+        self.submit([Event(change.account_id, change.id, change.event.value, change.contact_uuid, None,
+                           change.occurred_at)])
 
     def joined(self, joins: Sequence[ContactEvent]) -> None:
         """Contacts that joined lists or communities (already durable in the event log)."""

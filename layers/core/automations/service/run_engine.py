@@ -76,7 +76,7 @@ class Plan:
 
 class RunEngine:
     def __init__(self, *, store: RunStore, accounts, automations, contacts, groups: dict[GroupKind, Any], templates,
-                 deliveries, delivery_store, scheduler: RunScheduler, queue: RunQueue, joins,
+                 deliveries, delivery_store, scheduler: RunScheduler, queue: RunQueue, event_log,
                  conditions: Callable[[Any, Contact, Any], bool]) -> None:
         self._store = store
         self._accounts = accounts
@@ -88,7 +88,7 @@ class RunEngine:
         self._outbox = delivery_store
         self._scheduler = scheduler
         self._queue = queue
-        self._joins = joins  # ContactEvents: the durable join log
+        self._log = event_log  # ContactEvents: the durable contact event log
         self._matches = conditions  # (conditions, contact, data) -> bool
         self._composer = Composer(templates.find)
 
@@ -97,6 +97,7 @@ class RunEngine:
         """Contacts joined lists or communities: a run of every active automation on that group
         (``missing_only``: only the runs that do not exist yet, for the catch-up)."""
         runs = []
+        events = [e for e in events if e.is_join]
         for account_id in dict.fromkeys(e.account_id for e in events):
             automations = self._active(account_id, JOIN_TRIGGERS.values())
             for automation in automations:
@@ -120,16 +121,18 @@ class RunEngine:
         return self._launch(automation, [Plan(contact_uuid, f"manual:{occurrence}", clock.now(), data)])[0]
 
     def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
-                 occurred_at: datetime | None = None) -> list[Run]:
+                 occurred_at: datetime | None = None, missing_only: bool = False) -> list[Run]:
         """An event on a contact: a run of every active automation of that event whose
-        conditions the contact (and the event's data) meet."""
+        conditions the contact (and the event's data) meet (``missing_only``: only the runs
+        that do not exist yet, for the catch-up)."""
         contact = self._contacts.get(account_id, contact_uuid)
         runs = []
         for automation in self._active(account_id, (Trigger.EVENT,)):
             if event_rules.event_of(automation) == event_name \
                     and self._matches(automation.conditions, contact, data):
-                runs += self._launch(automation, [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(),
-                                                       data)], contacts={contact.uuid: contact})
+                plans = [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(), data)]
+                runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
+                                     contacts={contact.uuid: contact})
         return runs
 
     def _active(self, account_id: str, triggers: Iterable[Trigger]) -> list[Automation]:
@@ -412,16 +415,23 @@ class RunEngine:
 
     def hourly_check(self, account_id: str) -> dict[str, int]:
         """What a failure between two writes can have left undone: schedules put back, and runs
-        of recent joins created."""
-        return {"schedules": self.check_schedules(account_id), "join_runs": len(self.catch_up_joins(account_id))}
+        of recent contact events created."""
+        return {"schedules": self.check_schedules(account_id), "caught_up_runs": len(self.catch_up(account_id))}
 
-    def catch_up_joins(self, account_id: str) -> list[Run]:
-        """Runs of the joins of the last CATCH_UP that were never made (the process stopped between
-        a join's commit and its hand-off to the queue): the join log has them."""
+    def catch_up(self, account_id: str) -> list[Run]:
+        """Runs of the contact events (joins, contacts created or changed) of the last CATCH_UP
+        that were never made (the process stopped between an event's commit and its hand-off to
+        the queue): the contact event log, written with each of them, has them all."""
         made, cursor = [], None
         while True:
-            joins, cursor = self._joins.since(account_id, cursor=cursor, since=clock.now() - CATCH_UP)
-            made += self.on_contact_events(joins, missing_only=True)
+            logged, cursor = self._log.since(account_id, cursor=cursor, since=clock.now() - CATCH_UP)
+            made += self.on_contact_events(logged, missing_only=True)
+            for change in (e for e in logged if not e.is_join):
+                try:
+                    made += self.on_event(account_id, change.event.value, change.contact_uuid, data=None,
+                                          event_id=change.id, occurred_at=change.occurred_at, missing_only=True)
+                except NotFound:
+                    continue  # the contact is gone since: nothing to run
             if cursor is None:
                 return made
 
