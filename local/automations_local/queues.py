@@ -14,6 +14,7 @@ from typing import Any, Callable
 import boto3
 
 from automations_local import LOGGER_NAME
+from automations_local.background import BackgroundLoop
 from automations_local.router import invoke
 from automations_local.template import Function, Template
 
@@ -124,16 +125,14 @@ class QueueDriver:
     def __init__(self, template: Template, *, poll_interval_s: float = POLL_INTERVAL_S) -> None:
         self.template = template
         self.sources = SqsEventSource.from_template(template)
-        self.poll_interval_s = poll_interval_s
         self._sqs = boto3.session.Session(region_name=template.region).client("sqs")
         self._urls = {s.queue_arn: self._sqs.get_queue_url(QueueName=s.queue_name)["QueueUrl"]
                       for s in self.sources}
         # One poller per source at a time, as a drain and the background thread may both poll;
         # a busy source is skipped, its messages are in flight and the drain waits for them.
         self._busy = {s.queue_arn: threading.Lock() for s in self.sources}
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._paused: Callable[[], bool] = lambda: False
+        self._loop = BackgroundLoop("automations-local-sqs", lambda: self.poll() > 0, poll_interval_s,
+                                    "polling the SQS event sources")
 
     # --- polling ---------------------------------------------------------------------------
 
@@ -212,30 +211,9 @@ class QueueDriver:
 
     def start(self, *, paused: Callable[[], bool] | None = None) -> QueueDriver:
         """Poll in the background; ``paused()`` true skips a round."""
-        if self.sources and self._thread is None:
-            self._paused = paused or self._paused
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="automations-local-sqs", daemon=True)
-            self._thread.start()
+        if self.sources:
+            self._loop.start(paused)
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.warning("the SQS poller is still inside a function after %ss", timeout_s)
-            self._thread = None
-
-    def _run(self) -> None:
-        failing = False  # a lasting failure is logged once, not five times a second
-        while not self._stopping.is_set():
-            try:
-                busy = not self._paused() and self.poll() > 0
-                failing = False
-            except Exception:
-                if not failing:
-                    log.exception("polling the SQS event sources failed")
-                failing, busy = True, False
-            if not busy:
-                self._stopping.wait(self.poll_interval_s)
+        self._loop.stop(timeout_s)

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from automations.clock import Clock, iso_z
 from automations_local import LOGGER_NAME
+from automations_local.background import BackgroundLoop
 from automations_local.router import invoke
 from automations_local.template import ACCOUNT_ID, Function, FunctionEvent, Template
 
@@ -274,7 +275,6 @@ class LocalScheduler:
     def __init__(self, template: Template, clock: Clock, *, tick_interval_s: float = TICK_INTERVAL_S) -> None:
         self.template = template
         self.clock = clock
-        self.tick_interval_s = tick_interval_s
         session = boto3.session.Session(region_name=template.region)
         self._api, self._sqs = session.client("scheduler"), session.client("sqs")
         self._lock = threading.RLock()
@@ -287,9 +287,8 @@ class LocalScheduler:
         self._refused: set[tuple] = set()  # versions already reported as unusable
         self._rewound_to: datetime | None = None  # where the clock was set back to, for the next tick
         self._quiet_until = 0.0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._paused: Callable[[], bool] = lambda: False
+        self._loop = BackgroundLoop("automations-local-scheduler", self._tick_in_background, tick_interval_s,
+                                    "the scheduler tick")
 
     # --- ticking ---------------------------------------------------------------------------
 
@@ -310,6 +309,10 @@ class LocalScheduler:
             fired = [self._fire(schedule, now) for schedule in due]
             self._last_now = now
             return fired
+
+    def _tick_in_background(self) -> bool:
+        self.tick(unless_held=True)
+        return False  # every interval, however much fired
 
     def run_now(self, schedule: Schedule) -> Any:
         """Invoke a schedule's function now, as its run: the background will not fire it again
@@ -439,30 +442,8 @@ class LocalScheduler:
 
     def start(self, *, paused: Callable[[], bool] | None = None) -> LocalScheduler:
         """Tick in the background; ``paused()`` true skips a round."""
-        if self._thread is None:
-            self._paused = paused or self._paused
-            self._stopping.clear()
-            self._thread = threading.Thread(target=self._run, name="automations-local-scheduler", daemon=True)
-            self._thread.start()
+        self._loop.start(paused)
         return self
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            if self._thread.is_alive():
-                log.warning("the scheduler is still inside a function after %ss", timeout_s)
-            self._thread = None
-
-    def _run(self) -> None:
-        failing = False  # a lasting failure is logged once, not twice a second
-        while not self._stopping.wait(self.tick_interval_s):
-            if self._paused():
-                continue
-            try:
-                self.tick(unless_held=True)
-                failing = False
-            except Exception:
-                if not failing:
-                    log.exception("the scheduler tick failed")
-                failing = True
+        self._loop.stop(timeout_s)
