@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from automations.bootstrap import services
 from automations.surfaces.http import logger
 from automations.service.ingestion import JOINS
-from automations.surfaces.native_events import event_from_message, joins_from_message
+from automations.surfaces.queue_events import event_from_message, joins_from_message
 
 _processor = BatchProcessor(event_type=EventType.SQS)
 
