@@ -9,6 +9,7 @@ the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from automations import clock
@@ -79,24 +80,30 @@ class DeliveryService:
     # -- sending -------------------------------------------------------------------------------
     def dispatch(self, deliveries: list[Delivery]) -> int:
         """Send what is pending; returns how many were sent now."""
-        sent = 0
-        for pending in deliveries:
-            claimed = self._store.claim(pending)
-            if claimed is None:
-                continue  # sent, being sent, or given up by someone else
-            try:
-                provider_id = self._senders[claimed.channel].send(claimed)
-            except PermanentDeliveryError as e:
-                self._store.finish(claimed, DeliveryStatus.FAILED, error=str(e))
-            except TransientDeliveryError as e:
-                if claimed.attempts >= MAX_ATTEMPTS:
-                    self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {e}")
-                else:
-                    self._store.release(claimed, str(e))
-            else:
-                self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id)
-                sent += 1
-        return sent
+        return sum(sent_now for _, sent_now in map(self._attempt, deliveries))
+
+    def send(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Send what is pending; each delivery as it stands afterwards (one that another sender
+        had is read back as that sender left it)."""
+        return [after or self._store.get(d.account_id, d.id) or d
+                for d, (after, _) in zip(deliveries, map(self._attempt, deliveries))]
+
+    def _attempt(self, pending: Delivery) -> tuple[Delivery | None, bool]:
+        """One claimed attempt: the delivery as it then stands (None when someone else had it:
+        sent, being sent or given up), and whether this call sent it."""
+        claimed = self._store.claim(pending)
+        if claimed is None:
+            return None, False
+        try:
+            provider_id = self._senders[claimed.channel].send(claimed)
+        except PermanentDeliveryError as e:
+            return self._store.finish(claimed, DeliveryStatus.FAILED, error=str(e)), False
+        except TransientDeliveryError as e:
+            if claimed.attempts >= MAX_ATTEMPTS:
+                return self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {e}"), False
+            self._store.release(claimed, str(e))
+            return replace(claimed, status=DeliveryStatus.PENDING, error=str(e)), False
+        return self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
 
     def relay(self, limit: int = 100) -> int:
         """Send deliveries a crash or a transient failure left pending."""

@@ -231,8 +231,8 @@ class RunEngine:
         stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error="the sender stopped before recording "
                                                                             "the provider's answer; not sent again")
                   if d.status is DeliveryStatus.SENDING else d for d in stored]
-        self._deliveries.dispatch([d for d in stored if d.status is DeliveryStatus.PENDING])
-        stored = [self._outbox.get(d.account_id, d.id) or d for d in stored]
+        attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
+        stored = [attempted.get(d.id, d) for d in stored]
         run = replace(run, deliveries=tuple(d.id for d in stored))
         failed = [d for d in stored if d.status is DeliveryStatus.FAILED]
         if failed:
