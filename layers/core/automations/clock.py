@@ -83,6 +83,12 @@ def iso_z(when: datetime) -> str:
     return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def sortable(when: datetime) -> str:
+    """ISO-8601 in UTC to the microsecond, always the same width, so that as text (a DynamoDB
+    sort key) it sorts as the instants do."""
+    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse_iso(text: str) -> datetime:
     """Parse an ISO-8601 instant; it must carry a timezone (``Z`` or an offset)."""
     when = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))

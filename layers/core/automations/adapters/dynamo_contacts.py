@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.clock import sortable
 from automations.domain.contacts import (
     Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
     TemplateType,
@@ -28,7 +29,7 @@ from automations.domain.contacts import (
 from automations.errors import Conflict, MalformedRequest, NotFound
 from automations.paging import decode_cursor, encode_cursor
 from automations.ports import StaleWrite
-from automations.service.events import RETENTION, ContactEvent, occurred_text
+from automations.service.events import RETENTION, ContactEvent
 
 T = TypeVar("T")
 _TRANSACT_MAX = 100
@@ -394,7 +395,7 @@ class DynamoContactEventLog(_Base):
         """The conditional Put of ``event``: usable alone or inside another write's transaction."""
         expires = int((event.occurred_at + RETENTION).timestamp())
         return {"TableName": table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
-            "PK": _pk(event.account_id), "SK": _s(f"{DynamoContactEventLog.PREFIX}{occurred_text(event.occurred_at)}#{event.id}"),
+            "PK": _pk(event.account_id), "SK": _s(f"{DynamoContactEventLog.PREFIX}{sortable(event.occurred_at)}#{event.id}"),
             "data": _dump(event.to_dict()), "expires_at": _n(expires)}}
 
     def append(self, event: ContactEvent) -> bool:
@@ -408,6 +409,6 @@ class DynamoContactEventLog(_Base):
 
     def read(self, account_id: str, *, after: str | None, since: datetime | None,
              limit: int) -> tuple[list[ContactEvent], str | None]:
-        lower = self.PREFIX + occurred_text(since) if since is not None else None
+        lower = self.PREFIX + sortable(since) if since is not None else None
         items, cursor = self._page(account_id, self.PREFIX, after=after, limit=limit, lower=lower)
         return [ContactEvent.from_dict(json.loads(i["data"]["S"])) for i in items], cursor

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _n, _s, batch_get
-from automations.clock import ensure_utc
+from automations.clock import sortable
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.errors import MalformedRequest
@@ -49,11 +49,6 @@ def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) ->
     )
 
 
-def _sortable(when: datetime) -> str:
-    """Fixed width, so index keys sort as time does."""
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 # Runs waiting in the DueIndex spread over shards, so no one partition takes every account's runs.
 DUE_SHARDS = 8
 
@@ -68,7 +63,7 @@ def _due_key(run: Run) -> dict[str, Any]:
     if run.finished or look_at is None:
         return {}
     shard = int(hashlib.sha256(run.id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
-    return {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(f"{_sortable(look_at)}#{run.account_id}#{run.id}")}
+    return {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
@@ -91,7 +86,7 @@ class DynamoRunStore:
         self._table = table
 
     def item(self, run: Run) -> dict[str, Any]:
-        order = _s(f"{_sortable(run.created_at)}#{run.id}")
+        order = _s(f"{sortable(run.created_at)}#{run.id}")
         return {
             "PK": _s(f"ACCOUNT#{run.account_id}"), "SK": _s(f"RUN#{run.id}"),
             "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id)), "GSI1SK": order,
@@ -141,7 +136,7 @@ class DynamoRunStore:
         query: dict[str, Any] = {
             "TableName": self._table, "IndexName": "DueIndex", "Limit": limit,
             "KeyConditionExpression": "DUE_PK = :shard AND DUE_SK <= :before",
-            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":before": _s(_sortable(before) + "~")}}
+            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":before": _s(sortable(before) + "~")}}
         if after is not None:
             account_id, run_id = after.split("#")[1:3]
             query["ExclusiveStartKey"] = {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(after),
@@ -160,7 +155,7 @@ class DynamoRunStore:
             "TableName": self._table, "IndexName": "GSI1", "Select": "COUNT",
             "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
             "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id)),
-                                          ":since": _s(_sortable(since))}}
+                                          ":since": _s(sortable(since))}}
         total = 0
         while True:
             page = self._db.query(**kwargs)

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s
-from automations.clock import ensure_utc
+from automations.clock import sortable
 from automations.domain.audit import Audit, AuditEvent, Via
 from automations.domain.ticket import _INSTANTS, Ticket, sweep_shard
 from automations.domain.user import Role, User
@@ -187,7 +187,7 @@ class DynamoTicketStore(_Table):
 
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
-        when = ensure_utc(audit.created_at).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # fixed width: sorts as text
+        when = sortable(audit.created_at)
         item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": _s(f"AUDIT#{when}#{audit.id:020d}"),
                 "data": _json(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}

@@ -21,11 +21,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from automations import clock
-from automations.clock import ensure_utc, parse_iso
+from automations.clock import ensure_utc, parse_iso, sortable
 from automations.domain import events as names
 from automations.domain.contacts import is_uuid
 from automations.errors import NotFound, Problems
-from automations.service.events import ContactEvent, event_id, occurred_text
+from automations.service.events import ContactEvent, event_id
 
 MAX_BATCH = 100  # events per POST /v1/events
 JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins
@@ -46,7 +46,7 @@ class Event:
 
     def to_message(self) -> dict[str, Any]:
         return {"account_id": self.account_id, "id": self.id, "event": self.name, "contact_uuid": self.contact_uuid,
-                "data": self.data, "occurred_at": occurred_text(self.occurred_at)}
+                "data": self.data, "occurred_at": sortable(self.occurred_at)}
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Event:
