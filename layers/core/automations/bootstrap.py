@@ -45,9 +45,9 @@ class Services:
     def _schedules_follow(self, before, after) -> None:
         """A recurring or date-field automation's schedule follows it; other kinds have none (and
         their handlers never build the run engine)."""
-        from automations.domain.model import Trigger
+        from automations.domain.contact_rules import SCHEDULED_TRIGGERS
 
-        if any(a is not None and a.trigger in (Trigger.RECURRING, Trigger.DATE_FIELD) for a in (before, after)):
+        if any(a is not None and a.trigger in SCHEDULED_TRIGGERS for a in (before, after)):
             try:
                 self.run_engine.automation_changed(before, after)
             except Exception:  # the automation is saved; the hourly schedule check puts it right

@@ -31,6 +31,8 @@ from automations.domain.model import Action, Automation, AutomationDraft, Condit
 from automations.errors import FieldError, Problems, ValidationFailed
 
 CONTACT_TRIGGERS = (Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED, Trigger.RECURRING, Trigger.DATE_FIELD)
+# The rules a recurring schedule of their own fires (the others fire on joins and events).
+SCHEDULED_TRIGGERS = (Trigger.RECURRING, Trigger.DATE_FIELD)
 MAX_TEMPLATE_IDS = 100
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 WEEKEND = ("saturday", "sunday")

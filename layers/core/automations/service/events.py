@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
-from automations.clock import ensure_utc
+from automations.clock import ensure_utc, sortable
 from automations.domain.contacts import GroupKind
 from automations.paging import MAX_PAGE_SIZE
 
@@ -37,19 +37,10 @@ class ContactEventKind(StrEnum):
     CONTACT_UPDATED = "contact_updated"
 
 
-JOINS = (ContactEventKind.LIST_JOINED, ContactEventKind.COMMUNITY_JOINED)
-
-
 _JOINED = {GroupKind.LIST: (ContactEventKind.LIST_JOINED, "list_id"),
            GroupKind.COMMUNITY: (ContactEventKind.COMMUNITY_JOINED, "community_id")}
-
-
-def occurred_text(when: datetime) -> str:
-    """Fixed width (microseconds always present), so the log's sort keys sort by time."""
-    return ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-_GROUP_KEY = {ContactEventKind.LIST_JOINED: "list_id", ContactEventKind.COMMUNITY_JOINED: "community_id"}
+_GROUP_KEY = dict(_JOINED.values())  # join event kind -> the key naming its group
+JOINS = tuple(_GROUP_KEY)
 
 
 @dataclass(frozen=True)
@@ -67,7 +58,7 @@ class ContactEvent:
 
     def to_dict(self) -> dict[str, Any]:
         doc = {"event": self.event.value, "account_id": self.account_id, "contact_uuid": self.contact_uuid,
-               "occurred_at": occurred_text(self.occurred_at), "id": self.id}
+               "occurred_at": sortable(self.occurred_at), "id": self.id}
         if self.is_join:
             doc[_GROUP_KEY[self.event]] = self.group_id
         return doc
@@ -88,7 +79,7 @@ def joined(account_id: str, kind: GroupKind, group_id: int, contact_uuid: str, a
     """The event of ``contact_uuid`` joining a group at ``at``. The id is derived from all of
     them: the same join always names the same event; leaving and joining again is a new one."""
     event, _ = _JOINED[kind]
-    digest = hashlib.sha256(f"{account_id}|{event}|{group_id}|{contact_uuid}|{occurred_text(at)}".encode())
+    digest = hashlib.sha256(f"{account_id}|{event}|{group_id}|{contact_uuid}|{sortable(at)}".encode())
     return ContactEvent(event=event, account_id=account_id, contact_uuid=contact_uuid, group_id=group_id,
                         occurred_at=ensure_utc(at), id="evt_" + digest.hexdigest()[:24])
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from automations import clock
 from automations.domain import event_rules, timing
-from automations.domain.contact_rules import CANCELS, ClockTime, ContactRule
+from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
 from automations.domain.delivery import Delivery, DeliveryStatus
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
@@ -41,11 +41,8 @@ EARLY_TOLERANCE = timedelta(seconds=60)  # Scheduler's precision: a run this ear
 # The re-drive leaves runs alone for this long past their time: their schedule may still come.
 REDRIVE_GRACE = timedelta(minutes=5)
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
-EXPANDED_TRIGGERS = (Trigger.RECURRING, Trigger.DATE_FIELD)
-CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for joins without runs
+CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events without runs
 DATE_RULE_CRON = "cron(0 0 * * ? *)"  # daily at midnight: each firing plans the next 25 hours
-CONTACT_TRIGGERS = frozenset({Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED, Trigger.RECURRING, Trigger.DATE_FIELD,
-                              Trigger.EVENT, Trigger.MANUAL})
 
 
 def backoff(attempt: int) -> int:
@@ -100,12 +97,14 @@ class RunEngine:
         events = [e for e in events if e.is_join]
         for account_id in dict.fromkeys(e.account_id for e in events):
             automations = self._active(account_id, JOIN_TRIGGERS.values())
+            account = self._accounts.get_account(account_id) if automations else None
             for automation in automations:
                 source = (automation.trigger_config or {}).get("source") or {}
                 plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
                          if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
                          and source.get("id") == e.group_id]
-                runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans)
+                runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
+                                     account=account)
         return runs
 
     def _missing(self, automation: Automation, plans: list[Plan]) -> list[Plan]:
@@ -139,12 +138,12 @@ class RunEngine:
         return self._automations.list(account_id, active=True, kinds=frozenset(triggers))
 
     # -- creating ------------------------------------------------------------------------------
-    def _launch(self, automation: Automation, plans: list[Plan],
-                contacts: dict[str, Contact] | None = None) -> list[Run]:
+    def _launch(self, automation: Automation, plans: list[Plan], contacts: dict[str, Contact] | None = None,
+                account: Account | None = None) -> list[Run]:
         """Create the planned runs (each once) and hand each to the queue or the scheduler."""
         if not plans:
             return []
-        account = self._accounts.get_account(automation.account_id)
+        account = account or self._accounts.get_account(automation.account_id)
         delay, window = timing.delay_and_window(automation)
         if window is not None and contacts is None:  # only a window reads the contact's own zone
             contacts = self._contacts.get_many(account.id, [p.contact_uuid for p in plans])
@@ -372,11 +371,11 @@ class RunEngine:
     def automation_changed(self, before: Automation | None, after: Automation | None) -> None:
         """Keep the automation's recurring schedule in step with it (created, updated, disabled,
         deleted with it)."""
-        if after is not None and after.trigger in EXPANDED_TRIGGERS:
+        if after is not None and after.trigger in SCHEDULED_TRIGGERS:
             rule = ContactRule.from_automation(after)
             expression = timing.recurring_cron(rule.recurrence) if rule.recurrence else DATE_RULE_CRON
             self._scheduler.put_recurring(after, expression, self._accounts.get_account(after.account_id).timezone)
-        elif before is not None and before.trigger in EXPANDED_TRIGGERS:
+        elif before is not None and before.trigger in SCHEDULED_TRIGGERS:
             self._scheduler.delete_recurring(before)
 
     def expand(self, account_id: str, automation_id: int, *, fired_at: datetime, cursor: str | None = None,
@@ -384,7 +383,7 @@ class RunEngine:
         """One page of a recurring or date-field firing: runs for the source group's members.
         Returns the cursor of the next page (None when done)."""
         automation = self._automations.find(account_id, automation_id)
-        if automation is None or not automation.active or automation.trigger not in EXPANDED_TRIGGERS:
+        if automation is None or not automation.active or automation.trigger not in SCHEDULED_TRIGGERS:
             return None
         rule = ContactRule.from_automation(automation)
         account = self._accounts.get_account(account_id)
@@ -402,7 +401,7 @@ class RunEngine:
         else:
             plans = [plan for c in contacts.values()
                      for plan in _anniversaries(c, rule, account, fired_at)]
-        self._launch(automation, plans, contacts=contacts)
+        self._launch(automation, plans, contacts=contacts, account=account)
         return cursor
 
     def continue_expansion(self, task: dict[str, Any]) -> None:
@@ -439,7 +438,7 @@ class RunEngine:
         """Put back the schedule of every recurring and date-field automation of the account, as
         its automation says: repairs a schedule write lost after its automation's write (a crash,
         a Scheduler outage). Returns how many were checked."""
-        automations = self._automations.list(account_id, kinds=frozenset(EXPANDED_TRIGGERS))
+        automations = self._automations.list(account_id, kinds=frozenset(SCHEDULED_TRIGGERS))
         for automation in automations:
             self.automation_changed(None, automation)
         return len(automations)
