@@ -17,7 +17,10 @@ PER_CALL = 100  # contacts per members call
 STEP_S = 10  # how far the lateness benchmark moves the clock between scheduler ticks
 
 
-def _runtime_account(runtime):
+def _delayed_email_on_join(runtime, delay_hours: int):
+    """In the runtime's dev account: a list, an email template, and an automation sending the
+    email ``delay_hours`` after a contact joins the list. Returns (services, account id, list,
+    automation)."""
     from automations.bootstrap import services
     from automations.domain.contact_rules import ActionKind, ContactRule, Delay, RuleAction
     from automations.domain.contacts import GroupKind
@@ -26,7 +29,10 @@ def _runtime_account(runtime):
     wired, account_id = services(), runtime.dev_account_id
     group = wired.contact_lists.create(account_id, f"Bench {uuid.uuid4().hex[:6]}")
     template = wired.templates.create(account_id, {"type": "email", "title": "Bench", "subject": "Hi", "text": "Hi"})
-    return wired, account_id, group, template, (ContactRule, ActionKind, Delay, RuleAction, GroupKind, Trigger)
+    automation = wired.contact_automations.create(account_id, ContactRule(
+        Trigger.LIST_JOINED, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=template.id),
+        delay=Delay(0, delay_hours, 0)))
+    return wired, account_id, group, automation
 
 
 def run_creation(contacts: int) -> dict:
@@ -41,11 +47,7 @@ def run_creation(contacts: int) -> dict:
     with LocalRuntime(port=0) as runtime:
         runtime.scheduler.stop()
         runtime.queues.stop()
-        wired, account_id, group, template, (ContactRule, ActionKind, Delay, RuleAction, GroupKind, Trigger) = \
-            _runtime_account(runtime)
-        automation = wired.contact_automations.create(account_id, ContactRule(
-            Trigger.LIST_JOINED, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=template.id),
-            delay=Delay(1, 0, 0)))
+        wired, account_id, group, automation = _delayed_email_on_join(runtime, delay_hours=24)
         wired.automations.update(account_id, automation.id, AutomationChanges(active=False))  # joins make no runs yet
         uuids = [wired.contacts.create(account_id, {"email": f"bench{n}@example.com"}).uuid for n in range(contacts)]
         for start in range(0, contacts, PER_CALL):
@@ -83,11 +85,7 @@ def firing_lateness(runs: int) -> dict:
     from automations_local.runtime import LocalRuntime
 
     with LocalRuntime(port=0) as runtime:
-        wired, account_id, group, template, (ContactRule, ActionKind, Delay, RuleAction, GroupKind, Trigger) = \
-            _runtime_account(runtime)
-        automation = wired.contact_automations.create(account_id, ContactRule(
-            Trigger.LIST_JOINED, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=template.id),
-            delay=Delay(0, 2, 0)))
+        wired, account_id, group, automation = _delayed_email_on_join(runtime, delay_hours=2)
         uuids = [wired.contacts.create(account_id, {"email": f"late{n}@example.com"}).uuid for n in range(runs)]
         first = clock.now()
         for n, contact_uuid in enumerate(uuids):  # joins spread over an hour: runs due across the next one
