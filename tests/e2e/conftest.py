@@ -33,6 +33,9 @@ class LocalStack:
         kwargs.setdefault("timeout", DRAINING_TIMEOUT if path.startswith(DRAINING) else TIMEOUT)
         return self.http.request(method, self.url(path), **kwargs)
 
+    def as_account(self, headers: dict[str, str]) -> AccountClient:
+        return AccountClient(self, headers)
+
     def create_account(self, name: str = "Second Account", email: str | None = None,
                        timezone: str | None = None) -> dict:
         """A fresh account (unique email unless given): account_id, name, email, timezone, api_key."""
@@ -40,6 +43,22 @@ class LocalStack:
         if timezone is not None:
             body["timezone"] = timezone
         response = self.request("POST", "/_local/accounts", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+class AccountClient:
+    """Requests made as one account: its headers (credentials) on every call."""
+
+    def __init__(self, stack: LocalStack, headers: dict[str, str]) -> None:
+        self.stack, self.headers = stack, headers
+
+    def call(self, method: str, path: str, **kwargs) -> requests.Response:
+        return self.stack.request(method, path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def make(self, path: str, body: dict) -> dict:
+        """POST a record that must be created (201); its JSON."""
+        response = self.call("POST", path, json=body)
         assert response.status_code == 201, response.text
         return response.json()
 

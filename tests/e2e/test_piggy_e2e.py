@@ -22,15 +22,8 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 @pytest.fixture
 def piggy(local_runtime):
     account = local_runtime.create_account("Piggy Shop")
-    headers = {"Authorization": f"Bearer {account['api_key']}", "Accept": "application/json"}
-
-    def call(method, path, **kwargs):
-        return local_runtime.request(method, path, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
-
-    def make(path, body):
-        response = call("POST", path, json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
+    client = local_runtime.as_account({"Authorization": f"Bearer {account['api_key']}", "Accept": "application/json"})
+    call, make = client.call, client.make
 
     def automation(event, subject, body, **extra):
         template = make("/v1/templates", {"title": f"T {uuid.uuid4().hex[:6]}", "type": "email",

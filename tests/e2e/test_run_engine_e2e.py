@@ -24,14 +24,12 @@ class Shop:
         account = local_runtime.create_account("Run Engine Co", timezone="America/New_York")
         credentials = base64.b64encode(f"{account['email']}:{account['api_key']}".encode()).decode()
         self.account_id, self.headers = account["account_id"], {"Authorization": f"Basic {credentials}"}
+        self.make = local_runtime.as_account(self.headers).make
 
     def call(self, method, path, expected=200, **kwargs):
         response = self.stack.request(method, path, headers=self.headers, **kwargs)
         assert response.status_code == expected, response.text
         return response.json() if response.content else None
-
-    def make(self, path, body):
-        return self.call("POST", path, 201, json=body)
 
     def automation(self, **body):
         return self.call("POST", "/automations", json={"trigger_type": "contact", "delay_days": 0, "delay_hours": 0,

@@ -18,17 +18,8 @@ pytestmark = pytest.mark.e2e
 def vip(local_runtime):
     account = local_runtime.create_account("VipeCloud Co")
     credentials = base64.b64encode(f"{account['email']}:{account['api_key']}".encode()).decode()
-    headers = {"Authorization": f"Basic {credentials}"}
-
-    def call(method, path, **kwargs):
-        return local_runtime.request(method, path, headers={**headers, **kwargs.pop("headers", {})}, **kwargs)
-
-    def make(path, body):
-        response = call("POST", path, json=body)
-        assert response.status_code == 201, response.text
-        return response.json()
-
-    account["call"], account["make"] = call, make
+    client = local_runtime.as_account({"Authorization": f"Basic {credentials}"})
+    account["call"], account["make"] = client.call, client.make
     return account
 
 
