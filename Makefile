@@ -5,6 +5,7 @@ PYTHON ?= $(shell p=$$(pyenv prefix 3.13.0 2>/dev/null)/bin/python3.13; [ -x "$$
 VENV := .venv
 TOOLS := .venv-tools
 PORT ?= 3000
+BROWSER := /usr/bin/chromium
 
 .PHONY: run test lint build bench openapi clean
 
@@ -19,12 +20,17 @@ $(TOOLS)/.installed: requirements-tools.txt
 	$(TOOLS)/bin/pip install -q --disable-pip-version-check -r requirements-tools.txt
 	touch $@
 
+# The console's browser test drives Debian's Chromium (no browser download: the network has none).
+$(BROWSER):
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
 run: $(VENV)/.installed
 	$(VENV)/bin/automations serve --port $(PORT)
 
 # The end-to-end tests run in their own processes: moto's mock_aws (unit and handler tests) resets
 # the same in-process backends that the local runtime's moto server uses.
-test: $(VENV)/.installed $(TOOLS)/.installed
+test: $(VENV)/.installed $(TOOLS)/.installed $(BROWSER)
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/unit tests/handlers $(PYTEST_ARGS)
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/e2e $(PYTEST_ARGS)
 

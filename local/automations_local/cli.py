@@ -87,6 +87,8 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"  AWS endpoint: {runtime.aws_endpoint}")
         print(f"  Dev account:  {runtime.dev_email} ({runtime.dev_account_id})")
         print(f"  Dev API key:  {runtime.dev_api_key}")
+        print(f"  Console:      {runtime.base_url}/_local/console")
+        print(f"  API docs:     {runtime.base_url}/docs")
         if not os.environ.get("AUTOMATIONS_DEV_API_KEY"):
             print("  (a new key each start: set AUTOMATIONS_DEV_API_KEY to keep one)")
         print("Press Ctrl-C to stop.", flush=True)

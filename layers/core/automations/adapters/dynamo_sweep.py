@@ -9,6 +9,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s
+from automations.clock import iso_z
 from automations.domain.audit import Audit
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
@@ -63,9 +64,11 @@ class DynamoFiringStore:
         counts = stats.as_dict()
         self._db.update_item(
             TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},
-            UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts) + " SET expires_at = :e",
+            # finished_at: when the cycle's latest task finished (the local console lists sweeps by it)
+            UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts)
+                             + " SET expires_at = :e, finished_at = :at",
             ExpressionAttributeValues={**{f":{name}": _n(value) for name, value in counts.items()},
-                                       ":e": _n(_expiry(at))})
+                                       ":e": _n(_expiry(at)), ":at": _s(iso_z(at))})
 
     def summary(self, sweep_id: str) -> dict[str, int]:
         item = self._db.get_item(TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},

@@ -1,0 +1,48 @@
+"""The local console: one page at GET /_local/console (served from this package; no CDN, nothing
+fetched at run time) over the control API and the native API, and the two control endpoints only
+it needs: the development account's credentials and the last sweeps. Local only, never deployed."""
+from __future__ import annotations
+
+from importlib.resources import files
+
+from automations import config
+from automations.adapters import aws
+from automations_local.router import HttpRequest, HttpResponse, json_response
+from automations_local.server import control
+
+_PAGE = files("automations_local").joinpath("console.html")
+_SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent")
+LAST_SWEEPS = 20
+
+
+@control.route("GET", "/_local/console")
+def _console(runtime, request: HttpRequest) -> HttpResponse:
+    return HttpResponse(200, [("content-type", "text/html; charset=utf-8"),
+                              ("content-security-policy", "default-src 'self'; script-src 'unsafe-inline'; "
+                                                          "style-src 'unsafe-inline'; frame-src 'self'")],
+                        _PAGE.read_bytes())
+
+
+@control.route("GET", "/_local/console/session")
+def _session(runtime, request: HttpRequest) -> HttpResponse:
+    """Who the console acts as: the development account (its key is printed at start-up too)."""
+    return json_response(200, {"account_id": runtime.dev_account_id, "email": runtime.dev_email,
+                               "api_key": runtime.dev_api_key})
+
+
+@control.route("GET", "/_local/sweeps")
+def _sweeps(runtime, request: HttpRequest) -> HttpResponse:
+    return json_response(200, {"sweeps": last_sweeps()})
+
+
+def last_sweeps(limit: int = LAST_SWEEPS) -> list[dict]:
+    """The latest sweep cycles' summaries, newest first. Local only: it Scans the table."""
+    pages = aws.client("dynamodb").get_paginator("scan").paginate(
+        TableName=config.table_name(), FilterExpression="begins_with(PK, :sweep) AND SK = :summary",
+        ExpressionAttributeValues={":sweep": {"S": "SWEEP#"}, ":summary": {"S": "SUMMARY"}})
+    sweeps = [{"sweep_id": item["PK"]["S"].removeprefix("SWEEP#"),
+               "finished_at": item.get("finished_at", {}).get("S"),
+               **{name: int(item[name]["N"]) if name in item else 0 for name in _SWEEP_COUNTERS}}
+              for page in pages for item in page["Items"]]
+    sweeps.sort(key=lambda s: s["finished_at"] or "", reverse=True)
+    return sweeps[:limit]
