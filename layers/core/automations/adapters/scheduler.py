@@ -81,6 +81,7 @@ class EventBridgeRunScheduler:
     def put_firing(self, automation: Automation, firing: Firing) -> bool:
         definition = dict(
             Name=firing_schedule_name(automation, firing), GroupName=self._group, **self._at(firing.at),
+            State="ENABLED",  # an update replaces the whole definition
             Target=self._target(self._expander, {"account_id": automation.account_id, "automation_id": automation.id,
                                                  "day": firing.day.isoformat()}),
             Description=f"{automation.trigger} automation {automation.id}, firing of {firing.day.isoformat()}")
