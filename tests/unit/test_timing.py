@@ -147,6 +147,16 @@ def test_a_repeated_autumn_hour_means_its_first_occurrence():
     assert timing.due_at(ny(2026, 11, 1, 0, 0), Delay(), window, NY) == datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
 
 
+def test_the_repeated_autumn_hour_can_open_a_window_again():
+    # 2026-11-01: New York's clocks go back from 02:00 EDT to 01:00 EST at 06:00 UTC.
+    after_its_end = SendWindow(ClockTime(0), ClockTime(61))  # 01:30 EDT is past it; 01:00 EST is inside again
+    assert timing.due_at(datetime(2026, 11, 1, 5, 30, tzinfo=UTC), Delay(), after_its_end, NY) == \
+        datetime(2026, 11, 1, 6, 0, tzinfo=UTC)
+    short = SendWindow(ClockTime(61), ClockTime(90))  # 01:01 comes round twice: the second time too
+    assert timing.due_at(datetime(2026, 11, 1, 5, 45, tzinfo=UTC), Delay(), short, NY) == \
+        datetime(2026, 11, 1, 6, 1, tzinfo=UTC)
+
+
 def test_a_delay_is_elapsed_time_across_dst():
     # Saturday 08:00 EDT + 2 days 3 hours = Monday 10:00 EST (51 hours; the clocks fell back).
     assert timing.due_at(ny(2026, 10, 31, 8, 0), Delay(2, 3, 0), NINE_TO_FIVE, NY) == ny(2026, 11, 2, 10, 0)

@@ -8,7 +8,11 @@ Choices (the README repeats them):
   contact's own timezone where it has one, else the account's.
 - A wall-clock time the spring change skips moves forward by the gap (a 02:30 send time becomes
   03:30), except a window's opening, which opens when the clocks jump (03:00); a time the autumn
-  change repeats means its first occurrence, so it fires once."""
+  change repeats means its first occurrence, so it fires once (a window, though, is open
+  whenever the clock reads inside it, in the repeated hour too).
+- A window is [from, to).
+- Recurring and date-field rules fire on instants computed here (``Firing``), never on a
+  scheduler's reading of local time, so no occurrence is skipped or repeated."""
 from __future__ import annotations
 
 from dataclasses import dataclass
