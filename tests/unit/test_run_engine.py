@@ -182,32 +182,23 @@ def test_a_join_schedules_one_run_at_the_windowed_due_time_across_dst(env):
         ["scheduled", "started", "succeeded"]
 
 
-def test_a_short_delay_waits_in_the_run_queue_and_never_runs_early(env):
-    env.rule(env.send_email(), delay=Delay(0, 0, 1))
+@pytest.mark.parametrize("timing_, joined, due", [
+    ({"delay": Delay(0, 0, 1)}, T0, T0 + timedelta(minutes=1)),
+    ({"window": SendWindow(ClockTime(9 * 60), ClockTime(17 * 60))}, datetime(2026, 11, 2, 8, 59, 10, tzinfo=NY),
+     datetime(2026, 11, 2, 9, 0, tzinfo=NY)),
+], ids=["a one-minute delay", "a join 50 s before the window opens"])
+def test_a_short_wait_is_held_in_the_run_queue_and_never_ends_early(env, timing_, joined, due):
+    env.rule(env.send_email(), **timing_)
+    env.clock.set(joined)
     ann = env.contact()
     env.join(ann)
     [run] = env.runs(ann)
-    assert run.due_at == T0 + timedelta(minutes=1) and env.schedules() == []  # an SQS delay, not a schedule
-    assert env.drain() == []
-    env.clock.set(run.due_at - timedelta(milliseconds=1))
-    assert env.drain() == [] and env.sent() == []
-    env.clock.set(run.due_at)
-    [done] = env.drain()
-    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
-
-
-def test_a_join_just_before_the_window_opens_waits_for_the_opening_to_the_second(env):
-    env.rule(env.send_email(), window=SendWindow(ClockTime(9 * 60), ClockTime(17 * 60)))
-    env.clock.set(datetime(2026, 11, 2, 8, 59, 10, tzinfo=NY))
-    ann = env.contact()
-    env.join(ann)
-    [run] = env.runs(ann)
-    assert run.due_at == datetime(2026, 11, 2, 9, 0, tzinfo=NY) and env.schedules() == []
-    env.clock.set(datetime(2026, 11, 2, 8, 59, 59, 999999, tzinfo=NY))
-    assert env.drain() == [] and env.sent() == []
-    env.clock.set(run.due_at)
-    [done] = env.drain()
-    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+    assert run.due_at == due and env.schedules() == []  # an SQS delay, not a schedule
+    for moment, sent in ((joined, 0), (due - timedelta(microseconds=1), 0), (due, 1)):
+        env.clock.set(moment)
+        env.drain()
+        assert len(env.sent()) == sent, moment
+    assert env.services.runs.get(env.account, run.id).status is RunStatus.SUCCEEDED
 
 
 def test_a_run_delivered_early_waits_for_the_rest_of_its_time(env):
