@@ -466,6 +466,19 @@ def test_the_hourly_check_fires_again_a_firing_whose_schedule_was_lost(env, monk
     assert len(env.runs()) == 1 and len(env.schedules()) == 2  # nothing twice
 
 
+def test_a_firing_more_than_a_day_late_sends_nothing_but_keeps_the_chain_going(env):
+    daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
+    env.services.contact_lists.add_members(env.account, env.list.id, [env.contact().uuid])
+    env.clock.set(datetime(2026, 11, 5, 12, 0, tzinfo=NY))  # Scheduler was out for days
+    env.engine.expand(env.account, daily.id, day=date(2026, 11, 2))
+    assert env.runs() == []  # three days late: Scheduler would have given it up too
+    assert "2026-11-05" in {s["Name"][-10:] for s in env.schedules()}  # the chain goes on from a day ago
+    env.fire_due_schedules()  # Saturday's (days late: nothing) and today's 09:00 (3 hours late: sent)
+    env.drain()
+    assert [r.occurrence for r in env.runs()] == ["recurring:2026-11-05"] and len(env.sent()) == 1
+    assert [s["Name"][-10:] for s in env.schedules()] == ["2026-11-06"]
+
+
 def _outage(*args, **kwargs):
     raise ConnectionError("Scheduler unreachable")
 
