@@ -54,8 +54,10 @@ def mocked_aws():
 
     from automations import bootstrap
     from automations.surfaces import authorizer
+    from automations_local.delays import follow_the_clock
     from automations_local.resources import create_resources
 
+    follow_the_clock()  # SQS delays on the tests' clock, as in the local runtime
     template = _template()
     environment, _ = template.shared_environment()  # as the local runtime gives its functions
     saved = {k: os.environ.get(k) for k in [*_FAKE_AWS, *environment, "AWS_ENDPOINT_URL"]}

@@ -1,14 +1,14 @@
 """Expands a recurring or date-field automation's firing into runs (flow 5). Invoked by the
-automation's recurring schedule with {"account_id", "automation_id"}; pages of a big list go on
+firing's one-time schedule with {"account_id", "automation_id", "day"}; pages of a big list go on
 through the expand queue with their cursor, so no invocation runs out of time. The hourly sweep
 also queues {"account_id", "hourly_check": true}: put back any schedule, and make the runs of
 any recent join, that a failure between two writes lost."""
 import json
+from datetime import date
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations import clock
 from automations.bootstrap import services
 from automations.surfaces.http import logger
 
@@ -22,16 +22,16 @@ def _expand(task: dict, context) -> None:
         repaired = engine.hourly_check(str(task["account_id"]))
         logger.info("hourly check done", extra={"account_id": task["account_id"], **repaired})
         return
-    fired_at = clock.parse_iso(task["fired_at"]) if task.get("fired_at") else clock.now()
+    day = date.fromisoformat(task["day"])
     cursor, pages = task.get("cursor"), 0
     while True:
-        cursor = engine.expand(str(task["account_id"]), int(task["automation_id"]), fired_at=fired_at, cursor=cursor)
+        cursor = engine.expand(str(task["account_id"]), int(task["automation_id"]), day=day, cursor=cursor)
         pages += 1
         if cursor is None:
             break
         if context is None or context.get_remaining_time_in_millis() < _RESERVE_MS:
             engine.continue_expansion({"account_id": task["account_id"], "automation_id": task["automation_id"],
-                                       "fired_at": clock.iso_z(fired_at), "cursor": cursor})
+                                       "day": task["day"], "cursor": cursor})
             break
     logger.info("rule expanded", extra={"account_id": task["account_id"], "automation_id": task["automation_id"],
                                         "pages": pages, "continued": cursor is not None})

@@ -22,8 +22,8 @@ log = logging.getLogger(LOGGER_NAME)
 
 POLL_INTERVAL_S = 0.2  # how long the background poller rests when every queue came back empty
 MAX_RECEIVE = 10  # SQS's limit per ReceiveMessage
-_BACKLOG_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                       "ApproximateNumberOfMessagesDelayed")
+# A delayed message is not due yet (as a schedule not due yet): a drain does not wait for it.
+_BACKLOG_ATTRIBUTES = ("ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible")
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ class QueueDriver:
         return len(messages)
 
     def backlog(self) -> dict[str, int]:
-        """Messages visible, in flight or delayed, per driven queue."""
+        """Messages visible or in flight, per driven queue."""
         counts = {}
         for source in self.sources:
             attributes = self._sqs.get_queue_attributes(
@@ -205,7 +205,7 @@ class QueueDriver:
                 log.warning("queues not drained within %ss: %s", timeout_s, backlog)
                 return DrainReport(not backlog, handled, time.monotonic() - started, backlog)
             if not batch:
-                time.sleep(0.02)  # in flight elsewhere or delayed: give it a moment
+                time.sleep(0.02)  # in flight elsewhere: give it a moment
 
     # --- background ------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import boto3
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations_local import LOGGER_NAME, console, openapi, outbox  # noqa: F401 - they register their local pages
+from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
@@ -138,6 +139,7 @@ class LocalRuntime:
     def _start_aws(self) -> None:
         self.aws_endpoint = self._requested_aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
         if not self.aws_endpoint:
+            follow_the_clock()
             self._moto = _start_moto()
             self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
         self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import boto3
@@ -19,9 +19,9 @@ NY = ZoneInfo("America/New_York")
 
 
 class Shop:
-    def __init__(self, local_runtime, clock):
+    def __init__(self, local_runtime, clock, timezone="America/New_York"):
         self.stack, self.clock = local_runtime, clock
-        account = local_runtime.create_account("Run Engine Co", timezone="America/New_York")
+        account = local_runtime.create_account("Run Engine Co", timezone=timezone)
         credentials = base64.b64encode(f"{account['email']}:{account['api_key']}".encode()).decode()
         self.account_id, self.headers = account["account_id"], {"Authorization": f"Basic {credentials}"}
         self.make = local_runtime.as_account(self.headers).make
@@ -63,6 +63,14 @@ class Shop:
 
     def runs(self, **query):
         return self.call("GET", "/v1/runs", params={"limit": 100, **query})["runs"]
+
+    def sent_at(self, address):
+        """When each email to ``address`` was sent, oldest first."""
+        return sorted(_instant(m["created_at"]) for m in self.emails_to(address))
+
+
+def _instant(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @pytest.fixture
@@ -222,3 +230,95 @@ def test_text_messages_go_through_sns_and_show_in_the_outbox(shop):
     assert (sms["recipient"], sms["body"], sms["status"]) == ("+14155550199", "Hi Gus!", "sent")
     [accepted] = [m for m in outbox["sns_messages"] if m["id"] == sms["provider_id"]]
     assert accepted == {"id": sms["provider_id"], "phone_number": "+14155550199", "message": "Hi Gus!"}
+
+
+# -- on time, whatever the clocks do: the exact dates of each defect of issue 10 ------------------
+@pytest.mark.parametrize("zone_name, day, at, before, skipped, moved", [
+    # 14 March 2027: New York skips 02:00-03:00; a daily 02:30 rule goes at 03:30 that day.
+    ("America/New_York", "daily", (2, 30), date(2027, 3, 13), date(2027, 3, 14), datetime(2027, 3, 14, 3, 30, tzinfo=NY)),
+    # 3 October 2027: Lord Howe skips 02:00-02:30; a Sunday 02:15 rule goes at 02:45 that day.
+    ("Australia/Lord_Howe", "sunday", (2, 15), date(2027, 9, 26), date(2027, 10, 3),
+     datetime(2027, 10, 3, 2, 45, tzinfo=ZoneInfo("Australia/Lord_Howe"))),
+])
+def test_a_recurring_rule_at_a_time_the_spring_change_skips_fires_that_day_at_the_moved_time(
+        local_runtime, clock, zone_name, day, at, before, skipped, moved):
+    zone = ZoneInfo(zone_name)
+    shop = Shop(local_runtime, clock, timezone=zone_name)  # recurring rules keep the account's clock
+    on_time = datetime.combine(before, time(*at), zone)  # the occurrence before, on an ordinary day
+    shop.at(on_time - timedelta(hours=12))
+    group = shop.make("/v1/contact-lists", {"name": "Night owls"})["id"]
+    shop.automation(contact_list_id=group, template_type="email", template_id=shop.email_template("Night"),
+                    trigger_type="recurring", day=day, hour=at[0], min=at[1], ampm="am")
+    hal = shop.contact("hal@example.com")
+    shop.join(group, hal)
+    shop.at(on_time + timedelta(minutes=1))
+    shop.at(moved - timedelta(minutes=1))
+    assert len(shop.sent_at("hal@example.com")) == 1  # not yet: the skipped time has moved forward
+    shop.at(moved + timedelta(minutes=1))
+    due = {r["occurrence"]: _instant(r["due_at"]) for r in shop.runs(contact_uuid=hal)}
+    assert due == {f"recurring:{before}": on_time, f"recurring:{skipped}": moved}
+    sent = shop.sent_at("hal@example.com")
+    assert len(sent) == 2 and sent[0] >= on_time and sent[1] >= moved
+
+
+@pytest.mark.parametrize("zone_name, day", [("America/Havana", (2027, 3, 14)), ("America/Santiago", (2027, 9, 5)),
+                                            ("Africa/Cairo", (2027, 4, 30))])
+def test_a_birthday_on_a_day_that_starts_at_one_am_is_sent_at_nine(shop, zone_name, day):
+    """Those zones' spring changes skip midnight: planning on UTC days never depends on it."""
+    zone, birthday_day = ZoneInfo(zone_name), datetime(*day, 9, 0, tzinfo=ZoneInfo(zone_name))
+    shop.at(birthday_day - timedelta(days=3))
+    birthday = shop.make("/v1/custom-fields", {"name": "Birthday", "scope": "contact", "type": "date"})["id"]
+    members = shop.make("/v1/contact-lists", {"name": "Members"})["id"]
+    shop.automation(contact_list_id=members, template_type="email", template_id=shop.email_template("Happy"),
+                    trigger_type="custom_field", custom_field_id=birthday, hour=9, min=0, ampm="am")
+    jo = shop.contact("jo@example.com", timezone=zone_name, custom_fields={str(birthday): f"1990-{day[1]:02d}-{day[2]:02d}"})
+    shop.join(members, jo)
+    for days_before in (2, 1):
+        shop.at(birthday_day - timedelta(days=days_before))
+    shop.at(birthday_day - timedelta(minutes=1))
+    assert shop.sent_at("jo@example.com") == []
+    shop.at(birthday_day + timedelta(minutes=1))
+    shop.at(birthday_day + timedelta(days=1))
+    [sent] = shop.sent_at("jo@example.com")
+    [run] = shop.runs(contact_uuid=jo)
+    assert run["occurrence"] == f"date:{birthday_day.date().isoformat()}" and _instant(run["due_at"]) == birthday_day
+    assert sent >= birthday_day.replace(second=0) and sent.astimezone(zone).date() == birthday_day.date()
+
+
+def test_a_one_minute_delay_sends_not_before_the_minute_is_up(shop):
+    shop.at(datetime(2027, 6, 1, 11, 59, tzinfo=NY))
+    signups = shop.make("/v1/contact-lists", {"name": "Signups"})["id"]
+    shop.automation(contact_list_id=signups, template_type="email", template_id=shop.email_template("Minute"),
+                    delay_min=1)
+    kim = shop.contact("kim@example.com")
+    joined = shop.clock.set(datetime(2027, 6, 1, 12, 0, tzinfo=NY))
+    shop.join(signups, kim)
+    [run] = shop.runs(contact_uuid=kim)
+    due = _instant(run["due_at"])
+    assert due >= joined + timedelta(minutes=1) and run["status"] == "scheduled"
+    assert shop.sent_at("kim@example.com") == []  # not at once
+    shop.at(due - timedelta(seconds=1))
+    assert shop.sent_at("kim@example.com") == []
+    shop.at(due + timedelta(seconds=1))
+    [sent] = shop.sent_at("kim@example.com")
+    assert sent >= datetime(2027, 6, 1, 12, 1, tzinfo=NY) and sent >= due.replace(microsecond=0)
+
+
+def test_a_join_just_before_the_window_opens_sends_when_it_opens_not_before(shop):
+    shop.at(datetime(2027, 6, 2, 8, 0, tzinfo=NY))
+    morning = shop.make("/v1/contact-lists", {"name": "Morning"})["id"]
+    shop.automation(contact_list_id=morning, template_type="email", template_id=shop.email_template("Morning"),
+                    contact_trigger_hours=1, contact_trigger_from_hour=9, contact_trigger_from_min=0,
+                    contact_trigger_from_ampm="am", contact_trigger_to_hour=5, contact_trigger_to_min=0,
+                    contact_trigger_to_ampm="pm")
+    lou = shop.contact("lou@example.com")
+    shop.clock.set(datetime(2027, 6, 2, 8, 59, 10, tzinfo=NY))
+    shop.join(morning, lou)
+    opening = datetime(2027, 6, 2, 9, 0, tzinfo=NY)
+    [run] = shop.runs(contact_uuid=lou)
+    assert _instant(run["due_at"]) == opening and shop.sent_at("lou@example.com") == []
+    shop.at(opening - timedelta(seconds=1))
+    assert shop.sent_at("lou@example.com") == []
+    shop.at(opening + timedelta(seconds=1))
+    [sent] = shop.sent_at("lou@example.com")
+    assert sent >= opening

@@ -137,7 +137,7 @@ def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
 
 def test_sample_events_are_the_shapes_the_handlers_take():
     assert set(sample_event("run_executor_schedule")) == {"account_id", "run_id"}
-    assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id"}
+    assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id", "day"}
 
 
 def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
@@ -158,6 +158,8 @@ def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
     batch["Records"][0]["body"] = json.dumps({"account_id": acct, "hourly_check": True})
     assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
     assert scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=name)["State"] == "ENABLED"
-    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": weekly.id}) == \
+    day = name.rsplit(".", 1)[1]  # the firing's day
+    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": weekly.id, "day": day}) == \
         {"automation_id": weekly.id}  # a firing: the list is empty, nothing to run
-    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": 999}) == {"automation_id": 999}
+    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": 999, "day": day}) == \
+        {"automation_id": 999}

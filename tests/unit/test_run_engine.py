@@ -3,7 +3,7 @@ queued, executed exactly once, cancelled, chained into series, expanded from rec
 date-field rules, retried, and re-driven when a schedule is lost."""
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import boto3
@@ -101,20 +101,53 @@ class Env:
                 self.sqs.delete_message(QueueUrl=config.run_queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
     def fire_due_schedules(self):
-        """Invoke the executor for each one-time schedule whose instant has come, as Scheduler does."""
+        """Invoke the target of each one-time schedule whose instant has come, as Scheduler does:
+        the executor (the runs it executed are returned) or the rule expander (a firing)."""
         fired = []
-        for s in self.schedules():
-            at = datetime.fromisoformat(s["ScheduleExpression"][3:-1]).replace(tzinfo=timezone.utc)
-            if at <= clock.now():
+        for s in sorted(self.schedules(), key=_instant):
+            if _instant(s) <= clock.now():
                 payload = json.loads(s["Target"]["Input"])
-                fired.append(self.engine.execute(payload["account_id"], payload["run_id"]))
                 self.scheduler.delete_schedule(GroupName=s["GroupName"], Name=s["Name"])
+                if "run_id" in payload:
+                    fired.append(self.engine.execute(payload["account_id"], payload["run_id"]))
+                else:
+                    self.expand(payload)
         return fired
+
+    def expand(self, task):
+        cursor = None
+        while (cursor := self.engine.expand(task["account_id"], task["automation_id"],
+                                            day=date.fromisoformat(task["day"]), cursor=cursor)):
+            pass
+
+    def live_until(self, end):
+        """Move the clock from schedule to schedule up to ``end``, firing each at its instant and
+        executing what the run queue holds then: Scheduler and SQS on the clock."""
+        while True:
+            due = [_instant(s) for s in self.schedules() if _instant(s) <= end]
+            self.clock.set(min(due, default=end))
+            self.fire_due_schedules()
+            self.drain()
+            if not due:
+                return
+
+    def expansions(self):
+        """Take the rule expander's queued tasks and expand them."""
+        while messages := self.sqs.receive_message(QueueUrl=config.expand_queue_url(),
+                                                   MaxNumberOfMessages=10).get("Messages", []):
+            for m in messages:
+                self.expand(json.loads(m["Body"]))
+                self.sqs.delete_message(QueueUrl=config.expand_queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
     def sent(self, channel="email"):
         from automations_local.outbox import deliveries
 
         return [d for d in deliveries(channel=channel, account_id=self.account) if d["status"] == "sent"]
+
+
+def _instant(schedule):
+    assert schedule["ScheduleExpressionTimezone"] == "UTC"
+    return datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -147,6 +180,50 @@ def test_a_join_schedules_one_run_at_the_windowed_due_time_across_dst(env):
     assert len(env.sent()) == 1 and len(env.sent("event")) == 1  # automation.run.succeeded, once
     assert [h["event"] for h in env.services.runs.get(env.account, run.id).history] == \
         ["scheduled", "started", "succeeded"]
+
+
+@pytest.mark.parametrize("timing_, joined, due", [
+    ({"delay": Delay(0, 0, 1)}, T0, T0 + timedelta(minutes=1)),
+    ({"window": SendWindow(ClockTime(9 * 60), ClockTime(17 * 60))}, datetime(2026, 11, 2, 8, 59, 10, tzinfo=NY),
+     datetime(2026, 11, 2, 9, 0, tzinfo=NY)),
+], ids=["a one-minute delay", "a join 50 s before the window opens"])
+def test_a_short_wait_is_held_in_the_run_queue_and_never_ends_early(env, timing_, joined, due):
+    env.rule(env.send_email(), **timing_)
+    env.clock.set(joined)
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    assert run.due_at == due and env.schedules() == []  # an SQS delay, not a schedule
+    for moment, sent in ((joined, 0), (due - timedelta(microseconds=1), 0), (due, 1)):
+        env.clock.set(moment)
+        env.drain()
+        assert len(env.sent()) == sent, moment
+    assert env.services.runs.get(env.account, run.id).status is RunStatus.SUCCEEDED
+
+
+def test_a_run_delivered_early_waits_for_the_rest_of_its_time(env):
+    env.rule(env.send_email(), delay=Delay(0, 0, 10))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    env.clock.set(run.due_at - timedelta(seconds=5))
+    # Delivered early (a duplicate message, a re-drive, a schedule): it is handed on for the 5 s left.
+    assert env.engine.execute(env.account, run.id).status is RunStatus.SCHEDULED and env.sent() == []
+    env.clock.set(run.due_at - timedelta(milliseconds=1))
+    assert env.drain() == []
+    env.clock.set(run.due_at)
+    done = env.drain()  # the first message and the one handed on: one execution, one no-op
+    assert len(done) == 2 and {r.status for r in done} == {RunStatus.SUCCEEDED} and len(env.sent()) == 1
+    assert [h["event"] for h in env.services.runs.get(env.account, run.id).history] == \
+        ["scheduled", "started", "succeeded"]
+
+
+def test_one_time_schedules_never_round_down():
+    from automations.adapters.scheduler import at_expression
+
+    # Scheduler's at() is to the second: rounded up, never down.
+    assert at_expression(datetime(2027, 3, 14, 7, 30, 0, 1, tzinfo=timezone.utc)) == "at(2027-03-14T07:30:01)"
+    assert at_expression(datetime(2027, 3, 14, 7, 30, tzinfo=NY)) == "at(2027-03-14T11:30:00)"
 
 
 def test_a_late_join_waits_for_the_next_opening_in_the_contacts_own_zone(env):
@@ -312,14 +389,24 @@ def test_a_series_sends_each_step_on_its_day(env):
     assert steps == [0, 1, 2]
 
 
-def test_recurring_rules_get_a_schedule_that_follows_them(env):
+def test_recurring_rules_get_their_next_firing_that_follows_them(env):
     weekly = env.rule(env.send_email(), trigger=Trigger.RECURRING,
                       recurrence=Recurrence("monday", ClockTime(9 * 60), False))
     [schedule] = env.schedules()
-    assert schedule["ScheduleExpression"] == "cron(0 9 ? * MON *)"
-    assert schedule["ScheduleExpressionTimezone"] == "America/New_York" and schedule["State"] == "ENABLED"
+    # Monday 09:00 EST, in UTC: the product, not Scheduler's cron, decides the instant.
+    assert schedule["Name"].endswith(".2026-11-02") and schedule["ScheduleExpression"] == "at(2026-11-02T14:00:00)"
+    assert schedule["ScheduleExpressionTimezone"] == "UTC" and schedule["ActionAfterCompletion"] == "DELETE"
+    assert json.loads(schedule["Target"]["Input"]) == {"account_id": env.account, "automation_id": weekly.id,
+                                                       "day": "2026-11-02"}
     env.services.automations.update(env.account, weekly.id, _changes(active=False))
-    assert env.schedules()[0]["State"] == "DISABLED"
+    assert env.schedules() == []
+    env.services.automations.update(env.account, weekly.id, _changes(active=True))
+    assert [s["Name"] for s in env.schedules()] == [schedule["Name"]]
+    env.services.contact_automations.update(env.account, weekly.id, ContactRule(
+        trigger=Trigger.RECURRING, source_kind=GroupKind.LIST, source_id=env.list.id, action=env.send_email(),
+        recurrence=Recurrence("tuesday", ClockTime(8 * 60), False)))
+    [moved] = env.schedules()  # the Monday firing is gone, the Tuesday one planned
+    assert moved["Name"].endswith(".2026-11-03") and moved["ScheduleExpression"] == "at(2026-11-03T13:00:00)"
     env.services.automations.delete(env.account, weekly.id)
     assert env.schedules() == []
 
@@ -329,16 +416,71 @@ def test_a_recurring_firing_runs_each_member_once_and_only_on_its_days(env):
                      recurrence=Recurrence("daily", ClockTime(9 * 60), True))
     members = [env.contact(email=f"m{n}@example.com") for n in range(3)]
     env.services.contact_lists.add_members(env.account, env.list.id, [m.uuid for m in members])
-    saturday = datetime(2026, 10, 31, 9, 0, tzinfo=NY)
-    assert env.engine.expand(env.account, daily.id, fired_at=saturday) is None
-    assert env.drain() == []  # weekday_only: nothing on a Saturday
+    assert env.engine.expand(env.account, daily.id, day=date(2026, 10, 31)) is None  # weekday_only: no Saturday
+    assert env.drain() == [] and env.runs() == []
     monday = datetime(2026, 11, 2, 9, 0, tzinfo=NY)
     env.clock.set(monday)
-    cursor = env.engine.expand(env.account, daily.id, fired_at=monday, page_size=2)
+    cursor = env.engine.expand(env.account, daily.id, day=monday.date(), page_size=2)
     assert cursor is not None
-    assert env.engine.expand(env.account, daily.id, fired_at=monday, cursor=cursor, page_size=2) is None
-    env.engine.expand(env.account, daily.id, fired_at=monday)  # a duplicate firing: queued again, no new run
+    assert env.engine.expand(env.account, daily.id, day=monday.date(), cursor=cursor, page_size=2) is None
+    env.engine.expand(env.account, daily.id, day=monday.date())  # a duplicate firing: queued again, no new run
     assert len({run.id for run in env.drain()}) == 3 and len(env.sent()) == 3 and len(env.runs()) == 3
+    assert {r.due_at for r in env.runs()} == {monday}
+    # The firing planned the next one, Tuesday (Monday's schedule was not the one that fired here).
+    assert sorted(s["Name"][-10:] for s in env.schedules()) == ["2026-11-02", "2026-11-03"]
+
+
+def test_a_daily_rule_at_a_time_the_spring_change_skips_fires_that_day_at_the_moved_time(env):
+    env.clock.set(datetime(2027, 3, 12, 12, 0, tzinfo=NY))
+    env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(150)))
+    env.services.contact_lists.add_members(env.account, env.list.id, [env.contact().uuid])
+    env.live_until(datetime(2027, 3, 16, 12, 0, tzinfo=NY))
+    due = sorted((r.occurrence, r.due_at.astimezone(timezone.utc), r.status) for r in env.runs())
+    # 14 March 2027: New York skips 02:00-03:00, and 02:30 moves forward by the gap, to 03:30 EDT.
+    assert due == [("recurring:2027-03-13", datetime(2027, 3, 13, 7, 30, tzinfo=timezone.utc), RunStatus.SUCCEEDED),
+                   ("recurring:2027-03-14", datetime(2027, 3, 14, 7, 30, tzinfo=timezone.utc), RunStatus.SUCCEEDED),
+                   ("recurring:2027-03-15", datetime(2027, 3, 15, 6, 30, tzinfo=timezone.utc), RunStatus.SUCCEEDED),
+                   ("recurring:2027-03-16", datetime(2027, 3, 16, 6, 30, tzinfo=timezone.utc), RunStatus.SUCCEEDED)]
+    assert len(env.sent()) == 4
+
+
+def test_the_hourly_check_fires_again_a_firing_whose_schedule_was_lost(env, monkeypatch):
+    env.clock.set(datetime(2026, 11, 2, 8, 0, tzinfo=NY))
+    monkeypatch.setattr(env.engine._scheduler, "put_firing", _outage)
+    daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
+    env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(7 * 60)))
+    monkeypatch.undo()
+    ann = env.contact()
+    env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid])
+    assert env.schedules() == []  # both writes were lost
+    env.clock.set(datetime(2026, 11, 2, 9, 30, tzinfo=NY))
+    assert env.engine.check_schedules(env.account) == 2
+    assert sorted(s["Name"][-10:] for s in env.schedules()) == ["2026-11-03", "2026-11-03"]
+    env.expansions()
+    env.drain()
+    # Today's 09:00 firing was lost and is made up for; the 07:00 one came before its automation.
+    assert [(r.automation_id, r.occurrence) for r in env.runs()] == [(daily.id, "recurring:2026-11-02")]
+    assert len(env.sent()) == 1
+    assert env.engine.check_schedules(env.account) == 2
+    env.expansions()
+    assert len(env.runs()) == 1 and len(env.schedules()) == 2  # nothing twice
+
+
+def test_a_firing_more_than_a_day_late_sends_nothing_but_keeps_the_chain_going(env):
+    daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
+    env.services.contact_lists.add_members(env.account, env.list.id, [env.contact().uuid])
+    env.clock.set(datetime(2026, 11, 5, 12, 0, tzinfo=NY))  # Scheduler was out for days
+    env.engine.expand(env.account, daily.id, day=date(2026, 11, 2))
+    assert env.runs() == []  # three days late: Scheduler would have given it up too
+    assert "2026-11-05" in {s["Name"][-10:] for s in env.schedules()}  # the chain goes on from a day ago
+    env.fire_due_schedules()  # Saturday's (days late: nothing) and today's 09:00 (3 hours late: sent)
+    env.drain()
+    assert [r.occurrence for r in env.runs()] == ["recurring:2026-11-05"] and len(env.sent()) == 1
+    assert [s["Name"][-10:] for s in env.schedules()] == ["2026-11-06"]
+
+
+def _outage(*args, **kwargs):
+    raise ConnectionError("Scheduler unreachable")
 
 
 def test_a_birthday_rule_fires_once_a_year_and_feb_29_on_feb_28(env):
@@ -349,15 +491,30 @@ def test_a_birthday_rule_fires_once_a_year_and_feb_29_on_feb_28(env):
     other = env.contact(email="other@example.com", custom_fields={str(birthday.id): "1990-03-05"})
     env.services.contact_lists.add_members(env.account, env.list.id, [leap.uuid, other.uuid])
     planned = {}
-    day = datetime(2027, 1, 1, 0, 0, tzinfo=NY)
-    while day.year == 2027:  # every daily firing of a year
-        env.clock.set(day)
-        env.engine.expand(env.account, rule.id, fired_at=day)
+    day = date(2027, 1, 1)
+    while day.year == 2027:  # every daily firing of a year, each an hour before its UTC day
+        env.clock.set(datetime(day.year, day.month, day.day, tzinfo=timezone.utc) - timedelta(hours=1))
+        env.engine.expand(env.account, rule.id, day=day)
         day += timedelta(days=1)
     for run in env.runs():
         planned.setdefault(run.subject_id, []).append(run.due_at.astimezone(NY))
     assert planned == {leap.uuid: [datetime(2027, 2, 28, 9, 0, tzinfo=NY)],
                        other.uuid: [datetime(2027, 3, 5, 9, 0, tzinfo=NY)]}
+
+
+def test_a_birthday_on_a_day_whose_midnight_the_clocks_skip_is_sent_at_its_time(env):
+    """14 March 2027 in Havana starts at 01:00 (the clocks skip midnight): the planning firings,
+    on UTC days, never depend on that midnight."""
+    env.clock.set(datetime(2027, 3, 10, 12, 0, tzinfo=timezone.utc))
+    birthday = env.services.custom_fields.create(env.account, "Birthday", "contact", "date")
+    env.rule(env.send_email(), trigger=Trigger.DATE_FIELD, date_field=DateFieldTrigger(birthday.id, ClockTime(9 * 60)))
+    havana = env.contact(timezone="America/Havana", custom_fields={str(birthday.id): "1990-03-14"})
+    env.services.contact_lists.add_members(env.account, env.list.id, [havana.uuid])
+    env.live_until(datetime(2027, 3, 17, tzinfo=timezone.utc))
+    [run] = env.runs()
+    assert run.occurrence == "date:2027-03-14" and run.status is RunStatus.SUCCEEDED
+    assert run.due_at == datetime(2027, 3, 14, 9, 0, tzinfo=ZoneInfo("America/Havana"))  # 13:00 UTC, CDT
+    assert len(env.sent()) == 1
 
 
 def test_a_failing_channel_is_retried_then_fails_the_run_with_the_reason(env):
@@ -452,10 +609,7 @@ def test_an_html_only_email_goes_as_html(env):
 
 
 def test_a_lost_recurring_schedule_is_put_back_by_the_hourly_check(env, monkeypatch):
-    def outage(*args, **kwargs):
-        raise ConnectionError("Scheduler unreachable")
-
-    monkeypatch.setattr(env.engine._scheduler, "put_recurring", outage)
+    monkeypatch.setattr(env.engine._scheduler, "put_firing", _outage)
     weekly = env.rule(env.send_email(), trigger=Trigger.RECURRING,
                       recurrence=Recurrence("friday", ClockTime(17 * 60), False))  # saved despite the outage
     assert env.services.automations.get(env.account, weekly.id).active and env.schedules() == []
@@ -465,7 +619,7 @@ def test_a_lost_recurring_schedule_is_put_back_by_the_hourly_check(env, monkeypa
     assert json.loads(message["Body"]) == {"account_id": env.account, "hourly_check": True}
     assert env.engine.check_schedules(env.account) == 1
     [schedule] = env.schedules()
-    assert schedule["ScheduleExpression"] == "cron(0 17 ? * FRI *)" and schedule["State"] == "ENABLED"
+    assert schedule["ScheduleExpression"] == "at(2026-11-06T22:00:00)" and schedule["State"] == "ENABLED"
     assert env.engine.check_schedules(env.account) == 1 and len(env.schedules()) == 1  # idempotent
 
 

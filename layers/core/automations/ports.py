@@ -187,6 +187,7 @@ TemplateStore = NumberedStore[Template]
 from datetime import datetime  # noqa: E402
 
 from automations.domain.run import Run, RunStatus  # noqa: E402
+from automations.domain.timing import Firing  # noqa: E402
 
 
 class RunStore(Protocol):
@@ -213,8 +214,8 @@ class RunStore(Protocol):
 
 
 class RunScheduler(Protocol):
-    """One-time schedules that start runs at their due time, and the recurring schedules of
-    recurring and date-field automations (EventBridge Scheduler: adapters/scheduler.py)."""
+    """One-time schedules that start runs at their due time, and those of each firing of a
+    recurring or date-field automation (EventBridge Scheduler: adapters/scheduler.py)."""
 
     def schedule(self, run: Run) -> None:
         """Idempotent: scheduling the same run twice leaves one schedule."""
@@ -225,10 +226,13 @@ class RunScheduler(Protocol):
     def unschedule(self, run: Run) -> None:
         """Idempotent: a schedule that fired or was deleted already is fine."""
 
-    def put_recurring(self, automation: Automation, expression: str, timezone: str) -> None:
-        """Create or update the automation's recurring schedule (disabled when it is inactive)."""
+    def put_firing(self, automation: Automation, firing: Firing) -> bool:
+        """Create or update the one-time schedule of a recurring or date-field automation's
+        firing (which invokes the rule expander with the firing's day). True when it was
+        missing and had to be created."""
 
-    def delete_recurring(self, automation: Automation) -> None: ...
+    def delete_firing(self, automation: Automation, firing: Firing) -> None:
+        """Idempotent: a schedule that fired or was deleted already is fine."""
 
 
 class RunQueue(Protocol):
@@ -236,7 +240,8 @@ class RunQueue(Protocol):
     expander: pages of a recurring expansion still to do, accounts whose recurring schedules to
     check (SQS: adapters/sqs.py)."""
 
-    def execute_soon(self, runs: list[tuple[str, str]]) -> None:
-        """Queue (account id, run id) pairs for the executor."""
+    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None) -> None:
+        """Queue (account id, run id) pairs for the executor, each held back its delay in
+        seconds (0-900) when ``delays`` is given."""
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...

@@ -1,11 +1,13 @@
-"""EventBridge Scheduler: a one-time schedule per delayed run, a recurring one per recurring or
-date-field automation. Names are derived from what they schedule, so a retried or concurrent
-create meets the first (ConflictException, or ClientToken on a retried request) and there is
-never a second schedule for one run."""
+"""EventBridge Scheduler: one-time schedules only, in UTC: one per delayed run, and one per
+firing of a recurring or date-field automation (each firing plans the next). Names are derived
+from what they schedule, so a retried or concurrent create meets the first (ConflictException,
+or ClientToken on a retried request) and there is never a second schedule for one run or one
+firing."""
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
@@ -13,6 +15,7 @@ from automations.adapters.dynamo import _is
 from automations.clock import ensure_utc
 from automations.domain.model import Automation
 from automations.domain.run import Run
+from automations.domain.timing import Firing
 
 # Scheduler retries a failed invocation with backoff for up to a day, then dead-letters it; the
 # hourly sweep re-drives a run still "scheduled" after that too.
@@ -23,9 +26,17 @@ def run_schedule_name(run: Run) -> str:
     return run.id  # "run_" + 24 hex: within Scheduler's 64 characters
 
 
-def recurring_schedule_name(automation: Automation) -> str:
+def firing_schedule_name(automation: Automation, firing: Firing) -> str:
     digest = hashlib.sha256(f"{automation.account_id}|{automation.id}".encode()).hexdigest()[:32]
-    return f"rule_{digest}"
+    return f"rule_{digest}.{firing.day.isoformat()}"  # 48 characters
+
+
+def at_expression(when: datetime) -> str:
+    """``at()`` in UTC, to the second: rounded up, so a schedule never fires before ``when``."""
+    when = ensure_utc(when)
+    if when.microsecond:
+        when = when.replace(microsecond=0) + timedelta(seconds=1)
+    return f"at({when.strftime('%Y-%m-%dT%H:%M:%S')})"
 
 
 class EventBridgeRunScheduler:
@@ -49,42 +60,46 @@ class EventBridgeRunScheduler:
         self._once(f"{run_schedule_name(run)}.retry{run.attempts}", run, run.lease_until)
 
     def _once(self, name: str, run: Run, when) -> None:
-        at = ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S")
         try:
             self._scheduler.create_schedule(
-                Name=name, GroupName=self._group, ClientToken=name,
-                ScheduleExpression=f"at({at})", ScheduleExpressionTimezone="UTC",  # due_at is already DST-correct
-                FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE",
+                Name=name, GroupName=self._group, ClientToken=name.replace(".", "-"),  # tokens take no dots
+                **self._at(when),  # due_at is already DST-correct
                 Target=self._target(self._executor, {"account_id": run.account_id, "run_id": run.id}),
                 Description=f"run {run.id} of automation {run.automation_id}")
         except ClientError as e:
             if not _is(e, "ConflictException"):  # scheduled already: the same run, the same name
                 raise
 
+    @staticmethod
+    def _at(when) -> dict:
+        return dict(ScheduleExpression=at_expression(when), ScheduleExpressionTimezone="UTC",
+                    FlexibleTimeWindow={"Mode": "OFF"}, ActionAfterCompletion="DELETE")
+
     def unschedule(self, run: Run) -> None:
         self._delete(run_schedule_name(run))
 
-    def put_recurring(self, automation: Automation, expression: str, timezone: str) -> None:
+    def put_firing(self, automation: Automation, firing: Firing) -> bool:
         definition = dict(
-            Name=recurring_schedule_name(automation), GroupName=self._group, ScheduleExpression=expression,
-            ScheduleExpressionTimezone=timezone, FlexibleTimeWindow={"Mode": "OFF"},
-            State="ENABLED" if automation.active else "DISABLED",
-            Target=self._target(self._expander, {"account_id": automation.account_id,
-                                                 "automation_id": automation.id}),
-            Description=f"{automation.trigger} automation {automation.id}")
-        try:  # an update in the common case (every hour's reconcile): one call
+            Name=firing_schedule_name(automation, firing), GroupName=self._group, **self._at(firing.at),
+            State="ENABLED",  # an update replaces the whole definition
+            Target=self._target(self._expander, {"account_id": automation.account_id, "automation_id": automation.id,
+                                                 "day": firing.day.isoformat()}),
+            Description=f"{automation.trigger} automation {automation.id}, firing of {firing.day.isoformat()}")
+        try:  # an update in the common case (every hour's check finds it there): one call
             self._scheduler.update_schedule(**definition)
+            return False
         except ClientError as e:
             if not _is(e, "ResourceNotFoundException"):
                 raise
-            try:
-                self._scheduler.create_schedule(**definition)
-            except ClientError as again:
-                if not _is(again, "ConflictException"):  # created concurrently: the same definition
-                    raise
+        try:
+            self._scheduler.create_schedule(**definition)
+        except ClientError as e:
+            if not _is(e, "ConflictException"):  # created concurrently: the same definition
+                raise
+        return True
 
-    def delete_recurring(self, automation: Automation) -> None:
-        self._delete(recurring_schedule_name(automation))
+    def delete_firing(self, automation: Automation, firing: Firing) -> None:
+        self._delete(firing_schedule_name(automation, firing))
 
     def _delete(self, name: str) -> None:
         try:

@@ -9,13 +9,16 @@ from automations.service.sweep import SweepTask
 _BATCH = 10  # SQS's limit per SendMessageBatch
 
 
-def send_all(client, queue_url: str, bodies: list[str], what: str) -> None:
-    """Send every body, in batches, resending only what SQS reports as failed."""
-    for start in range(0, len(bodies), _BATCH):
-        batch = {str(i): body for i, body in enumerate(bodies[start:start + _BATCH])}
+def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[int] | None = None) -> None:
+    """Send every body (each held back its delay in seconds, if given), in batches, resending
+    only what SQS reports as failed."""
+    entries = [{"MessageBody": body, **({"DelaySeconds": delays[i]} if delays and delays[i] else {})}
+               for i, body in enumerate(bodies)]
+    for start in range(0, len(entries), _BATCH):
+        batch = {str(i): entry for i, entry in enumerate(entries[start:start + _BATCH])}
         for _ in range(3):
             answer = client.send_message_batch(QueueUrl=queue_url, Entries=[
-                {"Id": key, "MessageBody": body} for key, body in batch.items()])
+                {"Id": key, **entry} for key, entry in batch.items()])
             batch = {f["Id"]: batch[f["Id"]] for f in answer.get("Failed", [])}
             if not batch:
                 break
@@ -38,9 +41,9 @@ class SqsRunQueue:
         self._runs = run_queue_url
         self._expansions = expand_queue_url
 
-    def execute_soon(self, runs: list[tuple[str, str]]) -> None:
+    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None) -> None:
         bodies = [json.dumps({"account_id": account_id, "run_id": run_id}) for account_id, run_id in runs]
-        send_all(self._sqs, self._runs, bodies, "runs")
+        send_all(self._sqs, self._runs, bodies, "runs", delays)
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None:
         send_all(self._sqs, self._expansions, [json.dumps(t, separators=(",", ":")) for t in tasks], "expander tasks")

@@ -8,13 +8,18 @@ Choices (the README repeats them):
   contact's own timezone where it has one, else the account's.
 - A wall-clock time the spring change skips moves forward by the gap (a 02:30 send time becomes
   03:30), except a window's opening, which opens when the clocks jump (03:00); a time the autumn
-  change repeats means its first occurrence, so it fires once."""
+  change repeats means its first occurrence, so it fires once (a window, though, is open
+  whenever the clock reads inside it, in the repeated hour too).
+- A window is [from, to).
+- Recurring and date-field rules fire on instants computed here (``Firing``), never on a
+  scheduler's reading of local time, so no occurrence is skipped or repeated."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from automations.domain.contact_rules import WEEKEND, WEEKDAYS, ClockTime, Delay, Recurrence, SendWindow
+from automations.domain.contact_rules import WEEKEND, WEEKDAYS, ClockTime, ContactRule, Delay, SendWindow
 from automations.domain.model import Automation
 
 # A series step with no send time of its own goes at 10:00 (VipeCloud's rule).
@@ -49,28 +54,46 @@ def into_window(instant: datetime, window: SendWindow | None, zone: ZoneInfo) ->
     day, at = wall_time(instant, zone)
     if window.admits(at):
         return instant
-    if window.start < window.end and at >= window.end:
-        day += timedelta(days=1)  # after today's close: tomorrow's opening
-    # A window crossing midnight rejects only times between its end and its start: today's opening.
-    for _ in range(3):  # a tiny window can lie wholly inside a skipped hour: then the next day's
-        opening = _opening(day, window, zone)
-        if opening is not None and opening >= instant:
-            return opening
-        day += timedelta(days=1)
+    # Today's opening if it is still to come (an autumn day can open twice: the repeated hour
+    # passes the opening again), else the next day's; a tiny window can lie wholly inside a
+    # skipped hour, so that a day has none.
+    for offset in range(4):
+        opening = _opening(day + timedelta(days=offset), window, zone, instant)
+        if opening is not None:
+            # Unless the autumn change turns the clocks back into the window before that.
+            change = _clocks_change(zone, instant, opening)
+            return change if change is not None and window.admits(wall_time(change, zone)[1]) else opening
     raise ValueError(f"no opening of {window} in {zone} after {instant}")  # pragma: no cover (impossible)
 
 
-def _opening(day: date, window: SendWindow, zone: ZoneInfo) -> datetime | None:
-    """The first instant of ``day`` the window admits from its start. An opening the spring
-    change skips opens when the clocks jump (a window is open from then), not an hour later."""
+def _clocks_change(zone: ZoneInfo, start: datetime, end: datetime) -> datetime | None:
+    """The instant in (start, end] at which ``zone``'s clocks change, if they do (asked of a few
+    days at most: a zone changes at most once in them). Bisected to the second, as tz changes are."""
+    offset = start.astimezone(zone).utcoffset()
+    if end.astimezone(zone).utcoffset() == offset:
+        return None
+    low, high = start, end  # the offset is the old one at low, the new one at high
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        low, high = (middle, high) if middle.astimezone(zone).utcoffset() == offset else (low, middle)
+    whole = high.replace(microsecond=0)  # the change is on a whole second: this one or high itself
+    return whole if whole > low and whole.astimezone(zone).utcoffset() != offset else high
+
+
+def _opening(day: date, window: SendWindow, zone: ZoneInfo, not_before: datetime) -> datetime | None:
+    """The first instant of ``day`` from ``not_before`` at which the window opens. An opening
+    the spring change skips opens when the clocks jump (a window is open from then), not an
+    hour later; one the autumn change repeats opens at both of its instants."""
     wall = datetime.combine(day, time(window.start.minutes // 60, window.start.minutes % 60))
-    first, last = sorted(wall.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1))
-    probe = first  # equal for an ordinary time; for a skipped one, the span around the jump
+    readings = sorted({wall.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc) for fold in (0, 1)})
+    if all(r.astimezone(zone).replace(tzinfo=None) == wall for r in readings):
+        return next((r for r in readings if r >= not_before), None)
+    probe = readings[0]  # skipped: the span around the jump
     while not window.admits(wall_time(probe, zone)[1]):
         probe += timedelta(minutes=1)
-        if probe > last:
+        if probe > readings[-1]:
             return None
-    return probe
+    return probe if probe >= not_before else None
 
 
 def due_at(triggered_at: datetime, delay: Delay, window: SendWindow | None, zone: ZoneInfo) -> datetime:
@@ -104,17 +127,73 @@ def weekday_name(day: date) -> str:
     return WEEKDAYS[(day.weekday() + 1) % 7]
 
 
-def recurring_cron(recurrence: Recurrence) -> str:
-    """An EventBridge Scheduler cron expression that fires at least on every day the recurrence
-    occurs (the target checks ``Recurrence.occurs_on``, which knows last-of-month days and
-    weekday-only rules; cron's L is not needed)."""
-    minute, hour = recurrence.at.minutes % 60, recurrence.at.minutes // 60
-    if isinstance(recurrence.day, int):
-        days = str(recurrence.day) if recurrence.day <= 28 else "28-31"
-        return f"cron({minute} {hour} {days} * ? *)"
-    if recurrence.day in WEEKDAYS:
-        return f"cron({minute} {hour} ? * {recurrence.day[:3].upper()} *)"
-    return f"cron({minute} {hour} ? * {'MON-FRI' if recurrence.weekday_only else '*'} *)"
+# A date-field rule's schedule plans each UTC day this long before the day starts, so the day's
+# first sends are planned before they are due.
+PLANNING_LEAD = timedelta(hours=1)
+
+
+@dataclass(frozen=True, order=True)
+class Firing:
+    """One firing of a recurring or date-field rule's schedule: at ``at`` (UTC), for ``day``. A
+    recurring rule fires once on each day it occurs (a local date in the rule's zone), at its
+    time; a date-field rule fires once per UTC day, ``PLANNING_LEAD`` before the day, to plan
+    the anniversaries that come round in it. Every firing is one instant on one fixed grid, so
+    a firing is never skipped or repeated whatever the clocks do."""
+
+    at: datetime
+    day: date
+
+
+def firing_on(rule: ContactRule, zone: ZoneInfo, day: date) -> Firing | None:
+    """The rule's firing for ``day``, if it has one (a recurring rule's time is read in ``zone``)."""
+    if rule.recurrence is None:
+        return Firing(datetime.combine(day, time(), timezone.utc) - PLANNING_LEAD, day)
+    return Firing(instant_of(day, rule.recurrence.at, zone), day) if rule.recurrence.occurs_on(day) else None
+
+
+def next_firing(rule: ContactRule, zone: ZoneInfo, after: datetime) -> Firing:
+    """The rule's first firing after ``after``."""
+    day = after.astimezone(zone if rule.recurrence else timezone.utc).date() - timedelta(days=1)
+    for _ in range(_FIRING_SEARCH_DAYS):
+        firing = firing_on(rule, zone, day)
+        if firing is not None and firing.at > after:
+            return firing
+        day += timedelta(days=1)
+    raise ValueError(f"no firing of {rule} after {after}")  # pragma: no cover (monthly is the sparsest)
+
+
+def last_firing(rule: ContactRule, zone: ZoneInfo, until: datetime) -> Firing:
+    """The rule's last firing at or before ``until``."""
+    day = until.astimezone(zone if rule.recurrence else timezone.utc).date() + timedelta(days=2)
+    for _ in range(_FIRING_SEARCH_DAYS):
+        firing = firing_on(rule, zone, day)
+        if firing is not None and firing.at <= until:
+            return firing
+        day -= timedelta(days=1)
+    raise ValueError(f"no firing of {rule} until {until}")  # pragma: no cover (monthly is the sparsest)
+
+
+_FIRING_SEARCH_DAYS = 40  # a monthly rule fires at least once in any 31 days (plus a day either side)
+
+
+def planned_span(firing: Firing) -> tuple[datetime, datetime]:
+    """The instants a date-field rule's firing plans: its UTC day, [start, end)."""
+    start = datetime.combine(firing.day, time(), timezone.utc)
+    return start, start + timedelta(days=1)
+
+
+def anniversaries_between(held: date, at: ClockTime, zone: ZoneInfo, start: datetime,
+                          end: datetime) -> list[tuple[date, datetime]]:
+    """The (local day, instant) of each time the date held in a contact's field comes round at
+    ``at`` in ``zone`` within [start, end). Consecutive spans plan each anniversary exactly once."""
+    day, last = start.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date() + timedelta(days=1)
+    found = []
+    while day <= last:
+        instant = instant_of(day, at, zone)
+        if anniversary_on(held, day) and start <= instant < end:
+            found.append((day, instant))
+        day += timedelta(days=1)
+    return found
 
 
 def anniversary_on(held: date, local_day: date) -> bool:

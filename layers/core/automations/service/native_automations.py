@@ -210,18 +210,13 @@ def _contact_due(automation: Automation, contact: Contact, account: Account, now
     rule = ContactRule.from_automation(automation)
     if rule.recurrence is None and rule.date_field is None:
         return timing.due_at(now, rule.delay, rule.window, zone)
-    if rule.recurrence is not None:  # recurring schedules run on the account's clock
-        occurs, at, clock_zone = rule.recurrence.occurs_on, rule.recurrence.at, timing.zone_of(account.timezone)
-    else:
-        held = contact.custom_fields.get(str(rule.date_field.custom_field_id))
-        if not isinstance(held, str):
-            return None
-        held_date = date.fromisoformat(held)
-        occurs, at, clock_zone = (lambda day: timing.anniversary_on(held_date, day)), rule.date_field.at, zone
-    today, _ = timing.wall_time(now, clock_zone)
-    for offset in range(_LOOKAHEAD_DAYS):
-        day = today + timedelta(days=offset)
-        if occurs(day) and (instant := timing.instant_of(day, at, clock_zone)) >= now:
-            return timing.due_at(instant, rule.delay, rule.window, zone)
-    return None
+    if rule.recurrence is not None:  # recurring rules run on the account's clock
+        firing = timing.next_firing(rule, timing.zone_of(account.timezone), now - timedelta(microseconds=1))
+        return timing.due_at(firing.at, rule.delay, rule.window, zone)
+    held = contact.custom_fields.get(str(rule.date_field.custom_field_id))
+    if not isinstance(held, str):
+        return None
+    coming = timing.anniversaries_between(date.fromisoformat(held), rule.date_field.at, zone, now,
+                                          now + timedelta(days=_LOOKAHEAD_DAYS))
+    return timing.due_at(coming[0][1], rule.delay, rule.window, zone) if coming else None
 

@@ -14,6 +14,7 @@ takes the run over and finishes what is left."""
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -37,12 +38,13 @@ _log = logging.getLogger(__name__)
 # executor never loses its run, short enough that a crashed one's run is soon taken over.
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
-EARLY_TOLERANCE = timedelta(seconds=60)  # Scheduler's precision: a run this early is due
+MAX_QUEUE_DELAY_S = 900  # SQS's longest message delay: shorter waits go through the run queue
 # The re-drive leaves runs alone for this long past their time: their schedule may still come.
 REDRIVE_GRACE = timedelta(minutes=5)
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
-CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events without runs
-DATE_RULE_CRON = "cron(0 0 * * ? *)"  # daily at midnight: each firing plans the next 25 hours
+CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events and firings without runs
+# A firing delivered later than this is not expanded (Scheduler gives an invocation up after a day too).
+MAX_FIRING_AGE = timedelta(days=1)
 
 
 def backoff(attempt: int) -> int:
@@ -148,7 +150,7 @@ class RunEngine:
         if window is not None and contacts is None:  # only a window reads the contact's own zone
             contacts = self._contacts.get_many(account.id, [p.contact_uuid for p in plans])
         now = clock.now()
-        runs, now_due = [], []
+        runs, waiting = [], []
         for plan in plans:
             contact = (contacts or {}).get(plan.contact_uuid)
             zone = timing.zone_of(contact.timezone if contact else None, account.timezone)
@@ -167,13 +169,23 @@ class RunEngine:
                 # Still scheduled: hand it on again (idempotent), which heals a crash right after
                 # the first put.
             runs.append(run)
-            if run.due_at <= now + EARLY_TOLERANCE:
-                now_due.append(run)
+            waiting.append(run)
+        self._hand_on(waiting)
+        return runs
+
+    def _hand_on(self, runs: list[Run]) -> None:
+        """Each run to what executes it at its due time, never before: the run queue, with a
+        delay when the wait fits in one (to the second), else a one-time schedule."""
+        now, soon, delays = clock.now(), [], []
+        for run in runs:
+            wait = math.ceil((run.due_at - now).total_seconds())
+            if wait <= MAX_QUEUE_DELAY_S:
+                soon.append((run.account_id, run.id))
+                delays.append(max(wait, 0))
             else:
                 self._scheduler.schedule(run)
-        if now_due:
-            self._queue.execute_soon([(r.account_id, r.id) for r in now_due])
-        return runs
+        if soon:
+            self._queue.execute_soon(soon, delays)
 
     # -- executing -----------------------------------------------------------------------------
     def execute(self, account_id: str, run_id_: str) -> Run | None:
@@ -183,7 +195,8 @@ class RunEngine:
         now = clock.now()
         if run is None or run.finished:
             return run
-        if run.status is RunStatus.SCHEDULED and run.due_at and run.due_at > now + EARLY_TOLERANCE:
+        if run.status is RunStatus.SCHEDULED and run.due_at and run.due_at > now:
+            self._hand_on([run])  # delivered early (whatever delivered it): it waits for the rest
             return run
         if run.status is RunStatus.RUNNING and run.lease_until and run.lease_until > now:
             return run
@@ -368,27 +381,47 @@ class RunEngine:
         return queued
 
     # -- recurring and date-field automations ---------------------------------------------------
-    def automation_changed(self, before: Automation | None, after: Automation | None) -> None:
-        """Keep the automation's recurring schedule in step with it (created, updated, disabled,
-        deleted with it)."""
-        if after is not None and after.trigger in SCHEDULED_TRIGGERS:
-            rule = ContactRule.from_automation(after)
-            expression = timing.recurring_cron(rule.recurrence) if rule.recurrence else DATE_RULE_CRON
-            self._scheduler.put_recurring(after, expression, self._accounts.get_account(after.account_id).timezone)
-        elif before is not None and before.trigger in SCHEDULED_TRIGGERS:
-            self._scheduler.delete_recurring(before)
+    def automation_changed(self, before: Automation | None, after: Automation | None) -> bool:
+        """Keep the automation's next firing in step with it: planned while it is active, moved
+        when its rule changes, gone when it is deactivated or deleted. True when the next
+        firing's schedule was missing."""
+        now = clock.now()
+        wanted = self._next_firing(after, now) if after is not None and after.active else None
+        replaced = self._next_firing(before, now) if before is not None else None
+        missing = self._scheduler.put_firing(after, wanted) if wanted else False
+        if replaced and replaced != wanted:
+            self._scheduler.delete_firing(before, replaced)
+        return missing
 
-    def expand(self, account_id: str, automation_id: int, *, fired_at: datetime, cursor: str | None = None,
+    def _next_firing(self, automation: Automation, now: datetime) -> timing.Firing | None:
+        if automation.trigger not in SCHEDULED_TRIGGERS:
+            return None
+        return timing.next_firing(ContactRule.from_automation(automation), self._rule_zone(automation.account_id), now)
+
+    def _rule_zone(self, account_id: str, account: Account | None = None):
+        """Where a recurring rule's days and times are read: the account's zone."""
+        return timing.zone_of((account or self._accounts.get_account(account_id)).timezone)
+
+    def expand(self, account_id: str, automation_id: int, *, day: date, cursor: str | None = None,
                page_size: int = 100) -> str | None:
-        """One page of a recurring or date-field firing: runs for the source group's members.
-        Returns the cursor of the next page (None when done)."""
+        """One page of the automation's firing of ``day``: runs for the source group's members.
+        The first page plans the next firing before anything else, so the chain of firings
+        outlives a failure here. Returns the cursor of the next page (None when done)."""
         automation = self._automations.find(account_id, automation_id)
         if automation is None or not automation.active or automation.trigger not in SCHEDULED_TRIGGERS:
             return None
         rule = ContactRule.from_automation(automation)
         account = self._accounts.get_account(account_id)
-        if rule.recurrence and not rule.recurrence.occurs_on(fired_at.astimezone(timing.zone_of(account.timezone)).date()):
-            return None  # the cron fires on candidate days; the rule decides (last day of month, weekdays)
+        zone = self._rule_zone(account_id, account)
+        firing = timing.firing_on(rule, zone, day)
+        if firing is None:
+            return None  # a firing of the rule as it was (it changed since): the rule now has none that day
+        now = clock.now()
+        if cursor is None:
+            # From this firing, or (after a long outage) from a day ago, as Scheduler drops older invocations.
+            self._scheduler.put_firing(automation, timing.next_firing(rule, zone, max(firing.at, now - MAX_FIRING_AGE)))
+        if firing.at < now - MAX_FIRING_AGE:
+            return None  # too late to be of use: Scheduler would have given it up too
         try:
             members, cursor = self._groups[rule.source_kind].members(account_id, rule.source_id, cursor=cursor,
                                                                      limit=page_size)
@@ -396,11 +429,10 @@ class RunEngine:
             return None  # the list is gone
         contacts = self._contacts.get_many(account_id, [m.contact_uuid for m in members])
         if rule.recurrence:
-            occurrence = f"recurring:{fired_at.astimezone(timing.zone_of(account.timezone)).date().isoformat()}"
-            plans = [Plan(uuid, occurrence, fired_at) for uuid in contacts]
+            plans = [Plan(uuid, f"recurring:{day.isoformat()}", firing.at) for uuid in contacts]
         else:
-            plans = [plan for c in contacts.values()
-                     for plan in _anniversaries(c, rule, account, fired_at)]
+            start, end = timing.planned_span(firing)
+            plans = [plan for c in contacts.values() for plan in _anniversaries(c, rule, account, start, end)]
         self._launch(automation, plans, contacts=contacts, account=account)
         return cursor
 
@@ -435,12 +467,23 @@ class RunEngine:
                 return made
 
     def check_schedules(self, account_id: str) -> int:
-        """Put back the schedule of every recurring and date-field automation of the account, as
-        its automation says: repairs a schedule write lost after its automation's write (a crash,
-        a Scheduler outage). Returns how many were checked."""
+        """Put back the next firing of every recurring and date-field automation of the account
+        (a schedule write lost after its automation's write, a firing that failed before
+        planning the next), and delete an inactive one's. Where the next firing was missing,
+        the firing before it may have been lost too: it is fired again if it is recent and
+        not older than the automation (its runs exist already if it was not lost, so nothing
+        runs twice). Returns how many automations were checked."""
         automations = self._automations.list(account_id, kinds=frozenset(SCHEDULED_TRIGGERS))
+        account = self._accounts.get_account(account_id) if automations else None
+        now, lost = clock.now(), []
         for automation in automations:
-            self.automation_changed(None, automation)
+            if self.automation_changed(automation, automation):
+                last = timing.last_firing(ContactRule.from_automation(automation),
+                                          self._rule_zone(account_id, account), now)
+                if last.at >= max(now - CATCH_UP, automation.updated_at):
+                    lost.append({"account_id": account_id, "automation_id": automation.id, "day": last.day.isoformat()})
+        if lost:
+            self._queue.expand_later(lost)
         return len(automations)
 
     # -- previews ------------------------------------------------------------------------------
@@ -451,24 +494,18 @@ class RunEngine:
                  **({"skipped": d.error} if d.status is DeliveryStatus.SKIPPED else {})} for d in composed]
 
 
-def _anniversaries(contact: Contact, rule: ContactRule, account: Account, fired_at: datetime) -> list[Plan]:
-    """Runs for the date held in the contact's field coming round, at the rule's time in the
-    contact's zone, within the 25 hours after the daily firing (an hour before it too, so a late
-    firing loses nothing; the occurrence key keeps the overlap from firing twice)."""
+def _anniversaries(contact: Contact, rule: ContactRule, account: Account, start: datetime,
+                   end: datetime) -> list[Plan]:
+    """Runs for the date held in the contact's field coming round within [start, end), at the
+    rule's time in the contact's zone."""
     held_text = contact.custom_fields.get(str(rule.date_field.custom_field_id))
     try:
         held = date.fromisoformat(held_text)
     except (TypeError, ValueError):
         return []
     zone = timing.zone_of(contact.timezone, account.timezone)
-    today = fired_at.astimezone(zone).date()
-    plans = []
-    for offset in (-1, 0, 1, 2):
-        day = today + timedelta(days=offset)
-        due = timing.instant_of(day, rule.date_field.at, zone)
-        if timing.anniversary_on(held, day) and fired_at - timedelta(hours=1) <= due < fired_at + timedelta(hours=25):
-            plans.append(Plan(contact.uuid, f"date:{day.isoformat()}", due))
-    return plans
+    return [Plan(contact.uuid, f"date:{day.isoformat()}", instant)
+            for day, instant in timing.anniversaries_between(held, rule.date_field.at, zone, start, end)]
 
 
 def _entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:
