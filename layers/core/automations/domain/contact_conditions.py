@@ -23,6 +23,7 @@ from typing import Any
 
 from automations.domain.contacts import Contact
 from automations.domain.model import Condition, Conditions
+from automations.domain.numbers import id_number
 from automations.errors import Problems
 
 CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "timezone")
@@ -56,8 +57,8 @@ def _read(field_name: str, contact: Contact, data: Any) -> Any:
     for key in field_name.removeprefix(DATA_PREFIX).split("."):
         if isinstance(value, dict):
             value = value.get(key, _MISSING)
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
+        elif isinstance(value, list) and (index := id_number(key)) is not None and index < len(value):
+            value = value[index]
         else:
             return None
     return None if value is _MISSING else value
