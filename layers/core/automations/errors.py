@@ -97,3 +97,10 @@ def is_transient(error: BaseException) -> bool:
         return False
     reasons = [r.get("Code") for r in response.get("CancellationReasons") or ()]
     return (response.get("Error") or {}).get("Code") in TRANSIENT_CODES or any(r in TRANSIENT_CODES for r in reasons)
+
+
+def reason_of(error: BaseException, limit: int = 500) -> str:
+    """An error as a failed record's reason: its type and message, bounded (a message can quote
+    the whole poison value)."""
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

@@ -21,7 +21,7 @@ from automations.domain.model import Account
 from automations.domain.numbers import id_number
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
-from automations.errors import is_transient
+from automations.errors import is_transient, reason_of
 from automations.service.rendering import render, ticket_context
 
 _log = logging.getLogger(__name__)
@@ -115,11 +115,11 @@ class DeliveryService:
             return self._later(claimed, str(e)), False
         except Exception as e:  # noqa: BLE001 - a delivery no sender can take fails alone, never its batch
             if is_transient(e):
-                return self._later(claimed, f"{type(e).__name__}: {e}"), False
+                return self._later(claimed, reason_of(e)), False
             _log.exception("delivery failed: account_id=%s run_id=%s delivery_id=%s", claimed.account_id,
                            claimed.run_id, claimed.id)
             return self._store.finish(claimed, DeliveryStatus.FAILED,
-                                      error=f"could not be sent: {type(e).__name__}: {e}"), False
+                                      error=f"could not be sent: {reason_of(e)}"), False
         return self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
 
     def _later(self, claimed: Delivery, error: str) -> Delivery:

@@ -24,7 +24,7 @@ from automations.domain.evaluator import CompiledRules
 from automations.domain.model import Account, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.ticket import SWEEP_SHARDS, Ticket
-from automations.errors import NotFound, is_transient
+from automations.errors import NotFound, is_transient, reason_of
 from automations.ports import StaleWrite
 
 _log = logging.getLogger(__name__)
@@ -219,7 +219,7 @@ class SweepWorker:
             except Exception as error:  # noqa: BLE001 - a commit the same firings can never make
                 if is_transient(error):
                     raise
-                reason = f"the firing could not be recorded: {type(error).__name__}: {error}"
+                reason = f"the firing could not be recorded: {reason_of(error)}"
                 self.firings.record_failed([replace(_failed_run(run, reason), changes={}, deliveries=())
                                             for run in batch.runs])
                 stats.firings_failed += len(batch.runs)
@@ -250,7 +250,7 @@ class SweepWorker:
                 _log.warning("sweep firing failed: account_id=%s automation_id=%s ticket_id=%s run_id=%s: %s",
                              account.id, firing.automation_id, ticket.id, run.id, error)
                 run, prepared = _failed_run(run, f"its notifications could not be prepared: "
-                                                f"{type(error).__name__}: {error}"), []
+                                                f"{reason_of(error)}"), []
             cost = 3 + len(prepared)  # audit, run, cap counter, deliveries
             if used + cost > MAX_TRANSACTION_ITEMS and batch.runs:
                 break
