@@ -1,6 +1,7 @@
 """Interfaces the service needs from storage; adapters implement them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from automations.domain.audit import Audit
@@ -21,6 +22,16 @@ class ActiveLimitReached(Exception):
 
 class StaleWrite(Exception):
     """The item changed since it was read (optimistic locking)."""
+
+
+@dataclass(frozen=True)
+class UnreadableTicket:
+    """A stored ticket that cannot be read back (written by an older version, or by hand): in a
+    page it stands in for the ticket, so that it fails alone and visibly."""
+
+    account_id: str
+    id: str  # as its key holds it
+    reason: str
 
 
 class AccountStore(Protocol):
@@ -79,8 +90,8 @@ class TicketStore(Protocol):
         """Up to ``limit`` tickets in id order after the ticket id ``exclusive_start``, the first
         ``offset`` of them skipped; and the id to continue after (None when none are left)."""
 
-    def sweepable_page(self, account_id: str, shard: int, limit: int,
-                       exclusive_start: dict[str, Any] | None) -> tuple[list[Ticket], dict[str, Any] | None]:
+    def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
+                       ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
         """A page of the shard's non-closed tickets and the opaque, JSON-serialisable key to go
         on from (None at the end)."""
 

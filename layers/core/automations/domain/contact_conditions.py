@@ -16,6 +16,7 @@ Semantics (the choices made; the README repeats them):
   must be one of those, and a field value that is not of the same kind holds neither."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -68,7 +69,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past a float's range: beyond every bound a rule can name
+            return math.copysign(math.inf, value)
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         return float(value.strip())
     return None

@@ -25,7 +25,7 @@ from automations.domain.model import Account, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.ticket import SWEEP_SHARDS, Ticket
 from automations.errors import NotFound, is_transient, reason_of
-from automations.ports import StaleWrite
+from automations.ports import StaleWrite, UnreadableTicket
 
 _log = logging.getLogger(__name__)
 
@@ -159,7 +159,11 @@ class SweepWorker:
             tickets, start = self.tickets.sweepable_page(task.account_id, task.shard, PAGE_SIZE, start)
             for ticket in tickets:
                 stats.tickets_evaluated += 1
-                if ticket.swept_cycle != task.cycle:
+                if isinstance(ticket, UnreadableTicket):
+                    stats.tickets_failed += 1
+                    _log.error("sweep could not read a ticket: account_id=%s ticket_id=%s cycle=%s: %s",
+                               ticket.account_id, ticket.id, task.cycle, ticket.reason)
+                elif ticket.swept_cycle != task.cycle:
                     self._bulkhead(account, rules, ticket, now, task.cycle, stats)
             if start is None:
                 return self._done(task, stats, finished=True), None
