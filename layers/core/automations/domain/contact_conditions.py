@@ -72,7 +72,7 @@ def _number(value: Any) -> float | None:
         try:
             return float(value)
         except OverflowError:  # an integer past a float's range: beyond every bound a rule can name
-            return math.copysign(math.inf, value)
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         return float(value.strip())
     return None
