@@ -3,6 +3,7 @@ DueIndex keys DUE_PK=OUTBOX, so a relay can find what a crash left unsent withou
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,9 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _n, _s
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
+from automations.errors import reason_of
+
+_log = logging.getLogger(__name__)
 
 OUTBOX = "OUTBOX"
 
@@ -111,5 +115,17 @@ class DynamoDeliveryStore:
         for key in keys:
             item = self._db.get_item(TableName=self._table, Key={"PK": key["PK"], "SK": key["SK"]}).get("Item")
             if item:
-                found.append(_from_item(item))
+                try:
+                    found.append(_from_item(item))
+                except (KeyError, TypeError, ValueError) as error:  # unreadable: out of the outbox, alone
+                    self._give_up_unreadable(item, reason_of(error))
         return found
+
+    def _give_up_unreadable(self, item: dict[str, Any], reason: str) -> None:
+        """A stored delivery that cannot be read can never be sent: it is marked failed and leaves
+        the outbox, so it neither blocks the relay nor is read again every hour."""
+        _log.error("unreadable delivery given up: %s %s: %s", item["PK"]["S"], item["SK"]["S"], reason)
+        self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                             UpdateExpression="SET #s = :failed, #e = :e REMOVE DUE_PK, DUE_SK",
+                             ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                             ExpressionAttributeValues={":failed": _s("failed"), ":e": _s(f"unreadable: {reason}")})
