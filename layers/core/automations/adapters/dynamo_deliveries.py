@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations import clock
 from automations.adapters.dynamo import _is, _n, _s
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
 from automations.errors import reason_of
@@ -31,6 +32,7 @@ def _from_item(item: dict[str, Any]) -> Delivery:
                created_at=datetime.fromisoformat(doc["created_at"]), attempts=int(item["attempts"]["N"]))
     for name in ("provider_id", "error"):
         doc[name] = item[name]["S"] if name in item else None
+    doc["claimed_at"] = datetime.fromisoformat(item["claimed_at"]["S"]) if "claimed_at" in item else None
     return Delivery(**doc)
 
 
@@ -70,9 +72,10 @@ class DynamoDeliveryStore:
         try:
             got = self._db.update_item(
                 TableName=self._table, Key=self._key(d.account_id, d.id),
-                UpdateExpression="SET #s = :sending ADD attempts :one",
+                UpdateExpression="SET #s = :sending, claimed_at = :now ADD attempts :one",
                 ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":sending": _s("sending"), ":pending": _s("pending"), ":one": _n(1)},
+                ExpressionAttributeValues={":sending": _s("sending"), ":pending": _s("pending"), ":one": _n(1),
+                                           ":now": _s(clock.now().isoformat())},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as e:
             if _is(e, "ConditionalCheckFailedException"):

@@ -11,11 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from automations import clock
 from automations.domain.delivery import (
-    Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError, delivery_id,
+    UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
+    delivery_id,
 )
 from automations.domain.model import Account
 from automations.domain.numbers import id_number
@@ -27,6 +29,7 @@ from automations.service.rendering import render, ticket_context
 _log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+SEND_TIMEOUT = timedelta(minutes=15)  # Lambda's longest run: no sender is still at it after this
 
 
 class Unaddressable(ValueError):
@@ -130,6 +133,14 @@ class DeliveryService:
         return replace(claimed, status=DeliveryStatus.PENDING, error=error)
 
     def relay(self, limit: int = 100) -> int:
-        """Send deliveries a crash or a transient failure left pending."""
-        return self.dispatch([d for d in self._store.unfinished(limit) if d.status is DeliveryStatus.PENDING])
+        """Send deliveries a crash or a transient failure left pending. One whose sender stopped
+        mid-send (still "sending" past any sender's lifetime) is recorded as unconfirmed, never
+        sent again, and leaves the outbox, so such deliveries cannot pile up ahead of the rest."""
+        pending, stale = [], clock.now() - SEND_TIMEOUT
+        for d in self._store.unfinished(limit):
+            if d.status is DeliveryStatus.PENDING:
+                pending.append(d)
+            elif d.status is DeliveryStatus.SENDING and (d.claimed_at is None or d.claimed_at < stale):
+                self._store.finish(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
+        return self.dispatch(pending)
 

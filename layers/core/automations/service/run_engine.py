@@ -24,7 +24,7 @@ from automations import clock
 from automations.domain import event_rules, timing
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
-from automations.domain.delivery import Delivery, DeliveryStatus
+from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import Conflict, NotFound, is_transient, reason_of
@@ -275,8 +275,7 @@ class RunEngine:
                                                                            actions, now)]
         # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
         # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
-        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error="the sender stopped before recording "
-                                                                            "the provider's answer; not sent again")
+        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
                   if d.status is DeliveryStatus.SENDING else d for d in stored]
         attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
         stored = [attempted.get(d.id, d) for d in stored]
