@@ -417,3 +417,23 @@ def test_an_automation_that_cannot_be_compiled_is_left_out_alone(env, caplog):
     env.sweep()
     assert all(env.get(t).priority == "urgent" and "x" not in env.get(t).tags for t in tickets)
     assert any(f"automation_id={broken.id}" in r.getMessage() for r in caplog.records)
+
+
+def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay(env, monkeypatch):
+    requester = env.users.add(_user(env, "rita@example.com"))
+    _greeting(env)
+    ticket = env.ticket(subject="Printer", status="open", requester_id=requester.id)
+    notifier = env.bootstrap.sweep_worker().notifier
+
+    def die(deliveries):
+        raise ConnectionError("the worker died right after the commit")
+
+    monkeypatch.setattr(notifier, "dispatch", die)
+    env.clock.advance(3 * 3600)
+    with pytest.raises(ConnectionError):
+        env.sweep()
+    monkeypatch.undo()
+    assert env.get(ticket).priority == "urgent" and not any(m.subject == "About Printer" for m in sent_emails())
+    env.sweep()  # the task again (SQS redelivers it): the ticket is done for this cycle
+    assert env.bootstrap.deliveries().relay() == 1  # the hourly relay sends what the crash left
+    assert [m.subject for m in sent_emails()].count("About Printer") == 1 and len(env.runs(ticket)) == 1
