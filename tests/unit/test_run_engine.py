@@ -758,3 +758,24 @@ def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(en
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and [d["run_id"] for d in env.sent("event")] == [run.id]
     assert len(env.sent()) == 1  # the mail went once
+
+
+def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, caplog):
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann, bob = env.contact(), env.contact(email="bob@example.com")
+    env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid, bob.uuid])
+    env.ingest()
+    runs = {r.subject_id: r for r in env.runs()}
+    for run in runs.values():
+        env.scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=run.id)  # both lost
+    poison = runs[ann.uuid]
+    boto3.client("dynamodb").update_item(
+        TableName=config.table_name(), Key={"PK": {"S": f"ACCOUNT#{env.account}"}, "SK": {"S": f"RUN#{poison.id}"}},
+        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"S": "{written by hand"}})
+    env.clock.set(poison.due_at + timedelta(minutes=10))
+    assert env.engine.redrive() == 2
+    done = env.drain()
+    assert [r.status for r in done if r is not None] == [RunStatus.SUCCEEDED] and len(env.sent()) == 1
+    assert env.engine.redrive() == 0  # out of the DueIndex: no hourly retry for ever
+    assert _logged(caplog, env.account, poison.id, "set aside")

@@ -24,6 +24,10 @@ class StaleWrite(Exception):
     """The item changed since it was read (optimistic locking)."""
 
 
+class UnreadableRecord(Exception):
+    """A stored record that cannot be read back (written by an older version, or by hand)."""
+
+
 @dataclass(frozen=True)
 class UnreadableTicket:
     """A stored ticket that cannot be read back (written by an older version, or by hand): in a
@@ -206,7 +210,11 @@ class RunStore(Protocol):
     def put_new(self, run: Run) -> bool:
         """Store a new run; False when a run of that id exists (a duplicate trigger)."""
 
-    def get(self, account_id: str, run_id: str) -> Run | None: ...
+    def get(self, account_id: str, run_id: str) -> Run | None:
+        """Raises UnreadableRecord for a stored run that cannot be read."""
+
+    def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
+        """Mark an unreadable run failed and take it out of the DueIndex, so nothing retries it."""
 
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
         """Which of ``run_ids`` are stored."""

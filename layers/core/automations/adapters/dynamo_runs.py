@@ -20,8 +20,8 @@ from automations.clock import sortable
 from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
-from automations.errors import MalformedRequest
-from automations.ports import StaleWrite
+from automations.errors import MalformedRequest, reason_of
+from automations.ports import StaleWrite, UnreadableRecord
 from automations.paging import decode_cursor, encode_cursor
 
 
@@ -187,7 +187,18 @@ class DynamoRunStore:
         item = self._db.get_item(TableName=self._table,
                                  Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
                                  ConsistentRead=True).get("Item")
-        return _from_item(account_id, item) if item else None
+        if not item:
+            return None
+        try:
+            return _from_item(account_id, item)
+        except (KeyError, TypeError, ValueError) as error:
+            raise UnreadableRecord(f"run {run_id} cannot be read: {reason_of(error)}") from None
+
+    def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
+        self._db.update_item(TableName=self._table, Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
+                             UpdateExpression="SET #status = :failed, #error = :reason REMOVE DUE_PK, DUE_SK",
+                             ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                             ExpressionAttributeValues={":failed": _s(RunStatus.FAILED.value), ":reason": _s(reason)})
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:

@@ -28,7 +28,7 @@ from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliverySt
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import Conflict, NotFound, is_transient, reason_of
-from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite
+from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
 from automations.service.events import ContactEvent
 
@@ -222,7 +222,12 @@ class RunEngine:
     def execute(self, account_id: str, run_id_: str) -> Run | None:
         """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
         held by another executor. Returns the run as this call left it."""
-        run = self._store.get(account_id, run_id_)
+        try:
+            run = self._store.get(account_id, run_id_)
+        except UnreadableRecord as unreadable:  # no attempt can read it: set aside, never retried
+            _log.error("run set aside: account_id=%s run_id=%s: %s", account_id, run_id_, unreadable)
+            self._store.set_aside(account_id, run_id_, str(unreadable))
+            return None
         now = clock.now()
         if run is None or run.finished:
             return run
