@@ -1,7 +1,8 @@
 """Poison records on the local runtime: a stored rule with a 5,000-digit recipient and a ticket
 title with a lone surrogate fail alone (or are sent as U+FFFD); the sweep answer says what
 failed, and a sweep whose tasks died answers so instead of 200. The poison is written to the
-table directly, below the API's checks, as records stored before them can be."""
+table directly, below the API's checks, as records stored before them can be. And nothing is
+lost: a Piggy run with large data announces its success."""
 import base64
 import dataclasses
 import json
@@ -88,3 +89,28 @@ def test_a_sweep_whose_tasks_die_does_not_answer_success(helpdesk, local_runtime
     answer = local_runtime.request("POST", "/_local/sweep")
     assert answer.status_code == 500, answer.text
     assert answer.json()["shards_failed"] == 8 and "8 of" in answer.json()["error"]
+
+
+def test_a_piggy_run_with_large_data_announces_its_success(local_runtime):
+    account = local_runtime.create_account("Big Data Shop")
+    piggy = local_runtime.as_account({"Authorization": f"Bearer {account['api_key']}", "Accept": "application/json"})
+    template = piggy.make("/v1/templates", {"title": "Voucher", "type": "email", "subject": "Your voucher",
+                                            "text": "Code {{ data.k00007 }}"})
+    automation = piggy.make("/v1/automations", {"title": "On update", "trigger": "event",
+                                                "trigger_config": {"event": "contact_updated"},
+                                                "actions": [{"kind": "send_email", "template_id": template["id"]}]})
+    contact = piggy.make("/v1/contacts", {"email": "big.data@example.com"})
+    data = {f"k{n:05d}": n * 10 for n in range(25_000)}  # 25,000 keys, about 390 KB
+    body = json.dumps({"contact_uuid": contact["uuid"], "automation_uuid": automation["uuid"], "data": data},
+                      separators=(",", ":"))
+    answer = piggy.call("POST", "/api/v3/oauth/clients/automations/runs", data=body,
+                        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert local_runtime.request("POST", "/_local/scheduler/tick", json={"timeout_s": 60}).status_code == 200
+    [run] = piggy.call("GET", "/v1/runs", params={"automation_id": automation["id"]}).json()["runs"]
+    assert run["status"] == "succeeded"
+    outbox = local_runtime.request("GET", f"/_local/outbox?account_id={account['account_id']}").json()["deliveries"]
+    sent = {d["recipient"]: d for d in outbox if d["status"] == "sent"}
+    assert sent["big.data@example.com"]["body"] == "Code 70"
+    detail = json.loads(sent["automation.run.succeeded"]["body"])
+    assert detail["run_id"] == run["id"] and detail["data"] is None and detail["data_omitted"] is True
