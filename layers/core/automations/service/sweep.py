@@ -252,9 +252,8 @@ class SweepWorker:
                 if is_transient(error):
                     raise
                 _log.warning("sweep firing failed: account_id=%s automation_id=%s ticket_id=%s run_id=%s: %s",
-                             account.id, firing.automation_id, ticket.id, run.id, error)
-                run, prepared = _failed_run(run, f"its notifications could not be prepared: "
-                                                f"{reason_of(error)}"), []
+                             account.id, firing.automation_id, ticket.id, run.id, reason_of(error))
+                run, prepared = _failed_run(run, f"its notifications could not be prepared: {reason_of(error)}"), []
             cost = 3 + len(prepared)  # audit, run, cap counter, deliveries
             if used + cost > MAX_TRANSACTION_ITEMS and batch.runs:
                 break
