@@ -31,7 +31,8 @@ DEFAULT_DEV_EMAIL = "dev@example.com"
 
 SENDER_EMAIL_ENV = "SENDER_EMAIL"  # the SES identity the product sends from
 DEFAULT_DRAIN_TIMEOUT_S = 60.0
-SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent")
+SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent",
+                  "firings_failed", "tickets_failed")
 
 # Credentials and region for the emulated AWS; values already in the environment win.
 _LOCAL_AWS_DEFAULTS = {
@@ -283,7 +284,8 @@ def _sweep(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
     started = time.monotonic()
     schedule = _hourly_schedule(runtime)
     try:
-        sweep_id = runtime.scheduler.run_now(schedule)["sweep_id"]
+        started_sweep = runtime.scheduler.run_now(schedule)
+        sweep_id = started_sweep["sweep_id"]
     except Exception as error:
         log.exception("the sweep did not start (%s)", schedule.function.logical_id)
         return json_response(500, {"error": f"{schedule.function.logical_id} failed: {type(error).__name__}: {error}"})
@@ -292,8 +294,13 @@ def _sweep(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
         return json_response(504, {"error": f"the sweep did not finish within {timeout_s}s", "sweep_id": sweep_id,
                                    "backlog": report.backlog})
     summary = bootstrap.sweep_summary(sweep_id)
-    return json_response(200, {"sweep_id": sweep_id, **{name: summary[name] for name in SWEEP_COUNTERS},
-                               "duration_ms": round((time.monotonic() - started) * 1000)})
+    answer = {"sweep_id": sweep_id, **{name: summary[name] for name in SWEEP_COUNTERS},
+              "shards_failed": started_sweep["tasks"] - summary["shards_done"],
+              "duration_ms": round((time.monotonic() - started) * 1000)}
+    if answer["shards_failed"]:  # their tasks went to the dead-letter queue: that work did not happen
+        return json_response(500, {"error": f"{answer['shards_failed']} of {started_sweep['tasks']} sweep tasks "
+                                            "failed (see the log and the sweep dead-letter queue)", **answer})
+    return json_response(200, answer)
 
 
 def _hourly_schedule(runtime: LocalRuntime) -> Schedule:

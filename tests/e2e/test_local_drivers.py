@@ -108,7 +108,7 @@ def test_sweep_runs_one_whole_cycle(local_runtime, clock):
     assert response.status_code == 200, response.text
     summary = response.json()
     assert set(summary) == {"sweep_id", "tickets_evaluated", "automations_fired", "tickets_updated",
-                            "notifications_sent", "duration_ms"}
+                            "notifications_sent", "firings_failed", "tickets_failed", "shards_failed", "duration_ms"}
     assert summary["sweep_id"] and all(isinstance(summary[k], int) and summary[k] >= 0 for k in summary if k != "sweep_id")
 
 

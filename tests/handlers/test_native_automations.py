@@ -511,6 +511,29 @@ class TestDryRun:
             {"field": "SOLVED", "operator": "greater_than", "value": 1}]}))
         assert call("automations_test", other["id"], body={"ticket_id": ticket_id})[2]["matches"] is False
 
+    def test_a_stored_rule_with_a_recipient_that_is_no_id(self, api, account):
+        import dataclasses
+
+        import boto3
+
+        from automations import config
+        from automations.adapters.dynamo import DynamoAutomationStore
+        from automations.domain.model import Action
+
+        call, _ = api
+        auth = account[2]
+        created = invoke("zendesk_create_ticket", http_event("POST", "/api/v2/tickets.json", body={"ticket": {
+            "subject": "Printer", "description": "On fire", "status": "solved"}}, authorization=auth))[2]
+        rule = create(api, sweep(conditions={"all": [{"field": "status", "operator": "is", "value": "solved"},
+                                                     {"field": "SOLVED", "operator": "is", "value": 0}]}))
+        store = DynamoAutomationStore(boto3.client("dynamodb"), config.table_name())
+        stored = store.get(account[0].id, rule["id"])  # rewritten below every check, as older records can be
+        store.replace(stored, dataclasses.replace(stored, actions=(
+            *stored.actions, Action("notification_user", ("5" * 5000, "s", "b")))), 500)
+        status, _, answer = call("automations_test", rule["id"], body={"ticket_id": created["ticket"]["id"]})
+        assert status == 422 and answer["error"]["code"] == "invalid"
+        assert "is not a user id" in answer["error"]["details"][0]["message"]
+
     @pytest.mark.parametrize("body, status, code", [
         ({}, 422, "invalid"), ({"contact_uuid": "CONTACT", "ticket_id": 1}, 422, "invalid"),
         ({"ticket_id": 1}, 422, "invalid"),  # a contact automation

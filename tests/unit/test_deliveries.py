@@ -246,3 +246,51 @@ def test_ses_email(aws):
     assert sent.destinations["ToAddresses"] == ["rita@example.com"] and sent.subject == "Ticket 42"
     with pytest.raises(PermanentDeliveryError):
         SesEmailSender(boto3.client("sesv2"), "unverified@example.com").send(d)
+
+
+def test_the_relay_goes_on_past_deliveries_that_cannot_be_sent_or_read(aws, caplog):
+    import boto3
+
+    from automations.adapters.channels import SnsSmsSender
+
+    texts = [Delivery(account_id="acc_1", id=f"run_abc.{n}.0", run_id="run_abc", channel=Channel.SMS,
+                      recipient=f"+3161234567{n}", subject="", body="Broken \ud83d" if n == 1 else f"Text {n}",
+                      created_at=NOW) for n in range(4)]
+    store = stored(aws, texts)
+    # a delivery stored by hand (or by an older version) that cannot be read back, first in the outbox
+    boto3.client("dynamodb").put_item(TableName=aws.physical_name("Table"), Item={
+        "PK": {"S": "ACCOUNT#acc_1"}, "SK": {"S": "DELIVERY#run_old.0.0"}, "data": {"S": "{not json"},
+        "status": {"S": "pending"}, "attempts": {"N": "0"}, "DUE_PK": {"S": "OUTBOX"}, "DUE_SK": {"S": "0#run_old.0.0"}})
+    service = DeliveryService(store, {Channel.SMS: SnsSmsSender(boto3.client("sns"))}, None, None)
+    assert service.relay() == 3
+    after = {d.id: store.get("acc_1", d.id) for d in texts}
+    assert [d.status for d in after.values()] == [DeliveryStatus.SENT, DeliveryStatus.FAILED,
+                                                   DeliveryStatus.SENT, DeliveryStatus.SENT]
+    assert after["run_abc.1.0"].error.startswith("could not be sent: UnicodeEncodeError")
+    assert store.unfinished() == [] and service.relay() == 0  # nothing left to block the next relay
+    assert any("run_abc.1.0" in r.getMessage() and "acc_1" in r.getMessage() for r in caplog.records)
+    assert any("run_old.0.0" in r.getMessage() for r in caplog.records)
+
+
+def test_a_sender_that_stopped_mid_send_never_blocks_the_relay(aws):
+    from datetime import timedelta
+
+    from automations import clock
+    from automations.service.deliveries import SEND_TIMEOUT
+
+    moving, previous = clock.MovableClock(NOW, frozen=True), clock.get_clock()
+    clock.set_clock(moving)
+    try:
+        first, *behind = [webhook_delivery(delivery_id=f"run_abc.{n}.0") for n in range(3)]
+        store, sender = stored(aws, [first, *behind]), FlakySender()
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None)
+        store.claim(first)  # the sender took it, handed it to the provider, and the process died
+        assert service.relay(limit=1) == 0 and store.get("acc_1", first.id).status is DeliveryStatus.SENDING
+        moving.advance((SEND_TIMEOUT + timedelta(seconds=1)).total_seconds())
+        assert service.relay(limit=1) == 0  # no sender is still at it: recorded, not sent again
+        stopped = store.get("acc_1", first.id)
+        assert stopped.status is DeliveryStatus.UNCONFIRMED and "not sent again" in stopped.error
+        assert service.relay(limit=2) == 2 and sender.sent == [d.id for d in behind]
+        assert store.unfinished() == []
+    finally:
+        clock.set_clock(previous)

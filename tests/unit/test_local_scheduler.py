@@ -378,19 +378,24 @@ def test_tick_endpoint_fires_then_drains(runtime, project):
     assert len(project.records("Worker")) == 3  # the coordinator's tasks were handled before the answer
 
 
-def test_sweep_endpoint_runs_a_whole_cycle(runtime, project, monkeypatch):
+@pytest.mark.parametrize("shards_done, status", [(3, 200), (1, 500)])
+def test_sweep_endpoint_runs_a_whole_cycle(runtime, project, monkeypatch, shards_done, status):
     def summary(sweep_id):  # the tasks must all be done when the summary is read
         assert sweep_id == "sweep_1"
         return {"tickets_evaluated": len(project.records("Worker")), "automations_fired": 2,
-                "tickets_updated": 1, "notifications_sent": 1, "ignored": 0}
+                "tickets_updated": 1, "notifications_sent": 1, "firings_failed": 1, "tickets_failed": 0,
+                "shards_done": shards_done, "ignored": 0}
 
     monkeypatch.setattr(bootstrap, "sweep_summary", summary, raising=False)
     project.clock.advance(3600)  # the hourly schedule is due: the sweep now counts as its run
-    status, answer = call(runtime, "POST", "/_local/sweep", b'{"timeout_s": 30}')
-    assert status == 200, answer
+    answered, answer = call(runtime, "POST", "/_local/sweep", b'{"timeout_s": 30}')
+    assert answered == status, answer
     assert answer.pop("duration_ms") >= 0
+    # a task that never finished its shard: the sweep did not happen whole, and says so
+    assert answer.pop("error", None) == (None if status == 200 else "2 of 3 sweep tasks failed (see the log and the "
+                                                                     "sweep dead-letter queue)")
     assert answer == {"sweep_id": "sweep_1", "tickets_evaluated": 3, "automations_fired": 2, "tickets_updated": 1,
-                      "notifications_sent": 1}
+                      "notifications_sent": 1, "firings_failed": 1, "tickets_failed": 0, "shards_failed": 3 - shards_done}
     assert project.received("Hourly") == [{}]
     assert "HourlySweep" not in dict(project.fired(advance=3599))
     assert "HourlySweep" in dict(project.fired(advance=1))

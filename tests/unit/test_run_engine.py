@@ -722,3 +722,215 @@ def test_a_queue_outage_does_not_fail_a_saved_contact_change(env, monkeypatch):
     assert env.services.contacts.get(env.account, ann.uuid).email == "ann@example.com"
     logged, _ = env.services.contact_events.since(env.account)
     assert [e.event.value for e in logged] == ["contact_created"]  # the hourly check will find it
+
+
+# -- poison records: each fails alone, visibly (a failed run with the reason, a log line) -------
+
+def _stored_as(automation, **poison):
+    """Rewrite ``automation`` in the table below every check, as a record stored before
+    today's checks (or written some other way) can be."""
+    import dataclasses
+
+    from automations.adapters.dynamo import DynamoAutomationStore
+
+    DynamoAutomationStore(boto3.client("dynamodb"), config.table_name()).replace(
+        automation, dataclasses.replace(automation, **poison), 500)
+
+
+def _rewrite_contact(env, contact, **values):
+    """Rewrite a stored contact's document below every check."""
+    key = {"PK": {"S": f"ACCOUNT#{env.account}"}, "SK": {"S": f"CONTACT#{contact.uuid}"}}
+    db = boto3.client("dynamodb")
+    document = json.loads(db.get_item(TableName=config.table_name(), Key=key)["Item"]["data"]["S"])
+    db.update_item(TableName=config.table_name(), Key=key, UpdateExpression="SET #d = :d",
+                   ExpressionAttributeNames={"#d": "data"},
+                   ExpressionAttributeValues={":d": {"S": json.dumps({**document, **values})}})
+
+
+def _logged(caplog, *ids):
+    return any(all(str(i) in r.getMessage() for i in ids) for r in caplog.records)
+
+
+def test_a_run_that_cannot_be_performed_fails_at_once_and_alone(env, caplog):
+    from automations.domain.model import Action
+
+    good = env.rule(env.send_email())
+    other = env.services.templates.create(env.account, {"type": "email", "title": "Other", "subject": "S", "text": "T"})
+    poisoned = env.rule(env.send_email(other.id))
+    _stored_as(poisoned, actions=(Action("set_custom_field", {"value": "x"}),))  # no field to set
+    ann, bob = env.contact(), env.contact(email="bob@example.com", first_name="Bob")
+    _rewrite_contact(env, ann, first_name="Ann \ud83d")  # a lone surrogate in what the mail renders
+    env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid, bob.uuid])
+    env.drain()
+    runs = {(r.automation_id, r.subject_id): r for r in env.runs()}
+    for contact in (ann, bob):
+        assert runs[good.id, contact.uuid].status is RunStatus.SUCCEEDED
+        failed = runs[poisoned.id, contact.uuid]
+        assert failed.status is RunStatus.FAILED and failed.attempts == 1 and "KeyError" in failed.error
+        assert _logged(caplog, env.account, poisoned.id, failed.id)
+    assert sorted(d["subject"] for d in env.sent()) == ["Hi Ann \ufffd", "Hi Bob"]
+    failed_listed = env.services.runs.list(env.account, status=RunStatus.FAILED, limit=100)[0]
+    assert {r.automation_id for r in failed_listed} == {poisoned.id}
+
+
+def _event_rule(env, title, condition):
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+
+    return env.services.automations.create(env.account, AutomationDraft(
+        title=title, subject=SubjectKind.CONTACT, trigger=Trigger.EVENT,
+        conditions=Conditions(all=(Condition(*condition),)),
+        trigger_config=event_rules.trigger_config("shop.order_placed", Delay(), None),
+        actions=(Action("send_email", {"template_id": env.email.id}),)))
+
+
+def test_an_event_whose_conditions_cannot_be_evaluated_fails_that_automation_alone(env, caplog):
+    from automations.domain.model import Condition, Conditions
+    from automations.service.ingestion import new_event
+
+    good = _event_rule(env, "Big spender", ("data.total", "greater_than", "100"))
+    poisoned = _event_rule(env, "Broken", ("data.total", "less_than", "100"))
+    _stored_as(poisoned, conditions=Conditions(all=(Condition("data.total", "resembles", "100"),)))
+    ann = env.contact()
+    # 400 digits: past a float's range, still a number the event may carry
+    env.services.event_ingestion.submit([new_event(env.account, "shop.order_placed", ann.uuid,
+                                                   {"total": 10 ** 400}, named_by=("host", "order-1"))])
+    env.drain()
+    runs = {r.automation_id: r for r in env.runs(ann)}
+    assert runs[good.id].status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+    assert runs[poisoned.id].status is RunStatus.FAILED and "the conditions could not be evaluated" in runs[poisoned.id].error
+    assert _logged(caplog, env.account, poisoned.id, runs[poisoned.id].id)
+
+
+def test_a_join_that_cannot_become_a_run_fails_alone(env, caplog):
+    from automations.service.events import ContactEvent, ContactEventKind
+
+    env.rule(env.send_email(), delay=Delay(2, 0, 0))
+    contacts = [env.contact(email=f"m{n}@example.com") for n in range(3)]
+    end_of_time = datetime(9999, 12, 31, 12, tzinfo=timezone.utc)  # plus the delay: past what a date holds
+    joins = [ContactEvent(ContactEventKind.LIST_JOINED, env.account, c.uuid, env.list.id,
+                          end_of_time if n == 1 else clock.now(), f"join-{n}") for n, c in enumerate(contacts)]
+    env.services.event_ingestion.joined(joins)
+    env.ingest()
+    runs = {r.subject_id: r for r in env.runs()}
+    assert [runs[c.uuid].status for c in contacts] == [RunStatus.SCHEDULED, RunStatus.FAILED, RunStatus.SCHEDULED]
+    assert "the run could not be created: OverflowError" in runs[contacts[1].uuid].error
+    assert _logged(caplog, env.account, runs[contacts[1].uuid].id, contacts[1].uuid)
+    assert len(env.schedules()) == 2
+
+
+def test_a_recurring_firing_goes_on_past_a_member_whose_run_cannot_be_stored(env, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from automations_local.router import invoke
+
+    daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60), False))
+    members = [env.contact(email=f"m{n}@example.com") for n in range(3)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [m.uuid for m in members])
+    store, real_put = env.engine._store, env.engine._store.put_new
+
+    def refuse_one(run):
+        if run.subject_id == members[1].uuid and run.status is RunStatus.SCHEDULED:
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "Item size has exceeded the "
+                                         "maximum allowed size"}}, "PutItem")
+        return real_put(run)
+
+    monkeypatch.setattr(store, "put_new", refuse_one)
+    env.clock.set(datetime(2026, 11, 2, 9, 0, tzinfo=NY))
+    invoke(env.template.functions["RuleExpanderFunction"], {"account_id": env.account, "automation_id": daily.id,
+                                                          "day": "2026-11-02"})
+    done = {r.subject_id: r for r in env.drain()}
+    assert {m.uuid for m in members} - set(done) == {members[1].uuid} and len(env.sent()) == 2
+    [failed] = env.runs(members[1])
+    assert failed.status is RunStatus.FAILED and "Item size has exceeded" in failed.error
+
+
+def test_a_large_data_run_announces_its_success_with_the_data_left_out(env):
+    from automations.service.contact_actions import ANNOUNCED_DATA_LIMIT
+
+    automation, ann = _manual(env), env.contact()
+    data = {f"k{n:05d}": n * 10 for n in range(25_000)}  # 25,000 keys: about 390 KB, as a run item holds
+    assert len(json.dumps(data, separators=(",", ":"))) > 385_000
+    run = env.engine.start_manual(env.account, automation, ann.uuid, data=data, occurrence="big")
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+    [announced] = env.sent("event")
+    detail = json.loads(announced["body"])
+    assert detail["run_id"] == run.id and detail["data"] is None and detail["data_omitted"] is True
+    assert detail["data_bytes"] == len(json.dumps(data)) > ANNOUNCED_DATA_LIMIT
+    small = env.engine.start_manual(env.account, automation, ann.uuid, data={"code": "X1"}, occurrence="small")
+    env.drain()
+    assert json.loads({d["run_id"]: d for d in env.sent("event")}[small.id]["body"])["data"] == {"code": "X1"}
+
+
+def _manual(env):
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Conditions
+
+    return env.services.automations.create(env.account, AutomationDraft(
+        title="Voucher", subject=SubjectKind.CONTACT, trigger=Trigger.MANUAL, conditions=Conditions(),
+        trigger_config=event_rules.trigger_config(None, Delay(), None),
+        actions=(Action("send_email", {"template_id": env.email.id}),)))
+
+
+def test_a_crash_after_the_outcome_leaves_the_announcement_for_the_relay(env, monkeypatch):
+    automation, ann = _manual(env), env.contact()
+    run = env.engine.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    sending = env.engine._deliveries
+    real_dispatch = sending.dispatch
+
+    def die_on_announcing(deliveries):
+        if any(d.recipient == "automation.run.succeeded" for d in deliveries):
+            raise ConnectionError("the process died right after recording the outcome")
+        return real_dispatch(deliveries)
+
+    monkeypatch.setattr(sending, "dispatch", die_on_announcing)
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and env.sent("event") == []
+    [pending] = _outbox(env, "event")
+    assert pending["status"] == "pending" and pending["run_id"] == run.id
+    monkeypatch.setattr(sending, "dispatch", real_dispatch)
+    assert sending.relay() == 1  # the hourly relay sends what the crash left
+    assert [d["run_id"] for d in env.sent("event")] == [run.id]
+
+
+def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(env, monkeypatch):
+    automation, ann = _manual(env), env.contact()
+    run = env.engine.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    store, real_replace = env.engine._store, env.engine._store.replace
+
+    def die_on_succeeding(old, new, *rest):
+        if new.status is RunStatus.SUCCEEDED:
+            raise ConnectionError("the process died before recording the outcome")
+        return real_replace(old, new, *rest)
+
+    monkeypatch.setattr(store, "replace", die_on_succeeding)
+    [interrupted] = env.drain()
+    assert interrupted.status is RunStatus.RUNNING and _outbox(env, "event") == []  # nothing announced
+    monkeypatch.setattr(store, "replace", real_replace)
+    env.clock.advance(600)
+    assert env.engine.redrive() == 1
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and [d["run_id"] for d in env.sent("event")] == [run.id]
+    assert len(env.sent()) == 1  # the mail went once
+
+
+def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, caplog):
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann, bob = env.contact(), env.contact(email="bob@example.com")
+    env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid, bob.uuid])
+    env.ingest()
+    runs = {r.subject_id: r for r in env.runs()}
+    for run in runs.values():
+        env.scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=run.id)  # both lost
+    poison = runs[ann.uuid]
+    boto3.client("dynamodb").update_item(
+        TableName=config.table_name(), Key={"PK": {"S": f"ACCOUNT#{env.account}"}, "SK": {"S": f"RUN#{poison.id}"}},
+        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"S": "{written by hand"}})
+    env.clock.set(poison.due_at + timedelta(minutes=10))
+    assert env.engine.redrive() == 2
+    done = env.drain()
+    assert [r.status for r in done if r is not None] == [RunStatus.SUCCEEDED] and len(env.sent()) == 1
+    assert env.engine.redrive() == 0  # out of the DueIndex: no hourly retry for ever
+    assert _logged(caplog, env.account, poison.id, "set aside")

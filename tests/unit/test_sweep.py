@@ -3,6 +3,7 @@ import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from botocore.exceptions import ClientError
 
 from automations import clock
 from automations.adapters.aws import client as boto3_client
@@ -103,7 +104,8 @@ def test_default_rule_closes_four_days_after_solved(env):
     audit = env.tickets.list_audits(env.account.id, ticket.id)[-1]
     assert audit.via.source["from"] == {"id": 1, "title": "Close ticket 4 days after status is set to solved"}
     assert env.bootstrap.sweep_summary(sweep_id) == {"tickets_evaluated": 1, "automations_fired": 1,
-                                                     "tickets_updated": 1, "notifications_sent": 0}
+                                                     "tickets_updated": 1, "notifications_sent": 0,
+                                                     "firings_failed": 0, "tickets_failed": 0, "shards_done": 8}
     # closed tickets leave the sweep index and are never touched again
     env.clock.advance(3600)
     assert env.bootstrap.sweep_summary(env.sweep()[0])["tickets_evaluated"] == 0
@@ -164,13 +166,13 @@ def test_a_worker_failing_mid_page_is_retried_without_doubles(env, monkeypatch):
     real_commit, commits = worker.firings.commit, []
 
     def crash_after_two(*args, **kwargs):
-        if len(commits) == 2:
-            raise RuntimeError("Lambda killed")
+        if len(commits) == 2:  # a transient failure stops the task, for SQS to redeliver
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "TransactWriteItems")
         commits.append(1)
         return real_commit(*args, **kwargs)
 
     monkeypatch.setattr(worker.firings, "commit", crash_after_two)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ClientError):
         for task in tasks:
             worker.process(task, lambda: True)
     monkeypatch.setattr(worker.firings, "commit", real_commit)
@@ -300,3 +302,138 @@ def test_more_firings_than_one_transaction_holds_finish_next_hour(env):
     env.clock.advance(3600)
     env.sweep()
     assert len(env.get(ticket).tags) == 40
+
+
+# -- poison records: each fails alone, visibly; the rest of the shard goes on -------------------
+
+def _stored_as(env, automation, **poison):
+    """Rewrite ``automation`` in the table below every check, as a record stored before
+    today's checks (or written some other way) can be."""
+    import dataclasses
+
+    from automations.adapters.dynamo import DynamoAutomationStore
+
+    store = DynamoAutomationStore(boto3_client("dynamodb"), env.bootstrap.config.table_name())
+    store.replace(automation, dataclasses.replace(automation, **poison), 500)
+
+
+def _greeting(env):
+    return env.rule("Greet", [("status", "is", "open"), ("OPEN", "greater_than", "2")],
+                    [("priority", "urgent"), ("notification_user", ["requester_id", "About {{ticket.title}}", "Hi"])])
+
+
+def test_a_5000_digit_recipient_fails_its_firings_alone(env, caplog):
+    requester = env.users.add(_user(env, "rita@example.com"))
+    _greeting(env)
+    poisoned = env.rule("Tag", [("status", "is", "open"), ("OPEN", "greater_than", "2")], [("current_tags", "seen")])
+    _stored_as(env, poisoned, actions=(*poisoned.actions, Action("notification_user", ("5" * 5000, "s", "b"))))
+    tickets = [env.ticket(subject=f"Printer {i}", status="open", requester_id=requester.id) for i in range(8)]
+    env.clock.advance(3 * 3600)
+    sweep_id, _ = env.sweep()
+    summary = env.bootstrap.sweep_summary(sweep_id)
+    assert summary["automations_fired"] == 8 and summary["firings_failed"] == 8 and summary["shards_done"] == 8
+    assert sorted(m.subject for m in sent_emails()[-8:]) == sorted(f"About Printer {i}" for i in range(8))
+    for ticket in tickets:  # the other automation fired on every ticket; the poisoned one failed, saying why
+        runs = {run.automation_id: run for run in env.runs(ticket)}
+        assert runs[poisoned.id].status is RunStatus.FAILED and "is not a user id" in runs[poisoned.id].error
+        assert runs[poisoned.id].history[-1]["status"] == "failed" and env.get(ticket).priority == "urgent"
+    failed = env.services.runs.list(env.account.id, status=RunStatus.FAILED, limit=100)[0]
+    assert {run.automation_id for run in failed} == {poisoned.id} and len(failed) == 8
+    assert any(f"automation_id={poisoned.id}" in r.getMessage() and f"account_id={env.account.id}" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_lone_surrogate_in_a_title_is_rendered_and_sent(env):
+    requester = env.users.add(_user(env, "rita@example.com"))
+    _greeting(env)
+    poison = env.ticket(subject="Broken \ud83d screen", status="open", requester_id=requester.id)
+    others = [env.ticket(subject=f"Printer {i}", status="open", requester_id=requester.id) for i in range(3)]
+    env.clock.advance(3 * 3600)
+    sweep_id, _ = env.sweep()
+    assert env.bootstrap.sweep_summary(sweep_id)["automations_fired"] == 4
+    assert "About Broken \ufffd screen" in [m.subject for m in sent_emails()]
+    assert all(env.get(t).priority == "urgent" and env.runs(t)[0].status is RunStatus.SUCCEEDED
+               for t in [poison, *others])
+
+
+def test_a_ticket_that_cannot_be_read_fails_alone_and_is_counted(env, caplog):
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(8)]
+    poison = env.ticket(status="open")
+    # a stored status no ticket may have: reading it back raises
+    env.tickets._db.update_item(TableName=env.bootstrap.config.table_name(),
+                                Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
+                                UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+                                ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
+    env.clock.advance(3 * 3600)
+    sweep_id, _ = env.sweep()
+    summary = env.bootstrap.sweep_summary(sweep_id)
+    assert summary["tickets_failed"] == 1 and summary["automations_fired"] == 8 and summary["shards_done"] == 8
+    assert all(env.get(t).priority == "urgent" for t in tickets)
+    assert any(f"ticket_id={poison.id}" in r.getMessage() and f"account_id={env.account.id}" in r.getMessage()
+               for r in caplog.records)
+
+
+def _document_with(ticket, **values):
+    import json
+
+    from automations.adapters.dynamo_tickets import ticket_to_document
+
+    return json.dumps({**ticket_to_document(ticket), **values})
+
+
+def test_a_firing_that_cannot_be_committed_is_recorded_failed_and_the_shard_goes_on(env, monkeypatch):
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(8)]
+    poison = tickets[3]
+    worker = env.bootstrap.sweep_worker()
+    real_commit = worker.firings.commit
+
+    def refuse_one(old, *args, **kwargs):
+        if old.id == poison.id:  # what DynamoDB answers an item it can never hold
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": "Item size has exceeded the "
+                                         "maximum allowed size"}}, "TransactWriteItems")
+        return real_commit(old, *args, **kwargs)
+
+    monkeypatch.setattr(worker.firings, "commit", refuse_one)
+    env.clock.advance(3 * 3600)
+    sweep_id, _ = env.sweep(worker)
+    summary = env.bootstrap.sweep_summary(sweep_id)
+    assert summary["tickets_failed"] == 1 and summary["firings_failed"] == 1 and summary["automations_fired"] == 7
+    [failed] = env.runs(poison)
+    assert failed.status is RunStatus.FAILED and "Item size has exceeded" in failed.error and failed.changes == {}
+    assert env.get(poison).priority != "urgent"
+    assert all(env.get(t).priority == "urgent" for t in tickets if t.id != poison.id)
+    env.sweep(worker)  # the same cycle again (a redelivered task): the failure is not retried
+    assert len(env.runs(poison)) == 1 and env.get(poison).priority != "urgent"
+
+
+def test_an_automation_that_cannot_be_compiled_is_left_out_alone(env, caplog):
+    escalation(env)
+    broken = env.rule("Broken", [("status", "is", "open"), ("OPEN", "greater_than", "2")], [("current_tags", "x")])
+    _stored_as(env, broken, conditions=Conditions(all=(Condition("status", "resembles", "open"),)))
+    tickets = [env.ticket(status="open") for _ in range(3)]
+    env.clock.advance(3 * 3600)
+    env.sweep()
+    assert all(env.get(t).priority == "urgent" and "x" not in env.get(t).tags for t in tickets)
+    assert any(f"automation_id={broken.id}" in r.getMessage() for r in caplog.records)
+
+
+def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay(env, monkeypatch):
+    requester = env.users.add(_user(env, "rita@example.com"))
+    _greeting(env)
+    ticket = env.ticket(subject="Printer", status="open", requester_id=requester.id)
+    notifier = env.bootstrap.sweep_worker().notifier
+
+    def die(deliveries):
+        raise ConnectionError("the worker died right after the commit")
+
+    monkeypatch.setattr(notifier, "dispatch", die)
+    env.clock.advance(3 * 3600)
+    with pytest.raises(ConnectionError):
+        env.sweep()
+    monkeypatch.undo()
+    assert env.get(ticket).priority == "urgent" and not any(m.subject == "About Printer" for m in sent_emails())
+    env.sweep()  # the task again (SQS redelivers it): the ticket is done for this cycle
+    assert env.bootstrap.deliveries().relay() == 1  # the hourly relay sends what the crash left
+    assert [m.subject for m in sent_emails()].count("About Printer") == 1 and len(env.runs(ticket)) == 1

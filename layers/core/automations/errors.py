@@ -70,3 +70,37 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.errors:
             raise ValidationFailed(self.errors)
+
+
+# What AWS answers when the same call may succeed later: throttling and outages.
+TRANSIENT_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "ThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "ServiceUnavailable",
+    "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError",
+    "InternalErrorException", "TransactionInProgressException", "TransactionConflict", "ThrottlingError",
+    "ProvisionedThroughputExceeded", "RequestTimeout", "RequestTimeoutException",
+})
+# botocore's failures to reach a service at all (read by name: the core's services import no boto3)
+_CONNECTION_FAILURES = frozenset({"ConnectionError", "HTTPClientError"})
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether retrying later may succeed (throttling, an outage, a lost connection), as opposed
+    to a failure that the same input will meet again: a poison record, which must fail alone
+    instead of being retried with everything around it."""
+    if isinstance(error, (ConnectionError, TimeoutError)):
+        return True
+    if any(k.__module__.startswith("botocore") and k.__name__ in _CONNECTION_FAILURES for k in type(error).__mro__):
+        return True
+    response = getattr(error, "response", None)
+    if not isinstance(response, dict):
+        return False
+    reasons = [r.get("Code") for r in response.get("CancellationReasons") or ()]
+    return (response.get("Error") or {}).get("Code") in TRANSIENT_CODES or any(r in TRANSIENT_CODES for r in reasons)
+
+
+def reason_of(error: BaseException, limit: int = 500) -> str:
+    """An error as a failed record's reason: its type and message, bounded (a message can quote
+    the whole poison value)."""
+    text = f"{type(error).__name__}: {error}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."

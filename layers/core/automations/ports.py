@@ -1,6 +1,7 @@
 """Interfaces the service needs from storage; adapters implement them."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from automations.domain.audit import Audit
@@ -21,6 +22,20 @@ class ActiveLimitReached(Exception):
 
 class StaleWrite(Exception):
     """The item changed since it was read (optimistic locking)."""
+
+
+class UnreadableRecord(Exception):
+    """A stored record that cannot be read back (written by an older version, or by hand)."""
+
+
+@dataclass(frozen=True)
+class UnreadableTicket:
+    """A stored ticket that cannot be read back (written by an older version, or by hand): in a
+    page it stands in for the ticket, so that it fails alone and visibly."""
+
+    account_id: str
+    id: str  # as its key holds it
+    reason: str
 
 
 class AccountStore(Protocol):
@@ -79,8 +94,8 @@ class TicketStore(Protocol):
         """Up to ``limit`` tickets in id order after the ticket id ``exclusive_start``, the first
         ``offset`` of them skipped; and the id to continue after (None when none are left)."""
 
-    def sweepable_page(self, account_id: str, shard: int, limit: int,
-                       exclusive_start: dict[str, Any] | None) -> tuple[list[Ticket], dict[str, Any] | None]:
+    def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
+                       ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
         """A page of the shard's non-closed tickets and the opaque, JSON-serialisable key to go
         on from (None at the end)."""
 
@@ -196,13 +211,18 @@ class RunStore(Protocol):
     def put_new(self, run: Run) -> bool:
         """Store a new run; False when a run of that id exists (a duplicate trigger)."""
 
-    def get(self, account_id: str, run_id: str) -> Run | None: ...
+    def get(self, account_id: str, run_id: str) -> Run | None:
+        """Raises UnreadableRecord for a stored run that cannot be read."""
+
+    def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
+        """Mark an unreadable run failed and take it out of the DueIndex, so nothing retries it."""
 
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
         """Which of ``run_ids`` are stored."""
 
-    def replace(self, old: Run, new: Run) -> Run:
-        """Store ``new`` at ``old.version + 1`` if the run is still at ``old.version``; raises StaleWrite."""
+    def replace(self, old: Run, new: Run, deliveries: tuple = ()) -> Run:
+        """Store ``new`` at ``old.version + 1`` if the run is still at ``old.version``; raises StaleWrite.
+        ``deliveries`` (new, each stored unless its id exists) are written in the same transaction."""
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[Any, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None

@@ -17,20 +17,17 @@ from botocore.exceptions import ClientError
 
 from automations import clock
 from automations.domain.delivery import Delivery, PermanentDeliveryError, TransientDeliveryError
+from automations.errors import TRANSIENT_CODES, is_transient
 
 SIGNATURE_HEADER = "X-Automations-Signature"
 TIMESTAMP_HEADER = "X-Automations-Timestamp"
 DELIVERY_HEADER = "X-Automations-Delivery"
 
 
-_TRANSIENT = ("TooManyRequestsException", "Throttling", "ThrottlingException", "ThrottledException",
-              "ServiceUnavailable", "InternalFailure", "InternalError", "InternalErrorException")
-
-
 def _classified(error: ClientError, refused: str) -> Exception:
     """A provider's refusal as a transient (worth retrying) or permanent delivery error."""
     code = error.response.get("Error", {}).get("Code", "")
-    if code in _TRANSIENT:
+    if is_transient(error):
         return TransientDeliveryError(code)
     return PermanentDeliveryError(code or refused)
 
@@ -92,7 +89,7 @@ class EventBusSender:
             raise _classified(e, "EventBridge refused the event") from None
         entry = answer["Entries"][0]
         if "EventId" not in entry:
-            error = TransientDeliveryError if entry.get("ErrorCode") in _TRANSIENT else PermanentDeliveryError
+            error = TransientDeliveryError if entry.get("ErrorCode") in TRANSIENT_CODES else PermanentDeliveryError
             raise error(entry.get("ErrorCode") or "EventBridge refused the event")
         return entry["EventId"]
 

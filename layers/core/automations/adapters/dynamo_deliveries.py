@@ -3,14 +3,19 @@ DueIndex keys DUE_PK=OUTBOX, so a relay can find what a crash left unsent withou
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations import clock
 from automations.adapters.dynamo import _is, _n, _s
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
+from automations.errors import reason_of
+
+_log = logging.getLogger(__name__)
 
 OUTBOX = "OUTBOX"
 
@@ -27,6 +32,7 @@ def _from_item(item: dict[str, Any]) -> Delivery:
                created_at=datetime.fromisoformat(doc["created_at"]), attempts=int(item["attempts"]["N"]))
     for name in ("provider_id", "error"):
         doc[name] = item[name]["S"] if name in item else None
+    doc["claimed_at"] = datetime.fromisoformat(item["claimed_at"]["S"]) if "claimed_at" in item else None
     return Delivery(**doc)
 
 
@@ -66,9 +72,10 @@ class DynamoDeliveryStore:
         try:
             got = self._db.update_item(
                 TableName=self._table, Key=self._key(d.account_id, d.id),
-                UpdateExpression="SET #s = :sending ADD attempts :one",
+                UpdateExpression="SET #s = :sending, claimed_at = :now ADD attempts :one",
                 ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":sending": _s("sending"), ":pending": _s("pending"), ":one": _n(1)},
+                ExpressionAttributeValues={":sending": _s("sending"), ":pending": _s("pending"), ":one": _n(1),
+                                           ":now": _s(clock.now().isoformat())},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as e:
             if _is(e, "ConditionalCheckFailedException"):
@@ -111,5 +118,17 @@ class DynamoDeliveryStore:
         for key in keys:
             item = self._db.get_item(TableName=self._table, Key={"PK": key["PK"], "SK": key["SK"]}).get("Item")
             if item:
-                found.append(_from_item(item))
+                try:
+                    found.append(_from_item(item))
+                except (KeyError, TypeError, ValueError) as error:  # unreadable: out of the outbox, alone
+                    self._give_up_unreadable(item, reason_of(error))
         return found
+
+    def _give_up_unreadable(self, item: dict[str, Any], reason: str) -> None:
+        """A stored delivery that cannot be read can never be sent: it is marked failed and leaves
+        the outbox, so it neither blocks the relay nor is read again every hour."""
+        _log.error("unreadable delivery given up: %s %s: %s", item["PK"]["S"], item["SK"]["S"], reason)
+        self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                             UpdateExpression="SET #s = :failed, #e = :e REMOVE DUE_PK, DUE_SK",
+                             ExpressionAttributeNames={"#s": "status", "#e": "error"},
+                             ExpressionAttributeValues={":failed": _s("failed"), ":e": _s(f"unreadable: {reason}")})

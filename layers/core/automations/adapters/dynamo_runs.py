@@ -14,12 +14,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _is, _n, _s, batch_get
+from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.clock import sortable
+from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
-from automations.errors import MalformedRequest
-from automations.ports import StaleWrite
+from automations.errors import MalformedRequest, reason_of
+from automations.ports import StaleWrite, UnreadableRecord
 from automations.paging import decode_cursor, encode_cursor
 
 
@@ -111,17 +113,34 @@ class DynamoRunStore:
                 return False
             raise
 
-    def replace(self, old: Run, new: Run) -> Run:
+    def replace(self, old: Run, new: Run, deliveries: tuple[Delivery, ...] = ()) -> Run:
         """Store ``new`` (at ``old.version + 1``) if the run is still at ``old.version``; raises
-        StaleWrite otherwise. Returns what was stored."""
+        StaleWrite otherwise. ``deliveries`` are stored in the same transaction (each unless one
+        of its id exists), so an outcome and what announces it are written together or not at
+        all. Returns what was stored."""
         stored = replace(new, version=old.version + 1)
+        put = {"TableName": self._table, "Item": self.item(stored), "ConditionExpression": "version = :v",
+               "ExpressionAttributeValues": {":v": _n(old.version)}}
         try:
-            self._db.put_item(TableName=self._table, Item=self.item(stored),
-                              ConditionExpression="version = :v", ExpressionAttributeValues={":v": _n(old.version)})
+            if not deliveries:
+                self._db.put_item(**put)
+                return stored
+            outbox = DynamoDeliveryStore(self._db, self._table)
+            self._db.transact_write_items(TransactItems=[{"Put": put},
+                                                         *(outbox.new_delivery_put(d) for d in deliveries)])
         except ClientError as e:
             if _is(e, "ConditionalCheckFailedException"):
                 raise StaleWrite(old.id) from None
-            raise
+            if not _is(e, "TransactionCanceledException"):
+                raise
+            run_moved, *existing = _failed_checks(e) or [False]
+            if run_moved:
+                raise StaleWrite(old.id) from None
+            if not any(existing):
+                raise  # throttled or in conflict with another transaction: worth a retry
+            # The run was where we left it, but a delivery was already stored (by an earlier
+            # attempt at this very write): store the rest without it.
+            return self.replace(old, new, tuple(d for d, there in zip(deliveries, existing) if not there))
         return stored
 
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
@@ -168,7 +187,18 @@ class DynamoRunStore:
         item = self._db.get_item(TableName=self._table,
                                  Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
                                  ConsistentRead=True).get("Item")
-        return _from_item(account_id, item) if item else None
+        if not item:
+            return None
+        try:
+            return _from_item(account_id, item)
+        except (KeyError, TypeError, ValueError) as error:
+            raise UnreadableRecord(f"run {run_id} cannot be read: {reason_of(error)}") from None
+
+    def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
+        self._db.update_item(TableName=self._table, Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
+                             UpdateExpression="SET #status = :failed, #error = :reason REMOVE DUE_PK, DUE_SK",
+                             ExpressionAttributeNames={"#status": "status", "#error": "error"},
+                             ExpressionAttributeValues={":failed": _s(RunStatus.FAILED.value), ":reason": _s(reason)})
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:

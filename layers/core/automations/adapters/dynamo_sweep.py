@@ -74,3 +74,7 @@ class DynamoFiringStore:
         item = self._db.get_item(TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},
                                  ConsistentRead=True).get("Item") or {}
         return {name: int(item[name]["N"]) if name in item else 0 for name in SweepStats().as_dict()}
+
+    def record_failed(self, runs: list[Run]) -> None:
+        for run in runs:
+            self._runs.put_new(run)

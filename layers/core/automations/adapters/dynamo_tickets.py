@@ -23,7 +23,8 @@ from automations.clock import sortable
 from automations.domain.audit import Audit, AuditEvent, Via
 from automations.domain.ticket import _INSTANTS, Ticket, sweep_shard
 from automations.domain.user import Role, User
-from automations.ports import StaleWrite
+from automations.errors import reason_of
+from automations.ports import StaleWrite, UnreadableTicket
 
 _TICKET_IDS = "COUNTER#TICKETS"
 # The ticket count changes inside insert/delete transactions; it is kept apart from the id
@@ -170,12 +171,19 @@ class DynamoTicketStore(_Table):
         tickets = [self._from_item(account_id, item) for item in items[:limit]]
         return tickets, tickets[-1].id if len(items) > limit else None
 
-    def sweepable_page(self, account_id: str, shard: int, limit: int,
-                       exclusive_start: dict[str, Any] | None) -> tuple[list[Ticket], dict[str, Any] | None]:
+    def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
+                       ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
         query = {"IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA}
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA,
+                 "ProjectionExpression": "#d, version, SK"}
         items, last_key = self._read(query, limit, exclusive_start)
-        return [self._from_item(account_id, item) for item in items], last_key
+        return [self._readable(account_id, item) for item in items], last_key
+
+    def _readable(self, account_id: str, item: dict[str, Any]) -> Ticket | UnreadableTicket:
+        try:
+            return self._from_item(account_id, item)
+        except (KeyError, TypeError, ValueError) as error:  # one bad item must not hide its page
+            return UnreadableTicket(account_id, item["SK"]["S"].removeprefix("TICKET#").lstrip("0"), reason_of(error))
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",

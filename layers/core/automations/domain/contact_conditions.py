@@ -16,6 +16,7 @@ Semantics (the choices made; the README repeats them):
   must be one of those, and a field value that is not of the same kind holds neither."""
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -23,6 +24,7 @@ from typing import Any
 
 from automations.domain.contacts import Contact
 from automations.domain.model import Condition, Conditions
+from automations.domain.numbers import id_number
 from automations.errors import Problems
 
 CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "timezone")
@@ -56,8 +58,8 @@ def _read(field_name: str, contact: Contact, data: Any) -> Any:
     for key in field_name.removeprefix(DATA_PREFIX).split("."):
         if isinstance(value, dict):
             value = value.get(key, _MISSING)
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
+        elif isinstance(value, list) and (index := id_number(key)) is not None and index < len(value):
+            value = value[index]
         else:
             return None
     return None if value is _MISSING else value
@@ -67,7 +69,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer past a float's range: beyond every bound a rule can name
+            return math.inf if value > 0 else -math.inf
     if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
         return float(value.strip())
     return None

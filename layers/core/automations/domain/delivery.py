@@ -20,6 +20,9 @@ class DeliveryStatus(StrEnum):
     UNCONFIRMED = "unconfirmed"
 
 
+UNCONFIRMED_REASON = "the sender stopped before recording the provider's answer; not sent again"
+
+
 class Channel(StrEnum):
     EMAIL = "email"
     SMS = "sms"
@@ -46,6 +49,7 @@ class Delivery:
     provider_id: str | None = None
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    claimed_at: datetime | None = None  # when a sender last took it (pending -> sending)
 
 
 class TransientDeliveryError(Exception):

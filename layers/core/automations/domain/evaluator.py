@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 
 from automations.domain.business_hours import BusinessHours
 from automations.domain.model import Action, Automation, Condition, Trigger
+from automations.domain.numbers import id_number
 from automations.domain.ticket import Ticket, normalize_custom_fields, normalize_tags
 from automations.domain.ticket_rules import (
     CONDITION_FIELDS, NOTIFICATION_ACTIONS, PRIORITIES, SATISFACTION, SCALAR_ACTIONS, STATUSES, TIME_FIELDS,
@@ -62,8 +63,12 @@ _ORDERED = {"status": STATUSES, "priority": PRIORITIES, "satisfaction_score": SA
 _RANK_TESTS = {"is": eq, "is_not": ne, "less_than": lt, "greater_than": gt}
 
 
-def _id(value: str) -> int | None:
-    return None if value == "" else int(value)
+def _id(value: str) -> int | str | None:
+    """A condition's id value; text that is no id is kept as text, which no ticket's id equals."""
+    if value == "":
+        return None
+    number = id_number(value)
+    return value if number is None else number
 
 
 # field -> how a condition value reads as the ticket attribute of the same name
@@ -185,7 +190,7 @@ def _includes(op: str, holds: Test) -> Test:
 
 def _custom_field_id(name: str) -> int | None:
     digits = name.removeprefix(_CUSTOM_FIELD_PREFIX)
-    return int(digits) if digits != name and digits.isdigit() else None
+    return id_number(digits) if digits != name else None
 
 
 def _custom_field_test(field_id: int, op: str, value: str) -> Test:
@@ -330,8 +335,15 @@ class CompiledRules:
     def __init__(self, automations: Iterable[Automation], calendar: BusinessHours) -> None:
         chosen = sorted((a for a in automations if a.active and a.trigger is Trigger.SWEEP),
                         key=attrgetter("position"))
-        self.automations = tuple(chosen)
-        self._rules = tuple(_Rule.compile(a, calendar) for a in chosen)
+        rules: list[_Rule] = []
+        self.unusable: dict[int, str] = {}  # automation id -> why it cannot be compiled (left out, alone)
+        for automation in chosen:
+            try:
+                rules.append(_Rule.compile(automation, calendar))
+            except Exception as error:  # noqa: BLE001 - a stored rule today's checks would refuse
+                self.unusable[automation.id] = f"{type(error).__name__}: {error}"
+        self.automations = tuple(rule.automation for rule in rules)
+        self._rules = tuple(rules)
         # (now, status -> the rules that can hold under it, bound to now); one attribute, so
         # a reader never sees an index of one instant with the tests of another
         self._bound: tuple[datetime | None, dict[str, tuple[_Entry, ...]]] = (None, {})

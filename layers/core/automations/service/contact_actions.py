@@ -17,6 +17,7 @@ from automations.service.rendering import render
 # Actions that produce deliveries; the others (series, custom fields, cancels) change state.
 SENDING_ACTIONS = ("send_email", "send_text", "webhook", "emit_event")
 RUN_SUCCEEDED = "automation.run.succeeded"
+ANNOUNCED_DATA_LIMIT = 64 * 1024  # bytes of a run's data (as JSON) its succeeded event carries
 
 TemplateLookup = Callable[[str, int], Template | None]
 
@@ -92,8 +93,14 @@ class Composer:
 
 
 def succeeded_event(automation: Automation, contact: Contact, run_id: str, data: Any, now: datetime) -> Delivery:
-    """The ``automation.run.succeeded`` event on the bus, sent once per run like any delivery."""
+    """The ``automation.run.succeeded`` event on the bus, sent once per run like any delivery.
+    It carries the run's data up to ANNOUNCED_DATA_LIMIT bytes of JSON; larger data is left out
+    (``"data": null, "data_omitted": true, "data_bytes": N``: the run itself has it), so the
+    event always fits an outbox item and an EventBridge event (256 KB)."""
     detail = {"account_id": automation.account_id, "automation_id": automation.id,
               "automation_uuid": automation.uuid, "run_id": run_id, "contact_uuid": contact.uuid, "data": data}
+    size = len(json.dumps(data, default=str))  # ASCII (non-ASCII is escaped): characters are bytes
+    if size > ANNOUNCED_DATA_LIMIT:
+        detail.update(data=None, data_omitted=True, data_bytes=size)
     return Delivery(account_id=automation.account_id, id=f"{run_id}.succeeded", run_id=run_id, channel=Channel.EVENT,
                     recipient=RUN_SUCCEEDED, subject="", body=json.dumps(detail, default=str), created_at=now)

@@ -8,20 +8,33 @@ the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending 
 "sending", which is never sent again: at most once beyond that window, never twice."""
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Protocol
 
 from automations import clock
 from automations.domain.delivery import (
-    Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError, delivery_id,
+    UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
+    delivery_id,
 )
 from automations.domain.model import Account
+from automations.domain.numbers import id_number
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
+from automations.errors import is_transient, reason_of
 from automations.service.rendering import render, ticket_context
 
+_log = logging.getLogger(__name__)
+
 MAX_ATTEMPTS = 5
+SEND_TIMEOUT = timedelta(minutes=15)  # Lambda's longest run: no sender is still at it after this
+
+
+class Unaddressable(ValueError):
+    """A notification names a recipient that no user or group can be (a stored rule the
+    checks of today would refuse): its firing fails, alone and visibly."""
 
 
 class Sender(Protocol):
@@ -65,16 +78,19 @@ class DeliveryService:
         return self._users(account_id, user_id) if user_id is not None else None
 
     def _emails(self, account_id: str, ticket: Ticket, n, people: dict) -> list[str]:
-        if n.kind == "group":
-            members = self._group_members(account_id, int(n.target)) if n.target.isdigit() else []
-        elif n.target in ("requester_id", "requester_and_ccs"):
+        if n.target in ("requester_id", "requester_and_ccs") and n.kind == "user":
             members = [people["requester"]]
-        elif n.target == "assignee_id":
+        elif n.target == "assignee_id" and n.kind == "user":
             members = [people["assignee"]]
-        elif n.target.isdigit():
-            members = [self._users(account_id, int(n.target))]
-        else:  # current_user: an automation has no current user
+        elif n.target == "current_user" and n.kind == "user":  # an automation has no current user
             members = []
+        elif (number := id_number(n.target)) is None:
+            raise Unaddressable(f"notification_{n.kind} recipient {n.target[:40]!r}"
+                                f"{'...' if len(n.target) > 40 else ''} is not a {n.kind} id")
+        elif n.kind == "group":
+            members = self._group_members(account_id, number)
+        else:
+            members = [self._users(account_id, number)]
         return list(dict.fromkeys(m["email"] for m in members if m and m.get("email")))
 
     # -- sending -------------------------------------------------------------------------------
@@ -99,13 +115,32 @@ class DeliveryService:
         except PermanentDeliveryError as e:
             return self._store.finish(claimed, DeliveryStatus.FAILED, error=str(e)), False
         except TransientDeliveryError as e:
-            if claimed.attempts >= MAX_ATTEMPTS:
-                return self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {e}"), False
-            self._store.release(claimed, str(e))
-            return replace(claimed, status=DeliveryStatus.PENDING, error=str(e)), False
+            return self._later(claimed, str(e)), False
+        except Exception as e:  # noqa: BLE001 - a delivery no sender can take fails alone, never its batch
+            if is_transient(e):
+                return self._later(claimed, reason_of(e)), False
+            _log.exception("delivery failed: account_id=%s run_id=%s delivery_id=%s", claimed.account_id,
+                           claimed.run_id, claimed.id)
+            return self._store.finish(claimed, DeliveryStatus.FAILED,
+                                      error=f"could not be sent: {reason_of(e)}"), False
         return self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
 
+    def _later(self, claimed: Delivery, error: str) -> Delivery:
+        """A transient failure: back to pending for the relay, until MAX_ATTEMPTS."""
+        if claimed.attempts >= MAX_ATTEMPTS:
+            return self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {error}")
+        self._store.release(claimed, error)
+        return replace(claimed, status=DeliveryStatus.PENDING, error=error)
+
     def relay(self, limit: int = 100) -> int:
-        """Send deliveries a crash or a transient failure left pending."""
-        return self.dispatch([d for d in self._store.unfinished(limit) if d.status is DeliveryStatus.PENDING])
+        """Send deliveries a crash or a transient failure left pending. One whose sender stopped
+        mid-send (still "sending" past any sender's lifetime) is recorded as unconfirmed, never
+        sent again, and leaves the outbox, so such deliveries cannot pile up ahead of the rest."""
+        pending, stale = [], clock.now() - SEND_TIMEOUT
+        for d in self._store.unfinished(limit):
+            if d.status is DeliveryStatus.PENDING:
+                pending.append(d)
+            elif d.status is DeliveryStatus.SENDING and (d.claimed_at is None or d.claimed_at < stale):
+                self._store.finish(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
+        return self.dispatch(pending)
 

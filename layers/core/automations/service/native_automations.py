@@ -25,6 +25,7 @@ from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed
 from automations.service.automations import AutomationService
 from automations.service.contacts import ContactAutomationService, CustomFieldService, TemplateService
+from automations.service.deliveries import Unaddressable
 from automations.service.rendering import syntax_error
 
 MAX_ID = 10 ** 15
@@ -171,8 +172,12 @@ class DryRun:
                                                   occurrence),
                   automation_id=automation.id, subject_kind=SubjectKind.TICKET, subject_id=str(ticket.id),
                   occurrence=occurrence, status=RunStatus.SCHEDULED, created_at=now, updated_at=now)
+        try:
+            prepared = self._deliveries().prepare(account, changed, run, tuple(notifications))
+        except Unaddressable as e:  # a stored rule today's checks would refuse: what its firings meet
+            raise ValidationFailed([FieldError("actions", str(e))]) from None
         sends = [{"channel": d.channel.value, "recipient": d.recipient, "subject": d.subject, "body": d.body}
-                 for d in self._deliveries().prepare(account, changed, run, tuple(notifications))]
+                 for d in prepared]
         return _outcome(True, None, sends, changes)
 
     def contact(self, automation: Automation, contact_uuid: str, data: Any) -> dict[str, Any]:

@@ -35,9 +35,24 @@ def render(source: str, context: dict[str, Any]) -> str:
     from liquid.exceptions import LiquidError
 
     try:
-        return _environment().from_string(source).render(**context)
+        try:
+            return _environment().from_string(source).render(**context)
+        except UnicodeEncodeError:  # a lone surrogate in stored text: no encoder takes it
+            return _environment().from_string(encodable(source)).render(**encodable(context))
     except LiquidError:
         return source
+
+
+def encodable(value: Any) -> Any:
+    """``value`` with every lone surrogate in its text replaced by U+FFFD (a valid pair becomes
+    its character), so it can be encoded as UTF-8 and sent."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {encodable(k): encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encodable(v) for v in value]
+    return value
 
 
 def ticket_context(ticket: Ticket, people: dict[str, dict[str, Any] | None]) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -24,11 +25,11 @@ from automations import clock
 from automations.domain import event_rules, timing
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
-from automations.domain.delivery import Delivery, DeliveryStatus
+from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
-from automations.errors import Conflict, NotFound
-from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite
+from automations.errors import Conflict, NotFound, is_transient, reason_of
+from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
 from automations.service.events import ContactEvent
 
@@ -101,12 +102,13 @@ class RunEngine:
             automations = self._active(account_id, JOIN_TRIGGERS.values())
             account = self._accounts.get_account(account_id) if automations else None
             for automation in automations:
-                source = (automation.trigger_config or {}).get("source") or {}
-                plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
-                         if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
-                         and source.get("id") == e.group_id]
-                runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
-                                     account=account)
+                with self._bulkhead(automation, "its joins could not be read"):
+                    source = (automation.trigger_config or {}).get("source") or {}
+                    plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
+                             if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
+                             and source.get("id") == e.group_id]
+                    runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
+                                         account=account)
         return runs
 
     def _missing(self, automation: Automation, plans: list[Plan]) -> list[Plan]:
@@ -129,12 +131,49 @@ class RunEngine:
         contact = self._contacts.get(account_id, contact_uuid)
         runs = []
         for automation in self._active(account_id, (Trigger.EVENT,)):
-            if event_rules.event_of(automation) == event_name \
-                    and self._matches(automation.conditions, contact, data):
-                plans = [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(), data)]
+            if not self._listens(automation, event_name):
+                continue
+            plans = [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(), data)]
+            try:
+                wanted = self._matches(automation.conditions, contact, data)
+            except Exception as error:  # noqa: BLE001 - this automation fails alone; the others still run
+                if is_transient(error):
+                    raise
+                runs += self._failed(automation, plans, f"the conditions could not be evaluated: {reason_of(error)}")
+                continue
+            if wanted:
                 runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
                                      contacts={contact.uuid: contact})
         return runs
+
+    def _listens(self, automation: Automation, event_name: str) -> bool:
+        with self._bulkhead(automation, "its event could not be read"):
+            return event_rules.event_of(automation) == event_name
+        return False
+
+    @contextmanager
+    def _bulkhead(self, automation: Automation, what: str) -> Iterator[None]:
+        """What fails inside (not transiently) is logged with the automation's ids and fails
+        alone: the work around it goes on."""
+        try:
+            yield
+        except Exception as error:  # noqa: BLE001 - the bulkhead
+            if is_transient(error):
+                raise
+            _log.exception("%s: account_id=%s automation_id=%s", what, automation.account_id, automation.id)
+
+    def _failed(self, automation: Automation, plans: list[Plan], reason: str) -> list[Run]:
+        """Runs that could not be made, recorded as failed with ``reason`` (each once), so that
+        GET /v1/runs shows them; their data is left out (it may be what failed)."""
+        now, failed = clock.now(), []
+        for plan in plans:
+            run = _run_of(automation, plan, now, RunStatus.FAILED, error=reason, template_id=plan.template_id,
+                          history=(_entry(now, "failed", reason),))
+            _log.error("run failed: account_id=%s automation_id=%s run_id=%s contact_uuid=%s: %s",
+                       run.account_id, run.automation_id, run.id, run.subject_id, reason)
+            with self._bulkhead(automation, f"the failed run {run.id} could not be recorded"):
+                failed.append(run if self._store.put_new(run) else self._store.get(run.account_id, run.id))
+        return [run for run in failed if run is not None]
 
     def _active(self, account_id: str, triggers: Iterable[Trigger]) -> list[Automation]:
         return self._automations.list(account_id, active=True, kinds=frozenset(triggers))
@@ -153,15 +192,19 @@ class RunEngine:
         runs, waiting = [], []
         for plan in plans:
             contact = (contacts or {}).get(plan.contact_uuid)
-            zone = timing.zone_of(contact.timezone if contact else None, account.timezone)
-            due = plan.due_at or timing.due_at(plan.triggered_at, delay, window, zone)
-            run = Run(account_id=account.id, id=run_id(account.id, automation.id, SubjectKind.CONTACT,
-                                                       plan.contact_uuid, plan.occurrence),
-                      automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
-                      occurrence=plan.occurrence, status=RunStatus.SCHEDULED, created_at=now, updated_at=now,
-                      due_at=due, data=plan.data, template_id=plan.template_id or sent_template(automation),
-                      step=plan.step, history=(_entry(now, "scheduled", f"due {clock.iso_z(due)}"),))
-            if not self._store.put_new(run):  # a duplicate trigger: the run exists
+            try:
+                zone = timing.zone_of(contact.timezone if contact else None, account.timezone)
+                due = plan.due_at or timing.due_at(plan.triggered_at, delay, window, zone)
+                run = _run_of(automation, plan, now, RunStatus.SCHEDULED, due_at=due, data=plan.data,
+                              template_id=plan.template_id or sent_template(automation),
+                              history=(_entry(now, "scheduled", f"due {clock.iso_z(due)}"),))
+                created = self._store.put_new(run)
+            except Exception as error:  # noqa: BLE001 - this contact's run fails alone; the others are made
+                if is_transient(error):
+                    raise
+                runs += self._failed(automation, [plan], f"the run could not be created: {reason_of(error)}")
+                continue
+            if not created:  # a duplicate trigger: the run exists
                 run = self._store.get(account.id, run.id)
                 if run is None or run.status is not RunStatus.SCHEDULED:
                     runs.append(run)
@@ -191,7 +234,12 @@ class RunEngine:
     def execute(self, account_id: str, run_id_: str) -> Run | None:
         """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
         held by another executor. Returns the run as this call left it."""
-        run = self._store.get(account_id, run_id_)
+        try:
+            run = self._store.get(account_id, run_id_)
+        except UnreadableRecord as unreadable:  # no attempt can read it: set aside, never retried
+            _log.error("run set aside: account_id=%s run_id=%s: %s", account_id, run_id_, unreadable)
+            self._store.set_aside(account_id, run_id_, str(unreadable))
+            return None
         now = clock.now()
         if run is None or run.finished:
             return run
@@ -208,9 +256,14 @@ class RunEngine:
             return None  # another executor or a cancel won
         try:
             return self._perform(run)
-        except Exception as error:  # an outage or a bug: the run is retried, then failed; never lost
-            _log.exception("run %s failed", run.id)
-            return self._retry_or_fail(run, f"{type(error).__name__}: {error}")
+        except Exception as error:  # noqa: BLE001 - whatever happens, the run ends recorded, never lost
+            if is_transient(error):  # an outage: the run is retried, then failed
+                _log.warning("run %s will be retried: %s", run.id, reason_of(error))
+                return self._retry_or_fail(run, reason_of(error))
+            # what the run names cannot be evaluated, rendered or sent: it fails alone, now
+            _log.exception("run failed: account_id=%s automation_id=%s run_id=%s contact_uuid=%s",
+                           run.account_id, run.automation_id, run.id, run.subject_id)
+            return self._give_up(run, reason_of(error))
 
     def _perform(self, run: Run) -> Run:
         automation = self._automations.find(run.account_id, run.automation_id)
@@ -240,8 +293,7 @@ class RunEngine:
                                                                            actions, now)]
         # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
         # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
-        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error="the sender stopped before recording "
-                                                                            "the provider's answer; not sent again")
+        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
                   if d.status is DeliveryStatus.SENDING else d for d in stored]
         attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
         stored = [attempted.get(d.id, d) for d in stored]
@@ -255,13 +307,8 @@ class RunEngine:
                                                       if d.status is DeliveryStatus.PENDING) or "a send is in progress")
         if run.step is not None:
             self._next_step(run, automation, contact, series)
-        done = self._finish(run, RunStatus.SUCCEEDED, None, detail=_sent_summary(stored))
-        announcement = self._outbox.put_new(succeeded_event(automation, contact, run.id, run.data, clock.now()))
-        try:
-            self._deliveries.dispatch([announcement])
-        except Exception:  # the run is done; the outbox relay sends the announcement later
-            _log.exception("could not announce run %s", run.id)
-        return done
+        return self._finish(run, RunStatus.SUCCEEDED, None, detail=_sent_summary(stored),
+                            announcement=succeeded_event(automation, contact, run.id, run.data, clock.now()))
 
     def _change_state(self, run: Run, automation: Automation, contact: Contact, action: Action) -> None:
         """The actions that change state rather than send. Each is idempotent, so a retried run
@@ -295,22 +342,36 @@ class RunEngine:
             # From the step's due time, not its execution: lateness does not pile up along a series.
             self._plan_step(run, automation, contact, series, run.step + 1, run.due_at)
 
-    def _finish(self, run: Run, status: RunStatus, error: str | None, detail: str | None = None) -> Run:
+    def _finish(self, run: Run, status: RunStatus, error: str | None, detail: str | None = None,
+                announcement: Delivery | None = None) -> Run:
+        """Record the outcome, with the ``announcement`` of it in the same write (so no crash
+        between the two can lose it), then send the announcement."""
         now = clock.now()
         done = replace(run, status=status, error=error, lease_until=None, updated_at=now,
                        history=run.history + (_entry(now, status.value, error or detail),))
         try:
-            return self._store.replace(run, done)
+            done = self._store.replace(run, done, (announcement,) if announcement else ())
         except StaleWrite:  # our lease ran out and another executor took the run over
             return self._store.get(run.account_id, run.id)
+        if announcement is not None:
+            try:
+                self._deliveries.dispatch([announcement])
+            except Exception:  # noqa: BLE001 - it is stored: the outbox relay sends it later
+                _log.exception("could not announce run: account_id=%s automation_id=%s run_id=%s",
+                               run.account_id, run.automation_id, run.id)
+        return done
+
+    def _give_up(self, run: Run, reason: str) -> Run:
+        """The run failed: what it left unsent is never sent."""
+        for delivery_id in run.deliveries:
+            d = self._outbox.get(run.account_id, delivery_id)
+            if d is not None and d.status is DeliveryStatus.PENDING:
+                self._outbox.finish(d, DeliveryStatus.FAILED, error=f"gave up: {reason}")
+        return self._finish(run, RunStatus.FAILED, reason)
 
     def _retry_or_fail(self, run: Run, reason: str) -> Run:
         if run.attempts >= MAX_ATTEMPTS:
-            for delivery_id in run.deliveries:
-                d = self._outbox.get(run.account_id, delivery_id)
-                if d is not None and d.status is DeliveryStatus.PENDING:
-                    self._outbox.finish(d, DeliveryStatus.FAILED, error=f"gave up: {reason}")
-            return self._finish(run, RunStatus.FAILED, f"gave up after {run.attempts} attempts: {reason}")
+            return self._give_up(run, f"gave up after {run.attempts} attempts: {reason}")
         now = clock.now()
         wait = backoff(run.attempts)
         later = replace(run, lease_until=now + timedelta(seconds=wait), updated_at=now,
@@ -432,7 +493,10 @@ class RunEngine:
             plans = [Plan(uuid, f"recurring:{day.isoformat()}", firing.at) for uuid in contacts]
         else:
             start, end = timing.planned_span(firing)
-            plans = [plan for c in contacts.values() for plan in _anniversaries(c, rule, account, start, end)]
+            plans = []
+            for c in contacts.values():
+                with self._bulkhead(automation, f"the date of contact {c.uuid} could not be read"):
+                    plans += _anniversaries(c, rule, account, start, end)
         self._launch(automation, plans, contacts=contacts, account=account)
         return cursor
 
@@ -477,11 +541,13 @@ class RunEngine:
         account = self._accounts.get_account(account_id) if automations else None
         now, lost = clock.now(), []
         for automation in automations:
-            if self.automation_changed(automation, automation):
-                last = timing.last_firing(ContactRule.from_automation(automation),
-                                          self._rule_zone(account_id, account), now)
-                if last.at >= max(now - CATCH_UP, automation.updated_at):
-                    lost.append({"account_id": account_id, "automation_id": automation.id, "day": last.day.isoformat()})
+            with self._bulkhead(automation, "its schedule could not be put back"):
+                if self.automation_changed(automation, automation):
+                    last = timing.last_firing(ContactRule.from_automation(automation),
+                                              self._rule_zone(account_id, account), now)
+                    if last.at >= max(now - CATCH_UP, automation.updated_at):
+                        lost.append({"account_id": account_id, "automation_id": automation.id,
+                                     "day": last.day.isoformat()})
         if lost:
             self._queue.expand_later(lost)
         return len(automations)
@@ -506,6 +572,14 @@ def _anniversaries(contact: Contact, rule: ContactRule, account: Account, start:
     zone = timing.zone_of(contact.timezone, account.timezone)
     return [Plan(contact.uuid, f"date:{day.isoformat()}", instant)
             for day, instant in timing.anniversaries_between(held, rule.date_field.at, zone, start, end)]
+
+
+def _run_of(automation: Automation, plan: Plan, now: datetime, status: RunStatus, **values: Any) -> Run:
+    """The run of ``automation`` that ``plan`` names (its id derived from them), made ``now``."""
+    return Run(account_id=automation.account_id,
+               id=run_id(automation.account_id, automation.id, SubjectKind.CONTACT, plan.contact_uuid, plan.occurrence),
+               automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
+               occurrence=plan.occurrence, status=status, created_at=now, updated_at=now, step=plan.step, **values)
 
 
 def _entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:

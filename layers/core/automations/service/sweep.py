@@ -10,6 +10,7 @@ the transaction. Deliveries are sent after the commit from that outbox."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -23,8 +24,10 @@ from automations.domain.evaluator import CompiledRules
 from automations.domain.model import Account, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.ticket import SWEEP_SHARDS, Ticket
-from automations.errors import NotFound
-from automations.ports import StaleWrite
+from automations.errors import NotFound, is_transient, reason_of
+from automations.ports import StaleWrite, UnreadableTicket
+
+_log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
 MAX_TICKETS_PER_AUTOMATION = 1000  # Zendesk: an automation fires on at most 1,000 tickets an hour
@@ -72,6 +75,9 @@ class SweepStats:
     automations_fired: int = 0
     tickets_updated: int = 0
     notifications_sent: int = 0
+    firings_failed: int = 0  # recorded as failed runs (GET /v1/runs?status=failed), with the reason
+    tickets_failed: int = 0  # tickets the sweep could not handle at all this cycle (logged with their ids)
+    shards_done: int = 0  # tasks that reached the end of their shard: fewer than the tasks means some failed
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -99,6 +105,9 @@ class FiringStore(Protocol):
 
     def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
         """Add ``stats`` to the sweep's summary (kept for a while after ``at``)."""
+
+    def record_failed(self, runs: list[Run]) -> None:
+        """Store failed runs (each only if absent), outside any ticket's commit."""
 
     def summary(self, sweep_id: str) -> dict[str, int]: ...
 
@@ -140,26 +149,44 @@ class SweepWorker:
         try:
             account = self.accounts.get_account(task.account_id)
         except NotFound:
-            return stats, None  # the account is gone: nothing to sweep
+            return self._done(task, stats, finished=True), None  # the account is gone: nothing to sweep
         rules = self._rules(account, task.cycle)
         if not rules.automations:
-            return stats, None
+            return self._done(task, stats, finished=True), None
         now = datetime.fromisoformat(task.now)
         start = task.start
         while True:
             tickets, start = self.tickets.sweepable_page(task.account_id, task.shard, PAGE_SIZE, start)
             for ticket in tickets:
                 stats.tickets_evaluated += 1
-                if ticket.swept_cycle != task.cycle:
-                    self._sweep_ticket(account, rules, ticket, now, task.cycle, stats)
+                if isinstance(ticket, UnreadableTicket):
+                    stats.tickets_failed += 1
+                    _log.error("sweep could not read a ticket: account_id=%s ticket_id=%s cycle=%s: %s",
+                               ticket.account_id, ticket.id, task.cycle, ticket.reason)
+                elif ticket.swept_cycle != task.cycle:
+                    self._bulkhead(account, rules, ticket, now, task.cycle, stats)
             if start is None:
-                return self._done(task, stats), None
+                return self._done(task, stats, finished=True), None
             if not has_time():
-                return self._done(task, stats), replace(task, start=start)
+                return self._done(task, stats, finished=False), replace(task, start=start)
 
-    def _done(self, task: SweepTask, stats: SweepStats) -> SweepStats:
+    def _done(self, task: SweepTask, stats: SweepStats, *, finished: bool) -> SweepStats:
+        stats.shards_done += finished
         self.firings.add_to_summary(task.sweep_id, stats, datetime.fromisoformat(task.now))
         return stats
+
+    def _bulkhead(self, account: Account, rules: CompiledRules, ticket: Ticket, now: datetime, cycle: str,
+                  stats: SweepStats) -> None:
+        """Sweep one ticket; one that cannot be handled fails alone (logged with its ids and
+        counted), and its shard goes on. Only a transient failure stops the task, to be retried."""
+        try:
+            self._sweep_ticket(account, rules, ticket, now, cycle, stats)
+        except Exception as error:  # noqa: BLE001 - the bulkhead: whatever it is, it is this ticket's alone
+            if is_transient(error):
+                raise
+            stats.tickets_failed += 1
+            _log.exception("sweep could not handle a ticket: account_id=%s ticket_id=%s cycle=%s",
+                           account.id, ticket.id, cycle)
 
     def _rules(self, account: Account, cycle: str) -> CompiledRules:
         """Rules are read once per cycle and account (a warm worker reuses them across pages)."""
@@ -168,6 +195,9 @@ class SweepWorker:
             self._compiled.clear()
             active = self.automations.list(account.id, active=True, kinds=frozenset({Trigger.SWEEP}))
             self._compiled[key] = CompiledRules(active, BusinessHours(account.timezone, **account.business_hours))
+            for automation_id, reason in self._compiled[key].unusable.items():
+                _log.error("sweep automation left out: account_id=%s automation_id=%s cycle=%s: %s",
+                           account.id, automation_id, cycle, reason)
         return self._compiled[key]
 
     def _sweep_ticket(self, account: Account, rules: CompiledRules, ticket: Ticket, now: datetime, cycle: str,
@@ -190,7 +220,17 @@ class SweepWorker:
                 if ticket is None or ticket.swept_cycle == cycle:
                     return
                 continue
-            stats.automations_fired += len(batch.runs)
+            except Exception as error:  # noqa: BLE001 - a commit the same firings can never make
+                if is_transient(error):
+                    raise
+                reason = f"the firing could not be recorded: {reason_of(error)}"
+                self.firings.record_failed([replace(_failed_run(run, reason), changes={}, deliveries=())
+                                            for run in batch.runs])
+                stats.firings_failed += len(batch.runs)
+                raise
+            failed = sum(run.status is RunStatus.FAILED for run in batch.runs)
+            stats.automations_fired += len(batch.runs) - failed
+            stats.firings_failed += failed
             stats.tickets_updated += int(any(run.changes for run in batch.runs))
             stats.notifications_sent += self.notifier.dispatch(batch.deliveries)
             return
@@ -206,13 +246,20 @@ class SweepWorker:
             after = replace(current.with_changes(firing.changes, now), version=current.version,
                             automation_updates=current.automation_updates + 1)
             run = self._run(account, ticket, firing, now, cycle)
-            prepared = self.notifier.prepare(account, after, run, firing.notifications)
+            try:
+                prepared = self.notifier.prepare(account, after, run, firing.notifications)
+            except Exception as error:  # noqa: BLE001 - a firing that cannot be rendered or addressed fails alone
+                if is_transient(error):
+                    raise
+                _log.warning("sweep firing failed: account_id=%s automation_id=%s ticket_id=%s run_id=%s: %s",
+                             account.id, firing.automation_id, ticket.id, run.id, reason_of(error))
+                run, prepared = _failed_run(run, f"its notifications could not be prepared: {reason_of(error)}"), []
             cost = 3 + len(prepared)  # audit, run, cap counter, deliveries
             if used + cost > MAX_TRANSACTION_ITEMS and batch.runs:
                 break
             if used + cost > MAX_TRANSACTION_ITEMS:
-                run = replace(run, status=RunStatus.FAILED, error=f"{len(prepared)} notifications are more than one "
-                              f"firing can record ({MAX_TRANSACTION_ITEMS - 4} at most)")
+                run = _failed_run(run, f"{len(prepared)} notifications are more than one firing can record "
+                                      f"({MAX_TRANSACTION_ITEMS - 4} at most)")
                 prepared = []
             used += 3 + len(prepared)
             batch.audits.append(Audit.of(current, after, author_id=None,
@@ -233,6 +280,12 @@ class SweepWorker:
                    occurrence=occurrence, status=RunStatus.SUCCEEDED, created_at=created, updated_at=created,
                    due_at=now, changes={k: _jsonable(v) for k, v in firing.changes.items()},
                    history=({"at": created.isoformat(), "status": "succeeded", "cycle": cycle},))
+
+
+def _failed_run(run: Run, reason: str) -> Run:
+    """A sweep firing's run recorded as failed, with why (its changes stay as they were made)."""
+    entry = {**run.history[-1], "status": "failed", "error": reason} if run.history else {"error": reason}
+    return replace(run, status=RunStatus.FAILED, error=reason, history=(*run.history[:-1], entry))
 
 
 def _jsonable(value: Any) -> Any:

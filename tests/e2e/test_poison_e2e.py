@@ -1,0 +1,116 @@
+"""Poison records on the local runtime: a stored rule with a 5,000-digit recipient and a ticket
+title with a lone surrogate fail alone (or are sent as U+FFFD); the sweep answer says what
+failed, and a sweep whose tasks died answers so instead of 200. The poison is written to the
+table directly, below the API's checks, as records stored before them can be. And nothing is
+lost: a Piggy run with large data announces its success."""
+import base64
+import dataclasses
+import json
+from datetime import timedelta
+
+import boto3
+import pytest
+
+from automations import config
+from automations.adapters.dynamo import DynamoAutomationStore
+from automations.domain.model import Action
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def helpdesk(local_runtime):
+    account = local_runtime.create_account("Poison Co")
+    token = base64.b64encode(f"{account['email']}/token:{account['api_key']}".encode()).decode()
+    return account, local_runtime.as_account({"Authorization": f"Basic {token}"})
+
+
+def _table(local_runtime):
+    return boto3.client("dynamodb", endpoint_url=local_runtime.runtime.aws_endpoint), config.table_name()
+
+
+def _rule(desk, title, actions):
+    conditions = {"all": [{"field": "status", "operator": "is", "value": "open"},
+                          {"field": "OPEN", "operator": "greater_than", "value": "2"}]}
+    return desk.make("/api/v2/automations.json", {"automation": {"title": title, "conditions": conditions,
+                                                                  "actions": actions}})["automation"]
+
+
+def test_a_sweep_isolates_poison_and_reports_it(helpdesk, local_runtime, clock):
+    account, desk = helpdesk
+    db, table = _table(local_runtime)
+    _rule(desk, "Greet", [{"field": "priority", "value": "urgent"},
+                          {"field": "notification_user", "value": ["requester_id", "About {{ticket.title}}", "Hi"]}])
+    tagged = _rule(desk, "Tag", [{"field": "current_tags", "value": "seen"}])
+    store = DynamoAutomationStore(db, table)
+    stored = store.get(account["account_id"], tagged["id"])
+    store.replace(stored, dataclasses.replace(stored, actions=(
+        *stored.actions, Action("notification_user", ("5" * 5000, "s", "b")))), 500)
+    tickets = [desk.make("/api/v2/tickets.json", {"ticket": {
+        "subject": f"Printer {n}", "comment": {"body": "It jams"}, "status": "open",
+        "requester": {"name": "Rita", "email": f"rita.poison{n}@example.com"}}})["ticket"]["id"] for n in range(4)]
+    key = {"PK": {"S": f"ACCOUNT#{account['account_id']}"}, "SK": {"S": f"TICKET#{tickets[0]:012d}"}}
+    document = json.loads(db.get_item(TableName=table, Key=key)["Item"]["data"]["S"])
+    db.update_item(TableName=table, Key=key, UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+                   ExpressionAttributeValues={":d": {"S": json.dumps({**document, "subject": "Broken \ud83d"})}})
+    clock.advance(3 * 3600 + 60)
+
+    answer = local_runtime.request("POST", "/_local/sweep")
+    assert answer.status_code == 200, answer.text
+    summary = answer.json()
+    assert summary["firings_failed"] >= 4 and summary["shards_failed"] == 0 and summary["automations_fired"] >= 4
+
+    outbox = local_runtime.request("GET", "/_local/outbox?channel=email").json()["deliveries"]
+    subjects = {d["recipient"]: d["subject"] for d in outbox if d["recipient"].startswith("rita.poison")}
+    assert subjects == {"rita.poison0@example.com": "About Broken \ufffd",
+                        **{f"rita.poison{n}@example.com": f"About Printer {n}" for n in range(1, 4)}}
+    failed = desk.call("GET", "/v1/runs", params={"automation_id": tagged["id"], "status": "failed"}).json()["runs"]
+    assert sorted(int(r["subject"]["id"]) for r in failed) == sorted(tickets)
+    assert all("is not a user id" in r["error"] for r in failed)
+    for ticket_id in tickets:
+        ticket = desk.call("GET", f"/api/v2/tickets/{ticket_id}.json").json()["ticket"]
+        assert ticket["priority"] == "urgent"
+
+
+def test_a_sweep_whose_tasks_die_does_not_answer_success(helpdesk, local_runtime, clock, monkeypatch):
+    from automations.service.sweep import SweepWorker
+
+    account, desk = helpdesk
+    desk.make("/api/v2/tickets.json", {"ticket": {"subject": "Jam", "comment": {"body": "It jams"}, "status": "open"}})
+    real_process = SweepWorker.process
+
+    def die_for_this_account(self, task, has_time):
+        if task.account_id == account["account_id"]:
+            raise RuntimeError("the worker dies on every try")
+        return real_process(self, task, has_time)
+
+    monkeypatch.setattr(SweepWorker, "process", die_for_this_account)
+    clock.advance(3600)
+    answer = local_runtime.request("POST", "/_local/sweep")
+    assert answer.status_code == 500, answer.text
+    assert answer.json()["shards_failed"] == 8 and "8 of" in answer.json()["error"]
+
+
+def test_a_piggy_run_with_large_data_announces_its_success(local_runtime):
+    account = local_runtime.create_account("Big Data Shop")
+    piggy = local_runtime.as_account({"Authorization": f"Bearer {account['api_key']}", "Accept": "application/json"})
+    template = piggy.make("/v1/templates", {"title": "Voucher", "type": "email", "subject": "Your voucher",
+                                            "text": "Code {{ data.k00007 }}"})
+    automation = piggy.make("/v1/automations", {"title": "On update", "trigger": "event",
+                                                "trigger_config": {"event": "contact_updated"},
+                                                "actions": [{"kind": "send_email", "template_id": template["id"]}]})
+    contact = piggy.make("/v1/contacts", {"email": "big.data@example.com"})
+    data = {f"k{n:05d}": n * 10 for n in range(25_000)}  # 25,000 keys, about 390 KB
+    body = json.dumps({"contact_uuid": contact["uuid"], "automation_uuid": automation["uuid"], "data": data},
+                      separators=(",", ":"))
+    answer = piggy.call("POST", "/api/v3/oauth/clients/automations/runs", data=body,
+                        headers={"Content-Type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    assert local_runtime.request("POST", "/_local/scheduler/tick", json={"timeout_s": 60}).status_code == 200
+    [run] = piggy.call("GET", "/v1/runs", params={"automation_id": automation["id"]}).json()["runs"]
+    assert run["status"] == "succeeded"
+    outbox = local_runtime.request("GET", f"/_local/outbox?account_id={account['account_id']}").json()["deliveries"]
+    sent = {d["recipient"]: d for d in outbox if d["status"] == "sent"}
+    assert sent["big.data@example.com"]["body"] == "Code 70"
+    detail = json.loads(sent["automation.run.succeeded"]["body"])
+    assert detail["run_id"] == run["id"] and detail["data"] is None and detail["data_omitted"] is True
