@@ -26,5 +26,7 @@ def _record(record: SQSRecord) -> None:
 def handler(event, context):
     if "Records" in event:
         return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
-    _execute(event)  # a schedule's input; raising makes Scheduler retry, then dead-letter it
+    # A schedule's input, invoked asynchronously: raising gets Lambda's retries (EventInvokeConfig),
+    # then the failure queue; the run waits in the DueIndex for the hourly re-drive.
+    _execute(event)
     return {"run_id": event["run_id"]}

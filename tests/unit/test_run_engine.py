@@ -284,6 +284,43 @@ def test_a_lost_schedule_is_redriven_by_the_sweep(env):
     assert env.engine.redrive() == 0  # finished runs leave the index
 
 
+def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, monkeypatch):
+    """Scheduler invokes the executor asynchronously: an executor that fails for good (here, the
+    table is unreachable) exhausts Lambda's retries, its invocation goes to the alarmed failure
+    queue, the run stays waiting in the DueIndex, and the hourly re-drive finishes it."""
+    from automations_local.scheduler import LocalScheduler
+
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    store = env.engine._store
+    calls = []
+
+    def unreachable(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionError("DynamoDB is unreachable")
+
+    monkeypatch.setattr(store, "get", unreachable)
+    scheduler = LocalScheduler(env.template, env.clock)
+    env.clock.set(run.due_at)
+    [fired] = [f for f in scheduler.tick() if f["schedule"] == run.id]
+    assert fired["error"] == "ConnectionError: DynamoDB is unreachable"
+    executor = env.template.functions["RunExecutorFunction"]
+    assert len(calls) == 1 + executor.async_retries == 3
+    url = env.sqs.get_queue_url(QueueName=env.template.physical_name("AsyncFailureQueue"))["QueueUrl"]
+    [message] = env.sqs.receive_message(QueueUrl=url).get("Messages", [])
+    assert json.loads(message["Body"])["requestPayload"] == {"account_id": env.account, "run_id": run.id}
+    assert env.schedules() == []  # the one-time schedule is gone: only the DueIndex remembers the run
+    monkeypatch.undo()
+    [waiting] = env.runs(ann)
+    assert waiting.status is RunStatus.SCHEDULED
+    env.clock.advance(600)
+    assert env.engine.redrive() == 1
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+
+
 def test_a_series_sends_each_step_on_its_day(env):
     series = env.services.templates.create(env.account, {"type": "series", "title": "Onboarding", "steps": [
         {"template_id": env.email.id, "delay_days": 0},
