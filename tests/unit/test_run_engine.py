@@ -321,6 +321,46 @@ def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, 
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
 
 
+def test_a_run_counts_itself_by_trigger_and_its_sends_by_channel_and_logs_with_its_ids(env, monkeypatch, capsys):
+    from test_telemetry import captured_logs, emitted, metric
+
+    from automations_local.router import invoke
+
+    monkeypatch.setenv("STACK_NAME", "automations-test")
+    automation = env.rule(env.send_email())
+    ann = env.contact()
+    env.join(ann)  # due now: on the run queue
+    [run] = env.runs(ann)
+    store = env.engine._store
+    original, crashes = store.replace, []
+
+    def crash_first_finish(old, new):
+        if new.status is RunStatus.SUCCEEDED and not crashes:
+            crashes.append(new.id)
+            raise ConnectionError("the table went away")
+        return original(old, new)
+
+    monkeypatch.setattr(store, "replace", crash_first_finish)
+    with captured_logs() as lines:
+        invoke(env.template.functions["RunExecutorFunction"], {"account_id": env.account, "run_id": run.id})
+        logged = lines()
+    [failure] = [line for line in logged if line["message"] == f"run {run.id} failed"]
+    assert (failure["account_id"], failure["automation_id"], failure["run_id"]) == (env.account, automation.id, run.id)
+    assert failure["function_name"] == env.template.functions["RunExecutorFunction"].name
+    env.clock.advance(600)
+    env.engine.execute(env.account, run.id)  # the retry
+    documents = emitted(capsys.readouterr().out)
+    [created] = metric(documents, "RunsCreated")
+    assert (created["trigger"], created["run_id"], created["service"]) == ("list_joined", run.id, "automations-test")
+    [succeeded] = metric(documents, "RunsSucceeded")
+    assert succeeded["trigger"] == "list_joined" and succeeded["account_id"] == env.account
+    sent = metric(documents, "DeliveriesSent")  # the mail, and the run's announcement on the bus
+    assert sorted(d["channel"] for d in sent) == ["email", "event"]
+    assert all(d["dimensions"] == ["service", "channel"] for d in sent)
+    lateness = metric(documents, "FiringLateness")
+    assert len(lateness) == 1 and lateness[0]["FiringLateness"] == [0.0]  # the retry is not lateness
+
+
 def test_a_series_sends_each_step_on_its_day(env):
     series = env.services.templates.create(env.account, {"type": "series", "title": "Onboarding", "steps": [
         {"template_id": env.email.id, "delay_days": 0},

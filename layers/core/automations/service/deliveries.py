@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from automations import clock
+from automations import clock, telemetry
 from automations.domain.delivery import (
     Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError, delivery_id,
 )
@@ -97,13 +97,18 @@ class DeliveryService:
         try:
             provider_id = self._senders[claimed.channel].send(claimed)
         except PermanentDeliveryError as e:
-            return self._store.finish(claimed, DeliveryStatus.FAILED, error=str(e)), False
+            return self._finished(claimed, DeliveryStatus.FAILED, error=str(e)), False
         except TransientDeliveryError as e:
             if claimed.attempts >= MAX_ATTEMPTS:
-                return self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {e}"), False
+                return self._finished(claimed, DeliveryStatus.FAILED, error=f"gave up: {e}"), False
             self._store.release(claimed, str(e))
             return replace(claimed, status=DeliveryStatus.PENDING, error=str(e)), False
-        return self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
+        return self._finished(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
+
+    def _finished(self, claimed: Delivery, status: DeliveryStatus, **outcome: Any) -> Delivery:
+        telemetry.count(f"Deliveries{status.value.capitalize()}", dimension=("channel", claimed.channel.value),
+                        account_id=claimed.account_id, run_id=claimed.run_id, delivery_id=claimed.id)
+        return self._store.finish(claimed, status, **outcome)
 
     def relay(self, limit: int = 100) -> int:
         """Send deliveries a crash or a transient failure left pending."""

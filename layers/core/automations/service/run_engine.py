@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from automations import clock
+from automations import clock, telemetry
 from automations.domain import event_rules, timing
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
@@ -158,8 +158,11 @@ class RunEngine:
                       automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
                       occurrence=plan.occurrence, status=RunStatus.SCHEDULED, created_at=now, updated_at=now,
                       due_at=due, data=plan.data, template_id=plan.template_id or sent_template(automation),
-                      step=plan.step, history=(_entry(now, "scheduled", f"due {clock.iso_z(due)}"),))
-            if not self._store.put_new(run):  # a duplicate trigger: the run exists
+                      step=plan.step, trigger=automation.trigger.value,
+                      history=(_entry(now, "scheduled", f"due {clock.iso_z(due)}"),))
+            if self._store.put_new(run):
+                _counted("RunsCreated", run)
+            else:  # a duplicate trigger: the run exists
                 run = self._store.get(account.id, run.id)
                 if run is None or run.status is not RunStatus.SCHEDULED:
                     runs.append(run)
@@ -178,7 +181,12 @@ class RunEngine:
     # -- executing -----------------------------------------------------------------------------
     def execute(self, account_id: str, run_id_: str) -> Run | None:
         """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
-        held by another executor. Returns the run as this call left it."""
+        held by another executor. Returns the run as this call left it. Every log line meanwhile
+        carries the run's ids."""
+        with telemetry.log_keys(account_id=account_id, run_id=run_id_):
+            return self._execute(account_id, run_id_)
+
+    def _execute(self, account_id: str, run_id_: str) -> Run | None:
         run = self._store.get(account_id, run_id_)
         now = clock.now()
         if run is None or run.finished:
@@ -193,11 +201,15 @@ class RunEngine:
             run = self._store.replace(run, claimed)
         except StaleWrite:
             return None  # another executor or a cancel won
-        try:
-            return self._perform(run)
-        except Exception as error:  # an outage or a bug: the run is retried, then failed; never lost
-            _log.exception("run %s failed", run.id)
-            return self._retry_or_fail(run, f"{type(error).__name__}: {error}")
+        if run.attempts == 1 and run.due_at is not None:  # retries are late on purpose
+            telemetry.measure("FiringLateness", max(0.0, (now - run.due_at).total_seconds()), "Seconds",
+                              account_id=run.account_id, run_id=run.id, trigger=run.trigger)
+        with telemetry.log_keys(automation_id=run.automation_id):
+            try:
+                return self._perform(run)
+            except Exception as error:  # an outage or a bug: the run is retried, then failed; never lost
+                _log.exception("run %s failed", run.id)
+                return self._retry_or_fail(run, f"{type(error).__name__}: {error}")
 
     def _perform(self, run: Run) -> Run:
         automation = self._automations.find(run.account_id, run.automation_id)
@@ -227,9 +239,7 @@ class RunEngine:
                                                                            actions, now)]
         # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
         # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
-        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error="the sender stopped before recording "
-                                                                            "the provider's answer; not sent again")
-                  if d.status is DeliveryStatus.SENDING else d for d in stored]
+        stored = [self._unconfirmed(d) if d.status is DeliveryStatus.SENDING else d for d in stored]
         attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
         stored = [attempted.get(d.id, d) for d in stored]
         run = replace(run, deliveries=tuple(d.id for d in stored))
@@ -249,6 +259,12 @@ class RunEngine:
         except Exception:  # the run is done; the outbox relay sends the announcement later
             _log.exception("could not announce run %s", run.id)
         return done
+
+    def _unconfirmed(self, delivery: Delivery) -> Delivery:
+        telemetry.count("DeliveriesUnconfirmed", dimension=("channel", delivery.channel.value),
+                        account_id=delivery.account_id, delivery_id=delivery.id)
+        return self._outbox.finish(delivery, DeliveryStatus.UNCONFIRMED,
+                                   error="the sender stopped before recording the provider's answer; not sent again")
 
     def _change_state(self, run: Run, automation: Automation, contact: Contact, action: Action) -> None:
         """The actions that change state rather than send. Each is idempotent, so a retried run
@@ -287,9 +303,11 @@ class RunEngine:
         done = replace(run, status=status, error=error, lease_until=None, updated_at=now,
                        history=run.history + (_entry(now, status.value, error or detail),))
         try:
-            return self._store.replace(run, done)
+            done = self._store.replace(run, done)
         except StaleWrite:  # our lease ran out and another executor took the run over
             return self._store.get(run.account_id, run.id)
+        _counted(f"Runs{status.value.capitalize()}", done)
+        return done
 
     def _retry_or_fail(self, run: Run, reason: str) -> Run:
         if run.attempts >= MAX_ATTEMPTS:
@@ -348,6 +366,7 @@ class RunEngine:
                 run = self._store.get(run.account_id, run.id)
                 continue
             self._scheduler.unschedule(run)
+            _counted("RunsCancelled", run)
             return run
         return run
 
@@ -469,6 +488,11 @@ def _anniversaries(contact: Contact, rule: ContactRule, account: Account, fired_
         if timing.anniversary_on(held, day) and fired_at - timedelta(hours=1) <= due < fired_at + timedelta(hours=25):
             plans.append(Plan(contact.uuid, f"date:{day.isoformat()}", due))
     return plans
+
+
+def _counted(metric: str, run: Run) -> None:
+    telemetry.count(metric, dimension=("trigger", run.trigger or "unknown"), account_id=run.account_id,
+                    automation_id=run.automation_id, run_id=run.id)
 
 
 def _entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:

@@ -10,13 +10,14 @@ the transaction. Deliveries are sent after the commit from that outbox."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from automations import clock
+from automations import clock, telemetry
 from automations.domain.audit import Audit, Via
 from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
@@ -122,6 +123,7 @@ class SweepCoordinator:
                            shard=shard)
                  for account_id in self._accounts() for shard in range(SWEEP_SHARDS)]
         self._queue.send(tasks)
+        telemetry.count("SweepsStarted", sweep_id=sweep_id, tasks=len(tasks))
         return sweep_id, tasks
 
 
@@ -135,8 +137,13 @@ class SweepWorker:
     _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
 
     def process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
-        """Sweep the task's tickets until done (None) or out of time (the continuation task)."""
-        stats = SweepStats()
+        """Sweep the task's tickets until done (None) or out of time (the continuation task).
+        Every log line meanwhile carries the sweep's and the account's ids."""
+        with telemetry.log_keys(sweep_id=task.sweep_id, account_id=task.account_id):
+            return self._process(task, has_time)
+
+    def _process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
+        stats, started = SweepStats(), time.monotonic()
         try:
             account = self.accounts.get_account(task.account_id)
         except NotFound:
@@ -153,12 +160,20 @@ class SweepWorker:
                 if ticket.swept_cycle != task.cycle:
                     self._sweep_ticket(account, rules, ticket, now, task.cycle, stats)
             if start is None:
-                return self._done(task, stats), None
+                return self._done(task, stats, started, continued=False), None
             if not has_time():
-                return self._done(task, stats), replace(task, start=start)
+                return self._done(task, stats, started, continued=True), replace(task, start=start)
 
-    def _done(self, task: SweepTask, stats: SweepStats) -> SweepStats:
+    def _done(self, task: SweepTask, stats: SweepStats, started: float, *, continued: bool) -> SweepStats:
         self.firings.add_to_summary(task.sweep_id, stats, datetime.fromisoformat(task.now))
+        ids = {"sweep_id": task.sweep_id, "account_id": task.account_id, "shard": task.shard}
+        telemetry.measure("SweepDuration", telemetry.elapsed_ms(started), "Milliseconds", **ids)
+        telemetry.count("SweepTicketsEvaluated", stats.tickets_evaluated, **ids)
+        telemetry.count("SweepAutomationsFired", stats.automations_fired, **ids)
+        telemetry.count("RunsCreated", stats.automations_fired, dimension=("trigger", Trigger.SWEEP.value), **ids)
+        telemetry.count("RunsSucceeded", stats.automations_fired, dimension=("trigger", Trigger.SWEEP.value), **ids)
+        if continued:
+            telemetry.count("SweepTasksContinued", **ids)
         return stats
 
     def _rules(self, account: Account, cycle: str) -> CompiledRules:
