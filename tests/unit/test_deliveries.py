@@ -216,6 +216,42 @@ class TestDispatch:
         assert final.status is DeliveryStatus.FAILED and final.error.startswith("gave up")
         assert store.unfinished() == []
 
+    def test_the_relay_drains_more_than_a_page_at_the_providers_rate_until_its_time_is_spent(self, aws):
+        pending = [webhook_delivery(delivery_id=f"run_abc.{n}.0") for n in range(150)]
+        store = stored(aws, pending[:100])
+        stored(aws, pending[100:])
+        now, pauses = [0.0], []
+
+        def pause(seconds):
+            pauses.append(seconds)
+            now[0] += seconds
+
+        sender = FlakySender()
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None,
+                                  send_rates={Channel.WEBHOOK: lambda: 4.0}, monotonic=lambda: now[0], pause=pause)
+        assert service.relay(seconds=10) == 40  # 4 a second for 10 s, not one page an hour
+        assert pauses == [0.25] * 39 and len(set(sender.sent)) == 40
+        assert service.relay(seconds=60) == 110 and len(set(sender.sent)) == 150
+        assert store.unfinished() == []
+
+    def test_a_throttled_send_ends_the_relay_and_nothing_is_lost_or_sent_twice(self, aws):
+        pending = [webhook_delivery(delivery_id=f"run_abc.{n}.0") for n in range(5)]
+        store = stored(aws, pending)
+
+        class Throttled(FlakySender):
+            def send(self, d):
+                if len(self.sent) == 2 and not getattr(self, "throttled", False):
+                    self.throttled = True
+                    raise TransientDeliveryError("Throttling")
+                return super().send(d)
+
+        sender = Throttled()
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None)
+        assert service.relay() == 2  # the provider said slow down: the rest waits for the next relay
+        assert len(store.unfinished()) == 3
+        assert service.relay() == 3
+        assert sorted(sender.sent) == sorted(d.id for d in pending) and store.unfinished() == []
+
     def test_permanent_failure_is_recorded(self, aws):
         d = webhook_delivery()
         store = stored(aws, [d])

@@ -51,6 +51,7 @@ def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         with log_keys(**keys):
             return _traced(fn)(event, context)
 
+    handler.observed = True  # what tests look for on every handler
     return handler
 
 

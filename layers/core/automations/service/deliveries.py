@@ -8,7 +8,8 @@ the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending 
 "sending", which is never sent again: at most once beyond that window, never twice."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -22,6 +23,8 @@ from automations.domain.ticket import Ticket
 from automations.service.rendering import render, ticket_context
 
 MAX_ATTEMPTS = 5
+RELAY_SECONDS = 30.0  # of the hourly coordinator's 60 s: how long the relay may drain the outbox
+RELAY_PAGE = 100
 
 
 class Sender(Protocol):
@@ -34,11 +37,16 @@ GroupLookup = Callable[[str, int], list[dict[str, Any]]]
 
 
 class DeliveryService:
-    def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup) -> None:
+    def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup,
+                 send_rates: Mapping[Channel, Callable[[], float]] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
         self._store = store
         self._senders = senders
         self._users = users
         self._group_members = group_members
+        self._send_rates = send_rates or {}  # sends per second each provider allows (SES's MaxSendRate)
+        self._monotonic = monotonic
+        self._pause = pause
 
     # -- preparing -----------------------------------------------------------------------------
     def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list[Delivery]:
@@ -110,7 +118,32 @@ class DeliveryService:
                         account_id=claimed.account_id, run_id=claimed.run_id, delivery_id=claimed.id)
         return self._store.finish(claimed, status, **outcome)
 
-    def relay(self, limit: int = 100) -> int:
-        """Send deliveries a crash or a transient failure left pending."""
-        return self.dispatch([d for d in self._store.unfinished(limit) if d.status is DeliveryStatus.PENDING])
+    def relay(self, seconds: float = RELAY_SECONDS) -> int:
+        """Send deliveries a crash or a transient failure left pending, oldest first, each
+        channel paced at the rate its provider allows, until the outbox is drained or ``seconds``
+        are spent. A delivery that fails transiently again (throttling: the provider wants us to
+        slow down) ends this relay; it and the rest wait, pending, for the next one. Returns how
+        many were sent."""
+        deadline = self._monotonic() + seconds
+        intervals = {channel: 1 / rate() for channel, rate in self._send_rates.items()}
+        next_send: dict[Channel, float] = {}
+        tried: set[str] = set()
+        sent = 0
+        while True:
+            page = [d for d in self._store.unfinished(RELAY_PAGE + len(tried))
+                    if d.status is DeliveryStatus.PENDING and d.id not in tried]
+            if not page:
+                return sent
+            for delivery in page:
+                wait = next_send.get(delivery.channel, 0.0) - self._monotonic()
+                if self._monotonic() + max(wait, 0.0) >= deadline:
+                    return sent
+                if wait > 0:
+                    self._pause(wait)
+                tried.add(delivery.id)
+                after, sent_now = self._attempt(delivery)
+                sent += sent_now
+                next_send[delivery.channel] = self._monotonic() + intervals.get(delivery.channel, 0.0)
+                if after is not None and after.status is DeliveryStatus.PENDING:
+                    return sent
 

@@ -246,7 +246,7 @@ class SweepWorker:
                    id=run_id(account.id, firing.automation_id, SubjectKind.TICKET, str(ticket.id), occurrence),
                    automation_id=firing.automation_id, subject_kind=SubjectKind.TICKET, subject_id=str(ticket.id),
                    occurrence=occurrence, status=RunStatus.SUCCEEDED, created_at=created, updated_at=created,
-                   due_at=now, changes={k: _jsonable(v) for k, v in firing.changes.items()},
+                   due_at=now, trigger=Trigger.SWEEP.value, changes={k: _jsonable(v) for k, v in firing.changes.items()},
                    history=({"at": created.isoformat(), "status": "succeeded", "cycle": cycle},))
 
 
