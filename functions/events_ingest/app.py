@@ -6,8 +6,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations.bootstrap import services
-from automations.surfaces.http import logger
-from automations.service.ingestion import JOINS
+from automations.telemetry import lambda_handler, logger
+from automations.service.ingestion import JOINS, dropped
 from automations.surfaces.queue_events import event_from_message, joins_from_message
 
 _processor = BatchProcessor(event_type=EventType.SQS)
@@ -18,6 +18,7 @@ def _ingest(record: SQSRecord) -> None:
         message = json.loads(record.body)
     except ValueError:
         logger.error("ingestion queue message is not JSON", extra={"message_id": record.message_id})
+        dropped("malformed", message_id=record.message_id)
         return
     if isinstance(message, dict) and JOINS in message:
         joins = joins_from_message(message)
@@ -25,12 +26,14 @@ def _ingest(record: SQSRecord) -> None:
         logger.info("joins ingested", extra={"joins": len(joins), "runs": len(runs)})
         return
     event = event_from_message(message)
-    if event is not None:
+    if event is None:
+        dropped("not_an_event", message_id=record.message_id)
+    else:
         runs = services().event_ingestion.deliver(event)
         logger.info("event ingested", extra={"account_id": event.account_id, "event_id": event.id,
                                               "event": event.name, "runs": len(runs)})
 
 
-@logger.inject_lambda_context
+@lambda_handler
 def handler(event, context):
     return process_partial_response(event=event, record_handler=_ingest, processor=_processor, context=context)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations.bootstrap import services
-from automations.surfaces.http import logger
+from automations.telemetry import lambda_handler, logger
 
 _processor = BatchProcessor(event_type=EventType.SQS)
 _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is always queued
@@ -41,7 +41,7 @@ def _record(record: SQSRecord, lambda_context) -> None:
     _expand(json.loads(record.body), lambda_context)
 
 
-@logger.inject_lambda_context
+@lambda_handler
 def handler(event, context):
     if "Records" in event:
         return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)

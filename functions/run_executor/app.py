@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations.bootstrap import services
-from automations.surfaces.http import logger
+from automations.telemetry import lambda_handler, logger
 
 _processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -22,9 +22,11 @@ def _record(record: SQSRecord) -> None:
     _execute(json.loads(record.body))
 
 
-@logger.inject_lambda_context
+@lambda_handler
 def handler(event, context):
     if "Records" in event:
         return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
-    _execute(event)  # a schedule's input; raising makes Scheduler retry, then dead-letter it
+    # A schedule's input, invoked asynchronously: raising gets Lambda's retries (EventInvokeConfig),
+    # then the failure queue; the run waits in the DueIndex for the hourly re-drive.
+    _execute(event)
     return {"run_id": event["run_id"]}

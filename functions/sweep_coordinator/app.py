@@ -3,10 +3,10 @@ and shard onto the sweep queue; it also relays the outbox (deliveries left unsen
 runs still waiting past their time (a lost schedule, a crashed executor) and has each account's
 hourly check queued (schedules and join runs a failure between two writes lost)."""
 from automations.bootstrap import deliveries, services, sweep_coordinator
-from automations.surfaces.http import logger
+from automations.telemetry import lambda_handler, logger
 
 
-@logger.inject_lambda_context
+@lambda_handler
 def handler(event, context):
     sweep_id, tasks = sweep_coordinator().start()
     relayed = deliveries().relay()  # what a crash or a transient failure left unsent

@@ -5,7 +5,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations.bootstrap import sweep_queue, sweep_worker
 from automations.service.sweep import SweepTask
-from automations.surfaces.http import logger
+from automations.telemetry import lambda_handler, logger
 
 _processor = BatchProcessor(event_type=EventType.SQS)
 _RESERVE_MS = 60_000  # stop paging with a minute left, so the continuation is always enqueued
@@ -21,6 +21,6 @@ def _sweep(record: SQSRecord, lambda_context):
                                           "continued": rest is not None, **stats.as_dict()})
 
 
-@logger.inject_lambda_context
+@lambda_handler
 def handler(event, context):
     return process_partial_response(event=event, record_handler=_sweep, processor=_processor, context=context)

@@ -276,6 +276,45 @@ def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
             log.warning("%s ran %.1fs, over its %ss Timeout", function.logical_id, elapsed, function.timeout_s)
 
 
+def invoke_async(function: Function, event: Any, *, region: str = "us-east-1") -> tuple[Any, Exception | None]:
+    """An asynchronous invocation (EventBridge Scheduler's), as Lambda handles one: a function
+    error is retried ``async_retries`` times (back to back here), then the invocation record goes
+    to the function's OnFailure queue, if it has one. (result, None), or (None, the last error)."""
+    error: Exception | None = None
+    for _ in range(1 + function.async_retries):
+        try:
+            return invoke(function, event, region=region), None
+        except Exception as failure:  # noqa: BLE001 - any function error is retried, as Lambda does
+            error = failure
+    log.error("%s failed %d times on an asynchronous invocation: %s", function.logical_id,
+              1 + function.async_retries, error, exc_info=error)
+    if function.on_failure_arn:
+        _send_invocation_record(function, event, error, region)
+    return None, error
+
+
+def _send_invocation_record(function: Function, event: Any, error: Exception, region: str) -> None:
+    """Lambda's invocation record for an OnFailure destination."""
+    import boto3  # noqa: PLC0415 - only failed asynchronous invocations need it
+    from botocore.exceptions import ClientError  # noqa: PLC0415
+
+    record = {
+        "version": "1.0", "timestamp": clock.iso_z(clock.now()),
+        "requestContext": {"requestId": str(uuid.uuid4()), "condition": "RetriesExhausted",
+                           "functionArn": f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function.name}:$LATEST",
+                           "approximateInvokeCount": 1 + function.async_retries},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+    }
+    sqs = boto3.client("sqs", region_name=region)
+    try:
+        url = sqs.get_queue_url(QueueName=function.on_failure_arn.rsplit(":", 1)[1])["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record, default=str))
+    except ClientError:
+        log.exception("could not send %s's failed invocation to %s", function.logical_id, function.on_failure_arn)
+
+
 # --- responses -----------------------------------------------------------------------------------
 
 

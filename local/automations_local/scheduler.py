@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from automations.clock import Clock, iso_z
 from automations_local import LOGGER_NAME
 from automations_local.background import BackgroundLoop
-from automations_local.router import invoke
+from automations_local.router import invoke, invoke_async
 from automations_local.template import ACCOUNT_ID, Function, FunctionEvent, Template
 
 log = logging.getLogger(LOGGER_NAME)
@@ -211,7 +211,6 @@ class Schedule:
     start: datetime | None = None  # StartDate / EndDate of a Scheduler schedule
     end: datetime | None = None
     delete_after: bool = False  # ActionAfterCompletion: DELETE
-    dead_letter_arn: str | None = None
     event: FunctionEvent | None = None  # the template event it comes from
     version: tuple = ()  # what identifies this definition of a Scheduler schedule
 
@@ -239,8 +238,7 @@ def _template_schedules(template: Template) -> list[Schedule]:
         else:
             payload = _scheduled_event(template, name)
         schedules.append(Schedule(name, properties.get("GroupName"), "template", template.functions[event.function_id],
-                                  expression, payload,
-                                  dead_letter_arn=(properties.get("DeadLetterConfig") or {}).get("Arn"), event=event))
+                                  expression, payload, event=event))
     return schedules
 
 
@@ -276,7 +274,7 @@ class LocalScheduler:
         self.template = template
         self.clock = clock
         session = boto3.session.Session(region_name=template.region)
-        self._api, self._sqs = session.client("scheduler"), session.client("sqs")
+        self._api = session.client("scheduler")
         self._lock = threading.RLock()
         self._last_now = clock.now()
         self.template_schedules = _template_schedules(template)
@@ -349,31 +347,16 @@ class LocalScheduler:
         due = schedule.next_due
         record = {"schedule": schedule.name, "group": schedule.group, "source": schedule.source,
                   "function": schedule.function.logical_id, "due_at": iso_z(due), "fired_at": iso_z(now)}
-        payload = schedule.payload(due)
-        try:
-            invoke(schedule.function, payload, region=self.template.region)
-        except Exception as error:
-            log.exception("schedule %s failed in %s", schedule.name, schedule.function.logical_id)
+        # Scheduler invokes Lambda asynchronously: a function error is Lambda's to retry and route
+        # to the function's failure destination; the schedule's retry policy and dead-letter queue
+        # cover only failures to invoke, which cannot happen to a function of the template.
+        _, error = invoke_async(schedule.function, schedule.payload(due), region=self.template.region)
+        if error is not None:
             record["error"] = f"{type(error).__name__}: {error}"
-            self._dead_letter(schedule, payload, error)
         schedule.next_due = schedule.expression.next_due(due, now)
         if isinstance(schedule.expression, OneTime):
             self._complete(schedule)
         return record
-
-    def _dead_letter(self, schedule: Schedule, payload: Any, error: Exception) -> None:
-        """Locally there are no retries: a failed invocation goes straight to the dead-letter
-        queue, with the attributes EventBridge Scheduler sets, so DLQ handling can be seen."""
-        if not schedule.dead_letter_arn:
-            return
-        try:
-            url = self._sqs.get_queue_url(QueueName=schedule.dead_letter_arn.rsplit(":", 1)[1])["QueueUrl"]
-            self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(payload), MessageAttributes={
-                "ERROR_CODE": {"DataType": "String", "StringValue": type(error).__name__},
-                "ERROR_MESSAGE": {"DataType": "String", "StringValue": str(error)[:1000] or "-"},
-                "TARGET_ARN": {"DataType": "String", "StringValue": self.template.arn(schedule.function.logical_id)}})
-        except ClientError:
-            log.exception("could not dead-letter schedule %s", schedule.name)
 
     # --- schedules created through the Scheduler API ----------------------------------------
 
@@ -417,8 +400,7 @@ class LocalScheduler:
         payload = _constant(_input(target["Input"]) if "Input" in target else {})
         return Schedule(name, group, "scheduler", function, expression, payload,
                         start=details.get("StartDate"), end=details.get("EndDate"),
-                        delete_after=details.get("ActionAfterCompletion") == "DELETE",
-                        dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"), version=version)
+                        delete_after=details.get("ActionAfterCompletion") == "DELETE", version=version)
 
     def _function_of(self, arn: str) -> Function:
         """The template function a Lambda target ARN names (its ARN, name or logical id)."""

@@ -92,6 +92,10 @@ class Function:
     timeout_s: int
     environment: dict[str, str]  # resolved, as Lambda would see it
     events: tuple[FunctionEvent, ...]
+    # Asynchronous invocations (EventBridge Scheduler's): Lambda's retries after a function
+    # error, then the EventInvokeConfig OnFailure destination, if any.
+    async_retries: int = 2
+    on_failure_arn: str | None = None
 
     @property
     def handler_file(self) -> Path:
@@ -452,6 +456,8 @@ class Template:
             FunctionEvent(logical_id, name, event["Type"], self.resolve(event.get("Properties") or {}))
             for name, event in (properties.get("Events") or {}).items()
         )
+        invoke_config = self.resolve(properties.get("EventInvokeConfig") or {})
+        on_failure = (invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {}
         return Function(
             logical_id=logical_id,
             name=self.physical_name(logical_id),
@@ -461,6 +467,8 @@ class Template:
             timeout_s=int(self.resolve(properties.get("Timeout", 3))),
             environment={key: _env_string(value) for key, value in variables.items()},
             events=events,
+            async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            on_failure_arn=on_failure.get("Destination") if on_failure.get("Type") == "SQS" else None,
         )
 
     def _http_api_properties(self, api_id: str) -> dict:

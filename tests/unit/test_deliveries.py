@@ -216,6 +216,42 @@ class TestDispatch:
         assert final.status is DeliveryStatus.FAILED and final.error.startswith("gave up")
         assert store.unfinished() == []
 
+    def test_the_relay_drains_more_than_a_page_at_the_providers_rate_until_its_time_is_spent(self, aws):
+        pending = [webhook_delivery(delivery_id=f"run_abc.{n}.0") for n in range(150)]
+        store = stored(aws, pending[:100])
+        stored(aws, pending[100:])
+        now, pauses = [0.0], []
+
+        def pause(seconds):
+            pauses.append(seconds)
+            now[0] += seconds
+
+        sender = FlakySender()
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None,
+                                  send_rates={Channel.WEBHOOK: lambda: 4.0}, monotonic=lambda: now[0], pause=pause)
+        assert service.relay(seconds=10) == 40  # 4 a second for 10 s, not one page an hour
+        assert pauses == [0.25] * 39 and len(set(sender.sent)) == 40
+        assert service.relay(seconds=60) == 110 and len(set(sender.sent)) == 150
+        assert store.unfinished() == []
+
+    def test_a_throttled_send_ends_the_relay_and_nothing_is_lost_or_sent_twice(self, aws):
+        pending = [webhook_delivery(delivery_id=f"run_abc.{n}.0") for n in range(5)]
+        store = stored(aws, pending)
+
+        class Throttled(FlakySender):
+            def send(self, d):
+                if len(self.sent) == 2 and not getattr(self, "throttled", False):
+                    self.throttled = True
+                    raise TransientDeliveryError("Throttling")
+                return super().send(d)
+
+        sender = Throttled()
+        service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None)
+        assert service.relay() == 2  # the provider said slow down: the rest waits for the next relay
+        assert len(store.unfinished()) == 3
+        assert service.relay() == 3
+        assert sorted(sender.sent) == sorted(d.id for d in pending) and store.unfinished() == []
+
     def test_permanent_failure_is_recorded(self, aws):
         d = webhook_delivery()
         store = stored(aws, [d])
@@ -272,12 +308,14 @@ def test_the_relay_goes_on_past_deliveries_that_cannot_be_sent_or_read(aws, capl
     assert any("run_old.0.0" in r.getMessage() for r in caplog.records)
 
 
-def test_a_sender_that_stopped_mid_send_never_blocks_the_relay(aws):
+def test_a_sender_that_stopped_mid_send_never_blocks_the_relay(aws, monkeypatch):
     from datetime import timedelta
 
     from automations import clock
+    from automations.service import deliveries
     from automations.service.deliveries import SEND_TIMEOUT
 
+    monkeypatch.setattr(deliveries, "RELAY_PAGE", 1)  # the stopped one alone fills the relay's page
     moving, previous = clock.MovableClock(NOW, frozen=True), clock.get_clock()
     clock.set_clock(moving)
     try:
@@ -285,12 +323,12 @@ def test_a_sender_that_stopped_mid_send_never_blocks_the_relay(aws):
         store, sender = stored(aws, [first, *behind]), FlakySender()
         service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None)
         store.claim(first)  # the sender took it, handed it to the provider, and the process died
-        assert service.relay(limit=1) == 0 and store.get("acc_1", first.id).status is DeliveryStatus.SENDING
+        assert service.relay() == 0 and store.get("acc_1", first.id).status is DeliveryStatus.SENDING
         moving.advance((SEND_TIMEOUT + timedelta(seconds=1)).total_seconds())
-        assert service.relay(limit=1) == 0  # no sender is still at it: recorded, not sent again
+        assert service.relay() == 0  # no sender is still at it: recorded, not sent again
         stopped = store.get("acc_1", first.id)
         assert stopped.status is DeliveryStatus.UNCONFIRMED and "not sent again" in stopped.error
-        assert service.relay(limit=2) == 2 and sender.sent == [d.id for d in behind]
+        assert service.relay() == 2 and sender.sent == [d.id for d in behind]
         assert store.unfinished() == []
     finally:
         clock.set_clock(previous)

@@ -73,6 +73,16 @@ Resources:
         Tasks: {Type: SQS, Properties: {Queue: !GetAtt Tasks.Arn, BatchSize: 10}}
   Broken:
     Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/broken/
+      Handler: app.handler
+      EventInvokeConfig:
+        MaximumRetryAttempts: 1
+        DestinationConfig: {OnFailure: {Type: SQS, Destination: !GetAtt Failures.Arn}}
+  Failures:
+    Type: AWS::SQS::Queue
+  Fragile:
+    Type: AWS::Serverless::Function
     Properties: {CodeUri: functions/broken/, Handler: app.handler}
 """
 
@@ -99,7 +109,11 @@ HANDLERS = {
             return {"sweep_id": "sweep_1", "tasks": 3}
     """,
     "broken": """
+        import json, os
+
         def handler(event, context):
+            with open(os.environ["RECEIVED"], "a") as log:
+                log.write(json.dumps(["Broken", event]) + "\\n")
             raise RuntimeError("target exploded")
     """,
 }
@@ -263,18 +277,37 @@ def test_a_clock_set_back_reanchors_recurring_schedules(project):
     assert project.fired(advance=3600) == [("HourlySweep", "2029-01-01T01:00:00Z")]
 
 
-def test_failed_target_is_reported_and_dead_lettered(project, caplog):
+def _messages(queue: str) -> list[dict]:
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = sqs.get_queue_url(QueueName=f"automations-local-{queue}")["QueueUrl"]
+    return sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+
+
+def test_a_failing_target_gets_lambdas_async_retries_then_its_failure_destination(project, caplog):
+    """Scheduler invokes asynchronously: the function's EventInvokeConfig decides, not the
+    schedule's dead-letter queue (which only takes failures to invoke)."""
     (hourly,) = [s for s in project.scheduler.template_schedules if s.name == "HourlySweep"]
     hourly.function = project.template.functions["Broken"]
     project.clock.advance(3600)
     with caplog.at_level(logging.ERROR, logger=LOGGER_NAME):
         (fired,) = project.scheduler.tick()
     assert fired["error"] == "RuntimeError: target exploded" and "target exploded" in caplog.text
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    url = sqs.get_queue_url(QueueName="automations-local-DeadLetters")["QueueUrl"]
-    (message,) = sqs.receive_message(QueueUrl=url, MessageAttributeNames=["All"])["Messages"]
-    assert json.loads(message["Body"]) == {}
-    assert message["MessageAttributes"]["ERROR_MESSAGE"]["StringValue"] == "target exploded"
+    assert project.received("Broken") == [{}, {}]  # the invocation and MaximumRetryAttempts: 1
+    (message,) = _messages("Failures")
+    record = json.loads(message["Body"])
+    assert record["requestPayload"] == {} and record["requestContext"]["condition"] == "RetriesExhausted"
+    assert record["requestContext"]["functionArn"].endswith(":function:automations-local-Broken:$LATEST")
+    assert record["responsePayload"] == {"errorMessage": "target exploded", "errorType": "RuntimeError"}
+    assert _messages("DeadLetters") == []
+
+
+def test_without_an_invoke_config_lambda_retries_twice_and_drops_the_event(project):
+    project.create("run-1", "at(2030-03-30T12:30:00)", function="Fragile")
+    project.clock.advance(1800)
+    (fired,) = project.scheduler.tick()
+    assert fired["schedule"] == "run-1" and fired["error"] == "RuntimeError: target exploded"
+    assert project.received("Broken") == [{"schedule": "run-1"}] * 3  # Lambda's default: 2 retries
+    assert _messages("Failures") == [] and _messages("DeadLetters") == []
 
 
 # --- schedules created through the Scheduler API -------------------------------------------------

@@ -361,6 +361,83 @@ def test_a_lost_schedule_is_redriven_by_the_sweep(env):
     assert env.engine.redrive() == 0  # finished runs leave the index
 
 
+def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, monkeypatch):
+    """Scheduler invokes the executor asynchronously: an executor that fails for good (here, the
+    table is unreachable) exhausts Lambda's retries, its invocation goes to the alarmed failure
+    queue, the run stays waiting in the DueIndex, and the hourly re-drive finishes it."""
+    from automations_local.scheduler import LocalScheduler
+
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    store = env.engine._store
+    calls = []
+
+    def unreachable(*args, **kwargs):
+        calls.append(args)
+        raise ConnectionError("DynamoDB is unreachable")
+
+    monkeypatch.setattr(store, "get", unreachable)
+    scheduler = LocalScheduler(env.template, env.clock)
+    env.clock.set(run.due_at)
+    [fired] = [f for f in scheduler.tick() if f["schedule"] == run.id]
+    assert fired["error"] == "ConnectionError: DynamoDB is unreachable"
+    executor = env.template.functions["RunExecutorFunction"]
+    assert len(calls) == 1 + executor.async_retries == 3
+    url = env.sqs.get_queue_url(QueueName=env.template.physical_name("AsyncFailureQueue"))["QueueUrl"]
+    [message] = env.sqs.receive_message(QueueUrl=url).get("Messages", [])
+    assert json.loads(message["Body"])["requestPayload"] == {"account_id": env.account, "run_id": run.id}
+    assert env.schedules() == []  # the one-time schedule is gone: only the DueIndex remembers the run
+    monkeypatch.undo()
+    [waiting] = env.runs(ann)
+    assert waiting.status is RunStatus.SCHEDULED
+    env.clock.advance(600)
+    assert env.engine.redrive() == 1
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+
+
+def test_a_run_counts_itself_by_trigger_and_its_sends_by_channel_and_logs_with_its_ids(env, monkeypatch, capsys):
+    from test_telemetry import captured_logs, emitted, metric
+
+    from automations_local.router import invoke
+
+    monkeypatch.setenv("STACK_NAME", "automations-test")
+    automation = env.rule(env.send_email())
+    ann = env.contact()
+    env.join(ann)  # due now: on the run queue
+    [run] = env.runs(ann)
+    store = env.engine._store
+    original, crashes = store.replace, []
+
+    def crash_first_finish(old, new, *announcements):
+        if new.status is RunStatus.SUCCEEDED and not crashes:
+            crashes.append(new.id)
+            raise ConnectionError("the table went away")
+        return original(old, new, *announcements)
+
+    monkeypatch.setattr(store, "replace", crash_first_finish)
+    with captured_logs() as lines:
+        invoke(env.template.functions["RunExecutorFunction"], {"account_id": env.account, "run_id": run.id})
+        logged = lines()
+    [failure] = [line for line in logged if line["message"].startswith(f"run {run.id} will be retried")]
+    assert (failure["account_id"], failure["automation_id"], failure["run_id"]) == (env.account, automation.id, run.id)
+    assert failure["function_name"] == env.template.functions["RunExecutorFunction"].name
+    env.clock.advance(600)
+    env.engine.execute(env.account, run.id)  # the retry
+    documents = emitted(capsys.readouterr().out)
+    [created] = metric(documents, "RunsCreated")
+    assert (created["trigger"], created["run_id"], created["service"]) == ("list_joined", run.id, "automations-test")
+    [succeeded] = metric(documents, "RunsSucceeded")
+    assert succeeded["trigger"] == "list_joined" and succeeded["account_id"] == env.account
+    sent = metric(documents, "DeliveriesSent")  # the mail, and the run's announcement on the bus
+    assert sorted(d["channel"] for d in sent) == ["email", "event"]
+    assert all(d["dimensions"] == ["service", "channel"] for d in sent)
+    lateness = metric(documents, "FiringLateness")
+    assert len(lateness) == 1 and lateness[0]["FiringLateness"] == [0.0]  # the retry is not lateness
+
+
 def test_a_series_sends_each_step_on_its_day(env):
     series = env.services.templates.create(env.account, {"type": "series", "title": "Onboarding", "steps": [
         {"template_id": env.email.id, "delay_days": 0},

@@ -209,7 +209,7 @@ def services() -> Services:
 
 @functools.cache
 def deliveries() -> DeliveryService:
-    from automations.adapters.channels import EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender
+    from automations.adapters.channels import EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender, ses_send_rate
     from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
     from automations.domain.delivery import Channel
     from automations.service.deliveries import DeliveryService
@@ -224,7 +224,8 @@ def deliveries() -> DeliveryService:
                Channel.WEBHOOK: WebhookSender(wired.webhooks.find), Channel.SMS: SnsSmsSender(aws.client("sns")),
                Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
     return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
-                           group_members=wired.agent_groups.members)
+                           group_members=wired.agent_groups.members,
+                           send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses"))})
 
 
 @functools.cache

@@ -52,6 +52,11 @@ class SesEmailSender:
         return answer["MessageId"]
 
 
+def ses_send_rate(client) -> float:
+    """The messages per second SES allows this account (1 in the sandbox, 14 and up after)."""
+    return float(client.get_send_quota()["MaxSendRate"])
+
+
 class SnsSmsSender:
     """A text message through SNS ``publish`` to the contact's E.164 number, transactional (the
     contact asked for this automation's messages)."""

@@ -33,7 +33,7 @@ def run_document(run: Run) -> dict[str, Any]:
         "due_at": run.due_at.isoformat() if run.due_at else None, "data": run.data, "changes": run.changes,
         "deliveries": list(run.deliveries), "history": list(run.history), "error": run.error,
         "attempts": run.attempts, "lease_until": run.lease_until.isoformat() if run.lease_until else None,
-        "template_id": run.template_id, "step": run.step,
+        "template_id": run.template_id, "step": run.step, "trigger": run.trigger,
     }
 
 
@@ -47,7 +47,7 @@ def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) ->
         changes=doc["changes"], deliveries=tuple(doc["deliveries"]), history=tuple(doc["history"]),
         error=doc["error"], version=version, attempts=doc.get("attempts", 0),
         lease_until=datetime.fromisoformat(doc["lease_until"]) if doc.get("lease_until") else None,
-        template_id=doc.get("template_id"), step=doc.get("step"),
+        template_id=doc.get("template_id"), step=doc.get("step"), trigger=doc.get("trigger"),
     )
 
 

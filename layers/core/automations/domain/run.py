@@ -48,6 +48,7 @@ class Run:
     lease_until: datetime | None = None  # a running run whose lease passed may be taken over
     template_id: int | None = None  # the template it sends (what cancel_email/text/series name)
     step: int | None = None  # a series step run: the step's index in its series template
+    trigger: str | None = None  # the automation's trigger kind when the run was made (metrics by trigger)
 
     @property
     def finished(self) -> bool:

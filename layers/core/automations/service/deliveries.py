@@ -9,12 +9,13 @@ the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from automations import clock
+from automations import clock, telemetry
 from automations.domain.delivery import (
     UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
     delivery_id,
@@ -30,6 +31,8 @@ _log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 SEND_TIMEOUT = timedelta(minutes=15)  # Lambda's longest run: no sender is still at it after this
+RELAY_SECONDS = 30.0  # of the hourly coordinator's 60 s: how long the relay may drain the outbox
+RELAY_PAGE = 100
 
 
 class Unaddressable(ValueError):
@@ -47,11 +50,16 @@ GroupLookup = Callable[[str, int], list[dict[str, Any]]]
 
 
 class DeliveryService:
-    def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup) -> None:
+    def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup,
+                 send_rates: Mapping[Channel, Callable[[], float]] | None = None,
+                 monotonic: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
         self._store = store
         self._senders = senders
         self._users = users
         self._group_members = group_members
+        self._send_rates = send_rates or {}  # sends per second each provider allows (SES's MaxSendRate)
+        self._monotonic = monotonic
+        self._pause = pause
 
     # -- preparing -----------------------------------------------------------------------------
     def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list[Delivery]:
@@ -113,7 +121,7 @@ class DeliveryService:
         try:
             provider_id = self._senders[claimed.channel].send(claimed)
         except PermanentDeliveryError as e:
-            return self._store.finish(claimed, DeliveryStatus.FAILED, error=str(e)), False
+            return self._finished(claimed, DeliveryStatus.FAILED, error=str(e)), False
         except TransientDeliveryError as e:
             return self._later(claimed, str(e)), False
         except Exception as e:  # noqa: BLE001 - a delivery no sender can take fails alone, never its batch
@@ -121,26 +129,53 @@ class DeliveryService:
                 return self._later(claimed, reason_of(e)), False
             _log.exception("delivery failed: account_id=%s run_id=%s delivery_id=%s", claimed.account_id,
                            claimed.run_id, claimed.id)
-            return self._store.finish(claimed, DeliveryStatus.FAILED,
-                                      error=f"could not be sent: {reason_of(e)}"), False
-        return self._store.finish(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
+            return self._finished(claimed, DeliveryStatus.FAILED, error=f"could not be sent: {reason_of(e)}"), False
+        return self._finished(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
 
     def _later(self, claimed: Delivery, error: str) -> Delivery:
         """A transient failure: back to pending for the relay, until MAX_ATTEMPTS."""
         if claimed.attempts >= MAX_ATTEMPTS:
-            return self._store.finish(claimed, DeliveryStatus.FAILED, error=f"gave up: {error}")
+            return self._finished(claimed, DeliveryStatus.FAILED, error=f"gave up: {error}")
         self._store.release(claimed, error)
         return replace(claimed, status=DeliveryStatus.PENDING, error=error)
 
-    def relay(self, limit: int = 100) -> int:
-        """Send deliveries a crash or a transient failure left pending. One whose sender stopped
-        mid-send (still "sending" past any sender's lifetime) is recorded as unconfirmed, never
-        sent again, and leaves the outbox, so such deliveries cannot pile up ahead of the rest."""
-        pending, stale = [], clock.now() - SEND_TIMEOUT
-        for d in self._store.unfinished(limit):
-            if d.status is DeliveryStatus.PENDING:
-                pending.append(d)
-            elif d.status is DeliveryStatus.SENDING and (d.claimed_at is None or d.claimed_at < stale):
-                self._store.finish(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
-        return self.dispatch(pending)
+    def _finished(self, claimed: Delivery, status: DeliveryStatus, **outcome: Any) -> Delivery:
+        telemetry.count(f"Deliveries{status.value.capitalize()}", dimension=("channel", claimed.channel.value),
+                        account_id=claimed.account_id, run_id=claimed.run_id, delivery_id=claimed.id)
+        return self._store.finish(claimed, status, **outcome)
+
+    def relay(self, seconds: float = RELAY_SECONDS) -> int:
+        """Send deliveries a crash or a transient failure left pending, oldest first, each
+        channel paced at the rate its provider allows, until the outbox is drained or ``seconds``
+        are spent. A delivery that fails transiently again (throttling: the provider wants us to
+        slow down) ends this relay; it and the rest wait, pending, for the next one. One whose
+        sender stopped mid-send (still "sending" past any sender's lifetime) is recorded as
+        unconfirmed, never sent again, and leaves the outbox, so such deliveries cannot pile up
+        ahead of the rest. Returns how many were sent."""
+        deadline = self._monotonic() + seconds
+        intervals = {channel: 1 / rate() for channel, rate in self._send_rates.items()}
+        next_send: dict[Channel, float] = {}
+        tried: set[str] = set()
+        sent, stale = 0, clock.now() - SEND_TIMEOUT
+        while True:
+            page = []
+            for d in self._store.unfinished(RELAY_PAGE + len(tried)):
+                if d.status is DeliveryStatus.PENDING and d.id not in tried:
+                    page.append(d)
+                elif d.status is DeliveryStatus.SENDING and (d.claimed_at is None or d.claimed_at < stale):
+                    self._finished(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
+            if not page:
+                return sent
+            for delivery in page:
+                wait = next_send.get(delivery.channel, 0.0) - self._monotonic()
+                if self._monotonic() + max(wait, 0.0) >= deadline:
+                    return sent
+                if wait > 0:
+                    self._pause(wait)
+                tried.add(delivery.id)
+                after, sent_now = self._attempt(delivery)
+                sent += sent_now
+                next_send[delivery.channel] = self._monotonic() + intervals.get(delivery.channel, 0.0)
+                if after is not None and after.status is DeliveryStatus.PENDING:
+                    return sent
 

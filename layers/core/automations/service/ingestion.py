@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from automations import clock
+from automations import clock, telemetry
 from automations.clock import ensure_utc, parse_iso, sortable
 from automations.domain import events as names
 from automations.domain.contacts import is_uuid
@@ -108,12 +108,22 @@ class EventIngestion:
     def deliver(self, event: Event) -> list:
         """The runs the event starts (none twice). An event for a contact that does not exist
         (deleted since, or never there) starts nothing: retrying cannot change that."""
+        ids = {"account_id": event.account_id, "event_id": event.id, "event": event.name}
         try:
-            return self._run_engine().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
+            runs = self._run_engine().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
                                                event_id=event.id, occurred_at=event.occurred_at)
         except NotFound as missing:
             _log.warning("event %s (%s) dropped: %s", event.id, event.name, missing.message)
+            dropped("unknown_contact", **ids)
             return []
+        telemetry.count("EventsAccepted", **ids)
+        telemetry.measure("IngestionLag", max(0.0, (clock.now() - event.occurred_at).total_seconds()), "Seconds", **ids)
+        return runs
+
+
+def dropped(reason: str, **properties: Any) -> None:
+    """An event the ingestion could not use, counted by why (a small, fixed set of reasons)."""
+    telemetry.count("EventsDropped", dimension=("reason", reason), **properties)
 
 
 def new_event(account_id: str, name: str, contact_uuid: str, data: Any, *, named_by: Sequence[object],

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from automations import clock
+from automations import clock, telemetry
 from automations.domain import event_rules, timing
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
@@ -204,7 +204,9 @@ class RunEngine:
                     raise
                 runs += self._failed(automation, [plan], f"the run could not be created: {reason_of(error)}")
                 continue
-            if not created:  # a duplicate trigger: the run exists
+            if created:
+                _counted("RunsCreated", run)
+            else:  # a duplicate trigger: the run exists
                 run = self._store.get(account.id, run.id)
                 if run is None or run.status is not RunStatus.SCHEDULED:
                     runs.append(run)
@@ -233,7 +235,12 @@ class RunEngine:
     # -- executing -----------------------------------------------------------------------------
     def execute(self, account_id: str, run_id_: str) -> Run | None:
         """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
-        held by another executor. Returns the run as this call left it."""
+        held by another executor. Returns the run as this call left it. Every log line meanwhile
+        carries the run's ids."""
+        with telemetry.log_keys(account_id=account_id, run_id=run_id_):
+            return self._execute(account_id, run_id_)
+
+    def _execute(self, account_id: str, run_id_: str) -> Run | None:
         try:
             run = self._store.get(account_id, run_id_)
         except UnreadableRecord as unreadable:  # no attempt can read it: set aside, never retried
@@ -254,16 +261,20 @@ class RunEngine:
             run = self._store.replace(run, claimed)
         except StaleWrite:
             return None  # another executor or a cancel won
-        try:
-            return self._perform(run)
-        except Exception as error:  # noqa: BLE001 - whatever happens, the run ends recorded, never lost
-            if is_transient(error):  # an outage: the run is retried, then failed
-                _log.warning("run %s will be retried: %s", run.id, reason_of(error))
-                return self._retry_or_fail(run, reason_of(error))
-            # what the run names cannot be evaluated, rendered or sent: it fails alone, now
-            _log.exception("run failed: account_id=%s automation_id=%s run_id=%s contact_uuid=%s",
-                           run.account_id, run.automation_id, run.id, run.subject_id)
-            return self._give_up(run, reason_of(error))
+        if run.attempts == 1 and run.due_at is not None:  # retries are late on purpose
+            telemetry.measure("FiringLateness", max(0.0, (now - run.due_at).total_seconds()), "Seconds",
+                              account_id=run.account_id, run_id=run.id, trigger=run.trigger)
+        with telemetry.log_keys(automation_id=run.automation_id):
+            try:
+                return self._perform(run)
+            except Exception as error:  # noqa: BLE001 - whatever happens, the run ends recorded, never lost
+                if is_transient(error):  # an outage: the run is retried, then failed
+                    _log.warning("run %s will be retried: %s", run.id, reason_of(error))
+                    return self._retry_or_fail(run, reason_of(error))
+                # what the run names cannot be evaluated, rendered or sent: it fails alone, now
+                _log.exception("run failed: account_id=%s automation_id=%s run_id=%s contact_uuid=%s",
+                               run.account_id, run.automation_id, run.id, run.subject_id)
+                return self._give_up(run, reason_of(error))
 
     def _perform(self, run: Run) -> Run:
         automation = self._automations.find(run.account_id, run.automation_id)
@@ -293,8 +304,7 @@ class RunEngine:
                                                                            actions, now)]
         # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
         # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
-        stored = [self._outbox.finish(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
-                  if d.status is DeliveryStatus.SENDING else d for d in stored]
+        stored = [self._unconfirmed(d) if d.status is DeliveryStatus.SENDING else d for d in stored]
         attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
         stored = [attempted.get(d.id, d) for d in stored]
         run = replace(run, deliveries=tuple(d.id for d in stored))
@@ -309,6 +319,11 @@ class RunEngine:
             self._next_step(run, automation, contact, series)
         return self._finish(run, RunStatus.SUCCEEDED, None, detail=_sent_summary(stored),
                             announcement=succeeded_event(automation, contact, run.id, run.data, clock.now()))
+
+    def _unconfirmed(self, delivery: Delivery) -> Delivery:
+        telemetry.count("DeliveriesUnconfirmed", dimension=("channel", delivery.channel.value),
+                        account_id=delivery.account_id, delivery_id=delivery.id)
+        return self._outbox.finish(delivery, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
 
     def _change_state(self, run: Run, automation: Automation, contact: Contact, action: Action) -> None:
         """The actions that change state rather than send. Each is idempotent, so a retried run
@@ -353,6 +368,7 @@ class RunEngine:
             done = self._store.replace(run, done, (announcement,) if announcement else ())
         except StaleWrite:  # our lease ran out and another executor took the run over
             return self._store.get(run.account_id, run.id)
+        _counted(f"Runs{status.value.capitalize()}", done)
         if announcement is not None:
             try:
                 self._deliveries.dispatch([announcement])
@@ -422,6 +438,7 @@ class RunEngine:
                 run = self._store.get(run.account_id, run.id)
                 continue
             self._scheduler.unschedule(run)
+            _counted("RunsCancelled", run)
             return run
         return run
 
@@ -579,7 +596,13 @@ def _run_of(automation: Automation, plan: Plan, now: datetime, status: RunStatus
     return Run(account_id=automation.account_id,
                id=run_id(automation.account_id, automation.id, SubjectKind.CONTACT, plan.contact_uuid, plan.occurrence),
                automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
-               occurrence=plan.occurrence, status=status, created_at=now, updated_at=now, step=plan.step, **values)
+               occurrence=plan.occurrence, status=status, created_at=now, updated_at=now, step=plan.step,
+               trigger=automation.trigger.value, **values)
+
+
+def _counted(metric: str, run: Run) -> None:
+    telemetry.count(metric, dimension=("trigger", run.trigger or "unknown"), account_id=run.account_id,
+                    automation_id=run.automation_id, run_id=run.id)
 
 
 def _entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:

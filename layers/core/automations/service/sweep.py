@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
-from automations import clock
+from automations import clock, telemetry
 from automations.domain.audit import Audit, Via
 from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
@@ -131,6 +132,7 @@ class SweepCoordinator:
                            shard=shard)
                  for account_id in self._accounts() for shard in range(SWEEP_SHARDS)]
         self._queue.send(tasks)
+        telemetry.count("SweepsStarted", sweep_id=sweep_id, tasks=len(tasks))
         return sweep_id, tasks
 
 
@@ -144,15 +146,20 @@ class SweepWorker:
     _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
 
     def process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
-        """Sweep the task's tickets until done (None) or out of time (the continuation task)."""
-        stats = SweepStats()
+        """Sweep the task's tickets until done (None) or out of time (the continuation task).
+        Every log line meanwhile carries the sweep's and the account's ids."""
+        with telemetry.log_keys(sweep_id=task.sweep_id, account_id=task.account_id):
+            return self._process(task, has_time)
+
+    def _process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
+        stats, started = SweepStats(), time.monotonic()
         try:
             account = self.accounts.get_account(task.account_id)
         except NotFound:
-            return self._done(task, stats, finished=True), None  # the account is gone: nothing to sweep
+            return self._done(task, stats, started, continued=False), None  # the account is gone: nothing to sweep
         rules = self._rules(account, task.cycle)
         if not rules.automations:
-            return self._done(task, stats, finished=True), None
+            return self._done(task, stats, started, continued=False), None
         now = datetime.fromisoformat(task.now)
         start = task.start
         while True:
@@ -166,13 +173,23 @@ class SweepWorker:
                 elif ticket.swept_cycle != task.cycle:
                     self._bulkhead(account, rules, ticket, now, task.cycle, stats)
             if start is None:
-                return self._done(task, stats, finished=True), None
+                return self._done(task, stats, started, continued=False), None
             if not has_time():
-                return self._done(task, stats, finished=False), replace(task, start=start)
+                return self._done(task, stats, started, continued=True), replace(task, start=start)
 
-    def _done(self, task: SweepTask, stats: SweepStats, *, finished: bool) -> SweepStats:
-        stats.shards_done += finished
+    def _done(self, task: SweepTask, stats: SweepStats, started: float, *, continued: bool) -> SweepStats:
+        stats.shards_done += not continued
         self.firings.add_to_summary(task.sweep_id, stats, datetime.fromisoformat(task.now))
+        ids = {"sweep_id": task.sweep_id, "account_id": task.account_id, "shard": task.shard}
+        telemetry.measure("SweepDuration", telemetry.elapsed_ms(started), "Milliseconds", **ids)
+        telemetry.count("SweepTicketsEvaluated", stats.tickets_evaluated, **ids)
+        telemetry.count("SweepAutomationsFired", stats.automations_fired, **ids)
+        sweep = ("trigger", Trigger.SWEEP.value)
+        telemetry.count("RunsCreated", stats.automations_fired + stats.firings_failed, dimension=sweep, **ids)
+        telemetry.count("RunsSucceeded", stats.automations_fired, dimension=sweep, **ids)
+        telemetry.count("RunsFailed", stats.firings_failed, dimension=sweep, **ids)
+        if continued:
+            telemetry.count("SweepTasksContinued", **ids)
         return stats
 
     def _bulkhead(self, account: Account, rules: CompiledRules, ticket: Ticket, now: datetime, cycle: str,
@@ -278,7 +295,7 @@ class SweepWorker:
                    id=run_id(account.id, firing.automation_id, SubjectKind.TICKET, str(ticket.id), occurrence),
                    automation_id=firing.automation_id, subject_kind=SubjectKind.TICKET, subject_id=str(ticket.id),
                    occurrence=occurrence, status=RunStatus.SUCCEEDED, created_at=created, updated_at=created,
-                   due_at=now, changes={k: _jsonable(v) for k, v in firing.changes.items()},
+                   due_at=now, trigger=Trigger.SWEEP.value, changes={k: _jsonable(v) for k, v in firing.changes.items()},
                    history=({"at": created.isoformat(), "status": "succeeded", "cycle": cycle},))
 
 

@@ -14,13 +14,13 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-from automations import clock, config
+from automations import clock, config, telemetry
 from automations.bootstrap import services
 from automations.domain.model import Principal
 from automations.errors import Unauthenticated
 
 _MAX_CACHED = 4096
-_cache: dict[str, tuple[Principal, Any]] = {}
+_cache: dict[str, tuple[Principal | None, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -59,11 +59,13 @@ def resolve(header: str | None) -> Principal | None:
     with _lock:
         cached = _cache.get(cache_key)
     if cached and cached[1] > now:
+        telemetry.count("AuthCacheHits")
         return cached[0]
+    telemetry.count("AuthCacheMisses")
     try:
         principal = services().accounts.authenticate(key, email)
     except Unauthenticated:
-        return None
+        principal = None  # cached too: the authorizer never denies, so a wrong key is an answer like any
     ttl = config.auth_cache_seconds()
     if ttl > 0:
         with _lock:

@@ -10,12 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from aws_lambda_powertools import Logger
-
 from automations.domain.model import Principal
 from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated
-
-logger = Logger()
+from automations.telemetry import lambda_handler, logger
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -103,6 +100,7 @@ def endpoint(surface: Surface, *, authenticated: bool = True) -> Callable[[Calla
     """Wrap a handler body ``fn(request) -> response`` into a Lambda handler for ``surface``."""
 
     def wrap(fn: Callable[[HttpRequest], dict[str, Any]]) -> Callable[[dict, Any], dict[str, Any]]:
+        @lambda_handler
         @functools.wraps(fn)
         def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             try:

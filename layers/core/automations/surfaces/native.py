@@ -14,6 +14,7 @@ from automations.errors import (
     Conflict, DomainError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated, ValidationFailed,
 )
 from automations.surfaces.http import MAX_BODY_BYTES, logger, principal_from_event
+from automations.telemetry import lambda_handler
 
 _STATUS = [(Unauthenticated, 401), (NotFound, 404), (Conflict, 409), (ValidationFailed, 422), (TooLarge, 413),
            (TooManyValues, 400), (MalformedRequest, 400)]
@@ -69,9 +70,16 @@ def _body_is_not_utf8(event: dict[str, Any]) -> bool:
 class NativeResolver(APIGatewayHttpResolver):
     """Refuses a request without an account, with an oversized body or with a body that cannot be
     JSON, before any route or validation runs: the caller learns about its credentials first,
-    never about its fields."""
+    never about its fields. Every resolution goes through the handlers' telemetry."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._observed = lambda_handler(self._refuse_or_resolve)
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self._observed(event, context)
+
+    def _refuse_or_resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if principal_from_event(event) is None:
             refusal = (401, _payload("unauthenticated", "Missing or invalid API key"))
         elif len((event.get("body") or "").encode()) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1):

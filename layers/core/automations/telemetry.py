@@ -1,0 +1,104 @@
+"""Logs, metrics and traces, through Powertools, in one place.
+
+- ``logger``: the product's structured logger. Module loggers under ``automations`` propagate to
+  it, so their lines carry the same keys.
+- ``lambda_handler``: every handler goes through it (the HTTP surfaces' ``endpoint`` and the queue
+  and schedule handlers): the invocation's keys (function name, request id, cold start) on every
+  line, per thread, so concurrent invocations in the local runtime never borrow each other's;
+  and the Powertools Tracer around the handler, created at the first invocation (the X-Ray SDK
+  is not paid for at import, as boto3 is not).
+- ``log_keys``: keys for the lines inside a block (a run's ``account_id``, ``automation_id``,
+  ``run_id``; a sweep task's ``sweep_id``).
+- ``count`` and ``measure``: CloudWatch embedded-format metrics in the ``Automations`` namespace.
+  Dimensions stay bounded: ``service`` (the stack, so two stacks never mix) and at most one small
+  set (a trigger kind, a channel, a reason). Account, run and other ids go in as properties: in the
+  log line, searchable, never a dimension."""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "automations")
+
+_cold = True
+
+
+@functools.cache
+def _tracer():
+    from aws_lambda_powertools import Tracer  # noqa: PLC0415 - the X-Ray SDK only when invoked
+
+    return Tracer()
+
+
+def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Wrap a Lambda handler: invocation keys on its log lines and a trace around it."""
+
+    @functools.wraps(fn)
+    def handler(event: Any, context: Any) -> Any:
+        global _cold
+        cold, _cold = _cold, False
+        keys = {"cold_start": cold}
+        if context is not None:
+            keys |= {"function_name": getattr(context, "function_name", None),
+                     "function_request_id": getattr(context, "aws_request_id", None)}
+        with log_keys(**keys):
+            return _traced(fn)(event, context)
+
+    handler.observed = True  # what tests look for on every handler
+    return handler
+
+
+@functools.cache
+def _traced(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    return _tracer().capture_lambda_handler(fn, capture_response=False)
+
+
+@contextmanager
+def log_keys(**keys: Any) -> Iterator[None]:
+    """``keys`` on every log line of this thread inside the block (None values are left out)."""
+    keys = {key: value for key, value in keys.items() if value is not None}
+    before = logger.thread_safe_get_current_keys()
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_remove_keys(keys)
+        restored = {key: before[key] for key in keys if key in before}
+        if restored:
+            logger.thread_safe_append_keys(**restored)
+
+
+def count(name: str, value: float = 1, *, dimension: tuple[str, str] | None = None, **properties: Any) -> None:
+    """Add ``value`` to the count ``name`` (by ``dimension``, e.g. ("trigger", "event"))."""
+    measure(name, value, "Count", dimension=dimension, **properties)
+
+
+def measure(name: str, value: float, unit: str, *, dimension: tuple[str, str] | None = None,
+            **properties: Any) -> None:
+    """One data point of ``name`` in ``unit`` (Count, Seconds, Milliseconds) as an EMF line."""
+    from aws_lambda_powertools.metrics.base import SingleMetric  # noqa: PLC0415 - on first use
+    from aws_lambda_powertools.metrics.functions import is_metrics_disabled  # noqa: PLC0415
+
+    if is_metrics_disabled():
+        return
+    metric = SingleMetric(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "Automations")
+    metric.add_metric(name=name, unit=unit, value=value)
+    metric.add_dimension(name="service", value=os.environ.get("STACK_NAME") or "automations")
+    if dimension is not None:
+        metric.add_dimension(name=dimension[0], value=str(dimension[1]))
+    for key, item in properties.items():
+        if item is not None:
+            metric.add_metadata(key=key, value=item)
+    print(json.dumps(metric.serialize_metric_set(), separators=(",", ":"), default=str), flush=True)
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a time.monotonic())."""
+    return round((time.monotonic() - started) * 1000, 1)

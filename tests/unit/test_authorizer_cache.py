@@ -1,0 +1,44 @@
+"""The authorizer's own cache (API Gateway's is off, see README "AuthCacheSeconds"): answers
+kept per Authorization header for AUTH_CACHE_SECONDS, unauthenticated ones too, counted as hits
+and misses; a revoked key works at most that long."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from support import basic_auth
+from test_telemetry import emitted, metric
+
+from automations import clock
+from automations.surfaces import authorizer
+
+
+@pytest.fixture
+def moving():
+    previous = clock.get_clock()
+    moving = clock.MovableClock(datetime(2030, 1, 1, tzinfo=timezone.utc), frozen=True)
+    clock.set_clock(moving)
+    yield moving
+    clock.set_clock(previous)
+
+
+def test_answers_are_cached_per_header_for_auth_cache_seconds(services, moving, monkeypatch, capsys):
+    monkeypatch.setenv("AUTH_CACHE_SECONDS", "30")
+    account, key = services.accounts.create_account("Acme", "owner@acme.test")
+    good, wrong = basic_auth("owner@acme.test", key), basic_auth("owner@acme.test", "not-the-key")
+    lookups = []
+    authenticate = services.accounts.authenticate
+    monkeypatch.setattr(services.accounts, "authenticate", lambda *a: lookups.append(a) or authenticate(*a))
+
+    assert authorizer.resolve(good).account_id == account.id
+    assert authorizer.resolve(good).account_id == account.id
+    assert authorizer.resolve(wrong) is None and authorizer.resolve(wrong) is None
+    assert len(lookups) == 2  # one per header: the wrong key's answer is cached as well
+    documents = emitted(capsys.readouterr().out)
+    assert len(metric(documents, "AuthCacheMisses")) == 2 and len(metric(documents, "AuthCacheHits")) == 2
+
+    services.accounts.revoke_key(authorizer.resolve(good).key_id)
+    moving.advance(29)
+    assert authorizer.resolve(good) is not None  # revocation takes at most AUTH_CACHE_SECONDS
+    moving.advance(2)
+    assert authorizer.resolve(good) is None

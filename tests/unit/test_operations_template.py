@@ -1,0 +1,151 @@
+"""What template.yaml promises an operator: alarms that notify, bounded consumers, a failure
+destination for every asynchronous invocation, a dashboard that parses, names that let two stacks
+share an account, and a samconfig.toml that SAM accepts and whose overrides the template takes."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from automations_local.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+# Event sources through which Lambda invokes a function asynchronously.
+ASYNC_EVENT_TYPES = {"ScheduleV2", "Schedule", "EventBridgeRule", "CloudWatchEvent", "SNS", "S3"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    return load_template(ROOT / "template.yaml")
+
+
+def _of_type(template, type_: str) -> dict[str, dict]:
+    return {logical_id: template.resolve(resource.get("Properties") or {})
+            for logical_id, resource in template.resources.items() if resource["Type"] == type_}
+
+
+def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(template):
+    topic = template.ref("AlarmTopic")
+    alarms = _of_type(template, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 14
+    silent = {name for name, alarm in alarms.items()
+              if topic not in alarm.get("AlarmActions", []) or topic not in alarm.get("OKActions", [])}
+    assert not silent, f"alarms without AlarmActions and OKActions to the alarm topic: {sorted(silent)}"
+
+
+def test_the_alarm_topic_mails_the_alarm_email_only_when_one_is_given():
+    assert "AlarmEmailSubscription" not in load_template(ROOT / "template.yaml").resources
+    given = load_template(ROOT / "template.yaml", parameters={"AlarmEmail": "ops@example.com"})
+    subscription = given.resolve(given.resources["AlarmEmailSubscription"]["Properties"])
+    assert subscription["Endpoint"] == "ops@example.com" and subscription["Protocol"] == "email"
+
+
+def test_every_sqs_event_source_has_a_maximum_concurrency(template):
+    sources = template.events("SQS")
+    assert len(sources) >= 4
+    unbounded = [f"{e.function_id}.{e.name}" for e in sources
+                 if not isinstance((e.properties.get("ScalingConfig") or {}).get("MaximumConcurrency"), (int, str))]
+    assert not unbounded, f"SQS event sources without ScalingConfig.MaximumConcurrency: {unbounded}"
+    for event in sources:
+        assert 2 <= int(event.properties["ScalingConfig"]["MaximumConcurrency"]) <= 1000
+
+
+def _scheduler_targets(template) -> set[str]:
+    """Functions the Scheduler role may invoke (the run and rule schedules made at runtime)."""
+    arns = set()
+    for policy in template.resolve(template.resources["SchedulerRole"]["Properties"])["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            if "lambda:InvokeFunction" in str(statement["Action"]):
+                resources = statement["Resource"]
+                arns.update([resources] if isinstance(resources, str) else resources)
+    return {name for name in template.functions if template.arn(name) in arns}
+
+
+def test_every_asynchronously_invoked_function_has_a_failure_destination(template):
+    asynchronous = _scheduler_targets(template) | {e.function_id for e in template.events(*ASYNC_EVENT_TYPES)}
+    assert {"RunExecutorFunction", "RuleExpanderFunction", "SweepCoordinatorFunction"} <= asynchronous
+    failure_queue = template.arn("AsyncFailureQueue")
+    for name in sorted(asynchronous):
+        function = template.functions[name]
+        assert function.on_failure_arn == failure_queue, f"{name} has no OnFailure destination"
+        config = template.resolve(template.resources[name]["Properties"]["EventInvokeConfig"])
+        assert config["MaximumRetryAttempts"] == function.async_retries <= 2 and config["MaximumEventAgeInSeconds"] >= 60
+    alarmed = {json.dumps(alarm.get("Dimensions")) for alarm in _of_type(template, "AWS::CloudWatch::Alarm").values()}
+    assert json.dumps([{"Name": "QueueName", "Value": template.physical_name("AsyncFailureQueue")}]) in alarmed
+
+
+def test_the_http_api_is_throttled_and_background_concurrency_is_a_parameter(template):
+    api = _of_type(template, "AWS::Serverless::HttpApi")["HttpApi"]
+    assert api["DefaultRouteSettings"] == {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+    executor = template.resolve(template.resources["RunExecutorFunction"]["Properties"])
+    assert "ReservedConcurrentExecutions" not in executor  # 0: not reserved (new accounts have little to reserve)
+    reserved = load_template(ROOT / "template.yaml", parameters={"RunExecutorReservedConcurrency": "100"})
+    assert reserved.resolve(reserved.resources["RunExecutorFunction"]["Properties"])["ReservedConcurrentExecutions"] == "100"
+
+
+def test_the_dashboard_is_valid_json_showing_every_queue(template):
+    body = json.loads(_of_type(template, "AWS::CloudWatch::Dashboard")["Dashboard"]["DashboardBody"])
+    text = json.dumps(body)
+    for queue in template.queues:
+        assert queue.name in text, f"{queue.logical_id} is not on the dashboard"
+    for metric in ("RunsSucceeded", "DeliveriesSent", "SweepTicketsEvaluated", "EventsDropped", "FiringLateness",
+                   "AuthCacheHits", "ReadThrottleEvents", "Throttles", "Duration"):
+        assert metric in text
+
+
+def test_two_stacks_of_one_stage_name_nothing_alike():
+    first = load_template(ROOT / "template.yaml", stack_name="automations-a")
+    second = load_template(ROOT / "template.yaml", stack_name="automations-b")
+    clashes = [name for name in first.resources if first.physical_name(name) == second.physical_name(name)]
+    assert not clashes, f"physical names fixed whatever the stack: {clashes}"
+    for variable in ("RUN_EXECUTOR_ARN", "RULE_EXPANDER_ARN", "RUN_SCHEDULE_GROUP", "EVENT_BUS_NAME"):
+        values = {t.functions["RunExecutorFunction"].environment[variable] for t in (first, second)}
+        assert len(values) == 2, variable
+    # What the functions are told is what the template names.
+    environment = first.functions["RunExecutorFunction"].environment
+    assert environment["RUN_EXECUTOR_ARN"] == first.arn("RunExecutorFunction")
+    assert environment["RULE_EXPANDER_ARN"] == first.arn("RuleExpanderFunction")
+    assert len(first.physical_name("RunExecutorFunction").replace("automations-a", "x" * 48)) <= 64
+
+
+def _overrides(env: dict) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in env["deploy"]["parameters"]["parameter_overrides"])
+
+
+def test_samconfig_overrides_are_template_parameters_with_allowed_values(template):
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    declared = template.raw["Parameters"]
+    for env_name in ("default", "prod"):
+        env = config[env_name]
+        assert env["global"]["parameters"]["stack_name"]
+        deploy = env["deploy"]["parameters"]
+        assert deploy["resolve_s3"] is True and "CAPABILITY_IAM" in deploy["capabilities"]
+        for name, value in _overrides(env).items():
+            assert name in declared, f"{env_name}: {name} is not a template parameter"
+            spec = declared[name]
+            if "AllowedValues" in spec:
+                assert value in [str(v) for v in spec["AllowedValues"]], (env_name, name, value)
+            if "MinValue" in spec:
+                assert float(value) >= spec["MinValue"], (env_name, name, value)
+            if "MaxValue" in spec:
+                assert float(value) <= spec["MaxValue"], (env_name, name, value)
+    assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
+    assert _overrides(config["prod"])["Stage"] == "prod" and _overrides(config["default"])["Stage"] == "dev"
+
+
+def test_sam_validate_accepts_the_prod_config_env(tmp_path):
+    sam = shutil.which("sam") or shutil.which("sam", path=str(ROOT / ".venv-tools" / "bin"))
+    if sam is None:
+        pytest.skip("aws-sam-cli is not installed (make .venv-tools/.installed)")
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    environment |= {"AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0", "HOME": str(tmp_path)}
+    result = subprocess.run([sam, "validate", "--config-env", "prod"], cwd=ROOT, env=environment,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The prod env's validate section asks for the linter: proof the env was read.
+    assert "is a valid SAM Template" in result.stdout and "basic SAM Validation" not in result.stdout
