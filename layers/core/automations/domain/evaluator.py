@@ -38,6 +38,7 @@ from automations.domain.ticket import Ticket, normalize_custom_fields, normalize
 from automations.domain.ticket_rules import (
     CONDITION_FIELDS, NOTIFICATION_ACTIONS, PRIORITIES, SATISFACTION, SCALAR_ACTIONS, STATUSES, TIME_FIELDS,
 )
+from automations.inputs import MAX_ID, parse_whole
 
 MAX_AUTOMATION_UPDATES = 100
 
@@ -185,7 +186,7 @@ def _includes(op: str, holds: Test) -> Test:
 
 def _custom_field_id(name: str) -> int | None:
     digits = name.removeprefix(_CUSTOM_FIELD_PREFIX)
-    return int(digits) if digits != name and digits.isdigit() else None
+    return parse_whole(digits, MAX_ID) if digits != name else None
 
 
 def _custom_field_test(field_id: int, op: str, value: str) -> Test:

@@ -19,6 +19,7 @@ from automations.domain.delivery import (
 from automations.domain.model import Account
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
+from automations.inputs import MAX_ID, parse_whole
 from automations.service.rendering import render, ticket_context
 
 MAX_ATTEMPTS = 5
@@ -65,14 +66,15 @@ class DeliveryService:
         return self._users(account_id, user_id) if user_id is not None else None
 
     def _emails(self, account_id: str, ticket: Ticket, n, people: dict) -> list[str]:
+        target_id = parse_whole(n.target, MAX_ID)  # rules saved before ids were bounded may hold anything
         if n.kind == "group":
-            members = self._group_members(account_id, int(n.target)) if n.target.isdigit() else []
+            members = self._group_members(account_id, target_id) if target_id is not None else []
         elif n.target in ("requester_id", "requester_and_ccs"):
             members = [people["requester"]]
         elif n.target == "assignee_id":
             members = [people["assignee"]]
-        elif n.target.isdigit():
-            members = [self._users(account_id, int(n.target))]
+        elif target_id is not None:
+            members = [self._users(account_id, target_id)]
         else:  # current_user: an automation has no current user
             members = []
         return list(dict.fromkeys(m["email"] for m in members if m and m.get("email")))
