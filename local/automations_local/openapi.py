@@ -5,7 +5,11 @@ The handlers are the functions template.yaml routes under /v1/: the template dec
 served, so a native function is documented as soon as it is declared. Powertools'
 ``OpenAPIMerge.discover()`` only recognises files that construct a resolver class by name
 (``app = APIGatewayHttpResolver(...)``); native handlers get theirs from ``native.create_app()``,
-so each one is handed to the merge by file instead."""
+so each one is handed to the merge by file instead.
+
+The Zendesk, VipeCloud and Piggy surfaces' documents are written by hand (``openapi/<name>.yaml``,
+held to the template's routes by tests) and served at ``GET /openapi/<name>.json`` and
+``GET /docs/<name>``."""
 from __future__ import annotations
 
 import ast
@@ -15,9 +19,11 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import yaml
 from aws_lambda_powertools.event_handler.openapi.merge import OpenAPIMerge
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBase, HTTPBearer
 
+from automations.inputs import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS
 from automations.surfaces.http import MAX_BODY_BYTES
 from automations_local.router import HttpRequest, HttpResponse
 from automations_local.server import control
@@ -37,7 +43,8 @@ Every record belongs to the key's account; another account's id answers like a m
 
 **Errors** are `{{"error": {{"code", "message", "details"}}}}`, `details` listing
 `{{"field", "message"}}` for each invalid field (422). Bodies are JSON objects of at most
-{MAX_BODY_BYTES // 2**20} MB.
+{MAX_BODY_BYTES // 2**20} MB, nested at most {MAX_JSON_DEPTH} levels deep, without duplicate keys, NaN or
+Infinity, numbers of more than {MAX_NUMBER_DIGITS} digits, NUL characters or unpaired surrogates (400).
 
 **Lists** are cursor paginated: pass `next_cursor` back as `cursor` while it is not null.
 """
@@ -86,7 +93,8 @@ ERRORS = {
 def native_routes(template: Template) -> dict[tuple[str, str], Path]:
     """(method, path) of each native route -> the handler file that serves it."""
     return {(route.method, route.path): template.functions[route.function_id].handler_file
-            for route in template.routes if route.path.startswith(NATIVE_PREFIX)}
+            for route in template.routes
+            if route.path.startswith(NATIVE_PREFIX) and not route.path.endswith("+}")}  # not the catch-all
 
 
 def build(template: Template) -> dict[str, Any]:
@@ -185,22 +193,32 @@ _SWAGGER_UI = files("aws_lambda_powertools.event_handler.openapi.swagger_ui")  #
 _ASSETS = {"/docs/swagger-ui.css": ("swagger-ui.min.css", "text/css"),
            "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.min.js", "application/javascript")}
 
+# The compatible surfaces' documents, written by hand beside the product (openapi/<name>.yaml).
+SURFACE_DOCUMENTS = {"zendesk": "Zendesk", "vipecloud": "VipeCloud", "piggy": "Piggy"}
+
 _DOCS_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
-  <title>Automations native API</title>
+  <title>Automations {title} API</title>
   <link rel="stylesheet" href="/docs/swagger-ui.css">
 </head>
 <body>
+  <nav style="font-family: sans-serif; padding: 8px 20px">APIs: {links}</nav>
   <div id="swagger-ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
   <script>
-    SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true});
+    SwaggerUIBundle({{url: "{url}", dom_id: "#swagger-ui", persistAuthorization: true}});
   </script>
 </body>
 </html>
 """
+_LINKS = " | ".join(f'<a href="{page}">{title}</a>' for page, title in [
+    ("/docs", "native"), *((f"/docs/{name}", title) for name, title in SURFACE_DOCUMENTS.items())])
+
+
+def surface_document(template: Template, name: str) -> dict[str, Any]:
+    return yaml.safe_load((template.root / "openapi" / f"{name}.yaml").read_text(encoding="utf-8"))
 
 
 @functools.cache
@@ -214,9 +232,30 @@ def _openapi_json(runtime: Any, request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, [("content-type", "application/json")], _served_document(runtime.template))
 
 
+def _docs_page(title: str, url: str) -> HttpResponse:
+    page = _DOCS_PAGE.format(title=title, url=url, links=_LINKS)
+    return HttpResponse(200, [("content-type", "text/html; charset=utf-8")], page.encode())
+
+
 @control.route("GET", "/docs")
 def _docs(runtime: Any, request: HttpRequest) -> HttpResponse:
-    return HttpResponse(200, [("content-type", "text/html; charset=utf-8")], _DOCS_PAGE.encode())
+    return _docs_page("native", "/openapi.json")
+
+
+def _surface_json(runtime: Any, request: HttpRequest) -> HttpResponse:
+    name = request.raw_path.removeprefix("/openapi/").removesuffix(".json")
+    return HttpResponse(200, [("content-type", "application/json")],
+                        render(surface_document(runtime.template, name)).encode())
+
+
+def _surface_docs(runtime: Any, request: HttpRequest) -> HttpResponse:
+    name = request.raw_path.removeprefix("/docs/")
+    return _docs_page(SURFACE_DOCUMENTS[name], f"/openapi/{name}.json")
+
+
+for _name in SURFACE_DOCUMENTS:
+    control.route("GET", f"/openapi/{_name}.json")(_surface_json)
+    control.route("GET", f"/docs/{_name}")(_surface_docs)
 
 
 def _asset(runtime: Any, request: HttpRequest) -> HttpResponse:

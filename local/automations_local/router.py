@@ -84,8 +84,8 @@ def _kind(segment: str) -> int:
 
 
 class RouteTable:
-    """Picks the route API Gateway would: literal segments beat {param}, {proxy+} is greedy and
-    last, an exact method beats ANY, and $default takes what nothing else matches."""
+    """Picks the route API Gateway would: a full match beats one with {param}, which beats one with
+    a greedy {proxy+}; an exact method beats ANY; $default takes what nothing else matches."""
 
     def __init__(self, routes: list[Route]) -> None:
         self._routes = [(route, _segments(route.path)) for route in routes if route.path != "$default"]
@@ -100,7 +100,10 @@ class RouteTable:
             parameters = _match_segments(pattern, requested)
             if parameters is None:
                 continue
-            rank = ([_kind(segment) for segment in pattern], route.method == "ANY")
+            kinds = [_kind(segment) for segment in pattern]
+            # A route without {proxy+} beats any greedy one; then literal beats {param}, segment by
+            # segment (so the greedy route with the longest literal prefix wins); then method beats ANY.
+            rank = (_GREEDY in kinds, kinds, route.method == "ANY")
             if best is None or rank < best[0]:
                 best = (rank, route, parameters)
         if best is not None:

@@ -433,7 +433,7 @@ class TestSampleEvents:
         assert status == 200 and body["delay_days"] == 1 and json.loads(body["schedule_data"])["contact_trigger_hours"] == 1
 
 
-@pytest.mark.parametrize("delay", [{"delay_min": 10 ** 30}, {"delay_days": "9" * 40}, {"delay_hours": 10 ** 18}])
+@pytest.mark.parametrize("delay", [{"delay_min": 10 ** 30}, {"delay_days": "9" * 38}, {"delay_hours": 10 ** 18}])
 def test_absurd_delays_are_refused_not_overflowed(vip, delay):
     status, _, body = create(vip, contact_rule(vip, **delay))
     assert status == 422 and body["status"] == "error" and "365 days" in body["message"]

@@ -504,3 +504,21 @@ def test_concurrent_creates_get_distinct_ids_and_positions(account):
         t.join()
     assert not errors
     assert len({a.id for a in results}) == 16 and len({a.position for a in results}) == 16
+
+
+def test_an_update_that_keeps_losing_to_concurrent_ones_is_a_409(account, monkeypatch):
+    """Each attempt finds the automation changed since it read it (as when many partial updates
+    race): Zendesk's 409, as tickets answer, not a validation error."""
+    from automations.adapters.dynamo import DynamoAutomationStore
+    from automations.ports import StaleWrite
+
+    def always_stale(self, old, new, max_active):
+        raise StaleWrite("changed meanwhile")
+
+    monkeypatch.setattr(DynamoAutomationStore, "replace", always_stale)
+    status, _, body = invoke("zendesk_update_automation", http_event(
+        "PUT", "/api/v2/automations/1.json", route="/api/v2/automations/{id}", path_params={"id": "1.json"},
+        body={"automation": {"title": "Renamed"}}, authorization=account[2]))
+    assert (status, body["error"]) == (409, "Conflict")
+    monkeypatch.undo()
+    assert show(account[2], 1)[2]["automation"]["title"] == "Close ticket 4 days after status is set to solved"

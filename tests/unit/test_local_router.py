@@ -139,6 +139,20 @@ def test_route_precedence(method, path, expected, parameters):
     assert (route.key, found) == (expected, parameters)
 
 
+@pytest.mark.parametrize("method, path, expected", [
+    ("GET", "/api/v2/x/notes", "GET /api/{id}/{part}/notes"),  # any non-greedy match beats a greedy one
+    ("GET", "/api/v2/automations/7", "GET /api/v2/automations/{id}"),
+    ("PATCH", "/api/v2/automations/7", "ANY /api/v2/{proxy+}"),  # an undeclared method: the catch-all
+    ("GET", "/api/v2/elsewhere", "ANY /api/v2/{proxy+}"),  # the longest literal prefix among greedy ones
+    ("GET", "/api/v3/elsewhere", "ANY /api/{proxy+}"),
+    ("GET", "/api/v2/automations", "GET /api/v2/automations"),
+])
+def test_catch_all_routes_come_last(method, path, expected):
+    table = _table("ANY /api/{proxy+}", "ANY /api/v2/{proxy+}", "GET /api/{id}/{part}/notes",
+                   "GET /api/v2/automations/{id}", "GET /api/v2/automations", "ANY /api/v2/x/{proxy+}")
+    assert table.match(method, path)[0].key == expected
+
+
 @pytest.mark.parametrize("method, path", [
     ("GET", "/nothing"), ("GET", "/items/"), ("POST", "/items/search"), ("GET", "/items/search/more"), ("GET", "/"),
 ])

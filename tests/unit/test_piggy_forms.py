@@ -58,9 +58,16 @@ def test_invalid_utf8_is_refused():
         decode_form(b"data[x]=%ff")
 
 
-keys = st.text(st.characters(codec="utf-8", exclude_characters="[]"), min_size=1, max_size=6).filter(
+@pytest.mark.parametrize("text", ["data[x]=a%00b", "data[a%00]=1"])
+def test_nul_characters_are_refused(text):
+    """They cannot be rendered into an email or a webhook call (README: limits on input)."""
+    with pytest.raises(MalformedRequest):
+        decode(text)
+
+
+keys = st.text(st.characters(codec="utf-8", exclude_characters="[]\x00"), min_size=1, max_size=6).filter(
     lambda k: not k.isdigit())
-scalars = st.text(st.characters(codec="utf-8"), max_size=8)
+scalars = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=8)
 values = st.recursive(scalars, lambda inner: st.lists(inner, min_size=1, max_size=3)
                       | st.dictionaries(keys, inner, min_size=1, max_size=3), max_leaves=10)
 

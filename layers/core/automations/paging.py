@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from automations.errors import MalformedRequest
+from automations.inputs import parse_json
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
@@ -22,8 +23,8 @@ def encode_cursor(key: Sequence[Any]) -> str:
 def decode_cursor(cursor: str) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        key = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        key = parse_json(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, MalformedRequest):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination") from None
     if not isinstance(key, list):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")

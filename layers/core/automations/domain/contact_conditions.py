@@ -24,7 +24,7 @@ from typing import Any
 
 from automations.domain.contacts import Contact
 from automations.domain.model import Condition, Conditions
-from automations.domain.numbers import id_number
+from automations.inputs import MAX_ID, parse_whole
 from automations.errors import Problems
 
 CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "timezone")
@@ -37,7 +37,7 @@ MAX_CONDITIONS = 50  # per group
 MAX_FIELD = 200
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
-_CUSTOM_FIELD_ID = re.compile(r"[1-9]\d{0,11}")
+_CUSTOM_FIELD_ID = re.compile(r"[1-9][0-9]{0,11}")
 _DATA_KEY = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
 _MISSING = object()
 
@@ -58,7 +58,7 @@ def _read(field_name: str, contact: Contact, data: Any) -> Any:
     for key in field_name.removeprefix(DATA_PREFIX).split("."):
         if isinstance(value, dict):
             value = value.get(key, _MISSING)
-        elif isinstance(value, list) and (index := id_number(key)) is not None and index < len(value):
+        elif isinstance(value, list) and (index := parse_whole(key, MAX_ID)) is not None and index < len(value):
             value = value[index]
         else:
             return None

@@ -29,6 +29,7 @@ from typing import Any
 from automations.domain.contacts import MAX_DELAY_DAYS, GroupKind, TemplateType
 from automations.domain.model import Action, Automation, AutomationDraft, Conditions, SubjectKind, Trigger
 from automations.errors import FieldError, Problems, ValidationFailed
+from automations.inputs import MAX_WHOLE, parse_whole
 
 CONTACT_TRIGGERS = (Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED, Trigger.RECURRING, Trigger.DATE_FIELD)
 # The rules a recurring schedule of their own fires (the others fire on joins and events).
@@ -243,8 +244,10 @@ def whole_number(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().isascii() and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str):
+        text = value.strip()
+        number = parse_whole(text.removeprefix("-"), MAX_WHOLE)
+        return -number if number is not None and text.startswith("-") else number
     return None
 
 

@@ -4,7 +4,6 @@ other records (does this template exist?) live in service/contacts.py."""
 from __future__ import annotations
 
 import functools
-import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -13,6 +12,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from automations.errors import Problems
+from automations.inputs import is_storable_number
 
 MAX_NAME = 200
 MAX_TEXT_VALUE = 10_000
@@ -26,7 +26,7 @@ MAX_DELAY_DAYS = 365  # series steps and automation delays alike
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -242,7 +242,7 @@ def _number_value(f: CustomField, value: Any) -> tuple[Any, str | None]:
             number = float(value.strip())
         except ValueError:
             number = None
-    if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number):
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not is_storable_number(number):
         return None, "must be a number"
     if isinstance(number, float) and number.is_integer() and abs(number) < 2 ** 53:
         number = int(number)

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from automations.domain.business_hours import BusinessHours
 from automations.domain.model import Action, Automation, Condition, Trigger
-from automations.domain.numbers import id_number
+from automations.inputs import MAX_ID, parse_whole
 from automations.domain.ticket import Ticket, normalize_custom_fields, normalize_tags
 from automations.domain.ticket_rules import (
     CONDITION_FIELDS, NOTIFICATION_ACTIONS, PRIORITIES, SATISFACTION, SCALAR_ACTIONS, STATUSES, TIME_FIELDS,
@@ -67,7 +67,7 @@ def _id(value: str) -> int | str | None:
     """A condition's id value; text that is no id is kept as text, which no ticket's id equals."""
     if value == "":
         return None
-    number = id_number(value)
+    number = parse_whole(value, MAX_ID)
     return value if number is None else number
 
 
@@ -190,7 +190,7 @@ def _includes(op: str, holds: Test) -> Test:
 
 def _custom_field_id(name: str) -> int | None:
     digits = name.removeprefix(_CUSTOM_FIELD_PREFIX)
-    return id_number(digits) if digits != name else None
+    return parse_whole(digits, MAX_ID) if digits != name else None
 
 
 def _custom_field_test(field_id: int, op: str, value: str) -> Test:

@@ -3,12 +3,22 @@ Every firing leaves one, sweep firings included; it is the unit of audit."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from automations.domain.model import SubjectKind
+
+# A run is one DynamoDB item (at most 400 KB) holding its data beside its history and outcome,
+# and its data travels on in SQS messages and events (at most 256 KB): half the item is the bound.
+MAX_DATA_BYTES = 200 * 1024
+
+
+def data_size(data: Any) -> int:
+    """Bytes of a run's (or an event's) data as JSON."""
+    return len(json.dumps(data, separators=(",", ":")).encode())
 
 
 class RunStatus(StrEnum):

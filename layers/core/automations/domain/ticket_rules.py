@@ -8,6 +8,7 @@ from typing import Any
 
 from automations.domain.model import Action, Automation, Condition
 from automations.errors import Problems
+from automations.inputs import MAX_ID, MAX_INT32, parse_whole
 
 STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
 PRIORITIES = ("", "low", "normal", "high", "urgent")
@@ -35,8 +36,7 @@ TAG_OPERATORS = ("includes", "not_includes")
 CUSTOM_FIELD_OPERATORS = ("is", "is_not", "present", "not_present", "includes", "not_includes",
                           "less_than", "greater_than")
 
-_CUSTOM_FIELD = re.compile(r"^custom_fields_(\d+)$")
-_DIGITS = re.compile(r"^\d+$")
+_CUSTOM_FIELD = re.compile(r"^custom_fields_[0-9]{1,15}$")
 
 
 def _text(value: Any) -> str | None:
@@ -61,15 +61,21 @@ def _one_of(choices: Iterable[str]) -> Callable[[str], str | None]:
 
 
 def _whole_hours(value: str) -> str | None:
-    return None if _DIGITS.match(value) else "must be a whole, non-negative number of hours"
+    return None if parse_whole(value, MAX_INT32) is not None else \
+        f"must be a whole, non-negative number of hours (at most {MAX_INT32})"
+
+
+def is_id(value: str) -> bool:
+    """Ids in rules are strings of ASCII digits (Zendesk's), at most MAX_ID."""
+    return parse_whole(value, MAX_ID) is not None
 
 
 def _id_or_none(value: str) -> str | None:
-    return None if value == "" or _DIGITS.match(value) else 'must be a numeric id or "" (none)'
+    return None if value == "" or is_id(value) else 'must be a numeric id or "" (none)'
 
 
 def _numeric_id(value: str) -> str | None:
-    return None if _DIGITS.match(value) else "must be a numeric id"
+    return None if is_id(value) else "must be a numeric id"
 
 
 def _free_text(value: str) -> str | None:
@@ -184,10 +190,10 @@ def _check_action(a: Action, problems: Problems) -> None:
                                  f"[{', '.join(parts)}]")
             return
         target = a.value[0]
-        if a.field == "notification_user" and target not in NOTIFICATION_RECIPIENTS and not _DIGITS.match(target):
+        if a.field == "notification_user" and target not in NOTIFICATION_RECIPIENTS and not is_id(target):
             problems.add("base", f'Actions: recipient "{target}" of "notification_user" must be a user id '
                                  f"or one of {', '.join(NOTIFICATION_RECIPIENTS)}")
-        elif a.field != "notification_user" and not _DIGITS.match(target) and a.field != "notification_webhook":
+        elif a.field != "notification_user" and not is_id(target) and a.field != "notification_webhook":
             problems.add("base", f'Actions: "{a.field}" needs a numeric {parts[0]}')
         elif a.field == "notification_webhook" and not target:
             problems.add("base", 'Actions: "notification_webhook" needs a webhook id')

@@ -14,7 +14,7 @@ from automations.domain import contact_rules, event_rules, ticket_rules
 from automations.domain.model import (
     Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
 )
-from automations.errors import FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.ports import ActiveLimitReached, AutomationStore, IdenticalActiveAutomation, StaleWrite
 
 MAX_BULK = 100
@@ -169,8 +169,7 @@ class AutomationService:
                     break
                 except StaleWrite:
                     if attempt == _WRITE_ATTEMPTS - 1:
-                        raise ValidationFailed([FieldError(
-                            "base", "The automation was changed by another request; try again")]) from None
+                        raise Conflict("The automation was changed by another request; try again") from None
             if changes.position is not None:
                 self._store.raise_next_position(account_id, changes.position)
             results.append(new)

@@ -21,7 +21,7 @@ from automations.domain.delivery import (
     delivery_id,
 )
 from automations.domain.model import Account
-from automations.domain.numbers import id_number
+from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
 from automations.errors import is_transient, reason_of
@@ -92,7 +92,7 @@ class DeliveryService:
             members = [people["assignee"]]
         elif n.target == "current_user" and n.kind == "user":  # an automation has no current user
             members = []
-        elif (number := id_number(n.target)) is None:
+        elif (number := parse_whole(n.target, MAX_ID)) is None:
             raise Unaddressable(f"notification_{n.kind} recipient {n.target[:40]!r}"
                                 f"{'...' if len(n.target) > 40 else ''} is not a {n.kind} id")
         elif n.kind == "group":

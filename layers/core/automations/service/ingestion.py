@@ -24,6 +24,7 @@ from automations import clock, telemetry
 from automations.clock import ensure_utc, parse_iso, sortable
 from automations.domain import events as names
 from automations.domain.contacts import is_uuid
+from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import NotFound, Problems
 from automations.service.events import ContactEvent, event_id
 
@@ -62,6 +63,8 @@ def check_event(name: Any, contact_uuid: Any, data: Any, problems: Problems, whe
         problems.add(f"{where}contact_uuid", "Contact uuid: must be a contact's uuid")
     if data is not None and not isinstance(data, dict):
         problems.add(f"{where}data", "Data: must be an object")
+    elif data is not None and data_size(data) > MAX_DATA_BYTES:
+        problems.add(f"{where}data", f"Data: must not be larger than {MAX_DATA_BYTES // 1024} KB as JSON")
 
 
 class EventQueue(Protocol):

@@ -23,6 +23,7 @@ from automations.domain.model import (
 )
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed
+from automations.inputs import parse_whole
 from automations.service.automations import AutomationService
 from automations.service.contacts import ContactAutomationService, CustomFieldService, TemplateService
 from automations.service.deliveries import Unaddressable
@@ -47,8 +48,8 @@ class NativeAutomationService:
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account_id: str, ref: str) -> Automation:
         """By integer id or by uuid; anything else, and another account's, is not found."""
-        if ref.isascii() and ref.isdigit() and 0 < int(ref) < MAX_ID:
-            return self._automations.get(account_id, int(ref))
+        if number := parse_whole(ref, MAX_ID - 1):
+            return self._automations.get(account_id, number)
         if not is_uuid(ref):
             raise NotFound(f"automation {ref} not found")
         return self._automations.find_by_uuid(account_id, ref)

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from automations.domain.model import Principal
 from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated
+from automations.inputs import parse_json
 from automations.telemetry import lambda_handler, logger
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -80,20 +81,34 @@ class HttpRequest:
         """The body as JSON; ``None`` for an empty body when not required."""
         if len(self.raw_body) > MAX_BODY_BYTES:
             raise TooLarge(f"the request body is larger than {MAX_BODY_BYTES // 1024} KB")
+        content_type = self.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+            raise MalformedRequest(f"the request body must be JSON (Content-Type: application/json), not {content_type}",
+                                   kind="content_type")
         if not self.raw_body.strip():
             if required:
                 raise MalformedRequest("the request body is empty; a JSON object is expected", kind="json")
             return None
-        try:
-            return json.loads(self.raw_body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise MalformedRequest(f"the request body is not valid JSON ({e})", kind="json") from None
+        return parse_json(self.raw_body)
 
 
 class Surface(Protocol):
     def error_response(self, error: DomainError) -> dict[str, Any]: ...
 
     def unexpected_error_response(self) -> dict[str, Any]: ...
+
+    def unknown_endpoint_response(self) -> dict[str, Any]: ...
+
+
+def unknown_endpoint(surface: Surface) -> Callable[[dict, Any], dict[str, Any]]:
+    """The handler of a surface's catch-all route (``ANY /prefix/{proxy+}``): a path or method no
+    route declares, answered in the surface's format rather than API Gateway's ``{"message"}``."""
+
+    @lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return surface.unknown_endpoint_response()
+
+    return handler
 
 
 def endpoint(surface: Surface, *, authenticated: bool = True) -> Callable[[Callable[[HttpRequest], dict]], Callable]:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from automations.errors import (
     Conflict, DomainError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated, ValidationFailed,
 )
+from automations.inputs import parse_json
 from automations.surfaces.http import MAX_BODY_BYTES, logger, principal_from_event
 from automations.telemetry import lambda_handler
 
@@ -56,15 +57,21 @@ def _body_is_not_json(event: dict[str, Any]) -> bool:
     return carries_body and content_type != "" and not content_type.startswith("application/json")
 
 
-def _body_is_not_utf8(event: dict[str, Any]) -> bool:
-    """API Gateway hands such a body over base64-encoded; Powertools' decoding would raise (a 500)."""
-    if not (event.get("isBase64Encoded") and event.get("body")):
-        return False
+def _unreadable_body(event: dict[str, Any]) -> str | None:
+    """Why the body cannot be read as JSON (not UTF-8, or outside the rules of inputs.parse_json),
+    or None. Powertools' own decoding would raise on the first (a 500) and accept the others."""
+    body = event.get("body") or ""
     try:
-        base64.b64decode(event["body"]).decode("utf-8")
+        text = base64.b64decode(body).decode("utf-8") if event.get("isBase64Encoded") else body
     except ValueError:  # binascii.Error and UnicodeDecodeError both are
-        return True
-    return False
+        return "The request body is not valid JSON (it is not UTF-8)"
+    if not text.strip():
+        return None
+    try:
+        parse_json(text)
+    except MalformedRequest as error:
+        return error.message[0].upper() + error.message[1:]
+    return None
 
 
 class NativeResolver(APIGatewayHttpResolver):
@@ -87,8 +94,8 @@ class NativeResolver(APIGatewayHttpResolver):
         elif _body_is_not_json(event):
             refusal = (415, _payload("unsupported_media_type",
                                      "The request body must be JSON (Content-Type: application/json)"))
-        elif _body_is_not_utf8(event):
-            refusal = (400, _payload("malformed", "The request body is not valid JSON (it is not UTF-8)"))
+        elif unreadable := _unreadable_body(event):
+            refusal = (400, _payload("malformed", unreadable))
         else:
             return super().resolve(event, context)
         return {"statusCode": refusal[0], "headers": {"Content-Type": "application/json"}, "body": refusal[1],
@@ -120,3 +127,10 @@ def account_id(app: APIGatewayHttpResolver) -> str:
     if principal is None:
         raise Unauthenticated("Missing or invalid API key")
     return principal.account_id
+
+
+@lambda_handler
+def unknown_endpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The handler of ``ANY /v1/{proxy+}``: a path or method no native route declares."""
+    return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
+            "body": _payload("not_found", "No such endpoint"), "isBase64Encoded": False}

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template
 from automations.errors import NotFound
+from automations.inputs import parse_whole
 from automations.paging import cursor_page
 
 T = TypeVar("T")
@@ -26,9 +27,10 @@ class _In(BaseModel):
 
 def path_id(value: str, noun: str) -> int:
     """An integer id from the path; anything else names nothing (404, like a missing id)."""
-    if not value.isascii() or not value.isdigit() or len(value) > 12:
+    record_id = parse_whole(value, 10 ** 12 - 1)
+    if record_id is None:
         raise NotFound(f"{noun} {value} not found")
-    return int(value)
+    return record_id
 
 
 def changes(model: BaseModel) -> dict[str, Any]:

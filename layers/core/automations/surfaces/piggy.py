@@ -24,13 +24,16 @@ from automations.adapters import aws
 from automations.domain import events as names
 from automations.domain.contacts import is_uuid
 from automations.domain.model import Automation, Trigger
+from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import DomainError, MalformedRequest, NotFound, TooLarge, Unauthenticated, ValidationFailed
+from automations.inputs import is_storable_text
 from automations.surfaces.http import MAX_BODY_BYTES, HttpRequest, endpoint as _endpoint, json_response
 
 INVALID_INPUT = (1003, "Invalid input.")
 CONTACT_NOT_FOUND = (55031, "Contact not found.")
 MODEL_NOT_FOUND = (60013, "Model not found.")
 UNAUTHENTICATED = (401, "Unauthenticated.")  # Piggy documents no code for it: the status stands in
+UNKNOWN_ENDPOINT = (404, "Not found.")  # nor for this
 KINDS = frozenset({Trigger.EVENT})
 MAX_NESTING = 32  # brackets in one form field name (PHP stops at 64)
 MAX_KEY_LENGTH = 255
@@ -79,6 +82,9 @@ class PiggySurface:
 
     def unexpected_error_response(self) -> dict[str, Any]:
         return _body(500, 500, "Something went wrong; please retry.")
+
+    def unknown_endpoint_response(self) -> dict[str, Any]:
+        return _body(404, *UNKNOWN_ENDPOINT)
 
 
 SURFACE = PiggySurface()
@@ -143,6 +149,8 @@ def decode_form(raw: bytes) -> dict[str, Any]:
         raise MalformedRequest("The request body is not valid form data (UTF-8 expected).") from None
     form: dict[str, Any] = {}
     for name, value in pairs:
+        if not (is_storable_text(name) and is_storable_text(value)):
+            raise MalformedRequest("The request body contains a NUL character.")
         base, path = _field_path(name)
         if len(path) > MAX_NESTING:
             raise MalformedRequest(f"A field name nests more than {MAX_NESTING} levels.")
@@ -161,10 +169,11 @@ def read_body(request: HttpRequest) -> dict[str, Any]:
     if len(request.raw_body) > MAX_BODY_BYTES:
         raise TooLarge(f"The request body must not be larger than {MAX_BODY_BYTES // 1024} KB.")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    is_json = "json" in content_type or (not content_type and request.raw_body.lstrip()[:1] in (b"{", b"["))
-    if not is_json:
+    is_form = content_type == "application/x-www-form-urlencoded" or (
+        not content_type and request.raw_body.lstrip()[:1] not in (b"{", b"["))
+    if is_form:
         return decode_form(request.raw_body)
-    body = request.json(required=False)
+    body = request.json(required=False)  # refuses any other Content-Type
     if body is None:
         return {}
     if not isinstance(body, dict):
@@ -199,6 +208,8 @@ def read_run_request(request: HttpRequest) -> RunRequest:
     data = body.get("data")
     if data is not None and not isinstance(data, (dict, list)):
         errors["data"] = ["The data must be an array."]
+    elif data is not None and data_size(data) > MAX_DATA_BYTES:
+        errors["data"] = [f"The data must not be larger than {MAX_DATA_BYTES // 1024} KB (as JSON)."]
     if errors:
         raise PiggyError(INVALID_INPUT, errors=errors)
     return RunRequest(contact_uuid, automation_uuid, data)

@@ -16,6 +16,7 @@ from automations.domain.contact_rules import ActionKind, ContactRule, RuleAction
 from automations.domain.contacts import GroupKind
 from automations.domain.model import Automation, Trigger
 from automations.errors import DomainError, FieldError, NotFound, TooLarge, Unauthenticated, ValidationFailed
+from automations.inputs import MAX_ID, parse_whole
 from automations.service.contacts import ContactAutomationService, RuleReferences
 from automations.surfaces.http import HttpRequest, endpoint as _endpoint, json_response
 
@@ -81,6 +82,9 @@ class VipeCloudSurface:
     def unexpected_error_response(self) -> dict[str, Any]:
         return _error(500, "Something went wrong; please retry.")
 
+    def unknown_endpoint_response(self) -> dict[str, Any]:
+        return _error(404, "Endpoint not found.")
+
 
 SURFACE = VipeCloudSurface()
 
@@ -104,8 +108,7 @@ def not_found_as(message: str) -> Iterator[None]:
 
 def path_id(request: HttpRequest) -> int:
     """The ``{id}`` segment; anything but digits names no automation (0)."""
-    raw = request.path_params.get("id", "")
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 15 else 0
+    return parse_whole(request.path_params.get("id", ""), MAX_ID) or 0
 
 
 # -- requests --------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 bodies over the shared automation service. No business rules here."""
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
@@ -15,6 +14,7 @@ from automations.errors import (
     Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, TooLarge, TooManyValues,
     Unauthenticated, ValidationFailed,
 )
+from automations.inputs import MAX_ID, MAX_INT32, is_whole, parse_whole
 from automations.paging import MAX_PAGE_SIZE, CursorPage, OffsetPage, cursor_page, offset_page
 from automations.service import automations as automation_service
 from automations.surfaces.http import HttpRequest, empty_response, endpoint as _endpoint, json_response
@@ -24,7 +24,6 @@ KINDS = frozenset({Trigger.SWEEP})
 LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at", "usage_1h", "usage_24h", "usage_7d")
 SEARCH_SORTS = ("position", "alphabetical", "created_at", "updated_at")
 _CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
-_ID = re.compile(r"^(\d{1,15})(?:\.json)?$")
 
 
 class ZendeskSurface:
@@ -44,6 +43,8 @@ class ZendeskSurface:
             return json_response(413, {"error": "RequestTooLarge", "description": error.message})
         if isinstance(error, TooManyValues) or (isinstance(error, MalformedRequest) and error.kind == "too_many_values"):
             return json_response(400, {"error": "TooManyValues", "description": error.message})
+        if isinstance(error, MalformedRequest) and error.kind == "content_type":
+            return json_response(415, {"error": "UnsupportedMediaType", "description": error.message})
         if isinstance(error, MalformedRequest):
             names = {"json": "InvalidJSON", "pagination": "InvalidPaginationParameter",
                      "missing": "ParameterMissing", "invalid_value": "InvalidValue"}
@@ -54,6 +55,9 @@ class ZendeskSurface:
 
     def unexpected_error_response(self) -> dict[str, Any]:
         return json_response(500, {"error": "InternalError", "description": "Something went wrong; please retry"})
+
+    def unknown_endpoint_response(self) -> dict[str, Any]:
+        return json_response(404, {"error": "InvalidEndpoint", "description": "Not found"})
 
 
 SURFACE = ZendeskSurface()
@@ -66,10 +70,10 @@ def endpoint(fn):
 # -- reading requests ------------------------------------------------------------------------
 def path_id(request: HttpRequest) -> int:
     """The ``{id}`` path segment (``25`` or ``25.json``); anything else is a missing record."""
-    match = _ID.match(request.path_params.get("id", ""))
-    if not match:
+    record_id = parse_whole(request.path_params.get("id", "").removesuffix(".json"), MAX_ID)
+    if record_id is None:
         raise NotFound("no such record")
-    return int(match.group(1))
+    return record_id
 
 
 def query_bool(request: HttpRequest, name: str) -> bool | None:
@@ -88,9 +92,11 @@ def _positive_int(request: HttpRequest, name: str, default: int) -> int:
     value = request.query.get(name)
     if value is None or value == "":
         return default
-    if not value.isdigit() or int(value) < 1:
-        raise MalformedRequest(f"{name} must be a positive integer", kind="pagination", parameter=name)
-    return int(value)
+    number = parse_whole(value, MAX_INT32)
+    if not number:
+        raise MalformedRequest(f"{name} must be a positive integer (at most {MAX_INT32})", kind="pagination",
+                               parameter=name)
+    return number
 
 
 def query_ids(request: HttpRequest) -> list[int]:
@@ -100,10 +106,11 @@ def query_ids(request: HttpRequest) -> list[int]:
         raise MalformedRequest("Required parameter missing: ids", kind="missing", parameter="ids")
     if len(parts) > automation_service.MAX_BULK:
         raise TooManyValues(f"Too many values in ids: at most {automation_service.MAX_BULK} are allowed")
-    if not all(p.isdigit() for p in parts):
+    ids = [parse_whole(p, MAX_ID) for p in parts]
+    if None in ids:
         raise MalformedRequest("ids must be a comma-separated list of numeric ids", kind="invalid_value",
                                parameter="ids")
-    return [int(p) for p in parts]
+    return ids
 
 
 def _envelope(body: Any, key: str) -> Any:
@@ -162,8 +169,8 @@ def _fields(raw: Any, *, partial: bool) -> dict[str, Any]:
             problems.add("active", "Active: must be true or false")
         out["active"] = raw["active"]
     if "position" in raw:
-        if not isinstance(raw["position"], int) or isinstance(raw["position"], bool) or raw["position"] < 0:
-            problems.add("position", "Position: must be a non-negative integer")
+        if not is_whole(raw["position"], MAX_INT32):
+            problems.add("position", f"Position: must be a non-negative integer (at most {MAX_INT32})")
         out["position"] = raw["position"]
     conditions = raw.get("conditions")
     if conditions is None and ("all" in raw or "any" in raw):
@@ -217,7 +224,7 @@ def bulk_changes_from_body(request: HttpRequest) -> list[tuple[int, AutomationCh
         raise TooManyValues(f"Too many automations: at most {automation_service.MAX_BULK} per request")
     updates = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("id"), int) or isinstance(item.get("id"), bool):
+        if not isinstance(item, dict) or not is_whole(item.get("id"), MAX_ID):
             raise ValidationFailed([FieldError("base", "each automation needs a numeric id")])
         fields = _fields({k: item[k] for k in ("position", "active") if k in item}, partial=True)
         updates.append((item["id"], AutomationChanges(**fields)))
