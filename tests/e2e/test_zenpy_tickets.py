@@ -28,7 +28,12 @@ def test_create_show_update_delete(zendesk, local_runtime):
     ticket = created.ticket
     assert ticket.id == 1 and ticket.status == "new" and ticket.subject == "My printer is on fire!"
     assert ticket.url == f"{local_runtime.base_url}/api/v2/tickets/1.json"
-    assert [e["field_name"] for e in created.audit.events][:2] == ["subject", "description"]
+    comment, *events = created.audit.events
+    assert (comment["type"], comment["body"], comment["public"]) == ("Comment", "The smoke is very colorful.", True)
+    assert [e["field_name"] for e in events][:2] == ["subject", "requester_id"] and all("id" in e for e in events)
+    assert created.audit.metadata.to_dict()["custom"] == {}  # zenpy parsed {"system", "custom"}
+    assert ticket.via.source.to_dict() == {"from_": {}, "to": {}, "rel": None}  # zenpy renames "from"
+    assert (ticket.brand_id, ticket.ticket_form_id, ticket.custom_status_id, ticket.is_public) == (1, 1, 1, True)
 
     shown = zendesk.tickets(id=ticket.id)
     assert shown.requester_id == ticket.requester_id != ticket.submitter_id
@@ -39,7 +44,7 @@ def test_create_show_update_delete(zendesk, local_runtime):
     updated = zendesk.tickets.update(shown)
     assert updated.ticket.status == "solved" and updated.ticket.tags == ["printer"]
     assert {"type": "Change", "field_name": "status", "value": "solved", "previous_value": "new"} \
-        in updated.audit.events
+        in [{k: v for k, v in e.items() if k != "id"} for e in updated.audit.events]
     assert zendesk.tickets(id=ticket.id).status == "solved"
     assert len(list(zendesk.tickets.audits(ticket=ticket.id))) == 2
 

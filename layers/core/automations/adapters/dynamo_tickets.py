@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s
 from automations.clock import sortable
-from automations.domain.audit import Audit, AuditEvent, Via
+from automations.domain.audit import Audit, Via, event_from_dict
 from automations.domain.ticket import _INSTANTS, Ticket, sweep_shard
 from automations.domain.user import Role, User
 from automations.ports import StaleWrite
@@ -65,7 +65,7 @@ def audit_to_document(a: Audit) -> dict[str, Any]:
 def audit_from_document(doc: dict[str, Any]) -> Audit:
     return Audit(id=doc["id"], ticket_id=doc["ticket_id"], created_at=datetime.fromisoformat(doc["created_at"]),
                  author_id=doc["author_id"], via=Via(**doc["via"]),
-                 events=tuple(AuditEvent(**e) for e in doc["events"]))
+                 events=tuple(event_from_dict(e) for e in doc["events"]))
 
 
 def _json(doc: dict[str, Any]) -> dict[str, str]:

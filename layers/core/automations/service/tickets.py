@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from automations import clock
-from automations.domain.audit import API, Audit
+from automations.domain.audit import API, Audit, Comment
 from automations.domain.ticket import Ticket
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
@@ -28,6 +28,7 @@ from automations.service.accounts import _EMAIL
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
 MAX_ID = 10 ** 15 - 1
+MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 
@@ -47,6 +48,7 @@ _DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026
 class _Request:
     values: dict[str, Any]  # ticket attribute -> value; custom_fields holds only the fields given
     requester: tuple[str, str | None] | None  # (email, name) of a requester given by email
+    comment: Comment | None  # the comment the change adds (a new ticket's description)
 
 
 class TicketService:
@@ -98,7 +100,7 @@ class TicketService:
         values.setdefault("submitter_id", author.id if author else values["requester_id"])
         ticket = _fits(Ticket.create(account_id, 0, clock.now(), **values))  # no id spent on a refusal
         ticket = replace(ticket, id=self._store.allocate_id(account_id))
-        audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API)
+        audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API, comment=request.comment)
         for _ in range(_WRITE_ATTEMPTS):
             try:
                 self._store.insert(ticket, audit)
@@ -120,13 +122,13 @@ class TicketService:
             ticket_values = dict(values)
             if "custom_fields" in values:  # only the fields given change
                 ticket_values["custom_fields"] = {**dict(old.custom_fields), **values["custom_fields"]}
-            new = old.with_changes(ticket_values, now)
+            new = old.with_changes(ticket_values, now, touch=request.comment is not None)
             if new is old:
                 return old, None
             if new.assignee_id is not None:
                 new = new.with_changes({"assignee_updated_at": now}, now)
             _fits(new)
-            audit = Audit.of(old, new, author_id=author.id if author else None, via=API)
+            audit = Audit.of(old, new, author_id=author.id if author else None, via=API, comment=request.comment)
             try:
                 self._store.replace(old, new, audit)
                 return replace(new, version=old.version + 1), audit
@@ -234,8 +236,7 @@ def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
                 values[name] = _BLANK_TEXT.get(name) if value is None else value
             else:
                 problems.add(name, f"{label}: must be a string")
-    if creating:
-        _read_comment(given, values, problems)
+    comment = _read_comment(given, values, problems, creating=creating)
     if "tags" in given:
         tags = [] if given["tags"] is None else given["tags"]
         if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
@@ -250,21 +251,40 @@ def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
     if creating and not has_author and given.get("requester_id") is None and given.get("requester") is None:
         problems.add("requester", "Requester: cannot be blank")
     problems.raise_if_any()
-    return _Request(values, requester)
+    return _Request(values, requester, comment)
 
 
-def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems) -> None:
-    """A new ticket's description: ``comment.body`` (Zendesk's way) or ``description`` (zenpy's)."""
-    if "comment" in given:
-        comment = given["comment"]
-        body = comment.get("body") if isinstance(comment, Mapping) else None
-        if not isinstance(body, str):
-            problems.add("comment", 'Comment: must be an object with a "body" string')
-            return
-        values["description"] = body
-    refused = any(e.field == "description" for e in problems.errors)  # already: not a string
-    if not refused and not values.get("description", "").strip():
+def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems, *,
+                  creating: bool) -> Comment | None:
+    """The comment a change adds: ``comment`` ``{body or html_body, public}``. A new ticket's
+    description is its first comment: ``comment`` (Zendesk's way) or ``description`` (zenpy's)."""
+    comment = None if given.get("comment") is None else _comment(given["comment"], problems)
+    if not creating or any(e.field in ("comment", "description") for e in problems.errors):
+        return comment
+    if comment is None and values.get("description", "").strip():
+        comment = _comment({"body": values["description"]}, problems)
+    if comment is None:
         problems.add("description", "Description: cannot be blank")
+    else:
+        values["description"] = comment.body
+    return comment
+
+
+def _comment(raw: Any, problems: Problems) -> Comment | None:
+    body, html_body = (raw.get("body"), raw.get("html_body")) if isinstance(raw, Mapping) else (None, None)
+    if not any(isinstance(text, str) and text.strip() for text in (body, html_body)) \
+            or not all(text is None or isinstance(text, str) for text in (body, html_body)):
+        problems.add("comment", 'Comment: must be an object with a non-blank "body" or "html_body" string')
+        return None
+    public = raw.get("public", True)
+    if not isinstance(public, bool):
+        problems.add("comment", "Comment: public must be true or false")
+        return None
+    comment = Comment.written(body, html_body, public)
+    if max(len(comment.body), len(comment.html_body)) > MAX_COMMENT_CHARS:
+        problems.add("comment", f"Comment: is too long (at most {MAX_COMMENT_CHARS} characters)")
+        return None
+    return comment
 
 
 def _read_custom_fields(entries: Any, values: dict[str, Any], problems: Problems) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from automations.clock import iso_z
-from automations.domain.audit import Audit
+from automations.domain.audit import API, Audit, AuditEvent, Comment
 from automations.domain.ticket import Ticket
 from automations.service.tickets import TicketService
 from automations.surfaces import zendesk
@@ -22,10 +22,13 @@ def ticket_url(base_url: str, ticket_id: int) -> str:
 
 
 def ticket_json(t: Ticket, base_url: str) -> dict[str, Any]:
+    """Zendesk's ticket object, key for key and in its order."""
+    custom_fields = [{"id": field_id, "value": value} for field_id, value in t.custom_fields]
     return {
         "url": ticket_url(base_url, t.id),
         "id": t.id,
         "external_id": t.external_id,
+        "via": API.to_dict(),  # every ticket here is made through the API
         "created_at": iso_z(t.created_at),
         "updated_at": iso_z(t.updated_at),
         "type": t.type or None,
@@ -42,20 +45,40 @@ def ticket_json(t: Ticket, base_url: str) -> dict[str, Any]:
         "group_id": t.group_id,
         "collaborator_ids": [],
         "follower_ids": [],
+        "email_cc_ids": [],
+        "forum_topic_id": None,
+        "problem_id": None,
+        "has_incidents": False,
+        "is_public": True,
         "due_at": iso_z(t.due_at) if t.due_at else None,
         "tags": list(t.tags),
-        "custom_fields": [{"id": field_id, "value": value} for field_id, value in t.custom_fields],
+        "custom_fields": custom_fields,
+        "satisfaction_rating": None,
+        "sharing_agreement_ids": [],
         "custom_status_id": t.custom_status_id,
+        "fields": custom_fields,
+        "followup_ids": [],
         "ticket_form_id": t.ticket_form_id,
         "brand_id": t.brand_id,
-        "via": {"channel": "api"},
-        "satisfaction_rating": None,
+        "allow_channelback": False,
+        "allow_attachments": True,
+        "from_messaging_channel": False,
     }
+
+
+def event_json(audit: Audit, index: int, event: AuditEvent | Comment) -> dict[str, Any]:
+    """One event of an audit, with its (derived) id; a comment as Zendesk shows it."""
+    if isinstance(event, Comment):
+        return {"id": audit.event_id(index), "type": "Comment", "author_id": audit.author_id, "body": event.body,
+                "html_body": event.html_body, "plain_body": event.body, "public": event.public, "attachments": [],
+                "audit_id": audit.id}
+    return {"id": audit.event_id(index), **event.to_dict()}
 
 
 def audit_json(a: Audit) -> dict[str, Any]:
     return {"id": a.id, "ticket_id": a.ticket_id, "created_at": iso_z(a.created_at), "author_id": a.author_id,
-            "metadata": {}, "via": a.via.to_dict(), "events": [e.to_dict() for e in a.events]}
+            "metadata": {"system": {}, "custom": {}}, "via": a.via.to_dict(),
+            "events": [event_json(a, i, e) for i, e in enumerate(a.events)]}
 
 
 def ticket_response(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
