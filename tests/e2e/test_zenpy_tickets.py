@@ -91,3 +91,23 @@ def test_other_accounts_tickets_are_invisible(zendesk, local_runtime):
     with pytest.raises(RecordNotFoundException):
         theirs.tickets.delete(mine)
     assert zendesk.tickets(id=mine.id).subject == mine.subject
+
+
+def test_a_tickets_people_through_zenpys_lazy_properties(zendesk):
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    shown = zendesk.tickets(id=ticket.id)
+    assert (shown.requester.name, shown.requester.email) == ("Jane Customer", "jane@customer.test")
+    me = zendesk.users.me()
+    assert shown.submitter.id == me.id and me.role == "agent"
+    assert zendesk.users(id=ticket.requester_id).role == "end-user"
+    assert [u.id for u in zendesk.users(ids=[me.id, ticket.requester_id])] == [me.id, ticket.requester_id]
+
+
+def test_users_create_and_search(zendesk):
+    created = zendesk.users.create(User(name="Sam Searcher", email="Sam@Search.test"))
+    assert created.role == "end-user" and created.email == "sam@search.test"
+    assert [u.id for u in zendesk.users.search("sam@search.test")] == [created.id]
+    assert [u.id for u in zendesk.users.search(query="email:sam@search.test")] == [created.id]
+    assert list(zendesk.users.search("nobody@search.test")) == []
+    with pytest.raises(RecordNotFoundException):
+        zendesk.users(id=987654)

@@ -150,26 +150,26 @@ class TicketService:
 
     # -- people ----------------------------------------------------------------------------------
     def _author(self, account_id: str, email: str | None) -> User | None:
-        return self._person(account_id, email, None, Role.AGENT) if email else None
+        return find_or_create_user(self._users, account_id, email, None, Role.AGENT) if email else None
 
     def _resolve_requester(self, account_id: str, request: _Request) -> dict[str, Any]:
         values = dict(request.values)
         if request.requester is not None:
-            values["requester_id"] = self._person(account_id, *request.requester, Role.END_USER).id
+            values["requester_id"] = find_or_create_user(self._users, account_id, *request.requester, Role.END_USER).id
         return values
 
-    def _person(self, account_id: str, email: str, name: str | None, role: Role) -> User:
-        """The account's user with ``email``, created when there is none."""
-        email = email.strip().lower()
-        user = self._users.find_by_email(account_id, email)
-        if user is not None:
-            return user
-        try:
-            return self._users.add(User(account_id=account_id, id=self._users.allocate_id(account_id),
-                                        name=name or email.split("@")[0], email=email, role=role,
-                                        created_at=clock.now()))
-        except StaleWrite:
-            raise Conflict(f"The user {email} is being created by another request; try again") from None
+
+def find_or_create_user(users: UserStore, account_id: str, email: str, name: str | None, role: Role) -> User:
+    """The account's user with ``email``, created (with ``role``) when there is none."""
+    email = email.strip().lower()
+    user = users.find_by_email(account_id, email)
+    if user is not None:
+        return user
+    try:
+        return users.add(User(account_id=account_id, id=users.allocate_id(account_id),
+                              name=name or email.split("@")[0], email=email, role=role, created_at=clock.now()))
+    except StaleWrite:
+        raise Conflict(f"The user {email} is being created by another request; try again") from None
 
 
 def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:

@@ -14,7 +14,7 @@ from automations.surfaces.http import HttpRequest, json_response
 
 def ticket_from_body(request: HttpRequest) -> Any:
     """The ``ticket`` object of the body; the service checks its fields."""
-    return zendesk._envelope(request.json(), "ticket")
+    return zendesk.envelope(request.json(), "ticket")
 
 
 def ticket_url(base_url: str, ticket_id: int) -> str:
