@@ -111,3 +111,11 @@ def test_users_create_and_search(zendesk):
     assert list(zendesk.users.search("nobody@search.test")) == []
     with pytest.raises(RecordNotFoundException):
         zendesk.users(id=987654)
+
+
+def test_tags(zendesk):
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    assert list(zendesk.tickets.add_tags(ticket.id, ["Printer", "fire"])) == ["printer", "fire"]
+    assert list(zendesk.tickets.delete_tags(ticket.id, ["fire"])) == ["printer"]
+    assert list(zendesk.tickets.set_tags(ticket.id, ["done"])) == ["done"]
+    assert zendesk.tickets(id=ticket.id).tags == ["done"]

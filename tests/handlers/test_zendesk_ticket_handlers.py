@@ -450,3 +450,38 @@ class TestListing:
     def test_bad_pagination_parameters(self, many, query):
         status, _, body = listing(many, query)
         assert (status, body["error"]) == (400, "InvalidPaginationParameter")
+
+
+class TestTags:
+    def tags(self, function, method, auth, ticket_id, body):
+        return invoke(function, http_event(method, f"/api/v2/tickets/{ticket_id}/tags.json",
+                                           route="/api/v2/tickets/{id}/tags.json", path_params={"id": str(ticket_id)},
+                                           body=body, authorization=auth))
+
+    def test_add_set_and_remove(self, auth, ticket):
+        assert self.tags("zendesk_add_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["Urgent", "vip"]}) == \
+            (200, {"Content-Type": "application/json; charset=utf-8"}, {"tags": ["urgent", "vip"]})
+        assert self.tags("zendesk_add_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["billing", "vip"]})[2] == \
+            {"tags": ["urgent", "vip", "billing"]}
+        assert self.tags("zendesk_remove_ticket_tags", "DELETE", auth, ticket["id"], {"tags": ["VIP", "absent"]})[2] \
+            == {"tags": ["urgent", "billing"]}
+        assert self.tags("zendesk_set_ticket_tags", "POST", auth, ticket["id"], {"tags": ["only"]})[2] == \
+            {"tags": ["only"]}
+        assert show(auth, ticket["id"])[2]["ticket"]["tags"] == ["only"]
+        assert {"type": "Change", "field_name": "tags", "value": ["only"], "previous_value": ["urgent", "billing"]} \
+            in events(audits(auth, ticket["id"])[2]["audits"][-1])
+
+    def test_ticket_updates_take_additional_and_remove_tags(self, auth, ticket):
+        update(auth, ticket["id"], tags=["a", "b"])
+        body = update(auth, ticket["id"], additional_tags=["c"], remove_tags=["a"])[2]
+        assert body["ticket"]["tags"] == ["b", "c"]
+
+    @pytest.mark.parametrize("function, method", [("zendesk_add_ticket_tags", "PUT"),
+                                                  ("zendesk_set_ticket_tags", "POST"),
+                                                  ("zendesk_remove_ticket_tags", "DELETE")])
+    def test_bad_requests(self, auth, ticket, function, method):
+        assert self.tags(function, method, auth, ticket["id"], {"tags": "a b"})[0] == 422
+        assert self.tags(function, method, auth, ticket["id"], {"tags": [1]})[2]["error"] == "RecordInvalid"
+        assert self.tags(function, method, auth, ticket["id"], {"tag": ["a"]})[0::2] == \
+            (400, {"error": "ParameterMissing", "description": "Required parameter missing: tags"})
+        assert self.tags(function, method, auth, 999, {"tags": ["a"]})[0::2] == (404, NOT_FOUND)

@@ -17,7 +17,7 @@ from typing import Any
 
 from automations import clock
 from automations.domain.audit import API, Audit, Comment
-from automations.domain.ticket import Ticket
+from automations.domain.ticket import Ticket, normalize_tags
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
@@ -38,6 +38,7 @@ _IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id":
         "ticket_form_id": "Ticket form"}
 _TEXTS = {"subject": "Subject", "description": "Description", "external_id": "External id",
           "recipient": "Recipient"}
+_TAG_LISTS = {"tags": "Tags", "additional_tags": "Additional tags", "remove_tags": "Remove tags"}
 _CREATE_ONLY = frozenset({"description", "submitter_id"})  # Zendesk ignores them in an update
 _BLANK_TEXT = {"subject": "", "description": ""}  # what null means; None for the other texts
 _CUSTOM_FIELDS_SHAPE = 'Custom fields: must be a list of {"id": <integer>, "value": <string, number or null>}'
@@ -49,6 +50,8 @@ class _Request:
     values: dict[str, Any]  # ticket attribute -> value; custom_fields holds only the fields given
     requester: tuple[str, str | None] | None  # (email, name) of a requester given by email
     comment: Comment | None  # the comment the change adds (a new ticket's description)
+    added_tags: tuple[str, ...] = ()  # Zendesk's additional_tags: added to the ticket's tags
+    removed_tags: tuple[str, ...] = ()  # Zendesk's remove_tags
 
 
 class TicketService:
@@ -122,6 +125,9 @@ class TicketService:
             ticket_values = dict(values)
             if "custom_fields" in values:  # only the fields given change
                 ticket_values["custom_fields"] = {**dict(old.custom_fields), **values["custom_fields"]}
+            if request.added_tags or request.removed_tags:  # on the tags as they are now, whatever raced
+                tags = normalize_tags([*ticket_values.get("tags", old.tags), *request.added_tags])
+                ticket_values["tags"] = [t for t in tags if t not in request.removed_tags]
             new = old.with_changes(ticket_values, now, touch=request.comment is not None)
             if new is old:
                 return old, None
@@ -237,12 +243,9 @@ def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
             else:
                 problems.add(name, f"{label}: must be a string")
     comment = _read_comment(given, values, problems, creating=creating)
-    if "tags" in given:
-        tags = [] if given["tags"] is None else given["tags"]
-        if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-            values["tags"] = tags
-        else:
-            problems.add("tags", "Tags: must be a list of strings")
+    tags = {name: _read_tags(given, name, label, problems) for name, label in _TAG_LISTS.items() if name in given}
+    if "tags" in tags:
+        values["tags"] = tags["tags"]
     if "custom_fields" in given:
         _read_custom_fields(given["custom_fields"], values, problems)
     if "due_at" in given:
@@ -251,7 +254,16 @@ def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
     if creating and not has_author and given.get("requester_id") is None and given.get("requester") is None:
         problems.add("requester", "Requester: cannot be blank")
     problems.raise_if_any()
-    return _Request(values, requester, comment)
+    return _Request(values, requester, comment, normalize_tags(tags.get("additional_tags", ())),
+                    normalize_tags(tags.get("remove_tags", ())))
+
+
+def _read_tags(given: Mapping[str, Any], name: str, label: str, problems: Problems) -> list[str]:
+    tags = [] if given[name] is None else given[name]
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return tags
+    problems.add(name, f"{label}: must be a list of strings")
+    return []
 
 
 def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems, *,

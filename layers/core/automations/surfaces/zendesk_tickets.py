@@ -17,6 +17,16 @@ def ticket_from_body(request: HttpRequest) -> Any:
     return zendesk.envelope(request.json(), "ticket")
 
 
+def tag_change(request: HttpRequest, field: str) -> dict[str, Any]:
+    """A tags request (``{"tags": [...]}``) as the ticket change it is: ``tags`` (replace),
+    ``additional_tags`` or ``remove_tags``."""
+    return {field: zendesk.envelope(request.json(), "tags")}
+
+
+def tags_response(ticket: Ticket) -> dict[str, Any]:
+    return json_response(200, {"tags": list(ticket.tags)})
+
+
 def ticket_url(base_url: str, ticket_id: int) -> str:
     return f"{base_url}/api/v2/tickets/{ticket_id}.json"
 
