@@ -119,3 +119,42 @@ def test_tags(zendesk):
     assert list(zendesk.tickets.delete_tags(ticket.id, ["fire"])) == ["printer"]
     assert list(zendesk.tickets.set_tags(ticket.id, ["done"])) == ["done"]
     assert zendesk.tickets(id=ticket.id).tags == ["done"]
+
+
+def finished(zendesk, job, timeout=60):
+    """Poll the job status as a zenpy user would, until the worker has done it."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        status = zendesk.job_status(id=job.id)
+        if status.status in ("completed", "failed") or time.monotonic() > deadline:
+            return status
+        assert status.status in ("queued", "working")
+        time.sleep(0.2)
+
+
+def test_bulk_create_update_delete_through_job_statuses(zendesk):
+    job = zendesk.tickets.create([new_ticket(f"Bulk {i}") for i in range(3)])
+    assert (job.status, job.total) == ("queued", 3)
+    done = finished(zendesk, job)
+    assert done.status == "completed" and done.progress == 3
+    ids = [r.id for r in sorted(done.results, key=lambda r: r.index)]
+    tickets = list(zendesk.tickets(ids=ids))
+    assert [t.subject for t in tickets] == ["Bulk 0", "Bulk 1", "Bulk 2"]
+
+    for t in tickets:
+        t.priority = "high"
+    assert finished(zendesk, zendesk.tickets.update(tickets)).status == "completed"
+    assert {t.priority for t in zendesk.tickets(ids=ids)} == {"high"}
+
+    assert finished(zendesk, zendesk.tickets.delete(tickets[:2])).status == "completed"
+    assert [t.id for t in zendesk.tickets(ids=ids)] == [ids[2]]
+    with pytest.raises(RecordNotFoundException):
+        zendesk.tickets(id=ids[0])
+
+
+def test_too_many_values(zendesk):
+    with pytest.raises(APIException) as error:
+        zendesk.tickets.create([new_ticket(f"T{i}") for i in range(101)])
+    assert "TooManyValues" in str(error.value)

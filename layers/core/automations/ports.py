@@ -1,9 +1,11 @@
 """Interfaces the service needs from storage; adapters implement them."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from automations.domain.audit import Audit
+from automations.domain.job import Job, JobItem
 from automations.domain.model import Account, ApiKey, Automation
 from automations.domain.ticket import Ticket
 from automations.domain.user import User
@@ -70,7 +72,12 @@ class TicketStore(Protocol):
     def allocate_id(self, account_id: str) -> int:
         """A fresh ticket id, unique in the account under concurrency."""
 
+    def allocate_ids(self, account_id: str, count: int) -> range:
+        """``count`` fresh ticket ids."""
+
     def get(self, account_id: str, ticket_id: int) -> Ticket | None: ...
+
+    def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> dict[int, Ticket]: ...
 
     def count(self, account_id: str) -> int: ...
 
@@ -84,14 +91,16 @@ class TicketStore(Protocol):
         """A page of the shard's non-closed tickets and the opaque, JSON-serialisable key to go
         on from (None at the end)."""
 
-    def insert(self, ticket: Ticket, audit: Audit) -> None:
+    # ``also``: writes of the caller's (opaque, from another store of the same table) committed
+    # in the same transaction; a failed condition among them raises StaleWrite too.
+    def insert(self, ticket: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically store a new ticket with its audit; raises StaleWrite when the write lost a race."""
 
-    def replace(self, old: Ticket, new: Ticket, audit: Audit) -> None:
+    def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically swap ``old`` (at its version) for ``new`` (stored at ``old.version + 1``) and
         record ``audit``; raises StaleWrite."""
 
-    def delete(self, ticket: Ticket) -> None:
+    def delete(self, ticket: Ticket, also: Sequence[Any] = ()) -> None:
         """Raises StaleWrite when the ticket changed since it was read."""
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
@@ -240,3 +249,27 @@ class RunQueue(Protocol):
         """Queue (account id, run id) pairs for the executor."""
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
+
+
+class JobStore(Protocol):
+    """Bulk ticket jobs (domain/job.py) and their items' outcomes."""
+
+    def create(self, job: Job, items: list[JobItem]) -> None: ...
+
+    def get(self, account_id: str, job_id: str) -> Job | None: ...
+
+    def items(self, account_id: str, job_id: str) -> list[JobItem]:
+        """Every item, by index, with its result when done (consistent read)."""
+
+    def set_status(self, job: Job, status: str, message: str | None) -> None: ...
+
+    def result_write(self, job: Job, index: int, result: dict[str, Any]) -> Any:
+        """An opaque write recording the item's result only if none is recorded, for the ticket
+        store to commit in the same transaction as the item's change."""
+
+    def record(self, job: Job, index: int, result: dict[str, Any]) -> bool:
+        """Record the item's result unless one is; False when one was."""
+
+
+class JobQueue(Protocol):
+    def send(self, account_id: str, job_id: str) -> None: ...

@@ -95,6 +95,22 @@ class _Table:
                 break
         return items, start
 
+    def _batch_get(self, keys: list[dict[str, Any]], **projection: Any) -> list[dict[str, Any]]:
+        """The items that exist among ``keys`` (consistent reads, 100 keys a call)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET_MAX):
+            request = {self._table: {"Keys": keys[start:start + _BATCH_GET_MAX], "ConsistentRead": True, **projection}}
+            for attempt in range(_BATCH_ATTEMPTS):
+                got = self._db.batch_get_item(RequestItems=request)
+                found.extend(got["Responses"].get(self._table, []))
+                request = got.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2 ** attempt)  # throttled: back off before asking for the rest
+            else:
+                raise RuntimeError("DynamoDB kept leaving keys unprocessed; try again")
+        return found
+
     @staticmethod
     def _account_key(account_id: str, sort_key: str) -> dict[str, Any]:
         return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(sort_key)}
@@ -152,6 +168,11 @@ class DynamoTicketStore(_Table):
                                  **_DATA).get("Item")
         return self._from_item(account_id, item) if item else None
 
+    def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> dict[int, Ticket]:
+        """The tickets that exist among ``ticket_ids``, by id."""
+        items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(ticket_ids)], **_DATA)
+        return {t.id: t for t in (self._from_item(account_id, item) for item in items)}
+
     def count(self, account_id: str) -> int:
         item = self._db.get_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_COUNT)).get("Item")
         return int(item["ticket_count"]["N"]) if item else 0
@@ -205,8 +226,10 @@ class DynamoTicketStore(_Table):
             # Conflicting concurrent transactions cancel without a failed check: stale all the same.
             raise StaleWrite(*[tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]) from None
 
-    def insert(self, ticket: Ticket, audit: Audit) -> None:
+    def insert(self, ticket: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """``also``: tagged items of the caller's to commit in the same transaction."""
         self._transact([
+            *also,
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, 1),
                                 "ConditionExpression": "attribute_not_exists(PK)"}}),
             ("audit", self._audit_put(ticket.account_id, audit)),
@@ -227,12 +250,13 @@ class DynamoTicketStore(_Table):
             *[("audit", self._audit_put(new.account_id, audit)) for audit in audits],
         ]
 
-    def replace(self, old: Ticket, new: Ticket, audit: Audit) -> None:
+    def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """Raises StaleWrite whose arguments are the tags of the items whose conditions failed."""
-        self._transact(self.replace_items(old, new, [audit]))
+        self._transact([*also, *self.replace_items(old, new, [audit])])
 
-    def delete(self, ticket: Ticket) -> None:
+    def delete(self, ticket: Ticket, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         self._transact([
+            *also,
             ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
                                    "ConditionExpression": "version = :v",
                                    "ExpressionAttributeValues": {":v": _n(ticket.version)}}}),
@@ -308,23 +332,8 @@ class DynamoUserStore(_Table):
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
         """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
-        wanted = list(dict.fromkeys(user_ids))
-        found: dict[int, User] = {}
-        for start in range(0, len(wanted), _BATCH_GET_MAX):
-            request = {self._table: {"Keys": [self._key(account_id, i) for i in wanted[start:start + _BATCH_GET_MAX]],
-                                     "ConsistentRead": True}}
-            for attempt in range(_BATCH_ATTEMPTS):
-                got = self._db.batch_get_item(RequestItems=request)
-                for item in got["Responses"].get(self._table, []):
-                    user = self._user(account_id, item)
-                    found[user.id] = user
-                request = got.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.02 * 2 ** attempt)  # throttled: back off before asking for the rest
-            else:
-                raise RuntimeError("DynamoDB kept leaving keys unprocessed; try again")
-        return found
+        items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(user_ids)])
+        return {user.id: user for user in (self._user(account_id, item) for item in items)}
 
     def update(self, account_id: str, user_id: int, *, name: str, role: Role) -> User | None:
         """Set the user's name and role (the email, which keys the guard item, never changes);

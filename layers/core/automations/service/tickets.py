@@ -11,7 +11,7 @@ nor does an update that changes nothing)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -94,7 +94,19 @@ class TicketService:
         return self._store.list_audits(account_id, ticket_id)
 
     # -- writing ---------------------------------------------------------------------------------
-    def create(self, account_id: str, draft: Any, *, author_email: str | None = None) -> tuple[Ticket, Audit]:
+    def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> list[Ticket]:
+        """Those of the tickets that exist, in the order asked for."""
+        found = self._store.get_many(account_id, [i for i in ticket_ids if _is_id(i)])
+        return [found[i] for i in dict.fromkeys(ticket_ids) if i in found]
+
+    def reserve_ids(self, account_id: str, count: int) -> range:
+        """Ticket ids for creates to come (a bulk job's), so that doing one twice makes one ticket."""
+        return self._store.allocate_ids(account_id, count)
+
+    def create(self, account_id: str, draft: Any, *, author_email: str | None = None, ticket_id: int | None = None,
+               also: Sequence[Any] = ()) -> tuple[Ticket, Audit]:
+        """``ticket_id``: one reserved for it; ``also``: the caller's writes, committed with the
+        ticket's (the store's opaque items, e.g. a job's result)."""
         request = _read(draft, creating=True, has_author=bool(author_email))
         author = self._author(account_id, author_email)
         values = self._resolve_requester(account_id, request)
@@ -102,19 +114,20 @@ class TicketService:
             values.setdefault("requester_id", author.id)
         values.setdefault("submitter_id", author.id if author else values["requester_id"])
         ticket = _fits(Ticket.create(account_id, 0, clock.now(), **values))  # no id spent on a refusal
-        ticket = replace(ticket, id=self._store.allocate_id(account_id))
+        ticket = replace(ticket, id=ticket_id or self._store.allocate_id(account_id))
         audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API, comment=request.comment)
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                self._store.insert(ticket, audit)
+                self._store.insert(ticket, audit, also)
                 return ticket, audit
             except StaleWrite:
                 continue  # a concurrent transaction on the account's ticket count: nothing was written
         raise Conflict("The ticket could not be saved because of concurrent requests; try again")
 
-    def update(self, account_id: str, ticket_id: int, changes: Any, *,
-               author_email: str | None = None) -> tuple[Ticket, Audit | None]:
-        """The updated ticket and its audit; no audit (and no write) when nothing changes."""
+    def update(self, account_id: str, ticket_id: int, changes: Any, *, author_email: str | None = None,
+               also: Sequence[Any] = ()) -> tuple[Ticket, Audit | None]:
+        """The updated ticket and its audit; no audit (and no write, ``also`` included) when
+        nothing changes. ``also``: the caller's writes, committed with the change."""
         old = self.get(account_id, ticket_id)  # as Zendesk: an unknown ticket is 404 whatever the body
         request = _read(changes, creating=False)
         old = _updatable(old, request.values)
@@ -136,17 +149,17 @@ class TicketService:
             _fits(new)
             audit = Audit.of(old, new, author_id=author.id if author else None, via=API, comment=request.comment)
             try:
-                self._store.replace(old, new, audit)
+                self._store.replace(old, new, audit, also)
                 return replace(new, version=old.version + 1), audit
             except StaleWrite:
                 old = _updatable(self.get(account_id, ticket_id), values)
         raise Conflict("The ticket was changed by another request; try again")
 
-    def delete(self, account_id: str, ticket_id: int) -> None:
+    def delete(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
         current: Ticket | None = self.get(account_id, ticket_id)
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                self._store.delete(current)
+                self._store.delete(current, also)
                 return
             except StaleWrite:
                 current = self._store.get(account_id, ticket_id)

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from automations.clock import iso_z
+from automations.domain import job as jobs
 from automations.domain.audit import API, Audit, AuditEvent, Comment
+from automations.domain.job import Job, JobItem
+from automations.errors import MalformedRequest, TooManyValues
 from automations.domain.ticket import Ticket
 from automations.service.tickets import TicketService
 from automations.surfaces import zendesk
@@ -116,3 +119,40 @@ def tickets_response(request: HttpRequest, tickets: TicketService) -> dict[str, 
 def audits_response(audits: list[Audit]) -> dict[str, Any]:
     return json_response(200, {"audits": [audit_json(a) for a in audits], "next_page": None,
                                "previous_page": None, "count": len(audits)})
+
+
+def tickets_list_response(request: HttpRequest, tickets: list[Ticket]) -> dict[str, Any]:
+    return json_response(200, {"tickets": [ticket_json(t, request.base_url) for t in tickets], "next_page": None,
+                               "previous_page": None, "count": len(tickets)})
+
+
+# -- bulk requests and their job statuses ------------------------------------------------------
+def tickets_from_body(request: HttpRequest) -> Any:
+    """The ``tickets`` list of a bulk body; the job service checks its size and items."""
+    return zendesk.envelope(request.json(), "tickets")
+
+
+def job_id_list(request: HttpRequest) -> list[str]:
+    ids = [p.strip() for p in request.query.get("ids", "").split(",") if p.strip()]
+    if not ids:
+        raise MalformedRequest("Required parameter missing: ids", kind="missing", parameter="ids")
+    if len(ids) > jobs.MAX_ITEMS:
+        raise TooManyValues(f"Parameter ids cannot specify more than {jobs.MAX_ITEMS} values")
+    return ids
+
+
+def job_json(job: Job, items: list[JobItem] | None, base_url: str) -> dict[str, Any]:
+    """Zendesk's job status: ``progress`` counts the items done; ``results`` once it finished."""
+    results = sorted((i.result for i in items or () if i.result is not None), key=lambda r: r["index"])
+    finished = job.status in (jobs.COMPLETED, jobs.FAILED)
+    return {"id": job.id, "url": f"{base_url}/api/v2/job_statuses/{job.id}.json", "total": job.total,
+            "progress": None if job.status == jobs.QUEUED else len(results), "status": job.status,
+            "message": job.message, "results": results if finished else None}
+
+
+def job_response(request: HttpRequest, job: Job, items: list[JobItem] | None = None) -> dict[str, Any]:
+    return json_response(200, {"job_status": job_json(job, items, request.base_url)})
+
+
+def jobs_response(request: HttpRequest, found: list[tuple[Job, list[JobItem]]]) -> dict[str, Any]:
+    return json_response(200, {"job_statuses": [job_json(job, items, request.base_url) for job, items in found]})
