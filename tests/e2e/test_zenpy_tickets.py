@@ -158,3 +158,19 @@ def test_too_many_values(zendesk):
     with pytest.raises(APIException) as error:
         zendesk.tickets.create([new_ticket(f"T{i}") for i in range(101)])
     assert "TooManyValues" in str(error.value)
+
+
+def test_deleted_tickets_restore_and_permanent_deletion(zendesk):
+    keep, gone = (zendesk.tickets.create(new_ticket(s)).ticket for s in ("Keep me", "Gone for good"))
+    zendesk.tickets.delete(keep)
+    zendesk.tickets.delete(gone)
+    assert sorted(t.subject for t in zendesk.tickets.deleted()) == ["Gone for good", "Keep me"]
+
+    zendesk.tickets.restore(keep)
+    assert zendesk.tickets(id=keep.id).subject == "Keep me"
+    assert [t.id for t in zendesk.tickets.deleted()] == [gone.id]
+
+    assert finished(zendesk, zendesk.tickets.permanently_delete(gone)).status == "completed"
+    assert list(zendesk.tickets.deleted()) == []
+    with pytest.raises(RecordNotFoundException):
+        zendesk.tickets.restore(gone)

@@ -219,3 +219,88 @@ def test_job_statuses_of_other_accounts_and_nonsense_are_not_found(aws, auth):
     missing = invoke("zendesk_show_many_job_statuses", http_event("GET", "/api/v2/job_statuses/show_many.json",
                                                                   authorization=auth))
     assert (missing[0], missing[2]["error"]) == (400, "ParameterMissing")
+
+
+# -- deleted tickets -------------------------------------------------------------------------------
+def deleted_tickets(auth, **query):
+    return invoke("zendesk_list_deleted_tickets", http_event("GET", "/api/v2/deleted_tickets.json", query=query or None,
+                                                             authorization=auth))
+
+
+def on_deleted(function, method, auth, raw_id, suffix=""):
+    return invoke(function, http_event(method, f"/api/v2/deleted_tickets/{raw_id}{suffix}",
+                                       route=f"/api/v2/deleted_tickets/{{id}}{suffix}", path_params={"id": raw_id},
+                                       authorization=auth))
+
+
+def delete(auth, ticket_id):
+    return invoke("zendesk_delete_ticket", http_event("DELETE", f"/api/v2/tickets/{ticket_id}.json",
+                                                      route="/api/v2/tickets/{id}", path_params={"id": str(ticket_id)},
+                                                      authorization=auth))
+
+
+def test_a_deleted_ticket_is_listed_restored_and_not_swept(aws, auth, account):
+    from automations.bootstrap import services
+
+    a, b = create(auth, "A", status="open"), create(auth, "B")
+    assert delete(auth, a["id"])[0] == 204 and show(auth, a["id"])[0] == 404
+    status, _, body = deleted_tickets(auth)
+    assert status == 200 and body["count"] == 1
+    [entry] = body["deleted_tickets"]
+    assert (entry["id"], entry["subject"], entry["previous_state"]) == (a["id"], "A", "open")
+    assert entry["actor"] == {"id": a["submitter_id"], "name": "owner"} and entry["deleted_at"].endswith("Z")
+    sweepable = [t.id for shard in range(8)
+                 for t in services().tickets._store.sweepable_page(account[0].id, shard, 100, None)[0]]
+    assert sweepable == [b["id"]]
+
+    assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore.json")[0::2] == (200, {})
+    assert show(auth, a["id"])[2]["ticket"] == a and deleted_tickets(auth)[2]["count"] == 0
+    assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore")[0::2] == \
+        (404, NOT_FOUND)  # not deleted (any more)
+
+
+def test_restore_many_restores_those_it_finds(aws, auth):
+    a, b = create(auth, "A"), create(auth, "B")
+    delete(auth, a["id"]), delete(auth, b["id"])
+    status, _, body = bulk("zendesk_restore_many_deleted_tickets", "PUT", "/api/v2/deleted_tickets/restore_many.json",
+                           auth, query={"ids": f"{a['id']},{b['id']},999"})
+    assert (status, body) == (200, {}) and show(auth, a["id"])[0] == show(auth, b["id"])[0] == 200
+    too_many = bulk("zendesk_restore_many_deleted_tickets", "PUT", "/api/v2/deleted_tickets/restore_many.json",
+                    auth, query={"ids": HUNDRED_AND_ONE})
+    assert (too_many[0], too_many[2]["error"]) == (400, "TooManyValues")
+
+
+def test_permanent_deletion_is_a_job_and_takes_the_audits(aws, auth, account):
+    from automations.bootstrap import services
+
+    a, b, live = create(auth, "A"), create(auth, "B"), create(auth, "Live")
+    delete(auth, a["id"]), delete(auth, b["id"])
+    assert on_deleted("zendesk_destroy_deleted_ticket", "DELETE", auth, str(live["id"]))[0::2] == (404, NOT_FOUND)
+    one = on_deleted("zendesk_destroy_deleted_ticket", "DELETE", auth, f"{a['id']}.json")[2]["job_status"]
+    many = bulk("zendesk_destroy_many_deleted_tickets", "DELETE", "/api/v2/deleted_tickets/destroy_many.json", auth,
+                query={"ids": f"{b['id']},{live['id']}"})[2]["job_status"]
+    work(aws)
+    assert [r["success"] for r in job_status(auth, one["id"])[2]["job_status"]["results"]] == [True]
+    results = job_status(auth, many["id"])[2]["job_status"]["results"]
+    assert [(r["id"], r["success"]) for r in results] == [(b["id"], True), (live["id"], False)]
+    assert deleted_tickets(auth)[2] == {"deleted_tickets": [], "next_page": None, "previous_page": None, "count": 0}
+    store = services().tickets._store
+    assert store.list_audits(account[0].id, a["id"]) == [] and store.list_audits(account[0].id, b["id"]) == []
+    assert len(store.list_audits(account[0].id, live["id"])) == 1 and show(auth, live["id"])[0] == 200
+    restore = on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore")
+    assert restore[0::2] == (404, NOT_FOUND)
+
+
+def test_other_accounts_deleted_tickets_are_invisible(aws, auth):
+    from automations.bootstrap import services
+
+    a = create(auth, "A")
+    delete(auth, a["id"])
+    other, key = services().accounts.create_account("Other", "o@other.test")
+    theirs = basic_auth(other.email, key)
+    assert deleted_tickets(theirs)[2]["count"] == 0
+    assert on_deleted("zendesk_restore_deleted_ticket", "PUT", theirs, str(a["id"]), "/restore")[0] == 404
+    assert on_deleted("zendesk_destroy_deleted_ticket", "DELETE", theirs, str(a["id"]))[0] == 404
+    for raw in ("abc", "0", "1" * 20):
+        assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, raw, "/restore")[0::2] == (404, NOT_FOUND)
+    assert deleted_tickets(auth, page="x")[0] == 400

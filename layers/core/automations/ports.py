@@ -7,7 +7,7 @@ from typing import Any, Protocol
 from automations.domain.audit import Audit
 from automations.domain.job import Job, JobItem
 from automations.domain.model import Account, ApiKey, Automation
-from automations.domain.ticket import Ticket
+from automations.domain.ticket import DeletedTicket, Ticket
 from automations.domain.user import User
 
 
@@ -79,7 +79,7 @@ class TicketStore(Protocol):
 
     def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> dict[int, Ticket]: ...
 
-    def count(self, account_id: str) -> int: ...
+    def count(self, account_id: str, *, deleted: bool = False) -> int: ...
 
     def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *,
                   descending: bool = False, offset: int = 0) -> tuple[list[Ticket], int | None]:
@@ -100,8 +100,19 @@ class TicketStore(Protocol):
         """Atomically swap ``old`` (at its version) for ``new`` (stored at ``old.version + 1``) and
         record ``audit``; raises StaleWrite."""
 
-    def delete(self, ticket: Ticket, also: Sequence[Any] = ()) -> None:
-        """Raises StaleWrite when the ticket changed since it was read."""
+    def delete(self, ticket: Ticket, also: Sequence[Any] = (), *, deleted_at: datetime | None = None,
+               actor_id: int | None = None) -> None:
+        """Move the ticket to the deleted tickets; StaleWrite when it changed since it was read."""
+
+    def deleted_page(self, account_id: str, limit: int, *, offset: int = 0) -> tuple[list[DeletedTicket], int | None]: ...
+
+    def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket | None: ...
+
+    def restore(self, deleted: DeletedTicket) -> None:
+        """StaleWrite when it is not among the deleted tickets any more."""
+
+    def purge(self, account_id: str, ticket_id: int, also: Sequence[Any] = ()) -> None:
+        """Delete a deleted ticket and its audits for good; StaleWrite when it is not deleted."""
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         """Oldest first."""
@@ -113,6 +124,8 @@ class UserStore(Protocol):
     def get(self, account_id: str, user_id: int) -> User | None: ...
 
     def find_by_email(self, account_id: str, email: str) -> User | None: ...
+
+    def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 
     def add(self, user: User) -> User:
         """Store ``user`` unless its email is taken; returns the user stored under that email.

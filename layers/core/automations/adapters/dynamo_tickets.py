@@ -19,9 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s
-from automations.clock import sortable
+from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
-from automations.domain.ticket import _INSTANTS, Ticket, sweep_shard
+from automations.domain.ticket import _INSTANTS, DeletedTicket, Ticket, sweep_shard
 from automations.domain.user import Role, User
 from automations.ports import StaleWrite
 
@@ -29,6 +29,7 @@ _TICKET_IDS = "COUNTER#TICKETS"
 # The ticket count changes inside insert/delete transactions; it is kept apart from the id
 # counter so that allocating an id never collides with another request's transaction.
 _TICKET_COUNT = "COUNT#TICKETS"
+_DELETED_COUNT = "COUNT#DELETED_TICKETS"
 _USER_IDS = "COUNTER#USERS"
 _BATCH_GET_MAX, _BATCH_ATTEMPTS = 100, 6  # BatchGetItem takes 100 keys; unprocessed ones are retried
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
@@ -126,6 +127,10 @@ class DynamoTicketStore(_Table):
     def _key(cls, account_id: str, ticket_id: int) -> dict[str, Any]:
         return cls._account_key(account_id, f"TICKET#{ticket_id:012d}")
 
+    @classmethod
+    def _deleted_key(cls, account_id: str, ticket_id: int) -> dict[str, Any]:
+        return cls._account_key(account_id, f"DELETED_TICKET#{ticket_id:012d}")
+
     @staticmethod
     def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
         return _s(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
@@ -173,23 +178,46 @@ class DynamoTicketStore(_Table):
         items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(ticket_ids)], **_DATA)
         return {t.id: t for t in (self._from_item(account_id, item) for item in items)}
 
-    def count(self, account_id: str) -> int:
-        item = self._db.get_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_COUNT)).get("Item")
+    def count(self, account_id: str, *, deleted: bool = False) -> int:
+        """The account's tickets, or its deleted tickets."""
+        key = self._account_key(account_id, _DELETED_COUNT if deleted else _TICKET_COUNT)
+        item = self._db.get_item(TableName=self._table, Key=key).get("Item")
         return int(item["ticket_count"]["N"]) if item else 0
 
     def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *,
                   descending: bool = False, offset: int = 0) -> tuple[list[Ticket], int | None]:
+        items, more = self._page(account_id, "TICKET#", limit, exclusive_start, descending, offset, _DATA)
+        tickets = [self._from_item(account_id, item) for item in items]
+        return tickets, tickets[-1].id if more else None
+
+    def deleted_page(self, account_id: str, limit: int, *, offset: int = 0) -> tuple[list[DeletedTicket], int | None]:
+        """Deleted tickets by id, as list_page."""
+        items, more = self._page(account_id, "DELETED_TICKET#", limit, None, False, offset, {})
+        deleted = [self._deleted_from_item(account_id, item) for item in items]
+        return deleted, deleted[-1].ticket.id if more else None
+
+    def _page(self, account_id: str, prefix: str, limit: int, exclusive_start: int | None, descending: bool,
+              offset: int, projection: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` items of the prefix's family, and whether more follow."""
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("TICKET#")},
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s(prefix)},
                  "ScanIndexForward": not descending}
-        start = None if exclusive_start is None else self._key(account_id, exclusive_start)
+        start = None if exclusive_start is None else self._account_key(account_id, f"{prefix}{exclusive_start:012d}")
         if offset:
             skipped, start = self._read({**query, "ProjectionExpression": "SK"}, offset, start)
             if len(skipped) < offset or start is None:
-                return [], None
-        items, _ = self._read({**query, **_DATA}, limit + 1, start)  # one more tells whether more follow
-        tickets = [self._from_item(account_id, item) for item in items[:limit]]
-        return tickets, tickets[-1].id if len(items) > limit else None
+                return [], False
+        items, _ = self._read({**query, **projection}, limit + 1, start)  # one more tells whether more follow
+        return items[:limit], len(items) > limit
+
+    def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket | None:
+        item = self._db.get_item(TableName=self._table, Key=self._deleted_key(account_id, ticket_id),
+                                 ConsistentRead=True).get("Item")
+        return self._deleted_from_item(account_id, item) if item else None
+
+    def _deleted_from_item(self, account_id: str, item: dict[str, Any]) -> DeletedTicket:
+        return DeletedTicket(self._from_item(account_id, item), datetime.fromisoformat(item["deleted_at"]["S"]),
+                             int(item["actor_id"]["N"]) if "actor_id" in item else None)
 
     def sweepable_page(self, account_id: str, shard: int, limit: int,
                        exclusive_start: dict[str, Any] | None) -> tuple[list[Ticket], dict[str, Any] | None]:
@@ -254,13 +282,62 @@ class DynamoTicketStore(_Table):
         """Raises StaleWrite whose arguments are the tags of the items whose conditions failed."""
         self._transact([*also, *self.replace_items(old, new, [audit])])
 
-    def delete(self, ticket: Ticket, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    def _counts(self, account_id: str, tickets: int, deleted: int) -> list[tuple[str, dict[str, Any]]]:
+        counts = [("count", self._count_change(account_id, tickets))] if tickets else []
+        if deleted:
+            change = self._count_change(account_id, deleted)
+            change["Update"]["Key"] = self._account_key(account_id, _DELETED_COUNT)
+            counts.append(("count", change))
+        return counts
+
+    def delete(self, ticket: Ticket, also: Sequence[tuple[str, dict[str, Any]]] = (), *,
+               deleted_at: datetime | None = None, actor_id: int | None = None) -> None:
+        """Move the ticket to the deleted tickets (its item and audits kept, out of the sweep)."""
+        item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
+                "deleted_at": _s((deleted_at or now()).isoformat())}
+        for index in ("SWEEP_PK", "SWEEP_SK"):
+            item.pop(index, None)
+        if actor_id is not None:
+            item["actor_id"] = _n(actor_id)
         self._transact([
             *also,
             ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
                                    "ConditionExpression": "version = :v",
                                    "ExpressionAttributeValues": {":v": _n(ticket.version)}}}),
-            ("count", self._count_change(ticket.account_id, -1)),
+            ("deleted", {"Put": {"TableName": self._table, "Item": item}}),
+            *self._counts(ticket.account_id, -1, 1),
+        ])
+
+    def restore(self, deleted: DeletedTicket) -> None:
+        """Back from the deleted tickets, as it was; StaleWrite when it is not there any more."""
+        ticket = deleted.ticket
+        self._transact([
+            ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(ticket.account_id, ticket.id),
+                                    "ConditionExpression": "attribute_exists(PK)"}}),
+            ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, ticket.version),
+                                "ConditionExpression": "attribute_not_exists(PK)"}}),
+            *self._counts(ticket.account_id, 1, -1),
+        ])
+
+    def purge(self, account_id: str, ticket_id: int, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Delete a deleted ticket for good, its audits first (so a purge cut short and run again
+        finishes the job); StaleWrite when it is not among the deleted tickets."""
+        query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "PK, SK",
+                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id)}}
+        start = None
+        while True:
+            keys, start = self._read(query, 25, start)
+            requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+            while requests:
+                answer = self._db.batch_write_item(RequestItems={self._table: requests})
+                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
+            if start is None:
+                break
+        self._transact([
+            *also,
+            ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(account_id, ticket_id),
+                                    "ConditionExpression": "attribute_exists(PK)"}}),
+            *self._counts(account_id, 0, -1),
         ])
 
 

@@ -10,16 +10,16 @@ from datetime import datetime
 from typing import Any
 
 QUEUED, WORKING, COMPLETED, FAILED = "queued", "working", "completed", "failed"
-ACTIONS = ("create", "update", "delete")
+ACTIONS = ("create", "update", "delete", "purge")  # purge: a deleted ticket, for good
 MAX_ITEMS = 100  # Zendesk's bulk limit
-_DONE = {"create": "Created", "update": "Updated", "delete": "Deleted"}
+_DONE = {"create": "Created", "update": "Updated", "delete": "Deleted", "purge": "Deleted"}
 
 
 @dataclass(frozen=True)
 class Job:
     account_id: str
     id: str  # "V3-" and 32 hex digits, as Zendesk's
-    action: str  # create | update | delete
+    action: str  # one of ACTIONS
     total: int
     author_email: str  # whose request it was: the author of every change
     created_at: datetime

@@ -166,6 +166,16 @@ class Ticket:
         return changed
 
 
+@dataclass(frozen=True)
+class DeletedTicket:
+    """A ticket in Zendesk's deleted tickets: out of every listing and of the sweep, until it is
+    restored or deleted for good (then its audits go with it)."""
+
+    ticket: Ticket
+    deleted_at: datetime
+    actor_id: int | None  # who deleted it
+
+
 _INSTANTS = tuple(f.name for f in fields(Ticket) if f.type == "datetime | None")
 # Identity, bookkeeping and the timestamps with_changes derives itself are not for callers.
 _CHANGEABLE = frozenset(f.name for f in fields(Ticket)) - {

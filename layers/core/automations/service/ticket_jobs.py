@@ -21,7 +21,8 @@ from automations.ports import JobQueue, JobStore
 from automations.service.tickets import TicketService
 
 log = logging.getLogger(__name__)
-_ERRORS = {"create": "TicketCreateFailed", "update": "TicketUpdateFailed", "delete": "TicketDeleteFailed"}
+_ERRORS = {"create": "TicketCreateFailed", "update": "TicketUpdateFailed", "delete": "TicketDeleteFailed",
+           "purge": "TicketDeleteFailed"}
 
 
 class TicketJobService:
@@ -52,6 +53,15 @@ class TicketJobService:
 
     def delete_many(self, account_id: str, ticket_ids: Sequence[int], author_email: str) -> Job:
         return self._start(account_id, "delete", author_email, [{"id": i} for i in ticket_ids])
+
+    def purge_many(self, account_id: str, ticket_ids: Sequence[int], author_email: str, *,
+                   must_exist: bool = False) -> Job:
+        """Delete deleted tickets for good (Zendesk does it as a job too); ``must_exist``: refuse
+        (NotFound) ids that are not among the deleted tickets now, as Zendesk does for one."""
+        if must_exist:
+            for ticket_id in ticket_ids:
+                self._tickets.get_deleted(account_id, ticket_id)
+        return self._start(account_id, "purge", author_email, [{"id": i} for i in ticket_ids])
 
     def _start(self, account_id: str, action: str, author_email: str, requests: list[dict[str, Any]]) -> Job:
         job = Job(account_id=account_id, id=f"V3-{uuid.uuid4().hex}", action=action, total=len(requests),
@@ -115,8 +125,10 @@ class TicketJobService:
             elif job.action == "update":
                 self._tickets.update(job.account_id, ticket_id, item.request["ticket"],
                                      author_email=job.author_email, also=also)
+            elif job.action == "delete":
+                self._tickets.delete(job.account_id, ticket_id, author_email=job.author_email, also=also)
             else:
-                self._tickets.delete(job.account_id, ticket_id, also=also)
+                self._tickets.purge(job.account_id, ticket_id, also=also)
         except DomainError as e:
             self._jobs.record(job, item.index, jobs.failure(job.action, item.index, ticket_id,
                                                             _ERRORS[job.action], e.message or type(e).__name__))

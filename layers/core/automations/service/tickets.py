@@ -17,7 +17,7 @@ from typing import Any
 
 from automations import clock
 from automations.domain.audit import API, Audit, Comment
-from automations.domain.ticket import Ticket, normalize_tags
+from automations.domain.ticket import DeletedTicket, Ticket, normalize_tags
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
@@ -155,17 +155,61 @@ class TicketService:
                 old = _updatable(self.get(account_id, ticket_id), values)
         raise Conflict("The ticket was changed by another request; try again")
 
-    def delete(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
+    def delete(self, account_id: str, ticket_id: int, *, author_email: str | None = None,
+               also: Sequence[Any] = ()) -> None:
+        """Move the ticket to the deleted tickets, as Zendesk does."""
         current: Ticket | None = self.get(account_id, ticket_id)
+        author = self._author(account_id, author_email)
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                self._store.delete(current, also)
+                self._store.delete(current, also, deleted_at=clock.now(), actor_id=author.id if author else None)
                 return
             except StaleWrite:
                 current = self._store.get(account_id, ticket_id)
                 if current is None:
                     return  # deleted concurrently: the outcome asked for
         raise Conflict("The ticket was changed by another request; try again")
+
+    # -- deleted tickets -------------------------------------------------------------------------
+    def deleted_page(self, account_id: str, page: int, per_page: int) -> OffsetPage[tuple[DeletedTicket, User | None]]:
+        """Deleted tickets by id, each with who deleted it, offset paginated."""
+        skip = (page - 1) * per_page
+        if skip >= MAX_OFFSET_RECORDS:
+            raise MalformedRequest(f"Offset pagination is limited to the first {MAX_OFFSET_RECORDS} tickets",
+                                   kind="pagination", parameter="page")
+        deleted, _ = self._store.deleted_page(account_id, per_page, offset=skip)
+        actors = self._users.get_many(account_id, [d.actor_id for d in deleted if d.actor_id is not None])
+        return OffsetPage([(d, actors.get(d.actor_id)) for d in deleted], page, per_page,
+                          self._store.count(account_id, deleted=True))
+
+    def restore(self, account_id: str, ticket_ids: Sequence[int], *, all_known: bool = True) -> None:
+        """Bring deleted tickets back; NotFound for one that is not deleted, unless not
+        ``all_known`` (restore_many restores those it finds)."""
+        for ticket_id in dict.fromkeys(ticket_ids):
+            try:
+                deleted = self.get_deleted(account_id, ticket_id)
+            except NotFound:
+                if all_known:
+                    raise
+                continue
+            try:
+                self._store.restore(deleted)
+            except StaleWrite:
+                continue  # restored or purged by a concurrent request meanwhile
+
+    def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket:
+        deleted = self._store.get_deleted(account_id, ticket_id) if _is_id(ticket_id) else None
+        if deleted is None:
+            raise NotFound(f"deleted ticket {ticket_id} not found")
+        return deleted
+
+    def purge(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
+        """Delete a deleted ticket for good, its audits with it."""
+        self.get_deleted(account_id, ticket_id)
+        try:
+            self._store.purge(account_id, ticket_id, also)
+        except StaleWrite:
+            raise NotFound(f"deleted ticket {ticket_id} not found") from None
 
     # -- people ----------------------------------------------------------------------------------
     def _author(self, account_id: str, email: str | None) -> User | None:

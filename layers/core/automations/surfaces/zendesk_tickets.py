@@ -9,7 +9,8 @@ from automations.domain import job as jobs
 from automations.domain.audit import API, Audit, AuditEvent, Comment
 from automations.domain.job import Job, JobItem
 from automations.errors import MalformedRequest, TooManyValues
-from automations.domain.ticket import Ticket
+from automations.domain.ticket import DeletedTicket, Ticket
+from automations.domain.user import User
 from automations.service.tickets import TicketService
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
@@ -124,6 +125,26 @@ def audits_response(audits: list[Audit]) -> dict[str, Any]:
 def tickets_list_response(request: HttpRequest, tickets: list[Ticket]) -> dict[str, Any]:
     return json_response(200, {"tickets": [ticket_json(t, request.base_url) for t in tickets], "next_page": None,
                                "previous_page": None, "count": len(tickets)})
+
+
+# -- deleted tickets ---------------------------------------------------------------------------
+def deleted_ticket_json(entry: tuple[DeletedTicket, User | None], base_url: str) -> dict[str, Any]:
+    deleted, actor = entry
+    t = deleted.ticket
+    return {"id": t.id, "subject": t.subject, "description": t.description,
+            "actor": {"id": deleted.actor_id, "name": actor.name if actor else None},
+            "deleted_at": iso_z(deleted.deleted_at), "previous_state": t.status,
+            "url": f"{base_url}/api/v2/deleted_tickets/{t.id}.json"}
+
+
+def deleted_tickets_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    page, per_page = zendesk.offset_params(request)
+    return zendesk.offset_response(request, "deleted_tickets", tickets.deleted_page(request.account_id, page, per_page),
+                                   deleted_ticket_json)
+
+
+def restored_response() -> dict[str, Any]:
+    return json_response(200, {})
 
 
 # -- bulk requests and their job statuses ------------------------------------------------------
