@@ -174,3 +174,14 @@ def test_deleted_tickets_restore_and_permanent_deletion(zendesk):
     assert list(zendesk.tickets.deleted()) == []
     with pytest.raises(RecordNotFoundException):
         zendesk.tickets.restore(gone)
+
+
+def test_audits_of_the_account_and_of_a_ticket(zendesk):
+    first = zendesk.tickets.create(new_ticket("First")).ticket
+    second = zendesk.tickets.create(new_ticket("Second")).ticket
+    second.priority = "urgent"
+    zendesk.tickets.update(second)
+    everything = list(zendesk.tickets.audits())
+    assert [(a.ticket_id, a.events[0]["type"]) for a in everything] == [
+        (second.id, "Change"), (second.id, "Comment"), (first.id, "Comment")]
+    assert [a.id for a in zendesk.tickets.audits(ticket=second.id)] == [everything[1].id, everything[0].id]

@@ -304,3 +304,40 @@ def test_other_accounts_deleted_tickets_are_invisible(aws, auth):
     for raw in ("abc", "0", "1" * 20):
         assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, raw, "/restore")[0::2] == (404, NOT_FOUND)
     assert deleted_tickets(auth, page="x")[0] == 400
+
+
+# -- every audit of the account ----------------------------------------------------------------------
+def account_audits(auth, **query):
+    return invoke("zendesk_list_account_audits", http_event("GET", "/api/v2/ticket_audits.json", query=query or None,
+                                                            authorization=auth))
+
+
+def test_every_audit_of_the_account_newest_first_by_cursor(aws, auth):
+    from automations.bootstrap import services
+
+    a, b = create(auth, "A"), create(auth, "B")
+    invoke("zendesk_update_ticket", http_event("PUT", f"/api/v2/tickets/{a['id']}.json", route="/api/v2/tickets/{id}",
+                                               path_params={"id": str(a["id"])}, authorization=auth,
+                                               body={"ticket": {"priority": "high"}}))
+    (a_created, a_changed), (b_created,) = audits(auth, a["id"]), audits(auth, b["id"])
+    expected = [a_changed, b_created, a_created]  # the order they were made in, newest first
+    seen, query = [], {"page[size]": "2"}
+    while True:
+        status, _, body = account_audits(auth, **query)
+        assert status == 200
+        seen += body["audits"]
+        if not body["meta"]["has_more"]:
+            break
+        query = {"page[size]": "2", "page[after]": body["meta"]["after_cursor"]}
+    assert [x["id"] for x in seen] == [x["id"] for x in expected]
+    back = account_audits(auth, **{"page[size]": "2", "page[before]": body["meta"]["before_cursor"]})[2]
+    assert [x["id"] for x in back["audits"]] == [x["id"] for x in expected[:2]] and back["meta"]["has_more"] is False
+    other, key = services().accounts.create_account("Other", "o@other.test")
+    assert account_audits(basic_auth(other.email, key))[2]["audits"] == []
+
+
+@pytest.mark.parametrize("query", [{"page[size]": "101"}, {"page[after]": "not-a-cursor"}, {"page[size]": "x"},
+                                   {"page[after]": "WzFd", "page[before]": "WzFd"}, {"page[after]": "WzFd"}])
+def test_bad_audit_pages(aws, auth, query):
+    status, _, body = account_audits(auth, **query)
+    assert status == 400 and body["error"] == "InvalidPaginationParameter"

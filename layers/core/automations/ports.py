@@ -117,6 +117,10 @@ class TicketStore(Protocol):
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         """Oldest first."""
 
+    def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
+                       ) -> tuple[list[tuple[str, Audit]], bool]:
+        """The account's audits newest first, each with its (opaque) position."""
+
 
 class UserStore(Protocol):
     def allocate_id(self, account_id: str) -> int: ...

@@ -234,10 +234,27 @@ class DynamoTicketStore(_Table):
         items, _ = self._read(query, None, None)
         return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
 
+    def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
+                       ) -> tuple[list[tuple[str, Audit]], bool]:
+        """The account's audits newest first (through GSI2), each with its position, up to
+        ``limit`` older than the position ``before`` or (in the other direction, still listed
+        newest first) newer than ``after``; and whether more lie in the direction of travel."""
+        condition, values = "GSI2PK = :pk", {":pk": _s(f"ACCOUNT#{account_id}#AUDITS")}
+        if before is not None or after is not None:
+            condition += " AND GSI2SK < :at" if after is None else " AND GSI2SK > :at"
+            values[":at"] = _s(before if after is None else after)
+        query = {"IndexName": "GSI2", "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
+                 "ScanIndexForward": after is not None, "ProjectionExpression": "GSI2SK, #d",
+                 "ExpressionAttributeNames": {"#d": "data"}}
+        items, _ = self._read(query, limit + 1, None)
+        found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
+        return (found if after is None else found[::-1]), len(items) > limit
+
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
         when = sortable(audit.created_at)
         item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": _s(f"AUDIT#{when}#{audit.id:020d}"),
+                "GSI2PK": _s(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": _s(f"{when}#{audit.id:020d}"),
                 "data": _json(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 

@@ -93,6 +93,15 @@ class TicketService:
         self.get(account_id, ticket_id)
         return self._store.list_audits(account_id, ticket_id)
 
+    def account_audits(self, account_id: str, size: int, *, after: str | None = None,
+                       before: str | None = None) -> CursorPage[Audit]:
+        """Every audit of the account, newest first; ``after`` goes on to older ones."""
+        older, newer = (_audit_position(c) if c is not None else None for c in (after, before))
+        found, more = self._store.account_audits(account_id, size, before=older, after=newer)
+        if not found:
+            return CursorPage([], more, None, None)
+        return CursorPage([a for _, a in found], more, encode_cursor([found[-1][0]]), encode_cursor([found[0][0]]))
+
     # -- writing ---------------------------------------------------------------------------------
     def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> list[Ticket]:
         """Those of the tickets that exist, in the order asked for."""
@@ -255,6 +264,13 @@ def _fits(ticket: Ticket) -> Ticket:
 def _cursor_id(cursor: str) -> int:
     key = decode_cursor(cursor)
     if len(key) != 1 or not _is_id(key[0], minimum=0):
+        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
+    return key[0]
+
+
+def _audit_position(cursor: str) -> str:
+    key = decode_cursor(cursor)
+    if len(key) != 1 or not isinstance(key[0], str) or len(key[0]) > 64:
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key[0]
 

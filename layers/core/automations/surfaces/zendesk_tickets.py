@@ -117,6 +117,13 @@ def tickets_response(request: HttpRequest, tickets: TicketService) -> dict[str, 
                                    ticket_json)
 
 
+def account_audits_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """Every audit of the account, newest first, cursor paginated (the only way Zendesk pages them)."""
+    size, after, before = zendesk.cursor_params(request)
+    result = tickets.account_audits(request.account_id, size, after=after, before=before)
+    return zendesk.cursor_response(request, "audits", result, size, lambda audit, _: audit_json(audit))
+
+
 def audits_response(audits: list[Audit]) -> dict[str, Any]:
     return json_response(200, {"audits": [audit_json(a) for a in audits], "next_page": None,
                                "previous_page": None, "count": len(audits)})
