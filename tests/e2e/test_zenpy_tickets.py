@@ -185,3 +185,12 @@ def test_audits_of_the_account_and_of_a_ticket(zendesk):
     assert [(a.ticket_id, a.events[0]["type"]) for a in everything] == [
         (second.id, "Change"), (second.id, "Comment"), (first.id, "Comment")]
     assert [a.id for a in zendesk.tickets.audits(ticket=second.id)] == [everything[1].id, everything[0].id]
+
+
+def test_incremental_exports_by_cursor_and_by_time(zendesk):
+    made = [zendesk.tickets.create(new_ticket(f"Export {i}")).ticket for i in range(3)]
+    zendesk.tickets.delete(made[1])
+    by_cursor = list(zendesk.tickets.incremental(start_time=0, paginate_by_time=False))
+    assert [(t.id, t.status) for t in by_cursor] == [(made[0].id, "new"), (made[2].id, "new"), (made[1].id, "deleted")]
+    by_time = list(zendesk.tickets.incremental(start_time=0, paginate_by_time=True))
+    assert [t.id for t in by_time] == [t.id for t in by_cursor]

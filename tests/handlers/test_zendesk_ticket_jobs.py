@@ -341,3 +341,85 @@ def test_every_audit_of_the_account_newest_first_by_cursor(aws, auth):
 def test_bad_audit_pages(aws, auth, query):
     status, _, body = account_audits(auth, **query)
     assert status == 400 and body["error"] == "InvalidPaginationParameter"
+
+
+# -- incremental exports -------------------------------------------------------------------------------
+def export(auth, by_cursor=False, **query):
+    name, path = (("zendesk_incremental_tickets_cursor", "/api/v2/incremental/tickets/cursor.json") if by_cursor
+                  else ("zendesk_incremental_tickets", "/api/v2/incremental/tickets.json"))
+    return invoke(name, http_event("GET", path, query={k: str(v) for k, v in query.items()} or None,
+                                   authorization=auth))
+
+
+@pytest.fixture
+def history(aws, auth):
+    """Tickets made an hour apart (A, B, C), then A changed and B deleted: (tickets, start instant)."""
+    from datetime import timedelta
+
+    from automations import clock
+
+    previous = clock.get_clock()
+    moving = clock.MovableClock(clock.now().replace(microsecond=0), frozen=True)
+    clock.set_clock(moving)
+    try:
+        start = moving.now()
+        made = []
+        for subject in "ABC":
+            made.append(create(auth, subject))
+            moving.advance(3600)
+        invoke("zendesk_update_ticket", http_event("PUT", f"/api/v2/tickets/{made[0]['id']}.json",
+                                                   route="/api/v2/tickets/{id}", path_params={"id": str(made[0]["id"])},
+                                                   authorization=auth, body={"ticket": {"priority": "low"}}))
+        moving.advance(3600)
+        delete(auth, made[1]["id"])
+    finally:
+        clock.set_clock(previous)
+    return made, int(start.timestamp())
+
+
+def test_time_based_export_in_the_order_tickets_changed(auth, history):
+    (a, b, c), start = history
+    status, _, body = export(auth, start_time=start)
+    assert status == 200 and body["end_of_stream"] is True and body["count"] == 3
+    assert [(t["id"], t["status"]) for t in body["tickets"]] == [(c["id"], "new"), (a["id"], "new"),
+                                                                (b["id"], "deleted")]
+    assert body["end_time"] == start + 4 * 3600 and body["next_page"].endswith(f"start_time={start + 4 * 3600}")
+    first = export(auth, start_time=start, per_page=2)[2]
+    assert ([t["id"] for t in first["tickets"]], first["end_of_stream"]) == ([c["id"], a["id"]], False)
+    rest = export(auth, start_time=first["end_time"], per_page=2)[2]
+    assert [t["id"] for t in rest["tickets"]] == [a["id"], b["id"]]  # from end_time, that second included
+    assert export(auth, start_time=start + 2 * 3600 + 1)[2]["tickets"][0]["id"] == a["id"]
+
+
+def test_cursor_export_follows_after_cursor(auth, history):
+    (a, b, c), start = history
+    seen, query = [], {"start_time": start, "per_page": 1}
+    while True:
+        status, _, body = export(auth, by_cursor=True, **query)
+        assert status == 200
+        seen += [t["id"] for t in body["tickets"]]
+        assert body["after_url"].endswith(f"cursor={body['after_cursor']}")
+        if body["end_of_stream"]:
+            break
+        query = {"cursor": body["after_cursor"], "per_page": 1}
+    assert seen == [c["id"], a["id"], b["id"]]
+    again = export(auth, by_cursor=True, cursor=body["after_cursor"])[2]
+    assert (again["tickets"], again["after_cursor"], again["end_of_stream"]) == ([], body["after_cursor"], True)
+
+
+def test_export_is_per_account(auth, history):
+    from automations.bootstrap import services
+
+    other, key = services().accounts.create_account("Other", "o@other.test")
+    assert export(basic_auth(other.email, key), start_time=0)[2]["tickets"] == []
+
+
+@pytest.mark.parametrize("by_cursor, query, error", [
+    (False, {}, "ParameterMissing"), (True, {}, "ParameterMissing"), (False, {"start_time": "yesterday"}, "InvalidValue"),
+    (False, {"start_time": "-5"}, "InvalidValue"), (False, {"start_time": "9" * 30}, "InvalidValue"),
+    (True, {"start_time": "1", "per_page": "x"}, "InvalidValue"), (True, {"cursor": "nope"}, "InvalidPaginationParameter"),
+    (True, {"cursor": "WzFd"}, "InvalidPaginationParameter"),
+])
+def test_bad_export_requests(aws, auth, by_cursor, query, error):
+    status, _, body = export(auth, by_cursor, **query)
+    assert (status, body["error"]) == (400, error)

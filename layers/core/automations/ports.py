@@ -117,6 +117,10 @@ class TicketStore(Protocol):
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         """Oldest first."""
 
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
+                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+        """Tickets, deleted ones too, in the order they last changed, from ``position`` on."""
+
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
                        ) -> tuple[list[tuple[str, Audit]], bool]:
         """The account's audits newest first, each with its (opaque) position."""

@@ -135,8 +135,17 @@ class DynamoTicketStore(_Table):
     def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
         return _s(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
 
+    @staticmethod
+    def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
+        """GSI2 keys of the incremental export: the account's tickets, deleted ones too, by the
+        time they last changed."""
+        return {"GSI2PK": _s(f"ACCOUNT#{account_id}#TICKET_UPDATES"),
+                "GSI2SK": _s(f"{sortable(when)}#{ticket_id:012d}")}
+
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
         item = {**self._key(t.account_id, t.id), "data": _json(ticket_to_document(t)), "version": _n(version)}
+        if t.updated_at is not None:
+            item.update(self._updates(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
             item["SWEEP_PK"] = _s(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
             item["SWEEP_SK"] = _s(f"{t.id:012d}")
@@ -234,6 +243,27 @@ class DynamoTicketStore(_Table):
         items, _ = self._read(query, None, None)
         return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
 
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
+                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+        """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time
+        as sortable text, or a position returned before), each with its position; at most
+        ``limit`` and about ``max_bytes`` of them; and whether more follow."""
+        query = {"IndexName": "GSI2", "ScanIndexForward": True,
+                 "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": _s(position)}}
+        found: list[tuple[str, Ticket | DeletedTicket]] = []
+        size, start = 0, None
+        while len(found) < limit and size < max_bytes:
+            items, start = self._read(query, min(100, limit - len(found)), start)
+            for item in items:
+                size += len(item["data"]["S"])
+                ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
+                          else self._from_item(account_id, item))
+                found.append((item["GSI2SK"]["S"], ticket))
+            if start is None:
+                return found, False
+        return found, True
+
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
                        ) -> tuple[list[tuple[str, Audit]], bool]:
         """The account's audits newest first (through GSI2), each with its position, up to
@@ -310,8 +340,9 @@ class DynamoTicketStore(_Table):
     def delete(self, ticket: Ticket, also: Sequence[tuple[str, dict[str, Any]]] = (), *,
                deleted_at: datetime | None = None, actor_id: int | None = None) -> None:
         """Move the ticket to the deleted tickets (its item and audits kept, out of the sweep)."""
+        deleted_at = deleted_at or now()
         item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
-                "deleted_at": _s((deleted_at or now()).isoformat())}
+                **self._updates(ticket.account_id, ticket.id, deleted_at), "deleted_at": _s(deleted_at.isoformat())}
         for index in ("SWEEP_PK", "SWEEP_SK"):
             item.pop(index, None)
         if actor_id is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from automations import clock
@@ -29,6 +30,8 @@ MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
 MAX_ID = 10 ** 15 - 1
 MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
+MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
+MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 
@@ -43,6 +46,13 @@ _CREATE_ONLY = frozenset({"description", "submitter_id"})  # Zendesk ignores the
 _BLANK_TEXT = {"subject": "", "description": ""}  # what null means; None for the other texts
 _CUSTOM_FIELDS_SHAPE = 'Custom fields: must be a list of {"id": <integer>, "value": <string, number or null>}'
 _DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026-11-30T17:00:00Z"
+
+
+@dataclass(frozen=True)
+class ExportPage:
+    tickets: list[Ticket | DeletedTicket]
+    more: bool
+    after_cursor: str  # where the next page starts (this one's start again when it is empty)
 
 
 @dataclass(frozen=True)
@@ -93,10 +103,23 @@ class TicketService:
         self.get(account_id, ticket_id)
         return self._store.list_audits(account_id, ticket_id)
 
+    def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
+                      limit: int = MAX_EXPORT_PAGE) -> ExportPage:
+        """Zendesk's incremental export: tickets, deleted ones too, in the order they last
+        changed, from ``start`` (that instant included) or after ``cursor`` (a previous page's)."""
+        if cursor is not None:
+            position, inclusive = _position(cursor), False
+        else:
+            position, inclusive = clock.sortable(start), True
+        found, more = self._store.updated_since(account_id, position, limit, inclusive=inclusive,
+                                                max_bytes=MAX_EXPORT_BYTES)
+        last = encode_cursor([found[-1][0]]) if found else (cursor or encode_cursor([position]))
+        return ExportPage([t for _, t in found], more, last)
+
     def account_audits(self, account_id: str, size: int, *, after: str | None = None,
                        before: str | None = None) -> CursorPage[Audit]:
         """Every audit of the account, newest first; ``after`` goes on to older ones."""
-        older, newer = (_audit_position(c) if c is not None else None for c in (after, before))
+        older, newer = (_position(c) if c is not None else None for c in (after, before))
         found, more = self._store.account_audits(account_id, size, before=older, after=newer)
         if not found:
             return CursorPage([], more, None, None)
@@ -268,11 +291,13 @@ def _cursor_id(cursor: str) -> int:
     return key[0]
 
 
-def _audit_position(cursor: str) -> str:
+def _position(cursor: str) -> str:
+    """The position a cursor of the audits listing or the incremental export holds (opaque)."""
     key = decode_cursor(cursor)
     if len(key) != 1 or not isinstance(key[0], str) or len(key[0]) > 64:
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key[0]
+
 
 
 def _is_id(value: Any, *, minimum: int = 1) -> bool:

@@ -2,16 +2,18 @@
 Envelopes, pagination, status codes and error bodies are the Zendesk surface's (zendesk.py)."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from automations.clock import iso_z
 from automations.domain import job as jobs
 from automations.domain.audit import API, Audit, AuditEvent, Comment
 from automations.domain.job import Job, JobItem
-from automations.errors import MalformedRequest, TooManyValues
 from automations.domain.ticket import DeletedTicket, Ticket
 from automations.domain.user import User
-from automations.service.tickets import TicketService
+from automations.errors import MalformedRequest, TooManyValues
+from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
 
@@ -132,6 +134,66 @@ def audits_response(audits: list[Audit]) -> dict[str, Any]:
 def tickets_list_response(request: HttpRequest, tickets: list[Ticket]) -> dict[str, Any]:
     return json_response(200, {"tickets": [ticket_json(t, request.base_url) for t in tickets], "next_page": None,
                                "previous_page": None, "count": len(tickets)})
+
+
+# -- incremental exports ----------------------------------------------------------------------
+_MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def _whole(request: HttpRequest, name: str, maximum: int) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 12 or int(value) > maximum:
+        raise MalformedRequest(f"{name} must be a whole number from 0 to {maximum}", kind="invalid_value",
+                               parameter=name)
+    return int(value)
+
+
+def export_page(request: HttpRequest, tickets: TicketService, *, by_cursor: bool) -> tuple[ExportPage, int | None]:
+    """The page asked for (``start_time`` in Unix seconds, or, by cursor, ``cursor``) and the
+    start time, if one was given."""
+    start = _whole(request, "start_time", _MAX_UNIX_TIME)
+    cursor = request.query.get("cursor") if by_cursor else None
+    if start is None and not cursor:
+        raise MalformedRequest("Required parameter missing: start_time", kind="missing", parameter="start_time")
+    per_page = _whole(request, "per_page", 10 ** 6)
+    limit = min(per_page, MAX_EXPORT_PAGE) if per_page else MAX_EXPORT_PAGE
+    when = datetime.fromtimestamp(start, UTC) if start is not None else None
+    return tickets.changed_since(request.account_id, start=when, cursor=cursor, limit=limit), start
+
+
+def _changed_at(ticket: Ticket | DeletedTicket) -> datetime:
+    return ticket.deleted_at if isinstance(ticket, DeletedTicket) else ticket.updated_at
+
+
+def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any]:
+    if isinstance(ticket, DeletedTicket):  # as Zendesk exports them: status "deleted"
+        return {**ticket_json(ticket.ticket, base_url), "updated_at": iso_z(ticket.deleted_at), "status": "deleted"}
+    return ticket_json(ticket, base_url)
+
+
+def export_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """The time-based export: ``end_time`` and ``next_page`` (from ``end_time``, so a page may
+    repeat tickets changed in that second, as Zendesk's does)."""
+    page, start = export_page(request, tickets, by_cursor=False)
+    rendered = [_export_json(t, request.base_url) for t in page.tickets]
+    end_time = int(_changed_at(page.tickets[-1]).timestamp()) if page.tickets else start
+    others = {k: v for k, v in request.query.items() if k != "start_time"}
+    return json_response(200, {
+        "tickets": rendered, "count": len(rendered), "end_of_stream": not page.more,
+        "next_page": f"{request.base_url}{request.path}?{urlencode({**others, 'start_time': end_time})}",
+        "end_time": end_time})
+
+
+def export_cursor_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    page, _ = export_page(request, tickets, by_cursor=True)
+    others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
+    return json_response(200, {
+        "tickets": [_export_json(t, request.base_url) for t in page.tickets],
+        "after_url": f"{request.base_url}{request.path}?{urlencode({**others, 'cursor': page.after_cursor})}",
+        "before_url": None, "after_cursor": page.after_cursor, "before_cursor": None,
+        "end_of_stream": not page.more})
 
 
 # -- deleted tickets ---------------------------------------------------------------------------
