@@ -459,13 +459,13 @@ class TestTags:
                                            body=body, authorization=auth))
 
     def test_add_set_and_remove(self, auth, ticket):
-        assert self.tags("zendesk_add_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["Urgent", "vip"]}) == \
+        assert self.tags("zendesk_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["Urgent", "vip"]}) == \
             (200, {"Content-Type": "application/json; charset=utf-8"}, {"tags": ["urgent", "vip"]})
-        assert self.tags("zendesk_add_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["billing", "vip"]})[2] == \
+        assert self.tags("zendesk_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["billing", "vip"]})[2] == \
             {"tags": ["urgent", "vip", "billing"]}
-        assert self.tags("zendesk_remove_ticket_tags", "DELETE", auth, ticket["id"], {"tags": ["VIP", "absent"]})[2] \
+        assert self.tags("zendesk_ticket_tags", "DELETE", auth, ticket["id"], {"tags": ["VIP", "absent"]})[2] \
             == {"tags": ["urgent", "billing"]}
-        assert self.tags("zendesk_set_ticket_tags", "POST", auth, ticket["id"], {"tags": ["only"]})[2] == \
+        assert self.tags("zendesk_ticket_tags", "POST", auth, ticket["id"], {"tags": ["only"]})[2] == \
             {"tags": ["only"]}
         assert show(auth, ticket["id"])[2]["ticket"]["tags"] == ["only"]
         assert {"type": "Change", "field_name": "tags", "value": ["only"], "previous_value": ["urgent", "billing"]} \
@@ -476,9 +476,9 @@ class TestTags:
         body = update(auth, ticket["id"], additional_tags=["c"], remove_tags=["a"])[2]
         assert body["ticket"]["tags"] == ["b", "c"]
 
-    @pytest.mark.parametrize("function, method", [("zendesk_add_ticket_tags", "PUT"),
-                                                  ("zendesk_set_ticket_tags", "POST"),
-                                                  ("zendesk_remove_ticket_tags", "DELETE")])
+    @pytest.mark.parametrize("function, method", [("zendesk_ticket_tags", "PUT"),
+                                                  ("zendesk_ticket_tags", "POST"),
+                                                  ("zendesk_ticket_tags", "DELETE")])
     def test_bad_requests(self, auth, ticket, function, method):
         assert self.tags(function, method, auth, ticket["id"], {"tags": "a b"})[0] == 422
         assert self.tags(function, method, auth, ticket["id"], {"tags": [1]})[2]["error"] == "RecordInvalid"
