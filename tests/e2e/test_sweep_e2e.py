@@ -120,7 +120,7 @@ def test_a_comment_is_an_update_the_hours_since_update_condition_sees(desk, loca
         actions=[{"field": "current_tags", "value": "stale"}]))
     quiet = ticket_in_status(zendesk, "Quiet", "quinn.quiet@example.com", "open")
     talked_to = ticket_in_status(zendesk, "Talked to", "tara.talk@example.com", "open")
-    clock.set(clock.now() + timedelta(hours=3))
+    clock.set(clock.now() + timedelta(hours=4))  # over 2 whole hours whatever the minute the cycle counts from
     ticket = zendesk.tickets(id=talked_to)
     ticket.comment = Comment(body="Still looking into it", public=True)
     audit = zendesk.tickets.update(ticket).audit
