@@ -8,6 +8,7 @@ delivery the item it stopped at is recorded as failed instead, so even a poison 
 the rest back. A job whose run fails for other reasons on the last delivery is ``failed``."""
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
 from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed
 from automations.ports import JobQueue, JobStore
-from automations.service.tickets import TicketService
+from automations.service.tickets import MAX_TICKET_BYTES, TicketService
 
 log = logging.getLogger(__name__)
 _ERRORS = {"create": "TicketCreateFailed", "update": "TicketUpdateFailed", "delete": "TicketDeleteFailed",
@@ -64,6 +65,10 @@ class TicketJobService:
         return self._start(account_id, "purge", author_email, [{"id": i} for i in ticket_ids])
 
     def _start(self, account_id: str, action: str, author_email: str, requests: list[dict[str, Any]]) -> Job:
+        too_large = [str(i) for i, r in enumerate(requests) if len(json.dumps(r, default=str)) > MAX_TICKET_BYTES]
+        if too_large:  # it could never be saved, and its job item must fit DynamoDB's 400 KB
+            raise ValidationFailed([FieldError("tickets", f"Tickets: too large (a ticket must be smaller than "
+                                                          f"{MAX_TICKET_BYTES // 1024} KB): {', '.join(too_large)}")])
         job = Job(account_id=account_id, id=f"V3-{uuid.uuid4().hex}", action=action, total=len(requests),
                   author_email=author_email, created_at=clock.now())
         self._jobs.create(job, [JobItem(index, request) for index, request in enumerate(requests)])
