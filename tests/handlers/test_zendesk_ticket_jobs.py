@@ -258,7 +258,10 @@ def test_a_deleted_ticket_is_listed_restored_and_not_swept(aws, auth, account):
     assert sweepable == [b["id"]]
 
     assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore.json")[0::2] == (200, {})
-    assert show(auth, a["id"])[2]["ticket"] == a and deleted_tickets(auth)[2]["count"] == 0
+    back = show(auth, a["id"])[2]["ticket"]
+    assert {**back, "updated_at": None} == {**a, "updated_at": None} and deleted_tickets(auth)[2]["count"] == 0
+    exported = export(auth, start_time=0)[2]["tickets"]
+    assert [(t["id"], t["status"]) for t in exported] == [(b["id"], "new"), (a["id"], "open")]  # back, last
     assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore")[0::2] == \
         (404, NOT_FOUND)  # not deleted (any more)
 

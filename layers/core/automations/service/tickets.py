@@ -224,8 +224,8 @@ class TicketService:
                 if all_known:
                     raise
                 continue
-            try:
-                self._store.restore(deleted)
+            try:  # restoring is a change: incremental exports see the ticket come back
+                self._store.restore(replace(deleted, ticket=replace(deleted.ticket, updated_at=clock.now())))
             except StaleWrite:
                 continue  # restored or purged by a concurrent request meanwhile
 
