@@ -107,3 +107,25 @@ def test_the_hourly_schedule_fires_on_the_local_clock(desk, local_runtime, clock
     fired = local_runtime.request("POST", "/_local/scheduler/tick").json()["fired"]
     assert any(f["source"] == "template" for f in fired)
     assert zendesk.tickets(id=ticket_id).status == "closed"
+
+
+def test_a_comment_is_an_update_the_hours_since_update_condition_sees(desk, local_runtime, clock):
+    from zenpy.lib.api_objects import Comment
+
+    zendesk, _ = desk
+    # A time condition alone, as real Zendesk accepts.
+    zendesk.automations.create(Automation(
+        title="Tag tickets nobody touched for two hours",
+        conditions={"all": [{"field": "updated_at", "operator": "greater_than", "value": "2"}], "any": []},
+        actions=[{"field": "current_tags", "value": "stale"}]))
+    quiet = ticket_in_status(zendesk, "Quiet", "quinn.quiet@example.com", "open")
+    talked_to = ticket_in_status(zendesk, "Talked to", "tara.talk@example.com", "open")
+    clock.set(clock.now() + timedelta(hours=4))  # over 2 whole hours whatever the minute the cycle counts from
+    ticket = zendesk.tickets(id=talked_to)
+    ticket.comment = Comment(body="Still looking into it", public=True)
+    audit = zendesk.tickets.update(ticket).audit
+    assert [(e["type"], e["body"]) for e in audit.events] == [("Comment", "Still looking into it")]
+
+    sweep(local_runtime)
+    assert "stale" in zendesk.tickets(id=quiet).tags
+    assert "stale" not in zendesk.tickets(id=talked_to).tags

@@ -43,6 +43,16 @@ def test_create_show_update_delete(zendesk):
         zendesk.automations(id=created.id)
 
 
+def test_a_rule_real_zendesk_accepted_is_accepted(zendesk):
+    # The request zenpy's project recorded real Zendesk answering 201: a time condition alone.
+    created = zendesk.automations.create(Automation(
+        title="testAutomation100", conditions={"all": [{"field": "PENDING", "operator": "is", "value": "100"}],
+                                               "any": []},
+        actions=[{"field": "status", "value": "open"}]))
+    assert zendesk.automations(id=created.id).conditions.to_dict() == {
+        "all": [{"field": "PENDING", "operator": "is", "value": "100"}], "any": []}
+
+
 def test_missing_id_raises_record_not_found(zendesk):
     with pytest.raises(RecordNotFoundException):
         zendesk.automations(id=987654)

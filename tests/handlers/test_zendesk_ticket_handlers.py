@@ -36,6 +36,11 @@ def audits(auth, ticket_id):
         path_params={"id": str(ticket_id)}, authorization=auth))
 
 
+def events(audit):
+    """An audit's events without their (derived) ids."""
+    return [{k: v for k, v in e.items() if k != "id"} for e in audit["events"]]
+
+
 def listing(auth, query=None):
     return invoke("zendesk_list_tickets", http_event("GET", "/api/v2/tickets.json", query=query, authorization=auth))
 
@@ -61,16 +66,31 @@ class TestSampleEvents:
         assert (t["id"], t["status"], t["priority"], t["type"]) == (1, "new", "urgent", None)
         assert t["created_at"].endswith("Z") and len(t["created_at"]) == 20
         assert body["audit"]["ticket_id"] == 1 and body["audit"]["via"]["channel"] == "api"
-        assert {"type": "Create", "field_name": "priority", "value": "urgent"} in body["audit"]["events"]
+        assert {"type": "Create", "field_name": "priority", "value": "urgent"} in events(body["audit"])
 
     def test_ticket_has_exactly_zendesks_keys(self, auth, ticket):
         assert list(ticket) == [
-            "url", "id", "external_id", "created_at", "updated_at", "type", "subject", "raw_subject", "description",
-            "priority", "status", "recipient", "requester_id", "submitter_id", "assignee_id", "organization_id",
-            "group_id", "collaborator_ids", "follower_ids", "due_at", "tags", "custom_fields", "custom_status_id",
-            "ticket_form_id", "brand_id", "via", "satisfaction_rating"]
-        assert ticket["via"] == {"channel": "api"} and ticket["satisfaction_rating"] is None
-        assert ticket["collaborator_ids"] == [] and ticket["follower_ids"] == []
+            "url", "id", "external_id", "via", "created_at", "updated_at", "type", "subject", "raw_subject",
+            "description", "priority", "status", "recipient", "requester_id", "submitter_id", "assignee_id",
+            "organization_id", "group_id", "collaborator_ids", "follower_ids", "email_cc_ids", "forum_topic_id",
+            "problem_id", "has_incidents", "is_public", "due_at", "tags", "custom_fields", "satisfaction_rating",
+            "sharing_agreement_ids", "custom_status_id", "fields", "followup_ids", "ticket_form_id", "brand_id",
+            "allow_channelback", "allow_attachments", "from_messaging_channel"]
+        assert ticket["via"] == {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}}
+        assert ticket["satisfaction_rating"] is None and ticket["fields"] == ticket["custom_fields"]
+        assert ticket["collaborator_ids"] == ticket["follower_ids"] == ticket["email_cc_ids"] == []
+        assert (ticket["is_public"], ticket["has_incidents"], ticket["problem_id"]) == (True, False, None)
+
+    def test_single_brand_form_and_custom_status(self, auth, ticket):
+        # One brand and one form for every ticket; the custom status follows the status.
+        assert (ticket["brand_id"], ticket["ticket_form_id"], ticket["custom_status_id"]) == (1, 1, 1)
+        status, _, body = update(auth, ticket["id"], status="pending")
+        assert body["ticket"]["custom_status_id"] == 3
+        assert {"type": "Change", "field_name": "custom_status_id", "value": "3", "previous_value": "1"} \
+            in events(body["audit"])
+        chosen = create(auth, brand_id=7, custom_status_id=42)[2]["ticket"]
+        assert (chosen["brand_id"], chosen["ticket_form_id"], chosen["custom_status_id"]) == (7, 1, 42)
+        assert update(auth, chosen["id"], status="open")[2]["ticket"]["custom_status_id"] == 42
 
     def test_show(self, auth, ticket):
         status, _, body = invoke("zendesk_show_ticket", sample("zendesk_show_ticket", auth))
@@ -85,7 +105,7 @@ class TestSampleEvents:
         assert status == 200
         assert body["ticket"]["status"] == "solved" and body["ticket"]["tags"] == ["fire", "resolved"]
         assert {"type": "Change", "field_name": "status", "value": "solved", "previous_value": "new"} \
-            in body["audit"]["events"]
+            in events(body["audit"])
 
     def test_delete(self, auth, ticket):
         status, _, body = invoke("zendesk_delete_ticket", sample("zendesk_delete_ticket", auth))
@@ -98,9 +118,10 @@ class TestSampleEvents:
         assert status == 200
         assert (body["count"], body["next_page"], body["previous_page"]) == (2, None, None)
         first, second = body["audits"]
-        assert first["events"][0]["type"] == "Create" and first["id"] < second["id"]
-        assert second["events"] == [{"type": "Change", "field_name": "priority", "value": "high",
-                                     "previous_value": None}]
+        assert [e["type"] for e in first["events"][:2]] == ["Comment", "Create"] and first["id"] < second["id"]
+        assert events(second) == [{"type": "Change", "field_name": "priority", "value": "high",
+                                   "previous_value": None}]
+        assert second["metadata"] == {"system": {}, "custom": {}}
         assert first["author_id"] == second["author_id"] == ticket["submitter_id"]
 
 
@@ -125,8 +146,11 @@ class TestValidation:
         ({"description": ""}, "description", "Description: cannot be blank"),
         ({"description": None}, "description", "Description: cannot be blank"),
         ({"description": "   "}, "description", "Description: cannot be blank"),
-        ({"comment": "words"}, "comment", 'Comment: must be an object with a "body" string'),
-        ({"comment": {"body": 3}}, "comment", 'Comment: must be an object with a "body" string'),
+        ({"comment": "words"}, "comment", 'Comment: must be an object with a non-blank "body" or "html_body"'),
+        ({"comment": {"body": 3}}, "comment", 'Comment: must be an object with a non-blank "body" or "html_body"'),
+        ({"comment": {"body": "  "}}, "comment", 'Comment: must be an object with a non-blank "body"'),
+        ({"comment": {"body": "x", "public": "no"}}, "comment", "Comment: public must be true or false"),
+        ({"comment": {"body": "x" * 65_537}}, "comment", "Comment: is too long (at most 65536 characters)"),
         ({"external_id": 5}, "external_id", "External id: must be a string"),
         ({"recipient": ["a@b.test"]}, "recipient", "Recipient: must be a string"),
         ({"tags": "a b"}, "tags", "Tags: must be a list of strings"),
@@ -148,7 +172,8 @@ class TestValidation:
         ({"requester": {"email": "a" * 250 + "@b.test"}}, "requester", "Requester: must be an object"),
         ({"requester": {"email": "a@b.test", "name": "x" * 256}}, "requester", "Requester: must be an object"),
         ({"requester_id": 10 ** 15}, "requester_id", "Requester: must be a positive integer id (at most"),
-        ({"description": "x" * 200_000}, "base", "Ticket is too large"),
+        ({"description": "x" * 200_000}, "comment", "Comment: is too long"),
+        ({"subject": "x" * 200_000}, "base", "Ticket is too large"),
         ({"tags": [f"tag{i}" for i in range(20_000)]}, "base", "Ticket is too large"),
     ])
     def test_create_is_refused_with_zendesk_422(self, auth, fields, field, message):
@@ -304,7 +329,7 @@ class TestUpdates:
         assert t["description"] == TICKET["description"]
         assert {k: t[k] for k in ("tags", "type", "external_id", "due_at", "subject")} == \
             {k: created[k] for k in ("tags", "type", "external_id", "due_at", "subject")}
-        assert {"type": "Change", "field_name": "6", "value": None, "previous_value": "42"} in body["audit"]["events"]
+        assert {"type": "Change", "field_name": "6", "value": None, "previous_value": "42"} in events(body["audit"])
 
     def test_nulls_clear(self, auth):
         created = create(auth, priority="high", type="incident", assignee_id=9, due_at="2026-11-30T17:00:00Z",
@@ -332,6 +357,38 @@ class TestUpdates:
     def test_comment_body_is_the_description(self, auth):
         t = create(auth, description=None, comment={"body": "From the comment"})[2]["ticket"]
         assert t["description"] == "From the comment"
+
+    def test_a_comment_is_an_audit_event_and_updates_the_ticket(self, auth, ticket):
+        from datetime import timedelta
+
+        from automations import clock
+
+        previous = clock.get_clock()
+        clock.set_clock(clock.MovableClock(clock.now() + timedelta(hours=3), frozen=True))
+        try:
+            status, _, body = update(auth, ticket["id"], comment={"body": "Any news?", "public": False})
+            later = clock.now()
+        finally:
+            clock.set_clock(previous)
+        assert status == 200 and body["ticket"]["updated_at"] == clock.iso_z(later) != ticket["updated_at"]
+        assert body["ticket"]["description"] == ticket["description"]  # the description is the first comment
+        (event,) = body["audit"]["events"]
+        assert event == {"id": event["id"], "type": "Comment", "author_id": body["audit"]["author_id"],
+                         "body": "Any news?", "html_body": '<div class="zd-comment" dir="auto"><p>Any news?</p></div>',
+                         "plain_body": "Any news?", "public": False, "attachments": [],
+                         "audit_id": body["audit"]["id"]}
+        assert audits(auth, ticket["id"])[2]["audits"][-1] == body["audit"]
+        html = update(auth, ticket["id"], comment={"html_body": "<p>Fixed &amp; done</p>"})[2]["audit"]["events"][0]
+        assert (html["body"], html["html_body"], html["public"]) == ("Fixed & done", "<p>Fixed &amp; done</p>", True)
+
+    def test_the_first_audit_is_a_comment_then_create_events(self, auth, ticket):
+        (first,) = audits(auth, ticket["id"])[2]["audits"]
+        comment, *created = first["events"]
+        assert (comment["type"], comment["body"], comment["audit_id"]) == ("Comment", TICKET["description"], first["id"])
+        assert [e["field_name"] for e in created][:6] == [
+            "subject", "requester_id", "submitter_id", "status", "custom_status_id", "ticket_form_id"]
+        assert {e["type"] for e in created} == {"Create"}
+        assert len({e["id"] for e in first["events"]}) == len(first["events"])
 
     def test_solving_then_closing(self, auth, ticket):
         assert update(auth, ticket["id"], status="solved")[2]["ticket"]["status"] == "solved"
@@ -393,3 +450,38 @@ class TestListing:
     def test_bad_pagination_parameters(self, many, query):
         status, _, body = listing(many, query)
         assert (status, body["error"]) == (400, "InvalidPaginationParameter")
+
+
+class TestTags:
+    def tags(self, function, method, auth, ticket_id, body):
+        return invoke(function, http_event(method, f"/api/v2/tickets/{ticket_id}/tags.json",
+                                           route="/api/v2/tickets/{id}/tags.json", path_params={"id": str(ticket_id)},
+                                           body=body, authorization=auth))
+
+    def test_add_set_and_remove(self, auth, ticket):
+        assert self.tags("zendesk_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["Urgent", "vip"]}) == \
+            (200, {"Content-Type": "application/json; charset=utf-8"}, {"tags": ["urgent", "vip"]})
+        assert self.tags("zendesk_ticket_tags", "PUT", auth, ticket["id"], {"tags": ["billing", "vip"]})[2] == \
+            {"tags": ["urgent", "vip", "billing"]}
+        assert self.tags("zendesk_ticket_tags", "DELETE", auth, ticket["id"], {"tags": ["VIP", "absent"]})[2] \
+            == {"tags": ["urgent", "billing"]}
+        assert self.tags("zendesk_ticket_tags", "POST", auth, ticket["id"], {"tags": ["only"]})[2] == \
+            {"tags": ["only"]}
+        assert show(auth, ticket["id"])[2]["ticket"]["tags"] == ["only"]
+        assert {"type": "Change", "field_name": "tags", "value": ["only"], "previous_value": ["urgent", "billing"]} \
+            in events(audits(auth, ticket["id"])[2]["audits"][-1])
+
+    def test_ticket_updates_take_additional_and_remove_tags(self, auth, ticket):
+        update(auth, ticket["id"], tags=["a", "b"])
+        body = update(auth, ticket["id"], additional_tags=["c"], remove_tags=["a"])[2]
+        assert body["ticket"]["tags"] == ["b", "c"]
+
+    @pytest.mark.parametrize("function, method", [("zendesk_ticket_tags", "PUT"),
+                                                  ("zendesk_ticket_tags", "POST"),
+                                                  ("zendesk_ticket_tags", "DELETE")])
+    def test_bad_requests(self, auth, ticket, function, method):
+        assert self.tags(function, method, auth, ticket["id"], {"tags": "a b"})[0] == 422
+        assert self.tags(function, method, auth, ticket["id"], {"tags": [1]})[2]["error"] == "RecordInvalid"
+        assert self.tags(function, method, auth, ticket["id"], {"tag": ["a"]})[0::2] == \
+            (400, {"error": "ParameterMissing", "description": "Required parameter missing: tags"})
+        assert self.tags(function, method, auth, 999, {"tags": ["a"]})[0::2] == (404, NOT_FOUND)

@@ -284,3 +284,21 @@ def test_results_map_like_api_gateway(result, status, body):
 def test_malformed_results_are_rejected(result):
     with pytest.raises(ValueError):
         to_http_response(result)
+
+
+@pytest.mark.parametrize("method, path, function", [
+    ("GET", "/api/v2/tickets/show_many.json", "ZendeskShowManyTicketsFunction"),
+    ("PUT", "/api/v2/tickets/update_many", "ZendeskUpdateManyTicketsFunction"),
+    ("DELETE", "/api/v2/tickets/destroy_many.json", "ZendeskDestroyManyTicketsFunction"),
+    ("DELETE", "/api/v2/tickets/7.json", "ZendeskDeleteTicketFunction"),
+    ("GET", "/api/v2/users/me.json", "ZendeskCurrentUserFunction"),
+    ("GET", "/api/v2/users/search.json", "ZendeskSearchUsersFunction"),
+    ("GET", "/api/v2/users/show_many", "ZendeskShowManyUsersFunction"),
+    ("GET", "/api/v2/users/12.json", "ZendeskShowUserFunction"),
+    ("GET", "/api/v2/job_statuses/show_many.json", "ZendeskShowManyJobStatusesFunction"),
+    ("DELETE", "/api/v2/deleted_tickets/destroy_many.json", "ZendeskDestroyManyDeletedTicketsFunction"),
+    ("DELETE", "/api/v2/deleted_tickets/7.json", "ZendeskDestroyDeletedTicketFunction"),
+])
+def test_the_templates_named_zendesk_routes_beat_its_id_routes(method, path, function):
+    route, _ = RouteTable(load_template().routes).match(method, path)
+    assert route.function_id == function

@@ -44,13 +44,13 @@ class Interfering:
             self.times -= 1
             self._interfere()
 
-    def replace(self, old, new, audit):
+    def replace(self, old, new, audit, also=()):
         self._race()
-        self._store.replace(old, new, audit)
+        self._store.replace(old, new, audit, also)
 
-    def delete(self, ticket):
+    def delete(self, ticket, also=(), **deletion):
         self._race()
-        self._store.delete(ticket)
+        self._store.delete(ticket, also, **deletion)
 
 
 @pytest.fixture

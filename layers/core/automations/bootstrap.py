@@ -88,6 +88,15 @@ class Services:
         return TicketService(DynamoTicketStore(self._db, self._table), self._user_store)
 
     @functools.cached_property
+    def ticket_jobs(self):
+        from automations.adapters.dynamo_jobs import DynamoJobStore
+        from automations.adapters.sqs import SqsJobQueue
+        from automations.service.ticket_jobs import TicketJobService
+
+        queue = SqsJobQueue(lambda: aws.client("sqs"), config.ticket_job_queue_url)
+        return TicketJobService(DynamoJobStore(self._db, self._table), self.tickets, queue)
+
+    @functools.cached_property
     def users(self):
         from automations.service.people import UserService
 

@@ -63,3 +63,7 @@ def event_bus_name() -> str:
 def events_queue_url() -> str:
     """The ingestion queue: /v1/events, the bus's rule and the product's own contact events feed it."""
     return os.environ["EVENTS_QUEUE_URL"]
+
+
+def ticket_job_queue_url() -> str:
+    return os.environ["TICKET_JOB_QUEUE_URL"]

@@ -1,12 +1,14 @@
 """Interfaces the service needs from storage; adapters implement them."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from automations.domain.audit import Audit
+from automations.domain.job import Job, JobItem
 from automations.domain.model import Account, ApiKey, Automation
-from automations.domain.ticket import Ticket
+from automations.domain.ticket import DeletedTicket, Ticket
 from automations.domain.user import User
 
 
@@ -85,9 +87,14 @@ class TicketStore(Protocol):
     def allocate_id(self, account_id: str) -> int:
         """A fresh ticket id, unique in the account under concurrency."""
 
+    def allocate_ids(self, account_id: str, count: int) -> range:
+        """``count`` fresh ticket ids."""
+
     def get(self, account_id: str, ticket_id: int) -> Ticket | None: ...
 
-    def count(self, account_id: str) -> int: ...
+    def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> dict[int, Ticket]: ...
+
+    def count(self, account_id: str, *, deleted: bool = False) -> int: ...
 
     def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *,
                   descending: bool = False, offset: int = 0) -> tuple[list[Ticket], int | None]:
@@ -99,18 +106,39 @@ class TicketStore(Protocol):
         """A page of the shard's non-closed tickets and the opaque, JSON-serialisable key to go
         on from (None at the end)."""
 
-    def insert(self, ticket: Ticket, audit: Audit) -> None:
+    # ``also``: writes of the caller's (opaque, from another store of the same table) committed
+    # in the same transaction; a failed condition among them raises StaleWrite too.
+    def insert(self, ticket: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically store a new ticket with its audit; raises StaleWrite when the write lost a race."""
 
-    def replace(self, old: Ticket, new: Ticket, audit: Audit) -> None:
+    def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically swap ``old`` (at its version) for ``new`` (stored at ``old.version + 1``) and
         record ``audit``; raises StaleWrite."""
 
-    def delete(self, ticket: Ticket) -> None:
-        """Raises StaleWrite when the ticket changed since it was read."""
+    def delete(self, ticket: Ticket, also: Sequence[Any] = (), *, deleted_at: datetime | None = None,
+               actor_id: int | None = None) -> None:
+        """Move the ticket to the deleted tickets; StaleWrite when it changed since it was read."""
+
+    def deleted_page(self, account_id: str, limit: int, *, offset: int = 0) -> tuple[list[DeletedTicket], int | None]: ...
+
+    def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket | None: ...
+
+    def restore(self, deleted: DeletedTicket) -> None:
+        """StaleWrite when it is not among the deleted tickets any more."""
+
+    def purge(self, account_id: str, ticket_id: int, also: Sequence[Any] = ()) -> None:
+        """Delete a deleted ticket and its audits for good; StaleWrite when it is not deleted."""
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         """Oldest first."""
+
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
+                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+        """Tickets, deleted ones too, in the order they last changed, from ``position`` on."""
+
+    def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
+                       ) -> tuple[list[tuple[str, Audit]], bool]:
+        """The account's audits newest first, each with its (opaque) position."""
 
 
 class UserStore(Protocol):
@@ -119,6 +147,8 @@ class UserStore(Protocol):
     def get(self, account_id: str, user_id: int) -> User | None: ...
 
     def find_by_email(self, account_id: str, email: str) -> User | None: ...
+
+    def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 
     def add(self, user: User) -> User:
         """Store ``user`` unless its email is taken; returns the user stored under that email.
@@ -265,3 +295,27 @@ class RunQueue(Protocol):
         seconds (0-900) when ``delays`` is given."""
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
+
+
+class JobStore(Protocol):
+    """Bulk ticket jobs (domain/job.py) and their items' outcomes."""
+
+    def create(self, job: Job, items: list[JobItem]) -> None: ...
+
+    def get(self, account_id: str, job_id: str) -> Job | None: ...
+
+    def items(self, account_id: str, job_id: str) -> list[JobItem]:
+        """Every item, by index, with its result when done (consistent read)."""
+
+    def set_status(self, job: Job, status: str, message: str | None) -> None: ...
+
+    def result_write(self, job: Job, index: int, result: dict[str, Any]) -> Any:
+        """An opaque write recording the item's result only if none is recorded, for the ticket
+        store to commit in the same transaction as the item's change."""
+
+    def record(self, job: Job, index: int, result: dict[str, Any]) -> bool:
+        """Record the item's result unless one is; False when one was."""
+
+
+class JobQueue(Protocol):
+    def send(self, account_id: str, job_id: str) -> None: ...

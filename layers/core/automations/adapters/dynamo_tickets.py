@@ -19,9 +19,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s
-from automations.clock import sortable
-from automations.domain.audit import Audit, AuditEvent, Via
-from automations.domain.ticket import _INSTANTS, Ticket, sweep_shard
+from automations.clock import now, sortable
+from automations.domain.audit import Audit, Via, event_from_dict
+from automations.domain.ticket import _INSTANTS, DeletedTicket, Ticket, sweep_shard
 from automations.domain.user import Role, User
 from automations.errors import reason_of
 from automations.ports import StaleWrite, UnreadableTicket
@@ -30,6 +30,7 @@ _TICKET_IDS = "COUNTER#TICKETS"
 # The ticket count changes inside insert/delete transactions; it is kept apart from the id
 # counter so that allocating an id never collides with another request's transaction.
 _TICKET_COUNT = "COUNT#TICKETS"
+_DELETED_COUNT = "COUNT#DELETED_TICKETS"
 _USER_IDS = "COUNTER#USERS"
 _BATCH_GET_MAX, _BATCH_ATTEMPTS = 100, 6  # BatchGetItem takes 100 keys; unprocessed ones are retried
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
@@ -66,7 +67,7 @@ def audit_to_document(a: Audit) -> dict[str, Any]:
 def audit_from_document(doc: dict[str, Any]) -> Audit:
     return Audit(id=doc["id"], ticket_id=doc["ticket_id"], created_at=datetime.fromisoformat(doc["created_at"]),
                  author_id=doc["author_id"], via=Via(**doc["via"]),
-                 events=tuple(AuditEvent(**e) for e in doc["events"]))
+                 events=tuple(event_from_dict(e) for e in doc["events"]))
 
 
 def _json(doc: dict[str, Any]) -> dict[str, str]:
@@ -96,6 +97,22 @@ class _Table:
                 break
         return items, start
 
+    def _batch_get(self, keys: list[dict[str, Any]], **projection: Any) -> list[dict[str, Any]]:
+        """The items that exist among ``keys`` (consistent reads, 100 keys a call)."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), _BATCH_GET_MAX):
+            request = {self._table: {"Keys": keys[start:start + _BATCH_GET_MAX], "ConsistentRead": True, **projection}}
+            for attempt in range(_BATCH_ATTEMPTS):
+                got = self._db.batch_get_item(RequestItems=request)
+                found.extend(got["Responses"].get(self._table, []))
+                request = got.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(0.02 * 2 ** attempt)  # throttled: back off before asking for the rest
+            else:
+                raise RuntimeError("DynamoDB kept leaving keys unprocessed; try again")
+        return found
+
     @staticmethod
     def _account_key(account_id: str, sort_key: str) -> dict[str, Any]:
         return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(sort_key)}
@@ -111,12 +128,25 @@ class DynamoTicketStore(_Table):
     def _key(cls, account_id: str, ticket_id: int) -> dict[str, Any]:
         return cls._account_key(account_id, f"TICKET#{ticket_id:012d}")
 
+    @classmethod
+    def _deleted_key(cls, account_id: str, ticket_id: int) -> dict[str, Any]:
+        return cls._account_key(account_id, f"DELETED_TICKET#{ticket_id:012d}")
+
     @staticmethod
     def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
         return _s(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
 
+    @staticmethod
+    def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
+        """GSI2 keys of the incremental export: the account's tickets, deleted ones too, by the
+        time they last changed."""
+        return {"GSI2PK": _s(f"ACCOUNT#{account_id}#TICKET_UPDATES"),
+                "GSI2SK": _s(f"{sortable(when)}#{ticket_id:012d}")}
+
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
         item = {**self._key(t.account_id, t.id), "data": _json(ticket_to_document(t)), "version": _n(version)}
+        if t.updated_at is not None:
+            item.update(self._updates(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
             item["SWEEP_PK"] = _s(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
             item["SWEEP_SK"] = _s(f"{t.id:012d}")
@@ -153,23 +183,51 @@ class DynamoTicketStore(_Table):
                                  **_DATA).get("Item")
         return self._from_item(account_id, item) if item else None
 
-    def count(self, account_id: str) -> int:
-        item = self._db.get_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_COUNT)).get("Item")
+    def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> dict[int, Ticket]:
+        """The tickets that exist among ``ticket_ids``, by id."""
+        items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(ticket_ids)], **_DATA)
+        return {t.id: t for t in (self._from_item(account_id, item) for item in items)}
+
+    def count(self, account_id: str, *, deleted: bool = False) -> int:
+        """The account's tickets, or its deleted tickets."""
+        key = self._account_key(account_id, _DELETED_COUNT if deleted else _TICKET_COUNT)
+        item = self._db.get_item(TableName=self._table, Key=key).get("Item")
         return int(item["ticket_count"]["N"]) if item else 0
 
     def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *,
                   descending: bool = False, offset: int = 0) -> tuple[list[Ticket], int | None]:
+        items, more = self._page(account_id, "TICKET#", limit, exclusive_start, descending, offset, _DATA)
+        tickets = [self._from_item(account_id, item) for item in items]
+        return tickets, tickets[-1].id if more else None
+
+    def deleted_page(self, account_id: str, limit: int, *, offset: int = 0) -> tuple[list[DeletedTicket], int | None]:
+        """Deleted tickets by id, as list_page."""
+        items, more = self._page(account_id, "DELETED_TICKET#", limit, None, False, offset, {})
+        deleted = [self._deleted_from_item(account_id, item) for item in items]
+        return deleted, deleted[-1].ticket.id if more else None
+
+    def _page(self, account_id: str, prefix: str, limit: int, exclusive_start: int | None, descending: bool,
+              offset: int, projection: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` items of the prefix's family, and whether more follow."""
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("TICKET#")},
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s(prefix)},
                  "ScanIndexForward": not descending}
-        start = None if exclusive_start is None else self._key(account_id, exclusive_start)
+        start = None if exclusive_start is None else self._account_key(account_id, f"{prefix}{exclusive_start:012d}")
         if offset:
             skipped, start = self._read({**query, "ProjectionExpression": "SK"}, offset, start)
             if len(skipped) < offset or start is None:
-                return [], None
-        items, _ = self._read({**query, **_DATA}, limit + 1, start)  # one more tells whether more follow
-        tickets = [self._from_item(account_id, item) for item in items[:limit]]
-        return tickets, tickets[-1].id if len(items) > limit else None
+                return [], False
+        items, _ = self._read({**query, **projection}, limit + 1, start)  # one more tells whether more follow
+        return items[:limit], len(items) > limit
+
+    def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket | None:
+        item = self._db.get_item(TableName=self._table, Key=self._deleted_key(account_id, ticket_id),
+                                 ConsistentRead=True).get("Item")
+        return self._deleted_from_item(account_id, item) if item else None
+
+    def _deleted_from_item(self, account_id: str, item: dict[str, Any]) -> DeletedTicket:
+        return DeletedTicket(self._from_item(account_id, item), datetime.fromisoformat(item["deleted_at"]["S"]),
+                             int(item["actor_id"]["N"]) if "actor_id" in item else None)
 
     def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
                        ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
@@ -193,10 +251,48 @@ class DynamoTicketStore(_Table):
         items, _ = self._read(query, None, None)
         return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
 
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
+                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+        """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time
+        as sortable text, or a position returned before), each with its position; at most
+        ``limit`` and about ``max_bytes`` of them; and whether more follow."""
+        query = {"IndexName": "GSI2", "ScanIndexForward": True,
+                 "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
+                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": _s(position)}}
+        found: list[tuple[str, Ticket | DeletedTicket]] = []
+        size, start = 0, None
+        while len(found) < limit and size < max_bytes:
+            items, start = self._read(query, min(100, limit - len(found)), start)
+            for item in items:
+                size += len(item["data"]["S"])
+                ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
+                          else self._from_item(account_id, item))
+                found.append((item["GSI2SK"]["S"], ticket))
+            if start is None:
+                return found, False
+        return found, True
+
+    def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
+                       ) -> tuple[list[tuple[str, Audit]], bool]:
+        """The account's audits newest first (through GSI2), each with its position, up to
+        ``limit`` older than the position ``before`` or (in the other direction, still listed
+        newest first) newer than ``after``; and whether more lie in the direction of travel."""
+        condition, values = "GSI2PK = :pk", {":pk": _s(f"ACCOUNT#{account_id}#AUDITS")}
+        if before is not None or after is not None:
+            condition += " AND GSI2SK < :at" if after is None else " AND GSI2SK > :at"
+            values[":at"] = _s(before if after is None else after)
+        query = {"IndexName": "GSI2", "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
+                 "ScanIndexForward": after is not None, "ProjectionExpression": "GSI2SK, #d",
+                 "ExpressionAttributeNames": {"#d": "data"}}
+        items, _ = self._read(query, limit + 1, None)
+        found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
+        return (found if after is None else found[::-1]), len(items) > limit
+
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
         when = sortable(audit.created_at)
         item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": _s(f"AUDIT#{when}#{audit.id:020d}"),
+                "GSI2PK": _s(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": _s(f"{when}#{audit.id:020d}"),
                 "data": _json(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
@@ -213,8 +309,10 @@ class DynamoTicketStore(_Table):
             # Conflicting concurrent transactions cancel without a failed check: stale all the same.
             raise StaleWrite(*[tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]) from None
 
-    def insert(self, ticket: Ticket, audit: Audit) -> None:
+    def insert(self, ticket: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """``also``: tagged items of the caller's to commit in the same transaction."""
         self._transact([
+            *also,
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, 1),
                                 "ConditionExpression": "attribute_not_exists(PK)"}}),
             ("audit", self._audit_put(ticket.account_id, audit)),
@@ -235,16 +333,67 @@ class DynamoTicketStore(_Table):
             *[("audit", self._audit_put(new.account_id, audit)) for audit in audits],
         ]
 
-    def replace(self, old: Ticket, new: Ticket, audit: Audit) -> None:
+    def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """Raises StaleWrite whose arguments are the tags of the items whose conditions failed."""
-        self._transact(self.replace_items(old, new, [audit]))
+        self._transact([*also, *self.replace_items(old, new, [audit])])
 
-    def delete(self, ticket: Ticket) -> None:
+    def _counts(self, account_id: str, tickets: int, deleted: int) -> list[tuple[str, dict[str, Any]]]:
+        counts = [("count", self._count_change(account_id, tickets))] if tickets else []
+        if deleted:
+            change = self._count_change(account_id, deleted)
+            change["Update"]["Key"] = self._account_key(account_id, _DELETED_COUNT)
+            counts.append(("count", change))
+        return counts
+
+    def delete(self, ticket: Ticket, also: Sequence[tuple[str, dict[str, Any]]] = (), *,
+               deleted_at: datetime | None = None, actor_id: int | None = None) -> None:
+        """Move the ticket to the deleted tickets (its item and audits kept, out of the sweep)."""
+        deleted_at = deleted_at or now()
+        item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
+                **self._updates(ticket.account_id, ticket.id, deleted_at), "deleted_at": _s(deleted_at.isoformat())}
+        for index in ("SWEEP_PK", "SWEEP_SK"):
+            item.pop(index, None)
+        if actor_id is not None:
+            item["actor_id"] = _n(actor_id)
         self._transact([
+            *also,
             ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
                                    "ConditionExpression": "version = :v",
                                    "ExpressionAttributeValues": {":v": _n(ticket.version)}}}),
-            ("count", self._count_change(ticket.account_id, -1)),
+            ("deleted", {"Put": {"TableName": self._table, "Item": item}}),
+            *self._counts(ticket.account_id, -1, 1),
+        ])
+
+    def restore(self, deleted: DeletedTicket) -> None:
+        """Back from the deleted tickets, as it was; StaleWrite when it is not there any more."""
+        ticket = deleted.ticket
+        self._transact([
+            ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(ticket.account_id, ticket.id),
+                                    "ConditionExpression": "attribute_exists(PK)"}}),
+            ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, ticket.version),
+                                "ConditionExpression": "attribute_not_exists(PK)"}}),
+            *self._counts(ticket.account_id, 1, -1),
+        ])
+
+    def purge(self, account_id: str, ticket_id: int, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Delete a deleted ticket for good, its audits first (so a purge cut short and run again
+        finishes the job); StaleWrite when it is not among the deleted tickets."""
+        query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "PK, SK",
+                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id)}}
+        start = None
+        while True:
+            keys, start = self._read(query, 25, start)
+            requests = [{"DeleteRequest": {"Key": key}} for key in keys]
+            while requests:
+                answer = self._db.batch_write_item(RequestItems={self._table: requests})
+                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
+            if start is None:
+                break
+        self._transact([
+            *also,
+            ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(account_id, ticket_id),
+                                    "ConditionExpression": "attribute_exists(PK)"}}),
+            *self._counts(account_id, 0, -1),
         ])
 
 
@@ -316,23 +465,8 @@ class DynamoUserStore(_Table):
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
         """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
-        wanted = list(dict.fromkeys(user_ids))
-        found: dict[int, User] = {}
-        for start in range(0, len(wanted), _BATCH_GET_MAX):
-            request = {self._table: {"Keys": [self._key(account_id, i) for i in wanted[start:start + _BATCH_GET_MAX]],
-                                     "ConsistentRead": True}}
-            for attempt in range(_BATCH_ATTEMPTS):
-                got = self._db.batch_get_item(RequestItems=request)
-                for item in got["Responses"].get(self._table, []):
-                    user = self._user(account_id, item)
-                    found[user.id] = user
-                request = got.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.02 * 2 ** attempt)  # throttled: back off before asking for the rest
-            else:
-                raise RuntimeError("DynamoDB kept leaving keys unprocessed; try again")
-        return found
+        items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(user_ids)])
+        return {user.id: user for user in (self._user(account_id, item) for item in items)}
 
     def update(self, account_id: str, user_id: int, *, name: str, role: Role) -> User | None:
         """Set the user's name and role (the email, which keys the guard item, never changes);

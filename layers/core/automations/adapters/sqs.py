@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from automations.service.sweep import SweepTask
@@ -47,3 +48,16 @@ class SqsRunQueue:
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None:
         send_all(self._sqs, self._expansions, [json.dumps(t, separators=(",", ":")) for t in tasks], "expander tasks")
+
+
+class SqsJobQueue:
+    """Bulk ticket jobs for the ticket job worker. The client and URL are looked up on the first
+    send: the functions that only read job statuses have neither."""
+
+    def __init__(self, client: Callable[[], Any], queue_url: Callable[[], str]) -> None:
+        self._sqs = client
+        self._url = queue_url
+
+    def send(self, account_id: str, job_id: str) -> None:
+        self._sqs().send_message(QueueUrl=self._url(),
+                                 MessageBody=json.dumps({"account_id": account_id, "job_id": job_id}))

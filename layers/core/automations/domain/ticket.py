@@ -23,6 +23,13 @@ _NO_STATUS_TIMES: tuple[datetime | None, ...] = (None,) * len(STATUSES)
 SWEEP_SHARDS = 8
 
 
+# A single-brand account's one brand and one ticket form, and the system custom status of each
+# status category (a closed ticket keeps solved's), as Zendesk gives every ticket.
+DEFAULT_BRAND_ID = 1
+DEFAULT_TICKET_FORM_ID = 1
+DEFAULT_CUSTOM_STATUS_IDS = {"new": 1, "open": 2, "pending": 3, "hold": 4, "solved": 5, "closed": 5}
+
+
 def sweep_shard(ticket_id: int) -> int:
     return ticket_id % SWEEP_SHARDS
 
@@ -107,11 +114,15 @@ class Ticket:
 
     @classmethod
     def create(cls, account_id: str, id: int, now: datetime, **values: Any) -> Ticket:
-        """A new ticket whose derived timestamps start at ``now``."""
+        """A new ticket whose derived timestamps start at ``now``, in the account's brand and
+        form and its status's custom status unless ``values`` name others."""
         status = values.get("status", "new")
         derived: dict[str, Any] = {"created_at": now, "updated_at": now, "status_entered_at": {status: now}}
         if values.get("assignee_id") is not None:
             derived["assigned_at"] = now
+        defaults = {"brand_id": DEFAULT_BRAND_ID, "ticket_form_id": DEFAULT_TICKET_FORM_ID,
+                    "custom_status_id": DEFAULT_CUSTOM_STATUS_IDS.get(status)}
+        values = {**values, **{k: v for k, v in defaults.items() if values.get(k) is None}}
         return cls(account_id=account_id, id=id, **(derived | values))
 
     def custom_field(self, field_id: int) -> str | None:
@@ -124,18 +135,23 @@ class Ticket:
         """When the ticket last entered ``status``."""
         return self.status_entered_at[STATUSES.index(status)]
 
-    def with_changes(self, changes: Mapping[str, Any], now: datetime) -> Ticket:
+    def with_changes(self, changes: Mapping[str, Any], now: datetime, *, touch: bool = False) -> Ticket:
         """The ticket with ``changes`` (attribute -> new value) applied at ``now``. Derived
         timestamps follow: a new status is entered at ``now``, a new assignee is assigned at
         ``now`` (unassigning clears ``assigned_at``: an unassigned ticket has no "hours since
-        assigned"), and ``updated_at`` becomes ``now``. Values equal to the current ones are
-        not changes; with none left the same ticket is returned."""
+        assigned"), and ``updated_at`` becomes ``now``; a ticket in its status's system custom
+        status moves to the new status's. Values equal to the current ones are not changes;
+        with none left the same ticket is returned, unless ``touch`` (a comment was added)."""
         refused = changes.keys() - _CHANGEABLE
         if refused:
             raise ValueError(f"cannot change {sorted(refused)} directly")
+        new_status = changes.get("status", self.status)
+        if new_status != self.status and "custom_status_id" not in changes \
+                and self.custom_status_id == DEFAULT_CUSTOM_STATUS_IDS[self.status]:
+            changes = {**changes, "custom_status_id": DEFAULT_CUSTOM_STATUS_IDS.get(new_status)}
         changed = replace(self, **changes)
         real = {name for name in changes if getattr(changed, name) != getattr(self, name)}
-        if not real:
+        if not real and not touch:
             return self
         now = ensure_utc(now)
         # `changed` is new and not yet shared: finish it in place rather than copy it again
@@ -148,6 +164,16 @@ class Ticket:
         if "assignee_id" in real:
             set_(changed, "assigned_at", None if changed.assignee_id is None else now)
         return changed
+
+
+@dataclass(frozen=True)
+class DeletedTicket:
+    """A ticket in Zendesk's deleted tickets: out of every listing and of the sweep, until it is
+    restored or deleted for good (then its audits go with it)."""
+
+    ticket: Ticket
+    deleted_at: datetime
+    actor_id: int | None  # who deleted it
 
 
 _INSTANTS = tuple(f.name for f in fields(Ticket) if f.type == "datetime | None")

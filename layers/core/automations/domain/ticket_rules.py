@@ -24,8 +24,6 @@ TIME_OPERATORS = (
     "is", "less_than", "greater_than",
     "is_business_hours", "less_than_business_hours", "greater_than_business_hours",
 )
-# Zendesk requires one condition in `all` on one of these so a rule is anchored to a ticket state.
-ANCHOR_FIELDS = ("status", "type", "group_id", "assignee_id", "requester_id", "custom_status_id")
 
 MAX_ACTIVE_AUTOMATIONS = 500
 MAX_RULE_BYTES = 65 * 1024
@@ -212,7 +210,8 @@ def _check_action(a: Action, problems: Problems) -> None:
 
 def validate_sweep_rule(automation: Automation, problems: Problems) -> None:
     """Zendesk's rules for a time-based automation (everything but uniqueness and the cap,
-    which need the account's other automations)."""
+    which need the account's other automations). Zendesk's documented "one condition on status,
+    type, group, assignee or requester" is not among them: real Zendesk does not enforce it."""
     if not isinstance(automation.title, str):
         problems.add("title", "Title: must be a string")
     elif not automation.title.strip():
@@ -229,9 +228,6 @@ def validate_sweep_rule(automation: Automation, problems: Problems) -> None:
     if not any(is_time_based(c) for c in automation.conditions.all):
         problems.add("base", 'Conditions: "all" must contain at least one time-based condition '
                              f"({', '.join(TIME_FIELDS)})")
-    if not any(c.field in ANCHOR_FIELDS for c in automation.conditions.all):
-        problems.add("base", 'Conditions: "all" must contain at least one condition on '
-                             f"{', '.join(ANCHOR_FIELDS)}")
     for a in automation.actions:
         _check_action(a, problems)
     size = automation.rule_size()

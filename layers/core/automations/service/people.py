@@ -21,7 +21,7 @@ from automations.errors import Conflict, NotFound, Problems
 from automations.paging import encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
-from automations.service.tickets import _cursor_id
+from automations.service.tickets import _cursor_id, find_or_create_user
 
 MAX_GROUP_MEMBERS = 1000  # one group item (ids as JSON) stays far below DynamoDB's 400 KB
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
@@ -175,6 +175,15 @@ class UserService:
 
     def find_by_email(self, account_id: str, email: str) -> User | None:
         return self._store.find_by_email(account_id, email.strip().lower())
+
+    def get_many(self, account_id: str, user_ids: Sequence[int]) -> list[User]:
+        """Those of the users that exist, in the order asked for."""
+        found = self._store.get_many(account_id, [i for i in user_ids if 0 < i <= _MAX_USER_ID])
+        return [found[i] for i in dict.fromkeys(user_ids) if i in found]
+
+    def me(self, account_id: str, email: str) -> User:
+        """The caller: the API key owner's user, an agent, made on first use as tickets make it."""
+        return find_or_create_user(self._store, account_id, email, None, Role.AGENT)
 
     def page(self, account_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[User], str | None]:
         """Users in id order, a page at a time, and the next page's cursor."""

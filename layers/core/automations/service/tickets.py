@@ -11,13 +11,14 @@ nor does an update that changes nothing)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from automations import clock
-from automations.domain.audit import API, Audit
-from automations.domain.ticket import Ticket
+from automations.domain.audit import API, Audit, Comment
+from automations.domain.ticket import DeletedTicket, Ticket, normalize_tags
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
@@ -28,6 +29,9 @@ from automations.service.accounts import _EMAIL
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
 MAX_ID = 10 ** 15 - 1
+MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
+MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
+MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 
@@ -37,6 +41,7 @@ _IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id":
         "ticket_form_id": "Ticket form"}
 _TEXTS = {"subject": "Subject", "description": "Description", "external_id": "External id",
           "recipient": "Recipient"}
+_TAG_LISTS = {"tags": "Tags", "additional_tags": "Additional tags", "remove_tags": "Remove tags"}
 _CREATE_ONLY = frozenset({"description", "submitter_id"})  # Zendesk ignores them in an update
 _BLANK_TEXT = {"subject": "", "description": ""}  # what null means; None for the other texts
 _CUSTOM_FIELDS_SHAPE = 'Custom fields: must be a list of {"id": <integer>, "value": <string, number or null>}'
@@ -44,9 +49,19 @@ _DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026
 
 
 @dataclass(frozen=True)
+class ExportPage:
+    tickets: list[Ticket | DeletedTicket]
+    more: bool
+    after_cursor: str  # where the next page starts (this one's start again when it is empty)
+
+
+@dataclass(frozen=True)
 class _Request:
     values: dict[str, Any]  # ticket attribute -> value; custom_fields holds only the fields given
     requester: tuple[str, str | None] | None  # (email, name) of a requester given by email
+    comment: Comment | None  # the comment the change adds (a new ticket's description)
+    added_tags: tuple[str, ...] = ()  # Zendesk's additional_tags: added to the ticket's tags
+    removed_tags: tuple[str, ...] = ()  # Zendesk's remove_tags
 
 
 class TicketService:
@@ -88,8 +103,42 @@ class TicketService:
         self.get(account_id, ticket_id)
         return self._store.list_audits(account_id, ticket_id)
 
+    def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
+                      limit: int = MAX_EXPORT_PAGE) -> ExportPage:
+        """Zendesk's incremental export: tickets, deleted ones too, in the order they last
+        changed, from ``start`` (that instant included) or after ``cursor`` (a previous page's)."""
+        if cursor is not None:
+            position, inclusive = _position(cursor), False
+        else:
+            position, inclusive = clock.sortable(start), True
+        found, more = self._store.updated_since(account_id, position, limit, inclusive=inclusive,
+                                                max_bytes=MAX_EXPORT_BYTES)
+        last = encode_cursor([found[-1][0]]) if found else (cursor or encode_cursor([position]))
+        return ExportPage([t for _, t in found], more, last)
+
+    def account_audits(self, account_id: str, size: int, *, after: str | None = None,
+                       before: str | None = None) -> CursorPage[Audit]:
+        """Every audit of the account, newest first; ``after`` goes on to older ones."""
+        older, newer = (_position(c) if c is not None else None for c in (after, before))
+        found, more = self._store.account_audits(account_id, size, before=older, after=newer)
+        if not found:
+            return CursorPage([], more, None, None)
+        return CursorPage([a for _, a in found], more, encode_cursor([found[-1][0]]), encode_cursor([found[0][0]]))
+
     # -- writing ---------------------------------------------------------------------------------
-    def create(self, account_id: str, draft: Any, *, author_email: str | None = None) -> tuple[Ticket, Audit]:
+    def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> list[Ticket]:
+        """Those of the tickets that exist, in the order asked for."""
+        found = self._store.get_many(account_id, [i for i in ticket_ids if _is_id(i)])
+        return [found[i] for i in dict.fromkeys(ticket_ids) if i in found]
+
+    def reserve_ids(self, account_id: str, count: int) -> range:
+        """Ticket ids for creates to come (a bulk job's), so that doing one twice makes one ticket."""
+        return self._store.allocate_ids(account_id, count)
+
+    def create(self, account_id: str, draft: Any, *, author_email: str | None = None, ticket_id: int | None = None,
+               also: Sequence[Any] = ()) -> tuple[Ticket, Audit]:
+        """``ticket_id``: one reserved for it; ``also``: the caller's writes, committed with the
+        ticket's (the store's opaque items, e.g. a job's result)."""
         request = _read(draft, creating=True, has_author=bool(author_email))
         author = self._author(account_id, author_email)
         values = self._resolve_requester(account_id, request)
@@ -97,19 +146,20 @@ class TicketService:
             values.setdefault("requester_id", author.id)
         values.setdefault("submitter_id", author.id if author else values["requester_id"])
         ticket = _fits(Ticket.create(account_id, 0, clock.now(), **values))  # no id spent on a refusal
-        ticket = replace(ticket, id=self._store.allocate_id(account_id))
-        audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API)
+        ticket = replace(ticket, id=ticket_id or self._store.allocate_id(account_id))
+        audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API, comment=request.comment)
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                self._store.insert(ticket, audit)
+                self._store.insert(ticket, audit, also)
                 return ticket, audit
             except StaleWrite:
                 continue  # a concurrent transaction on the account's ticket count: nothing was written
         raise Conflict("The ticket could not be saved because of concurrent requests; try again")
 
-    def update(self, account_id: str, ticket_id: int, changes: Any, *,
-               author_email: str | None = None) -> tuple[Ticket, Audit | None]:
-        """The updated ticket and its audit; no audit (and no write) when nothing changes."""
+    def update(self, account_id: str, ticket_id: int, changes: Any, *, author_email: str | None = None,
+               also: Sequence[Any] = ()) -> tuple[Ticket, Audit | None]:
+        """The updated ticket and its audit; no audit (and no write, ``also`` included) when
+        nothing changes. ``also``: the caller's writes, committed with the change."""
         old = self.get(account_id, ticket_id)  # as Zendesk: an unknown ticket is 404 whatever the body
         request = _read(changes, creating=False)
         old = _updatable(old, request.values)
@@ -120,25 +170,31 @@ class TicketService:
             ticket_values = dict(values)
             if "custom_fields" in values:  # only the fields given change
                 ticket_values["custom_fields"] = {**dict(old.custom_fields), **values["custom_fields"]}
-            new = old.with_changes(ticket_values, now)
+            if request.added_tags or request.removed_tags:  # on the tags as they are now, whatever raced
+                tags = normalize_tags([*ticket_values.get("tags", old.tags), *request.added_tags])
+                ticket_values["tags"] = [t for t in tags if t not in request.removed_tags]
+            new = old.with_changes(ticket_values, now, touch=request.comment is not None)
             if new is old:
                 return old, None
             if new.assignee_id is not None:
                 new = new.with_changes({"assignee_updated_at": now}, now)
             _fits(new)
-            audit = Audit.of(old, new, author_id=author.id if author else None, via=API)
+            audit = Audit.of(old, new, author_id=author.id if author else None, via=API, comment=request.comment)
             try:
-                self._store.replace(old, new, audit)
+                self._store.replace(old, new, audit, also)
                 return replace(new, version=old.version + 1), audit
             except StaleWrite:
                 old = _updatable(self.get(account_id, ticket_id), values)
         raise Conflict("The ticket was changed by another request; try again")
 
-    def delete(self, account_id: str, ticket_id: int) -> None:
+    def delete(self, account_id: str, ticket_id: int, *, author_email: str | None = None,
+               also: Sequence[Any] = ()) -> None:
+        """Move the ticket to the deleted tickets, as Zendesk does."""
         current: Ticket | None = self.get(account_id, ticket_id)
+        author = self._author(account_id, author_email)
         for _ in range(_WRITE_ATTEMPTS):
             try:
-                self._store.delete(current)
+                self._store.delete(current, also, deleted_at=clock.now(), actor_id=author.id if author else None)
                 return
             except StaleWrite:
                 current = self._store.get(account_id, ticket_id)
@@ -146,28 +202,69 @@ class TicketService:
                     return  # deleted concurrently: the outcome asked for
         raise Conflict("The ticket was changed by another request; try again")
 
+    # -- deleted tickets -------------------------------------------------------------------------
+    def deleted_page(self, account_id: str, page: int, per_page: int) -> OffsetPage[tuple[DeletedTicket, User | None]]:
+        """Deleted tickets by id, each with who deleted it, offset paginated."""
+        skip = (page - 1) * per_page
+        if skip >= MAX_OFFSET_RECORDS:
+            raise MalformedRequest(f"Offset pagination is limited to the first {MAX_OFFSET_RECORDS} tickets",
+                                   kind="pagination", parameter="page")
+        deleted, _ = self._store.deleted_page(account_id, per_page, offset=skip)
+        actors = self._users.get_many(account_id, [d.actor_id for d in deleted if d.actor_id is not None])
+        return OffsetPage([(d, actors.get(d.actor_id)) for d in deleted], page, per_page,
+                          self._store.count(account_id, deleted=True))
+
+    def restore(self, account_id: str, ticket_ids: Sequence[int], *, all_known: bool = True) -> None:
+        """Bring deleted tickets back; NotFound for one that is not deleted, unless not
+        ``all_known`` (restore_many restores those it finds)."""
+        for ticket_id in dict.fromkeys(ticket_ids):
+            try:
+                deleted = self.get_deleted(account_id, ticket_id)
+            except NotFound:
+                if all_known:
+                    raise
+                continue
+            try:  # restoring is a change: incremental exports see the ticket come back
+                self._store.restore(replace(deleted, ticket=replace(deleted.ticket, updated_at=clock.now())))
+            except StaleWrite:
+                continue  # restored or purged by a concurrent request meanwhile
+
+    def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket:
+        deleted = self._store.get_deleted(account_id, ticket_id) if _is_id(ticket_id) else None
+        if deleted is None:
+            raise NotFound(f"deleted ticket {ticket_id} not found")
+        return deleted
+
+    def purge(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
+        """Delete a deleted ticket for good, its audits with it."""
+        self.get_deleted(account_id, ticket_id)
+        try:
+            self._store.purge(account_id, ticket_id, also)
+        except StaleWrite:
+            raise NotFound(f"deleted ticket {ticket_id} not found") from None
+
     # -- people ----------------------------------------------------------------------------------
     def _author(self, account_id: str, email: str | None) -> User | None:
-        return self._person(account_id, email, None, Role.AGENT) if email else None
+        return find_or_create_user(self._users, account_id, email, None, Role.AGENT) if email else None
 
     def _resolve_requester(self, account_id: str, request: _Request) -> dict[str, Any]:
         values = dict(request.values)
         if request.requester is not None:
-            values["requester_id"] = self._person(account_id, *request.requester, Role.END_USER).id
+            values["requester_id"] = find_or_create_user(self._users, account_id, *request.requester, Role.END_USER).id
         return values
 
-    def _person(self, account_id: str, email: str, name: str | None, role: Role) -> User:
-        """The account's user with ``email``, created when there is none."""
-        email = email.strip().lower()
-        user = self._users.find_by_email(account_id, email)
-        if user is not None:
-            return user
-        try:
-            return self._users.add(User(account_id=account_id, id=self._users.allocate_id(account_id),
-                                        name=name or email.split("@")[0], email=email, role=role,
-                                        created_at=clock.now()))
-        except StaleWrite:
-            raise Conflict(f"The user {email} is being created by another request; try again") from None
+
+def find_or_create_user(users: UserStore, account_id: str, email: str, name: str | None, role: Role) -> User:
+    """The account's user with ``email``, created (with ``role``) when there is none."""
+    email = email.strip().lower()
+    user = users.find_by_email(account_id, email)
+    if user is not None:
+        return user
+    try:
+        return users.add(User(account_id=account_id, id=users.allocate_id(account_id),
+                              name=name or email.split("@")[0], email=email, role=role, created_at=clock.now()))
+    except StaleWrite:
+        raise Conflict(f"The user {email} is being created by another request; try again") from None
 
 
 def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
@@ -192,6 +289,15 @@ def _cursor_id(cursor: str) -> int:
     if len(key) != 1 or not _is_id(key[0], minimum=0):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key[0]
+
+
+def _position(cursor: str) -> str:
+    """The position a cursor of the audits listing or the incremental export holds (opaque)."""
+    key = decode_cursor(cursor)
+    if len(key) != 1 or not isinstance(key[0], str) or len(key[0]) > 64:
+        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
+    return key[0]
+
 
 
 def _is_id(value: Any, *, minimum: int = 1) -> bool:
@@ -234,14 +340,10 @@ def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
                 values[name] = _BLANK_TEXT.get(name) if value is None else value
             else:
                 problems.add(name, f"{label}: must be a string")
-    if creating:
-        _read_comment(given, values, problems)
-    if "tags" in given:
-        tags = [] if given["tags"] is None else given["tags"]
-        if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-            values["tags"] = tags
-        else:
-            problems.add("tags", "Tags: must be a list of strings")
+    comment = _read_comment(given, values, problems, creating=creating)
+    tags = {name: _read_tags(given, name, label, problems) for name, label in _TAG_LISTS.items() if name in given}
+    if "tags" in tags:
+        values["tags"] = tags["tags"]
     if "custom_fields" in given:
         _read_custom_fields(given["custom_fields"], values, problems)
     if "due_at" in given:
@@ -250,21 +352,49 @@ def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
     if creating and not has_author and given.get("requester_id") is None and given.get("requester") is None:
         problems.add("requester", "Requester: cannot be blank")
     problems.raise_if_any()
-    return _Request(values, requester)
+    return _Request(values, requester, comment, normalize_tags(tags.get("additional_tags", ())),
+                    normalize_tags(tags.get("remove_tags", ())))
 
 
-def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems) -> None:
-    """A new ticket's description: ``comment.body`` (Zendesk's way) or ``description`` (zenpy's)."""
-    if "comment" in given:
-        comment = given["comment"]
-        body = comment.get("body") if isinstance(comment, Mapping) else None
-        if not isinstance(body, str):
-            problems.add("comment", 'Comment: must be an object with a "body" string')
-            return
-        values["description"] = body
-    refused = any(e.field == "description" for e in problems.errors)  # already: not a string
-    if not refused and not values.get("description", "").strip():
+def _read_tags(given: Mapping[str, Any], name: str, label: str, problems: Problems) -> list[str]:
+    tags = [] if given[name] is None else given[name]
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return tags
+    problems.add(name, f"{label}: must be a list of strings")
+    return []
+
+
+def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems, *,
+                  creating: bool) -> Comment | None:
+    """The comment a change adds: ``comment`` ``{body or html_body, public}``. A new ticket's
+    description is its first comment: ``comment`` (Zendesk's way) or ``description`` (zenpy's)."""
+    comment = None if given.get("comment") is None else _comment(given["comment"], problems)
+    if not creating or any(e.field in ("comment", "description") for e in problems.errors):
+        return comment
+    if comment is None and values.get("description", "").strip():
+        comment = _comment({"body": values["description"]}, problems)
+    if comment is None:
         problems.add("description", "Description: cannot be blank")
+    else:
+        values["description"] = comment.body
+    return comment
+
+
+def _comment(raw: Any, problems: Problems) -> Comment | None:
+    body, html_body = (raw.get("body"), raw.get("html_body")) if isinstance(raw, Mapping) else (None, None)
+    if not any(isinstance(text, str) and text.strip() for text in (body, html_body)) \
+            or not all(text is None or isinstance(text, str) for text in (body, html_body)):
+        problems.add("comment", 'Comment: must be an object with a non-blank "body" or "html_body" string')
+        return None
+    public = raw.get("public", True)
+    if not isinstance(public, bool):
+        problems.add("comment", "Comment: public must be true or false")
+        return None
+    comment = Comment.written(body, html_body, public)
+    if max(len(comment.body), len(comment.html_body)) > MAX_COMMENT_CHARS:
+        problems.add("comment", f"Comment: is too long (at most {MAX_COMMENT_CHARS} characters)")
+        return None
+    return comment
 
 
 def _read_custom_fields(entries: Any, values: dict[str, Any], problems: Problems) -> None:

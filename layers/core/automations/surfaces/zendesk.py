@@ -113,7 +113,7 @@ def query_ids(request: HttpRequest) -> list[int]:
     return ids
 
 
-def _envelope(body: Any, key: str) -> Any:
+def envelope(body: Any, key: str) -> Any:
     if not isinstance(body, dict) or key not in body:
         raise MalformedRequest(f"Required parameter missing: {key}", kind="missing", parameter=key)
     return body[key]
@@ -199,11 +199,11 @@ def parse_changes(raw: Any) -> AutomationChanges:
 
 
 def draft_from_body(request: HttpRequest) -> AutomationDraft:
-    return parse_draft(_envelope(request.json(), "automation"))
+    return parse_draft(envelope(request.json(), "automation"))
 
 
 def drafts_from_body(request: HttpRequest) -> list[AutomationDraft]:
-    items = _envelope(request.json(), "automations")
+    items = envelope(request.json(), "automations")
     if not isinstance(items, list):
         raise ValidationFailed([FieldError("base", "automations must be a list")])
     if len(items) > automation_service.MAX_BULK:
@@ -212,12 +212,12 @@ def drafts_from_body(request: HttpRequest) -> list[AutomationDraft]:
 
 
 def changes_from_body(request: HttpRequest) -> AutomationChanges:
-    return parse_changes(_envelope(request.json(), "automation"))
+    return parse_changes(envelope(request.json(), "automation"))
 
 
 def bulk_changes_from_body(request: HttpRequest) -> list[tuple[int, AutomationChanges]]:
     """``update_many`` takes only id, position and active."""
-    items = _envelope(request.json(), "automations")
+    items = envelope(request.json(), "automations")
     if not isinstance(items, list):
         raise ValidationFailed([FieldError("base", "automations must be a list")])
     if len(items) > automation_service.MAX_BULK:

@@ -2,19 +2,35 @@
 Envelopes, pagination, status codes and error bodies are the Zendesk surface's (zendesk.py)."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from automations.clock import iso_z
-from automations.domain.audit import Audit
-from automations.domain.ticket import Ticket
-from automations.service.tickets import TicketService
+from automations.domain import job as jobs
+from automations.domain.audit import API, Audit, AuditEvent, Comment
+from automations.domain.job import Job, JobItem
+from automations.domain.ticket import DeletedTicket, Ticket
+from automations.domain.user import User
+from automations.errors import MalformedRequest, TooManyValues
+from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
 
 
 def ticket_from_body(request: HttpRequest) -> Any:
     """The ``ticket`` object of the body; the service checks its fields."""
-    return zendesk._envelope(request.json(), "ticket")
+    return zendesk.envelope(request.json(), "ticket")
+
+
+def tag_change(request: HttpRequest, field: str) -> dict[str, Any]:
+    """A tags request (``{"tags": [...]}``) as the ticket change it is: ``tags`` (replace),
+    ``additional_tags`` or ``remove_tags``."""
+    return {field: zendesk.envelope(request.json(), "tags")}
+
+
+def tags_response(ticket: Ticket) -> dict[str, Any]:
+    return json_response(200, {"tags": list(ticket.tags)})
 
 
 def ticket_url(base_url: str, ticket_id: int) -> str:
@@ -22,10 +38,13 @@ def ticket_url(base_url: str, ticket_id: int) -> str:
 
 
 def ticket_json(t: Ticket, base_url: str) -> dict[str, Any]:
+    """Zendesk's ticket object, key for key and in its order."""
+    custom_fields = [{"id": field_id, "value": value} for field_id, value in t.custom_fields]
     return {
         "url": ticket_url(base_url, t.id),
         "id": t.id,
         "external_id": t.external_id,
+        "via": API.to_dict(),  # every ticket here is made through the API
         "created_at": iso_z(t.created_at),
         "updated_at": iso_z(t.updated_at),
         "type": t.type or None,
@@ -42,20 +61,40 @@ def ticket_json(t: Ticket, base_url: str) -> dict[str, Any]:
         "group_id": t.group_id,
         "collaborator_ids": [],
         "follower_ids": [],
+        "email_cc_ids": [],
+        "forum_topic_id": None,
+        "problem_id": None,
+        "has_incidents": False,
+        "is_public": True,
         "due_at": iso_z(t.due_at) if t.due_at else None,
         "tags": list(t.tags),
-        "custom_fields": [{"id": field_id, "value": value} for field_id, value in t.custom_fields],
+        "custom_fields": custom_fields,
+        "satisfaction_rating": None,
+        "sharing_agreement_ids": [],
         "custom_status_id": t.custom_status_id,
+        "fields": custom_fields,
+        "followup_ids": [],
         "ticket_form_id": t.ticket_form_id,
         "brand_id": t.brand_id,
-        "via": {"channel": "api"},
-        "satisfaction_rating": None,
+        "allow_channelback": False,
+        "allow_attachments": True,
+        "from_messaging_channel": False,
     }
+
+
+def event_json(audit: Audit, index: int, event: AuditEvent | Comment) -> dict[str, Any]:
+    """One event of an audit, with its (derived) id; a comment as Zendesk shows it."""
+    if isinstance(event, Comment):
+        return {"id": audit.event_id(index), "type": "Comment", "author_id": audit.author_id, "body": event.body,
+                "html_body": event.html_body, "plain_body": event.body, "public": event.public, "attachments": [],
+                "audit_id": audit.id}
+    return {"id": audit.event_id(index), **event.to_dict()}
 
 
 def audit_json(a: Audit) -> dict[str, Any]:
     return {"id": a.id, "ticket_id": a.ticket_id, "created_at": iso_z(a.created_at), "author_id": a.author_id,
-            "metadata": {}, "via": a.via.to_dict(), "events": [e.to_dict() for e in a.events]}
+            "metadata": {"system": {}, "custom": {}}, "via": a.via.to_dict(),
+            "events": [event_json(a, i, e) for i, e in enumerate(a.events)]}
 
 
 def ticket_response(request: HttpRequest, ticket: Ticket) -> dict[str, Any]:
@@ -80,6 +119,130 @@ def tickets_response(request: HttpRequest, tickets: TicketService) -> dict[str, 
                                    ticket_json)
 
 
+def account_audits_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """Every audit of the account, newest first, cursor paginated (the only way Zendesk pages them)."""
+    size, after, before = zendesk.cursor_params(request)
+    result = tickets.account_audits(request.account_id, size, after=after, before=before)
+    return zendesk.cursor_response(request, "audits", result, size, lambda audit, _: audit_json(audit))
+
+
 def audits_response(audits: list[Audit]) -> dict[str, Any]:
     return json_response(200, {"audits": [audit_json(a) for a in audits], "next_page": None,
                                "previous_page": None, "count": len(audits)})
+
+
+def tickets_list_response(request: HttpRequest, tickets: list[Ticket]) -> dict[str, Any]:
+    return json_response(200, {"tickets": [ticket_json(t, request.base_url) for t in tickets], "next_page": None,
+                               "previous_page": None, "count": len(tickets)})
+
+
+# -- incremental exports ----------------------------------------------------------------------
+_MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z
+
+
+def _whole(request: HttpRequest, name: str, maximum: int) -> int | None:
+    value = request.query.get(name)
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 12 or int(value) > maximum:
+        raise MalformedRequest(f"{name} must be a whole number from 0 to {maximum}", kind="invalid_value",
+                               parameter=name)
+    return int(value)
+
+
+def export_page(request: HttpRequest, tickets: TicketService, *, by_cursor: bool) -> tuple[ExportPage, int | None]:
+    """The page asked for (``start_time`` in Unix seconds, or, by cursor, ``cursor``) and the
+    start time, if one was given."""
+    start = _whole(request, "start_time", _MAX_UNIX_TIME)
+    cursor = request.query.get("cursor") if by_cursor else None
+    if start is None and not cursor:
+        raise MalformedRequest("Required parameter missing: start_time", kind="missing", parameter="start_time")
+    per_page = _whole(request, "per_page", 10 ** 6)
+    limit = min(per_page, MAX_EXPORT_PAGE) if per_page else MAX_EXPORT_PAGE
+    when = datetime.fromtimestamp(start, UTC) if start is not None else None
+    return tickets.changed_since(request.account_id, start=when, cursor=cursor, limit=limit), start
+
+
+def _changed_at(ticket: Ticket | DeletedTicket) -> datetime:
+    return ticket.deleted_at if isinstance(ticket, DeletedTicket) else ticket.updated_at
+
+
+def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any]:
+    if isinstance(ticket, DeletedTicket):  # as Zendesk exports them: status "deleted"
+        return {**ticket_json(ticket.ticket, base_url), "updated_at": iso_z(ticket.deleted_at), "status": "deleted"}
+    return ticket_json(ticket, base_url)
+
+
+def export_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """The time-based export: ``end_time`` and ``next_page`` (from ``end_time``, so a page may
+    repeat tickets changed in that second, as Zendesk's does)."""
+    page, start = export_page(request, tickets, by_cursor=False)
+    rendered = [_export_json(t, request.base_url) for t in page.tickets]
+    end_time = int(_changed_at(page.tickets[-1]).timestamp()) if page.tickets else start
+    others = {k: v for k, v in request.query.items() if k != "start_time"}
+    return json_response(200, {
+        "tickets": rendered, "count": len(rendered), "end_of_stream": not page.more,
+        "next_page": f"{request.base_url}{request.path}?{urlencode({**others, 'start_time': end_time})}",
+        "end_time": end_time})
+
+
+def export_cursor_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    page, _ = export_page(request, tickets, by_cursor=True)
+    others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
+    return json_response(200, {
+        "tickets": [_export_json(t, request.base_url) for t in page.tickets],
+        "after_url": f"{request.base_url}{request.path}?{urlencode({**others, 'cursor': page.after_cursor})}",
+        "before_url": None, "after_cursor": page.after_cursor, "before_cursor": None,
+        "end_of_stream": not page.more})
+
+
+# -- deleted tickets ---------------------------------------------------------------------------
+def deleted_ticket_json(entry: tuple[DeletedTicket, User | None], base_url: str) -> dict[str, Any]:
+    deleted, actor = entry
+    t = deleted.ticket
+    return {"id": t.id, "subject": t.subject, "description": t.description,
+            "actor": {"id": deleted.actor_id, "name": actor.name if actor else None},
+            "deleted_at": iso_z(deleted.deleted_at), "previous_state": t.status,
+            "url": f"{base_url}/api/v2/deleted_tickets/{t.id}.json"}
+
+
+def deleted_tickets_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    page, per_page = zendesk.offset_params(request)
+    return zendesk.offset_response(request, "deleted_tickets", tickets.deleted_page(request.account_id, page, per_page),
+                                   deleted_ticket_json)
+
+
+def restored_response() -> dict[str, Any]:
+    return json_response(200, {})
+
+
+# -- bulk requests and their job statuses ------------------------------------------------------
+def tickets_from_body(request: HttpRequest) -> Any:
+    """The ``tickets`` list of a bulk body; the job service checks its size and items."""
+    return zendesk.envelope(request.json(), "tickets")
+
+
+def job_id_list(request: HttpRequest) -> list[str]:
+    ids = [p.strip() for p in request.query.get("ids", "").split(",") if p.strip()]
+    if not ids:
+        raise MalformedRequest("Required parameter missing: ids", kind="missing", parameter="ids")
+    if len(ids) > jobs.MAX_ITEMS:
+        raise TooManyValues(f"Parameter ids cannot specify more than {jobs.MAX_ITEMS} values")
+    return ids
+
+
+def job_json(job: Job, items: list[JobItem] | None, base_url: str) -> dict[str, Any]:
+    """Zendesk's job status: ``progress`` counts the items done; ``results`` once it finished."""
+    results = sorted((i.result for i in items or () if i.result is not None), key=lambda r: r["index"])
+    finished = job.status in (jobs.COMPLETED, jobs.FAILED)
+    return {"id": job.id, "url": f"{base_url}/api/v2/job_statuses/{job.id}.json", "total": job.total,
+            "progress": None if job.status == jobs.QUEUED else len(results), "status": job.status,
+            "message": job.message, "results": results if finished else None}
+
+
+def job_response(request: HttpRequest, job: Job, items: list[JobItem] | None = None) -> dict[str, Any]:
+    return json_response(200, {"job_status": job_json(job, items, request.base_url)})
+
+
+def jobs_response(request: HttpRequest, found: list[tuple[Job, list[JobItem]]]) -> dict[str, Any]:
+    return json_response(200, {"job_statuses": [job_json(job, items, request.base_url) for job, items in found]})

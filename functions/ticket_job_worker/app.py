@@ -1,0 +1,34 @@
+"""The bulk ticket job worker (SQS, partial batch failures): does a job's items, hands the rest on
+through the queue before the Lambda runs out of time, and fails only the message it could not do."""
+import json
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from automations.bootstrap import services
+from automations.telemetry import lambda_handler, logger
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+_RESERVE_MS = 30_000  # stop with half a minute left, so the hand-off is always sent
+MAX_RECEIVES = 5  # the queue's maxReceiveCount: the last delivery records what it cannot do
+
+
+def _work(record: SQSRecord, lambda_context):
+    try:
+        message = json.loads(record.body)
+        account_id, job_id = str(message["account_id"]), str(message["job_id"])
+    except (ValueError, TypeError, KeyError):
+        logger.error("ticket job message is not a job", extra={"message_id": record.message_id})
+        return
+    last = int(record.attributes.approximate_receive_count) >= MAX_RECEIVES
+    jobs = services().ticket_jobs
+    finished = jobs.work(account_id, job_id, last_attempt=last,
+                         has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
+    if not finished:
+        jobs.hand_on(account_id, job_id)
+    logger.info("ticket job worked", extra={"account_id": account_id, "job_id": job_id, "finished": finished})
+
+
+@lambda_handler
+def handler(event, context):
+    return process_partial_response(event=event, record_handler=_work, processor=_processor, context=context)

@@ -1,0 +1,160 @@
+"""Bulk ticket requests as Zendesk does them: the request is checked for shape and size, stored as
+a job (up to 100 items) and answered at once with its status; a worker (SQS) then does the items
+one by one, each change committed with its result, so a job run again skips what was done.
+
+An item that fails (invalid, missing ticket, a race lost three times) fails alone: its result
+says why and the job goes on. Any other error is retried by running the job again; on the last
+delivery the item it stopped at is recorded as failed instead, so even a poison item cannot hold
+the rest back. A job whose run fails for other reasons on the last delivery is ``failed``."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from automations import clock
+from automations.domain import job as jobs
+from automations.domain.job import Job, JobItem
+from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed
+from automations.ports import JobQueue, JobStore
+from automations.service.tickets import MAX_TICKET_BYTES, TicketService
+
+log = logging.getLogger(__name__)
+_ERRORS = {"create": "TicketCreateFailed", "update": "TicketUpdateFailed", "delete": "TicketDeleteFailed",
+           "purge": "TicketDeleteFailed"}
+
+
+class TicketJobService:
+    def __init__(self, jobs_store: JobStore, tickets: TicketService, queue: JobQueue) -> None:
+        self._jobs = jobs_store
+        self._tickets = tickets
+        self._queue = queue
+
+    # -- starting --------------------------------------------------------------------------------
+    def create_many(self, account_id: str, tickets: Any, author_email: str) -> Job:
+        """``tickets``: ticket objects, each checked when its turn comes."""
+        items = _bounded_list(tickets, "tickets")
+        ids = self._tickets.reserve_ids(account_id, len(items)) if items else range(0)
+        return self._start(account_id, "create", author_email,
+                           [{"id": ticket_id, "ticket": t} for ticket_id, t in zip(ids, items)])
+
+    def update_many(self, account_id: str, tickets: Any, author_email: str) -> Job:
+        """``tickets``: ticket objects, each with its ``id``."""
+        items = _bounded_list(tickets, "tickets")
+        ids = [t.get("id") if isinstance(t, dict) else None for t in items]
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+            raise ValidationFailed([FieldError("tickets", "Tickets: each ticket needs its numeric id")])
+        return self._start(account_id, "update", author_email, [{"id": i, "ticket": t} for i, t in zip(ids, items)])
+
+    def update_each(self, account_id: str, ticket_ids: Sequence[int], changes: Any, author_email: str) -> Job:
+        """The same ``changes`` to each of the tickets."""
+        return self._start(account_id, "update", author_email, [{"id": i, "ticket": changes} for i in ticket_ids])
+
+    def delete_many(self, account_id: str, ticket_ids: Sequence[int], author_email: str) -> Job:
+        return self._start(account_id, "delete", author_email, [{"id": i} for i in ticket_ids])
+
+    def purge_many(self, account_id: str, ticket_ids: Sequence[int], author_email: str, *,
+                   must_exist: bool = False) -> Job:
+        """Delete deleted tickets for good (Zendesk does it as a job too); ``must_exist``: refuse
+        (NotFound) ids that are not among the deleted tickets now, as Zendesk does for one."""
+        if must_exist:
+            for ticket_id in ticket_ids:
+                self._tickets.get_deleted(account_id, ticket_id)
+        return self._start(account_id, "purge", author_email, [{"id": i} for i in ticket_ids])
+
+    def _start(self, account_id: str, action: str, author_email: str, requests: list[dict[str, Any]]) -> Job:
+        too_large = [str(i) for i, r in enumerate(requests) if len(json.dumps(r, default=str)) > MAX_TICKET_BYTES]
+        if too_large:  # it could never be saved, and its job item must fit DynamoDB's 400 KB
+            raise ValidationFailed([FieldError("tickets", f"Tickets: too large (a ticket must be smaller than "
+                                                          f"{MAX_TICKET_BYTES // 1024} KB): {', '.join(too_large)}")])
+        job = Job(account_id=account_id, id=f"V3-{uuid.uuid4().hex}", action=action, total=len(requests),
+                  author_email=author_email, created_at=clock.now())
+        self._jobs.create(job, [JobItem(index, request) for index, request in enumerate(requests)])
+        self._queue.send(account_id, job.id)
+        return job
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get(self, account_id: str, job_id: str) -> tuple[Job, list[JobItem]]:
+        job = self._jobs.get(account_id, job_id) if _is_job_id(job_id) else None
+        if job is None:
+            raise NotFound(f"job status {job_id} not found")
+        return job, self._jobs.items(account_id, job_id)
+
+    def get_many(self, account_id: str, job_ids: Sequence[str]) -> list[tuple[Job, list[JobItem]]]:
+        found = []
+        for job_id in dict.fromkeys(job_ids):
+            try:
+                found.append(self.get(account_id, job_id))
+            except NotFound:
+                continue
+        return found
+
+    # -- working ---------------------------------------------------------------------------------
+    def hand_on(self, account_id: str, job_id: str) -> None:
+        """Queue the job again: the worker ran out of time."""
+        self._queue.send(account_id, job_id)
+
+    def work(self, account_id: str, job_id: str, *, has_time: Callable[[], bool], last_attempt: bool) -> bool:
+        """Do the job's items not yet done; False when time ran out first (run it again)."""
+        job = self._jobs.get(account_id, job_id)
+        if job is None or job.status in (jobs.COMPLETED, jobs.FAILED):
+            return True  # unknown (expired) or already finished: a redelivery
+        if job.status == jobs.QUEUED:
+            self._jobs.set_status(job, jobs.WORKING, None)
+        try:
+            for item in self._jobs.items(account_id, job_id):
+                if item.result is not None:
+                    continue
+                if not has_time():
+                    return False
+                self._do(job, item, last_attempt=last_attempt)
+        except Exception:
+            if not last_attempt:
+                raise
+            log.exception("ticket job %s failed", job_id)
+            self._jobs.set_status(job, jobs.FAILED, f"Failed at {clock.iso_z(clock.now())}")
+            return True
+        self._jobs.set_status(job, jobs.COMPLETED, f"Completed at {clock.iso_z(clock.now())}")
+        return True
+
+    def _do(self, job: Job, item: JobItem, *, last_attempt: bool) -> None:
+        ticket_id = item.request["id"]
+        done = jobs.success(job.action, item.index, ticket_id)
+        also = [self._jobs.result_write(job, item.index, done)]
+        try:
+            if job.action == "create":
+                self._tickets.create(job.account_id, item.request["ticket"], author_email=job.author_email,
+                                     ticket_id=ticket_id, also=also)
+            elif job.action == "update":
+                self._tickets.update(job.account_id, ticket_id, item.request["ticket"],
+                                     author_email=job.author_email, also=also)
+            elif job.action == "delete":
+                self._tickets.delete(job.account_id, ticket_id, author_email=job.author_email, also=also)
+            else:
+                self._tickets.purge(job.account_id, ticket_id, also=also)
+        except DomainError as e:
+            self._jobs.record(job, item.index, jobs.failure(job.action, item.index, ticket_id,
+                                                            _ERRORS[job.action], e.message or type(e).__name__))
+            return
+        except Exception:
+            if not last_attempt:
+                raise  # perhaps transient: the whole job runs again
+            log.exception("ticket job %s item %s failed", job.id, item.index)
+            self._jobs.record(job, item.index, jobs.failure(job.action, item.index, ticket_id, "InternalError",
+                                                            "The item could not be processed"))
+            return
+        self._jobs.record(job, item.index, done)  # when the change wrote nothing (no-op), or a race made it
+
+
+def _bounded_list(raw: Any, name: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise ValidationFailed([FieldError(name, f"{name.capitalize()}: must be a list")])
+    if len(raw) > jobs.MAX_ITEMS:
+        raise TooManyValues(f"Parameter {name} cannot specify more than {jobs.MAX_ITEMS} values")
+    return raw
+
+
+def _is_job_id(job_id: str) -> bool:
+    return job_id.startswith("V3-") and len(job_id) == 35 and all(c in "0123456789abcdef" for c in job_id[3:])
