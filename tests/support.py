@@ -85,13 +85,34 @@ def _template():
     return load_template(ROOT / "template.yaml")
 
 
+def repo_template():
+    """template.yaml, loaded once per process."""
+    return _template()
+
+
+def function_id(function_dir: str) -> str:
+    """The template logical id of the function whose code is functions/<dir>."""
+    (logical_id,) = [f.logical_id for f in _template().functions.values() if f.code_dir.name == function_dir]
+    return logical_id
+
+
 def load_handler(function_dir: str):
-    """Import functions/<dir>/app.py the way Lambda does (its own module), return ``handler``."""
+    """Import functions/<dir>/app.py the way Lambda does (its own module), return ``handler``:
+    the AWS calls it makes are that function's, for the IAM coverage check."""
+    from automations_local import iam_coverage
+
     path = FUNCTIONS / function_dir / "app.py"
     spec = importlib.util.spec_from_file_location(f"handler_{function_dir}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.handler
+    logical_id = function_id(function_dir)
+
+    @functools.wraps(module.handler)
+    def handler(event, context):
+        with iam_coverage.running(logical_id):
+            return module.handler(event, context)
+
+    return handler
 
 
 def sample_event(name: str) -> dict[str, Any]:
@@ -127,8 +148,10 @@ def http_event(method: str, path: str, *, route: str | None = None, path_params:
 def authorized(event: dict[str, Any]) -> dict[str, Any]:
     """Run the real authorizer on ``event`` and attach its context as API Gateway does."""
     from automations.surfaces.authorizer import authorize
+    from automations_local import iam_coverage
 
-    verdict = authorize(event)
+    with iam_coverage.running(function_id("authorizer")):
+        verdict = authorize(event)
     assert verdict["isAuthorized"] is True
     event = copy.deepcopy(event)
     event["requestContext"]["authorizer"] = {"lambda": verdict["context"]}

@@ -15,7 +15,7 @@ import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations_local import LOGGER_NAME, openapi, outbox  # noqa: F401 - they register their local pages
+from automations_local import LOGGER_NAME, aws_model_check, iam_coverage, openapi, outbox  # noqa: F401 - openapi and outbox register their local pages
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
@@ -79,6 +79,7 @@ class LocalRuntime:
             self.template = load_template(self.template_path, stack_name=self.stack_name,
                                           aws_endpoint=self.aws_endpoint)
             self._install_function_environment()
+            self._install_aws_checks()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
             bootstrap.reset()  # services() must see this endpoint and table
@@ -151,6 +152,15 @@ class LocalRuntime:
             log.warning(warning)
         for key, value in environment.items():
             self._setenv(key, value)
+
+    def _install_aws_checks(self) -> None:
+        """Under their flags: requests checked against the AWS API model, and each function's
+        calls against its IAM role (violations and denials are logged as errors)."""
+        if aws_model_check.enabled():
+            aws_model_check.install()
+        if iam_coverage.enabled():
+            iam_coverage.enable(self.template)
+            iam_coverage.current_model()  # built now (seconds), not in the first function call
 
     def _verify_senders(self) -> None:
         """moto's SES refuses mail from an unverified address, as SES does."""

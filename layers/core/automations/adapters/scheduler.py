@@ -23,6 +23,11 @@ def run_schedule_name(run: Run) -> str:
     return run.id  # "run_" + 24 hex: within Scheduler's 64 characters
 
 
+def retry_schedule_name(run: Run) -> str:
+    # Also the ClientToken, whose pattern ([a-zA-Z0-9-_]+) is narrower than a name's (no ".").
+    return f"{run_schedule_name(run)}-retry{run.attempts}"
+
+
 def recurring_schedule_name(automation: Automation) -> str:
     digest = hashlib.sha256(f"{automation.account_id}|{automation.id}".encode()).hexdigest()[:32]
     return f"rule_{digest}"
@@ -46,7 +51,7 @@ class EventBridgeRunScheduler:
         self._once(run_schedule_name(run), run, run.due_at)
 
     def schedule_retry(self, run: Run) -> None:
-        self._once(f"{run_schedule_name(run)}.retry{run.attempts}", run, run.lease_until)
+        self._once(retry_schedule_name(run), run, run.lease_until)
 
     def _once(self, name: str, run: Run, when) -> None:
         at = ensure_utc(when).strftime("%Y-%m-%dT%H:%M:%S")
