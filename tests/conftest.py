@@ -22,5 +22,5 @@ iam_coverage.enable(repo_template())
 @pytest.fixture(autouse=True)
 def _aws_checks():
     yield
-    problems = aws_model_check.take_violations() + iam_coverage.take_denials()
+    problems = aws_model_check.violations.take() + iam_coverage.denials.take()
     assert not problems, "AWS would refuse calls made in this test:\n" + "\n".join(problems)

@@ -20,9 +20,37 @@ log = logging.getLogger(LOGGER_NAME)
 ENV_FLAG = "AUTOMATIONS_CHECK_AWS_MODEL"
 EVENT = "before-parameter-build.*.*"  # after botocore's own handlers filled idempotency tokens
 
-_violations: list[str] = []
-_lock = threading.Lock()
 _patterns: dict[str, re.Pattern | None] = {}
+
+
+class Findings:
+    """What a check found, kept until a test takes it (thread-safe: the runtime's drivers call AWS too)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: list[str] = []
+
+    def add(self, lines: list[str]) -> None:
+        with self._lock:
+            self._found.extend(lines)
+
+    def take(self) -> list[str]:
+        """Everything found so far, forgetting it."""
+        with self._lock:
+            taken, self._found = self._found, []
+            return taken
+
+
+def register_on_every_session(event: str, handler) -> None:
+    """``handler`` for ``event`` on every botocore session created from now on (idempotent):
+    botocore registers its built-in handlers on each new session."""
+    from botocore import handlers
+
+    if (event, handler) not in handlers.BUILTIN_HANDLERS:
+        handlers.BUILTIN_HANDLERS.append((event, handler))
+
+
+violations = Findings()
 
 
 def enabled() -> bool:
@@ -31,23 +59,7 @@ def enabled() -> bool:
 
 def install() -> None:
     """Check every request of every botocore session created from now on (idempotent)."""
-    from botocore import handlers
-
-    if (EVENT, check_request) not in handlers.BUILTIN_HANDLERS:
-        handlers.BUILTIN_HANDLERS.append((EVENT, check_request))
-
-
-def violations() -> list[str]:
-    with _lock:
-        return list(_violations)
-
-
-def take_violations() -> list[str]:
-    """The violations recorded so far, forgetting them."""
-    with _lock:
-        taken = list(_violations)
-        _violations.clear()
-        return taken
+    register_on_every_session(EVENT, check_request)
 
 
 def check_request(params: dict, model, **_) -> None:
@@ -59,8 +71,7 @@ def check_request(params: dict, model, **_) -> None:
 
     operation = f"{model.service_model.service_name}.{model.name}"
     report = "\n".join(f"{operation}: {problem}" for problem in problems)
-    with _lock:
-        _violations.extend(report.splitlines())
+    violations.add(report.splitlines())
     log.error("AWS would refuse this request (its API model):\n%s", report)
     raise ParamValidationError(report=report)
 

@@ -22,10 +22,12 @@ import contextvars
 import copy
 import email.utils
 import functools
+import hashlib
 import json
 import logging
 import os
 import re
+import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from automations_local import LOGGER_NAME
+from automations_local.aws_model_check import Findings, register_on_every_session
 from automations_local.template import ACCOUNT_ID, Template
 
 log = logging.getLogger(LOGGER_NAME)
@@ -61,7 +64,7 @@ _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("aws_call
 _lock = threading.Lock()
 _template: Template | None = None
 _model: IamModel | None = None
-_denials: list[str] = []
+denials = Findings()
 _written: set[str] = set()
 
 
@@ -185,13 +188,13 @@ class Statement:
             return False
         return _conditions_hold(document.get("Condition") or {}, dict(request.context))
 
-    def grants(self, request: Request) -> list[tuple[str, str]]:
-        """The (action, resource) entries of this Allow that ``request`` used."""
+    def granted_actions(self, request: Request) -> list[str]:
+        """The Action entries of this statement that ``request`` used."""
         if not self.matches(request):
             return []
-        actions = [a for a in self.actions() if "Action" not in self.document or _action_matches(a, request.action)]
-        resources = [r for r in self.resources() if "Resource" not in self.document or _glob(r, request.resource)]
-        return [(a, r) for a in actions for r in resources]
+        if "Action" not in self.document:
+            return [f"NotAction {self.actions()}"]
+        return [a for a in self.actions() if _action_matches(a, request.action)]
 
     def describe(self) -> str:
         return f"{self.source} statement {self.index}"
@@ -281,7 +284,9 @@ def expand(template: Template) -> dict:
 
 @functools.cache
 def _expanded(template: Template) -> dict:
-    from samtranslator.translator.transform import transform
+    """Expanding takes seconds, so every test process shares one expansion per template text
+    (a file in the temporary directory, keyed by the template and the translator's version)."""
+    from samtranslator import __version__ as translator_version
 
     raw = copy.deepcopy(template.raw)
     for resource in (raw.get("Resources") or {}).values():  # the translator wants S3 locations
@@ -289,17 +294,30 @@ def _expanded(template: Template) -> dict:
         for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
                 properties[key] = f"s3://placeholder/{properties[key]}"
-    region = {"AWS_DEFAULT_REGION": template.region}
-    saved = {key: os.environ.get(key) for key in region}
-    os.environ.update(region)  # the translator reads the region from the environment
+    key = hashlib.sha256(json.dumps([raw, template.region, translator_version], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:24]
+    cached = Path(tempfile.gettempdir()) / f"automations-expanded-{key}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())
+    expanded = _translate(raw, template.region)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(expanded))
+    os.replace(partial, cached)  # atomic: a concurrent process reads the whole file or none
+    return expanded
+
+
+def _translate(raw: dict, region: str) -> dict:
+    from samtranslator.translator.transform import transform
+
+    saved = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = region  # the translator reads the region from the environment
     try:
         return transform(raw, {}, _NoManagedPolicyNames())
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = saved
 
 
 class _NoManagedPolicyNames:
@@ -391,12 +409,9 @@ def enable(template: Template) -> None:
     """Evaluate every call a function of ``template`` makes from now on. The model is built at
     the first such call (expanding the template takes seconds), once per template file."""
     global _template
-    from botocore import handlers
-
     with _lock:
         _template = template
-    if (EVENT, record_call) not in handlers.BUILTIN_HANDLERS:
-        handlers.BUILTIN_HANDLERS.append((EVENT, record_call))
+    register_on_every_session(EVENT, record_call)
 
 
 def current_model() -> IamModel | None:
@@ -422,18 +437,6 @@ def evaluating(replacement: IamModel) -> Iterator[None]:
             _model, _template = saved
 
 
-def denials() -> list[str]:
-    with _lock:
-        return list(_denials)
-
-
-def take_denials() -> list[str]:
-    with _lock:
-        taken = list(_denials)
-        _denials.clear()
-        return taken
-
-
 def record_call(params: dict, model, context: dict | None = None, **_) -> None:
     function_id = _function.get()
     if function_id is None:
@@ -448,8 +451,7 @@ def record_call(params: dict, model, context: dict | None = None, **_) -> None:
         _write(function_id, request)
         if not decision.allowed:
             message = iam.explain(function_id, request, decision)
-            with _lock:
-                _denials.append(message)
+            denials.add([message])
             log.error("%s", message)
 
 
@@ -483,7 +485,7 @@ def read_calls(directory: str | os.PathLike) -> list[tuple[str, Request]]:
 @dataclass
 class Report:
     denials: list[str]
-    unused: dict[str, list[str]]  # function -> grants no recorded call used
+    unused: dict[str, list[str]]  # function -> the actions of its Allows no recorded call used
     silent: list[str]  # functions with no recorded call
     not_modelled: dict[str, list[str]]
 
@@ -499,16 +501,15 @@ def report(model: IamModel, calls: Iterable[tuple[str, Request]]) -> Report:
         if not decision.allowed:
             denied.append(model.explain(function_id, request, decision))
         for statement in decision.allows:
-            for action, resource in statement.grants(request):
-                used.setdefault(function_id, set()).add((statement.source, statement.index, action, resource))
+            for action in statement.granted_actions(request):
+                used.setdefault(function_id, set()).add((statement.source, statement.index, action))
     unused = {}
     for function_id, statements in model.statements.items():
         if function_id not in used:
             continue
-        lines = [f"{s.source}: {action} on {resource}"
-                 for s in statements if s.effect == "Allow" and s.source not in _MANAGED_NAMES
-                 for action in s.actions() for resource in s.resources()
-                 if (s.source, s.index, action, resource) not in used[function_id]]
+        lines = [f"{s.source}: {action}" for s in statements if s.effect == "Allow" and s.source not in _MANAGED_NAMES
+                 for action in (s.actions() if "Action" in s.document else [f"NotAction {s.actions()}"])
+                 if (s.source, s.index, action) not in used[function_id]]
         if lines:
             unused[function_id] = lines
     silent = sorted(set(model.statements) - set(used))

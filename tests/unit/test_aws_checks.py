@@ -42,7 +42,7 @@ def test_a_call_breaking_a_pattern_fails_and_is_recorded(aws):
                                   FlexibleTimeWindow={"Mode": "OFF"},
                                   Target={"Arn": "arn:aws:lambda:us-east-1:123456789012:function:x",
                                           "RoleArn": "arn:aws:iam::123456789012:role/r"})
-    assert aws_model_check.take_violations() == [
+    assert aws_model_check.violations.take() == [
         "scheduler.CreateSchedule: ClientToken: 'run_1.retry1' does not match the pattern [a-zA-Z0-9-_]+"]
 
 
@@ -147,7 +147,7 @@ def test_removing_a_needed_policy_from_the_expanded_template_is_a_denial(aws):
     reduced = IamModel(model.template, expanded)
     with iam_coverage.evaluating(reduced), iam_coverage.running("RunExecutorFunction"):
         _scheduler(aws).schedule_retry(_run())
-    denials = iam_coverage.take_denials()
+    denials = iam_coverage.denials.take()
     assert denials == [
         f"RunExecutorFunction may not call scheduler.CreateSchedule: IAM denies scheduler:CreateSchedule on "
         f"arn:aws:scheduler:us-east-1:123456789012:schedule/{aws.physical_name('RunScheduleGroup')}/"
@@ -163,7 +163,7 @@ def test_removing_a_needed_policy_from_the_expanded_template_is_a_denial(aws):
 def test_an_explicit_deny_wins():
     model = iam_coverage.current_model()
     expanded = iam_coverage.expand(model.template)
-    expanded["Resources"]["RunExecutorFunctionRole"]["Properties"]["Policies"].append(
+    expanded["Resources"]["RunExecutorFunctionRole"]["Properties"].setdefault("Policies", []).append(
         {"PolicyName": "NoSchedules", "PolicyDocument": {"Statement": [
             {"Effect": "Deny", "Action": "scheduler:*", "Resource": "*"}]}})
     reduced = IamModel(model.template, expanded)
