@@ -160,7 +160,7 @@ def _arn(prefix: str, region: str, resource: str) -> str:
 
 @dataclass(frozen=True)
 class Statement:
-    source: str  # where it comes from: "RunStartingPolicy", "DynamoDBCrudPolicy (policy 0)", ...
+    source: str  # where it comes from: "RunStartingPolicy", "DynamoDBCrudPolicy (Policies[0])", ...
     index: int  # its position in that policy
     document: dict = field(hash=False, compare=False)
 
@@ -170,9 +170,6 @@ class Statement:
 
     def actions(self) -> list[str]:
         return _as_list(self.document.get("Action") or self.document.get("NotAction"))
-
-    def resources(self) -> list[str]:
-        return _as_list(self.document.get("Resource") or self.document.get("NotResource"))
 
     def matches(self, request: Request) -> bool:
         document = self.document
@@ -188,13 +185,15 @@ class Statement:
             return False
         return _conditions_hold(document.get("Condition") or {}, dict(request.context))
 
-    def granted_actions(self, request: Request) -> list[str]:
-        """The Action entries of this statement that ``request`` used."""
+    def grants(self) -> list[str]:
+        """What this statement grants, entry by entry: its actions (or its NotAction as one)."""
+        return self.actions() if "Action" in self.document else [f"NotAction {self.actions()}"]
+
+    def granted(self, request: Request) -> list[str]:
+        """The grants of this statement that ``request`` used."""
         if not self.matches(request):
             return []
-        if "Action" not in self.document:
-            return [f"NotAction {self.actions()}"]
-        return [a for a in self.actions() if _action_matches(a, request.action)]
+        return [g for g in self.grants() if "Action" not in self.document or _action_matches(g, request.action)]
 
     def describe(self) -> str:
         return f"{self.source} statement {self.index}"
@@ -500,16 +499,15 @@ def report(model: IamModel, calls: Iterable[tuple[str, Request]]) -> Report:
         decision = model.decide(function_id, request)
         if not decision.allowed:
             denied.append(model.explain(function_id, request, decision))
-        for statement in decision.allows:
-            for action in statement.granted_actions(request):
-                used.setdefault(function_id, set()).add((statement.source, statement.index, action))
+        used.setdefault(function_id, set()).update(
+            (statement.source, statement.index, grant) for statement in decision.allows
+            for grant in statement.granted(request))
     unused = {}
     for function_id, statements in model.statements.items():
         if function_id not in used:
             continue
-        lines = [f"{s.source}: {action}" for s in statements if s.effect == "Allow" and s.source not in _MANAGED_NAMES
-                 for action in (s.actions() if "Action" in s.document else [f"NotAction {s.actions()}"])
-                 if (s.source, s.index, action) not in used[function_id]]
+        lines = [f"{s.source}: {grant}" for s in statements if s.effect == "Allow" and s.source not in _MANAGED_NAMES
+                 for grant in s.grants() if (s.source, s.index, grant) not in used[function_id]]
         if lines:
             unused[function_id] = lines
     silent = sorted(set(model.statements) - set(used))

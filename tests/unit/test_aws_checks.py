@@ -2,6 +2,7 @@
 function's calls allowed by its IAM role. Each must be able to fail."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import boto3
@@ -184,3 +185,18 @@ def test_the_report_lists_grants_no_call_used():
     assert "ZendeskListAutomationsFunction" in result.silent
     denied = iam_coverage.report(model, [("ZendeskListAutomationsFunction", calls[0][1])])
     assert denied.denials and denied.denials[0].startswith("ZendeskListAutomationsFunction may not call")
+
+
+def test_iam_report_command(tmp_path, capsys):
+    from automations_local.cli import main
+
+    model = iam_coverage.current_model()
+    calls = _template_calls(model)
+    lines = [{"function": "RunExecutorFunction", **calls["schedule"].to_json()},
+             {"function": "ZendeskListAutomationsFunction", **calls["mail"].to_json()}]
+    (tmp_path / "calls-1.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["iam-report", "--calls", str(tmp_path), "--template", str(model.template.path)]) == 1
+    out = capsys.readouterr().out
+    assert "DENIED (1):\n  ZendeskListAutomationsFunction may not call sesv2.SendEmail: IAM denies ses:SendEmail" in out
+    assert "  RunExecutorFunction\n" in out and "    RunStartingPolicy: sqs:SendMessage\n" in out
+    assert main(["iam-report", "--calls", str(tmp_path / "none")]) == 1  # nothing recorded: say so
