@@ -63,7 +63,8 @@ AWS_MANAGED_POLICIES = {
 _function: contextvars.ContextVar[str | None] = contextvars.ContextVar("aws_calls_function", default=None)
 _lock = threading.Lock()
 _template: Template | None = None
-_model: IamModel | None = None
+_models: dict[tuple, IamModel] = {}
+_override: IamModel | None = None  # a test's changed policies
 denials = Findings()
 _written: set[str] = set()
 
@@ -404,36 +405,41 @@ def enabled() -> bool:
     return os.environ.get(ENV_FLAG) == "1"
 
 
-def enable(template: Template) -> None:
-    """Evaluate every call a function of ``template`` makes from now on. The model is built at
-    the first such call (expanding the template takes seconds), once per template file."""
+def enable(template: Template | None) -> Template | None:
+    """Evaluate every call a function of ``template`` makes from now on (None: no template's);
+    returns the template evaluated before, to give back. The model is built at the first such
+    call (expanding the template takes seconds), once per template file."""
     global _template
     with _lock:
-        _template = template
+        previous, _template = _template, template
     register_on_every_session(EVENT, record_call)
+    return previous
 
 
 def current_model() -> IamModel | None:
-    """The model calls are evaluated against (None until enabled)."""
-    global _model
+    """The model calls are evaluated against (None until enabled); one per template."""
     with _lock:
-        if _template is not None and (_model is None or _model.template.path != _template.path):
-            _model = IamModel(_template)
-        return _model
+        if _override is not None:
+            return _override
+        if _template is None:
+            return None
+        key = (_template.path, _template.stack_name, _template.region)
+        if key not in _models:
+            _models[key] = IamModel(_template)
+        return _models[key]
 
 
 @contextlib.contextmanager
 def evaluating(replacement: IamModel) -> Iterator[None]:
     """Evaluate against ``replacement`` inside (a test's changed policies)."""
-    global _model, _template
+    global _override
     with _lock:
-        saved = _model, _template
-        _model, _template = replacement, replacement.template
+        saved, _override = _override, replacement
     try:
         yield
     finally:
         with _lock:
-            _model, _template = saved
+            _override = saved
 
 
 def record_call(params: dict, model, context: dict | None = None, **_) -> None:

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import boto3
@@ -62,6 +63,7 @@ class LocalRuntime:
         self._moto = None  # moto's WSGI server, when this runtime started one
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._undo_iam_check: Callable[[], object] | None = None
 
     @property
     def base_url(self) -> str:
@@ -112,6 +114,9 @@ class LocalRuntime:
             self._moto.server_close()
             self._moto = None
         set_clock(SystemClock())
+        if self._undo_iam_check is not None:
+            self._undo_iam_check()
+            self._undo_iam_check = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -159,7 +164,8 @@ class LocalRuntime:
         if aws_model_check.enabled():
             aws_model_check.install()
         if iam_coverage.enabled():
-            iam_coverage.enable(self.template)
+            before = iam_coverage.enable(self.template)
+            self._undo_iam_check = lambda: iam_coverage.enable(before)  # stop() evaluates the earlier template again
             iam_coverage.current_model()  # built now (seconds), not in the first function call
 
     def _verify_senders(self) -> None:
