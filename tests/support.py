@@ -87,13 +87,37 @@ def _template():
     return load_template(ROOT / "template.yaml")
 
 
+def repo_template():
+    """template.yaml, loaded once per process."""
+    return _template()
+
+
+def function_id(function_dir: str, route_key: str | None = None) -> str:
+    """The template logical id of the function whose code is functions/<dir>; where several
+    functions share that code, the one the route (``"PUT /path"``) belongs to."""
+    ids = [f.logical_id for f in _template().functions.values() if f.code_dir.name == function_dir]
+    if len(ids) > 1:
+        ids = [r.function_id for r in _template().routes if r.key == route_key and r.function_id in ids]
+    (logical_id,) = ids
+    return logical_id
+
+
 def load_handler(function_dir: str):
-    """Import functions/<dir>/app.py the way Lambda does (its own module), return ``handler``."""
+    """Import functions/<dir>/app.py the way Lambda does (its own module), return ``handler``:
+    the AWS calls it makes are that function's, for the IAM coverage check."""
+    from automations_local import iam_coverage
+
     path = FUNCTIONS / function_dir / "app.py"
     spec = importlib.util.spec_from_file_location(f"handler_{function_dir}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.handler
+
+    @functools.wraps(module.handler)
+    def handler(event, context):
+        with iam_coverage.running(function_id(function_dir, event.get("routeKey"))):
+            return module.handler(event, context)
+
+    return handler
 
 
 def sample_event(name: str) -> dict[str, Any]:
@@ -129,8 +153,10 @@ def http_event(method: str, path: str, *, route: str | None = None, path_params:
 def authorized(event: dict[str, Any]) -> dict[str, Any]:
     """Run the real authorizer on ``event`` and attach its context as API Gateway does."""
     from automations.surfaces.authorizer import authorize
+    from automations_local import iam_coverage
 
-    verdict = authorize(event)
+    with iam_coverage.running(function_id("authorizer")):
+        verdict = authorize(event)
     assert verdict["isAuthorized"] is True
     event = copy.deepcopy(event)
     event["requestContext"]["authorizer"] = {"lambda": verdict["context"]}

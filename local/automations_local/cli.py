@@ -61,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     openapi.add_argument("--template", help="path to template.yaml (default: found from here)")
     openapi.set_defaults(run=_openapi)
 
+    iam_report = commands.add_parser(
+        "iam-report", help="evaluate the AWS calls the tests recorded against each function's IAM role: "
+                           "denials (exit 1) and grants no call used")
+    iam_report.add_argument("--calls", default=".aws-calls",
+                            help="directory the tests wrote the calls to (default: .aws-calls)")
+    iam_report.add_argument("--template", help="path to template.yaml (default: found from here)")
+    iam_report.set_defaults(run=_iam_report)
+
     # --- bench: owned by automations_local.bench, which parses its own arguments ---
     bench = commands.add_parser("bench", add_help=False, help="run the benchmarks (see `automations bench -h`)")
     bench.set_defaults(run=_bench)
@@ -166,6 +174,22 @@ def _openapi(args: argparse.Namespace, extra: list[str]) -> int:
     operations = sum(len(item) for item in document["paths"].values())
     print(f"Wrote {path}: {operations} operations on {len(document['paths'])} paths.")
     return 0
+
+
+# --- iam-report ----------------------------------------------------------------------------------
+
+
+def _iam_report(args: argparse.Namespace, extra: list[str]) -> int:
+    from automations_local import iam_coverage
+    from automations_local.template import load_template
+
+    calls = iam_coverage.read_calls(args.calls)
+    if not calls:
+        raise RuntimeError(f"no recorded calls in {args.calls}: run the tests first (make test)")
+    result = iam_coverage.report(iam_coverage.IamModel(load_template(args.template)), calls)
+    print(f"{len(calls)} distinct calls recorded in {args.calls}.")
+    print(iam_coverage.format_report(result))
+    return 1 if result.denials else 0
 
 
 # --- bench ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
 
 from automations import clock
-from automations_local import LOGGER_NAME
+from automations_local import LOGGER_NAME, iam_coverage
 from automations_local.template import ACCOUNT_ID, Function, Route, Template
 
 log = logging.getLogger(LOGGER_NAME)
@@ -272,7 +272,8 @@ def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
     handler = load_handler(function)
     started = time.monotonic()
     try:
-        return handler(event, LambdaContext(function, region))
+        with iam_coverage.running(function.logical_id):
+            return handler(event, LambdaContext(function, region))
     finally:
         elapsed = time.monotonic() - started
         if elapsed > function.timeout_s:  # Lambda would have killed it; say so rather than hide it

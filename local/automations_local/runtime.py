@@ -9,13 +9,16 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations_local import LOGGER_NAME, console, openapi, outbox  # noqa: F401 - they register their local pages
+from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
+    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox,
+)
 from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
@@ -64,6 +67,7 @@ class LocalRuntime:
         self._moto = None  # moto's WSGI server, when this runtime started one
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._undo_iam_check: Callable[[], object] | None = None
 
     @property
     def base_url(self) -> str:
@@ -81,6 +85,7 @@ class LocalRuntime:
             self.template = load_template(self.template_path, stack_name=self.stack_name,
                                           aws_endpoint=self.aws_endpoint)
             self._install_function_environment()
+            self._install_aws_checks()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
             bootstrap.reset()  # services() must see this endpoint and table
@@ -113,6 +118,9 @@ class LocalRuntime:
             self._moto.server_close()
             self._moto = None
         set_clock(SystemClock())
+        if self._undo_iam_check is not None:
+            self._undo_iam_check()
+            self._undo_iam_check = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -154,6 +162,16 @@ class LocalRuntime:
             log.warning(warning)
         for key, value in environment.items():
             self._setenv(key, value)
+
+    def _install_aws_checks(self) -> None:
+        """Under their flags: requests checked against the AWS API model, and each function's
+        calls against its IAM role (violations and denials are logged as errors)."""
+        if aws_model_check.enabled():
+            aws_model_check.install()
+        if iam_coverage.enabled():
+            before = iam_coverage.enable(self.template)
+            self._undo_iam_check = lambda: iam_coverage.enable(before)  # stop() evaluates the earlier template again
+            iam_coverage.current_model()  # built now (seconds), not in the first function call
 
     def _verify_senders(self) -> None:
         """moto's SES refuses mail from an unverified address, as SES does."""

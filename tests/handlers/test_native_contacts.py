@@ -147,6 +147,15 @@ def test_groups_and_membership(auth, contact, prefix, plural, created, changed, 
     assert invoke(f"{prefix}_get", event)[0] == 404
 
 
+def test_deleting_a_member_contact_deletes_its_memberships(auth, contact):
+    """In batches (BatchWriteItem): the IAM check proves the contacts_delete role may."""
+    assert run("contact_lists_create", "native_contact_lists_create", auth)[0] == 201
+    assert run("contact_lists_members_add", "native_contact_lists_members_add", auth, uuid=contact["uuid"])[0] == 200
+    assert run("contacts_delete", "native_contacts_delete", auth, uuid=contact["uuid"])[0] == 204
+    status, _, page = run("contact_lists_members_list", "native_contact_lists_members_list", auth)
+    assert status == 200 and page["members"] == []
+
+
 def test_community_suite_type_is_required(auth):
     status, _, body = run("communities_create", "native_communities_create", auth, body={"name": "X", "suite_type": "club"})
     assert status == 422 and body["error"]["details"][0]["field"] == "suite_type"

@@ -632,6 +632,19 @@ def test_text_messages_go_through_sns(env):
     assert (sms["recipient"], sms["body"]) == ("+14155550100", "Hi Ann") and sms["provider_id"]
 
 
+def test_a_text_to_a_country_not_allowed_fails_the_run_and_sends_nothing(env):
+    from automations_local.outbox import sns_text_messages
+
+    text = env.services.templates.create(env.account, {"type": "text", "title": "Ping", "body": "Hi"})
+    env.rule(RuleAction(ActionKind.SEND_TEXT, template_id=text.id))
+    env.join(env.contact(phone="+33612345678"))  # France: not in the default 1,44,31
+    [run] = env.drain()
+    assert run.status is RunStatus.FAILED
+    assert run.error == ("sms to +33612345678: +33612345678 is not in an allowed country: texts go only to "
+                         "country calling codes +1, +44, +31 (the SmsAllowedCountryCodes parameter)")
+    assert env.sent("sms") == [] and sns_text_messages("us-east-1") == []
+
+
 def test_set_custom_field_updates_the_contact(env):
     tier = env.services.custom_fields.create(env.account, "Tier", "contact", "text")
     env.rule(RuleAction(ActionKind.SET_CUSTOM_FIELD, custom_field_id=tier.id, value="gold"))

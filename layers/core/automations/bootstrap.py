@@ -230,7 +230,8 @@ def deliveries() -> DeliveryService:
         return {"id": user.id, "name": user.name, "email": user.email} if user else None
 
     senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
-               Channel.WEBHOOK: WebhookSender(wired.webhooks.find), Channel.SMS: SnsSmsSender(aws.client("sns")),
+               Channel.WEBHOOK: WebhookSender(wired.webhooks.find),
+               Channel.SMS: SnsSmsSender(aws.client("sns"), config.sms_allowed_country_codes()),
                Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
     return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
                            group_members=wired.agent_groups.members,

@@ -23,6 +23,12 @@ def sender_email() -> str:
     return os.environ.get("SENDER_EMAIL", "automations@example.com")
 
 
+def sms_allowed_country_codes() -> tuple[str, ...]:
+    """The country calling codes texts may go to ("1,44,31": North America, the UK, the Netherlands)."""
+    codes = os.environ.get("SMS_ALLOWED_COUNTRY_CODES", "1,44,31")
+    return tuple(code.strip().lstrip("+") for code in codes.split(",") if code.strip())
+
+
 def sweep_queue_url() -> str:
     return os.environ["SWEEP_QUEUE_URL"]
 

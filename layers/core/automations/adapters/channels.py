@@ -59,12 +59,19 @@ def ses_send_rate(client) -> float:
 
 class SnsSmsSender:
     """A text message through SNS ``publish`` to the contact's E.164 number, transactional (the
-    contact asked for this automation's messages)."""
+    contact asked for this automation's messages). Only to the allowed country calling codes:
+    SNS would text any number in the world, at that country's price (SMS pumping)."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, allowed_country_codes: tuple[str, ...]) -> None:
         self._sns = client
+        self._allowed = allowed_country_codes
 
     def send(self, d: Delivery) -> str:
+        # Calling codes are prefix-free (ITU E.164), so a number's code is the one it starts with.
+        if not any(d.recipient.startswith(f"+{code}") for code in self._allowed):
+            raise PermanentDeliveryError(
+                f"{d.recipient} is not in an allowed country: texts go only to country calling codes "
+                f"{', '.join('+' + code for code in self._allowed) or '(none)'} (the SmsAllowedCountryCodes parameter)")
         try:
             answer = self._sns.publish(PhoneNumber=d.recipient, Message=d.body, MessageAttributes={
                 "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}})

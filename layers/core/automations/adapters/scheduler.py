@@ -26,6 +26,11 @@ def run_schedule_name(run: Run) -> str:
     return run.id  # "run_" + 24 hex: within Scheduler's 64 characters
 
 
+def retry_schedule_name(run: Run) -> str:
+    # Also the ClientToken, whose pattern ([a-zA-Z0-9-_]+) is narrower than a name's (no ".").
+    return f"{run_schedule_name(run)}-retry{run.attempts}"
+
+
 def firing_schedule_name(automation: Automation, firing: Firing) -> str:
     digest = hashlib.sha256(f"{automation.account_id}|{automation.id}".encode()).hexdigest()[:32]
     return f"rule_{digest}.{firing.day.isoformat()}"  # 48 characters
@@ -57,12 +62,12 @@ class EventBridgeRunScheduler:
         self._once(run_schedule_name(run), run, run.due_at)
 
     def schedule_retry(self, run: Run) -> None:
-        self._once(f"{run_schedule_name(run)}.retry{run.attempts}", run, run.lease_until)
+        self._once(retry_schedule_name(run), run, run.lease_until)
 
     def _once(self, name: str, run: Run, when) -> None:
         try:
             self._scheduler.create_schedule(
-                Name=name, GroupName=self._group, ClientToken=name.replace(".", "-"),  # tokens take no dots
+                Name=name, GroupName=self._group, ClientToken=name,  # run names hold no "." (tokens cannot)
                 **self._at(when),  # due_at is already DST-correct
                 Target=self._target(self._executor, {"account_id": run.account_id, "run_id": run.id}),
                 Description=f"run {run.id} of automation {run.automation_id}")

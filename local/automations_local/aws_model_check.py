@@ -1,0 +1,144 @@
+"""Every AWS request checked against its service's API model, for what botocore does not check
+but AWS does: string patterns, lengths and value ranges (``min``/``max``) and enums, through
+every structure, list and map of the request. moto accepts such calls; AWS refuses them.
+
+Installed as a botocore event handler on every session created after ``install()`` (tests
+install it for every layer; the local runtime does when AUTOMATIONS_CHECK_AWS_MODEL=1). A request
+that breaks its model raises botocore's ParamValidationError before it is sent, as botocore does
+for the constraints it checks, and is recorded, so a test that swallowed the error still fails."""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+
+from automations_local import LOGGER_NAME
+
+log = logging.getLogger(LOGGER_NAME)
+
+ENV_FLAG = "AUTOMATIONS_CHECK_AWS_MODEL"
+EVENT = "before-parameter-build.*.*"  # after botocore's own handlers filled idempotency tokens
+
+_patterns: dict[str, re.Pattern | None] = {}
+
+
+class Findings:
+    """What a check found, kept until a test takes it (thread-safe: the runtime's drivers call AWS too)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: list[str] = []
+
+    def add(self, lines: list[str]) -> None:
+        with self._lock:
+            self._found.extend(lines)
+
+    def take(self) -> list[str]:
+        """Everything found so far, forgetting it."""
+        with self._lock:
+            taken, self._found = self._found, []
+            return taken
+
+
+def register_on_every_session(event: str, handler) -> None:
+    """``handler`` for ``event`` on every botocore session created from now on (idempotent):
+    botocore registers its built-in handlers on each new session."""
+    from botocore import handlers
+
+    if (event, handler) not in handlers.BUILTIN_HANDLERS:
+        handlers.BUILTIN_HANDLERS.append((event, handler))
+
+
+violations = Findings()
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_FLAG) == "1"
+
+
+def install() -> None:
+    """Check every request of every botocore session created from now on (idempotent)."""
+    register_on_every_session(EVENT, check_request)
+
+
+def check_request(params: dict, model, **_) -> None:
+    """The botocore handler: ``model`` is the operation's model."""
+    problems = validate(model.input_shape, params) if model.input_shape is not None else []
+    if not problems:
+        return
+    from botocore.exceptions import ParamValidationError
+
+    operation = f"{model.service_model.service_name}.{model.name}"
+    report = "\n".join(f"{operation}: {problem}" for problem in problems)
+    violations.add(report.splitlines())
+    log.error("AWS would refuse this request (its API model):\n%s", report)
+    raise ParamValidationError(report=report)
+
+
+def validate(shape, value, path: str = "") -> list[str]:
+    """The model constraints ``value`` breaks, each as "<path>: <what>"."""
+    where = path or "(input)"
+    problems = []
+    metadata = shape.metadata
+    kind = shape.type_name
+    if kind == "structure":
+        if isinstance(value, dict) and not metadata.get("document"):
+            for name, member in value.items():
+                if name in shape.members:
+                    problems += validate(shape.members[name], member, f"{path}.{name}" if path else name)
+        return problems
+    if kind == "list" and isinstance(value, (list, tuple)):
+        problems += _length(where, len(value), metadata, "items")
+        for index, item in enumerate(value):
+            problems += validate(shape.member, item, f"{path}[{index}]")
+        return problems
+    if kind == "map" and isinstance(value, dict):
+        problems += _length(where, len(value), metadata, "entries")
+        for key, item in value.items():
+            problems += validate(shape.key, key, f"{path} key {key!r}")
+            problems += validate(shape.value, item, f"{path}[{key!r}]")
+        return problems
+    if kind == "string" and isinstance(value, str):
+        problems += _length(where, len(value), metadata, "characters")
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{where}: {_show(value)} is not one of {shape.enum}")
+        pattern = _pattern(metadata.get("pattern"))
+        if pattern is not None and not pattern.fullmatch(value):
+            problems.append(f"{where}: {_show(value)} does not match the pattern {pattern.pattern}")
+        return problems
+    if kind == "blob" and isinstance(value, (bytes, bytearray, str)):
+        return _length(where, len(value), metadata, "bytes")
+    if kind in ("integer", "long", "float", "double") and isinstance(value, (int, float)):
+        if "min" in metadata and value < metadata["min"]:
+            problems.append(f"{where}: {value} is below the minimum {metadata['min']}")
+        if "max" in metadata and value > metadata["max"]:
+            problems.append(f"{where}: {value} is above the maximum {metadata['max']}")
+    return problems
+
+
+def _length(where: str, length: int, metadata: dict, unit: str) -> list[str]:
+    if "min" in metadata and length < metadata["min"]:
+        return [f"{where}: {length} {unit}, fewer than the minimum {metadata['min']}"]
+    if "max" in metadata and length > metadata["max"]:
+        return [f"{where}: {length} {unit}, more than the maximum {metadata['max']}"]
+    return []
+
+
+def _pattern(text: str | None) -> re.Pattern | None:
+    """The model's pattern, matched against the whole value as AWS services match it (the
+    model's ``[a-zA-Z0-9-_]+`` refuses "a.b"); None when Python cannot compile it (Java-only
+    syntax such as \\p{...}): those are logged once and not checked."""
+    if text is None:
+        return None
+    if text not in _patterns:
+        try:
+            _patterns[text] = re.compile(text, re.DOTALL)
+        except re.error as error:
+            log.warning("API model pattern %r not checked: %s", text, error)
+            _patterns[text] = None
+    return _patterns[text]
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 80 else value[:77] + "...")
