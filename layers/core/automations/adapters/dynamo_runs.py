@@ -1,12 +1,13 @@
-"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>, SK=RUN#<id>; GSI1 lists an
-automation's runs and GSI2 a subject's, both newest first. An unfinished run also sits in the
+"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>#RUNS#<shard>, SK=RUN#<id>; GSI1 lists an
+automation's runs (GSI1PK sharded the same way) and GSI2 a subject's, both newest first; the
+shard comes from the run id (adapters/shards.py), so no key takes every run of an account or of
+an automation. An unfinished run also sits in the
 sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone should next look at it>#...): a
 scheduled run at its due time, a running one when its lease ends, so the hourly sweep finds
 runs whose schedule or executor was lost without a Scan. Every change after creation is a
 conditional write on the run's version."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -15,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _n, _s, batch_get
+from automations.adapters.shards import RUN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
@@ -50,7 +52,7 @@ def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) ->
 
 
 # Runs waiting in the DueIndex spread over shards, so no one partition takes every account's runs.
-DUE_SHARDS = 8
+DUE_SHARDS = RUN_SHARDS
 
 
 def due_shard_key(shard: int) -> str:
@@ -62,16 +64,27 @@ def _due_key(run: Run) -> dict[str, Any]:
     look_at = run.lease_until if run.status is RunStatus.RUNNING else run.due_at
     if run.finished or look_at is None:
         return {}
-    shard = int(hashlib.sha256(run.id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
-    return {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
+    return {"DUE_PK": _s(due_shard_key(shard_of(run.id, DUE_SHARDS))), "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
     return run_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]) if "version" in item else 1)
 
 
-def automation_runs_key(account_id: str, automation_id: int) -> str:
-    return f"ACCOUNT#{account_id}#RUNS#AUTOMATION#{automation_id}"
+def runs_key(account_id: str, run_id: str) -> dict[str, Any]:
+    return {"PK": _s(runs_partition(account_id, shard_of(run_id, RUN_SHARDS))), "SK": _s(f"RUN#{run_id}")}
+
+
+def runs_partition(account_id: str, shard: int) -> str:
+    return f"ACCOUNT#{account_id}#RUNS#{shard}"
+
+
+def automation_runs_prefix(account_id: str, automation_id: int) -> str:
+    return f"ACCOUNT#{account_id}#RUNS#AUTOMATION#{automation_id}#"
+
+
+def automation_runs_key(account_id: str, automation_id: int, shard: int) -> str:
+    return f"{automation_runs_prefix(account_id, automation_id)}{shard}"
 
 
 def subject_runs_key(account_id: str, kind: SubjectKind, subject_id: str) -> str:
@@ -88,8 +101,9 @@ class DynamoRunStore:
     def item(self, run: Run) -> dict[str, Any]:
         order = _s(f"{sortable(run.created_at)}#{run.id}")
         return {
-            "PK": _s(f"ACCOUNT#{run.account_id}"), "SK": _s(f"RUN#{run.id}"),
-            "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id)), "GSI1SK": order,
+            **runs_key(run.account_id, run.id),
+            "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
+            "GSI1SK": order,
             "GSI2PK": _s(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
             "status": _s(run.status.value), "version": _n(run.version),
             "data": _s(json.dumps(run_document(run), separators=(",", ":"), default=str)),
@@ -126,7 +140,7 @@ class DynamoRunStore:
 
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
         """Which of ``run_ids`` are stored."""
-        keys = [{"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{r}")} for r in dict.fromkeys(run_ids)]
+        keys = [runs_key(account_id, r) for r in dict.fromkeys(run_ids)]
         items = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix("RUN#") for item in items}
 
@@ -140,7 +154,7 @@ class DynamoRunStore:
         if after is not None:
             account_id, run_id = after.split("#")[1:3]
             query["ExclusiveStartKey"] = {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(after),
-                                          "PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")}
+                                          **runs_key(account_id, run_id)}
         page = self._db.query(**query)
         found = []
         for item in page["Items"]:
@@ -151,48 +165,64 @@ class DynamoRunStore:
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
         """How many runs the automation has had since ``since`` (Zendesk's usage counts)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "IndexName": "GSI1", "Select": "COUNT",
-            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
-            "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id)),
-                                          ":since": _s(sortable(since))}}
         total = 0
-        while True:
-            page = self._db.query(**kwargs)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for shard in range(RUN_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table, "IndexName": "GSI1", "Select": "COUNT",
+                "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
+                "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id, shard)),
+                                              ":since": _s(sortable(since))}}
+            while True:
+                page = self._db.query(**kwargs)
+                total += page["Count"]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
 
     def get(self, account_id: str, run_id: str) -> Run | None:
-        item = self._db.get_item(TableName=self._table,
-                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
-                                 ConsistentRead=True).get("Item")
+        item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id), ConsistentRead=True).get("Item")
         return _from_item(account_id, item) if item else None
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:
-        """Newest first when filtered by automation or subject. Paged with an opaque cursor."""
-        if subject is not None:
-            query: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
-                                     "ExpressionAttributeValues": {":pk": _s(subject_runs_key(account_id, *subject))}}
-        elif automation_id is not None:
-            query = {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
-                     "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id))}}
-        else:
-            query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
-                     "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":run": _s("RUN#")}}
+        """Newest first when filtered by automation or subject, else in id order. Paged with an
+        opaque cursor; the automation's and the account's runs are read from every shard, merged."""
+        values: dict[str, Any] = {}
         filters = []
         if subject is not None and automation_id is not None:
-            filters.append("GSI1PK = :automation")
-            query["ExpressionAttributeValues"][":automation"] = _s(automation_runs_key(account_id, automation_id))
+            filters.append("begins_with(GSI1PK, :automation)")
+            values[":automation"] = _s(automation_runs_prefix(account_id, automation_id))
         if status is not None:
             filters.append("#status = :status")
-            query["ExpressionAttributeValues"][":status"] = _s(status.value)
-            query["ExpressionAttributeNames"] = {"#status": "status"}
-        if filters:
-            query["FilterExpression"] = " AND ".join(filters)
-        query.update(TableName=self._table, ScanIndexForward="IndexName" not in query)
+            values[":status"] = _s(status.value)
+        options: dict[str, Any] = {"FilterExpression": " AND ".join(filters)} if filters else {}
+        if status is not None:
+            options["ExpressionAttributeNames"] = {"#status": "status"}
+        if subject is not None:
+            query: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
+                                     "ExpressionAttributeValues": {":pk": _s(subject_runs_key(account_id, *subject)),
+                                                                   **values}, **options}
+            return self._subject_page(account_id, query, limit, cursor)
+        if automation_id is not None:
+            def shard_query(shard: int) -> dict[str, Any]:
+                return {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk", "ScanIndexForward": False,
+                        "ExpressionAttributeValues": {
+                            ":pk": _s(automation_runs_key(account_id, automation_id, shard)), **values}, **options}
+            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("GSI1PK", "GSI1SK", "PK", "SK"),
+                                        lambda item: item["GSI1SK"]["S"], limit=limit, cursor=cursor, descending=True)
+        else:
+            def shard_query(shard: int) -> dict[str, Any]:
+                return {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
+                        "ExpressionAttributeValues": {":pk": _s(runs_partition(account_id, shard)),
+                                                      ":run": _s("RUN#"), **values}, **options}
+            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("PK", "SK"),
+                                        lambda item: item["SK"]["S"], limit=limit, cursor=cursor)
+        return [_from_item(account_id, i) for i in items], cursor
+
+    def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
+                      cursor: str | None) -> tuple[list[Run], str | None]:
+        query.update(TableName=self._table, ScanIndexForward=False)
         runs: list[Run] = []
         start = _start_key(cursor, query) if cursor else None
         while len(runs) < limit:
@@ -209,9 +239,8 @@ def _start_key(cursor: str, query: dict[str, Any]) -> dict[str, Any]:
     cursor is a 400, never a look into another partition or a backend error)."""
     decoded = decode_cursor(cursor)
     key = decoded[0] if len(decoded) == 1 else None
-    partition = {None: "PK", "GSI1": "GSI1PK", "GSI2": "GSI2PK"}[query.get("IndexName")]
     if (not isinstance(key, dict) or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
                                              for v in key.values())
-            or key.get(partition) != query["ExpressionAttributeValues"][":pk"]):
+            or key.get("GSI2PK") != query["ExpressionAttributeValues"][":pk"]):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key
