@@ -239,4 +239,7 @@ class RunQueue(Protocol):
     def execute_soon(self, runs: list[tuple[str, str]]) -> None:
         """Queue (account id, run id) pairs for the executor."""
 
+    def dispatch_later(self, task: dict[str, Any]) -> None:
+        """Queue the rest of a time bucket for the executor to dispatch (service/time_buckets.py)."""
+
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...

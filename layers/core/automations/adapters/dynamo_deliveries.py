@@ -12,11 +12,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _n, _s
-from automations.adapters.shards import RUN_SHARDS, shard_of
+from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, shard_of
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
-
-OUTBOX_SHARDS = RUN_SHARDS
-
 
 def outbox_key(shard: int) -> str:
     return f"OUTBOX#{shard}"
@@ -57,7 +54,8 @@ class DynamoDeliveryStore:
         item = {**self._key(d.account_id, d.id), "data": _s(_document(d)), "status": _s(d.status.value),
                 "attempts": _n(d.attempts)}
         if d.status is DeliveryStatus.PENDING:  # only what is still to send waits in the outbox
-            item.update(DUE_PK=_s(outbox_key(shard_of(d.id, OUTBOX_SHARDS))), DUE_SK=_s(f"{d.created_at.isoformat()}#{d.id}"))
+            item.update(DUE_PK=_s(outbox_key(shard_of(d.id, DUE_SHARDS))),
+                        DUE_SK=_s(f"{d.created_at.isoformat()}#{d.id}"))
         for name in ("provider_id", "error"):
             if getattr(d, name) is not None:
                 item[name] = _s(getattr(d, name))
@@ -119,7 +117,7 @@ class DynamoDeliveryStore:
     def unfinished(self, limit: int = 100) -> list[Delivery]:
         """Oldest unfinished deliveries of every outbox shard, for the relay."""
         keys = []
-        for shard in range(OUTBOX_SHARDS):
+        for shard in range(DUE_SHARDS):
             keys += self._db.query(TableName=self._table, IndexName="DueIndex", KeyConditionExpression="DUE_PK = :o",
                                    ExpressionAttributeValues={":o": _s(outbox_key(shard))}, Limit=limit)["Items"]
         keys = sorted(keys, key=lambda key: key["DUE_SK"]["S"])[:limit]

@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _n, _s, batch_get
-from automations.adapters.shards import RUN_SHARDS, merged_page, shard_of
+from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
@@ -51,10 +51,6 @@ def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) ->
     )
 
 
-# Runs waiting in the DueIndex spread over shards, so no one partition takes every account's runs.
-DUE_SHARDS = RUN_SHARDS
-
-
 def due_shard_key(shard: int) -> str:
     return f"RUNS#{shard}"
 
@@ -64,7 +60,8 @@ def _due_key(run: Run) -> dict[str, Any]:
     look_at = run.lease_until if run.status is RunStatus.RUNNING else run.due_at
     if run.finished or look_at is None:
         return {}
-    return {"DUE_PK": _s(due_shard_key(shard_of(run.id, DUE_SHARDS))), "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
+    return {"DUE_PK": _s(due_shard_key(shard_of(run.id, DUE_SHARDS))),
+            "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
@@ -147,10 +144,20 @@ class DynamoRunStore:
     def due(self, shard: int, before: datetime, limit: int, after: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
         """(account id, run id) of unfinished runs in ``shard`` to look at by ``before``, oldest
         first, and the DUE_SK to go on after (None at the end)."""
+        return self._due_page(shard, "DUE_SK <= :when", sortable(before) + "~", limit, after)
+
+    def due_in_minute(self, shard: int, minute: datetime, limit: int, after: str | None
+                      ) -> tuple[list[tuple[str, str]], str | None]:
+        """The same, of the runs due within ``minute`` (a time bucket)."""
+        return self._due_page(shard, "begins_with(DUE_SK, :when)", sortable(minute)[:len("2026-01-01T00:00")],
+                              limit, after)
+
+    def _due_page(self, shard: int, condition: str, when: str, limit: int, after: str | None
+                  ) -> tuple[list[tuple[str, str]], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table, "IndexName": "DueIndex", "Limit": limit,
-            "KeyConditionExpression": "DUE_PK = :shard AND DUE_SK <= :before",
-            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":before": _s(sortable(before) + "~")}}
+            "KeyConditionExpression": f"DUE_PK = :shard AND {condition}",
+            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":when": _s(when)}}
         if after is not None:
             account_id, run_id = after.split("#")[1:3]
             query["ExclusiveStartKey"] = {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(after),
@@ -162,6 +169,20 @@ class DynamoRunStore:
             found.append((account_id, run_id))
         more = page.get("LastEvaluatedKey")
         return found, more["DUE_SK"]["S"] if more else None
+
+    @staticmethod
+    def due_shard(run: Run) -> int:
+        return shard_of(run.id, DUE_SHARDS)
+
+    def count_due(self, minute: datetime, shard: int) -> int:
+        """One more run due in (minute, shard): the time buckets' counter, one item per bucket
+        (kept a day)."""
+        got = self._db.update_item(
+            TableName=self._table, Key={"PK": _s(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": _s("COUNT")},
+            UpdateExpression="ADD runs :one SET expires_at = :expires",
+            ExpressionAttributeValues={":one": _n(1), ":expires": _n(int(minute.timestamp()) + 86_400)},
+            ReturnValues="UPDATED_NEW")
+        return int(got["Attributes"]["runs"]["N"])
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
         """How many runs the automation has had since ``since`` (Zendesk's usage counts)."""

@@ -7,9 +7,11 @@ is suffixed with a shard derived from the item's own id: a writer always knows i
 reader by id too); a listing queries every shard and merges them in order.
 
 How many shards each key family takes follows from the rate it must carry (the README's scale
-model): 32 for what every run execution writes (runs, deliveries, the outbox, the DueIndex;
-3,333 runs a second is 1,000,000 in five minutes), 16 for what every join writes (memberships,
-the contact event log; 1,000,000 in twenty minutes is 833 a second)."""
+model) and the write units each unit of work puts on it: 3,333 runs a second (1,000,000 in five
+minutes) write about 7 units a run on runs and on the runs-by-automation index, and 12 on
+deliveries (two, of three writes each, over 1 KB), hence 64 shards; the DueIndex and the outbox
+hold only keys (4 units a run), hence 32; 833 joins a second (1,000,000 in twenty minutes)
+write 2 units a join on memberships and on the contact event log, hence 16."""
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +21,8 @@ from typing import Any
 from automations.errors import MalformedRequest
 from automations.paging import decode_cursor, encode_cursor
 
-RUN_SHARDS = 32  # runs (the table and the runs-by-automation index), deliveries, the outbox, DueIndex
+RUN_SHARDS = 64  # runs (the table and the runs-by-automation index), deliveries
+DUE_SHARDS = 32  # the DueIndex: waiting runs, and the outbox of unsent deliveries
 JOIN_SHARDS = 16  # memberships of a group, the contact event log
 
 
