@@ -9,6 +9,7 @@ conditional write on the run's version."""
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -185,21 +186,24 @@ class DynamoRunStore:
         return int(got["Attributes"]["runs"]["N"])
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
-        """How many runs the automation has had since ``since`` (Zendesk's usage counts)."""
-        total = 0
-        for shard in range(RUN_SHARDS):
+        """How many runs the automation has had since ``since`` (Zendesk's usage counts): a COUNT
+        of each shard, the shards read in parallel."""
+        def count(shard: int) -> int:
             kwargs: dict[str, Any] = {
                 "TableName": self._table, "IndexName": "GSI1", "Select": "COUNT",
                 "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
                 "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id, shard)),
                                               ":since": _s(sortable(since))}}
+            total = 0
             while True:
                 page = self._db.query(**kwargs)
                 total += page["Count"]
                 if "LastEvaluatedKey" not in page:
-                    break
+                    return total
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return total
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return sum(pool.map(count, range(RUN_SHARDS)))
 
     def get(self, account_id: str, run_id: str) -> Run | None:
         item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id), ConsistentRead=True).get("Item")
