@@ -113,11 +113,13 @@ class DynamoFiringStore:
         while True:
             try:
                 self._db.transact_write_items(TransactItems=[item for _, item in items])
-                return
             except ClientError as e:
                 if not _is(e, "TransactionCanceledException"):
                     raise
                 failed = [tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]
+            else:
+                self._runs.count_usage(runs)
+                return
             if "ticket" in failed or not failed:
                 raise StaleWrite(*failed)
             if any(tag.startswith("run:") or tag == "delivery" for tag in failed):
