@@ -6,12 +6,15 @@ take more than a partition's 1,000 write or 3,000 read units a second. Shares ar
 work, so a few hundred units measure what a million would put on each key."""
 import uuid
 
+import pytest
+
 from automations_local import bench_scale
 from automations_local.heat import hot_keys, hottest
 
 SIZE = 150
 
 
+@pytest.mark.timeout(1500)  # a few hundred joins, runs and tickets with every call recorded: minutes
 def test_no_key_is_over_its_partition_limits_at_production_rates(local_runtime):
     runtime = local_runtime.runtime
     account = runtime.create_account("Scale", f"scale-{uuid.uuid4().hex[:8]}@example.com")

@@ -300,3 +300,18 @@ def test_more_firings_than_one_transaction_holds_finish_next_hour(env):
     env.clock.advance(3600)
     env.sweep()
     assert len(env.get(ticket).tags) == 40
+
+
+def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(24)]  # 3 a shard: one page each
+    env.clock.advance(3 * 3600)
+    _, tasks = env.bootstrap.sweep_coordinator().start()
+    worker, calls, evaluated = env.bootstrap.sweep_worker(), 0, 0
+    for task in tasks:
+        while task is not None:
+            stats, task = worker.process(task, has_time=lambda: False)  # out of time after each ticket
+            calls += 1
+            evaluated += stats.tickets_evaluated
+    assert all(env.get(t).priority == "urgent" for t in tickets)
+    assert evaluated == 24 and calls == 24  # one ticket a call, none read twice

@@ -177,6 +177,11 @@ class DynamoTicketStore(_Table):
         items, last_key = self._read(query, limit, exclusive_start)
         return [self._from_item(account_id, item) for item in items], last_key
 
+    def sweep_position(self, ticket: Ticket) -> dict[str, Any]:
+        """The SweepIndex key of ``ticket``: where a page of sweepable_page goes on after it."""
+        item = self._item(ticket, ticket.version)
+        return {name: item[name] for name in ("SWEEP_PK", "SWEEP_SK", "PK", "SK")}
+
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
                  "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),
