@@ -171,7 +171,8 @@ def estimate(phase: Phase) -> Estimate:
     if phase.name == "execute":  # all due in one minute: one bucket a shard
         fired = schedules_per_run(units / DUE_SHARDS)
         bounds[f"Scheduler invocations ({SCHEDULER_INVOCATIONS_PER_S:,}/s)"] = SCHEDULER_INVOCATIONS_PER_S / fired
-        dispatch_s = sum(per.get(call, 0) * _latency_ms(call) for call in ("sqs.SendMessageBatch", "dynamodb.Query")) / 1000
+        dispatch_s = sum(per.get(call, 0) * _latency_ms(call)
+                         for call in ("sqs.SendMessageBatch", "dynamodb.Query")) / 1000
         bounds[f"time-bucket dispatchers ({DUE_SHARDS} a minute)"] = DUE_SHARDS / dispatch_s
     top = hottest(phase, 1.0, top=1)
     if top:
@@ -221,8 +222,9 @@ def print_figures(size: int) -> None:
         print(f"    engine limits (units/s): {others}")
         if name == "execute":
             per_run = e.units / SCHEDULER_INVOCATIONS_PER_S
+            verdict = "met" if per_run <= e.target_s else "missed"
             print(f"    with one schedule per run instead: Scheduler invocations ({SCHEDULER_INVOCATIONS_PER_S:,}/s) "
-                  f"alone take {_duration(per_run)}: {'met' if per_run <= e.target_s else 'missed'}, hence time buckets")
+                  f"alone take {_duration(per_run)}: {verdict}, hence time buckets")
         if e.ses_s:
             print(f"    SES at {SES_PER_S}/s, separately: {_duration(e.ses_s)} for the mail")
     print("Assumed AWS call latencies (ms): " + ", ".join(f"{k} {v}" for k, v in LATENCY_MS.items())

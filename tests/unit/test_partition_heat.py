@@ -21,7 +21,8 @@ def test_an_unsharded_key_fails_and_the_same_writes_over_shards_pass(aws):
                 db.put_item(TableName=config.table_name(), Item={"PK": {"S": "OUTBOX"}, "SK": {"S": f"D#{n}"}})
         with recorder.phase("sharded", 200):
             for n in range(200):
-                db.put_item(TableName=config.table_name(), Item={"PK": {"S": f"OUTBOX#{n % 32}"}, "SK": {"S": f"D#{n}"}})
+                db.put_item(TableName=config.table_name(),
+                            Item={"PK": {"S": f"OUTBOX#{n % 32}"}, "SK": {"S": f"D#{n}"}})
     # 1 write unit a unit of work: at 3,333 a second one key takes 3,333 > 1,000; over 32, 104 each.
     [hot] = hot_keys(recorder.phases["unsharded"], 3333)
     assert (hot.kind, hot.index, hot.key, round(hot.per_second)) == ("write", "table", "OUTBOX", 3333)

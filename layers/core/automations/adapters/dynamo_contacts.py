@@ -283,8 +283,9 @@ class DynamoGroupStore(NumberedDocuments[Group]):
             raise
 
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool:
-        return "Item" in self._db.get_item(TableName=self._table, Key=self._member_key(account_id, group_id, contact_uuid),
-                                           ConsistentRead=True, ProjectionExpression="PK")
+        key = self._member_key(account_id, group_id, contact_uuid)
+        return "Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
+                                           ProjectionExpression="PK")
 
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]:
         """In contact uuid order, merged from every shard."""
@@ -439,7 +440,8 @@ class DynamoContactEventLog(_Base):
                 return {"KeyConditionExpression": "PK = :pk",
                         "ExpressionAttributeValues": {":pk": self._partition(account_id, shard)}}
             return {"KeyConditionExpression": "PK = :pk AND SK >= :since",
-                    "ExpressionAttributeValues": {":pk": self._partition(account_id, shard), ":since": _s(sortable(since))}}
+                    "ExpressionAttributeValues": {":pk": self._partition(account_id, shard),
+                                                  ":since": _s(sortable(since))}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
         return [ContactEvent.from_dict(json.loads(i["data"]["S"])) for i in items], cursor

@@ -150,7 +150,8 @@ class DynamoRunStore:
         items = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix("RUN#") for item in items}
 
-    def due(self, shard: int, before: datetime, limit: int, after: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
+    def due(self, shard: int, before: datetime, limit: int, after: str | None = None
+            ) -> tuple[list[tuple[str, str]], str | None]:
         """(account id, run id) of unfinished runs in ``shard`` to look at by ``before``, oldest
         first, and the DUE_SK to go on after (None at the end)."""
         return self._due_page(shard, "DUE_SK <= :when", sortable(before) + "~", limit, after)
@@ -201,7 +202,8 @@ class DynamoRunStore:
             self._db.update_item(
                 TableName=self._table, Key={"PK": _s(_usage_key(run.account_id, run.automation_id)), "SK": _s(hour)},
                 UpdateExpression="ADD runs :one SET expires_at = :expires",
-                ExpressionAttributeValues={":one": _n(1), ":expires": _n(int(run.created_at.timestamp()) + _USAGE_KEPT)})
+                ExpressionAttributeValues={":one": _n(1),
+                                           ":expires": _n(int(run.created_at.timestamp()) + _USAGE_KEPT)})
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
         """How many runs the automation has had since the hour of ``since``: one Query of its
@@ -219,7 +221,8 @@ class DynamoRunStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, account_id: str, run_id: str) -> Run | None:
-        item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id), ConsistentRead=True).get("Item")
+        item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id),
+                                 ConsistentRead=True).get("Item")
         return _from_item(account_id, item) if item else None
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
@@ -247,8 +250,9 @@ class DynamoRunStore:
                 return {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk", "ScanIndexForward": False,
                         "ExpressionAttributeValues": {
                             ":pk": _s(automation_runs_key(account_id, automation_id, shard)), **values}, **options}
-            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("GSI1PK", "GSI1SK", "PK", "SK"),
-                                        lambda item: item["GSI1SK"]["S"], limit=limit, cursor=cursor, descending=True)
+            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query,
+                                        ("GSI1PK", "GSI1SK", "PK", "SK"), lambda item: item["GSI1SK"]["S"],
+                                        limit=limit, cursor=cursor, descending=True)
         else:
             def shard_query(shard: int) -> dict[str, Any]:
                 return {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
