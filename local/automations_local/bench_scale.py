@@ -161,8 +161,13 @@ def estimate(phase: Phase) -> Estimate:
     bounds: dict[str, float] = {}
     fired = 0.0
     if phase.name == "sweep":  # each account's shards are swept by one worker chain each
+        worker = "SweepWorkerFunction"
+        worker_s = (sum(count * _latency_ms(call) for (function, call), count in phase.function_calls.items()
+                        if function == worker)
+                    + sum(n for (_, function), n in phase.invocations.items() if function == worker)
+                    * LAMBDA_OVERHEAD_MS) / 1000 / phase.units
         bounds[f"sweep workers ({SWEEP_WORKERS_PER_ACCOUNT} shards of one account)"] = \
-            SWEEP_WORKERS_PER_ACCOUNT / lambda_s
+            SWEEP_WORKERS_PER_ACCOUNT / worker_s
     else:
         bounds[f"Lambda concurrency ({LAMBDA_CONCURRENCY:,})"] = LAMBDA_CONCURRENCY / lambda_s
     if phase.name == "join":  # joins over target_s, due an hour later: as many minutes of buckets

@@ -42,6 +42,7 @@ class Phase:
     writes: Counter = field(default_factory=Counter)  # (index, partition key) -> write units
     reads: Counter = field(default_factory=Counter)  # (index, partition key) -> read units
     calls: Counter = field(default_factory=Counter)  # "service.Operation" -> calls
+    function_calls: Counter = field(default_factory=Counter)  # (function logical id, "service.Operation") -> calls
     invocations: Counter = field(default_factory=Counter)  # (invoked by, function logical id) -> invocations
     seconds: float = 0.0  # wall time here, recording included
 
@@ -86,6 +87,7 @@ class Recorder:
         self.phases: dict[str, Phase] = {}
         self._current: Phase | None = None
         self._lock = threading.Lock()
+        self._running = threading.local()  # the function whose handler this thread is in
 
     # -- phases ------------------------------------------------------------------------------------
     @contextmanager
@@ -125,15 +127,21 @@ class Recorder:
             with self._lock:
                 if self._current is not None:
                     self._current.invocations[(source, function.logical_id)] += 1
-            return original(function, event, **kwargs)
+            caller, self._running.function = getattr(self._running, "function", None), function.logical_id
+            try:
+                return original(function, event, **kwargs)
+            finally:
+                self._running.function = caller
         return invoke
 
     # -- botocore hooks ------------------------------------------------------------------------------
     def _before(self, model, params, context, **_):
         if self._current is None:
             return
+        call = f"{model.service_model.service_name}.{model.name}"
         with self._lock:
-            self._current.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+            self._current.calls[call] += 1
+            self._current.function_calls[(getattr(self._running, "function", None), call)] += 1
         if model.service_model.service_name == "dynamodb":
             context["heat_params"] = params
             writes = list(self._writes(model.name, params))

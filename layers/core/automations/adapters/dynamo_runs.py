@@ -16,7 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _is, _n, _s, batch_get
-from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, merged_page, shard_of
+from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
@@ -80,8 +80,8 @@ _HOUR = len("2026-01-01T00")  # a sortable instant cut to its hour
 _USAGE_KEPT = 8 * 86_400  # hourly usage counters outlive the longest window (7 days)
 
 
-def _usage_key(account_id: str, automation_id: int) -> str:
-    return f"ACCOUNT#{account_id}#USAGE#{automation_id}"
+def _usage_key(account_id: str, automation_id: int, shard: int) -> str:
+    return f"ACCOUNT#{account_id}#USAGE#{automation_id}#{shard}"
 
 
 def automation_runs_prefix(account_id: str, automation_id: int) -> str:
@@ -199,26 +199,29 @@ class DynamoRunStore:
         a count lost to a crash right after a run's write only makes the sort a little off."""
         for run in runs:
             hour = sortable(run.created_at)[:_HOUR]
+            key = _usage_key(run.account_id, run.automation_id, shard_of(run.id, USAGE_SHARDS))
             self._db.update_item(
-                TableName=self._table, Key={"PK": _s(_usage_key(run.account_id, run.automation_id)), "SK": _s(hour)},
+                TableName=self._table, Key={"PK": _s(key), "SK": _s(hour)},
                 UpdateExpression="ADD runs :one SET expires_at = :expires",
                 ExpressionAttributeValues={":one": _n(1),
                                            ":expires": _n(int(run.created_at.timestamp()) + _USAGE_KEPT)})
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
-        """How many runs the automation has had since the hour of ``since``: one Query of its
-        hourly counters (at most 169 small items for a week)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK >= :since",
-            "ExpressionAttributeValues": {":pk": _s(_usage_key(account_id, automation_id)),
-                                          ":since": _s(sortable(since)[:_HOUR])}}
+        """How many runs the automation has had since the hour of ``since``: a Query of each
+        shard's hourly counters (at most 169 small items each for a week)."""
         total = 0
-        while True:
-            page = self._db.query(**kwargs)
-            total += sum(int(item["runs"]["N"]) for item in page["Items"])
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for shard in range(USAGE_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK >= :since",
+                "ExpressionAttributeValues": {":pk": _s(_usage_key(account_id, automation_id, shard)),
+                                              ":since": _s(sortable(since)[:_HOUR])}}
+            while True:
+                page = self._db.query(**kwargs)
+                total += sum(int(item["runs"]["N"]) for item in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
 
     def get(self, account_id: str, run_id: str) -> Run | None:
         item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id),
