@@ -128,7 +128,6 @@ class DynamoRunStore:
             if _is(e, "ConditionalCheckFailedException"):
                 return False
             raise
-        self.count_usage([run])
         return True
 
     def replace(self, old: Run, new: Run) -> Run:
@@ -195,8 +194,9 @@ class DynamoRunStore:
         return int(got["Attributes"]["runs"]["N"])
 
     def count_usage(self, runs: list[Run]) -> None:
-        """Count new runs in their automation's hourly usage counters (Zendesk's usage sorts);
-        a count lost to a crash right after a run's write only makes the sort a little off."""
+        """Count new runs in their automation's hourly usage counters, for Zendesk's usage sorts
+        (only sweep automations are sorted so: the sweep counts its firings); a count lost to a
+        crash right after the firing's commit only makes the sort a little off."""
         for run in runs:
             hour = sortable(run.created_at)[:_HOUR]
             key = _usage_key(run.account_id, run.automation_id, shard_of(run.id, USAGE_SHARDS))

@@ -11,8 +11,7 @@ model) and the write units each unit of work puts on it: 3,333 runs a second (1,
 minutes) write about 7 units a run on runs and on the runs-by-automation index, and 12 on
 deliveries (two, of three writes each, over 1 KB), hence 64 shards; the DueIndex and the outbox
 hold only keys (4 units a run), hence 32; 833 joins a second (1,000,000 in twenty minutes)
-write 2 units a join on memberships and on the contact event log, hence 16, and 1 on their
-automation's usage counter, hence 4."""
+write 2 units a join on memberships and on the contact event log, hence 16."""
 from __future__ import annotations
 
 import hashlib
@@ -25,7 +24,7 @@ from automations.paging import decode_cursor, encode_cursor
 RUN_SHARDS = 64  # runs (the table and the runs-by-automation index), deliveries
 DUE_SHARDS = 32  # the DueIndex: waiting runs, and the outbox of unsent deliveries
 JOIN_SHARDS = 16  # memberships of a group, the contact event log
-USAGE_SHARDS = 4  # an automation's hourly usage counters: one write a new run, 833 a second at most
+USAGE_SHARDS = 4  # a sweep automation's hourly usage counters: one write a firing
 
 
 def shard_of(value: str, shards: int) -> int:
