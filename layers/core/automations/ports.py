@@ -219,6 +219,9 @@ class RunScheduler(Protocol):
     def schedule(self, run: Run) -> None:
         """Idempotent: scheduling the same run twice leaves one schedule."""
 
+    def schedule_all(self, runs: list[Run]) -> None:
+        """``schedule`` each of ``runs`` (service/time_buckets.py: their time buckets counted once)."""
+
     def schedule_retry(self, run: Run) -> None:
         """A one-time schedule at the run's ``lease_until`` for its next attempt (idempotent per attempt)."""
 

@@ -183,13 +183,13 @@ class DynamoRunStore:
     def due_shard(run: Run) -> int:
         return shard_of(run.id, DUE_SHARDS)
 
-    def count_due(self, minute: datetime, shard: int) -> int:
-        """One more run due in (minute, shard): the time buckets' counter, one item per bucket
-        (kept a day)."""
+    def count_due(self, minute: datetime, shard: int, runs: int) -> int:
+        """``runs`` more due in (minute, shard): the time buckets' counter, one item per bucket
+        (kept a day). Returns the count with them."""
         got = self._db.update_item(
             TableName=self._table, Key={"PK": _s(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": _s("COUNT")},
-            UpdateExpression="ADD runs :one SET expires_at = :expires",
-            ExpressionAttributeValues={":one": _n(1), ":expires": _n(int(minute.timestamp()) + 86_400)},
+            UpdateExpression="ADD runs :n SET expires_at = :expires",
+            ExpressionAttributeValues={":n": _n(runs), ":expires": _n(int(minute.timestamp()) + 86_400)},
             ReturnValues="UPDATED_NEW")
         return int(got["Attributes"]["runs"]["N"])
 

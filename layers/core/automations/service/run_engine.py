@@ -148,7 +148,7 @@ class RunEngine:
         if window is not None and contacts is None:  # only a window reads the contact's own zone
             contacts = self._contacts.get_many(account.id, [p.contact_uuid for p in plans])
         now = clock.now()
-        runs, now_due = [], []
+        runs, now_due, later = [], [], []
         for plan in plans:
             contact = (contacts or {}).get(plan.contact_uuid)
             zone = timing.zone_of(contact.timezone if contact else None, account.timezone)
@@ -167,10 +167,9 @@ class RunEngine:
                 # Still scheduled: hand it on again (idempotent), which heals a crash right after
                 # the first put.
             runs.append(run)
-            if run.due_at <= now + EARLY_TOLERANCE:
-                now_due.append(run)
-            else:
-                self._scheduler.schedule(run)
+            (now_due if run.due_at <= now + EARLY_TOLERANCE else later).append(run)
+        if later:
+            self._scheduler.schedule_all(later)
         if now_due:
             self._queue.execute_soon([(r.account_id, r.id) for r in now_due])
         return runs

@@ -35,8 +35,8 @@ def minute_of(when: datetime) -> datetime:
 class BucketStore(Protocol):
     def due_shard(self, run: Run) -> int: ...
 
-    def count_due(self, minute: datetime, shard: int) -> int:
-        """Count one more run due in (minute, shard); returns the count with it."""
+    def count_due(self, minute: datetime, shard: int, runs: int) -> int:
+        """Count ``runs`` more due in (minute, shard); returns the count with them."""
 
     def due_in_minute(self, shard: int, minute: datetime, limit: int, after: str | None
                       ) -> tuple[list[tuple[str, str]], str | None]:
@@ -56,13 +56,19 @@ class TimeBuckets:
         self._store = store
         self._queue = queue
 
-    def schedule(self, run: Run) -> None:
-        minute, shard = minute_of(run.due_at), self._store.due_shard(run)
-        count = self._store.count_due(minute, shard)
-        if count <= PER_RUN_SCHEDULES:
-            self._scheduler.schedule(run)
-        elif (count - PER_RUN_SCHEDULES - 1) % REASSERT_EVERY == 0:
-            self._scheduler.schedule_bucket(minute, shard, minute + timedelta(minutes=1))
+    def schedule_all(self, runs: list[Run]) -> None:
+        """Each bucket's counter moves once for all of ``runs`` in it; then each run is numbered
+        within its bucket and scheduled by that number."""
+        buckets: dict[tuple[datetime, int], list[Run]] = {}
+        for run in runs:
+            buckets.setdefault((minute_of(run.due_at), self._store.due_shard(run)), []).append(run)
+        for (minute, shard), members in buckets.items():
+            last = self._store.count_due(minute, shard, len(members))
+            for count, run in enumerate(members, start=last - len(members) + 1):
+                if count <= PER_RUN_SCHEDULES:
+                    self._scheduler.schedule(run)
+                elif (count - PER_RUN_SCHEDULES - 1) % REASSERT_EVERY == 0:
+                    self._scheduler.schedule_bucket(minute, shard, minute + timedelta(minutes=1))
 
     # Retries, cancels and recurring schedules: as they were.
     def schedule_retry(self, run: Run) -> None:
