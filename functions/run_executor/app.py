@@ -1,6 +1,8 @@
 """The run executor (flow 3). Invoked by a run's one-time schedule with {"account_id", "run_id"},
 and by the run queue (runs due now, retries after a backoff, re-drives) with the same bodies.
-Executing is idempotent: a second delivery of either finds the run claimed or done."""
+Executing is idempotent: a second delivery of either finds the run claimed or done. A time
+bucket's schedule (or its continuation on the queue) brings {"due_minute", "shard"}: the
+bucket's runs are queued (service/time_buckets.py)."""
 import json
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -12,7 +14,16 @@ from automations.telemetry import lambda_handler, logger
 _processor = BatchProcessor(event_type=EventType.SQS)
 
 
+_DISPATCH_RESERVE_MS = 15_000  # a dispatcher hands the rest of its bucket on with this much time left
+_context = None  # the invocation's, for the dispatcher's remaining time
+
+
 def _execute(reference: dict) -> None:
+    if "due_minute" in reference:
+        queued = services().time_buckets.dispatch(
+            reference, has_time=lambda: _context.get_remaining_time_in_millis() > _DISPATCH_RESERVE_MS)
+        logger.info("time bucket dispatched", extra={**reference, "queued": queued})
+        return
     run = services().run_engine.execute(str(reference["account_id"]), str(reference["run_id"]))
     logger.info("run executed", extra={"account_id": reference["account_id"], "run_id": reference["run_id"],
                                        "status": run.status.value if run else "taken"})
@@ -24,9 +35,13 @@ def _record(record: SQSRecord) -> None:
 
 @lambda_handler
 def handler(event, context):
+    global _context
+    _context = context
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
+        with services().run_reads.batch():  # the batch's runs read each automation and template once
+            return process_partial_response(event=event, record_handler=_record, processor=_processor,
+                                            context=context)
     # A schedule's input, invoked asynchronously: raising gets Lambda's retries (EventInvokeConfig),
     # then the failure queue; the run waits in the DueIndex for the hourly re-drive.
     _execute(event)
-    return {"run_id": event["run_id"]}
+    return {"run_id": event.get("run_id")}

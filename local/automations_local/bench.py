@@ -12,6 +12,8 @@
   same index on the same backend, with the DynamoDB writes it made.
 - The run engine (bench_runs.py): run creation against a bare put + CreateSchedule, and the
   firing lateness of 1,000 runs due across an hour.
+- The scale model (bench_scale.py): a measured workload turned into time and cost at a million,
+  with the partition check at production rates.
 """
 from __future__ import annotations
 
@@ -145,10 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets in the sweep benchmark (default 10000)")
     parser.add_argument("--contacts", type=int, default=500, help="joins in the run creation benchmark (default 500)")
     parser.add_argument("--due-runs", type=int, default=1000, help="runs in the firing lateness benchmark (default 1000)")
-    parser.add_argument("--only", choices=["api", "imports", "evaluator", "sweep", "runs"], action="append",
+    parser.add_argument("--scale-size", type=int, default=10_000,
+                        help="joins, runs and tickets in the scale model's workload (default 10000)")
+    parser.add_argument("--only", choices=["api", "imports", "evaluator", "sweep", "runs", "scale"], action="append",
                         help="run only these sections (repeatable; default: all)")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["api", "imports", "evaluator", "sweep", "runs"])
+    sections = set(args.only or ["api", "imports", "evaluator", "sweep", "runs", "scale"])
     if "api" in sections:
         _print_api(args)
     if "imports" in sections:
@@ -171,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         from automations_local import bench_runs
 
         bench_runs.print_figures(args.contacts, args.due_runs)
+    if "scale" in sections:
+        from automations_local import bench_scale
+
+        bench_scale.print_figures(args.scale_size)
     return 0
 
 
@@ -196,20 +204,40 @@ def evaluator_throughput() -> dict:
     return bench_evaluator.run()
 
 
+def import_open_tickets(db, table: str, account_id: str, count: int, matching_every: int) -> None:
+    """``count`` open tickets, 30 hours old, one in ``matching_every`` urgent (urgent_tickets_rule's)."""
+    from datetime import timedelta
+
+    from automations import clock
+    from automations.adapters.dynamo_tickets import DynamoTicketStore
+    from automations.domain.ticket import Ticket
+
+    store = DynamoTicketStore(db, table)
+    start = clock.now() - timedelta(hours=30)
+    store.import_tickets(account_id, [
+        Ticket.create(account_id, i, start, subject=f"Ticket {i}", status="open",
+                      priority="urgent" if i % matching_every == 0 else "normal")
+        for i in store.allocate_ids(account_id, count)])
+
+
+def urgent_tickets_rule():
+    from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+
+    return AutomationDraft(title="Urgent open tickets get a tag", conditions=Conditions(all=(
+        Condition("status", "is", "open"), Condition("priority", "is", "urgent"),
+        Condition("OPEN", "greater_than", "24"))), actions=(Action("current_tags", "escalated"),))
+
+
 def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
     """A sweep of ``tickets`` open tickets through the local runtime (coordinator -> SQS ->
     workers), against a bare paged Query of the same SweepIndex on the same backend. Rules
     either match nothing, or one ticket in ``matching_every``."""
-    from datetime import timedelta
-
     import requests
 
-    from automations import clock
     from automations.adapters import aws
-    from automations.adapters.dynamo_tickets import DynamoTicketStore
     from automations.bootstrap import services
     from automations.domain.model import Action, AutomationDraft, Condition, Conditions
-    from automations.domain.ticket import SWEEP_SHARDS, Ticket
+    from automations.domain.ticket import SWEEP_SHARDS
     from automations.service.sweep import PAGE_SIZE
     from automations_local.runtime import LocalRuntime
 
@@ -217,12 +245,7 @@ def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
     with LocalRuntime(port=0) as runtime:
         account_id, db = runtime.dev_account_id, aws.client("dynamodb")
         table = runtime.template.physical_name("Table")
-        store = DynamoTicketStore(db, table)
-        start = clock.now() - timedelta(hours=30)
-        ids = store.allocate_ids(account_id, tickets)
-        store.import_tickets(account_id, [
-            Ticket.create(account_id, i, start, subject=f"Ticket {i}", status="open",
-                          priority="urgent" if i % matching_every == 0 else "normal") for i in ids])
+        import_open_tickets(db, table, account_id, tickets, matching_every)
         for i, status in enumerate(["pending", "hold", "new"]):  # rules for other statuses: decided by the index
             services().automations.create(account_id, AutomationDraft(
                 title=f"{status} reminder", conditions=Conditions(all=(
@@ -253,10 +276,7 @@ def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
 
         for case, rule in [
             ("no rule matches", None),
-            (f"1 in {matching_every} matches", AutomationDraft(
-                title="Urgent open tickets get a tag", conditions=Conditions(all=(
-                    Condition("status", "is", "open"), Condition("priority", "is", "urgent"),
-                    Condition("OPEN", "greater_than", "24"))), actions=(Action("current_tags", "escalated"),))),
+            (f"1 in {matching_every} matches", urgent_tickets_rule()),
         ]:
             if rule is not None:
                 services().automations.create(account_id, rule)

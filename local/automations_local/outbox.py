@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 from automations import config
 from automations.adapters import aws
-from automations.adapters.dynamo_deliveries import _from_item
+from automations.adapters.dynamo_deliveries import _from_item, deliveries_partition
 from automations.clock import iso_z
 from automations.domain.delivery import Channel, Delivery
 from automations_local.router import HttpRequest, HttpResponse, json_response
@@ -21,8 +21,8 @@ def deliveries(*, channel: str | None = None, account_id: str | None = None) -> 
     """Every delivery record, newest first, optionally of one channel or account."""
     condition, values = "begins_with(SK, :delivery) AND attribute_exists(#data)", {":delivery": {"S": "DELIVERY#"}}
     if account_id is not None:
-        condition += " AND PK = :account"
-        values[":account"] = {"S": f"ACCOUNT#{account_id}"}
+        condition += " AND begins_with(PK, :account)"
+        values[":account"] = {"S": deliveries_partition(account_id)}
     pages = aws.client("dynamodb").get_paginator("scan").paginate(
         TableName=config.table_name(), FilterExpression=condition,
         ExpressionAttributeNames={"#data": "data"}, ExpressionAttributeValues=values)

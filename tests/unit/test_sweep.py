@@ -437,3 +437,16 @@ def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay
     env.sweep()  # the task again (SQS redelivers it): the ticket is done for this cycle
     assert env.bootstrap.deliveries().relay() == 1  # the hourly relay sends what the crash left
     assert [m.subject for m in sent_emails()].count("About Printer") == 1 and len(env.runs(ticket)) == 1
+def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(24)]  # 3 a shard: one page each
+    env.clock.advance(3 * 3600)
+    _, tasks = env.bootstrap.sweep_coordinator().start()
+    worker, calls, evaluated = env.bootstrap.sweep_worker(), 0, 0
+    for task in tasks:
+        while task is not None:
+            stats, task = worker.process(task, has_time=lambda: False)  # out of time after each ticket
+            calls += 1
+            evaluated += stats.tickets_evaluated
+    assert all(env.get(t).priority == "urgent" for t in tickets)
+    assert evaluated == 24 and calls == 24  # one ticket a call, none read twice

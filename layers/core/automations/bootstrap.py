@@ -191,24 +191,42 @@ class Services:
 
     # -- the run engine --------------------------------------------------------------------------
     @functools.cached_property
-    def run_engine(self):
-        from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
-        from automations.adapters.scheduler import EventBridgeRunScheduler
+    def _run_queue(self):
         from automations.adapters.sqs import SqsRunQueue
-        from automations.domain.contact_conditions import matches
-        from automations.domain.contacts import GroupKind
-        from automations.service.run_engine import RunEngine
+
+        return SqsRunQueue(aws.client("sqs"), config.run_queue_url(), config.expand_queue_url())
+
+    @functools.cached_property
+    def time_buckets(self):
+        """The run engine's scheduler: per-run schedules, or time buckets when many are due."""
+        from automations.adapters.scheduler import EventBridgeRunScheduler
+        from automations.service.time_buckets import TimeBuckets
 
         scheduler = EventBridgeRunScheduler(
             aws.client("scheduler"), group=config.run_schedule_group(), executor_arn=config.run_executor_arn(),
             expander_arn=config.rule_expander_arn(), role_arn=config.scheduler_role_arn(),
             dead_letter_arn=config.schedule_dead_letter_arn())
+        return TimeBuckets(scheduler, self._run_store, self._run_queue)
+
+    @functools.cached_property
+    def run_reads(self):
+        """``with run_reads.batch():`` the executor's batch reads each automation and template once."""
+        from automations.service.batch_reads import BatchReads
+
+        return BatchReads()
+
+    @functools.cached_property
+    def run_engine(self):
+        from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+        from automations.domain.contact_conditions import matches
+        from automations.domain.contacts import GroupKind
+        from automations.service.run_engine import RunEngine
+
         return RunEngine(
-            store=self._run_store, accounts=self.accounts, automations=self.automations, contacts=self.contacts,
-            groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
-            templates=self.templates, deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
-            scheduler=scheduler, queue=SqsRunQueue(aws.client("sqs"), config.run_queue_url(), config.expand_queue_url()),
-            event_log=self.contact_events, conditions=matches)
+            store=self._run_store, accounts=self.accounts, automations=self.run_reads.service(self.automations, "find"),
+            contacts=self.contacts, groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
+            templates=self.run_reads.service(self.templates, "find"), deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
+            scheduler=self.time_buckets, queue=self._run_queue, event_log=self.contact_events, conditions=matches)
 
 
 @functools.cache

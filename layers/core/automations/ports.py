@@ -270,6 +270,9 @@ class RunScheduler(Protocol):
     def schedule(self, run: Run) -> None:
         """Idempotent: scheduling the same run twice leaves one schedule."""
 
+    def schedule_all(self, runs: list[Run]) -> None:
+        """``schedule`` each of ``runs`` (service/time_buckets.py: their time buckets counted once)."""
+
     def schedule_retry(self, run: Run) -> None:
         """A one-time schedule at the run's ``lease_until`` for its next attempt (idempotent per attempt)."""
 
@@ -293,6 +296,9 @@ class RunQueue(Protocol):
     def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None) -> None:
         """Queue (account id, run id) pairs for the executor, each held back its delay in
         seconds (0-900) when ``delays`` is given."""
+
+    def dispatch_later(self, task: dict[str, Any]) -> None:
+        """Queue the rest of a time bucket for the executor to dispatch (service/time_buckets.py)."""
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
 

@@ -1,13 +1,18 @@
 """DynamoDB storage of contacts, contact lists, communities, custom fields, templates and the
-contact event log (single table; every key under PK=ACCOUNT#<a>):
+contact event log (single table). Under PK=ACCOUNT#<a>:
 
     CONTACT#<uuid>                             a contact (JSON "data" + version)
     CONTACT_EMAIL#<email>                      the claim that makes emails unique per account
     GROUP#LIST#<id>, GROUP#COMMUNITY#<id>      a list or community   (ids zero-padded)
-    MEMBER#LIST#<id>#<uuid>                    a membership; GSI2 lists a contact's memberships
     CUSTOM_FIELD#<id>, TEMPLATE#<id>           custom fields and templates
     COUNTER#<NAME>                             the atomic id counters
-    CONTACT_EVENT#<occurred_at>#<event id>     the contact event log (TTL: expires_at)
+
+and, sharded by contact or event (adapters/shards.py), as they grow with traffic:
+
+    PK=ACCOUNT#<a>#MEMBERS#LIST#<id>#<shard>, SK=MEMBER#<uuid>       a membership; GSI2 lists a
+                                                                     contact's memberships
+    PK=ACCOUNT#<a>#CONTACT_EVENTS#<shard>, SK=<occurred_at>#<id>     the contact event log (TTL:
+                                                                     expires_at)
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.contacts import (
     Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
@@ -33,7 +39,7 @@ from automations.service.events import RETENTION, ContactEvent
 
 T = TypeVar("T")
 _TRANSACT_MAX = 100
-_JOINS_PER_TRANSACTION = (_TRANSACT_MAX - 1) // 3  # a group check + (contact check, membership, event) each
+_JOINS_PER_TRANSACTION = (_TRANSACT_MAX - 1) // 2  # a group check + (membership, event) each
 _ATTEMPTS = 5
 
 
@@ -71,13 +77,13 @@ class _Base:
         self._db = client
         self._table = table
 
-    def _page(self, account_id: str, prefix: str, *, after: str | None, limit: int, lower: str | None = None
+    def _page(self, account_id: str, prefix: str, *, after: str | None, limit: int
               ) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to ``limit`` items whose SK starts with ``prefix`` (from ``lower`` on), in SK order,
+        """Up to ``limit`` items whose SK starts with ``prefix``, in SK order,
         and the cursor of the next page. One item more is read to know whether one follows."""
         query: dict[str, Any] = {
             "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": _s(lower or prefix),
+            "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": _s(prefix),
                                           ":hi": _s(prefix + "\uffff")}}
         start = _after_key(account_id, prefix, after)
         items: list[dict[str, Any]] = []
@@ -198,14 +204,18 @@ class DynamoGroupStore(NumberedDocuments[Group]):
     def __init__(self, client, table: str, kind: GroupKind) -> None:
         name = kind.value.upper()
         super().__init__(client, table, prefix=f"GROUP#{name}#", counter=f"GROUPS#{name}", load=_group)
-        self._member_prefix = f"MEMBER#{name}#"
+        self._name = name
 
-    def _members_of(self, group: Group) -> str:
-        return f"{self._member_prefix}{group.id:012d}#"
+    def _members_pk(self, account_id: str, group_id: int, shard: int) -> dict[str, str]:
+        return _s(f"ACCOUNT#{account_id}#MEMBERS#{self._name}#{group_id:012d}#{shard}")
+
+    def _member_key(self, account_id: str, group_id: int, contact_uuid: str) -> dict[str, Any]:
+        return {"PK": self._members_pk(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
+                "SK": _s(f"MEMBER#{contact_uuid}")}
 
     def _membership_put(self, m: Membership, group: Group) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
-            "PK": _pk(m.account_id), "SK": _s(self._members_of(group) + m.contact_uuid),
+            **self._member_key(m.account_id, group.id, m.contact_uuid),
             "GSI2PK": _s(contact_groups_key(m.account_id, m.contact_uuid)),
             "GSI2SK": _s(f"{self._prefix}{group.id:012d}"),
             "contact_uuid": _s(m.contact_uuid), "joined_at": _s(m.joined_at.isoformat())}}}
@@ -214,14 +224,22 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                     ) -> tuple[MembersAdded, list[ContactEvent]]:
         outcome, committed = MembersAdded(), []
         joins = list({m.contact_uuid: (m, e) for m, e in joins}.values())  # one write per contact
+        # Unknown contacts are sorted out by a read, not a condition in the transaction: a condition
+        # check is a write on the account's partition, and a join must not write there. A contact
+        # deleted meanwhile leaves a membership of no one, which readers treat as absent (as a
+        # delete's best-effort clean-up does).
+        known = {c for c in DynamoContactStore(self._db, self._table).existing(
+            group.account_id, [m.contact_uuid for m, _ in joins])}
+        outcome.not_found.extend(m.contact_uuid for m, _ in joins if m.contact_uuid not in known)
+        joins = [(m, e) for m, e in joins if m.contact_uuid in known]
         for start in range(0, len(joins), _JOINS_PER_TRANSACTION):
             self._add_chunk(group, joins[start:start + _JOINS_PER_TRANSACTION], outcome, committed)
         return outcome, committed
 
     def _add_chunk(self, group: Group, pending: list[tuple[Membership, ContactEvent]], outcome: MembersAdded,
                    committed: list[ContactEvent]) -> None:
-        """One transaction; when it is cancelled, the contacts whose condition failed are sorted
-        out (unknown contact, already a member) and the rest tried again."""
+        """One transaction; when it is cancelled, the contacts whose condition failed (already
+        members) are sorted out and the rest tried again."""
         group_check = {"ConditionCheck": {"TableName": self._table, "Key": self._key(group.account_id, group.id),
                                           "ConditionExpression": "attribute_exists(PK)"}}
         for attempt in range(_ATTEMPTS):
@@ -229,12 +247,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                 return
             items = [group_check]
             for m, event in pending:
-                items += [
-                    {"ConditionCheck": {"TableName": self._table, "Key": DynamoContactStore.key(m.account_id, m.contact_uuid),
-                                        "ConditionExpression": "attribute_exists(PK)"}},
-                    self._membership_put(m, group),
-                    {"Put": DynamoContactEventLog.put(self._table, event)},
-                ]
+                items += [self._membership_put(m, group), {"Put": DynamoContactEventLog.put(self._table, event)}]
             try:
                 self._db.transact_write_items(TransactItems=items)
             except ClientError as e:
@@ -245,10 +258,8 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                     raise NotFound(f"{group.kind} {group.id} not found") from None
                 still = []
                 for index, (m, event) in enumerate(pending):
-                    contact_gone, member, logged = failed[1 + 3 * index: 4 + 3 * index] or (False, False, False)
-                    if contact_gone:
-                        outcome.not_found.append(m.contact_uuid)
-                    elif member or logged:
+                    member, logged = failed[1 + 2 * index: 3 + 2 * index] or (False, False)
+                    if member or logged:
                         outcome.already_members.append(m.contact_uuid)
                     else:
                         still.append((m, event))
@@ -264,7 +275,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
     def remove_member(self, group: Group, contact_uuid: str) -> bool:
         try:
             self._db.delete_item(TableName=self._table, ConditionExpression="attribute_exists(PK)",
-                                 Key={"PK": _pk(group.account_id), "SK": _s(self._members_of(group) + contact_uuid)})
+                                 Key=self._member_key(group.account_id, group.id, contact_uuid))
             return True
         except ClientError as e:
             if _is(e, "ConditionalCheckFailedException"):
@@ -272,12 +283,17 @@ class DynamoGroupStore(NumberedDocuments[Group]):
             raise
 
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool:
-        key = {"PK": _pk(account_id), "SK": _s(f"{self._member_prefix}{group_id:012d}#{contact_uuid}")}
+        key = self._member_key(account_id, group_id, contact_uuid)
         return "Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
                                            ProjectionExpression="PK")
 
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]:
-        items, cursor = self._page(group.account_id, self._members_of(group), after=after, limit=limit)
+        """In contact uuid order, merged from every shard."""
+        def shard_query(shard: int) -> dict[str, Any]:
+            return {"KeyConditionExpression": "PK = :pk",
+                    "ExpressionAttributeValues": {":pk": self._members_pk(group.account_id, group.id, shard)}}
+        items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
+                                    lambda item: item["SK"]["S"], limit=limit, cursor=after)
         return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
                            contact_uuid=i["contact_uuid"]["S"], joined_at=datetime.fromisoformat(i["joined_at"]["S"]))
                 for i in items], cursor
@@ -376,6 +392,12 @@ class DynamoContactStore(_Base):
                     for i in batch_get(self._db, self._table, keys))
         return {c.uuid: c for c in contacts}
 
+    def existing(self, account_id: str, contact_uuids: list[str]) -> set[str]:
+        """Which of ``contact_uuids`` are contacts of the account (consistent reads)."""
+        keys = [self.key(account_id, u) for u in dict.fromkeys(contact_uuids)]
+        found = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
+        return {item["SK"]["S"].removeprefix(self.PREFIX) for item in found}
+
     def find_by_email(self, account_id: str, email: str) -> Contact | None:
         claim = self._db.get_item(TableName=self._table, Key=self._email_key(account_id, email),
                                   ConsistentRead=True).get("Item")
@@ -388,14 +410,17 @@ class DynamoContactStore(_Base):
 
 # -- the contact event log -----------------------------------------------------------------------
 class DynamoContactEventLog(_Base):
-    PREFIX = "CONTACT_EVENT#"
+    @staticmethod
+    def _partition(account_id: str, shard: int) -> dict[str, str]:
+        return _s(f"ACCOUNT#{account_id}#CONTACT_EVENTS#{shard}")
 
     @staticmethod
     def put(table: str, event: ContactEvent) -> dict[str, Any]:
         """The conditional Put of ``event``: usable alone or inside another write's transaction."""
         expires = int((event.occurred_at + RETENTION).timestamp())
         return {"TableName": table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
-            "PK": _pk(event.account_id), "SK": _s(f"{DynamoContactEventLog.PREFIX}{sortable(event.occurred_at)}#{event.id}"),
+            "PK": DynamoContactEventLog._partition(event.account_id, shard_of(event.id, JOIN_SHARDS)),
+            "SK": _s(f"{sortable(event.occurred_at)}#{event.id}"),
             "data": _dump(event.to_dict()), "expires_at": _n(expires)}}
 
     def append(self, event: ContactEvent) -> bool:
@@ -409,6 +434,14 @@ class DynamoContactEventLog(_Base):
 
     def read(self, account_id: str, *, after: str | None, since: datetime | None,
              limit: int) -> tuple[list[ContactEvent], str | None]:
-        lower = self.PREFIX + sortable(since) if since is not None else None
-        items, cursor = self._page(account_id, self.PREFIX, after=after, limit=limit, lower=lower)
+        """Oldest first (from ``since`` on), merged from every shard."""
+        def shard_query(shard: int) -> dict[str, Any]:
+            if since is None:
+                return {"KeyConditionExpression": "PK = :pk",
+                        "ExpressionAttributeValues": {":pk": self._partition(account_id, shard)}}
+            return {"KeyConditionExpression": "PK = :pk AND SK >= :since",
+                    "ExpressionAttributeValues": {":pk": self._partition(account_id, shard),
+                                                  ":since": _s(sortable(since))}}
+        items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
+                                    lambda item: item["SK"]["S"], limit=limit, cursor=after)
         return [ContactEvent.from_dict(json.loads(i["data"]["S"])) for i in items], cursor

@@ -1,5 +1,7 @@
-"""DynamoDB storage of deliveries (the outbox). A delivery not yet finished carries the sparse
-DueIndex keys DUE_PK=OUTBOX, so a relay can find what a crash left unsent without a Scan."""
+"""DynamoDB storage of deliveries (the outbox). A delivery is PK=ACCOUNT#<a>#DELIVERIES#<shard>,
+SK=DELIVERY#<id>; one not yet finished carries the sparse DueIndex keys DUE_PK=OUTBOX#<shard>,
+so a relay can find what a crash left unsent without a Scan. Both shards come from the delivery
+id (adapters/shards.py): no key takes every delivery of an account, or of every account."""
 from __future__ import annotations
 
 import json
@@ -12,12 +14,19 @@ from botocore.exceptions import ClientError
 
 from automations import clock
 from automations.adapters.dynamo import _is, _n, _s
+from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, shard_of
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
 from automations.errors import reason_of
 
 _log = logging.getLogger(__name__)
 
-OUTBOX = "OUTBOX"
+def outbox_key(shard: int) -> str:
+    return f"OUTBOX#{shard}"
+
+
+def deliveries_partition(account_id: str) -> str:
+    """What every delivery partition of the account starts with."""
+    return f"ACCOUNT#{account_id}#DELIVERIES#"
 
 
 def _document(d: Delivery) -> str:
@@ -43,14 +52,16 @@ class DynamoDeliveryStore:
 
     @staticmethod
     def _key(account_id: str, delivery_id: str) -> dict[str, Any]:
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"DELIVERY#{delivery_id}")}
+        return {"PK": _s(f"{deliveries_partition(account_id)}{shard_of(delivery_id, RUN_SHARDS)}"),
+                "SK": _s(f"DELIVERY#{delivery_id}")}
 
     def new_delivery_put(self, d: Delivery) -> dict[str, Any]:
         """Transaction item: store ``d`` as pending unless a delivery of that id exists."""
         item = {**self._key(d.account_id, d.id), "data": _s(_document(d)), "status": _s(d.status.value),
                 "attempts": _n(d.attempts)}
         if d.status is DeliveryStatus.PENDING:  # only what is still to send waits in the outbox
-            item.update(DUE_PK=_s(OUTBOX), DUE_SK=_s(f"{d.created_at.isoformat()}#{d.id}"))
+            item.update(DUE_PK=_s(outbox_key(shard_of(d.id, DUE_SHARDS))),
+                        DUE_SK=_s(f"{d.created_at.isoformat()}#{d.id}"))
         for name in ("provider_id", "error"):
             if getattr(d, name) is not None:
                 item[name] = _s(getattr(d, name))
@@ -111,9 +122,12 @@ class DynamoDeliveryStore:
         return _from_item(item) if item else None
 
     def unfinished(self, limit: int = 100) -> list[Delivery]:
-        """Oldest unfinished deliveries, for the relay."""
-        keys = self._db.query(TableName=self._table, IndexName="DueIndex", KeyConditionExpression="DUE_PK = :o",
-                              ExpressionAttributeValues={":o": _s(OUTBOX)}, Limit=limit)["Items"]
+        """Oldest unfinished deliveries of every outbox shard, for the relay."""
+        keys = []
+        for shard in range(DUE_SHARDS):
+            keys += self._db.query(TableName=self._table, IndexName="DueIndex", KeyConditionExpression="DUE_PK = :o",
+                                   ExpressionAttributeValues={":o": _s(outbox_key(shard))}, Limit=limit)["Items"]
+        keys = sorted(keys, key=lambda key: key["DUE_SK"]["S"])[:limit]
         found = []
         for key in keys:
             item = self._db.get_item(TableName=self._table, Key={"PK": key["PK"], "SK": key["SK"]}).get("Item")

@@ -1,12 +1,13 @@
-"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>, SK=RUN#<id>; GSI1 lists an
-automation's runs and GSI2 a subject's, both newest first. An unfinished run also sits in the
+"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>#RUNS#<shard>, SK=RUN#<id>; GSI1 lists an
+automation's runs (GSI1PK sharded the same way) and GSI2 a subject's, both newest first; the
+shard comes from the run id (adapters/shards.py), so no key takes every run of an account or of
+an automation. An unfinished run also sits in the
 sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone should next look at it>#...): a
 scheduled run at its due time, a running one when its lease ends, so the hourly sweep finds
 runs whose schedule or executor was lost without a Scan. Every change after creation is a
 conditional write on the run's version."""
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -16,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
@@ -51,10 +53,6 @@ def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) ->
     )
 
 
-# Runs waiting in the DueIndex spread over shards, so no one partition takes every account's runs.
-DUE_SHARDS = 8
-
-
 def due_shard_key(shard: int) -> str:
     return f"RUNS#{shard}"
 
@@ -64,16 +62,36 @@ def _due_key(run: Run) -> dict[str, Any]:
     look_at = run.lease_until if run.status is RunStatus.RUNNING else run.due_at
     if run.finished or look_at is None:
         return {}
-    shard = int(hashlib.sha256(run.id.encode()).hexdigest()[:8], 16) % DUE_SHARDS
-    return {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
+    return {"DUE_PK": _s(due_shard_key(shard_of(run.id, DUE_SHARDS))),
+            "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
     return run_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]) if "version" in item else 1)
 
 
-def automation_runs_key(account_id: str, automation_id: int) -> str:
-    return f"ACCOUNT#{account_id}#RUNS#AUTOMATION#{automation_id}"
+def runs_key(account_id: str, run_id: str) -> dict[str, Any]:
+    return {"PK": _s(runs_partition(account_id, shard_of(run_id, RUN_SHARDS))), "SK": _s(f"RUN#{run_id}")}
+
+
+def runs_partition(account_id: str, shard: int) -> str:
+    return f"ACCOUNT#{account_id}#RUNS#{shard}"
+
+
+_HOUR = len("2026-01-01T00")  # a sortable instant cut to its hour
+_USAGE_KEPT = 8 * 86_400  # hourly usage counters outlive the longest window (7 days)
+
+
+def _usage_key(account_id: str, automation_id: int, shard: int) -> str:
+    return f"ACCOUNT#{account_id}#USAGE#{automation_id}#{shard}"
+
+
+def automation_runs_prefix(account_id: str, automation_id: int) -> str:
+    return f"ACCOUNT#{account_id}#RUNS#AUTOMATION#{automation_id}#"
+
+
+def automation_runs_key(account_id: str, automation_id: int, shard: int) -> str:
+    return f"{automation_runs_prefix(account_id, automation_id)}{shard}"
 
 
 def subject_runs_key(account_id: str, kind: SubjectKind, subject_id: str) -> str:
@@ -90,8 +108,9 @@ class DynamoRunStore:
     def item(self, run: Run) -> dict[str, Any]:
         order = _s(f"{sortable(run.created_at)}#{run.id}")
         return {
-            "PK": _s(f"ACCOUNT#{run.account_id}"), "SK": _s(f"RUN#{run.id}"),
-            "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id)), "GSI1SK": order,
+            **runs_key(run.account_id, run.id),
+            "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
+            "GSI1SK": order,
             "GSI2PK": _s(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
             "status": _s(run.status.value), "version": _n(run.version),
             "data": _s(json.dumps(run_document(run), separators=(",", ":"), default=str)),
@@ -107,11 +126,11 @@ class DynamoRunStore:
         """Store a new run; False when a run with that id already exists (a duplicate trigger)."""
         try:
             self._db.put_item(**self.new_run_put(run)["Put"])
-            return True
         except ClientError as e:
             if _is(e, "ConditionalCheckFailedException"):
                 return False
             raise
+        return True
 
     def replace(self, old: Run, new: Run, deliveries: tuple[Delivery, ...] = ()) -> Run:
         """Store ``new`` (at ``old.version + 1``) if the run is still at ``old.version``; raises
@@ -145,21 +164,32 @@ class DynamoRunStore:
 
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
         """Which of ``run_ids`` are stored."""
-        keys = [{"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{r}")} for r in dict.fromkeys(run_ids)]
+        keys = [runs_key(account_id, r) for r in dict.fromkeys(run_ids)]
         items = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix("RUN#") for item in items}
 
-    def due(self, shard: int, before: datetime, limit: int, after: str | None = None) -> tuple[list[tuple[str, str]], str | None]:
+    def due(self, shard: int, before: datetime, limit: int, after: str | None = None
+            ) -> tuple[list[tuple[str, str]], str | None]:
         """(account id, run id) of unfinished runs in ``shard`` to look at by ``before``, oldest
         first, and the DUE_SK to go on after (None at the end)."""
+        return self._due_page(shard, "DUE_SK <= :when", sortable(before) + "~", limit, after)
+
+    def due_in_minute(self, shard: int, minute: datetime, limit: int, after: str | None
+                      ) -> tuple[list[tuple[str, str]], str | None]:
+        """The same, of the runs due within ``minute`` (a time bucket)."""
+        return self._due_page(shard, "begins_with(DUE_SK, :when)", sortable(minute)[:len("2026-01-01T00:00")],
+                              limit, after)
+
+    def _due_page(self, shard: int, condition: str, when: str, limit: int, after: str | None
+                  ) -> tuple[list[tuple[str, str]], str | None]:
         query: dict[str, Any] = {
             "TableName": self._table, "IndexName": "DueIndex", "Limit": limit,
-            "KeyConditionExpression": "DUE_PK = :shard AND DUE_SK <= :before",
-            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":before": _s(sortable(before) + "~")}}
+            "KeyConditionExpression": f"DUE_PK = :shard AND {condition}",
+            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":when": _s(when)}}
         if after is not None:
             account_id, run_id = after.split("#")[1:3]
             query["ExclusiveStartKey"] = {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(after),
-                                          "PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")}
+                                          **runs_key(account_id, run_id)}
         page = self._db.query(**query)
         found = []
         for item in page["Items"]:
@@ -168,24 +198,52 @@ class DynamoRunStore:
         more = page.get("LastEvaluatedKey")
         return found, more["DUE_SK"]["S"] if more else None
 
+    @staticmethod
+    def due_shard(run: Run) -> int:
+        return shard_of(run.id, DUE_SHARDS)
+
+    def count_due(self, minute: datetime, shard: int, runs: int) -> int:
+        """``runs`` more due in (minute, shard): the time buckets' counter, one item per bucket
+        (kept a day). Returns the count with them."""
+        got = self._db.update_item(
+            TableName=self._table, Key={"PK": _s(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": _s("COUNT")},
+            UpdateExpression="ADD runs :n SET expires_at = :expires",
+            ExpressionAttributeValues={":n": _n(runs), ":expires": _n(int(minute.timestamp()) + 86_400)},
+            ReturnValues="UPDATED_NEW")
+        return int(got["Attributes"]["runs"]["N"])
+
+    def count_usage(self, runs: list[Run]) -> None:
+        """Count new runs in their automation's hourly usage counters, for Zendesk's usage sorts
+        (only sweep automations are sorted so: the sweep counts its firings); a count lost to a
+        crash right after the firing's commit only makes the sort a little off."""
+        for run in runs:
+            hour = sortable(run.created_at)[:_HOUR]
+            key = _usage_key(run.account_id, run.automation_id, shard_of(run.id, USAGE_SHARDS))
+            self._db.update_item(
+                TableName=self._table, Key={"PK": _s(key), "SK": _s(hour)},
+                UpdateExpression="ADD runs :one SET expires_at = :expires",
+                ExpressionAttributeValues={":one": _n(1),
+                                           ":expires": _n(int(run.created_at.timestamp()) + _USAGE_KEPT)})
+
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
-        """How many runs the automation has had since ``since`` (Zendesk's usage counts)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "IndexName": "GSI1", "Select": "COUNT",
-            "KeyConditionExpression": "GSI1PK = :pk AND GSI1SK >= :since",
-            "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id)),
-                                          ":since": _s(sortable(since))}}
+        """How many runs the automation has had since the hour of ``since``: a Query of each
+        shard's hourly counters (at most 169 small items each for a week)."""
         total = 0
-        while True:
-            page = self._db.query(**kwargs)
-            total += page["Count"]
-            if "LastEvaluatedKey" not in page:
-                return total
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for shard in range(USAGE_SHARDS):
+            kwargs: dict[str, Any] = {
+                "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK >= :since",
+                "ExpressionAttributeValues": {":pk": _s(_usage_key(account_id, automation_id, shard)),
+                                              ":since": _s(sortable(since)[:_HOUR])}}
+            while True:
+                page = self._db.query(**kwargs)
+                total += sum(int(item["runs"]["N"]) for item in page["Items"])
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return total
 
     def get(self, account_id: str, run_id: str) -> Run | None:
-        item = self._db.get_item(TableName=self._table,
-                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
+        item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id),
                                  ConsistentRead=True).get("Item")
         if not item:
             return None
@@ -202,27 +260,44 @@ class DynamoRunStore:
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:
-        """Newest first when filtered by automation or subject. Paged with an opaque cursor."""
-        if subject is not None:
-            query: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
-                                     "ExpressionAttributeValues": {":pk": _s(subject_runs_key(account_id, *subject))}}
-        elif automation_id is not None:
-            query = {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
-                     "ExpressionAttributeValues": {":pk": _s(automation_runs_key(account_id, automation_id))}}
-        else:
-            query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
-                     "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":run": _s("RUN#")}}
+        """Newest first when filtered by automation or subject, else in id order. Paged with an
+        opaque cursor; the automation's and the account's runs are read from every shard, merged."""
+        values: dict[str, Any] = {}
         filters = []
         if subject is not None and automation_id is not None:
-            filters.append("GSI1PK = :automation")
-            query["ExpressionAttributeValues"][":automation"] = _s(automation_runs_key(account_id, automation_id))
+            filters.append("begins_with(GSI1PK, :automation)")
+            values[":automation"] = _s(automation_runs_prefix(account_id, automation_id))
         if status is not None:
             filters.append("#status = :status")
-            query["ExpressionAttributeValues"][":status"] = _s(status.value)
-            query["ExpressionAttributeNames"] = {"#status": "status"}
-        if filters:
-            query["FilterExpression"] = " AND ".join(filters)
-        query.update(TableName=self._table, ScanIndexForward="IndexName" not in query)
+            values[":status"] = _s(status.value)
+        options: dict[str, Any] = {"FilterExpression": " AND ".join(filters)} if filters else {}
+        if status is not None:
+            options["ExpressionAttributeNames"] = {"#status": "status"}
+        if subject is not None:
+            query: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
+                                     "ExpressionAttributeValues": {":pk": _s(subject_runs_key(account_id, *subject)),
+                                                                   **values}, **options}
+            return self._subject_page(account_id, query, limit, cursor)
+        if automation_id is not None:
+            def shard_query(shard: int) -> dict[str, Any]:
+                return {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk", "ScanIndexForward": False,
+                        "ExpressionAttributeValues": {
+                            ":pk": _s(automation_runs_key(account_id, automation_id, shard)), **values}, **options}
+            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query,
+                                        ("GSI1PK", "GSI1SK", "PK", "SK"), lambda item: item["GSI1SK"]["S"],
+                                        limit=limit, cursor=cursor, descending=True)
+        else:
+            def shard_query(shard: int) -> dict[str, Any]:
+                return {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
+                        "ExpressionAttributeValues": {":pk": _s(runs_partition(account_id, shard)),
+                                                      ":run": _s("RUN#"), **values}, **options}
+            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("PK", "SK"),
+                                        lambda item: item["SK"]["S"], limit=limit, cursor=cursor)
+        return [_from_item(account_id, i) for i in items], cursor
+
+    def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
+                      cursor: str | None) -> tuple[list[Run], str | None]:
+        query.update(TableName=self._table, ScanIndexForward=False)
         runs: list[Run] = []
         start = _start_key(cursor, query) if cursor else None
         while len(runs) < limit:
@@ -239,9 +314,8 @@ def _start_key(cursor: str, query: dict[str, Any]) -> dict[str, Any]:
     cursor is a 400, never a look into another partition or a backend error)."""
     decoded = decode_cursor(cursor)
     key = decoded[0] if len(decoded) == 1 else None
-    partition = {None: "PK", "GSI1": "GSI1PK", "GSI2": "GSI2PK"}[query.get("IndexName")]
     if (not isinstance(key, dict) or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
                                              for v in key.values())
-            or key.get(partition) != query["ExpressionAttributeValues"][":pk"]):
+            or key.get("GSI2PK") != query["ExpressionAttributeValues"][":pk"]):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key

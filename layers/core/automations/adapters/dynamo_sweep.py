@@ -1,6 +1,14 @@
 """The sweep's writes. One transaction per ticket per cycle holds the ticket swap, one audit per
 firing, one run per firing (created only if absent), the per-cycle cap counters and the
-deliveries to send, so a firing either happened completely or not at all."""
+deliveries to send, so a firing either happened completely or not at all.
+
+The cap (an automation fires on at most N tickets a cycle) is counted per sweep shard, so the
+shard workers never write one item together (a lost TransactionConflict would cost a ticket its
+hour): each shard holds a ``spare`` share, spent one per firing in the firing's transaction.
+A shard out of share takes up to LEASE more from the cycle's pool (``leased``, never past N) or,
+once the pool is spent, half of another shard's spare, each move one transaction between two
+items. Shares only ever move, so at most N fire; a firing is refused only when the pool and
+every shard are empty, that is when N have fired."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -8,15 +16,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _failed_checks, _is, _n, _s
+from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
 from automations.clock import iso_z
 from automations.domain.audit import Audit
 from automations.domain.run import Run
-from automations.domain.ticket import Ticket
+from automations.domain.ticket import SWEEP_SHARDS, Ticket, sweep_shard
 from automations.ports import StaleWrite
 from automations.service.sweep import AlreadyFired, CapReached, SweepStats
 
 _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
+LEASE = 25  # how much of the cap a shard takes from the pool at a time
 
 
 def _expiry(at: datetime) -> int:
@@ -31,34 +40,97 @@ class DynamoFiringStore:
         self._runs = runs
         self._deliveries = deliveries
 
-    def _cap(self, account_id: str, cycle: str, automation_id: int, cap: int, expires: int) -> dict[str, Any]:
+    def _cap_key(self, account_id: str, cycle: str, automation_id: int, shard: int | None) -> dict[str, Any]:
+        """The cycle's pool of the automation's cap (shard None), or one shard's share of it."""
+        where = "" if shard is None else f"#{shard}"
+        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"SWEEP_CAP#{cycle}#{automation_id}{where}")}
+
+    def _spend(self, account_id: str, cycle: str, automation_id: int, shard: int, expires: int) -> dict[str, Any]:
         return {"Update": {
-            "TableName": self._table,
-            "Key": {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"SWEEP_CAP#{cycle}#{automation_id}")},
-            "UpdateExpression": "ADD fired :one SET expires_at = :expires",
-            "ConditionExpression": "attribute_not_exists(fired) OR fired < :cap",
-            "ExpressionAttributeValues": {":one": _n(1), ":cap": _n(cap), ":expires": _n(expires)}}}
+            "TableName": self._table, "Key": self._cap_key(account_id, cycle, automation_id, shard),
+            "UpdateExpression": "ADD spare :minus_one SET expires_at = :expires",
+            "ConditionExpression": "spare > :zero",
+            "ExpressionAttributeValues": {":minus_one": _n(-1), ":zero": _n(0), ":expires": _n(expires)}}}
+
+    def _move(self, account_id: str, cycle: str, automation_id: int, shard: int, source: dict[str, Any],
+              amount: int, expires: int) -> bool:
+        """Move ``amount`` of the cap from ``source`` (an Update taking it, with its condition)
+        to the shard's spare, in one transaction; False when the source no longer has it."""
+        give = {"Update": {
+            "TableName": self._table, "Key": self._cap_key(account_id, cycle, automation_id, shard),
+            "UpdateExpression": "ADD spare :n SET expires_at = :expires",
+            "ExpressionAttributeValues": {":n": _n(amount), ":expires": _n(expires)}}}
+        try:
+            self._db.transact_write_items(TransactItems=[{"Update": {"TableName": self._table, **source}}, give])
+            return True
+        except ClientError as e:
+            if _is(e, "TransactionCanceledException"):
+                return False
+            raise
+
+    def _refill(self, account_id: str, cycle: str, automation_id: int, shard: int, cap: int, expires: int) -> bool:
+        """Give the shard more of the cap: from the pool, else from another shard's spare."""
+        pool_key = self._cap_key(account_id, cycle, automation_id, None)
+        for _ in range(2 * SWEEP_SHARDS):
+            pool = self._db.get_item(TableName=self._table, Key=pool_key, ConsistentRead=True).get("Item") or {}
+            leased = int(pool["leased"]["N"]) if "leased" in pool else 0
+            if leased < cap:
+                amount = min(LEASE, cap - leased)
+                take = {"Key": pool_key, "UpdateExpression": "SET leased = :after, expires_at = :expires",
+                        "ConditionExpression": "attribute_not_exists(leased) OR leased = :seen",
+                        "ExpressionAttributeValues": {":after": _n(leased + amount), ":seen": _n(leased),
+                                                      ":expires": _n(expires)}}
+                if leased == 0:
+                    take["ConditionExpression"] = "attribute_not_exists(leased)"
+                    del take["ExpressionAttributeValues"][":seen"]
+                if self._move(account_id, cycle, automation_id, shard, take, amount, expires):
+                    return True
+                continue
+            others = [self._cap_key(account_id, cycle, automation_id, other) for other in range(SWEEP_SHARDS)
+                      if other != shard]
+            spares = [(int(item["spare"]["N"]), item) for item in batch_get(self._db, self._table, others,
+                                                                           ConsistentRead=True)
+                      if int(item.get("spare", {"N": "0"})["N"]) > 0]
+            if not spares:
+                return False
+            spare, richest = max(spares, key=lambda pair: pair[0])
+            amount = -(-spare // 2)  # half, rounded up: the other shard may still need the rest
+            take = {"Key": {"PK": richest["PK"], "SK": richest["SK"]},
+                    "UpdateExpression": "ADD spare :minus", "ConditionExpression": "spare >= :n",
+                    "ExpressionAttributeValues": {":minus": _n(-amount), ":n": _n(amount)}}
+            if self._move(account_id, cycle, automation_id, shard, take, amount, expires):
+                return True
+        return False
 
     def commit(self, old: Ticket, new: Ticket, audits: list[Audit], runs: list[Run], deliveries: list,
                cycle: str, cap: int) -> None:
         expires = _expiry(new.updated_at)
+        shard = sweep_shard(old.id)
         items = self._tickets.replace_items(old, new, audits)
         items += [(f"run:{r.automation_id}", self._runs.new_run_put(r)) for r in runs]
-        items += [(f"cap:{r.automation_id}", self._cap(old.account_id, cycle, r.automation_id, cap, expires))
+        items += [(f"cap:{r.automation_id}", self._spend(old.account_id, cycle, r.automation_id, shard, expires))
                   for r in runs]
         items += [("delivery", self._deliveries.new_delivery_put(d)) for d in deliveries]
-        try:
-            self._db.transact_write_items(TransactItems=[item for _, item in items])
-        except ClientError as e:
-            if not _is(e, "TransactionCanceledException"):
-                raise
-            failed = [tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]
-            capped = {int(tag.split(":")[1]) for tag in failed if tag.startswith("cap:")}
+        while True:
+            try:
+                self._db.transact_write_items(TransactItems=[item for _, item in items])
+            except ClientError as e:
+                if not _is(e, "TransactionCanceledException"):
+                    raise
+                failed = [tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]
+            else:
+                self._runs.count_usage(runs)
+                return
             if "ticket" in failed or not failed:
-                raise StaleWrite(*failed) from None
+                raise StaleWrite(*failed)
             if any(tag.startswith("run:") or tag == "delivery" for tag in failed):
-                raise AlreadyFired() from None
-            raise CapReached(capped) from None
+                raise AlreadyFired()
+            capped = {int(tag.split(":")[1]) for tag in failed if tag.startswith("cap:")}
+            # A shard out of share refills and tries again; only an automation whose whole cap is
+            # spent is refused (each refill takes from the pool or another shard, so this ends).
+            empty = {a for a in capped if not self._refill(old.account_id, cycle, a, shard, cap, expires)}
+            if empty:
+                raise CapReached(empty)
 
     def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
         counts = stats.as_dict()

@@ -243,6 +243,11 @@ class DynamoTicketStore(_Table):
         except (KeyError, TypeError, ValueError) as error:  # one bad item must not hide its page
             return UnreadableTicket(account_id, item["SK"]["S"].removeprefix("TICKET#").lstrip("0"), reason_of(error))
 
+    def sweep_position(self, ticket: Ticket) -> dict[str, Any]:
+        """The SweepIndex key of ``ticket``: where a page of sweepable_page goes on after it."""
+        item = self._item(ticket, ticket.version)
+        return {name: item[name] for name in ("SWEEP_PK", "SWEEP_SK", "PK", "SK")}
+
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
                  "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),

@@ -16,6 +16,7 @@ from automations.clock import ensure_utc
 from automations.domain.model import Automation
 from automations.domain.run import Run
 from automations.domain.timing import Firing
+from automations.service.time_buckets import bucket_task
 
 # Scheduler retries a failed invocation with backoff for up to a day, then dead-letters it; the
 # hourly sweep re-drives a run still "scheduled" after that too.
@@ -59,18 +60,24 @@ class EventBridgeRunScheduler:
                 "RetryPolicy": RETRY_POLICY, "DeadLetterConfig": {"Arn": self._dead_letter}}
 
     def schedule(self, run: Run) -> None:
-        self._once(run_schedule_name(run), run, run.due_at)
+        self._once(run_schedule_name(run), run.due_at, {"account_id": run.account_id, "run_id": run.id},
+                   f"run {run.id} of automation {run.automation_id}")
 
     def schedule_retry(self, run: Run) -> None:
-        self._once(retry_schedule_name(run), run, run.lease_until)
+        self._once(retry_schedule_name(run), run.lease_until,
+                   {"account_id": run.account_id, "run_id": run.id}, f"run {run.id} of automation {run.automation_id}")
 
-    def _once(self, name: str, run: Run, when) -> None:
+    def schedule_bucket(self, minute: datetime, shard: int, at: datetime) -> None:
+        """The schedule of a time bucket (service/time_buckets.py): its dispatcher, at ``at``."""
+        self._once(f"due_{minute:%Y%m%d%H%M}_{shard}", at, bucket_task(minute, shard),
+                   f"runs due at {minute:%Y-%m-%d %H:%M} UTC in shard {shard}")
+
+    def _once(self, name: str, when: datetime, payload: dict, description: str) -> None:
         try:
             self._scheduler.create_schedule(
-                Name=name, GroupName=self._group, ClientToken=name,  # run names hold no "." (tokens cannot)
+                Name=name, GroupName=self._group, ClientToken=name,  # these names hold no "." (tokens cannot)
                 **self._at(when),  # due_at is already DST-correct
-                Target=self._target(self._executor, {"account_id": run.account_id, "run_id": run.id}),
-                Description=f"run {run.id} of automation {run.automation_id}")
+                Target=self._target(self._executor, payload), Description=description)
         except ClientError as e:
             if not _is(e, "ConflictException"):  # scheduled already: the same run, the same name
                 raise

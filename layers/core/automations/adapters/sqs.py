@@ -46,6 +46,9 @@ class SqsRunQueue:
         bodies = [json.dumps({"account_id": account_id, "run_id": run_id}) for account_id, run_id in runs]
         send_all(self._sqs, self._runs, bodies, "runs", delays)
 
+    def dispatch_later(self, task: dict[str, Any]) -> None:
+        send_all(self._sqs, self._runs, [json.dumps(task, separators=(",", ":"))], "time buckets")
+
     def expand_later(self, tasks: list[dict[str, Any]]) -> None:
         send_all(self._sqs, self._expansions, [json.dumps(t, separators=(",", ":")) for t in tasks], "expander tasks")
 

@@ -220,15 +220,18 @@ class RunEngine:
 
     def _hand_on(self, runs: list[Run]) -> None:
         """Each run to what executes it at its due time, never before: the run queue, with a
-        delay when the wait fits in one (to the second), else a one-time schedule."""
-        now, soon, delays = clock.now(), [], []
+        delay when the wait fits in one (to the second), else a one-time schedule (or its time
+        bucket's, when many are due in one minute)."""
+        now, soon, delays, later = clock.now(), [], [], []
         for run in runs:
             wait = math.ceil((run.due_at - now).total_seconds())
             if wait <= MAX_QUEUE_DELAY_S:
                 soon.append((run.account_id, run.id))
                 delays.append(max(wait, 0))
             else:
-                self._scheduler.schedule(run)
+                later.append(run)
+        if later:
+            self._scheduler.schedule_all(later)
         if soon:
             self._queue.execute_soon(soon, delays)
 

@@ -140,7 +140,7 @@ class SweepCoordinator:
 class SweepWorker:
     accounts: Any  # AccountService
     automations: Any  # AutomationService
-    tickets: Any  # TicketStore: sweepable_page, get
+    tickets: Any  # TicketStore: sweepable_page, sweep_position, get
     firings: FiringStore
     notifier: Notifier
     _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
@@ -163,8 +163,13 @@ class SweepWorker:
         now = datetime.fromisoformat(task.now)
         start = task.start
         while True:
+            page_start = start
             tickets, start = self.tickets.sweepable_page(task.account_id, task.shard, PAGE_SIZE, start)
-            for ticket in tickets:
+            for index, ticket in enumerate(tickets):
+                # Per ticket, after this call's first: a page whose firings send inline can take long.
+                if stats.tickets_evaluated and not has_time():
+                    after = self.tickets.sweep_position(tickets[index - 1]) if index else page_start
+                    return self._done(task, stats), replace(task, start=after)
                 stats.tickets_evaluated += 1
                 if isinstance(ticket, UnreadableTicket):
                     stats.tickets_failed += 1

@@ -1,0 +1,52 @@
+"""The partition-heat recorder (local/automations_local/heat.py) over moto: it charges each write
+to the partition key it lands on, on the table and on each GSI as the item moves in it, and the
+check fails a key that would take more than a partition's limits at the production rate (an
+unsharded key) while the same traffic spread over shards passes."""
+import boto3
+
+from automations import config
+from automations_local.heat import Recorder, hot_keys
+
+
+def _recorder(db):
+    return Recorder(db, config.table_name(), clients={"dynamodb": db})
+
+
+def test_an_unsharded_key_fails_and_the_same_writes_over_shards_pass(aws):
+    db = boto3.client("dynamodb")
+    recorder = _recorder(db)
+    with recorder.attached():
+        with recorder.phase("unsharded", 200):
+            for n in range(200):
+                db.put_item(TableName=config.table_name(), Item={"PK": {"S": "OUTBOX"}, "SK": {"S": f"D#{n}"}})
+        with recorder.phase("sharded", 200):
+            for n in range(200):
+                db.put_item(TableName=config.table_name(),
+                            Item={"PK": {"S": f"OUTBOX#{n % 32}"}, "SK": {"S": f"D#{n}"}})
+    # 1 write unit a unit of work: at 3,333 a second one key takes 3,333 > 1,000; over 32, 104 each.
+    [hot] = hot_keys(recorder.phases["unsharded"], 3333)
+    assert (hot.kind, hot.index, hot.key, round(hot.per_second)) == ("write", "table", "OUTBOX", 3333)
+    assert hot_keys(recorder.phases["sharded"], 3333) == []
+    assert hot_keys(recorder.phases["unsharded"], 999) == []  # under the limit at a lower rate
+
+
+def test_index_writes_follow_the_item_in_and_out_of_each_index(aws):
+    db = boto3.client("dynamodb")
+    table = config.table_name()
+    recorder = _recorder(db)
+    key = {"PK": {"S": "ACCOUNT#a#RUNS#1"}, "SK": {"S": "RUN#r"}}
+    with recorder.attached(), recorder.phase("moves", 1) as phase:
+        db.put_item(TableName=table, Item={**key, "DUE_PK": {"S": "RUNS#3"}, "DUE_SK": {"S": "t1"},
+                                           "GSI1PK": {"S": "AUTOMATION#7#1"}, "GSI1SK": {"S": "x"}})
+        db.update_item(TableName=table, Key=key, UpdateExpression="SET DUE_SK = :t, note = :n",
+                       ExpressionAttributeValues={":t": {"S": "t2"}, ":n": {"S": "claimed"}})
+        db.update_item(TableName=table, Key=key, UpdateExpression="SET note = :n",
+                       ExpressionAttributeValues={":n": {"S": "sent"}})
+        db.update_item(TableName=table, Key=key, UpdateExpression="REMOVE DUE_PK, DUE_SK")
+        db.transact_write_items(TransactItems=[{"ConditionCheck": {
+            "TableName": table, "Key": key, "ConditionExpression": "attribute_exists(PK)"}}])
+    assert phase.writes[("table", "ACCOUNT#a#RUNS#1")] == 4 + 2  # four writes, and a transactional check
+    # DueIndex (keys only): in, moved (out and in), untouched by a change of other attributes, out.
+    assert phase.writes[("DueIndex", "RUNS#3")] == 1 + 2 + 0 + 1
+    assert phase.writes[("GSI1", "AUTOMATION#7#1")] == 4  # all attributes: every change of the item
+    assert phase.calls["dynamodb.UpdateItem"] == 3 and phase.calls["dynamodb.TransactWriteItems"] == 1
