@@ -15,7 +15,7 @@ import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations_local import LOGGER_NAME, openapi, outbox  # noqa: F401 - they register their local pages
+from automations_local import LOGGER_NAME, moto_patches, openapi, outbox  # noqa: F401 - they register their local pages
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
@@ -30,6 +30,8 @@ DEFAULT_DEV_EMAIL = "dev@example.com"
 
 SENDER_EMAIL_ENV = "SENDER_EMAIL"  # the SES identity the product sends from
 DEFAULT_DRAIN_TIMEOUT_S = 60.0
+DEFAULT_STOP_GRACE_S = 30.0  # how long stop() waits for a function in progress
+SERVER_POLL_S = 0.1  # how often the HTTP servers look for a shutdown request
 SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent")
 
 # Credentials and region for the emulated AWS; values already in the environment win.
@@ -85,31 +87,37 @@ class LocalRuntime:
             create_resources(self.template)
             self._verify_senders()
             self.gateway = ApiGateway(self.template)
-            self._server = LocalHttpServer((self.host, self.port), self.handle)
-            self.port = self._server.server_address[1]
-            threading.Thread(target=self._server.serve_forever, name="automations-local-http", daemon=True).start()
             self._ensure_dev_account()
             self.queues = QueueDriver(self.template).start(paused=_aws_mocked_in_process)
             self.scheduler = LocalScheduler(self.template, self.clock).start(paused=_aws_mocked_in_process)
+            # Last: the first request answered, /_local/health included, finds every part ready.
+            self._server = LocalHttpServer((self.host, self.port), self.handle)
+            self.port = self._server.server_address[1]
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S},
+                             name="automations-local-http", daemon=True).start()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def stop(self) -> None:
-        # Schedules first (they enqueue), then the poller, while AWS is still up for both.
-        for driver in (self.scheduler, self.queues):
-            if driver is not None:
-                driver.stop()
-        self.scheduler = self.queues = None
+    def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
+        """Stop serving, then the drivers: schedules first (they enqueue), then the poller, while
+        AWS is still up for both. A function still running after ``grace_s`` is left to finish
+        on its daemon thread (or to die with the process)."""
+        deadline = time.monotonic() + grace_s
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for driver in (self.scheduler, self.queues):
+            if driver is not None:
+                driver.stop(max(0.0, deadline - time.monotonic()))
+        self.scheduler = self.queues = None
         if self._moto is not None:
             self._moto.shutdown()
             self._moto.server_close()
             self._moto = None
+            moto_patches.uninstall()
         set_clock(SystemClock())
         for key, value in self._saved_environment.items():
             if value is None:
@@ -139,6 +147,7 @@ class LocalRuntime:
         self.aws_endpoint = self._requested_aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
         if not self.aws_endpoint:
             self._moto = _start_moto()
+            moto_patches.install(self.clock)
             self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
         self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)
         for key, value in _LOCAL_AWS_DEFAULTS.items():
@@ -197,7 +206,8 @@ def _start_moto():
             return list(app(environ, start_response))
 
     server = make_server("127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S}, name="moto",
+                     daemon=True).start()
     return server
 
 
