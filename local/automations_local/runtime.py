@@ -3,6 +3,7 @@ served in process behind a movable clock, SQS event sources driven and schedules
 clock, and a development account ready to use."""
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -15,7 +16,8 @@ import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations_local import LOGGER_NAME, moto_patches, openapi, outbox  # noqa: F401 - they register their local pages
+from automations.surfaces import http as http_surface
+from automations_local import LOGGER_NAME, moto_patches, openapi, outbox, persistence  # noqa: F401 - they register their local pages
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
@@ -46,7 +48,8 @@ _LOCAL_AWS_DEFAULTS = {
 class LocalRuntime:
     def __init__(self, template_path: str | os.PathLike | None = None, port: int = 3000,
                  host: str = "127.0.0.1", aws_endpoint: str | None = None,
-                 stack_name: str = DEFAULT_STACK_NAME) -> None:
+                 stack_name: str = DEFAULT_STACK_NAME, data_dir: str | os.PathLike | None = None) -> None:
+        """``data_dir``: where the state is kept across restarts; None keeps it in memory only."""
         self.template_path = template_path
         self.host = host
         self.port = port  # the bound port once started (port=0 picks a free one)
@@ -62,8 +65,11 @@ class LocalRuntime:
         self.dev_email: str | None = None
         self.dev_api_key: str | None = None
         self._moto = None  # moto's WSGI server, when this runtime started one
+        self.data_dir = data_dir
+        self.state: persistence.StateStore | None = None  # saves the state while running, with a data_dir
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
+        self._stdout_of_logs = None  # the functions' log lines go to stderr while running: stdout is the command's
 
     @property
     def base_url(self) -> str:
@@ -78,11 +84,13 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         try:
             self._start_aws()
+            self._restore_state()
             self.template = load_template(self.template_path, stack_name=self.stack_name,
                                           aws_endpoint=self.aws_endpoint)
             self._install_function_environment()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
+            self._stdout_of_logs = http_surface.logger.registered_handler.setStream(sys.stderr)
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
             self._verify_senders()
@@ -90,6 +98,8 @@ class LocalRuntime:
             self._ensure_dev_account()
             self.queues = QueueDriver(self.template).start(paused=_aws_mocked_in_process)
             self.scheduler = LocalScheduler(self.template, self.clock).start(paused=_aws_mocked_in_process)
+            if self.state is not None:
+                self.state.start()
             # Last: the first request answered, /_local/health included, finds every part ready.
             self._server = LocalHttpServer((self.host, self.port), self.handle)
             self.port = self._server.server_address[1]
@@ -113,12 +123,18 @@ class LocalRuntime:
             if driver is not None:
                 driver.stop(max(0.0, deadline - time.monotonic()))
         self.scheduler = self.queues = None
+        if self.state is not None:
+            self.state.stop()  # the last changes, while AWS is still up and nothing else calls it
+            self.state = None
         if self._moto is not None:
             self._moto.shutdown()
             self._moto.server_close()
             self._moto = None
             moto_patches.uninstall()
         set_clock(SystemClock())
+        if self._stdout_of_logs is not None:
+            http_surface.logger.registered_handler.setStream(self._stdout_of_logs)
+            self._stdout_of_logs = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -154,6 +170,16 @@ class LocalRuntime:
             if not os.environ.get(key):
                 self._setenv(key, value)
 
+    def _restore_state(self) -> None:
+        if self.data_dir is None:
+            return
+        if self._moto is None:
+            raise RuntimeError(f"{self.aws_endpoint} is not this runtime's own moto: its state is not kept here "
+                               "(run with --ephemeral, or unset AWS_ENDPOINT_URL)")
+        self.state = persistence.StateStore(self.data_dir, self._moto.app, self.clock)
+        if self.state.restore():
+            log.info("state restored from %s", self.state.path)
+
     def _install_function_environment(self) -> None:
         environment, warnings = self.template.shared_environment()
         for warning in warnings:
@@ -185,10 +211,26 @@ def _aws_mocked_in_process() -> bool:
     return bool(models and models.botocore_stubber.enabled)
 
 
+class _OneCallAtATime:
+    """moto's server app, answering one AWS call at a time: its backends are not thread-safe
+    (two conditional transactions could both win), whereas every AWS call is atomic. It counts
+    the calls that may change state, for the snapshots."""
+
+    def __init__(self, app) -> None:
+        self.app, self.lock, self.changes = app, threading.Lock(), 0
+
+    def __call__(self, environ, start_response):
+        body = b""
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+        with self.lock:
+            if persistence.changes_state(environ, body):
+                self.changes += 1
+            return list(self.app(environ, start_response))
+
+
 def _start_moto():
-    """moto's server, answering one AWS call at a time. Its backends are not thread-safe (a
-    transaction deep-copies tables that concurrent calls are changing, and two conditional
-    transactions can both win), whereas every AWS call is atomic."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
@@ -198,14 +240,8 @@ def _start_moto():
     # moto's backends are process-wide: a runtime that starts its own emulation starts empty,
     # whatever an earlier runtime in this process left there.
     moto_api_backend.reset()
-    app = DomainDispatcherApplication(create_backend_app)
-    lock = threading.Lock()
-
-    def one_at_a_time(environ, start_response):
-        with lock:
-            return list(app(environ, start_response))
-
-    server = make_server("127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
+    app = _OneCallAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S}, name="moto",
                      daemon=True).start()
     return server
@@ -242,6 +278,8 @@ def _move_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
     except OverflowError:
         raise ControlError(400, "that moves the clock out of the representable range") from None
     runtime.scheduler.clock_moved()
+    if runtime.state is not None:
+        runtime.state.clock_moved()
     return _now(runtime)
 
 

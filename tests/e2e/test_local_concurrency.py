@@ -2,10 +2,7 @@
 accepted, every invocation with its own sandbox state, and a stop within 2 s whatever the load."""
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -37,24 +34,9 @@ def test_concurrent_native_creates_each_answer_201(local_runtime):
     assert answers == [(201, f"crowd-{n}@example.com") for n in range(CLIENTS)]
 
 
-def _serve(*arguments: str) -> tuple[subprocess.Popen, str]:
-    """`automations serve` in a process of its own; it and its base URL once it is ready."""
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TABLE_NAME")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from automations_local.cli import main; sys.exit(main())",
-         "serve", "--port", "0", *arguments],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
-    deadline = time.monotonic() + 60
-    for line in process.stdout:
-        if "local runtime at " in line:
-            threading.Thread(target=lambda: [None for _ in process.stdout], daemon=True).start()
-            return process, line.rsplit(" ", 1)[1].strip()
-        assert time.monotonic() < deadline, "serve did not start"
-    raise AssertionError(f"serve exited with {process.wait()}")
-
-
-def test_sigterm_stops_within_2_seconds_under_load():
-    process, base_url = _serve()
+def test_sigterm_stops_within_2_seconds_under_load(serve, tmp_path):
+    process = serve("--data-dir", str(tmp_path)).ready()  # its last snapshot included
+    base_url = process.base_url
     stop = threading.Event()
     answered = []
     try:
@@ -82,11 +64,7 @@ def test_sigterm_stops_within_2_seconds_under_load():
         threading.Thread(target=sweep, daemon=True).start()
         while len(answered) < 50:
             time.sleep(0.05)
-        started = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=10) == 0
-        assert time.monotonic() - started < 2.0
+        assert process.signal(signal.SIGTERM) < 2.0
+        assert process.process.returncode == 0
     finally:
         stop.set()
-        process.kill()
-        process.wait()
