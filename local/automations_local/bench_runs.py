@@ -17,7 +17,7 @@ PER_CALL = 100  # contacts per members call
 STEP_S = 10  # how far the lateness benchmark moves the clock between scheduler ticks
 
 
-def _delayed_email_on_join(runtime, delay_hours: int):
+def delayed_email_on_join(runtime, delay_hours: int):
     """In the runtime's dev account: a list, an email template, and an automation sending the
     email ``delay_hours`` after a contact joins the list. Returns (services, account id, list,
     automation)."""
@@ -47,7 +47,7 @@ def run_creation(contacts: int) -> dict:
     with LocalRuntime(port=0) as runtime:
         runtime.scheduler.stop()
         runtime.queues.stop()
-        wired, account_id, group, automation = _delayed_email_on_join(runtime, delay_hours=24)
+        wired, account_id, group, automation = delayed_email_on_join(runtime, delay_hours=24)
         wired.automations.update(account_id, automation.id, AutomationChanges(active=False))  # joins make no runs yet
         uuids = [wired.contacts.create(account_id, {"email": f"bench{n}@example.com"}).uuid for n in range(contacts)]
         for start in range(0, contacts, PER_CALL):
@@ -85,7 +85,7 @@ def firing_lateness(runs: int) -> dict:
     from automations_local.runtime import LocalRuntime
 
     with LocalRuntime(port=0) as runtime:
-        wired, account_id, group, automation = _delayed_email_on_join(runtime, delay_hours=2)
+        wired, account_id, group, automation = delayed_email_on_join(runtime, delay_hours=2)
         uuids = [wired.contacts.create(account_id, {"email": f"late{n}@example.com"}).uuid for n in range(runs)]
         first = clock.now()
         for n, contact_uuid in enumerate(uuids):  # joins spread over an hour: runs due across the next one
