@@ -30,7 +30,7 @@ SAVE_INTERVAL_S = 1.0
 # What a file must start with; the number changes whenever what is saved changes shape.
 MAGIC = b"automations-local state 1\n"
 SERVICES = ("dynamodb", "sqs", "scheduler", "events", "ses", "sns")
-_READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "ReceiveMessage",
+_READ_ONLY_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "TransactGet", "ReceiveMessage",
                        "ChangeMessageVisibility")
 
 

@@ -17,7 +17,8 @@ import boto3
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations.surfaces import http as http_surface
-from automations_local import LOGGER_NAME, moto_patches, openapi, outbox, persistence  # noqa: F401 - they register their local pages
+from automations_local import LOGGER_NAME, moto_patches, persistence
+from automations_local import openapi, outbox  # noqa: F401 - they register their local pages
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
@@ -176,9 +177,10 @@ class LocalRuntime:
         if self._moto is None:
             raise RuntimeError(f"{self.aws_endpoint} is not this runtime's own moto: its state is not kept here "
                                "(run with --ephemeral, or unset AWS_ENDPOINT_URL)")
-        self.state = persistence.StateStore(self.data_dir, self._moto.app, self.clock)
-        if self.state.restore():
-            log.info("state restored from %s", self.state.path)
+        state = persistence.StateStore(self.data_dir, self._moto.app, self.clock)
+        if state.restore():  # a refused file raises, and is never saved over
+            log.info("state restored from %s", state.path)
+        self.state = state
 
     def _install_function_environment(self) -> None:
         environment, warnings = self.template.shared_environment()
