@@ -13,7 +13,7 @@ from automations import config
 
 TABLE_ENV = "AUTOMATIONS_TABLE"  # the deployed table's name (stack output TableName)
 DEFAULT_DATA_DIR = ".automations-local"  # beside the project, git-ignored
-STOP_GRACE_S = 1.0  # what serve gives functions in progress on SIGTERM or Ctrl-C: it stops within 2 s
+STOP_GRACE_S = 0.5  # what serve gives functions in progress on SIGTERM or Ctrl-C: it stops within 2 s
 
 
 def main(argv: list[str] | None = None) -> int:

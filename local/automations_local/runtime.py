@@ -17,7 +17,7 @@ import boto3
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations.surfaces import http as http_surface
-from automations_local import LOGGER_NAME, moto_patches, persistence
+from automations_local import LOGGER_NAME, patches, persistence
 from automations_local import openapi, outbox  # noqa: F401 - they register their local pages
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
@@ -131,7 +131,7 @@ class LocalRuntime:
             self._moto.shutdown()
             self._moto.server_close()
             self._moto = None
-            moto_patches.uninstall()
+            patches.uninstall()
         set_clock(SystemClock())
         if self._stdout_of_logs is not None:
             http_surface.logger.registered_handler.setStream(self._stdout_of_logs)
@@ -164,7 +164,7 @@ class LocalRuntime:
         self.aws_endpoint = self._requested_aws_endpoint or os.environ.get("AWS_ENDPOINT_URL")
         if not self.aws_endpoint:
             self._moto = _start_moto()
-            moto_patches.install(self.clock)
+            patches.install(self.clock)
             self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
         self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)
         for key, value in _LOCAL_AWS_DEFAULTS.items():

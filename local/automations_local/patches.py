@@ -1,4 +1,9 @@
-"""Narrow patches to the moto that the local runtime serves, installed while it runs:
+"""Narrow patches installed while the local runtime runs, where the libraries it runs in one
+process assume one request per process, or copy more than they need:
+
+- Powertools' resolvers keep the current event and Lambda context on a class shared by every
+  resolver of the process: each thread (one invocation of one sandbox) gets its own, as each
+  Lambda sandbox has;
 
 - EventBridge stamps events on the runtime's clock, as every other part of the product reads
   it (moto stamps real time: a bus event sent while the clock was set elsewhere was taken as
@@ -9,6 +14,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +24,11 @@ _sharing_tables = contextvars.ContextVar("automations_local_sharing_tables", def
 _originals: dict[tuple[object, str], Any] = {}
 
 
+_invocation = threading.local()  # the resolver state of the invocation this thread runs
+
+
 def install(clock: Clock) -> None:
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.events import models as events
@@ -27,6 +37,11 @@ def install(clock: Clock) -> None:
         return dt.timestamp() if dt is not None else clock.now().timestamp()
 
     _replace(events, "unix_time", unix_time)
+    _replace(ApiGatewayResolver, "_to_proxy_event", _keeping("event", ApiGatewayResolver._to_proxy_event))
+    _replace(ApiGatewayResolver, "resolve", _resolving(ApiGatewayResolver.resolve))
+    for name, slot in (("current_event", "event"), ("lambda_context", "context")):
+        _replace(ApiGatewayResolver, name, property(lambda resolver, slot=slot: getattr(_invocation, slot, None),
+                                                    lambda resolver, value, slot=slot: setattr(_invocation, slot, value)))
     _replace(Table, "__deepcopy__", _deepcopy_table)
     _replace(DynamoDBBackend, "transact_write_items", _transact_write_items(DynamoDBBackend.transact_write_items))
 
@@ -43,6 +58,23 @@ def uninstall() -> None:
 def _replace(owner: object, name: str, value: Any) -> None:
     _originals.setdefault((owner, name), vars(owner).get(name))
     setattr(owner, name, value)
+
+
+def _keeping(slot: str, to_proxy_event: Callable) -> Callable:
+    def keep(resolver: Any, event: dict) -> Any:
+        proxy = to_proxy_event(resolver, event)
+        setattr(_invocation, slot, proxy)  # what Powertools also puts on the shared class
+        return proxy
+
+    return keep
+
+
+def _resolving(resolve: Callable) -> Callable:
+    def with_own_context(resolver: Any, event: dict, context: Any) -> Any:
+        _invocation.context = context
+        return resolve(resolver, event, context)
+
+    return with_own_context
 
 
 def _deepcopy_table(table: Any, memo: dict) -> Any:

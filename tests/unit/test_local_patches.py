@@ -1,9 +1,10 @@
-"""The local runtime's patches to moto: a transaction that saves only the items it touches (and
+"""The local runtime's patches: a resolver state per thread, a transaction that saves only the items it touches (and
 still rolls back as moto does), and EventBridge events stamped on the runtime's clock."""
 from __future__ import annotations
 
 import copy
 import json
+import threading
 from datetime import datetime, timezone
 
 import boto3
@@ -13,7 +14,7 @@ from moto import mock_aws
 from support import _FAKE_AWS
 
 from automations.clock import MovableClock
-from automations_local import moto_patches
+from automations_local import patches
 from automations_local.template import ACCOUNT_ID
 
 TABLE = "patched"
@@ -26,11 +27,11 @@ def aws(monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
-        moto_patches.install(MovableClock(LOCAL_TIME, frozen=True))
+        patches.install(MovableClock(LOCAL_TIME, frozen=True))
         try:
             yield
         finally:
-            moto_patches.uninstall()
+            patches.uninstall()
 
 
 @pytest.fixture
@@ -117,3 +118,36 @@ def test_bus_events_are_stamped_on_the_local_clock(aws):
     events.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": "{}"}])
     event = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
     assert event["time"] == "2031-03-04T05:06:07Z"
+
+
+def test_each_thread_resolves_its_own_event(aws):
+    """Two invocations at once, in two resolvers: each handler sees its own event and context
+    throughout (Powertools alone keeps them on a class every resolver shares)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    both_inside = threading.Barrier(2)
+    seen = {}
+
+    def resolver():
+        app = APIGatewayHttpResolver()
+
+        @app.post("/echo")
+        def echo():
+            before = app.current_event.json_body["n"]
+            both_inside.wait(5)  # the other invocation has started meanwhile
+            return {"before": before, "after": app.current_event.json_body["n"], "context": app.lambda_context}
+
+        return app
+
+    def invoke(n: int) -> None:
+        event = {"version": "2.0", "routeKey": "POST /echo", "rawPath": "/echo", "body": json.dumps({"n": n}),
+                 "requestContext": {"http": {"method": "POST", "path": "/echo"}, "stage": "$default"},
+                 "isBase64Encoded": False}
+        seen[n] = json.loads(resolver().resolve(event, f"context {n}")["body"])
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {n: {"before": n, "after": n, "context": f"context {n}"} for n in (1, 2)}
