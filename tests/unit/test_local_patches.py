@@ -10,28 +10,22 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
-from support import _FAKE_AWS
 
 from automations.clock import MovableClock
 from automations_local import patches
-from automations_local.template import ACCOUNT_ID
+from automations_local.template import ACCOUNT_ID, DEFAULT_REGION
 
 TABLE = "patched"
 LOCAL_TIME = datetime(2031, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    for key, value in _FAKE_AWS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        patches.install(MovableClock(LOCAL_TIME, frozen=True))
-        try:
-            yield
-        finally:
-            patches.uninstall()
+def aws(empty_aws):
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        yield
+    finally:
+        patches.uninstall()
 
 
 @pytest.fixture
@@ -70,7 +64,7 @@ def writes(last_condition: str) -> list[dict]:
 def moto_table():
     from moto.dynamodb.models import dynamodb_backends
 
-    return dynamodb_backends[ACCOUNT_ID][_FAKE_AWS["AWS_REGION"]].tables[TABLE]
+    return dynamodb_backends[ACCOUNT_ID][DEFAULT_REGION].tables[TABLE]
 
 
 def test_a_failed_transaction_leaves_every_item_as_before(db):

@@ -9,27 +9,16 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from moto import mock_aws
-from support import _FAKE_AWS
 
 from automations.clock import MovableClock
 from automations_local.persistence import MAGIC, StateError, StateStore, changes_state
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    for key, value in _FAKE_AWS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 def moto_app(changes: int = 0) -> SimpleNamespace:
     return SimpleNamespace(lock=threading.Lock(), changes=changes)
 
 
-def test_a_snapshot_restores_items_messages_and_the_clock(aws, tmp_path):
+def test_a_snapshot_restores_items_messages_and_the_clock(empty_aws, tmp_path):
     db, sqs = boto3.client("dynamodb"), boto3.client("sqs")
     db.create_table(TableName="kept", BillingMode="PAY_PER_REQUEST",
                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
@@ -51,13 +40,13 @@ def test_a_snapshot_restores_items_messages_and_the_clock(aws, tmp_path):
     assert not (tmp_path / "state.pickle.tmp").exists()
 
 
-def test_no_file_yet_is_a_fresh_start(aws, tmp_path):
+def test_no_file_yet_is_a_fresh_start(empty_aws, tmp_path):
     assert not StateStore(tmp_path / "new", moto_app(), MovableClock()).restore()
     assert (tmp_path / "new").is_dir()
 
 
 @pytest.mark.parametrize("content", [b"", b"something else entirely", MAGIC + b"\x80\x05 truncated"])
-def test_a_file_it_cannot_read_is_refused_and_kept(aws, tmp_path, content):
+def test_a_file_it_cannot_read_is_refused_and_kept(empty_aws, tmp_path, content):
     (tmp_path / "state.pickle").write_bytes(content)
     store = StateStore(tmp_path, moto_app(), MovableClock())
     with pytest.raises(StateError, match="is refused.*It is kept"):
@@ -65,7 +54,7 @@ def test_a_file_it_cannot_read_is_refused_and_kept(aws, tmp_path, content):
     assert (tmp_path / "state.pickle").read_bytes() == content
 
 
-def test_nothing_changed_nothing_saved(aws, tmp_path):
+def test_nothing_changed_nothing_saved(empty_aws, tmp_path):
     app = moto_app(5)
     store = StateStore(tmp_path, app, MovableClock())
     store.stop()
