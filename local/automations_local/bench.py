@@ -9,7 +9,10 @@
 - Evaluation throughput of the sweep's evaluator (100 automations x 20,000 tickets), against a
   loop that only reads the same ticket fields.
 - The end-to-end sweep of 10,000 tickets on the local runtime, against a bare paged Query of the
-  same index on the same backend, with the DynamoDB writes it made.
+  same index on the same backend, with the DynamoDB writes it made; with 1 in 100 matching,
+  against the no-match sweep; and of 100,000 tickets with no match (section bigsweep).
+- Memory over 10,000 transactional writes (section memory), and the cost of a list join at
+  1,000 and at 10,000 contacts (section joins).
 - The run engine (bench_runs.py): run creation against a bare put + CreateSchedule, and the
   firing lateness of 1,000 runs due across an hour.
 - The scale model (bench_scale.py): a measured workload turned into time and cost at a million,
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+SECTIONS = ["api", "imports", "evaluator", "sweep", "bigsweep", "memory", "joins", "runs", "scale"]
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -149,10 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--due-runs", type=int, default=1000, help="runs in the firing lateness benchmark (default 1000)")
     parser.add_argument("--scale-size", type=int, default=10_000,
                         help="joins, runs and tickets in the scale model's workload (default 10000)")
-    parser.add_argument("--only", choices=["api", "imports", "evaluator", "sweep", "runs", "scale"], action="append",
+    parser.add_argument("--big-sweep-tickets", type=int, default=100_000,
+                        help="tickets in the large no-match sweep (default 100000)")
+    parser.add_argument("--writes", type=int, default=10_000, help="transactional writes in the memory benchmark")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
                         help="run only these sections (repeatable; default: all)")
     args = parser.parse_args(argv)
-    sections = set(args.only or ["api", "imports", "evaluator", "sweep", "runs", "scale"])
+    sections = set(args.only or SECTIONS)
     if "api" in sections:
         _print_api(args)
     if "imports" in sections:
@@ -166,11 +174,25 @@ def main(argv: list[str] | None = None) -> int:
     if "sweep" in sections:
         print(f"\nEnd-to-end sweep on the local runtime ({args.tickets:,} open tickets, 8 shards), "
               "against a bare paged Query of the SweepIndex")
-        print(f"{'case':<24}{'sweep s':>9}{'query s':>9}{'ratio':>7}{'writes':>8}{'updated':>9}  target ratio <= 1.5 "
-              "with no match")
+        print(f"{'case':<24}{'sweep s':>9}{'query s':>9}{'ratio':>7}{'writes':>8}{'updated':>9}{'vs no match':>13}")
         for r in sweep_end_to_end(args.tickets, matching_every=100):
             print(f"{r['case']:<24}{r['sweep_s']:>9.2f}{r['query_s']:>9.2f}{r['ratio']:>7.2f}{r['writes']:>8}"
-                  f"{r['tickets_updated']:>9}")
+                  f"{r['tickets_updated']:>9}{r['vs_no_match']:>13.2f}")
+        print("targets: ratio <= 1.5 with no match; 1 in 100 matching <= 2x the no-match sweep")
+    if "bigsweep" in sections:
+        [r] = sweep_end_to_end(args.big_sweep_tickets, matching_every=None)
+        print(f"\nEnd-to-end sweep of {args.big_sweep_tickets:,} open tickets, no rule matches: {r['sweep_s']:.1f} s, "
+              f"bare paged Query {r['query_s']:.1f} s, ratio {r['ratio']:.2f}   target <= 1.5")
+    if "memory" in sections:
+        r = memory_over_writes(args.writes)
+        print(f"\nMemory over {r['writes']:,} transactional writes (ticket creations, {r['automations']} automations "
+              f"in the account): {r['rss_after_first_mb']:.0f} MB after the first tenth, {r['rss_end_mb']:.0f} MB "
+              f"at the end, growth {r['growth_mb']:.0f} MB   target: within 100 MB")
+    if "joins" in sections:
+        small, large = join_cost((1_000, 10_000))
+        print(f"\nList joins: {small['per_join_ms']:.2f} ms per join for {small['joins']:,} contacts, "
+              f"{large['per_join_ms']:.2f} ms for {large['joins']:,}, ratio "
+              f"{large['per_join_ms'] / small['per_join_ms']:.2f}   target <= 1.5 (linear)")
     if "runs" in sections:
         from automations_local import bench_runs
 
@@ -204,8 +226,9 @@ def evaluator_throughput() -> dict:
     return bench_evaluator.run()
 
 
-def import_open_tickets(db, table: str, account_id: str, count: int, matching_every: int) -> None:
-    """``count`` open tickets, 30 hours old, one in ``matching_every`` urgent (urgent_tickets_rule's)."""
+def import_open_tickets(db, table: str, account_id: str, count: int, matching_every: int | None) -> None:
+    """``count`` open tickets, 30 hours old, one in ``matching_every`` urgent (urgent_tickets_rule's),
+    or none without ``matching_every``."""
     from datetime import timedelta
 
     from automations import clock
@@ -216,7 +239,7 @@ def import_open_tickets(db, table: str, account_id: str, count: int, matching_ev
     start = clock.now() - timedelta(hours=30)
     store.import_tickets(account_id, [
         Ticket.create(account_id, i, start, subject=f"Ticket {i}", status="open",
-                      priority="urgent" if i % matching_every == 0 else "normal")
+                      priority="urgent" if matching_every and i % matching_every == 0 else "normal")
         for i in store.allocate_ids(account_id, count)])
 
 
@@ -228,10 +251,10 @@ def urgent_tickets_rule():
         Condition("OPEN", "greater_than", "24"))), actions=(Action("current_tags", "escalated"),))
 
 
-def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
+def sweep_end_to_end(tickets: int, matching_every: int | None) -> list[dict]:
     """A sweep of ``tickets`` open tickets through the local runtime (coordinator -> SQS ->
     workers), against a bare paged Query of the same SweepIndex on the same backend. Rules
-    either match nothing, or one ticket in ``matching_every``."""
+    match nothing, then (with ``matching_every``) one ticket in ``matching_every``."""
     import requests
 
     from automations.adapters import aws
@@ -274,10 +297,10 @@ def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
             answer.raise_for_status()
             return answer.json()
 
-        for case, rule in [
-            ("no rule matches", None),
-            (f"1 in {matching_every} matches", urgent_tickets_rule()),
-        ]:
+        cases = [("no rule matches", None)]
+        if matching_every:
+            cases.append((f"1 in {matching_every} matches", urgent_tickets_rule()))
+        for case, rule in cases:
             if rule is not None:
                 services().automations.create(account_id, rule)
             base_start = time.perf_counter()
@@ -289,5 +312,66 @@ def sweep_end_to_end(tickets: int, matching_every: int) -> list[dict]:
             summary = sweep()
             wall = time.perf_counter() - sweep_start
             rows.append({"case": case, "tickets": summary["tickets_evaluated"], "sweep_s": wall, "query_s": base,
-                         "ratio": wall / base, "writes": len(writes), "tickets_updated": summary["tickets_updated"]})
+                         "ratio": wall / base, "writes": len(writes), "tickets_updated": summary["tickets_updated"],
+                         "vs_no_match": wall / rows[0]["sweep_s"] if rows else 1.0})
+    return rows
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (not its peak)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_over_writes(writes: int, automations: int = 499) -> dict:
+    """Resident memory over ``writes`` ticket creations (each a TransactWriteItems) through the
+    full stack, in an account holding ``automations`` automations: after the first tenth, and
+    at the end."""
+    import gc
+
+    from automations.bootstrap import services
+    from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+    from automations_local.router import HttpRequest
+    from automations_local.runtime import LocalRuntime
+
+    with LocalRuntime(port=0) as runtime:
+        runtime.scheduler.stop()
+        runtime.queues.stop()
+        conditions = Conditions(all=(Condition("status", "is", "open"), Condition("OPEN", "greater_than", "24")))
+        for start in range(0, automations, 100):
+            services().automations.create_many(runtime.dev_account_id, [
+                AutomationDraft(title=f"Memory rule {i}", conditions=conditions, actions=(Action("current_tags", f"m{i}"),))
+                for i in range(start, min(automations, start + 100))])
+        auth = "Basic " + base64.b64encode(f"{runtime.dev_email}/token:{runtime.dev_api_key}".encode()).decode()
+        headers = [("host", f"127.0.0.1:{runtime.port}"), ("authorization", auth), ("content-type", "application/json")]
+        samples = {}
+        for n in range(1, writes + 1):
+            body = json.dumps({"ticket": {"subject": f"Ticket {n}", "comment": {"body": "Memory"}}}).encode()
+            response = runtime.gateway.handle(HttpRequest("POST", "/api/v2/tickets.json", list(headers), body))
+            assert response.status == 201, response.body
+            if n in (writes // 10, writes):
+                gc.collect()
+                samples[n] = _rss_mb()
+    first, last = samples[writes // 10], samples[writes]
+    return {"writes": writes, "automations": automations, "rss_after_first_mb": first, "rss_end_mb": last,
+            "growth_mb": last - first}
+
+
+def join_cost(sizes: tuple[int, ...]) -> list[dict]:
+    """Seconds per contact joining a list, list by list of growing size (100 contacts a call)."""
+    from automations_local.bench_runs import delayed_email_on_join
+    from automations_local.runtime import LocalRuntime
+
+    rows = []
+    with LocalRuntime(port=0) as runtime:
+        runtime.scheduler.stop()
+        runtime.queues.stop()
+        wired, account_id, _, _ = delayed_email_on_join(runtime, delay_hours=24)
+        uuids = [wired.contacts.create(account_id, {"email": f"join{n}@example.com"}).uuid for n in range(max(sizes))]
+        for size in sizes:
+            group = wired.contact_lists.create(account_id, f"Joins {size}")
+            started = time.perf_counter()
+            for start in range(0, size, 100):
+                wired.contact_lists.add_members(account_id, group.id, uuids[start:start + 100])
+            rows.append({"joins": size, "per_join_ms": (time.perf_counter() - started) * 1000 / size})
     return rows

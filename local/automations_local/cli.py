@@ -12,6 +12,8 @@ import threading
 from automations import config
 
 TABLE_ENV = "AUTOMATIONS_TABLE"  # the deployed table's name (stack output TableName)
+DEFAULT_DATA_DIR = ".automations-local"  # beside the project, git-ignored
+STOP_GRACE_S = 0.5  # what serve gives functions in progress on SIGTERM or Ctrl-C: it stops within 2 s
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="HTTP port (default: $PORT or 3000; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--template", help="path to template.yaml (default: found from here)")
+    keep = serve.add_mutually_exclusive_group()
+    keep.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
+                      help=f"where the state is kept across restarts (default: {DEFAULT_DATA_DIR})")
+    keep.add_argument("--ephemeral", action="store_true", help="keep the state in memory only, lost on stop")
     serve.set_defaults(run=_serve)
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
@@ -86,7 +92,8 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     # Libraries warn only; the runtime's access log and handler tracebacks show.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger(LOGGER_NAME).setLevel(logging.INFO)
-    runtime = LocalRuntime(template_path=args.template, port=args.port, host=args.host)
+    runtime = LocalRuntime(template_path=args.template, port=args.port, host=args.host,
+                           data_dir=None if args.ephemeral else args.data_dir)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runtime.start()
@@ -97,16 +104,23 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"  Dev API key:  {runtime.dev_api_key}")
         print(f"  Console:      {runtime.base_url}/_local/console")
         print(f"  API docs:     {runtime.base_url}/docs")
+        print(f"  State:        {runtime.state.path if runtime.state else 'in memory only (--ephemeral)'}")
         if not os.environ.get("AUTOMATIONS_DEV_API_KEY"):
             print("  (a new key each start: set AUTOMATIONS_DEV_API_KEY to keep one)")
         print("Press Ctrl-C to stop.", flush=True)
-        stopping.wait()
+        # A signal may land on any thread; Python runs its handler on the main thread only when
+        # that wakes up, which a wait without a timeout would not do.
+        while not stopping.wait(0.1):
+            pass
     except KeyboardInterrupt:
         pass
     finally:
-        runtime.stop()
+        runtime.stop(grace_s=STOP_GRACE_S)
     print("Stopped.", flush=True)
-    return 0
+    # Tearing down the interpreter would free a large heap object by object (minutes at 10 GB):
+    # everything that must last is saved, so the process ends here.
+    logging.shutdown()
+    os._exit(0)
 
 
 # --- accounts and keys ---------------------------------------------------------------------------

@@ -32,8 +32,11 @@ def create_resources(template: Template) -> None:
     # Dead-letter queues first: a redrive policy must name a queue that exists.
     for queue in sorted(template.queues, key=lambda q: "RedrivePolicy" in q.properties):
         _created(sqs.create_queue, QueueName=queue.name, Attributes=queue_attributes(queue))
+    existing_groups = {g["Name"] for page in scheduler.get_paginator("list_schedule_groups").paginate()
+                       for g in page["ScheduleGroups"]}
     for group in template.schedule_groups:
-        _created(scheduler.create_schedule_group, Name=group.name)
+        if group.name not in existing_groups:  # moto replaces an existing group, emptying it
+            _created(scheduler.create_schedule_group, Name=group.name)
     for bus in template.event_buses:
         _created(events.create_event_bus, Name=bus.name)
     for rule in template.resources_of("AWS::Events::Rule"):

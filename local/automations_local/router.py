@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import parse_qsl, unquote
@@ -241,43 +243,78 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-_handlers: dict[tuple[str, str], Callable] = {}
-_handlers_lock = threading.Lock()
+class _Sandboxes:
+    """A function's warm sandboxes. Each is its own instance of the handler module (its own
+    Powertools resolver, whose ``current_event`` and ``context`` belong to one request) and
+    serves one invocation at a time, as a Lambda sandbox does; concurrent invocations get
+    another, loaded on demand, and an idle one is reused."""
 
+    def __init__(self, function: Function) -> None:
+        self.function = function
+        self._idle: list[Callable] = []
+        self._loaded = 0
+        self._lock = threading.Lock()
 
-def load_handler(function: Function) -> Callable:
-    """Import the function's handler module once, under a name unique to its file."""
-    source = function.handler_file
-    cache_key = (str(source), function.handler_name)
-    with _handlers_lock:
-        if cache_key not in _handlers:
-            digest = hashlib.sha1(str(source).encode()).hexdigest()[:8]
-            module_name = f"_lambda_{function.logical_id}_{digest}"
-            spec = importlib.util.spec_from_file_location(module_name, source)
-            if spec is None or not source.is_file():
-                raise FileNotFoundError(f"{function.logical_id}: no handler module at {source}")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module  # pydantic and dataclasses look modules up by name
+    @contextmanager
+    def handler(self) -> Iterator[Callable]:
+        with self._lock:
+            handler = self._idle.pop() if self._idle else None
+            number = self._loaded
+            self._loaded += handler is None
+        if handler is None:
             try:
-                spec.loader.exec_module(module)
+                handler = self._load(number)
             except BaseException:
-                del sys.modules[module_name]
+                with self._lock:
+                    self._loaded -= 1
                 raise
-            _handlers[cache_key] = getattr(module, function.handler_name)
-        return _handlers[cache_key]
+        try:
+            yield handler
+        finally:
+            with self._lock:
+                self._idle.append(handler)
+
+    def _load(self, number: int) -> Callable:
+        """Import the handler module under a name unique to its file and sandbox."""
+        source = self.function.handler_file
+        digest = hashlib.sha1(str(source).encode()).hexdigest()[:8]
+        module_name = f"_lambda_{self.function.logical_id}_{digest}_{number}"
+        spec = importlib.util.spec_from_file_location(module_name, source)
+        if spec is None or not source.is_file():
+            raise FileNotFoundError(f"{self.function.logical_id}: no handler module at {source}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # pydantic and dataclasses look modules up by name
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+        return getattr(module, self.function.handler_name)
+
+
+_sandboxes: dict[tuple[str, str], _Sandboxes] = {}
+_sandboxes_lock = threading.Lock()
+
+
+def sandboxes(function: Function) -> _Sandboxes:
+    key = (str(function.handler_file), function.handler_name)
+    with _sandboxes_lock:
+        if key not in _sandboxes:
+            _sandboxes[key] = _Sandboxes(function)
+        return _sandboxes[key]
 
 
 def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
-    """Call a function's handler in process, as Lambda would; exceptions propagate."""
-    handler = load_handler(function)
-    started = time.monotonic()
-    try:
-        with iam_coverage.running(function.logical_id):
+    """Call a function's handler in process, in a sandbox of its own, as Lambda would;
+    exceptions propagate."""
+    with sandboxes(function).handler() as handler, iam_coverage.running(function.logical_id):
+        started = time.monotonic()
+        try:
             return handler(event, LambdaContext(function, region))
-    finally:
-        elapsed = time.monotonic() - started
-        if elapsed > function.timeout_s:  # Lambda would have killed it; say so rather than hide it
-            log.warning("%s ran %.1fs, over its %ss Timeout", function.logical_id, elapsed, function.timeout_s)
+        finally:
+            elapsed = time.monotonic() - started
+            if elapsed > function.timeout_s:  # Lambda would have killed it; say so rather than hide it
+                log.warning("%s ran %.1fs, over its %ss Timeout", function.logical_id, elapsed, function.timeout_s)
 
 
 def invoke_async(function: Function, event: Any, *, region: str = "us-east-1") -> tuple[Any, Exception | None]:

@@ -3,6 +3,7 @@ served in process behind a movable clock, SQS event sources driven and schedules
 clock, and a development account ready to use."""
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -16,8 +17,9 @@ import boto3
 
 from automations import bootstrap
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
+from automations.surfaces import http as http_surface
 from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
-    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox,
+    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence,
 )
 from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
@@ -34,6 +36,8 @@ DEFAULT_DEV_EMAIL = "dev@example.com"
 
 SENDER_EMAIL_ENV = "SENDER_EMAIL"  # the SES identity the product sends from
 DEFAULT_DRAIN_TIMEOUT_S = 60.0
+DEFAULT_STOP_GRACE_S = 30.0  # how long stop() waits for a function in progress
+SERVER_POLL_S = 0.1  # how often the HTTP servers look for a shutdown request
 SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent",
                   "firings_failed", "tickets_failed")
 
@@ -49,7 +53,8 @@ _LOCAL_AWS_DEFAULTS = {
 class LocalRuntime:
     def __init__(self, template_path: str | os.PathLike | None = None, port: int = 3000,
                  host: str = "127.0.0.1", aws_endpoint: str | None = None,
-                 stack_name: str = DEFAULT_STACK_NAME) -> None:
+                 stack_name: str = DEFAULT_STACK_NAME, data_dir: str | os.PathLike | None = None) -> None:
+        """``data_dir``: where the state is kept across restarts; None keeps it in memory only."""
         self.template_path = template_path
         self.host = host
         self.port = port  # the bound port once started (port=0 picks a free one)
@@ -65,9 +70,12 @@ class LocalRuntime:
         self.dev_email: str | None = None
         self.dev_api_key: str | None = None
         self._moto = None  # moto's WSGI server, when this runtime started one
+        self.data_dir = data_dir
+        self.state: persistence.StateStore | None = None  # saves the state while running, with a data_dir
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._undo_iam_check: Callable[[], object] | None = None
+        self._stdout_of_logs = None  # the functions' log lines go to stderr while running: stdout is the command's
 
     @property
     def base_url(self) -> str:
@@ -82,45 +90,61 @@ class LocalRuntime:
     def start(self) -> LocalRuntime:
         try:
             self._start_aws()
+            self._restore_state()
             self.template = load_template(self.template_path, stack_name=self.stack_name,
                                           aws_endpoint=self.aws_endpoint)
             self._install_function_environment()
             self._install_aws_checks()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
+            self._stdout_of_logs = http_surface.logger.registered_handler.setStream(sys.stderr)
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
             self._verify_senders()
             self.gateway = ApiGateway(self.template)
-            self._server = LocalHttpServer((self.host, self.port), self.handle)
-            self.port = self._server.server_address[1]
-            threading.Thread(target=self._server.serve_forever, name="automations-local-http", daemon=True).start()
             self._ensure_dev_account()
             self.queues = QueueDriver(self.template).start(paused=_aws_mocked_in_process)
             self.scheduler = LocalScheduler(self.template, self.clock).start(paused=_aws_mocked_in_process)
+            if self.state is not None:
+                self.state.start()
+            # Last: the first request answered, /_local/health included, finds every part ready.
+            self._server = LocalHttpServer((self.host, self.port), self.handle)
+            self.port = self._server.server_address[1]
+            threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S},
+                             name="automations-local-http", daemon=True).start()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def stop(self) -> None:
-        # Schedules first (they enqueue), then the poller, while AWS is still up for both.
-        for driver in (self.scheduler, self.queues):
-            if driver is not None:
-                driver.stop()
-        self.scheduler = self.queues = None
+    def stop(self, grace_s: float = DEFAULT_STOP_GRACE_S) -> None:
+        """Stop serving, then the drivers: schedules first (they enqueue), then the poller, while
+        AWS is still up for both. A function still running after ``grace_s`` is left to finish
+        on its daemon thread (or to die with the process)."""
+        deadline = time.monotonic() + grace_s
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        for driver in (self.scheduler, self.queues):
+            if driver is not None:
+                driver.stop(max(0.0, deadline - time.monotonic()))
+        self.scheduler = self.queues = None
+        if self.state is not None:
+            self.state.stop()  # the last changes, while AWS is still up and nothing else calls it
+            self.state = None
         if self._moto is not None:
             self._moto.shutdown()
             self._moto.server_close()
             self._moto = None
+            patches.uninstall()
         set_clock(SystemClock())
         if self._undo_iam_check is not None:
             self._undo_iam_check()
             self._undo_iam_check = None
+        if self._stdout_of_logs is not None:
+            http_surface.logger.registered_handler.setStream(self._stdout_of_logs)
+            self._stdout_of_logs = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -150,11 +174,23 @@ class LocalRuntime:
         if not self.aws_endpoint:
             follow_the_clock()
             self._moto = _start_moto()
+            patches.install(self.clock)
             self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
         self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)
         for key, value in _LOCAL_AWS_DEFAULTS.items():
             if not os.environ.get(key):
                 self._setenv(key, value)
+
+    def _restore_state(self) -> None:
+        if self.data_dir is None:
+            return
+        if self._moto is None:
+            raise RuntimeError(f"{self.aws_endpoint} is not this runtime's own moto: its state is not kept here "
+                               "(run with --ephemeral, or unset AWS_ENDPOINT_URL)")
+        state = persistence.StateStore(self.data_dir, self._moto.app, self.clock)
+        if state.restore():  # a refused file raises, and is never saved over
+            log.info("state restored from %s", state.path)
+        self.state = state
 
     def _install_function_environment(self) -> None:
         environment, warnings = self.template.shared_environment()
@@ -197,10 +233,26 @@ def _aws_mocked_in_process() -> bool:
     return bool(models and models.botocore_stubber.enabled)
 
 
+class _OneCallAtATime:
+    """moto's server app, answering one AWS call at a time: its backends are not thread-safe
+    (two conditional transactions could both win), whereas every AWS call is atomic. It counts
+    the calls that may change state, for the snapshots."""
+
+    def __init__(self, app) -> None:
+        self.app, self.lock, self.changes = app, threading.Lock(), 0
+
+    def __call__(self, environ, start_response):
+        body = b""
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+            environ["wsgi.input"] = io.BytesIO(body)
+        with self.lock:
+            if persistence.changes_state(environ, body):
+                self.changes += 1
+            return list(self.app(environ, start_response))
+
+
 def _start_moto():
-    """moto's server, answering one AWS call at a time. Its backends are not thread-safe (a
-    transaction deep-copies tables that concurrent calls are changing, and two conditional
-    transactions can both win), whereas every AWS call is atomic."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
@@ -210,15 +262,10 @@ def _start_moto():
     # moto's backends are process-wide: a runtime that starts its own emulation starts empty,
     # whatever an earlier runtime in this process left there.
     moto_api_backend.reset()
-    app = DomainDispatcherApplication(create_backend_app)
-    lock = threading.Lock()
-
-    def one_at_a_time(environ, start_response):
-        with lock:
-            return list(app(environ, start_response))
-
-    server = make_server("127.0.0.1", 0, one_at_a_time, threaded=True, request_handler=MotoRequestHandler)
-    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    app = _OneCallAtATime(DomainDispatcherApplication(create_backend_app))
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S}, name="moto",
+                     daemon=True).start()
     return server
 
 
@@ -253,6 +300,8 @@ def _move_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
     except OverflowError:
         raise ControlError(400, "that moves the clock out of the representable range") from None
     runtime.scheduler.clock_moved()
+    if runtime.state is not None:
+        runtime.state.clock_moved()
     return _now(runtime)
 
 

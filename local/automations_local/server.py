@@ -22,6 +22,7 @@ class BodyTooLarge(Exception):
 
 class LocalHttpServer(ThreadingHTTPServer):
     daemon_threads = True  # a hung handler must not keep the process alive on shutdown
+    request_queue_size = 128  # the listen backlog: the default 5 resets connections under concurrent clients
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app

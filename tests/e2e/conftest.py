@@ -1,6 +1,12 @@
 """End-to-end fixtures: one local runtime per test process (per xdist worker), talked to over HTTP."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 import uuid
 from datetime import datetime
 
@@ -97,3 +103,66 @@ def local_runtime():
 def clock(local_runtime) -> ClockControl:
     """Clock helpers; nothing is reset, so tests set the time they need."""
     return ClockControl(local_runtime)
+
+
+class ServeProcess:
+    """`automations serve` in a process of its own, as `make run` starts it."""
+
+    def __init__(self, *arguments: str, port: int = 0, env: dict[str, str] | None = None) -> None:
+        environment = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TABLE_NAME")}
+        self._stderr = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from automations_local.cli import main; sys.exit(main())",
+             "serve", "--port", str(port), *arguments],
+            stdout=subprocess.PIPE, stderr=self._stderr, env={**environment, **(env or {})}, text=True)
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.aws_endpoint = ""
+        self.output: list[str] = []
+        self._banner = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.process.stdout:
+            self.output.append(line)
+            if "AWS endpoint: " in line:
+                self.aws_endpoint = line.rsplit(" ", 1)[1].strip()
+            if "local runtime at " in line:
+                self.base_url = line.rsplit(" ", 1)[1].strip()
+            if "Press Ctrl-C" in line:
+                self._banner.set()
+        self._banner.set()
+
+    def ready(self, timeout_s: float = 60) -> ServeProcess:
+        """Wait for the start-up banner (printed once the runtime is up)."""
+        assert self._banner.wait(timeout_s) and self.process.poll() is None, "".join(self.output)
+        return self
+
+    def signal(self, number: int, timeout_s: float = 10) -> float:
+        """Send a signal; the seconds the process took to exit (it must exit with 0 or be killed)."""
+        started = time.monotonic()
+        self.process.send_signal(number)
+        self.process.wait(timeout_s)
+        return time.monotonic() - started
+
+    def errors(self) -> str:
+        self._stderr.seek(0)
+        return self._stderr.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait()
+        self._stderr.close()
+
+
+@pytest.fixture
+def serve():
+    """Start `automations serve` processes; each is killed at the end of the test."""
+    started: list[ServeProcess] = []
+
+    def start(*arguments: str, port: int = 0, env: dict[str, str] | None = None) -> ServeProcess:
+        started.append(ServeProcess(*arguments, port=port, env=env))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill()

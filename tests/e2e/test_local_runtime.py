@@ -215,7 +215,7 @@ def test_serve_prints_dev_credentials_and_stops_on_ctrl_c(tmp_path):
     with open(tmp_path / "stderr.log", "wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from automations_local.cli import main; sys.exit(main())",
-             "serve", "--port", "0"],
+             "serve", "--port", "0", "--ephemeral"],
             stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)

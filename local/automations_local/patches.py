@@ -1,0 +1,138 @@
+"""Narrow patches installed while the local runtime runs, where the libraries it runs in one
+process assume one request per process, or copy more than they need:
+
+- Powertools' resolvers keep the current event and Lambda context on a class shared by every
+  resolver of the process: each thread (one invocation of one sandbox) gets its own, as each
+  Lambda sandbox has;
+
+- EventBridge stamps events on the runtime's clock, as every other part of the product reads
+  it (moto stamps real time: a bus event sent while the clock was set elsewhere was taken as
+  arriving at another time than the one the rest of the world lives in);
+- TransactWriteItems snapshots only the items it touches for its rollback; moto deep-copies
+  each named table, once per item of the transaction (at 10,000 items: seconds and gigabytes)."""
+from __future__ import annotations
+
+import contextvars
+import copy
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from automations.clock import Clock
+
+_sharing_tables = contextvars.ContextVar("automations_local_sharing_tables", default=False)
+_originals: dict[tuple[object, str], Any] = {}
+
+
+_invocation = threading.local()  # the resolver state of the invocation this thread runs
+
+
+def install(clock: Clock) -> None:
+    from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+    from moto.events import models as events
+
+    def unix_time(dt: Any = None) -> float:
+        return dt.timestamp() if dt is not None else clock.now().timestamp()
+
+    _replace(events, "unix_time", unix_time)
+    _replace(ApiGatewayResolver, "_to_proxy_event", _keeping("event", ApiGatewayResolver._to_proxy_event))
+    _replace(ApiGatewayResolver, "resolve", _resolving(ApiGatewayResolver.resolve))
+    for name, slot in (("current_event", "event"), ("lambda_context", "context")):
+        _replace(ApiGatewayResolver, name, property(lambda resolver, slot=slot: getattr(_invocation, slot, None),
+                                                    lambda resolver, value, slot=slot: setattr(_invocation, slot, value)))
+    _replace(Table, "__deepcopy__", _deepcopy_table)
+    _replace(DynamoDBBackend, "transact_write_items", _transact_write_items(DynamoDBBackend.transact_write_items))
+
+
+def uninstall() -> None:
+    for (owner, name), original in _originals.items():
+        if original is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, original)
+    _originals.clear()
+
+
+def _replace(owner: object, name: str, value: Any) -> None:
+    _originals.setdefault((owner, name), vars(owner).get(name))
+    setattr(owner, name, value)
+
+
+def _keeping(slot: str, to_proxy_event: Callable) -> Callable:
+    def keep(resolver: Any, event: dict) -> Any:
+        proxy = to_proxy_event(resolver, event)
+        setattr(_invocation, slot, proxy)  # what Powertools also puts on the shared class
+        return proxy
+
+    return keep
+
+
+def _resolving(resolve: Callable) -> Callable:
+    def with_own_context(resolver: Any, event: dict, context: Any) -> Any:
+        _invocation.context = context
+        return resolve(resolver, event, context)
+
+    return with_own_context
+
+
+def _deepcopy_table(table: Any, memo: dict) -> Any:
+    """Inside a transaction, the table itself (its touched items are saved one by one);
+    elsewhere, the ordinary deep copy."""
+    if _sharing_tables.get():
+        return table
+    duplicate = type(table).__new__(type(table))
+    memo[id(table)] = duplicate
+    duplicate.__dict__.update(copy.deepcopy(table.__dict__, memo))
+    return duplicate
+
+
+def _transact_write_items(original: Callable) -> Callable:
+    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = _touched_items(backend, transact_items)
+        sharing = _sharing_tables.set(True)
+        try:
+            original(backend, transact_items)
+        except BaseException:
+            _restore(saved)
+            raise
+        finally:
+            _sharing_tables.reset(sharing)
+
+    return transact_write_items
+
+
+def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple]:
+    """(table, hash key, range key, a copy of the item or None, stream length) per item a
+    transaction names; an operation moto will refuse (no such table, a bad key) touches nothing."""
+    saved = []
+    for entry in transact_items:
+        for kind, operation in entry.items():
+            if not isinstance(operation, dict):
+                continue
+            table = backend.tables.get(operation.get("TableName"))
+            attributes = operation.get("Item") if kind == "Put" else operation.get("Key")
+            if table is None or not isinstance(attributes, dict):
+                continue
+            try:
+                hash_key, range_key = backend.get_keys_value(table, attributes)
+            except Exception:  # moto refuses it itself, before writing anything
+                continue
+            item = table.get_item(hash_key, range_key) if bool(range_key) == table.has_range_key else None
+            stream = len(table.stream_shard.items) if table.stream_shard is not None else None
+            saved.append((table, hash_key, range_key, copy.deepcopy(item), stream))
+    return saved
+
+
+def _restore(saved: list[tuple]) -> None:
+    """Put back each touched item as it was (the first copy taken of it), in reverse."""
+    for table, hash_key, range_key, item, stream in reversed(saved):
+        partition = table.items[hash_key] if range_key else table.items
+        key = range_key if range_key else hash_key
+        if item is None:
+            partition.pop(key, None)
+        else:
+            partition[key] = item
+        if stream is not None:
+            del table.stream_shard.items[stream:]

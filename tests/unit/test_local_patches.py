@@ -1,0 +1,147 @@
+"""The local runtime's patches: a resolver state per thread, a transaction that saves only the items it touches (and
+still rolls back as moto does), and EventBridge events stamped on the runtime's clock."""
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from automations.clock import MovableClock
+from automations_local import patches
+from automations_local.template import ACCOUNT_ID, DEFAULT_REGION
+
+TABLE = "patched"
+LOCAL_TIME = datetime(2031, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def aws(empty_aws):
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        yield
+    finally:
+        patches.uninstall()
+
+
+@pytest.fixture
+def db(aws):
+    client = boto3.client("dynamodb")
+    client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                              {"AttributeName": "SK", "AttributeType": "S"}])
+    for n in range(50):
+        client.put_item(TableName=TABLE, Item={"PK": {"S": "A"}, "SK": {"S": f"{n:03}"}, "n": {"N": str(n)},
+                                               "tags": {"L": [{"M": {"x": {"S": "deep"}}}]}})
+    return client
+
+
+def everything(db) -> list[dict]:
+    return sorted(db.scan(TableName=TABLE)["Items"], key=lambda item: (item["PK"]["S"], item["SK"]["S"]))
+
+
+def key(sk: str) -> dict:
+    return {"PK": {"S": "A"}, "SK": {"S": sk}}
+
+
+def writes(last_condition: str) -> list[dict]:
+    """A new item, a changed one, a deleted one, then a condition on a fourth."""
+    return [
+        {"Put": {"TableName": TABLE, "Item": {**key("new"), "n": {"N": "1"}}}},
+        {"Update": {"TableName": TABLE, "Key": key("001"), "UpdateExpression": "SET n = :n, tags[0].x = :x",
+                    "ExpressionAttributeValues": {":n": {"N": "100"}, ":x": {"S": "changed"}}}},
+        {"Delete": {"TableName": TABLE, "Key": key("002")}},
+        {"ConditionCheck": {"TableName": TABLE, "Key": key("003"), "ConditionExpression": last_condition,
+                            "ExpressionAttributeValues": {":three": {"N": "3"}}}},
+    ]
+
+
+def moto_table():
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[ACCOUNT_ID][DEFAULT_REGION].tables[TABLE]
+
+
+def test_a_failed_transaction_leaves_every_item_as_before(db):
+    before, table = everything(db), moto_table()
+    with pytest.raises(ClientError) as refused:
+        db.transact_write_items(TransactItems=writes("n = :three AND attribute_not_exists(n)"))
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert everything(db) == before
+    assert moto_table() is table  # rolled back item by item, not by swapping in a copy of the table
+
+
+def test_a_refused_transaction_of_one_item_twice_leaves_it_as_before(db):
+    before = everything(db)
+    twice = [{"Put": {"TableName": TABLE, "Item": {**key("001"), "n": {"N": "7"}}}},
+             {"Delete": {"TableName": TABLE, "Key": key("001")}}]
+    with pytest.raises(ClientError):
+        db.transact_write_items(TransactItems=twice)
+    assert everything(db) == before
+
+
+def test_a_successful_transaction_applies_every_write(db):
+    before = {item["SK"]["S"]: item for item in everything(db)}
+    db.transact_write_items(TransactItems=writes("n = :three"))
+    after = {item["SK"]["S"]: item for item in everything(db)}
+    assert after["new"]["n"] == {"N": "1"}
+    assert after["001"]["n"] == {"N": "100"} and after["001"]["tags"] == {"L": [{"M": {"x": {"S": "changed"}}}]}
+    assert "002" not in after
+    untouched = set(before) - {"001", "002"}
+    assert {sk: after[sk] for sk in untouched} == {sk: before[sk] for sk in untouched}
+
+
+def test_tables_copied_outside_a_transaction_are_still_deep_copies(db):
+    table = moto_table()
+    duplicate = copy.deepcopy(table)
+    assert duplicate is not table and duplicate.items is not table.items
+    assert duplicate.items == table.items
+
+
+def test_bus_events_are_stamped_on_the_local_clock(aws):
+    events, sqs = boto3.client("events"), boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="seen")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="all", EventPattern=json.dumps({"source": ["shop"]}))
+    events.put_targets(Rule="all", Targets=[{"Id": "q", "Arn": arn}])
+    events.put_events(Entries=[{"Source": "shop", "DetailType": "order", "Detail": "{}"}])
+    event = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    assert event["time"] == "2031-03-04T05:06:07Z"
+
+
+def test_each_thread_resolves_its_own_event(aws):
+    """Two invocations at once, in two resolvers: each handler sees its own event and context
+    throughout (Powertools alone keeps them on a class every resolver shares)."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    both_inside = threading.Barrier(2)
+    seen = {}
+
+    def resolver():
+        app = APIGatewayHttpResolver()
+
+        @app.post("/echo")
+        def echo():
+            before = app.current_event.json_body["n"]
+            both_inside.wait(5)  # the other invocation has started meanwhile
+            return {"before": before, "after": app.current_event.json_body["n"], "context": app.lambda_context}
+
+        return app
+
+    def invoke(n: int) -> None:
+        event = {"version": "2.0", "routeKey": "POST /echo", "rawPath": "/echo", "body": json.dumps({"n": n}),
+                 "requestContext": {"http": {"method": "POST", "path": "/echo"}, "stage": "$default"},
+                 "isBase64Encoded": False}
+        seen[n] = json.loads(resolver().resolve(event, f"context {n}")["body"])
+
+    threads = [threading.Thread(target=invoke, args=(n,)) for n in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {n: {"before": n, "after": n, "context": f"context {n}"} for n in (1, 2)}
