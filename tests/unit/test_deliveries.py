@@ -294,10 +294,14 @@ def test_the_relay_goes_on_past_deliveries_that_cannot_be_sent_or_read(aws, capl
                       created_at=NOW) for n in range(4)]
     store = stored(aws, texts)
     # a delivery stored by hand (or by an older version) that cannot be read back, first in the outbox
+    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore, outbox_key
+    from automations.adapters.shards import DUE_SHARDS, shard_of
+
     boto3.client("dynamodb").put_item(TableName=aws.physical_name("Table"), Item={
-        "PK": {"S": "ACCOUNT#acc_1"}, "SK": {"S": "DELIVERY#run_old.0.0"}, "data": {"S": "{not json"},
-        "status": {"S": "pending"}, "attempts": {"N": "0"}, "DUE_PK": {"S": "OUTBOX"}, "DUE_SK": {"S": "0#run_old.0.0"}})
-    service = DeliveryService(store, {Channel.SMS: SnsSmsSender(boto3.client("sns"))}, None, None)
+        **DynamoDeliveryStore._key("acc_1", "run_old.0.0"), "data": {"S": "{not json"},
+        "status": {"S": "pending"}, "attempts": {"N": "0"},
+        "DUE_PK": {"S": outbox_key(shard_of("run_old.0.0", DUE_SHARDS))}, "DUE_SK": {"S": "0#run_old.0.0"}})
+    service = DeliveryService(store, {Channel.SMS: SnsSmsSender(boto3.client("sns"), ("31",))}, None, None)
     assert service.relay() == 3
     after = {d.id: store.get("acc_1", d.id) for d in texts}
     assert [d.status for d in after.values()] == [DeliveryStatus.SENT, DeliveryStatus.FAILED,
@@ -332,3 +336,16 @@ def test_a_sender_that_stopped_mid_send_never_blocks_the_relay(aws, monkeypatch)
         assert store.unfinished() == []
     finally:
         clock.set_clock(previous)
+
+
+def test_texts_are_relayed_at_the_rate_the_stack_gives_sms(aws, monkeypatch):
+    """SNS has no API that tells its SMS quota: the stack's SmsSendRate paces the relay's texts."""
+    from automations import bootstrap
+
+    monkeypatch.setenv("SMS_SEND_RATE", "5")
+    bootstrap.reset()
+    try:
+        rates = bootstrap.deliveries()._send_rates
+        assert rates[Channel.SMS]() == 5.0 and Channel.EMAIL in rates
+    finally:
+        bootstrap.reset()

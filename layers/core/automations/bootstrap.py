@@ -253,7 +253,8 @@ def deliveries() -> DeliveryService:
                Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
     return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
                            group_members=wired.agent_groups.members,
-                           send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses"))})
+                           send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses")),
+                                       Channel.SMS: config.sms_send_rate})
 
 
 @functools.cache

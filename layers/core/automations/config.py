@@ -29,6 +29,11 @@ def sms_allowed_country_codes() -> tuple[str, ...]:
     return tuple(code.strip().lstrip("+") for code in codes.split(",") if code.strip())
 
 
+def sms_send_rate() -> float:
+    """Texts per second SNS allows the account (its SMS quota, 20 by default): the outbox relay's pace."""
+    return float(os.environ.get("SMS_SEND_RATE", "20"))
+
+
 def sweep_queue_url() -> str:
     return os.environ["SWEEP_QUEUE_URL"]
 

@@ -20,6 +20,7 @@ from automations.errors import reason_of
 
 _log = logging.getLogger(__name__)
 
+
 def outbox_key(shard: int) -> str:
     return f"OUTBOX#{shard}"
 
