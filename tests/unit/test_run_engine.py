@@ -1006,6 +1006,8 @@ def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(en
 
 
 def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, caplog):
+    from automations.adapters.dynamo_runs import runs_key
+
     env.rule(env.send_email(), delay=Delay(0, 2, 0))
     ann, bob = env.contact(), env.contact(email="bob@example.com")
     env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid, bob.uuid])
@@ -1015,7 +1017,7 @@ def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, ca
         env.scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=run.id)  # both lost
     poison = runs[ann.uuid]
     boto3.client("dynamodb").update_item(
-        TableName=config.table_name(), Key={"PK": {"S": f"ACCOUNT#{env.account}"}, "SK": {"S": f"RUN#{poison.id}"}},
+        TableName=config.table_name(), Key=runs_key(env.account, poison.id),
         UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
         ExpressionAttributeValues={":d": {"S": "{written by hand"}})
     env.clock.set(poison.due_at + timedelta(minutes=10))

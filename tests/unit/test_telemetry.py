@@ -91,13 +91,14 @@ def test_metrics_are_emf_with_the_stack_as_service_and_ids_as_properties(capsys,
 def test_every_handler_of_the_template_goes_through_the_telemetry_wrapper():
     from pathlib import Path
 
-    from automations_local.router import load_handler
+    from automations_local.router import sandboxes
     from automations_local.template import load_template
 
     template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")
     unobserved = []
     for function in template.functions.values():
-        handler = load_handler(function)
+        with sandboxes(function).handler() as handler:
+            pass
         module = __import__("sys").modules[handler.__module__]
         native = isinstance(getattr(module, "app", None), NativeResolver)  # its resolve() is observed
         delegates = any(getattr(value, "observed", False) for value in vars(module).values())  # e.g. Piggy's runs

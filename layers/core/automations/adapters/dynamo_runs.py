@@ -253,7 +253,7 @@ class DynamoRunStore:
             raise UnreadableRecord(f"run {run_id} cannot be read: {reason_of(error)}") from None
 
     def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
-        self._db.update_item(TableName=self._table, Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"RUN#{run_id}")},
+        self._db.update_item(TableName=self._table, Key=runs_key(account_id, run_id),
                              UpdateExpression="SET #status = :failed, #error = :reason REMOVE DUE_PK, DUE_SK",
                              ExpressionAttributeNames={"#status": "status", "#error": "error"},
                              ExpressionAttributeValues={":failed": _s(RunStatus.FAILED.value), ":reason": _s(reason)})

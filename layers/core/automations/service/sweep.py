@@ -169,7 +169,7 @@ class SweepWorker:
                 # Per ticket, after this call's first: a page whose firings send inline can take long.
                 if stats.tickets_evaluated and not has_time():
                     after = self.tickets.sweep_position(tickets[index - 1]) if index else page_start
-                    return self._done(task, stats), replace(task, start=after)
+                    return self._done(task, stats, started, continued=True), replace(task, start=after)
                 stats.tickets_evaluated += 1
                 if isinstance(ticket, UnreadableTicket):
                     stats.tickets_failed += 1
