@@ -15,9 +15,8 @@ from datetime import datetime, timedelta
 
 import boto3
 
-from automations import bootstrap
+from automations import bootstrap, telemetry
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
-from automations.surfaces import http as http_surface
 from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
     LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence,
 )
@@ -75,7 +74,7 @@ class LocalRuntime:
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._undo_iam_check: Callable[[], object] | None = None
-        self._stdout_of_logs = None  # the functions' log lines go to stderr while running: stdout is the command's
+        self._output_before = None  # the functions' logs and metrics go to stderr while running: stdout is the command's
 
     @property
     def base_url(self) -> str:
@@ -97,7 +96,7 @@ class LocalRuntime:
             self._install_aws_checks()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
-            self._stdout_of_logs = http_surface.logger.registered_handler.setStream(sys.stderr)
+            self._output_before = telemetry.send_output_to(sys.stderr)
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
             self._verify_senders()
@@ -142,9 +141,9 @@ class LocalRuntime:
         if self._undo_iam_check is not None:
             self._undo_iam_check()
             self._undo_iam_check = None
-        if self._stdout_of_logs is not None:
-            http_surface.logger.registered_handler.setStream(self._stdout_of_logs)
-            self._stdout_of_logs = None
+        if self._output_before is not None:
+            telemetry.restore_output(self._output_before)
+            self._output_before = None
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)

@@ -13,6 +13,7 @@ import pytest
 
 from automations import config
 from automations.adapters.dynamo import DynamoAutomationStore
+from automations.adapters.dynamo_runs import runs_key
 from automations.domain.model import Action
 
 pytestmark = pytest.mark.e2e
@@ -115,3 +116,82 @@ def test_a_piggy_run_with_large_data_announces_its_success(local_runtime):
     assert sent["big.data@example.com"]["body"] == "Code 70"
     detail = json.loads(sent["automation.run.succeeded"]["body"])
     assert detail["run_id"] == run["id"] and detail["data"] is None and detail["data_omitted"] is True
+
+
+# -- stored records no code can read fail alone ----------------------------------------------------
+def _spoil(db, table, key):
+    """Make the item at ``key`` unreadable, as a record written by hand or by an older version."""
+    db.update_item(TableName=table, Key=key, UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+                   ExpressionAttributeValues={":d": {"S": "{written by hand"}})
+
+
+def test_an_unreadable_rule_leaves_the_account_swept(helpdesk, local_runtime, clock):
+    account, desk = helpdesk
+    db, table = _table(local_runtime)
+    good = _rule(desk, "Escalate", [{"field": "priority", "value": "urgent"}])
+    broken = _rule(desk, "Broken", [{"field": "current_tags", "value": "seen"}])
+    _spoil(db, table, {"PK": {"S": f"ACCOUNT#{account['account_id']}"}, "SK": {"S": f"AUTOMATION#{broken['id']:012d}"}})
+    ticket = desk.make("/api/v2/tickets.json", {"ticket": {"subject": "Jam", "comment": {"body": "It jams"},
+                                                           "status": "open"}})["ticket"]
+    clock.advance(3 * 3600 + 60)
+
+    answer = local_runtime.request("POST", "/_local/sweep")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["shards_failed"] == 0 and answer.json()["automations_fired"] >= 1
+    assert desk.call("GET", f"/api/v2/tickets/{ticket['id']}.json").json()["ticket"]["priority"] == "urgent"
+    listed = desk.call("GET", "/api/v2/automations.json")
+    assert listed.status_code == 200, listed.text
+    ids = {a["id"] for a in listed.json()["automations"]}
+    assert good["id"] in ids and broken["id"] not in ids
+
+
+def test_an_unreadable_contact_fails_its_event_runs_visibly(local_runtime):
+    account = local_runtime.create_account("Unreadable Contacts")
+    api = local_runtime.as_account({"Authorization": f"Bearer {account['api_key']}"})
+    db, table = _table(local_runtime)
+    template = api.make("/v1/templates", {"title": "Thanks", "type": "email", "subject": "Thanks",
+                                          "text": "Order {{ data.order }}"})
+    automation = api.make("/v1/automations", {"title": "On order", "trigger": "event",
+                                              "trigger_config": {"event": "shop.order_placed"},
+                                              "actions": [{"kind": "send_email", "template_id": template["id"]}]})
+    spoiled, fine = (api.make("/v1/contacts", {"email": f"{name}@example.com"}) for name in ("spoiled", "fine"))
+    _spoil(db, table, {"PK": {"S": f"ACCOUNT#{account['account_id']}"}, "SK": {"S": f"CONTACT#{spoiled['uuid']}"}})
+    answer = api.call("POST", "/v1/events", json={"events": [
+        {"event": "shop.order_placed", "contact_uuid": c["uuid"], "data": {"order": c["email"]}} for c in (spoiled, fine)]})
+    assert answer.status_code == 202, answer.text
+    assert local_runtime.request("POST", "/_local/scheduler/tick", json={"timeout_s": 60}).status_code == 200
+
+    runs = {r["subject"]["id"]: r for r in api.call("GET", "/v1/runs",
+                                                    params={"automation_id": automation["id"]}).json()["runs"]}
+    assert runs[fine["uuid"]]["status"] == "succeeded"
+    assert runs[spoiled["uuid"]]["status"] == "failed"
+    assert "the contact could not be read" in runs[spoiled["uuid"]]["error"]
+    sqs = boto3.client("sqs", endpoint_url=local_runtime.runtime.aws_endpoint)
+    dead = sqs.get_queue_url(QueueName=local_runtime.runtime.template.physical_name("EventsDeadLetterQueue"))
+    assert sqs.get_queue_attributes(QueueUrl=dead["QueueUrl"], AttributeNames=["ApproximateNumberOfMessages"])[
+        "Attributes"]["ApproximateNumberOfMessages"] == "0"
+
+
+def test_an_unreadable_run_leaves_the_listing_whole(local_runtime):
+    account = local_runtime.create_account("Unreadable Runs")
+    api = local_runtime.as_account({"Authorization": f"Bearer {account['api_key']}"})
+    db, table = _table(local_runtime)
+    template = api.make("/v1/templates", {"title": "Hi", "type": "email", "subject": "Hi", "text": "Hi"})
+    automation = api.make("/v1/automations", {"title": "On update", "trigger": "event",
+                                              "trigger_config": {"event": "contact_updated"},
+                                              "actions": [{"kind": "send_email", "template_id": template["id"]}]})
+    for n in range(3):
+        contact = api.make("/v1/contacts", {"email": f"run{n}@example.com"})
+        assert api.call("PATCH", f"/v1/contacts/{contact['uuid']}", json={"first_name": "Ada"}).status_code == 200
+    assert local_runtime.request("POST", "/_local/scheduler/tick", json={"timeout_s": 60}).status_code == 200
+    runs = api.call("GET", "/v1/runs", params={"automation_id": automation["id"]}).json()["runs"]
+    assert len(runs) == 3
+    _spoil(db, table, runs_key(account["account_id"], runs[1]["id"]))
+
+    for params in ({"automation_id": automation["id"]}, {}, {"contact_uuid": runs[1]["subject"]["id"]}):
+        listed = api.call("GET", "/v1/runs", params=params)
+        assert listed.status_code == 200, listed.text
+        ids = {r["id"] for r in listed.json()["runs"]}
+        assert runs[1]["id"] not in ids
+        if "contact_uuid" not in params:
+            assert {runs[0]["id"], runs[2]["id"]} <= ids

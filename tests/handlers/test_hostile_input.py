@@ -287,3 +287,39 @@ def test_native_position_over_the_documented_bound_is_refused(world):
         "actions": [{"field": "priority", "value": "high"}]}))
     assert (status, answer["error"]["code"]) == (422, "invalid")
     assert table_items() == before
+
+
+# -- text in query strings and paths ---------------------------------------------------------------
+UNSTORABLE_TEXTS = {"NUL character": "a\u0000b", "lone surrogate": "subject \ud83d"}
+# (surface, function, path, route, path params, query) with a slot <T> for the hostile text.
+TEXT_PARAMETERS = {
+    "zendesk search": ("zendesk", "zendesk_search_automations", "/api/v2/automations/search.json", None, None,
+                       {"query": "<T>"}),
+    "zendesk user search": ("zendesk", "zendesk_search_users", "/api/v2/users/search.json", None, None,
+                            {"query": "<T>"}),
+    "zendesk sort": ("zendesk", "zendesk_list_automations", "/api/v2/automations.json", None, None,
+                     {"sort_by": "<T>"}),
+    "vipecloud id": ("vipecloud", "vipecloud_get_automation", "/automations/<T>", "/automations/{id}",
+                     {"id": "<T>"}, None),
+    "native contact": ("native", "contacts_get", "/v1/contacts/<T>", "/v1/contacts/{contact_uuid}",
+                       {"contact_uuid": "<T>"}, None),
+    "native cursor": ("native", "contacts_list", "/v1/contacts", None, None, {"cursor": "<T>"}),
+}
+
+
+def _with_text(value, text):
+    return {k: v.replace("<T>", text) for k, v in value.items()} if value else value
+
+
+@pytest.mark.parametrize("text", UNSTORABLE_TEXTS)
+@pytest.mark.parametrize("parameter", TEXT_PARAMETERS)
+def test_unstorable_text_in_a_query_or_path_is_refused(world, parameter, text):
+    """A NUL or an unpaired surrogate cannot be put in a key, a log line or an email: a 400 in
+    the surface's format, whichever parameter carries it."""
+    surface, function, path, route, params, query = TEXT_PARAMETERS[parameter]
+    hostile = UNSTORABLE_TEXTS[text]
+    before = table_items()
+    status, _, answer = send(world, surface, function, "GET", path.replace("<T>", hostile), route,
+                             _with_text(params, hostile), query=_with_text(query, hostile))
+    CHECKS[surface](status, answer)
+    assert table_items() == before

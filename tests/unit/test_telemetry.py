@@ -88,6 +88,23 @@ def test_metrics_are_emf_with_the_stack_as_service_and_ids_as_properties(capsys,
     assert emitted(capsys.readouterr().out) == []
 
 
+def test_a_command_keeps_stdout_its_own(capsys):
+    """The local runtime sends the functions' logs and metrics to stderr, so that a command such
+    as `automations bench` prints only its figures on stdout."""
+    elsewhere = io.StringIO()
+    before = telemetry.send_output_to(elsewhere)
+    try:
+        telemetry.count("RunsSucceeded", run_id="run_1")
+        telemetry.logger.info("while the command runs")
+    finally:
+        telemetry.restore_output(before)
+    assert emitted(capsys.readouterr().out) == []
+    assert metric(emitted(elsewhere.getvalue()), "RunsSucceeded")
+    assert "while the command runs" in elsewhere.getvalue()
+    telemetry.count("RunsSucceeded")
+    assert metric(emitted(capsys.readouterr().out), "RunsSucceeded")
+
+
 def test_every_handler_of_the_template_goes_through_the_telemetry_wrapper():
     from pathlib import Path
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 import functools
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from aws_lambda_powertools import Logger
 
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "automations")
+_metrics_stream: TextIO | None = None  # None: stdout, where Lambda takes embedded-format metrics from
 
 _cold = True
 
@@ -96,7 +98,23 @@ def measure(name: str, value: float, unit: str, *, dimension: tuple[str, str] | 
     for key, item in properties.items():
         if item is not None:
             metric.add_metadata(key=key, value=item)
-    print(json.dumps(metric.serialize_metric_set(), separators=(",", ":"), default=str), flush=True)
+    print(json.dumps(metric.serialize_metric_set(), separators=(",", ":"), default=str),
+          file=_metrics_stream or sys.stdout, flush=True)
+
+
+def send_output_to(stream: TextIO | None) -> tuple[Any, TextIO | None]:
+    """Log lines and metrics to ``stream`` (None: back to stdout), for a process whose stdout is
+    its own (the local runtime's commands); returns what to pass to ``restore_output``."""
+    global _metrics_stream
+    before = (logger.registered_handler.setStream(stream or sys.stdout), _metrics_stream)
+    _metrics_stream = stream
+    return before
+
+
+def restore_output(before: tuple[Any, TextIO | None]) -> None:
+    global _metrics_stream
+    logger.registered_handler.setStream(before[0])
+    _metrics_stream = before[1]
 
 
 def elapsed_ms(started: float) -> float:

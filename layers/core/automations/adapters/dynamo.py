@@ -4,6 +4,7 @@ Automations are stored as one JSON document attribute beside their keys: reads d
 string instead of a tree of typed attributes, which keeps list pages cheap."""
 from __future__ import annotations
 
+import functools
 import json
 import time
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.adapters.records import read_all, read_one
 from automations.domain.model import (
     Account, Action, ApiKey, Automation, Condition, Conditions, SubjectKind, Trigger,
 )
@@ -215,13 +217,13 @@ class DynamoAutomationStore:
         item = self._db.get_item(TableName=self._table, Key=self._key(account_id, automation_id),
                                  ProjectionExpression="#d, version",
                                  ExpressionAttributeNames={"#d": "data"}).get("Item")
-        return self._from_item(account_id, item) if item else None
+        return read_one(item, functools.partial(self._from_item, account_id), "automation") if item else None
 
     def find_by_uuid(self, account_id: str, automation_uuid: str) -> Automation | None:
         found = self._db.query(TableName=self._table, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
                                ExpressionAttributeValues={
                                    ":pk": _s(f"ACCOUNT#{account_id}#AUTOMATION_UUID#{automation_uuid}")})["Items"]
-        return self._from_item(account_id, found[0]) if found else None
+        return read_one(found[0], functools.partial(self._from_item, account_id), "automation") if found else None
 
     def list(self, account_id: str) -> list[Automation]:
         kwargs: dict[str, Any] = {
@@ -232,7 +234,7 @@ class DynamoAutomationStore:
         found: list[Automation] = []
         while True:
             page = self._db.query(**kwargs)
-            found.extend(self._from_item(account_id, item) for item in page["Items"])
+            found += read_all(page["Items"], functools.partial(self._from_item, account_id), "automation")
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -16,6 +16,7 @@ and, sharded by contact or event (adapters/shards.py), as they grow with traffic
 """
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.contacts import (
@@ -130,6 +132,7 @@ class NumberedDocuments(_Base, Generic[T]):
                  load: Callable[[str, dict[str, Any], int], T]) -> None:
         super().__init__(client, table)
         self._prefix, self._counter, self._load = prefix, counter, load
+        self._record = prefix.rstrip("#").replace("_", " ").lower()  # as logs name it
 
     def _key(self, account_id: str, item_id: int) -> dict[str, Any]:
         return {"PK": _pk(account_id), "SK": _s(f"{self._prefix}{item_id:012d}")}
@@ -150,10 +153,11 @@ class NumberedDocuments(_Base, Generic[T]):
 
     def get(self, account_id: str, item_id: int) -> T | None:
         item = self._db.get_item(TableName=self._table, Key=self._key(account_id, item_id)).get("Item")
-        return self._from_item(account_id, item) if item else None
+        return read_one(item, functools.partial(self._from_item, account_id), self._record) if item else None
 
     def list(self, account_id: str) -> list[T]:
-        return [self._from_item(account_id, item) for item in self._all(account_id, self._prefix)]
+        return read_all(self._all(account_id, self._prefix), functools.partial(self._from_item, account_id),
+                        self._record)
 
     def replace(self, old: Any, new: Any) -> None:
         try:
@@ -304,8 +308,8 @@ def contact_groups_key(account_id: str, contact_uuid: str) -> str:
 
 
 # -- contacts ------------------------------------------------------------------------------------
-def _contact(account_id: str, doc: dict[str, Any], version: int) -> Contact:
-    return Contact(**_dates(doc), account_id=account_id, version=version)
+def _contact_of(account_id: str, item: dict[str, Any]) -> Contact:
+    return Contact(**_dates(json.loads(item["data"]["S"])), account_id=account_id, version=int(item["version"]["N"]))
 
 
 class DynamoContactStore(_Base):
@@ -383,13 +387,13 @@ class DynamoContactStore(_Base):
 
     def get(self, account_id: str, contact_uuid: str) -> Contact | None:
         item = self._db.get_item(TableName=self._table, Key=self.key(account_id, contact_uuid)).get("Item")
-        return _contact(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"])) if item else None
+        return read_one(item, functools.partial(_contact_of, account_id), "contact") if item else None
 
     def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]:
         """The contacts of those uuids that exist, by uuid."""
         keys = [self.key(account_id, u) for u in dict.fromkeys(contact_uuids)]
-        contacts = (_contact(account_id, json.loads(i["data"]["S"]), int(i["version"]["N"]))
-                    for i in batch_get(self._db, self._table, keys))
+        contacts = read_all(batch_get(self._db, self._table, keys), functools.partial(_contact_of, account_id),
+                            "contact")
         return {c.uuid: c for c in contacts}
 
     def existing(self, account_id: str, contact_uuids: list[str]) -> set[str]:
@@ -405,7 +409,7 @@ class DynamoContactStore(_Base):
 
     def page(self, account_id: str, *, after: str | None, limit: int) -> tuple[list[Contact], str | None]:
         items, cursor = self._page(account_id, self.PREFIX, after=after, limit=limit)
-        return [_contact(account_id, json.loads(i["data"]["S"]), int(i["version"]["N"])) for i in items], cursor
+        return read_all(items, functools.partial(_contact_of, account_id), "contact"), cursor
 
 
 # -- the contact event log -----------------------------------------------------------------------
@@ -444,4 +448,4 @@ class DynamoContactEventLog(_Base):
                                                   ":since": _s(sortable(since))}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
-        return [ContactEvent.from_dict(json.loads(i["data"]["S"])) for i in items], cursor
+        return read_all(items, lambda item: ContactEvent.from_dict(json.loads(item["data"]["S"])), "contact event"), cursor

@@ -8,6 +8,7 @@ runs whose schedule or executor was lost without a Scan. Every change after crea
 conditional write on the run's version."""
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from datetime import datetime
@@ -17,13 +18,14 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
 from automations.clock import sortable
 from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
-from automations.errors import MalformedRequest, reason_of
-from automations.ports import StaleWrite, UnreadableRecord
+from automations.errors import MalformedRequest
+from automations.ports import StaleWrite
 from automations.paging import decode_cursor, encode_cursor
 
 
@@ -247,10 +249,7 @@ class DynamoRunStore:
                                  ConsistentRead=True).get("Item")
         if not item:
             return None
-        try:
-            return _from_item(account_id, item)
-        except (KeyError, TypeError, ValueError) as error:
-            raise UnreadableRecord(f"run {run_id} cannot be read: {reason_of(error)}") from None
+        return read_one(item, functools.partial(_from_item, account_id), "run")
 
     def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
         self._db.update_item(TableName=self._table, Key=runs_key(account_id, run_id),
@@ -293,7 +292,7 @@ class DynamoRunStore:
                                                       ":run": _s("RUN#"), **values}, **options}
             items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("PK", "SK"),
                                         lambda item: item["SK"]["S"], limit=limit, cursor=cursor)
-        return [_from_item(account_id, i) for i in items], cursor
+        return read_all(items, functools.partial(_from_item, account_id), "run"), cursor
 
     def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
                       cursor: str | None) -> tuple[list[Run], str | None]:
@@ -302,7 +301,7 @@ class DynamoRunStore:
         start = _start_key(cursor, query) if cursor else None
         while len(runs) < limit:
             page = self._db.query(**query, Limit=limit - len(runs), **({"ExclusiveStartKey": start} if start else {}))
-            runs += [_from_item(account_id, i) for i in page["Items"]]
+            runs += read_all(page["Items"], functools.partial(_from_item, account_id), "run")
             start = page.get("LastEvaluatedKey")
             if start is None:
                 break

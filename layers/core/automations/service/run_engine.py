@@ -128,12 +128,18 @@ class RunEngine:
         """An event on a contact: a run of every active automation of that event whose
         conditions the contact (and the event's data) meet (``missing_only``: only the runs
         that do not exist yet, for the catch-up)."""
-        contact = self._contacts.get(account_id, contact_uuid)
+        try:
+            contact = self._contacts.get(account_id, contact_uuid)
+        except UnreadableRecord as unreadable:  # no attempt can read it: each listening automation fails, visibly
+            contact, reason = None, f"the contact could not be read: {unreadable}"
         runs = []
         for automation in self._active(account_id, (Trigger.EVENT,)):
             if not self._listens(automation, event_name):
                 continue
             plans = [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(), data)]
+            if contact is None:
+                runs += self._failed(automation, plans, reason)
+                continue
             try:
                 wanted = self._matches(automation.conditions, contact, data)
             except Exception as error:  # noqa: BLE001 - this automation fails alone; the others still run

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from automations.domain.model import Principal
 from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated
-from automations.inputs import parse_json
+from automations.inputs import is_storable_text, parse_json
 from automations.telemetry import lambda_handler, logger
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -59,12 +59,16 @@ class HttpRequest:
         raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode()
         scheme = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
         host = headers.get("host") or context.get("domainName", "localhost")
+        query = dict(event.get("queryStringParameters") or {})
+        path_params = dict(event.get("pathParameters") or {})
+        _refuse_unstorable_text("query parameter", query)
+        _refuse_unstorable_text("path parameter", path_params)
         return cls(
             method=(context.get("http") or {}).get("method", "GET"),
             path=event.get("rawPath", "/"),
             headers=headers,
-            query=dict(event.get("queryStringParameters") or {}),
-            path_params=dict(event.get("pathParameters") or {}),
+            query=query,
+            path_params=path_params,
             raw_body=raw,
             principal=principal_from_event(event),
             base_url=f"{scheme}://{host}",
@@ -90,6 +94,14 @@ class HttpRequest:
                 raise MalformedRequest("the request body is empty; a JSON object is expected", kind="json")
             return None
         return parse_json(self.raw_body)
+
+
+def _refuse_unstorable_text(what: str, parameters: dict[str, str]) -> None:
+    """Parameters are text the product may store, look up or log: the same rule as for bodies."""
+    for name, value in parameters.items():
+        if not (is_storable_text(name) and is_storable_text(value)):
+            raise MalformedRequest(f"the {what} {name!a} contains a NUL character or an unpaired surrogate",
+                                   kind="invalid_value", parameter=name if is_storable_text(name) else None)
 
 
 class Surface(Protocol):
