@@ -173,7 +173,7 @@ def test_piggy_form_with_a_nul_character_is_refused(world):
 
 
 # -- ids, paging and query parameters -------------------------------------------------------------
-ODD_IDS = ["\u0661", "\u00b9", "0" * 16 + "1", "1" * 5000, "1.json.json", " 1", "+1", "1\u0000", "-1", "1e0"]
+ODD_IDS = ["\u0661", "\u00b9", "0" * 16 + "1", "1" * 5000, "1.json.json", " 1", "+1", "-1", "1e0"]  # with a NUL: refused as any parameter is, below
 
 
 @pytest.mark.parametrize("raw_id", ODD_IDS)
