@@ -13,7 +13,7 @@ from automations.domain.contacts import (
 )
 from automations.domain.model import Automation, Condition, Conditions, SubjectKind, Trigger
 from automations.errors import Problems, ValidationFailed
-from automations.service import events
+from automations.domain import contact_events as events
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 

@@ -893,7 +893,7 @@ def test_an_event_whose_conditions_cannot_be_evaluated_fails_that_automation_alo
 
 
 def test_a_join_that_cannot_become_a_run_fails_alone(env, caplog):
-    from automations.service.events import ContactEvent, ContactEventKind
+    from automations.domain.contact_events import ContactEvent, ContactEventKind
 
     env.rule(env.send_email(), delay=Delay(2, 0, 0))
     contacts = [env.contact(email=f"m{n}@example.com") for n in range(3)]

@@ -158,12 +158,10 @@ class UserStore(Protocol):
 # -- contacts (issue 4) ------------------------------------------------------------------------
 # Imported here, beside the Protocols that use them, to keep this section self-contained.
 from collections.abc import Iterable  # noqa: E402
-from typing import TYPE_CHECKING, TypeVar  # noqa: E402
+from typing import TypeVar  # noqa: E402
 
+from automations.domain.contact_events import ContactEvent  # noqa: E402
 from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template  # noqa: E402
-
-if TYPE_CHECKING:
-    from automations.service.events import ContactEvent
 
 _Item = TypeVar("_Item")
 

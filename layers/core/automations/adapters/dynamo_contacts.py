@@ -30,6 +30,7 @@ from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
+from automations.domain.contact_events import ContactEvent
 from automations.domain.contacts import (
     Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
     TemplateType,
@@ -37,7 +38,7 @@ from automations.domain.contacts import (
 from automations.errors import Conflict, MalformedRequest, NotFound
 from automations.paging import decode_cursor, encode_cursor
 from automations.ports import StaleWrite
-from automations.service.events import RETENTION, ContactEvent
+from automations.service.events import RETENTION
 
 T = TypeVar("T")
 _TRANSACT_MAX = 100

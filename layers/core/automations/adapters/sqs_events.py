@@ -5,7 +5,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from automations.adapters.sqs import send_all
-from automations.service.events import ContactEvent
+from automations.domain.contact_events import ContactEvent
 from automations.service.ingestion import JOINS, JOINS_PER_MESSAGE, Event
 
 

@@ -181,7 +181,7 @@ class Membership:
 
 
 def check_group(kind: GroupKind, name: Any, suite_type: Any, problems: Problems) -> tuple[str, str | None]:
-    clean = _required_name(name, "Name", problems)
+    clean = required_name(name, "Name", problems)
     if kind == GroupKind.COMMUNITY:
         if suite_type not in SUITE_TYPES:
             problems.add("suite_type", f"Suite type: must be one of {', '.join(SUITE_TYPES)}")
@@ -189,7 +189,7 @@ def check_group(kind: GroupKind, name: Any, suite_type: Any, problems: Problems)
     return clean, None
 
 
-def _required_name(value: Any, label: str, problems: Problems, field_name: str = "name") -> str:
+def required_name(value: Any, label: str, problems: Problems, field_name: str = "name") -> str:
     if not isinstance(value, str) or not value.strip():
         problems.add(field_name, f"{label}: cannot be blank")
         return ""
@@ -280,7 +280,7 @@ _VALUE_CHECKS = {FieldType.TEXT: _text_value, FieldType.NUMBER: _number_value, F
 
 
 def check_custom_field(name: Any, scope: Any, type_: Any, options: Any, problems: Problems) -> tuple[str, tuple[str, ...]]:
-    clean = _required_name(name, "Name", problems)
+    clean = required_name(name, "Name", problems)
     if scope not in tuple(FieldScope):
         problems.add("scope", "Scope: must be contact or other")
     if type_ not in tuple(FieldType):
@@ -351,7 +351,7 @@ TEMPLATE_ATTRIBUTES = {
 
 def check_template(t: Template, problems: Problems) -> None:
     """Everything but Liquid syntax and the existence of step templates (service checks)."""
-    _required_name(t.title, "Title", problems, "title")
+    required_name(t.title, "Title", problems, "title")
     for name in ("subject", "html", "text", "body"):
         value = getattr(t, name)
         if value is not None and name not in TEMPLATE_ATTRIBUTES[t.type]:

@@ -13,7 +13,7 @@ from automations.domain.model import Account, ApiKey, Principal
 from automations.errors import Conflict, NotFound, Problems, Unauthenticated
 from automations.ports import AccountStore
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 40
 
@@ -36,7 +36,7 @@ class AccountService:
         problems = Problems()
         if not isinstance(name, str) or not name.strip():
             problems.add("name", "Name: cannot be blank")
-        if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+        if not isinstance(email, str) or not EMAIL_FORMAT.match(email.strip()):
             problems.add("email", "Email: is not a valid email address")
         if not isinstance(timezone, str) or timezone not in available_timezones():
             problems.add("timezone", f"Timezone: {timezone!r} is not an IANA time zone name")

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from automations import clock
-from automations.domain import contact_rules, contacts as domain
+from automations.domain import contact_events, contact_rules, contacts as domain
 from automations.domain.contact_rules import ActionKind, ContactRule
 from automations.domain.contacts import (
     Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
@@ -20,8 +20,8 @@ from automations.domain.contacts import (
 from automations.domain.model import Automation, AutomationChanges
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.ports import ContactStore, GroupStore, NumberedStore, StaleWrite
-from automations.service import events as contact_events
 from automations.service.automations import AutomationService
+from automations.service.events import ContactEvents
 from automations.service.rendering import syntax_error
 
 T = TypeVar("T")
@@ -110,7 +110,7 @@ class GroupService(NumberedService[Group]):
     """Contact lists (``GroupKind.LIST``) or communities (``GroupKind.COMMUNITY``). A contact
     joining one is stored with its join event in one transaction."""
 
-    def __init__(self, kind: GroupKind, store: GroupStore, events: contact_events.ContactEvents) -> None:
+    def __init__(self, kind: GroupKind, store: GroupStore, events: ContactEvents) -> None:
         super().__init__(store)
         self.kind = kind
         self.noun = "contact list" if kind == GroupKind.LIST else "community"

@@ -23,10 +23,10 @@ from typing import Any, Protocol
 from automations import clock, telemetry
 from automations.clock import ensure_utc, parse_iso, sortable
 from automations.domain import events as names
+from automations.domain.contact_events import ContactEvent, event_id
 from automations.domain.contacts import is_uuid
 from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import NotFound, Problems
-from automations.service.events import ContactEvent, event_id
 
 MAX_BATCH = 100  # events per POST /v1/events
 JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins

@@ -15,13 +15,13 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from automations import clock
-from automations.domain.contacts import _required_name, normalize_email
+from automations.domain.contacts import required_name, normalize_email
 from automations.domain.user import Role, User
 from automations.errors import Conflict, NotFound, Problems
 from automations.paging import encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
-from automations.service.tickets import _cursor_id, find_or_create_user
+from automations.service.tickets import cursor_id, find_or_create_user
 
 MAX_GROUP_MEMBERS = 1000  # one group item (ids as JSON) stays far below DynamoDB's 400 KB
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
@@ -113,7 +113,7 @@ class AgentGroupService(NumberedService[AgentGroup]):
         """``old`` with ``values`` applied, or ValidationFailed with every problem. Only members
         not already in ``old`` are looked up."""
         problems = Problems()
-        name = _required_name(values.get("name", old.name), "Name", problems)
+        name = required_name(values.get("name", old.name), "Name", problems)
         user_ids = self._member_ids(account_id, values.get("user_ids", old.user_ids), old.user_ids, problems)
         problems.raise_if_any()
         return replace(old, name=name, user_ids=user_ids)
@@ -187,13 +187,13 @@ class UserService:
 
     def page(self, account_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[User], str | None]:
         """Users in id order, a page at a time, and the next page's cursor."""
-        users, last = self._store.page(account_id, limit, None if cursor is None else _cursor_id(cursor))
+        users, last = self._store.page(account_id, limit, None if cursor is None else cursor_id(cursor))
         return users, None if last is None else encode_cursor([last])
 
     def create(self, account_id: str, name: Any, email: Any, role: Any = Role.AGENT.value) -> User:
         """409 when the account has a user with that email (a requester included)."""
         problems = Problems()
-        clean_name, clean_role = _required_name(name, "Name", problems), _role(role, problems)
+        clean_name, clean_role = required_name(name, "Name", problems), _role(role, problems)
         clean_email = normalize_email(email) if isinstance(email, str) else None
         if clean_email is None:
             problems.add("email", "Email: is not a valid email address")
@@ -214,7 +214,7 @@ class UserService:
         """``name`` and/or ``role``; an agent made an end-user leaves its groups."""
         old = self.get(account_id, user_id)
         problems = Problems()
-        name = _required_name(changes.get("name", old.name), "Name", problems)
+        name = required_name(changes.get("name", old.name), "Name", problems)
         role = _role(changes.get("role", old.role), problems)
         problems.raise_if_any()
         if (name, role) == (old.name, old.role):

@@ -23,6 +23,7 @@ from typing import Any
 
 from automations import clock, telemetry
 from automations.domain import event_rules, timing
+from automations.domain.contact_events import ContactEvent
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
@@ -31,7 +32,6 @@ from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import Conflict, NotFound, is_transient, reason_of
 from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
-from automations.service.events import ContactEvent
 
 _log = logging.getLogger(__name__)
 

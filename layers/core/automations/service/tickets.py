@@ -24,7 +24,7 @@ from automations.domain.user import Role, User
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 from automations.ports import StaleWrite, TicketStore, UserStore
-from automations.service.accounts import _EMAIL
+from automations.service.accounts import EMAIL_FORMAT
 
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
@@ -90,10 +90,10 @@ class TicketService:
                     before: str | None = None) -> CursorPage[Ticket]:
         """Tickets by id; ``has_more`` tells whether more lie in the direction of travel."""
         if before is not None:
-            tickets, last = self._store.list_page(account_id, size, _cursor_id(before), descending=True)
+            tickets, last = self._store.list_page(account_id, size, cursor_id(before), descending=True)
             tickets.reverse()
         else:
-            start = None if after is None else _cursor_id(after)
+            start = None if after is None else cursor_id(after)
             tickets, last = self._store.list_page(account_id, size, start)
         if not tickets:
             return CursorPage([], last is not None, None, None)
@@ -284,7 +284,7 @@ def _fits(ticket: Ticket) -> Ticket:
     return ticket
 
 
-def _cursor_id(cursor: str) -> int:
+def cursor_id(cursor: str) -> int:
     key = decode_cursor(cursor)
     if len(key) != 1 or not _is_id(key[0], minimum=0):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
@@ -427,7 +427,7 @@ def _read_requester(raw: Any, problems: Problems) -> tuple[str, str | None] | No
         return None
     email = raw.get("email") if isinstance(raw, Mapping) else None
     name = raw.get("name") if isinstance(raw, Mapping) else None
-    if not isinstance(email, str) or len(email) > _MAX_EMAIL or not _EMAIL.match(email.strip()) \
+    if not isinstance(email, str) or len(email) > _MAX_EMAIL or not EMAIL_FORMAT.match(email.strip()) \
             or not (name is None or (isinstance(name, str) and len(name) <= _MAX_NAME)):
         problems.add("requester", f'Requester: must be an object with a valid "email" (at most {_MAX_EMAIL} '
                                   f'characters) and an optional "name" (at most {_MAX_NAME})')

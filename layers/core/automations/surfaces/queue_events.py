@@ -9,7 +9,7 @@ from typing import Any
 
 from automations.clock import parse_iso
 from automations.errors import Problems
-from automations.service.events import ContactEvent
+from automations.domain.contact_events import ContactEvent
 from automations.service.ingestion import JOINS, Event, check_event, new_event
 
 _log = logging.getLogger(__name__)
