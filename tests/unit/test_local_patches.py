@@ -145,3 +145,101 @@ def test_each_thread_resolves_its_own_event(aws):
     for thread in threads:
         thread.join()
     assert seen == {n: {"before": n, "after": n, "context": f"context {n}"} for n in (1, 2)}
+
+
+# -- Query reads its partition only ----------------------------------------------------------------
+def _indexed_table(client, name):
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "G", "GS")],
+        GlobalSecondaryIndexes=[{"IndexName": "ByG", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"},
+                                               {"AttributeName": "GS", "KeyType": "RANGE"}]}])
+    for n in range(60):
+        item = {"PK": {"S": f"P{n % 3}"}, "SK": {"S": f"{n:03}"}}
+        if n % 4:  # a sparse index: a quarter of the items are not in it
+            item.update(G={"S": f"G{n % 5}"}, GS={"S": f"{(n * 7) % 60:03}"})
+        client.put_item(TableName=name, Item=item)
+
+
+def _pages(client, **query):
+    """Every page of a Query, 4 items at a time, as (items, last key) pairs."""
+    pages, start = [], None
+    while True:
+        page = client.query(**query, Limit=4, **({"ExclusiveStartKey": start} if start else {}))
+        start = page.get("LastEvaluatedKey")
+        pages.append((page["Items"], start))
+        if start is None:
+            return pages
+
+
+QUERIES = [
+    {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "P1"}}},
+    {"KeyConditionExpression": "PK = :p AND SK > :s", "ScanIndexForward": False,
+     "ExpressionAttributeValues": {":p": {"S": "P2"}, ":s": {"S": "020"}}},
+    {"KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": {"S": "nobody"}}},
+    {"IndexName": "ByG", "KeyConditionExpression": "G = :g", "ExpressionAttributeValues": {":g": {"S": "G2"}}},
+    {"IndexName": "ByG", "KeyConditionExpression": "G = :g AND begins_with(GS, :s)", "ScanIndexForward": False,
+     "ExpressionAttributeValues": {":g": {"S": "G1"}, ":s": {"S": "0"}}},
+    {"IndexName": "ByG", "KeyConditionExpression": "G = :g", "ExpressionAttributeValues": {":g": {"S": "none"}}},
+]
+
+
+def _answers(client, name):
+    return [_pages(client, TableName=name, **query) for query in QUERIES]
+
+
+def _change(client, name):
+    """A put into an index partition, an update moving an item between partitions, a delete, and
+    a transaction that fails (and so changes nothing)."""
+    client.put_item(TableName=name, Item={"PK": {"S": "P1"}, "SK": {"S": "new"}, "G": {"S": "G2"}, "GS": {"S": "999"}})
+    client.update_item(TableName=name, Key={"PK": {"S": "P1"}, "SK": {"S": "001"}},
+                       UpdateExpression="SET G = :g", ExpressionAttributeValues={":g": {"S": "G1"}})
+    client.delete_item(TableName=name, Key={"PK": {"S": "P2"}, "SK": {"S": "002"}})
+    with pytest.raises(ClientError):
+        client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": name, "Item": {"PK": {"S": "P1"}, "SK": {"S": "ghost"}, "G": {"S": "G2"},
+                                                 "GS": {"S": "000"}}}},
+            {"ConditionCheck": {"TableName": name, "Key": {"PK": {"S": "P1"}, "SK": {"S": "004"}},
+                                "ConditionExpression": "attribute_not_exists(PK)"}}])
+
+
+def test_a_query_answers_as_moto_does_before_and_after_writes(empty_aws):
+    client = boto3.client("dynamodb")
+    _indexed_table(client, "plain")
+    expected = _answers(client, "plain")
+    _change(client, "plain")
+    expected_after = _answers(client, "plain")
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        _indexed_table(client, "patched_query")
+        assert _answers(client, "patched_query") == expected  # keys and items name no table
+        _change(client, "patched_query")
+        assert _answers(client, "patched_query") == expected_after
+    finally:
+        patches.uninstall()
+
+
+def test_a_query_reads_no_item_outside_its_partition(empty_aws):
+    from moto.dynamodb.models.table import Table
+
+    client = boto3.client("dynamodb")
+    _indexed_table(client, "counted")
+    full_reads = []
+    original = Table.all_items
+    Table.all_items = lambda table: full_reads.append(table.name) or original(table)
+    try:
+        client.query(TableName="counted", IndexName="ByG", KeyConditionExpression="G = :g",
+                     ExpressionAttributeValues={":g": {"S": "G2"}})
+        assert full_reads  # moto's own Query reads the whole table
+        patches.install(MovableClock(LOCAL_TIME, frozen=True))
+        try:
+            full_reads.clear()
+            for query in QUERIES:
+                _pages(client, TableName="counted", **query)
+            assert full_reads == []
+        finally:
+            patches.uninstall()
+    finally:
+        Table.all_items = original
