@@ -275,10 +275,19 @@ def sweep_queue():
     return SqsSweepQueue(aws.client("sqs"), config.sweep_queue_url())
 
 
+@functools.cache
+def _fan_out_queue():
+    from automations.adapters.sqs import SqsSweepQueue
+
+    return SqsSweepQueue(aws.client("sqs"), config.sweep_fan_out_queue_url())
+
+
 def sweep_coordinator() -> SweepCoordinator:
     from automations.service.sweep import SweepCoordinator
 
-    return SweepCoordinator(services().accounts.account_ids, sweep_queue())
+    wired = services()
+    return SweepCoordinator(wired.accounts.account_page, sweep_queue(), _fan_out_queue(), _firing_store(),
+                            hourly_check_later=lambda account_ids: wired.run_engine.hourly_check_later(account_ids))
 
 
 @functools.cache
@@ -297,6 +306,6 @@ def sweep_summary(sweep_id: str) -> dict[str, int]:
 
 def reset() -> None:
     """Forget wiring and clients (after the environment's endpoint or table changed)."""
-    for cached in (services, deliveries, _firing_store, sweep_queue, sweep_worker):
+    for cached in (services, deliveries, _firing_store, sweep_queue, _fan_out_queue, sweep_worker):
         cached.cache_clear()
     aws.reset_clients()

@@ -5,7 +5,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from automations.service.sweep import SweepTask
+from automations.service.sweep import FanOut, SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch
 
@@ -28,12 +28,14 @@ def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[
 
 
 class SqsSweepQueue:
+    """Either of the sweep's queues: its tasks (for the workers), or its fan-out steps (for the coordinator)."""
+
     def __init__(self, client, queue_url: str) -> None:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, tasks: list[SweepTask]) -> None:
-        send_all(self._sqs, self._url, [task.to_json() for task in tasks], "sweep tasks")
+    def send(self, messages: list[SweepTask] | list[FanOut]) -> None:
+        send_all(self._sqs, self._url, [message.to_json() for message in messages], "sweep messages")
 
 
 class SqsRunQueue:
