@@ -135,6 +135,39 @@ def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
     assert statuses == {"succeeded"}
 
 
+def test_a_queue_batch_short_of_time_hands_its_unstarted_runs_back(world, aws, monkeypatch):
+    from automations.service.run_engine import RunEngine
+    from automations_local.router import LambdaContext
+
+    ann, bob = world["contacts"]
+    ids = {c.uuid: runs(world["auth"], contact_uuid=c.uuid)[2]["runs"][0]["id"] for c in (ann, bob)}
+    executed, real_execute = [], RunEngine.execute
+
+    def execute(self, account_id, run_id):  # each run waits 45 s on its webhook
+        executed.append(run_id)
+        return real_execute(self, account_id, run_id)
+
+    monkeypatch.setattr(RunEngine, "execute", execute)
+    monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: 60_000 - 45_000 * len(executed))
+    batch = sample_event("run_executor_sqs")
+    first = batch["Records"][0]
+    batch["Records"] = [dict(first, messageId=c.uuid, body=json.dumps({"account_id": world["account"].id,
+                                                                        "run_id": ids[c.uuid]})) for c in (ann, bob)]
+    previous = clock.get_clock()
+    clock.set_clock(clock.MovableClock(clock.now() + timedelta(hours=2), frozen=True))
+    try:
+        # 15 s left after Ann's run: too little for Bob's, which goes back to the queue unstarted
+        assert call(aws, "RunExecutorFunction", batch) == {"batchItemFailures": [{"itemIdentifier": bob.uuid}]}
+        assert executed == [ids[ann.uuid]]
+        statuses = {r["id"]: r["status"] for r in runs(world["auth"])[2]["runs"]}
+        assert statuses == {ids[ann.uuid]: "succeeded", ids[bob.uuid]: "scheduled"}
+        executed.clear()
+        assert call(aws, "RunExecutorFunction", dict(batch, Records=batch["Records"][1:])) == {"batchItemFailures": []}
+    finally:
+        clock.set_clock(previous)
+    assert {r["status"] for r in runs(world["auth"])[2]["runs"]} == {"succeeded"}
+
+
 def test_sample_events_are_the_shapes_the_handlers_take():
     assert set(sample_event("run_executor_schedule")) == {"account_id", "run_id"}
     assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id", "day"}
