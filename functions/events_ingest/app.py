@@ -5,7 +5,8 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations.bootstrap import services
+from automations import config
+from automations.bootstrap import hand_back, services
 from automations.telemetry import lambda_handler, logger
 from automations.service.ingestion import JOINS, dropped
 from automations.surfaces.queue_batches import process_in_time
@@ -37,4 +38,5 @@ def _ingest(record: SQSRecord) -> None:
 
 @lambda_handler
 def handler(event, context):
-    return process_in_time(event, context, _ingest, reserve_ms=_RESERVE_MS)
+    return process_in_time(event, context, _ingest, reserve_ms=_RESERVE_MS,
+                           hand_back=hand_back(config.events_queue_url()))

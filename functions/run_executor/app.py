@@ -7,7 +7,8 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations.bootstrap import services
+from automations import config
+from automations.bootstrap import hand_back, services
 from automations.surfaces.queue_batches import process_in_time
 from automations.telemetry import lambda_handler, logger
 
@@ -39,7 +40,8 @@ def handler(event, context):
     _context = context
     if "Records" in event:
         with services().run_reads.batch():  # the batch's runs read each automation and template once
-            return process_in_time(event, context, _record, reserve_ms=_RUN_RESERVE_MS)
+            return process_in_time(event, context, _record, reserve_ms=_RUN_RESERVE_MS,
+                                   hand_back=hand_back(config.run_queue_url()))
     # A schedule's input, invoked asynchronously: raising gets Lambda's retries (EventInvokeConfig),
     # then the failure queue; the run waits in the DueIndex for the hourly re-drive.
     _execute(event)

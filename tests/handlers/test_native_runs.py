@@ -149,23 +149,36 @@ def test_a_queue_batch_short_of_time_hands_its_unstarted_runs_back(world, aws, m
 
     monkeypatch.setattr(RunEngine, "execute", execute)
     monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: 60_000 - 45_000 * len(executed))
-    batch = sample_event("run_executor_sqs")
-    first = batch["Records"][0]
-    batch["Records"] = [dict(first, messageId=c.uuid, body=json.dumps({"account_id": world["account"].id,
-                                                                        "run_id": ids[c.uuid]})) for c in (ann, bob)]
+    sqs, url = boto3.client("sqs"), config.run_queue_url()
+    for c in (ann, bob):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"account_id": world["account"].id,
+                                                               "run_id": ids[c.uuid]}))
     previous = clock.get_clock()
     clock.set_clock(clock.MovableClock(clock.now() + timedelta(hours=2), frozen=True))
     try:
-        # 15 s left after Ann's run: too little for Bob's, which goes back to the queue unstarted
-        assert call(aws, "RunExecutorFunction", batch) == {"batchItemFailures": [{"itemIdentifier": bob.uuid}]}
-        assert executed == [ids[ann.uuid]]
+        batch = run_queue_batch(aws)
+        assert len(batch["Records"]) == 2
+        # 15 s left after the first run: too little for the second, which goes back to the queue unstarted
+        answer = call(aws, "RunExecutorFunction", batch)
+        assert answer == {"batchItemFailures": [{"itemIdentifier": batch["Records"][1]["messageId"]}]}
+        [first] = executed
         statuses = {r["id"]: r["status"] for r in runs(world["auth"])[2]["runs"]}
-        assert statuses == {ids[ann.uuid]: "succeeded", ids[bob.uuid]: "scheduled"}
+        assert statuses == {run_id: "succeeded" if run_id == first else "scheduled" for run_id in ids.values()}
         executed.clear()
-        assert call(aws, "RunExecutorFunction", dict(batch, Records=batch["Records"][1:])) == {"batchItemFailures": []}
+        again = run_queue_batch(aws)  # visible again at once, not after the queue's visibility timeout
+        assert [r["messageId"] for r in again["Records"]] == [batch["Records"][1]["messageId"]]
+        assert call(aws, "RunExecutorFunction", again) == {"batchItemFailures": []}
     finally:
         clock.set_clock(previous)
     assert {r["status"] for r in runs(world["auth"])[2]["runs"]} == {"succeeded"}
+
+
+def run_queue_batch(aws):
+    """The messages waiting on the run queue, received (in flight) as Lambda's poller hands them over."""
+    from automations_local.queues import sqs_record
+
+    messages = boto3.client("sqs").receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)
+    return {"Records": [sqs_record(m, aws.arn("RunQueue"), "us-east-1") for m in messages.get("Messages", [])]}
 
 
 def test_sample_events_are_the_shapes_the_handlers_take():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from automations import config
@@ -273,6 +274,13 @@ def sweep_queue():
     from automations.adapters.sqs import SqsSweepQueue
 
     return SqsSweepQueue(aws.client("sqs"), config.sweep_queue_url())
+
+
+def hand_back(queue_url: str) -> Callable[[list[str]], None]:
+    """What a batch left unstarted (by receipt handle), visible on ``queue_url`` again at once."""
+    from automations.adapters.sqs import visible_now
+
+    return functools.partial(visible_now, aws.client("sqs"), queue_url)
 
 
 @functools.cache

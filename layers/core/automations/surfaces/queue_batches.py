@@ -2,8 +2,8 @@
 
 A record is started only while enough of the invocation is left for it to finish (the first one
 always is, so every invocation makes progress); the rest are reported as batch item failures,
-unstarted, and SQS brings them back for another invocation. Nothing is redone (a record started
-is finished, or fails alone) and nothing is lost (a record handed back is untouched)."""
+unstarted, and made visible again at once, for another invocation. Nothing is redone (a record
+started is finished, or fails alone) and nothing is lost (a record handed back is untouched)."""
 from __future__ import annotations
 
 import logging
@@ -23,19 +23,24 @@ class NotStarted(Exception):
 
 
 def process_in_time(event: dict, context: Any, record_handler: Callable[[SQSRecord], None], *,
-                    reserve_ms: int) -> dict:
+                    reserve_ms: int, hand_back: Callable[[list[str]], None]) -> dict:
     """``record_handler`` for each record of the batch while more than ``reserve_ms`` (the longest
-    one record may take) are left; the partial batch response."""
-    started = 0
+    one record may take) are left; the partial batch response. ``hand_back`` gets the receipt
+    handles of the records left unstarted."""
+    started, unstarted = 0, []
 
     def in_time(record: SQSRecord) -> None:
         nonlocal started
         if started and context.get_remaining_time_in_millis() <= reserve_ms:
             _log.info("queue record %s handed back unstarted: too little time left", record.message_id)
-            telemetry.count("RecordsHandedBack", function=context.function_name)
+            unstarted.append(record.receipt_handle)
             raise NotStarted(record.message_id)
         started += 1
         record_handler(record)
 
-    return process_partial_response(event=event, record_handler=in_time, processor=BatchProcessor(EventType.SQS),
-                                    context=context)
+    answer = process_partial_response(event=event, record_handler=in_time, processor=BatchProcessor(EventType.SQS),
+                                      context=context)
+    if unstarted:
+        telemetry.count("RecordsHandedBack", len(unstarted), function=context.function_name)
+        hand_back(unstarted)
+    return answer
