@@ -342,7 +342,8 @@ class TestEvents:
             return real_deliver(self, event)
 
         monkeypatch.setattr(EventIngestion, "deliver", deliver)
-        monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: 60_000 - 25_000 * len(delivered))
+        monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis",
+                            lambda self: 60_000 - 25_000 * len(delivered))
         sqs = boto3.client("sqs", region_name="us-east-1")
         url = sqs.get_queue_url(QueueName=aws.physical_name("EventsQueue"))["QueueUrl"]
         messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]  # in flight, as Lambda's

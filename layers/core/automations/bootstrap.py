@@ -294,6 +294,7 @@ def sweep_coordinator() -> SweepCoordinator:
     from automations.service.sweep import SweepCoordinator
 
     wired = services()
+    # The run engine is built only when hourly checks are queued: starting a sweep never needs it.
     return SweepCoordinator(wired.accounts.account_page, sweep_queue(), _fan_out_queue(), _firing_store(),
                             hourly_check_later=lambda account_ids: wired.run_engine.hourly_check_later(account_ids))
 
