@@ -30,8 +30,10 @@ def _fan_out(record: SQSRecord, lambda_context) -> None:
 def handler(event, context):
     if "Records" in event:
         return process_partial_response(event=event, record_handler=_fan_out, processor=_processor, context=context)
-    done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP).sweep_id,
-                    "hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK).sweep_id,
+    # Lambda retries a failed invocation with its request id: a retry starts no second sweep.
+    invocation = context.aws_request_id
+    done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP, invocation).sweep_id,
+                    "hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
                     "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
                     "redrive": lambda: services().run_engine.redrive()})
     logger.info("hourly duties done", extra=done)

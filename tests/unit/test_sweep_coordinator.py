@@ -61,8 +61,8 @@ def consume_fan_outs(bootstrap, aws, *, crash_on_page: int | None = None) -> int
 def test_every_account_shard_gets_one_task_a_cycle_however_many_pages(env):
     bootstrap, aws, ids = env
     coordinator = bootstrap.sweep_coordinator()
-    sweep = coordinator.start(SWEEP)
-    check = coordinator.start(HOURLY_CHECK)
+    sweep = coordinator.start(SWEEP, "req-1")
+    check = coordinator.start(HOURLY_CHECK, "req-1")
     assert consume_fan_outs(bootstrap, aws) == 2 * 6  # each chain: 6 pages, each in its own invocation
     tasks = [SweepTask(**body) for body in take_all(aws, "SweepQueue")]
     assert Counter((t.account_id, t.shard) for t in tasks) == {(a, s): 1 for a in ids for s in range(SWEEP_SHARDS)}
@@ -85,7 +85,7 @@ def test_a_crash_between_pages_loses_nothing(env, monkeypatch):
         return real_send(self, messages)
 
     monkeypatch.setattr(type(sqs), "send", crash_on_the_third)
-    sweep = bootstrap.sweep_coordinator().start(SWEEP)
+    sweep = bootstrap.sweep_coordinator().start(SWEEP, "req-1")
     consume_fan_outs(bootstrap, aws, crash_on_page=3)
     tasks = [SweepTask(**body) for body in take_all(aws, "SweepQueue")]
     # the page whose tasks were not sent is sent when its step comes back: every shard has its task
@@ -107,7 +107,7 @@ def test_the_hand_on_crashing_resends_its_step_whole(env, monkeypatch):
         return real_send(self, messages)
 
     monkeypatch.setattr(type(bootstrap.sweep_queue()), "send", lose_one_hand_on)
-    bootstrap.sweep_coordinator().start(SWEEP)
+    bootstrap.sweep_coordinator().start(SWEEP, "req-1")
     coordinator = bootstrap.sweep_coordinator()
     [body] = take_all(aws, "SweepFanOutQueue")
     with pytest.raises(ConnectionError):  # its page was sent, the rest not handed on: the step comes back
@@ -177,3 +177,24 @@ def test_the_hourly_invocation_answers_what_it_did_when_every_duty_succeeds(env)
     assert invoke(aws.functions["SweepCoordinatorFunction"], {"Records": [record]}) == {"batchItemFailures": []}
     tasks = take_all(aws, "SweepQueue")
     assert len(tasks) == ACCOUNTS * SWEEP_SHARDS and not take_all(aws, "SweepFanOutQueue")  # all in one invocation
+
+
+def test_lambdas_retries_of_a_failed_hourly_invocation_start_no_second_sweep(env, monkeypatch):
+    from automations.service.deliveries import DeliveryService
+    from automations_local.router import invoke_async
+
+    bootstrap, aws, _ = env
+    relays = []
+
+    def poisoned(self, *args, **kwargs):
+        relays.append(1)
+        raise RuntimeError("the outbox is poisoned")
+
+    monkeypatch.setattr(DeliveryService, "relay", poisoned)
+    function = aws.functions["SweepCoordinatorFunction"]
+    _, error = invoke_async(function, {})  # fails, is retried twice (one request id), then the failure queue
+    assert "relay" in str(error) and len(relays) == 1 + function.async_retries
+    steps = take_all(aws, "SweepFanOutQueue")
+    assert sorted(step["purpose"] for step in steps) == [HOURLY_CHECK, SWEEP]
+    invoke_async(function, {})  # the next hour's invocation: a new pass
+    assert sorted(step["purpose"] for step in take_all(aws, "SweepFanOutQueue")) == [HOURLY_CHECK, SWEEP]

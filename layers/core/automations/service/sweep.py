@@ -9,10 +9,10 @@ send; the ticket is marked with the cycle, so a retry skips it, and a concurrent
 the transaction. Deliveries are sent after the commit from that outbox."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -134,6 +134,11 @@ class FiringStore(Protocol):
 
     def summary(self, sweep_id: str) -> dict[str, int]: ...
 
+    def was_started(self, sweep_id: str) -> bool:
+        """Whether a pass with this id was started (``mark_started``)."""
+
+    def mark_started(self, sweep_id: str, at: datetime) -> None: ...
+
 
 class Notifier(Protocol):
     def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list: ...
@@ -155,12 +160,17 @@ class SweepCoordinator:
         self._firings = firings
         self._hourly_check_later = hourly_check_later
 
-    def start(self, purpose: str = SWEEP, now: datetime | None = None) -> FanOut:
-        """Start one pass over every account (durable once this returns): its first step, queued."""
+    def start(self, purpose: str, invocation: str, now: datetime | None = None) -> FanOut:
+        """Start one pass over every account (durable once this returns): its first step, queued.
+        ``invocation`` names the call starting it (Lambda keeps its request id across retries): a
+        retry finds its pass started and starts no second one."""
         now = clock.ensure_utc(now or clock.now())
-        step = FanOut(purpose=purpose, sweep_id=f"sweep_{uuid.uuid4().hex[:16]}", cycle=cycle_of(now),
-                      now=now.isoformat())
+        name = hashlib.sha256(f"{invocation}:{purpose}".encode()).hexdigest()[:16]
+        step = FanOut(purpose=purpose, sweep_id=f"sweep_{name}", cycle=cycle_of(now), now=now.isoformat())
+        if self._firings.was_started(step.sweep_id):
+            return step
         self._fan_outs.send([step])
+        self._firings.mark_started(step.sweep_id, now)  # after the send: a crash between resends, never loses
         if purpose == SWEEP:
             telemetry.count("SweepsStarted", sweep_id=step.sweep_id)
         return step
