@@ -9,6 +9,7 @@ import importlib.util
 import json
 import os
 import threading
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -168,3 +169,13 @@ def invoke(function_dir: str, event: dict[str, Any]) -> tuple[int, dict[str, str
     response = load_handler(function_dir)(authorized(event), None)
     body = response.get("body") or ""
     return response["statusCode"], response.get("headers", {}), json.loads(body) if body else None
+
+
+def start_sweep(bootstrap) -> tuple[str, list]:
+    """A sweep started and fanned out over every account at once: (its id, its tasks)."""
+    from automations.service.sweep import SWEEP
+
+    coordinator = bootstrap.sweep_coordinator()
+    step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")
+    tasks, _ = coordinator.fan_out(step, has_time=lambda: True)
+    return step.sweep_id, tasks

@@ -1,16 +1,18 @@
 """The ingestion function (SQS, partial batch failures): every event, from /v1/events, the
-product's bus or the product's own contact changes and list joins, goes to the run engine from here."""
+product's bus or the product's own contact changes and list joins, goes to the run engine from here.
+A message is started only with time enough left for it; the rest go back to the queue unstarted."""
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations.bootstrap import services
+from automations import config
+from automations.bootstrap import hand_back, services
 from automations.telemetry import lambda_handler, logger
 from automations.service.ingestion import JOINS, dropped
+from automations.surfaces.queue_batches import process_in_time
 from automations.surfaces.queue_events import event_from_message, joins_from_message
 
-_processor = BatchProcessor(event_type=EventType.SQS)
+_RESERVE_MS = 15_000  # a message's longest: 100 joins, each a put and its own schedule, about 4 s
 
 
 def _ingest(record: SQSRecord) -> None:
@@ -36,4 +38,5 @@ def _ingest(record: SQSRecord) -> None:
 
 @lambda_handler
 def handler(event, context):
-    return process_partial_response(event=event, record_handler=_ingest, processor=_processor, context=context)
+    return process_in_time(event, context, _ingest, reserve_ms=_RESERVE_MS,
+                           hand_back=hand_back(config.events_queue_url()))

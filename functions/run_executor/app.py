@@ -5,15 +5,16 @@ bucket's schedule (or its continuation on the queue) brings {"due_minute", "shar
 bucket's runs are queued (service/time_buckets.py)."""
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations.bootstrap import services
+from automations import config
+from automations.bootstrap import hand_back, services
+from automations.surfaces.queue_batches import process_in_time
 from automations.telemetry import lambda_handler, logger
 
-_processor = BatchProcessor(event_type=EventType.SQS)
-
-
+# A queued run is started only with this much time left: its webhook may wait 3 x 5 s plus backoff
+# (about 16.5 s); the batch's unstarted runs go back to the queue.
+_RUN_RESERVE_MS = 20_000
 _DISPATCH_RESERVE_MS = 15_000  # a dispatcher hands the rest of its bucket on with this much time left
 _context = None  # the invocation's, for the dispatcher's remaining time
 
@@ -39,8 +40,8 @@ def handler(event, context):
     _context = context
     if "Records" in event:
         with services().run_reads.batch():  # the batch's runs read each automation and template once
-            return process_partial_response(event=event, record_handler=_record, processor=_processor,
-                                            context=context)
+            return process_in_time(event, context, _record, reserve_ms=_RUN_RESERVE_MS,
+                                   hand_back=hand_back(config.run_queue_url()))
     # A schedule's input, invoked asynchronously: raising gets Lambda's retries (EventInvokeConfig),
     # then the failure queue; the run waits in the DueIndex for the hourly re-drive.
     _execute(event)

@@ -1,17 +1,40 @@
-"""The hourly sweep's coordinator (EventBridge Scheduler, rate(1 hour)): one task per account
-and shard onto the sweep queue; it also relays the outbox (deliveries left unsent) and re-drives
-runs still waiting past their time (a lost schedule, a crashed executor) and has each account's
-hourly check queued (schedules and join runs a failure between two writes lost)."""
+"""The hourly coordinator. Its schedule (EventBridge Scheduler, rate(1 hour)) starts the hour's
+duties, each apart from the others (service/hourly.py): the sweep and the accounts' hourly checks
+(each a first fan-out step on the fan-out queue), the outbox relay (deliveries left unsent) and
+the re-drive of runs still waiting past their time (a lost schedule, a crashed executor). Any
+duty failing fails the invocation once all had their turn. The fan-out queue (SQS, partial batch
+failures) brings the steps back here: each pages over the accounts, one task per account and
+shard onto the sweep queue (or the account's hourly check to the expander), and hands the rest on
+before time runs short."""
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 from automations.bootstrap import deliveries, services, sweep_coordinator
+from automations.service.hourly import perform
+from automations.service.sweep import HOURLY_CHECK, SWEEP, FanOut
 from automations.telemetry import lambda_handler, logger
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+_RESERVE_MS = 20_000  # stop paging with this much time left (a page takes a few seconds), then hand on
+
+
+def _fan_out(record: SQSRecord, lambda_context) -> None:
+    step = FanOut.from_json(record.body)
+    tasks, rest = sweep_coordinator().fan_out(
+        step, has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
+    logger.info("fan-out step done", extra={"sweep_id": step.sweep_id, "purpose": step.purpose, "tasks": len(tasks),
+                                            "continued": rest is not None})
 
 
 @lambda_handler
 def handler(event, context):
-    sweep_id, tasks = sweep_coordinator().start()
-    relayed = deliveries().relay()  # what a crash or a transient failure left unsent
-    redriven = services().run_engine.redrive()
-    services().run_engine.hourly_check_later(sorted({task.account_id for task in tasks}))
-    logger.info("sweep started", extra={"sweep_id": sweep_id, "tasks": len(tasks), "relayed": relayed,
-                                        "redriven": redriven})
-    return {"sweep_id": sweep_id, "tasks": len(tasks), "redriven": redriven}
+    if "Records" in event:
+        return process_partial_response(event=event, record_handler=_fan_out, processor=_processor, context=context)
+    # Lambda retries a failed invocation with its request id: a retry starts no second sweep.
+    invocation = context.aws_request_id
+    done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP, invocation).sweep_id,
+                    "hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
+                    "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
+                    "redrive": lambda: services().run_engine.redrive()})
+    logger.info("hourly duties done", extra=done)
+    return {"sweep_id": done["sweep"], "relayed": done["relay"], "redriven": done["redrive"]}

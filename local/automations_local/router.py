@@ -229,12 +229,12 @@ def authorizer_event(request: HttpRequest, route_key: str, path_parameters: dict
 class LambdaContext:
     """What Lambda passes as ``context`` (the attributes Powertools and handlers read)."""
 
-    def __init__(self, function: Function, region: str) -> None:
+    def __init__(self, function: Function, region: str, request_id: str | None = None) -> None:
         self.function_name = function.name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function.name}"
         self.memory_limit_in_mb = function.memory_mb
-        self.aws_request_id = str(uuid.uuid4())
+        self.aws_request_id = request_id or str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function.name}"
         self.log_stream_name = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
         self._deadline = time.monotonic() + function.timeout_s
@@ -304,13 +304,13 @@ def sandboxes(function: Function) -> _Sandboxes:
         return _sandboxes[key]
 
 
-def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
+def invoke(function: Function, event: Any, *, region: str = "us-east-1", request_id: str | None = None) -> Any:
     """Call a function's handler in process, in a sandbox of its own, as Lambda would;
     exceptions propagate."""
     with sandboxes(function).handler() as handler, iam_coverage.running(function.logical_id):
         started = time.monotonic()
         try:
-            return handler(event, LambdaContext(function, region))
+            return handler(event, LambdaContext(function, region, request_id))
         finally:
             elapsed = time.monotonic() - started
             if elapsed > function.timeout_s:  # Lambda would have killed it; say so rather than hide it
@@ -320,11 +320,13 @@ def invoke(function: Function, event: Any, *, region: str = "us-east-1") -> Any:
 def invoke_async(function: Function, event: Any, *, region: str = "us-east-1") -> tuple[Any, Exception | None]:
     """An asynchronous invocation (EventBridge Scheduler's), as Lambda handles one: a function
     error is retried ``async_retries`` times (back to back here), then the invocation record goes
-    to the function's OnFailure queue, if it has one. (result, None), or (None, the last error)."""
+    to the function's OnFailure queue, if it has one. (result, None), or (None, the last error).
+    Every attempt has the invocation's one request id, as in Lambda."""
     error: Exception | None = None
+    request_id = str(uuid.uuid4())
     for _ in range(1 + function.async_retries):
         try:
-            return invoke(function, event, region=region), None
+            return invoke(function, event, region=region, request_id=request_id), None
         except Exception as failure:  # noqa: BLE001 - any function error is retried, as Lambda does
             error = failure
     log.error("%s failed %d times on an asynchronous invocation: %s", function.logical_id,

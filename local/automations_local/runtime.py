@@ -361,10 +361,10 @@ def _sweep(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
                                    "backlog": report.backlog})
     summary = bootstrap.sweep_summary(sweep_id)
     answer = {"sweep_id": sweep_id, **{name: summary[name] for name in SWEEP_COUNTERS},
-              "shards_failed": started_sweep["tasks"] - summary["shards_done"],
+              "shards_failed": summary["shards_started"] - summary["shards_done"],
               "duration_ms": round((time.monotonic() - started) * 1000)}
     if answer["shards_failed"]:  # their tasks went to the dead-letter queue: that work did not happen
-        return json_response(500, {"error": f"{answer['shards_failed']} of {started_sweep['tasks']} sweep tasks "
+        return json_response(500, {"error": f"{answer['shards_failed']} of {summary['shards_started']} sweep tasks "
                                             "failed (see the log and the sweep dead-letter queue)", **answer})
     return json_response(200, answer)
 

@@ -135,6 +135,52 @@ def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
     assert statuses == {"succeeded"}
 
 
+def test_a_queue_batch_short_of_time_hands_its_unstarted_runs_back(world, aws, monkeypatch):
+    from automations.service.run_engine import RunEngine
+    from automations_local.router import LambdaContext
+
+    ann, bob = world["contacts"]
+    ids = {c.uuid: runs(world["auth"], contact_uuid=c.uuid)[2]["runs"][0]["id"] for c in (ann, bob)}
+    executed, real_execute = [], RunEngine.execute
+
+    def execute(self, account_id, run_id):  # each run waits 45 s on its webhook
+        executed.append(run_id)
+        return real_execute(self, account_id, run_id)
+
+    monkeypatch.setattr(RunEngine, "execute", execute)
+    monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: 60_000 - 45_000 * len(executed))
+    sqs, url = boto3.client("sqs"), config.run_queue_url()
+    for c in (ann, bob):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"account_id": world["account"].id,
+                                                               "run_id": ids[c.uuid]}))
+    previous = clock.get_clock()
+    clock.set_clock(clock.MovableClock(clock.now() + timedelta(hours=2), frozen=True))
+    try:
+        batch = run_queue_batch(aws)
+        assert len(batch["Records"]) == 2
+        # 15 s left after the first run: too little for the second, which goes back to the queue unstarted
+        answer = call(aws, "RunExecutorFunction", batch)
+        assert answer == {"batchItemFailures": [{"itemIdentifier": batch["Records"][1]["messageId"]}]}
+        [first] = executed
+        statuses = {r["id"]: r["status"] for r in runs(world["auth"])[2]["runs"]}
+        assert statuses == {run_id: "succeeded" if run_id == first else "scheduled" for run_id in ids.values()}
+        executed.clear()
+        again = run_queue_batch(aws)  # visible again at once, not after the queue's visibility timeout
+        assert [r["messageId"] for r in again["Records"]] == [batch["Records"][1]["messageId"]]
+        assert call(aws, "RunExecutorFunction", again) == {"batchItemFailures": []}
+    finally:
+        clock.set_clock(previous)
+    assert {r["status"] for r in runs(world["auth"])[2]["runs"]} == {"succeeded"}
+
+
+def run_queue_batch(aws):
+    """The messages waiting on the run queue, received (in flight) as Lambda's poller hands them over."""
+    from automations_local.queues import sqs_record
+
+    messages = boto3.client("sqs").receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)
+    return {"Records": [sqs_record(m, aws.arn("RunQueue"), "us-east-1") for m in messages.get("Messages", [])]}
+
+
 def test_sample_events_are_the_shapes_the_handlers_take():
     assert set(sample_event("run_executor_schedule")) == {"account_id", "run_id"}
     assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id", "day"}

@@ -325,6 +325,38 @@ class TestEvents:
         ingest(aws, ingestion_messages(aws))
         assert len(runs_of(account[0].id, automation["id"])) == 3
 
+    def test_a_batch_short_of_time_hands_its_unstarted_messages_back(self, aws, account, bearer, contact, monkeypatch):
+        import boto3
+
+        from automations.service.ingestion import EventIngestion
+        from automations_local.router import LambdaContext
+
+        automation = event_automation(bearer, "voucher_redeemed")
+        ingest(aws, ingestion_messages(aws))  # the contact's own creation
+        post_events(bearer, {"events": [{"event": "voucher_redeemed", "contact_uuid": contact["uuid"], "id": f"v-{i}"}
+                                        for i in range(4)]})
+        delivered, real_deliver = [], EventIngestion.deliver
+
+        def deliver(self, event):  # each message takes 25 s of the invocation
+            delivered.append(event.id)
+            return real_deliver(self, event)
+
+        monkeypatch.setattr(EventIngestion, "deliver", deliver)
+        monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis",
+                            lambda self: 60_000 - 25_000 * len(delivered))
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.get_queue_url(QueueName=aws.physical_name("EventsQueue"))["QueueUrl"]
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]  # in flight, as Lambda's
+        answer = ingest(aws, messages)
+        # 10 s left after two: the last two go back to the queue unstarted, visible again at once
+        assert answer == {"batchItemFailures": [{"itemIdentifier": m["MessageId"]} for m in messages[2:]]}
+        assert len(delivered) == 2 and len(runs_of(account[0].id, automation["id"])) == 2
+        again = ingestion_messages(aws)
+        assert sorted(m["MessageId"] for m in again) == sorted(m["MessageId"] for m in messages[2:])
+        delivered.clear()
+        assert ingest(aws, again) == {"batchItemFailures": []}
+        assert len(runs_of(account[0].id, automation["id"])) == 4
+
     def test_conditions_pick_the_contacts(self, aws, account, bearer, contact):
         automation = event_automation(bearer, "shop.paid", conditions={
             "all": [{"field": "data.total", "operator": "greater_than", "value": 100}], "any": []})

@@ -106,7 +106,7 @@ HANDLERS = {
             url = sqs.get_queue_url(QueueName="automations-local-Tasks")["QueueUrl"]
             for n in range(3):
                 sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"task": n}))
-            return {"sweep_id": "sweep_1", "tasks": 3}
+            return {"sweep_id": "sweep_1"}
     """,
     "broken": """
         import json, os
@@ -417,7 +417,7 @@ def test_sweep_endpoint_runs_a_whole_cycle(runtime, project, monkeypatch, shards
         assert sweep_id == "sweep_1"
         return {"tickets_evaluated": len(project.records("Worker")), "automations_fired": 2,
                 "tickets_updated": 1, "notifications_sent": 1, "firings_failed": 1, "tickets_failed": 0,
-                "shards_done": shards_done, "ignored": 0}
+                "shards_started": 3, "shards_done": shards_done, "ignored": 0}
 
     monkeypatch.setattr(bootstrap, "sweep_summary", summary, raising=False)
     project.clock.advance(3600)  # the hourly schedule is due: the sweep now counts as its run

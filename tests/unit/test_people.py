@@ -8,6 +8,7 @@ from automations import clock
 from automations.domain.model import Action, AutomationDraft, Condition, Conditions
 from automations.domain.user import Role
 from automations.errors import Conflict, NotFound, ValidationFailed
+from support import start_sweep
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
 
@@ -218,7 +219,7 @@ def test_sweep_notifications_reach_each_group_member_once_and_an_agent_by_id(swe
                                                   "requester_id": cy.id})
     before = len(sent_emails())
     clock.get_clock().advance(2 * 3600)
-    sweep_id, tasks = sweep_env.sweep_coordinator().start()
+    sweep_id, tasks = start_sweep(sweep_env)
     worker = sweep_env.sweep_worker()
     for task in tasks:
         while task is not None:

@@ -13,6 +13,7 @@ from automations.domain.model import Action, AutomationDraft, Condition, Conditi
 from automations.domain.run import RunStatus
 from automations.domain.ticket import Ticket
 from automations.service import sweep as sweep_module
+from support import start_sweep
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
 
@@ -66,7 +67,7 @@ class Env:
             actions=tuple(Action(*a) for a in actions)))
 
     def sweep(self, worker=None, has_time=lambda: True):
-        sweep_id, tasks = self.bootstrap.sweep_coordinator().start()
+        sweep_id, tasks = start_sweep(self.bootstrap)
         worker = worker or self.bootstrap.sweep_worker()
         for task in tasks:
             while task is not None:
@@ -105,7 +106,8 @@ def test_default_rule_closes_four_days_after_solved(env):
     assert audit.via.source["from"] == {"id": 1, "title": "Close ticket 4 days after status is set to solved"}
     assert env.bootstrap.sweep_summary(sweep_id) == {"tickets_evaluated": 1, "automations_fired": 1,
                                                      "tickets_updated": 1, "notifications_sent": 0,
-                                                     "firings_failed": 0, "tickets_failed": 0, "shards_done": 8}
+                                                     "firings_failed": 0, "tickets_failed": 0, "shards_started": 8,
+                                                     "shards_done": 8}
     # closed tickets leave the sweep index and are never touched again
     env.clock.advance(3600)
     assert env.bootstrap.sweep_summary(env.sweep()[0])["tickets_evaluated"] == 0
@@ -135,7 +137,7 @@ def test_concurrent_duplicate_workers_apply_once(env):
     tickets = [env.ticket(status="open", requester_id=requester.id) for _ in range(6)]
     env.clock.advance(3 * 3600)
     before = len(sent_emails())
-    _, tasks = env.bootstrap.sweep_coordinator().start()
+    _, tasks = start_sweep(env.bootstrap)
     from automations.service.sweep import SweepWorker
 
     def run_all():
@@ -161,7 +163,7 @@ def test_a_worker_failing_mid_page_is_retried_without_doubles(env, monkeypatch):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(8)]
     env.clock.advance(3 * 3600)
-    _, tasks = env.bootstrap.sweep_coordinator().start()
+    _, tasks = start_sweep(env.bootstrap)
     worker = env.bootstrap.sweep_worker()
     real_commit, commits = worker.firings.commit, []
 
@@ -241,7 +243,7 @@ def test_large_shards_continue_in_a_new_task(env, monkeypatch):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(40)]
     env.clock.advance(3 * 3600)
-    _, tasks = env.bootstrap.sweep_coordinator().start()
+    _, tasks = start_sweep(env.bootstrap)
     worker, continuations = env.bootstrap.sweep_worker(), 0
     for task in tasks:
         while task is not None:
@@ -441,7 +443,7 @@ def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(24)]  # 3 a shard: one page each
     env.clock.advance(3 * 3600)
-    _, tasks = env.bootstrap.sweep_coordinator().start()
+    _, tasks = start_sweep(env.bootstrap)
     worker, calls, evaluated = env.bootstrap.sweep_worker(), 0, 0
     for task in tasks:
         while task is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from automations import config
@@ -275,10 +276,27 @@ def sweep_queue():
     return SqsSweepQueue(aws.client("sqs"), config.sweep_queue_url())
 
 
+def hand_back(queue_url: str) -> Callable[[list[str]], None]:
+    """What a batch left unstarted (by receipt handle), visible on ``queue_url`` again at once."""
+    from automations.adapters.sqs import visible_now
+
+    return functools.partial(visible_now, aws.client("sqs"), queue_url)
+
+
+@functools.cache
+def _fan_out_queue():
+    from automations.adapters.sqs import SqsSweepQueue
+
+    return SqsSweepQueue(aws.client("sqs"), config.sweep_fan_out_queue_url())
+
+
 def sweep_coordinator() -> SweepCoordinator:
     from automations.service.sweep import SweepCoordinator
 
-    return SweepCoordinator(services().accounts.account_ids, sweep_queue())
+    wired = services()
+    # The run engine is built only when hourly checks are queued: starting a sweep never needs it.
+    return SweepCoordinator(wired.accounts.account_page, sweep_queue(), _fan_out_queue(), _firing_store(),
+                            hourly_check_later=lambda account_ids: wired.run_engine.hourly_check_later(account_ids))
 
 
 @functools.cache
@@ -297,6 +315,6 @@ def sweep_summary(sweep_id: str) -> dict[str, int]:
 
 def reset() -> None:
     """Forget wiring and clients (after the environment's endpoint or table changed)."""
-    for cached in (services, deliveries, _firing_store, sweep_queue, sweep_worker):
+    for cached in (services, deliveries, _firing_store, sweep_queue, _fan_out_queue, sweep_worker):
         cached.cache_clear()
     aws.reset_clients()

@@ -38,6 +38,10 @@ def sweep_queue_url() -> str:
     return os.environ["SWEEP_QUEUE_URL"]
 
 
+def sweep_fan_out_queue_url() -> str:
+    return os.environ["SWEEP_FAN_OUT_QUEUE_URL"]
+
+
 # -- the run engine: where runs are scheduled and queued (template.yaml sets these) ---------------
 def run_schedule_group() -> str:
     return os.environ["RUN_SCHEDULE_GROUP"]

@@ -46,7 +46,9 @@ class AccountStore(Protocol):
 
     def get_account(self, account_id: str) -> Account | None: ...
 
-    def account_ids(self) -> list[str]: ...
+    def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        """Up to ``limit`` account ids after ``after``, in id order, and the last one's id when
+        there may be more (None at the end)."""
 
     def find_account_by_email(self, email: str) -> Account | None: ...
 

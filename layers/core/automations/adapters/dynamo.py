@@ -89,16 +89,14 @@ class DynamoAccountStore:
                        timezone=item["timezone"]["S"], created_at=datetime.fromisoformat(item["created_at"]["S"]),
                        business_hours=json.loads(item["business_hours"]["S"]))
 
-    def account_ids(self) -> list[str]:
-        kwargs: dict[str, Any] = {"TableName": self._table, "IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :a",
-                                  "ExpressionAttributeValues": {":a": _s("ACCOUNTS")}, "ProjectionExpression": "GSI2SK"}
-        ids: list[str] = []
-        while True:
-            page = self._db.query(**kwargs)
-            ids += [item["GSI2SK"]["S"] for item in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return ids
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        condition, values = "GSI2PK = :a", {":a": _s("ACCOUNTS")}
+        if after is not None:
+            condition, values = condition + " AND GSI2SK > :after", {**values, ":after": _s(after)}
+        page = self._db.query(TableName=self._table, IndexName="GSI2", KeyConditionExpression=condition,
+                              ExpressionAttributeValues=values, ProjectionExpression="GSI2SK", Limit=limit)
+        ids = [item["GSI2SK"]["S"] for item in page["Items"]]
+        return ids, (ids[-1] if ids and "LastEvaluatedKey" in page else None)
 
     def find_account_by_email(self, email: str) -> Account | None:
         owner = self._db.get_item(TableName=self._table,

@@ -147,6 +147,16 @@ class DynamoFiringStore:
                                  ConsistentRead=True).get("Item") or {}
         return {name: int(item[name]["N"]) if name in item else 0 for name in SweepStats().as_dict()}
 
+    def was_started(self, sweep_id: str) -> bool:
+        return "Item" in self._db.get_item(TableName=self._table, Key=self._started(sweep_id), ConsistentRead=True)
+
+    def mark_started(self, sweep_id: str, at: datetime) -> None:
+        self._db.put_item(TableName=self._table, Item={**self._started(sweep_id), "expires_at": _n(_expiry(at))})
+
+    @staticmethod
+    def _started(sweep_id: str) -> dict[str, Any]:
+        return {"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("STARTED")}
+
     def record_failed(self, runs: list[Run]) -> None:
         for run in runs:
             self._runs.put_new(run)

@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
-from automations.service.sweep import SweepTask
+from botocore.exceptions import BotoCoreError, ClientError
 
-_BATCH = 10  # SQS's limit per SendMessageBatch
+from automations.service.sweep import FanOut, SweepTask
+
+_BATCH = 10  # SQS's limit per SendMessageBatch and ChangeMessageVisibilityBatch
+_log = logging.getLogger(__name__)
 
 
 def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[int] | None = None) -> None:
@@ -27,13 +31,30 @@ def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[
             raise RuntimeError(f"SQS refused {len(batch)} {what}")
 
 
+def visible_now(client, queue_url: str, receipt_handles: list[str]) -> None:
+    """Received messages left unstarted, visible again at once rather than after the queue's
+    visibility timeout. Best effort: one this cannot reach still comes back then."""
+    for start in range(0, len(receipt_handles), _BATCH):
+        entries = [{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
+                   for i, handle in enumerate(receipt_handles[start:start + _BATCH])]
+        try:
+            failed = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+        except (BotoCoreError, ClientError) as error:
+            failed = entries
+            _log.warning("messages not made visible again (they come back after their visibility timeout): %s", error)
+        if failed:
+            _log.warning("%d of %d messages come back only after their visibility timeout", len(failed), len(entries))
+
+
 class SqsSweepQueue:
+    """Either of the sweep's queues: its tasks (for the workers), or its fan-out steps (for the coordinator)."""
+
     def __init__(self, client, queue_url: str) -> None:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, tasks: list[SweepTask]) -> None:
-        send_all(self._sqs, self._url, [task.to_json() for task in tasks], "sweep tasks")
+    def send(self, messages: list[SweepTask] | list[FanOut]) -> None:
+        send_all(self._sqs, self._url, [message.to_json() for message in messages], "sweep messages")
 
 
 class SqsRunQueue:

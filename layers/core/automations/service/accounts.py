@@ -55,8 +55,8 @@ class AccountService:
             raise NotFound(f"account {account_id} not found")
         return account
 
-    def account_ids(self) -> list[str]:
-        return self._store.account_ids()
+    def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
+        return self._store.account_page(limit, after)
 
     def ensure_account(self, name: str, email: str, api_key: str | None = None) -> tuple[Account, str]:
         """The development account: found by owner email or created, with ``api_key`` valid on it."""

@@ -9,10 +9,10 @@ send; the ticket is marked with the cycle, so a retry skips it, and a concurrent
 the transaction. Deliveries are sent after the commit from that outbox."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
@@ -31,6 +31,7 @@ from automations.ports import StaleWrite, UnreadableTicket
 _log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200
+ACCOUNTS_PER_PAGE = 100  # one fan-out page: 800 tasks, 80 SendMessageBatch calls
 MAX_TICKETS_PER_AUTOMATION = 1000  # Zendesk: an automation fires on at most 1,000 tickets an hour
 _COMMIT_ATTEMPTS = 5
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems
@@ -51,8 +52,19 @@ def cycle_of(now: datetime) -> str:
     return clock.ensure_utc(now).strftime("%Y-%m-%dT%H")
 
 
+class _Message:
+    """A dataclass that travels as one queue message of JSON."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str):
+        return cls(**json.loads(text))
+
+
 @dataclass(frozen=True)
-class SweepTask:
+class SweepTask(_Message):
     """One worker message: a shard of one account's tickets, from ``start`` on."""
 
     sweep_id: str
@@ -62,12 +74,21 @@ class SweepTask:
     shard: int
     start: dict[str, Any] | None = None
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
 
-    @classmethod
-    def from_json(cls, text: str) -> SweepTask:
-        return cls(**json.loads(text))
+SWEEP, HOURLY_CHECK = "sweep", "hourly_check"  # what a fan-out gives each account
+
+
+@dataclass(frozen=True)
+class FanOut(_Message):
+    """One coordinator message: what is left of an hour's pass over every account, the accounts
+    after ``after`` (all of them when None). ``purpose`` says what each account gets: its sweep
+    tasks (SWEEP), or its hourly check queued (HOURLY_CHECK)."""
+
+    purpose: str
+    sweep_id: str
+    cycle: str
+    now: str  # the cycle's reference instant, ISO-8601
+    after: str | None = None
 
 
 @dataclass
@@ -78,7 +99,8 @@ class SweepStats:
     notifications_sent: int = 0
     firings_failed: int = 0  # recorded as failed runs (GET /v1/runs?status=failed), with the reason
     tickets_failed: int = 0  # tickets the sweep could not handle at all this cycle (logged with their ids)
-    shards_done: int = 0  # tasks that reached the end of their shard: fewer than the tasks means some failed
+    shards_started: int = 0  # tasks the coordinator sent (a page resent after a crash counts again, as do its tasks)
+    shards_done: int = 0  # tasks that reached the end of their shard: fewer than started means some failed
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -95,7 +117,7 @@ class CapReached(Exception):
 
 
 class SweepQueue(Protocol):
-    def send(self, tasks: list[SweepTask]) -> None: ...
+    def send(self, messages: list[SweepTask] | list[FanOut]) -> None: ...
 
 
 class FiringStore(Protocol):
@@ -112,6 +134,11 @@ class FiringStore(Protocol):
 
     def summary(self, sweep_id: str) -> dict[str, int]: ...
 
+    def was_started(self, sweep_id: str) -> bool:
+        """Whether a pass with this id was started (``mark_started``)."""
+
+    def mark_started(self, sweep_id: str, at: datetime) -> None: ...
+
 
 class Notifier(Protocol):
     def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list: ...
@@ -120,20 +147,61 @@ class Notifier(Protocol):
 
 
 class SweepCoordinator:
-    def __init__(self, list_account_ids: Callable[[], list[str]], queue: SweepQueue) -> None:
-        self._accounts = list_account_ids
-        self._queue = queue
+    """Each hour: every account's sweep tasks sent, and its hourly check queued. Either is a chain
+    of fan-out messages, each paging over the accounts until time runs short and then handing the
+    rest on, so any number of accounts fits; a crash between pages loses nothing (the message
+    comes back, from its own ``after``) and only resends what the cycle marks make harmless."""
 
-    def start(self, now: datetime | None = None) -> tuple[str, list[SweepTask]]:
-        """Fan out one task per account and shard; returns (sweep id, tasks)."""
+    def __init__(self, account_page: Callable[[int, str | None], tuple[list[str], str | None]], tasks: SweepQueue,
+                 fan_outs: SweepQueue, firings: FiringStore, hourly_check_later: Callable[[list[str]], None]) -> None:
+        self._account_page = account_page
+        self._tasks = tasks
+        self._fan_outs = fan_outs
+        self._firings = firings
+        self._hourly_check_later = hourly_check_later
+
+    def start(self, purpose: str, invocation: str, now: datetime | None = None) -> FanOut:
+        """Start one pass over every account (durable once this returns): its first step, queued.
+        ``invocation`` names the call starting it (Lambda keeps its request id across retries): a
+        retry finds its pass started and starts no second one."""
         now = clock.ensure_utc(now or clock.now())
-        sweep_id = f"sweep_{uuid.uuid4().hex[:16]}"
-        tasks = [SweepTask(sweep_id=sweep_id, cycle=cycle_of(now), now=now.isoformat(), account_id=account_id,
-                           shard=shard)
-                 for account_id in self._accounts() for shard in range(SWEEP_SHARDS)]
-        self._queue.send(tasks)
-        telemetry.count("SweepsStarted", sweep_id=sweep_id, tasks=len(tasks))
-        return sweep_id, tasks
+        name = hashlib.sha256(f"{invocation}:{purpose}".encode()).hexdigest()[:16]
+        step = FanOut(purpose=purpose, sweep_id=f"sweep_{name}", cycle=cycle_of(now), now=now.isoformat())
+        if self._firings.was_started(step.sweep_id):
+            return step
+        self._fan_outs.send([step])
+        self._firings.mark_started(step.sweep_id, now)  # after the send: a crash between resends, never loses
+        if purpose == SWEEP:
+            telemetry.count("SweepsStarted", sweep_id=step.sweep_id)
+        return step
+
+    def fan_out(self, step: FanOut, has_time: Callable[[], bool]) -> tuple[list[SweepTask], FanOut | None]:
+        """Page over the accounts after ``step.after`` (at least one page), handing the rest on
+        when time runs short. Returns the sweep tasks sent and the step handed on (None: done)."""
+        sent: list[SweepTask] = []
+        with telemetry.log_keys(sweep_id=step.sweep_id):
+            while True:
+                account_ids, after = self._account_page(ACCOUNTS_PER_PAGE, step.after)
+                if step.purpose == SWEEP:
+                    sent += self._sweep(step, account_ids)
+                else:
+                    self._hourly_check_later(account_ids)
+                if after is None:
+                    return sent, None
+                step = replace(step, after=after)
+                if not has_time():
+                    self._fan_outs.send([step])
+                    telemetry.count("SweepFanOutsContinued", sweep_id=step.sweep_id, purpose=step.purpose)
+                    return sent, step
+
+    def _sweep(self, step: FanOut, account_ids: list[str]) -> list[SweepTask]:
+        tasks = [SweepTask(sweep_id=step.sweep_id, cycle=step.cycle, now=step.now, account_id=account_id, shard=shard)
+                 for account_id in account_ids for shard in range(SWEEP_SHARDS)]
+        # Counted before they are sent: a crash between the two reports a failure, never a success.
+        self._firings.add_to_summary(step.sweep_id, SweepStats(shards_started=len(tasks)),
+                                     datetime.fromisoformat(step.now))
+        self._tasks.send(tasks)
+        return tasks
 
 
 @dataclass
