@@ -20,11 +20,13 @@ from automations.errors import Conflict
 from automations.ports import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
 
 
-def _s(value: str) -> dict[str, str]:
+def text(value: str) -> dict[str, str]:
+    """A DynamoDB string attribute value (every adapter writes its items with these)."""
     return {"S": value}
 
 
-def _n(value: int) -> dict[str, str]:
+def number(value: int) -> dict[str, str]:
+    """A DynamoDB number attribute value."""
     return {"N": str(value)}
 
 
@@ -46,13 +48,14 @@ def batch_get(client, table: str, keys: list[dict[str, Any]], **options: Any) ->
     return found
 
 
-def _failed_checks(error: ClientError) -> list[bool]:
+def failed_checks(error: ClientError) -> list[bool]:
     """Which items of a cancelled transaction failed their condition."""
     reasons = error.response.get("CancellationReasons") or []
     return [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
 
 
-def _is(error: ClientError, code: str) -> bool:
+def has_code(error: ClientError, code: str) -> bool:
+    """Whether AWS refused the call with the error ``code``."""
     return error.response.get("Error", {}).get("Code") == code
 
 
@@ -63,26 +66,26 @@ class DynamoAccountStore:
 
     def create_account(self, account: Account) -> None:
         item = {
-            "PK": _s(f"ACCOUNT#{account.id}"), "SK": _s("ACCOUNT"),
-            "GSI2PK": _s("ACCOUNTS"), "GSI2SK": _s(account.id),
-            "name": _s(account.name), "email": _s(account.email), "timezone": _s(account.timezone),
-            "created_at": _s(account.created_at.isoformat()),
-            "business_hours": _s(json.dumps(account.business_hours)),
+            "PK": text(f"ACCOUNT#{account.id}"), "SK": text("ACCOUNT"),
+            "GSI2PK": text("ACCOUNTS"), "GSI2SK": text(account.id),
+            "name": text(account.name), "email": text(account.email), "timezone": text(account.timezone),
+            "created_at": text(account.created_at.isoformat()),
+            "business_hours": text(json.dumps(account.business_hours)),
         }
-        owner = {"PK": _s(f"OWNER#{account.email}"), "SK": _s("OWNER"), "account_id": _s(account.id)}
+        owner = {"PK": text(f"OWNER#{account.email}"), "SK": text("OWNER"), "account_id": text(account.id)}
         try:
             self._db.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self._table, "Item": owner, "ConditionExpression": "attribute_not_exists(PK)"}},
                 {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
             ])
         except ClientError as e:
-            if _is(e, "TransactionCanceledException"):
+            if has_code(e, "TransactionCanceledException"):
                 raise Conflict(f"an account owned by {account.email} already exists") from None
             raise
 
     def get_account(self, account_id: str) -> Account | None:
         item = self._db.get_item(TableName=self._table,
-                                 Key={"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s("ACCOUNT")}).get("Item")
+                                 Key={"PK": text(f"ACCOUNT#{account_id}"), "SK": text("ACCOUNT")}).get("Item")
         if item is None:
             return None
         return Account(id=account_id, name=item["name"]["S"], email=item["email"]["S"],
@@ -90,9 +93,9 @@ class DynamoAccountStore:
                        business_hours=json.loads(item["business_hours"]["S"]))
 
     def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
-        condition, values = "GSI2PK = :a", {":a": _s("ACCOUNTS")}
+        condition, values = "GSI2PK = :a", {":a": text("ACCOUNTS")}
         if after is not None:
-            condition, values = condition + " AND GSI2SK > :after", {**values, ":after": _s(after)}
+            condition, values = condition + " AND GSI2SK > :after", {**values, ":after": text(after)}
         page = self._db.query(TableName=self._table, IndexName="GSI2", KeyConditionExpression=condition,
                               ExpressionAttributeValues=values, ProjectionExpression="GSI2SK", Limit=limit)
         ids = [item["GSI2SK"]["S"] for item in page["Items"]]
@@ -100,37 +103,37 @@ class DynamoAccountStore:
 
     def find_account_by_email(self, email: str) -> Account | None:
         owner = self._db.get_item(TableName=self._table,
-                                  Key={"PK": _s(f"OWNER#{email}"), "SK": _s("OWNER")}).get("Item")
+                                  Key={"PK": text(f"OWNER#{email}"), "SK": text("OWNER")}).get("Item")
         return self.get_account(owner["account_id"]["S"]) if owner else None
 
     def put_key(self, key: ApiKey) -> None:
         item = {
-            "PK": _s(f"APIKEY#{key.key_hash}"), "SK": _s("APIKEY"),
-            "GSI1PK": _s(f"KEYID#{key.key_id}"), "GSI1SK": _s("APIKEY"),
-            "key_id": _s(key.key_id), "account_id": _s(key.account_id), "email": _s(key.email),
-            "created_at": _s(key.created_at.isoformat()), "revoked": {"BOOL": key.revoked},
+            "PK": text(f"APIKEY#{key.key_hash}"), "SK": text("APIKEY"),
+            "GSI1PK": text(f"KEYID#{key.key_id}"), "GSI1SK": text("APIKEY"),
+            "key_id": text(key.key_id), "account_id": text(key.account_id), "email": text(key.email),
+            "created_at": text(key.created_at.isoformat()), "revoked": {"BOOL": key.revoked},
         }
         try:
             self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 raise Conflict("that API key already exists") from None
             raise
 
     def get_key(self, key_hash: str) -> ApiKey | None:
         item = self._db.get_item(TableName=self._table,
-                                 Key={"PK": _s(f"APIKEY#{key_hash}"), "SK": _s("APIKEY")}).get("Item")
+                                 Key={"PK": text(f"APIKEY#{key_hash}"), "SK": text("APIKEY")}).get("Item")
         return self._key(item) if item else None
 
     def find_key(self, key_id: str) -> ApiKey | None:
         found = self._db.query(TableName=self._table, IndexName="GSI1",
                                KeyConditionExpression="GSI1PK = :pk",
-                               ExpressionAttributeValues={":pk": _s(f"KEYID#{key_id}")})["Items"]
+                               ExpressionAttributeValues={":pk": text(f"KEYID#{key_id}")})["Items"]
         return self._key(found[0]) if found else None
 
     def revoke_key(self, key: ApiKey) -> None:
         self._db.update_item(TableName=self._table,
-                             Key={"PK": _s(f"APIKEY#{key.key_hash}"), "SK": _s("APIKEY")},
+                             Key={"PK": text(f"APIKEY#{key.key_hash}"), "SK": text("APIKEY")},
                              UpdateExpression="SET revoked = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
 
     @staticmethod
@@ -169,22 +172,22 @@ class DynamoAutomationStore:
 
     @staticmethod
     def _key(account_id: str, automation_id: int) -> dict[str, Any]:
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"AUTOMATION#{automation_id:012d}")}
+        return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"AUTOMATION#{automation_id:012d}")}
 
     @staticmethod
     def _counter_key(account_id: str) -> dict[str, Any]:
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s("COUNTER#AUTOMATIONS")}
+        return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text("COUNTER#AUTOMATIONS")}
 
     @staticmethod
     def _fingerprint_key(account_id: str, fingerprint: str) -> dict[str, Any]:
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"AUTOMATION_FP#{fingerprint}")}
+        return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"AUTOMATION_FP#{fingerprint}")}
 
     def _item(self, a: Automation) -> dict[str, Any]:
         return {
             **self._key(a.account_id, a.id),
-            "GSI1PK": _s(f"ACCOUNT#{a.account_id}#AUTOMATION_UUID#{a.uuid}"), "GSI1SK": _s("AUTOMATION"),
-            "data": _s(json.dumps(automation_to_document(a), separators=(",", ":"))),
-            "version": _n(a.version),
+            "GSI1PK": text(f"ACCOUNT#{a.account_id}#AUTOMATION_UUID#{a.uuid}"), "GSI1SK": text("AUTOMATION"),
+            "data": text(json.dumps(automation_to_document(a), separators=(",", ":"))),
+            "version": number(a.version),
         }
 
     @staticmethod
@@ -197,7 +200,7 @@ class DynamoAutomationStore:
         got = self._db.update_item(
             TableName=self._table, Key=self._counter_key(account_id),
             UpdateExpression="ADD next_id :n, next_position :n",
-            ExpressionAttributeValues={":n": _n(count)}, ReturnValues="UPDATED_NEW")["Attributes"]
+            ExpressionAttributeValues={":n": number(count)}, ReturnValues="UPDATED_NEW")["Attributes"]
         last_id, last_position = int(got["next_id"]["N"]), int(got["next_position"]["N"])
         return [(last_id - count + 1 + i, last_position - count + 1 + i) for i in range(count)]
 
@@ -206,9 +209,9 @@ class DynamoAutomationStore:
             self._db.update_item(
                 TableName=self._table, Key=self._counter_key(account_id), UpdateExpression="SET next_position = :p",
                 ConditionExpression="attribute_not_exists(next_position) OR next_position < :p",
-                ExpressionAttributeValues={":p": _n(position)})
+                ExpressionAttributeValues={":p": number(position)})
         except ClientError as e:
-            if not _is(e, "ConditionalCheckFailedException"):
+            if not has_code(e, "ConditionalCheckFailedException"):
                 raise
 
     def get(self, account_id: str, automation_id: int) -> Automation | None:
@@ -220,13 +223,13 @@ class DynamoAutomationStore:
     def find_by_uuid(self, account_id: str, automation_uuid: str) -> Automation | None:
         found = self._db.query(TableName=self._table, IndexName="GSI1", KeyConditionExpression="GSI1PK = :pk",
                                ExpressionAttributeValues={
-                                   ":pk": _s(f"ACCOUNT#{account_id}#AUTOMATION_UUID#{automation_uuid}")})["Items"]
+                                   ":pk": text(f"ACCOUNT#{account_id}#AUTOMATION_UUID#{automation_uuid}")})["Items"]
         return read_one(found[0], functools.partial(self._from_item, account_id), "automation") if found else None
 
     def list(self, account_id: str) -> list[Automation]:
         kwargs: dict[str, Any] = {
             "TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("AUTOMATION#")},
+            "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("AUTOMATION#")},
             "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"},
         }
         found: list[Automation] = []
@@ -240,21 +243,21 @@ class DynamoAutomationStore:
     # -- transactional writes ------------------------------------------------------------------
     def _fingerprint_put(self, a: Automation) -> dict[str, Any]:
         return {"Put": {"TableName": self._table,
-                        "Item": {**self._fingerprint_key(a.account_id, a.fingerprint()), "automation_id": _n(a.id)},
+                        "Item": {**self._fingerprint_key(a.account_id, a.fingerprint()), "automation_id": number(a.id)},
                         "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def _fingerprint_delete(self, a: Automation) -> dict[str, Any]:
         return {"Delete": {"TableName": self._table, "Key": self._fingerprint_key(a.account_id, a.fingerprint()),
                            "ConditionExpression": "automation_id = :id",
-                           "ExpressionAttributeValues": {":id": _n(a.id)}}}
+                           "ExpressionAttributeValues": {":id": number(a.id)}}}
 
     def _active_count(self, account_id: str, delta: int, max_active: int) -> dict[str, Any]:
         update: dict[str, Any] = {"TableName": self._table, "Key": self._counter_key(account_id),
                                   "UpdateExpression": "ADD active_count :d",
-                                  "ExpressionAttributeValues": {":d": _n(delta)}}
+                                  "ExpressionAttributeValues": {":d": number(delta)}}
         if delta > 0:
             update["ConditionExpression"] = "attribute_not_exists(active_count) OR active_count < :max"
-            update["ExpressionAttributeValues"][":max"] = _n(max_active)
+            update["ExpressionAttributeValues"][":max"] = number(max_active)
         return {"Update": update}
 
     def _transact(self, items: list[tuple[str, dict[str, Any]]], automation: Automation) -> None:
@@ -262,9 +265,9 @@ class DynamoAutomationStore:
         try:
             self._db.transact_write_items(TransactItems=[item for _, item in items])
         except ClientError as e:
-            if not _is(e, "TransactionCanceledException"):
+            if not has_code(e, "TransactionCanceledException"):
                 raise
-            failed = {meaning for (meaning, _), bad in zip(items, _failed_checks(e)) if bad}
+            failed = {meaning for (meaning, _), bad in zip(items, failed_checks(e)) if bad}
             if "identical" in failed:
                 raise IdenticalActiveAutomation(self._fingerprint_owner(automation)) from None
             if "limit" in failed:
@@ -287,7 +290,7 @@ class DynamoAutomationStore:
     def replace(self, old: Automation, new: Automation, max_active: int) -> None:
         items = [("stale", {"Put": {"TableName": self._table, "Item": self._item(new),
                                     "ConditionExpression": "version = :v",
-                                    "ExpressionAttributeValues": {":v": _n(old.version)}}})]
+                                    "ExpressionAttributeValues": {":v": number(old.version)}}})]
         old_fp = old.fingerprint() if old.active else None
         new_fp = new.fingerprint() if new.active else None
         if old_fp != new_fp:
@@ -303,7 +306,7 @@ class DynamoAutomationStore:
     def delete(self, automation: Automation) -> None:
         items = [("stale", {"Delete": {"TableName": self._table, "Key": self._key(automation.account_id, automation.id),
                                        "ConditionExpression": "version = :v",
-                                       "ExpressionAttributeValues": {":v": _n(automation.version)}}})]
+                                       "ExpressionAttributeValues": {":v": number(automation.version)}}})]
         if automation.active:
             items.append(("stale", self._fingerprint_delete(automation)))
             items.append(("limit", self._active_count(automation.account_id, -1, 0)))

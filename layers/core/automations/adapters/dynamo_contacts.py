@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
@@ -47,11 +47,11 @@ _ATTEMPTS = 5
 
 
 def _pk(account_id: str) -> dict[str, str]:
-    return _s(f"ACCOUNT#{account_id}")
+    return text(f"ACCOUNT#{account_id}")
 
 
 def _dump(doc: dict[str, Any]) -> dict[str, str]:
-    return _s(json.dumps(doc, separators=(",", ":")))
+    return text(json.dumps(doc, separators=(",", ":")))
 
 
 def _dates(doc: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def _after_key(account_id: str, prefix: str, cursor: str | None) -> dict[str, An
     decoded = decode_cursor(cursor)
     if len(decoded) != 1 or not isinstance(decoded[0], str) or not decoded[0].startswith(prefix):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
-    return {"PK": _pk(account_id), "SK": _s(decoded[0])}
+    return {"PK": _pk(account_id), "SK": text(decoded[0])}
 
 
 class _Base:
@@ -86,8 +86,8 @@ class _Base:
         and the cursor of the next page. One item more is read to know whether one follows."""
         query: dict[str, Any] = {
             "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": _s(prefix),
-                                          ":hi": _s(prefix + "\uffff")}}
+            "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": text(prefix),
+                                          ":hi": text(prefix + "\uffff")}}
         start = _after_key(account_id, prefix, after)
         items: list[dict[str, Any]] = []
         while len(items) <= limit:
@@ -102,7 +102,7 @@ class _Base:
 
     def _all(self, account_id: str, prefix: str) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
-                                 "ExpressionAttributeValues": {":pk": _pk(account_id), ":p": _s(prefix)}}
+                                 "ExpressionAttributeValues": {":pk": _pk(account_id), ":p": text(prefix)}}
         items: list[dict[str, Any]] = []
         while True:
             page = self._db.query(**query)
@@ -116,9 +116,9 @@ class _Base:
         try:
             self._db.transact_write_items(TransactItems=[item for _, item in items])
         except ClientError as e:
-            if not _is(e, "TransactionCanceledException"):
+            if not has_code(e, "TransactionCanceledException"):
                 raise
-            failed = {tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad}
+            failed = {tag for (tag, _), bad in zip(items, failed_checks(e)) if bad}
             if "email" in failed:
                 raise Conflict("another contact of this account has that email address") from None
             raise StaleWrite() from None
@@ -136,20 +136,20 @@ class NumberedDocuments(_Base, Generic[T]):
         self._record = prefix.rstrip("#").replace("_", " ").lower()  # as logs name it
 
     def _key(self, account_id: str, item_id: int) -> dict[str, Any]:
-        return {"PK": _pk(account_id), "SK": _s(f"{self._prefix}{item_id:012d}")}
+        return {"PK": _pk(account_id), "SK": text(f"{self._prefix}{item_id:012d}")}
 
     def _from_item(self, account_id: str, item: dict[str, Any]) -> T:
         return self._load(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
 
     def next_id(self, account_id: str) -> int:
-        got = self._db.update_item(TableName=self._table, Key={"PK": _pk(account_id), "SK": _s(f"COUNTER#{self._counter}")},
-                                   UpdateExpression="ADD next_id :one", ExpressionAttributeValues={":one": _n(1)},
+        got = self._db.update_item(TableName=self._table, Key={"PK": _pk(account_id), "SK": text(f"COUNTER#{self._counter}")},
+                                   UpdateExpression="ADD next_id :one", ExpressionAttributeValues={":one": number(1)},
                                    ReturnValues="UPDATED_NEW")
         return int(got["Attributes"]["next_id"]["N"])
 
     def insert(self, record: Any) -> None:
         self._db.put_item(TableName=self._table, Item={**self._key(record.account_id, record.id),
-                                                       "data": _dump(_document(record)), "version": _n(record.version)},
+                                                       "data": _dump(_document(record)), "version": number(record.version)},
                           ConditionExpression="attribute_not_exists(PK)")
 
     def get(self, account_id: str, item_id: int) -> T | None:
@@ -163,19 +163,19 @@ class NumberedDocuments(_Base, Generic[T]):
     def replace(self, old: Any, new: Any) -> None:
         try:
             self._db.put_item(TableName=self._table, Item={**self._key(new.account_id, new.id),
-                                                           "data": _dump(_document(new)), "version": _n(new.version)},
-                              ConditionExpression="version = :v", ExpressionAttributeValues={":v": _n(old.version)})
+                                                           "data": _dump(_document(new)), "version": number(new.version)},
+                              ConditionExpression="version = :v", ExpressionAttributeValues={":v": number(old.version)})
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 raise StaleWrite() from None
             raise
 
     def delete(self, record: Any) -> None:
         try:
             self._db.delete_item(TableName=self._table, Key=self._key(record.account_id, record.id),
-                                 ConditionExpression="version = :v", ExpressionAttributeValues={":v": _n(record.version)})
+                                 ConditionExpression="version = :v", ExpressionAttributeValues={":v": number(record.version)})
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 raise StaleWrite() from None
             raise
 
@@ -212,18 +212,18 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         self._name = name
 
     def _members_pk(self, account_id: str, group_id: int, shard: int) -> dict[str, str]:
-        return _s(f"ACCOUNT#{account_id}#MEMBERS#{self._name}#{group_id:012d}#{shard}")
+        return text(f"ACCOUNT#{account_id}#MEMBERS#{self._name}#{group_id:012d}#{shard}")
 
     def _member_key(self, account_id: str, group_id: int, contact_uuid: str) -> dict[str, Any]:
         return {"PK": self._members_pk(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
-                "SK": _s(f"MEMBER#{contact_uuid}")}
+                "SK": text(f"MEMBER#{contact_uuid}")}
 
     def _membership_put(self, m: Membership, group: Group) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
             **self._member_key(m.account_id, group.id, m.contact_uuid),
-            "GSI2PK": _s(contact_groups_key(m.account_id, m.contact_uuid)),
-            "GSI2SK": _s(f"{self._prefix}{group.id:012d}"),
-            "contact_uuid": _s(m.contact_uuid), "joined_at": _s(m.joined_at.isoformat())}}}
+            "GSI2PK": text(contact_groups_key(m.account_id, m.contact_uuid)),
+            "GSI2SK": text(f"{self._prefix}{group.id:012d}"),
+            "contact_uuid": text(m.contact_uuid), "joined_at": text(m.joined_at.isoformat())}}}
 
     def add_members(self, group: Group, joins: Iterable[tuple[Membership, ContactEvent]]
                     ) -> tuple[MembersAdded, list[ContactEvent]]:
@@ -256,9 +256,9 @@ class DynamoGroupStore(NumberedDocuments[Group]):
             try:
                 self._db.transact_write_items(TransactItems=items)
             except ClientError as e:
-                if not _is(e, "TransactionCanceledException"):
+                if not has_code(e, "TransactionCanceledException"):
                     raise
-                failed = _failed_checks(e)
+                failed = failed_checks(e)
                 if failed and failed[0]:
                     raise NotFound(f"{group.kind} {group.id} not found") from None
                 still = []
@@ -283,7 +283,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                                  Key=self._member_key(group.account_id, group.id, contact_uuid))
             return True
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 return False
             raise
 
@@ -318,28 +318,28 @@ class DynamoContactStore(_Base):
 
     @staticmethod
     def key(account_id: str, contact_uuid: str) -> dict[str, Any]:
-        return {"PK": _pk(account_id), "SK": _s(f"{DynamoContactStore.PREFIX}{contact_uuid}")}
+        return {"PK": _pk(account_id), "SK": text(f"{DynamoContactStore.PREFIX}{contact_uuid}")}
 
     @staticmethod
     def _email_key(account_id: str, email: str) -> dict[str, Any]:
-        return {"PK": _pk(account_id), "SK": _s(f"CONTACT_EMAIL#{email}")}
+        return {"PK": _pk(account_id), "SK": text(f"CONTACT_EMAIL#{email}")}
 
     def _put(self, c: Contact, condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self._table, "ConditionExpression": condition,
                                "Item": {**self.key(c.account_id, c.uuid), "data": _dump(_document(c)),
-                                        "version": _n(c.version)}}
+                                        "version": number(c.version)}}
         if values:
             put["ExpressionAttributeValues"] = values
         return {"Put": put}
 
     def _claim(self, c: Contact) -> tuple[str, dict[str, Any]]:
         return "email", {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(PK)",
-                                 "Item": {**self._email_key(c.account_id, c.email), "contact_uuid": _s(c.uuid)}}}
+                                 "Item": {**self._email_key(c.account_id, c.email), "contact_uuid": text(c.uuid)}}}
 
     def _release(self, c: Contact) -> tuple[str, dict[str, Any]]:
         return "stale", {"Delete": {"TableName": self._table, "Key": self._email_key(c.account_id, c.email),
                                     "ConditionExpression": "contact_uuid = :u",
-                                    "ExpressionAttributeValues": {":u": _s(c.uuid)}}}
+                                    "ExpressionAttributeValues": {":u": text(c.uuid)}}}
 
     def insert(self, contact: Contact, change: ContactEvent) -> None:
         items = [("stale", self._put(contact, "attribute_not_exists(PK)")), self._logged(change)]
@@ -348,7 +348,7 @@ class DynamoContactStore(_Base):
         self._transact(items)
 
     def replace(self, old: Contact, new: Contact, change: ContactEvent) -> None:
-        items = [("stale", self._put(new, "version = :v", {":v": _n(old.version)})), self._logged(change)]
+        items = [("stale", self._put(new, "version = :v", {":v": number(old.version)})), self._logged(change)]
         if old.email != new.email:
             if old.email:
                 items.append(self._release(old))
@@ -363,7 +363,7 @@ class DynamoContactStore(_Base):
     def delete(self, contact: Contact) -> None:
         items = [("stale", {"Delete": {"TableName": self._table, "Key": self.key(contact.account_id, contact.uuid),
                                        "ConditionExpression": "version = :v",
-                                       "ExpressionAttributeValues": {":v": _n(contact.version)}}})]
+                                       "ExpressionAttributeValues": {":v": number(contact.version)}}})]
         if contact.email:
             items.append(self._release(contact))
         self._transact(items)
@@ -374,7 +374,7 @@ class DynamoContactStore(_Base):
         points at a contact that no longer exists, which readers treat as absent."""
         query: dict[str, Any] = {"TableName": self._table, "IndexName": "GSI2",
                                  "KeyConditionExpression": "GSI2PK = :pk", "ProjectionExpression": "PK, SK",
-                                 "ExpressionAttributeValues": {":pk": _s(contact_groups_key(contact.account_id,
+                                 "ExpressionAttributeValues": {":pk": text(contact_groups_key(contact.account_id,
                                                                                              contact.uuid))}}
         while True:
             page = self._db.query(**query)
@@ -417,7 +417,7 @@ class DynamoContactStore(_Base):
 class DynamoContactEventLog(_Base):
     @staticmethod
     def _partition(account_id: str, shard: int) -> dict[str, str]:
-        return _s(f"ACCOUNT#{account_id}#CONTACT_EVENTS#{shard}")
+        return text(f"ACCOUNT#{account_id}#CONTACT_EVENTS#{shard}")
 
     @staticmethod
     def put(table: str, event: ContactEvent) -> dict[str, Any]:
@@ -425,15 +425,15 @@ class DynamoContactEventLog(_Base):
         expires = int((event.occurred_at + RETENTION).timestamp())
         return {"TableName": table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
             "PK": DynamoContactEventLog._partition(event.account_id, shard_of(event.id, JOIN_SHARDS)),
-            "SK": _s(f"{sortable(event.occurred_at)}#{event.id}"),
-            "data": _dump(event.to_dict()), "expires_at": _n(expires)}}
+            "SK": text(f"{sortable(event.occurred_at)}#{event.id}"),
+            "data": _dump(event.to_dict()), "expires_at": number(expires)}}
 
     def append(self, event: ContactEvent) -> bool:
         try:
             self._db.put_item(**self.put(self._table, event))
             return True
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 return False
             raise
 
@@ -446,7 +446,7 @@ class DynamoContactEventLog(_Base):
                         "ExpressionAttributeValues": {":pk": self._partition(account_id, shard)}}
             return {"KeyConditionExpression": "PK = :pk AND SK >= :since",
                     "ExpressionAttributeValues": {":pk": self._partition(account_id, shard),
-                                                  ":since": _s(sortable(since))}}
+                                                  ":since": text(sortable(since))}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
         return read_all(items, lambda item: ContactEvent.from_dict(json.loads(item["data"]["S"])), "contact event"), cursor

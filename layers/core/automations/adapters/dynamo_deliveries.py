@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations import clock
-from automations.adapters.dynamo import _is, _n, _s
+from automations.adapters.dynamo import has_code, number, text
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, shard_of
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
 from automations.errors import reason_of
@@ -53,19 +53,19 @@ class DynamoDeliveryStore:
 
     @staticmethod
     def _key(account_id: str, delivery_id: str) -> dict[str, Any]:
-        return {"PK": _s(f"{deliveries_partition(account_id)}{shard_of(delivery_id, RUN_SHARDS)}"),
-                "SK": _s(f"DELIVERY#{delivery_id}")}
+        return {"PK": text(f"{deliveries_partition(account_id)}{shard_of(delivery_id, RUN_SHARDS)}"),
+                "SK": text(f"DELIVERY#{delivery_id}")}
 
     def new_delivery_put(self, d: Delivery) -> dict[str, Any]:
         """Transaction item: store ``d`` as pending unless a delivery of that id exists."""
-        item = {**self._key(d.account_id, d.id), "data": _s(_document(d)), "status": _s(d.status.value),
-                "attempts": _n(d.attempts)}
+        item = {**self._key(d.account_id, d.id), "data": text(_document(d)), "status": text(d.status.value),
+                "attempts": number(d.attempts)}
         if d.status is DeliveryStatus.PENDING:  # only what is still to send waits in the outbox
-            item.update(DUE_PK=_s(outbox_key(shard_of(d.id, DUE_SHARDS))),
-                        DUE_SK=_s(f"{d.created_at.isoformat()}#{d.id}"))
+            item.update(DUE_PK=text(outbox_key(shard_of(d.id, DUE_SHARDS))),
+                        DUE_SK=text(f"{d.created_at.isoformat()}#{d.id}"))
         for name in ("provider_id", "error"):
             if getattr(d, name) is not None:
-                item[name] = _s(getattr(d, name))
+                item[name] = text(getattr(d, name))
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def put_new(self, d: Delivery) -> Delivery:
@@ -75,7 +75,7 @@ class DynamoDeliveryStore:
             self._db.put_item(**self.new_delivery_put(d)["Put"])
             return d
         except ClientError as e:
-            if not _is(e, "ConditionalCheckFailedException"):
+            if not has_code(e, "ConditionalCheckFailedException"):
                 raise
         return self.get(d.account_id, d.id)
 
@@ -86,11 +86,11 @@ class DynamoDeliveryStore:
                 TableName=self._table, Key=self._key(d.account_id, d.id),
                 UpdateExpression="SET #s = :sending, claimed_at = :now ADD attempts :one",
                 ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":sending": _s("sending"), ":pending": _s("pending"), ":one": _n(1),
-                                           ":now": _s(clock.now().isoformat())},
+                ExpressionAttributeValues={":sending": text("sending"), ":pending": text("pending"), ":one": number(1),
+                                           ":now": text(clock.now().isoformat())},
                 ReturnValues="ALL_NEW")["Attributes"]
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 return None
             raise
         return _from_item(got)
@@ -100,17 +100,17 @@ class DynamoDeliveryStore:
         self._db.update_item(
             TableName=self._table, Key=self._key(d.account_id, d.id), UpdateExpression="SET #s = :pending, #e = :e",
             ExpressionAttributeNames={"#s": "status", "#e": "error"},
-            ExpressionAttributeValues={":pending": _s("pending"), ":e": _s(error)})
+            ExpressionAttributeValues={":pending": text("pending"), ":e": text(error)})
 
     def finish(self, d: Delivery, status: DeliveryStatus, provider_id: str | None = None,
                error: str | None = None) -> Delivery:
         names = {"#s": "status"}
-        values: dict[str, Any] = {":s": _s(status.value)}
+        values: dict[str, Any] = {":s": text(status.value)}
         sets = ["#s = :s"]
         for attribute, value in (("provider_id", provider_id), ("error", error)):
             if value is not None:
                 names[f"#{attribute}"] = attribute
-                values[f":{attribute}"] = _s(value)
+                values[f":{attribute}"] = text(value)
                 sets.append(f"#{attribute} = :{attribute}")
         self._db.update_item(TableName=self._table, Key=self._key(d.account_id, d.id),
                              UpdateExpression="SET " + ", ".join(sets) + " REMOVE DUE_PK, DUE_SK",
@@ -127,7 +127,7 @@ class DynamoDeliveryStore:
         keys = []
         for shard in range(DUE_SHARDS):
             keys += self._db.query(TableName=self._table, IndexName="DueIndex", KeyConditionExpression="DUE_PK = :o",
-                                   ExpressionAttributeValues={":o": _s(outbox_key(shard))}, Limit=limit)["Items"]
+                                   ExpressionAttributeValues={":o": text(outbox_key(shard))}, Limit=limit)["Items"]
         keys = sorted(keys, key=lambda key: key["DUE_SK"]["S"])[:limit]
         found = []
         for key in keys:
@@ -146,4 +146,4 @@ class DynamoDeliveryStore:
         self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
                              UpdateExpression="SET #s = :failed, #e = :e REMOVE DUE_PK, DUE_SK",
                              ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                             ExpressionAttributeValues={":failed": _s("failed"), ":e": _s(f"unreadable: {reason}")})
+                             ExpressionAttributeValues={":failed": text("failed"), ":e": text(f"unreadable: {reason}")})

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _is, _n, _s
+from automations.adapters.dynamo import has_code, number, text
 from automations.adapters.dynamo_tickets import _json, _Table
 from automations.domain.job import Job, JobItem
 
@@ -26,11 +26,11 @@ class DynamoJobStore(_Table):
 
     @staticmethod
     def _item_key(job: Job, index: int) -> dict[str, Any]:
-        return {"PK": _s(f"ACCOUNT#{job.account_id}#JOB#{job.id}"), "SK": _s(f"ITEM#{index:05d}")}
+        return {"PK": text(f"ACCOUNT#{job.account_id}#JOB#{job.id}"), "SK": text(f"ITEM#{index:05d}")}
 
     @staticmethod
     def _expiry(job: Job) -> dict[str, str]:
-        return _n(int((job.created_at + _KEPT).timestamp()))
+        return number(int((job.created_at + _KEPT).timestamp()))
 
     def create(self, job: Job, items: list[JobItem]) -> None:
         """The items first, then the head: a job that can be read is whole."""
@@ -57,7 +57,7 @@ class DynamoJobStore(_Table):
 
     def items(self, account_id: str, job_id: str) -> list[JobItem]:
         query = {"KeyConditionExpression": "PK = :pk", "ConsistentRead": True,
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#JOB#{job_id}")}}
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#JOB#{job_id}")}}
         found, _ = self._read(query, None, None)
         return [JobItem(index=int(i["SK"]["S"].removeprefix("ITEM#")), request=json.loads(i["request"]["S"]),
                         result=json.loads(i["result"]["S"]) if "result" in i else None) for i in found]
@@ -77,7 +77,7 @@ class DynamoJobStore(_Table):
         try:
             self._db.update_item(**self.result_write(job, index, result)[1]["Update"])
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 return False
             raise
         return True

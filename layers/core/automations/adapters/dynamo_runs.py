@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
@@ -64,8 +64,8 @@ def _due_key(run: Run) -> dict[str, Any]:
     look_at = run.lease_until if run.status is RunStatus.RUNNING else run.due_at
     if run.finished or look_at is None:
         return {}
-    return {"DUE_PK": _s(due_shard_key(shard_of(run.id, DUE_SHARDS))),
-            "DUE_SK": _s(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
+    return {"DUE_PK": text(due_shard_key(shard_of(run.id, DUE_SHARDS))),
+            "DUE_SK": text(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
@@ -73,7 +73,7 @@ def _from_item(account_id: str, item: dict[str, Any]) -> Run:
 
 
 def runs_key(account_id: str, run_id: str) -> dict[str, Any]:
-    return {"PK": _s(runs_partition(account_id, shard_of(run_id, RUN_SHARDS))), "SK": _s(f"RUN#{run_id}")}
+    return {"PK": text(runs_partition(account_id, shard_of(run_id, RUN_SHARDS))), "SK": text(f"RUN#{run_id}")}
 
 
 def runs_partition(account_id: str, shard: int) -> str:
@@ -108,14 +108,14 @@ class DynamoRunStore:
         self._table = table
 
     def item(self, run: Run) -> dict[str, Any]:
-        order = _s(f"{sortable(run.created_at)}#{run.id}")
+        order = text(f"{sortable(run.created_at)}#{run.id}")
         return {
             **runs_key(run.account_id, run.id),
-            "GSI1PK": _s(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
+            "GSI1PK": text(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
             "GSI1SK": order,
-            "GSI2PK": _s(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
-            "status": _s(run.status.value), "version": _n(run.version),
-            "data": _s(json.dumps(run_document(run), separators=(",", ":"), default=str)),
+            "GSI2PK": text(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
+            "status": text(run.status.value), "version": number(run.version),
+            "data": text(json.dumps(run_document(run), separators=(",", ":"), default=str)),
             **_due_key(run),
         }
 
@@ -129,7 +129,7 @@ class DynamoRunStore:
         try:
             self._db.put_item(**self.new_run_put(run)["Put"])
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 return False
             raise
         return True
@@ -141,7 +141,7 @@ class DynamoRunStore:
         all. Returns what was stored."""
         stored = replace(new, version=old.version + 1)
         put = {"TableName": self._table, "Item": self.item(stored), "ConditionExpression": "version = :v",
-               "ExpressionAttributeValues": {":v": _n(old.version)}}
+               "ExpressionAttributeValues": {":v": number(old.version)}}
         try:
             if not deliveries:
                 self._db.put_item(**put)
@@ -150,11 +150,11 @@ class DynamoRunStore:
             self._db.transact_write_items(TransactItems=[{"Put": put},
                                                          *(outbox.new_delivery_put(d) for d in deliveries)])
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 raise StaleWrite(old.id) from None
-            if not _is(e, "TransactionCanceledException"):
+            if not has_code(e, "TransactionCanceledException"):
                 raise
-            run_moved, *existing = _failed_checks(e) or [False]
+            run_moved, *existing = failed_checks(e) or [False]
             if run_moved:
                 raise StaleWrite(old.id) from None
             if not any(existing):
@@ -187,10 +187,10 @@ class DynamoRunStore:
         query: dict[str, Any] = {
             "TableName": self._table, "IndexName": "DueIndex", "Limit": limit,
             "KeyConditionExpression": f"DUE_PK = :shard AND {condition}",
-            "ExpressionAttributeValues": {":shard": _s(due_shard_key(shard)), ":when": _s(when)}}
+            "ExpressionAttributeValues": {":shard": text(due_shard_key(shard)), ":when": text(when)}}
         if after is not None:
             account_id, run_id = after.split("#")[1:3]
-            query["ExclusiveStartKey"] = {"DUE_PK": _s(due_shard_key(shard)), "DUE_SK": _s(after),
+            query["ExclusiveStartKey"] = {"DUE_PK": text(due_shard_key(shard)), "DUE_SK": text(after),
                                           **runs_key(account_id, run_id)}
         page = self._db.query(**query)
         found = []
@@ -208,9 +208,9 @@ class DynamoRunStore:
         """``runs`` more due in (minute, shard): the time buckets' counter, one item per bucket
         (kept a day). Returns the count with them."""
         got = self._db.update_item(
-            TableName=self._table, Key={"PK": _s(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": _s("COUNT")},
+            TableName=self._table, Key={"PK": text(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": text("COUNT")},
             UpdateExpression="ADD runs :n SET expires_at = :expires",
-            ExpressionAttributeValues={":n": _n(runs), ":expires": _n(int(minute.timestamp()) + 86_400)},
+            ExpressionAttributeValues={":n": number(runs), ":expires": number(int(minute.timestamp()) + 86_400)},
             ReturnValues="UPDATED_NEW")
         return int(got["Attributes"]["runs"]["N"])
 
@@ -222,10 +222,10 @@ class DynamoRunStore:
             hour = sortable(run.created_at)[:_HOUR]
             key = _usage_key(run.account_id, run.automation_id, shard_of(run.id, USAGE_SHARDS))
             self._db.update_item(
-                TableName=self._table, Key={"PK": _s(key), "SK": _s(hour)},
+                TableName=self._table, Key={"PK": text(key), "SK": text(hour)},
                 UpdateExpression="ADD runs :one SET expires_at = :expires",
-                ExpressionAttributeValues={":one": _n(1),
-                                           ":expires": _n(int(run.created_at.timestamp()) + _USAGE_KEPT)})
+                ExpressionAttributeValues={":one": number(1),
+                                           ":expires": number(int(run.created_at.timestamp()) + _USAGE_KEPT)})
 
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
         """How many runs the automation has had since the hour of ``since``: a Query of each
@@ -234,8 +234,8 @@ class DynamoRunStore:
         for shard in range(USAGE_SHARDS):
             kwargs: dict[str, Any] = {
                 "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK >= :since",
-                "ExpressionAttributeValues": {":pk": _s(_usage_key(account_id, automation_id, shard)),
-                                              ":since": _s(sortable(since)[:_HOUR])}}
+                "ExpressionAttributeValues": {":pk": text(_usage_key(account_id, automation_id, shard)),
+                                              ":since": text(sortable(since)[:_HOUR])}}
             while True:
                 page = self._db.query(**kwargs)
                 total += sum(int(item["runs"]["N"]) for item in page["Items"])
@@ -255,7 +255,7 @@ class DynamoRunStore:
         self._db.update_item(TableName=self._table, Key=runs_key(account_id, run_id),
                              UpdateExpression="SET #status = :failed, #error = :reason REMOVE DUE_PK, DUE_SK",
                              ExpressionAttributeNames={"#status": "status", "#error": "error"},
-                             ExpressionAttributeValues={":failed": _s(RunStatus.FAILED.value), ":reason": _s(reason)})
+                             ExpressionAttributeValues={":failed": text(RunStatus.FAILED.value), ":reason": text(reason)})
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:
@@ -265,31 +265,31 @@ class DynamoRunStore:
         filters = []
         if subject is not None and automation_id is not None:
             filters.append("begins_with(GSI1PK, :automation)")
-            values[":automation"] = _s(automation_runs_prefix(account_id, automation_id))
+            values[":automation"] = text(automation_runs_prefix(account_id, automation_id))
         if status is not None:
             filters.append("#status = :status")
-            values[":status"] = _s(status.value)
+            values[":status"] = text(status.value)
         options: dict[str, Any] = {"FilterExpression": " AND ".join(filters)} if filters else {}
         if status is not None:
             options["ExpressionAttributeNames"] = {"#status": "status"}
         if subject is not None:
             query: dict[str, Any] = {"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
-                                     "ExpressionAttributeValues": {":pk": _s(subject_runs_key(account_id, *subject)),
+                                     "ExpressionAttributeValues": {":pk": text(subject_runs_key(account_id, *subject)),
                                                                    **values}, **options}
             return self._subject_page(account_id, query, limit, cursor)
         if automation_id is not None:
             def shard_query(shard: int) -> dict[str, Any]:
                 return {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk", "ScanIndexForward": False,
                         "ExpressionAttributeValues": {
-                            ":pk": _s(automation_runs_key(account_id, automation_id, shard)), **values}, **options}
+                            ":pk": text(automation_runs_key(account_id, automation_id, shard)), **values}, **options}
             items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query,
                                         ("GSI1PK", "GSI1SK", "PK", "SK"), lambda item: item["GSI1SK"]["S"],
                                         limit=limit, cursor=cursor, descending=True)
         else:
             def shard_query(shard: int) -> dict[str, Any]:
                 return {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
-                        "ExpressionAttributeValues": {":pk": _s(runs_partition(account_id, shard)),
-                                                      ":run": _s("RUN#"), **values}, **options}
+                        "ExpressionAttributeValues": {":pk": text(runs_partition(account_id, shard)),
+                                                      ":run": text("RUN#"), **values}, **options}
             items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("PK", "SK"),
                                         lambda item: item["SK"]["S"], limit=limit, cursor=cursor)
         return read_all(items, functools.partial(_from_item, account_id), "run"), cursor

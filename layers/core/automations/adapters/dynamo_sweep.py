@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _failed_checks, _is, _n, _s, batch_get
+from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
 from automations.clock import iso_z
 from automations.domain.audit import Audit
 from automations.domain.run import Run
@@ -43,14 +43,14 @@ class DynamoFiringStore:
     def _cap_key(self, account_id: str, cycle: str, automation_id: int, shard: int | None) -> dict[str, Any]:
         """The cycle's pool of the automation's cap (shard None), or one shard's share of it."""
         where = "" if shard is None else f"#{shard}"
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"SWEEP_CAP#{cycle}#{automation_id}{where}")}
+        return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"SWEEP_CAP#{cycle}#{automation_id}{where}")}
 
     def _spend(self, account_id: str, cycle: str, automation_id: int, shard: int, expires: int) -> dict[str, Any]:
         return {"Update": {
             "TableName": self._table, "Key": self._cap_key(account_id, cycle, automation_id, shard),
             "UpdateExpression": "ADD spare :minus_one SET expires_at = :expires",
             "ConditionExpression": "spare > :zero",
-            "ExpressionAttributeValues": {":minus_one": _n(-1), ":zero": _n(0), ":expires": _n(expires)}}}
+            "ExpressionAttributeValues": {":minus_one": number(-1), ":zero": number(0), ":expires": number(expires)}}}
 
     def _move(self, account_id: str, cycle: str, automation_id: int, shard: int, source: dict[str, Any],
               amount: int, expires: int) -> bool:
@@ -59,12 +59,12 @@ class DynamoFiringStore:
         give = {"Update": {
             "TableName": self._table, "Key": self._cap_key(account_id, cycle, automation_id, shard),
             "UpdateExpression": "ADD spare :n SET expires_at = :expires",
-            "ExpressionAttributeValues": {":n": _n(amount), ":expires": _n(expires)}}}
+            "ExpressionAttributeValues": {":n": number(amount), ":expires": number(expires)}}}
         try:
             self._db.transact_write_items(TransactItems=[{"Update": {"TableName": self._table, **source}}, give])
             return True
         except ClientError as e:
-            if _is(e, "TransactionCanceledException"):
+            if has_code(e, "TransactionCanceledException"):
                 return False
             raise
 
@@ -78,8 +78,8 @@ class DynamoFiringStore:
                 amount = min(LEASE, cap - leased)
                 take = {"Key": pool_key, "UpdateExpression": "SET leased = :after, expires_at = :expires",
                         "ConditionExpression": "attribute_not_exists(leased) OR leased = :seen",
-                        "ExpressionAttributeValues": {":after": _n(leased + amount), ":seen": _n(leased),
-                                                      ":expires": _n(expires)}}
+                        "ExpressionAttributeValues": {":after": number(leased + amount), ":seen": number(leased),
+                                                      ":expires": number(expires)}}
                 if leased == 0:
                     take["ConditionExpression"] = "attribute_not_exists(leased)"
                     del take["ExpressionAttributeValues"][":seen"]
@@ -97,7 +97,7 @@ class DynamoFiringStore:
             amount = -(-spare // 2)  # half, rounded up: the other shard may still need the rest
             take = {"Key": {"PK": richest["PK"], "SK": richest["SK"]},
                     "UpdateExpression": "ADD spare :minus", "ConditionExpression": "spare >= :n",
-                    "ExpressionAttributeValues": {":minus": _n(-amount), ":n": _n(amount)}}
+                    "ExpressionAttributeValues": {":minus": number(-amount), ":n": number(amount)}}
             if self._move(account_id, cycle, automation_id, shard, take, amount, expires):
                 return True
         return False
@@ -115,9 +115,9 @@ class DynamoFiringStore:
             try:
                 self._db.transact_write_items(TransactItems=[item for _, item in items])
             except ClientError as e:
-                if not _is(e, "TransactionCanceledException"):
+                if not has_code(e, "TransactionCanceledException"):
                     raise
-                failed = [tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]
+                failed = [tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]
             else:
                 self._runs.count_usage(runs)
                 return
@@ -135,15 +135,15 @@ class DynamoFiringStore:
     def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
         counts = stats.as_dict()
         self._db.update_item(
-            TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},
+            TableName=self._table, Key={"PK": text(f"SWEEP#{sweep_id}"), "SK": text("SUMMARY")},
             # finished_at: when the cycle's latest task finished (the local console lists sweeps by it)
             UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts)
                              + " SET expires_at = :e, finished_at = :at",
-            ExpressionAttributeValues={**{f":{name}": _n(value) for name, value in counts.items()},
-                                       ":e": _n(_expiry(at)), ":at": _s(iso_z(at))})
+            ExpressionAttributeValues={**{f":{name}": number(value) for name, value in counts.items()},
+                                       ":e": number(_expiry(at)), ":at": text(iso_z(at))})
 
     def summary(self, sweep_id: str) -> dict[str, int]:
-        item = self._db.get_item(TableName=self._table, Key={"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("SUMMARY")},
+        item = self._db.get_item(TableName=self._table, Key={"PK": text(f"SWEEP#{sweep_id}"), "SK": text("SUMMARY")},
                                  ConsistentRead=True).get("Item") or {}
         return {name: int(item[name]["N"]) if name in item else 0 for name in SweepStats().as_dict()}
 
@@ -151,11 +151,11 @@ class DynamoFiringStore:
         return "Item" in self._db.get_item(TableName=self._table, Key=self._started(sweep_id), ConsistentRead=True)
 
     def mark_started(self, sweep_id: str, at: datetime) -> None:
-        self._db.put_item(TableName=self._table, Item={**self._started(sweep_id), "expires_at": _n(_expiry(at))})
+        self._db.put_item(TableName=self._table, Item={**self._started(sweep_id), "expires_at": number(_expiry(at))})
 
     @staticmethod
     def _started(sweep_id: str) -> dict[str, Any]:
-        return {"PK": _s(f"SWEEP#{sweep_id}"), "SK": _s("STARTED")}
+        return {"PK": text(f"SWEEP#{sweep_id}"), "SK": text("STARTED")}
 
     def record_failed(self, runs: list[Run]) -> None:
         for run in runs:

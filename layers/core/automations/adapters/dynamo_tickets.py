@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _failed_checks, _is, _n, _s
+from automations.adapters.dynamo import failed_checks, has_code, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
 from automations.domain.ticket import _INSTANTS, DeletedTicket, Ticket, sweep_shard
@@ -71,7 +71,7 @@ def audit_from_document(doc: dict[str, Any]) -> Audit:
 
 
 def _json(doc: dict[str, Any]) -> dict[str, str]:
-    return _s(json.dumps(doc, separators=(",", ":")))
+    return text(json.dumps(doc, separators=(",", ":")))
 
 
 class _Table:
@@ -115,11 +115,11 @@ class _Table:
 
     @staticmethod
     def _account_key(account_id: str, sort_key: str) -> dict[str, Any]:
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(sort_key)}
+        return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(sort_key)}
 
     def _next_id(self, key: dict[str, Any]) -> int:
         got = self._db.update_item(TableName=self._table, Key=key, UpdateExpression="ADD next_id :one",
-                                   ExpressionAttributeValues={":one": _n(1)}, ReturnValues="UPDATED_NEW")
+                                   ExpressionAttributeValues={":one": number(1)}, ReturnValues="UPDATED_NEW")
         return int(got["Attributes"]["next_id"]["N"])
 
 
@@ -134,22 +134,22 @@ class DynamoTicketStore(_Table):
 
     @staticmethod
     def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
-        return _s(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
+        return text(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
 
     @staticmethod
     def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
         """GSI2 keys of the incremental export: the account's tickets, deleted ones too, by the
         time they last changed."""
-        return {"GSI2PK": _s(f"ACCOUNT#{account_id}#TICKET_UPDATES"),
-                "GSI2SK": _s(f"{sortable(when)}#{ticket_id:012d}")}
+        return {"GSI2PK": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"),
+                "GSI2SK": text(f"{sortable(when)}#{ticket_id:012d}")}
 
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
-        item = {**self._key(t.account_id, t.id), "data": _json(ticket_to_document(t)), "version": _n(version)}
+        item = {**self._key(t.account_id, t.id), "data": _json(ticket_to_document(t)), "version": number(version)}
         if t.updated_at is not None:
             item.update(self._updates(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
-            item["SWEEP_PK"] = _s(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
-            item["SWEEP_SK"] = _s(f"{t.id:012d}")
+            item["SWEEP_PK"] = text(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
+            item["SWEEP_SK"] = text(f"{t.id:012d}")
         return item
 
     @staticmethod
@@ -162,7 +162,7 @@ class DynamoTicketStore(_Table):
 
     def allocate_ids(self, account_id: str, count: int) -> range:
         got = self._db.update_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_IDS),
-                                   UpdateExpression="ADD next_id :n", ExpressionAttributeValues={":n": _n(count)},
+                                   UpdateExpression="ADD next_id :n", ExpressionAttributeValues={":n": number(count)},
                                    ReturnValues="UPDATED_NEW")
         last = int(got["Attributes"]["next_id"]["N"])
         return range(last - count + 1, last + 1)
@@ -210,7 +210,7 @@ class DynamoTicketStore(_Table):
               offset: int, projection: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         """Up to ``limit`` items of the prefix's family, and whether more follow."""
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s(prefix)},
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text(prefix)},
                  "ScanIndexForward": not descending}
         start = None if exclusive_start is None else self._account_key(account_id, f"{prefix}{exclusive_start:012d}")
         if offset:
@@ -232,7 +232,7 @@ class DynamoTicketStore(_Table):
     def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
                        ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
         query = {"IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA,
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA,
                  "ProjectionExpression": "#d, version, SK"}
         items, last_key = self._read(query, limit, exclusive_start)
         return [self._readable(account_id, item) for item in items], last_key
@@ -251,7 +251,7 @@ class DynamoTicketStore(_Table):
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
                  "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),
-                                               ":prefix": _s("AUDIT#")},
+                                               ":prefix": text("AUDIT#")},
                  "ProjectionExpression": "#d", "ExpressionAttributeNames": {"#d": "data"}}
         items, _ = self._read(query, None, None)
         return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
@@ -263,7 +263,7 @@ class DynamoTicketStore(_Table):
         ``limit`` and about ``max_bytes`` of them; and whether more follow."""
         query = {"IndexName": "GSI2", "ScanIndexForward": True,
                  "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": _s(position)}}
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}}
         found: list[tuple[str, Ticket | DeletedTicket]] = []
         size, start = 0, None
         while len(found) < limit and size < max_bytes:
@@ -282,10 +282,10 @@ class DynamoTicketStore(_Table):
         """The account's audits newest first (through GSI2), each with its position, up to
         ``limit`` older than the position ``before`` or (in the other direction, still listed
         newest first) newer than ``after``; and whether more lie in the direction of travel."""
-        condition, values = "GSI2PK = :pk", {":pk": _s(f"ACCOUNT#{account_id}#AUDITS")}
+        condition, values = "GSI2PK = :pk", {":pk": text(f"ACCOUNT#{account_id}#AUDITS")}
         if before is not None or after is not None:
             condition += " AND GSI2SK < :at" if after is None else " AND GSI2SK > :at"
-            values[":at"] = _s(before if after is None else after)
+            values[":at"] = text(before if after is None else after)
         query = {"IndexName": "GSI2", "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
                  "ScanIndexForward": after is not None, "ProjectionExpression": "GSI2SK, #d",
                  "ExpressionAttributeNames": {"#d": "data"}}
@@ -296,23 +296,23 @@ class DynamoTicketStore(_Table):
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
         when = sortable(audit.created_at)
-        item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": _s(f"AUDIT#{when}#{audit.id:020d}"),
-                "GSI2PK": _s(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": _s(f"{when}#{audit.id:020d}"),
+        item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
+                "GSI2PK": text(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": text(f"{when}#{audit.id:020d}"),
                 "data": _json(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def _count_change(self, account_id: str, delta: int) -> dict[str, Any]:
         return {"Update": {"TableName": self._table, "Key": self._account_key(account_id, _TICKET_COUNT),
-                           "UpdateExpression": "ADD ticket_count :d", "ExpressionAttributeValues": {":d": _n(delta)}}}
+                           "UpdateExpression": "ADD ticket_count :d", "ExpressionAttributeValues": {":d": number(delta)}}}
 
     def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         try:
             self._db.transact_write_items(TransactItems=[item for _, item in items])
         except ClientError as e:
-            if not _is(e, "TransactionCanceledException"):
+            if not has_code(e, "TransactionCanceledException"):
                 raise
             # Conflicting concurrent transactions cancel without a failed check: stale all the same.
-            raise StaleWrite(*[tag for (tag, _), bad in zip(items, _failed_checks(e)) if bad]) from None
+            raise StaleWrite(*[tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]) from None
 
     def insert(self, ticket: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """``also``: tagged items of the caller's to commit in the same transaction."""
@@ -334,7 +334,7 @@ class DynamoTicketStore(_Table):
         return [
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(new, version),
                                 "ConditionExpression": "version = :v",
-                                "ExpressionAttributeValues": {":v": _n(old.version)}}}),
+                                "ExpressionAttributeValues": {":v": number(old.version)}}}),
             *[("audit", self._audit_put(new.account_id, audit)) for audit in audits],
         ]
 
@@ -355,16 +355,16 @@ class DynamoTicketStore(_Table):
         """Move the ticket to the deleted tickets (its item and audits kept, out of the sweep)."""
         deleted_at = deleted_at or now()
         item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
-                **self._updates(ticket.account_id, ticket.id, deleted_at), "deleted_at": _s(deleted_at.isoformat())}
+                **self._updates(ticket.account_id, ticket.id, deleted_at), "deleted_at": text(deleted_at.isoformat())}
         for index in ("SWEEP_PK", "SWEEP_SK"):
             item.pop(index, None)
         if actor_id is not None:
-            item["actor_id"] = _n(actor_id)
+            item["actor_id"] = number(actor_id)
         self._transact([
             *also,
             ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
                                    "ConditionExpression": "version = :v",
-                                   "ExpressionAttributeValues": {":v": _n(ticket.version)}}}),
+                                   "ExpressionAttributeValues": {":v": number(ticket.version)}}}),
             ("deleted", {"Put": {"TableName": self._table, "Item": item}}),
             *self._counts(ticket.account_id, -1, 1),
         ])
@@ -430,25 +430,25 @@ class DynamoUserStore(_Table):
 
     def find_by_email(self, account_id: str, email: str) -> User | None:
         found, _ = self._read({"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
-                               "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}#USER_EMAIL#{email}")}},
+                               "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#USER_EMAIL#{email}")}},
                               1, None)
         return self._user(account_id, found[0]) if found else None
 
     def add(self, user: User) -> User:
         item = {
             **self._key(user.account_id, user.id),
-            "GSI1PK": _s(f"ACCOUNT#{user.account_id}#USER_EMAIL#{user.email}"), "GSI1SK": _s("USER"),
-            "user_id": _n(user.id), "name": _s(user.name), "email": _s(user.email), "role": _s(user.role.value),
-            "created_at": _s(user.created_at.isoformat()),
+            "GSI1PK": text(f"ACCOUNT#{user.account_id}#USER_EMAIL#{user.email}"), "GSI1SK": text("USER"),
+            "user_id": number(user.id), "name": text(user.name), "email": text(user.email), "role": text(user.role.value),
+            "created_at": text(user.created_at.isoformat()),
         }
-        guard = {**self._email_key(user.account_id, user.email), "user_id": _n(user.id)}
+        guard = {**self._email_key(user.account_id, user.email), "user_id": number(user.id)}
         try:
             self._db.transact_write_items(TransactItems=[
                 {"Put": {"TableName": self._table, "Item": guard, "ConditionExpression": "attribute_not_exists(PK)"}},
                 {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
             ])
         except ClientError as e:
-            if not _is(e, "TransactionCanceledException"):
+            if not has_code(e, "TransactionCanceledException"):
                 raise
             owner = self._db.get_item(TableName=self._table, Key=self._email_key(user.account_id, user.email),
                                       ConsistentRead=True).get("Item")
@@ -462,7 +462,7 @@ class DynamoUserStore(_Table):
         """Up to ``limit`` users in id order after the user id ``after``, and the id to continue
         after (None when none are left)."""
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":prefix": _s("USER#")}}
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("USER#")}}
         start = None if after is None else self._key(account_id, after)
         items, _ = self._read(query, limit + 1, start)  # one more tells whether more follow
         users = [self._user(account_id, item) for item in items[:limit]]
@@ -481,9 +481,9 @@ class DynamoUserStore(_Table):
                 TableName=self._table, Key=self._key(account_id, user_id), ConditionExpression="attribute_exists(PK)",
                 UpdateExpression="SET #name = :name, #role = :role", ReturnValues="ALL_NEW",
                 ExpressionAttributeNames={"#name": "name", "#role": "role"},
-                ExpressionAttributeValues={":name": _s(name), ":role": _s(role.value)})
+                ExpressionAttributeValues={":name": text(name), ":role": text(role.value)})
         except ClientError as e:
-            if _is(e, "ConditionalCheckFailedException"):
+            if has_code(e, "ConditionalCheckFailedException"):
                 return None
             raise
         return self._user(account_id, got["Attributes"])
@@ -495,9 +495,9 @@ class DynamoUserStore(_Table):
             self._db.transact_write_items(TransactItems=[
                 {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id)}},
                 {"Delete": {"TableName": self._table, "Key": self._email_key(user.account_id, user.email),
-                            "ConditionExpression": "user_id = :id", "ExpressionAttributeValues": {":id": _n(user.id)}}},
+                            "ConditionExpression": "user_id = :id", "ExpressionAttributeValues": {":id": number(user.id)}}},
             ])
         except ClientError as e:
-            if not _is(e, "TransactionCanceledException"):
+            if not has_code(e, "TransactionCanceledException"):
                 raise
             raise StaleWrite("guard") from None

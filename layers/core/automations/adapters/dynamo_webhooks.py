@@ -5,7 +5,7 @@ import json
 from dataclasses import asdict
 from datetime import datetime
 
-from automations.adapters.dynamo import _s
+from automations.adapters.dynamo import text
 from automations.service.webhooks import Webhook
 
 
@@ -16,7 +16,7 @@ class DynamoWebhookStore:
 
     @staticmethod
     def _key(account_id: str, webhook_id: str) -> dict:
-        return {"PK": _s(f"ACCOUNT#{account_id}"), "SK": _s(f"WEBHOOK#{webhook_id}")}
+        return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"WEBHOOK#{webhook_id}")}
 
     @staticmethod
     def _from_item(item: dict) -> Webhook:
@@ -26,7 +26,7 @@ class DynamoWebhookStore:
     def put(self, webhook: Webhook) -> None:
         doc = {**asdict(webhook), "created_at": webhook.created_at.isoformat()}
         self._db.put_item(TableName=self._table, Item={**self._key(webhook.account_id, webhook.id),
-                                                       "data": _s(json.dumps(doc))},
+                                                       "data": text(json.dumps(doc))},
                           ConditionExpression="attribute_not_exists(PK)")
 
     def get(self, account_id: str, webhook_id: str) -> Webhook | None:
@@ -35,7 +35,7 @@ class DynamoWebhookStore:
 
     def list(self, account_id: str) -> list[Webhook]:
         kwargs = {"TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :w)",
-                  "ExpressionAttributeValues": {":pk": _s(f"ACCOUNT#{account_id}"), ":w": _s("WEBHOOK#")}}
+                  "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":w": text("WEBHOOK#")}}
         found = []
         while True:
             page = self._db.query(**kwargs)

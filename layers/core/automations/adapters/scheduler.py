@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import _is
+from automations.adapters.dynamo import has_code
 from automations.clock import ensure_utc
 from automations.domain.model import Automation
 from automations.domain.run import Run
@@ -79,7 +79,7 @@ class EventBridgeRunScheduler:
                 **self._at(when),  # due_at is already DST-correct
                 Target=self._target(self._executor, payload), Description=description)
         except ClientError as e:
-            if not _is(e, "ConflictException"):  # scheduled already: the same run, the same name
+            if not has_code(e, "ConflictException"):  # scheduled already: the same run, the same name
                 raise
 
     @staticmethod
@@ -101,12 +101,12 @@ class EventBridgeRunScheduler:
             self._scheduler.update_schedule(**definition)
             return False
         except ClientError as e:
-            if not _is(e, "ResourceNotFoundException"):
+            if not has_code(e, "ResourceNotFoundException"):
                 raise
         try:
             self._scheduler.create_schedule(**definition)
         except ClientError as e:
-            if not _is(e, "ConflictException"):  # created concurrently: the same definition
+            if not has_code(e, "ConflictException"):  # created concurrently: the same definition
                 raise
         return True
 
@@ -117,5 +117,5 @@ class EventBridgeRunScheduler:
         try:
             self._scheduler.delete_schedule(Name=name, GroupName=self._group)
         except ClientError as e:
-            if not _is(e, "ResourceNotFoundException"):
+            if not has_code(e, "ResourceNotFoundException"):
                 raise
