@@ -137,7 +137,7 @@ def import_times(repeats: int) -> list[dict]:
         rows = []
         for app in sorted((ROOT / "functions").glob("*/app.py")):
             handler, boto3 = [], []
-            for _ in range(repeats if rule is None else 1):
+            for _ in range(repeats):
                 boto3.append(_import_ms("import boto3", [scratch, runtime_packages]))
                 handler.append(_import_ms("import app", [str(app.parent), layer, runtime_packages]))
             ms, boto3_ms = statistics.median(handler), statistics.median(boto3)
