@@ -6,5 +6,5 @@ from automations.surfaces import vipecloud
 @vipecloud.endpoint
 def handler(request):
     automations = services().contact_automations
-    rule = vipecloud.read_rule(request, automations)
-    return vipecloud.automation_response(automations, automations.save(request.account_id, rule))
+    draft = vipecloud.read_rule(request)
+    return vipecloud.automation_response(automations, automations.create(request.account_id, draft))

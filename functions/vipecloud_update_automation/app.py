@@ -7,8 +7,7 @@ from automations.surfaces import vipecloud
 @vipecloud.endpoint
 def handler(request):
     automations = services().contact_automations
-    automation_id = vipecloud.path_id(request)
-    rule = vipecloud.read_rule(request, automations, automation_id=automation_id)
+    draft = vipecloud.read_rule(request, update=True)
     with vipecloud.not_found_as(vipecloud.UPDATE_FAILED):
-        automation = automations.save(request.account_id, rule, automation_id)
+        automation = automations.update(request.account_id, vipecloud.path_id(request), draft)
     return vipecloud.automation_response(automations, automation)

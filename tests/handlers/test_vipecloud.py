@@ -306,6 +306,32 @@ def test_updates(vip):
     assert message(update(vip, created["id"], {})) == vc.CONTACT_LIST_REQUIRED  # validation comes first
 
 
+# A body is read whole before any record is looked up; of two problems, the one VipeCloud meets
+# first still wins (its own checks before this product's delays, windows and schedules).
+TWO_PROBLEMS = [
+    (lambda v: contact_rule(v, contact_list_id=99999, delay_days=-1), "Contact list not found."),
+    (lambda v: contact_rule(v, contact_list_id=99999, trigger_type="never"), "Contact list not found."),
+    (lambda v: contact_rule(v, template_id=99999, delay_days=-1), "Template not found."),
+    (lambda v: contact_rule(v, trigger_type="custom_field", custom_field_id=99999, hour=9, min=0, ampm="am",
+                            delay_min="x"), "delay_days, delay_hours and delay_min must be whole numbers of 0 or more."),
+    (lambda v: contact_rule(v, trigger_type="never", delay_days=-1), "Failed to create automation."),
+]
+
+
+@pytest.mark.parametrize("body, expected", TWO_PROBLEMS)
+def test_of_two_problems_the_first_in_vipecloud_order_wins(vip, body, expected):
+    assert message(create(vip, body(vip))) == expected
+
+
+def test_an_update_reports_a_trigger_it_cannot_keep_before_the_timing(vip):
+    suite = create(vip, {"item_type": "suite_party", "suite_party_id": vip["suite"], "template_type": "email",
+                         "template_id": vip["template"]})[2]
+    untimed = {**contact_rule(vip, delay_hours="soon"), "trigger_type": None}
+    assert message(update(vip, 99999, untimed)) == vc.UPDATE_FAILED  # no automation, so no trigger to keep
+    assert message(update(vip, suite["id"], untimed)) == vc.UPDATE_FAILED  # suite_party_joined is no list trigger
+    assert message(update(vip, 99999, contact_rule(vip, delay_hours="soon"))).startswith("delay_days")
+
+
 def test_send_windows_and_suite_details(vip):
     window = {"contact_trigger_hours": 1, "contact_trigger_from_hour": 9, "contact_trigger_from_min": 0,
               "contact_trigger_from_ampm": "am", "contact_trigger_to_hour": "5", "contact_trigger_to_min": "30",

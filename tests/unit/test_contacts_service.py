@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 
 from automations import clock
-from automations.domain.contact_rules import ActionKind, ContactRule, Delay, RuleAction
+from automations.domain.contact_rules import ActionKind, ContactRule, Delay, RuleAction, RuleDraft, Timing
 from automations.domain.contacts import GroupKind
 from automations.domain.model import Trigger
-from automations.errors import Conflict, MalformedRequest, NotFound, ValidationFailed
+from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, ValidationFailed
 
 
 @pytest.fixture
@@ -364,6 +364,35 @@ class TestContactAutomations:
             assert codes(caught.value) == [code]
         assert svc.check_field_action(acct, world["checkbox"].id, "true")[1] is True
         assert svc.check_date_field(acct, world["birthday"].id) == world["birthday"]
+
+    def test_a_draft_is_checked_once_part_by_part(self, services, acct, world, monkeypatch):
+        svc = services.contact_automations
+        sources = []
+        check_source = svc.check_source
+        monkeypatch.setattr(svc, "check_source", lambda *args: sources.append(args) or check_source(*args))
+        unreadable = ValidationFailed([FieldError("base", "the action could not be read")])
+        draft = RuleDraft(GroupKind.LIST, 99, unreadable, Trigger.LIST_JOINED, {Trigger.LIST_JOINED: Timing()})
+        with pytest.raises(ValidationFailed) as caught:
+            svc.create(acct, draft)
+        assert codes(caught.value) == ["list_not_found"]  # the part before the unreadable one comes first
+        with pytest.raises(ValidationFailed) as caught:
+            svc.create(acct, RuleDraft(GroupKind.LIST, world["list"].id, unreadable, Trigger.LIST_JOINED, {}))
+        assert caught.value is unreadable
+        # No trigger: an update keeps the automation's own, with the timing read for it; a create cannot.
+        kept = RuleDraft(GroupKind.LIST, world["list"].id, RuleAction(
+            ActionKind.SET_CUSTOM_FIELD, custom_field_id=world["checkbox"].id, value="true"), None, {
+            Trigger.LIST_JOINED: Timing(Delay(hours=1)), Trigger.RECURRING: unreadable})
+        with pytest.raises(ValidationFailed) as caught:
+            svc.create(acct, kept)
+        assert codes(caught.value) == ["trigger_required"]
+        created = svc.create(acct, ContactRule(Trigger.LIST_JOINED, GroupKind.LIST, world["list"].id,
+                                               RuleAction(ActionKind.SEND_EMAIL, template_id=world["email"].id)))
+        sources.clear()
+        updated = ContactRule.from_automation(svc.update(acct, created.id, kept))
+        assert (updated.trigger, updated.delay, updated.action.value) == (Trigger.LIST_JOINED, Delay(hours=1), True)
+        assert len(sources) == 1  # references are checked once
+        with pytest.raises(NotFound):
+            svc.update(acct, created.id + 100, kept)
 
     def test_create_update_and_what_each_surface_sees(self, services, acct, world):
         svc = services.contact_automations

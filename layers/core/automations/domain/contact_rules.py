@@ -21,10 +21,11 @@ them into instants, so a window stays 09:00-17:00 across DST changes."""
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from automations.domain.contacts import MAX_DELAY_DAYS, GroupKind, TemplateType
 from automations.domain.model import Action, Automation, AutomationDraft, Conditions, SubjectKind, Trigger
@@ -38,6 +39,7 @@ MAX_TEMPLATE_IDS = 100
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 WEEKEND = ("saturday", "sunday")
 DAILY = "daily"
+T = TypeVar("T")
 
 
 class ActionKind(StrEnum):
@@ -235,6 +237,50 @@ class ContactRule:
             date_field=DateFieldTrigger(date_field["custom_field_id"],
                                         ClockTime.parse(date_field["at"])) if date_field else None,
         )
+
+
+@dataclass(frozen=True)
+class Timing:
+    """When a rule acts, beyond its trigger: after ``delay``, within ``window``; a recurring
+    rule's ``recurrence``, a date-field rule's ``date_field``."""
+
+    delay: Delay = Delay()
+    window: SendWindow | None = None
+    recurrence: Recurrence | None = None
+    date_field: DateFieldTrigger | None = None
+
+
+@dataclass(frozen=True)
+class RuleDraft:
+    """A contact rule as a request states it, before the records it names are checked. Each part
+    holds its value or why it could not be read (a ValidationFailed, raised by ``known`` when the
+    part's turn comes), so problems are reported part by part: the source, the action, the
+    trigger, its timing; a part the request got wrong after a missing record of a part before it.
+
+    ``trigger`` None: keep the automation's own (an update that names none). ``timings``: the
+    timing as read for each trigger the rule may have (what it reads depends on the trigger)."""
+
+    source_kind: GroupKind
+    source_id: int
+    action: RuleAction | ValidationFailed
+    trigger: Trigger | ValidationFailed | None
+    timings: Mapping[Trigger, Timing | ValidationFailed]
+
+    @classmethod
+    def of(cls, rule: ContactRule) -> RuleDraft:
+        return cls(rule.source_kind, rule.source_id, rule.action, rule.trigger, {rule.trigger: Timing(
+            rule.delay, rule.window, rule.recurrence, rule.date_field)})
+
+    def rule(self, trigger: Trigger, action: RuleAction, timing: Timing) -> ContactRule:
+        return ContactRule(trigger, self.source_kind, self.source_id, action, timing.delay, timing.window,
+                           timing.recurrence, timing.date_field)
+
+
+def known(part: T | ValidationFailed) -> T:
+    """A draft's part, or why it could not be read, raised."""
+    if isinstance(part, ValidationFailed):
+        raise part
+    return part
 
 
 # -- reading user input (surfaces pass their own field names as labels) -------------------------

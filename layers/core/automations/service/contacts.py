@@ -12,12 +12,12 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from automations import clock
 from automations.domain import contact_events, contact_rules, contacts as domain
-from automations.domain.contact_rules import ActionKind, ContactRule
+from automations.domain.contact_rules import ActionKind, ContactRule, RuleDraft, known
 from automations.domain.contacts import (
     Contact, CustomField, FieldScope, FieldType, Group, GroupKind, MembersAdded, Membership, SeriesStep, Template,
     TemplateType,
 )
-from automations.domain.model import Automation, AutomationChanges
+from automations.domain.model import Automation, AutomationChanges, Trigger
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.ports import ContactStore, GroupStore, NumberedStore, StaleWrite
 from automations.service.automations import AutomationService
@@ -347,7 +347,8 @@ class ContactAutomationService:
     """Contact automations (list_joined, community_joined, recurring, date_field), stored as the
     engine's own Automation through AutomationService. The ``check_*`` methods check a rule's
     references one at a time, each failure a ValidationFailed with a stable ``code`` (surfaces
-    choose their own wording and order); ``create``/``update`` run them all, ``save`` none."""
+    choose their own wording); ``create``/``update`` check a rule or a surface's draft once, in
+    the order of its parts (``check``), ``save`` not at all."""
 
     def __init__(self, automations: AutomationService, lists: GroupService, communities: GroupService,
                  fields: CustomFieldService, templates: TemplateService) -> None:
@@ -401,25 +402,39 @@ class ContactAutomationService:
             raise _invalid("custom_field_not_contact", "Custom field must be a contact field", "custom_field_id")
         return field
 
-    def check(self, account_id: str, rule: ContactRule) -> ContactRule:
-        """Every reference of ``rule``; returns it with its custom field value normalised."""
-        self.check_source(account_id, rule.source_kind, rule.source_id)
-        action = rule.action
+    def check(self, account_id: str, rule: ContactRule | RuleDraft, automation_id: int | None = None) -> ContactRule:
+        """Every reference of ``rule``, part by part (RuleDraft): the source, the action (its
+        custom field value normalised, or its templates), the trigger (a draft without one keeps
+        automation ``automation_id``'s own: NotFound without that automation, ``trigger_required``
+        when its trigger does not fit), then its timing's date field. Returns the rule, checked."""
+        draft = rule if isinstance(rule, RuleDraft) else RuleDraft.of(rule)
+        self.check_source(account_id, draft.source_kind, draft.source_id)
+        action = known(draft.action)
         if action.kind == ActionKind.SET_CUSTOM_FIELD:
             _, value = self.check_field_action(account_id, action.custom_field_id, action.value)
-            rule = replace(rule, action=replace(action, value=value))
+            action = replace(action, value=value)
         else:
             self.check_templates(account_id, action.kind, action.referenced_template_ids)
-        if rule.date_field:
-            self.check_date_field(account_id, rule.date_field.custom_field_id)
-        return rule
+        trigger = known(draft.trigger)
+        if trigger is None:
+            trigger = self._kept_trigger(account_id, automation_id, draft)
+        timing = known(draft.timings[trigger])
+        if timing.date_field:
+            self.check_date_field(account_id, timing.date_field.custom_field_id)
+        return draft.rule(trigger, action, timing)
+
+    def _kept_trigger(self, account_id: str, automation_id: int | None, draft: RuleDraft) -> Trigger:
+        current = self.get(account_id, automation_id) if automation_id is not None else None
+        if current is None or current.trigger not in draft.timings:
+            raise _invalid("trigger_required", "A trigger is required unless the automation's own fits", "trigger")
+        return current.trigger
 
     # -- use cases ----------------------------------------------------------------------------
-    def create(self, account_id: str, rule: ContactRule) -> Automation:
+    def create(self, account_id: str, rule: ContactRule | RuleDraft) -> Automation:
         return self.save(account_id, self.check(account_id, rule))
 
-    def update(self, account_id: str, automation_id: int, rule: ContactRule) -> Automation:
-        return self.save(account_id, self.check(account_id, rule), automation_id)
+    def update(self, account_id: str, automation_id: int, rule: ContactRule | RuleDraft) -> Automation:
+        return self.save(account_id, self.check(account_id, rule, automation_id), automation_id)
 
     def save(self, account_id: str, rule: ContactRule, automation_id: int | None = None) -> Automation:
         """Store a rule whose references were checked; replaces ``automation_id`` when given

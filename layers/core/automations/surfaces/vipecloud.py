@@ -2,14 +2,14 @@
 request fields, response shapes, messages and the order it checks things in, translated to and
 from the engine's contact rules (domain/contact_rules.py). No business rules here: what a valid
 rule is, and which records it may point at, is decided in the domain and in
-service/contacts.py; this module picks VipeCloud's words and order."""
+service/contacts.py; this module picks VipeCloud's words, and reads a body into a draft whose
+parts the service checks in VipeCloud's order."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from automations.domain import contact_rules as rules
 from automations.domain.contact_rules import ActionKind, ContactRule, RuleAction
@@ -39,6 +39,7 @@ REFERENCE_MESSAGES = {
     "dropdown_value": "Invalid value for dropdown/picklist custom field.",
     "template_not_found": "Template not found.",
     "custom_field_not_date": "Custom field must be a date field type.",
+    "trigger_required": UPDATE_FAILED,  # only an update may leave the trigger out
 }
 
 TEMPLATE_TYPES = {
@@ -51,6 +52,7 @@ LIST_TRIGGERS = {"contact": Trigger.LIST_JOINED, "recurring": Trigger.RECURRING,
 TRIGGER_NAMES = {**{t: name for name, t in LIST_TRIGGERS.items()}, Trigger.COMMUNITY_JOINED: "suite_party_joined"}
 ITEM_TYPES = {GroupKind.LIST: "contact_list", GroupKind.COMMUNITY: "suite_party"}
 _MISSING = object()
+T = TypeVar("T")
 
 
 def _sentence(message: str, *, capitalize: bool = True) -> str:
@@ -127,34 +129,29 @@ def _template_ids(value: Any) -> list[int | None]:
     return [rules.positive_id(v) for v in items]
 
 
-def read_rule(request: HttpRequest, service: ContactAutomationService, *,
-              automation_id: int | None = None) -> ContactRule:
-    """The body of ``POST /automations(/:id)`` as a contact rule, checked in VipeCloud's order:
-    what the item_type requires, the list or community, the custom field action, the
-    templates, the trigger, then this product's checks of delays, windows and schedules."""
+def read_rule(request: HttpRequest, *, update: bool = False) -> rules.RuleDraft:
+    """The body of ``POST /automations(/:id)`` as a contact rule draft. VipeCloud's order of
+    problems is the draft's order of parts (the service reports them): what the item_type
+    requires (here, first), the list or community, the custom field action, the templates, the
+    trigger, then this product's checks of delays, windows and schedules. An update without a
+    trigger_type keeps the automation's own."""
     body = request.json()
     if not isinstance(body, dict):
         raise _fail("The request body must be a JSON object.")
-    account_id = request.account_id
     kind, source_id, action_kind = _read_item(body)
-    service.check_source(account_id, kind, source_id)
-    action = _read_action(body, service, account_id, action_kind)
-    trigger = _read_trigger(body, service, account_id, kind, automation_id)
-    delay = rules.read_delay(body.get("delay_days"), body.get("delay_hours"), body.get("delay_min"),
-                             ("delay_days", "delay_hours", "delay_min"))
-    rule = ContactRule(trigger=trigger, source_kind=kind, source_id=source_id, action=action, delay=delay)
-    if trigger in (Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED) and rules.flag(body.get("contact_trigger_hours")):
-        start, end = (rules.read_clock_time(body.get(f"contact_trigger_{edge}_hour"),
-                                            body.get(f"contact_trigger_{edge}_min"),
-                                            body.get(f"contact_trigger_{edge}_ampm"),
-                                            tuple(f"contact_trigger_{edge}_{part}" for part in ("hour", "min", "ampm")))
-                      for edge in ("from", "to"))
-        return replace(rule, window=rules.read_window(start, end))
-    if trigger == Trigger.RECURRING:
-        return replace(rule, recurrence=_read_recurrence(body))
-    if trigger == Trigger.DATE_FIELD:
-        return replace(rule, date_field=_read_date_field(body, service, account_id))
-    return rule
+    trigger = _reading(_read_trigger, body, kind, update)
+    # the timing is read for the trigger given or, when an update keeps its own, for each it may be
+    triggers = LIST_TRIGGERS.values() if trigger is None else [trigger] if isinstance(trigger, Trigger) else []
+    return rules.RuleDraft(kind, source_id, action=_reading(_read_action, body, action_kind), trigger=trigger,
+                           timings={t: _reading(_read_timing, body, t) for t in triggers})
+
+
+def _reading(read: Callable[..., T], *args: Any) -> T | ValidationFailed:
+    """What ``read`` reads, or why it cannot: the service reports it in its turn."""
+    try:
+        return read(*args)
+    except ValidationFailed as e:
+        return e
 
 
 def _read_item(body: dict[str, Any]) -> tuple[GroupKind, int, ActionKind]:
@@ -176,43 +173,48 @@ def _read_item(body: dict[str, Any]) -> tuple[GroupKind, int, ActionKind]:
     raise _fail(f"Unsupported item_type '{shown}'.")
 
 
-def _read_action(body: dict[str, Any], service: ContactAutomationService, account_id: str,
-                 kind: ActionKind) -> RuleAction:
+def _read_action(body: dict[str, Any], kind: ActionKind) -> RuleAction:
     if kind == ActionKind.SET_CUSTOM_FIELD:
         field_id = rules.positive_id(body.get("action_custom_field_id"))
         value = body.get("action_custom_field_value", _MISSING)
         if field_id is None or value in (_MISSING, None, "", []):
             raise _fail(CUSTOM_FIELD_REQUIRED)
-        _, normalized = service.check_field_action(account_id, field_id, value)
-        return RuleAction(kind, custom_field_id=field_id, value=normalized)
+        return RuleAction(kind, custom_field_id=field_id, value=value)
     if kind in rules.SENDS:
-        template_id = rules.positive_id(body.get("template_id"))
-        service.check_templates(account_id, kind, [template_id])
-        return RuleAction(kind, template_id=template_id)
+        return RuleAction(kind, template_id=rules.positive_id(body.get("template_id")))
     template_ids = list(dict.fromkeys(_template_ids(_first(body, "template_ids", "cancel_template_ids"))))
     if len(template_ids) > rules.MAX_TEMPLATE_IDS:
         raise _fail(f"template_ids may list at most {rules.MAX_TEMPLATE_IDS} templates.")
-    service.check_templates(account_id, kind, template_ids)
     return RuleAction(kind, template_ids=tuple(template_ids))
 
 
-def _read_trigger(body: dict[str, Any], service: ContactAutomationService, account_id: str, kind: GroupKind,
-                  automation_id: int | None) -> Trigger:
+def _read_trigger(body: dict[str, Any], kind: GroupKind, update: bool) -> Trigger | None:
     """suite_party automations are always suite_party_joined. On update a missing trigger_type
-    keeps the automation's own (when it is a contact list trigger)."""
+    is None: keep the automation's own (when it is a contact list trigger)."""
     if kind == GroupKind.COMMUNITY:
         return Trigger.COMMUNITY_JOINED
     given = _first(body, "trigger_type", "trigger")
     trigger = _lookup(LIST_TRIGGERS, given)
-    if trigger is None and given is None and automation_id is not None:
-        try:
-            current = service.get(account_id, automation_id).trigger
-        except NotFound:
-            current = None
-        trigger = current if current in LIST_TRIGGERS.values() else None
-    if trigger is None:
-        raise _fail(CREATE_FAILED if automation_id is None else UPDATE_FAILED)
+    if trigger is None and not (given is None and update):
+        raise _fail(UPDATE_FAILED if update else CREATE_FAILED)
     return trigger
+
+
+def _read_timing(body: dict[str, Any], trigger: Trigger) -> rules.Timing:
+    delay = rules.read_delay(body.get("delay_days"), body.get("delay_hours"), body.get("delay_min"),
+                             ("delay_days", "delay_hours", "delay_min"))
+    if trigger in (Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED) and rules.flag(body.get("contact_trigger_hours")):
+        start, end = (rules.read_clock_time(body.get(f"contact_trigger_{edge}_hour"),
+                                            body.get(f"contact_trigger_{edge}_min"),
+                                            body.get(f"contact_trigger_{edge}_ampm"),
+                                            tuple(f"contact_trigger_{edge}_{part}" for part in ("hour", "min", "ampm")))
+                      for edge in ("from", "to"))
+        return rules.Timing(delay, window=rules.read_window(start, end))
+    if trigger == Trigger.RECURRING:
+        return rules.Timing(delay, recurrence=_read_recurrence(body))
+    if trigger == Trigger.DATE_FIELD:
+        return rules.Timing(delay, date_field=_read_date_field(body))
+    return rules.Timing(delay)
 
 
 def _read_time(body: dict[str, Any], prefix: str = "") -> rules.ClockTime:
@@ -229,13 +231,11 @@ def _read_recurrence(body: dict[str, Any]) -> rules.Recurrence:
                                  rules.flag(_first(body, "weekday_only", "recurring_weekday_only")))
 
 
-def _read_date_field(body: dict[str, Any], service: ContactAutomationService, account_id: str) -> rules.DateFieldTrigger:
+def _read_date_field(body: dict[str, Any]) -> rules.DateFieldTrigger:
     field_id = rules.positive_id(body.get("custom_field_id"))
     if field_id is None or any(body.get(n) is None for n in ("hour", "min", "ampm")):
         raise _fail("A custom_field trigger requires custom_field_id, hour, min and ampm.")
-    at = _read_time(body)
-    service.check_date_field(account_id, field_id)
-    return rules.DateFieldTrigger(field_id, at)
+    return rules.DateFieldTrigger(field_id, _read_time(body))
 
 
 # -- responses -------------------------------------------------------------------------------------
