@@ -1,10 +1,9 @@
 """POST /v1/automations: 201; any kind of automation, told apart by ``trigger``."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Body
 from automations.surfaces.native_automations import AutomationIn, AutomationOut, automation_out, draft
 
 app = native.create_app()
