@@ -324,6 +324,34 @@ class TestChanges:
             assert status == 404 and error(body) == "not_found"
         create(api, event(records))  # its fingerprint went with it
 
+    def test_a_recurring_automations_schedule_follows_it(self, api, records):
+        """Its next firing's schedule is made with it, moved when its rule moves, gone with it:
+        each through the function (and so the role) that changes the automation."""
+        import boto3
+
+        from automations import config
+
+        call, _ = api
+        scheduler = boto3.client("scheduler")
+
+        def firing_days():
+            found = scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"]
+            return {s["Name"].rsplit(".", 1)[1] for s in found}
+
+        previous = clock.get_clock()
+        clock.set_clock(clock.MovableClock(clock.parse_iso("2026-11-23T23:30:00Z"), frozen=True))  # a Tuesday there
+        try:
+            made = create(api, contact_rule(records, "recurring", recurrence={"day": "monday", "at": "09:30"}))
+            assert firing_days() == {"2026-11-30"}
+            status, _, moved = call("automations_update", made["id"], body={
+                "trigger_config": {**made["trigger_config"], "recurrence": {"day": "friday", "at": "09:30"}}})
+            assert status == 200, moved
+            assert firing_days() == {"2026-11-27"}
+            assert call("automations_delete", made["id"])[0] == 204
+            assert firing_days() == set()
+        finally:
+            clock.set_clock(previous)
+
 
 # -- bad input -----------------------------------------------------------------------------------------
 class TestBadInput:

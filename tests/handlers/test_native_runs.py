@@ -163,3 +163,34 @@ def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
         {"automation_id": weekly.id}  # a firing: the list is empty, nothing to run
     assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": 999, "day": day}) == \
         {"automation_id": 999}
+
+
+def test_the_hourly_check_deletes_an_inactive_rules_schedule(world, aws):
+    """A deactivation whose schedule delete was lost (the automation is written first): the
+    rule expander's hourly check deletes the schedule, so the rule never fires again."""
+    import dataclasses
+
+    from automations.adapters.dynamo import DynamoAutomationStore
+    from automations.bootstrap import services
+    from automations.domain.contact_rules import ActionKind, ClockTime, ContactRule, Recurrence, RuleAction
+    from automations.domain.contacts import GroupKind
+    from automations.domain.model import Trigger
+
+    acct = world["account"].id
+    group = services().contact_lists.create(acct, "Daily")
+    daily = services().contact_automations.create(acct, ContactRule(
+        Trigger.RECURRING, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=1),
+        recurrence=Recurrence("daily", ClockTime(0))))
+    scheduler = boto3.client("scheduler")
+
+    def schedules():
+        return scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"]
+
+    assert len(schedules()) == 1
+    store = DynamoAutomationStore(boto3.client("dynamodb"), config.table_name())
+    stored = store.get(acct, daily.id)
+    store.replace(stored, dataclasses.replace(stored, active=False), 500)  # its schedule left behind
+    batch = sample_event("run_executor_sqs")
+    batch["Records"][0]["body"] = json.dumps({"account_id": acct, "hourly_check": True})
+    assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
+    assert schedules() == []
