@@ -539,6 +539,23 @@ class TestDryRun:
             {"field": "SOLVED", "operator": "greater_than", "value": 1}]}))
         assert call("automations_test", other["id"], body={"ticket_id": ticket_id})[2]["matches"] is False
 
+    def test_a_group_notification_addresses_the_groups_agents(self, api, account):
+        """notification_group: the dry run reads the group's agents (a batch read, through the
+        dry run's own function) and would mail each of them."""
+        call, make = api
+        auth = account[2]
+        alex = make("users_create", "/v1/users", {"name": "Alex Agent", "email": "alex@acme.test", "role": "agent"})
+        group = make("groups_create", "/v1/groups", {"name": "Tier 2", "user_ids": [alex["id"]]})
+        created = invoke("zendesk_create_ticket", http_event("POST", "/api/v2/tickets.json", body={"ticket": {
+            "subject": "Printer", "description": "On fire"}}, authorization=auth))[2]
+        rule = create(api, sweep(conditions={"all": [{"field": "status", "operator": "is", "value": "new"},
+                                                     {"field": "NEW", "operator": "is", "value": 0}]},
+                                 actions=[{"field": "notification_group",
+                                           "value": [str(group["id"]), "About #{{ticket.id}}", "Have a look"]}]))
+        status, _, answer = call("automations_test", rule["id"], body={"ticket_id": created["ticket"]["id"]})
+        assert status == 200 and answer["matches"] is True
+        assert [(s["channel"], s["recipient"]) for s in answer["would_send"]] == [("email", "alex@acme.test")]
+
     def test_a_stored_rule_with_a_recipient_that_is_no_id(self, api, account):
         import dataclasses
 

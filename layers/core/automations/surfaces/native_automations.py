@@ -15,10 +15,9 @@ from automations.domain import contact_rules as rules, event_rules
 from automations.domain.contact_rules import ClockTime, ContactRule, DateFieldTrigger, RuleAction
 from automations.domain.contacts import GroupKind
 from automations.domain.model import (
-    Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger,
+    Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger, keep_subject,
 )
 from automations.errors import FieldError, ValidationFailed
-from automations.service.native_automations import keep_subject
 from automations.surfaces.native_models import Input, Model
 
 MAX_ID = 2 ** 53
