@@ -4,7 +4,8 @@ from typing import Annotated
 from automations.bootstrap import services
 from automations.surfaces import native
 from automations.surfaces.native import Body
-from automations.surfaces.native_automations import AutomationIn, AutomationOut, automation_out, draft
+from automations.surfaces.native_automation_answers import AutomationOut, automation_out
+from automations.surfaces.native_automations import AutomationIn, draft
 
 app = native.create_app()
 

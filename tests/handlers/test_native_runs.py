@@ -194,3 +194,28 @@ def test_the_hourly_check_deletes_an_inactive_rules_schedule(world, aws):
     batch["Records"][0]["body"] = json.dumps({"account_id": acct, "hourly_check": True})
     assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
     assert schedules() == []
+
+
+def test_a_run_that_sets_a_custom_field_raises_contact_updated(account, aws):
+    """set_custom_field: the executor updates the contact and publishes its contact_updated to
+    the ingestion queue (so event automations on it run), through the executor's own role."""
+    from automations.bootstrap import services
+    from automations.domain.contact_rules import ActionKind, ContactRule, RuleAction
+    from automations.domain.contacts import GroupKind
+    from automations.domain.model import Trigger
+
+    acct, auth, wired = account[0], account[2], services()
+    score = wired.custom_fields.create(acct.id, "Score", "contact", "number")
+    group = wired.contact_lists.create(acct.id, "Scored")
+    wired.contact_automations.create(acct.id, ContactRule(
+        Trigger.LIST_JOINED, GroupKind.LIST, group.id,
+        RuleAction(ActionKind.SET_CUSTOM_FIELD, custom_field_id=score.id, value=7)))
+    ada = wired.contacts.create(acct.id, {"email": "ada@example.com"})
+    wired.contact_lists.add_members(acct.id, group.id, [ada.uuid])
+    _ingest(aws)  # the join: its run, due now
+    [run] = runs(auth, contact_uuid=ada.uuid)[2]["runs"]
+    assert call(aws, "RunExecutorFunction", {"account_id": acct.id, "run_id": run["id"]}) == {"run_id": run["id"]}
+    assert wired.contacts.get(acct.id, ada.uuid).custom_fields == {str(score.id): 7}
+    messages = boto3.client("sqs").receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10)
+    published = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    assert [(e.get("event"), e.get("contact_uuid")) for e in published] == [("contact_updated", ada.uuid)], published

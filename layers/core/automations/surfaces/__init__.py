@@ -33,14 +33,17 @@ def _import_names_on_first_use(name: str) -> None:
     body = ast.parse(Path(spec.origin).read_text(encoding="utf-8")).body
     if not all(isinstance(node, ast.ImportFrom) or _is_docstring_or_all(node) for node in body):
         return  # the __init__ does more than gather names: it runs whole, when imported
-    origin = {alias.asname or alias.name: ("." * node.level + (node.module or ""), alias.name)
+    # name -> (module, its name there); `from . import x` gives the module x itself (None)
+    origin = {alias.asname or alias.name: ("." * node.level + node.module, alias.name) if node.module
+              else ("." * node.level + alias.name, None)
               for node in body if isinstance(node, ast.ImportFrom) for alias in node.names}
 
     def __getattr__(attr: str) -> Any:  # noqa: N807 - the module attribute hook of PEP 562
         if attr not in origin:
             raise AttributeError(f"module {name!r} has no attribute {attr!r}")
         module, original = origin[attr]
-        value = getattr(importlib.import_module(module, name), original)
+        imported = importlib.import_module(module, name)
+        value = getattr(imported, original) if original else imported
         setattr(package, attr, value)
         return value
 

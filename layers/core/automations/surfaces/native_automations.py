@@ -6,10 +6,9 @@ in the shape it is written in, so a GET body (less its read-only attributes) can
 The models check types and sizes; what a valid rule is stays in the domain (422 either way)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from automations.domain import contact_rules as rules, event_rules
 from automations.domain.contact_rules import ClockTime, ContactRule, DateFieldTrigger, RuleAction
@@ -18,7 +17,8 @@ from automations.domain.model import (
     Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger, keep_subject,
 )
 from automations.errors import FieldError, ValidationFailed
-from automations.surfaces.native_models import Input, Model
+from automations.surfaces.native_automation_answers import automation_out
+from automations.surfaces.native_models import Input
 
 MAX_ID = 2 ** 53
 MAX_TITLE = 10_000
@@ -211,80 +211,6 @@ class AutomationPatch(Input):
     trigger_config: dict[str, Any] | None = None
     conditions: dict[str, Any] | None = None
     actions: list[dict[str, Any]] | None = Field(None, max_length=100)
-
-
-# -- answers ---------------------------------------------------------------------------------------
-class ConditionOut(Model):
-    field: str
-    operator: str
-    value: Any
-
-
-class ConditionsOut(Model):
-    all: list[ConditionOut]
-    any: list[ConditionOut]
-
-
-class AutomationOut(Model):
-    id: int = Field(description="the id Zendesk and VipeCloud clients use")
-    uuid: str = Field(description="the id Piggy clients use")
-    title: str
-    active: bool
-    position: int
-    subject: Literal["ticket", "contact"]
-    trigger: Literal["sweep", "list_joined", "community_joined", "recurring", "date_field", "event", "manual"]
-    trigger_config: dict[str, Any]
-    conditions: ConditionsOut
-    actions: list[dict[str, Any]] = Field(description="sweep: {field, value}; contact automations: {kind, ...}")
-    default: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-class AutomationPage(Model):
-    automations: list[AutomationOut]
-    next_cursor: str | None
-
-
-class DryRunIn(Input):
-    contact_uuid: str | None = Field(None, max_length=64, description="for a contact automation")
-    ticket_id: int | None = Field(None, ge=1, lt=10 ** 15, description="for a ticket (sweep) automation")
-    data: dict[str, Any] | list[Any] | None = Field(None, description="the event's or run's data (data.<key>)")
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> DryRunIn:
-        if (self.contact_uuid is None) == (self.ticket_id is None):
-            raise ValueError("give either contact_uuid or ticket_id")
-        return self
-
-
-class WouldSend(Model):
-    channel: str
-    recipient: str
-    subject: str
-    body: str
-    skipped: str | None = Field(None, description="why it would not be sent (no address, no template...)")
-
-
-class DryRunOut(Model):
-    matches: bool = Field(description="whether the automation would fire for the subject now")
-    due_at: datetime | None = Field(description="when it would fire (null: it would not, or at the next sweep)")
-    would_send: list[WouldSend]
-    would_change: dict[str, Any] = Field(description="ticket attributes the actions would change")
-
-
-def automation_out(a: Automation) -> AutomationOut:
-    return AutomationOut(id=a.id, uuid=a.uuid, title=a.title, active=a.active, position=a.position,
-                         subject=a.subject.value, trigger=a.trigger.value, trigger_config=a.trigger_config,
-                         conditions=ConditionsOut(**a.conditions.to_dict()),
-                         actions=[_action_out(a.trigger, x) for x in a.actions], default=a.default,
-                         created_at=a.created_at, updated_at=a.updated_at)
-
-
-def _action_out(trigger: Trigger, action: Action) -> dict[str, Any]:
-    if trigger == Trigger.SWEEP:
-        return action.to_dict()
-    return {"kind": action.field, **action.value}
 
 
 # -- requests to drafts ----------------------------------------------------------------------------
