@@ -140,17 +140,22 @@ def test_sample_events_are_the_shapes_the_handlers_take():
     assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id", "day"}
 
 
-def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
+def _daily_rule(account_id: str):
+    """A recurring rule firing daily at midnight on a list of its own (its schedule made)."""
     from automations.bootstrap import services
     from automations.domain.contact_rules import ActionKind, ClockTime, ContactRule, Recurrence, RuleAction
     from automations.domain.contacts import GroupKind
     from automations.domain.model import Trigger
 
-    acct = world["account"].id
-    group = services().contact_lists.create(acct, "Weekly")
-    weekly = services().contact_automations.create(acct, ContactRule(
+    group = services().contact_lists.create(account_id, "Daily")
+    return services().contact_automations.create(account_id, ContactRule(
         Trigger.RECURRING, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=1),
         recurrence=Recurrence("daily", ClockTime(0))))
+
+
+def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
+    acct = world["account"].id
+    daily = _daily_rule(acct)
     scheduler = boto3.client("scheduler")
     name = scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"][0]["Name"]
     scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=name)  # lost
@@ -159,8 +164,8 @@ def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
     assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
     assert scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=name)["State"] == "ENABLED"
     day = name.rsplit(".", 1)[1]  # the firing's day
-    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": weekly.id, "day": day}) == \
-        {"automation_id": weekly.id}  # a firing: the list is empty, nothing to run
+    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": daily.id, "day": day}) == \
+        {"automation_id": daily.id}  # a firing: the list is empty, nothing to run
     assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": 999, "day": day}) == \
         {"automation_id": 999}
 
@@ -171,16 +176,9 @@ def test_the_hourly_check_deletes_an_inactive_rules_schedule(world, aws):
     import dataclasses
 
     from automations.adapters.dynamo import DynamoAutomationStore
-    from automations.bootstrap import services
-    from automations.domain.contact_rules import ActionKind, ClockTime, ContactRule, Recurrence, RuleAction
-    from automations.domain.contacts import GroupKind
-    from automations.domain.model import Trigger
 
     acct = world["account"].id
-    group = services().contact_lists.create(acct, "Daily")
-    daily = services().contact_automations.create(acct, ContactRule(
-        Trigger.RECURRING, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=1),
-        recurrence=Recurrence("daily", ClockTime(0))))
+    daily = _daily_rule(acct)
     scheduler = boto3.client("scheduler")
 
     def schedules():
