@@ -1,11 +1,11 @@
 """POST /v1/automations: 201; any kind of automation, told apart by ``trigger``."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
-
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_automations import AutomationIn, AutomationOut, automation_out, draft
+from automations.surfaces.native import Body
+from automations.surfaces.native_automation_answers import AutomationOut, automation_out
+from automations.surfaces.native_automations import AutomationIn, draft
 
 app = native.create_app()
 

@@ -1,7 +1,7 @@
 """GET /v1/automations/{automation_id}: by integer id or uuid."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_automations import AutomationOut, automation_out
+from automations.surfaces.native_automation_answers import AutomationOut, automation_out
 
 app = native.create_app()
 

@@ -1,12 +1,11 @@
 """GET /v1/automations: every kind, by id, cursor paginated; filters active, trigger, subject."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from automations.bootstrap import services
 from automations.domain.model import SubjectKind, Trigger
 from automations.surfaces import native
-from automations.surfaces.native_automations import AutomationPage, automation_out
+from automations.surfaces.native import Query
+from automations.surfaces.native_automation_answers import AutomationPage, automation_out
 from automations.surfaces.native_contacts import id_page
 
 app = native.create_app()

@@ -1,7 +1,7 @@
 """POST /v1/automations/{automation_id}/test: a dry run for one contact or ticket, sending nothing."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_automations import DryRunIn, DryRunOut
+from automations.surfaces.native_automation_answers import DryRunIn, DryRunOut
 
 app = native.create_app()
 

@@ -1,7 +1,8 @@
 """PATCH /v1/automations/{automation_id}: attributes left out stay; the result is checked whole."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_automations import AutomationOut, AutomationPatch, automation_out, merged
+from automations.surfaces.native_automation_answers import AutomationOut, automation_out
+from automations.surfaces.native_automations import AutomationPatch, merged
 
 app = native.create_app()
 

@@ -1,8 +1,7 @@
 """DELETE /v1/contacts/{contact_uuid}: 204; the contact leaves its lists and communities."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Response
 
 app = native.create_app()
 

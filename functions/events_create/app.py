@@ -2,10 +2,9 @@
 (``{"events": [...]}``) about contacts; 202 with their ids, runs follow asynchronously."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Body
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Body
 from automations.surfaces.native_events import EventBatchIn, EventIn, EventsAccepted, events_in
 
 app = native.create_app()

@@ -1,8 +1,7 @@
 """DELETE /v1/groups/{group_id}: 204; notifications to the group then reach nobody."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Response
 from automations.surfaces.native_people import path_id
 
 app = native.create_app()

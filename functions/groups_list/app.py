@@ -1,10 +1,9 @@
 """GET /v1/groups: the account's agent groups by id, cursor paginated."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Query
 from automations.surfaces.native_people import GroupPage, group_out, id_page
 
 app = native.create_app()

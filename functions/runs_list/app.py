@@ -2,13 +2,12 @@
 paginated, newest first when filtered by automation or subject."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from automations.bootstrap import services
 from automations.domain.model import SubjectKind
 from automations.domain.run import RunStatus
 from automations.errors import MalformedRequest
 from automations.surfaces import native
+from automations.surfaces.native import Query
 from automations.surfaces.native_runs import RunPage, run_out
 
 app = native.create_app()

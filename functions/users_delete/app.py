@@ -1,8 +1,7 @@
 """DELETE /v1/users/{user_id}: 204; the user leaves its groups."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Response
 from automations.surfaces.native_people import path_id
 
 app = native.create_app()

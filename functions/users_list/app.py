@@ -1,10 +1,9 @@
 """GET /v1/users: the account's users by id, cursor paginated; ``?email=`` looks one up."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Query
 from automations.surfaces.native_people import UserPage, user_out
 
 app = native.create_app()

@@ -1,8 +1,7 @@
 """DELETE /v1/webhooks/{webhook_id}: 204."""
-from aws_lambda_powertools.event_handler import Response
-
 from automations.bootstrap import services
 from automations.surfaces import native
+from automations.surfaces.native import Response
 
 app = native.create_app()
 

@@ -1,11 +1,10 @@
 """GET /v1/webhooks: the account's webhooks, oldest first, cursor paginated."""
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler.openapi.params import Query
-
 from automations.bootstrap import services
 from automations.paging import cursor_page
 from automations.surfaces import native
+from automations.surfaces.native import Query
 from automations.surfaces.native_webhooks import WebhookPage, webhook_out
 
 app = native.create_app()

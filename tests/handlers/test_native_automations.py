@@ -324,6 +324,34 @@ class TestChanges:
             assert status == 404 and error(body) == "not_found"
         create(api, event(records))  # its fingerprint went with it
 
+    def test_a_recurring_automations_schedule_follows_it(self, api, records):
+        """Its next firing's schedule is made with it, moved when its rule moves, gone with it:
+        each through the function (and so the role) that changes the automation."""
+        import boto3
+
+        from automations import config
+
+        call, _ = api
+        scheduler = boto3.client("scheduler")
+
+        def firing_days():
+            found = scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"]
+            return {s["Name"].rsplit(".", 1)[1] for s in found}
+
+        previous = clock.get_clock()
+        clock.set_clock(clock.MovableClock(clock.parse_iso("2026-11-23T23:30:00Z"), frozen=True))  # a Tuesday there
+        try:
+            made = create(api, contact_rule(records, "recurring", recurrence={"day": "monday", "at": "09:30"}))
+            assert firing_days() == {"2026-11-30"}
+            status, _, moved = call("automations_update", made["id"], body={
+                "trigger_config": {**made["trigger_config"], "recurrence": {"day": "friday", "at": "09:30"}}})
+            assert status == 200, moved
+            assert firing_days() == {"2026-11-27"}
+            assert call("automations_delete", made["id"])[0] == 204
+            assert firing_days() == set()
+        finally:
+            clock.set_clock(previous)
+
 
 # -- bad input -----------------------------------------------------------------------------------------
 class TestBadInput:
@@ -510,6 +538,23 @@ class TestDryRun:
             {"field": "status", "operator": "is", "value": "solved"},
             {"field": "SOLVED", "operator": "greater_than", "value": 1}]}))
         assert call("automations_test", other["id"], body={"ticket_id": ticket_id})[2]["matches"] is False
+
+    def test_a_group_notification_addresses_the_groups_agents(self, api, account):
+        """notification_group: the dry run reads the group's agents (a batch read, through the
+        dry run's own function) and would mail each of them."""
+        call, make = api
+        auth = account[2]
+        alex = make("users_create", "/v1/users", {"name": "Alex Agent", "email": "alex@acme.test", "role": "agent"})
+        group = make("groups_create", "/v1/groups", {"name": "Tier 2", "user_ids": [alex["id"]]})
+        created = invoke("zendesk_create_ticket", http_event("POST", "/api/v2/tickets.json", body={"ticket": {
+            "subject": "Printer", "description": "On fire"}}, authorization=auth))[2]
+        rule = create(api, sweep(conditions={"all": [{"field": "status", "operator": "is", "value": "new"},
+                                                     {"field": "NEW", "operator": "is", "value": 0}]},
+                                 actions=[{"field": "notification_group",
+                                           "value": [str(group["id"]), "About #{{ticket.id}}", "Have a look"]}]))
+        status, _, answer = call("automations_test", rule["id"], body={"ticket_id": created["ticket"]["id"]})
+        assert status == 200 and answer["matches"] is True
+        assert [(s["channel"], s["recipient"]) for s in answer["would_send"]] == [("email", "alex@acme.test")]
 
     def test_a_stored_rule_with_a_recipient_that_is_no_id(self, api, account):
         import dataclasses

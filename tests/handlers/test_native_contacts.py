@@ -65,6 +65,14 @@ class TestContacts:
         status, _, body = run("contacts_create", "native_contacts_create", auth, body={"email": "ADA.lovelace@example.com"})
         assert status == 409 and error(body) == "conflict"
 
+    def test_a_changed_email_is_free_for_another_contact(self, auth, contact):
+        """The update releases the old address (a delete in the contact's own transaction)."""
+        status, _, moved = run("contacts_update", "native_contacts_update", auth, uuid=contact["uuid"],
+                               body={"email": "countess@example.com"})
+        assert status == 200 and moved["email"] == "countess@example.com"
+        status, _, body = run("contacts_create", "native_contacts_create", auth, body={"email": contact["email"]})
+        assert status == 201, body
+
     @pytest.mark.parametrize("body, field", [
         ({"email": "not-an-email"}, "email"), ({"phone": "12"}, "phone"), ({"email": "a@b.co", "timezone": "Mars/Base"}, "timezone"),
         ({"email": "a@b.co", "custom_fields": {"1": "x"}}, "custom_fields.1"), ({}, "base"),

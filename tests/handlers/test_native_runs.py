@@ -186,17 +186,22 @@ def test_sample_events_are_the_shapes_the_handlers_take():
     assert set(sample_event("rule_expander_schedule")) == {"account_id", "automation_id", "day"}
 
 
-def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
+def _daily_rule(account_id: str):
+    """A recurring rule firing daily at midnight on a list of its own (its schedule made)."""
     from automations.bootstrap import services
     from automations.domain.contact_rules import ActionKind, ClockTime, ContactRule, Recurrence, RuleAction
     from automations.domain.contacts import GroupKind
     from automations.domain.model import Trigger
 
-    acct = world["account"].id
-    group = services().contact_lists.create(acct, "Weekly")
-    weekly = services().contact_automations.create(acct, ContactRule(
+    group = services().contact_lists.create(account_id, "Daily")
+    return services().contact_automations.create(account_id, ContactRule(
         Trigger.RECURRING, GroupKind.LIST, group.id, RuleAction(ActionKind.SEND_EMAIL, template_id=1),
         recurrence=Recurrence("daily", ClockTime(0))))
+
+
+def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
+    acct = world["account"].id
+    daily = _daily_rule(acct)
     scheduler = boto3.client("scheduler")
     name = scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"][0]["Name"]
     scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=name)  # lost
@@ -205,7 +210,56 @@ def test_the_rule_expander_takes_schedule_payloads_and_queue_tasks(world, aws):
     assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
     assert scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=name)["State"] == "ENABLED"
     day = name.rsplit(".", 1)[1]  # the firing's day
-    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": weekly.id, "day": day}) == \
-        {"automation_id": weekly.id}  # a firing: the list is empty, nothing to run
+    assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": daily.id, "day": day}) == \
+        {"automation_id": daily.id}  # a firing: the list is empty, nothing to run
     assert call(aws, "RuleExpanderFunction", {"account_id": acct, "automation_id": 999, "day": day}) == \
         {"automation_id": 999}
+
+
+def test_the_hourly_check_deletes_an_inactive_rules_schedule(world, aws):
+    """A deactivation whose schedule delete was lost (the automation is written first): the
+    rule expander's hourly check deletes the schedule, so the rule never fires again."""
+    import dataclasses
+
+    from automations.adapters.dynamo import DynamoAutomationStore
+
+    acct = world["account"].id
+    daily = _daily_rule(acct)
+    scheduler = boto3.client("scheduler")
+
+    def schedules():
+        return scheduler.list_schedules(GroupName=config.run_schedule_group(), NamePrefix="rule_")["Schedules"]
+
+    assert len(schedules()) == 1
+    store = DynamoAutomationStore(boto3.client("dynamodb"), config.table_name())
+    stored = store.get(acct, daily.id)
+    store.replace(stored, dataclasses.replace(stored, active=False), 500)  # its schedule left behind
+    batch = sample_event("run_executor_sqs")
+    batch["Records"][0]["body"] = json.dumps({"account_id": acct, "hourly_check": True})
+    assert call(aws, "RuleExpanderFunction", batch) == {"batchItemFailures": []}
+    assert schedules() == []
+
+
+def test_a_run_that_sets_a_custom_field_raises_contact_updated(account, aws):
+    """set_custom_field: the executor updates the contact and publishes its contact_updated to
+    the ingestion queue (so event automations on it run), through the executor's own role."""
+    from automations.bootstrap import services
+    from automations.domain.contact_rules import ActionKind, ContactRule, RuleAction
+    from automations.domain.contacts import GroupKind
+    from automations.domain.model import Trigger
+
+    acct, auth, wired = account[0], account[2], services()
+    score = wired.custom_fields.create(acct.id, "Score", "contact", "number")
+    group = wired.contact_lists.create(acct.id, "Scored")
+    wired.contact_automations.create(acct.id, ContactRule(
+        Trigger.LIST_JOINED, GroupKind.LIST, group.id,
+        RuleAction(ActionKind.SET_CUSTOM_FIELD, custom_field_id=score.id, value=7)))
+    ada = wired.contacts.create(acct.id, {"email": "ada@example.com"})
+    wired.contact_lists.add_members(acct.id, group.id, [ada.uuid])
+    _ingest(aws)  # the join: its run, due now
+    [run] = runs(auth, contact_uuid=ada.uuid)[2]["runs"]
+    assert call(aws, "RunExecutorFunction", {"account_id": acct.id, "run_id": run["id"]}) == {"run_id": run["id"]}
+    assert wired.contacts.get(acct.id, ada.uuid).custom_fields == {str(score.id): 7}
+    messages = boto3.client("sqs").receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10)
+    published = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+    assert [(e.get("event"), e.get("contact_uuid")) for e in published] == [("contact_updated", ada.uuid)], published

@@ -102,6 +102,33 @@ class TestRun:
         [run] = runs_of(account[0].id, automation["id"])
         assert (run.subject_id, run.data) == (contact["uuid"], {"code": "XY-1"})
 
+    def test_a_run_held_for_the_contacts_own_window_is_scheduled(self, account, bearer):
+        """A day's delay, then the next 09:00-10:00 in the contact's zone: the run reads its
+        contact (for the zone) and is handed to the scheduler, through Piggy's function."""
+        import boto3
+
+        from automations import clock, config
+
+        ada = make("contacts_create", "/v1/contacts", bearer, {"email": "ada@example.com",
+                                                                "timezone": "America/New_York"})
+        template = make("templates_create", "/v1/templates", bearer, {
+            "title": "Mail", "type": "email", "subject": "Hi", "text": "Hello"})
+        automation = make("automations_create", "/v1/automations", bearer, {
+            "title": "Next morning", "trigger": "event", "actions": [{"kind": "send_email", "template_id": template["id"]}],
+            "trigger_config": {"event": "contact_updated", "delay": {"days": 1},
+                               "window": {"from": "09:00", "to": "10:00"}}})
+        previous = clock.get_clock()
+        clock.set_clock(clock.MovableClock(clock.parse_iso("2026-11-23T23:30:00Z"), frozen=True))
+        try:
+            status, _, body = call("piggy_runs_create", "POST", RUNS, bearer, body={
+                "contact_uuid": ada["uuid"], "automation_uuid": automation["uuid"]})
+        finally:
+            clock.set_clock(previous)
+        assert status == 200, body
+        [run] = runs_of(account[0].id, automation["id"])
+        assert run.due_at == clock.parse_iso("2026-11-25T14:00:00Z")  # 18:30 in New York a day later: 09:00 next
+        assert boto3.client("scheduler").get_schedule(GroupName=config.run_schedule_group(), Name=run.id)
+
     def test_form_encoded_body_as_the_sdk_sends_it(self, account, bearer, contact):
         automation = event_automation(bearer)
         form = urlencode({"contact_uuid": contact["uuid"], "automation_uuid": automation["uuid"],

@@ -8,6 +8,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from automations.errors import FieldError, ValidationFailed
+
 
 class Trigger(StrEnum):
     SWEEP = "sweep"
@@ -112,6 +114,14 @@ class Automation:
 
     def evolve(self, **changes: Any) -> Automation:
         return replace(self, **changes)
+
+
+def keep_subject(current: Automation, subject: SubjectKind) -> None:
+    """A ticket rule stays a ticket rule and a contact rule a contact rule (what they act on,
+    and their runs, would not carry over)."""
+    if subject != current.subject:
+        raise ValidationFailed([FieldError("trigger", f"A {current.subject} automation cannot become a "
+                                                      f"{subject} automation; create a new one")])
 
 
 @dataclass(frozen=True)

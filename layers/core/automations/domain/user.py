@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+MAX_GROUP_MEMBERS = 1000  # agents in a group: one group item (ids as JSON) stays far below DynamoDB's 400 KB
+
 
 class Role(StrEnum):
     END_USER = "end-user"

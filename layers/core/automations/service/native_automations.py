@@ -19,7 +19,7 @@ from automations.domain.business_hours import BusinessHours
 from automations.domain.contact_rules import ActionKind, ContactRule
 from automations.domain.contacts import Contact, FieldScope, is_uuid
 from automations.domain.model import (
-    Account, Action, Automation, AutomationChanges, AutomationDraft, SubjectKind, Trigger,
+    Account, Action, Automation, AutomationChanges, AutomationDraft, SubjectKind, Trigger, keep_subject,
 )
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed
@@ -134,14 +134,6 @@ class NativeAutomationService:
     def _is_contact_field(self, account_id: str, field_id: int) -> bool:
         field = self._fields.find(account_id, field_id)
         return field is not None and field.scope == FieldScope.CONTACT
-
-
-def keep_subject(current: Automation, subject: SubjectKind) -> None:
-    """A ticket rule stays a ticket rule and a contact rule a contact rule (what they act on,
-    and their runs, would not carry over)."""
-    if subject != current.subject:
-        raise ValidationFailed([FieldError("trigger", f"A {current.subject} automation cannot become a "
-                                                      f"{subject} automation; create a new one")])
 
 
 # -- dry runs ----------------------------------------------------------------------------------------

@@ -15,15 +15,14 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from automations import clock
-from automations.domain.contacts import required_name, normalize_email
-from automations.domain.user import Role, User
+from automations.domain.contacts import normalize_email, required_name
+from automations.domain.user import MAX_GROUP_MEMBERS, Role, User
 from automations.errors import Conflict, NotFound, Problems
 from automations.paging import encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
 from automations.service.tickets import cursor_id, find_or_create_user
 
-MAX_GROUP_MEMBERS = 1000  # one group item (ids as JSON) stays far below DynamoDB's 400 KB
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
 _ROLES = ", ".join(r.value for r in Role)
 

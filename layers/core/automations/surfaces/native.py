@@ -3,30 +3,30 @@ document), errors as {"error": {"code", "message", "details"}}."""
 from __future__ import annotations
 
 import base64
-import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from automations.errors import (
     Conflict, DomainError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated, ValidationFailed,
 )
 from automations.inputs import parse_json
 from automations.surfaces.http import MAX_BODY_BYTES, logger, principal_from_event
+from automations.surfaces.native_errors import error_answer, error_payload
 from automations.telemetry import lambda_handler
+
+# The handlers take Powertools' names from here, so that automations.surfaces has set up its packages first.
+__all__ = ["Body", "Query", "Response", "account_id", "create_app"]
 
 _STATUS = [(Unauthenticated, 401), (NotFound, 404), (Conflict, 409), (ValidationFailed, 422), (TooLarge, 413),
            (TooManyValues, 400), (MalformedRequest, 400)]
 
 
-def _payload(code: str, message: str, details: list[dict[str, Any]] | None = None) -> str:
-    return json.dumps({"error": {"code": code, "message": message, "details": details or []}})
-
-
 def error_body(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
-    return Response(status, "application/json", _payload(code, message, details))
+    return Response(status, "application/json", error_payload(code, message, details))
 
 
 def domain_error_response(error: DomainError) -> Response:
@@ -88,18 +88,15 @@ class NativeResolver(APIGatewayHttpResolver):
 
     def _refuse_or_resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         if principal_from_event(event) is None:
-            refusal = (401, _payload("unauthenticated", "Missing or invalid API key"))
-        elif len((event.get("body") or "").encode()) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1):
-            refusal = (413, _payload("too_large", f"The request body is larger than {MAX_BODY_BYTES // 1024} KB"))
-        elif _body_is_not_json(event):
-            refusal = (415, _payload("unsupported_media_type",
-                                     "The request body must be JSON (Content-Type: application/json)"))
-        elif unreadable := _unreadable_body(event):
-            refusal = (400, _payload("malformed", unreadable))
-        else:
-            return super().resolve(event, context)
-        return {"statusCode": refusal[0], "headers": {"Content-Type": "application/json"}, "body": refusal[1],
-                "isBase64Encoded": False}
+            return error_answer(401, "unauthenticated", "Missing or invalid API key")
+        if len((event.get("body") or "").encode()) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1):
+            return error_answer(413, "too_large", f"The request body is larger than {MAX_BODY_BYTES // 1024} KB")
+        if _body_is_not_json(event):
+            return error_answer(415, "unsupported_media_type",
+                                "The request body must be JSON (Content-Type: application/json)")
+        if unreadable := _unreadable_body(event):
+            return error_answer(400, "malformed", unreadable)
+        return super().resolve(event, context)
 
 
 def _no_such_resource(error: NotFoundError) -> Response:
@@ -128,9 +125,3 @@ def account_id(app: APIGatewayHttpResolver) -> str:
         raise Unauthenticated("Missing or invalid API key")
     return principal.account_id
 
-
-@lambda_handler
-def unknown_endpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The handler of ``ANY /v1/{proxy+}``: a path or method no native route declares."""
-    return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
-            "body": _payload("not_found", "No such endpoint"), "isBase64Encoded": False}

@@ -6,19 +6,19 @@ in the shape it is written in, so a GET body (less its read-only attributes) can
 The models check types and sizes; what a valid rule is stays in the domain (422 either way)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from automations.domain import contact_rules as rules, event_rules
 from automations.domain.contact_rules import ClockTime, ContactRule, DateFieldTrigger, RuleAction
 from automations.domain.contacts import GroupKind
 from automations.domain.model import (
-    Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger,
+    Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger, keep_subject,
 )
 from automations.errors import FieldError, ValidationFailed
-from automations.service.native_automations import keep_subject
+from automations.surfaces.native_automation_answers import automation_out
+from automations.surfaces.native_models import Input
 
 MAX_ID = 2 ** 53
 MAX_TITLE = 10_000
@@ -27,29 +27,25 @@ ClockText = Annotated[str, Field(pattern=_TIME, description='a wall-clock time "
 Id = Annotated[int, Field(ge=1, lt=MAX_ID)]
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt attribute is an error, not silently dropped
-
-
-class _Common(_In):
+class _Common(Input):
     title: str = Field(min_length=1, max_length=MAX_TITLE)
     active: bool = True
     position: int | None = Field(None, ge=0, lt=2 ** 31, description="order of sweep rules; next free one if left out")
 
 
 # -- sweep: Zendesk's ticket rules -----------------------------------------------------------------
-class TicketCondition(_In):
+class TicketCondition(Input):
     field: str = Field(min_length=1, max_length=100, description="a Zendesk ticket field, e.g. status, SOLVED")
     operator: str = Field(min_length=1, max_length=50)
     value: str | int | None = ""
 
 
-class TicketConditions(_In):
+class TicketConditions(Input):
     all: list[TicketCondition] = Field(default_factory=list, max_length=100)
     any: list[TicketCondition] = Field(default_factory=list, max_length=100)
 
 
-class TicketAction(_In):
+class TicketAction(Input):
     field: str = Field(min_length=1, max_length=100,
                        description="a Zendesk action field, e.g. status, notification_user")
     value: str | int | list[str | int]
@@ -64,30 +60,30 @@ class SweepAutomationIn(_Common):
 
 
 # -- actions on a contact --------------------------------------------------------------------------
-class SendAction(_In):
+class SendAction(Input):
     kind: Literal["send_email", "send_text", "start_series"]
     template_id: Id = Field(description="a template of the action's type: email, text or series")
 
 
-class CancelAction(_In):
+class CancelAction(Input):
     kind: Literal["cancel_email", "cancel_text", "cancel_series"]
     template_ids: list[Id] = Field(min_length=1, max_length=rules.MAX_TEMPLATE_IDS,
                                    description="the templates whose scheduled sends are cancelled")
 
 
-class SetCustomFieldAction(_In):
+class SetCustomFieldAction(Input):
     kind: Literal["set_custom_field"]
     custom_field_id: Id = Field(description="a contact custom field")
     value: str | int | float | bool | list[str] = Field(description="a value of the field's type")
 
 
-class WebhookAction(_In):
+class WebhookAction(Input):
     kind: Literal["webhook"]
     webhook_id: str = Field(min_length=1, max_length=event_rules.MAX_WEBHOOK_ID)
     body: str | None = Field(None, max_length=100_000, description="Liquid; the run's context as JSON when left out")
 
 
-class EmitEventAction(_In):
+class EmitEventAction(Input):
     kind: Literal["emit_event"]
     detail_type: str = Field(min_length=1, max_length=event_rules.MAX_DETAIL_TYPE)
     detail: dict[str, Any] = Field(default_factory=dict, description="every string value in it is Liquid")
@@ -99,39 +95,39 @@ EventAction = Annotated[SendAction | CancelAction | SetCustomFieldAction | Webho
 
 
 # -- when ------------------------------------------------------------------------------------------
-class DelayIn(_In):
+class DelayIn(Input):
     days: int = Field(0, ge=0)
     hours: int = Field(0, ge=0)
     minutes: int = Field(0, ge=0)
 
 
-class WindowIn(_In):
+class WindowIn(Input):
     """Sends wait until the window opens, in the contact's timezone (else the account's); a
     window whose start is after its end crosses midnight."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     from_: ClockText = Field(alias="from")
     to: ClockText
 
 
-class SourceIn(_In):
+class SourceIn(Input):
     kind: Literal["list", "community"]
     id: Id
 
 
-class RecurrenceIn(_In):
+class RecurrenceIn(Input):
     day: str | int = Field(description="daily, a weekday name (weekly) or 1-31 (monthly)")
     at: ClockText
     weekday_only: bool = False
 
 
-class DateFieldIn(_In):
+class DateFieldIn(Input):
     custom_field_id: Id = Field(description="a contact date field")
     at: ClockText
 
 
-class ContactRuleConfig(_In):
+class ContactRuleConfig(Input):
     source: SourceIn
     delay: DelayIn = Field(default_factory=DelayIn)
     window: WindowIn | None = None
@@ -149,7 +145,7 @@ class ContactRuleIn(_Common):
 
 
 # -- event and manual ------------------------------------------------------------------------------
-class ContactCondition(_In):
+class ContactCondition(Input):
     field: str = Field(min_length=1, max_length=200,
                        description="email, phone, first_name, last_name, timezone, custom_fields.<id> or data.<key>")
     operator: Literal["is", "is_not", "present", "not_present", "contains", "not_contains", "greater_than",
@@ -157,12 +153,12 @@ class ContactCondition(_In):
     value: str | int | float | bool | None = None
 
 
-class ContactConditions(_In):
+class ContactConditions(Input):
     all: list[ContactCondition] = Field(default_factory=list, max_length=50)
     any: list[ContactCondition] = Field(default_factory=list, max_length=50)
 
 
-class EventConfig(_In):
+class EventConfig(Input):
     event: str = Field(min_length=1, max_length=100,
                        description="a Piggy event (contact_updated...) or the host's own, with a dot: "
                                    "shop.order_placed")
@@ -170,7 +166,7 @@ class EventConfig(_In):
     window: WindowIn | None = None
 
 
-class ManualConfig(_In):
+class ManualConfig(Input):
     delay: DelayIn = Field(default_factory=DelayIn)
     window: WindowIn | None = None
 
@@ -200,10 +196,10 @@ _MODELS: dict[Trigger, type[_Common]] = {
     Trigger.SWEEP: SweepAutomationIn, **{t: ContactRuleIn for t in rules.CONTACT_TRIGGERS},
     Trigger.EVENT: EventAutomationIn, Trigger.MANUAL: ManualAutomationIn,
 }
-_BODY = TypeAdapter(AutomationIn)
+_BODY = TypeAdapter(AutomationIn, config=ConfigDict(defer_build=True))  # built on first use, like the models
 
 
-class AutomationPatch(_In):
+class AutomationPatch(Input):
     """Attributes left out stay; each one given replaces the automation's own (conditions and
     actions whole), in the shapes of a create."""
 
@@ -215,80 +211,6 @@ class AutomationPatch(_In):
     trigger_config: dict[str, Any] | None = None
     conditions: dict[str, Any] | None = None
     actions: list[dict[str, Any]] | None = Field(None, max_length=100)
-
-
-# -- answers ---------------------------------------------------------------------------------------
-class ConditionOut(BaseModel):
-    field: str
-    operator: str
-    value: Any
-
-
-class ConditionsOut(BaseModel):
-    all: list[ConditionOut]
-    any: list[ConditionOut]
-
-
-class AutomationOut(BaseModel):
-    id: int = Field(description="the id Zendesk and VipeCloud clients use")
-    uuid: str = Field(description="the id Piggy clients use")
-    title: str
-    active: bool
-    position: int
-    subject: Literal["ticket", "contact"]
-    trigger: Literal["sweep", "list_joined", "community_joined", "recurring", "date_field", "event", "manual"]
-    trigger_config: dict[str, Any]
-    conditions: ConditionsOut
-    actions: list[dict[str, Any]] = Field(description="sweep: {field, value}; contact automations: {kind, ...}")
-    default: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-class AutomationPage(BaseModel):
-    automations: list[AutomationOut]
-    next_cursor: str | None
-
-
-class DryRunIn(_In):
-    contact_uuid: str | None = Field(None, max_length=64, description="for a contact automation")
-    ticket_id: int | None = Field(None, ge=1, lt=10 ** 15, description="for a ticket (sweep) automation")
-    data: dict[str, Any] | list[Any] | None = Field(None, description="the event's or run's data (data.<key>)")
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> DryRunIn:
-        if (self.contact_uuid is None) == (self.ticket_id is None):
-            raise ValueError("give either contact_uuid or ticket_id")
-        return self
-
-
-class WouldSend(BaseModel):
-    channel: str
-    recipient: str
-    subject: str
-    body: str
-    skipped: str | None = Field(None, description="why it would not be sent (no address, no template...)")
-
-
-class DryRunOut(BaseModel):
-    matches: bool = Field(description="whether the automation would fire for the subject now")
-    due_at: datetime | None = Field(description="when it would fire (null: it would not, or at the next sweep)")
-    would_send: list[WouldSend]
-    would_change: dict[str, Any] = Field(description="ticket attributes the actions would change")
-
-
-def automation_out(a: Automation) -> AutomationOut:
-    return AutomationOut(id=a.id, uuid=a.uuid, title=a.title, active=a.active, position=a.position,
-                         subject=a.subject.value, trigger=a.trigger.value, trigger_config=a.trigger_config,
-                         conditions=ConditionsOut(**a.conditions.to_dict()),
-                         actions=[_action_out(a.trigger, x) for x in a.actions], default=a.default,
-                         created_at=a.created_at, updated_at=a.updated_at)
-
-
-def _action_out(trigger: Trigger, action: Action) -> dict[str, Any]:
-    if trigger == Trigger.SWEEP:
-        return action.to_dict()
-    return {"kind": action.field, **action.value}
 
 
 # -- requests to drafts ----------------------------------------------------------------------------

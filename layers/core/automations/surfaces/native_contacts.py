@@ -6,23 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template
 from automations.errors import NotFound
 from automations.inputs import parse_whole
 from automations.paging import cursor_page
+from automations.surfaces.native_models import Input, Model
 
 T = TypeVar("T")
 
 
-
 def _name():
     return Field(min_length=1, max_length=200)
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt attribute is an error, not silently dropped
 
 
 def path_id(value: str, noun: str) -> int:
@@ -45,7 +41,7 @@ def id_page(records: Sequence[T], limit: int, cursor: str | None) -> tuple[list[
 
 
 # -- contacts ------------------------------------------------------------------------------------
-class ContactIn(_In):
+class ContactIn(Input):
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40, description="normalised to E.164: +, then 8-15 digits")
     first_name: str | None = Field(None, max_length=200)
@@ -55,7 +51,7 @@ class ContactIn(_In):
                                                  description="{custom field id: value}; null removes a value")
 
 
-class ContactOut(BaseModel):
+class ContactOut(Model):
     uuid: str
     email: str | None
     phone: str | None
@@ -67,7 +63,7 @@ class ContactOut(BaseModel):
     updated_at: datetime
 
 
-class ContactPage(BaseModel):
+class ContactPage(Model):
     contacts: list[ContactOut]
     next_cursor: str | None
 
@@ -79,22 +75,22 @@ def contact_out(c: Contact) -> ContactOut:
 
 
 # -- contact lists and communities ----------------------------------------------------------------
-class ContactListIn(_In):
+class ContactListIn(Input):
     name: str = _name()
 
 
-class ContactListPatch(_In):
+class ContactListPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
 
 
-class ContactListOut(BaseModel):
+class ContactListOut(Model):
     id: int
     name: str
     created_at: datetime
     updated_at: datetime
 
 
-class ContactListPage(BaseModel):
+class ContactListPage(Model):
     contact_lists: list[ContactListOut]
     next_cursor: str | None
 
@@ -102,17 +98,17 @@ class ContactListPage(BaseModel):
 SuiteType = Literal["suite", "community", "party"]
 
 
-class CommunityIn(_In):
+class CommunityIn(Input):
     name: str = _name()
     suite_type: SuiteType
 
 
-class CommunityPatch(_In):
+class CommunityPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     suite_type: SuiteType | None = None
 
 
-class CommunityOut(BaseModel):
+class CommunityOut(Model):
     id: int
     name: str
     suite_type: SuiteType
@@ -120,7 +116,7 @@ class CommunityOut(BaseModel):
     updated_at: datetime
 
 
-class CommunityPage(BaseModel):
+class CommunityPage(Model):
     communities: list[CommunityOut]
     next_cursor: str | None
 
@@ -134,22 +130,22 @@ def community_out(g: Group) -> CommunityOut:
                         updated_at=g.updated_at)
 
 
-class MembersIn(_In):
+class MembersIn(Input):
     contact_uuids: list[str] = Field(min_length=1, max_length=1000)
 
 
-class MembersAddedOut(BaseModel):
+class MembersAddedOut(Model):
     added: list[str] = Field(description="joined now: one join event each")
     already_members: list[str]
     not_found: list[str] = Field(description="no such contact in this account: skipped, not fatal")
 
 
-class MemberOut(BaseModel):
+class MemberOut(Model):
     contact_uuid: str
     joined_at: datetime
 
 
-class MemberPage(BaseModel):
+class MemberPage(Model):
     members: list[MemberOut]
     next_cursor: str | None
 
@@ -168,21 +164,21 @@ FieldScopeName = Literal["contact", "other"]
 FieldTypeName = Literal["text", "number", "date", "checkbox", "dropdown"]
 
 
-class CustomFieldIn(_In):
+class CustomFieldIn(Input):
     name: str = _name()
     scope: FieldScopeName
     type: FieldTypeName
     options: list[str] | None = Field(None, max_length=200, description="dropdown fields only, required there")
 
 
-class CustomFieldPatch(_In):
+class CustomFieldPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     options: list[str] | None = Field(None, max_length=200)
     scope: FieldScopeName | None = Field(None, description="cannot change")
     type: FieldTypeName | None = Field(None, description="cannot change")
 
 
-class CustomFieldOut(BaseModel):
+class CustomFieldOut(Model):
     id: int
     name: str
     scope: FieldScopeName
@@ -192,7 +188,7 @@ class CustomFieldOut(BaseModel):
     updated_at: datetime
 
 
-class CustomFieldPage(BaseModel):
+class CustomFieldPage(Model):
     custom_fields: list[CustomFieldOut]
     next_cursor: str | None
 
@@ -203,7 +199,7 @@ def custom_field_out(f: CustomField) -> CustomFieldOut:
 
 
 # -- templates -------------------------------------------------------------------------------------
-class SeriesStepModel(_In):
+class SeriesStepModel(Input):
     template_id: int = Field(description="an email template of this account")
     delay_days: int = Field(0, description="after the previous step (the first: after the series starts)")
     hour: int | None = Field(None, description="1-12; without a send time a delayed step goes at 10:00")
@@ -212,7 +208,7 @@ class SeriesStepModel(_In):
     weekdays_only: bool = False
 
 
-class TemplateIn(_In):
+class TemplateIn(Input):
     title: str = _name()
     type: Literal["email", "text", "series"]
     subject: str | None = Field(None, description="email; Liquid")
@@ -222,7 +218,7 @@ class TemplateIn(_In):
     steps: list[SeriesStepModel] | None = Field(None, max_length=50, description="series, in order")
 
 
-class TemplatePatch(_In):
+class TemplatePatch(Input):
     title: str | None = Field(None, min_length=1, max_length=200)
     type: Literal["email", "text", "series"] | None = Field(None, description="cannot change")
     subject: str | None = None
@@ -232,7 +228,7 @@ class TemplatePatch(_In):
     steps: list[SeriesStepModel] | None = Field(None, max_length=50)
 
 
-class TemplateOut(BaseModel):
+class TemplateOut(Model):
     id: int
     title: str
     type: Literal["email", "text", "series"]
@@ -245,7 +241,7 @@ class TemplateOut(BaseModel):
     updated_at: datetime
 
 
-class TemplatePage(BaseModel):
+class TemplatePage(Model):
     templates: list[TemplateOut]
     next_cursor: str | None
 

@@ -4,15 +4,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from automations.errors import Problems
 from automations.service.ingestion import MAX_BATCH, Event, check_event, new_event
+from automations.surfaces.native_models import Input, Model
 
 
-class EventIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EventIn(Input):
     event: str = Field(description="a Piggy event (contact_updated, ...) or the host's own, with a dot: shop.order_placed")
     contact_uuid: str = Field(description="the contact the event is about")
     data: dict[str, Any] | None = Field(None, description="available to the automation as data.* and run.data.*")
@@ -21,13 +20,11 @@ class EventIn(BaseModel):
     occurred_at: AwareDatetime | None = Field(None, description="when it happened (default: when it arrived)")
 
 
-class EventBatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EventBatchIn(Input):
     events: list[EventIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class EventsAccepted(BaseModel):
+class EventsAccepted(Model):
     event_ids: list[str] = Field(description="in the order sent; each event's runs are created asynchronously")
 
 

@@ -3,13 +3,16 @@ valid user or group is stays in service/people.py (422 either way)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from automations.domain.user import User
-from automations.service.people import MAX_GROUP_MEMBERS, AgentGroup
-from automations.surfaces.native_contacts import _In, changes, id_page, path_id
+from automations.domain.user import MAX_GROUP_MEMBERS, User
+from automations.surfaces.native_contacts import changes, id_page, path_id
+from automations.surfaces.native_models import Input, Model
+
+if TYPE_CHECKING:
+    from automations.service.people import AgentGroup
 
 __all__ = ["GroupIn", "GroupOut", "GroupPage", "GroupPatch", "UserIn", "UserOut", "UserPage", "UserPatch",
            "changes", "group_out", "id_page", "path_id", "user_out"]
@@ -20,18 +23,18 @@ UserId = Annotated[int, Field(strict=True, ge=1, le=10 ** 12 - 1)]
 
 
 # -- users ----------------------------------------------------------------------------------------
-class UserIn(_In):
+class UserIn(Input):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(max_length=254)
     role: RoleName = Field("agent", description="agents can be assigned tickets and join groups")
 
 
-class UserPatch(_In):
+class UserPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     role: RoleName | None = None
 
 
-class UserOut(BaseModel):
+class UserOut(Model):
     id: int
     name: str
     email: str
@@ -39,7 +42,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class UserPage(BaseModel):
+class UserPage(Model):
     users: list[UserOut]
     next_cursor: str | None
 
@@ -49,18 +52,18 @@ def user_out(u: User) -> UserOut:
 
 
 # -- agent groups ---------------------------------------------------------------------------------
-class GroupIn(_In):
+class GroupIn(Input):
     name: str = Field(min_length=1, max_length=200)
     user_ids: list[UserId] = Field(default_factory=list, max_length=MAX_GROUP_MEMBERS,
                                    description="agents of this account")
 
 
-class GroupPatch(_In):
+class GroupPatch(Input):
     name: str | None = Field(None, min_length=1, max_length=200)
     user_ids: list[UserId] | None = Field(None, max_length=MAX_GROUP_MEMBERS, description="replaces the members")
 
 
-class GroupOut(BaseModel):
+class GroupOut(Model):
     id: int
     name: str
     user_ids: list[int]
@@ -68,7 +71,7 @@ class GroupOut(BaseModel):
     updated_at: datetime
 
 
-class GroupPage(BaseModel):
+class GroupPage(Model):
     groups: list[GroupOut]
     next_cursor: str | None
 

@@ -4,17 +4,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from automations.domain.run import Run
+from automations.surfaces.native_models import Model
 
 
-class Subject(BaseModel):
+class Subject(Model):
     kind: Literal["ticket", "contact"]
     id: str
 
 
-class RunOut(BaseModel):
+class RunOut(Model):
     id: str
     automation_id: int
     subject: Subject
@@ -30,7 +29,7 @@ class RunOut(BaseModel):
     error: str | None
 
 
-class RunPage(BaseModel):
+class RunPage(Model):
     runs: list[RunOut]
     next_cursor: str | None
 

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from automations.service.webhooks import Webhook
+from automations.surfaces.native_models import Input, Model
 
 
-class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class WebhookIn(Input):
     name: str = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048, description="http(s) URL the signed POSTs go to")
 
 
-class WebhookOut(BaseModel):
+class WebhookOut(Model):
     id: str
     name: str
     url: str
@@ -26,7 +25,7 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="HMAC-SHA256 key of the X-Automations-Signature header; shown only now")
 
 
-class WebhookPage(BaseModel):
+class WebhookPage(Model):
     webhooks: list[WebhookOut]
     next_cursor: str | None
 

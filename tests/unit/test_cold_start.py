@@ -1,0 +1,58 @@
+"""What a native handler's cold start imports and builds: only its own resolver and event
+classes from Powertools, no service module, no pydantic model before its first request; and the
+native catch-all neither Powertools' resolver nor pydantic. (The bench times it:
+`automations bench --only imports`.)"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+NOT_AT_IMPORT = ["asyncio", "aws_lambda_powertools.event_handler.appsync",
+                 "aws_lambda_powertools.event_handler.bedrock_agent",
+                 "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event"]
+
+
+def cold_import(function: str, probe: str) -> dict:
+    """Import functions/<function>/app.py in a fresh interpreter, as Lambda does; ``probe`` is an
+    expression evaluated afterwards, its value returned."""
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'functions' / function)!r}); import app; "
+            f"print(json.dumps({probe}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=ROOT / "functions" / function)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.parametrize("function", ["users_get", "automations_list", "contacts_create"])
+def test_a_native_handler_imports_only_what_its_route_uses(function):
+    loaded = cold_import(function, "{'modules': sorted(sys.modules), 'built': sorted(name for name, model in "
+                                   "vars(sys.modules['app']).items() if getattr(model, '__pydantic_complete__', "
+                                   "False))}")
+    assert "aws_lambda_powertools.event_handler.api_gateway" in loaded["modules"]  # the one resolver it uses
+    assert [m for m in NOT_AT_IMPORT if m in loaded["modules"]] == []
+    assert [m for m in loaded["modules"] if m.startswith("automations.service")] == []
+    assert loaded["built"] == []
+
+
+def test_the_native_catch_all_imports_no_resolver_nor_pydantic():
+    modules = cold_import("native_unknown_endpoint", "sorted(sys.modules)")
+    assert [m for m in modules if m.startswith(("pydantic", "aws_lambda_powertools.event_handler."))] == []
+
+
+@pytest.mark.parametrize("package", ["aws_lambda_powertools.event_handler",
+                                     "aws_lambda_powertools.utilities.data_classes"])
+def test_powertools_packages_set_up_lazily_give_every_name_they_gave(package):
+    """automations.surfaces registers these without running their __init__: each name it
+    exported is still there, the very same class or function, imported on first use."""
+    def names(setup: str) -> dict:
+        code = (f"import importlib, json, sys; {setup}; package = importlib.import_module({package!r}); "
+                "print(json.dumps({name: f'{getattr(package, name).__module__}.{getattr(package, name).__qualname__}' "
+                "for name in package.__all__}))")
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)
+
+    whole = names("pass")
+    assert len(whole) > 10 and names("import automations.surfaces") == whole
