@@ -376,7 +376,7 @@ def memory_over_writes(writes: int, automations: int = 499) -> dict:
 
 def join_cost(sizes: tuple[int, ...]) -> list[dict]:
     """Seconds per contact joining a list, list by list of growing size (100 contacts a call)."""
-    from automations_local.bench_runs import delayed_email_on_join
+    from automations_local.bench_runs import delayed_email_on_join, imported_contacts
     from automations_local.runtime import LocalRuntime
 
     rows = []
@@ -384,7 +384,7 @@ def join_cost(sizes: tuple[int, ...]) -> list[dict]:
         runtime.scheduler.stop()
         runtime.queues.stop()
         wired, account_id, _, _ = delayed_email_on_join(runtime, delay_hours=24)
-        uuids = [wired.contacts.create(account_id, {"email": f"join{n}@example.com"}).uuid for n in range(max(sizes))]
+        uuids = imported_contacts(runtime, account_id, "join", max(sizes))
         for size in sizes:
             group = wired.contact_lists.create(account_id, f"Joins {size}")
             started = time.perf_counter()

@@ -70,15 +70,15 @@ def measure(runtime, account_id: str, email: str, api_key: str, size: int, ticke
     from automations.adapters import aws
     from automations.service import time_buckets
     from automations_local.bench import import_open_tickets, urgent_tickets_rule
-    from automations_local.bench_runs import delayed_email_on_join
+    from automations_local.bench_runs import delayed_email_on_join, imported_contacts
     from automations_local.heat import Recorder
 
     wired, account_id, group, automation = delayed_email_on_join(runtime, 1, account_id)
-    uuids = [wired.contacts.create(account_id, {"email": f"scale{n}@example.com"}).uuid for n in range(size)]
+    uuids = imported_contacts(runtime, account_id, "scale", size)
     db, table = aws.client("dynamodb"), runtime.template.physical_name("Table")
     import_open_tickets(db, table, account_id, tickets, MATCHING_EVERY)
     wired.automations.create(account_id, urgent_tickets_rule())
-    _drain(runtime)  # the contacts' own events, before anything is measured
+    _drain(runtime)  # whatever the set-up queued, before anything is measured
     runtime.scheduler.hold_background(24 * 3600)  # only this workload's ticks fire schedules
     recorder = Recorder(db, table, clients={name: aws.client(name)
                                             for name in ("dynamodb", "scheduler", "sqs", "sesv2", "sns", "events")})

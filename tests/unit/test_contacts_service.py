@@ -105,6 +105,27 @@ class TestContacts:
         with pytest.raises(MalformedRequest):  # a cursor of another listing
             services.contacts.page(acct, cursor=services.contact_events.since(acct)[1] or "WyJHUk9VUCMiXQ")
 
+    def test_a_bulk_import_stores_contacts_as_creating_them_does(self, services, acct):
+        """A migration's path: 60 contacts, 25 items a call, each readable, findable by email and
+        paged like a created one, its email claimed, and no contact_created event (nothing starts)."""
+        import boto3
+
+        from automations import config
+        from automations.adapters.dynamo_contacts import DynamoContactStore
+        from automations.domain.contacts import Contact
+
+        now = clock.now()
+        imported = [Contact(account_id=acct, uuid=f"00000000-0000-4000-8000-{n:012d}", email=f"bulk{n}@x.test",
+                            phone=None, first_name="Bulk", last_name=None, timezone=None, custom_fields={},
+                            created_at=now, updated_at=now) for n in range(60)]
+        DynamoContactStore(boto3.client("dynamodb"), config.table_name()).import_contacts(imported)
+        assert [services.contacts.get(acct, c.uuid) for c in imported] == imported
+        assert services.contacts.find_by_email(acct, "bulk42@x.test") == imported[42]
+        assert [c.uuid for c in services.contacts.page(acct, limit=100)[0]] == [c.uuid for c in imported]
+        with pytest.raises(Conflict):  # its email is claimed
+            services.contacts.create(acct, {"email": "bulk7@x.test"})
+        assert services.contact_events.since(acct)[0] == []
+
     def test_tenancy(self, services, acct, other):
         c = services.contacts.create(acct, {"email": "a@x.test"})
         for call in (lambda: services.contacts.get(other, c.uuid), lambda: services.contacts.update(other, c.uuid, {}),

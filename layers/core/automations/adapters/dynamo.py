@@ -48,6 +48,15 @@ def batch_get(client, table: str, keys: list[dict[str, Any]], **options: Any) ->
     return found
 
 
+def batch_put(client, table: str, items: list[dict[str, Any]]) -> None:
+    """Put ``items`` unconditionally, 25 a call (BatchWriteItem), unprocessed ones again."""
+    for start in range(0, len(items), 25):
+        requests = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
+        while requests:
+            answer = client.batch_write_item(RequestItems={table: requests})
+            requests = answer.get("UnprocessedItems", {}).get(table, [])
+
+
 def failed_checks(error: ClientError) -> list[bool]:
     """Which items of a cancelled transaction failed their condition."""
     reasons = error.response.get("CancellationReasons") or []

@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
+from automations.adapters.dynamo import batch_get, batch_put, failed_checks, has_code, number, text
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
 from automations.clock import sortable
@@ -340,6 +340,14 @@ class DynamoContactStore(_Base):
         return "stale", {"Delete": {"TableName": self._table, "Key": self._email_key(c.account_id, c.email),
                                     "ConditionExpression": "contact_uuid = :u",
                                     "ExpressionAttributeValues": {":u": text(c.uuid)}}}
+
+    def import_contacts(self, contacts: list[Contact]) -> None:
+        """Bulk load of new contacts whose emails are normalised and unique (among themselves and
+        in the account): a data migration's path, each contact and its email claim 25 items a
+        call instead of one transaction each, and no contact_created events (nothing starts)."""
+        items = [self._put(c, "attribute_not_exists(PK)")["Put"]["Item"] for c in contacts]
+        items += [self._claim(c)[1]["Put"]["Item"] for c in contacts if c.email]
+        batch_put(self._db, self._table, items)
 
     def insert(self, contact: Contact, change: ContactEvent) -> None:
         items = [("stale", self._put(contact, "attribute_not_exists(PK)")), self._logged(change)]

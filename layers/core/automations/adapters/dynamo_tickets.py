@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import failed_checks, has_code, number, text
+from automations.adapters.dynamo import batch_put, failed_checks, has_code, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
 from automations.domain.ticket import _INSTANTS, DeletedTicket, Ticket, sweep_shard
@@ -170,11 +170,7 @@ class DynamoTicketStore(_Table):
     def import_tickets(self, account_id: str, tickets: list[Ticket]) -> None:
         """Bulk load of new tickets (ids from allocate_ids), without audits: a data migration's
         path, 25 items a call instead of one transaction each."""
-        for start in range(0, len(tickets), 25):
-            requests = [{"PutRequest": {"Item": self._item(t, 1)}} for t in tickets[start:start + 25]]
-            while requests:
-                answer = self._db.batch_write_item(RequestItems={self._table: requests})
-                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
+        batch_put(self._db, self._table, [self._item(t, 1) for t in tickets])
         self._db.update_item(**self._count_change(account_id, len(tickets))["Update"])
 
     def get(self, account_id: str, ticket_id: int) -> Ticket | None:
