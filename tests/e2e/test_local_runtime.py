@@ -210,7 +210,8 @@ def test_cli_errors_are_one_line(local_runtime, capsys, argv):
 
 
 def test_serve_prints_dev_credentials_and_stops_on_ctrl_c(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "TABLE_NAME")}
+    # As from a shell: none of what this test process's own runtime put in its environment.
+    env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env.update(AUTOMATIONS_DEV_EMAIL="cli-dev@example.com", AUTOMATIONS_DEV_API_KEY="k" * 40)
     with open(tmp_path / "stderr.log", "wb") as stderr:
         process = subprocess.Popen(

@@ -199,7 +199,7 @@ def test_duplicate_deliveries_and_a_racing_cancel_send_nothing_twice(shop, local
     for _ in range(3):
         sqs.send_message(QueueUrl=queue, MessageBody=f'{{"account_id": "{shop.account_id}", "run_id": "{runs[people[0]]}"}}')
     # A cancel racing the firing for the others.
-    shop.clock.set(datetime(2026, 7, 1, 13, 0, tzinfo=NY))
+    shop.clock.set(datetime(2026, 7, 1, 13, 1, tzinfo=NY))  # past due: the clock ran on while the runs were made
     answers = {}
 
     def cancel(person):
