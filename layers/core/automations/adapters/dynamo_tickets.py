@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import batch_put, failed_checks, has_code, number, text
+from automations.adapters.records import READ_ERRORS
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
 from automations.domain.ticket import _INSTANTS, DeletedTicket, Ticket, sweep_shard
@@ -236,7 +237,7 @@ class DynamoTicketStore(_Table):
     def _readable(self, account_id: str, item: dict[str, Any]) -> Ticket | UnreadableTicket:
         try:
             return self._from_item(account_id, item)
-        except (KeyError, TypeError, ValueError) as error:  # one bad item must not hide its page
+        except READ_ERRORS as error:  # one bad item must not hide its page
             return UnreadableTicket(account_id, item["SK"]["S"].removeprefix("TICKET#").lstrip("0"), reason_of(error))
 
     def sweep_position(self, ticket: Ticket) -> dict[str, Any]:
