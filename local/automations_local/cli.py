@@ -3,6 +3,7 @@ local or deployed stack."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ from automations import config
 TABLE_ENV = "AUTOMATIONS_TABLE"  # the deployed table's name (stack output TableName)
 DEFAULT_DATA_DIR = ".automations-local"  # beside the project, git-ignored
 STOP_GRACE_S = 0.5  # what serve gives functions in progress on SIGTERM or Ctrl-C: it stops within 2 s
+STOP_LIMIT_S = 10.0  # a stop still going after this is stuck: serve shows where and ends anyway
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,12 +117,23 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        watchdog = threading.Timer(STOP_LIMIT_S, _stop_stuck)
+        watchdog.daemon = True
+        watchdog.start()
         runtime.stop(grace_s=STOP_GRACE_S)
     print("Stopped.", flush=True)
     # Tearing down the interpreter would free a large heap object by object (minutes at 10 GB):
     # everything that must last is saved, so the process ends here.
     logging.shutdown()
     os._exit(0)
+
+
+def _stop_stuck() -> None:
+    """Ctrl-C always ends serve: a stop that hangs names every thread's place, then exits 1
+    (what was saved is kept; persistence loses at most its last second, as after a crash)."""
+    print(f"Stopping took over {STOP_LIMIT_S:.0f} s; where each thread was:", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os._exit(1)
 
 
 # --- accounts and keys ---------------------------------------------------------------------------

@@ -3,10 +3,12 @@ fetched at run time) over the control API and the native API, and the two contro
 it needs: the development account's credentials and the last sweeps. Local only, never deployed."""
 from __future__ import annotations
 
+from collections import defaultdict
 from importlib.resources import files
 
 from automations import config
 from automations.adapters import aws
+from automations.adapters.dynamo_sweep import sum_summary_parts
 from automations_local.router import HttpRequest, HttpResponse, json_response
 from automations_local.server import control
 
@@ -36,13 +38,18 @@ def _sweeps(runtime, request: HttpRequest) -> HttpResponse:
 
 
 def last_sweeps(limit: int = LAST_SWEEPS) -> list[dict]:
-    """The latest sweep cycles' summaries, newest first. Local only: it Scans the table."""
+    """The latest sweep cycles' summaries (each the sum of its parts), newest first. Local only:
+    it Scans the table."""
     pages = aws.client("dynamodb").get_paginator("scan").paginate(
         TableName=config.table_name(), FilterExpression="begins_with(PK, :sweep) AND SK = :summary",
         ExpressionAttributeValues={":sweep": {"S": "SWEEP#"}, ":summary": {"S": "SUMMARY"}})
-    sweeps = [{"sweep_id": item["PK"]["S"].removeprefix("SWEEP#"),
-               "finished_at": item.get("finished_at", {}).get("S"),
-               **{name: int(item[name]["N"]) if name in item else 0 for name in _SWEEP_COUNTERS}}
-              for page in pages for item in page["Items"]]
+    parts: dict[str, list[dict]] = defaultdict(list)
+    for page in pages:
+        for item in page["Items"]:
+            parts[item["PK"]["S"].removeprefix("SWEEP#").rpartition("#")[0]].append(item)  # SWEEP#<id>#<part>
+    sweeps = [{"sweep_id": sweep_id,
+               "finished_at": max((item["finished_at"]["S"] for item in items if "finished_at" in item), default=None),
+               **{name: count for name, count in sum_summary_parts(items).items() if name in _SWEEP_COUNTERS}}
+              for sweep_id, items in parts.items()]
     sweeps.sort(key=lambda s: s["finished_at"] or "", reverse=True)
     return sweeps[:limit]

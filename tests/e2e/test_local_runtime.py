@@ -209,15 +209,23 @@ def test_cli_errors_are_one_line(local_runtime, capsys, argv):
     assert "Traceback" not in captured.err
 
 
-def test_serve_prints_dev_credentials_and_stops_on_ctrl_c(tmp_path):
+SERVE = "import sys; from automations_local.cli import main; sys.exit(main())"
+# serve whose stop never ends, and gives up on it after a second
+SERVE_STUCK_STOPPING = ("import sys, threading; from automations_local import cli, runtime;"
+                        "cli.STOP_LIMIT_S = 1.0; runtime.LocalRuntime.stop = lambda *_, **__: threading.Event().wait();"
+                        "sys.exit(cli.main())")
+
+
+def serve_until_ctrl_c(tmp_path, program: str) -> tuple[int, str, str]:
+    """Start `automations serve` as from a shell, wait for its banner, press Ctrl-C: its exit
+    code, output and error output."""
     # As from a shell: none of what this test process's own runtime put in its environment.
     env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
     env.update(AUTOMATIONS_DEV_EMAIL="cli-dev@example.com", AUTOMATIONS_DEV_API_KEY="k" * 40)
     with open(tmp_path / "stderr.log", "wb") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from automations_local.cli import main; sys.exit(main())",
-             "serve", "--port", "0", "--ephemeral"],
-            stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
+        process = subprocess.Popen([sys.executable, "-X", "faulthandler", "-c", program,
+                                    "serve", "--port", "0", "--ephemeral"],
+                                   stdout=subprocess.PIPE, stderr=stderr, env=env, text=True)
     lines: queue.Queue[str] = queue.Queue()
     reader = threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True)
     reader.start()
@@ -226,14 +234,31 @@ def test_serve_prints_dev_credentials_and_stops_on_ctrl_c(tmp_path):
         deadline = time.monotonic() + 30
         while "Press Ctrl-C" not in output:
             output += lines.get(timeout=max(0.1, deadline - time.monotonic()))
-        assert "http://127.0.0.1:" in output
-        assert "cli-dev@example.com" in output and "k" * 40 in output
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=15) == 0
+        try:
+            code = process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)  # faulthandler writes every thread's stack to stderr
+            process.wait(timeout=10)
+            pytest.fail(f"serve did not stop after SIGINT:\n{(tmp_path / 'stderr.log').read_text()}")
     finally:
         process.kill()
         process.wait()
     reader.join(timeout=5)
     while not lines.empty():
         output += lines.get()
-    assert "Stopped." in output, (tmp_path / "stderr.log").read_text()
+    return code, output, (tmp_path / "stderr.log").read_text()
+
+
+def test_serve_prints_dev_credentials_and_stops_on_ctrl_c(tmp_path):
+    code, output, errors = serve_until_ctrl_c(tmp_path, SERVE)
+    assert "http://127.0.0.1:" in output
+    assert "cli-dev@example.com" in output and "k" * 40 in output
+    assert code == 0 and "Stopped." in output, errors
+
+
+def test_a_stop_that_hangs_still_ends_serve_and_shows_where_it_was(tmp_path):
+    code, output, errors = serve_until_ctrl_c(tmp_path, SERVE_STUCK_STOPPING)
+    assert code == 1 and "Stopped." not in output
+    assert "Stopping took over 1 s; where each thread was:" in errors
+    assert "Current thread" in errors and "in wait" in errors, errors  # the main thread, in the stuck stop

@@ -113,6 +113,24 @@ def test_default_rule_closes_four_days_after_solved(env):
     assert env.bootstrap.sweep_summary(env.sweep()[0])["tickets_evaluated"] == 0
 
 
+def test_a_cycles_summary_is_kept_in_parts_so_no_one_key_takes_every_tasks_write(env):
+    from collections import Counter
+
+    from automations.adapters.dynamo import batch_get
+    from automations.adapters.dynamo_sweep import SUMMARY_PARTS, summary_key, summary_part, sum_summary_parts
+
+    shares = Counter(summary_part(f"account-{a}#{shard}") for a in range(500) for shard in range(8))
+    assert len(shares) == SUMMARY_PARTS and max(shares.values()) < 2 * 4000 / SUMMARY_PARTS
+    assert len({summary_key("sweep_1", part)["PK"]["S"] for part in range(SUMMARY_PARTS)}) == SUMMARY_PARTS
+    env.ticket(status="open")
+    sweep_id, _ = env.sweep()
+    items = batch_get(boto3_client("dynamodb"), env.bootstrap.config.table_name(),
+                      [summary_key(sweep_id, part) for part in range(SUMMARY_PARTS)])
+    assert len(items) > 1  # 8 shard tasks and the coordinator's page, spread over the parts
+    assert sum_summary_parts(items) == env.bootstrap.sweep_summary(sweep_id)
+    assert env.bootstrap.sweep_summary(sweep_id)["shards_done"] == 8
+
+
 def escalation(env):
     env.rule("Escalate", [("status", "is", "open"), ("OPEN", "greater_than", "2")], [("priority", "urgent")])
 

@@ -11,6 +11,7 @@ items. Shares only ever move, so at most N fire; a firing is refused only when t
 every shard are empty, that is when N have fired."""
 from __future__ import annotations
 
+import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,25 @@ from automations.service.sweep import AlreadyFired, CapReached, SweepStats
 
 _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
 LEASE = 25  # how much of the cap a shard takes from the pool at a time
+
+
+# A cycle's counters are spread over this many items under keys of their own (one key would take
+# every sweep task's addition: over 1,000 writes a second once a cycle sweeps thousands of accounts).
+SUMMARY_PARTS = 16
+
+
+def summary_key(sweep_id: str, part: int) -> dict[str, Any]:
+    return {"PK": text(f"SWEEP#{sweep_id}#{part:02d}"), "SK": text("SUMMARY")}
+
+
+def summary_part(part: str) -> int:
+    """Which of the summary's items takes the additions of ``part`` (any stable text)."""
+    return zlib.crc32(part.encode()) % SUMMARY_PARTS
+
+
+def sum_summary_parts(items: list[dict[str, Any]]) -> dict[str, int]:
+    """One cycle's counters from its summary items (all or only some of its parts)."""
+    return {name: sum(int(item[name]["N"]) for item in items if name in item) for name in SweepStats().as_dict()}
 
 
 def _expiry(at: datetime) -> int:
@@ -132,10 +152,10 @@ class DynamoFiringStore:
             if empty:
                 raise CapReached(empty)
 
-    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
+    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
         counts = stats.as_dict()
         self._db.update_item(
-            TableName=self._table, Key={"PK": text(f"SWEEP#{sweep_id}"), "SK": text("SUMMARY")},
+            TableName=self._table, Key=summary_key(sweep_id, summary_part(part)),
             # finished_at: when the cycle's latest task finished (the local console lists sweeps by it)
             UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts)
                              + " SET expires_at = :e, finished_at = :at",
@@ -143,9 +163,8 @@ class DynamoFiringStore:
                                        ":e": number(_expiry(at)), ":at": text(iso_z(at))})
 
     def summary(self, sweep_id: str) -> dict[str, int]:
-        item = self._db.get_item(TableName=self._table, Key={"PK": text(f"SWEEP#{sweep_id}"), "SK": text("SUMMARY")},
-                                 ConsistentRead=True).get("Item") or {}
-        return {name: int(item[name]["N"]) if name in item else 0 for name in SweepStats().as_dict()}
+        keys = [summary_key(sweep_id, part) for part in range(SUMMARY_PARTS)]
+        return sum_summary_parts(batch_get(self._db, self._table, keys, ConsistentRead=True))
 
     def was_started(self, sweep_id: str) -> bool:
         return "Item" in self._db.get_item(TableName=self._table, Key=self._started(sweep_id), ConsistentRead=True)

@@ -126,8 +126,9 @@ class FiringStore(Protocol):
         """Atomically: ticket (at old's version) -> new, audits, runs, caps, deliveries.
         Raises StaleWrite, AlreadyFired or CapReached."""
 
-    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime) -> None:
-        """Add ``stats`` to the sweep's summary (kept for a while after ``at``)."""
+    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
+        """Add ``stats`` to the sweep's summary (kept for a while after ``at``). ``part`` names
+        who adds (stable text): the summary is kept in parts so its writes spread."""
 
     def record_failed(self, runs: list[Run]) -> None:
         """Store failed runs (each only if absent), outside any ticket's commit."""
@@ -199,7 +200,7 @@ class SweepCoordinator:
                  for account_id in account_ids for shard in range(SWEEP_SHARDS)]
         # Counted before they are sent: a crash between the two reports a failure, never a success.
         self._firings.add_to_summary(step.sweep_id, SweepStats(shards_started=len(tasks)),
-                                     datetime.fromisoformat(step.now))
+                                     datetime.fromisoformat(step.now), part=step.after or "")
         self._tasks.send(tasks)
         return tasks
 
@@ -252,7 +253,8 @@ class SweepWorker:
 
     def _done(self, task: SweepTask, stats: SweepStats, started: float, *, continued: bool) -> SweepStats:
         stats.shards_done += not continued
-        self.firings.add_to_summary(task.sweep_id, stats, datetime.fromisoformat(task.now))
+        self.firings.add_to_summary(task.sweep_id, stats, datetime.fromisoformat(task.now),
+                                    part=f"{task.account_id}#{task.shard}")
         ids = {"sweep_id": task.sweep_id, "account_id": task.account_id, "shard": task.shard}
         telemetry.measure("SweepDuration", telemetry.elapsed_ms(started), "Milliseconds", **ids)
         telemetry.count("SweepTicketsEvaluated", stats.tickets_evaluated, **ids)
