@@ -8,7 +8,7 @@ from importlib.resources import files
 
 from automations import config
 from automations.adapters import aws
-from automations.adapters.dynamo_sweep import sum_summary_parts
+from automations.adapters.dynamo_sweep import sum_summary_parts, summary_sweep_id
 from automations_local.router import HttpRequest, HttpResponse, json_response
 from automations_local.server import control
 
@@ -46,7 +46,7 @@ def last_sweeps(limit: int = LAST_SWEEPS) -> list[dict]:
     parts: dict[str, list[dict]] = defaultdict(list)
     for page in pages:
         for item in page["Items"]:
-            parts[item["PK"]["S"].removeprefix("SWEEP#").rpartition("#")[0]].append(item)  # SWEEP#<id>#<part>
+            parts[summary_sweep_id(item)].append(item)
     sweeps = [{"sweep_id": sweep_id,
                "finished_at": max((item["finished_at"]["S"] for item in items if "finished_at" in item), default=None),
                **{name: count for name, count in sum_summary_parts(items).items() if name in _SWEEP_COUNTERS}}

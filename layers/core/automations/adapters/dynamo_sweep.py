@@ -11,13 +11,13 @@ items. Shares only ever move, so at most N fire; a firing is refused only when t
 every shard are empty, that is when N have fired."""
 from __future__ import annotations
 
-import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
+from automations.adapters.shards import SUMMARY_SHARDS, shard_of
 from automations.clock import iso_z
 from automations.domain.audit import Audit
 from automations.domain.run import Run
@@ -29,18 +29,16 @@ _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
 LEASE = 25  # how much of the cap a shard takes from the pool at a time
 
 
-# A cycle's counters are spread over this many items under keys of their own (one key would take
-# every sweep task's addition: over 1,000 writes a second once a cycle sweeps thousands of accounts).
-SUMMARY_PARTS = 16
+def summary_key(sweep_id: str, shard: int) -> dict[str, Any]:
+    """One of a cycle's summary items: its counters are spread over SUMMARY_SHARDS keys, as one
+    key would take every sweep task's addition (over 1,000 writes a second with thousands of
+    accounts)."""
+    return {"PK": text(f"SWEEP#{sweep_id}#{shard:02d}"), "SK": text("SUMMARY")}
 
 
-def summary_key(sweep_id: str, part: int) -> dict[str, Any]:
-    return {"PK": text(f"SWEEP#{sweep_id}#{part:02d}"), "SK": text("SUMMARY")}
-
-
-def summary_part(part: str) -> int:
-    """Which of the summary's items takes the additions of ``part`` (any stable text)."""
-    return zlib.crc32(part.encode()) % SUMMARY_PARTS
+def summary_sweep_id(item: dict[str, Any]) -> str:
+    """The sweep id of a summary item (summary_key's inverse)."""
+    return item["PK"]["S"].removeprefix("SWEEP#").rpartition("#")[0]
 
 
 def sum_summary_parts(items: list[dict[str, Any]]) -> dict[str, int]:
@@ -155,7 +153,7 @@ class DynamoFiringStore:
     def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
         counts = stats.as_dict()
         self._db.update_item(
-            TableName=self._table, Key=summary_key(sweep_id, summary_part(part)),
+            TableName=self._table, Key=summary_key(sweep_id, shard_of(part, SUMMARY_SHARDS)),
             # finished_at: when the cycle's latest task finished (the local console lists sweeps by it)
             UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts)
                              + " SET expires_at = :e, finished_at = :at",
@@ -163,7 +161,7 @@ class DynamoFiringStore:
                                        ":e": number(_expiry(at)), ":at": text(iso_z(at))})
 
     def summary(self, sweep_id: str) -> dict[str, int]:
-        keys = [summary_key(sweep_id, part) for part in range(SUMMARY_PARTS)]
+        keys = [summary_key(sweep_id, shard) for shard in range(SUMMARY_SHARDS)]
         return sum_summary_parts(batch_get(self._db, self._table, keys, ConsistentRead=True))
 
     def was_started(self, sweep_id: str) -> bool:

@@ -25,6 +25,7 @@ RUN_SHARDS = 64  # runs (the table and the runs-by-automation index), deliveries
 DUE_SHARDS = 32  # the DueIndex: waiting runs, and the outbox of unsent deliveries
 JOIN_SHARDS = 16  # memberships of a group, the contact event log
 USAGE_SHARDS = 4  # a sweep automation's hourly usage counters: one write a firing
+SUMMARY_SHARDS = 16  # a sweep cycle's counters: one addition per sweep task (8 per account swept)
 
 
 def shard_of(value: str, shards: int) -> int:
