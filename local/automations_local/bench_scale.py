@@ -81,7 +81,8 @@ def measure(runtime, account_id: str, email: str, api_key: str, size: int, ticke
     _drain(runtime)  # whatever the set-up queued, before anything is measured
     runtime.scheduler.hold_background(24 * 3600)  # only this workload's ticks fire schedules
     recorder = Recorder(db, table, clients={name: aws.client(name)
-                                            for name in ("dynamodb", "scheduler", "sqs", "sesv2", "sns", "events")})
+                                            for name in ("dynamodb", "scheduler", "sqs", "sesv2", "sns", "events")},
+                        stored_item=runtime.stored_item if runtime.emulates_aws else None)
     per_run, time_buckets.PER_RUN_SCHEDULES = time_buckets.PER_RUN_SCHEDULES, 0
     auth = "Basic " + base64.b64encode(f"{email}/token:{api_key}".encode()).decode()
     try:

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,11 +74,16 @@ def _read_units(size: int, consistent: bool) -> float:
 class Recorder:
     """Attach with ``with recorder.attached():``; name the phases with ``with recorder.phase(name):``."""
 
-    def __init__(self, db, table: str, *, clients: dict[str, Any]) -> None:
+    def __init__(self, db, table: str, *, clients: dict[str, Any],
+                 stored_item: Callable[[str, dict], dict | None] | None = None) -> None:
+        """``stored_item(table, key)`` reads the items before and after a write (default: a
+        GetItem of an unhooked client; the local runtime's in-process read is much cheaper)."""
         self._db, self._table, self._clients = db, table, clients
         import boto3  # an unhooked twin of the product's client, for reading images
 
         self._reader = boto3.client("dynamodb", region_name=db.meta.region_name, endpoint_url=db.meta.endpoint_url)
+        self._stored_item = stored_item or (lambda table, key: self._reader.get_item(
+            TableName=table, Key=key, ConsistentRead=True).get("Item"))
         described = self._reader.describe_table(TableName=table)["Table"]
         self._table_keys = [k["AttributeName"] for k in described["KeySchema"]]
         self._indexes = {i["IndexName"]: ([k["AttributeName"] for k in i["KeySchema"]],
@@ -198,7 +203,7 @@ class Recorder:
                     yield body["Key"], True, {"Update": "update", "Delete": "delete"}.get(kind, "check"), None
 
     def _image(self, key: dict[str, Any]) -> dict[str, Any] | None:
-        return self._reader.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        return self._stored_item(self._table, key)
 
     def _index_writes(self, old: dict | None, new: dict | None) -> Iterator[tuple[str, str, int]]:
         for index, (names, projection) in self._indexes.items():

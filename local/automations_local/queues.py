@@ -138,7 +138,11 @@ class QueueDriver:
 
     def poll(self) -> int:
         """Receive and handle one batch per source; the number of messages handled."""
-        handled = 0
+        return self._poll()[0]
+
+    def _poll(self) -> tuple[int, bool]:
+        """The messages handled, and whether a source was skipped as busy elsewhere."""
+        handled, skipped = 0, False
         for source in self.sources:
             lock = self._busy[source.queue_arn]
             if lock.acquire(blocking=False):
@@ -146,7 +150,9 @@ class QueueDriver:
                     handled += self._handle_batch(source)
                 finally:
                     lock.release()
-        return handled
+            else:
+                skipped = True
+        return handled, skipped
 
     def _handle_batch(self, source: SqsEventSource) -> int:
         url = self._urls[source.queue_arn]
@@ -195,10 +201,12 @@ class QueueDriver:
         deadline = started + timeout_s
         handled = 0
         while True:
-            batch = self.poll()
+            batch, skipped = self._poll()
             handled += batch
-            backlog = {} if batch else {name: n for name, n in self.backlog().items() if n}
-            if not batch and not backlog:
+            # A source busy elsewhere is not empty; counting a queue's messages costs moto a pass
+            # over all of them, so that is asked only when every source was polled and empty.
+            backlog = {} if batch or skipped else {name: n for name, n in self.backlog().items() if n}
+            if not batch and not skipped and not backlog:
                 return DrainReport(True, handled, time.monotonic() - started)
             if time.monotonic() >= deadline:
                 backlog = backlog or {name: n for name, n in self.backlog().items() if n}

@@ -26,7 +26,7 @@ from automations_local.resources import create_resources
 from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
 from automations_local.scheduler import LocalScheduler, Rate, Schedule
 from automations_local.server import ControlError, LocalHttpServer, control, read_json_object
-from automations_local.template import DEFAULT_REGION, DEFAULT_STACK_NAME, Template, load_template
+from automations_local.template import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, Template, load_template
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -156,6 +156,22 @@ class LocalRuntime:
         if control.serves(request):
             return control.dispatch(self, request)
         return self.gateway.handle(request)
+
+    @property
+    def emulates_aws(self) -> bool:
+        """Whether AWS is this runtime's own moto (not another endpoint)."""
+        return self._moto is not None
+
+    def stored_item(self, table: str, key: dict) -> dict | None:
+        """An item as this runtime's own moto holds it now (DynamoDB's wire shape), read in
+        process between two AWS calls: for tools that watch the table without adding calls."""
+        from moto.dynamodb.models import dynamodb_backends
+
+        if not self.emulates_aws:
+            raise RuntimeError("this runtime uses another AWS endpoint: read it with GetItem")
+        with self._moto.app.lock:
+            item = dynamodb_backends[ACCOUNT_ID][self.template.region].get_item(table, key)
+            return item.to_json()["Attributes"] if item is not None else None
 
     def create_account(self, name: str, email: str, timezone: str = "UTC") -> dict:
         account, key = bootstrap.services().accounts.create_account(name, email, timezone)

@@ -27,3 +27,17 @@ def test_no_key_is_over_its_partition_limits_at_production_rates(local_runtime):
     # What the sharding is for: every run's writes land on sharded keys, none on the account's own.
     execute = [k.key for k in hottest(phases["execute"], bench_scale.RATES["execute"]) if k.kind == "write"]
     assert not any(key == f"ACCOUNT#{account['account_id']}" for key in execute[:20])
+
+
+def test_the_recorders_in_process_read_answers_as_get_item_does(local_runtime):
+    import boto3
+
+    runtime = local_runtime.runtime
+    table = runtime.template.physical_name("Table")
+    db = boto3.client("dynamodb", endpoint_url=runtime.aws_endpoint, region_name=runtime.template.region)
+    key = {"PK": {"S": f"HEAT#{uuid.uuid4().hex}"}, "SK": {"S": "ITEM"}}
+    assert runtime.stored_item(table, key) is None
+    db.put_item(TableName=table, Item={**key, "n": {"N": "12.5"}, "m": {"M": {"l": {"L": [{"S": "x"}, {"BOOL": True}]}}},
+                                       "ss": {"SS": ["a", "b"]}, "nul": {"NULL": True}})
+    stored = db.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+    assert runtime.stored_item(table, key) == stored

@@ -114,6 +114,23 @@ def test_bus_events_are_stamped_on_the_local_clock(aws):
     assert event["time"] == "2031-03-04T05:06:07Z"
 
 
+def test_a_received_message_is_checked_against_its_queues_retention_without_counting_the_queue(aws, monkeypatch):
+    from moto.sqs.models import SQSBackend, sqs_backends
+
+    sqs = boto3.client("sqs")
+    queue = sqs.create_queue(QueueName="retained", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "MessageBody": f"m{n}"} for n in range(10)])
+    stored = sqs_backends[ACCOUNT_ID][DEFAULT_REGION].get_queue("retained")._messages
+    for message in stored[6:]:  # sent 61 s ago: past the queue's retention
+        message.sent_timestamp -= 61_000
+    counted = []
+    everything = SQSBackend.get_queue_attributes
+    monkeypatch.setattr(SQSBackend, "get_queue_attributes", lambda *a: counted.append(a) or everything(*a))
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert sorted(m["Body"] for m in received) == [f"m{n}" for n in range(6)]  # moto stops at an expired one
+    assert counted == []  # moto computed every attribute of the queue three times per message
+
+
 def test_each_thread_resolves_its_own_event(aws):
     """Two invocations at once, in two resolvers: each handler sees its own event and context
     throughout (Powertools alone keeps them on a class every resolver shares)."""
