@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+
+_creating = threading.Lock()
+
+
+def client(service: str):
+    """The process's one client for ``service``. Built under a lock: the local runtime's threads
+    ask for a client at the same moment after a reset, and two built at once would leave some
+    services holding a client that is not the cached one (hooks on it would miss their calls)."""
+    with _creating:
+        return _client(service)
 
 
 @functools.cache
-def client(service: str):
+def _client(service: str):
     import boto3
     from botocore.config import Config
 
@@ -19,4 +30,5 @@ def client(service: str):
 
 def reset_clients() -> None:
     """Forget cached clients (tests that swap the AWS endpoint call this)."""
-    client.cache_clear()
+    with _creating:
+        _client.cache_clear()
