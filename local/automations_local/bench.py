@@ -57,6 +57,7 @@ def _time(call: Callable[[], object], requests: int, warmup: int = 20) -> list[f
 
 def api_latency(requests: int) -> list[dict]:
     from automations.adapters import aws
+    from automations.adapters.dynamo_tickets import sweep_query
     from automations.bootstrap import services
     from automations.domain.model import Action, AutomationDraft, Condition, Conditions
     from automations_local.router import HttpRequest
@@ -274,7 +275,8 @@ def urgent_tickets_rule():
 
 def sweep_end_to_end(tickets: int, matching_every: int | None, repeats: int = 1) -> list[dict]:
     """A sweep of ``tickets`` open tickets through the local runtime (coordinator -> SQS ->
-    workers), against a bare paged Query of the same SweepIndex on the same backend. Rules
+    workers), against a bare paged Query of the same SweepIndex on the same backend: the sweep's
+    own Query (dynamo_tickets.sweep_query), its pages read and nothing else done. Rules
     match nothing, then (with ``matching_every``) one ticket in ``matching_every``. The no-match
     case is the median of ``repeats`` (query, sweep) pairs (a matching case once: its firings
     change the tickets), after a first cycle over no tickets that warms the functions'
@@ -282,6 +284,7 @@ def sweep_end_to_end(tickets: int, matching_every: int | None, repeats: int = 1)
     import requests
 
     from automations.adapters import aws
+    from automations.adapters.dynamo_tickets import sweep_query
     from automations.bootstrap import services
     from automations.domain.model import Action, AutomationDraft, Condition, Conditions
     from automations.domain.ticket import SWEEP_SHARDS
@@ -306,10 +309,7 @@ def sweep_end_to_end(tickets: int, matching_every: int | None, repeats: int = 1)
         def bare_query() -> int:
             seen = 0
             for shard in range(SWEEP_SHARDS):
-                kwargs = {"TableName": table, "IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
-                          "ExpressionAttributeValues": {":pk": {"S": f"ACCOUNT#{account_id}#SHARD#{shard}"}},
-                          "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"},
-                          "Limit": PAGE_SIZE}
+                kwargs = {"TableName": table, **sweep_query(account_id, shard), "Limit": PAGE_SIZE}
                 while True:
                     page = db.query(**kwargs)
                     seen += len(page["Items"])

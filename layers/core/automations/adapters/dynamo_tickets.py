@@ -60,6 +60,14 @@ def ticket_from_document(account_id: str, doc: dict[str, Any], version: int) -> 
     return Ticket(account_id=account_id, version=version, **values)
 
 
+def sweep_query(account_id: str, shard: int) -> dict[str, Any]:
+    """The Query a sweep pages through for one shard of an account's open tickets (each item's
+    document and version, and its key for naming one that cannot be read)."""
+    return {"IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
+            "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA,
+            "ProjectionExpression": "#d, version, SK"}
+
+
 def audit_to_document(a: Audit) -> dict[str, Any]:
     return {"id": a.id, "ticket_id": a.ticket_id, "created_at": a.created_at.isoformat(), "author_id": a.author_id,
             "via": a.via.to_dict(), "events": [e.to_dict() for e in a.events]}
@@ -228,10 +236,7 @@ class DynamoTicketStore(_Table):
 
     def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
                        ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
-        query = {"IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA,
-                 "ProjectionExpression": "#d, version, SK"}
-        items, last_key = self._read(query, limit, exclusive_start)
+        items, last_key = self._read(sweep_query(account_id, shard), limit, exclusive_start)
         return [self._readable(account_id, item) for item in items], last_key
 
     def _readable(self, account_id: str, item: dict[str, Any]) -> Ticket | UnreadableTicket:
