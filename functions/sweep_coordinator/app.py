@@ -1,11 +1,11 @@
-"""The hourly coordinator. Its schedule (EventBridge Scheduler, rate(1 hour)) starts the hour's
-duties, each apart from the others (service/hourly.py): the sweep and the accounts' hourly checks
-(each a first fan-out step on the fan-out queue), the outbox relay (deliveries left unsent) and
-the re-drive of runs still waiting past their time (a lost schedule, a crashed executor). Any
-duty failing fails the invocation once all had their turn. The fan-out queue (SQS, partial batch
-failures) brings the steps back here: each pages over the accounts, one task per account and
-shard onto the sweep queue (or the account's hourly check to the expander), and hands the rest on
-before time runs short."""
+"""The hourly coordinator. Two schedules start it (EventBridge Scheduler): each hour the sweep
+(a first fan-out step on the fan-out queue), and at half past, the upkeep ({"duties": "upkeep"}):
+the accounts' hourly checks (a fan-out step of their own), the outbox relay (deliveries left
+unsent) and the re-drive of runs still waiting past their time (a lost schedule, a crashed
+executor), each apart from the others (service/hourly.py). Any duty failing fails the invocation
+once all had their turn. The fan-out queue (SQS, partial batch failures) brings the steps back
+here: each pages over the accounts, one task per account and shard onto the sweep queue (or the
+account's hourly check to the expander), and hands the rest on before time runs short."""
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -15,6 +15,7 @@ from automations.service.sweep import HOURLY_CHECK, SWEEP, FanOut
 from automations.telemetry import lambda_handler, logger
 
 _processor = BatchProcessor(event_type=EventType.SQS)
+UPKEEP = "upkeep"  # the "duties" of the half-past schedule's input (template.yaml)
 _RESERVE_MS = 20_000  # stop paging with this much time left (a page takes a few seconds), then hand on
 
 
@@ -30,11 +31,14 @@ def _fan_out(record: SQSRecord, lambda_context) -> None:
 def handler(event, context):
     if "Records" in event:
         return process_partial_response(event=event, record_handler=_fan_out, processor=_processor, context=context)
-    # Lambda retries a failed invocation with its request id: a retry starts no second sweep.
+    # Lambda retries a failed invocation with its request id: a retry starts no second pass.
     invocation = context.aws_request_id
-    done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP, invocation).sweep_id,
-                    "hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
-                    "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
-                    "redrive": lambda: services().run_engine.redrive()})
-    logger.info("hourly duties done", extra=done)
-    return {"sweep_id": done["sweep"], "relayed": done["relay"], "redriven": done["redrive"]}
+    if event.get("duties") == UPKEEP:
+        done = perform({"hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
+                        "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
+                        "redrive": lambda: services().run_engine.redrive()})
+        logger.info("upkeep done", extra=done)
+        return {"hourly_check_id": done["hourly_check"], "relayed": done["relay"], "redriven": done["redrive"]}
+    done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP, invocation).sweep_id})
+    logger.info("sweep started", extra=done)
+    return {"sweep_id": done["sweep"]}

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.e2e
 UTC = timezone.utc
 HARMLESS_TARGET = "AuthorizerFunction"  # answers "no account" to an event without credentials
 SWEEP_SCHEDULE = ("SweepCoordinatorFunctionHourly", "SweepCoordinatorFunction")
+UPKEEP_SCHEDULE = ("SweepCoordinatorFunctionUpkeep", "SweepCoordinatorFunction")
 
 
 @pytest.fixture
@@ -83,6 +84,16 @@ def test_the_hourly_sweep_fires_on_the_local_clock(local_runtime, clock):
     clock.advance(1800)
     fired = [f for f in tick(local_runtime) if (f["schedule"], f["function"]) == SWEEP_SCHEDULE]
     assert len(fired) == 1 and fired[0]["source"] == "template" and fired[0]["group"] is None
+
+
+def test_the_upkeep_fires_at_half_past_each_hour_on_the_local_clock(local_runtime, clock):
+    clock.set("2036-02-01T00:10:00Z")
+    tick(local_runtime)  # whatever the move made due
+    clock.set("2036-02-01T00:29:00Z")
+    assert UPKEEP_SCHEDULE not in [(f["schedule"], f["function"]) for f in tick(local_runtime)]
+    clock.set("2036-02-01T00:31:00Z")
+    fired = [f for f in tick(local_runtime) if (f["schedule"], f["function"]) == UPKEEP_SCHEDULE]
+    assert len(fired) == 1 and fired[0]["due_at"] == "2036-02-01T00:30:00Z" and "error" not in fired[0]
 
 
 def test_background_ticker_fires_without_being_asked(local_runtime, clock, scheduler, group):

@@ -346,7 +346,7 @@ def _outbox(env, channel):
     return deliveries(channel=channel, account_id=env.account)
 
 
-def test_a_lost_schedule_is_redriven_by_the_sweep(env):
+def test_a_lost_schedule_is_redriven_by_the_upkeep(env):
     env.rule(env.send_email(), delay=Delay(0, 2, 0))
     ann = env.contact()
     env.join(ann)

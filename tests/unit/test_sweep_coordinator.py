@@ -120,23 +120,23 @@ def test_the_hand_on_crashing_resends_its_step_whole(env, monkeypatch):
     assert sum(tasks.values()) == (ACCOUNTS + 4) * SWEEP_SHARDS  # only the first page twice (harmless: cycle marks)
 
 
-# -- the hourly duties, each apart -------------------------------------------------------------------
+# -- the hourly duties: the sweep on its own, the upkeep's each apart --------------------------------
 DUTIES = {"sweep": ("automations.service.sweep", "SweepCoordinator", "start"),
           "hourly_check": ("automations.service.sweep", "SweepCoordinator", "start"),
           "relay": ("automations.service.deliveries", "DeliveryService", "relay"),
           "redrive": ("automations.service.run_engine", "RunEngine", "redrive")}
+UPKEEP_DUTIES = {"hourly_check", "relay", "redrive"}
 
 
-@pytest.mark.parametrize("poisoned", sorted(DUTIES))
-def test_one_hourly_duty_failing_leaves_the_others_done_and_fails_the_invocation(env, monkeypatch, capsys, poisoned):
+def _schedule_input(aws, event_name: str) -> dict:
+    """What the coordinator's schedule ``event_name`` sends it, as the template says."""
+    [event] = [e for e in aws.events("ScheduleV2") if e.name == event_name]
+    return json.loads(event.properties["Input"]) if "Input" in event.properties else {}
+
+
+def _spy_on_duties(monkeypatch, poisoned: str | None = None) -> Counter:
     import importlib
 
-    from test_telemetry import emitted, metric
-
-    from automations.service.hourly import DutiesFailed
-    from automations_local.router import invoke
-
-    bootstrap, aws, _ = env
     calls = Counter()
     for module, cls, method in set(DUTIES.values()):
         owner = getattr(importlib.import_module(module), cls)
@@ -151,25 +151,56 @@ def test_one_hourly_duty_failing_leaves_the_others_done_and_fails_the_invocation
             return _real(self, *args, **kwargs)
 
         monkeypatch.setattr(owner, method, spy)
+    return calls
+
+
+@pytest.mark.parametrize(("schedule", "duties"), [("Hourly", {"sweep"}), ("Upkeep", UPKEEP_DUTIES)])
+def test_each_schedule_runs_its_own_duties(env, monkeypatch, schedule, duties):
+    from automations_local.router import invoke
+
+    _, aws, _ = env
+    calls = _spy_on_duties(monkeypatch)
+    invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, schedule))
+    assert calls == {duty: 1 for duty in duties}
+
+
+@pytest.mark.parametrize("poisoned", sorted(UPKEEP_DUTIES))
+def test_one_upkeep_duty_failing_leaves_the_others_done_and_fails_the_invocation(env, monkeypatch, capsys, poisoned):
+    from test_telemetry import emitted, metric
+
+    from automations.service.hourly import DutiesFailed
+    from automations_local.router import invoke
+
+    bootstrap, aws, _ = env
+    calls = _spy_on_duties(monkeypatch, poisoned)
     monkeypatch.setenv("STACK_NAME", "automations-test")
     with pytest.raises(DutiesFailed) as failure:
-        invoke(aws.functions["SweepCoordinatorFunction"], {})
-    assert failure.value.failed == [poisoned] and set(failure.value.done) == set(DUTIES) - {poisoned}
-    assert calls == {duty: 1 for duty in DUTIES}  # every duty had its turn
+        invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Upkeep"))
+    assert failure.value.failed == [poisoned] and set(failure.value.done) == UPKEEP_DUTIES - {poisoned}
+    assert calls == {duty: 1 for duty in UPKEEP_DUTIES}  # every duty had its turn
     started = {body["purpose"] for body in take_all(aws, "SweepFanOutQueue")}
-    assert started == {SWEEP, HOURLY_CHECK} - {poisoned}
+    assert started == {HOURLY_CHECK} - {poisoned}
     [counted] = metric(emitted(capsys.readouterr().out), "HourlyDutiesFailed")
     assert counted["duty"] == poisoned and counted["HourlyDutiesFailed"] == [1.0]
 
 
-def test_the_hourly_invocation_answers_what_it_did_when_every_duty_succeeds(env):
+def test_the_upkeep_answers_what_it_did(env):
+    _, aws, _ = env
+    from automations_local.router import invoke
+
+    answer = invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Upkeep"))
+    assert answer["hourly_check_id"].startswith("sweep_") and (answer["relayed"], answer["redriven"]) == (0, 0)
+    assert [body["purpose"] for body in take_all(aws, "SweepFanOutQueue")] == [HOURLY_CHECK]
+
+
+def test_the_hourly_invocation_answers_the_sweep_it_started(env):
     bootstrap, aws, ids = env
     from automations_local.router import invoke
 
-    answer = invoke(aws.functions["SweepCoordinatorFunction"], {})
-    assert answer["sweep_id"].startswith("sweep_") and (answer["relayed"], answer["redriven"]) == (0, 0)
-    [step] = [FanOut(**body) for body in take_all(aws, "SweepFanOutQueue") if body["purpose"] == SWEEP]
-    assert step.sweep_id == answer["sweep_id"]
+    answer = invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Hourly"))
+    assert set(answer) == {"sweep_id"} and answer["sweep_id"].startswith("sweep_")
+    [step] = [FanOut(**body) for body in take_all(aws, "SweepFanOutQueue")]
+    assert step.purpose == SWEEP and step.sweep_id == answer["sweep_id"]
     # the fan-out queue's records come back to the same function, which pages through them
     record = {"messageId": "m1", "receiptHandle": "r1", "body": step.to_json(), "attributes": {},
               "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
@@ -179,7 +210,7 @@ def test_the_hourly_invocation_answers_what_it_did_when_every_duty_succeeds(env)
     assert len(tasks) == ACCOUNTS * SWEEP_SHARDS and not take_all(aws, "SweepFanOutQueue")  # all in one invocation
 
 
-def test_lambdas_retries_of_a_failed_hourly_invocation_start_no_second_sweep(env, monkeypatch):
+def test_lambdas_retries_of_a_failed_upkeep_start_no_second_pass(env, monkeypatch):
     from automations.service.deliveries import DeliveryService
     from automations_local.router import invoke_async
 
@@ -191,10 +222,9 @@ def test_lambdas_retries_of_a_failed_hourly_invocation_start_no_second_sweep(env
         raise RuntimeError("the outbox is poisoned")
 
     monkeypatch.setattr(DeliveryService, "relay", poisoned)
-    function = aws.functions["SweepCoordinatorFunction"]
-    _, error = invoke_async(function, {})  # fails, is retried twice (one request id), then the failure queue
+    function, upkeep = aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Upkeep")
+    _, error = invoke_async(function, upkeep)  # fails, is retried twice (one request id), then the failure queue
     assert "relay" in str(error) and len(relays) == 1 + function.async_retries
-    steps = take_all(aws, "SweepFanOutQueue")
-    assert sorted(step["purpose"] for step in steps) == [HOURLY_CHECK, SWEEP]
-    invoke_async(function, {})  # the next hour's invocation: a new pass
-    assert sorted(step["purpose"] for step in take_all(aws, "SweepFanOutQueue")) == [HOURLY_CHECK, SWEEP]
+    assert [step["purpose"] for step in take_all(aws, "SweepFanOutQueue")] == [HOURLY_CHECK]
+    invoke_async(function, upkeep)  # the next hour's invocation: a new pass
+    assert [step["purpose"] for step in take_all(aws, "SweepFanOutQueue")] == [HOURLY_CHECK]
