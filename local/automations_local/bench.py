@@ -57,7 +57,6 @@ def _time(call: Callable[[], object], requests: int, warmup: int = 20) -> list[f
 
 def api_latency(requests: int) -> list[dict]:
     from automations.adapters import aws
-    from automations.adapters.dynamo_tickets import sweep_query
     from automations.bootstrap import services
     from automations.domain.model import Action, AutomationDraft, Condition, Conditions
     from automations_local.router import HttpRequest

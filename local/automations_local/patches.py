@@ -11,8 +11,8 @@ process assume one request per process, or copy more than they need:
 - TransactWriteItems snapshots only the items it touches for its rollback; moto deep-copies
   each named table, once per item of the transaction (at 10,000 items: seconds and gigabytes);
 - Query reads only the items of its partition: moto sorts and filters every item of the table
-  on every Query (a sweep's 80 empty-shard queries read a 100,000-ticket table 80 times). Index
-  partitions are mapped once and kept until the next write;
+  on every Query (the hour's upkeep's 80 empty-shard queries read a 100,000-ticket table 80
+  times). Index partitions are mapped once and kept until the next write;
 - SQS checks a received message's retention against the queue's own setting: moto computes
   every queue attribute, message counts included, three times for each message it hands out
   (with 10,000 runs queued, most of the scale benchmark's time)."""
