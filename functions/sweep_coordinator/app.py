@@ -33,7 +33,10 @@ def handler(event, context):
         return process_partial_response(event=event, record_handler=_fan_out, processor=_processor, context=context)
     # Lambda retries a failed invocation with its request id: a retry starts no second pass.
     invocation = context.aws_request_id
-    if event.get("duties") == UPKEEP:
+    duties = event.get("duties", SWEEP)  # the sweep's schedule sends no input
+    if duties not in (SWEEP, UPKEEP):  # a mistyped schedule input fails, visibly, instead of sweeping
+        raise ValueError(f"unknown duties {duties!r}: {SWEEP!r} or {UPKEEP!r}")
+    if duties == UPKEEP:
         done = perform({"hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
                         "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
                         "redrive": lambda: services().run_engine.redrive()})

@@ -115,7 +115,7 @@ def test_tick_and_sweep_refuse_bad_input(local_runtime, path, body):
 
 def test_sweep_runs_one_whole_cycle(local_runtime, clock):
     clock.set("2036-02-01T10:00:00Z")
-    response = local_runtime.request("POST", "/_local/sweep", json={"timeout_s": 60})
+    response = local_runtime.request("POST", "/_local/sweep")
     assert response.status_code == 200, response.text
     summary = response.json()
     assert set(summary) == {"sweep_id", "tickets_evaluated", "automations_fired", "tickets_updated",

@@ -164,6 +164,17 @@ def test_each_schedule_runs_its_own_duties(env, monkeypatch, schedule, duties):
     assert calls == {duty: 1 for duty in duties}
 
 
+@pytest.mark.parametrize("duties", ["upkeeps", "", None, 7])
+def test_an_unknown_duties_input_fails_and_starts_nothing(env, monkeypatch, duties):
+    from automations_local.router import invoke
+
+    _, aws, _ = env
+    calls = _spy_on_duties(monkeypatch)
+    with pytest.raises(ValueError, match="unknown duties"):
+        invoke(aws.functions["SweepCoordinatorFunction"], {"duties": duties})
+    assert calls == {} and not take_all(aws, "SweepFanOutQueue")
+
+
 @pytest.mark.parametrize("poisoned", sorted(UPKEEP_DUTIES))
 def test_one_upkeep_duty_failing_leaves_the_others_done_and_fails_the_invocation(env, monkeypatch, capsys, poisoned):
     from test_telemetry import emitted, metric

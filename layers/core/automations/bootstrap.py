@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,32 @@ from automations.adapters import aws
 if TYPE_CHECKING:
     from automations.service.deliveries import DeliveryService
     from automations.service.sweep import SweepCoordinator, SweepWorker
+
+
+_wiring = threading.RLock()  # held by every build and by reset()
+_UNBUILT = object()
+
+
+def _once_per_process(build: Callable[[], object]):
+    """``build()`` once per process, until reset(). A build and a reset never overlap: one that
+    began just before a reset would otherwise be kept after it, holding the clients it replaced."""
+    built = _UNBUILT
+
+    @functools.wraps(build)
+    def wired():
+        nonlocal built
+        if built is _UNBUILT:
+            with _wiring:
+                if built is _UNBUILT:
+                    built = build()
+        return built
+
+    def forget() -> None:
+        nonlocal built
+        built = _UNBUILT
+
+    wired.forget = forget
+    return wired
 
 
 class Services:
@@ -230,12 +257,12 @@ class Services:
             scheduler=self.time_buckets, queue=self._run_queue, event_log=self.contact_events, conditions=matches)
 
 
-@functools.cache
+@_once_per_process
 def services() -> Services:
     return Services()
 
 
-@functools.cache
+@_once_per_process
 def deliveries() -> DeliveryService:
     from automations.adapters.channels import EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender, ses_send_rate
     from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
@@ -258,7 +285,7 @@ def deliveries() -> DeliveryService:
                                        Channel.SMS: config.sms_send_rate})
 
 
-@functools.cache
+@_once_per_process
 def _firing_store():
     from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
     from automations.adapters.dynamo_sweep import DynamoFiringStore
@@ -269,7 +296,7 @@ def _firing_store():
                              DynamoDeliveryStore(db, table))
 
 
-@functools.cache
+@_once_per_process
 def sweep_queue():
     from automations.adapters.sqs import SqsSweepQueue
 
@@ -283,7 +310,7 @@ def hand_back(queue_url: str) -> Callable[[list[str]], None]:
     return functools.partial(visible_now, aws.client("sqs"), queue_url)
 
 
-@functools.cache
+@_once_per_process
 def _fan_out_queue():
     from automations.adapters.sqs import SqsSweepQueue
 
@@ -299,7 +326,7 @@ def sweep_coordinator() -> SweepCoordinator:
                             hourly_check_later=lambda account_ids: wired.run_engine.hourly_check_later(account_ids))
 
 
-@functools.cache
+@_once_per_process
 def sweep_worker() -> SweepWorker:
     from automations.adapters.dynamo_tickets import DynamoTicketStore
     from automations.service.sweep import SweepWorker
@@ -314,7 +341,9 @@ def sweep_summary(sweep_id: str) -> dict[str, int]:
 
 
 def reset() -> None:
-    """Forget wiring and clients (after the environment's endpoint or table changed)."""
-    for cached in (services, deliveries, _firing_store, sweep_queue, _fan_out_queue, sweep_worker):
-        cached.cache_clear()
-    aws.reset_clients()
+    """Forget clients and wiring (after the environment's endpoint or table changed). Clients
+    first, and builds wait: whatever is wired after this returns holds only new clients."""
+    with _wiring:
+        aws.reset_clients()
+        for wired in (services, deliveries, _firing_store, sweep_queue, _fan_out_queue, sweep_worker):
+            wired.forget()

@@ -2,23 +2,28 @@
 them at moto."""
 from __future__ import annotations
 
-import functools
 import os
 import threading
+from typing import Any
 
 _creating = threading.Lock()
+_clients: dict[str, Any] = {}
 
 
 def client(service: str):
     """The process's one client for ``service``. Built under a lock: the local runtime's threads
     ask for a client at the same moment after a reset, and two built at once would leave some
     services holding a client that is not the cached one (hooks on it would miss their calls)."""
-    with _creating:
-        return _client(service)
+    try:
+        return _clients[service]
+    except KeyError:
+        with _creating:
+            if service not in _clients:
+                _clients[service] = _build(service)
+            return _clients[service]
 
 
-@functools.cache
-def _client(service: str):
+def _build(service: str):
     import boto3
     from botocore.config import Config
 
@@ -31,4 +36,4 @@ def _client(service: str):
 def reset_clients() -> None:
     """Forget cached clients (tests that swap the AWS endpoint call this)."""
     with _creating:
-        _client.cache_clear()
+        _clients.clear()
