@@ -1,6 +1,7 @@
 """Every AWS request checked against its service's API model, for what botocore does not check
 but AWS does: string patterns, lengths and value ranges (``min``/``max``) and enums, through
-every structure, list and map of the request. moto accepts such calls; AWS refuses them.
+every structure, list and map of the request; and the payload limits AWS documents apart from
+the model (``payload_problems``). moto accepts such calls; AWS refuses them.
 
 Installed as a botocore event handler on every session created after ``install()`` (tests
 install it for every layer; the local runtime does when AUTOMATIONS_CHECK_AWS_MODEL=1). A request
@@ -64,16 +65,48 @@ def install() -> None:
 
 def check_request(params: dict, model, **_) -> None:
     """The botocore handler: ``model`` is the operation's model."""
+    operation = f"{model.service_model.service_name}.{model.name}"
     problems = validate(model.input_shape, params) if model.input_shape is not None else []
+    problems += payload_problems(operation, params)
     if not problems:
         return
     from botocore.exceptions import ParamValidationError
 
-    operation = f"{model.service_model.service_name}.{model.name}"
     report = "\n".join(f"{operation}: {problem}" for problem in problems)
     violations.add(report.splitlines())
     log.error("AWS would refuse this request (its API model):\n%s", report)
     raise ParamValidationError(report=report)
+
+
+PAYLOAD_LIMIT = 256 * 1024  # bytes: an SQS message or batch, a PutEvents request, a schedule's input
+
+
+def payload_problems(operation: str, params: dict) -> list[str]:
+    """The 256 KB payload limits (reference/aws.md) that are not in the API model. moto's SQS
+    takes 1 MiB, and nothing local limits a batch, a PutEvents request or a schedule's input."""
+    if operation == "sqs.SendMessage":
+        sizes = {"MessageBody": _bytes(params.get("MessageBody"))}
+    elif operation == "sqs.SendMessageBatch":
+        sizes = {"Entries (their bodies together)": sum(_bytes(e.get("MessageBody")) for e in params.get("Entries", []))}
+    elif operation == "events.PutEvents":
+        sizes = {"Entries (together)": sum(_event_bytes(e) for e in params.get("Entries", []))}
+    elif operation in ("scheduler.CreateSchedule", "scheduler.UpdateSchedule"):
+        sizes = {"Target.Input": _bytes((params.get("Target") or {}).get("Input"))}
+    else:
+        return []
+    return [f"{where}: {size} bytes, more than the {PAYLOAD_LIMIT // 1024} KB AWS takes"
+            for where, size in sizes.items() if size > PAYLOAD_LIMIT]
+
+
+def _bytes(text) -> int:
+    return len(text.encode()) if isinstance(text, str) else 0
+
+
+def _event_bytes(entry: dict) -> int:
+    """An entry's size as EventBridge counts it: 14 bytes for the time, and the UTF-8 bytes of
+    its source, detail type, detail and resources."""
+    return (14 + sum(_bytes(entry.get(name)) for name in ("Source", "DetailType", "Detail"))
+            + sum(_bytes(resource) for resource in entry.get("Resources") or []))
 
 
 def validate(shape, value, path: str = "") -> list[str]:

@@ -352,6 +352,18 @@ class TestEvents:
         ingest(aws, ingestion_messages(aws))
         assert len(runs_of(account[0].id, automation["id"])) == 3
 
+    def test_a_batch_of_large_events_reaches_the_queue_whole(self, aws, account, bearer, contact):
+        """Five events of 180 KB each: SQS takes at most 256 KB a batch, so one message a batch."""
+        automation = event_automation(bearer, "shop.big")
+        events = [{"event": "shop.big", "contact_uuid": contact["uuid"], "id": f"big-{i}", "data": {"blob": str(i) * 180_000}}
+                  for i in range(5)]
+        status, _, body = post_events(bearer, {"events": events})
+        assert status == 202 and len(body["event_ids"]) == 5
+        messages = ingestion_messages(aws)
+        assert ingest(aws, messages) == {"batchItemFailures": []}
+        runs = runs_of(account[0].id, automation["id"])
+        assert sorted(run.data["blob"][0] for run in runs) == ["0", "1", "2", "3", "4"]
+
     def test_a_batch_short_of_time_hands_its_unstarted_messages_back(self, aws, account, bearer, contact, monkeypatch):
         import boto3
 

@@ -47,6 +47,30 @@ def test_a_call_breaking_a_pattern_fails_and_is_recorded(aws):
         "scheduler.CreateSchedule: ClientToken: 'run_1.retry1' does not match the pattern [a-zA-Z0-9-_]+"]
 
 
+@pytest.mark.parametrize(("operation", "params", "problem"), [
+    ("sqs.SendMessage", {"MessageBody": "x" * (256 * 1024 + 1)}, "MessageBody: 262145 bytes"),
+    ("sqs.SendMessageBatch", {"Entries": [{"Id": str(i), "MessageBody": "é" * 45_000} for i in range(3)]},
+     "Entries (their bodies together): 270000 bytes"),
+    ("events.PutEvents", {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "x" * 132_000}] * 2},
+     "Entries (together): 264032 bytes"),
+    ("scheduler.CreateSchedule", {"Target": {"Input": "x" * 300_000}}, "Target.Input: 300000 bytes"),
+])
+def test_payloads_over_256_kb_are_refused_as_aws_would(operation, params, problem):
+    assert aws_model_check.payload_problems(operation, params) == [f"{problem}, more than the 256 KB AWS takes"]
+    at_the_limit = {"sqs.SendMessage": {"MessageBody": "x" * 256 * 1024}, "sqs.SendMessageBatch": {"Entries": [
+        {"Id": str(i), "MessageBody": "x" * (256 * 1024 // 4)} for i in range(4)]}}
+    assert aws_model_check.payload_problems(operation, at_the_limit.get(operation, {})) == []
+
+
+def test_a_batch_over_256_kb_fails_and_is_recorded(aws):
+    sqs = boto3.session.Session(region_name=REGION).client("sqs")
+    url = sqs.create_queue(QueueName="payloads")["QueueUrl"]
+    with pytest.raises(ParamValidationError, match="more than the 256 KB AWS takes"):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": "x" * 100_000} for i in range(3)])
+    assert aws_model_check.violations.take() == [
+        "sqs.SendMessageBatch: Entries (their bodies together): 300000 bytes, more than the 256 KB AWS takes"]
+
+
 def test_lengths_values_and_enums_nested_in_lists_and_maps():
     dynamodb = boto3.session.Session(region_name=REGION).client("dynamodb")
     shape = dynamodb.meta.service_model.operation_model("TransactWriteItems").input_shape

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from automations.service.sweep import FanOut, SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch and ChangeMessageVisibilityBatch
+_BATCH_BYTES = 256 * 1024  # SQS's limit on one message, and on a SendMessageBatch's messages together
 _log = logging.getLogger(__name__)
 
 
@@ -19,8 +20,8 @@ def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[
     only what SQS reports as failed."""
     entries = [{"MessageBody": body, **({"DelaySeconds": delays[i]} if delays and delays[i] else {})}
                for i, body in enumerate(bodies)]
-    for start in range(0, len(entries), _BATCH):
-        batch = {str(i): entry for i, entry in enumerate(entries[start:start + _BATCH])}
+    for entries_of_batch in _batches(entries):
+        batch = {str(i): entry for i, entry in enumerate(entries_of_batch)}
         for _ in range(3):
             answer = client.send_message_batch(QueueUrl=queue_url, Entries=[
                 {"Id": key, **entry} for key, entry in batch.items()])
@@ -29,6 +30,20 @@ def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[
                 break
         if batch:
             raise RuntimeError(f"SQS refused {len(batch)} {what}")
+
+
+def _batches(entries: list[dict]) -> list[list[dict]]:
+    """``entries`` in order, in batches of at most ten messages and 256 KB together."""
+    batches: list[list[dict]] = []
+    size = 0
+    for entry in entries:
+        body = len(entry["MessageBody"].encode())
+        if not batches or len(batches[-1]) == _BATCH or size + body > _BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += body
+    return batches
 
 
 def visible_now(client, queue_url: str, receipt_handles: list[str]) -> None:
