@@ -450,6 +450,8 @@ class TestListing:
         ({"page[after]": "eyJhIjoxfQ"}, "InvalidPaginationParameter"),
         ({"page[after]": "WzFd", "page[before]": "WzFd"}, "InvalidPaginationParameter"),
         ({"page": "0"}, "InvalidPaginationParameter"),
+        ({"page[size]": "5", "page": "-2"}, "InvalidPaginationParameter"),  # unused, still refused
+        ({"page[size]": "5", "per_page": "0"}, "InvalidPaginationParameter"),
         ({"sort_by": "colour"}, "InvalidValue"),
         ({"sort_order": "sideways"}, "InvalidValue"),
         ({"active": "maybe"}, "InvalidValue"),

@@ -445,6 +445,7 @@ class TestListing:
         {"page[before]": "Wy0xXQ"},  # [-1]
         {"page[after]": "WzEwMDAwMDAwMDAwMDAwMDBd"},  # [10**15]: beyond any id
         {"page[after]": "WzFd", "page[before]": "WzFd"}, {"page": "0"}, {"per_page": "-2"},
+        {"page[size]": "3", "page": "-268216828483203501238779904"},  # unused beside page[size], still refused
         {"page": "101", "per_page": "100"},  # Zendesk's offset limit: 10,000 tickets
     ])
     def test_bad_pagination_parameters(self, many, query):

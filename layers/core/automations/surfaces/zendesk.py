@@ -293,7 +293,9 @@ def offset_params(request: HttpRequest) -> tuple[int, int]:
 
 
 def cursor_params(request: HttpRequest) -> tuple[int, str | None, str | None]:
-    """(page[size], page[after], page[before]) of a cursor-paginated request."""
+    """(page[size], page[after], page[before]) of a cursor-paginated request. A ``page`` or
+    ``per_page`` beside them is unused, but refused as in offset pagination when malformed."""
+    offset_params(request)
     size = _positive_int(request, "page[size]", MAX_PAGE_SIZE)
     if size > MAX_PAGE_SIZE:
         raise MalformedRequest(f"page[size] is greater than maximum of {MAX_PAGE_SIZE}", kind="pagination",
