@@ -452,6 +452,8 @@ class TestListing:
         ({"page": "0"}, "InvalidPaginationParameter"),
         ({"page[size]": "5", "page": "-2"}, "InvalidPaginationParameter"),  # unused, still refused
         ({"page[size]": "5", "per_page": "0"}, "InvalidPaginationParameter"),
+        ({"page[size]": "", "per_page": ""}, "InvalidPaginationParameter"),  # empty is not absent
+        ({"page": ""}, "InvalidPaginationParameter"),
         ({"sort_by": "colour"}, "InvalidValue"),
         ({"sort_order": "sideways"}, "InvalidValue"),
         ({"active": "maybe"}, "InvalidValue"),

@@ -90,7 +90,7 @@ def query_bool(request: HttpRequest, name: str) -> bool | None:
 
 def _positive_int(request: HttpRequest, name: str, default: int) -> int:
     value = request.query.get(name)
-    if value is None or value == "":
+    if value is None:
         return default
     number = parse_whole(value, MAX_INT32)
     if not number:
