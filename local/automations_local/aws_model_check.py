@@ -85,17 +85,16 @@ def payload_problems(operation: str, params: dict) -> list[str]:
     """The 256 KB payload limits (reference/aws.md) that are not in the API model. moto's SQS
     takes 1 MiB, and nothing local limits a batch, a PutEvents request or a schedule's input."""
     if operation == "sqs.SendMessage":
-        sizes = {"MessageBody": _bytes(params.get("MessageBody"))}
+        where, size = "MessageBody", _bytes(params.get("MessageBody"))
     elif operation == "sqs.SendMessageBatch":
-        sizes = {"Entries (their bodies together)": sum(_bytes(e.get("MessageBody")) for e in params.get("Entries", []))}
+        where, size = "Entries (their bodies together)", sum(_bytes(e.get("MessageBody")) for e in params.get("Entries", []))
     elif operation == "events.PutEvents":
-        sizes = {"Entries (together)": sum(_event_bytes(e) for e in params.get("Entries", []))}
+        where, size = "Entries (together)", sum(_event_bytes(e) for e in params.get("Entries", []))
     elif operation in ("scheduler.CreateSchedule", "scheduler.UpdateSchedule"):
-        sizes = {"Target.Input": _bytes((params.get("Target") or {}).get("Input"))}
+        where, size = "Target.Input", _bytes((params.get("Target") or {}).get("Input"))
     else:
         return []
-    return [f"{where}: {size} bytes, more than the {PAYLOAD_LIMIT // 1024} KB AWS takes"
-            for where, size in sizes.items() if size > PAYLOAD_LIMIT]
+    return [f"{where}: {size} bytes, more than the {PAYLOAD_LIMIT // 1024} KB AWS takes"] if size > PAYLOAD_LIMIT else []
 
 
 def _bytes(text) -> int:

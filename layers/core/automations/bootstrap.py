@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 _wiring = threading.RLock()  # held by every build and by reset()
 _UNBUILT = object()
+_forgetting: list[Callable[[], None]] = []  # each _once_per_process's forget, for reset()
 
 
 def _once_per_process(build: Callable[[], object]):
@@ -40,7 +41,7 @@ def _once_per_process(build: Callable[[], object]):
         nonlocal built
         built = _UNBUILT
 
-    wired.forget = forget
+    _forgetting.append(forget)
     return wired
 
 
@@ -345,5 +346,5 @@ def reset() -> None:
     first, and builds wait: whatever is wired after this returns holds only new clients."""
     with _wiring:
         aws.reset_clients()
-        for wired in (services, deliveries, _firing_store, sweep_queue, _fan_out_queue, sweep_worker):
-            wired.forget()
+        for forget in _forgetting:
+            forget()
