@@ -174,3 +174,109 @@ def _pattern(text: str | None) -> re.Pattern | None:
 
 def _show(value: str) -> str:
     return repr(value if len(value) <= 80 else value[:77] + "...")
+
+
+# --- keys that a delivering service cannot use ----------------------------------------------------
+
+# Who delivers, as itself (a service principal, not a role of ours), to a queue or topic that a
+# template names: CloudWatch an alarm's actions, EventBridge a rule's targets and dead letters,
+# Scheduler a schedule's dead letters, SNS a subscribed queue. A Lambda destination is sent with
+# the function's own role, which an AWS-managed key lets in, so it is not listed.
+_DELIVERIES = {
+    "AWS::CloudWatch::Alarm": ("cloudwatch.amazonaws.com", ("AlarmActions", "OKActions", "InsufficientDataActions")),
+    "AWS::Events::Rule": ("events.amazonaws.com", ("Targets[].Arn", "Targets[].DeadLetterConfig.Arn")),
+    "AWS::Scheduler::Schedule": ("scheduler.amazonaws.com", ("Target.DeadLetterConfig.Arn",)),
+    "AWS::SNS::Subscription": ("sns.amazonaws.com", ("Endpoint",)),
+}
+# SAM function events that become such deliveries.
+_EVENT_DELIVERIES = {
+    "ScheduleV2": ("scheduler.amazonaws.com", ("DeadLetterConfig.Arn",)),
+    "Schedule": ("events.amazonaws.com", ("DeadLetterConfig.Arn",)),
+    "EventBridgeRule": ("events.amazonaws.com", ("DeadLetterConfig.Arn",)),
+}
+KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")  # what a service needs to send to an encrypted queue or topic
+
+
+def delivery_key_problems(template) -> list[str]:
+    """Each delivery by an AWS service to a queue or topic encrypted with a KMS key that service
+    may not use: an AWS-managed key (``alias/aws/sns``, ``alias/aws/sqs``: their policies let in
+    only principals of the account), or a key of the template whose key policy does not allow the
+    service ``kms:GenerateDataKey`` and ``kms:Decrypt`` for this account. moto checks neither."""
+    from automations_local.iam_coverage import Request, Statement
+
+    destinations, keys = {}, {}
+    for stack in template.stacks():
+        for resource in stack.own_resources():
+            if resource.type in ("AWS::SQS::Queue", "AWS::SNS::Topic"):
+                destinations[stack.arn(resource.logical_id)] = (stack, resource)
+            elif resource.type == "AWS::KMS::Key":
+                key = (resource, stack.get_att(resource.logical_id, "Arn"))
+                keys[stack.ref(resource.logical_id)] = keys[key[1]] = key
+    problems = []
+    for where, service, arn in _deliveries(template):
+        if arn not in destinations:
+            continue  # not a queue or topic of the template
+        _, destination = destinations[arn]
+        key = destination.properties.get("KmsMasterKeyId")
+        if not key:
+            continue  # unencrypted, or SQS-managed encryption (no KMS key)
+        target = f"{where} delivers ({service}) to {destination.logical_id}"
+        if str(key).startswith("alias/aws/") or ":alias/aws/" in str(key):
+            problems.append(f"{target}, encrypted with the AWS-managed key {key}, which {service} cannot use: "
+                            "give it a customer-managed key whose policy allows the service")
+            continue
+        if key not in keys:
+            continue  # a key of another template or account: not checked here
+        key_resource, key_arn = keys[key]
+        statements = [Statement(key_resource.logical_id, index, statement) for index, statement
+                      in enumerate(_as_list(key_resource.properties.get("KeyPolicy", {}).get("Statement")))
+                      if _names_service(statement.get("Principal"), service)]
+        for action in KEY_ACTIONS:
+            request = Request("kms", action, key_arn, (("aws:SourceAccount", _account(arn)),))
+            decided = [s for s in statements if s.matches(request)]
+            if not any(s.effect == "Allow" for s in decided) or any(s.effect == "Deny" for s in decided):
+                problems.append(f"{target}, whose key {key_resource.logical_id} does not allow {service} {action}")
+    return problems
+
+
+def _deliveries(template):
+    """(where, service, destination ARN) of each delivery a service makes for the template."""
+    for stack in template.stacks():
+        for resource in stack.own_resources():
+            if resource.type in _DELIVERIES:
+                service, paths = _DELIVERIES[resource.type]
+                for path in paths:
+                    for arn in _at(resource.properties, path):
+                        yield f"{resource.logical_id}.{path}", service, arn
+        for function in stack.own_functions():
+            for event in function.events:
+                if event.type in _EVENT_DELIVERIES:
+                    service, paths = _EVENT_DELIVERIES[event.type]
+                    for path in paths:
+                        for arn in _at(event.properties, path):
+                            yield f"{function.logical_id}.{event.name}.{path}", service, arn
+
+
+def _at(value, path: str) -> list:
+    """The values at ``path`` ("Targets[].Arn": each target's Arn) in resolved properties."""
+    values = [value]
+    for part in path.split("."):
+        many = part.endswith("[]")
+        values = [v.get(part.removesuffix("[]")) for v in values if isinstance(v, dict)]
+        values = [item for v in values for item in (_as_list(v) if many or isinstance(v, list) else [v])]
+    return [v for v in values if isinstance(v, str)]
+
+
+def _names_service(principal, service: str) -> bool:
+    """A key policy statement's Principal covers the service ("*" covers everyone)."""
+    if principal == "*":
+        return True
+    return isinstance(principal, dict) and (principal.get("AWS") == "*" or service in _as_list(principal.get("Service")))
+
+
+def _as_list(value) -> list:
+    return [] if value is None else list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _account(arn: str) -> str:
+    return arn.split(":")[4] if arn.count(":") >= 5 else ""

@@ -17,6 +17,9 @@ import yaml
 DEFAULT_STACK_NAME = "automations-local"
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
+# The values the local runtime deploys with where the template has no default on purpose (a deploy
+# must name them): a dev stage, sending from a placeholder address moto accepts once verified.
+LOCAL_PARAMETERS = {"Stage": "dev", "SenderEmail": "automations@example.com"}
 
 
 class LocalTemplateError(Exception):
@@ -51,7 +54,7 @@ def _register_tag(tag: str, long_name: str) -> None:
 for _tag in ("Ref", "Condition"):
     _register_tag(_tag, _tag)
 for _tag in ("GetAtt", "Sub", "Join", "If", "Equals", "Select", "Split", "FindInMap", "Not", "And",
-             "Or", "Base64", "GetAZs", "ImportValue", "Cidr", "Transform", "ToJsonString"):
+             "Or", "Base64", "GetAZs", "ImportValue", "Cidr", "Transform", "ToJsonString", "Contains"):
     _register_tag(_tag, f"Fn::{_tag}")
 
 
@@ -169,6 +172,7 @@ _ARN_FORMAT = {
     "AWS::Logs::LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}:*",
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
     "AWS::S3::Bucket": "arn:aws:s3:::{name}",
+    "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/{name}",
 }
 
 # Types whose Ref is their ARN rather than their name (CloudFormation's rules).
@@ -207,7 +211,7 @@ class Template:
             "Fn::If": self._fn_if, "Fn::Equals": self._fn_equals, "Fn::Not": self._fn_not,
             "Fn::And": self._fn_and, "Fn::Or": self._fn_or, "Fn::FindInMap": self._fn_find_in_map,
             "Fn::Base64": self._fn_base64, "Fn::GetAZs": self._fn_get_azs,
-            "Fn::ImportValue": self._fn_import_value,
+            "Fn::ImportValue": self._fn_import_value, "Fn::Contains": self._fn_contains,
         }
         self.resources = {
             logical_id: self._with_globals(resource)
@@ -222,6 +226,19 @@ class Template:
         self.routes = self._routes()
 
     # --- resources by kind -------------------------------------------------------------------
+
+    def stacks(self) -> list[Template]:
+        """This stack and every stack it nests."""
+        return [self]
+
+    def own_resources(self) -> list[Resource]:
+        """This stack's resources (not its nested stacks'), resolved in this stack."""
+        return [Resource(logical_id, resource["Type"], self.physical_name(logical_id),
+                         self.resolve(resource.get("Properties") or {}))
+                for logical_id, resource in self.resources.items()]
+
+    def own_functions(self) -> list[Function]:
+        return list(self.functions.values())
 
     def resources_of(self, type_: str) -> list[Resource]:
         return [
@@ -326,6 +343,8 @@ class Template:
             value = self._parameter_values[name]
         elif "Default" in declared:
             value = declared["Default"]
+        elif name in LOCAL_PARAMETERS:
+            value = LOCAL_PARAMETERS[name]
         else:
             raise LocalTemplateError(f"parameter {name} has no Default and no value was given")
         if declared.get("Type") == "CommaDelimitedList" and isinstance(value, str):
@@ -422,6 +441,21 @@ class Template:
 
     def _fn_import_value(self, argument: Any) -> Any:
         raise LocalTemplateError("Fn::ImportValue reads another stack's exports, which do not exist locally")
+
+    def _fn_contains(self, argument: list) -> bool:
+        values, value = self.resolve(argument)  # a rule function: is the value one of the list's
+        return str(value) in [str(item) for item in values]
+
+    def rule_failures(self) -> list[str]:
+        """The template's Rules as CloudFormation applies them before a deploy: the description of
+        each assertion these parameter values fail."""
+        failures = []
+        for name, rule in (self.raw.get("Rules") or {}).items():
+            if "RuleCondition" in rule and not self._truth(rule["RuleCondition"]):
+                continue
+            failures += [f"{name}: {assertion.get('AssertDescription', 'assertion fails')}"
+                         for assertion in rule.get("Assertions") or [] if not self._truth(assertion["Assert"])]
+        return failures
 
     def _truth(self, argument: Any) -> bool:
         if isinstance(argument, dict) and set(argument) == {"Condition"}:

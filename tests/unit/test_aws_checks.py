@@ -1,5 +1,6 @@
 """The two checks every test layer runs: requests valid against the AWS API model, and each
-function's calls allowed by its IAM role. Each must be able to fail."""
+function's calls allowed by its IAM role; and the template's own: every service that delivers to an
+encrypted queue or topic can use its key. Each must be able to fail."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,14 @@ from datetime import datetime, timezone
 import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
+from support import repo_template
 
 from automations.adapters.aws import client
 from automations.adapters.scheduler import EventBridgeRunScheduler, retry_schedule_name
 from automations.domain.run import Run, RunStatus, SubjectKind
 from automations_local import aws_model_check, iam_coverage
 from automations_local.iam_coverage import IamModel, Request, Statement, iam_requests
+from automations_local.template import load_template
 
 REGION = "us-east-1"
 WHEN = datetime(2026, 11, 22, 9, tzinfo=timezone.utc)
@@ -224,3 +227,82 @@ def test_iam_report_command(tmp_path, capsys):
     assert "DENIED (1):\n  ZendeskListAutomationsFunction may not call sesv2.SendEmail: IAM denies ses:SendEmail" in out
     assert "  RunExecutorFunction\n" in out and "    RunStartingPolicy: sqs:SendMessage\n" in out
     assert main(["iam-report", "--calls", str(tmp_path / "none")]) == 1  # nothing recorded: say so
+
+
+# --- keys the delivering services can use ----------------------------------------------------------
+
+KEYS_SAMPLE = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      KeyPolicy:
+        Statement:
+          - {Effect: Allow, Principal: {AWS: !Sub "arn:aws:iam::${AWS::AccountId}:root"}, Action: "kms:*", Resource: "*"}
+          - Effect: Allow
+            Principal: {Service: cloudwatch.amazonaws.com}
+            Action: [kms:Decrypt, kms:GenerateDataKey*]
+            Resource: "*"
+            Condition: {StringEquals: {aws:SourceAccount: !Ref AWS::AccountId}}
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties: {KmsMasterKeyId: !Ref Key}
+  ManagedTopic:
+    Type: AWS::SNS::Topic
+    Properties: {KmsMasterKeyId: alias/aws/sns}
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties: {KmsMasterKeyId: alias/aws/sqs}
+  KeyedQueue:
+    Type: AWS::SQS::Queue
+    Properties: {KmsMasterKeyId: !GetAtt Key.Arn}
+  PlainQueue:
+    Type: AWS::SQS::Queue
+    Properties: {SqsManagedSseEnabled: true}
+  Alarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties: {AlarmActions: [!Ref Topic], OKActions: [!Ref ManagedTopic]}
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      Targets: [{Id: q, Arn: !GetAtt Queue.Arn, DeadLetterConfig: {Arn: !GetAtt PlainQueue.Arn}}]
+  Worker:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/worker/
+      Handler: app.handler
+      Events:
+        Hourly:
+          Type: ScheduleV2
+          Properties: {ScheduleExpression: rate(1 hour), DeadLetterConfig: {Arn: !GetAtt KeyedQueue.Arn}}
+"""
+
+
+def test_deliveries_to_keys_their_service_cannot_use_are_found(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(KEYS_SAMPLE)
+    assert aws_model_check.delivery_key_problems(load_template(path)) == [
+        "Alarm.OKActions delivers (cloudwatch.amazonaws.com) to ManagedTopic, encrypted with the AWS-managed key "
+        "alias/aws/sns, which cloudwatch.amazonaws.com cannot use: give it a customer-managed key whose policy "
+        "allows the service",
+        "Rule.Targets[].Arn delivers (events.amazonaws.com) to Queue, encrypted with the AWS-managed key "
+        "alias/aws/sqs, which events.amazonaws.com cannot use: give it a customer-managed key whose policy "
+        "allows the service",
+        "Worker.Hourly.DeadLetterConfig.Arn delivers (scheduler.amazonaws.com) to KeyedQueue, whose key Key does "
+        "not allow scheduler.amazonaws.com kms:GenerateDataKey",
+        "Worker.Hourly.DeadLetterConfig.Arn delivers (scheduler.amazonaws.com) to KeyedQueue, whose key Key does "
+        "not allow scheduler.amazonaws.com kms:Decrypt",
+    ]  # Alarm.AlarmActions to Topic: its key lets CloudWatch in; the rule's dead letters are unencrypted by KMS
+
+
+def test_a_key_policy_scoped_to_another_account_lets_no_alarm_in(tmp_path):
+    path = tmp_path / "template.yaml"
+    path.write_text(KEYS_SAMPLE.replace("aws:SourceAccount: !Ref AWS::AccountId", "aws:SourceAccount: '999999999999'"))
+    problems = aws_model_check.delivery_key_problems(load_template(path))
+    assert "Alarm.AlarmActions delivers (cloudwatch.amazonaws.com) to Topic, whose key Key does not allow " \
+           "cloudwatch.amazonaws.com kms:GenerateDataKey" in problems
+
+
+def test_every_service_delivering_for_the_product_can_use_the_key_it_meets():
+    assert aws_model_check.delivery_key_problems(repo_template()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tomllib
@@ -130,12 +131,44 @@ def test_samconfig_overrides_are_template_parameters_with_allowed_values(templat
             spec = declared[name]
             if "AllowedValues" in spec:
                 assert value in [str(v) for v in spec["AllowedValues"]], (env_name, name, value)
+            if "AllowedPattern" in spec:
+                assert re.fullmatch(spec["AllowedPattern"], value), (env_name, name, value)
             if "MinValue" in spec:
                 assert float(value) >= spec["MinValue"], (env_name, name, value)
             if "MaxValue" in spec:
                 assert float(value) <= spec["MaxValue"], (env_name, name, value)
     assert config["prod"]["deploy"]["parameters"]["confirm_changeset"] is True
     assert _overrides(config["prod"])["Stage"] == "prod" and _overrides(config["default"])["Stage"] == "dev"
+
+
+def test_a_deploy_that_lost_samconfigs_list_is_refused_not_made_a_dev_stack(template):
+    """`--parameter-overrides` replaces samconfig's whole list: a new stack deployed with it gets
+    the defaults. Stage and SenderEmail have none, so such a deploy fails instead of making a
+    dev-configured stack (or one sending from an address nobody verified); each env lists both."""
+    declared = template.raw["Parameters"]
+    assert "Default" not in declared["Stage"] and "Default" not in declared["SenderEmail"]
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for env_name in ("default", "prod"):
+        assert {"Stage", "SenderEmail"} <= set(_overrides(config[env_name])), env_name
+
+
+def _rule_failures(**parameters) -> list[str]:
+    return load_template(ROOT / "template.yaml", parameters=parameters).rule_failures()
+
+
+def test_a_prod_stack_must_send_from_a_real_identity_and_alert_someone():
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    committed = _overrides(config["prod"])
+    assert committed["SenderEmail"] and committed["AlarmEmail"]  # prod lists both...
+    assert len(_rule_failures(**committed)) == 2  # ...as placeholders the template refuses until replaced
+    assert _rule_failures(**{**committed, "AlarmEmail": ""}) == _rule_failures(**committed)
+    real = {**committed, "SenderEmail": "automations@mail.shop.test", "AlarmEmail": "oncall@shop.test"}
+    assert _rule_failures(**real) == []
+    assert _rule_failures(**{**real, "AlarmEmail": ""}) == [
+        "ProdSendsAndAlerts: Stage=prod needs AlarmEmail set to an address that reads the alarms (samconfig.toml, prod)"]
+    assert _rule_failures(**{**real, "SenderEmail": "automations@example.com"}) == [
+        "ProdSendsAndAlerts: Stage=prod needs SenderEmail set to your verified SES identity (samconfig.toml, prod)"]
+    assert _rule_failures(**_overrides(config["default"])) == []  # dev may run with the placeholder
 
 
 def test_sam_validate_accepts_the_prod_config_env(tmp_path):
