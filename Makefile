@@ -37,11 +37,15 @@ test: $(VENV)/.installed $(TOOLS)/.installed $(BROWSER)
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/unit tests/handlers $(PYTEST_ARGS)
 	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/e2e $(PYTEST_ARGS)
 
-lint: $(TOOLS)/.installed
-	$(TOOLS)/bin/sam validate --lint --template template.yaml
-	$(TOOLS)/bin/cfn-lint template.yaml
+# template.yaml and the stacks it nests (stacks/): each validated and linted on its own.
+TEMPLATES := template.yaml $(sort $(wildcard stacks/*.yaml))
 
-# sam build without Docker needs python3.13 first on PATH (the venv's interpreter is one).
+lint: $(TOOLS)/.installed
+	for template in $(TEMPLATES); do $(TOOLS)/bin/sam validate --lint --template $$template || exit 1; done
+	$(TOOLS)/bin/cfn-lint $(TEMPLATES)
+
+# sam build without Docker needs python3.13 first on PATH (the venv's interpreter is one). It builds
+# the nested stacks too (.aws-sam/build/<stack>/), the layer once, in the core stack.
 build: $(VENV)/.installed $(TOOLS)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
 

@@ -77,11 +77,31 @@ def _parser() -> argparse.ArgumentParser:
     iam_report.add_argument("--template", help="path to template.yaml (default: found from here)")
     iam_report.set_defaults(run=_iam_report)
 
+    limits = commands.add_parser(
+        "limits", help="translate template.yaml and its nested stacks as CloudFormation will, and fail "
+                       "when any stack, role or API reaches a share of a CloudFormation, IAM or API Gateway limit")
+    limits.add_argument("--template", help="path to template.yaml (default: found from here)")
+    limits.add_argument("--env", action="append", dest="envs",
+                        help="samconfig.toml env whose parameters to translate with (default: default and prod)")
+    limits.add_argument("--threshold", type=float, default=None, help="share of a limit that fails (default: 0.8)")
+    limits.add_argument("--tools-python", help="python of SAM CLI's virtualenv (default: .venv-tools/bin/python)")
+    limits.set_defaults(run=_limits)
+
     # --- bench: owned by automations_local.bench, which parses its own arguments ---
     bench = commands.add_parser("bench", add_help=False, help="run the benchmarks (see `automations bench -h`)")
     bench.set_defaults(run=_bench)
 
     return parser
+
+
+def _limits(args: argparse.Namespace, extra: list[str]) -> int:
+    from pathlib import Path
+
+    from automations_local import limits
+
+    return limits.run(args.template, args.envs or ["default", "prod"],
+                      limits.FAIL_AT if args.threshold is None else args.threshold,
+                      Path(args.tools_python) if args.tools_python else None)
 
 
 # --- serve ---------------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ against that function's role as CloudFormation would create it.
   API, each part of a TransactWriteItems, Query on ``table/T/index/I``, SendMessageBatch as
   sqs:SendMessage, iam:PassRole with iam:PassedToService for a schedule's target role, SES's
   ses:FromAddress ...
-- The policies come from template.yaml expanded by aws-sam-translator (policy templates and the
-  template's managed policies turned into plain statements), with intrinsics resolved to the
-  names and ARNs the local runtime and the tests use.
+- The policies come from template.yaml and each stack it nests, expanded by aws-sam-translator
+  (policy templates and the template's managed policies turned into plain statements), with
+  intrinsics resolved to the names and ARNs the local runtime and the tests use. A managed policy
+  a nested stack's role names by a parameter is the one of the stack that passed it.
 - A request is allowed when no Deny matches and an Allow does (Action/NotAction,
   Resource/NotResource, Condition). A denial is recorded (the tests fail on it) and logged.
 
@@ -36,7 +37,7 @@ from urllib.parse import urlparse
 
 from automations_local import LOGGER_NAME
 from automations_local.aws_model_check import Findings, register_on_every_session
-from automations_local.template import ACCOUNT_ID, Template
+from automations_local.template import ACCOUNT_ID, Template, yaml_anchors
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -208,53 +209,59 @@ class Decision:
 
 
 class IamModel:
-    """Each function's statements, from the template expanded as CloudFormation receives it."""
+    """Each function's statements, from every stack of the template expanded as CloudFormation
+    receives it. ``expanded`` replaces some stacks' expansions (a test's changed policies), by
+    the stack's template path."""
 
-    def __init__(self, template: Template, expanded: dict | None = None) -> None:
+    def __init__(self, template: Template, expanded: dict[Path, dict] | None = None) -> None:
         self.template = template
-        expanded = expanded or expand(template)
-        resources = expanded["Resources"]
+        expansions = {stack.path: (expanded or {}).get(stack.path) or expand(stack) for stack in template.stacks()}
+        # A managed policy of any stack, by the ARN its Ref gives (what a nested stack is passed).
+        self._managed = {stack.arn(logical_id): (stack, logical_id, expansions[stack.path]["Resources"][logical_id])
+                         for stack in template.stacks() for logical_id, resource in stack.resources.items()
+                         if resource["Type"] == "AWS::IAM::ManagedPolicy"}
         self.statements: dict[str, list[Statement]] = {}
         self.not_modelled: dict[str, list[str]] = {}
-        for logical_id, resource in resources.items():
-            if resource["Type"] != "AWS::Lambda::Function":
-                continue
-            role = (resource["Properties"].get("Role") or {}).get("Fn::GetAtt", [None])[0]
-            if role not in resources:
-                raise IamModelError(f"{logical_id}: its Role is not a role of this template")
-            self.statements[logical_id], self.not_modelled[logical_id] = self._role_statements(
-                logical_id, role, resources, template.raw["Resources"].get(logical_id) or {})
+        for stack in template.stacks():
+            resources = expansions[stack.path]["Resources"]
+            for logical_id, resource in resources.items():
+                if resource["Type"] != "AWS::Lambda::Function":
+                    continue
+                role = (resource["Properties"].get("Role") or {}).get("Fn::GetAtt", [None])[0]
+                if role not in resources:
+                    raise IamModelError(f"{logical_id}: its Role is not a role of this template")
+                self.statements[logical_id], self.not_modelled[logical_id] = self._role_statements(
+                    stack, logical_id, role, resources, stack.raw["Resources"].get(logical_id) or {})
 
-    def _role_statements(self, function_id: str, role_id: str, resources: dict,
+    def _role_statements(self, stack: Template, function_id: str, role_id: str, resources: dict,
                          original: dict) -> tuple[list[Statement], list[str]]:
-        labels = _policy_labels(original)
+        labels = _policy_labels(original, yaml_anchors(stack.path))
         properties = resources[role_id]["Properties"]
         statements, not_modelled = [], []
         for policy in properties.get("Policies") or []:
             name = policy["PolicyName"]
             number = name.removeprefix(f"{role_id}Policy")
             label = labels.get(int(number), name) if number.isdigit() else name
-            statements += self._document(label, policy["PolicyDocument"])
+            statements += self._document(stack, label, policy["PolicyDocument"])
         for reference in properties.get("ManagedPolicyArns") or []:
-            if isinstance(reference, dict) and set(reference) == {"Ref"}:
-                managed = resources.get(reference["Ref"])
-                if managed is None or managed["Type"] != "AWS::IAM::ManagedPolicy":
-                    raise IamModelError(f"{function_id}: managed policy {reference['Ref']} is not in the template")
-                statements += self._document(reference["Ref"], managed["Properties"]["PolicyDocument"])
-                continue
-            arn = self.template.resolve(reference)
-            if arn in AWS_MANAGED_POLICIES:
+            arn = stack.resolve(reference)
+            if arn in self._managed:
+                owner, logical_id, managed = self._managed[arn]
+                statements += self._document(owner, logical_id, managed["Properties"]["PolicyDocument"])
+            elif isinstance(reference, dict) and set(reference) == {"Ref"} and reference["Ref"] in resources:
+                raise IamModelError(f"{function_id}: {reference['Ref']} is not a managed policy of the template")
+            elif arn in AWS_MANAGED_POLICIES:
                 statements += [Statement(arn.rsplit("/", 1)[1], i, s) for i, s in enumerate(AWS_MANAGED_POLICIES[arn])]
             else:
                 not_modelled.append(str(arn))
         for logical_id, resource in resources.items():  # AWS::IAM::Policy resources naming the role
             if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy") and \
                     {"Ref": role_id} in (resource["Properties"].get("Roles") or []):
-                statements += self._document(logical_id, resource["Properties"]["PolicyDocument"])
+                statements += self._document(stack, logical_id, resource["Properties"]["PolicyDocument"])
         return statements, not_modelled
 
-    def _document(self, source: str, document: dict) -> list[Statement]:
-        resolved = self.template.resolve(copy.deepcopy(document))
+    def _document(self, stack: Template, source: str, document: dict) -> list[Statement]:
+        resolved = stack.resolve(copy.deepcopy(document))
         return [Statement(source, index, statement) for index, statement in enumerate(_as_list(resolved["Statement"]))]
 
     def decide(self, function_id: str, request: Request) -> Decision:
@@ -273,46 +280,57 @@ class IamModel:
                 and any(_action_matches(a, request.action) for a in s.actions())]
         hint = f"; statements allowing {request.action} elsewhere: {', '.join(near)}" if near else ""
         missing = f"; not modelled: {', '.join(self.not_modelled[function_id])}" if self.not_modelled[function_id] else ""
+        where = self.template.stack_of(function_id).path.name
         return (text + f". Grant {request.action} on {request.resource} to {function_id}'s role in "
-                f"template.yaml (no Allow matches{hint}{missing})")
+                f"{where} (no Allow matches{hint}{missing})")
 
 
-def expand(template: Template) -> dict:
-    """template.yaml as CloudFormation receives it, by aws-sam-translator (a copy: change it freely)."""
-    return copy.deepcopy(_expanded(template))
+def expand(stack: Template) -> dict:
+    """One stack's template as CloudFormation receives it, by aws-sam-translator (a copy: change
+    it freely); its parameters take the values the stack is deployed with."""
+    return copy.deepcopy(_expanded(stack))
+
+
+def translatable(raw: dict) -> dict:
+    """A copy of a template the translator takes: it wants S3 locations, as `sam package` makes."""
+    raw = copy.deepcopy(raw)
+    for resource in (raw.get("Resources") or {}).values():
+        properties = resource.get("Properties") or {}
+        for key in ("CodeUri", "ContentUri", "DefinitionUri", "Location"):
+            if isinstance(properties.get(key), str) and not properties[key].startswith(("s3://", "https://")):
+                properties[key] = (f"https://s3.amazonaws.com/placeholder/{properties[key]}" if key == "Location"
+                                   else f"s3://placeholder/{properties[key]}")
+    return raw
 
 
 @functools.cache
-def _expanded(template: Template) -> dict:
+def _expanded(stack: Template) -> dict:
     """Expanding takes seconds, so every test process shares one expansion per template text
-    (a file in the temporary directory, keyed by the template and the translator's version)."""
+    (a file in the temporary directory, keyed by the template, its parameter values and the
+    translator's version)."""
     from samtranslator import __version__ as translator_version
 
-    raw = copy.deepcopy(template.raw)
-    for resource in (raw.get("Resources") or {}).values():  # the translator wants S3 locations
-        properties = resource.get("Properties") or {}
-        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
-            if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
-                properties[key] = f"s3://placeholder/{properties[key]}"
-    key = hashlib.sha256(json.dumps([raw, template.region, translator_version], sort_keys=True,
+    raw = translatable(stack.raw)
+    parameters = stack.parameter_values()
+    key = hashlib.sha256(json.dumps([raw, parameters, stack.region, translator_version], sort_keys=True,
                                     default=str).encode()).hexdigest()[:24]
     cached = Path(tempfile.gettempdir()) / f"automations-expanded-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())
-    expanded = _translate(raw, template.region)
+    expanded = _translate(raw, parameters, stack.region)
     partial = cached.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(expanded))
     os.replace(partial, cached)  # atomic: a concurrent process reads the whole file or none
     return expanded
 
 
-def _translate(raw: dict, region: str) -> dict:
+def _translate(raw: dict, parameters: dict[str, str], region: str) -> dict:
     from samtranslator.translator.transform import transform
 
     saved = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = region  # the translator reads the region from the environment
     try:
-        return transform(raw, {}, _NoManagedPolicyNames())
+        return transform(raw, parameters, _NoManagedPolicyNames())
     finally:
         if saved is None:
             os.environ.pop("AWS_DEFAULT_REGION", None)
@@ -327,15 +345,17 @@ class _NoManagedPolicyNames:
         raise IamModelError("name AWS managed policies by ARN in template.yaml (no IAM to look names up)")
 
 
-def _policy_labels(function_resource: dict) -> dict[int, str]:
-    """SAM's inline policy N is the function's Policies[N]: name it as the template does."""
+def _policy_labels(function_resource: dict, anchors: dict) -> dict[int, str]:
+    """SAM's inline policy N is the function's Policies[N]: name it as the template does (a
+    document shared through a YAML anchor by the anchor's name)."""
     policies = (function_resource.get("Properties") or {}).get("Policies") or []
     labels = {}
     for position, policy in enumerate(policies if isinstance(policies, list) else [policies]):
         if isinstance(policy, dict) and len(policy) == 1 and next(iter(policy)) not in ("Ref", "Statement"):
             labels[position] = f"{next(iter(policy))} (Policies[{position}])"
         elif isinstance(policy, dict) and "Statement" in policy:
-            labels[position] = f"inline Statement (Policies[{position}])"
+            anchor = next((name for name, value in anchors.items() if value == policy), None)
+            labels[position] = anchor or f"inline Statement (Policies[{position}])"
     return labels
 
 

@@ -1,8 +1,15 @@
-"""Reads template.yaml, the one source of truth for what the local runtime serves and creates.
+"""Reads template.yaml and the stacks it nests, the one source of truth for what the local runtime
+serves and creates.
 
 Only what the local runtime needs is modelled: functions, HTTP API routes and their authorizers,
 the resources to create in the emulated AWS, and the event sources later drivers fire. Intrinsic
-functions are resolved to plausible local values (names, ARNs, queue URLs)."""
+functions are resolved to plausible local values (names, ARNs, queue URLs).
+
+A nested stack (``AWS::Serverless::Application`` with a local ``Location``) is loaded as its own
+``Template``, with the parameter values its parent passes and the stack name
+``<parent>-<logical id>``; each stack resolves its own references, as CloudFormation does. Logical
+ids are unique across the tree, so the top template answers for any stack's function, route or
+resource by logical id."""
 from __future__ import annotations
 
 import base64
@@ -30,7 +37,26 @@ class LocalTemplateError(Exception):
 
 
 class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that turns short tags (``!Ref X``) into their long forms (``{"Ref": "X"}``)."""
+    """SafeLoader that turns short tags (``!Ref X``) into their long forms (``{"Ref": "X"}``), and
+    remembers the value each anchor names (``anchored``: a policy document several roles share)."""
+
+    def __init__(self, stream) -> None:
+        super().__init__(stream)
+        self._anchor_of: dict[yaml.Node, str] = {}
+        self.anchored: dict[str, Any] = {}
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        node = super().compose_node(parent, index)
+        if getattr(event, "anchor", None) and not isinstance(event, yaml.AliasEvent):
+            self._anchor_of[node] = event.anchor
+        return node
+
+    def construct_object(self, node, deep=False):
+        value = super().construct_object(node, deep=deep)
+        if node in self._anchor_of:
+            self.anchored[self._anchor_of[node]] = value
+        return value
 
 
 def _construct(node: yaml.Node, loader: CfnLoader) -> Any:
@@ -61,6 +87,17 @@ for _tag in ("GetAtt", "Sub", "Join", "If", "Equals", "Select", "Split", "FindIn
 def load_yaml(path: Path) -> dict:
     with open(path, encoding="utf-8") as handle:
         return yaml.load(handle, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+
+
+def yaml_anchors(path: Path) -> dict[str, Any]:
+    """The value each YAML anchor of a template names, by anchor."""
+    with open(path, encoding="utf-8") as handle:
+        loader = CfnLoader(handle)
+        try:
+            loader.get_single_data()
+            return loader.anchored
+        finally:
+            loader.dispose()
 
 
 def find_template() -> Path:
@@ -99,6 +136,7 @@ class Function:
     # error, then the EventInvokeConfig OnFailure destination, if any.
     async_retries: int = 2
     on_failure_arn: str | None = None
+    alias: str | None = None  # AutoPublishAlias: what the API, schedules and queues invoke
 
     @property
     def handler_file(self) -> Path:
@@ -156,6 +194,7 @@ _NAME_PROPERTY = {
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::IAM::Role": "RoleName",
     "AWS::S3::Bucket": "BucketName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
 }
 
 _ARN_FORMAT = {
@@ -173,10 +212,11 @@ _ARN_FORMAT = {
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
     "AWS::S3::Bucket": "arn:aws:s3:::{name}",
     "AWS::KMS::Key": "arn:aws:kms:{region}:{account}:key/{name}",
+    "AWS::IAM::ManagedPolicy": "arn:aws:iam::{account}:policy/{name}",
 }
 
 # Types whose Ref is their ARN rather than their name (CloudFormation's rules).
-_REF_IS_ARN = {"AWS::SNS::Topic", "AWS::Serverless::LayerVersion"}
+_REF_IS_ARN = {"AWS::SNS::Topic", "AWS::Serverless::LayerVersion", "AWS::IAM::ManagedPolicy"}
 
 # GetAtt attributes that are simply the physical name.
 _NAME_ATTRIBUTES = {
@@ -188,6 +228,8 @@ _NAME_ATTRIBUTES = {
 
 _NO_VALUE = object()  # AWS::NoValue: the enclosing key or item disappears
 _IMPLICIT_HTTP_API = "ServerlessHttpApi"  # SAM's logical id for an HttpApi event without ApiId
+_NESTED_STACK = "AWS::Serverless::Application"
+_LAMBDA_AUTHORIZER_URI = re.compile(r"^arn:[^:]+:apigateway:[^:]+:lambda:path/[^/]+/functions/(.+)/invocations$")
 
 
 class Template:
@@ -195,10 +237,11 @@ class Template:
 
     def __init__(self, raw: dict, path: Path, *, stack_name: str = DEFAULT_STACK_NAME,
                  region: str = DEFAULT_REGION, aws_endpoint: str | None = None,
-                 parameters: dict[str, str] | None = None) -> None:
+                 parameters: dict[str, str] | None = None, parent: Template | None = None) -> None:
         self.raw = raw
         self.path = path
         self.root = path.parent
+        self.top: Template = parent.top if parent else self
         self.stack_name = stack_name
         self.region = region
         self.aws_endpoint = aws_endpoint
@@ -206,7 +249,7 @@ class Template:
         self._globals = raw.get("Globals") or {}
         self._conditions: dict[str, bool] = {}
         self._intrinsics = {
-            "Ref": self.ref, "Fn::GetAtt": self._fn_get_att, "Fn::Sub": self._fn_sub,
+            "Ref": self._ref, "Fn::GetAtt": self._fn_get_att, "Fn::Sub": self._fn_sub,
             "Fn::Join": self._fn_join, "Fn::Select": self._fn_select, "Fn::Split": self._fn_split,
             "Fn::If": self._fn_if, "Fn::Equals": self._fn_equals, "Fn::Not": self._fn_not,
             "Fn::And": self._fn_and, "Fn::Or": self._fn_or, "Fn::FindInMap": self._fn_find_in_map,
@@ -218,18 +261,32 @@ class Template:
             for logical_id, resource in (raw.get("Resources") or {}).items()
             if "Condition" not in resource or self.condition(resource["Condition"])
         }
-        self.functions = {
+        self._functions = {
             logical_id: self._function(logical_id, resource)
             for logical_id, resource in self.resources.items()
             if resource["Type"] == "AWS::Serverless::Function"
         }
-        self.routes = self._routes()
+        self.children = {logical_id: self._nested(logical_id, resource)
+                         for logical_id, resource in self.resources.items() if resource["Type"] == _NESTED_STACK}
+        self._owners = self._index_owners() if parent is None else {}
+        self.functions = {logical_id: function for stack in self.stacks() for logical_id, function
+                          in stack._functions.items()}  # every stack's, by logical id
+        self.routes = self._tree_routes() if parent is None else []
 
     # --- resources by kind -------------------------------------------------------------------
 
     def stacks(self) -> list[Template]:
-        """This stack and every stack it nests."""
-        return [self]
+        """This stack and every stack it nests, parents first."""
+        return [self, *(stack for child in self.children.values() for stack in child.stacks())]
+
+    def stack_of(self, logical_id: str) -> Template:
+        """The stack of the tree that declares ``logical_id``."""
+        if logical_id in self.resources:
+            return self
+        try:
+            return self.top._owners[logical_id]
+        except KeyError:
+            raise LocalTemplateError(f"reference to unknown resource {logical_id!r}") from None
 
     def own_resources(self) -> list[Resource]:
         """This stack's resources (not its nested stacks'), resolved in this stack."""
@@ -238,15 +295,28 @@ class Template:
                 for logical_id, resource in self.resources.items()]
 
     def own_functions(self) -> list[Function]:
-        return list(self.functions.values())
+        return list(self._functions.values())
+
+    def resolved(self, logical_id: str) -> dict:
+        """A resource's properties resolved in the stack that declares it (Globals merged)."""
+        stack = self.stack_of(logical_id)
+        return stack.resolve(stack.resources[logical_id].get("Properties") or {})
 
     def resources_of(self, type_: str) -> list[Resource]:
+        """Every stack's resources of the type, each resolved in its own stack."""
+        return [resource for stack in self.stacks() for resource in stack.own_resources_of(type_)]
+
+    def own_resources_of(self, type_: str) -> list[Resource]:
         return [
             Resource(logical_id, type_, self.physical_name(logical_id),
                      self.resolve(resource.get("Properties") or {}))
             for logical_id, resource in self.resources.items()
             if resource["Type"] == type_
         ]
+
+    def parameter_values(self) -> dict[str, str]:
+        """Every parameter's value in this stack, as CloudFormation passes them to a transform."""
+        return {name: _parameter_string(self.parameter(name)) for name in self.raw.get("Parameters") or {}}
 
     @property
     def tables(self) -> list[Resource]:
@@ -291,7 +361,12 @@ class Template:
         except KeyError:
             raise LocalTemplateError(f"reference to unknown resource {logical_id!r}") from None
 
+    # physical_name, arn, queue_url, ref and get_att answer for a resource of any stack of the
+    # tree; inside a template (resolve) a reference must name a resource of its own stack.
+
     def physical_name(self, logical_id: str) -> str:
+        if logical_id not in self.resources:
+            return self.stack_of(logical_id).physical_name(logical_id)
         resource = self._resource(logical_id)
         properties = resource.get("Properties") or {}
         name_property = _NAME_PROPERTY.get(resource["Type"])
@@ -303,6 +378,8 @@ class Template:
         return name
 
     def arn(self, logical_id: str) -> str:
+        if logical_id not in self.resources:
+            return self.stack_of(logical_id).arn(logical_id)
         type_ = self._resource(logical_id)["Type"]
         try:
             arn_format = _ARN_FORMAT[type_]
@@ -311,10 +388,18 @@ class Template:
         return arn_format.format(region=self.region, account=ACCOUNT_ID, name=self.physical_name(logical_id))
 
     def queue_url(self, logical_id: str) -> str:
+        if logical_id not in self.resources:
+            return self.stack_of(logical_id).queue_url(logical_id)
         base = self.aws_endpoint.rstrip("/") if self.aws_endpoint else f"https://sqs.{self.region}.amazonaws.com"
         return f"{base}/{ACCOUNT_ID}/{self.physical_name(logical_id)}"
 
     def ref(self, name: str) -> Any:
+        if name not in self.resources and name not in (self.raw.get("Parameters") or {}) \
+                and not name.startswith("AWS::") and name.split(".")[0] not in self.resources:
+            return self.stack_of(name.split(".")[0])._ref(name)
+        return self._ref(name)
+
+    def _ref(self, name: str) -> Any:
         pseudo = {
             "AWS::Region": self.region,
             "AWS::AccountId": ACCOUNT_ID,
@@ -330,6 +415,11 @@ class Template:
             return pseudo[name]
         if name in (self.raw.get("Parameters") or {}):
             return self.parameter(name)
+        if name.endswith(".Alias"):  # SAM's reference to a function's AutoPublishAlias
+            function = self._functions.get(name.removesuffix(".Alias"))
+            if function is None or function.alias is None:
+                raise LocalTemplateError(f"!Ref {name}: no function of this stack with an AutoPublishAlias")
+            return f"{self.arn(function.logical_id)}:{function.alias}"
         type_ = self._resource(name)["Type"]
         if type_ == "AWS::SQS::Queue":
             return self.queue_url(name)
@@ -352,6 +442,8 @@ class Template:
         return value
 
     def get_att(self, logical_id: str, attribute: str) -> Any:
+        if logical_id not in self.resources:
+            return self.stack_of(logical_id).get_att(logical_id, attribute)
         attribute_of = (self._resource(logical_id)["Type"], attribute)
         if attribute == "Arn":
             return self.arn(logical_id)
@@ -382,6 +474,7 @@ class Template:
         if isinstance(argument, str):
             argument = argument.split(".", 1)
         logical_id, attribute = self.resolve(argument)
+        self._resource(logical_id)  # of this stack
         return self.get_att(logical_id, attribute)
 
     def _fn_sub(self, argument: str | list) -> str:
@@ -395,8 +488,8 @@ class Template:
             if name in variables:
                 return str(variables[name])
             if "." in name and not name.startswith("AWS::"):
-                return str(self.get_att(*name.split(".", 1)))
-            return str(self.ref(name))
+                return str(self._fn_get_att(name))
+            return str(self._ref(name))
 
         return re.sub(r"\$\{([^}]+)\}", substitute, text)
 
@@ -503,7 +596,102 @@ class Template:
             events=events,
             async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
             on_failure_arn=on_failure.get("Destination") if on_failure.get("Type") == "SQS" else None,
+            alias=self.resolve(properties["AutoPublishAlias"]) if properties.get("AutoPublishAlias") else None,
         )
+
+    # --- nested stacks ------------------------------------------------------------------------
+
+    def _nested(self, logical_id: str, resource: dict) -> Template:
+        properties = resource.get("Properties") or {}
+        location = properties.get("Location")
+        if not isinstance(location, str) or location.startswith(("s3://", "https://")):
+            raise LocalTemplateError(f"{logical_id}: only a nested stack with a local Location can be served")
+        path = (self.root / location).resolve()
+        raw = load_yaml(path)
+        given = {name: _parameter_string(value) for name, value in self.resolve(properties.get("Parameters") or {}).items()}
+        unknown = sorted(set(given) - set(raw.get("Parameters") or {}))
+        if unknown:
+            raise LocalTemplateError(f"{logical_id} passes parameters {location} does not declare: {', '.join(unknown)}")
+        return Template(raw, path, stack_name=f"{self.stack_name}-{logical_id}", region=self.region,
+                        aws_endpoint=self.aws_endpoint, parameters=given, parent=self)
+
+    def _index_owners(self) -> dict[str, Template]:
+        owners: dict[str, Template] = {}
+        for stack in self.stacks():
+            for logical_id in stack.resources:
+                if logical_id in owners:
+                    raise LocalTemplateError(f"{logical_id} is declared by {owners[logical_id].path.name} and "
+                                             f"{stack.path.name}: logical ids are unique across the nested stacks")
+                owners[logical_id] = stack
+        return owners
+
+    def function_of_arn(self, arn: str) -> Function:
+        """The function (of any stack) a Lambda ARN names, qualified by an alias or not."""
+        unqualified = ":".join(str(arn).split(":")[:7])
+        for function in self.top.functions.values():
+            if self.top.arn(function.logical_id) == unqualified:
+                return function
+        raise LocalTemplateError(f"{arn} is not a function of the template")
+
+    # --- routes -------------------------------------------------------------------------------
+
+    def _tree_routes(self) -> list[Route]:
+        routes: dict[tuple[str, str], Route] = {}
+        for stack in self.stacks():
+            for where, route in [*stack._routes(), *stack._declared_routes()]:
+                if (route.api_id, route.key) in routes:
+                    raise LocalTemplateError(f"route {route.key} is declared twice ({where})")
+                routes[(route.api_id, route.key)] = route
+        return list(routes.values())
+
+    def _declared_routes(self) -> list[tuple[str, Route]]:
+        """AWS::ApiGatewayV2::Route resources: a Lambda proxy integration each, authorized by a
+        Lambda REQUEST authorizer (CUSTOM) or by nothing (NONE)."""
+        routes = []
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] != "AWS::ApiGatewayV2::Route":
+                continue
+            properties = self.resolve(resource.get("Properties") or {})
+            method, _, path = str(properties["RouteKey"]).partition(" ")
+            target = str(properties.get("Target", ""))
+            integration = self._integration(logical_id, target.removeprefix("integrations/"))
+            authorizer = None
+            if properties.get("AuthorizationType", "NONE") == "CUSTOM":
+                authorizer = self._declared_authorizer(logical_id, str(properties.get("AuthorizerId")))
+            elif properties.get("AuthorizationType", "NONE") != "NONE":
+                raise LocalTemplateError(f"{logical_id}: only CUSTOM (Lambda) or NONE authorization is served locally")
+            route = Route(method.upper(), path or method, self.function_of_arn(integration).logical_id,
+                          str(properties["ApiId"]), authorizer)
+            routes.append((logical_id, route))
+        return routes
+
+    def _integration(self, route_id: str, integration_id: str) -> str:
+        """The Lambda ARN an integration of this stack (named by its Ref) proxies to."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] == "AWS::ApiGatewayV2::Integration" and self._ref(logical_id) == integration_id:
+                properties = self.resolve(resource.get("Properties") or {})
+                if properties.get("IntegrationType") != "AWS_PROXY" or str(properties.get("PayloadFormatVersion")) != "2.0":
+                    raise LocalTemplateError(f"{logical_id}: only Lambda proxy integrations of payload 2.0 are served locally")
+                return str(properties["IntegrationUri"])
+        raise LocalTemplateError(f"{route_id}: its Target names no integration of its stack")
+
+    def _declared_authorizer(self, route_id: str, authorizer_id: str) -> Authorizer:
+        for stack in self.top.stacks():
+            for logical_id, resource in stack.resources.items():
+                if resource["Type"] != "AWS::ApiGatewayV2::Authorizer" or stack._ref(logical_id) != authorizer_id:
+                    continue
+                properties = stack.resolve(resource.get("Properties") or {})
+                uri = _LAMBDA_AUTHORIZER_URI.match(str(properties.get("AuthorizerUri", "")))
+                if properties.get("AuthorizerType") != "REQUEST" or uri is None:
+                    raise LocalTemplateError(f"{logical_id}: only a Lambda REQUEST authorizer is served locally")
+                if str(properties.get("AuthorizerPayloadFormatVersion")) != "2.0" or properties.get("EnableSimpleResponses") is not True:
+                    raise LocalTemplateError(f"{logical_id}: only payload 2.0 with simple responses is served locally")
+                sources = [str(source) for source in properties.get("IdentitySource") or []]
+                return Authorizer(str(properties.get("Name", logical_id)), stack.function_of_arn(uri.group(1)).logical_id,
+                                  tuple(s.removeprefix("$request.header.") for s in sources if s.startswith("$request.header.")),
+                                  tuple(s.removeprefix("$request.querystring.") for s in sources
+                                        if s.startswith("$request.querystring.")))
+        raise LocalTemplateError(f"{route_id}: its AuthorizerId names no authorizer of the template")
 
     def _http_api_properties(self, api_id: str) -> dict:
         if api_id == _IMPLICIT_HTTP_API:
@@ -521,7 +709,7 @@ class Template:
         target = function_arn.get("Fn::GetAtt") if isinstance(function_arn, dict) else None
         if isinstance(target, str):
             target = target.split(".", 1)
-        if not target or target[1] != "Arn" or target[0] not in self.functions:
+        if not target or target[1] != "Arn" or target[0] not in self._functions:
             raise LocalTemplateError(f"authorizer {name}: FunctionArn must be !GetAtt <Function>.Arn of this template")
         if str(declared.get("AuthorizerPayloadFormatVersion")) != "2.0" or declared.get("EnableSimpleResponses") is not True:
             raise LocalTemplateError(f"authorizer {name}: only payload 2.0 with simple responses is served locally")
@@ -529,8 +717,9 @@ class Template:
         return Authorizer(name, target[0], tuple(identity.get("Headers") or ()),
                           tuple(identity.get("QueryStrings") or ()))
 
-    def _routes(self) -> list[Route]:
-        routes: dict[tuple[str, str], Route] = {}
+    def _routes(self) -> list[tuple[str, Route]]:
+        """Routes of SAM HttpApi events (their API in this stack: SAM cannot name another's)."""
+        routes = []
         for function_id, resource in self.resources.items():
             if resource["Type"] != "AWS::Serverless::Function":
                 continue
@@ -547,10 +736,8 @@ class Template:
                     api_id=api_id,
                     authorizer=self._route_authorizer(api_id, properties.get("Auth") or {}),
                 )
-                if (api_id, route.key) in routes:
-                    raise LocalTemplateError(f"route {route.key} is declared twice ({function_id}.{name})")
-                routes[(api_id, route.key)] = route
-        return list(routes.values())
+                routes.append((f"{function_id}.{name}", route))
+        return routes
 
     def _route_authorizer(self, api_id: str, route_auth: dict) -> Authorizer | None:
         name = route_auth.get("Authorizer") or (self._http_api_properties(api_id).get("Auth") or {}).get("DefaultAuthorizer")
@@ -569,6 +756,13 @@ def _merge_globals(defaults: Any, local: Any) -> Any:
     if isinstance(defaults, list) and isinstance(local, list):
         return defaults + local
     return local
+
+
+def _parameter_string(value: Any) -> str:
+    """A parameter value as CloudFormation passes it: a string (a list comma-joined)."""
+    if isinstance(value, list):
+        return ",".join(_env_string(item) for item in value)
+    return _env_string(value)
 
 
 def _env_string(value: Any) -> str:

@@ -171,8 +171,8 @@ def test_removing_a_needed_policy_from_the_expanded_template_is_a_denial(aws):
     model = iam_coverage.current_model()
     expanded = iam_coverage.expand(model.template)
     role = expanded["Resources"]["RunExecutorFunctionRole"]["Properties"]
-    role["ManagedPolicyArns"].remove({"Ref": "RunStartingPolicy"})
-    reduced = IamModel(model.template, expanded)
+    role["Policies"] = [p for p in role["Policies"] if p["PolicyName"] != "RunExecutorFunctionRolePolicy2"]  # *RunStartingPolicy
+    reduced = IamModel(model.template, {model.template.path: expanded})
     with iam_coverage.evaluating(reduced), iam_coverage.running("RunExecutorFunction"):
         _scheduler(aws).schedule_retry(_run())
     denials = iam_coverage.denials.take()
@@ -188,13 +188,29 @@ def test_removing_a_needed_policy_from_the_expanded_template_is_a_denial(aws):
     ]
 
 
+def test_a_nested_stacks_role_gets_the_managed_policy_its_parent_passes():
+    """PiggyCreateRunFunction (stacks/piggy.yaml) names RunStartingPolicy by the ARN template.yaml
+    passes it as a parameter: its statements are the core stack's policy."""
+    model = iam_coverage.current_model()
+    schedule = _template_calls(model)["schedule"]
+    assert model.decide("PiggyCreateRunFunction", schedule).allowed
+    piggy = model.template.stack_of("PiggyCreateRunFunction")
+    expanded = iam_coverage.expand(piggy)
+    role = expanded["Resources"]["PiggyCreateRunFunctionRole"]["Properties"]
+    role["ManagedPolicyArns"].remove({"Ref": "RunStartingPolicyArn"})
+    reduced = IamModel(model.template, {piggy.path: expanded})
+    decision = reduced.decide("PiggyCreateRunFunction", schedule)
+    assert not decision.allowed
+    assert "to PiggyCreateRunFunction's role in piggy.yaml" in reduced.explain("PiggyCreateRunFunction", schedule, decision)
+
+
 def test_an_explicit_deny_wins():
     model = iam_coverage.current_model()
     expanded = iam_coverage.expand(model.template)
     expanded["Resources"]["RunExecutorFunctionRole"]["Properties"].setdefault("Policies", []).append(
         {"PolicyName": "NoSchedules", "PolicyDocument": {"Statement": [
             {"Effect": "Deny", "Action": "scheduler:*", "Resource": "*"}]}})
-    reduced = IamModel(model.template, expanded)
+    reduced = IamModel(model.template, {model.template.path: expanded})
     request = _template_calls(model)["schedule"]
     decision = reduced.decide("RunExecutorFunction", request)
     assert not decision.allowed

@@ -207,3 +207,127 @@ def test_the_product_template_loads():
         assert route.authorizer is None or route.authorizer.function_id in template.functions
     assert {t.name for t in template.tables} == {template.functions[r.function_id].environment["TABLE_NAME"]
                                                  for r in template.routes}
+
+
+# --- nested stacks -------------------------------------------------------------------------------
+
+PARENT = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      KeySchema: [{AttributeName: PK, KeyType: HASH}]
+      AttributeDefinitions: [{AttributeName: PK, AttributeType: S}]
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {Name: !Ref AWS::StackName, ProtocolType: HTTP}
+  Auth:
+    Type: AWS::ApiGatewayV2::Authorizer
+    Properties:
+      ApiId: !Ref Api
+      Name: KeyAuth
+      AuthorizerType: REQUEST
+      AuthorizerPayloadFormatVersion: "2.0"
+      EnableSimpleResponses: true
+      IdentitySource: [$request.header.Authorization]
+      AuthorizerUri: !Sub
+        - arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Alias}/invocations
+        - Alias: !Ref AuthFunction.Alias
+  AuthFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: functions/auth/, Handler: app.handler, AutoPublishAlias: live}
+  Surface:
+    Type: AWS::Serverless::Application
+    Properties:
+      Location: stacks/surface.yaml
+      Parameters: {ApiId: !Ref Api, AuthorizerId: !Ref Auth, TableName: !Ref Table}
+"""
+
+CHILD = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  ApiId: {Type: String}
+  AuthorizerId: {Type: String}
+  TableName: {Type: String}
+Globals:
+  Function:
+    AutoPublishAlias: live
+    Environment: {Variables: {TABLE_NAME: !Ref TableName}}
+Resources:
+  ThingFunction:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: ../functions/thing/, Handler: app.handler}
+  ThingIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties: {ApiId: !Ref ApiId, IntegrationType: AWS_PROXY, PayloadFormatVersion: "2.0", IntegrationUri: !Ref ThingFunction.Alias}
+  ThingRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref ApiId, RouteKey: "GET /things/{id}", Target: !Sub "integrations/${ThingIntegration}", AuthorizationType: CUSTOM, AuthorizerId: !Ref AuthorizerId}
+  HealthRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties: {ApiId: !Ref ApiId, RouteKey: GET /health, Target: !Sub "integrations/${ThingIntegration}", AuthorizationType: NONE}
+"""
+
+
+@pytest.fixture
+def nested(tmp_path):
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "template.yaml").write_text(PARENT)
+    (tmp_path / "stacks" / "surface.yaml").write_text(CHILD)
+    return tmp_path
+
+
+def test_a_nested_stack_resolves_in_its_own_stack_with_what_its_parent_passes(nested):
+    template = load_template(nested / "template.yaml")
+    surface = template.children["Surface"]
+    assert [stack.path for stack in template.stacks()] == [nested / "template.yaml", nested / "stacks/surface.yaml"]
+    assert surface.stack_name == "automations-local-Surface"
+    thing = template.functions["ThingFunction"]  # the top template answers for every stack's functions
+    assert thing.code_dir == nested / "functions/thing" and thing.alias == "live"
+    assert thing.name == "automations-local-Surface-ThingFunction"
+    assert thing.environment == {"TABLE_NAME": "automations-local-Table"}
+    assert template.stack_of("ThingFunction") is surface and template.arn("ThingFunction") == surface.arn("ThingFunction")
+    assert template.function_of_arn(f"{template.arn('ThingFunction')}:live") is thing
+
+
+def test_routes_a_nested_stack_declares_are_served_with_the_parents_authorizer(nested):
+    routes = {route.key: route for route in load_template(nested / "template.yaml").routes}
+    assert set(routes) == {"GET /things/{id}", "GET /health"}
+    thing = routes["GET /things/{id}"]
+    assert thing.function_id == "ThingFunction" and thing.api_id == "automations-local-Api"
+    assert thing.authorizer.function_id == "AuthFunction" and thing.authorizer.identity_headers == ("Authorization",)
+    assert routes["GET /health"].authorizer is None
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda parent, child: (parent, child.replace("  HealthRoute:", "  Table:\n    Type: AWS::SQS::Queue\n  HealthRoute:")),
+     "Table is declared by template.yaml and surface.yaml"),
+    (lambda parent, child: (parent.replace("TableName: !Ref Table}", "TableName: !Ref Table, Extra: x}"), child),
+     "Surface passes parameters stacks/surface.yaml does not declare: Extra"),
+    (lambda parent, child: (parent, child.replace("TABLE_NAME: !Ref TableName", "TABLE_NAME: !Ref Table")),
+     "unknown resource 'Table'"),  # a nested stack sees its parameters, not its parent's resources
+    (lambda parent, child: (parent, child.replace("GET /health, Target: !Sub \"integrations/${ThingIntegration}\"",
+                                                  "GET /health, Target: integrations/nothing")),
+     "HealthRoute: its Target names no integration of its stack"),
+])
+def test_nested_stacks_that_cloudformation_would_refuse_are_refused(nested, change, message):
+    parent, child = change(PARENT, CHILD)
+    (nested / "template.yaml").write_text(parent)
+    (nested / "stacks" / "surface.yaml").write_text(child)
+    with pytest.raises(LocalTemplateError, match=message):
+        load_template(nested / "template.yaml")
+
+
+def test_the_products_nested_stacks_give_every_function_the_cores_environment():
+    template = load_template(ROOT / "template.yaml")
+    children = [stack for stack in template.stacks() if stack is not template]
+    assert children and all(stack.path.parent == ROOT / "stacks" for stack in children)
+    globals_ = {stack.path.name: stack.raw["Globals"] for stack in children}
+    first = next(iter(globals_.values()))
+    assert all(g == first for g in globals_.values()), "the nested stacks' Globals differ"
+    shared = set(template.raw["Globals"]["Function"]["Environment"]["Variables"])
+    lacking = {name: shared - set(f.environment) for name, f in template.functions.items() if shared - set(f.environment)}
+    assert not lacking, f"functions without the core's environment: {lacking}"
+    environment, warnings = template.shared_environment()
+    assert warnings == [] and environment["STACK_NAME"] == template.stack_name

@@ -81,8 +81,8 @@ def test_every_asynchronously_invoked_function_has_a_failure_destination(templat
 
 
 def test_the_http_api_is_throttled_and_background_concurrency_is_a_parameter(template):
-    api = _of_type(template, "AWS::Serverless::HttpApi")["HttpApi"]
-    assert api["DefaultRouteSettings"] == {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
+    stage = _of_type(template, "AWS::ApiGatewayV2::Stage")["HttpApiStage"]
+    assert stage["DefaultRouteSettings"] == {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
     executor = template.resolve(template.resources["RunExecutorFunction"]["Properties"])
     assert "ReservedConcurrentExecutions" not in executor  # 0: not reserved (new accounts have little to reserve)
     reserved = load_template(ROOT / "template.yaml", parameters={"RunExecutorReservedConcurrency": "100"})
@@ -102,15 +102,16 @@ def test_the_dashboard_is_valid_json_showing_every_queue(template):
 def test_two_stacks_of_one_stage_name_nothing_alike():
     first = load_template(ROOT / "template.yaml", stack_name="automations-a")
     second = load_template(ROOT / "template.yaml", stack_name="automations-b")
-    clashes = [name for name in first.resources if first.physical_name(name) == second.physical_name(name)]
+    clashes = [name for stack in first.stacks() for name in stack.resources
+               if first.physical_name(name) == second.physical_name(name)]
     assert not clashes, f"physical names fixed whatever the stack: {clashes}"
     for variable in ("RUN_EXECUTOR_ARN", "RULE_EXPANDER_ARN", "RUN_SCHEDULE_GROUP", "EVENT_BUS_NAME"):
         values = {t.functions["RunExecutorFunction"].environment[variable] for t in (first, second)}
         assert len(values) == 2, variable
     # What the functions are told is what the template names.
     environment = first.functions["RunExecutorFunction"].environment
-    assert environment["RUN_EXECUTOR_ARN"] == first.arn("RunExecutorFunction")
-    assert environment["RULE_EXPANDER_ARN"] == first.arn("RuleExpanderFunction")
+    assert environment["RUN_EXECUTOR_ARN"] == first.ref("RunExecutorFunction.Alias")
+    assert environment["RULE_EXPANDER_ARN"] == first.ref("RuleExpanderFunction.Alias")
     assert len(first.physical_name("RunExecutorFunction").replace("automations-a", "x" * 48)) <= 64
 
 
