@@ -47,8 +47,9 @@ def _serialise_moto() -> None:
 
 
 @contextmanager
-def mocked_aws():
-    """mock_aws with every resource of template.yaml created and the core wired to it."""
+def mocked_aws(template=None):
+    """mock_aws with every resource of template.yaml (or of ``template``: the same loaded with
+    other parameters) created and the core wired to it."""
     from moto import mock_aws
 
     _serialise_moto()
@@ -59,7 +60,7 @@ def mocked_aws():
     from automations_local.resources import create_resources
 
     follow_the_clock()  # SQS delays on the tests' clock, as in the local runtime
-    template = _template()
+    template = template or _template()
     environment, _ = template.shared_environment()  # as the local runtime gives its functions
     saved = {k: os.environ.get(k) for k in [*_FAKE_AWS, *environment, "AWS_ENDPOINT_URL"]}
     os.environ.update(_FAKE_AWS)

@@ -183,3 +183,133 @@ def test_sam_validate_accepts_the_prod_config_env(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     # The prod env's validate section asks for the linter: proof the env was read.
     assert "is a valid SAM Template" in result.stdout and "basic SAM Validation" not in result.stdout
+
+
+# --- operations that real incidents need ---------------------------------------------------------
+
+
+def test_the_api_writes_an_access_log_line_per_request_kept_as_long_as_the_function_logs(template):
+    stage = _of_type(template, "AWS::ApiGatewayV2::Stage")["HttpApiStage"]
+    settings = stage["AccessLogSettings"]
+    assert settings["DestinationArn"] == template.arn("ApiAccessLogGroup")
+    line = json.loads(settings["Format"])
+    assert {line[key] for key in ("requestId", "routeKey", "status", "latencyMs", "accountId")} == {
+        "$context.requestId", "$context.routeKey", "$context.status", "$context.responseLatency",
+        "$context.authorizer.account_id"}
+    assert len(settings["Format"]) <= 3 * 1024  # API Gateway's limit on the format
+    group = _of_type(template, "AWS::Logs::LogGroup")["ApiAccessLogGroup"]
+    assert group["RetentionInDays"] == template.parameter("LogRetentionDays")
+
+
+def _alarm_on(template, namespace: str, metric: str) -> dict[str, dict]:
+    return {name: alarm for name, alarm in _of_type(template, "AWS::CloudWatch::Alarm").items()
+            if (alarm.get("Namespace"), alarm.get("MetricName")) == (namespace, metric)
+            or any((m.get("MetricStat") or {}).get("Metric", {}).get("MetricName") == metric
+                   and m["MetricStat"]["Metric"]["Namespace"] == namespace for m in alarm.get("Metrics", []))}
+
+
+def test_alarms_watch_the_api_the_authorizer_throttles_and_the_unhandled_failures(template):
+    api = [{"Name": "ApiId", "Value": template.ref("HttpApi")}, {"Name": "Stage", "Value": "$default"}]
+    (errors,) = _alarm_on(template, "AWS/ApiGateway", "5xx").values()
+    assert errors["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"] == api
+    assert {m["Id"] for m in errors["Metrics"]} == {"rate", "errors", "requests"}  # a rate, not a count
+    (latency,) = _alarm_on(template, "AWS/ApiGateway", "Latency").values()
+    assert latency["ExtendedStatistic"] == "p99" and latency["Dimensions"] == api
+    authorizer = [{"Name": "FunctionName", "Value": template.physical_name("AuthorizerFunction")}]
+    for metric in ("Errors", "Throttles"):
+        assert any(a.get("Dimensions") == authorizer for a in _alarm_on(template, "AWS/Lambda", metric).values()), metric
+    assert any("Dimensions" not in a and "Metrics" not in a for a in _alarm_on(template, "AWS/Lambda", "Throttles").values())
+    failures = [{"Name": "QueueName", "Value": template.physical_name("AsyncFailureQueue")}]
+    (unhandled,) = [a for a in _alarm_on(template, "AWS/SQS", "ApproximateAgeOfOldestMessage").values()
+                    if a["Dimensions"] == failures]
+    assert unhandled["Threshold"] < 14 * 86400  # before SQS drops the message
+    assert not [e for e in template.events("SQS") if e.properties["Queue"] == template.arn("AsyncFailureQueue")]
+
+
+def test_the_table_and_what_failed_outlive_a_teardown(template):
+    table = template.resources["Table"]
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    assert template.resolved("Table")["DeletionProtectionEnabled"] is True
+    dead_letters = {q.logical_id for q in template.queues if "DeadLetter" in q.logical_id} | {"AsyncFailureQueue"}
+    assert len(dead_letters) == 6
+    for name in dead_letters:
+        assert template.resources[name].get("DeletionPolicy") == "Retain", name
+        assert template.resources[name].get("UpdateReplacePolicy") == "Retain", name
+
+
+def test_every_queue_and_topic_refuses_requests_without_tls(template):
+    def refuses_plain(statement: dict) -> bool:
+        return (statement["Effect"] == "Deny" and statement["Principal"] == "*"
+                and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}})
+
+    guarded = {}
+    for kind, targets in (("AWS::SQS::QueuePolicy", "Queues"), ("AWS::SNS::TopicPolicy", "Topics")):
+        for policy in _of_type(template, kind).values():
+            if any(refuses_plain(s) for s in policy["PolicyDocument"]["Statement"]):
+                guarded.update(dict.fromkeys(policy[targets]))
+    plain = [q.logical_id for q in template.queues if template.ref(q.logical_id) not in guarded]
+    plain += [name for name in _of_type(template, "AWS::SNS::Topic") if template.ref(name) not in guarded]
+    assert not plain, f"queues and topics that take requests without TLS: {plain}"
+
+
+def test_the_alarm_topic_still_takes_the_alarms():
+    """Its own policy replaces SNS's default one, which let the account's alarms publish."""
+    template = load_template(ROOT / "template.yaml")
+    (policy,) = _of_type(template, "AWS::SNS::TopicPolicy").values()
+    publishes = [s for s in policy["PolicyDocument"]["Statement"]
+                 if s["Effect"] == "Allow" and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert publishes and publishes[0]["Action"] == "sns:Publish"
+    assert publishes[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": template.ref("AWS::AccountId")}}
+
+
+def _deployment_groups(stage: str) -> dict[str, dict]:
+    """Each function's CodeDeploy deployment group, in every stack, as CloudFormation gets it."""
+    from automations_local import iam_coverage
+
+    template = load_template(ROOT / "template.yaml", parameters={"Stage": stage})
+    groups = {}
+    for stack in template.stacks():
+        resources = iam_coverage.expand(stack)["Resources"]
+        for name, resource in resources.items():
+            if resource["Type"] == "AWS::CodeDeploy::DeploymentGroup":
+                alarms = [stack.resolve(a["Name"]) for a in resource["Properties"]["AlarmConfiguration"]["Alarms"]]
+                groups[name.removesuffix("DeploymentGroup")] = {**resource["Properties"], "alarms": alarms}
+    return groups
+
+
+def test_prod_shifts_each_functions_traffic_gradually_rolled_back_by_the_alarms():
+    template = load_template(ROOT / "template.yaml", parameters={"Stage": "prod"})
+    groups = _deployment_groups("prod")
+    assert set(groups) == set(template.functions)  # the API's functions and the workers
+    api_errors = template.physical_name("Api5xxAlarm")
+    for name, group in groups.items():
+        assert group["DeploymentConfigName"] == {"Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": "Canary10Percent5Minutes"}]}, name
+        assert api_errors in group["alarms"] and group["AutoRollbackConfiguration"]["Enabled"] is True, name
+    assert template.physical_name("WorkerErrorsAlarm") in groups["RuleExpanderFunction"]["alarms"]
+    assert _deployment_groups("dev") == {}  # dev deploys at once
+    assert all(f.alias == "live" for f in template.functions.values())  # what the routes, queues and schedules invoke
+
+
+def test_a_stack_adopts_an_existing_table_and_serves_from_it():
+    """ExistingTableName: the stack creates no table and every function and grant names the one
+    given (a table kept by a teardown, or restored from point-in-time recovery)."""
+    import boto3
+    from support import authorized, http_event, load_handler, mocked_aws
+
+    from automations.bootstrap import services
+    from automations_local import iam_coverage
+    from automations_local.resources import table_definition
+
+    adopting = load_template(ROOT / "template.yaml", parameters={"ExistingTableName": "automations-restored"})
+    assert "Table" not in adopting.resources
+    assert {f.environment["TABLE_NAME"] for f in adopting.functions.values()} == {"automations-restored"}
+    assert adopting.resolved("ZendeskTicketsStack")["Parameters"]["TableArn"].endswith(":table/automations-restored")
+    with mocked_aws(adopting), iam_coverage.evaluating(iam_coverage.IamModel(adopting)):
+        made_before = table_definition(load_template(ROOT / "template.yaml").tables[0]) | {"TableName": "automations-restored"}
+        boto3.client("dynamodb").create_table(**made_before)
+        account, key = services().accounts.create_account("Acme", "owner@acme.test", "UTC")
+        event = http_event("POST", "/v1/contacts", body={"email": "ann@acme.test"}, authorization=f"Bearer {key}")
+        response = load_handler("contacts_create")(authorized(event), None)
+        assert response["statusCode"] == 201, response
+        items = boto3.client("dynamodb").scan(TableName="automations-restored")["Items"]
+        assert any("ann@acme.test" in str(item) for item in items)
