@@ -180,3 +180,40 @@ def start_sweep(bootstrap) -> tuple[str, list]:
     step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")
     tasks, _ = coordinator.fan_out(step, has_time=lambda: True)
     return step.sweep_id, tasks
+
+
+
+def error_answer(code: str, **extra) -> dict:
+    """AWS's parsed answer refusing a call with ``code``."""
+    return {"Error": {"Code": code, "Message": f"injected {code}"}, "ResponseMetadata": {"HTTPStatusCode": 400}, **extra}
+
+
+class Refusal:
+    """The next ``times`` calls of ``operation`` on ``client`` whose serialized request meets
+    ``when``, answered with ``answer`` (error_answer(...), a parsed 200, or a function of the
+    serialized request returning one) before they reach the
+    service, as when botocore's own retries are spent (it short-circuits the call, retries
+    included): how tests inject a throttle into the product's real clients. ``refused`` counts."""
+
+    def __init__(self, client, operation: str, answer: dict, *, times: int = 1, when=lambda request: True) -> None:
+        self._client, self._answer, self._left, self._when = client, answer, times, when
+        self._event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
+        self.refused = 0
+
+    def __enter__(self) -> "Refusal":
+        self._client.meta.events.register(self._event, self._refuse)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._client.meta.events.unregister(self._event, self._refuse)
+
+    def _refuse(self, params, **_):
+        from botocore.awsrequest import AWSResponse
+
+        if not self._left or not self._when(params):
+            return None
+        self._left -= 1
+        self.refused += 1
+        answer = self._answer(params) if callable(self._answer) else self._answer
+        status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+        return AWSResponse("https://refused.invalid", status, {}, None), answer

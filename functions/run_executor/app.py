@@ -2,7 +2,8 @@
 and by the run queue (runs due now, retries after a backoff, re-drives) with the same bodies.
 Executing is idempotent: a second delivery of either finds the run claimed or done. A time
 bucket's schedule (or its continuation on the queue) brings {"due_minute", "shard"}: the
-bucket's runs are queued (service/time_buckets.py)."""
+bucket's runs are queued (service/time_buckets.py); the rest of an hourly re-drive brings
+{"redrive_before", "after"}."""
 import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -15,14 +16,21 @@ from automations.telemetry import lambda_handler, logger
 # A queued run is started only with this much time left: its webhook may wait 3 x 5 s plus backoff
 # (about 16.5 s); the batch's unstarted runs go back to the queue.
 _RUN_RESERVE_MS = 20_000
-_DISPATCH_RESERVE_MS = 15_000  # a dispatcher hands the rest of its bucket on with this much time left
+_DISPATCH_RESERVE_MS = 15_000  # a dispatcher (a bucket's, the re-drive's) hands the rest on with this much time left
 _context = None  # the invocation's, for the dispatcher's remaining time
 
 
+def _has_time() -> bool:
+    return _context.get_remaining_time_in_millis() > _DISPATCH_RESERVE_MS
+
+
 def _execute(reference: dict) -> None:
+    if "redrive_before" in reference:
+        queued = services().run_engine.redrive(reference, has_time=_has_time)
+        logger.info("re-drive continued", extra={"queued": queued})
+        return
     if "due_minute" in reference:
-        queued = services().time_buckets.dispatch(
-            reference, has_time=lambda: _context.get_remaining_time_in_millis() > _DISPATCH_RESERVE_MS)
+        queued = services().time_buckets.dispatch(reference, has_time=_has_time)
         logger.info("time bucket dispatched", extra={**reference, "queued": queued})
         return
     run = services().run_engine.execute(str(reference["account_id"]), str(reference["run_id"]))

@@ -39,7 +39,8 @@ def handler(event, context):
     if duties == UPKEEP:
         done = perform({"hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
                         "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
-                        "redrive": lambda: services().run_engine.redrive()})
+                        "redrive": lambda: services().run_engine.redrive(
+                            has_time=lambda: context.get_remaining_time_in_millis() > _RESERVE_MS)})
         logger.info("upkeep done", extra=done)
         return {"hourly_check_id": done["hourly_check"], "relayed": done["relay"], "redriven": done["redrive"]}
     done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP, invocation).sweep_id})

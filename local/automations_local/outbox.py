@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 from automations import config
 from automations.adapters import aws
-from automations.adapters.dynamo_deliveries import _from_item, deliveries_partition
+from automations.adapters.dynamo_deliveries import deliveries_partition, delivery_from_item
 from automations.clock import iso_z
 from automations.domain.delivery import Channel, Delivery
 from automations_local.router import HttpRequest, HttpResponse, json_response
@@ -26,7 +26,7 @@ def deliveries(*, channel: str | None = None, account_id: str | None = None) -> 
     pages = aws.client("dynamodb").get_paginator("scan").paginate(
         TableName=config.table_name(), FilterExpression=condition,
         ExpressionAttributeNames={"#data": "data"}, ExpressionAttributeValues=values)
-    found = [_from_item(item) for page in pages for item in page["Items"]]
+    found = [delivery_from_item(item) for page in pages for item in page["Items"]]
     found = [d for d in found if channel is None or d.channel == channel]
     found.sort(key=lambda d: (d.created_at, d.id), reverse=True)
     return [_shown(d) for d in found]

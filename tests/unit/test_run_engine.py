@@ -76,9 +76,27 @@ class Env:
                 self.sqs.delete_message(QueueUrl=config.events_queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
     def runs(self, contact=None, status=None):
-        runs, _ = self.services.runs.list(self.account, subject=(SubjectKind.CONTACT, contact.uuid) if contact else None,
-                                          status=status, limit=100)
-        return runs
+        found, cursor = [], None
+        while True:
+            runs, cursor = self.services.runs.list(self.account, status=status, limit=100, cursor=cursor,
+                                                   subject=(SubjectKind.CONTACT, contact.uuid) if contact else None)
+            found += runs
+            if cursor is None:
+                return found
+
+    def unscheduled(self):
+        """The invariant "every scheduled run has a schedule": the scheduled runs due past the run
+        queue's reach (15 minutes) that have neither a schedule of their own nor their time bucket's."""
+        from automations.adapters.dynamo_runs import DynamoRunStore
+        from automations.adapters.scheduler import bucket_schedule_name
+        from automations.service.run_engine import MAX_QUEUE_DELAY_S
+        from automations.service.time_buckets import minute_of
+
+        pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=config.run_schedule_group())
+        names = {s["Name"] for page in pages for s in page["Schedules"]}
+        horizon = clock.now() + timedelta(seconds=MAX_QUEUE_DELAY_S)
+        return [run for run in self.runs(status=RunStatus.SCHEDULED) if run.due_at > horizon and run.id not in names
+                and bucket_schedule_name(minute_of(run.due_at), DynamoRunStore.due_shard(run)) not in names]
 
     def schedules(self):
         pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=config.run_schedule_group())
@@ -1026,3 +1044,106 @@ def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, ca
     assert [r.status for r in done if r is not None] == [RunStatus.SUCCEEDED] and len(env.sent()) == 1
     assert env.engine.redrive() == 0  # out of the DueIndex: no hourly retry for ever
     assert _logged(caplog, env.account, poison.id, "set aside")
+
+
+def test_mail_is_paced_at_the_ses_rate_and_a_throttle_only_delays_its_run(env, monkeypatch):
+    """SES (a stub over the real client) throttles beyond 2 sends a second, while SES says the
+    account may send 3 (so the pace alone cannot keep every send under the stub's limit): every
+    run ends sent, once, none before its time, none failed, and no throttle counted as an attempt."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+    from automations_local import resources
+
+    monkeypatch.setattr(resources, "LOCAL_SES_SEND_RATE", 3.0)
+    sends: dict[int, int] = {}
+
+    def over_the_rate(request):
+        second = int(clock.now().timestamp())
+        sends[second] = sends.get(second, 0) + 1
+        return sends[second] > 2
+
+    env.rule(env.send_email(), delay=Delay(0, 0, 1))
+    people = [env.contact(email=f"c{n}@example.com") for n in range(12)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+    env.ingest()
+    runs = env.runs()
+    due = {run.id: run.due_at for run in runs}
+    env.drain()
+    assert env.sent() == []  # not before their time
+    env.clock.set(max(due.values()))
+    with Refusal(aws.client("sesv2"), "SendEmail", error_answer("TooManyRequestsException"), times=1000,
+                 when=over_the_rate) as throttle:
+        for _ in range(100):
+            if all(run is None or run.finished for run in env.drain()) and all(r.finished for r in env.runs()):
+                break
+            env.clock.advance(2)
+    assert throttle.refused > 0 and max(sends.values()) <= 3  # never more a second than SES allows the account
+    runs = env.runs()
+    assert {run.status for run in runs} == {RunStatus.SUCCEEDED} and {run.attempts for run in runs} == {1}
+    assert all(datetime.fromisoformat(next(h["at"] for h in run.history if h["event"] == "succeeded")
+                                      .replace("Z", "+00:00")) >= due[run.id] for run in runs)
+    assert any(h["event"] == "throttled" for run in runs for h in run.history)
+    recipients = sorted(d["recipient"] for d in env.sent())
+    assert recipients == sorted(p.email for p in people)  # each once
+
+
+def test_runs_queued_while_sqs_throttles_the_batch_are_sent_again_and_run_once(env):
+    """SQS answers SendMessageBatch with every entry failed (throttled) three times: the entries are
+    sent again after a backoff; each run is queued, and executed, once."""
+    from support import Refusal
+
+    from automations.adapters import aws
+
+    def all_failed(request):
+        entries = json.loads(request["body"])["Entries"]
+        return {"Successful": [], "ResponseMetadata": {"HTTPStatusCode": 200},
+                "Failed": [{"Id": e["Id"], "Code": "RequestThrottled", "SenderFault": False} for e in entries]}
+
+    env.rule(env.send_email())
+    people = [env.contact(email=f"c{n}@example.com") for n in range(3)]
+    env.ingest()
+    with Refusal(aws.client("sqs"), "SendMessageBatch", all_failed, times=3,
+                 when=lambda request: config.run_queue_url().encode() in request["body"]) as throttle:
+        env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+        env.ingest()
+    assert throttle.refused == 3
+    assert [r.status for r in env.drain()] == [RunStatus.SUCCEEDED] * 3 and env.drain() == []
+    assert sorted(d["recipient"] for d in env.sent()) == sorted(p.email for p in people)
+
+
+def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkeypatch):
+    """Before, the hourly re-drive took 1,000 runs, shard 0 first: a big lost bucket starved the
+    later shards and took days. Now each shard gives a page a round, and what is left when time
+    runs short goes on through the run queue, until every due run is queued, each once."""
+    from automations.adapters import dynamo_runs
+    from automations.adapters.dynamo_runs import DynamoRunStore
+    from automations.service import run_engine
+
+    monkeypatch.setattr(run_engine, "REDRIVE_PAGE", 1)
+    monkeypatch.setattr(dynamo_runs, "DUE_SHARDS", 3)  # 8 runs: some shards hold more than one
+    monkeypatch.setattr(DynamoRunStore, "due_shards", 3)
+    env.rule(env.send_email(), delay=Delay(1, 0, 0))
+    people = [env.contact(email=f"c{n}@example.com") for n in range(8)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+    env.ingest()
+    runs = env.runs()
+    shards = {DynamoRunStore.due_shard(r) for r in runs}
+    assert len(shards) == 3
+    env.clock.set(runs[0].due_at + timedelta(minutes=6))  # their schedules lost: none fired
+    assert env.engine.redrive(has_time=lambda: False) == len(shards)  # one round: a run of every shard
+    queued = env.sqs.receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)["Messages"]
+    bodies = [json.loads(m["Body"]) for m in queued]
+    [rest] = [b for b in bodies if "redrive_before" in b]
+    assert {DynamoRunStore.due_shard(next(r for r in runs if r.id == b["run_id"])) for b in bodies if "run_id" in b} \
+        == shards
+    for m in queued:
+        env.sqs.delete_message(QueueUrl=config.run_queue_url(), ReceiptHandle=m["ReceiptHandle"])
+    assert env.engine.redrive(rest) == len(runs) - len(shards)  # the rest, from where the round left each shard
+    env.engine.redrive(rest)  # the same continuation delivered twice: its runs queued again, run once
+    for body in bodies:
+        if "run_id" in body:
+            env.engine.execute(body["account_id"], body["run_id"])
+    env.drain()
+    assert {r.status for r in env.runs()} == {RunStatus.SUCCEEDED}
+    assert sorted(d["recipient"] for d in env.sent()) == sorted(p.email for p in people)

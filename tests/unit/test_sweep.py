@@ -116,9 +116,9 @@ def test_default_rule_closes_four_days_after_solved(env):
 def test_a_cycles_summary_is_kept_in_parts_so_no_one_key_takes_every_tasks_write(env):
     from collections import Counter
 
-    from automations.adapters.dynamo import batch_get
     from automations.adapters.dynamo_sweep import sum_summary_parts, summary_key, summary_sweep_id
     from automations.adapters.shards import SUMMARY_SHARDS, shard_of
+    from automations.adapters.table import Table
 
     shares = Counter(shard_of(f"account-{a}#{shard}", SUMMARY_SHARDS) for a in range(500) for shard in range(8))
     assert len(shares) == SUMMARY_SHARDS and max(shares.values()) < 2 * 4000 / SUMMARY_SHARDS
@@ -127,8 +127,8 @@ def test_a_cycles_summary_is_kept_in_parts_so_no_one_key_takes_every_tasks_write
     assert {summary_sweep_id(key) for key in keys} == {"sweep_1"}
     env.ticket(status="open")
     sweep_id, _ = env.sweep()
-    items = batch_get(boto3_client("dynamodb"), env.bootstrap.config.table_name(),
-                      [summary_key(sweep_id, shard) for shard in range(SUMMARY_SHARDS)])
+    items = Table(boto3_client("dynamodb"), env.bootstrap.config.table_name()).batch_get(
+        [summary_key(sweep_id, shard) for shard in range(SUMMARY_SHARDS)])
     assert len(items) > 1  # 8 shard tasks and the coordinator's page, spread over the parts
     assert sum_summary_parts(items) == env.bootstrap.sweep_summary(sweep_id)
     assert env.bootstrap.sweep_summary(sweep_id)["shards_done"] == 8

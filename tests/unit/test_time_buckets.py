@@ -2,9 +2,12 @@
 (minute, shard), one schedule per bucket beyond that, and every run executed exactly once in
 both modes, cancels included, through the executor function as Scheduler and SQS invoke it."""
 import json
+import uuid
 from datetime import datetime, timedelta, timezone
 
+import boto3
 import pytest
+from support import Refusal, error_answer
 from test_run_engine import Env, moving  # noqa: F401  (moving: a fixture Env needs)
 
 from automations import clock, config
@@ -101,3 +104,62 @@ def test_a_bucket_too_big_for_one_invocation_is_handed_on_through_the_queue(env,
     _run_queue(env)  # the continuation goes through the executor function, page by page
     in_shard = [r for r in env.runs() if DynamoRunStore.due_shard(r) == shard]
     assert {r.status for r in in_shard} == {RunStatus.SUCCEEDED} and len(env.sent()) == len(in_shard)
+
+
+def _imported(env, count):
+    """``count`` new contacts, bulk-loaded (no contact events: nothing starts)."""
+    from automations.adapters.dynamo_contacts import DynamoContactStore
+    from automations.domain.contacts import Contact
+
+    now = clock.now()
+    people = [Contact(account_id=env.account, uuid=str(uuid.uuid4()), email=f"c{n}@example.com", phone=None,
+                      first_name=None, last_name=None, timezone=None, custom_fields={}, created_at=now, updated_at=now)
+              for n in range(count)]
+    DynamoContactStore(boto3.client("dynamodb"), config.table_name()).import_contacts(people)
+    return people
+
+
+def _ingest(env, records):
+    from automations_local.router import invoke
+
+    return invoke(env.template.functions["EventsIngestFunction"], {"Records": records})["batchItemFailures"]
+
+
+def test_a_bucket_whose_schedule_was_throttled_gets_it_when_the_hand_on_is_redelivered(env, monkeypatch):
+    """100 runs in one message, 50 in the next, the bucket's CreateSchedule (at the 101st run)
+    throttled, the second message redelivered: before, its runs were numbered again (151-200),
+    none made the bucket's schedule, and they waited for the hourly re-drive."""
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    from automations.adapters import aws, dynamo_runs
+    from automations_local.queues import sqs_record
+
+    monkeypatch.setattr(dynamo_runs, "DUE_SHARDS", 1)  # every run in one (minute, shard)
+    env.rule(env.send_email(), delay=Delay(0, 1, 0))
+    people = _imported(env, 150)
+    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+    messages = []
+    while got := env.sqs.receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10,
+                                         AttributeNames=["All"]).get("Messages", []):
+        messages += got
+    first, second = sorted((sqs_record(m, env.template.arn("EventsQueue"), "us-east-1") for m in messages),
+                           key=lambda record: -len(json.loads(record["body"])["joins"]))
+    assert [len(json.loads(r["body"])["joins"]) for r in (first, second)] == [100, 50]
+
+    assert _ingest(env, [first]) == []
+    assert env.unscheduled() == [] and len(env.schedules()) == 100  # a schedule each
+    with Refusal(aws.client("scheduler"), "CreateSchedule", error_answer("ThrottlingException"),
+                 when=lambda request: "/schedules/due_" in request["url_path"]) as throttle, \
+            pytest.raises(BatchProcessingError):  # the batch's one message failed: SQS delivers it again
+        _ingest(env, [second])
+    assert throttle.refused == 1 and len(env.unscheduled()) == 50
+    assert _ingest(env, [second]) == []  # the redelivery
+    assert env.unscheduled() == []
+
+    minute = time_buckets.minute_of(env.runs()[0].due_at)
+    env.clock.set(minute + timedelta(minutes=1))
+    _fire_schedules(env)
+    _run_queue(env)
+    assert {r.status for r in env.runs()} == {RunStatus.SUCCEEDED} and len(env.runs()) == 150
+    recipients = [d["recipient"] for d in env.sent()]
+    assert len(recipients) == len(set(recipients)) == 150  # each once, none early

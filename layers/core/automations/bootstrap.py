@@ -266,7 +266,7 @@ def services() -> Services:
 @_once_per_process
 def deliveries() -> DeliveryService:
     from automations.adapters.channels import EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender, ses_send_rate
-    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore, DynamoSendPace
     from automations.domain.delivery import Channel
     from automations.service.deliveries import DeliveryService
 
@@ -283,7 +283,8 @@ def deliveries() -> DeliveryService:
     return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
                            group_members=wired.agent_groups.members,
                            send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses")),
-                                       Channel.SMS: config.sms_send_rate})
+                                       Channel.SMS: config.sms_send_rate},
+                           pace=DynamoSendPace(wired._db, wired._table))
 
 
 @_once_per_process

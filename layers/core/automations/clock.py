@@ -3,6 +3,7 @@ tests install a movable one with ``set_clock``."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -10,10 +11,15 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def sleep(self, seconds: float) -> None: ...
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 class MovableClock:
@@ -51,6 +57,13 @@ class MovableClock:
                 self._offset += timedelta(seconds=seconds)
         return self.now()
 
+    def sleep(self, seconds: float) -> None:
+        """A frozen clock is moved on instead of waited for."""
+        if self._frozen_at is not None:
+            self.advance(seconds)
+        else:
+            time.sleep(seconds)
+
     def freeze(self) -> None:
         with self._lock:
             self._frozen_at = datetime.now(timezone.utc) + self._offset
@@ -76,6 +89,11 @@ def get_clock() -> Clock:
 
 def now() -> datetime:
     return _clock.now()
+
+
+def sleep(seconds: float) -> None:
+    """Wait ``seconds`` on the one clock (a frozen test clock moves on instead)."""
+    _clock.sleep(seconds)
 
 
 def iso_z(when: datetime) -> str:

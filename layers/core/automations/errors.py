@@ -24,6 +24,18 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Busy(DomainError):
+    """What the product depends on is throttling it, or an item it must change is contended, past
+    every retry: the same request succeeds later. Transient: queue consumers retry the work, the
+    surfaces answer 503 with Retry-After. ``retry_after``: how long to wait, when it is known."""
+
+    code = "busy"
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class MalformedRequest(DomainError):
     """The request could not be read at all (bad JSON, missing envelope, bad parameter)."""
 
@@ -72,13 +84,17 @@ class Problems:
             raise ValidationFailed(self.errors)
 
 
-# What AWS answers when the same call may succeed later: throttling and outages.
-TRANSIENT_CODES = frozenset({
+# What AWS answers when it wants the caller to slow down: a throttle, or (DynamoDB) a conflict
+# with another transaction on a hot item. Retrying later succeeds; it is a delay, never a failure.
+THROTTLE_CODES = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "ThrottledException",
-    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "ServiceUnavailable",
-    "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError",
-    "InternalErrorException", "TransactionInProgressException", "TransactionConflict", "ThrottlingError",
-    "ProvisionedThroughputExceeded", "RequestTimeout", "RequestTimeoutException",
+    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "RequestThrottled",
+    "TransactionConflict", "TransactionConflictException", "ThrottlingError", "ProvisionedThroughputExceeded",
+})
+# What AWS answers when the same call may succeed later: throttling and outages.
+TRANSIENT_CODES = THROTTLE_CODES | frozenset({
+    "ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError",
+    "InternalErrorException", "TransactionInProgressException", "RequestTimeout", "RequestTimeoutException",
 })
 # botocore's failures to reach a service at all (read by name: the core's services import no boto3)
 _CONNECTION_FAILURES = frozenset({"ConnectionError", "HTTPClientError"})
@@ -88,15 +104,26 @@ def is_transient(error: BaseException) -> bool:
     """Whether retrying later may succeed (throttling, an outage, a lost connection), as opposed
     to a failure that the same input will meet again: a poison record, which must fail alone
     instead of being retried with everything around it."""
-    if isinstance(error, (ConnectionError, TimeoutError)):
+    if isinstance(error, (ConnectionError, TimeoutError, Busy)):
         return True
     if any(k.__module__.startswith("botocore") and k.__name__ in _CONNECTION_FAILURES for k in type(error).__mro__):
         return True
+    return _answered(error, TRANSIENT_CODES)
+
+
+def is_throttle(error: BaseException) -> bool:
+    """Whether ``error`` asks the caller to slow down (a throttle, a contended item, Busy): work
+    it stopped is delayed, and the delay is not counted as a failed attempt."""
+    return isinstance(error, Busy) or _answered(error, THROTTLE_CODES)
+
+
+def _answered(error: BaseException, codes: frozenset[str]) -> bool:
+    """Whether AWS answered with one of ``codes`` (or cancelled a transaction for one)."""
     response = getattr(error, "response", None)
     if not isinstance(response, dict):
         return False
     reasons = [r.get("Code") for r in response.get("CancellationReasons") or ()]
-    return (response.get("Error") or {}).get("Code") in TRANSIENT_CODES or any(r in TRANSIENT_CODES for r in reasons)
+    return (response.get("Error") or {}).get("Code") in codes or any(r in codes for r in reasons)
 
 
 def reason_of(error: BaseException, limit: int = 500) -> str:

@@ -298,7 +298,7 @@ class RunQueue(Protocol):
         seconds (0-900) when ``delays`` is given."""
 
     def dispatch_later(self, task: dict[str, Any]) -> None:
-        """Queue the rest of a time bucket for the executor to dispatch (service/time_buckets.py)."""
+        """Queue the rest of a time bucket (service/time_buckets.py) or of a re-drive for the executor."""
 
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
 
@@ -325,3 +325,13 @@ class JobStore(Protocol):
 
 class JobQueue(Protocol):
     def send(self, account_id: str, job_id: str) -> None: ...
+
+
+class SendPace(Protocol):
+    """Send slots shared by every sender of the stack, so together they stay under a provider's
+    rate (SES's MaxSendRate is the AWS account's, whichever function sends)."""
+
+    def take(self, channel: str, rate: float, now: datetime, ahead: int) -> datetime | None:
+        """Book one send of ``channel`` at ``rate`` a second in the first second from ``now`` on
+        (looking ``ahead`` seconds at most) with a slot left: the start of that second, or None
+        when all are taken."""

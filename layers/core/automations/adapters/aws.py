@@ -1,10 +1,17 @@
-"""Cached boto3 clients. boto3 honours AWS_ENDPOINT_URL, which is how the local runtime points
-them at moto."""
+"""Cached boto3 clients (boto3 honours AWS_ENDPOINT_URL, which is how the local runtime points
+them at moto), and what every adapter's calls share: reading AWS's refusals, and the one retry
+policy for what botocore does not retry."""
 from __future__ import annotations
 
 import os
+import random
 import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
+
+from automations.errors import Busy
 
 _creating = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -33,7 +40,37 @@ def _build(service: str):
     )
 
 
+def has_code(error: Exception, code: str) -> bool:
+    """Whether AWS refused the call with the error ``code``."""
+    return (getattr(error, "response", None) or {}).get("Error", {}).get("Code") == code
+
+
 def reset_clients() -> None:
     """Forget cached clients (tests that swap the AWS endpoint call this)."""
     with _creating:
         _clients.clear()
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """The one retry policy for what botocore does not retry itself (it retries throttled and
+    failed calls, 4 attempts): a batch call's unprocessed part, a transaction cancelled by a
+    conflict or a throttle, an SQS batch's throttled entries. Exponential, with full jitter, so
+    writers that collided spread out instead of meeting again."""
+
+    attempts: int = 8  # pauses of up to 25 ms, 50 ms, ... 1.6 s: about 1.6 s in all on average, 3.2 s at most
+    base: float = 0.025
+    cap: float = 2.0
+    pause: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    def tries(self, busy: str) -> Iterator[int]:
+        """The attempt numbers, each after the first preceded by its pause; asked for one more
+        when all are spent, raises Busy(``busy``): the caller's work is delayed, not failed."""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.pause(random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1))))
+            yield attempt
+        raise Busy(busy)
+
+
+BACKOFF = Backoff()

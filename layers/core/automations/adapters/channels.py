@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from botocore.exceptions import ClientError
 
 from automations import clock
-from automations.domain.delivery import Delivery, PermanentDeliveryError, TransientDeliveryError
-from automations.errors import TRANSIENT_CODES, is_transient
+from automations.domain.delivery import Delivery, PermanentDeliveryError, Throttled, TransientDeliveryError
+from automations.errors import THROTTLE_CODES, TRANSIENT_CODES, is_throttle, is_transient
 
 SIGNATURE_HEADER = "X-Automations-Signature"
 TIMESTAMP_HEADER = "X-Automations-Timestamp"
@@ -25,8 +25,10 @@ DELIVERY_HEADER = "X-Automations-Delivery"
 
 
 def _classified(error: ClientError, refused: str) -> Exception:
-    """A provider's refusal as a transient (worth retrying) or permanent delivery error."""
+    """A provider's refusal as a throttle, a transient (worth retrying) or a permanent delivery error."""
     code = error.response.get("Error", {}).get("Code", "")
+    if is_throttle(error):
+        return Throttled(code)
     if is_transient(error):
         return TransientDeliveryError(code)
     return PermanentDeliveryError(code or refused)
@@ -101,7 +103,8 @@ class EventBusSender:
             raise _classified(e, "EventBridge refused the event") from None
         entry = answer["Entries"][0]
         if "EventId" not in entry:
-            error = TransientDeliveryError if entry.get("ErrorCode") in TRANSIENT_CODES else PermanentDeliveryError
+            error = (Throttled if entry.get("ErrorCode") in THROTTLE_CODES else
+                     TransientDeliveryError if entry.get("ErrorCode") in TRANSIENT_CODES else PermanentDeliveryError)
             raise error(entry.get("ErrorCode") or "EventBridge refused the event")
         return entry["EventId"]
 

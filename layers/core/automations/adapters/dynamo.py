@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
+from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.domain.model import (
     Account, Action, ApiKey, Automation, Condition, Conditions, SubjectKind, Trigger,
 )
@@ -20,58 +21,7 @@ from automations.errors import Conflict
 from automations.ports import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
 
 
-def text(value: str) -> dict[str, str]:
-    """A DynamoDB string attribute value (every adapter writes its items with these)."""
-    return {"S": value}
-
-
-def number(value: int) -> dict[str, str]:
-    """A DynamoDB number attribute value."""
-    return {"N": str(value)}
-
-
-def batch_get(client, table: str, keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
-    """The items of ``keys`` that exist (BatchGetItem, 100 keys a call, unprocessed keys retried
-    with backoff); ``options`` such as ProjectionExpression or ConsistentRead apply to each call."""
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(keys), 100):
-        request = {table: {"Keys": keys[start:start + 100], **options}}
-        for attempt in range(8):
-            answer = client.batch_get_item(RequestItems=request)
-            found += answer["Responses"].get(table, [])
-            request = answer.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            time.sleep(0.02 * 2 ** attempt)
-        else:
-            raise Conflict("DynamoDB is busy; retry")
-    return found
-
-
-def batch_put(client, table: str, items: list[dict[str, Any]]) -> None:
-    """Put ``items`` unconditionally, 25 a call (BatchWriteItem), unprocessed ones again."""
-    for start in range(0, len(items), 25):
-        requests = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
-        while requests:
-            answer = client.batch_write_item(RequestItems={table: requests})
-            requests = answer.get("UnprocessedItems", {}).get(table, [])
-
-
-def failed_checks(error: ClientError) -> list[bool]:
-    """Which items of a cancelled transaction failed their condition."""
-    reasons = error.response.get("CancellationReasons") or []
-    return [r.get("Code") == "ConditionalCheckFailed" for r in reasons]
-
-
-def has_code(error: ClientError, code: str) -> bool:
-    """Whether AWS refused the call with the error ``code``."""
-    return error.response.get("Error", {}).get("Code") == code
-
-
-class DynamoAccountStore:
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
+class DynamoAccountStore(Table):
 
     def create_account(self, account: Account) -> None:
         item = {
@@ -174,10 +124,7 @@ def automation_from_document(account_id: str, doc: dict[str, Any], version: int)
     )
 
 
-class DynamoAutomationStore:
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
+class DynamoAutomationStore(Table):
 
     @staticmethod
     def _key(account_id: str, automation_id: int) -> dict[str, Any]:
@@ -195,7 +142,7 @@ class DynamoAutomationStore:
         return {
             **self._key(a.account_id, a.id),
             "GSI1PK": text(f"ACCOUNT#{a.account_id}#AUTOMATION_UUID#{a.uuid}"), "GSI1SK": text("AUTOMATION"),
-            "data": text(json.dumps(automation_to_document(a), separators=(",", ":"))),
+            "data": document(automation_to_document(a)),
             "version": number(a.version),
         }
 
@@ -236,18 +183,11 @@ class DynamoAutomationStore:
         return read_one(found[0], functools.partial(self._from_item, account_id), "automation") if found else None
 
     def list(self, account_id: str) -> list[Automation]:
-        kwargs: dict[str, Any] = {
-            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-            "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("AUTOMATION#")},
-            "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"},
-        }
-        found: list[Automation] = []
-        while True:
-            page = self._db.query(**kwargs)
-            found += read_all(page["Items"], functools.partial(self._from_item, account_id), "automation")
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = self.query_all({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                                "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"),
+                                                              ":prefix": text("AUTOMATION#")},
+                                "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}})
+        return read_all(items, functools.partial(self._from_item, account_id), "automation")
 
     # -- transactional writes ------------------------------------------------------------------
     def _fingerprint_put(self, a: Automation) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
@@ -26,9 +25,10 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import batch_get, batch_put, failed_checks, has_code, number, text
+from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
+from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import sortable
 from automations.domain.contact_events import ContactEvent
 from automations.domain.contacts import (
@@ -43,23 +43,19 @@ from automations.service.events import RETENTION
 T = TypeVar("T")
 _TRANSACT_MAX = 100
 _JOINS_PER_TRANSACTION = (_TRANSACT_MAX - 1) // 2  # a group check + (membership, event) each
-_ATTEMPTS = 5
 
 
 def _pk(account_id: str) -> dict[str, str]:
     return text(f"ACCOUNT#{account_id}")
 
 
-def _dump(doc: dict[str, Any]) -> dict[str, str]:
-    return text(json.dumps(doc, separators=(",", ":")))
-
-
-def _dates(doc: dict[str, Any]) -> dict[str, Any]:
+def dated(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored document with its created_at and updated_at read back as instants."""
     return {**doc, "created_at": datetime.fromisoformat(doc["created_at"]),
             "updated_at": datetime.fromisoformat(doc["updated_at"])}
 
 
-def _document(record: Any) -> dict[str, Any]:
+def _fields_document(record: Any) -> dict[str, Any]:
     """A record's JSON document: its dataclass fields minus keys and version, dates as ISO."""
     doc = {k: v for k, v in asdict(record).items() if k not in ("account_id", "version")}
     return {**doc, "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat()}
@@ -75,41 +71,22 @@ def _after_key(account_id: str, prefix: str, cursor: str | None) -> dict[str, An
     return {"PK": _pk(account_id), "SK": text(decoded[0])}
 
 
-class _Base:
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
-
+class _Base(Table):
     def _page(self, account_id: str, prefix: str, *, after: str | None, limit: int
               ) -> tuple[list[dict[str, Any]], str | None]:
         """Up to ``limit`` items whose SK starts with ``prefix``, in SK order,
         and the cursor of the next page. One item more is read to know whether one follows."""
-        query: dict[str, Any] = {
-            "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": text(prefix),
-                                          ":hi": text(prefix + "\uffff")}}
-        start = _after_key(account_id, prefix, after)
-        items: list[dict[str, Any]] = []
-        while len(items) <= limit:
-            page = self._db.query(**query, Limit=limit + 1 - len(items), **({"ExclusiveStartKey": start} if start else {}))
-            items += page["Items"]
-            start = page.get("LastEvaluatedKey")
-            if start is None:
-                break
+        items, _ = self.query({"KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
+                               "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": text(prefix),
+                                                             ":hi": text(prefix + "\uffff")}},
+                              limit + 1, _after_key(account_id, prefix, after))
         if len(items) > limit:
             return items[:limit], encode_cursor([items[limit - 1]["SK"]["S"]])
         return items, None
 
     def _all(self, account_id: str, prefix: str) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
-                                 "ExpressionAttributeValues": {":pk": _pk(account_id), ":p": text(prefix)}}
-        items: list[dict[str, Any]] = []
-        while True:
-            page = self._db.query(**query)
-            items += page["Items"]
-            if "LastEvaluatedKey" not in page:
-                return items
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return self.query_all({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
+                               "ExpressionAttributeValues": {":pk": _pk(account_id), ":p": text(prefix)}})
 
     def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Run tagged transaction items; a failed condition raises what its tag means."""
@@ -149,7 +126,7 @@ class NumberedDocuments(_Base, Generic[T]):
 
     def insert(self, record: Any) -> None:
         self._db.put_item(TableName=self._table, Item={**self._key(record.account_id, record.id),
-                                                       "data": _dump(_document(record)), "version": number(record.version)},
+                                                       "data": document(_fields_document(record)), "version": number(record.version)},
                           ConditionExpression="attribute_not_exists(PK)")
 
     def get(self, account_id: str, item_id: int) -> T | None:
@@ -163,7 +140,7 @@ class NumberedDocuments(_Base, Generic[T]):
     def replace(self, old: Any, new: Any) -> None:
         try:
             self._db.put_item(TableName=self._table, Item={**self._key(new.account_id, new.id),
-                                                           "data": _dump(_document(new)), "version": number(new.version)},
+                                                           "data": document(_fields_document(new)), "version": number(new.version)},
                               ConditionExpression="version = :v", ExpressionAttributeValues={":v": number(old.version)})
         except ClientError as e:
             if has_code(e, "ConditionalCheckFailedException"):
@@ -181,19 +158,19 @@ class NumberedDocuments(_Base, Generic[T]):
 
 
 def _custom_field(account_id: str, doc: dict[str, Any], version: int) -> CustomField:
-    doc = _dates(doc)
+    doc = dated(doc)
     return CustomField(**{**doc, "scope": FieldScope(doc["scope"]), "type": FieldType(doc["type"]),
                           "options": tuple(doc["options"])}, account_id=account_id, version=version)
 
 
 def _template(account_id: str, doc: dict[str, Any], version: int) -> Template:
-    doc = _dates(doc)
+    doc = dated(doc)
     return Template(**{**doc, "type": TemplateType(doc["type"]), "steps": tuple(SeriesStep(**s) for s in doc["steps"])},
                     account_id=account_id, version=version)
 
 
 def _group(account_id: str, doc: dict[str, Any], version: int) -> Group:
-    return Group(**{**_dates(doc), "kind": GroupKind(doc["kind"])}, account_id=account_id, version=version)
+    return Group(**{**dated(doc), "kind": GroupKind(doc["kind"])}, account_id=account_id, version=version)
 
 
 def custom_field_store(client, table: str) -> NumberedDocuments[CustomField]:
@@ -244,12 +221,11 @@ class DynamoGroupStore(NumberedDocuments[Group]):
     def _add_chunk(self, group: Group, pending: list[tuple[Membership, ContactEvent]], outcome: MembersAdded,
                    committed: list[ContactEvent]) -> None:
         """One transaction; when it is cancelled, the contacts whose condition failed (already
-        members) are sorted out and the rest tried again."""
+        members) are sorted out and the rest tried again. (A transaction lost to a concurrent one
+        on the group item is retried by the table's retry policy.)"""
         group_check = {"ConditionCheck": {"TableName": self._table, "Key": self._key(group.account_id, group.id),
                                           "ConditionExpression": "attribute_exists(PK)"}}
-        for attempt in range(_ATTEMPTS):
-            if not pending:
-                return
+        while pending:
             items = [group_check]
             for m, event in pending:
                 items += [self._membership_put(m, group), {"Put": DynamoContactEventLog.put(self._table, event)}]
@@ -268,14 +244,13 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                         outcome.already_members.append(m.contact_uuid)
                     else:
                         still.append((m, event))
-                if len(still) == len(pending):  # lost to a concurrent transaction: back off, retry
-                    time.sleep(0.02 * 2 ** attempt)
+                if len(still) == len(pending):  # cancelled for no condition of ours: not ours to retry
+                    raise
                 pending = still
                 continue
             outcome.added.extend(m.contact_uuid for m, _ in pending)
             committed.extend(event for _, event in pending)
             return
-        raise Conflict("the group is busy; retry the request")
 
     def remove_member(self, group: Group, contact_uuid: str) -> bool:
         try:
@@ -310,7 +285,7 @@ def contact_groups_key(account_id: str, contact_uuid: str) -> str:
 
 # -- contacts ------------------------------------------------------------------------------------
 def _contact_of(account_id: str, item: dict[str, Any]) -> Contact:
-    return Contact(**_dates(json.loads(item["data"]["S"])), account_id=account_id, version=int(item["version"]["N"]))
+    return Contact(**dated(json.loads(item["data"]["S"])), account_id=account_id, version=int(item["version"]["N"]))
 
 
 class DynamoContactStore(_Base):
@@ -326,7 +301,7 @@ class DynamoContactStore(_Base):
 
     def _put(self, c: Contact, condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self._table, "ConditionExpression": condition,
-                               "Item": {**self.key(c.account_id, c.uuid), "data": _dump(_document(c)),
+                               "Item": {**self.key(c.account_id, c.uuid), "data": document(_fields_document(c)),
                                         "version": number(c.version)}}
         if values:
             put["ExpressionAttributeValues"] = values
@@ -347,7 +322,7 @@ class DynamoContactStore(_Base):
         call instead of one transaction each, and no contact_created events (nothing starts)."""
         items = [self._put(c, "attribute_not_exists(PK)")["Put"]["Item"] for c in contacts]
         items += [self._claim(c)[1]["Put"]["Item"] for c in contacts if c.email]
-        batch_put(self._db, self._table, items)
+        self.batch_put(items)
 
     def insert(self, contact: Contact, change: ContactEvent) -> None:
         items = [("stale", self._put(contact, "attribute_not_exists(PK)")), self._logged(change)]
@@ -380,19 +355,9 @@ class DynamoContactStore(_Base):
     def _forget_memberships(self, contact: Contact) -> None:
         """Best effort after the delete (GSI2 is eventually consistent): a membership missed here
         points at a contact that no longer exists, which readers treat as absent."""
-        query: dict[str, Any] = {"TableName": self._table, "IndexName": "GSI2",
-                                 "KeyConditionExpression": "GSI2PK = :pk", "ProjectionExpression": "PK, SK",
-                                 "ExpressionAttributeValues": {":pk": text(contact_groups_key(contact.account_id,
-                                                                                             contact.uuid))}}
-        while True:
-            page = self._db.query(**query)
-            keys = [{"PK": i["PK"], "SK": i["SK"]} for i in page["Items"]]
-            for start in range(0, len(keys), 25):
-                self._db.batch_write_item(RequestItems={self._table: [
-                    {"DeleteRequest": {"Key": k}} for k in keys[start:start + 25]]})
-            if "LastEvaluatedKey" not in page:
-                return
-            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        self.batch_delete([{"PK": i["PK"], "SK": i["SK"]} for i in self.query_all({
+            "IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk", "ProjectionExpression": "PK, SK",
+            "ExpressionAttributeValues": {":pk": text(contact_groups_key(contact.account_id, contact.uuid))}})])
 
     def get(self, account_id: str, contact_uuid: str) -> Contact | None:
         item = self._db.get_item(TableName=self._table, Key=self.key(account_id, contact_uuid)).get("Item")
@@ -401,14 +366,14 @@ class DynamoContactStore(_Base):
     def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]:
         """The contacts of those uuids that exist, by uuid."""
         keys = [self.key(account_id, u) for u in dict.fromkeys(contact_uuids)]
-        contacts = read_all(batch_get(self._db, self._table, keys), functools.partial(_contact_of, account_id),
+        contacts = read_all(self.batch_get(keys), functools.partial(_contact_of, account_id),
                             "contact")
         return {c.uuid: c for c in contacts}
 
     def existing(self, account_id: str, contact_uuids: list[str]) -> set[str]:
         """Which of ``contact_uuids`` are contacts of the account (consistent reads)."""
         keys = [self.key(account_id, u) for u in dict.fromkeys(contact_uuids)]
-        found = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
+        found = self.batch_get(keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix(self.PREFIX) for item in found}
 
     def find_by_email(self, account_id: str, email: str) -> Contact | None:
@@ -434,7 +399,7 @@ class DynamoContactEventLog(_Base):
         return {"TableName": table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
             "PK": DynamoContactEventLog._partition(event.account_id, shard_of(event.id, JOIN_SHARDS)),
             "SK": text(f"{sortable(event.occurred_at)}#{event.id}"),
-            "data": _dump(event.to_dict()), "expires_at": number(expires)}}
+            "data": document(event.to_dict()), "expires_at": number(expires)}}
 
     def append(self, event: ContactEvent) -> bool:
         try:

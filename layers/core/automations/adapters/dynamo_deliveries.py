@@ -6,19 +6,23 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import random
 from dataclasses import asdict, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations import clock
-from automations.adapters.dynamo import has_code, number, text
+from automations.adapters.aws import has_code
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, shard_of
+from automations.adapters.table import Table, number, text
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
 from automations.errors import reason_of
 
 _log = logging.getLogger(__name__)
+PACE_SHARD_RATE = 500  # send slots a second per pace item: half a partition's write units
 
 
 def outbox_key(shard: int) -> str:
@@ -36,7 +40,7 @@ def _document(d: Delivery) -> str:
     return json.dumps(doc, separators=(",", ":"), default=str)
 
 
-def _from_item(item: dict[str, Any]) -> Delivery:
+def delivery_from_item(item: dict[str, Any]) -> Delivery:
     doc = json.loads(item["data"]["S"])
     doc.update(channel=Channel(doc["channel"]), status=DeliveryStatus(item["status"]["S"]),
                created_at=datetime.fromisoformat(doc["created_at"]), attempts=int(item["attempts"]["N"]))
@@ -46,10 +50,7 @@ def _from_item(item: dict[str, Any]) -> Delivery:
     return Delivery(**doc)
 
 
-class DynamoDeliveryStore:
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
+class DynamoDeliveryStore(Table):
 
     @staticmethod
     def _key(account_id: str, delivery_id: str) -> dict[str, Any]:
@@ -93,14 +94,17 @@ class DynamoDeliveryStore:
             if has_code(e, "ConditionalCheckFailedException"):
                 return None
             raise
-        return _from_item(got)
+        return delivery_from_item(got)
 
-    def release(self, d: Delivery, error: str) -> None:
-        """sending -> pending: a transient failure, to be retried by the relay."""
+    def release(self, d: Delivery, error: str, *, attempted: bool = True) -> None:
+        """sending -> pending: a transient failure, to be retried by the relay; not ``attempted``
+        (a throttle), the claim's attempt is given back."""
         self._db.update_item(
-            TableName=self._table, Key=self._key(d.account_id, d.id), UpdateExpression="SET #s = :pending, #e = :e",
+            TableName=self._table, Key=self._key(d.account_id, d.id),
+            UpdateExpression="SET #s = :pending, #e = :e" + ("" if attempted else " ADD attempts :minus_one"),
             ExpressionAttributeNames={"#s": "status", "#e": "error"},
-            ExpressionAttributeValues={":pending": text("pending"), ":e": text(error)})
+            ExpressionAttributeValues={":pending": text("pending"), ":e": text(error),
+                                       **({} if attempted else {":minus_one": number(-1)})})
 
     def finish(self, d: Delivery, status: DeliveryStatus, provider_id: str | None = None,
                error: str | None = None) -> Delivery:
@@ -120,7 +124,7 @@ class DynamoDeliveryStore:
     def get(self, account_id: str, delivery_id: str) -> Delivery | None:
         item = self._db.get_item(TableName=self._table, Key=self._key(account_id, delivery_id),
                                  ConsistentRead=True).get("Item")
-        return _from_item(item) if item else None
+        return delivery_from_item(item) if item else None
 
     def unfinished(self, limit: int = 100) -> list[Delivery]:
         """Oldest unfinished deliveries of every outbox shard, for the relay."""
@@ -134,7 +138,7 @@ class DynamoDeliveryStore:
             item = self._db.get_item(TableName=self._table, Key={"PK": key["PK"], "SK": key["SK"]}).get("Item")
             if item:
                 try:
-                    found.append(_from_item(item))
+                    found.append(delivery_from_item(item))
                 except (KeyError, TypeError, ValueError) as error:  # unreadable: out of the outbox, alone
                     self._give_up_unreadable(item, reason_of(error))
         return found
@@ -147,3 +151,35 @@ class DynamoDeliveryStore:
                              UpdateExpression="SET #s = :failed, #e = :e REMOVE DUE_PK, DUE_SK",
                              ExpressionAttributeNames={"#s": "status", "#e": "error"},
                              ExpressionAttributeValues={":failed": text("failed"), ":e": text(f"unreadable: {reason}")})
+
+
+class DynamoSendPace(Table):
+    """Send slots (ports.SendPace) as counter items per channel, second and shard,
+    PK=PACE#<channel>#<unix second>#<shard>: a conditional ADD takes a slot while fewer than the
+    shard's share of the rate are taken. One write a send; a second's slots are spread over
+    shards of at most PACE_SHARD_RATE, so no key takes more than that many writes a second
+    (SES allows some accounts thousands of sends a second), and they expire after a day."""
+
+    def take(self, channel: str, rate: float, now: datetime, ahead: int) -> datetime | None:
+        shards = max(1, math.ceil(rate / PACE_SHARD_RATE))
+        share = max(1, math.floor(rate / shards))
+        first, start = math.floor(now.timestamp()), random.randrange(shards)
+        for second in range(first, first + ahead + 1):
+            for shard in ((start + n) % shards for n in range(shards)):
+                if self._took(f"PACE#{channel}#{second}#{shard}", share, second):
+                    return max(now, datetime.fromtimestamp(second, timezone.utc))
+        return None
+
+    def _took(self, key: str, share: int, second: int) -> bool:
+        try:
+            self._db.update_item(
+                TableName=self._table, Key={"PK": text(key), "SK": text("SLOTS")},
+                UpdateExpression="ADD taken :one SET expires_at = :expires",
+                ConditionExpression="attribute_not_exists(taken) OR taken < :share",
+                ExpressionAttributeValues={":one": number(1), ":share": number(share),
+                                           ":expires": number(second + 86_400)})
+            return True
+        except ClientError as e:
+            if has_code(e, "ConditionalCheckFailedException"):
+                return False
+            raise

@@ -12,14 +12,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import has_code, number, text
-from automations.adapters.dynamo_tickets import _json, _Table
+from automations.adapters.aws import has_code
+from automations.adapters.dynamo_tickets import AccountTable
+from automations.adapters.table import document, number, text
 from automations.domain.job import Job, JobItem
 
 _KEPT = timedelta(days=1)
 
 
-class DynamoJobStore(_Table):
+class DynamoJobStore(AccountTable):
     @classmethod
     def _head_key(cls, account_id: str, job_id: str) -> dict[str, Any]:
         return cls._account_key(account_id, f"JOB#{job_id}")
@@ -34,13 +35,8 @@ class DynamoJobStore(_Table):
 
     def create(self, job: Job, items: list[JobItem]) -> None:
         """The items first, then the head: a job that can be read is whole."""
-        puts = [{"PutRequest": {"Item": {**self._item_key(job, i.index), "request": _json(i.request),
-                                         "expires_at": self._expiry(job)}}} for i in items]
-        for start in range(0, len(puts), 25):
-            requests = puts[start:start + 25]
-            while requests:
-                answer = self._db.batch_write_item(RequestItems={self._table: requests})
-                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
+        self.batch_put([{**self._item_key(job, i.index), "request": document(i.request), "expires_at": self._expiry(job)}
+                        for i in items])
         self._db.put_item(TableName=self._table, Item={**self._head_key(job.account_id, job.id),
                                                        "data": _head(job, job.status, job.message),
                                                        "expires_at": self._expiry(job)})
@@ -58,9 +54,8 @@ class DynamoJobStore(_Table):
     def items(self, account_id: str, job_id: str) -> list[JobItem]:
         query = {"KeyConditionExpression": "PK = :pk", "ConsistentRead": True,
                  "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#JOB#{job_id}")}}
-        found, _ = self._read(query, None, None)
         return [JobItem(index=int(i["SK"]["S"].removeprefix("ITEM#")), request=json.loads(i["request"]["S"]),
-                        result=json.loads(i["result"]["S"]) if "result" in i else None) for i in found]
+                        result=json.loads(i["result"]["S"]) if "result" in i else None) for i in self.query_all(query)]
 
     def set_status(self, job: Job, status: str, message: str | None) -> None:
         self._db.update_item(TableName=self._table, Key=self._head_key(job.account_id, job.id),
@@ -71,7 +66,7 @@ class DynamoJobStore(_Table):
         return ("result", {"Update": {
             "TableName": self._table, "Key": self._item_key(job, index), "UpdateExpression": "SET #r = :r",
             "ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(#r)",
-            "ExpressionAttributeNames": {"#r": "result"}, "ExpressionAttributeValues": {":r": _json(result)}}})
+            "ExpressionAttributeNames": {"#r": "result"}, "ExpressionAttributeValues": {":r": document(result)}}})
 
     def record(self, job: Job, index: int, result: dict[str, Any]) -> bool:
         try:
@@ -84,5 +79,5 @@ class DynamoJobStore(_Table):
 
 
 def _head(job: Job, status: str, message: str | None) -> dict[str, str]:
-    return _json({"action": job.action, "total": job.total, "author_email": job.author_email,
+    return document({"action": job.action, "total": job.total, "author_email": job.author_email,
                   "created_at": job.created_at.isoformat(), "status": status, "message": message})

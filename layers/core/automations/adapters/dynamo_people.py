@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from automations.adapters.dynamo_contacts import NumberedDocuments, _dates
+from automations.adapters.dynamo_contacts import NumberedDocuments, dated
 from automations.service.people import AgentGroup
 
 
 def _agent_group(account_id: str, doc: dict[str, Any], version: int) -> AgentGroup:
-    return AgentGroup(**{**_dates(doc), "user_ids": tuple(doc["user_ids"])}, account_id=account_id, version=version)
+    return AgentGroup(**{**dated(doc), "user_ids": tuple(doc["user_ids"])}, account_id=account_id, version=version)
 
 
 def agent_group_store(client, table: str) -> NumberedDocuments[AgentGroup]:

@@ -16,10 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
+from automations.adapters.aws import has_code
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
+from automations.adapters.table import Table, failed_checks, number, text
 from automations.clock import sortable
 from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
@@ -72,6 +73,11 @@ def _from_item(account_id: str, item: dict[str, Any]) -> Run:
     return run_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]) if "version" in item else 1)
 
 
+def _bucket_key(minute: datetime, shard: int) -> dict[str, Any]:
+    """The counter item of a time bucket (service/time_buckets.py)."""
+    return {"PK": text(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": text("COUNT")}
+
+
 def runs_key(account_id: str, run_id: str) -> dict[str, Any]:
     return {"PK": text(runs_partition(account_id, shard_of(run_id, RUN_SHARDS))), "SK": text(f"RUN#{run_id}")}
 
@@ -100,12 +106,8 @@ def subject_runs_key(account_id: str, kind: SubjectKind, subject_id: str) -> str
     return f"ACCOUNT#{account_id}#RUNS#{kind.value.upper()}#{subject_id}"
 
 
-class DynamoRunStore:
+class DynamoRunStore(Table):
     due_shards = DUE_SHARDS
-
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
 
     def item(self, run: Run) -> dict[str, Any]:
         order = text(f"{sortable(run.created_at)}#{run.id}")
@@ -167,7 +169,7 @@ class DynamoRunStore:
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
         """Which of ``run_ids`` are stored."""
         keys = [runs_key(account_id, r) for r in dict.fromkeys(run_ids)]
-        items = batch_get(self._db, self._table, keys, ProjectionExpression="SK", ConsistentRead=True)
+        items = self.batch_get(keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix("RUN#") for item in items}
 
     def due(self, shard: int, before: datetime, limit: int, after: str | None = None
@@ -204,15 +206,19 @@ class DynamoRunStore:
     def due_shard(run: Run) -> int:
         return shard_of(run.id, DUE_SHARDS)
 
-    def count_due(self, minute: datetime, shard: int, runs: int) -> int:
+    def count_due(self, minute: datetime, shard: int, runs: int) -> tuple[int, bool]:
         """``runs`` more due in (minute, shard): the time buckets' counter, one item per bucket
-        (kept a day). Returns the count with them."""
+        (kept a day). Returns the count with them, and whether the bucket's schedule was made."""
         got = self._db.update_item(
-            TableName=self._table, Key={"PK": text(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": text("COUNT")},
+            TableName=self._table, Key=_bucket_key(minute, shard),
             UpdateExpression="ADD runs :n SET expires_at = :expires",
             ExpressionAttributeValues={":n": number(runs), ":expires": number(int(minute.timestamp()) + 86_400)},
-            ReturnValues="UPDATED_NEW")
-        return int(got["Attributes"]["runs"]["N"])
+            ReturnValues="ALL_NEW")["Attributes"]
+        return int(got["runs"]["N"]), "scheduled" in got
+
+    def bucket_scheduled(self, minute: datetime, shard: int) -> None:
+        self._db.update_item(TableName=self._table, Key=_bucket_key(minute, shard),
+                             UpdateExpression="SET scheduled = :yes", ExpressionAttributeValues={":yes": {"BOOL": True}})
 
     def count_usage(self, runs: list[Run]) -> None:
         """Count new runs in their automation's hourly usage counters, for Zendesk's usage sorts
@@ -230,19 +236,10 @@ class DynamoRunStore:
     def count_since(self, account_id: str, automation_id: int, since: datetime) -> int:
         """How many runs the automation has had since the hour of ``since``: a Query of each
         shard's hourly counters (at most 169 small items each for a week)."""
-        total = 0
-        for shard in range(USAGE_SHARDS):
-            kwargs: dict[str, Any] = {
-                "TableName": self._table, "KeyConditionExpression": "PK = :pk AND SK >= :since",
-                "ExpressionAttributeValues": {":pk": text(_usage_key(account_id, automation_id, shard)),
-                                              ":since": text(sortable(since)[:_HOUR])}}
-            while True:
-                page = self._db.query(**kwargs)
-                total += sum(int(item["runs"]["N"]) for item in page["Items"])
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return total
+        return sum(int(item["runs"]["N"]) for shard in range(USAGE_SHARDS) for item in self.query_all({
+            "KeyConditionExpression": "PK = :pk AND SK >= :since",
+            "ExpressionAttributeValues": {":pk": text(_usage_key(account_id, automation_id, shard)),
+                                          ":since": text(sortable(since)[:_HOUR])}}))
 
     def get(self, account_id: str, run_id: str) -> Run | None:
         item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id),
@@ -296,16 +293,9 @@ class DynamoRunStore:
 
     def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
                       cursor: str | None) -> tuple[list[Run], str | None]:
-        query.update(TableName=self._table, ScanIndexForward=False)
-        runs: list[Run] = []
-        start = _start_key(cursor, query) if cursor else None
-        while len(runs) < limit:
-            page = self._db.query(**query, Limit=limit - len(runs), **({"ExclusiveStartKey": start} if start else {}))
-            runs += read_all(page["Items"], functools.partial(_from_item, account_id), "run")
-            start = page.get("LastEvaluatedKey")
-            if start is None:
-                break
-        return runs, encode_cursor([start]) if start else None
+        items, start = self.query({**query, "ScanIndexForward": False}, limit,
+                                  _start_key(cursor, query) if cursor else None)
+        return read_all(items, functools.partial(_from_item, account_id), "run"), encode_cursor([start]) if start else None
 
 
 def _start_key(cursor: str, query: dict[str, Any]) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import batch_get, failed_checks, has_code, number, text
+from automations.adapters.aws import has_code
 from automations.adapters.shards import SUMMARY_SHARDS, shard_of
+from automations.adapters.table import Table, failed_checks, number, text
 from automations.clock import iso_z
 from automations.domain.audit import Audit
 from automations.domain.run import Run
@@ -50,10 +51,9 @@ def _expiry(at: datetime) -> int:
     return int((at + timedelta(days=_SUMMARY_DAYS)).timestamp())
 
 
-class DynamoFiringStore:
+class DynamoFiringStore(Table):
     def __init__(self, client, table: str, tickets, runs, deliveries) -> None:
-        self._db = client
-        self._table = table
+        super().__init__(client, table)
         self._tickets = tickets
         self._runs = runs
         self._deliveries = deliveries
@@ -106,8 +106,7 @@ class DynamoFiringStore:
                 continue
             others = [self._cap_key(account_id, cycle, automation_id, other) for other in range(SWEEP_SHARDS)
                       if other != shard]
-            spares = [(int(item["spare"]["N"]), item) for item in batch_get(self._db, self._table, others,
-                                                                           ConsistentRead=True)
+            spares = [(int(item["spare"]["N"]), item) for item in self.batch_get(others, ConsistentRead=True)
                       if int(item.get("spare", {"N": "0"})["N"]) > 0]
             if not spares:
                 return False
@@ -162,7 +161,7 @@ class DynamoFiringStore:
 
     def summary(self, sweep_id: str) -> dict[str, int]:
         keys = [summary_key(sweep_id, shard) for shard in range(SUMMARY_SHARDS)]
-        return sum_summary_parts(batch_get(self._db, self._table, keys, ConsistentRead=True))
+        return sum_summary_parts(self.batch_get(keys, ConsistentRead=True))
 
     def was_started(self, sweep_id: str) -> bool:
         return "Item" in self._db.get_item(TableName=self._table, Key=self._started(sweep_id), ConsistentRead=True)

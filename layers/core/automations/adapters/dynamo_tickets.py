@@ -10,7 +10,6 @@ transaction as the change they record."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -18,11 +17,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import batch_put, failed_checks, has_code, number, text
+from automations.adapters.aws import has_code
 from automations.adapters.records import READ_ERRORS
+from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
-from automations.domain.ticket import _INSTANTS, DeletedTicket, Ticket, sweep_shard
+from automations.domain.ticket import INSTANTS, DeletedTicket, Ticket, sweep_shard
 from automations.domain.user import Role, User
 from automations.errors import reason_of
 from automations.ports import StaleWrite, UnreadableTicket
@@ -33,7 +33,6 @@ _TICKET_IDS = "COUNTER#TICKETS"
 _TICKET_COUNT = "COUNT#TICKETS"
 _DELETED_COUNT = "COUNT#DELETED_TICKETS"
 _USER_IDS = "COUNTER#USERS"
-_BATCH_GET_MAX, _BATCH_ATTEMPTS = 100, 6  # BatchGetItem takes 100 keys; unprocessed ones are retried
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
 
 
@@ -52,7 +51,7 @@ def ticket_to_document(t: Ticket) -> dict[str, Any]:
 
 def ticket_from_document(account_id: str, doc: dict[str, Any], version: int) -> Ticket:
     values = dict(doc)
-    for name in _INSTANTS:
+    for name in INSTANTS:
         if values.get(name) is not None:
             values[name] = datetime.fromisoformat(values[name])
     values["status_entered_at"] = tuple(None if when is None else datetime.fromisoformat(when)
@@ -79,48 +78,8 @@ def audit_from_document(doc: dict[str, Any]) -> Audit:
                  events=tuple(event_from_dict(e) for e in doc["events"]))
 
 
-def _json(doc: dict[str, Any]) -> dict[str, str]:
-    return text(json.dumps(doc, separators=(",", ":")))
-
-
-class _Table:
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
-
-    def _read(self, query: dict[str, Any], count: int | None, start: dict[str, Any] | None,
-              ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """Up to ``count`` items (all when None) of a Query from ``start`` on, and the key after
-        the last one read (None at the end). A 1 MB response page never shortens the answer."""
-        items: list[dict[str, Any]] = []
-        while count is None or len(items) < count:
-            kwargs = {"TableName": self._table, **query}
-            if count is not None:
-                kwargs["Limit"] = count - len(items)
-            if start is not None:
-                kwargs["ExclusiveStartKey"] = start
-            page = self._db.query(**kwargs)
-            items.extend(page["Items"])
-            start = page.get("LastEvaluatedKey")
-            if start is None:
-                break
-        return items, start
-
-    def _batch_get(self, keys: list[dict[str, Any]], **projection: Any) -> list[dict[str, Any]]:
-        """The items that exist among ``keys`` (consistent reads, 100 keys a call)."""
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), _BATCH_GET_MAX):
-            request = {self._table: {"Keys": keys[start:start + _BATCH_GET_MAX], "ConsistentRead": True, **projection}}
-            for attempt in range(_BATCH_ATTEMPTS):
-                got = self._db.batch_get_item(RequestItems=request)
-                found.extend(got["Responses"].get(self._table, []))
-                request = got.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                time.sleep(0.02 * 2 ** attempt)  # throttled: back off before asking for the rest
-            else:
-                raise RuntimeError("DynamoDB kept leaving keys unprocessed; try again")
-        return found
+class AccountTable(Table):
+    """A store of items under the account's own partition (PK=ACCOUNT#<a>)."""
 
     @staticmethod
     def _account_key(account_id: str, sort_key: str) -> dict[str, Any]:
@@ -132,7 +91,7 @@ class _Table:
         return int(got["Attributes"]["next_id"]["N"])
 
 
-class DynamoTicketStore(_Table):
+class DynamoTicketStore(AccountTable):
     @classmethod
     def _key(cls, account_id: str, ticket_id: int) -> dict[str, Any]:
         return cls._account_key(account_id, f"TICKET#{ticket_id:012d}")
@@ -153,7 +112,7 @@ class DynamoTicketStore(_Table):
                 "GSI2SK": text(f"{sortable(when)}#{ticket_id:012d}")}
 
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
-        item = {**self._key(t.account_id, t.id), "data": _json(ticket_to_document(t)), "version": number(version)}
+        item = {**self._key(t.account_id, t.id), "data": document(ticket_to_document(t)), "version": number(version)}
         if t.updated_at is not None:
             item.update(self._updates(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
@@ -179,7 +138,7 @@ class DynamoTicketStore(_Table):
     def import_tickets(self, account_id: str, tickets: list[Ticket]) -> None:
         """Bulk load of new tickets (ids from allocate_ids), without audits: a data migration's
         path, 25 items a call instead of one transaction each."""
-        batch_put(self._db, self._table, [self._item(t, 1) for t in tickets])
+        self.batch_put([self._item(t, 1) for t in tickets])
         self._db.update_item(**self._count_change(account_id, len(tickets))["Update"])
 
     def get(self, account_id: str, ticket_id: int) -> Ticket | None:
@@ -190,7 +149,8 @@ class DynamoTicketStore(_Table):
 
     def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> dict[int, Ticket]:
         """The tickets that exist among ``ticket_ids``, by id."""
-        items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(ticket_ids)], **_DATA)
+        items = self.batch_get([self._key(account_id, i) for i in dict.fromkeys(ticket_ids)], ConsistentRead=True,
+                               **_DATA)
         return {t.id: t for t in (self._from_item(account_id, item) for item in items)}
 
     def count(self, account_id: str, *, deleted: bool = False) -> int:
@@ -219,10 +179,10 @@ class DynamoTicketStore(_Table):
                  "ScanIndexForward": not descending}
         start = None if exclusive_start is None else self._account_key(account_id, f"{prefix}{exclusive_start:012d}")
         if offset:
-            skipped, start = self._read({**query, "ProjectionExpression": "SK"}, offset, start)
+            skipped, start = self.query({**query, "ProjectionExpression": "SK"}, offset, start)
             if len(skipped) < offset or start is None:
                 return [], False
-        items, _ = self._read({**query, **projection}, limit + 1, start)  # one more tells whether more follow
+        items, _ = self.query({**query, **projection}, limit + 1, start)  # one more tells whether more follow
         return items[:limit], len(items) > limit
 
     def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket | None:
@@ -236,7 +196,7 @@ class DynamoTicketStore(_Table):
 
     def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
                        ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
-        items, last_key = self._read(sweep_query(account_id, shard), limit, exclusive_start)
+        items, last_key = self.query(sweep_query(account_id, shard), limit, exclusive_start)
         return [self._readable(account_id, item) for item in items], last_key
 
     def _readable(self, account_id: str, item: dict[str, Any]) -> Ticket | UnreadableTicket:
@@ -255,8 +215,7 @@ class DynamoTicketStore(_Table):
                  "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),
                                                ":prefix": text("AUDIT#")},
                  "ProjectionExpression": "#d", "ExpressionAttributeNames": {"#d": "data"}}
-        items, _ = self._read(query, None, None)
-        return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
+        return [audit_from_document(json.loads(item["data"]["S"])) for item in self.query_all(query)]
 
     def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
                       max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
@@ -269,7 +228,7 @@ class DynamoTicketStore(_Table):
         found: list[tuple[str, Ticket | DeletedTicket]] = []
         size, start = 0, None
         while len(found) < limit and size < max_bytes:
-            items, start = self._read(query, min(100, limit - len(found)), start)
+            items, start = self.query(query, min(100, limit - len(found)), start)
             for item in items:
                 size += len(item["data"]["S"])
                 ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
@@ -291,7 +250,7 @@ class DynamoTicketStore(_Table):
         query = {"IndexName": "GSI2", "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
                  "ScanIndexForward": after is not None, "ProjectionExpression": "GSI2SK, #d",
                  "ExpressionAttributeNames": {"#d": "data"}}
-        items, _ = self._read(query, limit + 1, None)
+        items, _ = self.query(query, limit + 1, None)
         found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
         return (found if after is None else found[::-1]), len(items) > limit
 
@@ -300,7 +259,7 @@ class DynamoTicketStore(_Table):
         when = sortable(audit.created_at)
         item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
                 "GSI2PK": text(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": text(f"{when}#{audit.id:020d}"),
-                "data": _json(audit_to_document(audit))}
+                "data": document(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def _count_change(self, account_id: str, delta: int) -> dict[str, Any]:
@@ -387,15 +346,7 @@ class DynamoTicketStore(_Table):
         finishes the job); StaleWrite when it is not among the deleted tickets."""
         query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "PK, SK",
                  "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id)}}
-        start = None
-        while True:
-            keys, start = self._read(query, 25, start)
-            requests = [{"DeleteRequest": {"Key": key}} for key in keys]
-            while requests:
-                answer = self._db.batch_write_item(RequestItems={self._table: requests})
-                requests = answer.get("UnprocessedItems", {}).get(self._table, [])
-            if start is None:
-                break
+        self.batch_delete(self.query_all(query))
         self._transact([
             *also,
             ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(account_id, ticket_id),
@@ -404,7 +355,7 @@ class DynamoTicketStore(_Table):
         ])
 
 
-class DynamoUserStore(_Table):
+class DynamoUserStore(AccountTable):
     """Users by id, and by email through GSI1. A guard item per email (written in the same
     transaction as the user) keeps emails unique when two requests create the same person."""
 
@@ -431,7 +382,7 @@ class DynamoUserStore(_Table):
         return self._user(account_id, item) if item else None
 
     def find_by_email(self, account_id: str, email: str) -> User | None:
-        found, _ = self._read({"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
+        found, _ = self.query({"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
                                "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#USER_EMAIL#{email}")}},
                               1, None)
         return self._user(account_id, found[0]) if found else None
@@ -466,13 +417,13 @@ class DynamoUserStore(_Table):
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
                  "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("USER#")}}
         start = None if after is None else self._key(account_id, after)
-        items, _ = self._read(query, limit + 1, start)  # one more tells whether more follow
+        items, _ = self.query(query, limit + 1, start)  # one more tells whether more follow
         users = [self._user(account_id, item) for item in items[:limit]]
         return users, users[-1].id if len(items) > limit else None
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
         """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
-        items = self._batch_get([self._key(account_id, i) for i in dict.fromkeys(user_ids)])
+        items = self.batch_get([self._key(account_id, i) for i in dict.fromkeys(user_ids)], ConsistentRead=True)
         return {user.id: user for user in (self._user(account_id, item) for item in items)}
 
     def update(self, account_id: str, user_id: int, *, name: str, role: Role) -> User | None:

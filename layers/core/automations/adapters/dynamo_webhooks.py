@@ -5,14 +5,11 @@ import json
 from dataclasses import asdict
 from datetime import datetime
 
-from automations.adapters.dynamo import text
+from automations.adapters.table import Table, document, text
 from automations.service.webhooks import Webhook
 
 
-class DynamoWebhookStore:
-    def __init__(self, client, table: str) -> None:
-        self._db = client
-        self._table = table
+class DynamoWebhookStore(Table):
 
     @staticmethod
     def _key(account_id: str, webhook_id: str) -> dict:
@@ -26,7 +23,7 @@ class DynamoWebhookStore:
     def put(self, webhook: Webhook) -> None:
         doc = {**asdict(webhook), "created_at": webhook.created_at.isoformat()}
         self._db.put_item(TableName=self._table, Item={**self._key(webhook.account_id, webhook.id),
-                                                       "data": text(json.dumps(doc))},
+                                                       "data": document(doc)},
                           ConditionExpression="attribute_not_exists(PK)")
 
     def get(self, account_id: str, webhook_id: str) -> Webhook | None:
@@ -34,15 +31,9 @@ class DynamoWebhookStore:
         return self._from_item(item) if item else None
 
     def list(self, account_id: str) -> list[Webhook]:
-        kwargs = {"TableName": self._table, "KeyConditionExpression": "PK = :pk AND begins_with(SK, :w)",
-                  "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":w": text("WEBHOOK#")}}
-        found = []
-        while True:
-            page = self._db.query(**kwargs)
-            found += [self._from_item(i) for i in page["Items"]]
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return [self._from_item(i) for i in self.query_all({
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :w)",
+            "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":w": text("WEBHOOK#")}})]
 
     def delete(self, webhook: Webhook) -> None:
         self._db.delete_item(TableName=self._table, Key=self._key(webhook.account_id, webhook.id))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
-from automations.adapters.dynamo import has_code
+from automations.adapters.aws import has_code
 from automations.clock import ensure_utc
 from automations.domain.model import Automation
 from automations.domain.run import Run
@@ -30,6 +30,11 @@ def run_schedule_name(run: Run) -> str:
 def retry_schedule_name(run: Run) -> str:
     # Also the ClientToken, whose pattern ([a-zA-Z0-9-_]+) is narrower than a name's (no ".").
     return f"{run_schedule_name(run)}-retry{run.attempts}"
+
+
+def bucket_schedule_name(minute: datetime, shard: int) -> str:
+    """The schedule of the time bucket (minute, DueIndex shard)."""
+    return f"due_{minute:%Y%m%d%H%M}_{shard}"
 
 
 def firing_schedule_name(automation: Automation, firing: Firing) -> str:
@@ -69,7 +74,7 @@ class EventBridgeRunScheduler:
 
     def schedule_bucket(self, minute: datetime, shard: int, at: datetime) -> None:
         """The schedule of a time bucket (service/time_buckets.py): its dispatcher, at ``at``."""
-        self._once(f"due_{minute:%Y%m%d%H%M}_{shard}", at, bucket_task(minute, shard),
+        self._once(bucket_schedule_name(minute, shard), at, bucket_task(minute, shard),
                    f"runs due at {minute:%Y-%m-%d %H:%M} UTC in shard {shard}")
 
     def _once(self, name: str, when: datetime, payload: dict, description: str) -> None:

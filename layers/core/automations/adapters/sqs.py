@@ -8,6 +8,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from automations.adapters.aws import BACKOFF
 from automations.service.sweep import FanOut, SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch and ChangeMessageVisibilityBatch
@@ -17,19 +18,20 @@ _log = logging.getLogger(__name__)
 
 def send_all(client, queue_url: str, bodies: list[str], what: str, delays: list[int] | None = None) -> None:
     """Send every body (each held back its delay in seconds, if given), in batches, resending
-    only what SQS reports as failed."""
+    only what SQS reports as failed (throttled), with the one backoff; Busy when it keeps failing."""
     entries = [{"MessageBody": body, **({"DelaySeconds": delays[i]} if delays and delays[i] else {})}
                for i, body in enumerate(bodies)]
     for entries_of_batch in _batches(entries):
         batch = {str(i): entry for i, entry in enumerate(entries_of_batch)}
-        for _ in range(3):
+        for _ in BACKOFF.tries(f"SQS kept refusing {what}"):
             answer = client.send_message_batch(QueueUrl=queue_url, Entries=[
                 {"Id": key, **entry} for key, entry in batch.items()])
-            batch = {f["Id"]: batch[f["Id"]] for f in answer.get("Failed", [])}
+            failed = answer.get("Failed", [])
+            if refused := [f for f in failed if f.get("SenderFault")]:  # the message itself: never accepted
+                raise ValueError(f"SQS refused {what}: {refused[0].get('Code')}: {refused[0].get('Message')}")
+            batch = {f["Id"]: batch[f["Id"]] for f in failed}
             if not batch:
                 break
-        if batch:
-            raise RuntimeError(f"SQS refused {len(batch)} {what}")
 
 
 def _batches(entries: list[dict]) -> list[list[dict]]:

@@ -56,5 +56,9 @@ class TransientDeliveryError(Exception):
     """Worth retrying later (a timeout, a 5xx, throttling)."""
 
 
+class Throttled(TransientDeliveryError):
+    """The provider asks us to slow down: the send waits, and the wait is not a failed attempt."""
+
+
 class PermanentDeliveryError(Exception):
     """Retrying cannot help (no such webhook, a 4xx, a refused address)."""

@@ -109,7 +109,7 @@ class Ticket:
         set_(self, "status_entered_at", tuple(_utc(t) for t in entered))
         set_(self, "tags", normalize_tags(self.tags))
         set_(self, "custom_fields", normalize_custom_fields(self.custom_fields))
-        for name in _INSTANTS:
+        for name in INSTANTS:
             set_(self, name, _utc(getattr(self, name)))
 
     @classmethod
@@ -176,7 +176,7 @@ class DeletedTicket:
     actor_id: int | None  # who deleted it
 
 
-_INSTANTS = tuple(f.name for f in fields(Ticket) if f.type == "datetime | None")
+INSTANTS = tuple(f.name for f in fields(Ticket) if f.type == "datetime | None")
 # Identity, bookkeeping and the timestamps with_changes derives itself are not for callers.
 _CHANGEABLE = frozenset(f.name for f in fields(Ticket)) - {
     "account_id", "id", "updated_at", "assigned_at", "status_entered_at", "automation_updates", "swept_cycle",

@@ -5,7 +5,13 @@
 run. ``dispatch`` then claims each one (pending -> sending, one winner), sends it, and records
 the provider's id. A transient failure returns it to pending for the relay (``relay``, run by
 the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending leaves it in
-"sending", which is never sent again: at most once beyond that window, never twice."""
+"sending", which is never sent again: at most once beyond that window, never twice.
+
+Throttles delay sends, never fail them. A channel with a rate (SES's MaxSendRate, the SMS quota)
+is paced for the whole stack: each send books a slot of the shared pace (ports.SendPace) and
+waits for it, and when none is free within PACE_AHEAD_S the send is not tried: Busy, the caller
+comes back later. A provider that throttles anyway (another stack on the same account) gets the
+delivery back as pending with its attempt given back, and Busy again."""
 from __future__ import annotations
 
 import logging
@@ -17,14 +23,15 @@ from typing import Any, Protocol
 
 from automations import clock, telemetry
 from automations.domain.delivery import (
-    UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
+    UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, Throttled, TransientDeliveryError,
     delivery_id,
 )
 from automations.domain.model import Account
 from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
-from automations.errors import is_transient, reason_of
+from automations.errors import Busy, is_throttle, is_transient, reason_of
+from automations.ports import SendPace
 from automations.service.rendering import render, ticket_context
 
 _log = logging.getLogger(__name__)
@@ -33,6 +40,7 @@ MAX_ATTEMPTS = 5
 SEND_TIMEOUT = timedelta(minutes=15)  # Lambda's longest run: no sender is still at it after this
 RELAY_SECONDS = 30.0  # of the hourly coordinator's 60 s: how long the relay may drain the outbox
 RELAY_PAGE = 100
+PACE_AHEAD_S = 2  # how far ahead a send books its slot and waits for it; past that, it comes back later
 
 
 class Unaddressable(ValueError):
@@ -51,13 +59,15 @@ GroupLookup = Callable[[str, int], list[dict[str, Any]]]
 
 class DeliveryService:
     def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup,
-                 send_rates: Mapping[Channel, Callable[[], float]] | None = None,
+                 send_rates: Mapping[Channel, Callable[[], float]] | None = None, pace: SendPace | None = None,
                  monotonic: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
         self._store = store
         self._senders = senders
         self._users = users
         self._group_members = group_members
         self._send_rates = send_rates or {}  # sends per second each provider allows (SES's MaxSendRate)
+        self._rates: dict[Channel, float] = {}  # each read once per process (GetSendQuota is itself throttled)
+        self._pace = pace
         self._monotonic = monotonic
         self._pause = pause
 
@@ -103,18 +113,27 @@ class DeliveryService:
 
     # -- sending -------------------------------------------------------------------------------
     def dispatch(self, deliveries: list[Delivery]) -> int:
-        """Send what is pending; returns how many were sent now."""
-        return sum(sent_now for _, sent_now in map(self._attempt, deliveries))
+        """Send what is pending; returns how many were sent now. A throttle stops it: the rest
+        wait, pending in the outbox, for the relay."""
+        sent = 0
+        for delivery in deliveries:
+            try:
+                sent += self._attempt(delivery)[1]
+            except Busy:
+                break
+        return sent
 
     def send(self, deliveries: list[Delivery]) -> list[Delivery]:
         """Send what is pending; each delivery as it stands afterwards (one that another sender
-        had is read back as that sender left it)."""
+        had is read back as that sender left it). Raises Busy when a throttle stops it."""
         return [after or self._store.get(d.account_id, d.id) or d
                 for d, (after, _) in zip(deliveries, map(self._attempt, deliveries))]
 
     def _attempt(self, pending: Delivery) -> tuple[Delivery | None, bool]:
         """One claimed attempt: the delivery as it then stands (None when someone else had it:
-        sent, being sent or given up), and whether this call sent it."""
+        sent, being sent or given up), and whether this call sent it. Raises Busy, the delivery
+        left pending and its attempt not counted, when the pace or the provider holds it back."""
+        self._wait_for_slot(pending.channel)
         claimed = self._store.claim(pending)
         if claimed is None:
             return None, False
@@ -122,15 +141,36 @@ class DeliveryService:
             provider_id = self._senders[claimed.channel].send(claimed)
         except PermanentDeliveryError as e:
             return self._finished(claimed, DeliveryStatus.FAILED, error=str(e)), False
+        except Throttled as e:
+            self._store.release(claimed, f"throttled: {e}", attempted=False)
+            raise Busy(f"{claimed.channel} throttled: {e}") from None
         except TransientDeliveryError as e:
             return self._later(claimed, str(e)), False
         except Exception as e:  # noqa: BLE001 - a delivery no sender can take fails alone, never its batch
+            if is_throttle(e):
+                self._store.release(claimed, f"throttled: {reason_of(e)}", attempted=False)
+                raise Busy(f"{claimed.channel} throttled: {reason_of(e)}") from None
             if is_transient(e):
                 return self._later(claimed, reason_of(e)), False
             _log.exception("delivery failed: account_id=%s run_id=%s delivery_id=%s", claimed.account_id,
                            claimed.run_id, claimed.id)
             return self._finished(claimed, DeliveryStatus.FAILED, error=f"could not be sent: {reason_of(e)}"), False
         return self._finished(claimed, DeliveryStatus.SENT, provider_id=provider_id), True
+
+    def _wait_for_slot(self, channel: Channel) -> None:
+        """Book a slot of the stack's pace for ``channel`` and wait for it (a channel without a
+        rate goes at once); Busy when none is free within PACE_AHEAD_S."""
+        if self._pace is None or channel not in self._send_rates:
+            return
+        if channel not in self._rates:
+            self._rates[channel] = self._send_rates[channel]()
+        now = clock.now()
+        slot = self._pace.take(channel.value, self._rates[channel], now, PACE_AHEAD_S)
+        if slot is None:
+            raise Busy(f"{channel} sends are at their rate ({self._rates[channel]:g} a second)",
+                       retry_after=PACE_AHEAD_S)
+        if slot > now:
+            clock.sleep((slot - now).total_seconds())
 
     def _later(self, claimed: Delivery, error: str) -> Delivery:
         """A transient failure: back to pending for the relay, until MAX_ATTEMPTS."""
@@ -173,7 +213,10 @@ class DeliveryService:
                 if wait > 0:
                     self._pause(wait)
                 tried.add(delivery.id)
-                after, sent_now = self._attempt(delivery)
+                try:
+                    after, sent_now = self._attempt(delivery)
+                except Busy:  # the provider wants us to slow down: the rest wait for the next relay
+                    return sent
                 sent += sent_now
                 next_send[delivery.channel] = self._monotonic() + intervals.get(delivery.channel, 0.0)
                 if after is not None and after.status is DeliveryStatus.PENDING:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from automations.domain.contacts import Contact, GroupKind, Template, TemplateTy
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
-from automations.errors import Conflict, NotFound, is_transient, reason_of
+from automations.errors import Conflict, NotFound, is_throttle, is_transient, reason_of
 from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
 
@@ -39,9 +40,13 @@ _log = logging.getLogger(__name__)
 # executor never loses its run, short enough that a crashed one's run is soon taken over.
 LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
+# A throttled run's first wait; it doubles (with jitter) while the run stays throttled, up to the
+# run queue's longest delay. A throttle is a delay, not an attempt: it never fails a run.
+THROTTLED_WAIT_S = 4
 MAX_QUEUE_DELAY_S = 900  # SQS's longest message delay: shorter waits go through the run queue
 # The re-drive leaves runs alone for this long past their time: their schedule may still come.
 REDRIVE_GRACE = timedelta(minutes=5)
+REDRIVE_PAGE = 100  # runs a shard gives the re-drive each round
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
 CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events and firings without runs
 # A firing delivered later than this is not expanded (Scheduler gives an invocation up after a day too).
@@ -277,6 +282,9 @@ class RunEngine:
             try:
                 return self._perform(run)
             except Exception as error:  # noqa: BLE001 - whatever happens, the run ends recorded, never lost
+                if is_throttle(error):  # SES, DynamoDB, Scheduler, SQS or EventBridge wants us to slow down
+                    _log.info("run %s throttled: %s", run.id, reason_of(error))
+                    return self._delay(run, reason_of(error), getattr(error, "retry_after", None) or 0)
                 if is_transient(error):  # an outage: the run is retried, then failed
                     _log.warning("run %s will be retried: %s", run.id, reason_of(error))
                     return self._retry_or_fail(run, reason_of(error))
@@ -408,6 +416,26 @@ class RunEngine:
         self._scheduler.schedule_retry(later)  # the scheduler, not an SQS delay: clock-driven, up to a day
         return later
 
+    def _delay(self, run: Run, reason: str, at_least: float) -> Run:
+        """A throttle stopped the run: it goes on later through the run queue, its attempt given
+        back. Its history keeps one "throttled" entry counting the times in a row, which set the
+        wait: THROTTLED_WAIT_S, doubling, jittered (so throttled runs spread out), at most the
+        queue's longest delay."""
+        now = clock.now()
+        history, times = run.history[:-1], 1  # this attempt's "started": it was not one
+        if history and history[-1]["event"] == "throttled":
+            history, times = history[:-1], history[-1].get("times", 1) + 1
+        ceiling = min(MAX_QUEUE_DELAY_S - 1, THROTTLED_WAIT_S * 2 ** min(times - 1, 10))
+        wait = math.ceil(max(at_least, random.uniform(ceiling / 2, ceiling)))
+        later = replace(run, attempts=run.attempts - 1, lease_until=now + timedelta(seconds=wait), updated_at=now,
+                        history=history + ({**_entry(now, "throttled", f"again in {wait} s: {reason}"), "times": times},))
+        try:
+            later = self._store.replace(run, later)
+        except StaleWrite:
+            return self._store.get(run.account_id, run.id)
+        self._queue.execute_soon([(run.account_id, run.id)], [wait + 1])  # a second past the lease: never early
+        return later
+
     # -- cancelling ----------------------------------------------------------------------------
     def cancel(self, account_id: str, run_id_: str) -> Run:
         """Cancel a scheduled run (``POST /v1/runs/{id}/cancel``)."""
@@ -452,20 +480,29 @@ class RunEngine:
         return run
 
     # -- the hourly re-drive -------------------------------------------------------------------
-    def redrive(self, *, limit: int = 1000) -> int:
+    def redrive(self, task: dict[str, Any] | None = None, *, has_time: Callable[[], bool] = lambda: True) -> int:
         """Queue the runs whose time passed (plus a grace) and are still waiting: a lost
-        schedule, an executor that died holding its lease. Returns how many were queued."""
-        before, queued = clock.now() - REDRIVE_GRACE, 0
-        for shard in range(self._store.due_shards):
-            after = None
-            while queued < limit:
-                refs, after = self._store.due(shard, before, min(100, limit - queued), after)
-                if refs:
-                    self._queue.execute_soon(refs)
-                queued += len(refs)
-                if after is None:
-                    break
-        return queued
+        schedule, an executor that died holding its lease. Every DueIndex shard gives a page in
+        turn, oldest first, so none waits behind another (nor one account's backlog behind the
+        rest) and all are read to the end; when time runs short the rest (``task``: the pass's
+        instant and each shard's position) goes on through the run queue. Returns how many were
+        queued."""
+        task = task or {"redrive_before": (clock.now() - REDRIVE_GRACE).isoformat(),
+                        "after": [None] * self._store.due_shards}
+        before, positions, queued = datetime.fromisoformat(task["redrive_before"]), list(task["after"]), 0
+        while True:
+            for shard, after in enumerate(positions):
+                if after != "done":
+                    refs, after = self._store.due(shard, before, REDRIVE_PAGE, after)
+                    if refs:
+                        self._queue.execute_soon(refs)
+                    queued += len(refs)
+                    positions[shard] = after or "done"
+            if all(after == "done" for after in positions):
+                return queued
+            if not has_time():
+                self._queue.dispatch_later({**task, "after": positions})
+                return queued
 
     # -- recurring and date-field automations ---------------------------------------------------
     def automation_changed(self, before: Automation | None, after: Automation | None) -> bool:

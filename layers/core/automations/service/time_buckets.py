@@ -13,7 +13,16 @@ queue with where it stopped.
 Exactly once holds as in per-run mode: the executor claims each run with a conditional write,
 so a run that also had its own schedule, or is queued twice, runs once; a cancelled run is
 skipped by the executor; a run whose bucket schedule was lost waits in the DueIndex for the
-hourly re-drive, as a run whose own schedule was lost does."""
+hourly re-drive, as a run whose own schedule was lost does.
+
+Every scheduled run has a schedule: its own, or its bucket's. A run is numbered by the bucket's
+counter when it is handed on; a redelivered hand-on (after a throttled CreateSchedule, say)
+numbers its runs again, higher, so the counter counts hand-ons rather than runs, and a run can
+be numbered past every "make the bucket's schedule" mark without ever meeting one. So the mark
+is not a number: the counter item carries a flag, set once the bucket's schedule is made, and
+every hand-on that puts a run past PER_RUN_SCHEDULES makes the schedule while the flag is unset.
+A run past the threshold is therefore covered once its hand-on returns, however often it was
+numbered, and one at or under it has its own schedule."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,7 +35,6 @@ from automations.domain.timing import Firing
 from automations.ports import RunQueue, RunScheduler
 
 PER_RUN_SCHEDULES = 100  # per (minute, shard): 3,200 a minute over the 32 shards, 53 a second
-REASSERT_EVERY = 100  # each 100th run past the threshold makes the bucket's schedule again (idempotent)
 DISPATCH_PAGE = 100
 
 
@@ -37,8 +45,12 @@ def minute_of(when: datetime) -> datetime:
 class BucketStore(Protocol):
     def due_shard(self, run: Run) -> int: ...
 
-    def count_due(self, minute: datetime, shard: int, runs: int) -> int:
-        """Count ``runs`` more due in (minute, shard); returns the count with them."""
+    def count_due(self, minute: datetime, shard: int, runs: int) -> tuple[int, bool]:
+        """Count ``runs`` more due in (minute, shard); returns the count with them, and whether
+        the bucket's schedule was made (``bucket_scheduled``)."""
+
+    def bucket_scheduled(self, minute: datetime, shard: int) -> None:
+        """Mark (minute, shard) as having its bucket's schedule."""
 
     def due_in_minute(self, shard: int, minute: datetime, limit: int, after: str | None
                       ) -> tuple[list[tuple[str, str]], str | None]:
@@ -59,18 +71,21 @@ class TimeBuckets:
         self._queue = queue
 
     def schedule_all(self, runs: list[Run]) -> None:
-        """Each bucket's counter moves once for all of ``runs`` in it; then each run is numbered
-        within its bucket and scheduled by that number."""
+        """Each bucket's counter moves once for all of ``runs`` in it; the runs it numbers up to
+        PER_RUN_SCHEDULES get their own schedules, and any past it the bucket's (made unless the
+        counter says it was). Raises (a throttle, an outage) before every run has a schedule:
+        the caller's retry hands them on again."""
         buckets: dict[tuple[datetime, int], list[Run]] = {}
         for run in runs:
             buckets.setdefault((minute_of(run.due_at), self._store.due_shard(run)), []).append(run)
         for (minute, shard), members in buckets.items():
-            last = self._store.count_due(minute, shard, len(members))
-            for count, run in enumerate(members, start=last - len(members) + 1):
-                if count <= PER_RUN_SCHEDULES:
-                    self._scheduler.schedule(run)
-                elif (count - PER_RUN_SCHEDULES - 1) % REASSERT_EVERY == 0:
-                    self._scheduler.schedule_bucket(minute, shard, minute + timedelta(minutes=1))
+            last, bucket_made = self._store.count_due(minute, shard, len(members))
+            own = max(0, min(len(members), PER_RUN_SCHEDULES - (last - len(members))))
+            for run in members[:own]:
+                self._scheduler.schedule(run)
+            if own < len(members) and not bucket_made:
+                self._scheduler.schedule_bucket(minute, shard, minute + timedelta(minutes=1))
+                self._store.bucket_scheduled(minute, shard)
 
     # Retries, cancels and the firings of recurring and date-field rules: as they were.
     def schedule_retry(self, run: Run) -> None:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from automations.domain.model import Principal
-from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated
+from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated, is_transient
 from automations.inputs import is_storable_text, parse_json
 from automations.telemetry import lambda_handler, logger
 
 MAX_BODY_BYTES = 1024 * 1024
+RETRY_AFTER_SECONDS = 2  # what a throttled request is told to wait (Busy: AWS throttled the product past its retries)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -112,6 +113,12 @@ class Surface(Protocol):
     def unknown_endpoint_response(self) -> dict[str, Any]: ...
 
 
+def retry_later(answer: dict[str, Any]) -> dict[str, Any]:
+    """A surface's "please retry" answer as 503 with Retry-After: the same for every surface, for
+    Busy and any other transient failure (a throttle, an outage), which a retry will get past."""
+    return {**answer, "statusCode": 503, "headers": {**answer.get("headers", {}), "Retry-After": str(RETRY_AFTER_SECONDS)}}
+
+
 def unknown_endpoint(surface: Surface) -> Callable[[dict, Any], dict[str, Any]]:
     """The handler of a surface's catch-all route (``ANY /prefix/{proxy+}``): a path or method no
     route declares, answered in the surface's format rather than API Gateway's ``{"message"}``."""
@@ -135,9 +142,12 @@ def endpoint(surface: Surface, *, authenticated: bool = True) -> Callable[[Calla
                 if authenticated and request.principal is None:
                     raise Unauthenticated("no credentials")
                 return fn(request)
-            except DomainError as error:
-                return surface.error_response(error)
-            except Exception:
+            except Exception as error:
+                if is_transient(error):
+                    logger.warning("request throttled or interrupted: %s", error, extra={"path": event.get("rawPath")})
+                    return retry_later(surface.unexpected_error_response())
+                if isinstance(error, DomainError):
+                    return surface.error_response(error)
                 logger.exception("unhandled error", extra={"path": event.get("rawPath")})
                 return surface.unexpected_error_response()
 

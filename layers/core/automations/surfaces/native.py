@@ -12,9 +12,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from automations.errors import (
     Conflict, DomainError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated, ValidationFailed,
+    is_transient,
 )
 from automations.inputs import parse_json
-from automations.surfaces.http import MAX_BODY_BYTES, logger, principal_from_event
+from automations.surfaces.http import MAX_BODY_BYTES, RETRY_AFTER_SECONDS, logger, principal_from_event
 from automations.surfaces.native_errors import error_answer, error_payload
 from automations.telemetry import lambda_handler
 
@@ -29,7 +30,16 @@ def error_body(status: int, code: str, message: str, details: list[dict[str, Any
     return Response(status, "application/json", error_payload(code, message, details))
 
 
+def _retry_later(error: Exception) -> Response:
+    """Busy, or another transient failure: 503 with Retry-After, as on every surface."""
+    logger.warning("request throttled or interrupted: %s", error)
+    return Response(503, "application/json", error_payload("busy", "The service is busy; please retry"),
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def domain_error_response(error: DomainError) -> Response:
+    if is_transient(error):
+        return _retry_later(error)
     status = next((s for kind, s in _STATUS if isinstance(error, kind)), 500)
     details = [{"field": e.field, "message": e.message} for e in getattr(error, "errors", [])]
     message = error.message or {401: "Missing or invalid API key"}.get(status, "Request failed")
@@ -113,6 +123,8 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(Exception)
     def _unexpected(error: Exception) -> Response:
+        if is_transient(error):
+            return _retry_later(error)
         logger.exception("unhandled error")
         return error_body(500, "internal", "Something went wrong; please retry")
 
