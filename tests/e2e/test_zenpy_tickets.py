@@ -194,3 +194,26 @@ def test_incremental_exports_by_cursor_and_by_time(zendesk):
     assert [(t.id, t.status) for t in by_cursor] == [(made[0].id, "new"), (made[2].id, "new"), (made[1].id, "deleted")]
     by_time = list(zendesk.tickets.incremental(start_time=0, paginate_by_time=True))
     assert [t.id for t in by_time] == [t.id for t in by_cursor]
+
+
+def test_a_tickets_comments_and_tags(zendesk):
+    from zenpy.lib.api_objects import Comment
+
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    ticket.comment = Comment(body="Checked the toner", public=False)
+    zendesk.tickets.update(ticket)
+    for i in range(3):
+        zendesk.tickets.update(Ticket(id=ticket.id, comment=Comment(html_body=f"<p>Reply {i}</p>")))
+    comments = list(zendesk.tickets.comments(ticket=ticket.id))  # zenpy pages by cursor, 100 at a time
+    assert [(c.body, c.public) for c in comments] == [("The smoke is very colorful.", True),
+                                                      ("Checked the toner", False), ("Reply 0", True),
+                                                      ("Reply 1", True), ("Reply 2", True)]
+    me = zendesk.users.me()
+    assert comments[0].author.id == comments[1].author.id == me.id and comments[0].created.tzinfo is not None
+    with pytest.raises(RecordNotFoundException):
+        list(zendesk.tickets.comments(ticket=987654))
+
+    zendesk.tickets.add_tags(ticket.id, ["Printer", "toner"])
+    assert [str(t) for t in zendesk.tickets.tags(ticket.id)] == ["printer", "toner"]
+    with pytest.raises(RecordNotFoundException):
+        list(zendesk.tickets.tags(987654))

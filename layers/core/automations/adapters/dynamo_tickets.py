@@ -258,6 +258,22 @@ class DynamoTicketStore(_Table):
         items, _ = self._read(query, None, None)
         return [audit_from_document(json.loads(item["data"]["S"])) for item in items]
 
+    def ticket_audits(self, account_id: str, ticket_id: int, limit: int, *, after: str | None = None,
+                      descending: bool = False) -> tuple[list[tuple[str, Audit]], bool]:
+        first, last = "AUDIT#", "AUDIT$"  # every audit's SK lies between them
+        pk = self._audits_pk(account_id, ticket_id)
+        start = None
+        if after is not None and first < after < last:  # DynamoDB refuses a start key outside the range
+            start = {"PK": pk, "SK": text(after)}
+        elif after is not None and (after >= last) != descending:
+            return [], False  # beyond every audit in the direction of travel (else before them all: from the start)
+        query = {"KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last", "ScanIndexForward": not descending,
+                 "ExpressionAttributeValues": {":pk": pk, ":first": text(first), ":last": text(last)},
+                 "ProjectionExpression": "SK, #d", "ExpressionAttributeNames": {"#d": "data"}}
+        items, _ = self._read(query, limit + 1, start)
+        found = [(i["SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
+        return found, len(items) > limit
+
     def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
                       max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
         """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time

@@ -32,6 +32,7 @@ MAX_ID = 10 ** 15 - 1
 MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
 MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
 MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
+COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 
@@ -102,6 +103,41 @@ class TicketService:
     def audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         self.get(account_id, ticket_id)
         return self._store.list_audits(account_id, ticket_id)
+
+    def comments(self, account_id: str, ticket_id: int, *, newest_first: bool = False) -> list[Audit]:
+        """The ticket's audits that added a comment, oldest first (newest first when asked)."""
+        commented = [a for a in self.audits(account_id, ticket_id) if a.added_comment()]
+        return commented[::-1] if newest_first else commented
+
+    def comments_cursor(self, account_id: str, ticket_id: int, size: int, *, after: str | None = None,
+                        before: str | None = None, newest_first: bool = False) -> CursorPage[Audit]:
+        """A page of ``size`` of the ticket's audits that added a comment, in ``comments``' order.
+        A page reads at most COMMENT_SCAN audits, so among many without a comment it may hold
+        fewer (even none) while ``has_more`` says more lie in the direction of travel."""
+        self.get(account_id, ticket_id)
+        backwards = before is not None
+        cursor = before if backwards else after
+        mark = None if cursor is None else _position(cursor)
+        found: list[tuple[str, Audit]] = []
+        scanned, last, more = 0, mark, True
+        while more and len(found) < size and scanned < COMMENT_SCAN:
+            audits, more = self._store.ticket_audits(account_id, ticket_id, min(100, COMMENT_SCAN - scanned),
+                                                     after=last, descending=newest_first != backwards)
+            for index, (position, audit) in enumerate(audits):
+                scanned, last = scanned + 1, position
+                if audit.added_comment():
+                    found.append((position, audit))
+                    if len(found) == size:
+                        more = more or index < len(audits) - 1
+                        break
+        if not found and not more:
+            return CursorPage([], False, None, None)
+        # The cursor onward is the last audit read; the one back, the page's first comment (or its start).
+        onward = encode_cursor([last])
+        back = encode_cursor([found[0][0]]) if found else (encode_cursor([mark]) if mark is not None else None)
+        if backwards:
+            return CursorPage([a for _, a in reversed(found)], more, back, onward)
+        return CursorPage([a for _, a in found], more, onward, back)
 
     def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
                       limit: int = MAX_EXPORT_PAGE) -> ExportPage:

@@ -13,6 +13,7 @@ from automations.domain.job import Job, JobItem
 from automations.domain.ticket import DeletedTicket, Ticket
 from automations.domain.user import User
 from automations.errors import MalformedRequest, TooManyValues
+from automations.paging import offset_page
 from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
@@ -89,6 +90,32 @@ def event_json(audit: Audit, index: int, event: AuditEvent | Comment) -> dict[st
                 "html_body": event.html_body, "plain_body": event.body, "public": event.public, "attachments": [],
                 "audit_id": audit.id}
     return {"id": audit.event_id(index), **event.to_dict()}
+
+
+def comment_json(audit: Audit, base_url: str) -> dict[str, Any]:
+    """The comment ``audit`` added, as Zendesk lists a ticket's comments."""
+    index, comment = audit.added_comment()
+    return {**event_json(audit, index, comment), "via": audit.via.to_dict(), "created_at": iso_z(audit.created_at),
+            "metadata": {"system": {}, "custom": {}}}
+
+
+def comments_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """A ticket's comments, oldest first (``sort_order=desc``: newest first), private ones too;
+    offset pagination unless the client asked for cursor pagination."""
+    ticket_id = zendesk.path_id(request)
+    sort_order = request.query.get("sort_order", "asc")
+    if sort_order not in ("asc", "desc"):
+        raise MalformedRequest("sort_order must be asc or desc", kind="invalid_value", parameter="sort_order")
+    zendesk.query_bool(request, "include_inline_images")  # no attachments here: nothing to include
+    newest_first = sort_order == "desc"
+    if zendesk.wants_cursor(request):
+        size, after, before = zendesk.cursor_params(request)
+        result = tickets.comments_cursor(request.account_id, ticket_id, size, after=after, before=before,
+                                         newest_first=newest_first)
+        return zendesk.cursor_response(request, "comments", result, size, comment_json)
+    page, per_page = zendesk.offset_params(request)
+    comments = tickets.comments(request.account_id, ticket_id, newest_first=newest_first)
+    return zendesk.offset_response(request, "comments", offset_page(comments, page, per_page), comment_json)
 
 
 def audit_json(a: Audit) -> dict[str, Any]:
