@@ -11,6 +11,7 @@ import os
 import threading
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,17 @@ def start_sweep(bootstrap) -> tuple[str, list]:
     step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")
     tasks, _ = coordinator.fan_out(step, has_time=lambda: True)
     return step.sweep_id, tasks
+
+
+@contextmanager
+def frozen_clock(start: datetime):
+    """The one clock, frozen at ``start`` (move it with set/advance), restored afterwards."""
+    from automations import clock
+
+    previous = clock.get_clock()
+    moving = clock.MovableClock(start, frozen=True)
+    clock.set_clock(moving)
+    try:
+        yield moving
+    finally:
+        clock.set_clock(previous)

@@ -217,3 +217,19 @@ def test_a_tickets_comments_and_tags(zendesk):
     assert [str(t) for t in zendesk.tickets.tags(ticket.id)] == ["printer", "toner"]
     with pytest.raises(RecordNotFoundException):
         list(zendesk.tickets.tags(987654))
+
+
+def test_time_based_export_one_ticket_a_page(zendesk, clock):
+    """zenpy walks next_page, and stops at an end_time less than 5 minutes old: the tickets are
+    made an hour ago, several in the same second."""
+    from datetime import datetime, timedelta, timezone
+
+    start = clock.set(datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1))
+    made = [zendesk.tickets.create(new_ticket(f"Export {i}")).ticket.id for i in range(4)]
+    clock.advance(60)
+    from itertools import islice
+
+    walk = zendesk.tickets.incremental(start_time=int(start.timestamp()), paginate_by_time=True, per_page=1)
+    walked = list(islice(walk, 40))  # a walk that stalls repeats one ticket forever
+    assert len(walked) < 40 and sorted({t.id for t in walked}) == made
+    assert all(t.generated_timestamp >= int(start.timestamp()) for t in walked)

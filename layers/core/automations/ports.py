@@ -140,9 +140,10 @@ class TicketStore(Protocol):
         past the position ``after`` (one returned before), each with its position; and whether
         more follow."""
 
-    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
-                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
-        """Tickets, deleted ones too, in the order they last changed, from ``position`` on."""
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
+                      until: str | None = None) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+        """Tickets, deleted ones too, in the order they last changed, from ``position`` on (and
+        before the position ``until``, when given)."""
 
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
                        ) -> tuple[list[tuple[str, Audit]], bool]:

@@ -274,19 +274,30 @@ class DynamoTicketStore(_Table):
         found = [(i["SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
         return found, len(items) > limit
 
-    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
-                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
+                      until: str | None = None) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
         """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time
-        as sortable text, or a position returned before), each with its position; at most
-        ``limit`` and about ``max_bytes`` of them; and whether more follow."""
-        query = {"IndexName": "GSI2", "ScanIndexForward": True,
-                 "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}}
+        as sortable text, or a position returned before) and before ``until`` (a time as sortable
+        text), each with its position; at most ``limit`` and about ``max_bytes`` of them; and
+        whether more follow."""
+        if until is None:
+            condition = f"GSI2SK {'>=' if inclusive else '>'} :at"
+        elif until <= position:
+            return [], False
+        else:  # one condition on the sort key: BETWEEN, without ``position`` itself when exclusive
+            condition = "GSI2SK BETWEEN :at AND :until"
+        values = {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}
+        if until is not None:
+            values[":until"] = text(until)
+        query = {"IndexName": "GSI2", "ScanIndexForward": True, "ExpressionAttributeValues": values,
+                 "KeyConditionExpression": f"GSI2PK = :pk AND {condition}"}
         found: list[tuple[str, Ticket | DeletedTicket]] = []
         size, start = 0, None
         while len(found) < limit and size < max_bytes:
             items, start = self._read(query, min(100, limit - len(found)), start)
             for item in items:
+                if item["GSI2SK"]["S"] == position and not inclusive:
+                    continue
                 size += len(item["data"]["S"])
                 ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
                           else self._from_item(account_id, item))
