@@ -233,3 +233,12 @@ def test_time_based_export_one_ticket_a_page(zendesk, clock):
     walked = list(islice(walk, 40))  # a walk that stalls repeats one ticket forever
     assert len(walked) < 40 and sorted({t.id for t in walked}) == made
     assert all(t.generated_timestamp >= int(start.timestamp()) for t in walked)
+
+
+def test_the_default_brand(zendesk):
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    brand = zendesk.tickets(id=ticket.id).brand  # zenpy reads /api/v2/brands/{brand_id}.json
+    assert (brand.id, brand.name, brand.default, brand.active) == (1, "Zenpy Tickets Co", True, True)
+    assert [b.id for b in zendesk.brands()] == [1] and zendesk.brands(id=1).subdomain == "zenpy-tickets-co"
+    with pytest.raises(RecordNotFoundException):
+        zendesk.brands(id=2)
