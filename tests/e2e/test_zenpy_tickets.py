@@ -242,3 +242,18 @@ def test_the_default_brand(zendesk):
     assert [b.id for b in zendesk.brands()] == [1] and zendesk.brands(id=1).subdomain == "zenpy-tickets-co"
     with pytest.raises(RecordNotFoundException):
         zendesk.brands(id=2)
+
+
+def test_groups_create_update_list_delete(zendesk):
+    from zenpy.lib.api_objects import Group
+
+    made = [zendesk.groups.create(Group(name=f"Tier {i}")) for i in range(3)]
+    assert [g.name for g in made] == ["Tier 0", "Tier 1", "Tier 2"]
+    made[0].name = "Front line"
+    assert zendesk.groups.update(made[0]).name == "Front line"
+    assert [g.name for g in zendesk.groups()] == ["Front line", "Tier 1", "Tier 2"]  # cursor pages of 100
+    assert zendesk.groups(id=made[1].id).name == "Tier 1"
+    zendesk.groups.delete(made[1])
+    assert [g.id for g in zendesk.groups()] == [made[0].id, made[2].id]
+    with pytest.raises(RecordNotFoundException):
+        zendesk.groups(id=made[1].id)
