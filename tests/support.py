@@ -11,6 +11,7 @@ import os
 import threading
 import uuid
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -217,3 +218,17 @@ class Refusal:
         answer = self._answer(params) if callable(self._answer) else self._answer
         status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
         return AWSResponse("https://refused.invalid", status, {}, None), answer
+
+
+@contextmanager
+def frozen_clock(start: datetime):
+    """The one clock, frozen at ``start`` (move it with set/advance), restored afterwards."""
+    from automations import clock
+
+    previous = clock.get_clock()
+    moving = clock.MovableClock(start, frozen=True)
+    clock.set_clock(moving)
+    try:
+        yield moving
+    finally:
+        clock.set_clock(previous)

@@ -194,3 +194,66 @@ def test_incremental_exports_by_cursor_and_by_time(zendesk):
     assert [(t.id, t.status) for t in by_cursor] == [(made[0].id, "new"), (made[2].id, "new"), (made[1].id, "deleted")]
     by_time = list(zendesk.tickets.incremental(start_time=0, paginate_by_time=True))
     assert [t.id for t in by_time] == [t.id for t in by_cursor]
+
+
+def test_a_tickets_comments_and_tags(zendesk):
+    from zenpy.lib.api_objects import Comment
+
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    ticket.comment = Comment(body="Checked the toner", public=False)
+    zendesk.tickets.update(ticket)
+    for i in range(3):
+        zendesk.tickets.update(Ticket(id=ticket.id, comment=Comment(html_body=f"<p>Reply {i}</p>")))
+    comments = list(zendesk.tickets.comments(ticket=ticket.id))  # zenpy pages by cursor, 100 at a time
+    assert [(c.body, c.public) for c in comments] == [("The smoke is very colorful.", True),
+                                                      ("Checked the toner", False), ("Reply 0", True),
+                                                      ("Reply 1", True), ("Reply 2", True)]
+    me = zendesk.users.me()
+    assert comments[0].author.id == comments[1].author.id == me.id and comments[0].created.tzinfo is not None
+    with pytest.raises(RecordNotFoundException):
+        list(zendesk.tickets.comments(ticket=987654))
+
+    zendesk.tickets.add_tags(ticket.id, ["Printer", "toner"])
+    assert [str(t) for t in zendesk.tickets.tags(ticket.id)] == ["printer", "toner"]
+    with pytest.raises(RecordNotFoundException):
+        list(zendesk.tickets.tags(987654))
+
+
+def test_time_based_export_one_ticket_a_page(zendesk, clock):
+    """zenpy walks next_page, and stops at an end_time less than 5 minutes old: the tickets are
+    made an hour ago, several in the same second."""
+    from datetime import datetime, timedelta, timezone
+
+    start = clock.set(datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1))
+    made = [zendesk.tickets.create(new_ticket(f"Export {i}")).ticket.id for i in range(4)]
+    clock.advance(60)
+    from itertools import islice
+
+    walk = zendesk.tickets.incremental(start_time=int(start.timestamp()), paginate_by_time=True, per_page=1)
+    walked = list(islice(walk, 40))  # a walk that stalls repeats one ticket forever
+    assert len(walked) < 40 and sorted({t.id for t in walked}) == made
+    assert all(t.generated_timestamp >= int(start.timestamp()) for t in walked)
+
+
+def test_the_default_brand(zendesk):
+    ticket = zendesk.tickets.create(new_ticket()).ticket
+    brand = zendesk.tickets(id=ticket.id).brand  # zenpy reads /api/v2/brands/{brand_id}.json
+    assert (brand.id, brand.name, brand.default, brand.active) == (1, "Zenpy Tickets Co", True, True)
+    assert [b.id for b in zendesk.brands()] == [1] and zendesk.brands(id=1).subdomain == "zenpy-tickets-co"
+    with pytest.raises(RecordNotFoundException):
+        zendesk.brands(id=2)
+
+
+def test_groups_create_update_list_delete(zendesk):
+    from zenpy.lib.api_objects import Group
+
+    made = [zendesk.groups.create(Group(name=f"Tier {i}")) for i in range(3)]
+    assert [g.name for g in made] == ["Tier 0", "Tier 1", "Tier 2"]
+    made[0].name = "Front line"
+    assert zendesk.groups.update(made[0]).name == "Front line"
+    assert [g.name for g in zendesk.groups()] == ["Front line", "Tier 1", "Tier 2"]  # cursor pages of 100
+    assert zendesk.groups(id=made[1].id).name == "Tier 1"
+    zendesk.groups.delete(made[1])
+    assert [g.id for g in zendesk.groups()] == [made[0].id, made[2].id]
+    with pytest.raises(RecordNotFoundException):
+        zendesk.groups(id=made[1].id)

@@ -360,13 +360,14 @@ def export(auth, by_cursor=False, **query):
 
 @pytest.fixture
 def history(aws, auth):
-    """Tickets made an hour apart (A, B, C), then A changed and B deleted: (tickets, start instant)."""
+    """Tickets made an hour apart (A, B, C), then A changed and B deleted, all over by now:
+    (tickets, start instant)."""
     from datetime import timedelta
 
     from automations import clock
 
     previous = clock.get_clock()
-    moving = clock.MovableClock(clock.now().replace(microsecond=0), frozen=True)
+    moving = clock.MovableClock(clock.now().replace(microsecond=0) - timedelta(hours=5), frozen=True)
     clock.set_clock(moving)
     try:
         start = moving.now()
@@ -390,11 +391,14 @@ def test_time_based_export_in_the_order_tickets_changed(auth, history):
     assert status == 200 and body["end_of_stream"] is True and body["count"] == 3
     assert [(t["id"], t["status"]) for t in body["tickets"]] == [(c["id"], "new"), (a["id"], "new"),
                                                                 (b["id"], "deleted")]
-    assert body["end_time"] == start + 4 * 3600 and body["next_page"].endswith(f"start_time={start + 4 * 3600}")
+    assert [t["generated_timestamp"] for t in body["tickets"]] == [start + 2 * 3600, start + 3 * 3600, start + 4 * 3600]
+    # Zendesk's: end_time is the last ticket's generated_timestamp + 1, where next_page starts
+    assert body["end_time"] == start + 4 * 3600 + 1 and body["next_page"].endswith(f"start_time={start + 4 * 3600 + 1}")
     first = export(auth, start_time=start, per_page=2)[2]
     assert ([t["id"] for t in first["tickets"]], first["end_of_stream"]) == ([c["id"], a["id"]], False)
+    assert first["end_time"] == start + 3 * 3600 + 1 and "cursor" not in first["next_page"]
     rest = export(auth, start_time=first["end_time"], per_page=2)[2]
-    assert [t["id"] for t in rest["tickets"]] == [a["id"], b["id"]]  # from end_time, that second included
+    assert [t["id"] for t in rest["tickets"]] == [b["id"]] and rest["end_of_stream"] is True
     assert export(auth, start_time=start + 2 * 3600 + 1)[2]["tickets"][0]["id"] == a["id"]
 
 

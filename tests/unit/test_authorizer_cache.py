@@ -42,3 +42,28 @@ def test_answers_are_cached_per_header_for_auth_cache_seconds(services, moving, 
     assert authorizer.resolve(good) is not None  # revocation takes at most AUTH_CACHE_SECONDS
     moving.advance(2)
     assert authorizer.resolve(good) is None
+
+
+def test_a_cached_answer_is_the_uncached_answer_for_the_same_header(services, moving, monkeypatch):
+    """Each credential form alone on a cold cache, then all of them in turn on a warm one (in both
+    orders, so each meets the others' entries): the answers are the same."""
+    monkeypatch.setenv("AUTH_CACHE_SECONDS", "30")
+    account, key = services.accounts.create_account("Acme", "owner@acme.test")
+    forms = [f"Bearer {key}", basic_auth("owner@acme.test", key), basic_auth("owner@acme.test", key, token_style=False),
+             basic_auth("", key), basic_auth("", key, token_style=False), basic_auth("other@acme.test", key),
+             basic_auth("OWNER@acme.test", key), f"bearer {key}", f"Bearer {key}x", basic_auth("owner@acme.test", "x")]
+
+    def answer(header):
+        principal = authorizer.resolve(header)
+        return principal and (principal.account_id, principal.key_id)
+
+    cold = {}
+    for header in forms:
+        authorizer.forget_cached()
+        cold[header] = answer(header)
+    assert cold[forms[0]] == cold[forms[1]] == (account.id, authorizer.resolve(forms[0]).key_id)
+    assert cold[basic_auth("", key)] is None  # Basic with no email is refused, whatever is cached
+    for order in (forms, forms[::-1]):
+        authorizer.forget_cached()
+        for _ in range(2):  # the first pass fills the cache, the second reads it
+            assert {header: answer(header) for header in order} == cold

@@ -3,12 +3,16 @@ import hashlib
 import hmac
 import http.server
 import json
+import socket
+import ssl
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import pytest
 
+from automations.adapters import public_http
 from automations.adapters.channels import SesEmailSender, WebhookSender, sign
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.domain.delivery import (
@@ -31,9 +35,10 @@ USERS = {7: {"id": 7, "name": "Rita Requester", "email": "rita@example.com"},
 
 
 class Receiver:
-    """A webhook receiver on loopback that answers with the statuses it is given, in order."""
+    """A webhook receiver on loopback that answers with the statuses it is given, in order, each
+    with ``headers``; ``tls`` (an SSLContext) makes it an HTTPS one."""
 
-    def __init__(self, statuses):
+    def __init__(self, statuses, host="127.0.0.1", port=0, headers=None, tls=None):
         self.statuses, self.requests = list(statuses), []
         receiver = self
 
@@ -42,17 +47,23 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 receiver.requests.append((dict(self.headers), body))
                 self.send_response(receiver.statuses.pop(0) if receiver.statuses else 200)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
 
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer((host, port), Handler)
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.port = self.server.server_address[1]
+        self.url = f"{'https' if tls else 'http'}://{host}:{self.port}/hook"
 
     def close(self):
         self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
@@ -60,8 +71,8 @@ def receiver(monkeypatch):
     monkeypatch.setenv("AUTOMATIONS_LOCAL", "1")
     made = []
 
-    def make(*statuses):
-        made.append(Receiver(statuses))
+    def make(*statuses, **options):
+        made.append(Receiver(statuses, **options))
         return made[-1]
 
     yield make
@@ -156,12 +167,136 @@ class TestWebhookSender:
         with pytest.raises(TransientDeliveryError):
             sender.send(webhook_delivery())
 
-    @pytest.mark.parametrize("url", ["http://127.0.0.1/x", "http://169.254.169.254/latest/meta-data",
-                                     "http://10.0.0.8/", "http://localhost:8080/"])
-    def test_internal_addresses_are_refused_outside_the_local_runtime(self, monkeypatch, url):
+    # Every form of a non-public address, as a URL's host or as what its name resolves to.
+    REFUSED_HOSTS = ["127.0.0.1", "10.0.0.8", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
+                     "0.0.0.0", "224.0.0.1", "255.255.255.255", "[::1]", "[::]", "[fe80::1]", "[fc00::1]",
+                     "[fd00:ec2::254]", "[ff02::1]", "[::ffff:127.0.0.1]", "[::ffff:8.8.8.8]", "[::ffff:a9fe:a9fe]",
+                     "[::127.0.0.1]", "[64:ff9b::a9fe:a9fe]", "[64:ff9b::10.0.0.1]", "[2002:a9fe:a9fe::1]",
+                     "[fe80::1%25eth0]", "2130706433", "0x7f000001", "0177.0.0.1", "127.1", "0x7f.0.0.1",
+                     "017700000001", "127.0.0.1.", "134744072", "0x08.0x08.0x08.0x08", "localhost"]
+
+    @pytest.mark.parametrize("host", REFUSED_HOSTS)
+    def test_non_public_addresses_are_refused_outside_the_local_runtime(self, monkeypatch, host):
         monkeypatch.delenv("AUTOMATIONS_LOCAL", raising=False)
-        with pytest.raises(PermanentDeliveryError):
-            WebhookSender(lambda a, h: {"url": url, "secret": "k"}).send(webhook_delivery())
+        with pytest.raises(PermanentDeliveryError, match="webhook refused"):
+            WebhookSender(lambda a, h: {"url": f"http://{host}:8080/x", "secret": "k"}).send(webhook_delivery())
+
+    @pytest.mark.parametrize("answer", [["169.254.169.254"], ["93.184.215.14", "10.1.2.3"], ["::ffff:10.0.0.1"],
+                                        ["64:ff9b::7f00:1"], ["fd00:ec2::254"]])
+    def test_a_name_resolving_to_any_non_public_address_is_refused(self, monkeypatch, answer):
+        monkeypatch.delenv("AUTOMATIONS_LOCAL", raising=False)
+        sender = WebhookSender(lambda a, h: {"url": "https://hooks.example.test/x", "secret": "k"},
+                               resolve=lambda host, port: answer)
+        with pytest.raises(PermanentDeliveryError, match="non-public address"):
+            sender.send(webhook_delivery())
+
+    @pytest.mark.parametrize("answer", [["93.184.215.14"], ["2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+                                        ["64:ff9b::5db8:d70e"]])
+    def test_public_addresses_are_called(self, answer):
+        target = public_http.check("https://hooks.example.test/x?a=1", lambda host, port: answer,
+                                   public_http.is_public)
+        assert (target.addresses, target.port, target.path) == (tuple(answer), 443, "/x?a=1")
+
+    def test_a_redirect_is_not_followed(self, receiver):
+        internal = receiver(200, host="127.0.0.2")  # stands for an address the check refuses
+        r = receiver(302, headers={"Location": internal.url})
+        sender = WebhookSender(lambda a, h: {"url": r.url, "secret": "k"},
+                               permitted=lambda ip: str(ip) != "127.0.0.2")
+        with pytest.raises(PermanentDeliveryError, match="redirects are not followed"):
+            sender.send(webhook_delivery())
+        assert len(r.requests) == 1 and internal.requests == []
+
+    def test_the_address_checked_is_the_one_called(self, receiver):
+        """A resolver that answers a permitted address first and a refused one after: the name
+        is resolved once, and every attempt goes to the address that was checked."""
+        checked = receiver(503, 200)
+        internal = receiver(200, host="127.0.0.2", port=checked.port)
+        answers = iter([["127.0.0.1"], ["127.0.0.2"], ["127.0.0.2"]])
+        lookups = []
+        sender = WebhookSender(lambda a, h: {"url": f"http://hooks.example.test:{checked.port}/hook", "secret": "k"},
+                               resolve=lambda host, port: lookups.append(host) or next(answers),
+                               permitted=lambda ip: str(ip) != "127.0.0.2", sleep=lambda s: None)
+        assert sender.send(webhook_delivery()) == "HTTP 200"
+        assert lookups == ["hooks.example.test"] and len(checked.requests) == 2 and internal.requests == []
+        assert checked.requests[0][0]["Host"] == f"hooks.example.test:{checked.port}"
+
+    def test_https_is_called_at_the_checked_address_for_the_name(self, receiver, tmp_path):
+        cafile, server_tls = self_signed("hooks.example.test", tmp_path)
+        r = receiver(200, tls=server_tls)
+        url = f"https://hooks.example.test:{r.port}/hook"
+        sender = WebhookSender(lambda a, h: {"url": url, "secret": "k"}, resolve=lambda host, port: ["127.0.0.1"],
+                               tls=public_http.tls_context(str(cafile)))
+        assert sender.send(webhook_delivery()) == "HTTP 200"
+        assert r.requests[0][0]["Host"] == f"hooks.example.test:{r.port}"
+        other = WebhookSender(lambda a, h: {"url": url.replace("hooks.", "other."), "secret": "k"},
+                              resolve=lambda host, port: ["127.0.0.1"], tls=public_http.tls_context(str(cafile)),
+                              attempts=1)
+        with pytest.raises(TransientDeliveryError, match="certificate"):
+            other.send(webhook_delivery())  # the certificate is checked against the name, not the address
+
+    def test_one_call_is_bounded_as_a_whole(self, receiver):
+        """A receiver that sends its answer a byte at a time, each well within the timeout, is cut
+        off when the call's whole time is up."""
+        with Dribbler() as dribbler:
+            sender = WebhookSender(lambda a, h: {"url": dribbler.url, "secret": "k"}, timeout=0.5, attempts=1)
+            started = time.monotonic()
+            with pytest.raises(TransientDeliveryError, match="no answer within 0.5 s"):
+                sender.send(webhook_delivery())
+            assert time.monotonic() - started < 5  # the receiver would go on for 30 s
+
+
+def self_signed(name, directory):
+    """A certificate for ``name`` signed by itself: (its file, as a CA to trust; a server context)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(datetime(2020, 1, 1))
+            .not_valid_after(datetime(2099, 1, 1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(certfile, keyfile)
+    return certfile, server
+
+
+class Dribbler:
+    """A receiver on loopback that reads the request, then answers one byte every 50 ms for 30 s."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            answer = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 600
+            for byte in answer:
+                if self.stop.wait(0.05):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.listener.close()
 
 
 class FlakySender:

@@ -160,6 +160,36 @@ class TestWrites:
         assert found[0] == Audit.of(None, ticket, author_id=1, via=API)
         assert store.list_audits(ACCOUNT, 999) == []
 
+    @pytest.mark.parametrize("descending", [False, True])
+    def test_a_tickets_audits_a_page_at_a_time_from_any_position(self, store, client, monkeypatch, descending):
+        """Pages from a position returned before; a position outside every audit's (a client's
+        cursor) reads from the start or finds nothing, and never asks DynamoDB to start a Query
+        outside its key condition (moto allows it, DynamoDB refuses it)."""
+        ticket = add(store)
+        for priority in ("low", "normal", "high"):
+            ticket = change(store, ticket, priority=priority)
+        every = [a.id for a in store.list_audits(ACCOUNT, ticket.id)][::-1 if descending else 1]
+        starts = []
+        query = client[0]._client.query
+
+        def checked_query(**kwargs):
+            if "ExclusiveStartKey" in kwargs:
+                values = kwargs["ExpressionAttributeValues"]
+                starts.append(kwargs["ExclusiveStartKey"]["SK"]["S"])
+                assert values[":first"]["S"] <= starts[-1] <= values[":last"]["S"]
+            return query(**kwargs)
+
+        monkeypatch.setattr(client[0]._client, "query", checked_query)
+        first, more = store.ticket_audits(ACCOUNT, ticket.id, 3, descending=descending)
+        assert [a.id for _, a in first] == every[:3] and more
+        rest, more = store.ticket_audits(ACCOUNT, ticket.id, 3, after=first[-1][0], descending=descending)
+        assert [a.id for _, a in rest] == every[3:] and not more and starts == [first[-1][0]]
+        for outside, before_every in (("A", True), ("AUDIT#", True), ("AUDIT$", False), ("~", False)):
+            found, more = store.ticket_audits(ACCOUNT, ticket.id, 10, after=outside, descending=descending)
+            from_start = before_every != descending
+            assert ([a.id for _, a in found], more) == ((every, False) if from_start else ([], False))
+        assert store.ticket_audits(ACCOUNT, 999, 10) == ([], False)
+
 
 class TestListPage:
     def test_pages_by_id_both_ways(self, store):

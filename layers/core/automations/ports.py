@@ -134,9 +134,16 @@ class TicketStore(Protocol):
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         """Oldest first."""
 
-    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
-                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
-        """Tickets, deleted ones too, in the order they last changed, from ``position`` on."""
+    def ticket_audits(self, account_id: str, ticket_id: int, limit: int, *, after: str | None = None,
+                      descending: bool = False) -> tuple[list[tuple[str, Audit]], bool]:
+        """Up to ``limit`` of the ticket's audits, oldest first (newest first when ``descending``),
+        past the position ``after`` (one returned before), each with its position; and whether
+        more follow."""
+
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
+                      until: str | None = None) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+        """Tickets, deleted ones too, in the order they last changed, from ``position`` on (and
+        before the position ``until``, when given)."""
 
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
                        ) -> tuple[list[tuple[str, Audit]], bool]:

@@ -3,19 +3,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
-import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 from botocore.exceptions import ClientError
 
 from automations import clock
+from automations.adapters import public_http
 from automations.domain.delivery import Delivery, PermanentDeliveryError, Throttled, TransientDeliveryError
 from automations.errors import THROTTLE_CODES, TRANSIENT_CODES, is_throttle, is_transient
 
@@ -114,39 +111,39 @@ def sign(secret: str, timestamp: str, body: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.{body}".encode(), hashlib.sha256).hexdigest()
 
 
-def _refuse_private(url: str) -> None:
-    """Webhooks may not reach the cloud's internal addresses (metadata endpoint, VPC). The local
-    runtime, whose receivers live on loopback, lifts this with AUTOMATIONS_LOCAL=1."""
-    if os.environ.get("AUTOMATIONS_LOCAL") == "1":
-        return
-    host = urlsplit(url).hostname or ""
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError as e:
-        raise TransientDeliveryError(f"cannot resolve {host}: {e}") from None
-    for address in addresses:
-        ip = ipaddress.ip_address(address)
-        if ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast:
-            raise PermanentDeliveryError(f"{host} resolves to a non-public address")
-
-
 class WebhookSender:
     """POSTs the rendered body to the webhook's URL, signed with its secret; retries transient
-    failures with exponential backoff within one dispatch."""
+    failures with exponential backoff within one dispatch. The URL's host is resolved and
+    checked once and only its public addresses are called (public_http.py); the local runtime,
+    whose receivers live on loopback, lifts the check with AUTOMATIONS_LOCAL=1. Each call, from
+    connecting to the answer's headers, takes at most ``timeout`` seconds."""
 
     def __init__(self, find_webhook: Callable[[str, str], dict | None], *, timeout: float = 5.0, attempts: int = 3,
-                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
+                 backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
+                 resolve: public_http.Resolve = public_http.resolve_host,
+                 permitted: Callable[[public_http.Address], bool] | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self._find = find_webhook
         self._timeout = timeout
         self._attempts = attempts
         self._backoff = backoff
         self._sleep = sleep
+        self._resolve = resolve
+        self._permitted = permitted
+        self._tls = tls or public_http.tls_context()
 
     def send(self, d: Delivery) -> str:
         webhook = self._find(d.account_id, d.recipient)
         if webhook is None:
             raise PermanentDeliveryError(f"webhook {d.recipient} not found")
-        _refuse_private(webhook["url"])
+        permitted = self._permitted or ((lambda ip: True) if os.environ.get("AUTOMATIONS_LOCAL") == "1"
+                                        else public_http.is_public)
+        try:
+            target = public_http.check(webhook["url"], self._resolve, permitted)
+        except public_http.Refused as e:
+            raise PermanentDeliveryError(f"webhook refused: {e}") from None
+        except public_http.Unreachable as e:
+            raise TransientDeliveryError(f"webhook unreachable: {e}") from None
         try:
             json.loads(d.body)
             content_type = "application/json"
@@ -154,19 +151,24 @@ class WebhookSender:
             content_type = "text/plain; charset=utf-8"
         for attempt in range(self._attempts):
             timestamp = str(int(clock.now().timestamp()))
-            request = urllib.request.Request(webhook["url"], data=d.body.encode(), method="POST", headers={
-                "Content-Type": content_type, "User-Agent": "automations-webhooks/1",
-                DELIVERY_HEADER: d.id, TIMESTAMP_HEADER: timestamp,
-                SIGNATURE_HEADER: sign(webhook["secret"], timestamp, d.body)})
+            headers = {"Content-Type": content_type, "User-Agent": "automations-webhooks/1",
+                       DELIVERY_HEADER: d.id, TIMESTAMP_HEADER: timestamp,
+                       SIGNATURE_HEADER: sign(webhook["secret"], timestamp, d.body)}
+            address = target.addresses[attempt % len(target.addresses)]  # a retry tries the next checked one
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                    return f"HTTP {response.status}"
-            except urllib.error.HTTPError as e:
-                if e.code < 500 and e.code != 429:
-                    raise PermanentDeliveryError(f"webhook answered HTTP {e.code}") from None
-                failure = f"webhook answered HTTP {e.code}"
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                failure = f"webhook unreachable: {getattr(e, 'reason', e)}"
+                status, location = public_http.post(target, address, d.body.encode(), headers,
+                                                    seconds=self._timeout, tls=self._tls)
+            except public_http.Unreachable as e:
+                failure = f"webhook unreachable: {e}"
+            else:
+                if 200 <= status < 300:
+                    return f"HTTP {status}"
+                if 300 <= status < 400:
+                    raise PermanentDeliveryError(f"webhook answered HTTP {status} (to {location}): redirects "
+                                                 "are not followed, register the URL it redirects to")
+                if status < 500 and status != 429:
+                    raise PermanentDeliveryError(f"webhook answered HTTP {status}")
+                failure = f"webhook answered HTTP {status}"
             if attempt < self._attempts - 1:
                 self._sleep(self._backoff * 2 ** attempt)
         raise TransientDeliveryError(failure)

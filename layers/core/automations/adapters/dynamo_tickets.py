@@ -217,19 +217,46 @@ class DynamoTicketStore(AccountTable):
                  "ProjectionExpression": "#d", "ExpressionAttributeNames": {"#d": "data"}}
         return [audit_from_document(json.loads(item["data"]["S"])) for item in self.query_all(query)]
 
-    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool,
-                      max_bytes: int) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
+    def ticket_audits(self, account_id: str, ticket_id: int, limit: int, *, after: str | None = None,
+                      descending: bool = False) -> tuple[list[tuple[str, Audit]], bool]:
+        first, last = "AUDIT#", "AUDIT$"  # every audit's SK lies between them
+        pk = self._audits_pk(account_id, ticket_id)
+        start = None
+        if after is not None and first < after < last:  # DynamoDB refuses a start key outside the range
+            start = {"PK": pk, "SK": text(after)}
+        elif after is not None and (after >= last) != descending:
+            return [], False  # beyond every audit in the direction of travel (else before them all: from the start)
+        query = {"KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last", "ScanIndexForward": not descending,
+                 "ExpressionAttributeValues": {":pk": pk, ":first": text(first), ":last": text(last)},
+                 "ProjectionExpression": "SK, #d", "ExpressionAttributeNames": {"#d": "data"}}
+        items, _ = self._read(query, limit + 1, start)
+        found = [(i["SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
+        return found, len(items) > limit
+
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
+                      until: str | None = None) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
         """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time
-        as sortable text, or a position returned before), each with its position; at most
-        ``limit`` and about ``max_bytes`` of them; and whether more follow."""
-        query = {"IndexName": "GSI2", "ScanIndexForward": True,
-                 "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}}
+        as sortable text, or a position returned before) and before ``until`` (a time as sortable
+        text), each with its position; at most ``limit`` and about ``max_bytes`` of them; and
+        whether more follow."""
+        if until is None:
+            condition = f"GSI2SK {'>=' if inclusive else '>'} :at"
+        elif until <= position:
+            return [], False
+        else:  # one condition on the sort key: BETWEEN, without ``position`` itself when exclusive
+            condition = "GSI2SK BETWEEN :at AND :until"
+        values = {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}
+        if until is not None:
+            values[":until"] = text(until)
+        query = {"IndexName": "GSI2", "ScanIndexForward": True, "ExpressionAttributeValues": values,
+                 "KeyConditionExpression": f"GSI2PK = :pk AND {condition}"}
         found: list[tuple[str, Ticket | DeletedTicket]] = []
         size, start = 0, None
         while len(found) < limit and size < max_bytes:
             items, start = self.query(query, min(100, limit - len(found)), start)
             for item in items:
+                if item["GSI2SK"]["S"] == position and not inclusive:
+                    continue
                 size += len(item["data"]["S"])
                 ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
                           else self._from_item(account_id, item))

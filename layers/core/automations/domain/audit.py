@@ -116,6 +116,10 @@ class Audit:
         return cls(id=new.id * _IDS_PER_TICKET + version, ticket_id=new.id, created_at=new.updated_at,
                    author_id=author_id, via=via, events=tuple(events))
 
+    def added_comment(self) -> tuple[int, Comment] | None:
+        """The comment the change added, with its index among the events; None when it added none."""
+        return next(((i, e) for i, e in enumerate(self.events) if isinstance(e, Comment)), None)
+
     def event_id(self, index: int) -> int:
         """The id of the audit's ``index``-th event: derived, so stored events need none."""
         return self.id * _IDS_PER_AUDIT + index

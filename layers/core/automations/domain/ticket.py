@@ -8,6 +8,7 @@ NEW is "hours since created" (Zendesk's label), counted from ``created_at`` in a
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
@@ -28,6 +29,20 @@ SWEEP_SHARDS = 8
 DEFAULT_BRAND_ID = 1
 DEFAULT_TICKET_FORM_ID = 1
 DEFAULT_CUSTOM_STATUS_IDS = {"new": 1, "open": 2, "pending": 3, "hold": 4, "solved": 5, "closed": 5}
+
+
+@dataclass(frozen=True)
+class Brand:
+    """The account's one brand, which every ticket names: read-only, named after the account."""
+    id: int
+    name: str
+    subdomain: str
+    created_at: datetime
+
+    @classmethod
+    def default_of(cls, name: str, created_at: datetime) -> Brand:
+        subdomain = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "support"
+        return cls(DEFAULT_BRAND_ID, name, subdomain, created_at)
 
 
 def sweep_shard(ticket_id: int) -> int:

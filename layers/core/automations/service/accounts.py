@@ -10,6 +10,7 @@ from zoneinfo import available_timezones
 
 from automations import clock
 from automations.domain.model import Account, ApiKey, Principal
+from automations.domain.ticket import Brand
 from automations.errors import Conflict, NotFound, Problems, Unauthenticated
 from automations.ports import AccountStore
 
@@ -54,6 +55,17 @@ class AccountService:
         if account is None:
             raise NotFound(f"account {account_id} not found")
         return account
+
+    def brands(self, account_id: str) -> list[Brand]:
+        """The account's brands: its one default brand."""
+        account = self.get_account(account_id)
+        return [Brand.default_of(account.name, account.created_at)]
+
+    def brand(self, account_id: str, brand_id: int) -> Brand:
+        found = [b for b in self.brands(account_id) if b.id == brand_id]
+        if not found:
+            raise NotFound(f"brand {brand_id} not found")
+        return found[0]
 
     def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         return self._store.account_page(limit, after)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from automations import clock
@@ -32,6 +32,8 @@ MAX_ID = 10 ** 15 - 1
 MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
 MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
 MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
+_SECOND_MAX = 100_000  # changes of one second a time-based export page may hold (its bytes bind first)
+COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 
@@ -53,6 +55,7 @@ class ExportPage:
     tickets: list[Ticket | DeletedTicket]
     more: bool
     after_cursor: str  # where the next page starts (this one's start again when it is empty)
+    whole_second: bool = False  # the page holds every change of its last ticket's second
 
 
 @dataclass(frozen=True)
@@ -103,18 +106,68 @@ class TicketService:
         self.get(account_id, ticket_id)
         return self._store.list_audits(account_id, ticket_id)
 
+    def comments(self, account_id: str, ticket_id: int, *, newest_first: bool = False) -> list[Audit]:
+        """The ticket's audits that added a comment, oldest first (newest first when asked)."""
+        commented = [a for a in self.audits(account_id, ticket_id) if a.added_comment()]
+        return commented[::-1] if newest_first else commented
+
+    def comments_cursor(self, account_id: str, ticket_id: int, size: int, *, after: str | None = None,
+                        before: str | None = None, newest_first: bool = False) -> CursorPage[Audit]:
+        """A page of ``size`` of the ticket's audits that added a comment, in ``comments``' order.
+        A page reads at most COMMENT_SCAN audits, so among many without a comment it may hold
+        fewer (even none) while ``has_more`` says more lie in the direction of travel."""
+        self.get(account_id, ticket_id)
+        backwards = before is not None
+        cursor = before if backwards else after
+        mark = None if cursor is None else _position(cursor)
+        found: list[tuple[str, Audit]] = []
+        scanned, last, more = 0, mark, True
+        while more and len(found) < size and scanned < COMMENT_SCAN:
+            audits, more = self._store.ticket_audits(account_id, ticket_id, min(100, COMMENT_SCAN - scanned),
+                                                     after=last, descending=newest_first != backwards)
+            for index, (position, audit) in enumerate(audits):
+                scanned, last = scanned + 1, position
+                if audit.added_comment():
+                    found.append((position, audit))
+                    if len(found) == size:
+                        more = more or index < len(audits) - 1
+                        break
+        if not found and not more:
+            return CursorPage([], False, None, None)
+        # The cursor onward is the last audit read; the one back, the page's first comment (or its start).
+        onward = encode_cursor([last])
+        back = encode_cursor([found[0][0]]) if found else (encode_cursor([mark]) if mark is not None else None)
+        if backwards:
+            return CursorPage([a for _, a in reversed(found)], more, back, onward)
+        return CursorPage([a for _, a in found], more, onward, back)
+
     def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
-                      limit: int = MAX_EXPORT_PAGE) -> ExportPage:
+                      limit: int = MAX_EXPORT_PAGE, by_second: bool = False) -> ExportPage:
         """Zendesk's incremental export: tickets, deleted ones too, in the order they last
-        changed, from ``start`` (that instant included) or after ``cursor`` (a previous page's)."""
+        changed, from ``start`` (that instant included) or after ``cursor`` (a previous page's).
+
+        ``by_second`` (the time-based export, which pages on whole seconds): a page then goes on
+        past ``limit`` to the last change of its last ticket's second, so that the next page can
+        start at the following second; ``whole_second`` says it did. It does not when that
+        second is not over yet (more may change in it) or holds more than a page can."""
         if cursor is not None:
             position, inclusive = _position(cursor), False
         else:
             position, inclusive = clock.sortable(start), True
-        found, more = self._store.updated_since(account_id, position, limit, inclusive=inclusive,
-                                                max_bytes=MAX_EXPORT_BYTES)
+        budget = MAX_EXPORT_BYTES // 2 if by_second else MAX_EXPORT_BYTES  # half kept for the rest of the second
+        found, more = self._store.updated_since(account_id, position, limit, inclusive=inclusive, max_bytes=budget)
+        whole = False
+        second = int(changed_at(found[-1][1]).timestamp()) if found else None
+        if by_second and second is not None and second < int(clock.now().timestamp()):
+            whole = True
+            if more:  # more may follow after that second too: at worst, the next page is empty
+                rest, unfinished = self._store.updated_since(
+                    account_id, found[-1][0], _SECOND_MAX, inclusive=False, max_bytes=budget,
+                    until=clock.sortable(datetime.fromtimestamp(second + 1, UTC)))
+                found += rest
+                whole = not unfinished
         last = encode_cursor([found[-1][0]]) if found else (cursor or encode_cursor([position]))
-        return ExportPage([t for _, t in found], more, last)
+        return ExportPage([t for _, t in found], more, last, whole)
 
     def account_audits(self, account_id: str, size: int, *, after: str | None = None,
                        before: str | None = None) -> CursorPage[Audit]:
@@ -282,6 +335,11 @@ def _fits(ticket: Ticket) -> Ticket:
         raise ValidationFailed([FieldError("base", f"Ticket is too large ({size} bytes); a ticket must be smaller "
                                                    f"than {MAX_TICKET_BYTES // 1024} KB")])
     return ticket
+
+
+def changed_at(ticket: Ticket | DeletedTicket) -> datetime:
+    """When a ticket last changed (was deleted, for a deleted one): its place in the exports."""
+    return ticket.deleted_at if isinstance(ticket, DeletedTicket) else ticket.updated_at
 
 
 def cursor_id(cursor: str) -> int:

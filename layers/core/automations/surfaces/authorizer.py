@@ -45,16 +45,14 @@ def parse_authorization(header: str | None) -> tuple[str | None, str] | None:
     return email, key
 
 
-def _cache_key(email: str | None, key: str) -> str:
-    return hashlib.sha256(f"{email or ''}\0{key}".encode()).hexdigest()
-
-
 def resolve(header: str | None) -> Principal | None:
     credentials = parse_authorization(header)
     if credentials is None:
         return None
     email, key = credentials
-    cache_key = _cache_key(email, key)
+    # Per header, not per (email, key): a cached answer is exactly the uncached one for that header,
+    # never another form's (Bearer KEY and Basic "/token:KEY" read as the same key, with no email).
+    cache_key = hashlib.sha256(header.encode("utf-8", "surrogatepass")).hexdigest()
     now = clock.now()
     with _lock:
         cached = _cache.get(cache_key)

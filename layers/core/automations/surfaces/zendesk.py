@@ -275,12 +275,20 @@ def paginated_response(request: HttpRequest, automations: Sequence[Automation],
                        order: automation_service.Ordering | None, *, allow_cursor: bool = True) -> dict[str, Any]:
     """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.);
     ``order`` is how ``automations`` are sorted (cursors point into it)."""
+    return listed_response(request, "automations", automations, order.key if order else None, automation_json,
+                           descending=bool(order and order.descending), allow_cursor=allow_cursor)
+
+
+def listed_response(request: HttpRequest, name: str, items: Sequence[Any], key: Callable[[Any], list[Any]] | None,
+                    render: Render, *, descending: bool = False, allow_cursor: bool = True) -> dict[str, Any]:
+    """``items`` (sorted by ``key``) offset paginated, or cursor paginated when the client asked
+    (``page[size]`` etc.): cursors point into that order."""
     if allow_cursor and wants_cursor(request):
         size, after, before = cursor_params(request)
-        result = cursor_page(automations, order.key, size, descending=order.descending, after=after, before=before)
-        return cursor_response(request, "automations", result, size, automation_json)
+        result = cursor_page(items, key, size, descending=descending, after=after, before=before)
+        return cursor_response(request, name, result, size, render)
     page, per_page = offset_params(request)
-    return offset_response(request, "automations", offset_page(automations, page, per_page), automation_json)
+    return offset_response(request, name, offset_page(items, page, per_page), render)
 
 
 def wants_cursor(request: HttpRequest) -> bool:

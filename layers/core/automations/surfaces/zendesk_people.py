@@ -46,8 +46,23 @@ def users_response(request: HttpRequest, users: Sequence[User]) -> dict[str, Any
                                "previous_page": None, "count": len(users)})
 
 
-def group_response(request: HttpRequest, group: AgentGroup) -> dict[str, Any]:
-    return json_response(200, {"group": group_json(group, request.base_url)})
+def group_response(request: HttpRequest, group: AgentGroup, status: int = 200) -> dict[str, Any]:
+    headers = {"Location": f"{request.base_url}/api/v2/groups/{group.id}.json"} if status == 201 else None
+    return json_response(status, {"group": group_json(group, request.base_url)}, headers)
+
+
+def groups_response(request: HttpRequest, groups: Sequence[AgentGroup]) -> dict[str, Any]:
+    """By id, offset or cursor paginated as the client asks."""
+    return zendesk.listed_response(request, "groups", groups, lambda g: [g.id], group_json)
+
+
+def group_from_body(request: HttpRequest) -> dict[str, Any]:
+    """The writable field of ``{"group": {...}}``: its name. Members join through the native
+    ``/v1/groups`` (Zendesk's group memberships are not served); other keys are ignored."""
+    group = zendesk.envelope(request.json(), "group")
+    if not isinstance(group, dict):
+        raise ValidationFailed([FieldError("base", "The group must be a JSON object")])
+    return {"name": group["name"]} if "name" in group else {}
 
 
 def new_user(request: HttpRequest) -> tuple[Any, Any, Any]:

@@ -13,7 +13,8 @@ from automations.domain.job import Job, JobItem
 from automations.domain.ticket import DeletedTicket, Ticket
 from automations.domain.user import User
 from automations.errors import MalformedRequest, TooManyValues
-from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService
+from automations.paging import offset_page
+from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService, changed_at
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
 
@@ -91,6 +92,32 @@ def event_json(audit: Audit, index: int, event: AuditEvent | Comment) -> dict[st
     return {"id": audit.event_id(index), **event.to_dict()}
 
 
+def comment_json(audit: Audit, base_url: str) -> dict[str, Any]:
+    """The comment ``audit`` added, as Zendesk lists a ticket's comments."""
+    index, comment = audit.added_comment()
+    return {**event_json(audit, index, comment), "via": audit.via.to_dict(), "created_at": iso_z(audit.created_at),
+            "metadata": {"system": {}, "custom": {}}}
+
+
+def comments_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """A ticket's comments, oldest first (``sort_order=desc``: newest first), private ones too;
+    offset pagination unless the client asked for cursor pagination."""
+    ticket_id = zendesk.path_id(request)
+    sort_order = request.query.get("sort_order", "asc")
+    if sort_order not in ("asc", "desc"):
+        raise MalformedRequest("sort_order must be asc or desc", kind="invalid_value", parameter="sort_order")
+    zendesk.query_bool(request, "include_inline_images")  # no attachments here: nothing to include
+    newest_first = sort_order == "desc"
+    if zendesk.wants_cursor(request):
+        size, after, before = zendesk.cursor_params(request)
+        result = tickets.comments_cursor(request.account_id, ticket_id, size, after=after, before=before,
+                                         newest_first=newest_first)
+        return zendesk.cursor_response(request, "comments", result, size, comment_json)
+    page, per_page = zendesk.offset_params(request)
+    comments = tickets.comments(request.account_id, ticket_id, newest_first=newest_first)
+    return zendesk.offset_response(request, "comments", offset_page(comments, page, per_page), comment_json)
+
+
 def audit_json(a: Audit) -> dict[str, Any]:
     return {"id": a.id, "ticket_id": a.ticket_id, "created_at": iso_z(a.created_at), "author_id": a.author_id,
             "metadata": {"system": {}, "custom": {}}, "via": a.via.to_dict(),
@@ -151,38 +178,41 @@ def _whole(request: HttpRequest, name: str, maximum: int) -> int | None:
 
 
 def export_page(request: HttpRequest, tickets: TicketService, *, by_cursor: bool) -> tuple[ExportPage, int | None]:
-    """The page asked for (``start_time`` in Unix seconds, or, by cursor, ``cursor``) and the
-    start time, if one was given."""
+    """The page asked for (``start_time`` in Unix seconds, or ``cursor``) and the start time, if
+    one was given. The time-based export takes a ``cursor`` only from its own ``next_page``."""
     start = _whole(request, "start_time", _MAX_UNIX_TIME)
-    cursor = request.query.get("cursor") if by_cursor else None
-    if start is None and not cursor:
+    cursor = request.query.get("cursor")
+    if start is None and not (by_cursor and cursor):
         raise MalformedRequest("Required parameter missing: start_time", kind="missing", parameter="start_time")
     per_page = _whole(request, "per_page", 10 ** 6)
     limit = min(per_page, MAX_EXPORT_PAGE) if per_page else MAX_EXPORT_PAGE
     when = datetime.fromtimestamp(start, UTC) if start is not None else None
-    return tickets.changed_since(request.account_id, start=when, cursor=cursor, limit=limit), start
-
-
-def _changed_at(ticket: Ticket | DeletedTicket) -> datetime:
-    return ticket.deleted_at if isinstance(ticket, DeletedTicket) else ticket.updated_at
+    return tickets.changed_since(request.account_id, start=when, cursor=cursor or None, limit=limit,
+                                 by_second=not by_cursor), start
 
 
 def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any]:
+    changed = {"generated_timestamp": int(changed_at(ticket).timestamp())}
     if isinstance(ticket, DeletedTicket):  # as Zendesk exports them: status "deleted"
-        return {**ticket_json(ticket.ticket, base_url), "updated_at": iso_z(ticket.deleted_at), "status": "deleted"}
-    return ticket_json(ticket, base_url)
+        return {**ticket_json(ticket.ticket, base_url), "updated_at": iso_z(ticket.deleted_at), "status": "deleted",
+                **changed}
+    return {**ticket_json(ticket, base_url), **changed}
 
 
 def export_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
-    """The time-based export: ``end_time`` and ``next_page`` (from ``end_time``, so a page may
-    repeat tickets changed in that second, as Zendesk's does)."""
+    """The time-based export, paged on each ticket's ``generated_timestamp`` (the second it last
+    changed), as Zendesk's: a page that holds the whole of its last second ends at the next one
+    (``end_time``, where ``next_page`` starts). One that cannot (that second is not over yet, or
+    holds more than a page can) ends at that second; its ``next_page`` also carries the page's
+    cursor, so a client following it goes on without repeats."""
     page, start = export_page(request, tickets, by_cursor=False)
     rendered = [_export_json(t, request.base_url) for t in page.tickets]
-    end_time = int(_changed_at(page.tickets[-1]).timestamp()) if page.tickets else start
-    others = {k: v for k, v in request.query.items() if k != "start_time"}
+    end_time = rendered[-1]["generated_timestamp"] + (1 if page.whole_second else 0) if rendered else start
+    others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
+    onward = {"cursor": page.after_cursor} if rendered and page.more and not page.whole_second else {}
     return json_response(200, {
         "tickets": rendered, "count": len(rendered), "end_of_stream": not page.more,
-        "next_page": f"{request.base_url}{request.path}?{urlencode({**others, 'start_time': end_time})}",
+        "next_page": f"{request.base_url}{request.path}?{urlencode({**others, 'start_time': end_time, **onward})}",
         "end_time": end_time})
 
 
