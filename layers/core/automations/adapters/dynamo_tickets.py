@@ -229,7 +229,7 @@ class DynamoTicketStore(AccountTable):
         query = {"KeyConditionExpression": "PK = :pk AND SK BETWEEN :first AND :last", "ScanIndexForward": not descending,
                  "ExpressionAttributeValues": {":pk": pk, ":first": text(first), ":last": text(last)},
                  "ProjectionExpression": "SK, #d", "ExpressionAttributeNames": {"#d": "data"}}
-        items, _ = self._read(query, limit + 1, start)
+        items, _ = self.query(query, limit + 1, start)
         found = [(i["SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
         return found, len(items) > limit
 
