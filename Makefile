@@ -10,10 +10,12 @@ BROWSER := /usr/bin/chromium
 .PHONY: run test lint build bench openapi clean
 
 $(VENV)/.installed: pyproject.toml layers/core/requirements.txt requirements-dev.txt
+	@echo "Installing the Python environment into $(VENV) (first run, or the requirements changed): about a minute..."
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r layers/core/requirements.txt -r requirements-dev.txt
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $@
+	@echo "Installed."
 
 $(TOOLS)/.installed: requirements-tools.txt
 	$(PYTHON) -m venv $(TOOLS)

@@ -105,15 +105,21 @@ def function_id(function_dir: str, route_key: str | None = None) -> str:
     return logical_id
 
 
-def load_handler(function_dir: str):
-    """Import functions/<dir>/app.py the way Lambda does (its own module), return ``handler``:
-    the AWS calls it makes are that function's, for the IAM coverage check."""
-    from automations_local import iam_coverage
-
+def load_module(function_dir: str):
+    """Import functions/<dir>/app.py the way Lambda does: a module of its own."""
     path = FUNCTIONS / function_dir / "app.py"
     spec = importlib.util.spec_from_file_location(f"handler_{function_dir}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_handler(function_dir: str):
+    """Import functions/<dir>/app.py (its own module), return ``handler``: the AWS calls it makes
+    are that function's, for the IAM coverage check."""
+    from automations_local import iam_coverage
+
+    module = load_module(function_dir)
 
     @functools.wraps(module.handler)
     def handler(event, context):

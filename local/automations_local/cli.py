@@ -6,14 +6,16 @@ import argparse
 import faulthandler
 import logging
 import os
+import shlex
 import signal
 import sys
 import threading
+from datetime import datetime, timedelta
 
 from automations import config
+from automations_local import instance
 
 TABLE_ENV = "AUTOMATIONS_TABLE"  # the deployed table's name (stack output TableName)
-DEFAULT_DATA_DIR = ".automations-local"  # beside the project, git-ignored
 STOP_GRACE_S = 0.5  # what serve gives functions in progress on SIGTERM or Ctrl-C: it stops within 2 s
 STOP_LIMIT_S = 10.0  # a stop still going after this is stuck: serve shows where and ends anyway
 
@@ -43,27 +45,43 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--template", help="path to template.yaml (default: found from here)")
     keep = serve.add_mutually_exclusive_group()
-    keep.add_argument("--data-dir", default=DEFAULT_DATA_DIR,
-                      help=f"where the state is kept across restarts (default: {DEFAULT_DATA_DIR})")
+    keep.add_argument("--data-dir", default=instance.default_data_dir(),
+                      help=f"where the state is kept across restarts (default: ${instance.DATA_DIR_ENV} "
+                           f"or {instance.DEFAULT_DATA_DIR}); one runtime at a time")
     keep.add_argument("--ephemeral", action="store_true", help="keep the state in memory only, lost on stop")
     serve.set_defaults(run=_serve)
 
+    # --- accounts and keys: on the local runtime serving from --data-dir, or a deployed table ---
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--data-dir", default=instance.default_data_dir(),
+                       help=f"the local runtime's data folder (default: ${instance.DATA_DIR_ENV} or "
+                            f"{instance.DEFAULT_DATA_DIR}); ${TABLE_ENV} names a deployed table instead")
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(
         dest="action", metavar="ACTION", required=True)
-    create_account = accounts.add_parser("create", help="create an account and its first API key")
+    create_account = accounts.add_parser("create", parents=[where], help="create an account and its first API key")
     create_account.add_argument("name")
     create_account.add_argument("--email", required=True)
     create_account.add_argument("--timezone", default="UTC", help="IANA time zone (default: UTC)")
     create_account.set_defaults(run=_create_account)
+    list_accounts = accounts.add_parser("list", parents=[where], help="list the accounts")
+    list_accounts.set_defaults(run=_list_accounts)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", metavar="ACTION", required=True)
-    create_key = keys.add_parser("create", help="create another API key for an account")
+    create_key = keys.add_parser("create", parents=[where], help="create another API key for an account")
     create_key.add_argument("account_id")
     create_key.set_defaults(run=_create_key)
-    revoke_key = keys.add_parser("revoke", help="revoke an API key")
+    list_keys = keys.add_parser("list", parents=[where], help="list an account's API keys (ids, never the keys)")
+    list_keys.add_argument("account_id")
+    list_keys.set_defaults(run=_list_keys)
+    revoke_key = keys.add_parser("revoke", parents=[where], help="revoke an API key")
     revoke_key.add_argument("key_id")
     revoke_key.set_defaults(run=_revoke_key)
+
+    env = commands.add_parser("env", parents=[where],
+                              help="print the running local runtime's URL and development key as shell exports: "
+                                   'eval "$(automations env)"')
+    env.set_defaults(run=_env)
 
     openapi = commands.add_parser("openapi", help="regenerate the native API's OpenAPI document (openapi.json)")
     openapi.add_argument("--template", help="path to template.yaml (default: found from here)")
@@ -127,6 +145,11 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"  Console:      {runtime.base_url}/_local/console")
         print(f"  API docs:     {runtime.base_url}/docs")
         print(f"  State:        {runtime.state.path if runtime.state else 'in memory only (--ephemeral)'}")
+        print(f"  Clock:        {clock_text(runtime.clock.now(), runtime.clock_offset)}")
+        if runtime.state:
+            folder = "" if args.data_dir == instance.DEFAULT_DATA_DIR else f" --data-dir {shlex.quote(args.data_dir)}"
+            print(f'  In a shell:   eval "$(.venv/bin/automations env{folder})"  '
+                  "(sets $AUTOMATIONS_URL, $AUTOMATIONS_KEY, ...)")
         if not os.environ.get("AUTOMATIONS_DEV_API_KEY"):
             print("  (a new key each start: set AUTOMATIONS_DEV_API_KEY to keep one)")
         print("Press Ctrl-C to stop.", flush=True)
@@ -148,6 +171,19 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     os._exit(0)
 
 
+def clock_text(now: datetime, offset: timedelta) -> str:
+    """The local clock for people: its time, and how far from real time it is and how to go back."""
+    if not offset:
+        return f"{now:%Y-%m-%d %H:%M:%S} UTC (real time)"
+    seconds = abs(int(offset.total_seconds()))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")) if n]
+    return (f"{now:%Y-%m-%d %H:%M:%S} UTC, {' '.join(parts)} {'ahead of' if offset > timedelta(0) else 'behind'} "
+            "real time (moved through /_local/clock; POST {\"real_time\": true} there to go back)")
+
+
 def _stop_stuck() -> None:
     """Ctrl-C always ends serve: a stop that hangs names every thread's place, then exits 1
     (what was saved is kept; persistence loses at most its last second, as after a crash)."""
@@ -159,20 +195,24 @@ def _stop_stuck() -> None:
 # --- accounts and keys ---------------------------------------------------------------------------
 
 
-def _services():
-    """Services wired to whatever AWS the environment names: a deployed table (AUTOMATIONS_TABLE
-    and real credentials) or a local stack (AWS_ENDPOINT_URL, table name from the template)."""
+def _services(args: argparse.Namespace):
+    """Services wired to a deployed table (AUTOMATIONS_TABLE and real credentials), to the AWS
+    endpoint the environment names (AWS_ENDPOINT_URL), or else to the local runtime serving from
+    the data folder, on its clock."""
     from automations import bootstrap
 
     if os.environ.get(TABLE_ENV):
         os.environ[config.TABLE_NAME_ENV] = os.environ[TABLE_ENV]
-    elif os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get(config.TABLE_NAME_ENV):
-        from automations_local.template import load_template
+    elif os.environ.get("AWS_ENDPOINT_URL"):
+        if not os.environ.get(config.TABLE_NAME_ENV):
+            from automations_local.template import load_template
 
-        names = {f.environment[config.TABLE_NAME_ENV] for f in load_template().functions.values()
-                 if config.TABLE_NAME_ENV in f.environment}
-        if names:
-            os.environ[config.TABLE_NAME_ENV] = min(names)
+            names = {f.environment[config.TABLE_NAME_ENV] for f in load_template().functions.values()
+                     if config.TABLE_NAME_ENV in f.environment}
+            if names:
+                os.environ[config.TABLE_NAME_ENV] = min(names)
+    else:
+        _use_local_runtime(_local_runtime(args))
     if not os.environ.get(config.TABLE_NAME_ENV):
         raise RuntimeError(f"set {TABLE_ENV} to the deployed table's name, or AWS_ENDPOINT_URL to a local stack")
     if os.environ.get("AWS_ENDPOINT_URL"):  # an emulator takes any credentials
@@ -182,29 +222,85 @@ def _services():
     return bootstrap.services()
 
 
+def _local_runtime(args: argparse.Namespace) -> dict:
+    found = instance.running(args.data_dir)
+    if found is None:
+        raise RuntimeError(f"no local runtime is running with the data folder {args.data_dir}: start one with "
+                           f"`make run` (or give its --data-dir), or set {TABLE_ENV} to a deployed table's name")
+    return found
+
+
+def _use_local_runtime(runtime: dict) -> None:
+    """Act as the runtime's own functions do: its AWS endpoint and table, and its clock."""
+    import json
+    import urllib.request
+
+    from automations.clock import MovableClock, set_clock
+
+    os.environ.update({"AWS_ENDPOINT_URL": runtime["aws_endpoint"], config.TABLE_NAME_ENV: runtime["table"],
+                       "AWS_DEFAULT_REGION": runtime["region"], "AWS_REGION": runtime["region"]})
+    with urllib.request.urlopen(f"{runtime['url']}/_local/clock", timeout=10) as answer:
+        offset = json.load(answer)["offset_seconds"]
+    clock = MovableClock()
+    clock.advance(offset)
+    set_clock(clock)
+
+
 def _create_account(args: argparse.Namespace, extra: list[str]) -> int:
-    account, key = _services().accounts.create_account(args.name, args.email, args.timezone)
+    accounts = _services(args).accounts
+    account, key = accounts.create_account(args.name, args.email, args.timezone)
     print(f"Account: {account.id} ({account.name}, {account.email}, {account.timezone})")
-    _print_key(key)
+    _print_key(accounts.key_record(key).key_id, key)
+    return 0
+
+
+def _list_accounts(args: argparse.Namespace, extra: list[str]) -> int:
+    accounts = _services(args).accounts
+    after, listed = None, 0
+    while True:
+        ids, after = accounts.account_page(100, after)
+        for account in map(accounts.get_account, ids):
+            print(f"{account.id}  {account.name}  {account.email}  {account.timezone}")
+        listed += len(ids)
+        if after is None:
+            break
+    print(f"{listed} account{'' if listed == 1 else 's'}.")
     return 0
 
 
 def _create_key(args: argparse.Namespace, extra: list[str]) -> int:
-    key_id, key = _services().accounts.create_key(args.account_id)
-    print(f"Key id:  {key_id}")
-    _print_key(key)
+    key_id, key = _services(args).accounts.create_key(args.account_id)
+    _print_key(key_id, key)
+    return 0
+
+
+def _list_keys(args: argparse.Namespace, extra: list[str]) -> int:
+    keys = _services(args).accounts.list_keys(args.account_id)
+    for key in keys:
+        print(f"{key.key_id}  created {key.created_at:%Y-%m-%d %H:%M} UTC  {'revoked' if key.revoked else 'active'}")
+    print(f"{len(keys)} key{'' if len(keys) == 1 else 's'} of {args.account_id}.")
     return 0
 
 
 def _revoke_key(args: argparse.Namespace, extra: list[str]) -> int:
-    _services().accounts.revoke_key(args.key_id)
+    _services(args).accounts.revoke_key(args.key_id)
     print(f"Revoked {args.key_id}.")
     return 0
 
 
-def _print_key(key: str) -> None:
+def _print_key(key_id: str, key: str) -> None:
+    print(f"Key id:  {key_id} (to revoke it: automations keys revoke {key_id})")
     print(f"API key: {key}")
     print("Store it now: it will not be shown again.")
+
+
+def _env(args: argparse.Namespace, extra: list[str]) -> int:
+    runtime = _local_runtime(args)
+    exports = {"AUTOMATIONS_URL": runtime["url"], "AUTOMATIONS_EMAIL": runtime["email"],
+               "AUTOMATIONS_KEY": runtime["api_key"], "AUTOMATIONS_ACCOUNT": runtime["account_id"]}
+    for name, value in exports.items():
+        print(f"export {name}={shlex.quote(value)}")
+    return 0
 
 
 # --- openapi -------------------------------------------------------------------------------------

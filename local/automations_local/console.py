@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from importlib.resources import files
 
-from automations import config
+from automations import bootstrap, config
 from automations.adapters import aws
 from automations.adapters.dynamo_sweep import sum_summary_parts, summary_sweep_id
 from automations_local.router import HttpRequest, HttpResponse, json_response
@@ -25,10 +25,17 @@ def _console(runtime, request: HttpRequest) -> HttpResponse:
                         _PAGE.read_bytes())
 
 
+@control.route("GET", "/")
+def _home(runtime, request: HttpRequest) -> HttpResponse:
+    """The runtime's address leads to the console (and from it to the API docs)."""
+    return HttpResponse(302, [("location", "/_local/console")])
+
+
 @control.route("GET", "/_local/console/session")
 def _session(runtime, request: HttpRequest) -> HttpResponse:
     """Who the console acts as: the development account (its key is printed at start-up too)."""
-    return json_response(200, {"account_id": runtime.dev_account_id, "email": runtime.dev_email,
+    account = bootstrap.services().accounts.get_account(runtime.dev_account_id)
+    return json_response(200, {"account_id": account.id, "name": account.name, "email": account.email,
                                "api_key": runtime.dev_api_key})
 
 

@@ -31,6 +31,7 @@ from automations_local.template import Template
 
 NATIVE_PREFIX = "/v1/"
 DOCUMENT_FILE = "openapi.json"  # checked in beside template.yaml; `make openapi` rewrites it
+EXAMPLES_FILE = "openapi/native-examples.yaml"  # each operation's example request and answer
 API_VERSION = "1.0.0"
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 
@@ -112,6 +113,7 @@ def build(template: Template) -> dict[str, Any]:
             if description := ast.get_docstring(ast.parse(routes[method.upper(), path].read_text(encoding="utf-8"))):
                 operation["description"] = description
             operation["responses"] = _responses(method, operation)
+    _add_examples(document, yaml.safe_load((template.root / EXAMPLES_FILE).read_text(encoding="utf-8")))
     document["paths"] = dict(sorted(document["paths"].items()))
     components = document["components"]
     error_body = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
@@ -164,6 +166,30 @@ def _responses(method: str, operation: dict[str, Any]) -> dict[str, Any]:
     return {**successes, **errors}
 
 
+def _add_examples(document: dict[str, Any], examples: dict[str, Any]) -> None:
+    """Each operation's example request (its parameters and body) and success answer; a body of
+    several shapes has one named example per shape (``requests``/``responses``)."""
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            given = examples["operations"].get(f"{method.upper()} {path}", {})
+            for parameter in operation.get("parameters", []):
+                value = given.get("query", {}).get(parameter["name"], examples["parameters"].get(parameter["name"]))
+                if value is not None:
+                    parameter["example"] = value
+            if body := operation.get("requestBody"):
+                _add_example(body["content"]["application/json"], given, "request")
+            for status, answer in operation["responses"].items():
+                if status.startswith("2") and "content" in answer:
+                    _add_example(answer["content"]["application/json"], given, "response")
+
+
+def _add_example(media: dict[str, Any], given: dict[str, Any], kind: str) -> None:
+    if kind in given:
+        media["example"] = given[kind]
+    elif f"{kind}s" in given:
+        media["examples"] = {name: {"summary": name, "value": value} for name, value in given[f"{kind}s"].items()}
+
+
 def _without_body(status: str, answer: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in answer.items() if key != "content"} if status == "204" else answer
 
@@ -208,7 +234,15 @@ _DOCS_PAGE = """<!DOCTYPE html>
   <div id="swagger-ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
   <script>
-    SwaggerUIBundle({{url: "{url}", dom_id: "#swagger-ui", persistAuthorization: true}});
+    // Signed in as the development account: "Try it out" works at once (local pages only).
+    const dev = {credentials};
+    const ui = SwaggerUIBundle({{url: "{url}", dom_id: "#swagger-ui", onComplete: () => {{
+      const schemes = ui.specSelectors.specJson().getIn(["components", "securitySchemes"]);
+      for (const [name, scheme] of Object.entries(schemes ? schemes.toJS() : {{}})) {{
+        if (scheme.type === "http" && scheme.scheme === "basic") ui.preauthorizeBasic(name, dev.user, dev.key);
+        else ui.preauthorizeApiKey(name, dev.key);
+      }}
+    }}}});
   </script>
 </body>
 </html>
@@ -232,14 +266,16 @@ def _openapi_json(runtime: Any, request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, [("content-type", "application/json")], _served_document(runtime.template))
 
 
-def _docs_page(title: str, url: str) -> HttpResponse:
-    page = _DOCS_PAGE.format(title=title, url=url, links=_LINKS)
+def _docs_page(runtime: Any, title: str, url: str, basic_user: str) -> HttpResponse:
+    credentials = json.dumps({"user": basic_user, "key": runtime.dev_api_key}).replace("<", "\\u003c")
+    page = _DOCS_PAGE.format(title=title, url=url, links=_LINKS, credentials=credentials)
     return HttpResponse(200, [("content-type", "text/html; charset=utf-8")], page.encode())
 
 
 @control.route("GET", "/docs")
+@control.route("GET", "/docs/")
 def _docs(runtime: Any, request: HttpRequest) -> HttpResponse:
-    return _docs_page("native", "/openapi.json")
+    return _docs_page(runtime, "native", "/openapi.json", runtime.dev_email)
 
 
 def _surface_json(runtime: Any, request: HttpRequest) -> HttpResponse:
@@ -249,13 +285,15 @@ def _surface_json(runtime: Any, request: HttpRequest) -> HttpResponse:
 
 
 def _surface_docs(runtime: Any, request: HttpRequest) -> HttpResponse:
-    name = request.raw_path.removeprefix("/docs/")
-    return _docs_page(SURFACE_DOCUMENTS[name], f"/openapi/{name}.json")
+    name = request.raw_path.removeprefix("/docs/").rstrip("/")
+    basic_user = f"{runtime.dev_email}/token" if name == "zendesk" else runtime.dev_email  # as each service writes it
+    return _docs_page(runtime, SURFACE_DOCUMENTS[name], f"/openapi/{name}.json", basic_user)
 
 
 for _name in SURFACE_DOCUMENTS:
     control.route("GET", f"/openapi/{_name}.json")(_surface_json)
     control.route("GET", f"/docs/{_name}")(_surface_docs)
+    control.route("GET", f"/docs/{_name}/")(_surface_docs)
 
 
 def _asset(runtime: Any, request: HttpRequest) -> HttpResponse:

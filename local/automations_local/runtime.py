@@ -3,6 +3,7 @@ served in process behind a movable clock, SQS event sources driven and schedules
 clock, and a development account ready to use."""
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import math
@@ -15,11 +16,12 @@ from datetime import datetime, timedelta
 
 import boto3
 
-from automations import bootstrap, telemetry
+from automations import bootstrap, config, telemetry
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
     LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence,
 )
+from automations_local import instance
 from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
@@ -71,6 +73,7 @@ class LocalRuntime:
         self._moto = None  # moto's WSGI server, when this runtime started one
         self.data_dir = data_dir
         self.state: persistence.StateStore | None = None  # saves the state while running, with a data_dir
+        self._claim: instance.Claim | None = None  # this runtime's hold on data_dir
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._undo_iam_check: Callable[[], object] | None = None
@@ -88,6 +91,8 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         try:
+            if self.data_dir is not None:  # first: no other runtime may be reading or writing its state
+                self._claim = instance.Claim(self.data_dir)
             self._start_aws()
             self._restore_state()
             self.template = load_template(self.template_path, stack_name=self.stack_name,
@@ -107,10 +112,15 @@ class LocalRuntime:
             if self.state is not None:
                 self.state.start()
             # Last: the first request answered, /_local/health included, finds every part ready.
-            self._server = LocalHttpServer((self.host, self.port), self.handle)
+            self._server = self._listen()
             self.port = self._server.server_address[1]
             threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S},
                              name="automations-local-http", daemon=True).start()
+            if self._claim is not None:
+                self._claim.publish({"url": self.base_url, "aws_endpoint": self.aws_endpoint,
+                                     "region": self.template.region, "table": os.environ.get(config.TABLE_NAME_ENV),
+                                     "account_id": self.dev_account_id, "email": self.dev_email,
+                                     "api_key": self.dev_api_key})
         except BaseException:
             self.stop()
             raise
@@ -132,6 +142,9 @@ class LocalRuntime:
         if self.state is not None:
             self.state.stop()  # the last changes, while AWS is still up and nothing else calls it
             self.state = None
+        if self._claim is not None:
+            self._claim.release()
+            self._claim = None
         if self._moto is not None:
             self._moto.shutdown()
             self._moto.server_close()
@@ -151,6 +164,11 @@ class LocalRuntime:
                 os.environ[key] = value
         self._saved_environment.clear()
         bootstrap.reset()
+
+    @property
+    def clock_offset(self) -> timedelta:
+        """How far the local clock is from real time, to the second (ahead when positive)."""
+        return timedelta(seconds=round(self.clock.offset.total_seconds()))
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         if control.serves(request):
@@ -195,6 +213,16 @@ class LocalRuntime:
         for key, value in _LOCAL_AWS_DEFAULTS.items():
             if not os.environ.get(key):
                 self._setenv(key, value)
+
+    def _listen(self) -> LocalHttpServer:
+        try:
+            return LocalHttpServer((self.host, self.port), self.handle)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise RuntimeError(f"port {self.port} on {self.host} is already in use (another runtime, or another "
+                               f"program): stop it, or choose another port: PORT={self.port + 1} make run, or "
+                               f"automations serve --port {self.port + 1}") from None
 
     def _restore_state(self) -> None:
         if self.data_dir is None:
@@ -287,7 +315,8 @@ def _start_moto():
 # --- control endpoints ---------------------------------------------------------------------------
 
 def _now(runtime: LocalRuntime) -> HttpResponse:
-    return json_response(200, {"now": iso_z(runtime.clock.now())})
+    return json_response(200, {"now": iso_z(runtime.clock.now()),
+                               "offset_seconds": round(runtime.clock_offset.total_seconds())})
 
 
 @control.route("GET", "/_local/health")
@@ -302,16 +331,20 @@ def _get_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
 
 @control.route("POST", "/_local/clock")
 def _move_clock(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
-    """{"advance_seconds": N} or {"set": "2030-01-01T09:00:00Z"}."""
+    """{"advance_seconds": N}, {"set": "2030-01-01T09:00:00Z"} or {"real_time": true}."""
     body = read_json_object(request)
-    if body.keys() not in ({"advance_seconds"}, {"set"}):
-        raise ControlError(400, 'give exactly one of "advance_seconds" and "set"')
+    if body.keys() not in ({"advance_seconds"}, {"set"}, {"real_time"}):
+        raise ControlError(400, 'give exactly one of "advance_seconds", "set" and "real_time"')
+    if "real_time" in body and body["real_time"] is not True:
+        raise ControlError(400, 'real_time must be true (it returns the clock to real time)')
     runtime.scheduler.hold_background()  # before the move: the caller's own tick reports what it makes due
     try:
         if "advance_seconds" in body:
             runtime.clock.advance(_seconds(body["advance_seconds"]))
-        else:
+        elif "set" in body:
             runtime.clock.set(_instant(body["set"]))
+        else:
+            runtime.clock.to_real_time()
     except OverflowError:
         raise ControlError(400, "that moves the clock out of the representable range") from None
     runtime.scheduler.clock_moved()

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 from automations.errors import Conflict, DomainError, NotFound, ValidationFailed
+from automations.surfaces.http import refuses_media_type
 from automations_local import LOGGER_NAME
 from automations_local.router import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error, json_response
 
@@ -139,6 +140,8 @@ class ControlApi:
         endpoint = self.endpoints.get((request.method, request.raw_path))
         if endpoint is None:
             return control_error(404, "not found")
+        if not_json := refuses_media_type(request.method, request.header("content-type"), bool(request.body)):
+            return control_error(415, not_json)  # the native API's rule: one for every surface of this product
         try:
             return endpoint(runtime, request)
         except ControlError as error:

@@ -67,8 +67,70 @@ def test_moving_the_clock_in_the_console_shows_the_delayed_email(local_runtime, 
     assert frame.get_attribute("sandbox") == ""  # no scripts, no same-origin access
     assert page.frame_locator("#outbox .detail iframe").locator("#greeting").inner_text() == "Hello Cleo"
     # a refresh may have read the runs just before the run finished: the next one shows it done
-    page.locator("#runs tbody tr", has_text=person).filter(has_text="succeeded").wait_for(timeout=WAIT_MS)
+    done = page.locator("#runs tbody tr", has_text=person).filter(has_text="succeeded")
+    done.wait_for(timeout=WAIT_MS)
     assert page.locator("#sweeps tbody tr").count() >= 1  # the day's hourly sweeps ran on the way
 
+    # The account in view; a run's steps and deliveries one click away, its delivery one more.
+    session = local_runtime.request("GET", "/_local/console/session").json()
+    account = page.locator("#account")
+    assert session["account_id"] in account.inner_text() and local_runtime.dev_email in account.inner_text()
+    done.first.click()
+    detail = page.locator("#runs .detail")
+    detail.get_by_text("Steps").wait_for(timeout=WAIT_MS)
+    assert detail.locator("table").first.get_by_text("succeeded").count() >= 1  # the step that ended it
+    sent = detail.locator("tr", has_text=subject)
+    assert sent.count() == 1 and "sent" in sent.inner_text()
+    sent.click()
+    page.locator("#outbox .detail .open-run").wait_for(timeout=WAIT_MS)  # the mail names its run
+
+    for width in (1024, 1280, 1366, 1400, 1440, 1920):
+        page.set_viewport_size({"width": width, "height": 1100})
+        assert broken_words(page) == [], f"words broken across lines at {width} px"
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size({"width": 1400, "height": 1100})
     page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
+
+
+def broken_words(page) -> list[str]:
+    """The words of table cells that the layout breaks across two lines (a word shown in one
+    piece has one client rectangle)."""
+    return page.evaluate("""() => {
+      const broken = [];
+      for (const cell of document.querySelectorAll("td, th")) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+          for (const match of node.textContent.matchAll(/\\S+/g)) {
+            const range = document.createRange();
+            range.setStart(node, match.index);
+            range.setEnd(node, match.index + match[0].length);
+            if (range.getClientRects().length > 1) broken.push(match[0]);
+          }
+        }
+      }
+      return broken;
+    }""")
+
+
+def test_the_address_leads_to_the_console(local_runtime, browser_page):
+    browser_page.goto(local_runtime.url("/"))
+    browser_page.locator("#account").get_by_text(local_runtime.dev_email).wait_for(timeout=WAIT_MS)
+    assert browser_page.url.endswith("/_local/console")
+
+
+def test_the_api_docs_are_signed_in_as_the_development_account(local_runtime, browser_page):
+    """Swagger UI comes authorized with the development key: "Try it out" answers 200 at once."""
+    page = browser_page
+    for docs in ("/docs/zendesk", "/docs/vipecloud", "/docs/piggy"):
+        page.goto(local_runtime.url(docs))
+        page.locator(".btn.authorize.locked").wait_for(timeout=WAIT_MS)
+    page.goto(local_runtime.url("/docs/"))
+    page.locator(".btn.authorize.locked").wait_for(timeout=WAIT_MS)
+    operation = page.locator("#operations-automations-list_automations_v1_automations_get")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    status = operation.locator(".live-responses-table tr.response .response-col_status").first
+    status.wait_for(timeout=WAIT_MS)
+    assert status.inner_text().strip().startswith("200"), status.inner_text()

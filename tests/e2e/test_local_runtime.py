@@ -69,6 +69,38 @@ def test_clock_rejects_bad_input(local_runtime, clock, body):
     assert close_to(clock.now(), before)
 
 
+@pytest.mark.parametrize("path, body", [("/_local/clock", b'{"advance_seconds": 0}'), ("/_local/sweep", b""),
+                                        ("/_local/accounts", b'{"name": "X", "email": "x@example.com"}')])
+def test_a_body_sent_as_a_form_is_refused_as_the_native_api_does(local_runtime, path, body):
+    """curl -d sends a form's Content-Type: the control API answers it as /v1 does, 415."""
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    local = local_runtime.request("POST", path, data=body, headers=form)
+    native = local_runtime.request("POST", "/v1/webhooks", data=b"{}", headers={
+        **form, **zendesk_auth(local_runtime.dev_email, local_runtime.dev_api_key)})
+    assert (local.status_code, native.status_code) == (415, 415)
+    assert local.json()["error"] == native.json()["error"]["message"] == (
+        "The request body must be sent as JSON (Content-Type: application/json), not as application/x-www-form-urlencoded")
+
+
+def test_the_address_and_the_docs_with_or_without_a_slash(local_runtime):
+    home = local_runtime.request("GET", "/", allow_redirects=False)
+    assert (home.status_code, home.headers["location"]) == (302, "/_local/console")
+    for page in ("/docs", "/docs/", "/docs/zendesk", "/docs/zendesk/", "/docs/piggy/"):
+        answer = local_runtime.request("GET", page)
+        assert answer.status_code == 200 and "swagger-ui" in answer.text, page
+        assert local_runtime.dev_api_key in answer.text  # signed in as the development account
+
+
+def test_the_clock_returns_to_real_time(local_runtime, clock):
+    assert local_runtime.request("POST", "/_local/clock", json={"advance_seconds": 7200}).json()["offset_seconds"] \
+        >= 7200
+    back = local_runtime.request("POST", "/_local/clock", json={"real_time": True})
+    assert back.status_code == 200 and back.json()["offset_seconds"] == 0
+    assert close_to(clock.now(), datetime.now(timezone.utc))
+    refused = local_runtime.request("POST", "/_local/clock", json={"real_time": False})
+    assert refused.status_code == 400 and "real_time must be true" in refused.json()["error"]
+
+
 def test_create_account(local_runtime):
     created = local_runtime.create_account("Tenant B", email="Tenant-B@Example.com", timezone="Europe/Amsterdam")
     assert created["account_id"] and created["api_key"]

@@ -42,6 +42,21 @@ def test_revoke(services):
         services.accounts.create_key("acc_missing")
 
 
+def test_an_accounts_keys_are_listed_by_id_never_the_keys(services):
+    account, first = services.accounts.create_account("Acme", "owner@acme.test")
+    other, _ = services.accounts.create_account("Other", "owner@other.test")
+    first_id = services.accounts.key_record(first).key_id
+    second_id, second = services.accounts.create_key(account.id)
+    services.accounts.revoke_key(first_id)
+    listed = services.accounts.list_keys(account.id)
+    assert [(k.key_id, k.revoked) for k in listed] == [(first_id, True), (second_id, False)]  # oldest first
+    assert all(k.account_id == account.id for k in listed)  # not the other account's
+    assert first not in repr(listed) and second not in repr(listed)
+    assert len(services.accounts.list_keys(other.id)) == 1
+    with pytest.raises(NotFound):
+        services.accounts.list_keys("acc_unknown")
+
+
 @pytest.mark.parametrize("name, email, tz, field", [
     ("", "a@b.test", "UTC", "name"), ("A", "not-an-email", "UTC", "email"), ("A", "a@b.test", "Mars/Base", "timezone"),
 ])

@@ -64,6 +64,19 @@ class MovableClock:
         else:
             time.sleep(seconds)
 
+    @property
+    def offset(self) -> timedelta:
+        """How far this clock is from real time (ahead when positive)."""
+        return self.now() - datetime.now(timezone.utc)
+
+    def to_real_time(self) -> datetime:
+        """Back to real time exactly (a frozen clock stays frozen, at real time)."""
+        with self._lock:
+            self._offset = timedelta(0)
+            if self._frozen_at is not None:
+                self._frozen_at = datetime.now(timezone.utc)
+        return self.now()
+
     def freeze(self) -> None:
         with self._lock:
             self._frozen_at = datetime.now(timezone.utc) + self._offset

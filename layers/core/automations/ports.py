@@ -61,6 +61,9 @@ class AccountStore(Protocol):
 
     def revoke_key(self, key: ApiKey) -> None: ...
 
+    def list_keys(self, account_id: str) -> list[ApiKey]:
+        """The account's keys, oldest first (revoked ones included)."""
+
 
 class AutomationStore(Protocol):
     def allocate(self, account_id: str, count: int) -> list[tuple[int, int]]:

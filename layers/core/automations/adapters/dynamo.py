@@ -69,6 +69,8 @@ class DynamoAccountStore(Table):
         item = {
             "PK": text(f"APIKEY#{key.key_hash}"), "SK": text("APIKEY"),
             "GSI1PK": text(f"KEYID#{key.key_id}"), "GSI1SK": text("APIKEY"),
+            "GSI2PK": text(f"ACCOUNT#{key.account_id}#APIKEYS"),
+            "GSI2SK": text(f"{key.created_at.isoformat()}#{key.key_id}"),
             "key_id": text(key.key_id), "account_id": text(key.account_id), "email": text(key.email),
             "created_at": text(key.created_at.isoformat()), "revoked": {"BOOL": key.revoked},
         }
@@ -94,6 +96,13 @@ class DynamoAccountStore(Table):
         self._db.update_item(TableName=self._table,
                              Key={"PK": text(f"APIKEY#{key.key_hash}"), "SK": text("APIKEY")},
                              UpdateExpression="SET revoked = :t", ExpressionAttributeValues={":t": {"BOOL": True}})
+
+    def list_keys(self, account_id: str) -> list[ApiKey]:
+        """Through GSI2 (keys made before it held them are not listed)."""
+        pages = self._db.get_paginator("query").paginate(
+            TableName=self._table, IndexName="GSI2", KeyConditionExpression="GSI2PK = :pk",
+            ExpressionAttributeValues={":pk": text(f"ACCOUNT#{account_id}#APIKEYS")})
+        return [self._key(item) for page in pages for item in page["Items"]]
 
     @staticmethod
     def _key(item: dict[str, Any]) -> ApiKey:

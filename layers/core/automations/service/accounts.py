@@ -70,6 +70,17 @@ class AccountService:
     def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         return self._store.account_page(limit, after)
 
+    def key_record(self, key: str) -> ApiKey:
+        """The stored record of a key just shown (its id, to revoke it later)."""
+        record = self._store.get_key(hash_key(key))
+        if record is None:
+            raise NotFound("no such API key")
+        return record
+
+    def list_keys(self, account_id: str) -> list[ApiKey]:
+        """The account's keys (ids, dates, revoked or not; never the keys themselves)."""
+        return self._store.list_keys(self.get_account(account_id).id)
+
     def ensure_account(self, name: str, email: str, api_key: str | None = None) -> tuple[Account, str]:
         """The development account: found by owner email or created, with ``api_key`` valid on it."""
         account = self._store.find_account_by_email(email.strip().lower())

@@ -31,6 +31,19 @@ def empty_response(status: int = 204) -> dict[str, Any]:
     return {"statusCode": status, "headers": {}, "body": ""}
 
 
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+
+
+def refuses_media_type(method: str, content_type: str, has_body: bool) -> str | None:
+    """The native and local rule for every request: a body, and a POST, PUT or PATCH even without
+    one, is JSON, sent with ``Content-Type: application/json`` (parameters such as a charset
+    aside) or none; declared as anything else it is refused (415) with this message, else None."""
+    media_type = content_type.split(";")[0].strip()
+    if (has_body or method.upper() in _BODY_METHODS) and media_type.lower() not in ("", "application/json"):
+        return f"The request body must be sent as JSON (Content-Type: application/json), not as {media_type}"
+    return None
+
+
 def principal_from_event(event: dict[str, Any]) -> Principal | None:
     """The authorizer's verdict, passed on by API Gateway in the request context."""
     context = ((event.get("requestContext") or {}).get("authorizer") or {}).get("lambda") or {}

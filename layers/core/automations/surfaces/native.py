@@ -3,7 +3,7 @@ document), errors as {"error": {"code", "message", "details"}}."""
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -11,11 +11,12 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 
 from automations.errors import (
-    Conflict, DomainError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated, ValidationFailed,
-    is_transient,
+    Conflict, DomainError, FieldError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated,
+    ValidationFailed, is_transient,
 )
 from automations.inputs import parse_json
-from automations.surfaces.http import MAX_BODY_BYTES, RETRY_AFTER_SECONDS, logger, principal_from_event
+from automations.surfaces import native_problems
+from automations.surfaces.http import MAX_BODY_BYTES, RETRY_AFTER_SECONDS, logger, principal_from_event, refuses_media_type
 from automations.surfaces.native_errors import error_answer, error_payload
 from automations.telemetry import lambda_handler
 
@@ -46,25 +47,50 @@ def domain_error_response(error: DomainError) -> Response:
     return error_body(status, error.code, message, details)
 
 
-def _validation_response(error: RequestValidationError) -> Response:
+def _validation_response(app: APIGatewayHttpResolver, error: RequestValidationError) -> Response:
     problems = error.errors()
     if any(p.get("type") == "json_invalid" for p in problems):
         return error_body(400, "malformed", "The request body is not valid JSON")
-    details = [{"field": ".".join(str(part) for part in p.get("loc", ())[1:]) or p.get("loc", ("body",))[0],
-                "message": p.get("msg", "invalid")} for p in problems]
-    return error_body(422, "invalid", "The request is not valid", details)
+    return _invalid_response(request_problems(app, problems))
 
 
-_BODY_METHODS = {"POST", "PUT", "PATCH"}
+def _invalid_response(errors: list[FieldError]) -> Response:
+    details = [{"field": e.field, "message": e.message} for e in errors]
+    return error_body(422, "invalid", native_problems.summary(errors), details)
 
 
-def _body_is_not_json(event: dict[str, Any]) -> bool:
-    """A Content-Type other than JSON on a request with a body, or on a method that takes one: left
-    to Powertools, forms and multipart would be parsed (and a multipart without boundary is a 500)."""
-    content_type = ((event.get("headers") or {}).get("content-type") or "").strip().lower()
-    method = event.get("requestContext", {}).get("http", {}).get("method")
-    carries_body = bool(event.get("body")) or method in _BODY_METHODS
-    return carries_body and content_type != "" and not content_type.startswith("application/json")
+def request_problems(app: APIGatewayHttpResolver, problems: list[dict[str, Any]]) -> list[FieldError]:
+    """pydantic's problems with a request, in the product's words: the route's parameters and body
+    model say what each place takes."""
+    dependant = app.context["_route"].dependant
+    event = app.current_event
+    found: list[FieldError] = []
+    for problem in problems:
+        where, *inside = problem.get("loc") or ("body",)
+        if where == "body":
+            body = event.json_body if (event.body or "").strip() else None
+            params, value, root_path = dependant.body_params, body, ()  # one body model per route
+        else:
+            given = {"query": event.resolved_query_string_parameters, "path": app.context.get("_route_args")}
+            params = [p for p in getattr(dependant, f"{where}_params", []) if inside and p.alias == inside[0]]
+            value = (given.get(where) or {}).get(inside[0]) if inside else None
+            root_path, inside = tuple(inside[:1]), inside[1:]
+        if not params:
+            found.append(FieldError(".".join(str(p) for p in problem.get("loc", ())) or "body", "is not valid"))
+            continue
+        info = params[0].field_info
+        root = Annotated[info.annotation, *info.metadata] if info.metadata else info.annotation
+        found += native_problems.field_errors([{**problem, "loc": tuple(inside)}], root,
+                                              value if value is not None else native_problems.MISSING, root_path)
+    return list({e.field: e for e in found}.values())
+
+
+def _not_json(event: dict[str, Any]) -> str | None:
+    """Why the body is refused for its Content-Type, or None: left to Powertools, forms and
+    multipart would be parsed (and a multipart without boundary is a 500)."""
+    content_type = (event.get("headers") or {}).get("content-type") or ""
+    method = event.get("requestContext", {}).get("http", {}).get("method", "")
+    return refuses_media_type(method, content_type, bool(event.get("body")))
 
 
 def _unreadable_body(event: dict[str, Any]) -> str | None:
@@ -101,9 +127,8 @@ class NativeResolver(APIGatewayHttpResolver):
             return error_answer(401, "unauthenticated", "Missing or invalid API key")
         if len((event.get("body") or "").encode()) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1):
             return error_answer(413, "too_large", f"The request body is larger than {MAX_BODY_BYTES // 1024} KB")
-        if _body_is_not_json(event):
-            return error_answer(415, "unsupported_media_type",
-                                "The request body must be JSON (Content-Type: application/json)")
+        if not_json := _not_json(event):
+            return error_answer(415, "unsupported_media_type", not_json)
         if unreadable := _unreadable_body(event):
             return error_answer(400, "malformed", unreadable)
         return super().resolve(event, context)
@@ -118,7 +143,7 @@ def _no_such_resource(error: NotFoundError) -> Response:
 def create_app() -> APIGatewayHttpResolver:
     app = NativeResolver(enable_validation=True)
     app.exception_handler(DomainError)(domain_error_response)
-    app.exception_handler(RequestValidationError)(_validation_response)
+    app.exception_handler(RequestValidationError)(lambda error: _validation_response(app, error))
     app.not_found(_no_such_resource)
 
     @app.exception_handler(Exception)

@@ -16,7 +16,7 @@ from automations.domain.contacts import GroupKind
 from automations.domain.model import (
     Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger, keep_subject,
 )
-from automations.errors import FieldError, ValidationFailed
+from automations.surfaces import native_problems
 from automations.surfaces.native_automation_answers import automation_out
 from automations.surfaces.native_models import Input
 
@@ -243,13 +243,7 @@ def merged(current: Automation, patch: AutomationPatch) -> AutomationDraft:
     try:
         return draft(_BODY.validate_python(body))
     except ValidationError as e:
-        raise ValidationFailed([FieldError(_where(p["loc"]), p["msg"]) for p in e.errors()]) from None
-
-
-def _where(loc: tuple) -> str:
-    """Where pydantic found a problem, as the native errors name it (``event.trigger_config.event``:
-    the union member first, as a create's errors have it)."""
-    return ".".join(str(part) for part in loc) or "body"
+        raise native_problems.InvalidRequest(native_problems.field_errors(e.errors(), AutomationIn, body)) from None
 
 
 def _conditions(given: TicketConditions | ContactConditions) -> Conditions:

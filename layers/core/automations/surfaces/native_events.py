@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BeforeValidator, Field
 
 from automations.errors import Problems
 from automations.service.ingestion import MAX_BATCH, Event, check_event, new_event
 from automations.surfaces.native_models import Input, Model
+
+
+def _iso_text(value: Any) -> Any:
+    """The document promises ISO 8601 text: pydantic alone would read a number as Unix time."""
+    if not isinstance(value, str):
+        raise ValueError("an ISO 8601 date and time")
+    return value
+
+
+IsoInstant = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 
 
 class EventIn(Input):
@@ -17,7 +27,7 @@ class EventIn(Input):
     data: dict[str, Any] | None = Field(None, description="available to the automation as data.* and run.data.*")
     id: str | None = Field(None, min_length=1, max_length=200,
                            description="your id for the event: the same id sent again starts nothing twice")
-    occurred_at: AwareDatetime | None = Field(None, description="when it happened (default: when it arrived)")
+    occurred_at: IsoInstant | None = Field(None, description="when it happened (default: when it arrived)")
 
 
 class EventBatchIn(Input):
