@@ -55,6 +55,10 @@ def _parser() -> argparse.ArgumentParser:
     create_account.add_argument("--email", required=True)
     create_account.add_argument("--timezone", default="UTC", help="IANA time zone (default: UTC)")
     create_account.set_defaults(run=_create_account)
+    zone = accounts.add_parser("set-timezone", help="move an account to another time zone (waiting runs follow)")
+    zone.add_argument("account_id")
+    zone.add_argument("timezone", help="IANA time zone")
+    zone.set_defaults(run=_set_timezone)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", metavar="ACTION", required=True)
@@ -166,6 +170,12 @@ def _create_account(args: argparse.Namespace, extra: list[str]) -> int:
     account, key = _services().accounts.create_account(args.name, args.email, args.timezone)
     print(f"Account: {account.id} ({account.name}, {account.email}, {account.timezone})")
     _print_key(key)
+    return 0
+
+
+def _set_timezone(args: argparse.Namespace, extra: list[str]) -> int:
+    account = _services().accounts.change_timezone(args.account_id, args.timezone)
+    print(f"Account: {account.id} ({account.name}, {account.email}, {account.timezone})")
     return 0
 
 
