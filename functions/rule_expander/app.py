@@ -2,7 +2,9 @@
 firing's one-time schedule with {"account_id", "automation_id", "day"}; pages of a big list go on
 through the expand queue with their cursor, so no invocation runs out of time. The hourly sweep
 also queues {"account_id", "hourly_check": true}: put back any schedule, and make the runs of
-any recent join, that a failure between two writes lost."""
+any recent join, that a failure between two writes lost. A rule whose send window changed (or
+its account's zone) queues {"account_id", "automation_id", "replan": true}: its waiting runs are
+re-planned a page at a time, the rest handed on with where it stopped."""
 import json
 from datetime import date
 
@@ -10,6 +12,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations.bootstrap import services
+from automations.service.replanning import REPLAN
 from automations.telemetry import lambda_handler, logger
 
 _processor = BatchProcessor(event_type=EventType.SQS)
@@ -21,6 +24,9 @@ def _expand(task: dict, context) -> None:
     if task.get("hourly_check"):
         repaired = engine.hourly_check(str(task["account_id"]))
         logger.info("hourly check done", extra={"account_id": task["account_id"], **repaired})
+        return
+    if task.get(REPLAN):
+        _replan(task, context)
         return
     day = date.fromisoformat(task["day"])
     cursor, pages = task.get("cursor"), 0
@@ -35,6 +41,17 @@ def _expand(task: dict, context) -> None:
             break
     logger.info("rule expanded", extra={"account_id": task["account_id"], "automation_id": task["automation_id"],
                                         "pages": pages, "continued": cursor is not None})
+
+
+def _replan(task: dict, context) -> None:
+    replanning, pages = services().run_engine.replanning, 0
+    while task is not None:
+        task = replanning.replan_page(task)
+        pages += 1
+        if task is not None and (context is None or context.get_remaining_time_in_millis() < _RESERVE_MS):
+            replanning.continue_later(task)
+            break
+    logger.info("waiting runs re-planned", extra={"pages": pages, "continued": task is not None})
 
 
 def _record(record: SQSRecord, lambda_context) -> None:

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     create_account.set_defaults(run=_create_account)
     list_accounts = accounts.add_parser("list", parents=[where], help="list the accounts")
     list_accounts.set_defaults(run=_list_accounts)
+    zone = accounts.add_parser("set-timezone", parents=[where], help="move an account to another time zone (waiting runs follow)")
+    zone.add_argument("account_id")
+    zone.add_argument("timezone", help="IANA time zone")
+    zone.set_defaults(run=_set_timezone)
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="action", metavar="ACTION", required=True)
@@ -265,6 +269,12 @@ def _list_accounts(args: argparse.Namespace, extra: list[str]) -> int:
         if after is None:
             break
     print(f"{listed} account{'' if listed == 1 else 's'}.")
+    return 0
+
+
+def _set_timezone(args: argparse.Namespace, extra: list[str]) -> int:
+    account = _services(args).accounts.change_timezone(args.account_id, args.timezone)
+    print(f"Account: {account.id} ({account.name}, {account.email}, {account.timezone})")
     return 0
 
 

@@ -28,10 +28,13 @@ def create_resources(template: Template) -> None:
     dynamodb, sqs = session.client("dynamodb"), session.client("sqs")
     scheduler, events = session.client("scheduler"), session.client("events")
     for table in template.tables:
-        if _created(dynamodb.create_table, **table_definition(table)):
+        definition = table_definition(table)
+        if _created(dynamodb.create_table, **definition):
             ttl = table.properties.get("TimeToLiveSpecification")
             if ttl:
                 dynamodb.update_time_to_live(TableName=table.name, TimeToLiveSpecification=ttl)
+        else:
+            add_missing_indexes(dynamodb, definition)
     # Dead-letter queues first: a redrive policy must name a queue that exists.
     for queue in sorted(template.queues, key=lambda q: "RedrivePolicy" in q.properties):
         _created(sqs.create_queue, QueueName=queue.name, Attributes=queue_attributes(queue))
@@ -86,6 +89,17 @@ def create_rule(events, rule: Resource) -> None:
     targets = [{key: target[key] for key in _TARGET_KEYS if key in target} for target in properties.get("Targets", [])]
     if targets:
         events.put_targets(Rule=rule.name, Targets=targets, **bus)
+
+
+def add_missing_indexes(dynamodb, definition: dict) -> None:
+    """A table restored from an older state gets the global secondary indexes declared since."""
+    described = dynamodb.describe_table(TableName=definition["TableName"])["Table"]
+    present = {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+    for index in definition.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] not in present:
+            dynamodb.update_table(TableName=definition["TableName"],
+                                  AttributeDefinitions=definition["AttributeDefinitions"],
+                                  GlobalSecondaryIndexUpdates=[{"Create": index}])
 
 
 def table_definition(table: Resource) -> dict:

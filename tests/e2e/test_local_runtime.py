@@ -225,6 +225,10 @@ def test_cli_accounts_and_keys(local_runtime, capsys):
 
     assert cli.main(["keys", "revoke", key_id]) == 0
     assert f"Revoked {key_id}" in capsys.readouterr().out
+    assert cli.main(["accounts", "set-timezone", account_id, "Europe/Paris"]) == 0
+    assert "Europe/Paris" in capsys.readouterr().out
+    moved = bootstrap.services().accounts.get_account(account_id)
+    assert (moved.timezone, moved.previous_timezone) == ("Europe/Paris", "Asia/Tokyo")  # the hourly check follows it
     # The authorizer may trust a verified key for AUTH_CACHE_SECONDS: ask the store, not the API.
     with pytest.raises(Unauthenticated):
         bootstrap.services().accounts.authenticate(second_key)
@@ -232,7 +236,8 @@ def test_cli_accounts_and_keys(local_runtime, capsys):
 
 @pytest.mark.parametrize("argv", [
     ["keys", "revoke", "key_missing"], ["keys", "create", "acc_missing"],
-    ["accounts", "create", "X", "--email", "not-an-email"],
+    ["accounts", "create", "X", "--email", "not-an-email"], ["accounts", "set-timezone", "acc_missing", "UTC"],
+    ["accounts", "set-timezone", "acc_missing", "Mars/Olympus"],
 ])
 def test_cli_errors_are_one_line(local_runtime, capsys, argv):
     assert cli.main(argv) == 1

@@ -73,6 +73,24 @@ class TestContacts:
         status, _, body = run("contacts_create", "native_contacts_create", auth, body={"email": contact["email"]})
         assert status == 201, body
 
+    def test_a_changed_time_zone_queues_the_re_plan_of_the_contacts_waiting_runs(self, account, auth, contact):
+        """Through the function and its role: only a change of the zone queues the re-plan."""
+        import boto3
+
+        from automations import config
+
+        def queued():
+            messages = boto3.client("sqs").receive_message(QueueUrl=config.expand_queue_url(),
+                                                           MaxNumberOfMessages=10).get("Messages", [])
+            return [json.loads(m["Body"]) for m in messages]
+
+        assert run("contacts_update", "native_contacts_update", auth, uuid=contact["uuid"],
+                   body={"first_name": "Ada"})[0] == 200 and queued() == []
+        status, _, moved = run("contacts_update", "native_contacts_update", auth, uuid=contact["uuid"],
+                               body={"timezone": "Asia/Tokyo"})
+        assert status == 200 and moved["timezone"] == "Asia/Tokyo"
+        assert queued() == [{"account_id": account[0].id, "contact_uuid": contact["uuid"], "replan": True}]
+
     @pytest.mark.parametrize("body, field", [
         ({"email": "not-an-email"}, "email"), ({"phone": "12"}, "phone"), ({"email": "a@b.co", "timezone": "Mars/Base"}, "timezone"),
         ({"email": "a@b.co", "custom_fields": {"1": "x"}}, "custom_fields.1"), ({}, "base"),

@@ -323,6 +323,35 @@ def test_of_two_problems_the_first_in_vipecloud_order_wins(vip, body, expected):
     assert message(create(vip, body(vip))) == expected
 
 
+def test_an_update_that_changes_the_send_window_queues_the_re_plan_of_the_rules_waiting_runs(vip):
+    """Through the function and its role: one task per shard of the rule's waiting runs, and none
+    for an update that leaves the window as it was."""
+    import boto3
+
+    from automations import config
+    from automations.adapters.shards import DUE_SHARDS
+
+    def queued():
+        sqs, tasks = boto3.client("sqs"), []
+        while messages := sqs.receive_message(QueueUrl=config.expand_queue_url(),
+                                              MaxNumberOfMessages=10).get("Messages", []):
+            tasks += [json.loads(m["Body"]) for m in messages]
+            for m in messages:
+                sqs.delete_message(QueueUrl=config.expand_queue_url(), ReceiptHandle=m["ReceiptHandle"])
+        return tasks
+
+    window = {"contact_trigger_hours": 1, "contact_trigger_from_hour": 9, "contact_trigger_from_min": 0,
+              "contact_trigger_from_ampm": "am", "contact_trigger_to_hour": 5, "contact_trigger_to_min": 0,
+              "contact_trigger_to_ampm": "pm"}
+    created = create(vip, contact_rule(vip, **window))[2]
+    assert update(vip, created["id"], contact_rule(vip, delay_days=2, **window))[0] == 200 and queued() == []
+    narrowed = {**window, "contact_trigger_from_hour": 1, "contact_trigger_from_ampm": "pm", "contact_trigger_to_hour": 3}
+    assert update(vip, created["id"], contact_rule(vip, delay_days=2, **narrowed))[0] == 200
+    tasks = queued()
+    assert sorted(t["shard"] for t in tasks) == list(range(DUE_SHARDS))
+    assert {(t["automation_id"], t["replan"]) for t in tasks} == {(created["id"], True)}
+
+
 def test_an_update_reports_a_trigger_it_cannot_keep_before_the_timing(vip):
     suite = create(vip, {"item_type": "suite_party", "suite_party_id": vip["suite"], "template_type": "email",
                          "template_id": vip["template"]})[2]

@@ -738,9 +738,9 @@ def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env)
     env.services.contact_lists.add_members(env.account, env.list.id, [bob.uuid])
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # the hand-off of bob's join is lost
     assert [r.subject_id for r in env.runs()] == [ann.uuid]
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1}
+    assert env.engine.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 1}
     assert sorted(r.subject_id for r in env.runs()) == sorted([ann.uuid, bob.uuid])
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 0}  # nothing twice
+    assert env.engine.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 0}  # nothing twice
     assert len(env.schedules()) == 2
 
 
@@ -812,7 +812,7 @@ def test_contact_changes_whose_hand_off_was_lost_get_their_runs_from_the_hourly_
     env.services.contacts.update(env.account, ann.uuid, {"first_name": "Annie"})
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # this announcement is lost
     assert len(env.runs(ann)) == 1
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1}
+    assert env.engine.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 1}
     env.drain()
     assert len(env.runs(ann)) == 2 and len(env.sent()) == 2
     assert env.engine.hourly_check(env.account)["caught_up_runs"] == 0  # nothing twice

@@ -63,6 +63,7 @@ class Services:
         return AccountService(DynamoAccountStore(self._db, self._table),
                               on_account_created=lambda account: self.automations.install_defaults(account.id))
 
+
     @functools.cached_property
     def automations(self):
         from automations.adapters.dynamo import DynamoAutomationStore
@@ -72,9 +73,11 @@ class Services:
                                  on_change=self._schedules_follow)
 
     def _schedules_follow(self, before, after) -> None:
-        """A recurring or date-field automation's schedule follows it; other kinds have none (and
-        their handlers never build the run engine)."""
+        """A recurring or date-field automation's schedule follows it, and a contact rule's waiting
+        runs its send window; other kinds have neither (and their handlers never build the run
+        engine)."""
         from automations.domain.contact_rules import SCHEDULED_TRIGGERS
+        from automations.service.replanning import window_changed
 
         if any(a is not None and a.trigger in SCHEDULED_TRIGGERS for a in (before, after)):
             try:
@@ -82,6 +85,11 @@ class Services:
             except Exception:  # the automation is saved; the hourly schedule check puts it right
                 logging.getLogger(__name__).exception("schedule of automation %s not updated",
                                                       (after or before).id)
+        if window_changed(before, after):
+            try:
+                self.run_engine.replanning.replan_rule(after)
+            except Exception:  # the automation is saved; the executor holds each send to the new window
+                logging.getLogger(__name__).exception("runs of automation %s not re-planned", after.id)
 
     @functools.cached_property
     def _run_store(self):
@@ -186,7 +194,11 @@ class Services:
         from automations.adapters.dynamo_contacts import DynamoContactStore
         from automations.service.contacts import ContactService
 
-        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, self.event_ingestion)
+        from automations.service.replanning import contact_task
+
+        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, self.event_ingestion,
+                              zone_changed=lambda change: self._run_queue.expand_later(
+                                  [contact_task(change.account_id, change.contact_uuid)]))
 
     @functools.cached_property
     def event_ingestion(self):
@@ -252,7 +264,8 @@ class Services:
         from automations.service.run_engine import RunEngine
 
         return RunEngine(
-            store=self._run_store, accounts=self.accounts, automations=self.run_reads.service(self.automations, "find"),
+            store=self._run_store, accounts=self.run_reads.service(self.accounts, "get_account"),
+            automations=self.run_reads.service(self.automations, "find"),
             contacts=self.contacts, groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
             templates=self.run_reads.service(self.templates, "find"), deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
             scheduler=self.time_buckets, queue=self._run_queue, event_log=self.contact_events, conditions=matches)

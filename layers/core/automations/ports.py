@@ -46,6 +46,13 @@ class AccountStore(Protocol):
 
     def get_account(self, account_id: str) -> Account | None: ...
 
+    def set_timezone(self, account: Account, timezone: str) -> bool:
+        """Store the account's new zone if it is still ``account.timezone`` (its previous zone
+        kept until followed); False otherwise."""
+
+    def zone_followed(self, account: Account) -> bool:
+        """Forget the previous zone if the account is still as given; False otherwise."""
+
     def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         """Up to ``limit`` account ids after ``after``, in id order, and the last one's id when
         there may be more (None at the end)."""
@@ -271,6 +278,15 @@ class RunStore(Protocol):
     def due(self, shard: int, before: datetime, limit: int, after: str | None = None
             ) -> tuple[list[tuple[str, str]], str | None]:
         """(account id, run id) of unfinished runs to look at by ``before``, and where to go on."""
+
+    def get_many(self, account_id: str, run_ids: list[str]) -> list[Run]:
+        """Those of ``run_ids`` that are stored (an unreadable one left out, visibly)."""
+
+    def waiting(self, account_id: str, automation_id: int, shard: int, limit: int, after: str | None = None
+                ) -> tuple[list[str], str | None]:
+        """Ids of the automation's runs in ``shard`` (of ``due_shards``) planned for later than
+        they were made and still waiting, after the run id ``after``, and where the next page
+        starts (None at the end)."""
 
 
 class RunScheduler(Protocol):

@@ -49,7 +49,33 @@ class DynamoAccountStore(Table):
             return None
         return Account(id=account_id, name=item["name"]["S"], email=item["email"]["S"],
                        timezone=item["timezone"]["S"], created_at=datetime.fromisoformat(item["created_at"]["S"]),
-                       business_hours=json.loads(item["business_hours"]["S"]))
+                       business_hours=json.loads(item["business_hours"]["S"]),
+                       previous_timezone=item.get("previous_timezone", {}).get("S"))
+
+    def set_timezone(self, account: Account, timezone: str) -> bool:
+        """Store the account's new zone if it is still in ``account.timezone``, keeping the zone
+        before the first change not yet followed; False when the zone changed meanwhile."""
+        return self._update_account(account.id, "SET #zone = :new, previous_timezone = if_not_exists("
+                                    "previous_timezone, :old)", "#zone = :old",
+                                    {":new": text(timezone), ":old": text(account.timezone)})
+
+    def zone_followed(self, account: Account) -> bool:
+        """Forget the account's previous zone if it is still ``account.previous_timezone`` and
+        its zone ``account.timezone``; False when either changed meanwhile."""
+        return self._update_account(account.id, "REMOVE previous_timezone",
+                                    "previous_timezone = :previous AND #zone = :zone",
+                                    {":previous": text(account.previous_timezone), ":zone": text(account.timezone)})
+
+    def _update_account(self, account_id: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        try:
+            self._db.update_item(TableName=self._table, Key={"PK": text(f"ACCOUNT#{account_id}"), "SK": text("ACCOUNT")},
+                                 UpdateExpression=update, ConditionExpression=condition,
+                                 ExpressionAttributeNames={"#zone": "timezone"}, ExpressionAttributeValues=values)
+        except ClientError as e:
+            if has_code(e, "ConditionalCheckFailedException"):
+                return False
+            raise
+        return True
 
     def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         condition, values = "GSI2PK = :a", {":a": text("ACCOUNTS")}

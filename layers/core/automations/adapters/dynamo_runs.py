@@ -4,8 +4,11 @@ shard comes from the run id (adapters/shards.py), so no key takes every run of a
 an automation. An unfinished run also sits in the
 sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone should next look at it>#...): a
 scheduled run at its due time, a running one when its lease ends, so the hourly sweep finds
-runs whose schedule or executor was lost without a Scan. Every change after creation is a
-conditional write on the run's version."""
+runs whose schedule or executor was lost without a Scan. A run planned for later than it was
+made also sits in the sparse WaitingIndex (WAIT_PK=ACCOUNT#<a>#WAITING#<automation>#<shard>,
+WAIT_SK=<run id>, keys only) while it waits, so a change of its automation's window re-plans
+exactly the runs waiting on it. Every change after creation is a conditional write on the run's
+version."""
 from __future__ import annotations
 
 import functools
@@ -39,20 +42,25 @@ def run_document(run: Run) -> dict[str, Any]:
         "deliveries": list(run.deliveries), "history": list(run.history), "error": run.error,
         "attempts": run.attempts, "lease_until": run.lease_until.isoformat() if run.lease_until else None,
         "template_id": run.template_id, "step": run.step, "trigger": run.trigger,
+        "not_before": run.not_before.isoformat() if run.not_before else None, "moves": run.moves,
     }
 
 
 def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) -> Run:
+    due_at = datetime.fromisoformat(doc["due_at"]) if doc["due_at"] else None
     return Run(
         account_id=account_id, id=doc["id"], automation_id=doc["automation_id"],
         subject_kind=SubjectKind(doc["subject_kind"]), subject_id=doc["subject_id"], occurrence=doc["occurrence"],
         status=RunStatus(doc["status"]), created_at=datetime.fromisoformat(doc["created_at"]),
         updated_at=datetime.fromisoformat(doc["updated_at"]),
-        due_at=datetime.fromisoformat(doc["due_at"]) if doc["due_at"] else None, data=doc["data"],
+        due_at=due_at, data=doc["data"],
         changes=doc["changes"], deliveries=tuple(doc["deliveries"]), history=tuple(doc["history"]),
         error=doc["error"], version=version, attempts=doc.get("attempts", 0),
         lease_until=datetime.fromisoformat(doc["lease_until"]) if doc.get("lease_until") else None,
         template_id=doc.get("template_id"), step=doc.get("step"), trigger=doc.get("trigger"),
+        # A run stored before runs kept it: never earlier than it was planned.
+        not_before=datetime.fromisoformat(doc["not_before"]) if doc.get("not_before") else due_at,
+        moves=doc.get("moves", 0),
     )
 
 
@@ -67,6 +75,20 @@ def _due_key(run: Run) -> dict[str, Any]:
         return {}
     return {"DUE_PK": text(due_shard_key(shard_of(run.id, DUE_SHARDS))),
             "DUE_SK": text(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
+
+
+def waiting_key(account_id: str, automation_id: int, shard: int) -> str:
+    return f"ACCOUNT#{account_id}#WAITING#{automation_id}#{shard}"
+
+
+def _waiting_key(run: Run) -> dict[str, Any]:
+    """The WaitingIndex keys of a run that waits to be sent: a contact run (not a series step,
+    whose time is its own) planned for later than it was made."""
+    if (run.status is not RunStatus.SCHEDULED or run.subject_kind is not SubjectKind.CONTACT
+            or run.step is not None or run.due_at is None or run.due_at <= run.created_at):
+        return {}
+    return {"WAIT_PK": text(waiting_key(run.account_id, run.automation_id, shard_of(run.id, DUE_SHARDS))),
+            "WAIT_SK": text(run.id)}
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
@@ -118,7 +140,7 @@ class DynamoRunStore(Table):
             "GSI2PK": text(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
             "status": text(run.status.value), "version": number(run.version),
             "data": text(json.dumps(run_document(run), separators=(",", ":"), default=str)),
-            **_due_key(run),
+            **_due_key(run), **_waiting_key(run),
         }
 
     def new_run_put(self, run: Run) -> dict[str, Any]:
@@ -171,6 +193,27 @@ class DynamoRunStore(Table):
         keys = [runs_key(account_id, r) for r in dict.fromkeys(run_ids)]
         items = self.batch_get(keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix("RUN#") for item in items}
+
+    def get_many(self, account_id: str, run_ids: list[str]) -> list[Run]:
+        """Those of ``run_ids`` that are stored (consistent reads); an unreadable one is left out, logged."""
+        items = batch_get(self._db, self._table, [runs_key(account_id, r) for r in dict.fromkeys(run_ids)],
+                          ConsistentRead=True)
+        return read_all(items, functools.partial(_from_item, account_id), "run")
+
+    def waiting(self, account_id: str, automation_id: int, shard: int, limit: int, after: str | None = None
+                ) -> tuple[list[str], str | None]:
+        """Ids of the automation's runs in ``shard`` that wait to be sent (the WaitingIndex), after
+        the run id ``after``, and the last one's id when there may be more (None at the end)."""
+        partition = waiting_key(account_id, automation_id, shard)
+        query: dict[str, Any] = {
+            "TableName": self._table, "IndexName": "WaitingIndex", "Limit": limit,
+            "KeyConditionExpression": "WAIT_PK = :pk", "ExpressionAttributeValues": {":pk": text(partition)}}
+        if after is not None:
+            query["ExclusiveStartKey"] = {"WAIT_PK": text(partition), "WAIT_SK": text(after),
+                                          **runs_key(account_id, after)}
+        page = self._db.query(**query)
+        more = page.get("LastEvaluatedKey")
+        return [item["WAIT_SK"]["S"] for item in page["Items"]], more["WAIT_SK"]["S"] if more else None
 
     def due(self, shard: int, before: datetime, limit: int, after: str | None = None
             ) -> tuple[list[tuple[str, str]], str | None]:
@@ -250,7 +293,8 @@ class DynamoRunStore(Table):
 
     def set_aside(self, account_id: str, run_id: str, reason: str) -> None:
         self._db.update_item(TableName=self._table, Key=runs_key(account_id, run_id),
-                             UpdateExpression="SET #status = :failed, #error = :reason REMOVE DUE_PK, DUE_SK",
+                             UpdateExpression="SET #status = :failed, #error = :reason "
+                                              "REMOVE DUE_PK, DUE_SK, WAIT_PK, WAIT_SK",
                              ExpressionAttributeNames={"#status": "status", "#error": "error"},
                              ExpressionAttributeValues={":failed": text(RunStatus.FAILED.value), ":reason": text(reason)})
 

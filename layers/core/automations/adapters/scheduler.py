@@ -24,7 +24,9 @@ RETRY_POLICY = {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 86_400}
 
 
 def run_schedule_name(run: Run) -> str:
-    return run.id  # "run_" + 24 hex: within Scheduler's 64 characters
+    """"run_" + 24 hex (within Scheduler's 64 characters); a re-planned run's schedule names its
+    move, so a move is never taken for the schedule of the time it moved from."""
+    return f"{run.id}-moved{run.moves}" if run.moves else run.id
 
 
 def retry_schedule_name(run: Run) -> str:

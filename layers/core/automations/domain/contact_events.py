@@ -34,6 +34,7 @@ class ContactEvent:
     group_id: int | None  # joins only
     occurred_at: datetime
     id: str
+    zone_changed: bool = False  # a change of the contact's time zone: its waiting runs are re-planned
 
     @property
     def is_join(self) -> bool:
@@ -44,6 +45,8 @@ class ContactEvent:
                "occurred_at": sortable(self.occurred_at), "id": self.id}
         if self.is_join:
             doc[_GROUP_KEY[self.event]] = self.group_id
+        if self.zone_changed:
+            doc["zone_changed"] = True
         return doc
 
     @classmethod
@@ -51,7 +54,8 @@ class ContactEvent:
         kind = ContactEventKind(data["event"])
         return cls(event=kind, account_id=data["account_id"], contact_uuid=data["contact_uuid"],
                    group_id=data[_GROUP_KEY[kind]] if kind in JOINS else None,
-                   occurred_at=datetime.fromisoformat(data["occurred_at"].replace("Z", "+00:00")), id=data["id"])
+                   occurred_at=datetime.fromisoformat(data["occurred_at"].replace("Z", "+00:00")), id=data["id"],
+                   zone_changed=bool(data.get("zone_changed")))
 
     @property
     def group_kind(self) -> GroupKind:
@@ -73,8 +77,10 @@ def event_id(account_id: str, *parts: object) -> str:
     return "evt_" + digest.hexdigest()[:24]
 
 
-def changed(kind: ContactEventKind, account_id: str, contact_uuid: str, version: int, at: datetime) -> ContactEvent:
+def changed(kind: ContactEventKind, account_id: str, contact_uuid: str, version: int, at: datetime,
+            zone_changed: bool = False) -> ContactEvent:
     """A contact created (version 1) or changed (each later version): one event per version, so
     the same change reported twice is the same event."""
     return ContactEvent(event=kind, account_id=account_id, contact_uuid=contact_uuid, group_id=None,
-                        occurred_at=ensure_utc(at), id=event_id(account_id, kind.value, contact_uuid, version))
+                        occurred_at=ensure_utc(at), id=event_id(account_id, kind.value, contact_uuid, version),
+                        zone_changed=zone_changed)

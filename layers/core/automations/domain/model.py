@@ -36,6 +36,8 @@ class Account:
     # Business-hours schedule for *_business_hours conditions: {"schedule": [[[start_min, end_min]...] x 7]}
     # in the account's timezone; empty means Mon-Fri 09:00-17:00.
     business_hours: dict[str, Any] = field(default_factory=dict)
+    # The zone before a change of ``timezone``, until what waits on the account's clock follows it.
+    previous_timezone: str | None = None
 
 
 @dataclass(frozen=True)

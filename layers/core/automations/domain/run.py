@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from automations.clock import iso_z
 from automations.domain.model import SubjectKind
 
 # A run is one DynamoDB item (at most 400 KB) holding its data beside its history and outcome,
@@ -59,7 +60,21 @@ class Run:
     template_id: int | None = None  # the template it sends (what cancel_email/text/series name)
     step: int | None = None  # a series step run: the step's index in its series template
     trigger: str | None = None  # the automation's trigger kind when the run was made (metrics by trigger)
+    # Never sent before this: its trigger plus the delay in force then (a series step: its due time).
+    not_before: datetime | None = None
+    moves: int = 0  # times its due time was re-planned (each move has a schedule of its own)
 
     @property
     def finished(self) -> bool:
         return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
+
+
+def history_entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:
+    """One line of a run's history."""
+    return {"at": iso_z(at), "event": event, **({"detail": detail} if detail else {})}
+
+
+def moved(run: Run, due: datetime, at: datetime, event: str, why: str, **changes: Any) -> Run:
+    """``run`` waiting for ``due`` instead (a move, recorded in its history as ``event``)."""
+    return replace(run, due_at=due, moves=run.moves + 1, updated_at=at, **changes,
+                   history=run.history + (history_entry(at, event, f"due {iso_z(due)}: {why}"),))

@@ -101,6 +101,13 @@ def due_at(triggered_at: datetime, delay: Delay, window: SendWindow | None, zone
     return into_window(triggered_at.astimezone(timezone.utc) + delay.total, window, zone)
 
 
+def send_at(not_before: datetime, window: SendWindow | None, zone: ZoneInfo, now: datetime) -> datetime:
+    """When a waiting run goes, as its window and zone are ``now``: the first instant the window
+    admits in ``zone`` from ``not_before`` (its trigger plus its delay), and not before ``now``.
+    A changed window or zone re-plans a run to it, and the executor holds a run to it."""
+    return into_window(max(not_before, now), window, zone)
+
+
 def series_step_due(previous: datetime, delay_days: int, at: ClockTime | None, weekdays_only: bool,
                     zone: ZoneInfo) -> datetime:
     """A series step's due time, ``delay_days`` calendar days after the previous step (the first
@@ -207,10 +214,14 @@ def anniversary_on(held: date, local_day: date) -> bool:
 
 def zone_of(*names: str | None) -> ZoneInfo:
     """The first of ``names`` that is a known zone (a contact's, then the account's); else UTC."""
-    for name in names:
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (KeyError, ValueError):
-                continue
-    return ZoneInfo("UTC")
+    return next((zone for zone in map(known_zone, names) if zone is not None), ZoneInfo("UTC"))
+
+
+def known_zone(name: str | None) -> ZoneInfo | None:
+    """The zone named ``name``; None for none or an unknown name."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (KeyError, ValueError):
+            return None
+    return None

@@ -6,6 +6,8 @@ import hmac
 import re
 import secrets
 import string
+from dataclasses import replace
+from typing import Any
 from zoneinfo import available_timezones
 
 from automations import clock
@@ -24,6 +26,11 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _check_zone(timezone: Any, problems: Problems) -> None:
+    if not isinstance(timezone, str) or timezone not in available_timezones():
+        problems.add("timezone", f"Timezone: {timezone!r} is not an IANA time zone name")
+
+
 def new_key() -> str:
     return "".join(secrets.choice(_KEY_ALPHABET) for _ in range(KEY_LENGTH))
 
@@ -39,8 +46,7 @@ class AccountService:
             problems.add("name", "Name: cannot be blank")
         if not isinstance(email, str) or not EMAIL_FORMAT.match(email.strip()):
             problems.add("email", "Email: is not a valid email address")
-        if not isinstance(timezone, str) or timezone not in available_timezones():
-            problems.add("timezone", f"Timezone: {timezone!r} is not an IANA time zone name")
+        _check_zone(timezone, problems)
         problems.raise_if_any()
         account = Account(id=f"acc_{secrets.token_hex(8)}", name=name.strip(),
                           email=email.strip().lower(), timezone=timezone, created_at=clock.now())
@@ -66,6 +72,24 @@ class AccountService:
         if not found:
             raise NotFound(f"brand {brand_id} not found")
         return found[0]
+
+    def change_timezone(self, account_id: str, timezone: str) -> Account:
+        """Move the account to another zone (a conditional write, so two changes at once end in
+        one of them). The zone it leaves is kept until the account's hourly check has made what
+        waits on its clock follow (``zone_followed``): a crash loses nothing."""
+        problems = Problems()
+        _check_zone(timezone, problems)
+        problems.raise_if_any()
+        before = self.get_account(account_id)
+        if before.timezone == timezone:
+            return before
+        if not self._store.set_timezone(before, timezone):
+            raise Conflict("the account's time zone was changed by another request; try again")
+        return replace(before, timezone=timezone, previous_timezone=before.previous_timezone or before.timezone)
+
+    def zone_followed(self, account: Account) -> bool:
+        """What waits on the account's clock follows its zone now; False if it changed again meanwhile."""
+        return self._store.zone_followed(account)
 
     def account_page(self, limit: int, after: str | None = None) -> tuple[list[str], str | None]:
         return self._store.account_page(limit, after)

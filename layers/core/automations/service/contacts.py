@@ -249,10 +249,14 @@ class ContactChanges(Protocol):
 
 
 class ContactService:
-    def __init__(self, store: ContactStore, fields: CustomFieldService, changes: ContactChanges | None = None) -> None:
+    def __init__(self, store: ContactStore, fields: CustomFieldService, changes: ContactChanges | None = None,
+                 zone_changed: Callable[[contact_events.ContactEvent], None] | None = None) -> None:
         self._store = store
         self._fields = fields
         self._changes = changes
+        # A change of the contact's zone, once stored: its waiting runs are re-planned (if this is
+        # lost, the run engine's hourly check finds the change in the contact event log).
+        self._zone_changed = zone_changed
 
     def get(self, account_id: str, contact_uuid: str) -> Contact:
         contact = self._store.get(account_id, contact_uuid) if domain.is_uuid(contact_uuid) else None
@@ -295,9 +299,15 @@ class ContactService:
             if new == old:
                 return old
             new = replace(new, updated_at=clock.now(), version=old.version + 1)
-            change = self._change(contact_events.ContactEventKind.CONTACT_UPDATED, new)
+            change = self._change(contact_events.ContactEventKind.CONTACT_UPDATED, new,
+                                  zone_changed=new.timezone != old.timezone)
             self._store.replace(old, new, change)
             self._announce(change)  # only a change that was written is an event
+            if change.zone_changed and self._zone_changed:
+                try:
+                    self._zone_changed(change)
+                except Exception:  # the change is saved and logged: the hourly check re-plans its runs
+                    _log.exception("runs of contact %s not re-planned", contact_uuid)
             return new
 
         return _retry_stale(attempt)
@@ -306,8 +316,10 @@ class ContactService:
         _retry_stale(lambda: self._store.delete(self.get(account_id, contact_uuid)))
 
     @staticmethod
-    def _change(kind: contact_events.ContactEventKind, contact: Contact) -> contact_events.ContactEvent:
-        return contact_events.changed(kind, contact.account_id, contact.uuid, contact.version, contact.updated_at)
+    def _change(kind: contact_events.ContactEventKind, contact: Contact,
+                zone_changed: bool = False) -> contact_events.ContactEvent:
+        return contact_events.changed(kind, contact.account_id, contact.uuid, contact.version, contact.updated_at,
+                                      zone_changed)
 
     def _announce(self, change: contact_events.ContactEvent) -> None:
         if self._changes is None:

@@ -13,6 +13,7 @@ interrupted mid-way keeps a lease; when it ends the hourly re-drive (or the retr
 takes the run over and finishes what is left."""
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -29,10 +30,12 @@ from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockT
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
-from automations.domain.run import Run, RunStatus, run_id
+from automations.domain.run import Run, RunStatus, moved, run_id
+from automations.domain.run import history_entry as _entry
 from automations.errors import Conflict, NotFound, is_throttle, is_transient, reason_of
 from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
+from automations.service.replanning import Replanner, contact_zone, send_time
 
 _log = logging.getLogger(__name__)
 
@@ -96,6 +99,8 @@ class RunEngine:
         self._log = event_log  # ContactEvents: the durable contact event log
         self._matches = conditions  # (conditions, contact, data) -> bool
         self._composer = Composer(templates.find)
+        self.replanning = Replanner(store=store, accounts=accounts, automations=automations, contacts=contacts,
+                                    queue=queue, scheduler=scheduler, hand_on=self.hand_on)
 
     # -- triggers ------------------------------------------------------------------------------
     def on_contact_events(self, events: list[ContactEvent], *, missing_only: bool = False) -> list[Run]:
@@ -207,6 +212,7 @@ class RunEngine:
                 zone = timing.zone_of(contact.timezone if contact else None, account.timezone)
                 due = plan.due_at or timing.due_at(plan.triggered_at, delay, window, zone)
                 run = _run_of(automation, plan, now, RunStatus.SCHEDULED, due_at=due, data=plan.data,
+                              not_before=plan.due_at or clock.ensure_utc(plan.triggered_at) + delay.total,
                               template_id=plan.template_id or sent_template(automation),
                               history=(_entry(now, "scheduled", f"due {clock.iso_z(due)}"),))
                 created = self._store.put_new(run)
@@ -226,10 +232,10 @@ class RunEngine:
                 # the first put.
             runs.append(run)
             waiting.append(run)
-        self._hand_on(waiting)
+        self.hand_on(waiting)
         return runs
 
-    def _hand_on(self, runs: list[Run]) -> None:
+    def hand_on(self, runs: list[Run]) -> None:
         """Each run to what executes it at its due time, never before: the run queue, with a
         delay when the wait fits in one (to the second), else a one-time schedule (or its time
         bucket's, when many are due in one minute)."""
@@ -265,7 +271,7 @@ class RunEngine:
         if run is None or run.finished:
             return run
         if run.status is RunStatus.SCHEDULED and run.due_at and run.due_at > now:
-            self._hand_on([run])  # delivered early (whatever delivered it): it waits for the rest
+            self.hand_on([run])  # delivered early (whatever delivered it): it waits for the rest
             return run
         if run.status is RunStatus.RUNNING and run.lease_until and run.lease_until > now:
             return run
@@ -300,6 +306,10 @@ class RunEngine:
         contact = self._contacts.find(run.account_id, run.subject_id)
         if contact is None:
             return self._finish(run, RunStatus.SKIPPED, "the contact no longer exists")
+        if run.attempts == 1:  # a retry finishes what began inside the window
+            held = self._held(run, automation, contact)
+            if held is not None:
+                return held
         if run.step is None and automation.trigger in JOIN_TRIGGERS.values():
             rule = ContactRule.from_automation(automation)
             if not self._groups[rule.source_kind].is_member(run.account_id, rule.source_id, contact.uuid):
@@ -336,6 +346,22 @@ class RunEngine:
             self._next_step(run, automation, contact, series)
         return self._finish(run, RunStatus.SUCCEEDED, None, detail=_sent_summary(stored),
                             announcement=succeeded_event(automation, contact, run.id, run.data, clock.now()))
+
+    def _held(self, run: Run, automation: Automation, contact: Contact) -> Run | None:
+        """A claimed run whose time, as its rule's window and its contact's zone are now, has not
+        come: waiting again until then (the attempt undone), under a schedule of its own."""
+        now, account = clock.now(), functools.partial(self._accounts.get_account, run.account_id)
+        due = send_time(run, automation, lambda: contact_zone(contact, account), now)
+        if due <= now:
+            return None
+        waiting = moved(run, due, now, "held", "outside its window now", status=RunStatus.SCHEDULED,
+                        attempts=run.attempts - 1, lease_until=None)
+        try:
+            waiting = self._store.replace(run, waiting)
+        except StaleWrite:  # our lease ran out and another executor took the run over
+            return self._store.get(run.account_id, run.id)
+        self.hand_on([waiting])
+        return waiting
 
     def _unconfirmed(self, delivery: Delivery) -> Delivery:
         telemetry.count("DeliveriesUnconfirmed", dimension=("channel", delivery.channel.value),
@@ -572,9 +598,11 @@ class RunEngine:
         self._queue.expand_later([{"account_id": a, "hourly_check": True} for a in account_ids])
 
     def hourly_check(self, account_id: str) -> dict[str, int]:
-        """What a failure between two writes can have left undone: schedules put back, and runs
-        of recent contact events created."""
-        return {"schedules": self.check_schedules(account_id), "caught_up_runs": len(self.catch_up(account_id))}
+        """What a failure between two writes can have left undone, or a change of the account's
+        zone left to it: what waits on the account's clock moved to its zone, schedules put back,
+        and runs of recent contact events created."""
+        return {"zone_followed": self.replanning.follow_zone(account_id),
+                "schedules": self.check_schedules(account_id), "caught_up_runs": len(self.catch_up(account_id))}
 
     def catch_up(self, account_id: str) -> list[Run]:
         """Runs of the contact events (joins, contacts created or changed) of the last CATCH_UP
@@ -584,6 +612,8 @@ class RunEngine:
         while True:
             logged, cursor = self._log.since(account_id, cursor=cursor, since=clock.now() - CATCH_UP)
             made += self.on_contact_events(logged, missing_only=True)
+            for contact_uuid in {e.contact_uuid for e in logged if e.zone_changed}:
+                self.replanning.contact_changed(account_id, contact_uuid)  # idempotent: moves a run once
             for change in (e for e in logged if not e.is_join):
                 try:
                     made += self.on_event(account_id, change.event.value, change.contact_uuid, data=None,
@@ -649,10 +679,6 @@ def _run_of(automation: Automation, plan: Plan, now: datetime, status: RunStatus
 def _counted(metric: str, run: Run) -> None:
     telemetry.count(metric, dimension=("trigger", run.trigger or "unknown"), account_id=run.account_id,
                     automation_id=run.automation_id, run_id=run.id)
-
-
-def _entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:
-    return {"at": clock.iso_z(at), "event": event, **({"detail": detail} if detail else {})}
 
 
 def _sent_summary(deliveries: list[Delivery]) -> str | None:
