@@ -196,8 +196,7 @@ class DynamoRunStore(Table):
 
     def get_many(self, account_id: str, run_ids: list[str]) -> list[Run]:
         """Those of ``run_ids`` that are stored (consistent reads); an unreadable one is left out, logged."""
-        items = batch_get(self._db, self._table, [runs_key(account_id, r) for r in dict.fromkeys(run_ids)],
-                          ConsistentRead=True)
+        items = self.batch_get([runs_key(account_id, r) for r in dict.fromkeys(run_ids)], ConsistentRead=True)
         return read_all(items, functools.partial(_from_item, account_id), "run")
 
     def waiting(self, account_id: str, automation_id: int, shard: int, limit: int, after: str | None = None
