@@ -224,6 +224,7 @@ class IamModel:
         self.not_modelled: dict[str, list[str]] = {}
         for stack in template.stacks():
             resources = expansions[stack.path]["Resources"]
+            anchors = yaml_anchors(stack.path)  # once a stack: parsing it again per function took seconds
             for logical_id, resource in resources.items():
                 if resource["Type"] != "AWS::Lambda::Function":
                     continue
@@ -231,11 +232,11 @@ class IamModel:
                 if role not in resources:
                     raise IamModelError(f"{logical_id}: its Role is not a role of this template")
                 self.statements[logical_id], self.not_modelled[logical_id] = self._role_statements(
-                    stack, logical_id, role, resources, stack.raw["Resources"].get(logical_id) or {})
+                    stack, logical_id, role, resources, stack.raw["Resources"].get(logical_id) or {}, anchors)
 
     def _role_statements(self, stack: Template, function_id: str, role_id: str, resources: dict,
-                         original: dict) -> tuple[list[Statement], list[str]]:
-        labels = _policy_labels(original, yaml_anchors(stack.path))
+                         original: dict, anchors: dict) -> tuple[list[Statement], list[str]]:
+        labels = _policy_labels(original, anchors)
         properties = resources[role_id]["Properties"]
         statements, not_modelled = [], []
         for policy in properties.get("Policies") or []:
