@@ -70,10 +70,12 @@ class Env:
         while messages := self.sqs.receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10,
                                                    AttributeNames=["All"]).get("Messages", []):
             arn = self.template.arn("EventsQueue")
-            invoke(self.template.functions["EventsIngestFunction"],
-                   {"Records": [sqs_record(m, arn, "us-east-1") for m in messages]})
-            for m in messages:
-                self.sqs.delete_message(QueueUrl=config.events_queue_url(), ReceiptHandle=m["ReceiptHandle"])
+            answer = invoke(self.template.functions["EventsIngestFunction"],
+                            {"Records": [sqs_record(m, arn, "us-east-1") for m in messages]})
+            handed_back = {failure["itemIdentifier"] for failure in (answer or {}).get("batchItemFailures", [])}
+            for m in messages:  # as the event source does: a record handed back is received again
+                if m["MessageId"] not in handed_back:
+                    self.sqs.delete_message(QueueUrl=config.events_queue_url(), ReceiptHandle=m["ReceiptHandle"])
 
     def runs(self, contact=None, status=None):
         found, cursor = [], None
