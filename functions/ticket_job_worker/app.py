@@ -21,7 +21,7 @@ def _work(record: SQSRecord, lambda_context):
         logger.error("ticket job message is not a job", extra={"message_id": record.message_id})
         return
     last = int(record.attributes.approximate_receive_count) >= MAX_RECEIVES
-    jobs = services().ticket_jobs
+    jobs = services().bulk_jobs
     finished = jobs.work(account_id, job_id, last_attempt=last,
                          has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
     if not finished:

@@ -8,7 +8,8 @@ app = native.create_app()
 
 @app.post("/v1/users", status_code=201)
 def create_user(user: UserIn) -> UserOut:
-    created = services().users.create(native.account_id(app), user.name, user.email, user.role)
+    created = services().users.create(native.account_id(app), {"name": user.name, "email": user.email,
+                                                                 "role": user.role})
     return user_out(created)
 
 

@@ -5,6 +5,6 @@ from automations.surfaces import zendesk, zendesk_tickets
 
 @zendesk.endpoint
 def handler(request):
-    job = services().ticket_jobs.create_many(request.account_id, zendesk_tickets.tickets_from_body(request),
+    job = services().bulk_jobs.create_many(request.account_id, zendesk_tickets.tickets_from_body(request),
                                              request.principal.email)
     return zendesk_tickets.job_response(request, job)

@@ -6,6 +6,6 @@ from automations.surfaces import zendesk, zendesk_tickets
 
 @zendesk.endpoint
 def handler(request):
-    job = services().ticket_jobs.purge_many(request.account_id, [zendesk.path_id(request)], request.principal.email,
+    job = services().bulk_jobs.purge_many(request.account_id, [zendesk.path_id(request)], request.principal.email,
                                             must_exist=True)
     return zendesk_tickets.job_response(request, job)

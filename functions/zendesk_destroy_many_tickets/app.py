@@ -5,5 +5,5 @@ from automations.surfaces import zendesk, zendesk_tickets
 
 @zendesk.endpoint
 def handler(request):
-    job = services().ticket_jobs.delete_many(request.account_id, zendesk.query_ids(request), request.principal.email)
+    job = services().bulk_jobs.delete_many(request.account_id, zendesk.query_ids(request), request.principal.email)
     return zendesk_tickets.job_response(request, job)

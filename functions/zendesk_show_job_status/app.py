@@ -6,4 +6,4 @@ from automations.surfaces import zendesk, zendesk_tickets
 @zendesk.endpoint
 def handler(request):
     job_id = request.path_params.get("id", "").removesuffix(".json")
-    return zendesk_tickets.job_response(request, *services().ticket_jobs.get(request.account_id, job_id))
+    return zendesk_tickets.job_response(request, *services().bulk_jobs.get(request.account_id, job_id))

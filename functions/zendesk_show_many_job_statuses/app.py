@@ -5,5 +5,5 @@ from automations.surfaces import zendesk, zendesk_tickets
 
 @zendesk.endpoint
 def handler(request):
-    found = services().ticket_jobs.get_many(request.account_id, zendesk_tickets.job_id_list(request))
+    found = services().bulk_jobs.get_many(request.account_id, zendesk_tickets.job_id_list(request))
     return zendesk_tickets.jobs_response(request, found)

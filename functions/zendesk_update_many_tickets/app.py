@@ -6,7 +6,7 @@ from automations.surfaces import zendesk, zendesk_tickets
 
 @zendesk.endpoint
 def handler(request):
-    jobs, email = services().ticket_jobs, request.principal.email
+    jobs, email = services().bulk_jobs, request.principal.email
     if "ids" in request.query:
         job = jobs.update_each(request.account_id, zendesk.query_ids(request),
                                zendesk_tickets.ticket_from_body(request), email)

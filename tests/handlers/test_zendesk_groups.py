@@ -33,7 +33,7 @@ def test_create_rename_delete(account, auth):
     assert (group["name"], group["deleted"], group["default"]) == ("Support", False, False)
     native = services().agent_groups.get(account[0].id, group["id"])  # the same group, with no members
     assert (native.name, native.user_ids) == ("Support", ())
-    agent = services().users.create(account[0].id, "Al", "al@acme.test", "agent")
+    agent = services().users.create(account[0].id, {"name": "Al", "email": "al@acme.test", "role": "agent"})
     services().agent_groups.update(account[0].id, group["id"], {"user_ids": [agent.id]})
 
     renamed = on_group("zendesk_update_group", "PUT", auth, f"{group['id']}.json", {"group": {"name": "Tier 2"}})

@@ -174,7 +174,7 @@ class TestValidation:
         ({"requester_id": 10 ** 15}, "requester_id", "Requester: must be a positive integer id (at most"),
         ({"description": "x" * 200_000}, "comment", "Comment: is too long"),
         ({"subject": "x" * 200_000}, "base", "Ticket is too large"),
-        ({"tags": [f"tag{i}" for i in range(20_000)]}, "base", "Ticket is too large"),
+        ({"tags": [f"tag{i}" for i in range(20_000)]}, "tags", "Tags: a ticket holds at most 48 tags"),
     ])
     def test_create_is_refused_with_zendesk_422(self, auth, fields, field, message):
         status, _, body = create(auth, **fields)
@@ -299,7 +299,7 @@ class TestRequester:
         assert first["requester_id"] != first["submitter_id"]
         from automations import config
         from automations.adapters import aws
-        from automations.adapters.dynamo_tickets import DynamoUserStore
+        from automations.adapters.dynamo_people import DynamoUserStore
 
         user = DynamoUserStore(aws.client("dynamodb"), config.table_name()).get(account[0].id, first["requester_id"])
         assert (user.name, user.email, user.role) == ("Jane Customer", "jane@customer.test", "end-user")

@@ -84,7 +84,7 @@ def test_create_many_is_a_job_done_by_the_worker(aws, auth):
     # the same message again (a redelivery) changes nothing
     from automations.bootstrap import services
     account_id = message["account_id"]
-    services().ticket_jobs.work(account_id, job["id"], has_time=lambda: True, last_attempt=False)
+    services().bulk_jobs.work(account_id, job["id"], has_time=lambda: True, last_attempt=False)
     assert services().tickets.list_page(account_id, 1, 100).count == 2
 
 
@@ -118,15 +118,15 @@ def test_update_many_both_forms_and_a_job_run_again_applies_nothing_twice(aws, a
     assert [c["body"] for c in comments] == ["Smoke.", "On it"]
 
     # Run the finished job again as if it had never been marked done: every item is skipped.
-    store = services().ticket_jobs._jobs
+    store = services().bulk_jobs._jobs
     job = store.get(account[0].id, each[2]["job_status"]["id"])
     store.set_status(job, jobs.WORKING, None)
-    services().ticket_jobs.work(account[0].id, job.id, has_time=lambda: True, last_attempt=False)
+    services().bulk_jobs.work(account[0].id, job.id, has_time=lambda: True, last_attempt=False)
     assert len(audits(auth, a["id"])) == 3  # created, commented, prioritised: not commented twice
 
     # An item another worker finished meanwhile: the change and its result commit together, or neither.
     item = store.items(account[0].id, job.id)[0]
-    services().ticket_jobs._do(job, jobs.JobItem(item.index, item.request), last_attempt=False)
+    services().bulk_jobs._do(job, jobs.JobItem(item.index, item.request), last_attempt=False)
     assert len(audits(auth, a["id"])) == 3
 
 
@@ -155,8 +155,8 @@ def test_an_error_is_retried_and_on_the_last_delivery_fails_only_its_item(aws, a
 
     monkeypatch.setattr(services().tickets, "update", flaky)
     with pytest.raises(RuntimeError):
-        services().ticket_jobs.work(account[0].id, job["id"], has_time=lambda: True, last_attempt=False)
-    services().ticket_jobs.work(account[0].id, job["id"], has_time=lambda: True, last_attempt=True)
+        services().bulk_jobs.work(account[0].id, job["id"], has_time=lambda: True, last_attempt=False)
+    services().bulk_jobs.work(account[0].id, job["id"], has_time=lambda: True, last_attempt=True)
     status = job_status(auth, job["id"])[2]["job_status"]
     assert status["status"] == "completed"
     assert [(r["success"], r.get("error")) for r in status["results"]] == [(False, "InternalError"), (True, None)]
@@ -167,7 +167,7 @@ def test_a_job_out_of_time_is_handed_on(aws, auth, account):
     from automations.bootstrap import services
 
     job = create_many(auth, [{"subject": "One", "description": "a"}])[2]["job_status"]
-    assert services().ticket_jobs.work(account[0].id, job["id"], has_time=lambda: False, last_attempt=False) is False
+    assert services().bulk_jobs.work(account[0].id, job["id"], has_time=lambda: False, last_attempt=False) is False
     assert job_status(auth, job["id"])[2]["job_status"]["status"] == "working"
     work(aws)
     assert job_status(auth, job["id"])[2]["job_status"]["status"] == "completed"

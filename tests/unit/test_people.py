@@ -23,9 +23,9 @@ def account(services):
 def people(services, account):
     """Three users: two agents and an end-user."""
     users = services.users
-    return (users.create(account, "Alex Agent", "alex@acme.test"),
-            users.create(account, "Bea Agent", "BEA@acme.test", "agent"),
-            users.create(account, "Cy Customer", "cy@example.com", "end-user"))
+    return (users.create(account, {"name": "Alex Agent", "email": "alex@acme.test", "role": "agent"}),
+            users.create(account, {"name": "Bea Agent", "email": "BEA@acme.test", "role": "agent"}),
+            users.create(account, {"name": "Cy Customer", "email": "cy@example.com", "role": "end-user"}))
 
 
 def problems(error: ValidationFailed) -> dict[str, str]:
@@ -40,14 +40,14 @@ class TestUsers:
 
     def test_every_problem_at_once(self, services, account):
         with pytest.raises(ValidationFailed) as caught:
-            services.users.create(account, "  ", "not-an-email", "boss")
+            services.users.create(account, {"name": "  ", "email": "not-an-email", "role": "boss"})
         assert set(problems(caught.value)) == {"name", "email", "role"}
 
     def test_an_email_taken_in_the_account_is_a_conflict(self, services, account, people):
         with pytest.raises(Conflict, match=r"id 1\)"):
-            services.users.create(account, "Alex Again", " ALEX@acme.test ")
+            services.users.create(account, {"name": "Alex Again", "email": " ALEX@acme.test ", "role": "agent"})
         other, _ = services.accounts.create_account("Other", "owner@other.test")
-        assert services.users.create(other.id, "Alex", "alex@acme.test").id == 1  # emails are per account
+        assert services.users.create(other.id, {"name": "Alex", "email": "alex@acme.test", "role": "agent"}).id == 1  # emails are per account
 
     def test_a_requester_created_by_a_ticket_is_a_user(self, services, account):
         services.tickets.create(account, {"subject": "Help", "description": "x",
@@ -55,11 +55,11 @@ class TestUsers:
         rita = services.users.find_by_email(account, "Rita@Example.com")
         assert rita is not None and rita.role is Role.END_USER
         with pytest.raises(Conflict):
-            services.users.create(account, "Rita", "rita@example.com")
+            services.users.create(account, {"name": "Rita", "email": "rita@example.com", "role": "agent"})
 
     def test_pages_in_id_order(self, services, account):
         for n in range(5):
-            services.users.create(account, f"U{n}", f"u{n}@acme.test")
+            services.users.create(account, {"name": f"U{n}", "email": f"u{n}@acme.test", "role": "agent"})
         seen, cursor = [], None
         while True:
             page, cursor = services.users.page(account, cursor=cursor, limit=2)
@@ -85,15 +85,15 @@ class TestUsers:
         with pytest.raises(NotFound):
             services.users.delete(account, alex.id)
         assert services.users.find_by_email(account, alex.email) is None
-        assert services.users.create(account, "New Alex", alex.email).id == 4
+        assert services.users.create(account, {"name": "New Alex", "email": alex.email, "role": "agent"}).id == 4
 
     def test_get_many_reads_beyond_one_batch(self, services, account):
         from automations import config
         from automations.adapters import aws
-        from automations.adapters.dynamo_tickets import DynamoUserStore
+        from automations.adapters.dynamo_people import DynamoUserStore
 
         for n in range(130):
-            services.users.create(account, f"U{n}", f"u{n}@acme.test")
+            services.users.create(account, {"name": f"U{n}", "email": f"u{n}@acme.test", "role": "agent"})
         store = DynamoUserStore(aws.client("dynamodb"), config.table_name())
         found = store.get_many(account, [*range(1, 131), 500, 3])
         assert sorted(found) == list(range(1, 131))
@@ -117,7 +117,7 @@ class TestGroups:
     def test_unknown_ids_and_end_users_are_named(self, services, account, people):
         alex, _, cy = people
         other, _ = services.accounts.create_account("Other", "owner@other.test")
-        stranger = services.users.create(other.id, "Stranger", "s@other.test")  # id 1 there: our id 1 is alex
+        stranger = services.users.create(other.id, {"name": "Stranger", "email": "s@other.test", "role": "agent"})  # id 1 there: our id 1 is alex
         with pytest.raises(ValidationFailed) as caught:
             services.agent_groups.create(account, {"name": "", "user_ids": [alex.id, cy.id, 98, 99]})
         found = problems(caught.value)

@@ -7,7 +7,8 @@ from botocore.exceptions import ClientError
 
 from automations import clock
 from automations.adapters.aws import client as boto3_client
-from automations.adapters.dynamo_tickets import DynamoTicketStore, DynamoUserStore
+from automations.adapters.dynamo_people import DynamoUserStore
+from automations.adapters.dynamo_tickets import DynamoTicketStore
 from automations.domain.audit import API, Audit
 from automations.domain.model import Action, AutomationDraft, Condition, Conditions
 from automations.domain.run import RunStatus
@@ -320,8 +321,8 @@ def test_more_firings_than_one_transaction_holds_finish_next_hour(env):
     env.clock.advance(2 * 3600)
     env.sweep()
     first = env.get(ticket)
-    assert len(first.tags) == 33  # 1 ticket item + 33 firings x (audit, run, cap) = 100
-    assert len(env.runs(ticket)) == 33
+    assert len(first.tags) == 24  # 1 ticket item + 24 firings x (audit, run, cap, the tag's counter) = 97
+    assert len(env.runs(ticket)) == 24
     env.clock.advance(3600)
     env.sweep()
     assert len(env.get(ticket).tags) == 40
@@ -473,3 +474,24 @@ def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
             evaluated += stats.tickets_evaluated
     assert all(env.get(t).priority == "urgent" for t in tickets)
     assert evaluated == 24 and calls == 24  # one ticket a call, none read twice
+
+
+def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):
+    """The sweep's tag changes move the tag counters in the firing's transaction; one that would
+    leave a ticket more tags than it holds fails as a run and changes nothing, and the rule after
+    it still fires."""
+    from automations.domain.run import RunStatus
+
+    many = " ".join(f"t{i}" for i in range(40))
+    env.rule("Too many", [("status", "is", "open"), ("OPEN", "greater_than", "1")], [("current_tags", many)])
+    env.rule("Tag", [("status", "is", "open"), ("OPEN", "greater_than", "1")], [("current_tags", "swept")])
+    ticket = env.ticket(status="open", tags=tuple(f"old{i}" for i in range(10)))
+    env.clock.advance(2 * 3600)
+    env.sweep()
+    swept = env.get(ticket)
+    assert "swept" in swept.tags and "t0" not in swept.tags and len(swept.tags) == 11
+    runs = {r.automation_id: r for r in env.runs(ticket)}
+    assert runs[2].status is RunStatus.FAILED and "at most 48" in runs[2].error
+    assert runs[3].status is not RunStatus.FAILED
+    counts = env.tickets.tag_counts(env.account.id)
+    assert counts == {**{f"old{i}": 1 for i in range(10)}, "swept": 1}

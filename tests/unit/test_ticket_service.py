@@ -58,7 +58,8 @@ def racing(services, account):
     """(service whose writes race another writer, the ticket they race on, the race)."""
     from automations import config
     from automations.adapters import aws
-    from automations.adapters.dynamo_tickets import DynamoTicketStore, DynamoUserStore
+    from automations.adapters.dynamo_people import DynamoUserStore
+    from automations.adapters.dynamo_tickets import DynamoTicketStore
     from automations.service.tickets import TicketService
 
     ticket, _ = services.tickets.create(account.id, {"description": "Busy"}, author_email="owner@acme.test")

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from automations.adapters.dynamo_tickets import DynamoTicketStore, DynamoUserStore
+from automations.adapters.dynamo_people import DynamoUserStore
+from automations.adapters.dynamo_tickets import DynamoTicketStore
 from automations.domain.ticket import SWEEP_SHARDS
 from automations.domain.audit import API, Audit, Via
 from automations.domain.ticket import Ticket

@@ -113,7 +113,7 @@ class Services:
     # -- tickets and the people they name --------------------------------------------------------
     @functools.cached_property
     def _user_store(self):
-        from automations.adapters.dynamo_tickets import DynamoUserStore
+        from automations.adapters.dynamo_people import DynamoUserStore
 
         return DynamoUserStore(self._db, self._table)
 
@@ -125,13 +125,13 @@ class Services:
         return TicketService(DynamoTicketStore(self._db, self._table), self._user_store)
 
     @functools.cached_property
-    def ticket_jobs(self):
+    def bulk_jobs(self):
         from automations.adapters.dynamo_jobs import DynamoJobStore
         from automations.adapters.sqs import SqsJobQueue
-        from automations.service.ticket_jobs import TicketJobService
+        from automations.service.jobs import BulkJobService
 
         queue = SqsJobQueue(lambda: aws.client("sqs"), config.ticket_job_queue_url)
-        return TicketJobService(DynamoJobStore(self._db, self._table), self.tickets, queue)
+        return BulkJobService(DynamoJobStore(self._db, self._table), self.tickets, self.users, queue)
 
     @functools.cached_property
     def users(self):

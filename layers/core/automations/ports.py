@@ -9,7 +9,7 @@ from automations.domain.audit import Audit
 from automations.domain.job import Job, JobItem
 from automations.domain.model import Account, ApiKey, Automation
 from automations.domain.ticket import DeletedTicket, Ticket
-from automations.domain.user import User
+from automations.domain.user import DeletedUser, User
 
 
 class IdenticalActiveAutomation(Exception):
@@ -159,19 +159,45 @@ class TicketStore(Protocol):
                        ) -> tuple[list[tuple[str, Audit]], bool]:
         """The account's audits newest first, each with its (opaque) position."""
 
+    def tag_counts(self, account_id: str) -> dict[str, int]:
+        """How many of the account's tickets (deleted ones not) carry each tag; tags none carry left out."""
+
 
 class UserStore(Protocol):
     def allocate_id(self, account_id: str) -> int: ...
+
+    def allocate_ids(self, account_id: str, count: int) -> range:
+        """``count`` fresh user ids (a bulk job's creates)."""
 
     def get(self, account_id: str, user_id: int) -> User | None: ...
 
     def find_by_email(self, account_id: str, email: str) -> User | None: ...
 
+    def find_by_external_id(self, account_id: str, external_id: str) -> User | None: ...
+
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 
-    def add(self, user: User) -> User:
+    def ids_by_word(self, account_id: str, start: str, limit: int) -> tuple[list[int], bool]:
+        """Ids of users with a word of their name starting with ``start``, and whether more follow."""
+
+    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]: ...
+
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
+                      until: str | None = None) -> tuple[list[tuple[str, User | DeletedUser]], bool]:
+        """Users, deleted ones too, in the order they last changed (as TicketStore.updated_since)."""
+
+    # ``also``: writes of the caller's (opaque, from another store of the same table) committed
+    # in the same transaction; a failed condition among them raises StaleWrite too.
+    def add(self, user: User, also: Sequence[Any] = ()) -> User:
         """Store ``user`` unless its email is taken; returns the user stored under that email.
-        Raises StaleWrite when a concurrent write of the same email had not settled yet."""
+        Raises StaleWrite (naming "external_id" when that is taken) for other failed conditions."""
+
+    def replace(self, old: User, new: User, also: Sequence[Any] = ()) -> User:
+        """Swap ``old`` (at its version) for ``new``; StaleWrite names what failed ("user" when it
+        changed meanwhile, "email" or "external_id" when taken)."""
+
+    def delete(self, user: User, deleted_at: datetime, also: Sequence[Any] = ()) -> None:
+        """StaleWrite when the user changed since it was read."""
 
 
 # -- contacts (issue 4) ------------------------------------------------------------------------

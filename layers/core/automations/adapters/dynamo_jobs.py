@@ -1,7 +1,7 @@
-"""DynamoDB storage of bulk ticket jobs (domain/job.py). A job is a head item
+"""DynamoDB storage of bulk jobs (domain/job.py). A job is a head item
 (PK=ACCOUNT#<account>, SK=JOB#<id>) and one item per request item (PK=ACCOUNT#<account>#JOB#<id>,
 SK=ITEM#<5-digit index>) holding the request and, once done, its result. A result is written only
-if none is (attribute_not_exists), in the same transaction as the ticket change it reports, so a
+if none is (attribute_not_exists), in the same transaction as the change it reports, so a
 job run twice never applies an item twice. Everything expires through the table's TTL a day after
 the job was made (Zendesk keeps job statuses for a while, not for ever)."""
 from __future__ import annotations
@@ -49,7 +49,7 @@ class DynamoJobStore(AccountTable):
         doc = json.loads(item["data"]["S"])
         return Job(account_id=account_id, id=job_id, action=doc["action"], total=doc["total"],
                    author_email=doc["author_email"], created_at=datetime.fromisoformat(doc["created_at"]),
-                   status=doc["status"], message=doc["message"])
+                   status=doc["status"], message=doc["message"], subject=doc.get("subject", "ticket"))
 
     def items(self, account_id: str, job_id: str) -> list[JobItem]:
         query = {"KeyConditionExpression": "PK = :pk", "ConsistentRead": True,
@@ -79,5 +79,5 @@ class DynamoJobStore(AccountTable):
 
 
 def _head(job: Job, status: str, message: str | None) -> dict[str, str]:
-    return document({"action": job.action, "total": job.total, "author_email": job.author_email,
+    return document({"action": job.action, "subject": job.subject, "total": job.total, "author_email": job.author_email,
                   "created_at": job.created_at.isoformat(), "status": status, "message": message})

@@ -1,17 +1,37 @@
-"""DynamoDB storage of agent groups: PK=ACCOUNT#<a>, SK=AGENT_GROUP#<id, 12 digits>, one JSON
-document holding the name and the member user ids, with a version for optimistic locking; ids
-come from the atomic counter COUNTER#AGENT_GROUPS. (Users are in dynamo_tickets.py.)
+"""DynamoDB storage of users and agent groups, under PK=ACCOUNT#<a>:
 
-Members live in the group item rather than in one item per member: "the members of group g" is
-then one GetItem, and replacing a membership (PATCH ``user_ids``) is one conditional write, so two
-concurrent replacements cannot interleave into a mix of both. A group holds at most
-MAX_GROUP_MEMBERS ids, a few KB."""
+    USER#<id>                          a user (its attributes, a version; GSI2: the incremental
+                                       user export, ACCOUNT#<a>#USER_UPDATES by last change)
+    USER_EMAIL#<email>                 the guard that keeps emails unique (names the user)
+    USER_EXTERNAL_ID#<external id>     the guard that keeps external ids unique
+    USER_WORD#<word>#<id>              a word of the user's name, for name searches
+    DELETED_USER#<id>                  a deleted user, for the export (GSI2 as a user's)
+    AGENT_GROUP#<id>                   an agent group (a JSON document: name and member ids)
+    COUNTER#USERS, COUNTER#AGENT_GROUPS   the atomic id counters
+
+A user, its guards and its words are written in one transaction, so an email or external id is
+never claimed twice and a search never finds a word of a name the user no longer has.
+
+An agent group's members live in the group item rather than in one item per member: "the members
+of group g" is then one GetItem, and replacing a membership (PATCH ``user_ids``) is one
+conditional write, so two concurrent replacements cannot interleave into a mix of both. A group
+holds at most MAX_GROUP_MEMBERS ids, a few KB."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from automations.adapters.dynamo_contacts import NumberedDocuments, dated
+from automations.adapters.dynamo_tickets import AccountTable
+from automations.adapters.table import number, text
+from automations.clock import sortable
+from automations.domain.user import DeletedUser, Role, User, name_words
+from automations.ports import StaleWrite
 from automations.service.people import AgentGroup
+
+_USER_IDS = "COUNTER#USERS"
 
 
 def _agent_group(account_id: str, doc: dict[str, Any], version: int) -> AgentGroup:
@@ -20,3 +40,180 @@ def _agent_group(account_id: str, doc: dict[str, Any], version: int) -> AgentGro
 
 def agent_group_store(client, table: str) -> NumberedDocuments[AgentGroup]:
     return NumberedDocuments(client, table, prefix="AGENT_GROUP#", counter="AGENT_GROUPS", load=_agent_group)
+
+
+def _optional(item: dict[str, Any], name: str) -> str | None:
+    return item[name]["S"] if name in item else None
+
+
+class DynamoUserStore(AccountTable):
+    """Users by id; by email and external id through their guards (consistent reads); by the
+    words of their names; and in the order they last changed (GSI2)."""
+
+    def _key(self, account_id: str, user_id: int, prefix: str = "USER#") -> dict[str, Any]:
+        return self._account_key(account_id, f"{prefix}{user_id:012d}")
+
+    def _guard_key(self, account_id: str, kind: str, value: str) -> dict[str, Any]:
+        return self._account_key(account_id, f"USER_{kind.upper()}#{value}")
+
+    def _word_key(self, account_id: str, word: str, user_id: int) -> dict[str, Any]:
+        return self._account_key(account_id, f"USER_WORD#{word}#{user_id:012d}")
+
+    @staticmethod
+    def _user(account_id: str, item: dict[str, Any]) -> User:
+        return User(account_id=account_id, id=int(item["user_id"]["N"]), name=item["name"]["S"],
+                    email=_optional(item, "email"), role=Role(item["role"]["S"]),
+                    created_at=datetime.fromisoformat(item["created_at"]["S"]),
+                    external_id=_optional(item, "external_id"),
+                    updated_at=datetime.fromisoformat(item["updated_at"]["S"]) if "updated_at" in item else None,
+                    version=int(item["version"]["N"]) if "version" in item else 0)
+
+    def _item(self, user: User, version: int) -> dict[str, Any]:
+        item = {**self._key(user.account_id, user.id), "user_id": number(user.id), "name": text(user.name),
+                "role": text(user.role.value), "created_at": text(user.created_at.isoformat()),
+                "version": number(version), "GSI2PK": text(f"ACCOUNT#{user.account_id}#USER_UPDATES"),
+                "GSI2SK": text(f"{sortable(user.changed_at)}#{user.id:012d}")}
+        for name in ("email", "external_id"):
+            if getattr(user, name) is not None:
+                item[name] = text(getattr(user, name))
+        if user.updated_at is not None:
+            item["updated_at"] = text(user.updated_at.isoformat())
+        return item
+
+    @staticmethod
+    def _claims(user: User) -> dict[str, str]:
+        return {kind: getattr(user, kind) for kind in ("email", "external_id") if getattr(user, kind) is not None}
+
+    def _claim(self, user: User, kind: str, value: str) -> tuple[str, dict[str, Any]]:
+        guard = {**self._guard_key(user.account_id, kind, value), "user_id": number(user.id)}
+        return kind, {"Put": {"TableName": self._table, "Item": guard, "ConditionExpression": "attribute_not_exists(PK)"}}
+
+    def _release(self, user: User, kind: str, value: str) -> tuple[str, dict[str, Any]]:
+        """Free a guard only while it names the user, so a retry never frees another user's."""
+        return kind, {"Delete": {"TableName": self._table, "Key": self._guard_key(user.account_id, kind, value),
+                                 "ConditionExpression": "user_id = :id",
+                                 "ExpressionAttributeValues": {":id": number(user.id)}}}
+
+    def _words(self, user: User, words: Sequence[str], put: bool) -> list[tuple[str, dict[str, Any]]]:
+        keys = [self._word_key(user.account_id, w, user.id) for w in words]
+        if put:
+            return [("word", {"Put": {"TableName": self._table, "Item": {**k, "user_id": number(user.id)}}}) for k in keys]
+        return [("word", {"Delete": {"TableName": self._table, "Key": k}}) for k in keys]
+
+    def _version_check(self, user: User) -> dict[str, Any]:
+        if user.version == 0:  # stored before users had versions
+            return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(version)"}
+        return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": number(user.version)}}
+
+    # -- reading ---------------------------------------------------------------------------------
+    def allocate_id(self, account_id: str) -> int:
+        return self._next_id(self._account_key(account_id, _USER_IDS))
+
+    def allocate_ids(self, account_id: str, count: int) -> range:
+        return self._next_ids(self._account_key(account_id, _USER_IDS), count)
+
+    def get(self, account_id: str, user_id: int) -> User | None:
+        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, user_id),
+                                 ConsistentRead=True).get("Item")
+        return self._user(account_id, item) if item else None
+
+    def _owner(self, account_id: str, kind: str, value: str) -> int | None:
+        guard = self._db.get_item(TableName=self._table, Key=self._guard_key(account_id, kind, value),
+                                  ConsistentRead=True).get("Item")
+        return int(guard["user_id"]["N"]) if guard else None
+
+    def _find(self, account_id: str, kind: str, value: str) -> User | None:
+        owner = self._owner(account_id, kind, value)
+        return None if owner is None else self.get(account_id, owner)
+
+    def find_by_email(self, account_id: str, email: str) -> User | None:
+        return self._find(account_id, "email", email)
+
+    def find_by_external_id(self, account_id: str, external_id: str) -> User | None:
+        return self._find(account_id, "external_id", external_id)
+
+    def ids_by_word(self, account_id: str, start: str, limit: int) -> tuple[list[int], bool]:
+        """Ids of users with a word of their name starting with ``start``, by word, and whether
+        more follow."""
+        items, _ = self.query({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                               "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"),
+                                                             ":prefix": text(f"USER_WORD#{start}")},
+                               "ProjectionExpression": "user_id"}, limit + 1)
+        return list(dict.fromkeys(int(i["user_id"]["N"]) for i in items[:limit])), len(items) > limit
+
+    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]:
+        """Up to ``limit`` users in id order after the user id ``after``, and the id to continue
+        after (None when none are left)."""
+        query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("USER#")}}
+        start = None if after is None else self._key(account_id, after)
+        items, _ = self.query(query, limit + 1, start)  # one more tells whether more follow
+        users = [self._user(account_id, item) for item in items[:limit]]
+        return users, users[-1].id if len(items) > limit else None
+
+    def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
+        """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
+        items = self.batch_get([self._key(account_id, i) for i in dict.fromkeys(user_ids)], ConsistentRead=True)
+        return {user.id: user for user in (self._user(account_id, item) for item in items)}
+
+    def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
+                      until: str | None = None) -> tuple[list[tuple[str, User | DeletedUser]], bool]:
+        """Users, deleted ones too, in the order they last changed (see AccountTable.changes)."""
+        def read(item: dict[str, Any]) -> User | DeletedUser:
+            user = self._user(account_id, item)
+            if item["SK"]["S"].startswith("DELETED_"):
+                return DeletedUser(user, datetime.fromisoformat(item["deleted_at"]["S"]))
+            return user
+        return self.changes(f"ACCOUNT#{account_id}#USER_UPDATES", read, position, limit, inclusive=inclusive,
+                            max_bytes=max_bytes, until=until)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def add(self, user: User, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> User:
+        """Store a new user with its guards and words; when its email is taken, the user stored
+        under it instead (nothing is written). StaleWrite names what else failed: "external_id"
+        (taken), "user" (the id is), or the caller's tags."""
+        items = [*also, ("user", {"Put": {"TableName": self._table, "Item": self._item(user, 1),
+                                          "ConditionExpression": "attribute_not_exists(PK)"}}),
+                 *[self._claim(user, kind, value) for kind, value in self._claims(user).items()],
+                 *self._words(user, name_words(user.name), put=True)]
+        try:
+            self._transact(items)
+        except StaleWrite as stale:
+            if user.email is not None and "email" in stale.args:
+                owner = self._find(user.account_id, "email", user.email)
+                if owner is not None:
+                    return owner
+            raise
+        return user
+
+    def replace(self, old: User, new: User, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> User:
+        """Swap ``old`` (at its version) for ``new``, moving the guards and words that change;
+        StaleWrite names what failed ("user": changed meanwhile; "email"/"external_id": taken)."""
+        put = {"TableName": self._table, "Item": self._item(new, old.version + 1), **self._version_check(old)}
+        items = [*also, ("user", {"Put": put})]
+        before, after = self._claims(old), self._claims(new)
+        for kind in ("email", "external_id"):
+            if before.get(kind) != after.get(kind):
+                if kind in before:  # its guard names the user while the user is at its version
+                    items.append(("user", self._release(old, kind, before[kind])[1]))
+                if kind in after:
+                    items.append(self._claim(new, kind, after[kind]))
+        old_words, new_words = name_words(old.name), name_words(new.name)
+        items += self._words(old, [w for w in old_words if w not in new_words], put=False)
+        items += self._words(new, [w for w in new_words if w not in old_words], put=True)
+        self._transact(items)
+        return replace(new, version=old.version + 1)
+
+    def delete(self, user: User, deleted_at: datetime, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Remove the user (at its version), free its guards and words, and leave a deleted user
+        for the export; StaleWrite when it changed meanwhile."""
+        gone = {**self._item(replace(user, updated_at=deleted_at), user.version),
+                **self._key(user.account_id, user.id, "DELETED_USER#"), "deleted_at": text(deleted_at.isoformat())}
+        self._transact([
+            *also,
+            ("user", {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id),
+                                 **self._version_check(user)}}),
+            ("deleted", {"Put": {"TableName": self._table, "Item": gone}}),
+            *[("user", self._release(user, kind, value)[1]) for kind, value in self._claims(user).items()],
+            *self._words(user, name_words(user.name), put=False),
+        ])

@@ -1,19 +1,26 @@
-"""DynamoDB storage of tickets, their audits and the users they name (single table; key layout
-in template.yaml).
+"""DynamoDB storage of tickets and their audits (single table; key layout in template.yaml; the
+users tickets name are in dynamo_people.py).
 
 A ticket is one item, PK=ACCOUNT#<account>, SK=TICKET#<12-digit id>, holding the ticket as a JSON
 document ("data") and its "version". While it is not closed it also carries the sparse
 SweepIndex keys (SWEEP_PK, SWEEP_SK), so the hourly sweep reads only the tickets it may act on
 and never Scans; closing a ticket rewrites its item without them. Audits live under their
 ticket (PK=ACCOUNT#<account>#TICKET#<id>, SK=AUDIT#<time>#<audit id>) and are written in the same
-transaction as the change they record."""
+transaction as the change they record.
+
+The account's tags are counted (Zendesk's ``GET /api/v2/tags``) by counters sharded as the sweep
+shards tickets: PK=ACCOUNT#<account>#TAGS#<shard of the ticket>, SK=TAG#<tag>, ``ticket_count``.
+Every write that adds a tag to a ticket or takes one away (create, update, sweep firing, delete,
+restore) moves the counters of those tags in the ticket's own transaction, so they follow ticket
+versions exactly (a write that loses its race moves nothing); each counter is written only by its
+shard's tickets, so a popular tag's writes spread over SWEEP_SHARDS partitions."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -22,8 +29,7 @@ from automations.adapters.records import READ_ERRORS
 from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
-from automations.domain.ticket import INSTANTS, DeletedTicket, Ticket, sweep_shard
-from automations.domain.user import Role, User
+from automations.domain.ticket import INSTANTS, SWEEP_SHARDS, DeletedTicket, Ticket, sweep_shard
 from automations.errors import reason_of
 from automations.ports import StaleWrite, UnreadableTicket
 
@@ -32,7 +38,7 @@ _TICKET_IDS = "COUNTER#TICKETS"
 # counter so that allocating an id never collides with another request's transaction.
 _TICKET_COUNT = "COUNT#TICKETS"
 _DELETED_COUNT = "COUNT#DELETED_TICKETS"
-_USER_IDS = "COUNTER#USERS"
+T = TypeVar("T")
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
 
 
@@ -90,6 +96,52 @@ class AccountTable(Table):
                                    ExpressionAttributeValues={":one": number(1)}, ReturnValues="UPDATED_NEW")
         return int(got["Attributes"]["next_id"]["N"])
 
+    def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run tagged transaction items; StaleWrite names the tags whose conditions failed."""
+        try:
+            self._db.transact_write_items(TransactItems=[item for _, item in items])
+        except ClientError as e:
+            if not has_code(e, "TransactionCanceledException"):
+                raise
+            # Conflicting concurrent transactions cancel without a failed check: stale all the same.
+            raise StaleWrite(*[tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]) from None
+
+    def _next_ids(self, key: dict[str, Any], count: int) -> range:
+        got = self._db.update_item(TableName=self._table, Key=key, UpdateExpression="ADD next_id :n",
+                                   ExpressionAttributeValues={":n": number(count)}, ReturnValues="UPDATED_NEW")
+        last = int(got["Attributes"]["next_id"]["N"])
+        return range(last - count + 1, last + 1)
+
+    def changes(self, family: str, read: Callable[[dict[str, Any]], T], position: str, limit: int, *,
+                inclusive: bool, max_bytes: int, until: str | None = None) -> tuple[list[tuple[str, T]], bool]:
+        """The records of a GSI2 key family sorted by when they last changed (an incremental
+        export's), from ``position`` on (a time as sortable text, or a position returned before)
+        and before ``until`` (a time as sortable text), each read by ``read`` with its position;
+        at most ``limit`` and about ``max_bytes`` of them; and whether more follow."""
+        if until is None:
+            condition = f"GSI2SK {'>=' if inclusive else '>'} :at"
+        elif until <= position:
+            return [], False
+        else:  # one condition on the sort key: BETWEEN, without ``position`` itself when exclusive
+            condition = "GSI2SK BETWEEN :at AND :until"
+        values = {":pk": text(family), ":at": text(position)}
+        if until is not None:
+            values[":until"] = text(until)
+        query = {"IndexName": "GSI2", "ScanIndexForward": True, "ExpressionAttributeValues": values,
+                 "KeyConditionExpression": f"GSI2PK = :pk AND {condition}"}
+        found: list[tuple[str, T]] = []
+        size, start = 0, None
+        while len(found) < limit and size < max_bytes:
+            items, start = self.query(query, min(100, limit - len(found)), start)
+            for item in items:
+                if item["GSI2SK"]["S"] == position and not inclusive:
+                    continue
+                size += sum(len(v.get("S", "")) for v in item.values())
+                found.append((item["GSI2SK"]["S"], read(item)))
+            if start is None:
+                return found, False
+        return found, True
+
 
 class DynamoTicketStore(AccountTable):
     @classmethod
@@ -103,6 +155,29 @@ class DynamoTicketStore(AccountTable):
     @staticmethod
     def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
         return text(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
+
+    def _tag_counts(self, account_id: str, ticket_id: int, before: Sequence[str], after: Sequence[str]
+                    ) -> list[tuple[str, dict[str, Any]]]:
+        """The counter moves of a ticket's tags going from ``before`` to ``after``."""
+        moves = [(t, 1) for t in after if t not in before] + [(t, -1) for t in before if t not in after]
+        return [("tag", {"Update": self._tag_move(account_id, sweep_shard(ticket_id), tag, delta)})
+                for tag, delta in moves]
+
+    def _tag_move(self, account_id: str, shard: int, tag: str, delta: int) -> dict[str, Any]:
+        return {"TableName": self._table, "UpdateExpression": "ADD ticket_count :d",
+                "Key": {"PK": text(f"ACCOUNT#{account_id}#TAGS#{shard}"), "SK": text(f"TAG#{tag}")},
+                "ExpressionAttributeValues": {":d": number(delta)}}
+
+    def tag_counts(self, account_id: str) -> dict[str, int]:
+        """How many of the account's tickets (deleted ones not) carry each tag, every shard summed."""
+        counts: dict[str, int] = {}
+        for shard in range(SWEEP_SHARDS):
+            query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "SK, ticket_count",
+                     "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#TAGS#{shard}")}}
+            for item in self.query_all(query):
+                tag = item["SK"]["S"].removeprefix("TAG#")
+                counts[tag] = counts.get(tag, 0) + int(item["ticket_count"]["N"])
+        return {tag: n for tag, n in counts.items() if n > 0}
 
     @staticmethod
     def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
@@ -129,17 +204,19 @@ class DynamoTicketStore(AccountTable):
         return self._next_id(self._account_key(account_id, _TICKET_IDS))
 
     def allocate_ids(self, account_id: str, count: int) -> range:
-        got = self._db.update_item(TableName=self._table, Key=self._account_key(account_id, _TICKET_IDS),
-                                   UpdateExpression="ADD next_id :n", ExpressionAttributeValues={":n": number(count)},
-                                   ReturnValues="UPDATED_NEW")
-        last = int(got["Attributes"]["next_id"]["N"])
-        return range(last - count + 1, last + 1)
+        return self._next_ids(self._account_key(account_id, _TICKET_IDS), count)
 
     def import_tickets(self, account_id: str, tickets: list[Ticket]) -> None:
         """Bulk load of new tickets (ids from allocate_ids), without audits: a data migration's
         path, 25 items a call instead of one transaction each."""
         self.batch_put([self._item(t, 1) for t in tickets])
         self._db.update_item(**self._count_change(account_id, len(tickets))["Update"])
+        moves: dict[tuple[int, str], int] = {}
+        for t in tickets:
+            for tag in t.tags:
+                moves[sweep_shard(t.id), tag] = moves.get((sweep_shard(t.id), tag), 0) + 1
+        for (shard, tag), count in moves.items():  # by one ADD each: a migration has no transaction
+            self._db.update_item(**self._tag_move(account_id, shard, tag, count))
 
     def get(self, account_id: str, ticket_id: int) -> Ticket | None:
         # Consistent: a read-modify-write must start from the version it will be checked against.
@@ -235,35 +312,12 @@ class DynamoTicketStore(AccountTable):
 
     def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
                       until: str | None = None) -> tuple[list[tuple[str, Ticket | DeletedTicket]], bool]:
-        """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time
-        as sortable text, or a position returned before) and before ``until`` (a time as sortable
-        text), each with its position; at most ``limit`` and about ``max_bytes`` of them; and
-        whether more follow."""
-        if until is None:
-            condition = f"GSI2SK {'>=' if inclusive else '>'} :at"
-        elif until <= position:
-            return [], False
-        else:  # one condition on the sort key: BETWEEN, without ``position`` itself when exclusive
-            condition = "GSI2SK BETWEEN :at AND :until"
-        values = {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}
-        if until is not None:
-            values[":until"] = text(until)
-        query = {"IndexName": "GSI2", "ScanIndexForward": True, "ExpressionAttributeValues": values,
-                 "KeyConditionExpression": f"GSI2PK = :pk AND {condition}"}
-        found: list[tuple[str, Ticket | DeletedTicket]] = []
-        size, start = 0, None
-        while len(found) < limit and size < max_bytes:
-            items, start = self.query(query, min(100, limit - len(found)), start)
-            for item in items:
-                if item["GSI2SK"]["S"] == position and not inclusive:
-                    continue
-                size += len(item["data"]["S"])
-                ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
-                          else self._from_item(account_id, item))
-                found.append((item["GSI2SK"]["S"], ticket))
-            if start is None:
-                return found, False
-        return found, True
+        """Tickets, deleted ones too, in the order they last changed (see AccountTable.changes)."""
+        def read(item: dict[str, Any]) -> Ticket | DeletedTicket:
+            return (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
+                    else self._from_item(account_id, item))
+        return self.changes(f"ACCOUNT#{account_id}#TICKET_UPDATES", read, position, limit, inclusive=inclusive,
+                            max_bytes=max_bytes, until=until)
 
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
                        ) -> tuple[list[tuple[str, Audit]], bool]:
@@ -293,15 +347,6 @@ class DynamoTicketStore(AccountTable):
         return {"Update": {"TableName": self._table, "Key": self._account_key(account_id, _TICKET_COUNT),
                            "UpdateExpression": "ADD ticket_count :d", "ExpressionAttributeValues": {":d": number(delta)}}}
 
-    def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
-        try:
-            self._db.transact_write_items(TransactItems=[item for _, item in items])
-        except ClientError as e:
-            if not has_code(e, "TransactionCanceledException"):
-                raise
-            # Conflicting concurrent transactions cancel without a failed check: stale all the same.
-            raise StaleWrite(*[tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]) from None
-
     def insert(self, ticket: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """``also``: tagged items of the caller's to commit in the same transaction."""
         self._transact([
@@ -310,12 +355,13 @@ class DynamoTicketStore(AccountTable):
                                 "ConditionExpression": "attribute_not_exists(PK)"}}),
             ("audit", self._audit_put(ticket.account_id, audit)),
             ("count", self._count_change(ticket.account_id, 1)),
+            *self._tag_counts(ticket.account_id, ticket.id, (), ticket.tags),
         ])
 
     def replace_items(self, old: Ticket, new: Ticket, audits: Sequence[Audit]) -> list[tuple[str, dict[str, Any]]]:
         """The transaction items that swap ``old`` (at its version) for ``new`` and record
-        ``audits`` (the sweep records one per automation that fired), each tagged ("ticket",
-        "audit") with what its failed condition means, so a caller can add its own items to the
+        ``audits`` (the sweep records one per automation that fired) and move the tag counters,
+        each tagged ("ticket", "audit", "tag") with what its failed condition means, so a caller can add its own items to the
         same transaction. Each audit is one version, as audit ids are derived from versions:
         ``new`` is stored at ``old.version + len(audits)`` (one more at least)."""
         version = old.version + max(1, len(audits))
@@ -324,6 +370,7 @@ class DynamoTicketStore(AccountTable):
                                 "ConditionExpression": "version = :v",
                                 "ExpressionAttributeValues": {":v": number(old.version)}}}),
             *[("audit", self._audit_put(new.account_id, audit)) for audit in audits],
+            *self._tag_counts(new.account_id, new.id, old.tags, new.tags),
         ]
 
     def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
@@ -355,6 +402,7 @@ class DynamoTicketStore(AccountTable):
                                    "ExpressionAttributeValues": {":v": number(ticket.version)}}}),
             ("deleted", {"Put": {"TableName": self._table, "Item": item}}),
             *self._counts(ticket.account_id, -1, 1),
+            *self._tag_counts(ticket.account_id, ticket.id, ticket.tags, ()),
         ])
 
     def restore(self, deleted: DeletedTicket) -> None:
@@ -366,6 +414,7 @@ class DynamoTicketStore(AccountTable):
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, ticket.version),
                                 "ConditionExpression": "attribute_not_exists(PK)"}}),
             *self._counts(ticket.account_id, 1, -1),
+            *self._tag_counts(ticket.account_id, ticket.id, (), ticket.tags),
         ])
 
     def purge(self, account_id: str, ticket_id: int, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
@@ -380,104 +429,3 @@ class DynamoTicketStore(AccountTable):
                                     "ConditionExpression": "attribute_exists(PK)"}}),
             *self._counts(account_id, 0, -1),
         ])
-
-
-class DynamoUserStore(AccountTable):
-    """Users by id, and by email through GSI1. A guard item per email (written in the same
-    transaction as the user) keeps emails unique when two requests create the same person."""
-
-    @classmethod
-    def _key(cls, account_id: str, user_id: int) -> dict[str, Any]:
-        return cls._account_key(account_id, f"USER#{user_id:012d}")
-
-    @classmethod
-    def _email_key(cls, account_id: str, email: str) -> dict[str, Any]:
-        return cls._account_key(account_id, f"USER_EMAIL#{email}")
-
-    @staticmethod
-    def _user(account_id: str, item: dict[str, Any]) -> User:
-        return User(account_id=account_id, id=int(item["user_id"]["N"]), name=item["name"]["S"],
-                    email=item["email"]["S"], role=Role(item["role"]["S"]),
-                    created_at=datetime.fromisoformat(item["created_at"]["S"]))
-
-    def allocate_id(self, account_id: str) -> int:
-        return self._next_id(self._account_key(account_id, _USER_IDS))
-
-    def get(self, account_id: str, user_id: int) -> User | None:
-        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, user_id),
-                                 ConsistentRead=True).get("Item")
-        return self._user(account_id, item) if item else None
-
-    def find_by_email(self, account_id: str, email: str) -> User | None:
-        found, _ = self.query({"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
-                               "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#USER_EMAIL#{email}")}},
-                              1, None)
-        return self._user(account_id, found[0]) if found else None
-
-    def add(self, user: User) -> User:
-        item = {
-            **self._key(user.account_id, user.id),
-            "GSI1PK": text(f"ACCOUNT#{user.account_id}#USER_EMAIL#{user.email}"), "GSI1SK": text("USER"),
-            "user_id": number(user.id), "name": text(user.name), "email": text(user.email), "role": text(user.role.value),
-            "created_at": text(user.created_at.isoformat()),
-        }
-        guard = {**self._email_key(user.account_id, user.email), "user_id": number(user.id)}
-        try:
-            self._db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self._table, "Item": guard, "ConditionExpression": "attribute_not_exists(PK)"}},
-                {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
-            ])
-        except ClientError as e:
-            if not has_code(e, "TransactionCanceledException"):
-                raise
-            owner = self._db.get_item(TableName=self._table, Key=self._email_key(user.account_id, user.email),
-                                      ConsistentRead=True).get("Item")
-            if owner is None:  # cancelled by a concurrent transaction on the same email, still in flight
-                raise StaleWrite("guard") from None
-            return self.get(user.account_id, int(owner["user_id"]["N"]))
-        return user
-
-    # -- for the native users API (service/people.py) ---------------------------------------------
-    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]:
-        """Up to ``limit`` users in id order after the user id ``after``, and the id to continue
-        after (None when none are left)."""
-        query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("USER#")}}
-        start = None if after is None else self._key(account_id, after)
-        items, _ = self.query(query, limit + 1, start)  # one more tells whether more follow
-        users = [self._user(account_id, item) for item in items[:limit]]
-        return users, users[-1].id if len(items) > limit else None
-
-    def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
-        """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
-        items = self.batch_get([self._key(account_id, i) for i in dict.fromkeys(user_ids)], ConsistentRead=True)
-        return {user.id: user for user in (self._user(account_id, item) for item in items)}
-
-    def update(self, account_id: str, user_id: int, *, name: str, role: Role) -> User | None:
-        """Set the user's name and role (the email, which keys the guard item, never changes);
-        None when the user does not exist."""
-        try:
-            got = self._db.update_item(
-                TableName=self._table, Key=self._key(account_id, user_id), ConditionExpression="attribute_exists(PK)",
-                UpdateExpression="SET #name = :name, #role = :role", ReturnValues="ALL_NEW",
-                ExpressionAttributeNames={"#name": "name", "#role": "role"},
-                ExpressionAttributeValues={":name": text(name), ":role": text(role.value)})
-        except ClientError as e:
-            if has_code(e, "ConditionalCheckFailedException"):
-                return None
-            raise
-        return self._user(account_id, got["Attributes"])
-
-    def delete(self, user: User) -> None:
-        """Remove the user and free its email, in one transaction. The guard is deleted only while
-        it still names this user, so a retry can never free another user's email."""
-        try:
-            self._db.transact_write_items(TransactItems=[
-                {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id)}},
-                {"Delete": {"TableName": self._table, "Key": self._email_key(user.account_id, user.email),
-                            "ConditionExpression": "user_id = :id", "ExpressionAttributeValues": {":id": number(user.id)}}},
-            ])
-        except ClientError as e:
-            if not has_code(e, "TransactionCanceledException"):
-                raise
-            raise StaleWrite("guard") from None

@@ -1,4 +1,4 @@
-"""Zendesk's job statuses: a bulk ticket request (create, update or delete up to 100 tickets)
+"""Zendesk's job statuses: a bulk request (create, update or delete up to 100 tickets or users)
 done off the request path, item by item, ``queued -> working -> completed | failed``.
 
 Each item's outcome is recorded once, in the same write as its change, so a job that is run
@@ -11,6 +11,7 @@ from typing import Any
 
 QUEUED, WORKING, COMPLETED, FAILED = "queued", "working", "completed", "failed"
 ACTIONS = ("create", "update", "delete", "purge")  # purge: a deleted ticket, for good
+SUBJECTS = ("ticket", "user")
 MAX_ITEMS = 100  # Zendesk's bulk limit
 _DONE = {"create": "Created", "update": "Updated", "delete": "Deleted", "purge": "Deleted"}
 
@@ -25,12 +26,13 @@ class Job:
     created_at: datetime
     status: str = QUEUED
     message: str | None = None
+    subject: str = "ticket"  # one of SUBJECTS: what the items are
 
 
 @dataclass(frozen=True)
 class JobItem:
     index: int
-    request: dict[str, Any]  # {"id": ticket id (given, or allocated for a create), "ticket": the changes}
+    request: dict[str, Any]  # {"id": the record's id (given, or reserved for a create), "ticket"/"user": the changes}
     result: dict[str, Any] | None = None  # None until done
 
 

@@ -22,6 +22,14 @@ _NO_STATUS_TIMES: tuple[datetime | None, ...] = (None,) * len(STATUSES)
 # The hourly sweep reads an account's non-closed tickets in this many partitions (shards), so a
 # large account is swept by several workers at once.
 SWEEP_SHARDS = 8
+# Tags one ticket holds at most: a change that swaps all of them moves 2 x 48 tag counters, which
+# with the ticket, its audit and a bulk job's result stays within one DynamoDB transaction (100).
+MAX_TICKET_TAGS = 48
+
+
+def tag_changes(before: Iterable[str], after: Iterable[str]) -> int:
+    """How many tag counters a ticket's change moves: tags added plus tags taken away."""
+    return len(set(before) ^ set(after))
 
 
 # A single-brand account's one brand and one ticket form, and the system custom status of each

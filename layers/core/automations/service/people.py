@@ -9,33 +9,25 @@ in the same instant as a deletion may still show the old id; deliveries never re
 read members through ``members``, which keeps only users who are agents now."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from automations import clock
 from automations.domain.contacts import normalize_email, required_name
-from automations.domain.user import MAX_GROUP_MEMBERS, Role, User
-from automations.errors import Conflict, NotFound, Problems
+from automations.domain.user import (
+    MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, DeletedUser, Role, User, matches_words, name_words,
+)
+from automations.errors import Conflict, FieldError, NotFound, Problems, ValidationFailed
 from automations.paging import encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
-from automations.service.tickets import cursor_id, find_or_create_user
+from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, cursor_id, export_page, find_or_create_user
 
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
 _ROLES = ", ".join(r.value for r in Role)
-
-
-class PeopleUserStore(UserStore, Protocol):
-    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]: ...
-
-    def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
-
-    def update(self, account_id: str, user_id: int, *, name: str, role: Role) -> User | None: ...
-
-    def delete(self, user: User) -> None:
-        """Raises StaleWrite when the email guard no longer names the user."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +49,8 @@ def _role(value: Any, problems: Problems) -> Role:
         return Role.AGENT
 
 
-def _taken(email: str, owner: User) -> Conflict:
-    return Conflict(f"A user with email {email} already exists (id {owner.id})")
+def _taken(kind: str, value: Any, owner: User) -> Conflict:
+    return Conflict(f"A user with {kind.replace('_', ' ')} {value} already exists (id {owner.id})")
 
 
 # -- agent groups ---------------------------------------------------------------------------------
@@ -68,7 +60,7 @@ class AgentGroupService(NumberedService[AgentGroup]):
 
     noun = "group"
 
-    def __init__(self, store: NumberedStore[AgentGroup], users: PeopleUserStore) -> None:
+    def __init__(self, store: NumberedStore[AgentGroup], users: UserStore) -> None:
         super().__init__(store)
         self._users = users
 
@@ -160,14 +152,19 @@ class AgentGroupService(NumberedService[AgentGroup]):
 # -- users ------------------------------------------------------------------------------------------
 class UserService:
     """The account's users: agents (who can be assigned tickets and join groups) and end-users
-    (requesters). Tickets also create users, found or created by email (service/tickets.py)."""
+    (requesters). Tickets also create users, found or created by email (service/tickets.py).
 
-    def __init__(self, store: PeopleUserStore, groups: AgentGroupService) -> None:
+    Writable: ``name`` (required), ``email`` (optional: an end-user may have only a name),
+    ``role`` and ``external_id``; an email and an external id each belong to one user of the
+    account (409 otherwise)."""
+
+    def __init__(self, store: UserStore, groups: AgentGroupService) -> None:
         self._store = store
         self._groups = groups
 
+    # -- reading ---------------------------------------------------------------------------------
     def get(self, account_id: str, user_id: int) -> User:
-        user = self._store.get(account_id, user_id) if 0 < user_id <= _MAX_USER_ID else None
+        user = self._store.get(account_id, user_id) if _is_user_id(user_id) else None
         if user is None:
             raise NotFound(f"user {user_id} not found")
         return user
@@ -175,9 +172,17 @@ class UserService:
     def find_by_email(self, account_id: str, email: str) -> User | None:
         return self._store.find_by_email(account_id, email.strip().lower())
 
+    def find_external(self, account_id: str, external_id: Any) -> User:
+        """The user with that external id; NotFound when there is none."""
+        found = self._store.find_by_external_id(account_id, str(external_id)) \
+            if isinstance(external_id, (str, int)) and not isinstance(external_id, bool) else None
+        if found is None:
+            raise NotFound(f"no user with external id {str(external_id)[:40]}")
+        return found
+
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> list[User]:
         """Those of the users that exist, in the order asked for."""
-        found = self._store.get_many(account_id, [i for i in user_ids if 0 < i <= _MAX_USER_ID])
+        found = self._store.get_many(account_id, [i for i in user_ids if _is_user_id(i)])
         return [found[i] for i in dict.fromkeys(user_ids) if i in found]
 
     def me(self, account_id: str, email: str) -> User:
@@ -189,46 +194,165 @@ class UserService:
         users, last = self._store.page(account_id, limit, None if cursor is None else cursor_id(cursor))
         return users, None if last is None else encode_cursor([last])
 
-    def create(self, account_id: str, name: Any, email: Any, role: Any = Role.AGENT.value) -> User:
-        """409 when the account has a user with that email (a requester included)."""
-        problems = Problems()
-        clean_name, clean_role = required_name(name, "Name", problems), _role(role, problems)
-        clean_email = normalize_email(email) if isinstance(email, str) else None
-        if clean_email is None:
-            problems.add("email", "Email: is not a valid email address")
-        problems.raise_if_any()
-        if (existing := self._store.find_by_email(account_id, clean_email)) is not None:
-            raise _taken(clean_email, existing)  # the common case, before an id is spent
-        user = User(account_id=account_id, id=self._store.allocate_id(account_id), name=clean_name,
-                    email=clean_email, role=clean_role, created_at=clock.now())
+    def search(self, account_id: str, query: str) -> list[User]:
+        """Zendesk's user search: ``email:<address>``, ``external_id:<id>``, ``name:<words>``, or
+        plain text, which finds the user with that email or external id and the users each of
+        whose words starts a word of their name. By id; at most MAX_SEARCH_RESULTS."""
+        field, _, value = query.strip().partition(":")
+        if field.lower() in ("email", "external_id", "name") and value.strip():
+            fields, text = (field.lower(),), value.strip()
+        else:
+            fields, text = ("email", "external_id", "name"), query.strip()
+        found: dict[int, User] = {}
+        if "email" in fields and (email := normalize_email(text)) is not None:
+            found.update({u.id: u for u in [self._store.find_by_email(account_id, email)] if u})
+        if "external_id" in fields and len(text) <= MAX_EXTERNAL_ID:
+            found.update({u.id: u for u in [self._store.find_by_external_id(account_id, text)] if u})
+        if "name" in fields and (words := name_words(text)):
+            ids, _ = self._store.ids_by_word(account_id, max(words, key=len), MAX_SEARCH_RESULTS)
+            named = self._store.get_many(account_id, ids)
+            found.update({i: u for i, u in named.items() if matches_words(u, words)})
+        return [found[i] for i in sorted(found)][:MAX_SEARCH_RESULTS]
+
+    def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
+                      limit: int = MAX_EXPORT_PAGE, by_second: bool = False) -> ExportPage:
+        """Zendesk's incremental user export, deleted users too (see tickets' ``export_page``)."""
+        return export_page(functools.partial(self._store.updated_since, account_id), user_changed_at, start=start,
+                           cursor=cursor, limit=limit, by_second=by_second)
+
+    # -- writing ---------------------------------------------------------------------------------
+    def reserve_ids(self, account_id: str, count: int) -> range:
+        """User ids for creates to come (a bulk job's), so that doing one twice makes one user."""
+        return self._store.allocate_ids(account_id, count)
+
+    def create(self, account_id: str, values: Any, *, default_role: Role = Role.END_USER, user_id: int | None = None,
+               also: Sequence[Any] = ()) -> User:
+        """``values``: name, email, role (``default_role`` when not given), external_id. 409 when
+        the email or external id is another user's. ``user_id``: one reserved for it; ``also``:
+        the caller's writes, committed with the user's."""
+        fields = _checked(values, None, default_role)
+        now = clock.now()
+        user = User(account_id=account_id, id=0, created_at=now, updated_at=now, **fields)
+        self._not_taken(user)  # the common case, before an id is spent
+        user = replace(user, id=user_id or self._store.allocate_id(account_id))
         try:
-            stored = self._store.add(user)
-        except StaleWrite:
-            raise Conflict(f"The user {clean_email} is being created by another request; try again") from None
+            stored = self._store.add(user, also)
+        except StaleWrite as stale:
+            raise _conflict(stale, user) from None
         if stored.id != user.id:  # the email guard decides between concurrent creates
-            raise _taken(clean_email, stored)
+            raise _taken("email", user.email, stored)
         return stored
 
-    def update(self, account_id: str, user_id: int, changes: dict[str, Any]) -> User:
-        """``name`` and/or ``role``; an agent made an end-user leaves its groups."""
-        old = self.get(account_id, user_id)
-        problems = Problems()
-        name = required_name(changes.get("name", old.name), "Name", problems)
-        role = _role(changes.get("role", old.role), problems)
-        problems.raise_if_any()
-        if (name, role) == (old.name, old.role):
-            return old
-        new = self._store.update(account_id, user_id, name=name, role=role)
-        if new is None:
-            raise NotFound(f"user {user_id} not found")
-        if "role" in changes and new.role is not Role.AGENT:
-            self._groups.remove_user(account_id, user_id)
-        return new
+    def update(self, account_id: str, user_id: int, changes: Any, *, also: Sequence[Any] = ()) -> User:
+        """The attributes given; an agent made an end-user leaves its groups. No write (``also``
+        included) when nothing changes."""
+        for _ in range(_WRITE_ATTEMPTS):
+            old = self.get(account_id, user_id)
+            fields = _checked(changes, old, old.role)
+            if all(getattr(old, k) == v for k, v in fields.items()):
+                return old
+            new = replace(old, **fields, updated_at=clock.now())
+            self._not_taken(new)
+            try:
+                stored = self._store.replace(old, new, also)
+            except StaleWrite as stale:
+                if set(stale.args) & {"email", "external_id"}:
+                    raise _conflict(stale, new) from None
+                continue  # changed meanwhile: again from a fresh read
+            if old.role is Role.AGENT and stored.role is not Role.AGENT:
+                self._groups.remove_user(account_id, user_id)
+            return stored
+        raise Conflict(f"user {user_id} was changed by another request; try again")
 
-    def delete(self, account_id: str, user_id: int) -> None:
-        """Tickets keep the id (their notifications to it then reach nobody); groups drop it."""
-        try:
-            self._store.delete(self.get(account_id, user_id))
-        except StaleWrite:
-            raise Conflict(f"user {user_id} was changed by another request; try again") from None
-        self._groups.remove_user(account_id, user_id)
+    def create_or_update(self, account_id: str, values: Any) -> tuple[User, bool]:
+        """Zendesk's create_or_update: the user with the external id given, else with the email
+        given, updated; else a new user. Whether it was created."""
+        for _ in range(_WRITE_ATTEMPTS):
+            existing = self._identified(account_id, values)
+            if existing is not None:
+                return self.update(account_id, existing.id, values), False
+            try:
+                return self.create(account_id, values), True
+            except Conflict:
+                continue  # created meanwhile by another request: update it
+        raise Conflict("The user is being changed by other requests; try again")
+
+    def delete(self, account_id: str, user_id: int, *, also: Sequence[Any] = ()) -> DeletedUser:
+        """The user, as deleted. Tickets keep the id (their notifications to it then reach
+        nobody); groups drop it; its email and external id are free again."""
+        for _ in range(_WRITE_ATTEMPTS):
+            user, now = self.get(account_id, user_id), clock.now()
+            try:
+                self._store.delete(user, now, also)
+            except StaleWrite:
+                continue
+            self._groups.remove_user(account_id, user_id)
+            return DeletedUser(user, now)
+        raise Conflict(f"user {user_id} was changed by another request; try again")
+
+    def _identified(self, account_id: str, values: Any) -> User | None:
+        if not isinstance(values, Mapping):
+            return None
+        external_id, email = values.get("external_id"), values.get("email")
+        if isinstance(external_id, (str, int)) and not isinstance(external_id, bool) \
+                and (found := self._store.find_by_external_id(account_id, str(external_id))):
+            return found
+        clean = normalize_email(email) if isinstance(email, str) else None
+        return self._store.find_by_email(account_id, clean) if clean else None
+
+    def _not_taken(self, user: User) -> None:
+        """409 when the user's email or external id is another user's."""
+        for kind, find in (("email", self._store.find_by_email), ("external_id", self._store.find_by_external_id)):
+            value = getattr(user, kind)
+            owner = find(user.account_id, value) if value is not None else None
+            if owner is not None and owner.id != user.id:
+                raise _taken(kind, value, owner)
+
+
+MAX_SEARCH_RESULTS = 1000  # as Zendesk's search: at most 1,000 results
+_WRITE_ATTEMPTS = 3
+
+
+def user_changed_at(user: User | DeletedUser) -> datetime:
+    """When a user last changed (was deleted, for a deleted one): its place in the export."""
+    return user.deleted_at if isinstance(user, DeletedUser) else user.changed_at
+
+
+def _is_user_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_USER_ID
+
+
+def _checked(values: Any, old: User | None, default_role: Role) -> dict[str, Any]:
+    """The writable attributes of ``values`` checked (every problem at once): all of them for a
+    new user (``old`` None), those given for a change. Other keys are ignored, as Zendesk does."""
+    if not isinstance(values, Mapping):
+        raise ValidationFailed([FieldError("base", "The user must be a JSON object")])
+    problems = Problems()
+    fields: dict[str, Any] = {}
+    if old is None or "name" in values:
+        fields["name"] = required_name(values.get("name"), "Name", problems)
+    if old is None or "role" in values:  # null: the default for a new user, refused in a change
+        role = values.get("role")
+        fields["role"] = _role(default_role if role is None and old is None else role, problems)
+    if old is None or "email" in values:
+        email = values.get("email")
+        fields["email"] = normalize_email(email) if isinstance(email, str) and email.strip() else None
+        if email not in (None, "") and fields["email"] is None:
+            problems.add("email", "Email: is not a valid email address")
+    if old is None or "external_id" in values:
+        external_id = values.get("external_id")
+        if isinstance(external_id, int) and not isinstance(external_id, bool):
+            external_id = str(external_id)
+        if external_id is not None and (not isinstance(external_id, str) or len(external_id) > MAX_EXTERNAL_ID):
+            problems.add("external_id", f"External id: must be a string of at most {MAX_EXTERNAL_ID} characters")
+        fields["external_id"] = external_id or None
+    problems.raise_if_any()
+    return fields
+
+
+def _conflict(stale: StaleWrite, user: User) -> Conflict:
+    for kind in ("email", "external_id"):
+        if kind in stale.args:
+            return Conflict(f"A user with {kind.replace('_', ' ')} {getattr(user, kind)} is being created or changed "
+                            "by another request; try again")
+    return Conflict(f"user {user.id} was changed by another request; try again")

@@ -24,7 +24,7 @@ from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
 from automations.domain.model import Account, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
-from automations.domain.ticket import SWEEP_SHARDS, Ticket
+from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes
 from automations.errors import NotFound, is_transient, reason_of
 from automations.ports import StaleWrite, UnreadableTicket
 
@@ -108,6 +108,14 @@ class SweepStats:
 
 class AlreadyFired(Exception):
     """The commit found runs of this cycle already there (a duplicate worker won the race)."""
+
+
+class TooManyTags(Exception):
+    """A firing would leave the ticket more tags than it holds (its run, failed, says so)."""
+
+    def __init__(self, automation_id: int, run: Run) -> None:
+        super().__init__(automation_id)
+        self.automation_id, self.run = automation_id, run
 
 
 class CapReached(Exception):
@@ -300,7 +308,13 @@ class SweepWorker:
             result = rules.run_cycle(ticket, now, frozenset(skipped))
             if not result.firings:
                 return
-            batch = self._batch(account, ticket, result.firings, titles, now, cycle)
+            try:
+                batch = self._batch(account, ticket, result.firings, titles, now, cycle)
+            except TooManyTags as refused:  # recorded failed; the others are evaluated again without it
+                self.firings.record_failed([refused.run])
+                stats.firings_failed += 1
+                skipped.add(refused.automation_id)
+                continue
             try:
                 self.firings.commit(ticket, batch.ticket, batch.audits, batch.runs, batch.deliveries, cycle,
                                     MAX_TICKETS_PER_AUTOMATION)
@@ -347,9 +361,16 @@ class SweepWorker:
                              account.id, firing.automation_id, ticket.id, run.id, reason_of(error))
                 run, prepared = _failed_run(run, f"its notifications could not be prepared: {reason_of(error)}"), []
             cost = 3 + len(prepared)  # audit, run, cap counter, deliveries
-            if used + cost > MAX_TRANSACTION_ITEMS and batch.runs:
+            if len(after.tags) > MAX_TICKET_TAGS:  # more than a ticket holds: the firing fails, changing nothing
+                _log.warning("sweep firing failed: account_id=%s automation_id=%s ticket_id=%s run_id=%s: %s tags",
+                             account.id, firing.automation_id, ticket.id, run.id, len(after.tags))
+                raise TooManyTags(firing.automation_id, replace(_failed_run(
+                    run, f"it would leave the ticket {len(after.tags)} tags; a ticket holds at most "
+                         f"{MAX_TICKET_TAGS}"), changes={}, deliveries=()))
+            moved = tag_changes(ticket.tags, after.tags)  # the batch's tag counters ride in its transaction
+            if used + cost + moved > MAX_TRANSACTION_ITEMS and batch.runs:
                 break
-            if used + cost > MAX_TRANSACTION_ITEMS:
+            if used + cost + moved > MAX_TRANSACTION_ITEMS:
                 run = _failed_run(run, f"{len(prepared)} notifications are more than one firing can record "
                                       f"({MAX_TRANSACTION_ITEMS - 4} at most)")
                 prepared = []

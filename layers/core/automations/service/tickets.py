@@ -10,15 +10,16 @@ through the API of a ticket that has an assignee sets ``assignee_updated_at`` (c
 nor does an update that changes nothing)."""
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from automations import clock
 from automations.domain.audit import API, Audit, Comment
-from automations.domain.ticket import DeletedTicket, Ticket, normalize_tags
+from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, normalize_tags
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
@@ -34,6 +35,7 @@ MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
 MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
 _SECOND_MAX = 100_000  # changes of one second a time-based export page may hold (its bytes bind first)
 COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
+MAX_LISTED_TAGS = 20_000  # Zendesk lists the 20,000 most popular tags
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 
@@ -52,7 +54,7 @@ _DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026
 
 @dataclass(frozen=True)
 class ExportPage:
-    tickets: list[Ticket | DeletedTicket]
+    records: list[Any]  # tickets or users (deleted ones too), in the order they last changed
     more: bool
     after_cursor: str  # where the next page starts (this one's start again when it is empty)
     whole_second: bool = False  # the page holds every change of its last ticket's second
@@ -143,31 +145,15 @@ class TicketService:
 
     def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
                       limit: int = MAX_EXPORT_PAGE, by_second: bool = False) -> ExportPage:
-        """Zendesk's incremental export: tickets, deleted ones too, in the order they last
-        changed, from ``start`` (that instant included) or after ``cursor`` (a previous page's).
+        """Zendesk's incremental ticket export, deleted tickets too (see ``export_page``)."""
+        return export_page(functools.partial(self._store.updated_since, account_id), changed_at, start=start,
+                           cursor=cursor, limit=limit, by_second=by_second)
 
-        ``by_second`` (the time-based export, which pages on whole seconds): a page then goes on
-        past ``limit`` to the last change of its last ticket's second, so that the next page can
-        start at the following second; ``whole_second`` says it did. It does not when that
-        second is not over yet (more may change in it) or holds more than a page can."""
-        if cursor is not None:
-            position, inclusive = _position(cursor), False
-        else:
-            position, inclusive = clock.sortable(start), True
-        budget = MAX_EXPORT_BYTES // 2 if by_second else MAX_EXPORT_BYTES  # half kept for the rest of the second
-        found, more = self._store.updated_since(account_id, position, limit, inclusive=inclusive, max_bytes=budget)
-        whole = False
-        second = int(changed_at(found[-1][1]).timestamp()) if found else None
-        if by_second and second is not None and second < int(clock.now().timestamp()):
-            whole = True
-            if more:  # more may follow after that second too: at worst, the next page is empty
-                rest, unfinished = self._store.updated_since(
-                    account_id, found[-1][0], _SECOND_MAX, inclusive=False, max_bytes=budget,
-                    until=clock.sortable(datetime.fromtimestamp(second + 1, UTC)))
-                found += rest
-                whole = not unfinished
-        last = encode_cursor([found[-1][0]]) if found else (cursor or encode_cursor([position]))
-        return ExportPage([t for _, t in found], more, last, whole)
+    def tags(self, account_id: str) -> list[tuple[str, int]]:
+        """The account's ticket tags with how many tickets (deleted ones not) carry each, most used
+        first, then by name; the MAX_LISTED_TAGS most used, as Zendesk lists them."""
+        counts = sorted(self._store.tag_counts(account_id).items(), key=lambda tag: (-tag[1], tag[0]))
+        return counts[:MAX_LISTED_TAGS]
 
     def account_audits(self, account_id: str, size: int, *, after: str | None = None,
                        before: str | None = None) -> CursorPage[Audit]:
@@ -330,11 +316,44 @@ def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
 
 
 def _fits(ticket: Ticket) -> Ticket:
+    if len(ticket.tags) > MAX_TICKET_TAGS:
+        raise ValidationFailed([FieldError("tags", f"Tags: a ticket holds at most {MAX_TICKET_TAGS} tags "
+                                                   f"({len(ticket.tags)} given)")])
     size = len(json.dumps(asdict(ticket), default=str).encode())
     if size > MAX_TICKET_BYTES:
         raise ValidationFailed([FieldError("base", f"Ticket is too large ({size} bytes); a ticket must be smaller "
                                                    f"than {MAX_TICKET_BYTES // 1024} KB")])
     return ticket
+
+
+def export_page(read: Callable[..., tuple[list[tuple[str, Any]], bool]], changed: Callable[[Any], datetime], *,
+                start: datetime | None = None, cursor: str | None = None, limit: int = MAX_EXPORT_PAGE,
+                by_second: bool = False) -> ExportPage:
+    """A page of one of Zendesk's incremental exports: records in the order they last changed
+    (``changed``), from ``start`` (that instant included) or after ``cursor`` (a previous page's).
+    ``read(position, limit, inclusive=, max_bytes=, until=)`` is the store's read of them.
+
+    ``by_second`` (the time-based export, which pages on whole seconds): a page then goes on past
+    ``limit`` to the last change of its last record's second, so that the next page can start at
+    the following second; ``whole_second`` says it did. It does not when that second is not over
+    yet (more may change in it) or holds more than a page can."""
+    if cursor is not None:
+        position, inclusive = _position(cursor), False
+    else:
+        position, inclusive = clock.sortable(start), True
+    budget = MAX_EXPORT_BYTES // 2 if by_second else MAX_EXPORT_BYTES  # half kept for the rest of the second
+    found, more = read(position, limit, inclusive=inclusive, max_bytes=budget)
+    whole = False
+    second = int(changed(found[-1][1]).timestamp()) if found else None
+    if by_second and second is not None and second < int(clock.now().timestamp()):
+        whole = True
+        if more:  # more may follow after that second too: at worst, the next page is empty
+            rest, unfinished = read(found[-1][0], _SECOND_MAX, inclusive=False, max_bytes=budget,
+                                    until=clock.sortable(datetime.fromtimestamp(second + 1, UTC)))
+            found += rest
+            whole = not unfinished
+    last = encode_cursor([found[-1][0]]) if found else (cursor or encode_cursor([position]))
+    return ExportPage([t for _, t in found], more, last, whole)
 
 
 def changed_at(ticket: Ticket | DeletedTicket) -> datetime:

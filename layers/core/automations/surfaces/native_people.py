@@ -37,7 +37,7 @@ class UserPatch(Input):
 class UserOut(Model):
     id: int
     name: str
-    email: str
+    email: str | None = Field(description="null for an end-user known by name only (made through the Zendesk API)")
     role: RoleName
     created_at: datetime
 

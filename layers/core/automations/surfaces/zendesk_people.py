@@ -1,32 +1,37 @@
 """Zendesk's users and groups over the native ones (service/people.py): what zenpy reads for a
-ticket's requester, submitter and assignee, and what clients create and search. Envelopes and
-errors are the Zendesk surface's (zendesk.py)."""
+ticket's requester, submitter and assignee, and what clients create, change, search and export.
+Envelopes and errors are the Zendesk surface's (zendesk.py)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
 from automations.clock import iso_z
-from automations.domain.contacts import normalize_email
-from automations.domain.user import Role, User
-from automations.errors import FieldError, MalformedRequest, ValidationFailed
-from automations.service.people import AgentGroup
-from automations.surfaces import zendesk
+from automations.domain.job import MAX_ITEMS
+from automations.domain.user import MAX_EXTERNAL_ID, DeletedUser, Role, User
+from automations.errors import FieldError, MalformedRequest, NotFound, TooManyValues, ValidationFailed
+from automations.paging import offset_page
+from automations.service.people import AgentGroup, UserService, user_changed_at
+from automations.surfaces import zendesk, zendesk_tickets
 from automations.surfaces.http import HttpRequest, json_response
 
 
-def user_json(u: User, base_url: str) -> dict[str, Any]:
-    agent = u.role is Role.AGENT
+def user_json(u: User | DeletedUser, base_url: str) -> dict[str, Any]:
+    """Zendesk's user object; a deleted user (the export's) is ``active`` false."""
+    deleted = isinstance(u, DeletedUser)
+    user = u.user if deleted else u
+    agent = user.role is Role.AGENT
     return {
-        "id": u.id, "url": f"{base_url}/api/v2/users/{u.id}.json", "name": u.name, "email": u.email,
-        "created_at": iso_z(u.created_at), "updated_at": iso_z(u.created_at), "time_zone": None,
+        "id": user.id, "url": f"{base_url}/api/v2/users/{user.id}.json", "name": user.name, "email": user.email,
+        "created_at": iso_z(user.created_at), "updated_at": iso_z(user_changed_at(u)), "time_zone": None,
         "iana_time_zone": None, "phone": None, "shared_phone_number": None, "photo": None, "locale_id": 1,
-        "locale": "en-US", "organization_id": None, "role": u.role.value, "verified": True, "external_id": None,
-        "tags": [], "alias": "", "active": True, "shared": False, "shared_agent": False, "last_login_at": None,
-        "two_factor_auth_enabled": None, "signature": None, "details": "", "notes": "", "role_type": None,
-        "custom_role_id": None, "moderator": agent, "ticket_restriction": None if agent else "requested",
-        "only_private_comments": False, "restricted_agent": False, "suspended": False, "default_group_id": None,
-        "report_csv": False, "user_fields": {},
+        "locale": "en-US", "organization_id": None, "role": user.role.value, "verified": user.email is not None,
+        "external_id": user.external_id, "tags": [], "alias": "", "active": not deleted, "shared": False,
+        "shared_agent": False, "last_login_at": None, "two_factor_auth_enabled": None, "signature": None,
+        "details": "", "notes": "", "role_type": None, "custom_role_id": None, "moderator": agent,
+        "ticket_restriction": None if agent else "requested", "only_private_comments": False,
+        "restricted_agent": False, "suspended": False, "default_group_id": None, "report_csv": False,
+        "user_fields": {},
     }
 
 
@@ -36,14 +41,15 @@ def group_json(g: AgentGroup, base_url: str) -> dict[str, Any]:
             "updated_at": iso_z(g.updated_at)}
 
 
-def user_response(request: HttpRequest, user: User, status: int = 200) -> dict[str, Any]:
+def user_response(request: HttpRequest, user: User | DeletedUser, status: int = 200) -> dict[str, Any]:
     headers = {"Location": f"{request.base_url}/api/v2/users/{user.id}.json"} if status == 201 else None
     return json_response(status, {"user": user_json(user, request.base_url)}, headers)
 
 
 def users_response(request: HttpRequest, users: Sequence[User]) -> dict[str, Any]:
-    return json_response(200, {"users": [user_json(u, request.base_url) for u in users], "next_page": None,
-                               "previous_page": None, "count": len(users)})
+    """Offset paginated (``page``, ``per_page``), as Zendesk pages its searches."""
+    page, per_page = zendesk.offset_params(request)
+    return zendesk.offset_response(request, "users", offset_page(users, page, per_page), user_json)
 
 
 def group_response(request: HttpRequest, group: AgentGroup, status: int = 200) -> dict[str, Any]:
@@ -65,22 +71,52 @@ def group_from_body(request: HttpRequest) -> dict[str, Any]:
     return {"name": group["name"]} if "name" in group else {}
 
 
-def new_user(request: HttpRequest) -> tuple[Any, Any, Any]:
-    """(name, email, role) of ``{"user": {...}}``; Zendesk makes end-users unless told otherwise."""
-    user = zendesk.envelope(request.json(), "user")
-    if not isinstance(user, dict):
-        raise ValidationFailed([FieldError("base", "The user must be a JSON object")])
-    return user.get("name"), user.get("email"), user.get("role", Role.END_USER.value)
+def user_from_body(request: HttpRequest) -> Any:
+    """The ``user`` object of the body; the service checks its attributes."""
+    return zendesk.envelope(request.json(), "user")
 
 
-def searched_email(request: HttpRequest) -> str | None:
-    """The email a search asks for: ``query`` as ``jane@x.test`` or ``email:jane@x.test``; None
-    (nobody is found) for other queries and ``external_id`` searches (users here have none)."""
+def users_from_body(request: HttpRequest) -> Any:
+    """The ``users`` list of a bulk body; the job service checks its size and items."""
+    return zendesk.envelope(request.json(), "users")
+
+
+def external_ids(request: HttpRequest) -> list[str] | None:
+    """``external_ids=a,b`` (at most 100), or None when not given."""
+    raw = request.query.get("external_ids")
+    if raw is None:
+        return None
+    ids = list(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if not ids:
+        raise MalformedRequest("Required parameter missing: external_ids", kind="missing", parameter="external_ids")
+    if len(ids) > MAX_ITEMS:
+        raise TooManyValues(f"Parameter external_ids cannot specify more than {MAX_ITEMS} values")
+    if any(len(i) > MAX_EXTERNAL_ID for i in ids):
+        raise MalformedRequest(f"external_ids: each at most {MAX_EXTERNAL_ID} characters", kind="invalid_value",
+                               parameter="external_ids")
+    return ids
+
+
+def searched(request: HttpRequest, users: UserService) -> list[User]:
+    """``query`` (see UserService.search) or ``external_id`` (that user, if any); one of them."""
     query, external_id = request.query.get("query"), request.query.get("external_id")
-    if not query and not external_id:
+    if not (query or "").strip() and not external_id:
         raise MalformedRequest("Required parameter missing: query or external_id", kind="missing",
                                parameter="query")
-    if not query:
-        return None
-    query = query.strip()
-    return normalize_email(query[len("email:"):] if query.lower().startswith("email:") else query)
+    if (query or "").strip():
+        return users.search(request.account_id, query)
+    try:
+        return [users.find_external(request.account_id, external_id)]
+    except NotFound:
+        return []
+
+
+def export_response(request: HttpRequest, users: UserService) -> dict[str, Any]:
+    """The time-based user export, paged on whole seconds as the tickets' is."""
+    page = users.changed_since(request.account_id, **zendesk_tickets.export_request(request, by_cursor=False))
+    return zendesk_tickets.time_export_response(request, "users", page, user_json, user_changed_at)
+
+
+def export_cursor_response(request: HttpRequest, users: UserService) -> dict[str, Any]:
+    page = users.changed_since(request.account_id, **zendesk_tickets.export_request(request, by_cursor=True))
+    return zendesk_tickets.cursor_export_response(request, "users", page, user_json)

@@ -2,6 +2,7 @@
 Envelopes, pagination, status codes and error bodies are the Zendesk surface's (zendesk.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -177,18 +178,17 @@ def _whole(request: HttpRequest, name: str, maximum: int) -> int | None:
     return int(value)
 
 
-def export_page(request: HttpRequest, tickets: TicketService, *, by_cursor: bool) -> tuple[ExportPage, int | None]:
-    """The page asked for (``start_time`` in Unix seconds, or ``cursor``) and the start time, if
-    one was given. The time-based export takes a ``cursor`` only from its own ``next_page``."""
+def export_request(request: HttpRequest, *, by_cursor: bool) -> dict[str, Any]:
+    """What an incremental export asks for: ``start`` (``start_time`` in Unix seconds, as an
+    instant) or ``cursor``, and ``limit`` (``per_page``), as the services' ``changed_since`` take
+    them. The time-based export takes a ``cursor`` only from its own ``next_page``."""
     start = _whole(request, "start_time", _MAX_UNIX_TIME)
     cursor = request.query.get("cursor")
     if start is None and not (by_cursor and cursor):
         raise MalformedRequest("Required parameter missing: start_time", kind="missing", parameter="start_time")
     per_page = _whole(request, "per_page", 10 ** 6)
-    limit = min(per_page, MAX_EXPORT_PAGE) if per_page else MAX_EXPORT_PAGE
-    when = datetime.fromtimestamp(start, UTC) if start is not None else None
-    return tickets.changed_since(request.account_id, start=when, cursor=cursor or None, limit=limit,
-                                 by_second=not by_cursor), start
+    return {"start": datetime.fromtimestamp(start, UTC) if start is not None else None, "cursor": cursor or None,
+            "limit": min(per_page, MAX_EXPORT_PAGE) if per_page else MAX_EXPORT_PAGE, "by_second": not by_cursor}
 
 
 def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any]:
@@ -199,31 +199,43 @@ def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any
     return {**ticket_json(ticket, base_url), **changed}
 
 
-def export_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
-    """The time-based export, paged on each ticket's ``generated_timestamp`` (the second it last
-    changed), as Zendesk's: a page that holds the whole of its last second ends at the next one
-    (``end_time``, where ``next_page`` starts). One that cannot (that second is not over yet, or
-    holds more than a page can) ends at that second; its ``next_page`` also carries the page's
-    cursor, so a client following it goes on without repeats."""
-    page, start = export_page(request, tickets, by_cursor=False)
-    rendered = [_export_json(t, request.base_url) for t in page.tickets]
-    end_time = rendered[-1]["generated_timestamp"] + (1 if page.whole_second else 0) if rendered else start
+def time_export_response(request: HttpRequest, name: str, page: ExportPage, render: zendesk.Render,
+                         changed: Callable[[Any], datetime]) -> dict[str, Any]:
+    """A time-based export's page of ``name`` (each rendered by ``render``), paged on the second
+    each record last changed (``changed``), as Zendesk's: a page that holds the whole of its last
+    second ends at the next one (``end_time``, where ``next_page`` starts). One that cannot (that
+    second is not over yet, or holds more than a page can) ends at that second; its ``next_page``
+    also carries the page's cursor, so a client following it goes on without repeats."""
+    rendered = [render(r, request.base_url) for r in page.records]
+    start = request.query.get("start_time")
+    end_time = (int(changed(page.records[-1]).timestamp()) + (1 if page.whole_second else 0) if rendered
+                else int(start) if start else None)
     others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
     onward = {"cursor": page.after_cursor} if rendered and page.more and not page.whole_second else {}
     return json_response(200, {
-        "tickets": rendered, "count": len(rendered), "end_of_stream": not page.more,
+        name: rendered, "count": len(rendered), "end_of_stream": not page.more,
         "next_page": f"{request.base_url}{request.path}?{urlencode({**others, 'start_time': end_time, **onward})}",
         "end_time": end_time})
 
 
-def export_cursor_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
-    page, _ = export_page(request, tickets, by_cursor=True)
+def cursor_export_response(request: HttpRequest, name: str, page: ExportPage, render: zendesk.Render) -> dict[str, Any]:
     others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
     return json_response(200, {
-        "tickets": [_export_json(t, request.base_url) for t in page.tickets],
+        name: [render(r, request.base_url) for r in page.records],
         "after_url": f"{request.base_url}{request.path}?{urlencode({**others, 'cursor': page.after_cursor})}",
         "before_url": None, "after_cursor": page.after_cursor, "before_cursor": None,
         "end_of_stream": not page.more})
+
+
+def export_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """The time-based ticket export; each ticket carries ``generated_timestamp``."""
+    page = tickets.changed_since(request.account_id, **export_request(request, by_cursor=False))
+    return time_export_response(request, "tickets", page, _export_json, changed_at)
+
+
+def export_cursor_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    page = tickets.changed_since(request.account_id, **export_request(request, by_cursor=True))
+    return cursor_export_response(request, "tickets", page, _export_json)
 
 
 # -- deleted tickets ---------------------------------------------------------------------------
@@ -276,3 +288,15 @@ def job_response(request: HttpRequest, job: Job, items: list[JobItem] | None = N
 
 def jobs_response(request: HttpRequest, found: list[tuple[Job, list[JobItem]]]) -> dict[str, Any]:
     return json_response(200, {"job_statuses": [job_json(job, items, request.base_url) for job, items in found]})
+
+
+# -- the account's tags ------------------------------------------------------------------------
+def _tag_json(tag: tuple[str, int], _base_url: str) -> dict[str, Any]:
+    name, count = tag
+    return {"name": name, "count": count}
+
+
+def account_tags_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
+    """The account's ticket tags with their counts, most used first; offset or cursor paginated."""
+    return zendesk.listed_response(request, "tags", tickets.tags(request.account_id), lambda t: [-t[1], t[0]],
+                                   _tag_json)

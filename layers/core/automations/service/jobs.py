@@ -1,6 +1,7 @@
-"""Bulk ticket requests as Zendesk does them: the request is checked for shape and size, stored as
-a job (up to 100 items) and answered at once with its status; a worker (SQS) then does the items
-one by one, each change committed with its result, so a job run again skips what was done.
+"""Bulk requests as Zendesk does them, for tickets and for users: the request is checked for shape
+and size, stored as a job (up to 100 items) and answered at once with its status; a worker (SQS)
+then does the items one by one, each change committed with its result, so a job run again skips
+what was done.
 
 An item that fails (invalid, missing ticket, a race lost three times) fails alone: its result
 says why and the job goes on. Any other error is retried by running the job again; on the last
@@ -19,17 +20,19 @@ from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
 from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed
 from automations.ports import JobQueue, JobStore
+from automations.service.people import UserService
 from automations.service.tickets import MAX_TICKET_BYTES, TicketService
 
 log = logging.getLogger(__name__)
-_ERRORS = {"create": "TicketCreateFailed", "update": "TicketUpdateFailed", "delete": "TicketDeleteFailed",
-           "purge": "TicketDeleteFailed"}
+_ERRORS = {"create": "{}CreateFailed", "update": "{}UpdateFailed", "delete": "{}DeleteFailed",
+           "purge": "{}DeleteFailed"}
 
 
-class TicketJobService:
-    def __init__(self, jobs_store: JobStore, tickets: TicketService, queue: JobQueue) -> None:
+class BulkJobService:
+    def __init__(self, jobs_store: JobStore, tickets: TicketService, users: UserService, queue: JobQueue) -> None:
         self._jobs = jobs_store
         self._tickets = tickets
+        self._users = users
         self._queue = queue
 
     # -- starting --------------------------------------------------------------------------------
@@ -44,7 +47,7 @@ class TicketJobService:
         """``tickets``: ticket objects, each with its ``id``."""
         items = _bounded_list(tickets, "tickets")
         ids = [t.get("id") if isinstance(t, dict) else None for t in items]
-        if not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids):
+        if not all(map(_is_id, ids)):
             raise ValidationFailed([FieldError("tickets", "Tickets: each ticket needs its numeric id")])
         return self._start(account_id, "update", author_email, [{"id": i, "ticket": t} for i, t in zip(ids, items)])
 
@@ -64,13 +67,47 @@ class TicketJobService:
                 self._tickets.get_deleted(account_id, ticket_id)
         return self._start(account_id, "purge", author_email, [{"id": i} for i in ticket_ids])
 
-    def _start(self, account_id: str, action: str, author_email: str, requests: list[dict[str, Any]]) -> Job:
+    # -- users ----------------------------------------------------------------------------------
+    def create_users(self, account_id: str, users: Any, author_email: str) -> Job:
+        """``users``: user objects, each checked when its turn comes (its id reserved now)."""
+        items = _bounded_list(users, "users")
+        ids = self._users.reserve_ids(account_id, len(items)) if items else range(0)
+        return self._start(account_id, "create", author_email,
+                           [{"id": user_id, "user": u} for user_id, u in zip(ids, items)], subject="user")
+
+    def update_users(self, account_id: str, users: Any, author_email: str) -> Job:
+        """``users``: user objects, each naming itself by ``id`` or ``external_id``."""
+        items = _bounded_list(users, "users")
+        if not all(isinstance(u, dict) and (_is_id(u.get("id")) or isinstance(u.get("external_id"), (str, int)))
+                   for u in items):
+            raise ValidationFailed([FieldError("users", "Users: each user needs its numeric id or its external_id")])
+        return self._start(account_id, "update", author_email,
+                           [{"id": u["id"] if _is_id(u.get("id")) else None, "external_id": u.get("external_id"),
+                             "user": u} for u in items],
+                           subject="user")
+
+    def update_each_user(self, account_id: str, targets: Sequence[int | str], changes: Any, author_email: str,
+                         *, by_external_id: bool = False) -> Job:
+        """The same ``changes`` to each of the users named by id (or by external id)."""
+        name = "external_id" if by_external_id else "id"
+        return self._start(account_id, "update", author_email, [{name: t, "user": changes} for t in targets],
+                           subject="user")
+
+    def delete_users(self, account_id: str, targets: Sequence[int | str], author_email: str, *,
+                     by_external_id: bool = False) -> Job:
+        name = "external_id" if by_external_id else "id"
+        return self._start(account_id, "delete", author_email, [{name: t} for t in targets], subject="user")
+
+    def _start(self, account_id: str, action: str, author_email: str, requests: list[dict[str, Any]], *,
+               subject: str = "ticket") -> Job:
         too_large = [str(i) for i, r in enumerate(requests) if len(json.dumps(r, default=str)) > MAX_TICKET_BYTES]
         if too_large:  # it could never be saved, and its job item must fit DynamoDB's 400 KB
-            raise ValidationFailed([FieldError("tickets", f"Tickets: too large (a ticket must be smaller than "
-                                                          f"{MAX_TICKET_BYTES // 1024} KB): {', '.join(too_large)}")])
+            plural = f"{subject}s"
+            raise ValidationFailed([FieldError(plural, f"{plural.capitalize()}: too large (a {subject} must be "
+                                                       f"smaller than {MAX_TICKET_BYTES // 1024} KB): "
+                                                       f"{', '.join(too_large)}")])
         job = Job(account_id=account_id, id=f"V3-{uuid.uuid4().hex}", action=action, total=len(requests),
-                  author_email=author_email, created_at=clock.now())
+                  author_email=author_email, created_at=clock.now(), subject=subject)
         self._jobs.create(job, [JobItem(index, request) for index, request in enumerate(requests)])
         self._queue.send(account_id, job.id)
         return job
@@ -120,32 +157,60 @@ class TicketJobService:
         return True
 
     def _do(self, job: Job, item: JobItem, *, last_attempt: bool) -> None:
-        ticket_id = item.request["id"]
-        done = jobs.success(job.action, item.index, ticket_id)
-        also = [self._jobs.result_write(job, item.index, done)]
+        record_id = item.request.get("id")
         try:
-            if job.action == "create":
-                self._tickets.create(job.account_id, item.request["ticket"], author_email=job.author_email,
-                                     ticket_id=ticket_id, also=also)
-            elif job.action == "update":
-                self._tickets.update(job.account_id, ticket_id, item.request["ticket"],
-                                     author_email=job.author_email, also=also)
-            elif job.action == "delete":
-                self._tickets.delete(job.account_id, ticket_id, author_email=job.author_email, also=also)
+            if job.subject == "user":
+                record_id = self._do_user(job, item)
             else:
-                self._tickets.purge(job.account_id, ticket_id, also=also)
+                self._do_ticket(job, item)
         except DomainError as e:
-            self._jobs.record(job, item.index, jobs.failure(job.action, item.index, ticket_id,
-                                                            _ERRORS[job.action], e.message or type(e).__name__))
+            error = _ERRORS[job.action].format(job.subject.capitalize())
+            self._jobs.record(job, item.index, jobs.failure(job.action, item.index, record_id, error,
+                                                            e.message or type(e).__name__))
             return
         except Exception:
             if not last_attempt:
                 raise  # perhaps transient: the whole job runs again
-            log.exception("ticket job %s item %s failed", job.id, item.index)
-            self._jobs.record(job, item.index, jobs.failure(job.action, item.index, ticket_id, "InternalError",
+            log.exception("bulk job %s item %s failed", job.id, item.index)
+            self._jobs.record(job, item.index, jobs.failure(job.action, item.index, record_id, "InternalError",
                                                             "The item could not be processed"))
             return
-        self._jobs.record(job, item.index, done)  # when the change wrote nothing (no-op), or a race made it
+        # when the change wrote nothing (no-op), or a race made it
+        self._jobs.record(job, item.index, jobs.success(job.action, item.index, record_id))
+
+    def _done(self, job: Job, item: JobItem, record_id: int) -> list[Any]:
+        """The item's result, to commit with its change."""
+        return [self._jobs.result_write(job, item.index, jobs.success(job.action, item.index, record_id))]
+
+    def _do_ticket(self, job: Job, item: JobItem) -> None:
+        ticket_id = item.request["id"]
+        also = self._done(job, item, ticket_id)
+        if job.action == "create":
+            self._tickets.create(job.account_id, item.request["ticket"], author_email=job.author_email,
+                                 ticket_id=ticket_id, also=also)
+        elif job.action == "update":
+            self._tickets.update(job.account_id, ticket_id, item.request["ticket"], author_email=job.author_email,
+                                 also=also)
+        elif job.action == "delete":
+            self._tickets.delete(job.account_id, ticket_id, author_email=job.author_email, also=also)
+        else:
+            self._tickets.purge(job.account_id, ticket_id, also=also)
+
+    def _do_user(self, job: Job, item: JobItem) -> int:
+        """Do a user item; the user's id (found by its external id when named so)."""
+        request = item.request
+        if job.action == "create":
+            self._users.create(job.account_id, request["user"], user_id=request["id"],
+                               also=self._done(job, item, request["id"]))
+            return request["id"]
+        user = (self._users.get(job.account_id, request["id"]) if request.get("id") is not None
+                else self._users.find_external(job.account_id, request["external_id"]))
+        also = self._done(job, item, user.id)
+        if job.action == "update":
+            self._users.update(job.account_id, user.id, request["user"], also=also)
+        else:
+            self._users.delete(job.account_id, user.id, also=also)
+        return user.id
 
 
 def _bounded_list(raw: Any, name: str) -> list[Any]:
@@ -158,3 +223,7 @@ def _bounded_list(raw: Any, name: str) -> list[Any]:
 
 def _is_job_id(job_id: str) -> bool:
     return job_id.startswith("V3-") and len(job_id) == 35 and all(c in "0123456789abcdef" for c in job_id[3:])
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
