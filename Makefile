@@ -33,11 +33,13 @@ run: $(VENV)/.installed
 # The end-to-end tests run in their own processes: moto's mock_aws (unit and handler tests) resets
 # the same in-process backends that the local runtime's moto server uses.
 # Each test also checks its AWS calls (API model, IAM) and records them in .aws-calls for
-# `automations iam-report`.
+# `automations iam-report`. Where the time goes: each run's slowest set-ups and calls
+# (--durations), each layer's total (tests/conftest.py) and each run's wall clock.
+PYTEST := PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 --durations=15 --durations-min=2
 test: $(VENV)/.installed $(TOOLS)/.installed $(BROWSER)
 	rm -rf .aws-calls
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/unit tests/handlers $(PYTEST_ARGS)
-	PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH" $(VENV)/bin/pytest -n 2 tests/e2e $(PYTEST_ARGS)
+	$(PYTEST) tests/unit tests/handlers $(PYTEST_ARGS)
+	$(PYTEST) tests/e2e $(PYTEST_ARGS)
 
 # template.yaml and the stacks it nests (stacks/): each validated and linted on its own.
 TEMPLATES := template.yaml $(sort $(wildcard stacks/*.yaml))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import ROOT, repo_template
+from support import ROOT, repo_template, share_botocore_data
 
 from automations_local import aws_model_check, iam_coverage
 
@@ -15,6 +15,7 @@ from automations_local import aws_model_check, iam_coverage
 os.environ.setdefault(aws_model_check.ENV_FLAG, "1")
 os.environ.setdefault(iam_coverage.ENV_FLAG, "1")
 os.environ.setdefault(iam_coverage.CALLS_DIR_ENV, str(ROOT / ".aws-calls"))
+share_botocore_data()
 aws_model_check.install()
 iam_coverage.enable(repo_template())
 
@@ -24,3 +25,22 @@ def _aws_checks():
     yield
     problems = aws_model_check.violations.take() + iam_coverage.denials.take()
     assert not problems, "AWS would refuse calls made in this test:\n" + "\n".join(problems)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """Where the run's time went, by layer: the sum of its tests' set-up, call and tear-down
+    times (across the xdist workers, so more than the wall clock when they run side by side)."""
+    spent: dict[str, float] = {}
+    tests: dict[str, int] = {}  # by set-up reports: schemathesis's cases share one node id
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if getattr(report, "when", None) not in ("setup", "call", "teardown"):
+                continue
+            layer = report.nodeid.split("/")[1] if report.nodeid.startswith("tests/") else "other"
+            spent[layer] = spent.get(layer, 0.0) + report.duration
+            tests[layer] = tests.get(layer, 0) + (report.when == "setup")
+    if not spent:
+        return
+    terminalreporter.section("time by layer (set-up + call + tear-down, summed over workers)")
+    for layer, seconds in sorted(spent.items()):
+        terminalreporter.write_line(f"{layer:<10}{tests[layer]:>6} tests {seconds:>9.1f} s")

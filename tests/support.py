@@ -29,6 +29,19 @@ _FAKE_AWS = {
 _MOTO_LOCK = threading.RLock()
 
 
+def share_botocore_data() -> None:
+    """One botocore data loader for every session of the test process. The product builds each
+    client from a session of its own (as a cold Lambda does once), and every new session parses
+    the endpoints and service models again: in a test process that makes clients for every test
+    (each mock_aws, each local runtime's reset) that parsing was most of a test's set-up. The
+    loader's answers are read-only models, the same whichever session asks."""
+    import botocore.loaders
+    import botocore.session
+
+    if not hasattr(botocore.session.create_loader, "cache_info"):
+        botocore.session.create_loader = functools.cache(botocore.loaders.create_loader)
+
+
 def _serialise_moto() -> None:
     """moto's backends are not thread-safe; AWS calls are atomic. Concurrency tests must race
     our code, not corrupt the emulator, so moto handles one request at a time (as the local

@@ -4,9 +4,11 @@
   authorizer, handler, DynamoDB on moto's server) for GET-one and list-100 automations, against
   a baseline handler doing one DynamoDB GetItem on the same backend (the list is also shown
   against a bare Query of the same 100 items, the floor of any list).
-- Import time of each handler from the built artifact (function directory plus the core layer as
-  `sam build` makes it, bytecode included) in a fresh interpreter, against `import boto3` alone:
-  wall clock and CPU time (on a shared machine the wall clock also counts other processes' turns).
+- Cold starts counted to the first answer (bench_cold_start.py): each function of the built
+  artifact started in a fresh interpreter and invoked once with a realistic event, its AWS calls
+  answered by the local runtime's moto server, against a minimal handler (import boto3, one
+  GetItem): wall clock and CPU time (on a shared machine the wall clock also counts other
+  processes' turns).
 - Evaluation throughput of the sweep's evaluator (100 automations x 20,000 tickets), against a
   loop that only reads the same ticket fields.
 - The end-to-end sweep of 10,000 tickets on the local runtime (no match: median of 3; warm functions),
@@ -118,46 +120,14 @@ def build_layer_for_host(target: Path) -> Path:
     return target / "python"
 
 
-def _import_ms(statement: str, path: list[str]) -> tuple[float, float]:
-    """(wall, CPU) milliseconds of ``statement``. The CPU time leaves out waiting for the machine's
-    other processes, which a Lambda's init, on its own CPU, does not do."""
-    # -S: no site-packages, as in Lambda; the path is the function's directory, the layer, then the
-    # runtime's own boto3 (here the venv's site-packages stands in for /var/runtime).
-    code = (f"import sys, time; sys.path[:0] = {path!r}; t, c = time.perf_counter(), time.process_time(); "
-            f"{statement}; print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000)")
-    wall, cpu = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, check=True,
-                               cwd=path[0]).stdout.split()
-    return float(wall), float(cpu)
-
-
-def import_times(repeats: int) -> list[dict]:
-    """Each handler imported from the built artifact (its function directory plus the built layer,
-    bytecode included) in a fresh interpreter, against `import boto3` in the same setting. The two
-    alternate, so a change in the machine's load touches both sides of each ratio alike."""
-    import sysconfig
-    import tempfile
-
-    runtime_packages = sysconfig.get_paths()["purelib"]
-    with tempfile.TemporaryDirectory(prefix="automations-layer-") as scratch:
-        layer = str(build_layer_for_host(Path(scratch)))
-        rows = []
-        for app in sorted((ROOT / "functions").glob("*/app.py")):
-            handler, boto3 = [], []
-            for _ in range(repeats):
-                boto3.append(_import_ms("import boto3", [scratch, runtime_packages]))
-                handler.append(_import_ms("import app", [str(app.parent), layer, runtime_packages]))
-            (ms, cpu_ms), (boto3_ms, boto3_cpu_ms) = [[statistics.median(side) for side in zip(*samples)]
-                                                      for samples in (handler, boto3)]
-            rows.append({"handler": app.parent.name, "import_ms": ms, "boto3_ms": boto3_ms, "ratio": ms / boto3_ms,
-                         "import_cpu_ms": cpu_ms, "boto3_cpu_ms": boto3_cpu_ms, "cpu_ratio": cpu_ms / boto3_cpu_ms})
-    return rows
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="automations bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400, help="timed requests per case (default 400)")
-    parser.add_argument("--import-repeats", type=int, default=5, help="fresh interpreters per module (default 5)")
+    parser.add_argument("--import-repeats", type=int, default=5,
+                        help="fresh interpreters per function in section imports (default 5)")
+    parser.add_argument("--function", action="append",
+                        help="section imports: only this function directory (repeatable; default: all)")
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets in the sweep benchmark (default 10000)")
     parser.add_argument("--contacts", type=int, default=500, help="joins in the run creation benchmark (default 500)")
     parser.add_argument("--due-runs", type=int, default=1000, help="runs in the firing lateness benchmark (default 1000)")
@@ -179,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     if "api" in sections:
         _print_api(args)
     if "imports" in sections:
-        _print_imports(args)
+        from automations_local import bench_cold_start
+
+        bench_cold_start.print_figures(args.import_repeats, set(args.function or ()) or None)
     if "evaluator" in sections:
         r = evaluator_throughput()
         print("\nSweep evaluator, in-process, one core: 100 automations x 20,000 tickets")
@@ -230,15 +202,6 @@ def _print_api(args) -> None:
         print(f"{r['case']:<24}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}  {r['baseline']:<10}{r['baseline_p50_ms']:>9.2f}"
               f"{r['baseline_p99_ms']:>9.2f}{r['ratio_p50']:>11.2f}")
     print("target: p50 ratio <= 1.5")
-
-
-def _print_imports(args) -> None:
-    print("\nHandler import time from the built artifact, fresh interpreter (median), against `import boto3`")
-    print(f"{'handler':<36}{'ms':>8}{'boto3 ms':>10}{'ratio':>8}{'CPU ms':>8}{'boto3 CPU':>11}{'CPU ratio':>11}"
-          "  target <= 1.3")
-    for r in import_times(args.import_repeats):
-        print(f"{r['handler']:<36}{r['import_ms']:>8.1f}{r['boto3_ms']:>10.1f}{r['ratio']:>8.2f}"
-              f"{r['import_cpu_ms']:>8.1f}{r['boto3_cpu_ms']:>11.1f}{r['cpu_ratio']:>11.2f}")
 
 
 def evaluator_throughput() -> dict:

@@ -10,14 +10,16 @@ import time
 import uuid
 from datetime import datetime
 
+import boto3
 import pytest
 import requests
 
+from automations import config
 from automations.clock import parse_iso
 from automations_local.runtime import LocalRuntime
 
 TIMEOUT = 10  # seconds per HTTP call: a hung request fails its test instead of the run
-# Calls that drain every queue (the hourly sweep of every account the session made included).
+# Calls that drain every queue (an hourly sweep and checks of the directory's accounts included).
 DRAINING = ("/_local/scheduler/tick", "/_local/sweep")
 DRAINING_TIMEOUT = 120
 
@@ -37,8 +39,8 @@ class LocalStack:
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         if path.startswith(DRAINING) and "json" not in kwargs and "data" not in kwargs:
-            # The session's every account may have hourly work due: under load, more than the
-            # runtime's default 60 s; the drain still ends well inside the HTTP timeout.
+            # Hourly work may be due: under load, more than the runtime's default 60 s; the
+            # drain still ends well inside the HTTP timeout.
             kwargs["json"] = {"timeout_s": DRAINING_TIMEOUT - 10}
         kwargs.setdefault("timeout", DRAINING_TIMEOUT if path.startswith(DRAINING) else TIMEOUT)
         return self.http.request(method, self.url(path), **kwargs)
@@ -55,6 +57,31 @@ class LocalStack:
         response = self.request("POST", "/_local/accounts", json=body)
         assert response.status_code == 201, response.text
         return response.json()
+
+    def directory(self) -> set[str]:
+        """The ids in the account directory, read as the hourly coordinator pages through it."""
+        from automations.bootstrap import services
+
+        ids, after = [], None
+        while True:
+            page, after = services().accounts.account_page(100, after)
+            ids += page
+            if after is None:
+                return set(ids)
+
+    def leave_the_directory(self, account_ids: set[str]) -> None:
+        """Take accounts out of the directory the hourly coordinator pages through (the sweep's
+        and the hourly checks' fan-out); their data stays. The runtime lives for the whole test
+        process, so without this every hour a later test crosses would sweep and check every
+        account the earlier tests made: the later a test that moves the clock by days ran, the
+        longer it took. The condition fails loudly if the directory's layout ever changes."""
+        db = boto3.client("dynamodb", endpoint_url=self.runtime.aws_endpoint, region_name=self.runtime.template.region)
+        for account_id in account_ids:
+            db.update_item(TableName=config.table_name(),
+                           Key={"PK": {"S": f"ACCOUNT#{account_id}"}, "SK": {"S": "ACCOUNT"}},
+                           UpdateExpression="REMOVE GSI2PK, GSI2SK",
+                           ConditionExpression="GSI2PK = :directory AND GSI2SK = :id",
+                           ExpressionAttributeValues={":directory": {"S": "ACCOUNTS"}, ":id": {"S": account_id}})
 
 
 class AccountClient:
@@ -101,6 +128,20 @@ def local_runtime():
         yield LocalStack(runtime)
     finally:
         runtime.stop()
+
+
+@pytest.fixture(autouse=True)
+def _one_test_one_directory(request):
+    """Each test's hourly work covers the accounts it made, the development account and those of
+    the session's and modules' fixtures (set up before this runs), as on a runtime of its own:
+    the accounts that joined the directory while a test ran leave it when the test ends."""
+    if "local_runtime" not in request.fixturenames:
+        yield
+        return
+    stack = request.getfixturevalue("local_runtime")
+    before = stack.directory()
+    yield
+    stack.leave_the_directory(stack.directory() - before)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ def ticket_in_status(zendesk, subject, requester_email, status):
 
 
 def sweep(local_runtime):
-    # It sweeps every account the session made (the earlier tests' too): allow for that.
+    # The directory's accounts (this test's, the development account, the fixtures'): under load, a while.
     answer = local_runtime.request("POST", "/_local/sweep", json={"timeout_s": 110})
     assert answer.status_code == 200, answer.text
     body = answer.json()

@@ -75,3 +75,25 @@ def test_services_wired_while_a_reset_runs_hold_the_new_clients(monkeypatch):
         sys.setswitchinterval(interval)
         bootstrap.reset()
     assert stale == 0
+
+
+def test_the_clients_of_a_process_come_from_one_session(monkeypatch):
+    """A session of its own per client reads botocore's endpoint and retry data again: on a cold
+    start, the larger part of making a second client. A reset starts a new session."""
+    sessions = []
+    real = boto3.session.Session.__init__
+
+    def counted(session, *args, **kwargs):
+        sessions.append(session)
+        real(session, *args, **kwargs)
+
+    monkeypatch.setattr(boto3.session.Session, "__init__", counted)
+    aws.reset_clients()
+    try:
+        aws.client("dynamodb"), aws.client("sqs"), aws.client("scheduler")
+        assert len(sessions) == 1
+        aws.reset_clients()
+        aws.client("dynamodb")
+        assert len(sessions) == 2
+    finally:
+        aws.reset_clients()

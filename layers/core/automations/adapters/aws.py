@@ -15,6 +15,7 @@ from automations.errors import Busy
 
 _creating = threading.Lock()
 _clients: dict[str, Any] = {}
+_session: Any = None  # the one boto3 session the clients come from, once made
 
 
 def client(service: str):
@@ -31,13 +32,17 @@ def client(service: str):
 
 
 def _build(service: str):
-    import boto3
+    """Under _creating. Every client comes from one session: a session of its own reads botocore's
+    endpoint and retry data again, the larger part of making a second client on a cold start."""
+    global _session
     from botocore.config import Config
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return boto3.session.Session().client(
-        service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 4})
-    )
+    if _session is None:
+        import boto3
+
+        _session = boto3.session.Session()
+    return _session.client(service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 4}))
 
 
 def has_code(error: Exception, code: str) -> bool:
@@ -46,9 +51,11 @@ def has_code(error: Exception, code: str) -> bool:
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests that swap the AWS endpoint call this)."""
+    """Forget cached clients and their session (tests that swap the AWS endpoint call this)."""
+    global _session
     with _creating:
         _clients.clear()
+        _session = None
 
 
 @dataclass(frozen=True)
