@@ -18,7 +18,7 @@ import boto3
 from automations import bootstrap, telemetry
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
-    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence,
+    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence, transport,
 )
 from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
@@ -74,6 +74,7 @@ class LocalRuntime:
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._undo_iam_check: Callable[[], object] | None = None
+        self._undo_transport: Callable[[], object] = lambda: None  # this process's calls to its own moto
         self._output_before = None  # the functions' logs and metrics go to stderr while running: stdout is the command's
 
     @property
@@ -137,6 +138,7 @@ class LocalRuntime:
             self._moto.server_close()
             self._moto = None
             patches.uninstall()
+            self._undo_transport()
         set_clock(SystemClock())
         if self._undo_iam_check is not None:
             self._undo_iam_check()
@@ -191,6 +193,7 @@ class LocalRuntime:
             self._moto = _start_moto()
             patches.install(self.clock)
             self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
+            self._undo_transport = transport.send_in_process(self.aws_endpoint, self._moto.app)
         self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)
         for key, value in _LOCAL_AWS_DEFAULTS.items():
             if not os.environ.get(key):

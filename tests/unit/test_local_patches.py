@@ -260,3 +260,34 @@ def test_a_query_reads_no_item_outside_its_partition(empty_aws):
             patches.uninstall()
     finally:
         Table.all_items = original
+
+
+def test_an_index_map_follows_each_write_instead_of_reading_the_table_again(empty_aws, monkeypatch):
+    client = boto3.client("dynamodb")
+    _indexed_table(client, "followed")
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        reads = []
+        all_items_of = patches._all_items_of
+        monkeypatch.setattr(patches, "_all_items_of", lambda table: reads.append(table.name) or all_items_of(table))
+        before = _answers(client, "followed")
+        for n in range(5):  # a write, then a Query of the index, again and again (a lookup before each create)
+            client.put_item(TableName="followed", Item={"PK": {"S": "P9"}, "SK": {"S": f"x{n}"}, "G": {"S": "G2"},
+                                                        "GS": {"S": f"x{n}"}})
+            found = client.query(TableName="followed", IndexName="ByG", KeyConditionExpression="G = :g",
+                                 ExpressionAttributeValues={":g": {"S": "G2"}})["Items"]
+            assert {"S": f"x{n}"} in [item["GS"] for item in found]
+        assert reads == ["followed"]  # mapped once, at the first Query of the index
+        _change(client, "followed")
+        after = _answers(client, "followed")
+    finally:
+        patches.uninstall()
+    assert after != before and reads == ["followed"]
+
+
+def test_reading_or_deleting_a_missing_item_leaves_no_empty_partition(db):
+    db.get_item(TableName=TABLE, Key={"PK": {"S": "nobody"}, "SK": {"S": "x"}})
+    db.delete_item(TableName=TABLE, Key={"PK": {"S": "ghost"}, "SK": {"S": "x"}})
+    db.put_item(TableName=TABLE, Item={"PK": {"S": "alone"}, "SK": {"S": "x"}})
+    db.delete_item(TableName=TABLE, Key={"PK": {"S": "alone"}, "SK": {"S": "x"}})
+    assert [hash_key.value for hash_key in moto_table().items] == ["A"]

@@ -127,9 +127,12 @@ class TicketJobService:
             if job.action == "create":
                 self._tickets.create(job.account_id, item.request["ticket"], author_email=job.author_email,
                                      ticket_id=ticket_id, also=also)
+                return  # the result was committed with the ticket
             elif job.action == "update":
-                self._tickets.update(job.account_id, ticket_id, item.request["ticket"],
-                                     author_email=job.author_email, also=also)
+                _, audit = self._tickets.update(job.account_id, ticket_id, item.request["ticket"],
+                                                author_email=job.author_email, also=also)
+                if audit is not None:
+                    return  # committed with the change
             elif job.action == "delete":
                 self._tickets.delete(job.account_id, ticket_id, author_email=job.author_email, also=also)
             else:
