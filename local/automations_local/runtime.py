@@ -18,7 +18,7 @@ import boto3
 from automations import bootstrap, telemetry
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
-    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence, transport,
+    LOGGER_NAME, aws_model_check, console, expiry, iam_coverage, openapi, outbox, patches, persistence, transport,
 )
 from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
@@ -75,6 +75,7 @@ class LocalRuntime:
         self._saved_environment: dict[str, str | None] = {}
         self._undo_iam_check: Callable[[], object] | None = None
         self._undo_transport: Callable[[], object] = lambda: None  # this process's calls to its own moto
+        self._expiry: expiry.Expiry | None = None  # DynamoDB's TTL, on its own moto
         self._output_before = None  # the functions' logs and metrics go to stderr while running: stdout is the command's
 
     @property
@@ -100,6 +101,8 @@ class LocalRuntime:
             self._output_before = telemetry.send_output_to(sys.stderr)
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
+            if self._moto is not None:
+                self._expiry = expiry.Expiry(self._moto.app.lock, self.clock).start(paused=_aws_mocked_in_process)
             self._verify_senders()
             self.gateway = ApiGateway(self.template)
             self._ensure_dev_account()
@@ -130,6 +133,9 @@ class LocalRuntime:
             if driver is not None:
                 driver.stop(max(0.0, deadline - time.monotonic()))
         self.scheduler = self.queues = None
+        if self._expiry is not None:
+            self._expiry.stop()
+            self._expiry = None
         if self.state is not None:
             self.state.stop()  # the last changes, while AWS is still up and nothing else calls it
             self.state = None
@@ -251,23 +257,32 @@ def _aws_mocked_in_process() -> bool:
     return bool(models and models.botocore_stubber.enabled)
 
 
-class _OneCallAtATime:
+class OneCallAtATime:
     """moto's server app, answering one AWS call at a time: its backends are not thread-safe
-    (two conditional transactions could both win), whereas every AWS call is atomic. It counts
-    the calls that may change state, for the snapshots."""
+    (two conditional transactions could both win), whereas every AWS call is atomic. Each call
+    that succeeded and may have changed state is told to ``on_change`` (the saved state's),
+    inside the call."""
 
     def __init__(self, app) -> None:
-        self.app, self.lock, self.changes = app, threading.Lock(), 0
+        self.app, self.lock = app, threading.Lock()
+        self.on_change: Callable[[dict, bytes], object] | None = None
 
     def __call__(self, environ, start_response):
         body = b""
         if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(body)
+        statuses = []
+
+        def answer(status, headers, exc_info=None):
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
         with self.lock:
-            if persistence.changes_state(environ, body):
-                self.changes += 1
-            return list(self.app(environ, start_response))
+            response = list(self.app(environ, answer))
+            if self.on_change is not None and statuses[-1].startswith("2") and persistence.changes_state(environ, body):
+                self.on_change(environ, body)
+            return response
 
 
 def _start_moto():
@@ -280,7 +295,7 @@ def _start_moto():
     # moto's backends are process-wide: a runtime that starts its own emulation starts empty,
     # whatever an earlier runtime in this process left there.
     moto_api_backend.reset()
-    app = _OneCallAtATime(DomainDispatcherApplication(create_backend_app))
+    app = OneCallAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S}, name="moto",
                      daemon=True).start()
