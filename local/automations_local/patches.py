@@ -16,20 +16,30 @@ process assume one request per process, or copy more than they need:
   written (rebuilt only after a table-level change): a Query of an index between two writes
   read the whole table again (creating 10,000 tickets, each looking its requester up by email,
   read 50 million items);
+- a Query of a large partition with a condition on its (string) sort key reads only the
+  items in the condition's range: each partition queried is kept sorted, item by item as items
+  are written (moto sized every item of the partition: listing an account's automations read
+  its 100,000 tickets, 6 s a page);
 - every item write is announced to listeners (``on_item_write``): the index maps, the saved
   state's journal, the local TTL;
 - a GetItem or DeleteItem of a missing item leaves no empty partition behind (moto's table is a
   defaultdict: each such read added one for good), nor does deleting a partition's last item;
 - moto's server lists its package's folders on disk, and each response class's methods, once
   instead of at every request (a fifth of a GetItem's time);
+- moto keeps what AWS does not: every mail and text message sent (for its own tests), and the
+  receipt handle of every SQS message ever deleted (so that a second delete succeeds). Only the
+  last SENT_KEPT messages (the outbox shows them) and DELETED_RECEIPTS_KEPT handles a queue are
+  kept;
 - SQS checks a received message's retention against the queue's own setting: moto computes
   every queue attribute, message counts included, three times for each message it hands out
   (with 10,000 runs queued, most of the scale benchmark's time)."""
 from __future__ import annotations
 
+import bisect
 import contextvars
 import copy
 import functools
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -44,11 +54,16 @@ _invocation = threading.local()  # the resolver state of the invocation this thr
 _partition = threading.local()  # the items of the partition the Query this thread runs reads
 _table_changes = [0]  # table-level changes so far: an index's map of partitions is rebuilt after one
 _index_maps: dict[tuple[int, str], _IndexMap] = {}  # (id(table), attribute) -> its map
+_sorted_partitions: dict[tuple[int, Any], _SortedPartition] = {}  # (id(table), hash key) -> its sort keys
+SORTED_FROM = 64  # items a partition has before a Query narrows it by its sort key
 # What changes tables other than item by item (PartiQL included: its writes are not followed).
 _TABLE_CHANGES = ("create_table", "delete_table", "update_table", "restore_table_from_backup", "import_table",
                   "execute_statement", "batch_execute_statement", "execute_transaction")
 ItemListener = Callable[[Any, Any, Any], None]  # (moto Table, hash key, range key or None)
 _item_listeners: list[ItemListener] = []
+SENT_KEPT = 1000  # mail and texts moto keeps, the most recent (what the outbox shows)
+DELETED_RECEIPTS_KEPT = 1000  # receipt handles of deleted messages a queue keeps, the most recent
+_SES_SENDS = ("send_email", "send_raw_email", "send_templated_email", "send_bulk_templated_email")
 
 
 def install(clock: Clock) -> None:
@@ -58,7 +73,9 @@ def install(clock: Clock) -> None:
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.events import models as events
-    from moto.sqs.models import SQSBackend
+    from moto.ses.models import SESBackend
+    from moto.sns.models import SNSBackend
+    from moto.sqs.models import Queue, SQSBackend
 
     def unix_time(dt: Any = None) -> float:
         return dt.timestamp() if dt is not None else clock.now().timestamp()
@@ -79,6 +96,10 @@ def install(clock: Clock) -> None:
     _replace(DynamoDBBackend, "update_item", _announced_update(DynamoDBBackend.update_item))
     _item_listeners.append(_follow_index_maps)
     _replace(SQSBackend, "is_message_valid_based_on_retention_period", _retained)
+    for name in _SES_SENDS:
+        _replace(SESBackend, name, _keeping_the_last(getattr(SESBackend, name), "sent_messages"))
+    _replace(SNSBackend, "publish", _keeping_the_last(SNSBackend.publish, "sms_messages"))
+    _replace(Queue, "delete_message", _forgetting_old_receipts(Queue.delete_message))
     _replace(Table, "query", _partition_query(Table.query))
     _replace(Table, "all_items", _narrowed_items(Table.all_items))
     # Asked again on every request: the folders of moto's package, a response class's methods.
@@ -95,6 +116,7 @@ def uninstall() -> None:
             setattr(owner, name, original)
     _originals.clear()
     _index_maps.clear()
+    _sorted_partitions.clear()
     _item_listeners.clear()
 
 
@@ -116,6 +138,42 @@ def _retained(backend: Any, queue_name: str, message: Any) -> bool:
 
     retention_s = int(backend.get_queue(queue_name).message_retention_period)
     return retention_s + message.sent_timestamp / 1000 > sqs.unix_time()
+
+
+def _keeping_the_last(send: Callable, attribute: str) -> Callable:
+    """``send``, then the backend's list (or ordered dict) of what was sent cut to its last SENT_KEPT."""
+    def send_and_forget_the_oldest(backend: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return send(backend, *args, **kwargs)
+        finally:
+            sent = getattr(backend, attribute)
+            excess = len(sent) - SENT_KEPT
+            if isinstance(sent, list):
+                del sent[:max(0, excess)]
+            else:
+                for _ in range(excess):
+                    sent.popitem(last=False)
+
+    return send_and_forget_the_oldest
+
+
+class RecentReceipts(dict):
+    """A queue's receipt handles of deleted messages (a set to moto): the last DELETED_RECEIPTS_KEPT."""
+
+    def update(self, handles: Any) -> None:  # what moto calls as on a set
+        for handle in handles:
+            self[handle] = None
+        for handle in list(itertools.islice(self, max(0, len(self) - DELETED_RECEIPTS_KEPT))):
+            del self[handle]
+
+
+def _forgetting_old_receipts(delete_message: Callable) -> Callable:
+    def delete(queue: Any, receipt_handle: str) -> None:
+        if not isinstance(queue.deleted_messages, RecentReceipts):
+            queue.deleted_messages = RecentReceipts.fromkeys(queue.deleted_messages)
+        return delete_message(queue, receipt_handle)
+
+    return delete
 
 
 def _replace(owner: object, name: str, value: Any) -> None:
@@ -260,11 +318,16 @@ def _announced_update(update_item: Callable) -> Callable:
     return update
 
 
+_QUERY_ARGUMENTS = ("range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward",
+                    "projection_expressions", "index_name")  # moto's Table.query, after the hash key
+
+
 def _partition_query(query: Callable) -> Callable:
-    """moto's Query, over the items of its partition only (its own filtering still applies)."""
+    """moto's Query, over the items of its partition only, in its sort key's range when it has a
+    condition on it (moto's own filtering still applies to them)."""
     def partition_query(table: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        items = _partition_items(table, hash_key, index_name, kwargs.get("hash_key_conditions"))
+        named = dict(zip(_QUERY_ARGUMENTS, args)) | kwargs
+        items = _partition_items(table, hash_key, named.get("index_name"), named.get("hash_key_conditions"), named)
         if items is None:
             return query(table, hash_key, *args, **kwargs)
         _partition.table, _partition.items = table, items
@@ -285,15 +348,27 @@ def _narrowed_items(all_items: Callable) -> Callable:
     return narrowed
 
 
-def _partition_items(table: Any, hash_key: Any, index_name: str | None, conditions: list | None) -> list | None:
-    """The items whose partition key is the Query's; None for a Query this cannot tell."""
+def _partition_items(table: Any, hash_key: Any, index_name: str | None, conditions: list | None,
+                     query: dict | None = None) -> list | None:
+    """The items whose partition key is the Query's (on the table, only those its sort key
+    condition, start key and limit let it read); None for a Query this cannot tell."""
     if index_name is None:
         if hash_key is None:
             return None
         found = table.items.get(hash_key)
         if found is None:
             return []
-        return list(found.values()) if table.range_key_attr else [found]
+        if not table.range_key_attr:
+            return [found]
+        if query and table.range_key_type == "S" and len(found) >= SORTED_FROM:
+            key = (id(table), hash_key)
+            partition = _sorted_partitions.get(key)
+            if partition is None or partition.table is not table or partition.built_at != _table_changes[0]:
+                partition = _sorted_partitions[key] = _SortedPartition(table, hash_key)
+            window = partition.window(query)
+            if window is not None:
+                return [found[range_key] for range_key in window]
+        return list(found.values())
     if not conditions:
         return None
     attribute, value = conditions[0]
@@ -334,10 +409,65 @@ class _IndexMap:
             self._add(key, item)
 
 
+class _SortedPartition:
+    """The sort keys (strings) of one partition's items, in order, kept up to date item by item."""
+
+    def __init__(self, table: Any, hash_key: Any) -> None:
+        self.table, self.hash_key, self.built_at = table, hash_key, _table_changes[0]
+        self.keys = sorted(table.items.get(hash_key, {}), key=_value)  # the items' own range keys
+
+    def written(self, range_key: Any) -> None:
+        at = bisect.bisect_left(self.keys, range_key.value, key=_value)
+        present = at < len(self.keys) and self.keys[at].value == range_key.value
+        exists = range_key in self.table.items.get(self.hash_key, {})
+        if exists and not present:
+            self.keys.insert(at, range_key)
+        elif present and not exists:
+            del self.keys[at]
+
+    def window(self, query: dict) -> list | None:
+        """The sort keys a Query may read: within its condition, after its start key, as many as
+        its limit (None: a Query this does not narrow)."""
+        comparison, operands = query.get("range_comparison"), query.get("range_objs") or []
+        start_key = (query.get("exclusive_start_key") or {}).get(self.table.range_key_attr)
+        if any(operand.type != "S" for operand in operands) or (start_key is not None and "S" not in start_key):
+            return None
+        values = [operand.value for operand in operands]
+        left = functools.partial(bisect.bisect_left, self.keys, key=_value)
+        right = functools.partial(bisect.bisect_right, self.keys, key=_value)
+        bounds = {None: lambda: (0, len(self.keys)), "EQ": lambda: (left(values[0]), right(values[0])),
+                  "LT": lambda: (0, left(values[0])), "LE": lambda: (0, right(values[0])),
+                  "GT": lambda: (right(values[0]), len(self.keys)), "GE": lambda: (left(values[0]), len(self.keys)),
+                  "BETWEEN": lambda: (left(values[0]), right(values[-1])),
+                  "BEGINS_WITH": lambda: (left(values[0]), self._after_prefix(left(values[0]), values[0]))}
+        if comparison not in bounds:
+            return None
+        start, end = bounds[comparison]()
+        forward, limit = query.get("scan_index_forward") is not False, query.get("limit")
+        if start_key is not None:
+            start, end = (max(start, right(start_key["S"])), end) if forward else (start, min(end, left(start_key["S"])))
+        if limit:  # and one more: moto tells of a next page only when it sees an item after the last
+            start, end = (start, min(end, start + limit + 1)) if forward else (max(start, end - limit - 1), end)
+        return self.keys[start:max(start, end)]
+
+    def _after_prefix(self, start: int, prefix: str) -> int:
+        end = start
+        while end < len(self.keys) and self.keys[end].value.startswith(prefix):
+            end += 1
+        return end
+
+
+def _value(dynamo_type: Any) -> Any:
+    return dynamo_type.value
+
+
 def _follow_index_maps(table: Any, hash_key: Any, range_key: Any) -> None:
     for (table_id, _), index in list(_index_maps.items()):
         if table_id == id(table) and index.table is table and index.built_at == _table_changes[0]:
             index.written(hash_key, range_key)
+    partition = _sorted_partitions.get((id(table), hash_key))
+    if partition is not None and partition.table is table and partition.built_at == _table_changes[0] and range_key:
+        partition.written(range_key)
 
 
 def _all_items_of(table: Any) -> Iterator[Any]:
