@@ -113,6 +113,10 @@ class TicketStore(Protocol):
     def insert(self, ticket: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically store a new ticket with its audit; raises StaleWrite when the write lost a race."""
 
+    def insert_many(self, entries: Sequence[tuple[Ticket, Audit, Sequence[Any]]]) -> None:
+        """Atomically store new tickets of one account, each with its audit and ``also``, in one
+        write (at most MAX_INSERTED_WRITES items all told); raises StaleWrite."""
+
     def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically swap ``old`` (at its version) for ``new`` (stored at ``old.version + 1``) and
         record ``audit``; raises StaleWrite."""
