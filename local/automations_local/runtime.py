@@ -50,9 +50,14 @@ _LOCAL_AWS_DEFAULTS = {
 
 
 class LocalRuntime:
+    # Where the functions' log and metric lines go while running: stdout is the command's. The
+    # default (None): JSON lines to stderr. A command sets its own (serve: readable lines).
+    output: telemetry.Output | None = None
+
     def __init__(self, template_path: str | os.PathLike | None = None, port: int = 3000,
                  host: str = "127.0.0.1", aws_endpoint: str | None = None,
-                 stack_name: str = DEFAULT_STACK_NAME, data_dir: str | os.PathLike | None = None) -> None:
+                 stack_name: str = DEFAULT_STACK_NAME, data_dir: str | os.PathLike | None = None,
+                 output: telemetry.Output | None = None) -> None:
         """``data_dir``: where the state is kept across restarts; None keeps it in memory only."""
         self.template_path = template_path
         self.host = host
@@ -76,7 +81,8 @@ class LocalRuntime:
         self._undo_iam_check: Callable[[], object] | None = None
         self._undo_transport: Callable[[], object] = lambda: None  # this process's calls to its own moto
         self._expiry: expiry.Expiry | None = None  # DynamoDB's TTL, on its own moto
-        self._output_before = None  # the functions' logs and metrics go to stderr while running: stdout is the command's
+        self.output = output or self.output
+        self._output_before = None
 
     @property
     def base_url(self) -> str:
@@ -98,7 +104,7 @@ class LocalRuntime:
             self._install_aws_checks()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
-            self._output_before = telemetry.send_output_to(sys.stderr)
+            self._output_before = telemetry.route_output(self.output or telemetry.Output(sys.stderr))
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
             if self._moto is not None:
