@@ -26,7 +26,10 @@ process assume one request per process, or copy more than they need:
   defaultdict: each such read added one for good), nor does deleting a partition's last item;
 - moto's server lists its package's folders on disk, and each response class's methods, once
   instead of at every request (a fifth of a GetItem's time);
-- moto keeps what AWS does not: every mail and text message sent (for its own tests), and the
+- moto keeps what AWS does not: every object of its models ever made (each copy of a DynamoDB
+  item a request made included: about 40 items for each one stored, a third of a megabyte a
+  cycle of use; for its dashboard, which the runtime does not serve) is no longer tracked;
+  every mail and text message sent (for its own tests), and the
   receipt handle of every SQS message ever deleted (so that a second delete succeeds). Only the
   last SENT_KEPT messages (the outbox shows them) and DELETED_RECEIPTS_KEPT handles a queue are
   kept;
@@ -72,6 +75,8 @@ def install(clock: Clock) -> None:
     from moto.core import responses
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import reset_model_data
     from moto.events import models as events
     from moto.ses.models import SESBackend
     from moto.sns.models import SNSBackend
@@ -100,6 +105,8 @@ def install(clock: Clock) -> None:
         _replace(SESBackend, name, _keeping_the_last(getattr(SESBackend, name), "sent_messages"))
     _replace(SNSBackend, "publish", _keeping_the_last(SNSBackend.publish, "sms_messages"))
     _replace(Queue, "delete_message", _forgetting_old_receipts(Queue.delete_message))
+    _replace(BaseModel, "__new__", staticmethod(_untracked))
+    reset_model_data()  # what was tracked before
     _replace(Table, "query", _partition_query(Table.query))
     _replace(Table, "all_items", _narrowed_items(Table.all_items))
     # Asked again on every request: the folders of moto's package, a response class's methods.
@@ -138,6 +145,13 @@ def _retained(backend: Any, queue_name: str, message: Any) -> bool:
 
     retention_s = int(backend.get_queue(queue_name).message_retention_period)
     return retention_s + message.sent_timestamp / 1000 > sqs.unix_time()
+
+
+def _untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """moto's BaseModel.__new__, without appending the new object to its class's list."""
+    from moto.core.common_models import BaseModel
+
+    return super(BaseModel, cls).__new__(cls)
 
 
 def _keeping_the_last(send: Callable, attribute: str) -> Callable:

@@ -395,3 +395,13 @@ def test_a_query_of_a_large_partition_reads_its_sort_key_range_and_answers_as_mo
         assert _big_answers(client, "sorted_big") == expected_after
     finally:
         patches.uninstall()
+
+
+def test_moto_does_not_keep_every_model_object_it_ever_made(db):
+    from moto.dynamodb.models.dynamo_type import Item
+
+    for n in range(20):  # each write, read and query makes copies of items
+        db.update_item(TableName=TABLE, Key=key(f"{n:03}"), UpdateExpression="SET x = :x",
+                       ExpressionAttributeValues={":x": {"N": str(n)}})
+        db.query(TableName=TABLE, KeyConditionExpression="PK = :a", ExpressionAttributeValues={":a": {"S": "A"}})
+    assert Item.instances_tracked == []
