@@ -39,9 +39,14 @@ def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_o
     # The author and the three requesters, new users, are made once each; then the tickets, 49 a
     # write (two items each, and the account's count): two writes for 80.
     assert calls.count("TransactWriteItems") == 1 + 3 + 2
-    assert calls.count("Query") == 1 + 3  # each user looked up once
+    assert calls.count("Query") == 1 + 3  # each new user looked up once
     assert services.tickets.list_page(account.id, 1, 100).count == 80
     assert len({t.requester_id for t in made}) == 3
+    calls.clear()
+    again = services.tickets.create_many(account.id, drafts(services, account, 60, requesters=40),
+                                         author_email="owner@acme.test")
+    assert len({t.requester_id for t in again}) == 40 and calls.count("TransactWriteItems") == 37 + 2
+    assert calls.count("Query") == 1 + 37  # the author, and the 37 requesters not seen before (3 were)
 
 
 def test_an_invalid_ticket_fails_alone(services, account):

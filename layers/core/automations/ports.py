@@ -154,6 +154,9 @@ class UserStore(Protocol):
 
     def find_by_email(self, account_id: str, email: str) -> User | None: ...
 
+    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
+        """The users that exist among ``emails``, by email (a few calls for a hundred)."""
+
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 
     def add(self, user: User) -> User:

@@ -440,6 +440,12 @@ class DynamoUserStore(_Table):
                               1, None)
         return self._user(account_id, found[0]) if found else None
 
+    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
+        """Through the email guards (written with their users), then the users they name."""
+        guards = self._batch_get([self._email_key(account_id, email) for email in dict.fromkeys(emails)])
+        users = self.get_many(account_id, [int(guard["user_id"]["N"]) for guard in guards])
+        return {user.email: user for user in users.values()}
+
     def add(self, user: User) -> User:
         item = {
             **self._key(user.account_id, user.id),

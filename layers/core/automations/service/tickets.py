@@ -153,10 +153,12 @@ class TicketService:
     def create_many(self, account_id: str, drafts: Sequence[tuple[Any, int, Sequence[Any]]], *,
                     author_email: str | None = None) -> list[Ticket | DomainError]:
         """Tickets (each with its reserved id and the caller's writes) committed several to a
-        write instead of one each, the author and each requester looked up once. What each
+        write instead of one each, the author and the requesters looked up at once. What each
         became, in order: its ticket, or the error that refused it alone. A write refused by a
         race is done again ticket by ticket."""
-        author, users = self._author(account_id, author_email), {}
+        author = self._author(account_id, author_email)
+        users = self._users.find_many_by_email(account_id, [email for draft, _, _ in drafts
+                                                             if (email := _requester_email(draft))])
         done: list[Ticket | DomainError] = []
         ready: list[tuple[int, Ticket, Audit, Sequence[Any]]] = []
         for position, (draft, ticket_id, also) in enumerate(drafts):
@@ -317,6 +319,13 @@ def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
     if values.get("status") == "new" and ticket.status != "new":
         raise ValidationFailed([FieldError("status", 'Status: cannot be set back to "new" once a ticket has left it')])
     return ticket
+
+
+def _requester_email(draft: Any) -> str | None:
+    """The requester's email a draft names, as users are found by (read properly later)."""
+    requester = draft.get("requester") if isinstance(draft, Mapping) else None
+    email = requester.get("email") if isinstance(requester, Mapping) else None
+    return email.strip().lower() if isinstance(email, str) else None
 
 
 def _writes_of(ready: list[tuple[int, Ticket, Audit, Sequence[Any]]]) -> list[list]:
