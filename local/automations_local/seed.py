@@ -75,7 +75,7 @@ def tickets(account: Account, count: int, requesters: list[str], rng: random.Ran
         jobs.append(account.zendesk("POST", "/api/v2/tickets/create_many.json", json={"tickets": batch})
                     ["job_status"]["id"])
     deadline = time.monotonic() + wait_s
-    for job in [jobs[-1], *jobs[:-1]]:  # done in about the order sent: the last one first, then a look at each
+    for job in jobs[-1:] + jobs[:-1]:  # done in about the order sent: the last one first, then a look at each
         while (status := account.zendesk("GET", f"/api/v2/job_statuses/{job}.json")["job_status"])["status"] \
                 not in ("completed", "failed"):
             if time.monotonic() > deadline:
