@@ -19,6 +19,9 @@
   1,000 and at 10,000 contacts (section joins).
 - The run engine (bench_runs.py): run creation against a bare put + CreateSchedule, and the
   firing lateness of 1,000 runs due across an hour.
+- The local runtime at an account's size (bench_size.py): read latency while the state is saved
+  (100,000 tickets), seeding 10,000 tickets through create_many, and (--only soak) memory over
+  10,000 cycles of use against the size of the saved state.
 - The scale model (bench_scale.py): a measured workload turned into time and cost at a million,
   with the partition check at production rates. Its figures are counts (AWS calls, invocations,
   capacity units), not times, so with other sections it runs beside them in a process of its own,
@@ -38,7 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SECTIONS = ["api", "imports", "evaluator", "sweep", "bigsweep", "memory", "joins", "runs", "scale"]
+SECTIONS = ["api", "imports", "evaluator", "sweep", "bigsweep", "memory", "joins", "runs", "snapshot", "seed", "scale"]
+ON_REQUEST = ["soak"]  # long: run only when named with --only
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -136,16 +140,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--big-sweep-tickets", type=int, default=100_000,
                         help="tickets in the large no-match sweep (default 100000)")
     parser.add_argument("--writes", type=int, default=10_000, help="transactional writes in the memory benchmark")
-    parser.add_argument("--only", choices=SECTIONS, action="append",
-                        help="run only these sections (repeatable; default: all)")
+    parser.add_argument("--snapshot-tickets", type=int, default=100_000,
+                        help="tickets in the table while the state is saved under load (default 100000)")
+    parser.add_argument("--snapshot-seconds", type=float, default=120, help="how long reads are timed (default 120)")
+    parser.add_argument("--seed-tickets", type=int, default=10_000, help="tickets seeded through create_many")
+    parser.add_argument("--soak-cycles", type=int, default=10_000, help="cycles of use in the soak (default 10000)")
+    parser.add_argument("--only", choices=SECTIONS + ON_REQUEST, action="append",
+                        help=f"run only these sections (repeatable; default: all but {', '.join(ON_REQUEST)})")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--verbose", action="store_true", help="the functions' JSON log and metric lines on stderr")
+    where.add_argument("--log-file", metavar="PATH", help="append the functions' JSON log and metric lines to PATH "
+                                                          "(default: none; stdout has the figures only)")
     args = parser.parse_args(argv)
     sections = set(args.only or SECTIONS)
+    _route_output(args)
     scale = None
     if "scale" in sections and len(sections) > 1:
         sections.discard("scale")
+        output = ["--verbose"] if args.verbose else ["--log-file", args.log_file] if args.log_file else []
         scale = subprocess.Popen(
             [sys.executable, "-c", "import sys; from automations_local.bench import main; sys.exit(main())",
-             "--only", "scale", "--scale-size", str(args.scale_size)], stdout=subprocess.PIPE, text=True)
+             "--only", "scale", "--scale-size", str(args.scale_size), *output], stdout=subprocess.PIPE, text=True)
     if "api" in sections:
         _print_api(args)
     if "imports" in sections:
@@ -184,6 +199,18 @@ def main(argv: list[str] | None = None) -> int:
         from automations_local import bench_runs
 
         bench_runs.print_figures(args.contacts, args.due_runs)
+    if "snapshot" in sections:
+        from automations_local import bench_size
+
+        bench_size.print_snapshot(args.snapshot_tickets, args.snapshot_seconds)
+    if "seed" in sections:
+        from automations_local import bench_size
+
+        bench_size.print_seed(args.seed_tickets)
+    if "soak" in sections:
+        from automations_local import bench_size
+
+        bench_size.print_soak(args.soak_cycles)
     if "scale" in sections:
         from automations_local import bench_scale
 
@@ -193,6 +220,18 @@ def main(argv: list[str] | None = None) -> int:
         print(figures, end="", flush=True)
         return scale.returncode
     return 0
+
+
+def _route_output(args) -> None:
+    """The runtimes this process starts send the functions' lines where asked: stdout is the figures'."""
+    from automations.telemetry import Output
+    from automations_local.runtime import LocalRuntime
+
+    if args.verbose:
+        LocalRuntime.output = Output(sys.stderr)
+    else:
+        LocalRuntime.output = Output(open(args.log_file, "a", buffering=1, encoding="utf-8") if args.log_file  # noqa: SIM115
+                                     else None)
 
 
 def _print_api(args) -> None:
@@ -308,7 +347,7 @@ def sweep_end_to_end(tickets: int, matching_every: int | None, repeats: int = 1)
     return rows
 
 
-def _rss_mb() -> float:
+def rss_mb() -> float:
     """This process's resident memory now (not its peak)."""
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -342,7 +381,7 @@ def memory_over_writes(writes: int, automations: int = 499) -> dict:
             assert response.status == 201, response.body
             if n in (writes // 10, writes):
                 gc.collect()
-                samples[n] = _rss_mb()
+                samples[n] = rss_mb()
     first, last = samples[writes // 10], samples[writes]
     return {"writes": writes, "automations": automations, "rss_after_first_mb": first, "rss_end_mb": last,
             "growth_mb": last - first}

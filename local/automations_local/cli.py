@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                       help=f"where the state is kept across restarts (default: ${instance.DATA_DIR_ENV} "
                            f"or {instance.DEFAULT_DATA_DIR}); one runtime at a time")
     keep.add_argument("--ephemeral", action="store_true", help="keep the state in memory only, lost on stop")
+    _output_options(serve)
     serve.set_defaults(run=_serve)
 
     # --- accounts and keys: on the local runtime serving from --data-dir, or a deployed table ---
@@ -86,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
                               help="print the running local runtime's URL and development key as shell exports: "
                                    'eval "$(automations env)"')
     env.set_defaults(run=_env)
+
+    seed = commands.add_parser("seed", help="make a realistic account on the running local stack (its development "
+                                            "account): templates, lists, contacts, automations, tickets")
+    seed.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}",
+                      help="the local stack (default: http://127.0.0.1:$PORT, or port 3000)")
+    seed.add_argument("--contacts", type=int, default=200, help="contacts, who join the lists and ask (default 200)")
+    seed.add_argument("--tickets", type=int, default=1000, help="tickets, through create_many (default 1000)")
+    seed.set_defaults(run=_seed)
 
     openapi = commands.add_parser("openapi", help="regenerate the native API's OpenAPI document (openapi.json)")
     openapi.add_argument("--template", help="path to template.yaml (default: found from here)")
@@ -134,10 +143,10 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
     from automations_local.runtime import LocalRuntime
 
     # Libraries warn only; the runtime's access log and handler tracebacks show.
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger(LOGGER_NAME).setLevel(logging.INFO)
     runtime = LocalRuntime(template_path=args.template, port=args.port, host=args.host,
-                           data_dir=None if args.ephemeral else args.data_dir)
+                           data_dir=None if args.ephemeral else args.data_dir, output=_output(args, readable=True))
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     runtime.start()
@@ -186,6 +195,25 @@ def clock_text(now: datetime, offset: timedelta) -> str:
     parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min"), (seconds, "s")) if n]
     return (f"{now:%Y-%m-%d %H:%M:%S} UTC, {' '.join(parts)} {'ahead of' if offset > timedelta(0) else 'behind'} "
             "real time (moved through /_local/clock; POST {\"real_time\": true} there to go back)")
+
+
+def _output_options(command: argparse.ArgumentParser) -> None:
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--verbose", action="store_true",
+                       help="the functions' JSON log lines and metric lines on stderr too")
+    where.add_argument("--log-file", metavar="PATH", help="append the functions' JSON log lines and metric lines to PATH")
+
+
+def _output(args: argparse.Namespace, *, readable: bool):
+    """Where the functions' lines go: JSON log and metric lines with --verbose (stderr) or to
+    --log-file, and, unless --verbose, one readable line per log record at INFO on stderr when
+    ``readable`` (else none)."""
+    from automations.telemetry import Output
+
+    if args.verbose:
+        return Output(sys.stderr)
+    structured = open(args.log_file, "a", buffering=1, encoding="utf-8") if args.log_file else None  # noqa: SIM115
+    return Output(structured, sys.stderr if readable else None)
 
 
 def _stop_stuck() -> None:
@@ -310,6 +338,25 @@ def _env(args: argparse.Namespace, extra: list[str]) -> int:
                "AUTOMATIONS_KEY": runtime["api_key"], "AUTOMATIONS_ACCOUNT": runtime["account_id"]}
     for name, value in exports.items():
         print(f"export {name}={shlex.quote(value)}")
+    return 0
+
+
+# --- seed ----------------------------------------------------------------------------------------
+
+
+def _seed(args: argparse.Namespace, extra: list[str]) -> int:
+    import time
+
+    from automations_local import seed
+
+    if args.contacts < 1 or args.tickets < 0:
+        raise RuntimeError("--contacts must be at least 1 and --tickets at least 0")
+    account = seed.dev_account(args.url.rstrip("/"))
+    print(f"Seeding the development account ({account.email}) at {account.base_url}", flush=True)
+    started = time.monotonic()
+    made = seed.seed(account, contacts=args.contacts, ticket_count=args.tickets, say=lambda line: print(line, flush=True))
+    print(f"Made {', '.join(f'{count:,} {kind}' for kind, count in made.items())} "
+          f"in {time.monotonic() - started:.0f} s. See them in {account.base_url}/_local/console")
     return 0
 
 

@@ -19,7 +19,7 @@ import boto3
 from automations import bootstrap, config, telemetry
 from automations.clock import MovableClock, SystemClock, iso_z, parse_iso, set_clock
 from automations_local import (  # noqa: F401 - console, openapi and outbox register their local pages
-    LOGGER_NAME, aws_model_check, console, iam_coverage, openapi, outbox, patches, persistence,
+    LOGGER_NAME, aws_model_check, console, expiry, iam_coverage, openapi, outbox, patches, persistence, transport,
 )
 from automations_local import instance
 from automations_local.delays import follow_the_clock
@@ -52,9 +52,14 @@ _LOCAL_AWS_DEFAULTS = {
 
 
 class LocalRuntime:
+    # Where the functions' log and metric lines go while running: stdout is the command's. The
+    # default (None): JSON lines to stderr. A command sets its own (serve: readable lines).
+    output: telemetry.Output | None = None
+
     def __init__(self, template_path: str | os.PathLike | None = None, port: int = 3000,
                  host: str = "127.0.0.1", aws_endpoint: str | None = None,
-                 stack_name: str = DEFAULT_STACK_NAME, data_dir: str | os.PathLike | None = None) -> None:
+                 stack_name: str = DEFAULT_STACK_NAME, data_dir: str | os.PathLike | None = None,
+                 output: telemetry.Output | None = None) -> None:
         """``data_dir``: where the state is kept across restarts; None keeps it in memory only."""
         self.template_path = template_path
         self.host = host
@@ -77,7 +82,10 @@ class LocalRuntime:
         self._server: LocalHttpServer | None = None
         self._saved_environment: dict[str, str | None] = {}
         self._undo_iam_check: Callable[[], object] | None = None
-        self._output_before = None  # the functions' logs and metrics go to stderr while running: stdout is the command's
+        self._undo_transport: Callable[[], object] = lambda: None  # this process's calls to its own moto
+        self._expiry: expiry.Expiry | None = None  # DynamoDB's TTL, on its own moto
+        self.output = output or self.output
+        self._output_before = None
 
     @property
     def base_url(self) -> str:
@@ -101,9 +109,11 @@ class LocalRuntime:
             self._install_aws_checks()
             self._setenv("AUTOMATIONS_LOCAL", "1")  # e.g. webhooks may call receivers on loopback
             set_clock(self.clock)
-            self._output_before = telemetry.send_output_to(sys.stderr)
+            self._output_before = telemetry.route_output(self.output or telemetry.Output(sys.stderr))
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
+            if self._moto is not None:
+                self._expiry = expiry.Expiry(self._moto.app.lock, self.clock).start(paused=_aws_mocked_in_process)
             self._verify_senders()
             self.gateway = ApiGateway(self.template)
             self._ensure_dev_account()
@@ -139,6 +149,9 @@ class LocalRuntime:
             if driver is not None:
                 driver.stop(max(0.0, deadline - time.monotonic()))
         self.scheduler = self.queues = None
+        if self._expiry is not None:
+            self._expiry.stop()
+            self._expiry = None
         if self.state is not None:
             self.state.stop()  # the last changes, while AWS is still up and nothing else calls it
             self.state = None
@@ -150,6 +163,7 @@ class LocalRuntime:
             self._moto.server_close()
             self._moto = None
             patches.uninstall()
+            self._undo_transport()
         set_clock(SystemClock())
         if self._undo_iam_check is not None:
             self._undo_iam_check()
@@ -209,6 +223,7 @@ class LocalRuntime:
             self._moto = _start_moto()
             patches.install(self.clock)
             self.aws_endpoint = f"http://127.0.0.1:{self._moto.server_port}"
+            self._undo_transport = transport.send_in_process(self.aws_endpoint, self._moto.app)
         self._setenv("AWS_ENDPOINT_URL", self.aws_endpoint)
         for key, value in _LOCAL_AWS_DEFAULTS.items():
             if not os.environ.get(key):
@@ -276,23 +291,32 @@ def _aws_mocked_in_process() -> bool:
     return bool(models and models.botocore_stubber.enabled)
 
 
-class _OneCallAtATime:
+class OneCallAtATime:
     """moto's server app, answering one AWS call at a time: its backends are not thread-safe
-    (two conditional transactions could both win), whereas every AWS call is atomic. It counts
-    the calls that may change state, for the snapshots."""
+    (two conditional transactions could both win), whereas every AWS call is atomic. Each call
+    that succeeded and may have changed state is told to ``on_change`` (the saved state's),
+    inside the call."""
 
     def __init__(self, app) -> None:
-        self.app, self.lock, self.changes = app, threading.Lock(), 0
+        self.app, self.lock = app, threading.Lock()
+        self.on_change: Callable[[dict, bytes], object] | None = None
 
     def __call__(self, environ, start_response):
         body = b""
         if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
             body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(body)
+        statuses = []
+
+        def answer(status, headers, exc_info=None):
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
         with self.lock:
-            if persistence.changes_state(environ, body):
-                self.changes += 1
-            return list(self.app(environ, start_response))
+            response = list(self.app(environ, answer))
+            if self.on_change is not None and statuses[-1].startswith("2") and persistence.changes_state(environ, body):
+                self.on_change(environ, body)
+            return response
 
 
 def _start_moto():
@@ -305,7 +329,7 @@ def _start_moto():
     # moto's backends are process-wide: a runtime that starts its own emulation starts empty,
     # whatever an earlier runtime in this process left there.
     moto_api_backend.reset()
-    app = _OneCallAtATime(DomainDispatcherApplication(create_backend_app))
+    app = OneCallAtATime(DomainDispatcherApplication(create_backend_app))
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SERVER_POLL_S}, name="moto",
                      daemon=True).start()

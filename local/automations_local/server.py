@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
@@ -37,6 +38,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server: LocalHttpServer
 
     def _serve(self) -> None:
+        self._started = time.monotonic()
         try:
             body = self._read_body()
         except BodyTooLarge:
@@ -98,6 +100,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(response.body)
+
+    def log_request(self, code: Any = "-", size: Any = "-") -> None:
+        """The access log: one line a request, as a person reads it."""
+        started = getattr(self, "_started", None)  # unset when the request line itself was refused
+        took = f" {(time.monotonic() - started) * 1000:.0f} ms" if started is not None else ""
+        log.info("%s %s %s%s", int(code), self.command, self.path, took)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         log.info("%s %s", self.client_address[0], format % args)

@@ -153,10 +153,12 @@ def test_everything_survives_a_restart_and_the_scheduled_run_fires_once_at_its_t
     assert stack.tick() == [] and len(stack.mails("Later")) == 1
 
 
-def test_a_state_file_it_cannot_read_is_refused_and_kept(serve, tmp_path):
-    state = tmp_path / "state.pickle"
-    state.write_bytes(b"automations-local state 1\n not a pickle")
+@pytest.mark.parametrize("name, content", [("state.base", b"automations-local base 2\n not a pickle"),
+                                           ("state.pickle", b"automations-local state 1\n not a pickle")])
+def test_a_state_file_it_cannot_read_is_refused_and_kept(serve, tmp_path, name, content):
+    state = tmp_path / name
+    state.write_bytes(content)
     process = serve("--data-dir", str(tmp_path))
     assert process.process.wait(60) == 1
-    assert f"automations: the local state {state} is refused" in process.errors()
-    assert state.read_bytes() == b"automations-local state 1\n not a pickle"
+    assert f"automations: the local state in {tmp_path} is refused: {name} cannot be read" in process.errors()
+    assert state.read_bytes() == content

@@ -260,3 +260,148 @@ def test_a_query_reads_no_item_outside_its_partition(empty_aws):
             patches.uninstall()
     finally:
         Table.all_items = original
+
+
+def test_an_index_map_follows_each_write_instead_of_reading_the_table_again(empty_aws, monkeypatch):
+    client = boto3.client("dynamodb")
+    _indexed_table(client, "followed")
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        reads = []
+        all_items_of = patches._all_items_of
+        monkeypatch.setattr(patches, "_all_items_of", lambda table: reads.append(table.name) or all_items_of(table))
+        before = _answers(client, "followed")
+        for n in range(5):  # a write, then a Query of the index, again and again (a lookup before each create)
+            client.put_item(TableName="followed", Item={"PK": {"S": "P9"}, "SK": {"S": f"x{n}"}, "G": {"S": "G2"},
+                                                        "GS": {"S": f"x{n}"}})
+            found = client.query(TableName="followed", IndexName="ByG", KeyConditionExpression="G = :g",
+                                 ExpressionAttributeValues={":g": {"S": "G2"}})["Items"]
+            assert {"S": f"x{n}"} in [item["GS"] for item in found]
+        assert reads == ["followed"]  # mapped once, at the first Query of the index
+        _change(client, "followed")
+        after = _answers(client, "followed")
+    finally:
+        patches.uninstall()
+    assert after != before and reads == ["followed"]
+
+
+def test_reading_or_deleting_a_missing_item_leaves_no_empty_partition(db):
+    db.get_item(TableName=TABLE, Key={"PK": {"S": "nobody"}, "SK": {"S": "x"}})
+    db.delete_item(TableName=TABLE, Key={"PK": {"S": "ghost"}, "SK": {"S": "x"}})
+    db.put_item(TableName=TABLE, Item={"PK": {"S": "alone"}, "SK": {"S": "x"}})
+    db.delete_item(TableName=TABLE, Key={"PK": {"S": "alone"}, "SK": {"S": "x"}})
+    assert [hash_key.value for hash_key in moto_table().items] == ["A"]
+
+
+# -- what moto keeps that AWS does not, bounded -----------------------------------------------------
+def test_moto_keeps_only_the_last_mail_and_texts_sent(aws, monkeypatch):
+    from moto.ses.models import ses_backends
+    from moto.sns.models import sns_backends
+
+    monkeypatch.setattr(patches, "SENT_KEPT", 3)
+    ses, sns = boto3.client("ses"), boto3.client("sns")
+    ses.verify_email_identity(EmailAddress="from@example.com")
+    for n in range(5):
+        ses.send_email(Source="from@example.com", Destination={"ToAddresses": ["to@example.com"]},
+                       Message={"Subject": {"Data": f"mail {n}"}, "Body": {"Text": {"Data": "x"}}})
+        sns.publish(PhoneNumber="+15550000000", Message=f"text {n}")
+    assert [m.subject for m in ses_backends[ACCOUNT_ID][DEFAULT_REGION].sent_messages] == ["mail 2", "mail 3", "mail 4"]
+    assert [text for _, text in sns_backends[ACCOUNT_ID][DEFAULT_REGION].sms_messages.values()] == [
+        "text 2", "text 3", "text 4"]
+
+
+def test_a_queue_keeps_only_the_last_receipts_of_deleted_messages(aws, monkeypatch):
+    from moto.sqs.models import sqs_backends
+
+    monkeypatch.setattr(patches, "DELETED_RECEIPTS_KEPT", 2)
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="bounded")["QueueUrl"]
+    handles = []
+    for n in range(4):
+        sqs.send_message(QueueUrl=url, MessageBody=str(n))
+        [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        handles.append(message["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=handles[-1])  # deleted twice: still fine, as in SQS
+    kept = sqs_backends[ACCOUNT_ID][DEFAULT_REGION].queues["bounded"].deleted_messages
+    assert len(kept) <= 2 and handles[-1] in kept and not set(handles[:2]) & set(kept)
+
+
+def _big_partition(client, name):
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                              {"AttributeName": "SK", "AttributeType": "S"}])
+    for n in range(150):  # an account's partition: its automations among many tickets
+        kind = "AUTOMATION" if n % 10 == 0 else "TICKET"
+        client.put_item(TableName=name, Item={"PK": {"S": "ACCOUNT#1"}, "SK": {"S": f"{kind}#{n:04}"}, "n": {"N": str(n)}})
+
+
+BIG_QUERIES = [
+    {"KeyConditionExpression": "PK = :p AND begins_with(SK, :s)", "ExpressionAttributeValues": {
+        ":p": {"S": "ACCOUNT#1"}, ":s": {"S": "AUTOMATION#"}}},
+    {"KeyConditionExpression": "PK = :p AND begins_with(SK, :s)", "ScanIndexForward": False, "ExpressionAttributeValues": {
+        ":p": {"S": "ACCOUNT#1"}, ":s": {"S": "TICKET#00"}}},
+    {"KeyConditionExpression": "PK = :p AND SK BETWEEN :a AND :b", "FilterExpression": "n > :n",
+     "ExpressionAttributeValues": {":p": {"S": "ACCOUNT#1"}, ":a": {"S": "TICKET#0011"}, ":b": {"S": "TICKET#0099"},
+                                   ":n": {"N": "40"}}},
+    {"KeyConditionExpression": "PK = :p AND SK > :s", "ExpressionAttributeValues": {
+        ":p": {"S": "ACCOUNT#1"}, ":s": {"S": "TICKET#0140"}}},
+    {"KeyConditionExpression": "PK = :p AND SK <= :s", "ScanIndexForward": False, "ExpressionAttributeValues": {
+        ":p": {"S": "ACCOUNT#1"}, ":s": {"S": "AUTOMATION#0050"}}},
+    {"KeyConditionExpression": "PK = :p AND SK = :s", "ExpressionAttributeValues": {
+        ":p": {"S": "ACCOUNT#1"}, ":s": {"S": "TICKET#0007"}}},
+    {"KeyConditionExpression": "PK = :p", "ScanIndexForward": False, "ExpressionAttributeValues": {
+        ":p": {"S": "ACCOUNT#1"}}},
+]
+
+
+def _big_answers(client, name):
+    return [_pages(client, TableName=name, **query) for query in BIG_QUERIES]
+
+
+def _big_change(client, name):
+    client.put_item(TableName=name, Item={"PK": {"S": "ACCOUNT#1"}, "SK": {"S": "AUTOMATION#0001"}})
+    client.delete_item(TableName=name, Key={"PK": {"S": "ACCOUNT#1"}, "SK": {"S": "AUTOMATION#0020"}})
+    client.delete_item(TableName=name, Key={"PK": {"S": "ACCOUNT#1"}, "SK": {"S": "TICKET#0141"}})
+    client.update_item(TableName=name, Key={"PK": {"S": "ACCOUNT#1"}, "SK": {"S": "TICKET#0055"}},
+                       UpdateExpression="SET n = :n", ExpressionAttributeValues={":n": {"N": "1"}})
+
+
+def test_a_query_of_a_large_partition_reads_its_sort_key_range_and_answers_as_moto_does(empty_aws, monkeypatch):
+    from moto.dynamodb.models.table import Item
+
+    def automations(name):  # fewer than the limit: moto reads on to the end of the partition
+        sized.clear()
+        client.query(TableName=name, Limit=100, KeyConditionExpression="PK = :p AND begins_with(SK, :s)",
+                     ExpressionAttributeValues={":p": {"S": "ACCOUNT#1"}, ":s": {"S": "AUTOMATION#"}})
+        return len(sized)
+
+    client = boto3.client("dynamodb")
+    _big_partition(client, "plain_big")
+    sized = []
+    size = Item.size
+    monkeypatch.setattr(Item, "size", lambda item: sized.append(1) or size(item))
+    expected = _big_answers(client, "plain_big")
+    moto_read = automations("plain_big")
+    _big_change(client, "plain_big")
+    expected_after = _big_answers(client, "plain_big")
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        _big_partition(client, "sorted_big")
+        assert _big_answers(client, "sorted_big") == expected
+        assert moto_read >= 150 and automations("sorted_big") < 50
+        _big_change(client, "sorted_big")
+        assert _big_answers(client, "sorted_big") == expected_after
+    finally:
+        patches.uninstall()
+
+
+def test_moto_does_not_keep_every_model_object_it_ever_made(db):
+    from moto.dynamodb.models.dynamo_type import Item
+
+    for n in range(20):  # each write, read and query makes copies of items
+        db.update_item(TableName=TABLE, Key=key(f"{n:03}"), UpdateExpression="SET x = :x",
+                       ExpressionAttributeValues={":x": {"N": str(n)}})
+        db.query(TableName=TABLE, KeyConditionExpression="PK = :a", ExpressionAttributeValues={":a": {"S": "A"}})
+    assert Item.instances_tracked == []

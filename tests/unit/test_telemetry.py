@@ -122,3 +122,33 @@ def test_every_handler_of_the_template_goes_through_the_telemetry_wrapper():
         if not (getattr(handler, "observed", False) or native or delegates):
             unobserved.append(function.logical_id)
     assert len(template.functions) > 80 and not unobserved
+
+
+def test_the_local_runtime_shows_one_readable_line_per_log_record_and_keeps_json_and_metrics_apart(capsys):
+    """`automations serve` by default: a line a person reads for each product log record at INFO
+    and above, no JSON and no metric line on the console; those go to a file (or nowhere)."""
+    console, structured = io.StringIO(), io.StringIO()
+    before = telemetry.route_output(telemetry.Output(structured, console))
+    try:
+        telemetry.logger.debug("details")
+        telemetry.logger.info("run %s sent", "run_1")
+        try:
+            raise ValueError("bad\ninput")
+        except ValueError:
+            telemetry.logger.exception("the batch failed")
+        telemetry.count("RunsSucceeded")
+    finally:
+        telemetry.restore_output(before)
+    lines = console.getvalue().splitlines()
+    assert [line[9:] for line in lines] == ["INFO    run run_1 sent", "ERROR   the batch failed (ValueError: bad input)"]
+    assert "{" not in console.getvalue() and emitted(capsys.readouterr().out) == []
+    assert metric(emitted(structured.getvalue()), "RunsSucceeded")
+    assert any(json.loads(line).get("message") == "run run_1 sent" for line in structured.getvalue().splitlines())
+    nowhere = telemetry.route_output(telemetry.Output(None))
+    try:
+        telemetry.count("RunsSucceeded")
+        telemetry.logger.info("unseen")
+    finally:
+        telemetry.restore_output(nowhere)
+    captured = capsys.readouterr()
+    assert "unseen" not in captured.out + captured.err and emitted(captured.out) == []

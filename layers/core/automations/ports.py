@@ -123,6 +123,10 @@ class TicketStore(Protocol):
     def insert(self, ticket: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically store a new ticket with its audit; raises StaleWrite when the write lost a race."""
 
+    def insert_many(self, entries: Sequence[tuple[Ticket, Audit, Sequence[Any]]]) -> None:
+        """Atomically store new tickets of one account, each with its audit and ``also``, in one
+        write (at most MAX_INSERTED_WRITES items all told); raises StaleWrite."""
+
     def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[Any] = ()) -> None:
         """Atomically swap ``old`` (at its version) for ``new`` (stored at ``old.version + 1``) and
         record ``audit``; raises StaleWrite."""
@@ -174,6 +178,9 @@ class UserStore(Protocol):
     def find_by_email(self, account_id: str, email: str) -> User | None: ...
 
     def find_by_external_id(self, account_id: str, external_id: str) -> User | None: ...
+
+    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
+        """The users that exist among ``emails``, by email (a few calls for a hundred)."""
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 

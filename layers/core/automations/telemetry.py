@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from aws_lambda_powertools import Logger
@@ -102,19 +104,63 @@ def measure(name: str, value: float, unit: str, *, dimension: tuple[str, str] | 
           file=_metrics_stream or sys.stdout, flush=True)
 
 
-def send_output_to(stream: TextIO | None) -> tuple[Any, TextIO | None]:
-    """Log lines and metrics to ``stream`` (None: back to stdout), for a process whose stdout is
-    its own (the local runtime's commands); returns what to pass to ``restore_output``."""
+@dataclass(frozen=True)
+class Output:
+    """Where the product's lines go in a process with a console of its own (the local runtime and
+    its commands), instead of stdout as in Lambda: its JSON log lines and embedded-format metric
+    lines to ``structured`` (None: nowhere), and one readable line per log record at INFO and
+    above to ``console`` (None: none)."""
+
+    structured: TextIO | None
+    console: TextIO | None = None
+
+
+def send_output_to(stream: TextIO | None) -> tuple[Any, ...]:
+    """Log lines and metrics to ``stream`` (None: back to stdout); returns what to pass to
+    ``restore_output``."""
+    return route_output(Output(stream or sys.stdout))
+
+
+def route_output(output: Output) -> tuple[Any, ...]:
+    """Send the product's lines as ``output`` says; returns what to pass to ``restore_output``."""
     global _metrics_stream
-    before = (logger.registered_handler.setStream(stream or sys.stdout), _metrics_stream)
-    _metrics_stream = stream
+    structured = output.structured or _nowhere()
+    console = None
+    if output.console is not None:
+        console = logging.StreamHandler(output.console)
+        console.setLevel(logging.INFO)
+        console.setFormatter(OneLine())
+        logger.addHandler(console)
+    before = (logger.registered_handler.setStream(structured), _metrics_stream, console)
+    _metrics_stream = structured
     return before
 
 
-def restore_output(before: tuple[Any, TextIO | None]) -> None:
+def restore_output(before: tuple[Any, ...]) -> None:
     global _metrics_stream
-    logger.registered_handler.setStream(before[0])
-    _metrics_stream = before[1]
+    stream, _metrics_stream, console = before
+    logger.registered_handler.setStream(stream)
+    if console is not None:
+        logger.removeHandler(console)
+
+
+@functools.cache
+def _nowhere() -> TextIO:
+    return open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+
+
+class OneLine(logging.Formatter):
+    """A product log record as one line a person reads: time, level, the function it ran in,
+    the message, and an exception's type and message (its traceback is in the JSON line)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = " ".join(record.getMessage().split())
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            text += f" ({type(error).__name__}: {' '.join(str(error).split())})"
+        function = logger.thread_safe_get_current_keys().get("function_name")
+        where = f"{function}: " if function else ""
+        return f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {where}{text}"
 
 
 def elapsed_ms(started: float) -> float:

@@ -17,6 +17,7 @@ shard's tickets, so a popular tag's writes spread over SWEEP_SHARDS partitions."
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -349,14 +350,21 @@ class DynamoTicketStore(AccountTable):
 
     def insert(self, ticket: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """``also``: tagged items of the caller's to commit in the same transaction."""
-        self._transact([
+        self.insert_many([(ticket, audit, also)])
+
+    def insert_many(self, entries: Sequence[tuple[Ticket, Audit, Sequence[tuple[str, dict[str, Any]]]]]) -> None:
+        """One transaction: each ticket with its audit and the caller's items, and the account's
+        count moved once (a transaction names each item once)."""
+        items = [item for ticket, audit, also in entries for item in (
             *also,
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, 1),
                                 "ConditionExpression": "attribute_not_exists(PK)"}}),
-            ("audit", self._audit_put(ticket.account_id, audit)),
-            ("count", self._count_change(ticket.account_id, 1)),
-            *self._tag_counts(ticket.account_id, ticket.id, (), ticket.tags),
-        ])
+            ("audit", self._audit_put(ticket.account_id, audit)))]
+        account_id = entries[0][0].account_id
+        tags = Counter((sweep_shard(ticket.id), tag) for ticket, _, _ in entries for tag in ticket.tags)
+        self._transact([*items, ("count", self._count_change(account_id, len(entries))),
+                        *[("tag", {"Update": self._tag_move(account_id, shard, tag, n)})
+                          for (shard, tag), n in tags.items()]])
 
     def replace_items(self, old: Ticket, new: Ticket, audits: Sequence[Audit]) -> list[tuple[str, dict[str, Any]]]:
         """The transaction items that swap ``old`` (at its version) for ``new`` and record

@@ -22,7 +22,7 @@ from automations.domain.audit import API, Audit, Comment
 from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, normalize_tags
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
-from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 from automations.ports import StaleWrite, TicketStore, UserStore
 from automations.service.accounts import EMAIL_FORMAT
@@ -38,6 +38,8 @@ COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
 MAX_LISTED_TAGS = 20_000  # Zendesk lists the 20,000 most popular tags
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
+_MAX_WRITE_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+_MAX_WRITE_BYTES = 2 * 2**20  # of DynamoDB's 4 MB, room for the items' keys and the caller's
 
 _CHOICES = {"status": ("Status", STATUSES), "priority": ("Priority", PRIORITIES), "type": ("Type", TICKET_TYPES)}
 _IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id": "Assignee", "group_id": "Group",
@@ -178,15 +180,7 @@ class TicketService:
                also: Sequence[Any] = ()) -> tuple[Ticket, Audit]:
         """``ticket_id``: one reserved for it; ``also``: the caller's writes, committed with the
         ticket's (the store's opaque items, e.g. a job's result)."""
-        request = _read(draft, creating=True, has_author=bool(author_email))
-        author = self._author(account_id, author_email)
-        values = self._resolve_requester(account_id, request)
-        if author is not None:
-            values.setdefault("requester_id", author.id)
-        values.setdefault("submitter_id", author.id if author else values["requester_id"])
-        ticket = _fits(Ticket.create(account_id, 0, clock.now(), **values))  # no id spent on a refusal
-        ticket = replace(ticket, id=ticket_id or self._store.allocate_id(account_id))
-        audit = Audit.of(None, ticket, author_id=author.id if author else None, via=API, comment=request.comment)
+        ticket, audit = self._new(account_id, draft, self._author(account_id, author_email), ticket_id)
         for _ in range(_WRITE_ATTEMPTS):
             try:
                 self._store.insert(ticket, audit, also)
@@ -194,6 +188,50 @@ class TicketService:
             except StaleWrite:
                 continue  # a concurrent transaction on the account's ticket count: nothing was written
         raise Conflict("The ticket could not be saved because of concurrent requests; try again")
+
+    def create_many(self, account_id: str, drafts: Sequence[tuple[Any, int, Sequence[Any]]], *,
+                    author_email: str | None = None) -> list[Ticket | DomainError]:
+        """Tickets (each with its reserved id and the caller's writes) committed several to a
+        write instead of one each, the author and the requesters looked up at once. What each
+        became, in order: its ticket, or the error that refused it alone. A write refused by a
+        race is done again ticket by ticket."""
+        author = self._author(account_id, author_email)
+        users = self._users.find_many_by_email(account_id, [email for draft, _, _ in drafts
+                                                             if (email := _requester_email(draft))])
+        done: list[Ticket | DomainError] = []
+        ready: list[tuple[int, Ticket, Audit, Sequence[Any]]] = []
+        for position, (draft, ticket_id, also) in enumerate(drafts):
+            try:
+                ticket, audit = self._new(account_id, draft, author, ticket_id, users)
+            except DomainError as error:
+                done.append(error)
+                continue
+            done.append(ticket)
+            ready.append((position, ticket, audit, also))
+        for group in _writes_of(ready):
+            try:
+                self._store.insert_many([(ticket, audit, also) for _, ticket, audit, also in group])
+            except StaleWrite:
+                for position, _, _, also in group:
+                    draft, ticket_id, _ = drafts[position]
+                    try:
+                        done[position] = self.create(account_id, draft, author_email=author_email,
+                                                     ticket_id=ticket_id, also=also)[0]
+                    except DomainError as error:
+                        done[position] = error
+        return done
+
+    def _new(self, account_id: str, draft: Any, author: User | None, ticket_id: int | None,
+             users: dict[str, User] | None = None) -> tuple[Ticket, Audit]:
+        """The ticket ``draft`` makes and its first audit (not stored yet)."""
+        request = _read(draft, creating=True, has_author=author is not None)
+        values = self._resolve_requester(account_id, request, users)
+        if author is not None:
+            values.setdefault("requester_id", author.id)
+        values.setdefault("submitter_id", author.id if author else values["requester_id"])
+        ticket = _fits(Ticket.create(account_id, 0, clock.now(), **values))  # no id spent on a refusal
+        ticket = replace(ticket, id=ticket_id or self._store.allocate_id(account_id))
+        return ticket, Audit.of(None, ticket, author_id=author.id if author else None, via=API, comment=request.comment)
 
     def update(self, account_id: str, ticket_id: int, changes: Any, *, author_email: str | None = None,
                also: Sequence[Any] = ()) -> tuple[Ticket, Audit | None]:
@@ -286,10 +324,17 @@ class TicketService:
     def _author(self, account_id: str, email: str | None) -> User | None:
         return find_or_create_user(self._users, account_id, email, None, Role.AGENT) if email else None
 
-    def _resolve_requester(self, account_id: str, request: _Request) -> dict[str, Any]:
+    def _resolve_requester(self, account_id: str, request: _Request,
+                           users: dict[str, User] | None = None) -> dict[str, Any]:
+        """``users``: those found so far, by email (one bulk request names the same one often)."""
         values = dict(request.values)
         if request.requester is not None:
-            values["requester_id"] = find_or_create_user(self._users, account_id, *request.requester, Role.END_USER).id
+            email = request.requester[0].strip().lower()
+            user = (users or {}).get(email) or find_or_create_user(self._users, account_id, *request.requester,
+                                                                   Role.END_USER)
+            if users is not None:
+                users[email] = user
+            values["requester_id"] = user.id
         return values
 
 
@@ -315,11 +360,37 @@ def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
     return ticket
 
 
+def _requester_email(draft: Any) -> str | None:
+    """The requester's email a draft names, as users are found by (read properly later)."""
+    requester = draft.get("requester") if isinstance(draft, Mapping) else None
+    email = requester.get("email") if isinstance(requester, Mapping) else None
+    return email.strip().lower() if isinstance(email, str) else None
+
+
+def _writes_of(ready: list[tuple[int, Ticket, Audit, Sequence[Any]]]) -> list[list]:
+    """New tickets grouped into writes DynamoDB takes: at most 100 items (each ticket's own two,
+    its caller's, a counter per tag at most, and the count) and well under 4 MB (a ticket and its audit repeating it)."""
+    groups: list[list] = [[]]
+    items = size = 0
+    for entry in ready:
+        entry_items, entry_size = 2 + len(entry[3]) + len(entry[1].tags), 2 * _size(entry[1])
+        if groups[-1] and (items + entry_items + 1 > _MAX_WRITE_ITEMS or size + entry_size > _MAX_WRITE_BYTES):
+            groups.append([])
+            items = size = 0
+        groups[-1].append(entry)
+        items, size = items + entry_items, size + entry_size
+    return [group for group in groups if group]
+
+
+def _size(ticket: Ticket) -> int:
+    return len(json.dumps(asdict(ticket), default=str).encode())
+
+
 def _fits(ticket: Ticket) -> Ticket:
     if len(ticket.tags) > MAX_TICKET_TAGS:
         raise ValidationFailed([FieldError("tags", f"Tags: a ticket holds at most {MAX_TICKET_TAGS} tags "
                                                    f"({len(ticket.tags)} given)")])
-    size = len(json.dumps(asdict(ticket), default=str).encode())
+    size = _size(ticket)
     if size > MAX_TICKET_BYTES:
         raise ValidationFailed([FieldError("base", f"Ticket is too large ({size} bytes); a ticket must be smaller "
                                                    f"than {MAX_TICKET_BYTES // 1024} KB")])

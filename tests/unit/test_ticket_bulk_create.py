@@ -1,0 +1,67 @@
+"""Creating many tickets at once (Zendesk's create_many jobs): several tickets to a write, each
+requester looked up once, an invalid ticket refused alone, and a write that lost a race done
+again ticket by ticket."""
+from __future__ import annotations
+
+import pytest
+
+from automations.errors import DomainError
+
+
+@pytest.fixture
+def account(services):
+    return services.accounts.create_account("Acme", "owner@acme.test")[0]
+
+
+@pytest.fixture
+def calls():
+    """The DynamoDB operations the product's client makes, by name."""
+    from automations.adapters import aws
+
+    made = []
+    client = aws.client("dynamodb")
+    record = lambda model, **_: made.append(model.name)  # noqa: E731
+    client.meta.events.register("before-call.dynamodb", record)
+    yield made
+    client.meta.events.unregister("before-call.dynamodb", record)
+
+
+def drafts(services, account, count, *, requesters=3):
+    ids = services.tickets.reserve_ids(account.id, count)
+    return [({"subject": f"T{n}", "comment": {"body": "Hi"},
+              "requester": {"email": f"r{n % requesters}@customer.test", "name": "R"}}, ticket_id, ())
+            for n, ticket_id in zip(range(count), ids)]
+
+
+def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_once(services, account, calls):
+    made = services.tickets.create_many(account.id, drafts(services, account, 80), author_email="owner@acme.test")
+    assert [t.subject for t in made] == [f"T{n}" for n in range(80)]
+    # The author and the three requesters, new users, are made once each; then the tickets, 49 a
+    # write (two items each, and the account's count): two writes for 80.
+    assert calls.count("TransactWriteItems") == 1 + 3 + 2
+    assert calls.count("Query") == 1 + 3  # each new user looked up once
+    assert services.tickets.list_page(account.id, 1, 100).count == 80
+    assert len({t.requester_id for t in made}) == 3
+    calls.clear()
+    again = services.tickets.create_many(account.id, drafts(services, account, 60, requesters=40),
+                                         author_email="owner@acme.test")
+    assert len({t.requester_id for t in again}) == 40 and calls.count("TransactWriteItems") == 37 + 2
+    assert calls.count("Query") == 1 + 37  # the author, and the 37 requesters not seen before (3 were)
+
+
+def test_an_invalid_ticket_fails_alone(services, account):
+    batch = drafts(services, account, 5)
+    batch[2] = ({"subject": "no body", "status": "nonsense"}, batch[2][1], ())
+    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    assert [type(t).__name__ for t in made] == ["Ticket", "Ticket", "ValidationFailed", "Ticket", "Ticket"]
+    assert services.tickets.list_page(account.id, 1, 100).count == 4
+
+
+def test_a_write_that_lost_a_race_is_done_again_ticket_by_ticket(services, account):
+    batch = drafts(services, account, 6)
+    taken = batch[4]
+    services.tickets.create(account.id, taken[0], author_email="owner@acme.test", ticket_id=taken[1])  # a racer
+    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    assert [isinstance(t, DomainError) for t in made] == [False, False, False, False, True, False]
+    assert services.tickets.list_page(account.id, 1, 100).count == 6
+    assert sorted(t.id for t in services.tickets.get_many(account.id, [b[1] for b in batch])) == [b[1] for b in batch]
