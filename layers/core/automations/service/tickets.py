@@ -19,7 +19,7 @@ from typing import Any
 
 from automations import clock
 from automations.domain.audit import API, Audit, Comment
-from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, normalize_tags
+from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, normalize_tags, sweep_shard
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
 from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
@@ -369,16 +369,22 @@ def _requester_email(draft: Any) -> str | None:
 
 def _writes_of(ready: list[tuple[int, Ticket, Audit, Sequence[Any]]]) -> list[list]:
     """New tickets grouped into writes DynamoDB takes: at most 100 items (each ticket's own two,
-    its caller's, a counter per tag at most, and the count) and well under 4 MB (a ticket and its audit repeating it)."""
+    its caller's, the tag counters its tags move that the write does not move yet, and the
+    count) and well under 4 MB (a ticket and its audit repeating it)."""
     groups: list[list] = [[]]
     items = size = 0
+    counters: set[tuple[int, str]] = set()
     for entry in ready:
-        entry_items, entry_size = 2 + len(entry[3]) + len(entry[1].tags), 2 * _size(entry[1])
-        if groups[-1] and (items + entry_items + 1 > _MAX_WRITE_ITEMS or size + entry_size > _MAX_WRITE_BYTES):
+        ticket = entry[1]
+        moved = {(sweep_shard(ticket.id), tag) for tag in ticket.tags}
+        entry_size = 2 * _size(ticket)
+        if groups[-1] and (items + 2 + len(entry[3]) + len(counters | moved) + 1 > _MAX_WRITE_ITEMS
+                           or size + entry_size > _MAX_WRITE_BYTES):
             groups.append([])
             items = size = 0
+            counters = set()
         groups[-1].append(entry)
-        items, size = items + entry_items, size + entry_size
+        items, size, counters = items + 2 + len(entry[3]), size + entry_size, counters | moved
     return [group for group in groups if group]
 
 
