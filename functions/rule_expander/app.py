@@ -2,7 +2,8 @@
 firing's one-time schedule with {"account_id", "automation_id", "day"}; pages of a big list go on
 through the expand queue with their cursor, so no invocation runs out of time. The hourly sweep
 also queues {"account_id", "hourly_check": true}: put back any schedule, and make the runs of
-any recent join, that a failure between two writes lost."""
+any recent join, that a failure between two writes lost; a long catch-up goes on through the
+queue with its "since" and "cursor"."""
 import json
 from datetime import date
 
@@ -19,7 +20,9 @@ _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is al
 def _expand(task: dict, context) -> None:
     engine = services().run_engine
     if task.get("hourly_check"):
-        repaired = engine.hourly_check(str(task["account_id"]))
+        repaired = engine.hourly_check(
+            str(task["account_id"]), since=task.get("since"), cursor=task.get("cursor"),
+            has_time=lambda: context is None or context.get_remaining_time_in_millis() >= _RESERVE_MS)
         logger.info("hourly check done", extra={"account_id": task["account_id"], **repaired})
         return
     day = date.fromisoformat(task["day"])

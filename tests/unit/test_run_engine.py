@@ -738,9 +738,9 @@ def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env)
     env.services.contact_lists.add_members(env.account, env.list.id, [bob.uuid])
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # the hand-off of bob's join is lost
     assert [r.subject_id for r in env.runs()] == [ann.uuid]
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1}
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1, "continued": 0}
     assert sorted(r.subject_id for r in env.runs()) == sorted([ann.uuid, bob.uuid])
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 0}  # nothing twice
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 0, "continued": 0}  # nothing twice
     assert len(env.schedules()) == 2
 
 
@@ -789,11 +789,11 @@ def test_event_automations_run_when_their_conditions_match(env):
         trigger_config=event_rules.trigger_config("shop.order_placed", Delay(), None),
         actions=(Action("send_email", {"template_id": env.email.id}),)))
     ann = env.contact()
-    assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 20}, event_id="e1") == []
-    assert env.engine.on_event(env.account, "shop.other", ann.uuid, data={"total": 500}, event_id="e2") == []
-    [run] = env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500}, event_id="e3")
+    assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 20}, event_id="e1").runs == []
+    assert env.engine.on_event(env.account, "shop.other", ann.uuid, data={"total": 500}, event_id="e2").runs == []
+    [run] = env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500}, event_id="e3").runs
     assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500},
-                               event_id="e3")[0].id == run.id  # redelivered: no second run
+                               event_id="e3").runs[0].id == run.id  # redelivered: no second run
     assert {r.id: r.status for r in env.drain()} == {run.id: RunStatus.SUCCEEDED} and len(env.sent()) == 1
 
 
@@ -812,7 +812,7 @@ def test_contact_changes_whose_hand_off_was_lost_get_their_runs_from_the_hourly_
     env.services.contacts.update(env.account, ann.uuid, {"first_name": "Annie"})
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # this announcement is lost
     assert len(env.runs(ann)) == 1
-    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1}
+    assert env.engine.hourly_check(env.account) == {"schedules": 0, "caught_up_runs": 1, "continued": 0}
     env.drain()
     assert len(env.runs(ann)) == 2 and len(env.sent()) == 2
     assert env.engine.hourly_check(env.account)["caught_up_runs"] == 0  # nothing twice

@@ -293,9 +293,10 @@ class RunQueue(Protocol):
     expander: pages of a recurring expansion still to do, accounts whose recurring schedules to
     check (SQS: adapters/sqs.py)."""
 
-    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None) -> None:
+    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None, *,
+                     redriven: bool = False) -> None:
         """Queue (account id, run id) pairs for the executor, each held back its delay in
-        seconds (0-900) when ``delays`` is given."""
+        seconds (0-900) when ``delays`` is given; ``redriven``: by the hourly re-drive."""
 
     def dispatch_later(self, task: dict[str, Any]) -> None:
         """Queue the rest of a time bucket (service/time_buckets.py) or of a re-drive for the executor."""

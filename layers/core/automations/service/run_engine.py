@@ -30,7 +30,7 @@ from automations.domain.contacts import Contact, GroupKind, Template, TemplateTy
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
-from automations.errors import Conflict, NotFound, is_throttle, is_transient, reason_of
+from automations.errors import Conflict, NotFound, OutOfTime, is_throttle, is_transient, reason_of
 from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
 
@@ -47,8 +47,11 @@ MAX_QUEUE_DELAY_S = 900  # SQS's longest message delay: shorter waits go through
 # The re-drive leaves runs alone for this long past their time: their schedule may still come.
 REDRIVE_GRACE = timedelta(minutes=5)
 REDRIVE_PAGE = 100  # runs a shard gives the re-drive each round
+# A run its invocation has too little time left to finish goes on in another one this soon.
+CONTINUE_WAIT_S = 1
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
 CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events and firings without runs
+CATCH_UP_PAGE = 100  # contact events the catch-up reads at a time (then looks at the time left)
 # A firing delivered later than this is not expanded (Scheduler gives an invocation up after a day too).
 MAX_FIRING_AGE = timedelta(days=1)
 
@@ -64,6 +67,15 @@ def sent_template(automation: Automation) -> int | None:
         if action.field in ("send_email", "send_text", "start_series") and isinstance(action.value, dict):
             return action.value.get("template_id")
     return None
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a trigger started: its runs, and where it stopped when it met its ``limit`` of runs
+    (``rest``: JSON, to hand to the same call again with ``after``; None when all is done)."""
+
+    runs: list[Run]
+    rest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,23 +110,42 @@ class RunEngine:
         self._composer = Composer(templates.find)
 
     # -- triggers ------------------------------------------------------------------------------
-    def on_contact_events(self, events: list[ContactEvent], *, missing_only: bool = False) -> list[Run]:
+    def on_contact_events(self, events: list[ContactEvent], *, missing_only: bool = False,
+                          after: dict[str, Any] | None = None, limit: int | None = None) -> Started:
         """Contacts joined lists or communities: a run of every active automation on that group
-        (``missing_only``: only the runs that do not exist yet, for the catch-up)."""
-        runs = []
+        (``missing_only``: only the runs that do not exist yet, for the catch-up). Accounts go
+        in id order, each one's automations in id order, each automation's joins in the events'
+        order; with a ``limit``, at most that many runs are planned and ``rest`` says where the
+        next call (with ``after``) goes on: the run ids are derived from the joins, so a call
+        repeated, or overlapping, makes no run twice."""
+        runs: list[Run] = []
+        planned = 0
         events = [e for e in events if e.is_join]
-        for account_id in dict.fromkeys(e.account_id for e in events):
-            automations = self._active(account_id, JOIN_TRIGGERS.values())
+        for account_id in sorted({e.account_id for e in events}):
+            if after and account_id < after["account_id"]:
+                continue
+            automations = sorted(self._active(account_id, JOIN_TRIGGERS.values()), key=lambda a: a.id)
             account = self._accounts.get_account(account_id) if automations else None
             for automation in automations:
+                done = 0
+                if after and account_id == after["account_id"]:
+                    if automation.id < after["automation_id"]:
+                        continue
+                    done = after["runs"] if automation.id == after["automation_id"] else 0
                 with self._bulkhead(automation, "its joins could not be read"):
                     source = (automation.trigger_config or {}).get("source") or {}
                     plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
                              if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
-                             and source.get("id") == e.group_id]
+                             and source.get("id") == e.group_id][done:]
+                    if limit is not None and planned + len(plans) > limit:
+                        taken = limit - planned
+                        runs += self._launch(automation, plans[:taken], account=account)
+                        return Started(runs, {"account_id": account_id, "automation_id": automation.id,
+                                              "runs": done + taken})
+                    planned += len(plans)
                     runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
                                          account=account)
-        return runs
+        return Started(runs)
 
     def _missing(self, automation: Automation, plans: list[Plan]) -> list[Plan]:
         ids = {run_id(automation.account_id, automation.id, SubjectKind.CONTACT, p.contact_uuid, p.occurrence): p
@@ -129,18 +160,23 @@ class RunEngine:
         return self._launch(automation, [Plan(contact_uuid, f"manual:{occurrence}", clock.now(), data)])[0]
 
     def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
-                 occurred_at: datetime | None = None, missing_only: bool = False) -> list[Run]:
+                 occurred_at: datetime | None = None, missing_only: bool = False,
+                 after: dict[str, Any] | None = None, limit: int | None = None) -> Started:
         """An event on a contact: a run of every active automation of that event whose
         conditions the contact (and the event's data) meet (``missing_only``: only the runs
-        that do not exist yet, for the catch-up)."""
+        that do not exist yet, for the catch-up). Automations go in id order; with a ``limit``,
+        at most that many are tried and ``rest`` says where the next call (with ``after``) goes on."""
         try:
             contact = self._contacts.get(account_id, contact_uuid)
         except UnreadableRecord as unreadable:  # no attempt can read it: each listening automation fails, visibly
             contact, reason = None, f"the contact could not be read: {unreadable}"
-        runs = []
-        for automation in self._active(account_id, (Trigger.EVENT,)):
-            if not self._listens(automation, event_name):
+        runs, tried, previous = [], 0, None
+        for automation in sorted(self._active(account_id, (Trigger.EVENT,)), key=lambda a: a.id):
+            if after and automation.id <= after["automation_id"] or not self._listens(automation, event_name):
                 continue
+            if limit is not None and tried == limit:
+                return Started(runs, {"automation_id": previous})
+            tried, previous = tried + 1, automation.id
             plans = [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(), data)]
             if contact is None:
                 runs += self._failed(automation, plans, reason)
@@ -155,7 +191,7 @@ class RunEngine:
             if wanted:
                 runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
                                      contacts={contact.uuid: contact})
-        return runs
+        return Started(runs)
 
     def _listens(self, automation: Automation, event_name: str) -> bool:
         with self._bulkhead(automation, "its event could not be read"):
@@ -247,14 +283,18 @@ class RunEngine:
             self._queue.execute_soon(soon, delays)
 
     # -- executing -----------------------------------------------------------------------------
-    def execute(self, account_id: str, run_id_: str) -> Run | None:
+    def execute(self, account_id: str, run_id_: str, *, redriven: bool = False,
+                has_time: Callable[[float], bool] | None = None) -> Run | None:
         """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
         held by another executor. Returns the run as this call left it. Every log line meanwhile
-        carries the run's ids."""
+        carries the run's ids. ``redriven``: the hourly re-drive found it waiting past its time;
+        ``has_time(seconds)``: whether the invocation can still start a send that long (the
+        rest of a run that cannot goes on in another invocation)."""
         with telemetry.log_keys(account_id=account_id, run_id=run_id_):
-            return self._execute(account_id, run_id_)
+            return self._execute(account_id, run_id_, redriven, has_time)
 
-    def _execute(self, account_id: str, run_id_: str) -> Run | None:
+    def _execute(self, account_id: str, run_id_: str, redriven: bool,
+                 has_time: Callable[[float], bool] | None) -> Run | None:
         try:
             run = self._store.get(account_id, run_id_)
         except UnreadableRecord as unreadable:  # no attempt can read it: set aside, never retried
@@ -271,16 +311,22 @@ class RunEngine:
             return run
         claimed = replace(run, status=RunStatus.RUNNING, attempts=run.attempts + 1, lease_until=now + LEASE,
                           updated_at=now, history=run.history + (_entry(now, "started", f"attempt {run.attempts + 1}"),))
+        waited_as = run.status
         try:
             run = self._store.replace(run, claimed)
         except StaleWrite:
             return None  # another executor or a cancel won
+        if redriven:
+            _redriven(run, waited_as)
         if run.attempts == 1 and run.due_at is not None:  # retries are late on purpose
             telemetry.measure("FiringLateness", max(0.0, (now - run.due_at).total_seconds()), "Seconds",
                               account_id=run.account_id, run_id=run.id, trigger=run.trigger)
         with telemetry.log_keys(automation_id=run.automation_id):
             try:
-                return self._perform(run)
+                return self._perform(run, has_time)
+            except OutOfTime as short:  # the rest of its sends go on in another invocation
+                _log.info("run %s continued: %s", run.id, short)
+                return self._continue(run, str(short))
             except Exception as error:  # noqa: BLE001 - whatever happens, the run ends recorded, never lost
                 if is_throttle(error):  # SES, DynamoDB, Scheduler, SQS or EventBridge wants us to slow down
                     _log.info("run %s throttled: %s", run.id, reason_of(error))
@@ -293,7 +339,7 @@ class RunEngine:
                                run.account_id, run.automation_id, run.id, run.subject_id)
                 return self._give_up(run, reason_of(error))
 
-    def _perform(self, run: Run) -> Run:
+    def _perform(self, run: Run, has_time: Callable[[float], bool] | None = None) -> Run:
         automation = self._automations.find(run.account_id, run.automation_id)
         if automation is None or not automation.active:
             return self._finish(run, RunStatus.SKIPPED, "the automation was deleted or deactivated")
@@ -322,7 +368,8 @@ class RunEngine:
         # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
         # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
         stored = [self._unconfirmed(d) if d.status is DeliveryStatus.SENDING else d for d in stored]
-        attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
+        attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING],
+                                                            has_time)}
         stored = [attempted.get(d.id, d) for d in stored]
         run = replace(run, deliveries=tuple(d.id for d in stored))
         failed = [d for d in stored if d.status is DeliveryStatus.FAILED]
@@ -421,14 +468,26 @@ class RunEngine:
         back. Its history keeps one "throttled" entry counting the times in a row, which set the
         wait: THROTTLED_WAIT_S, doubling, jittered (so throttled runs spread out), at most the
         queue's longest delay."""
-        now = clock.now()
-        history, times = run.history[:-1], 1  # this attempt's "started": it was not one
-        if history and history[-1]["event"] == "throttled":
-            history, times = history[:-1], history[-1].get("times", 1) + 1
+        times = _times_in_a_row(run, "throttled")
         ceiling = min(MAX_QUEUE_DELAY_S - 1, THROTTLED_WAIT_S * 2 ** min(times - 1, 10))
         wait = math.ceil(max(at_least, random.uniform(ceiling / 2, ceiling)))
+        return self._go_on(run, "throttled", f"again in {wait} s: {reason}", wait)
+
+    def _continue(self, run: Run, reason: str) -> Run:
+        """Its invocation had too little time left for the run's next send: the run goes on in
+        another invocation at once (what it sent stays sent), its attempt given back."""
+        return self._go_on(run, "continued", reason, CONTINUE_WAIT_S)
+
+    def _go_on(self, run: Run, event: str, detail: str, wait: int) -> Run:
+        """The run, not failed, goes on through the run queue in ``wait`` seconds, this attempt
+        not counted; one history entry counts the times in a row it went on for ``event``."""
+        now = clock.now()
+        times = _times_in_a_row(run, event)
+        history = run.history[:-1]  # this attempt's "started": it was not one
+        if times > 1:
+            history = history[:-1]
         later = replace(run, attempts=run.attempts - 1, lease_until=now + timedelta(seconds=wait), updated_at=now,
-                        history=history + ({**_entry(now, "throttled", f"again in {wait} s: {reason}"), "times": times},))
+                        history=history + ({**_entry(now, event, detail), "times": times},))
         try:
             later = self._store.replace(run, later)
         except StaleWrite:
@@ -495,7 +554,7 @@ class RunEngine:
                 if after != "done":
                     refs, after = self._store.due(shard, before, REDRIVE_PAGE, after)
                     if refs:
-                        self._queue.execute_soon(refs)
+                        self._queue.execute_soon(refs, redriven=True)
                     queued += len(refs)
                     positions[shard] = after or "done"
             if all(after == "done" for after in positions):
@@ -571,27 +630,40 @@ class RunEngine:
         """Ask the expander to run each account's hourly check (the sweep coordinator does)."""
         self._queue.expand_later([{"account_id": a, "hourly_check": True} for a in account_ids])
 
-    def hourly_check(self, account_id: str) -> dict[str, int]:
+    def hourly_check(self, account_id: str, *, since: str | None = None, cursor: str | None = None,
+                     has_time: Callable[[], bool] = lambda: True) -> dict[str, int]:
         """What a failure between two writes can have left undone: schedules put back, and runs
-        of recent contact events created."""
-        return {"schedules": self.check_schedules(account_id), "caught_up_runs": len(self.catch_up(account_id))}
+        of recent contact events created. The catch-up reads the log a page at a time; when
+        time runs short, the rest (from ``since``, at ``cursor``) goes on through the expand
+        queue, so no invocation outlasts its timeout and a long log is read once, not restarted."""
+        schedules = self.check_schedules(account_id) if cursor is None else 0
+        since = since or clock.iso_z(clock.now() - CATCH_UP)
+        made, cursor = self.catch_up(account_id, since=datetime.fromisoformat(since), cursor=cursor,
+                                     has_time=has_time)
+        if cursor is not None:
+            self._queue.expand_later([{"account_id": account_id, "hourly_check": True, "since": since,
+                                       "cursor": cursor}])
+        return {"schedules": schedules, "caught_up_runs": len(made), "continued": int(cursor is not None)}
 
-    def catch_up(self, account_id: str) -> list[Run]:
-        """Runs of the contact events (joins, contacts created or changed) of the last CATCH_UP
-        that were never made (the process stopped between an event's commit and its hand-off to
-        the queue): the contact event log, written with each of them, has them all."""
-        made, cursor = [], None
+    def catch_up(self, account_id: str, *, since: datetime, cursor: str | None = None,
+                 has_time: Callable[[], bool] = lambda: True) -> tuple[list[Run], str | None]:
+        """Runs of the contact events (joins, contacts created or changed) from ``since`` on that
+        were never made (the process stopped between an event's commit and its hand-off to the
+        queue): the contact event log, written with each of them, has them all. A page at least
+        is read; the next only while ``has_time()``. Returns the runs made and where to go on
+        (None at the end)."""
+        made = []
         while True:
-            logged, cursor = self._log.since(account_id, cursor=cursor, since=clock.now() - CATCH_UP)
-            made += self.on_contact_events(logged, missing_only=True)
+            logged, cursor = self._log.since(account_id, cursor=cursor, since=since, limit=CATCH_UP_PAGE)
+            made += self.on_contact_events(logged, missing_only=True).runs
             for change in (e for e in logged if not e.is_join):
                 try:
                     made += self.on_event(account_id, change.event.value, change.contact_uuid, data=None,
-                                          event_id=change.id, occurred_at=change.occurred_at, missing_only=True)
+                                          event_id=change.id, occurred_at=change.occurred_at, missing_only=True).runs
                 except NotFound:
                     continue  # the contact is gone since: nothing to run
-            if cursor is None:
-                return made
+            if cursor is None or not has_time():
+                return made, cursor
 
     def check_schedules(self, account_id: str) -> int:
         """Put back the next firing of every recurring and date-field automation of the account
@@ -644,6 +716,24 @@ def _run_of(automation: Automation, plan: Plan, now: datetime, status: RunStatus
                automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
                occurrence=plan.occurrence, status=status, created_at=now, updated_at=now, step=plan.step,
                trigger=automation.trigger.value, **values)
+
+
+def _times_in_a_row(run: Run, event: str) -> int:
+    """How many times in a row, this one included, the run went on for ``event`` (its history
+    ends with this attempt's "started", after the last such entry if the last time was one)."""
+    before = run.history[-2] if len(run.history) > 1 else {}
+    return before.get("times", 1) + 1 if before.get("event") == event else 1
+
+
+def _redriven(run: Run, waited_as: RunStatus) -> None:
+    """The check of "every scheduled run has a schedule": a run the hourly re-drive finds still
+    scheduled past its time (and the grace) was executed by no schedule and no queue message;
+    a running one's executor died. Counted by which, and a scheduled one logged as an error."""
+    telemetry.count("RunsRedriven", dimension=("status", waited_as.value), account_id=run.account_id,
+                    automation_id=run.automation_id, run_id=run.id)
+    if waited_as is RunStatus.SCHEDULED:
+        _log.error("scheduled run had no schedule that executed it: account_id=%s run_id=%s due_at=%s",
+                   run.account_id, run.id, clock.iso_z(run.due_at) if run.due_at else None)
 
 
 def _counted(metric: str, run: Run) -> None:
