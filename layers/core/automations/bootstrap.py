@@ -356,7 +356,10 @@ def sweep_summary(sweep_id: str) -> dict[str, int]:
 def reset() -> None:
     """Forget clients and wiring (after the environment's endpoint or table changed). Clients
     first, and builds wait: whatever is wired after this returns holds only new clients."""
+    from automations.adapters import migration_state
+
     with _wiring:
         aws.reset_clients()
+        migration_state.forget()
         for forget in _forgetting:
             forget()

@@ -75,6 +75,9 @@ class AutomationStore(Protocol):
 
     def list(self, account_id: str) -> list[Automation]: ...
 
+    def listening(self, account_id: str, trigger: Any, listens_to: str) -> list[Automation]:
+        """The active ``trigger`` automations that ``listens_to`` starts (Automation.listens_to), by id."""
+
     def insert(self, automation: Automation, max_active: int) -> None:
         """Atomically store a new automation; raises IdenticalActiveAutomation / ActiveLimitReached."""
 
@@ -220,6 +223,12 @@ class GroupStore(NumberedStore[Group], Protocol):
         """False when the contact was not a member."""
 
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]: ...
+
+    member_shards: int  # the partitions a group's members are spread over
+
+    def shard_members(self, group: Group, shard: int, *, after: str | None, limit: int
+                      ) -> tuple[list[Membership], str | None]:
+        """One shard's members, from after the opaque position ``after``, and where to go on."""
 
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool: ...
 

@@ -267,6 +267,23 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         return "Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
                                            ProjectionExpression="PK")
 
+    member_shards = JOIN_SHARDS
+
+    def shard_members(self, group: Group, shard: int, *, after: str | None, limit: int
+                      ) -> tuple[list[Membership], str | None]:
+        """One shard's members in contact uuid order, from after the sort key ``after``, and the
+        sort key to go on after (None at the end): a recurring expansion reads the shards side by side."""
+        pk = self._members_pk(group.account_id, group.id, shard)
+        items, more = self.query({"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": pk}},
+                                 limit, {"PK": pk, "SK": text(after)} if after else None)
+        return self._memberships(group, items), more["SK"]["S"] if more else None
+
+    @staticmethod
+    def _memberships(group: Group, items: list[dict[str, Any]]) -> list[Membership]:
+        return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
+                           contact_uuid=i["contact_uuid"]["S"], joined_at=datetime.fromisoformat(i["joined_at"]["S"]))
+                for i in items]
+
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]:
         """In contact uuid order, merged from every shard."""
         def shard_query(shard: int) -> dict[str, Any]:
@@ -274,9 +291,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                     "ExpressionAttributeValues": {":pk": self._members_pk(group.account_id, group.id, shard)}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
-        return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
-                           contact_uuid=i["contact_uuid"]["S"], joined_at=datetime.fromisoformat(i["joined_at"]["S"]))
-                for i in items], cursor
+        return self._memberships(group, items), cursor
 
 
 def contact_groups_key(account_id: str, contact_uuid: str) -> str:

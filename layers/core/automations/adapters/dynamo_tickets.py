@@ -6,7 +6,9 @@ document ("data") and its "version". While it is not closed it also carries the 
 SweepIndex keys (SWEEP_PK, SWEEP_SK), so the hourly sweep reads only the tickets it may act on
 and never Scans; closing a ticket rewrites its item without them. Audits live under their
 ticket (PK=ACCOUNT#<account>#TICKET#<id>, SK=AUDIT#<time>#<audit id>) and are written in the same
-transaction as the change they record."""
+transaction as the change they record. GSI2 lists an account's tickets by when they last changed
+(the incremental export) and its audits by time, each over TICKET_INDEX_SHARDS partitions by
+ticket id (ACCOUNT#<a>#TICKET_UPDATES#<shard>, ACCOUNT#<a>#AUDITS#<shard>), merged on read."""
 from __future__ import annotations
 
 import json
@@ -17,8 +19,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.records import READ_ERRORS
+from automations.adapters.shards import TICKET_INDEX_SHARDS, merged_items, shard_of
 from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
@@ -78,6 +82,16 @@ def audit_from_document(doc: dict[str, Any]) -> Audit:
                  events=tuple(event_from_dict(e) for e in doc["events"]))
 
 
+def ticket_index_partition(account_id: str, family: str, shard: int) -> str:
+    """A GSI2 partition of the account's tickets by last change ("TICKET_UPDATES") or audits ("AUDITS")."""
+    return f"ACCOUNT#{account_id}#{family}#{shard}"
+
+
+def ticket_index_key(account_id: str, family: str, ticket_id: int) -> str:
+    """The partition of ``family`` a ticket's item (or audit) is listed in: its ticket id's shard."""
+    return ticket_index_partition(account_id, family, shard_of(str(ticket_id), TICKET_INDEX_SHARDS))
+
+
 class AccountTable(Table):
     """A store of items under the account's own partition (PK=ACCOUNT#<a>)."""
 
@@ -108,8 +122,17 @@ class DynamoTicketStore(AccountTable):
     def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
         """GSI2 keys of the incremental export: the account's tickets, deleted ones too, by the
         time they last changed."""
-        return {"GSI2PK": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"),
+        return {"GSI2PK": text(ticket_index_key(account_id, "TICKET_UPDATES", ticket_id)),
                 "GSI2SK": text(f"{sortable(when)}#{ticket_id:012d}")}
+
+    def _index_partitions(self, account_id: str, family: str, query: dict[str, Any]) -> list[dict[str, Any]]:
+        """``query`` (its partition as ``:pk``) for each shard of the account's ``family`` index, and
+        for the unsharded partition of before while the migration that moves it has not finished."""
+        partitions = [ticket_index_partition(account_id, family, shard) for shard in range(TICKET_INDEX_SHARDS)]
+        if not migration_state.finished(self._db, self._table, migration_state.TICKET_INDEX_SHARDED):
+            partitions.append(f"ACCOUNT#{account_id}#{family}")
+        return [{**query, "ExpressionAttributeValues": {**query["ExpressionAttributeValues"], ":pk": text(partition)}}
+                for partition in partitions]
 
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
         item = {**self._key(t.account_id, t.id), "data": document(ticket_to_document(t)), "version": number(version)}
@@ -222,20 +245,22 @@ class DynamoTicketStore(AccountTable):
         """Tickets, deleted ones too, in the order they last changed from ``position`` on (a time
         as sortable text, or a position returned before), each with its position; at most
         ``limit`` and about ``max_bytes`` of them; and whether more follow."""
-        query = {"IndexName": "GSI2", "ScanIndexForward": True,
-                 "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"), ":at": text(position)}}
         found: list[tuple[str, Ticket | DeletedTicket]] = []
-        size, start = 0, None
+        size = 0
         while len(found) < limit and size < max_bytes:
-            items, start = self.query(query, min(100, limit - len(found)), start)
+            query = {"IndexName": "GSI2", "ScanIndexForward": True,
+                     "KeyConditionExpression": f"GSI2PK = :pk AND GSI2SK {'>=' if inclusive else '>'} :at",
+                     "ExpressionAttributeValues": {":at": text(position)}}
+            items, more = merged_items(self._db, self._table, self._index_partitions(account_id, "TICKET_UPDATES", query),
+                                       lambda item: item["GSI2SK"]["S"], limit=min(100, limit - len(found)))
             for item in items:
                 size += len(item["data"]["S"])
                 ticket = (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
                           else self._from_item(account_id, item))
                 found.append((item["GSI2SK"]["S"], ticket))
-            if start is None:
+            if not more:
                 return found, False
+            position, inclusive = found[-1][0], False
         return found, True
 
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
@@ -243,22 +268,24 @@ class DynamoTicketStore(AccountTable):
         """The account's audits newest first (through GSI2), each with its position, up to
         ``limit`` older than the position ``before`` or (in the other direction, still listed
         newest first) newer than ``after``; and whether more lie in the direction of travel."""
-        condition, values = "GSI2PK = :pk", {":pk": text(f"ACCOUNT#{account_id}#AUDITS")}
+        condition, values = "GSI2PK = :pk", {}
         if before is not None or after is not None:
             condition += " AND GSI2SK < :at" if after is None else " AND GSI2SK > :at"
             values[":at"] = text(before if after is None else after)
         query = {"IndexName": "GSI2", "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
                  "ScanIndexForward": after is not None, "ProjectionExpression": "GSI2SK, #d",
                  "ExpressionAttributeNames": {"#d": "data"}}
-        items, _ = self.query(query, limit + 1, None)
-        found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
-        return (found if after is None else found[::-1]), len(items) > limit
+        items, more = merged_items(self._db, self._table, self._index_partitions(account_id, "AUDITS", query),
+                                   lambda item: item["GSI2SK"]["S"], limit=limit, descending=after is None)
+        found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items]
+        return (found if after is None else found[::-1]), more
 
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
         when = sortable(audit.created_at)
         item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
-                "GSI2PK": text(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": text(f"{when}#{audit.id:020d}"),
+                "GSI2PK": text(ticket_index_key(account_id, "AUDITS", audit.ticket_id)),
+                "GSI2SK": text(f"{when}#{audit.id:020d}"),
                 "data": document(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 

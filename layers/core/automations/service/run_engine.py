@@ -23,7 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from automations import clock, telemetry
-from automations.domain import event_rules, timing
+from automations.domain import timing
 from automations.domain.contact_events import ContactEvent
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
@@ -124,7 +124,10 @@ class RunEngine:
         for account_id in sorted({e.account_id for e in events}):
             if after and account_id < after["account_id"]:
                 continue
-            automations = sorted(self._active(account_id, JOIN_TRIGGERS.values()), key=lambda a: a.id)
+            groups = {(JOIN_TRIGGERS[e.group_kind], str(e.group_id)) for e in events if e.account_id == account_id}
+            automations = sorted({a.id: a for trigger, group in groups
+                                  for a in self._automations.listening(account_id, trigger, group)}.values(),
+                                 key=lambda a: a.id)
             account = self._accounts.get_account(account_id) if automations else None
             for automation in automations:
                 done = 0
@@ -171,8 +174,8 @@ class RunEngine:
         except UnreadableRecord as unreadable:  # no attempt can read it: each listening automation fails, visibly
             contact, reason = None, f"the contact could not be read: {unreadable}"
         runs, tried, previous = [], 0, None
-        for automation in sorted(self._active(account_id, (Trigger.EVENT,)), key=lambda a: a.id):
-            if after and automation.id <= after["automation_id"] or not self._listens(automation, event_name):
+        for automation in self._automations.listening(account_id, Trigger.EVENT, event_name):
+            if after and automation.id <= after["automation_id"]:
                 continue
             if limit is not None and tried == limit:
                 return Started(runs, {"automation_id": previous})
@@ -192,11 +195,6 @@ class RunEngine:
                 runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
                                      contacts={contact.uuid: contact})
         return Started(runs)
-
-    def _listens(self, automation: Automation, event_name: str) -> bool:
-        with self._bulkhead(automation, "its event could not be read"):
-            return event_rules.event_of(automation) == event_name
-        return False
 
     @contextmanager
     def _bulkhead(self, automation: Automation, what: str) -> Iterator[None]:
@@ -221,9 +219,6 @@ class RunEngine:
             with self._bulkhead(automation, f"the failed run {run.id} could not be recorded"):
                 failed.append(run if self._store.put_new(run) else self._store.get(run.account_id, run.id))
         return [run for run in failed if run is not None]
-
-    def _active(self, account_id: str, triggers: Iterable[Trigger]) -> list[Automation]:
-        return self._automations.list(account_id, active=True, kinds=frozenset(triggers))
 
     # -- creating ------------------------------------------------------------------------------
     def _launch(self, automation: Automation, plans: list[Plan], contacts: dict[str, Contact] | None = None,
@@ -585,11 +580,13 @@ class RunEngine:
         """Where a recurring rule's days and times are read: the account's zone."""
         return timing.zone_of((account or self._accounts.get_account(account_id)).timezone)
 
-    def expand(self, account_id: str, automation_id: int, *, day: date, cursor: str | None = None,
-               page_size: int = 100) -> str | None:
-        """One page of the automation's firing of ``day``: runs for the source group's members.
-        The first page plans the next firing before anything else, so the chain of firings
-        outlives a failure here. Returns the cursor of the next page (None when done)."""
+    def expand(self, account_id: str, automation_id: int, *, day: date, shard: int | None = None,
+               cursor: str | None = None, page_size: int = 100) -> str | None:
+        """The automation's firing of ``day``. Without a ``shard`` (the firing itself): it plans the
+        next firing before anything else, so the chain of firings outlives a failure here, then
+        hands each member shard of the source group to the expand queue, so the shards are expanded
+        side by side rather than one after another. With one: a page of that shard's members (from
+        ``cursor``) made into runs; returns the cursor of the shard's next page (None when done)."""
         automation = self._automations.find(account_id, automation_id)
         if automation is None or not automation.active or automation.trigger not in SCHEDULED_TRIGGERS:
             return None
@@ -600,14 +597,18 @@ class RunEngine:
         if firing is None:
             return None  # a firing of the rule as it was (it changed since): the rule now has none that day
         now = clock.now()
-        if cursor is None:
+        if shard is None:
             # From this firing, or (after a long outage) from a day ago, as Scheduler drops older invocations.
             self._scheduler.put_firing(automation, timing.next_firing(rule, zone, max(firing.at, now - MAX_FIRING_AGE)))
         if firing.at < now - MAX_FIRING_AGE:
             return None  # too late to be of use: Scheduler would have given it up too
+        group = self._groups[rule.source_kind]
+        if shard is None:
+            self._queue.expand_later([{"account_id": account_id, "automation_id": automation_id,
+                                       "day": day.isoformat(), "shard": n} for n in range(group.member_shards)])
+            return None
         try:
-            members, cursor = self._groups[rule.source_kind].members(account_id, rule.source_id, cursor=cursor,
-                                                                     limit=page_size)
+            members, cursor = group.shard_members(account_id, rule.source_id, shard, cursor=cursor, limit=page_size)
         except NotFound:
             return None  # the list is gone
         contacts = self._contacts.get_many(account_id, [m.contact_uuid for m in members])
