@@ -70,6 +70,7 @@ def mocked_aws():
             bootstrap.reset()
             authorizer.forget_cached()
             create_resources(template)
+            bootstrap.services().migrations.run()  # a new table: every migration finishes at once, as at a deploy
             yield template
     finally:
         bootstrap.reset()
@@ -216,3 +217,16 @@ class Refusal:
         answer = self._answer(params) if callable(self._answer) else self._answer
         status = answer.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
         return AWSResponse("https://refused.invalid", status, {}, None), answer
+
+
+def unmigrated(*names: str) -> None:
+    """The migrations ``names`` as if never run (a table with data of before their key changes):
+    their state gone, and every process's stores reading the old keys again."""
+    import boto3
+
+    from automations import config
+    from automations.adapters import migration_state
+
+    for name in names:
+        boto3.client("dynamodb").delete_item(TableName=config.table_name(), Key=migration_state.state_key(name))
+    migration_state.forget()

@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
     revoke_key.add_argument("key_id")
     revoke_key.set_defaults(run=_revoke_key)
 
+    migrate = commands.add_parser(
+        "migrate", help="run the pending data migrations to the end (a deploy's step), or show them")
+    migrate.add_argument("--status", action="store_true", help="show each migration and whether it is done")
+    migrate.set_defaults(run=_migrate)
+
     openapi = commands.add_parser("openapi", help="regenerate the native API's OpenAPI document (openapi.json)")
     openapi.add_argument("--template", help="path to template.yaml (default: found from here)")
     openapi.set_defaults(run=_openapi)
@@ -179,6 +184,18 @@ def _create_key(args: argparse.Namespace, extra: list[str]) -> int:
 def _revoke_key(args: argparse.Namespace, extra: list[str]) -> int:
     _services().accounts.revoke_key(args.key_id)
     print(f"Revoked {args.key_id}.")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, extra: list[str]) -> int:
+    """On the table AUTOMATIONS_TABLE names (with real credentials) or the local stack's."""
+    migrations = _services().migrations
+    if not args.status:
+        ran = migrations.run()
+        print(f"Migrated {ran['migrated']} items; finished: {', '.join(ran['finished']) or 'none'}")
+    for migration in migrations.status():
+        print(f"  {migration['name']:<28} {'done' if migration['done'] else 'pending':<8} "
+              f"{migration['migrated']:>9} items  {migration['about']}")
     return 0
 
 

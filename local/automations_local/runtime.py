@@ -99,6 +99,7 @@ class LocalRuntime:
             self._output_before = telemetry.send_output_to(sys.stderr)
             bootstrap.reset()  # services() must see this endpoint and table
             create_resources(self.template)
+            bootstrap.services().migrations.run()  # as a deploy's step: a restored old state is migrated
             self._verify_senders()
             self.gateway = ApiGateway(self.template)
             self._ensure_dev_account()

@@ -5,6 +5,7 @@ and the audit list read them merged, in the same order as from one partition."""
 from datetime import timedelta
 
 import pytest
+from support import unmigrated
 
 from automations import clock, config
 from automations.adapters import aws, migration_state
@@ -36,7 +37,6 @@ def _event_rule(services, account, event, title):
 
 
 def test_an_event_or_a_join_reads_only_the_automations_it_starts(services, account):
-    migration_state.learned_finished(config.table_name(), migration_state.AUTOMATION_TRIGGERS)
     placed = [_event_rule(services, account, "shop.order_placed", f"Placed {n}") for n in range(2)]
     _event_rule(services, account, "shop.order_refunded", "Refunded")
     off = _event_rule(services, account, "shop.order_placed", "Off")
@@ -62,6 +62,7 @@ def test_an_event_or_a_join_reads_only_the_automations_it_starts(services, accou
 
 
 def test_until_the_index_is_built_every_automation_is_read_and_the_answer_is_the_same(services, account):
+    unmigrated(migration_state.AUTOMATION_TRIGGERS)
     placed = _event_rule(services, account, "shop.order_placed", "Placed")
     _event_rule(services, account, "shop.order_refunded", "Refunded")
     ann = services.contacts.create(account.id, {"email": "ann@example.com"})
@@ -74,7 +75,6 @@ def test_until_the_index_is_built_every_automation_is_read_and_the_answer_is_the
 def test_ticket_changes_and_audits_spread_over_shards_and_list_as_from_one_partition(services, account):
     """The incremental export and the account's audits, read a few at a time over every shard,
     come in the order one partition gave: by change time then id, and newest audit first."""
-    migration_state.learned_finished(config.table_name(), migration_state.TICKET_INDEX_SHARDED)
     tickets = []
     for n in range(12):
         tickets.append(services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi",

@@ -1153,15 +1153,15 @@ def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkey
     from automations.service import run_engine
 
     monkeypatch.setattr(run_engine, "REDRIVE_PAGE", 1)
-    monkeypatch.setattr(dynamo_runs, "DUE_SHARDS", 3)  # 8 runs: some shards hold more than one
+    monkeypatch.setattr(dynamo_runs, "DUE_SHARDS", 3)  # 12 runs: some shards hold more than one
     monkeypatch.setattr(DynamoRunStore, "due_shards", 3)
     env.rule(env.send_email(), delay=Delay(1, 0, 0))
-    people = [env.contact(email=f"c{n}@example.com") for n in range(8)]
+    people = [env.contact(email=f"c{n}@example.com") for n in range(12)]
     env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
     env.ingest()
     runs = env.runs()
-    shards = {DynamoRunStore.due_shard(r) for r in runs}
-    assert len(shards) == 3
+    shards = {DynamoRunStore.due_shard(r) for r in runs}  # random run ids: 8 runs left a shard empty 1 time in 8
+    assert len(shards) > 1
     env.clock.set(runs[0].due_at + timedelta(minutes=6))  # their schedules lost: none fired
     assert env.engine.redrive(has_time=lambda: False) == len(shards)  # one round: a run of every shard
     queued = env.sqs.receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)["Messages"]

@@ -218,6 +218,17 @@ class Services:
         return DryRun(self.accounts, self.tickets, self.contacts, deliveries,
                       preview=lambda *args: self.run_engine.preview(*args))
 
+    # -- data migrations -------------------------------------------------------------------------
+    @functools.cached_property
+    def migrations(self):
+        from automations.adapters import migration_state
+        from automations.adapters.dynamo_migrations import DynamoMigrationStore, migrations
+        from automations.service.migrations import Migrations
+
+        return Migrations(DynamoMigrationStore(self._db, self._table), self.accounts.account_page,
+                          migrations(self._db, self._table),
+                          finished=functools.partial(migration_state.learned_finished, self._table))
+
     # -- the run engine --------------------------------------------------------------------------
     @functools.cached_property
     def _run_queue(self):

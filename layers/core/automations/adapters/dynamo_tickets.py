@@ -115,11 +115,11 @@ class DynamoTicketStore(AccountTable):
         return cls._account_key(account_id, f"DELETED_TICKET#{ticket_id:012d}")
 
     @staticmethod
-    def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
+    def audits_partition(account_id: str, ticket_id: int) -> dict[str, str]:
         return text(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
 
     @staticmethod
-    def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
+    def updates_keys(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
         """GSI2 keys of the incremental export: the account's tickets, deleted ones too, by the
         time they last changed."""
         return {"GSI2PK": text(ticket_index_key(account_id, "TICKET_UPDATES", ticket_id)),
@@ -137,7 +137,7 @@ class DynamoTicketStore(AccountTable):
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
         item = {**self._key(t.account_id, t.id), "data": document(ticket_to_document(t)), "version": number(version)}
         if t.updated_at is not None:
-            item.update(self._updates(t.account_id, t.id, t.updated_at))
+            item.update(self.updates_keys(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
             item["SWEEP_PK"] = text(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
             item["SWEEP_SK"] = text(f"{t.id:012d}")
@@ -235,7 +235,7 @@ class DynamoTicketStore(AccountTable):
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),
+                 "ExpressionAttributeValues": {":pk": self.audits_partition(account_id, ticket_id),
                                                ":prefix": text("AUDIT#")},
                  "ProjectionExpression": "#d", "ExpressionAttributeNames": {"#d": "data"}}
         return [audit_from_document(json.loads(item["data"]["S"])) for item in self.query_all(query)]
@@ -283,7 +283,7 @@ class DynamoTicketStore(AccountTable):
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
         when = sortable(audit.created_at)
-        item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
+        item = {"PK": self.audits_partition(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
                 "GSI2PK": text(ticket_index_key(account_id, "AUDITS", audit.ticket_id)),
                 "GSI2SK": text(f"{when}#{audit.id:020d}"),
                 "data": document(audit_to_document(audit))}
@@ -343,7 +343,7 @@ class DynamoTicketStore(AccountTable):
         """Move the ticket to the deleted tickets (its item and audits kept, out of the sweep)."""
         deleted_at = deleted_at or now()
         item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
-                **self._updates(ticket.account_id, ticket.id, deleted_at), "deleted_at": text(deleted_at.isoformat())}
+                **self.updates_keys(ticket.account_id, ticket.id, deleted_at), "deleted_at": text(deleted_at.isoformat())}
         for index in ("SWEEP_PK", "SWEEP_SK"):
             item.pop(index, None)
         if actor_id is not None:
@@ -372,7 +372,7 @@ class DynamoTicketStore(AccountTable):
         """Delete a deleted ticket for good, its audits first (so a purge cut short and run again
         finishes the job); StaleWrite when it is not among the deleted tickets."""
         query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "PK, SK",
-                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id)}}
+                 "ExpressionAttributeValues": {":pk": self.audits_partition(account_id, ticket_id)}}
         self.batch_delete(self.query_all(query))
         self._transact([
             *also,
