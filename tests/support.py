@@ -85,6 +85,7 @@ def mocked_aws(template=None):
             bootstrap.reset()
             authorizer.forget_cached()
             create_resources(template)
+            bootstrap.services().migrations.run()  # a new table: every migration finishes at once, as at a deploy
             yield template
     finally:
         bootstrap.reset()
@@ -251,3 +252,16 @@ def frozen_clock(start: datetime):
         yield moving
     finally:
         clock.set_clock(previous)
+
+
+def unmigrated(*names: str) -> None:
+    """The migrations ``names`` as if never run (a table with data of before their key changes):
+    their state gone, and every process's stores reading the old keys again."""
+    import boto3
+
+    from automations import config
+    from automations.adapters import migration_state
+
+    for name in names:
+        boto3.client("dynamodb").delete_item(TableName=config.table_name(), Key=migration_state.state_key(name))
+    migration_state.forget()

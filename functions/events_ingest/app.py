@@ -10,9 +10,9 @@ from automations.bootstrap import hand_back, services
 from automations.telemetry import lambda_handler, logger
 from automations.service.ingestion import JOINS, dropped
 from automations.surfaces.queue_batches import process_in_time
-from automations.surfaces.queue_events import event_from_message, joins_from_message
+from automations.surfaces.queue_events import after_from_message, event_from_message, joins_from_message
 
-_RESERVE_MS = 15_000  # a message's longest: 100 joins, each a put and its own schedule, about 4 s
+_RESERVE_MS = 15_000  # a message's longest: 100 runs (RUNS_PER_MESSAGE), each a put and its own schedule, about 4 s
 
 
 def _ingest(record: SQSRecord) -> None:
@@ -24,14 +24,14 @@ def _ingest(record: SQSRecord) -> None:
         return
     if isinstance(message, dict) and JOINS in message:
         joins = joins_from_message(message)
-        runs = services().event_ingestion.deliver_joins(joins)
+        runs = services().event_ingestion.deliver_joins(joins, after_from_message(message))
         logger.info("joins ingested", extra={"joins": len(joins), "runs": len(runs)})
         return
     event = event_from_message(message)
     if event is None:
         dropped("not_an_event", message_id=record.message_id)
     else:
-        runs = services().event_ingestion.deliver(event)
+        runs = services().event_ingestion.deliver(event, after_from_message(message))
         logger.info("event ingested", extra={"account_id": event.account_id, "event_id": event.id,
                                               "event": event.name, "runs": len(runs)})
 

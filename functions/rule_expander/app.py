@@ -1,10 +1,13 @@
 """Expands a recurring or date-field automation's firing into runs (flow 5). Invoked by the
-firing's one-time schedule with {"account_id", "automation_id", "day"}; pages of a big list go on
-through the expand queue with their cursor, so no invocation runs out of time. The hourly sweep
+firing's one-time schedule with {"account_id", "automation_id", "day"}: the next firing is planned
+and each member shard of the list queued on the expand queue ({..., "shard"}), expanded side by
+side; pages of a big shard go on through the queue with their cursor, so no invocation runs out
+of time. The hourly sweep
 also queues {"account_id", "hourly_check": true}: put back any schedule, and make the runs of
-any recent join, that a failure between two writes lost. A rule whose send window changed (or
-its account's zone) queues {"account_id", "automation_id", "replan": true}: its waiting runs are
-re-planned a page at a time, the rest handed on with where it stopped."""
+any recent join, that a failure between two writes lost; a long catch-up goes on through the
+queue with its "since" and "cursor". A rule whose send window changed (or its account's zone)
+queues {"account_id", "automation_id", "replan": true}: its waiting runs are re-planned a page at
+a time, the rest handed on with where it stopped."""
 import json
 from datetime import date
 
@@ -22,25 +25,29 @@ _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is al
 def _expand(task: dict, context) -> None:
     engine = services().run_engine
     if task.get("hourly_check"):
-        repaired = engine.hourly_check(str(task["account_id"]))
+        repaired = engine.hourly_check(
+            str(task["account_id"]), since=task.get("since"), cursor=task.get("cursor"),
+            has_time=lambda: context is None or context.get_remaining_time_in_millis() >= _RESERVE_MS)
         logger.info("hourly check done", extra={"account_id": task["account_id"], **repaired})
         return
     if task.get(REPLAN):
         _replan(task, context)
         return
     day = date.fromisoformat(task["day"])
-    cursor, pages = task.get("cursor"), 0
+    shard = None if task.get("shard") is None else int(task["shard"])
+    cursor, pages = task.get("cursor") if shard is not None else None, 0  # without a shard: the firing, anew
     while True:
-        cursor = engine.expand(str(task["account_id"]), int(task["automation_id"]), day=day, cursor=cursor)
+        cursor = engine.expand(str(task["account_id"]), int(task["automation_id"]), day=day, shard=shard,
+                               cursor=cursor)
         pages += 1
         if cursor is None:
             break
         if context is None or context.get_remaining_time_in_millis() < _RESERVE_MS:
             engine.continue_expansion({"account_id": task["account_id"], "automation_id": task["automation_id"],
-                                       "day": task["day"], "cursor": cursor})
+                                       "day": task["day"], "shard": shard, "cursor": cursor})
             break
     logger.info("rule expanded", extra={"account_id": task["account_id"], "automation_id": task["automation_id"],
-                                        "pages": pages, "continued": cursor is not None})
+                                        "shard": shard, "pages": pages, "continued": cursor is not None})
 
 
 def _replan(task: dict, context) -> None:

@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--tickets", type=int, default=1000, help="tickets, through create_many (default 1000)")
     seed.set_defaults(run=_seed)
 
+    migrate = commands.add_parser(
+        "migrate", parents=[where], help="run the pending data migrations to the end (a deploy's step), or show them")
+    migrate.add_argument("--status", action="store_true", help="show each migration and whether it is done")
+    migrate.set_defaults(run=_migrate)
+
     openapi = commands.add_parser("openapi", help="regenerate the native API's OpenAPI document (openapi.json)")
     openapi.add_argument("--template", help="path to template.yaml (default: found from here)")
     openapi.set_defaults(run=_openapi)
@@ -323,6 +328,18 @@ def _list_keys(args: argparse.Namespace, extra: list[str]) -> int:
 def _revoke_key(args: argparse.Namespace, extra: list[str]) -> int:
     _services(args).accounts.revoke_key(args.key_id)
     print(f"Revoked {args.key_id}.")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, extra: list[str]) -> int:
+    """On the table AUTOMATIONS_TABLE names (with real credentials) or the local stack's."""
+    migrations = _services(args).migrations
+    if not args.status:
+        ran = migrations.run()
+        print(f"Migrated {ran['migrated']} items; finished: {', '.join(ran['finished']) or 'none'}")
+    for migration in migrations.status():
+        print(f"  {migration['name']:<28} {'done' if migration['done'] else 'pending':<8} "
+              f"{migration['migrated']:>9} items  {migration['about']}")
     return 0
 
 

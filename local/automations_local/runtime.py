@@ -114,6 +114,7 @@ class LocalRuntime:
             create_resources(self.template)
             if self._moto is not None:
                 self._expiry = expiry.Expiry(self._moto.app.lock, self.clock).start(paused=_aws_mocked_in_process)
+            bootstrap.services().migrations.run()  # as a deploy's step: a restored old state is migrated
             self._verify_senders()
             self.gateway = ApiGateway(self.template)
             self._ensure_dev_account()

@@ -143,7 +143,7 @@ def test_a_queue_batch_short_of_time_hands_its_unstarted_runs_back(world, aws, m
     ids = {c.uuid: runs(world["auth"], contact_uuid=c.uuid)[2]["runs"][0]["id"] for c in (ann, bob)}
     executed, real_execute = [], RunEngine.execute
 
-    def execute(self, account_id, run_id):  # each run waits 45 s on its webhook
+    def execute(self, account_id, run_id, **options):  # each run waits 45 s on its webhook
         executed.append(run_id)
         return real_execute(self, account_id, run_id)
 

@@ -376,9 +376,9 @@ class TestEvents:
                                         for i in range(4)]})
         delivered, real_deliver = [], EventIngestion.deliver
 
-        def deliver(self, event):  # each message takes 25 s of the invocation
+        def deliver(self, event, after=None):  # each message takes 25 s of the invocation
             delivered.append(event.id)
-            return real_deliver(self, event)
+            return real_deliver(self, event, after)
 
         monkeypatch.setattr(EventIngestion, "deliver", deliver)
         monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis",

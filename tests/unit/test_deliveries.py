@@ -433,7 +433,7 @@ def test_the_relay_goes_on_past_deliveries_that_cannot_be_sent_or_read(aws, capl
     from automations.adapters.shards import DUE_SHARDS, shard_of
 
     boto3.client("dynamodb").put_item(TableName=aws.physical_name("Table"), Item={
-        **DynamoDeliveryStore._key("acc_1", "run_old.0.0"), "data": {"S": "{not json"},
+        **DynamoDeliveryStore.key("acc_1", "run_old.0.0"), "data": {"S": "{not json"},
         "status": {"S": "pending"}, "attempts": {"N": "0"},
         "DUE_PK": {"S": outbox_key(shard_of("run_old.0.0", DUE_SHARDS))}, "DUE_SK": {"S": "0#run_old.0.0"}})
     service = DeliveryService(store, {Channel.SMS: SnsSmsSender(boto3.client("sns"), ("31",))}, None, None)

@@ -124,8 +124,9 @@ def test_the_hand_on_crashing_resends_its_step_whole(env, monkeypatch):
 DUTIES = {"sweep": ("automations.service.sweep", "SweepCoordinator", "start"),
           "hourly_check": ("automations.service.sweep", "SweepCoordinator", "start"),
           "relay": ("automations.service.deliveries", "DeliveryService", "relay"),
-          "redrive": ("automations.service.run_engine", "RunEngine", "redrive")}
-UPKEEP_DUTIES = {"hourly_check", "relay", "redrive"}
+          "redrive": ("automations.service.run_engine", "RunEngine", "redrive"),
+          "migrate": ("automations.service.migrations", "Migrations", "run")}
+UPKEEP_DUTIES = {"hourly_check", "relay", "redrive", "migrate"}
 
 
 def _schedule_input(aws, event_name: str) -> dict:
@@ -144,7 +145,7 @@ def _spy_on_duties(monkeypatch, poisoned: str | None = None) -> Counter:
 
         def spy(self, *args, _real=real, _method=method, **kwargs):
             purpose = args[0] if args else kwargs.get("purpose", SWEEP)
-            duty = purpose if _method == "start" else _method
+            duty = purpose if _method == "start" else "migrate" if _method == "run" else _method
             calls[duty] += 1
             if duty == poisoned:
                 raise RuntimeError(f"{duty} is poisoned")
@@ -201,6 +202,7 @@ def test_the_upkeep_answers_what_it_did(env):
 
     answer = invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Upkeep"))
     assert answer["hourly_check_id"].startswith("sweep_") and (answer["relayed"], answer["redriven"]) == (0, 0)
+    assert answer["migrations_pending"] == []
     assert [body["purpose"] for body in take_all(aws, "SweepFanOutQueue")] == [HOURLY_CHECK]
 
 

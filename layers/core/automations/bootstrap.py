@@ -230,6 +230,17 @@ class Services:
         return DryRun(self.accounts, self.tickets, self.contacts, deliveries,
                       preview=lambda *args: self.run_engine.preview(*args))
 
+    # -- data migrations -------------------------------------------------------------------------
+    @functools.cached_property
+    def migrations(self):
+        from automations.adapters import migration_state
+        from automations.adapters.dynamo_migrations import DynamoMigrationStore, migrations
+        from automations.service.migrations import Migrations
+
+        return Migrations(DynamoMigrationStore(self._db, self._table), self.accounts.account_page,
+                          migrations(self._db, self._table),
+                          finished=functools.partial(migration_state.learned_finished, self._table))
+
     # -- the run engine --------------------------------------------------------------------------
     @functools.cached_property
     def _run_queue(self):
@@ -290,14 +301,25 @@ def deliveries() -> DeliveryService:
         return {"id": user.id, "name": user.name, "email": user.email} if user else None
 
     senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
-               Channel.WEBHOOK: WebhookSender(wired.webhooks.find),
+               Channel.WEBHOOK: WebhookSender(wired.webhooks.find, **_WEBHOOK_CALLS),
                Channel.SMS: SnsSmsSender(aws.client("sns"), config.sms_allowed_country_codes()),
                Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
     return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
                            group_members=wired.agent_groups.members,
                            send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses")),
                                        Channel.SMS: config.sms_send_rate},
-                           pace=DynamoSendPace(wired._db, wired._table))
+                           pace=DynamoSendPace(wired._db, wired._table),
+                           longest={Channel.WEBHOOK: _longest_webhook(**_WEBHOOK_CALLS)})
+
+
+# How webhooks are called: each attempt bounded by one deadline of ``timeout`` seconds (the
+# transport's), ``attempts`` of them, ``backoff`` doubling between them.
+_WEBHOOK_CALLS = {"timeout": 5.0, "attempts": 3, "backoff": 0.5}
+
+
+def _longest_webhook(*, timeout: float, attempts: int, backoff: float) -> float:
+    """The longest one webhook send takes: every attempt to its deadline, and the waits between."""
+    return attempts * timeout + sum(backoff * 2 ** n for n in range(attempts - 1))
 
 
 @_once_per_process
@@ -358,7 +380,10 @@ def sweep_summary(sweep_id: str) -> dict[str, int]:
 def reset() -> None:
     """Forget clients and wiring (after the environment's endpoint or table changed). Clients
     first, and builds wait: whatever is wired after this returns holds only new clients."""
+    from automations.adapters import migration_state
+
     with _wiring:
         aws.reset_clients()
+        migration_state.forget()
         for forget in _forgetting:
             forget()

@@ -36,6 +36,11 @@ class Busy(DomainError):
         self.retry_after = retry_after
 
 
+class OutOfTime(Exception):
+    """The invocation has too little time left to start this piece of work (a webhook's longest
+    call, say): it goes on in another invocation. Neither a failure nor an attempt."""
+
+
 class MalformedRequest(DomainError):
     """The request could not be read at all (bad JSON, missing envelope, bad parameter)."""
 

@@ -85,6 +85,9 @@ class AutomationStore(Protocol):
 
     def list(self, account_id: str) -> list[Automation]: ...
 
+    def listening(self, account_id: str, trigger: Any, listens_to: str) -> list[Automation]:
+        """The active ``trigger`` automations that ``listens_to`` starts (Automation.listens_to), by id."""
+
     def insert(self, automation: Automation, max_active: int) -> None:
         """Atomically store a new automation; raises IdenticalActiveAutomation / ActiveLimitReached."""
 
@@ -271,6 +274,12 @@ class GroupStore(NumberedStore[Group], Protocol):
 
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]: ...
 
+    member_shards: int  # the partitions a group's members are spread over
+
+    def shard_members(self, group: Group, shard: int, *, after: str | None, limit: int
+                      ) -> tuple[list[Membership], str | None]:
+        """One shard's members, from after the opaque position ``after``, and where to go on."""
+
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool: ...
 
 
@@ -352,9 +361,10 @@ class RunQueue(Protocol):
     expander: pages of a recurring expansion still to do, accounts whose recurring schedules to
     check (SQS: adapters/sqs.py)."""
 
-    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None) -> None:
+    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None, *,
+                     redriven: bool = False) -> None:
         """Queue (account id, run id) pairs for the executor, each held back its delay in
-        seconds (0-900) when ``delays`` is given."""
+        seconds (0-900) when ``delays`` is given; ``redriven``: by the hourly re-drive."""
 
     def dispatch_later(self, task: dict[str, Any]) -> None:
         """Queue the rest of a time bucket (service/time_buckets.py) or of a re-drive for the executor."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
 from automations.adapters.table import Table, document, failed_checks, number, text
@@ -159,6 +160,12 @@ def automation_from_document(account_id: str, doc: dict[str, Any], version: int)
     )
 
 
+def trigger_index_key(account_id: str, trigger: Trigger, listens_to: str) -> str:
+    """GSI2 partition of the account's active automations that ``listens_to`` starts (an event's
+    name, a list's or community's id): an event or a join reads only those, not every automation."""
+    return f"ACCOUNT#{account_id}#AUTOMATIONS#{trigger.value}#{listens_to}"
+
+
 class DynamoAutomationStore(Table):
 
     @staticmethod
@@ -173,13 +180,18 @@ class DynamoAutomationStore(Table):
     def _fingerprint_key(account_id: str, fingerprint: str) -> dict[str, Any]:
         return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"AUTOMATION_FP#{fingerprint}")}
 
-    def _item(self, a: Automation) -> dict[str, Any]:
-        return {
-            **self._key(a.account_id, a.id),
+    @classmethod
+    def item(cls, a: Automation) -> dict[str, Any]:
+        item = {
+            **cls._key(a.account_id, a.id),
             "GSI1PK": text(f"ACCOUNT#{a.account_id}#AUTOMATION_UUID#{a.uuid}"), "GSI1SK": text("AUTOMATION"),
             "data": document(automation_to_document(a)),
             "version": number(a.version),
         }
+        if a.active and (listens_to := a.listens_to()) is not None:  # sparse: only what an event or a join starts
+            item.update(GSI2PK=text(trigger_index_key(a.account_id, a.trigger, listens_to)),
+                        GSI2SK=text(f"AUTOMATION#{a.id:012d}"))
+        return item
 
     @staticmethod
     def _from_item(account_id: str, item: dict[str, Any]) -> Automation:
@@ -224,6 +236,20 @@ class DynamoAutomationStore(Table):
                                 "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}})
         return read_all(items, functools.partial(self._from_item, account_id), "automation")
 
+    def listening(self, account_id: str, trigger: Trigger, listens_to: str) -> list[Automation]:
+        """The account's active ``trigger`` automations that ``listens_to`` starts, by id: a Query
+        of their GSI2 partition (eventually consistent, as every GSI: an automation saved a moment
+        ago may miss an event that comes at once). Until the migration that indexed the automations
+        saved before has finished, every automation of the account is read and filtered instead."""
+        if not migration_state.finished(self._db, self._table, migration_state.AUTOMATION_TRIGGERS):
+            return sorted((a for a in self.list(account_id)
+                           if a.active and a.trigger == trigger and a.listens_to() == listens_to), key=lambda a: a.id)
+        items = self.query_all({"IndexName": "GSI2", "KeyConditionExpression": "GSI2PK = :pk",
+                                "ExpressionAttributeValues": {
+                                    ":pk": text(trigger_index_key(account_id, trigger, listens_to))},
+                                "ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}})
+        return read_all(items, functools.partial(self._from_item, account_id), "automation")
+
     # -- transactional writes ------------------------------------------------------------------
     def _fingerprint_put(self, a: Automation) -> dict[str, Any]:
         return {"Put": {"TableName": self._table,
@@ -264,7 +290,7 @@ class DynamoAutomationStore(Table):
         return int(item["automation_id"]["N"]) if item else None
 
     def insert(self, automation: Automation, max_active: int) -> None:
-        items = [("stale", {"Put": {"TableName": self._table, "Item": self._item(automation),
+        items = [("stale", {"Put": {"TableName": self._table, "Item": self.item(automation),
                                     "ConditionExpression": "attribute_not_exists(PK)"}})]
         if automation.active:
             items.append(("identical", self._fingerprint_put(automation)))
@@ -272,7 +298,7 @@ class DynamoAutomationStore(Table):
         self._transact(items, automation)
 
     def replace(self, old: Automation, new: Automation, max_active: int) -> None:
-        items = [("stale", {"Put": {"TableName": self._table, "Item": self._item(new),
+        items = [("stale", {"Put": {"TableName": self._table, "Item": self.item(new),
                                     "ConditionExpression": "version = :v",
                                     "ExpressionAttributeValues": {":v": number(old.version)}}})]
         old_fp = old.fingerprint() if old.active else None

@@ -13,6 +13,10 @@ and, sharded by contact or event (adapters/shards.py), as they grow with traffic
                                                                      contact's memberships
     PK=ACCOUNT#<a>#CONTACT_EVENTS#<shard>, SK=<occurred_at>#<id>     the contact event log (TTL:
                                                                      expires_at)
+
+Memberships written before the sharding (PK=ACCOUNT#<a>, SK=MEMBER#<KIND>#<id>#<uuid>) are moved
+by the migration MEMBERSHIPS_SHARDED; until it has finished, is_member and remove_member look
+there too, and a recurring expansion reads them as one more shard.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ from typing import Any, Generic, TypeVar
 
 from botocore.exceptions import ClientError
 
+from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
@@ -195,6 +200,13 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         return {"PK": self._members_pk(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
                 "SK": text(f"MEMBER#{contact_uuid}")}
 
+    def _legacy_prefix(self, group_id: int) -> str:
+        """Where a group's memberships were, under the account's partition, before the sharding."""
+        return f"MEMBER#{self._name}#{group_id:012d}#"
+
+    def _legacy_read(self) -> bool:
+        return not migration_state.finished(self._db, self._table, migration_state.MEMBERSHIPS_SHARDED)
+
     def _membership_put(self, m: Membership, group: Group) -> dict[str, Any]:
         return {"Put": {"TableName": self._table, "ConditionExpression": "attribute_not_exists(PK)", "Item": {
             **self._member_key(m.account_id, group.id, m.contact_uuid),
@@ -253,19 +265,56 @@ class DynamoGroupStore(NumberedDocuments[Group]):
             return
 
     def remove_member(self, group: Group, contact_uuid: str) -> bool:
-        try:
-            self._db.delete_item(TableName=self._table, ConditionExpression="attribute_exists(PK)",
-                                 Key=self._member_key(group.account_id, group.id, contact_uuid))
-            return True
-        except ClientError as e:
-            if has_code(e, "ConditionalCheckFailedException"):
-                return False
-            raise
+        keys = [self._member_key(group.account_id, group.id, contact_uuid)]
+        if self._legacy_read():
+            keys.append({"PK": _pk(group.account_id), "SK": text(self._legacy_prefix(group.id) + contact_uuid)})
+        removed = False
+        for key in keys:
+            try:
+                self._db.delete_item(TableName=self._table, ConditionExpression="attribute_exists(PK)", Key=key)
+                removed = True
+            except ClientError as e:
+                if not has_code(e, "ConditionalCheckFailedException"):
+                    raise
+        return removed
 
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool:
-        key = self._member_key(account_id, group_id, contact_uuid)
-        return "Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
-                                           ProjectionExpression="PK")
+        keys = [self._member_key(account_id, group_id, contact_uuid)]
+        if self._legacy_read():
+            keys.append({"PK": _pk(account_id), "SK": text(self._legacy_prefix(group_id) + contact_uuid)})
+        return any("Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
+                                               ProjectionExpression="PK") for key in keys)
+
+    @property
+    def member_shards(self) -> int:
+        """JOIN_SHARDS, and one more (the memberships of before the sharding) until they are moved."""
+        return JOIN_SHARDS + (1 if self._legacy_read() else 0)
+
+    def shard_members(self, group: Group, shard: int, *, after: str | None, limit: int
+                      ) -> tuple[list[Membership], str | None]:
+        """One shard's members in contact uuid order, from after the sort key ``after``, and the
+        sort key to go on after (None at the end): a recurring expansion reads the shards side by
+        side. The shard past the last is the memberships not yet moved since the sharding."""
+        if shard < JOIN_SHARDS:
+            pk = self._members_pk(group.account_id, group.id, shard)
+            query = {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": pk}}
+        else:
+            pk = _pk(group.account_id)
+            query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                     "ExpressionAttributeValues": {":pk": pk, ":prefix": text(self._legacy_prefix(group.id))}}
+        items, more = self.query(query, limit, {"PK": pk, "SK": text(after)} if after else None)
+        return self._memberships(group, items), more["SK"]["S"] if more else None
+
+    def resharded(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A membership item of before the sharding (this kind's) with its keys as they are now."""
+        _, _, group_id, contact_uuid = item["SK"]["S"].split("#", 3)
+        return {**item, **self._member_key(item["PK"]["S"].removeprefix("ACCOUNT#"), int(group_id), contact_uuid)}
+
+    @staticmethod
+    def _memberships(group: Group, items: list[dict[str, Any]]) -> list[Membership]:
+        return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
+                           contact_uuid=i["contact_uuid"]["S"], joined_at=datetime.fromisoformat(i["joined_at"]["S"]))
+                for i in items]
 
     def members(self, group: Group, *, after: str | None, limit: int) -> tuple[list[Membership], str | None]:
         """In contact uuid order, merged from every shard."""
@@ -274,9 +323,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
                     "ExpressionAttributeValues": {":pk": self._members_pk(group.account_id, group.id, shard)}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
-        return [Membership(account_id=group.account_id, kind=group.kind, group_id=group.id,
-                           contact_uuid=i["contact_uuid"]["S"], joined_at=datetime.fromisoformat(i["joined_at"]["S"]))
-                for i in items], cursor
+        return self._memberships(group, items), cursor
 
 
 def contact_groups_key(account_id: str, contact_uuid: str) -> str:

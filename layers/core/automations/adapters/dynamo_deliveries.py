@@ -1,7 +1,12 @@
 """DynamoDB storage of deliveries (the outbox). A delivery is PK=ACCOUNT#<a>#DELIVERIES#<shard>,
 SK=DELIVERY#<id>; one not yet finished carries the sparse DueIndex keys DUE_PK=OUTBOX#<shard>,
 so a relay can find what a crash left unsent without a Scan. Both shards come from the delivery
-id (adapters/shards.py): no key takes every delivery of an account, or of every account."""
+id (adapters/shards.py): no key takes every delivery of an account, or of every account.
+
+Deliveries written before the sharding (PK=ACCOUNT#<a>, SK=DELIVERY#<id>, waiting in DUE_PK=OUTBOX)
+are moved by the migration DELIVERIES_SHARDED. Until it has finished, a delivery looked up by id
+and missing is copied from there to its new key (where every read and claim goes from then on),
+and the relay reads the old OUTBOX as well, copying what waits there."""
 from __future__ import annotations
 
 import json
@@ -15,6 +20,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations import clock
+from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, shard_of
 from automations.adapters.table import Table, number, text
@@ -27,6 +33,22 @@ PACE_SHARD_RATE = 500  # send slots a second per pace item: half a partition's w
 
 def outbox_key(shard: int) -> str:
     return f"OUTBOX#{shard}"
+
+
+LEGACY_OUTBOX = "OUTBOX"  # every account's unsent deliveries, before the sharding
+
+
+def legacy_delivery_key(account_id: str, delivery_id: str) -> dict[str, Any]:
+    return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"DELIVERY#{delivery_id}")}
+
+
+def resharded_delivery(item: dict[str, Any]) -> dict[str, Any]:
+    """A delivery item of before the sharding with its keys as they are now (data untouched)."""
+    account_id, delivery_id = item["PK"]["S"].removeprefix("ACCOUNT#"), item["SK"]["S"].removeprefix("DELIVERY#")
+    moved = {**item, **DynamoDeliveryStore.key(account_id, delivery_id)}
+    if "DUE_PK" in item:
+        moved["DUE_PK"] = text(outbox_key(shard_of(delivery_id, DUE_SHARDS)))
+    return moved
 
 
 def deliveries_partition(account_id: str) -> str:
@@ -53,13 +75,13 @@ def delivery_from_item(item: dict[str, Any]) -> Delivery:
 class DynamoDeliveryStore(Table):
 
     @staticmethod
-    def _key(account_id: str, delivery_id: str) -> dict[str, Any]:
+    def key(account_id: str, delivery_id: str) -> dict[str, Any]:
         return {"PK": text(f"{deliveries_partition(account_id)}{shard_of(delivery_id, RUN_SHARDS)}"),
                 "SK": text(f"DELIVERY#{delivery_id}")}
 
     def new_delivery_put(self, d: Delivery) -> dict[str, Any]:
         """Transaction item: store ``d`` as pending unless a delivery of that id exists."""
-        item = {**self._key(d.account_id, d.id), "data": text(_document(d)), "status": text(d.status.value),
+        item = {**self.key(d.account_id, d.id), "data": text(_document(d)), "status": text(d.status.value),
                 "attempts": number(d.attempts)}
         if d.status is DeliveryStatus.PENDING:  # only what is still to send waits in the outbox
             item.update(DUE_PK=text(outbox_key(shard_of(d.id, DUE_SHARDS))),
@@ -72,6 +94,8 @@ class DynamoDeliveryStore(Table):
     def put_new(self, d: Delivery) -> Delivery:
         """Store ``d`` unless a delivery of its id exists; returns the one stored (so a retried
         run finds what it stored before, sent or not, and never makes it anew)."""
+        if self._copied_from_legacy(d.account_id, d.id):
+            return self.get(d.account_id, d.id)
         try:
             self._db.put_item(**self.new_delivery_put(d)["Put"])
             return d
@@ -84,7 +108,7 @@ class DynamoDeliveryStore(Table):
         """pending -> sending, for exactly one sender; None when someone else has it or it is done."""
         try:
             got = self._db.update_item(
-                TableName=self._table, Key=self._key(d.account_id, d.id),
+                TableName=self._table, Key=self.key(d.account_id, d.id),
                 UpdateExpression="SET #s = :sending, claimed_at = :now ADD attempts :one",
                 ConditionExpression="#s = :pending", ExpressionAttributeNames={"#s": "status"},
                 ExpressionAttributeValues={":sending": text("sending"), ":pending": text("pending"), ":one": number(1),
@@ -100,7 +124,7 @@ class DynamoDeliveryStore(Table):
         """sending -> pending: a transient failure, to be retried by the relay; not ``attempted``
         (a throttle), the claim's attempt is given back."""
         self._db.update_item(
-            TableName=self._table, Key=self._key(d.account_id, d.id),
+            TableName=self._table, Key=self.key(d.account_id, d.id),
             UpdateExpression="SET #s = :pending, #e = :e" + ("" if attempted else " ADD attempts :minus_one"),
             ExpressionAttributeNames={"#s": "status", "#e": "error"},
             ExpressionAttributeValues={":pending": text("pending"), ":e": text(error),
@@ -116,32 +140,60 @@ class DynamoDeliveryStore(Table):
                 names[f"#{attribute}"] = attribute
                 values[f":{attribute}"] = text(value)
                 sets.append(f"#{attribute} = :{attribute}")
-        self._db.update_item(TableName=self._table, Key=self._key(d.account_id, d.id),
+        self._db.update_item(TableName=self._table, Key=self.key(d.account_id, d.id),
                              UpdateExpression="SET " + ", ".join(sets) + " REMOVE DUE_PK, DUE_SK",
                              ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         return replace(d, status=status, provider_id=provider_id, error=error)
 
     def get(self, account_id: str, delivery_id: str) -> Delivery | None:
-        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, delivery_id),
+        item = self._db.get_item(TableName=self._table, Key=self.key(account_id, delivery_id),
                                  ConsistentRead=True).get("Item")
+        if not item and self._copied_from_legacy(account_id, delivery_id):
+            return self.get(account_id, delivery_id)
         return delivery_from_item(item) if item else None
+
+    def _copied_from_legacy(self, account_id: str, delivery_id: str) -> bool:
+        """Until every delivery written before the sharding is moved: the delivery under its old
+        key copied to its new one (unless one is there); whether there was one."""
+        if migration_state.finished(self._db, self._table, migration_state.DELIVERIES_SHARDED):
+            return False
+        old = self._db.get_item(TableName=self._table, Key=legacy_delivery_key(account_id, delivery_id),
+                                ConsistentRead=True).get("Item")
+        if old is not None:
+            self.copy_if_absent(resharded_delivery(old))
+        return old is not None
 
     def unfinished(self, limit: int = 100) -> list[Delivery]:
         """Oldest unfinished deliveries of every outbox shard, for the relay."""
+        outboxes = [outbox_key(shard) for shard in range(DUE_SHARDS)]
+        if not migration_state.finished(self._db, self._table, migration_state.DELIVERIES_SHARDED):
+            outboxes.append(LEGACY_OUTBOX)
         keys = []
-        for shard in range(DUE_SHARDS):
+        for outbox in outboxes:
             keys += self._db.query(TableName=self._table, IndexName="DueIndex", KeyConditionExpression="DUE_PK = :o",
-                                   ExpressionAttributeValues={":o": text(outbox_key(shard))}, Limit=limit)["Items"]
+                                   ExpressionAttributeValues={":o": text(outbox)}, Limit=limit)["Items"]
         keys = sorted(keys, key=lambda key: key["DUE_SK"]["S"])[:limit]
         found = []
         for key in keys:
             item = self._db.get_item(TableName=self._table, Key={"PK": key["PK"], "SK": key["SK"]}).get("Item")
+            if item and key["DUE_PK"]["S"] == LEGACY_OUTBOX:  # of before the sharding: copied before it is claimed
+                item = self._out_of_legacy_outbox(item)
             if item:
                 try:
                     found.append(delivery_from_item(item))
                 except (KeyError, TypeError, ValueError) as error:  # unreadable: out of the outbox, alone
                     self._give_up_unreadable(item, reason_of(error))
         return found
+
+    def _out_of_legacy_outbox(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        """A delivery waiting in the OUTBOX of before the sharding: copied to its new key (unless it
+        is there already), and out of the old OUTBOX; the delivery as its new key holds it."""
+        moved = resharded_delivery(item)
+        self.copy_if_absent(moved)
+        self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                             UpdateExpression="REMOVE DUE_PK, DUE_SK")
+        return self._db.get_item(TableName=self._table, Key={"PK": moved["PK"], "SK": moved["SK"]},
+                                 ConsistentRead=True).get("Item")
 
     def _give_up_unreadable(self, item: dict[str, Any], reason: str) -> None:
         """A stored delivery that cannot be read can never be sent: it is marked failed and leaves

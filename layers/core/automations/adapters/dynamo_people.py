@@ -171,7 +171,7 @@ class DynamoUserStore(AccountTable):
             if item["SK"]["S"].startswith("DELETED_"):
                 return DeletedUser(user, datetime.fromisoformat(item["deleted_at"]["S"]))
             return user
-        return self.changes(f"ACCOUNT#{account_id}#USER_UPDATES", read, position, limit, inclusive=inclusive,
+        return self.changes([f"ACCOUNT#{account_id}#USER_UPDATES"], read, position, limit, inclusive=inclusive,
                             max_bytes=max_bytes, until=until)
 
     # -- writing ---------------------------------------------------------------------------------

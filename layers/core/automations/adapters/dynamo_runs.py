@@ -8,7 +8,13 @@ runs whose schedule or executor was lost without a Scan. A run planned for later
 made also sits in the sparse WaitingIndex (WAIT_PK=ACCOUNT#<a>#WAITING#<automation>#<shard>,
 WAIT_SK=<run id>, keys only) while it waits, so a change of its automation's window re-plans
 exactly the runs waiting on it. Every change after creation is a conditional write on the run's
-version."""
+version.
+
+Runs written before the sharding (PK=ACCOUNT#<a>, SK=RUN#<id>, an unsharded GSI1PK, DUE_PK of 8
+shards) are moved by the migration RUNS_SHARDED (adapters/dynamo_migrations.py). Until it has
+finished, a run looked up by id and missing is read there too, an old run counts as existing
+(no trigger makes it again), and the first change of an old run writes it under its new key
+(where every read looks first); the migration then deletes the old item."""
 from __future__ import annotations
 
 import functools
@@ -19,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.adapters.records import read_all, read_one
@@ -100,6 +107,24 @@ def _bucket_key(minute: datetime, shard: int) -> dict[str, Any]:
     return {"PK": text(f"DUE_BUCKET#{sortable(minute)}#{shard}"), "SK": text("COUNT")}
 
 
+def legacy_run_key(account_id: str, run_id: str) -> dict[str, Any]:
+    """Where a run was stored before the sharding."""
+    return {"PK": text(f"ACCOUNT#{account_id}"), "SK": text(f"RUN#{run_id}")}
+
+
+def resharded_run(item: dict[str, Any]) -> dict[str, Any]:
+    """A run item of before the sharding with its keys as they are now (its data untouched, so
+    even a run that cannot be read moves): the run's own shard, the automation's index shard,
+    the DueIndex's 32 shards."""
+    account_id, run_id = item["PK"]["S"].removeprefix("ACCOUNT#"), item["SK"]["S"].removeprefix("RUN#")
+    moved = {**item, **runs_key(account_id, run_id)}
+    if "GSI1PK" in item:
+        moved["GSI1PK"] = text(f"{item['GSI1PK']['S']}#{shard_of(run_id, RUN_SHARDS)}")
+    if "DUE_PK" in item:
+        moved["DUE_PK"] = text(due_shard_key(shard_of(run_id, DUE_SHARDS)))
+    return moved
+
+
 def runs_key(account_id: str, run_id: str) -> dict[str, Any]:
     return {"PK": text(runs_partition(account_id, shard_of(run_id, RUN_SHARDS))), "SK": text(f"RUN#{run_id}")}
 
@@ -150,6 +175,8 @@ class DynamoRunStore(Table):
 
     def put_new(self, run: Run) -> bool:
         """Store a new run; False when a run with that id already exists (a duplicate trigger)."""
+        if self._legacy(run.account_id, run.id) is not None:
+            return False
         try:
             self._db.put_item(**self.new_run_put(run)["Put"])
         except ClientError as e:
@@ -158,14 +185,18 @@ class DynamoRunStore(Table):
             raise
         return True
 
-    def replace(self, old: Run, new: Run, deliveries: tuple[Delivery, ...] = ()) -> Run:
+    def replace(self, old: Run, new: Run, deliveries: tuple[Delivery, ...] = (), *, first_since_sharding: bool = False
+                ) -> Run:
         """Store ``new`` (at ``old.version + 1``) if the run is still at ``old.version``; raises
         StaleWrite otherwise. ``deliveries`` are stored in the same transaction (each unless one
         of its id exists), so an outcome and what announces it are written together or not at
-        all. Returns what was stored."""
+        all. Returns what was stored. (A run still under its key of before the sharding, at
+        ``old.version``, is written under its new key: ``first_since_sharding``.)"""
         stored = replace(new, version=old.version + 1)
         put = {"TableName": self._table, "Item": self.item(stored), "ConditionExpression": "version = :v",
                "ExpressionAttributeValues": {":v": number(old.version)}}
+        if first_since_sharding:
+            put = {"TableName": self._table, "Item": self.item(stored), "ConditionExpression": "attribute_not_exists(PK)"}
         try:
             if not deliveries:
                 self._db.put_item(**put)
@@ -175,28 +206,49 @@ class DynamoRunStore(Table):
                                                          *(outbox.new_delivery_put(d) for d in deliveries)])
         except ClientError as e:
             if has_code(e, "ConditionalCheckFailedException"):
-                raise StaleWrite(old.id) from None
+                return self._stale(old, new, deliveries, first_since_sharding)
             if not has_code(e, "TransactionCanceledException"):
                 raise
             run_moved, *existing = failed_checks(e) or [False]
             if run_moved:
-                raise StaleWrite(old.id) from None
+                return self._stale(old, new, deliveries, first_since_sharding)
             if not any(existing):
                 raise  # throttled or in conflict with another transaction: worth a retry
             # The run was where we left it, but a delivery was already stored (by an earlier
             # attempt at this very write): store the rest without it.
-            return self.replace(old, new, tuple(d for d, there in zip(deliveries, existing) if not there))
+            return self.replace(old, new, tuple(d for d, there in zip(deliveries, existing) if not there),
+                                first_since_sharding=first_since_sharding)
         return stored
 
+    def _stale(self, old: Run, new: Run, deliveries: tuple[Delivery, ...], tried_first: bool) -> Run:
+        """The run was not at ``old.version`` under its key: StaleWrite, unless it is stored only
+        under its key of before the sharding, at that version (then written under its new one)."""
+        if not tried_first and self._legacy_only(old):
+            return self.replace(old, new, deliveries, first_since_sharding=True)
+        raise StaleWrite(old.id)
+
+    def _legacy_only(self, run: Run) -> bool:
+        """Whether ``run``, at its version, is stored under its key of before the sharding only
+        (not moved by the migration, and not changed since)."""
+        old = self._legacy(run.account_id, run.id)
+        if old is None or int(old.get("version", {"N": "1"})["N"]) != run.version:
+            return False
+        return "Item" not in self._db.get_item(TableName=self._table, Key=runs_key(run.account_id, run.id),
+                                               ConsistentRead=True, ProjectionExpression="PK")
+
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
-        """Which of ``run_ids`` are stored."""
+        """Which of ``run_ids`` are stored (under their old keys too, until those are all moved)."""
         keys = [runs_key(account_id, r) for r in dict.fromkeys(run_ids)]
+        if not migration_state.finished(self._db, self._table, migration_state.RUNS_SHARDED):
+            keys += [legacy_run_key(account_id, r) for r in dict.fromkeys(run_ids)]
         items = self.batch_get(keys, ProjectionExpression="SK", ConsistentRead=True)
         return {item["SK"]["S"].removeprefix("RUN#") for item in items}
 
     def get_many(self, account_id: str, run_ids: list[str]) -> list[Run]:
         """Those of ``run_ids`` that are stored (consistent reads); an unreadable one is left out, logged."""
         items = self.batch_get([runs_key(account_id, r) for r in dict.fromkeys(run_ids)], ConsistentRead=True)
+        found = {item["SK"]["S"].removeprefix("RUN#") for item in items}
+        items += [old for r in dict.fromkeys(run_ids) if r not in found and (old := self._legacy(account_id, r))]
         return read_all(items, functools.partial(_from_item, account_id), "run")
 
     def waiting(self, account_id: str, automation_id: int, shard: int, limit: int, after: str | None = None
@@ -213,6 +265,15 @@ class DynamoRunStore(Table):
         page = self._db.query(**query)
         more = page.get("LastEvaluatedKey")
         return [item["WAIT_SK"]["S"] for item in page["Items"]], more["WAIT_SK"]["S"] if more else None
+
+    def _legacy(self, account_id: str, run_id: str) -> dict[str, Any] | None:
+        """Until every run written before the sharding is moved: the run's item under its old
+        key, in its new shape (None when there is none)."""
+        if migration_state.finished(self._db, self._table, migration_state.RUNS_SHARDED):
+            return None
+        old = self._db.get_item(TableName=self._table, Key=legacy_run_key(account_id, run_id),
+                                ConsistentRead=True).get("Item")
+        return resharded_run(old) if old is not None else None
 
     def due(self, shard: int, before: datetime, limit: int, after: str | None = None
             ) -> tuple[list[tuple[str, str]], str | None]:
@@ -286,6 +347,8 @@ class DynamoRunStore(Table):
     def get(self, account_id: str, run_id: str) -> Run | None:
         item = self._db.get_item(TableName=self._table, Key=runs_key(account_id, run_id),
                                  ConsistentRead=True).get("Item")
+        if not item:
+            item = self._legacy(account_id, run_id)
         if not item:
             return None
         return read_one(item, functools.partial(_from_item, account_id), "run")

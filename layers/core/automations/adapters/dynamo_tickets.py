@@ -6,7 +6,9 @@ document ("data") and its "version". While it is not closed it also carries the 
 SweepIndex keys (SWEEP_PK, SWEEP_SK), so the hourly sweep reads only the tickets it may act on
 and never Scans; closing a ticket rewrites its item without them. Audits live under their
 ticket (PK=ACCOUNT#<account>#TICKET#<id>, SK=AUDIT#<time>#<audit id>) and are written in the same
-transaction as the change they record.
+transaction as the change they record. GSI2 lists an account's tickets by when they last changed
+(the incremental export) and its audits by time, each over TICKET_INDEX_SHARDS partitions by
+ticket id (ACCOUNT#<a>#TICKET_UPDATES#<shard>, ACCOUNT#<a>#AUDITS#<shard>), merged on read.
 
 The account's tags are counted (Zendesk's ``GET /api/v2/tags``) by counters sharded as the sweep
 shards tickets: PK=ACCOUNT#<account>#TAGS#<shard of the ticket>, SK=TAG#<tag>, ``ticket_count``.
@@ -25,8 +27,10 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.records import READ_ERRORS
+from automations.adapters.shards import TICKET_INDEX_SHARDS, merged_items, shard_of
 from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
@@ -85,6 +89,16 @@ def audit_from_document(doc: dict[str, Any]) -> Audit:
                  events=tuple(event_from_dict(e) for e in doc["events"]))
 
 
+def ticket_index_partition(account_id: str, family: str, shard: int) -> str:
+    """A GSI2 partition of the account's tickets by last change ("TICKET_UPDATES") or audits ("AUDITS")."""
+    return f"ACCOUNT#{account_id}#{family}#{shard}"
+
+
+def ticket_index_key(account_id: str, family: str, ticket_id: int) -> str:
+    """The partition of ``family`` a ticket's item (or audit) is listed in: its ticket id's shard."""
+    return ticket_index_partition(account_id, family, shard_of(str(ticket_id), TICKET_INDEX_SHARDS))
+
+
 class AccountTable(Table):
     """A store of items under the account's own partition (PK=ACCOUNT#<a>)."""
 
@@ -113,34 +127,37 @@ class AccountTable(Table):
         last = int(got["Attributes"]["next_id"]["N"])
         return range(last - count + 1, last + 1)
 
-    def changes(self, family: str, read: Callable[[dict[str, Any]], T], position: str, limit: int, *,
+    def changes(self, partitions: Sequence[str], read: Callable[[dict[str, Any]], T], position: str, limit: int, *,
                 inclusive: bool, max_bytes: int, until: str | None = None) -> tuple[list[tuple[str, T]], bool]:
-        """The records of a GSI2 key family sorted by when they last changed (an incremental
-        export's), from ``position`` on (a time as sortable text, or a position returned before)
-        and before ``until`` (a time as sortable text), each read by ``read`` with its position;
-        at most ``limit`` and about ``max_bytes`` of them; and whether more follow."""
-        if until is None:
-            condition = f"GSI2SK {'>=' if inclusive else '>'} :at"
-        elif until <= position:
+        """The records of GSI2 ``partitions`` (one family, merged) sorted by when they last
+        changed (an incremental export's), from ``position`` on (a time as sortable text, or a
+        position returned before) and before ``until`` (a time as sortable text), each read by
+        ``read`` with its position; at most ``limit`` and about ``max_bytes`` of them; and whether
+        more follow."""
+        if until is not None and until <= position:
             return [], False
-        else:  # one condition on the sort key: BETWEEN, without ``position`` itself when exclusive
-            condition = "GSI2SK BETWEEN :at AND :until"
-        values = {":pk": text(family), ":at": text(position)}
-        if until is not None:
-            values[":until"] = text(until)
-        query = {"IndexName": "GSI2", "ScanIndexForward": True, "ExpressionAttributeValues": values,
-                 "KeyConditionExpression": f"GSI2PK = :pk AND {condition}"}
         found: list[tuple[str, T]] = []
-        size, start = 0, None
+        size = 0
         while len(found) < limit and size < max_bytes:
-            items, start = self.query(query, min(100, limit - len(found)), start)
+            if until is None:
+                condition, values = f"GSI2SK {'>=' if inclusive else '>'} :at", {":at": text(position)}
+            else:  # one condition on the sort key: BETWEEN, without ``position`` itself when exclusive
+                condition, values = "GSI2SK BETWEEN :at AND :until", {":at": text(position), ":until": text(until)}
+            queries = [{"IndexName": "GSI2", "ScanIndexForward": True, "KeyConditionExpression": f"GSI2PK = :pk AND {condition}",
+                        "ExpressionAttributeValues": {**values, ":pk": text(partition)}} for partition in partitions]
+            skipped = 1 if until is not None and not inclusive else 0  # BETWEEN answers ``position`` too
+            items, more = merged_items(self._db, self._table, queries, lambda item: item["GSI2SK"]["S"],
+                                       limit=min(100, limit - len(found)) + skipped)
             for item in items:
                 if item["GSI2SK"]["S"] == position and not inclusive:
                     continue
+                if len(found) == limit:
+                    return found, True
                 size += sum(len(v.get("S", "")) for v in item.values())
                 found.append((item["GSI2SK"]["S"], read(item)))
-            if start is None:
+            if not more or not items:
                 return found, False
+            position, inclusive = items[-1]["GSI2SK"]["S"], False
         return found, True
 
 
@@ -154,7 +171,7 @@ class DynamoTicketStore(AccountTable):
         return cls._account_key(account_id, f"DELETED_TICKET#{ticket_id:012d}")
 
     @staticmethod
-    def _audits_pk(account_id: str, ticket_id: int) -> dict[str, str]:
+    def audits_partition(account_id: str, ticket_id: int) -> dict[str, str]:
         return text(f"ACCOUNT#{account_id}#TICKET#{ticket_id:012d}")
 
     def _tag_counts(self, account_id: str, ticket_id: int, before: Sequence[str], after: Sequence[str]
@@ -181,16 +198,30 @@ class DynamoTicketStore(AccountTable):
         return {tag: n for tag, n in counts.items() if n > 0}
 
     @staticmethod
-    def _updates(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
+    def updates_keys(account_id: str, ticket_id: int, when: datetime) -> dict[str, Any]:
         """GSI2 keys of the incremental export: the account's tickets, deleted ones too, by the
         time they last changed."""
-        return {"GSI2PK": text(f"ACCOUNT#{account_id}#TICKET_UPDATES"),
+        return {"GSI2PK": text(ticket_index_key(account_id, "TICKET_UPDATES", ticket_id)),
                 "GSI2SK": text(f"{sortable(when)}#{ticket_id:012d}")}
+
+    def _index_partitions(self, account_id: str, family: str) -> list[str]:
+        """The GSI2 partitions of the account's ``family`` index: one per shard, and the unsharded
+        partition of before while the migration that moves it has not finished."""
+        partitions = [ticket_index_partition(account_id, family, shard) for shard in range(TICKET_INDEX_SHARDS)]
+        if not migration_state.finished(self._db, self._table, migration_state.TICKET_INDEX_SHARDED):
+            partitions.append(f"ACCOUNT#{account_id}#{family}")
+        return partitions
+
+    @staticmethod
+    def _partition_queries(query: dict[str, Any], partitions: Sequence[str]) -> list[dict[str, Any]]:
+        """``query`` (its partition as ``:pk``) for each of ``partitions``."""
+        return [{**query, "ExpressionAttributeValues": {**query["ExpressionAttributeValues"], ":pk": text(partition)}}
+                for partition in partitions]
 
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
         item = {**self._key(t.account_id, t.id), "data": document(ticket_to_document(t)), "version": number(version)}
         if t.updated_at is not None:
-            item.update(self._updates(t.account_id, t.id, t.updated_at))
+            item.update(self.updates_keys(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
             item["SWEEP_PK"] = text(f"ACCOUNT#{t.account_id}#SHARD#{sweep_shard(t.id)}")
             item["SWEEP_SK"] = text(f"{t.id:012d}")
@@ -290,7 +321,7 @@ class DynamoTicketStore(AccountTable):
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id),
+                 "ExpressionAttributeValues": {":pk": self.audits_partition(account_id, ticket_id),
                                                ":prefix": text("AUDIT#")},
                  "ProjectionExpression": "#d", "ExpressionAttributeNames": {"#d": "data"}}
         return [audit_from_document(json.loads(item["data"]["S"])) for item in self.query_all(query)]
@@ -298,7 +329,7 @@ class DynamoTicketStore(AccountTable):
     def ticket_audits(self, account_id: str, ticket_id: int, limit: int, *, after: str | None = None,
                       descending: bool = False) -> tuple[list[tuple[str, Audit]], bool]:
         first, last = "AUDIT#", "AUDIT$"  # every audit's SK lies between them
-        pk = self._audits_pk(account_id, ticket_id)
+        pk = self.audits_partition(account_id, ticket_id)
         start = None
         if after is not None and first < after < last:  # DynamoDB refuses a start key outside the range
             start = {"PK": pk, "SK": text(after)}
@@ -317,30 +348,33 @@ class DynamoTicketStore(AccountTable):
         def read(item: dict[str, Any]) -> Ticket | DeletedTicket:
             return (self._deleted_from_item(account_id, item) if item["SK"]["S"].startswith("DELETED_")
                     else self._from_item(account_id, item))
-        return self.changes(f"ACCOUNT#{account_id}#TICKET_UPDATES", read, position, limit, inclusive=inclusive,
-                            max_bytes=max_bytes, until=until)
+        return self.changes(self._index_partitions(account_id, "TICKET_UPDATES"), read, position, limit,
+                            inclusive=inclusive, max_bytes=max_bytes, until=until)
 
     def account_audits(self, account_id: str, limit: int, *, before: str | None = None, after: str | None = None,
                        ) -> tuple[list[tuple[str, Audit]], bool]:
         """The account's audits newest first (through GSI2), each with its position, up to
         ``limit`` older than the position ``before`` or (in the other direction, still listed
         newest first) newer than ``after``; and whether more lie in the direction of travel."""
-        condition, values = "GSI2PK = :pk", {":pk": text(f"ACCOUNT#{account_id}#AUDITS")}
+        condition, values = "GSI2PK = :pk", {}
         if before is not None or after is not None:
             condition += " AND GSI2SK < :at" if after is None else " AND GSI2SK > :at"
             values[":at"] = text(before if after is None else after)
         query = {"IndexName": "GSI2", "KeyConditionExpression": condition, "ExpressionAttributeValues": values,
                  "ScanIndexForward": after is not None, "ProjectionExpression": "GSI2SK, #d",
                  "ExpressionAttributeNames": {"#d": "data"}}
-        items, _ = self.query(query, limit + 1, None)
-        found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items[:limit]]
-        return (found if after is None else found[::-1]), len(items) > limit
+        items, more = merged_items(self._db, self._table,
+                                   self._partition_queries(query, self._index_partitions(account_id, "AUDITS")),
+                                   lambda item: item["GSI2SK"]["S"], limit=limit, descending=after is None)
+        found = [(i["GSI2SK"]["S"], audit_from_document(json.loads(i["data"]["S"]))) for i in items]
+        return (found if after is None else found[::-1]), more
 
     # -- transactional writes --------------------------------------------------------------------
     def _audit_put(self, account_id: str, audit: Audit) -> dict[str, Any]:
         when = sortable(audit.created_at)
-        item = {"PK": self._audits_pk(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
-                "GSI2PK": text(f"ACCOUNT#{account_id}#AUDITS"), "GSI2SK": text(f"{when}#{audit.id:020d}"),
+        item = {"PK": self.audits_partition(account_id, audit.ticket_id), "SK": text(f"AUDIT#{when}#{audit.id:020d}"),
+                "GSI2PK": text(ticket_index_key(account_id, "AUDITS", audit.ticket_id)),
+                "GSI2SK": text(f"{when}#{audit.id:020d}"),
                 "data": document(audit_to_document(audit))}
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
@@ -398,7 +432,7 @@ class DynamoTicketStore(AccountTable):
         """Move the ticket to the deleted tickets (its item and audits kept, out of the sweep)."""
         deleted_at = deleted_at or now()
         item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
-                **self._updates(ticket.account_id, ticket.id, deleted_at), "deleted_at": text(deleted_at.isoformat())}
+                **self.updates_keys(ticket.account_id, ticket.id, deleted_at), "deleted_at": text(deleted_at.isoformat())}
         for index in ("SWEEP_PK", "SWEEP_SK"):
             item.pop(index, None)
         if actor_id is not None:
@@ -429,7 +463,7 @@ class DynamoTicketStore(AccountTable):
         """Delete a deleted ticket for good, its audits first (so a purge cut short and run again
         finishes the job); StaleWrite when it is not among the deleted tickets."""
         query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "PK, SK",
-                 "ExpressionAttributeValues": {":pk": self._audits_pk(account_id, ticket_id)}}
+                 "ExpressionAttributeValues": {":pk": self.audits_partition(account_id, ticket_id)}}
         self.batch_delete(self.query_all(query))
         self._transact([
             *also,

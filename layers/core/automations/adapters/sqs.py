@@ -80,8 +80,10 @@ class SqsRunQueue:
         self._runs = run_queue_url
         self._expansions = expand_queue_url
 
-    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None) -> None:
-        bodies = [json.dumps({"account_id": account_id, "run_id": run_id}) for account_id, run_id in runs]
+    def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None, *,
+                     redriven: bool = False) -> None:
+        marked = {"redriven": True} if redriven else {}
+        bodies = [json.dumps({"account_id": account_id, "run_id": run_id, **marked}) for account_id, run_id in runs]
         send_all(self._sqs, self._runs, bodies, "runs", delays)
 
     def dispatch_later(self, task: dict[str, Any]) -> None:

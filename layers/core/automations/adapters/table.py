@@ -127,6 +127,24 @@ class Table:
                     break
         return found
 
+    def copy_if_absent(self, item: dict[str, Any]) -> bool:
+        """Put ``item`` (an item of before a key change, in its new shape) unless an item is at its
+        key already (copied before, or written since: that one wins); whether it was put."""
+        try:
+            self._db.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+        except ClientError as error:
+            if not has_code(error, "ConditionalCheckFailedException"):
+                raise
+            return False
+        return True
+
+    def move(self, old_key: dict[str, Any], item: dict[str, Any]) -> None:
+        """An item written under keys since replaced, to ``item`` (its new shape): copied unless
+        one is at the new key already, then the old one deleted. Idempotent: a move repeated, or
+        two at once, leave one item."""
+        self.copy_if_absent(item)
+        self._db.delete_item(TableName=self._table, Key=old_key)
+
     def batch_put(self, items: list[dict[str, Any]]) -> None:
         """Put ``items`` unconditionally, 25 a call."""
         self._batch_write([{"PutRequest": {"Item": item}} for item in items])

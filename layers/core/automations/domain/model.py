@@ -95,6 +95,17 @@ class Automation:
     trigger_config: dict[str, Any] = field(default_factory=dict)
     version: int = 1
 
+    def listens_to(self) -> str | None:
+        """What starts this automation, as the trigger index keys it: an event automation's event
+        name, a join rule's list or community id; None for the other triggers."""
+        config = self.trigger_config if isinstance(self.trigger_config, dict) else {}
+        if self.trigger == Trigger.EVENT:
+            return config.get("event") if isinstance(config.get("event"), str) else None
+        source = config.get("source")
+        if self.trigger in (Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED) and isinstance(source, dict):
+            return str(source.get("id"))
+        return None
+
     def fingerprint(self) -> str:
         """Identity of what the rule does, ignoring title and order: two active automations may
         not share one."""

@@ -112,6 +112,11 @@ class AutomationService:
         items.sort(key=ordering.key, reverse=ordering.descending)
         return items
 
+    def listening(self, account_id: str, trigger: Trigger, listens_to: str) -> list[Automation]:
+        """The active ``trigger`` automations that ``listens_to`` starts (an event's name, a list's or
+        community's id), by id: what an event or a join reads, instead of every automation."""
+        return self._store.listening(account_id, trigger, listens_to)
+
     def search(self, account_id: str, query: str, *, active: bool | None = None, kinds: frozenset[Trigger] | None = None,
                ordering: Ordering | None = None) -> list[Automation]:
         """Titles containing every word of ``query`` (case-insensitive). Without ``sort_by`` the

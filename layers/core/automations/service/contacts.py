@@ -161,6 +161,15 @@ class GroupService(NumberedService[Group]):
         """Members in contact uuid order."""
         return self._groups.members(self.get(account_id, group_id), after=cursor, limit=limit)
 
+    @property
+    def member_shards(self) -> int:
+        return self._groups.member_shards
+
+    def shard_members(self, account_id: str, group_id: int, shard: int, *, cursor: str | None = None,
+                      limit: int = 100) -> tuple[list[Membership], str | None]:
+        """The members of one of the group's ``member_shards`` (what a recurring rule reads side by side)."""
+        return self._groups.shard_members(self.get(account_id, group_id), shard, after=cursor, limit=limit)
+
 
 # -- custom fields --------------------------------------------------------------------------------
 class CustomFieldService(NumberedService[CustomField]):

@@ -11,7 +11,12 @@ Throttles delay sends, never fail them. A channel with a rate (SES's MaxSendRate
 is paced for the whole stack: each send books a slot of the shared pace (ports.SendPace) and
 waits for it, and when none is free within PACE_AHEAD_S the send is not tried: Busy, the caller
 comes back later. A provider that throttles anyway (another stack on the same account) gets the
-delivery back as pending with its attempt given back, and Busy again."""
+delivery back as pending with its attempt given back, and Busy again.
+
+Time is bounded too: ``send`` is told how much of its invocation is left (``has_time``), and
+starts a delivery only if the channel's longest send (``longest``: a webhook's attempts, each
+bounded by its deadline, and the backoff between them) fits; else OutOfTime, the delivery left
+pending for the caller to go on with in another invocation."""
 from __future__ import annotations
 
 import logging
@@ -30,7 +35,7 @@ from automations.domain.model import Account
 from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
-from automations.errors import Busy, is_throttle, is_transient, reason_of
+from automations.errors import Busy, OutOfTime, is_throttle, is_transient, reason_of
 from automations.ports import SendPace
 from automations.service.rendering import render, ticket_context
 
@@ -60,7 +65,7 @@ GroupLookup = Callable[[str, int], list[dict[str, Any]]]
 class DeliveryService:
     def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup,
                  send_rates: Mapping[Channel, Callable[[], float]] | None = None, pace: SendPace | None = None,
-                 monotonic: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
+                 longest: Mapping[Channel, float] | None = None, monotonic: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
         self._store = store
         self._senders = senders
         self._users = users
@@ -68,6 +73,7 @@ class DeliveryService:
         self._send_rates = send_rates or {}  # sends per second each provider allows (SES's MaxSendRate)
         self._rates: dict[Channel, float] = {}  # each read once per process (GetSendQuota is itself throttled)
         self._pace = pace
+        self._longest = longest or {}  # seconds one send of the channel may take at most, retries included
         self._monotonic = monotonic
         self._pause = pause
 
@@ -123,11 +129,18 @@ class DeliveryService:
                 break
         return sent
 
-    def send(self, deliveries: list[Delivery]) -> list[Delivery]:
+    def send(self, deliveries: list[Delivery], has_time: Callable[[float], bool] | None = None) -> list[Delivery]:
         """Send what is pending; each delivery as it stands afterwards (one that another sender
-        had is read back as that sender left it). Raises Busy when a throttle stops it."""
-        return [after or self._store.get(d.account_id, d.id) or d
-                for d, (after, _) in zip(deliveries, map(self._attempt, deliveries))]
+        had is read back as that sender left it). Raises Busy when a throttle stops it, and
+        OutOfTime before a delivery whose longest send ``has_time(seconds)`` says would not fit."""
+        done = []
+        for d in deliveries:
+            longest = self._longest.get(d.channel, 0.0)
+            if has_time is not None and not has_time(longest):
+                raise OutOfTime(f"too little time left for the {d.channel} to {d.recipient} (up to {longest:g} s)")
+            after, _ = self._attempt(d)
+            done.append(after or self._store.get(d.account_id, d.id) or d)
+        return done
 
     def _attempt(self, pending: Delivery) -> tuple[Delivery | None, bool]:
         """One claimed attempt: the delivery as it then stands (None when someone else had it:

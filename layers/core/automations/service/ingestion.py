@@ -11,7 +11,12 @@ the queue a hundred to a message and reach the engine together (``deliver_joins`
 
 Every event has a deterministic id, derived from what it reports (or from the id its sender gave
 it), and the run engine is idempotent on it: an event delivered twice (an SQS redelivery, a
-retried request with the same id) creates no second run."""
+retried request with the same id) creates no second run.
+
+A message starts at most RUNS_PER_MESSAGE runs: a hundred joins on a list with five automations
+would be five hundred, an event that fifty automations listen to fifty. Where it stops (an
+account, automation and how many of its runs) goes back on the queue with the message, as
+``after``, and that message goes on from there; a redelivery of either makes no run twice."""
 from __future__ import annotations
 
 import logging
@@ -31,6 +36,8 @@ from automations.errors import NotFound, Problems
 MAX_BATCH = 100  # events per POST /v1/events
 JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins
 JOINS_PER_MESSAGE = 100  # about 25 KB, well inside SQS's 256 KB
+AFTER = "after"  # the key of where a message that met RUNS_PER_MESSAGE goes on from
+RUNS_PER_MESSAGE = 100  # a put and a schedule each: about 4 s, inside the ingestion's reserve
 _log = logging.getLogger(__name__)
 
 
@@ -70,17 +77,26 @@ def check_event(name: Any, contact_uuid: Any, data: Any, problems: Problems, whe
 class EventQueue(Protocol):
     """Where events wait for the ingestion function (SQS: adapters/sqs_events.py)."""
 
-    def send(self, events: Sequence[Event]) -> None: ...
+    def send(self, events: Sequence[Event], after: dict[str, Any] | None = None) -> None:
+        """Events, each one message (``after``: where each goes on from)."""
 
-    def send_joins(self, joins: Sequence[ContactEvent]) -> None:
-        """Joins in batches, each batch one message."""
+    def send_joins(self, joins: Sequence[ContactEvent], after: dict[str, Any] | None = None) -> None:
+        """Joins in batches, each batch one message (``after``: the joins of one message, and
+        where they go on from)."""
+
+
+class Started(Protocol):
+    runs: list
+    rest: dict[str, Any] | None
 
 
 class RunEngine(Protocol):
     def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
-                 occurred_at: datetime | None = None) -> list: ...
+                 occurred_at: datetime | None = None, after: dict[str, Any] | None = None,
+                 limit: int | None = None) -> Started: ...
 
-    def on_contact_events(self, events: list[ContactEvent]) -> list: ...
+    def on_contact_events(self, events: list[ContactEvent], *, after: dict[str, Any] | None = None,
+                          limit: int | None = None) -> Started: ...
 
 
 class EventIngestion:
@@ -104,24 +120,33 @@ class EventIngestion:
         self._queue.send_joins(joins)
 
     # -- out -----------------------------------------------------------------------------------
-    def deliver_joins(self, joins: list[ContactEvent]) -> list:
-        """The runs a batch of joins starts (none twice: the run ids come from the join ids)."""
-        return self._run_engine().on_contact_events(joins)
+    def deliver_joins(self, joins: list[ContactEvent], after: dict[str, Any] | None = None) -> list:
+        """The runs a batch of joins starts (none twice: the run ids come from the join ids), at
+        most RUNS_PER_MESSAGE; the rest go on in a message of their own."""
+        started = self._run_engine().on_contact_events(joins, after=after, limit=RUNS_PER_MESSAGE)
+        if started.rest is not None:
+            self._queue.send_joins(joins, after=started.rest)
+        return started.runs
 
-    def deliver(self, event: Event) -> list:
-        """The runs the event starts (none twice). An event for a contact that does not exist
-        (deleted since, or never there) starts nothing: retrying cannot change that."""
+    def deliver(self, event: Event, after: dict[str, Any] | None = None) -> list:
+        """The runs the event starts (none twice), at most RUNS_PER_MESSAGE; the rest go on in a
+        message of their own. An event for a contact that does not exist (deleted since, or
+        never there) starts nothing: retrying cannot change that."""
         ids = {"account_id": event.account_id, "event_id": event.id, "event": event.name}
         try:
-            runs = self._run_engine().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
-                                               event_id=event.id, occurred_at=event.occurred_at)
+            started = self._run_engine().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
+                                                  event_id=event.id, occurred_at=event.occurred_at, after=after,
+                                                  limit=RUNS_PER_MESSAGE)
         except NotFound as missing:
             _log.warning("event %s (%s) dropped: %s", event.id, event.name, missing.message)
             dropped("unknown_contact", **ids)
             return []
+        if started.rest is not None:
+            self._queue.send([event], after=started.rest)
+            return started.runs
         telemetry.count("EventsAccepted", **ids)
         telemetry.measure("IngestionLag", max(0.0, (clock.now() - event.occurred_at).total_seconds()), "Seconds", **ids)
-        return runs
+        return started.runs
 
 
 def dropped(reason: str, **properties: Any) -> None:

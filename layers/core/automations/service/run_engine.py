@@ -24,7 +24,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from automations import clock, telemetry
-from automations.domain import event_rules, timing
+from automations.domain import timing
 from automations.domain.contact_events import ContactEvent
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
@@ -32,7 +32,7 @@ from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliverySt
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, moved, run_id
 from automations.domain.run import history_entry as _entry
-from automations.errors import Conflict, NotFound, is_throttle, is_transient, reason_of
+from automations.errors import Conflict, NotFound, OutOfTime, is_throttle, is_transient, reason_of
 from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite, UnreadableRecord
 from automations.service.contact_actions import Composer, succeeded_event
 from automations.service.replanning import Replanner, contact_zone, send_time
@@ -50,8 +50,11 @@ MAX_QUEUE_DELAY_S = 900  # SQS's longest message delay: shorter waits go through
 # The re-drive leaves runs alone for this long past their time: their schedule may still come.
 REDRIVE_GRACE = timedelta(minutes=5)
 REDRIVE_PAGE = 100  # runs a shard gives the re-drive each round
+# A run its invocation has too little time left to finish goes on in another one this soon.
+CONTINUE_WAIT_S = 1
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
 CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events and firings without runs
+CATCH_UP_PAGE = 100  # contact events the catch-up reads at a time (then looks at the time left)
 # A firing delivered later than this is not expanded (Scheduler gives an invocation up after a day too).
 MAX_FIRING_AGE = timedelta(days=1)
 
@@ -67,6 +70,15 @@ def sent_template(automation: Automation) -> int | None:
         if action.field in ("send_email", "send_text", "start_series") and isinstance(action.value, dict):
             return action.value.get("template_id")
     return None
+
+
+@dataclass(frozen=True)
+class Started:
+    """What a trigger started: its runs, and where it stopped when it met its ``limit`` of runs
+    (``rest``: JSON, to hand to the same call again with ``after``; None when all is done)."""
+
+    runs: list[Run]
+    rest: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,23 +115,45 @@ class RunEngine:
                                     queue=queue, scheduler=scheduler, hand_on=self.hand_on)
 
     # -- triggers ------------------------------------------------------------------------------
-    def on_contact_events(self, events: list[ContactEvent], *, missing_only: bool = False) -> list[Run]:
+    def on_contact_events(self, events: list[ContactEvent], *, missing_only: bool = False,
+                          after: dict[str, Any] | None = None, limit: int | None = None) -> Started:
         """Contacts joined lists or communities: a run of every active automation on that group
-        (``missing_only``: only the runs that do not exist yet, for the catch-up)."""
-        runs = []
+        (``missing_only``: only the runs that do not exist yet, for the catch-up). Accounts go
+        in id order, each one's automations in id order, each automation's joins in the events'
+        order; with a ``limit``, at most that many runs are planned and ``rest`` says where the
+        next call (with ``after``) goes on: the run ids are derived from the joins, so a call
+        repeated, or overlapping, makes no run twice."""
+        runs: list[Run] = []
+        planned = 0
         events = [e for e in events if e.is_join]
-        for account_id in dict.fromkeys(e.account_id for e in events):
-            automations = self._active(account_id, JOIN_TRIGGERS.values())
+        for account_id in sorted({e.account_id for e in events}):
+            if after and account_id < after["account_id"]:
+                continue
+            groups = {(JOIN_TRIGGERS[e.group_kind], str(e.group_id)) for e in events if e.account_id == account_id}
+            automations = sorted({a.id: a for trigger, group in groups
+                                  for a in self._automations.listening(account_id, trigger, group)}.values(),
+                                 key=lambda a: a.id)
             account = self._accounts.get_account(account_id) if automations else None
             for automation in automations:
+                done = 0
+                if after and account_id == after["account_id"]:
+                    if automation.id < after["automation_id"]:
+                        continue
+                    done = after["runs"] if automation.id == after["automation_id"] else 0
                 with self._bulkhead(automation, "its joins could not be read"):
                     source = (automation.trigger_config or {}).get("source") or {}
                     plans = [Plan(e.contact_uuid, e.id, e.occurred_at) for e in events
                              if e.account_id == account_id and JOIN_TRIGGERS[e.group_kind] == automation.trigger
-                             and source.get("id") == e.group_id]
+                             and source.get("id") == e.group_id][done:]
+                    if limit is not None and planned + len(plans) > limit:
+                        taken = limit - planned
+                        runs += self._launch(automation, plans[:taken], account=account)
+                        return Started(runs, {"account_id": account_id, "automation_id": automation.id,
+                                              "runs": done + taken})
+                    planned += len(plans)
                     runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
                                          account=account)
-        return runs
+        return Started(runs)
 
     def _missing(self, automation: Automation, plans: list[Plan]) -> list[Plan]:
         ids = {run_id(automation.account_id, automation.id, SubjectKind.CONTACT, p.contact_uuid, p.occurrence): p
@@ -134,18 +168,23 @@ class RunEngine:
         return self._launch(automation, [Plan(contact_uuid, f"manual:{occurrence}", clock.now(), data)])[0]
 
     def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
-                 occurred_at: datetime | None = None, missing_only: bool = False) -> list[Run]:
+                 occurred_at: datetime | None = None, missing_only: bool = False,
+                 after: dict[str, Any] | None = None, limit: int | None = None) -> Started:
         """An event on a contact: a run of every active automation of that event whose
         conditions the contact (and the event's data) meet (``missing_only``: only the runs
-        that do not exist yet, for the catch-up)."""
+        that do not exist yet, for the catch-up). Automations go in id order; with a ``limit``,
+        at most that many are tried and ``rest`` says where the next call (with ``after``) goes on."""
         try:
             contact = self._contacts.get(account_id, contact_uuid)
         except UnreadableRecord as unreadable:  # no attempt can read it: each listening automation fails, visibly
             contact, reason = None, f"the contact could not be read: {unreadable}"
-        runs = []
-        for automation in self._active(account_id, (Trigger.EVENT,)):
-            if not self._listens(automation, event_name):
+        runs, tried, previous = [], 0, None
+        for automation in self._automations.listening(account_id, Trigger.EVENT, event_name):
+            if after and automation.id <= after["automation_id"]:
                 continue
+            if limit is not None and tried == limit:
+                return Started(runs, {"automation_id": previous})
+            tried, previous = tried + 1, automation.id
             plans = [Plan(contact_uuid, f"event:{event_id}", occurred_at or clock.now(), data)]
             if contact is None:
                 runs += self._failed(automation, plans, reason)
@@ -160,12 +199,7 @@ class RunEngine:
             if wanted:
                 runs += self._launch(automation, self._missing(automation, plans) if missing_only else plans,
                                      contacts={contact.uuid: contact})
-        return runs
-
-    def _listens(self, automation: Automation, event_name: str) -> bool:
-        with self._bulkhead(automation, "its event could not be read"):
-            return event_rules.event_of(automation) == event_name
-        return False
+        return Started(runs)
 
     @contextmanager
     def _bulkhead(self, automation: Automation, what: str) -> Iterator[None]:
@@ -190,9 +224,6 @@ class RunEngine:
             with self._bulkhead(automation, f"the failed run {run.id} could not be recorded"):
                 failed.append(run if self._store.put_new(run) else self._store.get(run.account_id, run.id))
         return [run for run in failed if run is not None]
-
-    def _active(self, account_id: str, triggers: Iterable[Trigger]) -> list[Automation]:
-        return self._automations.list(account_id, active=True, kinds=frozenset(triggers))
 
     # -- creating ------------------------------------------------------------------------------
     def _launch(self, automation: Automation, plans: list[Plan], contacts: dict[str, Contact] | None = None,
@@ -253,14 +284,18 @@ class RunEngine:
             self._queue.execute_soon(soon, delays)
 
     # -- executing -----------------------------------------------------------------------------
-    def execute(self, account_id: str, run_id_: str) -> Run | None:
+    def execute(self, account_id: str, run_id_: str, *, redriven: bool = False,
+                has_time: Callable[[float], bool] | None = None) -> Run | None:
         """Execute a run whose time has come; a no-op for a run done, cancelled, not yet due or
         held by another executor. Returns the run as this call left it. Every log line meanwhile
-        carries the run's ids."""
+        carries the run's ids. ``redriven``: the hourly re-drive found it waiting past its time;
+        ``has_time(seconds)``: whether the invocation can still start a send that long (the
+        rest of a run that cannot goes on in another invocation)."""
         with telemetry.log_keys(account_id=account_id, run_id=run_id_):
-            return self._execute(account_id, run_id_)
+            return self._execute(account_id, run_id_, redriven, has_time)
 
-    def _execute(self, account_id: str, run_id_: str) -> Run | None:
+    def _execute(self, account_id: str, run_id_: str, redriven: bool,
+                 has_time: Callable[[float], bool] | None) -> Run | None:
         try:
             run = self._store.get(account_id, run_id_)
         except UnreadableRecord as unreadable:  # no attempt can read it: set aside, never retried
@@ -277,16 +312,22 @@ class RunEngine:
             return run
         claimed = replace(run, status=RunStatus.RUNNING, attempts=run.attempts + 1, lease_until=now + LEASE,
                           updated_at=now, history=run.history + (_entry(now, "started", f"attempt {run.attempts + 1}"),))
+        waited_as = run.status
         try:
             run = self._store.replace(run, claimed)
         except StaleWrite:
             return None  # another executor or a cancel won
+        if redriven:
+            _redriven(run, waited_as)
         if run.attempts == 1 and run.due_at is not None:  # retries are late on purpose
             telemetry.measure("FiringLateness", max(0.0, (now - run.due_at).total_seconds()), "Seconds",
                               account_id=run.account_id, run_id=run.id, trigger=run.trigger)
         with telemetry.log_keys(automation_id=run.automation_id):
             try:
-                return self._perform(run)
+                return self._perform(run, has_time)
+            except OutOfTime as short:  # the rest of its sends go on in another invocation
+                _log.info("run %s continued: %s", run.id, short)
+                return self._continue(run, str(short))
             except Exception as error:  # noqa: BLE001 - whatever happens, the run ends recorded, never lost
                 if is_throttle(error):  # SES, DynamoDB, Scheduler, SQS or EventBridge wants us to slow down
                     _log.info("run %s throttled: %s", run.id, reason_of(error))
@@ -299,7 +340,7 @@ class RunEngine:
                                run.account_id, run.automation_id, run.id, run.subject_id)
                 return self._give_up(run, reason_of(error))
 
-    def _perform(self, run: Run) -> Run:
+    def _perform(self, run: Run, has_time: Callable[[float], bool] | None = None) -> Run:
         automation = self._automations.find(run.account_id, run.automation_id)
         if automation is None or not automation.active:
             return self._finish(run, RunStatus.SKIPPED, "the automation was deleted or deactivated")
@@ -332,7 +373,8 @@ class RunEngine:
         # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
         # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
         stored = [self._unconfirmed(d) if d.status is DeliveryStatus.SENDING else d for d in stored]
-        attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING])}
+        attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING],
+                                                            has_time)}
         stored = [attempted.get(d.id, d) for d in stored]
         run = replace(run, deliveries=tuple(d.id for d in stored))
         failed = [d for d in stored if d.status is DeliveryStatus.FAILED]
@@ -447,14 +489,26 @@ class RunEngine:
         back. Its history keeps one "throttled" entry counting the times in a row, which set the
         wait: THROTTLED_WAIT_S, doubling, jittered (so throttled runs spread out), at most the
         queue's longest delay."""
-        now = clock.now()
-        history, times = run.history[:-1], 1  # this attempt's "started": it was not one
-        if history and history[-1]["event"] == "throttled":
-            history, times = history[:-1], history[-1].get("times", 1) + 1
+        times = _times_in_a_row(run, "throttled")
         ceiling = min(MAX_QUEUE_DELAY_S - 1, THROTTLED_WAIT_S * 2 ** min(times - 1, 10))
         wait = math.ceil(max(at_least, random.uniform(ceiling / 2, ceiling)))
+        return self._go_on(run, "throttled", f"again in {wait} s: {reason}", wait)
+
+    def _continue(self, run: Run, reason: str) -> Run:
+        """Its invocation had too little time left for the run's next send: the run goes on in
+        another invocation at once (what it sent stays sent), its attempt given back."""
+        return self._go_on(run, "continued", reason, CONTINUE_WAIT_S)
+
+    def _go_on(self, run: Run, event: str, detail: str, wait: int) -> Run:
+        """The run, not failed, goes on through the run queue in ``wait`` seconds, this attempt
+        not counted; one history entry counts the times in a row it went on for ``event``."""
+        now = clock.now()
+        times = _times_in_a_row(run, event)
+        history = run.history[:-1]  # this attempt's "started": it was not one
+        if times > 1:
+            history = history[:-1]
         later = replace(run, attempts=run.attempts - 1, lease_until=now + timedelta(seconds=wait), updated_at=now,
-                        history=history + ({**_entry(now, "throttled", f"again in {wait} s: {reason}"), "times": times},))
+                        history=history + ({**_entry(now, event, detail), "times": times},))
         try:
             later = self._store.replace(run, later)
         except StaleWrite:
@@ -521,7 +575,7 @@ class RunEngine:
                 if after != "done":
                     refs, after = self._store.due(shard, before, REDRIVE_PAGE, after)
                     if refs:
-                        self._queue.execute_soon(refs)
+                        self._queue.execute_soon(refs, redriven=True)
                     queued += len(refs)
                     positions[shard] = after or "done"
             if all(after == "done" for after in positions):
@@ -552,11 +606,13 @@ class RunEngine:
         """Where a recurring rule's days and times are read: the account's zone."""
         return timing.zone_of((account or self._accounts.get_account(account_id)).timezone)
 
-    def expand(self, account_id: str, automation_id: int, *, day: date, cursor: str | None = None,
-               page_size: int = 100) -> str | None:
-        """One page of the automation's firing of ``day``: runs for the source group's members.
-        The first page plans the next firing before anything else, so the chain of firings
-        outlives a failure here. Returns the cursor of the next page (None when done)."""
+    def expand(self, account_id: str, automation_id: int, *, day: date, shard: int | None = None,
+               cursor: str | None = None, page_size: int = 100) -> str | None:
+        """The automation's firing of ``day``. Without a ``shard`` (the firing itself): it plans the
+        next firing before anything else, so the chain of firings outlives a failure here, then
+        hands each member shard of the source group to the expand queue, so the shards are expanded
+        side by side rather than one after another. With one: a page of that shard's members (from
+        ``cursor``) made into runs; returns the cursor of the shard's next page (None when done)."""
         automation = self._automations.find(account_id, automation_id)
         if automation is None or not automation.active or automation.trigger not in SCHEDULED_TRIGGERS:
             return None
@@ -567,14 +623,18 @@ class RunEngine:
         if firing is None:
             return None  # a firing of the rule as it was (it changed since): the rule now has none that day
         now = clock.now()
-        if cursor is None:
+        if shard is None:
             # From this firing, or (after a long outage) from a day ago, as Scheduler drops older invocations.
             self._scheduler.put_firing(automation, timing.next_firing(rule, zone, max(firing.at, now - MAX_FIRING_AGE)))
         if firing.at < now - MAX_FIRING_AGE:
             return None  # too late to be of use: Scheduler would have given it up too
+        group = self._groups[rule.source_kind]
+        if shard is None:
+            self._queue.expand_later([{"account_id": account_id, "automation_id": automation_id,
+                                       "day": day.isoformat(), "shard": n} for n in range(group.member_shards)])
+            return None
         try:
-            members, cursor = self._groups[rule.source_kind].members(account_id, rule.source_id, cursor=cursor,
-                                                                     limit=page_size)
+            members, cursor = group.shard_members(account_id, rule.source_id, shard, cursor=cursor, limit=page_size)
         except NotFound:
             return None  # the list is gone
         contacts = self._contacts.get_many(account_id, [m.contact_uuid for m in members])
@@ -597,31 +657,46 @@ class RunEngine:
         """Ask the expander to run each account's hourly check (the sweep coordinator does)."""
         self._queue.expand_later([{"account_id": a, "hourly_check": True} for a in account_ids])
 
-    def hourly_check(self, account_id: str) -> dict[str, int]:
+    def hourly_check(self, account_id: str, *, since: str | None = None, cursor: str | None = None,
+                     has_time: Callable[[], bool] = lambda: True) -> dict[str, int]:
         """What a failure between two writes can have left undone, or a change of the account's
         zone left to it: what waits on the account's clock moved to its zone, schedules put back,
-        and runs of recent contact events created."""
-        return {"zone_followed": self.replanning.follow_zone(account_id),
-                "schedules": self.check_schedules(account_id), "caught_up_runs": len(self.catch_up(account_id))}
+        and runs of recent contact events created. The catch-up reads the log a page at a time;
+        when time runs short, the rest (from ``since``, at ``cursor``) goes on through the expand
+        queue, so no invocation outlasts its timeout and a long log is read once, not restarted."""
+        first = cursor is None
+        zone_followed = self.replanning.follow_zone(account_id) if first else 0
+        schedules = self.check_schedules(account_id) if first else 0
+        since = since or clock.iso_z(clock.now() - CATCH_UP)
+        made, cursor = self.catch_up(account_id, since=datetime.fromisoformat(since), cursor=cursor,
+                                     has_time=has_time)
+        if cursor is not None:
+            self._queue.expand_later([{"account_id": account_id, "hourly_check": True, "since": since,
+                                       "cursor": cursor}])
+        return {"zone_followed": zone_followed, "schedules": schedules, "caught_up_runs": len(made),
+                "continued": int(cursor is not None)}
 
-    def catch_up(self, account_id: str) -> list[Run]:
-        """Runs of the contact events (joins, contacts created or changed) of the last CATCH_UP
-        that were never made (the process stopped between an event's commit and its hand-off to
-        the queue): the contact event log, written with each of them, has them all."""
-        made, cursor = [], None
+    def catch_up(self, account_id: str, *, since: datetime, cursor: str | None = None,
+                 has_time: Callable[[], bool] = lambda: True) -> tuple[list[Run], str | None]:
+        """Runs of the contact events (joins, contacts created or changed) from ``since`` on that
+        were never made (the process stopped between an event's commit and its hand-off to the
+        queue): the contact event log, written with each of them, has them all. A page at least
+        is read; the next only while ``has_time()``. Returns the runs made and where to go on
+        (None at the end)."""
+        made = []
         while True:
-            logged, cursor = self._log.since(account_id, cursor=cursor, since=clock.now() - CATCH_UP)
-            made += self.on_contact_events(logged, missing_only=True)
+            logged, cursor = self._log.since(account_id, cursor=cursor, since=since, limit=CATCH_UP_PAGE)
+            made += self.on_contact_events(logged, missing_only=True).runs
             for contact_uuid in {e.contact_uuid for e in logged if e.zone_changed}:
                 self.replanning.contact_changed(account_id, contact_uuid)  # idempotent: moves a run once
             for change in (e for e in logged if not e.is_join):
                 try:
                     made += self.on_event(account_id, change.event.value, change.contact_uuid, data=None,
-                                          event_id=change.id, occurred_at=change.occurred_at, missing_only=True)
+                                          event_id=change.id, occurred_at=change.occurred_at, missing_only=True).runs
                 except NotFound:
                     continue  # the contact is gone since: nothing to run
-            if cursor is None:
-                return made
+            if cursor is None or not has_time():
+                return made, cursor
 
     def check_schedules(self, account_id: str) -> int:
         """Put back the next firing of every recurring and date-field automation of the account
@@ -674,6 +749,24 @@ def _run_of(automation: Automation, plan: Plan, now: datetime, status: RunStatus
                automation_id=automation.id, subject_kind=SubjectKind.CONTACT, subject_id=plan.contact_uuid,
                occurrence=plan.occurrence, status=status, created_at=now, updated_at=now, step=plan.step,
                trigger=automation.trigger.value, **values)
+
+
+def _times_in_a_row(run: Run, event: str) -> int:
+    """How many times in a row, this one included, the run went on for ``event`` (its history
+    ends with this attempt's "started", after the last such entry if the last time was one)."""
+    before = run.history[-2] if len(run.history) > 1 else {}
+    return before.get("times", 1) + 1 if before.get("event") == event else 1
+
+
+def _redriven(run: Run, waited_as: RunStatus) -> None:
+    """The check of "every scheduled run has a schedule": a run the hourly re-drive finds still
+    scheduled past its time (and the grace) was executed by no schedule and no queue message;
+    a running one's executor died. Counted by which, and a scheduled one logged as an error."""
+    telemetry.count("RunsRedriven", dimension=("status", waited_as.value), account_id=run.account_id,
+                    automation_id=run.automation_id, run_id=run.id)
+    if waited_as is RunStatus.SCHEDULED:
+        _log.error("scheduled run had no schedule that executed it: account_id=%s run_id=%s due_at=%s",
+                   run.account_id, run.id, clock.iso_z(run.due_at) if run.due_at else None)
 
 
 def _counted(metric: str, run: Run) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from automations.clock import parse_iso
 from automations.errors import Problems
 from automations.domain.contact_events import ContactEvent
-from automations.service.ingestion import JOINS, Event, check_event, new_event
+from automations.service.ingestion import AFTER, JOINS, Event, check_event, new_event
 
 _log = logging.getLogger(__name__)
 
@@ -37,6 +37,26 @@ def joins_from_message(message: dict[str, Any]) -> list[ContactEvent]:
         except (KeyError, TypeError, ValueError, AttributeError):
             _log.error("ingestion queue join is not a join: %.200r", item)
     return joins
+
+
+def after_from_message(message: dict[str, Any]) -> dict[str, Any] | None:
+    """Where a message that met its limit of runs goes on from (ingestion.AFTER): for joins the
+    account, automation and runs of it done, for an event the automation. None when the message
+    has none, or one that cannot be read (logged): the message is then taken from its start,
+    which makes no run twice."""
+    after = message.get(AFTER)
+    if after is None:
+        return None
+    keys = {"account_id", "automation_id", "runs"} if JOINS in message else {"automation_id"}
+    if (isinstance(after, dict) and set(after) == keys and all(_whole(after[k]) for k in keys - {"account_id"})
+            and isinstance(after.get("account_id", ""), str)):
+        return after
+    _log.error("ingestion queue message goes on from an unreadable position, taken from its start: %.200r", after)
+    return None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _from_eventbridge(envelope: dict[str, Any]) -> Event | None:

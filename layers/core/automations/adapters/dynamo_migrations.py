@@ -1,0 +1,216 @@
+"""The data migrations (service/migrations.py runs them), one per key change, and their state.
+
+Each walks an account's partition (PK=ACCOUNT#<a>) a page at a time, from the key it reached:
+
+- RUNS_SHARDED: runs (SK=RUN#<id>) to ACCOUNT#<a>#RUNS#<shard>, their automation index and
+  DueIndex keys to their shards;
+- DELIVERIES_SHARDED: deliveries (SK=DELIVERY#<id>) to ACCOUNT#<a>#DELIVERIES#<shard>, an unsent
+  one from the one OUTBOX to OUTBOX#<shard>;
+- MEMBERSHIPS_SHARDED: memberships (SK=MEMBER#<KIND>#<id>#<uuid>) to their group's shards;
+- TICKET_INDEX_KEYS: tickets (live and deleted) and their audits written before GSI2 listed them
+  get the keys of the incremental export and of the audit list;
+- TICKET_INDEX_SHARDED: those keys, where still unsharded (ACCOUNT#<a>#TICKET_UPDATES, #AUDITS),
+  to their shards;
+- AUTOMATION_TRIGGERS: active automations saved before the trigger index get its keys.
+
+Every change is conditional on the item's old shape (or a move that leaves one item), so a page
+done twice, or by two runners, changes nothing twice. The state of each is one item,
+PK=MIGRATION#<name>, SK=STATE, saved after each page on the count of steps it was read at."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from automations.adapters import migration_state
+from automations.adapters.aws import has_code
+from automations.adapters.dynamo import DynamoAutomationStore, automation_from_document
+from automations.adapters.dynamo_contacts import DynamoGroupStore
+from automations.adapters.dynamo_deliveries import resharded_delivery
+from automations.adapters.dynamo_runs import resharded_run
+from automations.adapters.dynamo_tickets import DynamoTicketStore, ticket_index_key
+from automations.adapters.table import Table, number, text
+from automations.domain.contacts import GroupKind
+
+PAGE = 100  # items a step reads
+
+
+class DynamoMigrationStore(Table):
+    def state(self, name: str) -> dict[str, Any] | None:
+        item = self._db.get_item(TableName=self._table, Key=migration_state.state_key(name),
+                                 ConsistentRead=True).get("Item")
+        return json.loads(item["state"]["S"]) if item else None
+
+    def save(self, name: str, state: dict[str, Any], steps_before: int) -> bool:
+        condition = "attribute_not_exists(PK)" if steps_before == 0 else "steps = :before"
+        try:
+            self._db.put_item(
+                TableName=self._table, ConditionExpression=condition,
+                Item={**migration_state.state_key(name), "state": text(json.dumps(state, separators=(",", ":"))),
+                      "steps": number(state["steps"]), "done": {"BOOL": bool(state["done"])}},
+                **({"ExpressionAttributeValues": {":before": number(steps_before)}} if steps_before else {}))
+        except ClientError as error:
+            if has_code(error, "ConditionalCheckFailedException"):
+                return False
+            raise
+        return True
+
+
+class _AccountItems(Table):
+    """A migration over one family of items under PK=ACCOUNT#<a> (SK beginning with ``prefix``)."""
+
+    name = about = prefix = ""
+
+    def step(self, account_id: str, start: Any) -> tuple[int, Any]:
+        items, more = self.query({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                                  "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"),
+                                                                ":prefix": text(self.prefix)}},
+                                 PAGE, start)
+        return sum(self.migrate(item) for item in items), more
+
+    def migrate(self, item: dict[str, Any]) -> bool:
+        """Bring one item of the family to the current shape; whether it changed anything."""
+        raise NotImplementedError
+
+
+class _Moved(_AccountItems):
+    """A family of items moved to its keys as they are now (``reshaped``): copied unless there,
+    then the old one deleted."""
+
+    def reshaped(self, item: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def migrate(self, item: dict[str, Any]) -> bool:
+        self.move({"PK": item["PK"], "SK": item["SK"]}, self.reshaped(item))
+        return True
+
+
+class RunsSharded(_Moved):
+    name, prefix = migration_state.RUNS_SHARDED, "RUN#"
+    about = "runs written before the sharding: to ACCOUNT#<a>#RUNS#<shard>, their index keys to their shards"
+    reshaped = staticmethod(resharded_run)
+
+
+class DeliveriesSharded(_Moved):
+    name, prefix = migration_state.DELIVERIES_SHARDED, "DELIVERY#"
+    about = "deliveries written before the sharding: to ACCOUNT#<a>#DELIVERIES#<shard>, the OUTBOX to OUTBOX#<shard>"
+    reshaped = staticmethod(resharded_delivery)
+
+
+class MembershipsSharded(_Moved):
+    name, prefix = migration_state.MEMBERSHIPS_SHARDED, "MEMBER#"
+    about = "list and community memberships written before the sharding: to their group's shards"
+
+    def __init__(self, client, table: str) -> None:
+        super().__init__(client, table)
+        self._groups = {kind.value.upper(): DynamoGroupStore(client, table, kind) for kind in GroupKind}
+
+    def reshaped(self, item: dict[str, Any]) -> dict[str, Any]:
+        return self._groups[item["SK"]["S"].split("#")[1]].resharded(item)
+
+
+class _TicketIndex(Table):
+    """Tickets (live and deleted) and their audits, whose GSI2 keys ``wanted(item)`` says are not
+    the current ones, given them: a ticket page at a time, each ticket's audits with it."""
+
+    name = about = ""
+    families = ("TICKET#", "DELETED_TICKET#")  # one after the other: a position is (family, last key)
+
+    def wanted(self, item: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def step(self, account_id: str, start: Any) -> tuple[int, Any]:
+        family, key = (start["family"], start["key"]) if start else (0, None)
+        items, more = self.query({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :family)",
+                                  "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"),
+                                                                ":family": text(self.families[family])}},
+                                 PAGE, key)
+        changed = 0
+        for item in items:
+            document = json.loads(item["data"]["S"])
+            if self.wanted(item) and document.get("updated_at"):
+                changed += self._set(item, DynamoTicketStore.updates_keys(
+                    account_id, document["id"], datetime.fromisoformat(document["updated_at"])))
+            changed += self._audits(account_id, document["id"])
+        if more is None and family + 1 < len(self.families):
+            return changed, {"family": family + 1, "key": None}
+        return changed, None if more is None else {"family": family, "key": more}
+
+    def _audits(self, account_id: str, ticket_id: int) -> int:
+        audits = self.query_all({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :audit)",
+                                 "ExpressionAttributeValues": {":pk": DynamoTicketStore.audits_partition(
+                                     account_id, ticket_id), ":audit": text("AUDIT#")},
+                                 "ProjectionExpression": "PK, SK, GSI2PK"})
+        return sum(self._set(audit, {"GSI2PK": text(ticket_index_key(account_id, "AUDITS", ticket_id)),
+                                     "GSI2SK": text(audit["SK"]["S"].removeprefix("AUDIT#"))})
+                   for audit in audits if self.wanted(audit))
+
+    def _set(self, item: dict[str, Any], keys: dict[str, Any]) -> bool:
+        """``keys`` on the item, if it still has the GSI2 keys it was read with."""
+        old = item.get("GSI2PK")
+        try:
+            self._db.update_item(
+                TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression="SET GSI2PK = :pk, GSI2SK = :sk",
+                ConditionExpression="attribute_exists(PK) AND " + (
+                    "GSI2PK = :old" if old else "attribute_not_exists(GSI2PK)"),
+                ExpressionAttributeValues={":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"], **({":old": old} if old else {})})
+        except ClientError as error:
+            if has_code(error, "ConditionalCheckFailedException"):
+                return False  # written since, with the current keys
+            raise
+        return True
+
+
+class TicketIndexKeys(_TicketIndex):
+    name = migration_state.TICKET_INDEX_KEYS
+    about = "tickets and audits written before GSI2 listed them: the incremental export's and audit list's keys"
+
+    def wanted(self, item: dict[str, Any]) -> bool:
+        return "GSI2PK" not in item
+
+
+class TicketIndexSharded(_TicketIndex):
+    name = migration_state.TICKET_INDEX_SHARDED
+    about = "the export's and audit list's unsharded keys (ACCOUNT#<a>#TICKET_UPDATES, #AUDITS): to their shards"
+
+    def wanted(self, item: dict[str, Any]) -> bool:
+        return "GSI2PK" in item and item["GSI2PK"]["S"].endswith(("#TICKET_UPDATES", "#AUDITS"))
+
+
+class AutomationTriggers(_AccountItems):
+    name, prefix = migration_state.AUTOMATION_TRIGGERS, "AUTOMATION#"
+    about = "active event and join automations saved before the trigger index: its keys"
+
+    def migrate(self, item: dict[str, Any]) -> bool:
+        if "GSI2PK" in item:
+            return False
+        account_id = item["PK"]["S"].removeprefix("ACCOUNT#")
+        keys = DynamoAutomationStore.item(automation_from_document(account_id, json.loads(item["data"]["S"]),
+                                                                   int(item["version"]["N"])))
+        if "GSI2PK" not in keys:
+            return False  # inactive, or started by nothing an event or a join brings
+        try:
+            self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                                 UpdateExpression="SET GSI2PK = :pk, GSI2SK = :sk",
+                                 ConditionExpression="version = :v",
+                                 ExpressionAttributeValues={":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"],
+                                                            ":v": item["version"]})
+        except ClientError as error:
+            if has_code(error, "ConditionalCheckFailedException"):
+                return False  # saved since: saving wrote the keys
+            raise
+        return True
+
+
+MIGRATIONS: tuple[Callable[[Any, str], Any], ...] = (
+    RunsSharded, DeliveriesSharded, MembershipsSharded, TicketIndexKeys, TicketIndexSharded, AutomationTriggers)
+
+
+def migrations(client, table: str) -> list[Any]:
+    """Every migration, on ``table``."""
+    return [migration(client, table) for migration in MIGRATIONS]
+
