@@ -63,12 +63,12 @@ def test_a_long_catch_up_hands_its_cursor_on_and_makes_each_run_once(env, monkey
     env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # every hand-off lost
     assert env.engine.hourly_check(env.account, has_time=lambda: False) == {
-        "schedules": 0, "caught_up_runs": 2, "continued": 1}  # a page, then the rest handed on
+        "zone_followed": 0, "schedules": 0, "caught_up_runs": 2, "continued": 1}  # a page, then the rest handed on
     [rest] = _pending(env, config.expand_queue_url())
     assert rest["hourly_check"] is True and rest["account_id"] == env.account and rest["cursor"]
     env.clock.advance(3 * 3600)  # the rest runs late: it still reads the window it started with
     assert env.engine.hourly_check(env.account, since=rest["since"], cursor=rest["cursor"], has_time=lambda: False) == {
-        "schedules": 0, "caught_up_runs": 3, "continued": 0}  # from where the first stopped, to the end
+        "zone_followed": 0, "schedules": 0, "caught_up_runs": 3, "continued": 0}  # from where the first stopped, to the end
     _invoke(env, "RuleExpanderFunction", "ExpandQueue", [rest, rest])  # the rest delivered twice more
     assert _pending(env, config.expand_queue_url()) == []
     runs = env.runs()
