@@ -81,12 +81,20 @@ def test_an_end_user_with_a_name_only_then_changed_and_deleted(auth):
     assert again[0] == 201
 
 
+def _duplicate(field, label, value):
+    """Zendesk's answer to an email or external id another user has."""
+    return 422, {"error": "RecordInvalid", "description": "Record validation errors", "details": {field: [
+        {"description": f"{label}: {value} is already being used by another user", "error": "DuplicateValue"}]}}
+
+
 def test_emails_and_external_ids_belong_to_one_user(auth):
     first = create(auth, name="First", email="one@x.test", external_id="A-1")[2]["user"]
     second = create(auth, name="Second")[2]["user"]
-    for taken in ({"email": "ONE@x.test"}, {"external_id": "A-1"}):
-        assert create(auth, name="Third", **taken)[0] == 409
-        assert update(auth, str(second["id"]), {"user": taken})[2]["error"] == "Conflict"
+    for taken, answer in (({"email": "ONE@x.test"}, _duplicate("email", "Email", "one@x.test")),
+                          ({"external_id": "A-1"}, _duplicate("external_id", "External ID", "A-1"))):
+        assert create(auth, name="Third", **taken)[0::2] == answer
+        assert update(auth, str(second["id"]), {"user": taken})[0::2] == answer
+    assert show(auth, str(second["id"]))[2]["user"] == second  # nothing written
     assert update(auth, str(first["id"]), {"user": {"external_id": 42}})[2]["user"]["external_id"] == "42"
     assert update(auth, str(second["id"]), {"user": {"external_id": "A-1"}})[0] == 200  # freed by the change
 

@@ -20,7 +20,7 @@ from automations.domain.contacts import normalize_email, required_name
 from automations.domain.user import (
     MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, DeletedUser, Role, User, matches_words, name_words,
 )
-from automations.errors import Conflict, FieldError, NotFound, Problems, ValidationFailed
+from automations.errors import Conflict, Duplicate, FieldError, NotFound, Problems, ValidationFailed
 from automations.paging import encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
@@ -49,8 +49,9 @@ def _role(value: Any, problems: Problems) -> Role:
         return Role.AGENT
 
 
-def _taken(kind: str, value: Any, owner: User) -> Conflict:
-    return Conflict(f"A user with {kind.replace('_', ' ')} {value} already exists (id {owner.id})")
+def _taken(kind: str, value: Any, owner: User) -> Duplicate:
+    return Duplicate(f"A user with {kind.replace('_', ' ')} {value} already exists (id {owner.id})",
+                     field=kind, value=str(value), noun="user")
 
 
 # -- agent groups ---------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ class UserService:
 
     Writable: ``name`` (required), ``email`` (optional: an end-user may have only a name),
     ``role`` and ``external_id``; an email and an external id each belong to one user of the
-    account (409 otherwise)."""
+    account (Duplicate otherwise)."""
 
     def __init__(self, store: UserStore, groups: AgentGroupService) -> None:
         self._store = store
@@ -227,8 +228,8 @@ class UserService:
 
     def create(self, account_id: str, values: Any, *, default_role: Role = Role.END_USER, user_id: int | None = None,
                also: Sequence[Any] = ()) -> User:
-        """``values``: name, email, role (``default_role`` when not given), external_id. 409 when
-        the email or external id is another user's. ``user_id``: one reserved for it; ``also``:
+        """``values``: name, email, role (``default_role`` when not given), external_id. Duplicate
+        when the email or external id is another user's. ``user_id``: one reserved for it; ``also``:
         the caller's writes, committed with the user's."""
         fields = _checked(values, None, default_role)
         now = clock.now()
@@ -301,7 +302,7 @@ class UserService:
         return self._store.find_by_email(account_id, clean) if clean else None
 
     def _not_taken(self, user: User) -> None:
-        """409 when the user's email or external id is another user's."""
+        """Duplicate when the user's email or external id is another user's."""
         for kind, find in (("email", self._store.find_by_email), ("external_id", self._store.find_by_external_id)):
             value = getattr(user, kind)
             owner = find(user.account_id, value) if value is not None else None
@@ -352,7 +353,8 @@ def _checked(values: Any, old: User | None, default_role: Role) -> dict[str, Any
 
 def _conflict(stale: StaleWrite, user: User) -> Conflict:
     for kind in ("email", "external_id"):
-        if kind in stale.args:
-            return Conflict(f"A user with {kind.replace('_', ' ')} {getattr(user, kind)} is being created or changed "
-                            "by another request; try again")
+        if kind in stale.args:  # claimed by another user between the check and the write
+            value = getattr(user, kind)
+            return Duplicate(f"A user with {kind.replace('_', ' ')} {value} was just created or changed by another "
+                             "request", field=kind, value=str(value), noun="user")
     return Conflict(f"user {user.id} was changed by another request; try again")
