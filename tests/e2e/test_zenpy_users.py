@@ -82,6 +82,15 @@ def test_the_accounts_tags(zendesk):
     assert [t.name for t in zendesk.tags(cursor_pagination=1)] == ["printer", "fire"]
 
 
+def test_the_users_list_by_offset_and_cursor_and_by_role(zendesk):
+    made = [zendesk.users.create(User(name=f"Listed {i}", role="agent" if i < 2 else "end-user")).id
+            for i in range(5)]
+    assert [u.id for u in zendesk.users()] == made  # offset pagination, zenpy's default
+    assert [u.id for u in zendesk.users(cursor_pagination=2)] == made  # three cursor pages
+    assert [u.id for u in zendesk.users(role="agent")] == made[:2]
+    assert [u.id for u in zendesk.users(role=["end-user", "admin"], cursor_pagination=2)] == made[2:]
+
+
 def test_a_taken_email_is_zendesks_duplicate_value(zendesk):
     zendesk.users.create(User(name="First", email="taken@x.test"))
     second = zendesk.users.create(User(name="Second"))
