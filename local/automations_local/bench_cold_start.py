@@ -335,6 +335,7 @@ class Requests:
         "zendesk_current_user": ("GET", None, "/api/v2/users/me.json"),
         "zendesk_show_user": ("GET", "user", "/api/v2/users/{id}.json"),
         "zendesk_search_users": ("GET", "user", "/api/v2/users/search.json?query=alex"),
+        "zendesk_list_users": ("GET", "user", "/api/v2/users.json"),
         "zendesk_show_group": ("GET", "group", "/api/v2/groups/{id}.json"),
         "zendesk_unknown_endpoint": ("GET", None, "/api/v2/nothing_here.json"),
     }

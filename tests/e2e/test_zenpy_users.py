@@ -80,3 +80,24 @@ def test_the_accounts_tags(zendesk):
     assert [(t.name, t.count) for t in zendesk.tags()] == [("printer", 2), ("fire", 1)]  # cursor pages
     assert [(t.name, t.count) for t in zendesk.tags(cursor_pagination=False)] == [("printer", 2), ("fire", 1)]
     assert [t.name for t in zendesk.tags(cursor_pagination=1)] == ["printer", "fire"]
+
+
+def test_the_users_list_by_offset_and_cursor_and_by_role(zendesk):
+    made = [zendesk.users.create(User(name=f"Listed {i}", role="agent" if i < 2 else "end-user")).id
+            for i in range(5)]
+    assert [u.id for u in zendesk.users()] == made  # offset pagination, zenpy's default
+    assert [u.id for u in zendesk.users(cursor_pagination=2)] == made  # three cursor pages
+    assert [u.id for u in zendesk.users(role="agent")] == made[:2]
+    assert [u.id for u in zendesk.users(role=["end-user", "admin"], cursor_pagination=2)] == made[2:]
+
+
+def test_a_taken_email_is_zendesks_duplicate_value(zendesk):
+    zendesk.users.create(User(name="First", email="taken@x.test"))
+    second = zendesk.users.create(User(name="Second"))
+    for attempt in (lambda: zendesk.users.create(User(name="Again", email="TAKEN@x.test")),
+                    lambda: zendesk.users.update(User(id=second.id, email="taken@x.test"))):
+        with pytest.raises(APIException) as error:
+            attempt()
+        assert error.value.response.status_code == 422
+        assert error.value.response.json()["details"] == {"email": [{
+            "description": "Email: taken@x.test is already being used by another user", "error": "DuplicateValue"}]}

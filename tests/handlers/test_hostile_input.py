@@ -214,7 +214,8 @@ def _cursor(text):
     {"page[before]": _cursor('["a","a"' + ',1' * 10 + "]" * 2)}, {"page[after]": _cursor('"\\ud83d"')},
 ])
 @pytest.mark.parametrize("function, path", [("zendesk_list_automations", "/api/v2/automations.json"),
-                                            ("zendesk_list_tickets", "/api/v2/tickets.json")])
+                                            ("zendesk_list_tickets", "/api/v2/tickets.json"),
+                                            ("zendesk_list_users", "/api/v2/users.json")])
 def test_zendesk_odd_paging_parameters_are_400(world, query, function, path):
     status, _, answer = send(world, "zendesk", function, "GET", path, None, None, query=query)
     assert status == 400, answer

@@ -109,7 +109,7 @@ def test_show_many_bad_ids(auth, query, error):
     ({"user": {"name": "Boss", "email": "boss@x.test", "role": "emperor"}}, 422, "RecordInvalid"),
     ({"user": "jane"}, 422, "RecordInvalid"),
     ({"name": "No envelope"}, 400, "ParameterMissing"),
-    ({"user": {"name": "Dup", "email": "jane@customer.test"}}, 409, "Conflict"),
+    ({"user": {"name": "Dup", "email": "jane@customer.test"}}, 422, "RecordInvalid"),  # DuplicateValue
 ])
 def test_bad_user_creates(auth, jane, body, status, error):
     got = create_user(auth, body)

@@ -81,12 +81,20 @@ def test_an_end_user_with_a_name_only_then_changed_and_deleted(auth):
     assert again[0] == 201
 
 
+def _duplicate(field, label, value):
+    """Zendesk's answer to an email or external id another user has."""
+    return 422, {"error": "RecordInvalid", "description": "Record validation errors", "details": {field: [
+        {"description": f"{label}: {value} is already being used by another user", "error": "DuplicateValue"}]}}
+
+
 def test_emails_and_external_ids_belong_to_one_user(auth):
     first = create(auth, name="First", email="one@x.test", external_id="A-1")[2]["user"]
     second = create(auth, name="Second")[2]["user"]
-    for taken in ({"email": "ONE@x.test"}, {"external_id": "A-1"}):
-        assert create(auth, name="Third", **taken)[0] == 409
-        assert update(auth, str(second["id"]), {"user": taken})[2]["error"] == "Conflict"
+    for taken, answer in (({"email": "ONE@x.test"}, _duplicate("email", "Email", "one@x.test")),
+                          ({"external_id": "A-1"}, _duplicate("external_id", "External ID", "A-1"))):
+        assert create(auth, name="Third", **taken)[0::2] == answer
+        assert update(auth, str(second["id"]), {"user": taken})[0::2] == answer
+    assert show(auth, str(second["id"]))[2]["user"] == second  # nothing written
     assert update(auth, str(first["id"]), {"user": {"external_id": 42}})[2]["user"]["external_id"] == "42"
     assert update(auth, str(second["id"]), {"user": {"external_id": "A-1"}})[0] == 200  # freed by the change
 
@@ -166,6 +174,83 @@ def test_search_by_name_email_and_external_id(auth):
     for bad in ({}, {"query": "  "}, {"per_page": "x", "query": "a"}):
         assert search(auth, **bad)[0] == 400
     assert search(auth, query="\ud800")[0] == 400
+
+
+def listed(auth, **query):
+    return call("zendesk_list_users", "GET", "/api/v2/users.json", auth, query=query)
+
+
+def _ids(answer):
+    assert answer[0] == 200, answer
+    return [u["id"] for u in answer[2]["users"]]
+
+
+def test_the_list_pages_by_offset_and_counts(auth):
+    made = [create(auth, name=f"Listed {i}", role="agent" if i % 2 else "end-user")[2]["user"] for i in range(5)]
+    ids = [u["id"] for u in made]
+    first = listed(auth, per_page="2")
+    assert _ids(first) == ids[:2] and first[2]["count"] == 5 and first[2]["previous_page"] is None
+    assert first[2]["users"][0] == made[0]  # the user as GET /api/v2/users/{id} shows it
+    last = listed(auth, **dict(parse_qsl(urlsplit(listed(auth, per_page="2", page="2")[2]["next_page"]).query)))
+    assert _ids(last) == ids[4:] and last[2]["next_page"] is None and last[2]["previous_page"]
+    assert _ids(listed(auth, page="4", per_page="2")) == []
+
+    agents = listed(auth, role="agent")
+    assert _ids(agents) == [ids[1], ids[3]] and agents[2]["count"] == 2
+    assert _ids(listed(auth, role="end-user", per_page="1", page="2")) == [ids[2]]  # skipped on GSI1
+    both = listed(auth, **{"role[]": "agent,end-user"})  # role[]=agent&role[]=end-user, as API Gateway joins it
+    assert _ids(both) == ids and both[2]["count"] == 5
+    assert (_ids(listed(auth, role="admin")), listed(auth, role="admin")[2]["count"]) == ([], 0)
+    assert _ids(listed(auth, **{"role[]": "admin,end-user"})) == [ids[0], ids[2], ids[4]]
+
+    update(auth, str(ids[0]), {"user": {"role": "agent"}})  # the counts follow changes and deletions
+    delete(auth, str(ids[1]))
+    assert listed(auth, role="agent")[2]["count"] == 2 and listed(auth, role="end-user")[2]["count"] == 2
+    assert _ids(listed(auth, role="agent")) == [ids[0], ids[3]] and listed(auth)[2]["count"] == 4
+
+
+def test_the_list_pages_by_cursor_both_ways(auth):
+    ids = [create(auth, name=f"Cursor {i}", role="agent" if i < 3 else "end-user")[2]["user"]["id"] for i in range(5)]
+    walked, query = [], {"page[size]": "2"}
+    for _ in range(5):
+        page = listed(auth, **query)
+        walked += _ids(page)
+        if not page[2]["meta"]["has_more"]:
+            break
+        query = dict(parse_qsl(urlsplit(page[2]["links"]["next"]).query))
+    assert walked == ids and "count" not in page[2]
+    back = listed(auth, **dict(parse_qsl(urlsplit(page[2]["links"]["prev"]).query)))
+    assert _ids(back) == ids[2:4] and back[2]["meta"]["has_more"]
+    agents = listed(auth, role="agent", **{"page[size]": "2"})
+    assert _ids(agents) == ids[:2] and agents[2]["meta"]["has_more"]
+    rest = listed(auth, **dict(parse_qsl(urlsplit(agents[2]["links"]["next"]).query)))
+    assert _ids(rest) == ids[2:3] and not rest[2]["meta"]["has_more"]
+    assert listed(auth, role="admin", **{"page[size]": "2"})[2]["meta"] == \
+        {"has_more": False, "after_cursor": None, "before_cursor": None}
+
+
+def test_the_list_shows_only_the_accounts_users(auth):
+    from automations.bootstrap import services
+    from support import basic_auth
+
+    create(auth, name="Mine", role="agent")
+    other, key = services().accounts.create_account("Other", "o@other.test")
+    for query in ({}, {"role": "agent"}, {"page[size]": "10"}):
+        assert _ids(listed(basic_auth(other.email, key), **query)) == []
+
+
+@pytest.mark.parametrize("query, error", [
+    ({"role": "emperor"}, "InvalidValue"), ({"role[]": "agent,boss"}, "InvalidValue"),
+    ({"page": "101", "per_page": "100"}, "InvalidPaginationParameter"),  # Zendesk's 10,000-record offset limit
+    ({"page": "0"}, "InvalidPaginationParameter"), ({"per_page": "x"}, "InvalidPaginationParameter"),
+    ({"page[size]": "101"}, "InvalidPaginationParameter"), ({"page[after]": "!!"}, "InvalidPaginationParameter"),
+    ({"page[after]": "WzFd", "page[before]": "WzFd"}, "InvalidPaginationParameter"),
+    ({"page[before]": "WyJ4Il0", "role": "agent"}, "InvalidPaginationParameter"),  # ["x"]: not a user id
+])
+def test_bad_list_requests(auth, query, error):
+    create(auth, name="Someone")
+    status, _, body = listed(auth, **query)
+    assert (status, body["error"]) == (400, error), body
 
 
 def test_bulk_create_update_and_delete_through_job_statuses(aws, auth):

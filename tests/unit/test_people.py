@@ -7,7 +7,7 @@ import pytest
 from automations import clock
 from automations.domain.model import Action, AutomationDraft, Condition, Conditions
 from automations.domain.user import Role
-from automations.errors import Conflict, NotFound, ValidationFailed
+from automations.errors import Conflict, Duplicate, NotFound, ValidationFailed
 from support import start_sweep
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
@@ -48,6 +48,17 @@ class TestUsers:
             services.users.create(account, {"name": "Alex Again", "email": " ALEX@acme.test ", "role": "agent"})
         other, _ = services.accounts.create_account("Other", "owner@other.test")
         assert services.users.create(other.id, {"name": "Alex", "email": "alex@acme.test", "role": "agent"}).id == 1  # emails are per account
+
+    @pytest.mark.parametrize("field, value", [("email", "alex@acme.test"), ("external_id", "crm-9")])
+    def test_a_value_claimed_between_the_check_and_the_write_is_a_duplicate(self, services, account, people,
+                                                                            monkeypatch, field, value):
+        from automations.adapters.dynamo_people import DynamoUserStore
+
+        services.users.update(account, people[0].id, {"external_id": "crm-9"})
+        monkeypatch.setattr(DynamoUserStore, f"find_by_{field}", lambda *_: None)  # the check sees it free
+        with pytest.raises(Duplicate) as caught:
+            services.users.create(account, {"name": "Late", field: value})
+        assert (caught.value.field, caught.value.value) == (field, value)
 
     def test_a_requester_created_by_a_ticket_is_a_user(self, services, account):
         services.tickets.create(account, {"subject": "Help", "description": "x",

@@ -24,6 +24,17 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class Duplicate(Conflict):
+    """A value unique within the account (a user's email or external id) is another record's:
+    ``field`` names the attribute, ``value`` the value, ``noun`` what holds it."""
+
+    def __init__(self, message: str, *, field: str, value: str, noun: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.noun = noun
+
+
 class Busy(DomainError):
     """What the product depends on is throttling it, or an item it must change is contended, past
     every retry: the same request succeeds later. Transient: queue consumers retry the work, the

@@ -9,7 +9,7 @@ from automations.domain.audit import Audit
 from automations.domain.job import Job, JobItem
 from automations.domain.model import Account, ApiKey, Automation
 from automations.domain.ticket import DeletedTicket, Ticket
-from automations.domain.user import DeletedUser, User
+from automations.domain.user import DeletedUser, Role, User
 
 
 class IdenticalActiveAutomation(Exception):
@@ -190,7 +190,14 @@ class UserStore(Protocol):
     def ids_by_word(self, account_id: str, start: str, limit: int) -> tuple[list[int], bool]:
         """Ids of users with a word of their name starting with ``start``, and whether more follow."""
 
-    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]: ...
+    def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *, role: Role | None = None,
+                  descending: bool = False, offset: int = 0) -> tuple[list[User], int | None]:
+        """Up to ``limit`` users (of ``role``, when given) in id order after the user id
+        ``exclusive_start``, the first ``offset`` skipped; and the id to continue after (None at
+        the end)."""
+
+    def count(self, account_id: str, roles: Sequence[Role]) -> int:
+        """How many users of the account have one of ``roles``."""
 
     def updated_since(self, account_id: str, position: str, limit: int, *, inclusive: bool, max_bytes: int,
                       until: str | None = None) -> tuple[list[tuple[str, User | DeletedUser]], bool]:

@@ -1,16 +1,21 @@
 """DynamoDB storage of users and agent groups, under PK=ACCOUNT#<a>:
 
-    USER#<id>                          a user (its attributes, a version; GSI2: the incremental
+    USER#<id>                          a user (its attributes, a version; GSI1: the users of a
+                                       role, ACCOUNT#<a>#USERS#<role> by id; GSI2: the incremental
                                        user export, ACCOUNT#<a>#USER_UPDATES by last change)
     USER_EMAIL#<email>                 the guard that keeps emails unique (names the user)
     USER_EXTERNAL_ID#<external id>     the guard that keeps external ids unique
     USER_WORD#<word>#<id>              a word of the user's name, for name searches
     DELETED_USER#<id>                  a deleted user, for the export (GSI2 as a user's)
+    COUNT#USERS#<shard>                how many users of each role (an attribute per role), the
+                                       shard being the user id's (USER_COUNT_SHARDS)
     AGENT_GROUP#<id>                   an agent group (a JSON document: name and member ids)
     COUNTER#USERS, COUNTER#AGENT_GROUPS   the atomic id counters
 
-A user, its guards and its words are written in one transaction, so an email or external id is
-never claimed twice and a search never finds a word of a name the user no longer has.
+A user, its guards, its words and its role's count are written in one transaction, so an email
+or external id is never claimed twice, a search never finds a word of a name the user no longer
+has, and the counts follow every write. The counts are sharded by user id so that concurrent
+creates seldom meet on one item (transactions on one item cancel each other).
 
 An agent group's members live in the group item rather than in one item per member: "the members
 of group g" is then one GetItem, and replacing a membership (PATCH ``user_ids``) is one
@@ -32,6 +37,8 @@ from automations.ports import StaleWrite
 from automations.service.people import AgentGroup
 
 _USER_IDS = "COUNTER#USERS"
+_COUNTS = "COUNT#USERS#"
+USER_COUNT_SHARDS = 8
 
 
 def _agent_group(account_id: str, doc: dict[str, Any], version: int) -> AgentGroup:
@@ -40,6 +47,10 @@ def _agent_group(account_id: str, doc: dict[str, Any], version: int) -> AgentGro
 
 def agent_group_store(client, table: str) -> NumberedDocuments[AgentGroup]:
     return NumberedDocuments(client, table, prefix="AGENT_GROUP#", counter="AGENT_GROUPS", load=_agent_group)
+
+
+def _role_family(account_id: str, role: Role) -> str:
+    return f"ACCOUNT#{account_id}#USERS#{role.value}"
 
 
 def _optional(item: dict[str, Any], name: str) -> str | None:
@@ -71,7 +82,8 @@ class DynamoUserStore(AccountTable):
     def _item(self, user: User, version: int) -> dict[str, Any]:
         item = {**self._key(user.account_id, user.id), "user_id": number(user.id), "name": text(user.name),
                 "role": text(user.role.value), "created_at": text(user.created_at.isoformat()),
-                "version": number(version), "GSI2PK": text(f"ACCOUNT#{user.account_id}#USER_UPDATES"),
+                "version": number(version), "GSI1PK": text(_role_family(user.account_id, user.role)),
+                "GSI1SK": text(f"{user.id:012d}"), "GSI2PK": text(f"ACCOUNT#{user.account_id}#USER_UPDATES"),
                 "GSI2SK": text(f"{sortable(user.changed_at)}#{user.id:012d}")}
         for name in ("email", "external_id"):
             if getattr(user, name) is not None:
@@ -104,6 +116,15 @@ class DynamoUserStore(AccountTable):
         if user.version == 0:  # stored before users had versions
             return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(version)"}
         return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": number(user.version)}}
+
+    def _count(self, user: User, deltas: dict[Role, int]) -> tuple[str, dict[str, Any]]:
+        """Move the counts of the user's shard by ``deltas`` (per role)."""
+        moves = [(f"#r{i}", role.value, f":d{i}", delta) for i, (role, delta) in enumerate(deltas.items())]
+        return "count", {"Update": {
+            "TableName": self._table, "Key": self._account_key(user.account_id, f"{_COUNTS}{user.id % USER_COUNT_SHARDS}"),
+            "UpdateExpression": "ADD " + ", ".join(f"{name} {value}" for name, _, value, _ in moves),
+            "ExpressionAttributeNames": {name: role for name, role, _, _ in moves},
+            "ExpressionAttributeValues": {value: number(delta) for _, _, value, delta in moves}}}
 
     # -- reading ---------------------------------------------------------------------------------
     def allocate_id(self, account_id: str) -> int:
@@ -148,15 +169,32 @@ class DynamoUserStore(AccountTable):
                                "ProjectionExpression": "user_id"}, limit + 1)
         return list(dict.fromkeys(int(i["user_id"]["N"]) for i in items[:limit])), len(items) > limit
 
-    def page(self, account_id: str, limit: int, after: int | None = None) -> tuple[list[User], int | None]:
-        """Up to ``limit`` users in id order after the user id ``after``, and the id to continue
-        after (None when none are left)."""
-        query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("USER#")}}
-        start = None if after is None else self._key(account_id, after)
-        items, _ = self.query(query, limit + 1, start)  # one more tells whether more follow
-        users = [self._user(account_id, item) for item in items[:limit]]
-        return users, users[-1].id if len(items) > limit else None
+    def list_page(self, account_id: str, limit: int, exclusive_start: int | None = None, *, role: Role | None = None,
+                  descending: bool = False, offset: int = 0) -> tuple[list[User], int | None]:
+        """Up to ``limit`` users (of ``role``, when given) in id order after the user id
+        ``exclusive_start``, the first ``offset`` of them skipped; and the id to continue after
+        (None when none are left). A role's users are read from GSI1: eventually consistent."""
+        if role is None:
+            query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                     "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text("USER#")}}
+        else:
+            query = {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk",
+                     "ExpressionAttributeValues": {":pk": text(_role_family(account_id, role))}}
+        start = None
+        if exclusive_start is not None:
+            start = self._key(account_id, exclusive_start)
+            if role is not None:
+                start.update(GSI1PK=text(_role_family(account_id, role)), GSI1SK=text(f"{exclusive_start:012d}"))
+        items, more = self.ordered_page(query, start, limit, descending=descending, offset=offset)
+        users = [self._user(account_id, item) for item in items]
+        return users, users[-1].id if more else None
+
+    def count(self, account_id: str, roles: Sequence[Role]) -> int:
+        """How many users of the account have one of ``roles`` (every shard's counts summed)."""
+        items = self.query_all({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+                                "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"),
+                                                              ":prefix": text(_COUNTS)}})
+        return sum(int(item[role.value]["N"]) for item in items for role in roles if role.value in item)
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]:
         """The users that exist among ``user_ids``, by id (consistent reads, 100 keys a call)."""
@@ -182,7 +220,7 @@ class DynamoUserStore(AccountTable):
         items = [*also, ("user", {"Put": {"TableName": self._table, "Item": self._item(user, 1),
                                           "ConditionExpression": "attribute_not_exists(PK)"}}),
                  *[self._claim(user, kind, value) for kind, value in self._claims(user).items()],
-                 *self._words(user, name_words(user.name), put=True)]
+                 *self._words(user, name_words(user.name), put=True), self._count(user, {user.role: 1})]
         try:
             self._transact(items)
         except StaleWrite as stale:
@@ -208,6 +246,8 @@ class DynamoUserStore(AccountTable):
         old_words, new_words = name_words(old.name), name_words(new.name)
         items += self._words(old, [w for w in old_words if w not in new_words], put=False)
         items += self._words(new, [w for w in new_words if w not in old_words], put=True)
+        if old.role is not new.role:
+            items.append(self._count(new, {old.role: -1, new.role: 1}))
         self._transact(items)
         return replace(new, version=old.version + 1)
 
@@ -216,6 +256,7 @@ class DynamoUserStore(AccountTable):
         for the export; StaleWrite when it changed meanwhile."""
         gone = {**self._item(replace(user, updated_at=deleted_at), user.version),
                 **self._key(user.account_id, user.id, "DELETED_USER#"), "deleted_at": text(deleted_at.isoformat())}
+        del gone["GSI1PK"], gone["GSI1SK"]  # out of its role's users
         self._transact([
             *also,
             ("user", {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id),
@@ -223,4 +264,5 @@ class DynamoUserStore(AccountTable):
             ("deleted", {"Put": {"TableName": self._table, "Item": gone}}),
             *[("user", self._release(user, kind, value)[1]) for kind, value in self._claims(user).items()],
             *self._words(user, name_words(user.name), put=False),
+            self._count(user, {user.role: -1}),
         ])

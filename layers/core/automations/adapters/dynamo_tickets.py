@@ -127,6 +127,20 @@ class AccountTable(Table):
         last = int(got["Attributes"]["next_id"]["N"])
         return range(last - count + 1, last + 1)
 
+    def ordered_page(self, query: dict[str, Any], start: dict[str, Any] | None, limit: int, *,
+                     descending: bool = False, offset: int = 0, projection: dict[str, Any] | None = None,
+                     ) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` items of ``query`` (a Query in the order of its sort key) after the item
+        whose key is ``start``, the first ``offset`` of them skipped (read as keys only), and
+        whether more follow."""
+        query = {**query, "ScanIndexForward": not descending}
+        if offset:
+            skipped, start = self.query({**query, "ProjectionExpression": "SK"}, offset, start)
+            if len(skipped) < offset or start is None:
+                return [], False
+        items, _ = self.query({**query, **(projection or {})}, limit + 1, start)  # one more tells whether more follow
+        return items[:limit], len(items) > limit
+
     def changes(self, partitions: Sequence[str], read: Callable[[dict[str, Any]], T], position: str, limit: int, *,
                 inclusive: bool, max_bytes: int, until: str | None = None) -> tuple[list[tuple[str, T]], bool]:
         """The records of GSI2 ``partitions`` (one family, merged) sorted by when they last
@@ -284,15 +298,9 @@ class DynamoTicketStore(AccountTable):
               offset: int, projection: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         """Up to ``limit`` items of the prefix's family, and whether more follow."""
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
-                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text(prefix)},
-                 "ScanIndexForward": not descending}
+                 "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}"), ":prefix": text(prefix)}}
         start = None if exclusive_start is None else self._account_key(account_id, f"{prefix}{exclusive_start:012d}")
-        if offset:
-            skipped, start = self.query({**query, "ProjectionExpression": "SK"}, offset, start)
-            if len(skipped) < offset or start is None:
-                return [], False
-        items, _ = self.query({**query, **projection}, limit + 1, start)  # one more tells whether more follow
-        return items[:limit], len(items) > limit
+        return self.ordered_page(query, start, limit, descending=descending, offset=offset, projection=projection)
 
     def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket | None:
         item = self._db.get_item(TableName=self._table, Key=self._deleted_key(account_id, ticket_id),

@@ -20,14 +20,17 @@ from automations.domain.contacts import normalize_email, required_name
 from automations.domain.user import (
     MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, DeletedUser, Role, User, matches_words, name_words,
 )
-from automations.errors import Conflict, FieldError, NotFound, Problems, ValidationFailed
-from automations.paging import encode_cursor
+from automations.errors import Conflict, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.paging import CursorPage, OffsetPage, encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
-from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, cursor_id, export_page, find_or_create_user
+from automations.service.tickets import (
+    MAX_EXPORT_PAGE, ExportPage, cursor_by_id, cursor_id, export_page, find_or_create_user, offset_by_id,
+)
 
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
 _ROLES = ", ".join(r.value for r in Role)
+_ROLE_VALUES = frozenset(r.value for r in Role)
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ def _role(value: Any, problems: Problems) -> Role:
         return Role.AGENT
 
 
-def _taken(kind: str, value: Any, owner: User) -> Conflict:
-    return Conflict(f"A user with {kind.replace('_', ' ')} {value} already exists (id {owner.id})")
+def _taken(kind: str, value: Any, owner: User) -> Duplicate:
+    return Duplicate(f"A user with {kind.replace('_', ' ')} {value} already exists (id {owner.id})",
+                     field=kind, value=str(value), noun="user")
 
 
 # -- agent groups ---------------------------------------------------------------------------------
@@ -156,7 +160,7 @@ class UserService:
 
     Writable: ``name`` (required), ``email`` (optional: an end-user may have only a name),
     ``role`` and ``external_id``; an email and an external id each belong to one user of the
-    account (409 otherwise)."""
+    account (Duplicate otherwise)."""
 
     def __init__(self, store: UserStore, groups: AgentGroupService) -> None:
         self._store = store
@@ -191,8 +195,28 @@ class UserService:
 
     def page(self, account_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[User], str | None]:
         """Users in id order, a page at a time, and the next page's cursor."""
-        users, last = self._store.page(account_id, limit, None if cursor is None else cursor_id(cursor))
+        users, last = self._store.list_page(account_id, limit, None if cursor is None else cursor_id(cursor))
         return users, None if last is None else encode_cursor([last])
+
+    def list_page(self, account_id: str, page: int, per_page: int, *,
+                  roles: Sequence[str] = ()) -> OffsetPage[User]:
+        """Users by id (those of ``roles``, when given), offset paginated; only the first
+        MAX_OFFSET_RECORDS can be reached, as in Zendesk."""
+        wanted = _wanted_roles(roles)
+        if not wanted:
+            return OffsetPage([], page, per_page, 0)
+        fetch = functools.partial(self._store.list_page, account_id, role=_one_role(wanted))
+        return offset_by_id(fetch, lambda: self._store.count(account_id, wanted), page, per_page, "users")
+
+    def list_cursor(self, account_id: str, size: int, *, after: str | None = None, before: str | None = None,
+                    roles: Sequence[str] = ()) -> CursorPage[User]:
+        """Users by id (those of ``roles``, when given); ``has_more`` tells whether more lie in
+        the direction of travel."""
+        wanted = _wanted_roles(roles)
+        if not wanted:
+            return CursorPage([], False, None, None)
+        fetch = functools.partial(self._store.list_page, account_id, role=_one_role(wanted))
+        return cursor_by_id(fetch, size, after=after, before=before)
 
     def search(self, account_id: str, query: str) -> list[User]:
         """Zendesk's user search: ``email:<address>``, ``external_id:<id>``, ``name:<words>``, or
@@ -227,8 +251,8 @@ class UserService:
 
     def create(self, account_id: str, values: Any, *, default_role: Role = Role.END_USER, user_id: int | None = None,
                also: Sequence[Any] = ()) -> User:
-        """``values``: name, email, role (``default_role`` when not given), external_id. 409 when
-        the email or external id is another user's. ``user_id``: one reserved for it; ``also``:
+        """``values``: name, email, role (``default_role`` when not given), external_id. Duplicate
+        when the email or external id is another user's. ``user_id``: one reserved for it; ``also``:
         the caller's writes, committed with the user's."""
         fields = _checked(values, None, default_role)
         now = clock.now()
@@ -301,7 +325,7 @@ class UserService:
         return self._store.find_by_email(account_id, clean) if clean else None
 
     def _not_taken(self, user: User) -> None:
-        """409 when the user's email or external id is another user's."""
+        """Duplicate when the user's email or external id is another user's."""
         for kind, find in (("email", self._store.find_by_email), ("external_id", self._store.find_by_external_id)):
             value = getattr(user, kind)
             owner = find(user.account_id, value) if value is not None else None
@@ -316,6 +340,22 @@ _WRITE_ATTEMPTS = 3
 def user_changed_at(user: User | DeletedUser) -> datetime:
     """When a user last changed (was deleted, for a deleted one): its place in the export."""
     return user.deleted_at if isinstance(user, DeletedUser) else user.changed_at
+
+
+def _wanted_roles(roles: Sequence[str]) -> list[Role]:
+    """The roles a list is filtered to: every role when none is named. Zendesk's ``admin``, a
+    role no user here has, matches nobody; any other unknown role is refused."""
+    unknown = [r for r in roles if r not in _ROLE_VALUES and r != "admin"]
+    if unknown:
+        raise MalformedRequest(f"role must be one of end-user, agent, admin (not {unknown[0][:40]})",
+                               kind="invalid_value", parameter="role")
+    return [r for r in Role if r.value in roles] if roles else list(Role)
+
+
+def _one_role(roles: Sequence[Role]) -> Role | None:
+    """The role to read the users of, or None to read them all: with two roles, a filter wants
+    one of them or both."""
+    return None if set(roles) == set(Role) else roles[0]
 
 
 def _is_user_id(value: Any) -> bool:
@@ -352,7 +392,8 @@ def _checked(values: Any, old: User | None, default_role: Role) -> dict[str, Any
 
 def _conflict(stale: StaleWrite, user: User) -> Conflict:
     for kind in ("email", "external_id"):
-        if kind in stale.args:
-            return Conflict(f"A user with {kind.replace('_', ' ')} {getattr(user, kind)} is being created or changed "
-                            "by another request; try again")
+        if kind in stale.args:  # claimed by another user between the check and the write
+            value = getattr(user, kind)
+            return Duplicate(f"A user with {kind.replace('_', ' ')} {value} was just created or changed by another "
+                             "request", field=kind, value=str(value), noun="user")
     return Conflict(f"user {user.id} was changed by another request; try again")

@@ -85,26 +85,13 @@ class TicketService:
 
     def list_page(self, account_id: str, page: int, per_page: int) -> OffsetPage[Ticket]:
         """Tickets by id, offset paginated; only the first MAX_OFFSET_RECORDS can be reached."""
-        skip = (page - 1) * per_page
-        if skip >= MAX_OFFSET_RECORDS:
-            raise MalformedRequest(f"Offset pagination is limited to the first {MAX_OFFSET_RECORDS} tickets; "
-                                   "use cursor pagination (page[size]) to go further", kind="pagination",
-                                   parameter="page")
-        tickets, _ = self._store.list_page(account_id, per_page, offset=skip)
-        return OffsetPage(tickets, page, per_page, self._store.count(account_id))
+        return offset_by_id(functools.partial(self._store.list_page, account_id),
+                            lambda: self._store.count(account_id), page, per_page, "tickets")
 
     def list_cursor(self, account_id: str, size: int, *, after: str | None = None,
                     before: str | None = None) -> CursorPage[Ticket]:
         """Tickets by id; ``has_more`` tells whether more lie in the direction of travel."""
-        if before is not None:
-            tickets, last = self._store.list_page(account_id, size, cursor_id(before), descending=True)
-            tickets.reverse()
-        else:
-            start = None if after is None else cursor_id(after)
-            tickets, last = self._store.list_page(account_id, size, start)
-        if not tickets:
-            return CursorPage([], last is not None, None, None)
-        return CursorPage(tickets, last is not None, encode_cursor([tickets[-1].id]), encode_cursor([tickets[0].id]))
+        return cursor_by_id(functools.partial(self._store.list_page, account_id), size, after=after, before=before)
 
     def audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         self.get(account_id, ticket_id)
@@ -436,6 +423,34 @@ def export_page(read: Callable[..., tuple[list[tuple[str, Any]], bool]], changed
 def changed_at(ticket: Ticket | DeletedTicket) -> datetime:
     """When a ticket last changed (was deleted, for a deleted one): its place in the exports."""
     return ticket.deleted_at if isinstance(ticket, DeletedTicket) else ticket.updated_at
+
+
+# A store's records in id order, as TicketStore.list_page reads them: ``fetch(limit,
+# exclusive_start, descending=, offset=)`` -> (records, the id to continue after or None at the end).
+IdFetch = Callable[..., tuple[list[Any], int | None]]
+
+
+def offset_by_id(fetch: IdFetch, count: Callable[[], int], page: int, per_page: int, noun: str) -> OffsetPage[Any]:
+    """A page of records by id; only the first MAX_OFFSET_RECORDS can be reached, as in Zendesk."""
+    skip = (page - 1) * per_page
+    if skip >= MAX_OFFSET_RECORDS:
+        raise MalformedRequest(f"Offset pagination is limited to the first {MAX_OFFSET_RECORDS} {noun}; "
+                               "use cursor pagination (page[size]) to go further", kind="pagination",
+                               parameter="page")
+    records, _ = fetch(per_page, None, offset=skip)
+    return OffsetPage(records, page, per_page, count())
+
+
+def cursor_by_id(fetch: IdFetch, size: int, *, after: str | None = None, before: str | None = None) -> CursorPage[Any]:
+    """Records (with an ``id``) by id; ``has_more`` tells whether more lie in the direction of travel."""
+    if before is not None:
+        records, last = fetch(size, cursor_id(before), descending=True)
+        records.reverse()
+    else:
+        records, last = fetch(size, None if after is None else cursor_id(after))
+    if not records:
+        return CursorPage([], last is not None, None, None)
+    return CursorPage(records, last is not None, encode_cursor([records[-1].id]), encode_cursor([records[0].id]))
 
 
 def cursor_id(cursor: str) -> int:

@@ -11,7 +11,7 @@ from automations.domain.model import (
     Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
 )
 from automations.errors import (
-    Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, TooLarge, TooManyValues,
+    Conflict, DomainError, Duplicate, FieldError, MalformedRequest, NotFound, Problems, TooLarge, TooManyValues,
     Unauthenticated, ValidationFailed,
 )
 from automations.inputs import MAX_ID, MAX_INT32, is_whole, parse_whole
@@ -24,6 +24,7 @@ KINDS = frozenset({Trigger.SWEEP})
 LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at", "usage_1h", "usage_24h", "usage_7d")
 SEARCH_SORTS = ("position", "alphabetical", "created_at", "updated_at")
 _CURSOR_PARAMS = ("page[size]", "page[after]", "page[before]")
+_FIELD_LABELS = {"email": "Email", "external_id": "External ID"}  # as Zendesk names fields in its errors
 
 
 class ZendeskSurface:
@@ -39,6 +40,13 @@ class ZendeskSurface:
                 details.setdefault(e.field, []).append({"description": e.message, "error": e.code.upper()})
             return json_response(422, {"error": "RecordInvalid", "description": "Record validation errors",
                                        "details": details})
+        if isinstance(error, Duplicate):  # as Zendesk answers a taken email: 422, not 409
+            label = _FIELD_LABELS.get(error.field, error.field)
+            return json_response(422, {"error": "RecordInvalid", "description": "Record validation errors",
+                                       "details": {error.field: [{
+                                           "description": f"{label}: {error.value} is already being used by "
+                                                          f"another {error.noun}",
+                                           "error": "DuplicateValue"}]}})
         if isinstance(error, TooLarge):
             return json_response(413, {"error": "RequestTooLarge", "description": error.message})
         if isinstance(error, TooManyValues) or (isinstance(error, MalformedRequest) and error.kind == "too_many_values"):

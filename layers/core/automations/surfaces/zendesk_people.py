@@ -52,6 +52,20 @@ def users_response(request: HttpRequest, users: Sequence[User]) -> dict[str, Any
     return zendesk.offset_response(request, "users", offset_page(users, page, per_page), user_json)
 
 
+def list_response(request: HttpRequest, users: UserService) -> dict[str, Any]:
+    """The account's users by id, offset paginated unless the client asked for cursor pagination
+    (``page[size]`` etc.), as the tickets list; ``role`` or ``role[]`` (repeated: API Gateway
+    joins the values with commas) keeps the users of those roles."""
+    roles = [r.strip() for name in ("role", "role[]") for r in request.query.get(name, "").split(",") if r.strip()]
+    if zendesk.wants_cursor(request):
+        size, after, before = zendesk.cursor_params(request)
+        result = users.list_cursor(request.account_id, size, after=after, before=before, roles=roles)
+        return zendesk.cursor_response(request, "users", result, size, user_json)
+    page, per_page = zendesk.offset_params(request)
+    return zendesk.offset_response(request, "users", users.list_page(request.account_id, page, per_page, roles=roles),
+                                   user_json)
+
+
 def group_response(request: HttpRequest, group: AgentGroup, status: int = 200) -> dict[str, Any]:
     headers = {"Location": f"{request.base_url}/api/v2/groups/{group.id}.json"} if status == 201 else None
     return json_response(status, {"group": group_json(group, request.base_url)}, headers)
