@@ -42,7 +42,6 @@ class Phase:
     writes: Counter = field(default_factory=Counter)  # (index, partition key) -> write units
     reads: Counter = field(default_factory=Counter)  # (index, partition key) -> read units
     calls: Counter = field(default_factory=Counter)  # "service.Operation" -> calls
-    function_calls: Counter = field(default_factory=Counter)  # (function logical id, "service.Operation") -> calls
     stage_calls: Counter = field(default_factory=Counter)  # (invoked by, function, "service.Operation") -> calls
     invocations: Counter = field(default_factory=Counter)  # (invoked by, function logical id) -> invocations
     seconds: float = 0.0  # wall time here, recording included
@@ -164,7 +163,6 @@ class Recorder:
         source, function = getattr(self._running, "stage", None) or (None, None)
         with self._lock:
             self._current.calls[call] += 1
-            self._current.function_calls[(function, call)] += 1
             self._current.stage_calls[(source, function, call)] += 1
         if model.service_model.service_name == "dynamodb":
             context["heat_params"] = params
