@@ -22,8 +22,9 @@
 - The local runtime at an account's size (bench_size.py): read latency while the state is saved
   (100,000 tickets), seeding 10,000 tickets through create_many, and (--only soak) memory over
   10,000 cycles of use against the size of the saved state.
-- The scale model (bench_scale.py): a measured workload turned into time and cost at a million,
-  with the partition check at production rates. Its figures are counts (AWS calls, invocations,
+- The scale model (bench_scale.py): a measured workload turned into time and cost at a million
+  under AWS's quotas and the caps of a samconfig env (--scale-env, prod by default), with each
+  phase's binding constraint, and the partition check at the target rates. Its figures are counts (AWS calls, invocations,
   capacity units), not times, so with other sections it runs beside them in a process of its own,
   on the machine's other core (every other section runs on one), and prints last.
 """
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--due-runs", type=int, default=1000, help="runs in the firing lateness benchmark (default 1000)")
     parser.add_argument("--scale-size", type=int, default=10_000,
                         help="joins, runs and tickets in the scale model's workload (default 10000)")
+    parser.add_argument("--scale-env", default="prod",
+                        help="the samconfig.toml env whose caps the scale model applies (default prod)")
     parser.add_argument("--big-sweep-tickets", type=int, default=100_000,
                         help="tickets in the large no-match sweep (default 100000)")
     parser.add_argument("--writes", type=int, default=10_000, help="transactional writes in the memory benchmark")
@@ -160,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         output = ["--verbose"] if args.verbose else ["--log-file", args.log_file] if args.log_file else []
         scale = subprocess.Popen(
             [sys.executable, "-c", "import sys; from automations_local.bench import main; sys.exit(main())",
-             "--only", "scale", "--scale-size", str(args.scale_size), *output], stdout=subprocess.PIPE, text=True)
+             "--only", "scale", "--scale-size", str(args.scale_size), "--scale-env", args.scale_env, *output], stdout=subprocess.PIPE, text=True)
     if "api" in sections:
         _print_api(args)
     if "imports" in sections:
@@ -214,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in sections:
         from automations_local import bench_scale
 
-        bench_scale.print_figures(args.scale_size)
+        bench_scale.print_figures(args.scale_size, args.scale_env)
     if scale is not None:
         figures, _ = scale.communicate()
         print(figures, end="", flush=True)

@@ -42,7 +42,7 @@ class Phase:
     writes: Counter = field(default_factory=Counter)  # (index, partition key) -> write units
     reads: Counter = field(default_factory=Counter)  # (index, partition key) -> read units
     calls: Counter = field(default_factory=Counter)  # "service.Operation" -> calls
-    function_calls: Counter = field(default_factory=Counter)  # (function logical id, "service.Operation") -> calls
+    stage_calls: Counter = field(default_factory=Counter)  # (invoked by, function, "service.Operation") -> calls
     invocations: Counter = field(default_factory=Counter)  # (invoked by, function logical id) -> invocations
     seconds: float = 0.0  # wall time here, recording included
 
@@ -117,6 +117,8 @@ class Recorder:
         originals = {module: module.invoke for module in (queues, router, scheduler)}
         for module, original in originals.items():
             module.invoke = self._invoking(original, module.__name__.rsplit(".", 1)[-1])
+        invoke_async = scheduler.invoke_async
+        scheduler.invoke_async = self._scheduled(invoke_async)
         try:
             yield self
         finally:
@@ -124,29 +126,44 @@ class Recorder:
                 client.meta.events.unregister(event, hook)
             for module, original in originals.items():
                 module.invoke = original
+            scheduler.invoke_async = invoke_async
 
     def _invoking(self, original, source: str):
         """``original`` (router.invoke), counting each invocation under who made it: the API
         ("router"), an SQS event source ("queues") or a schedule ("scheduler")."""
         def invoke(function, event, **kwargs):
+            invoked_by = getattr(self._running, "invoked_by", None) or source
             with self._lock:
                 if self._current is not None:
-                    self._current.invocations[(source, function.logical_id)] += 1
-            caller, self._running.function = getattr(self._running, "function", None), function.logical_id
+                    self._current.invocations[(invoked_by, function.logical_id)] += 1
+            caller = getattr(self._running, "stage", None)
+            self._running.stage = (invoked_by, function.logical_id)
             try:
                 return original(function, event, **kwargs)
             finally:
-                self._running.function = caller
+                self._running.stage = caller
         return invoke
+
+    def _scheduled(self, original):
+        """``original`` (router.invoke_async, which the scheduler driver uses): its invocation is
+        the scheduler's, though it reaches router.invoke."""
+        def invoke_async(function, event, **kwargs):
+            self._running.invoked_by = "scheduler"
+            try:
+                return original(function, event, **kwargs)
+            finally:
+                self._running.invoked_by = None
+        return invoke_async
 
     # -- botocore hooks ------------------------------------------------------------------------------
     def _before(self, model, params, context, **_):
         if self._current is None:
             return
         call = f"{model.service_model.service_name}.{model.name}"
+        source, function = getattr(self._running, "stage", None) or (None, None)
         with self._lock:
             self._current.calls[call] += 1
-            self._current.function_calls[(getattr(self._running, "function", None), call)] += 1
+            self._current.stage_calls[(source, function, call)] += 1
         if model.service_model.service_name == "dynamodb":
             context["heat_params"] = params
             writes = list(self._writes(model.name, params))

@@ -50,3 +50,23 @@ def test_index_writes_follow_the_item_in_and_out_of_each_index(aws):
     assert phase.writes[("DueIndex", "RUNS#3")] == 1 + 2 + 0 + 1
     assert phase.writes[("GSI1", "AUTOMATION#7#1")] == 4  # all attributes: every change of the item
     assert phase.calls["dynamodb.UpdateItem"] == 3 and phase.calls["dynamodb.TransactWriteItems"] == 1
+
+
+def test_invocations_are_counted_under_who_made_them(aws, monkeypatch):
+    """The scheduler driver invokes through router.invoke_async, which calls router.invoke: its
+    invocations and the calls they make are the scheduler's, not the API's."""
+    from types import SimpleNamespace
+
+    from automations_local import router, scheduler
+
+    db = boto3.client("dynamodb")
+    monkeypatch.setattr(router, "invoke", lambda function, event, **_: db.get_item(
+        TableName=config.table_name(), Key={"PK": {"S": "X"}, "SK": {"S": "Y"}}))
+    recorder = _recorder(db)
+    executor = SimpleNamespace(logical_id="RunExecutorFunction", async_retries=0, on_failure_arn=None)
+    with recorder.attached(), recorder.phase("invoked", 1) as phase:
+        scheduler.invoke_async(executor, {})
+        router.invoke(executor, {})
+    assert phase.invocations == {("scheduler", "RunExecutorFunction"): 1, ("router", "RunExecutorFunction"): 1}
+    assert phase.stage_calls == {("scheduler", "RunExecutorFunction", "dynamodb.GetItem"): 1,
+                                 ("router", "RunExecutorFunction", "dynamodb.GetItem"): 1}
