@@ -27,8 +27,9 @@ DEFAULT_STACK_NAME = "automations-local"
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 # The values the local runtime deploys with where the template has no default on purpose (a deploy
-# must name them): a dev stage, sending from a placeholder address moto accepts once verified.
-LOCAL_PARAMETERS = {"Stage": "dev", "SenderEmail": "automations@example.com"}
+# must name them): a dev stage, sending from a placeholder address moto accepts once verified, and
+# a release (which names each function's published version; nothing publishes versions locally).
+LOCAL_PARAMETERS = {"Stage": "dev", "SenderEmail": "automations@example.com", "Release": "0" * 64}
 
 
 class LocalTemplateError(Exception):
