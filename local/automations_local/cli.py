@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
                        "Release that makes every function publish what it ships (make deploy ENV=...)")
     deploy.add_argument("--env", default="default", help="samconfig.toml env (default: default, the dev stack)")
     deploy.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="changes",
-                        help="a parameter value instead of samconfig's for this deploy (one not to stay)")
+                        help="a parameter value instead of samconfig's for this deploy (a hotfix: SafeDeploys=false)")
     deploy.add_argument("sam_args", nargs=argparse.REMAINDER, help="after --: more sam deploy options")
     deploy.set_defaults(run=_deploy)
 

@@ -495,6 +495,8 @@ class Template:
             return self.arn(logical_id)
         if attribute_of in _NAME_ATTRIBUTES:
             return self.physical_name(logical_id)
+        if attribute_of == ("AWS::Serverless::Function", "Version.Version"):
+            return "$LATEST"  # SAM's published version; the local runtime's live alias runs $LATEST
         if attribute_of == ("AWS::SQS::Queue", "QueueUrl"):
             return self.queue_url(logical_id)
         if attribute_of == ("AWS::DynamoDB::Table", "StreamArn"):

@@ -32,7 +32,8 @@ def _of_type(template, type_: str) -> dict[str, dict]:
 
 def test_every_alarm_notifies_the_alarm_topic_when_it_fires_and_when_it_clears(template):
     topic = template.ref("AlarmTopic")
-    alarms = _of_type(template, "AWS::CloudWatch::Alarm")
+    alarms = {name: alarm for name, alarm in _of_type(template, "AWS::CloudWatch::Alarm").items()
+              if "ExecutedVersion" not in str(alarm.get("Dimensions"))}  # a canary's rollback: sam deploy reports it
     assert len(alarms) >= 14
     silent = {name for name, alarm in alarms.items()
               if topic not in alarm.get("AlarmActions", []) or topic not in alarm.get("OKActions", [])}
@@ -264,14 +265,18 @@ def test_the_alarm_topic_still_takes_the_alarms():
     assert publishes[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": template.ref("AWS::AccountId")}}
 
 
-def _deployment_groups(stage: str) -> dict[str, dict]:
-    """Each function's CodeDeploy deployment group, in every stack, as CloudFormation gets it."""
+def _expanded(**parameters: str) -> list[tuple[object, dict]]:
+    """Every stack with its resources as CloudFormation gets them (aws-sam-translator)."""
     from automations_local import iam_coverage
 
-    template = load_template(ROOT / "template.yaml", parameters={"Stage": stage})
+    template = load_template(ROOT / "template.yaml", parameters=parameters)
+    return [(stack, iam_coverage.expand(stack)["Resources"]) for stack in template.stacks()]
+
+
+def _deployment_groups(**parameters: str) -> dict[str, dict]:
+    """Each function's CodeDeploy deployment group, in every stack, as CloudFormation gets it."""
     groups = {}
-    for stack in template.stacks():
-        resources = iam_coverage.expand(stack)["Resources"]
+    for stack, resources in _expanded(**parameters):
         for name, resource in resources.items():
             if resource["Type"] == "AWS::CodeDeploy::DeploymentGroup":
                 alarms = [stack.resolve(a["Name"]) for a in resource["Properties"]["AlarmConfiguration"]["Alarms"]]
@@ -279,17 +284,52 @@ def _deployment_groups(stage: str) -> dict[str, dict]:
     return groups
 
 
-def test_prod_shifts_each_functions_traffic_gradually_rolled_back_by_the_alarms():
-    template = load_template(ROOT / "template.yaml", parameters={"Stage": "prod"})
-    groups = _deployment_groups("prod")
+def test_safe_deploys_shift_each_functions_traffic_gradually_rolled_back_by_the_alarms():
+    template = load_template(ROOT / "template.yaml", parameters={"Stage": "prod", "SafeDeploys": "true"})
+    groups = _deployment_groups(Stage="prod", SafeDeploys="true")
     assert set(groups) == set(template.functions)  # the API's functions and the workers
     api_errors = template.physical_name("Api5xxAlarm")
     for name, group in groups.items():
         assert group["DeploymentConfigName"] == {"Fn::Sub": ["CodeDeployDefault.Lambda${ConfigName}", {"ConfigName": "Canary10Percent5Minutes"}]}, name
         assert api_errors in group["alarms"] and group["AutoRollbackConfiguration"]["Enabled"] is True, name
     assert template.physical_name("WorkerErrorsAlarm") in groups["RuleExpanderFunction"]["alarms"]
-    assert _deployment_groups("dev") == {}  # dev deploys at once
+    assert _deployment_groups(Stage="prod", SafeDeploys="false") == {}  # a hotfix deploys at once
+    assert _deployment_groups(Stage="dev", SafeDeploys="false") == {}
     assert all(f.alias == "live" for f in template.functions.values())  # what the routes, queues and schedules invoke
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert _overrides(config["prod"])["SafeDeploys"] == "true" and _overrides(config["default"])["SafeDeploys"] == "false"
+    assert template.raw["Parameters"]["SafeDeploys"]["Default"] == "true"  # an env that does not say is safe
+
+
+def test_a_canary_is_rolled_back_by_its_own_new_versions_errors():
+    """Api5xxAlarm wants over 1% of at least 10 requests a minute: a canary's 10% of a quiet
+    endpoint, or of a worker, would never trip it. So each function's deployment group also
+    watches the errors of the very version it shifts to (its live alias's ExecutedVersion), an
+    alarm that exists only while deploys are safe."""
+    for stack, resources in _expanded(Stage="prod", SafeDeploys="true"):
+        versions = {resource["Properties"]["FunctionName"]["Ref"]: name for name, resource in resources.items()
+                    if resource["Type"] == "AWS::Lambda::Version"}
+        groups = {name.removesuffix("DeploymentGroup"): resource["Properties"] for name, resource in resources.items()
+                  if resource["Type"] == "AWS::CodeDeploy::DeploymentGroup"}
+        assert set(groups) == set(versions), stack.path.name
+        for function, group in groups.items():
+            names = [a["Name"] for a in group["AlarmConfiguration"]["Alarms"]]
+            names = [name["Fn::If"][1 if stack.condition(name["Fn::If"][0]) else 2] if "Fn::If" in name else name
+                     for name in names]
+            watched = [resources[name["Ref"]] for name in names if name.get("Ref") in resources]
+            own = [alarm for alarm in watched if {d["Name"]: d["Value"] for d in alarm["Properties"].get("Dimensions", [])} == {
+                "FunctionName": {"Ref": function}, "Resource": {"Fn::Sub": f"${{{function}}}:live"},
+                "ExecutedVersion": {"Fn::GetAtt": [versions[function], "Version"]}}]
+            assert len(own) == 1, f"{stack.path.name} {function}: no alarm on its new version's errors"
+            (alarm,) = own
+            properties = alarm["Properties"]
+            assert (properties["Namespace"], properties["MetricName"], properties["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+            assert (properties["ComparisonOperator"], properties["Threshold"], properties["Period"]) == ("GreaterThanThreshold", 0, 60)
+            assert stack.condition(alarm["Condition"]) is True
+    for stack, resources in _expanded(Stage="prod", SafeDeploys="false"):
+        conditional = [resource["Condition"] for resource in resources.values()
+                       if resource["Type"] == "AWS::CloudWatch::Alarm" and "Condition" in resource]
+        assert all(stack.condition(name) is False for name in conditional), stack.path.name  # nothing to pay for
 
 
 def test_a_stack_adopts_an_existing_table_and_serves_from_it():
