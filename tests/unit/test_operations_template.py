@@ -332,6 +332,29 @@ def test_a_canary_is_rolled_back_by_its_own_new_versions_errors():
         assert all(stack.condition(name) is False for name in conditional), stack.path.name  # nothing to pay for
 
 
+def test_the_nested_stacks_deploy_one_after_another(template):
+    """Eight stacks created or updated at once (each with its functions, versions, aliases and
+    permissions) meet CloudFormation's and Lambda's control-plane throttles: each waits for the
+    one before it, so the whole forms a single chain."""
+    nested = {name: resource for name, resource in template.raw["Resources"].items()
+              if resource["Type"] == "AWS::Serverless::Application"}
+    assert len(nested) == 8
+    after = {}
+    for name, resource in nested.items():
+        depends = resource.get("DependsOn", [])
+        depends = [depends] if isinstance(depends, str) else depends
+        on_stacks = [other for other in depends if other in nested]
+        assert len(on_stacks) <= 1, f"{name} waits for {on_stacks}: one at most"
+        after[name] = on_stacks[0] if on_stacks else None
+    firsts = [name for name, before in after.items() if before is None]
+    assert len(firsts) == 1, f"{firsts} wait for no other stack: they would deploy at once"
+    chain = firsts
+    while successors := [name for name, before in after.items() if before == chain[-1]]:
+        assert len(successors) == 1, f"{successors} all wait for {chain[-1]}: they would deploy at once"
+        chain.append(successors[0])
+    assert sorted(chain) == sorted(nested)
+
+
 def test_a_stack_adopts_an_existing_table_and_serves_from_it():
     """ExistingTableName: the stack creates no table and every function and grant names the one
     given (a table kept by a teardown, or restored from point-in-time recovery)."""
