@@ -81,8 +81,25 @@ def test_every_asynchronously_invoked_function_has_a_failure_destination(templat
     assert json.dumps([{"Name": "QueueName", "Value": template.physical_name("AsyncFailureQueue")}]) in alarmed
 
 
+def test_schedules_made_before_the_alias_fail_to_the_same_destination(template):
+    """A schedule made before the functions had their live alias targets the bare function, so
+    $LATEST (always the newest code) runs it; SAM's EventInvokeConfig is the alias's only, and
+    without one of its own $LATEST's failures would go nowhere after Lambda's default retries."""
+    latest = {(config["FunctionName"], config.get("Qualifier")): config
+              for config in _of_type(template, "AWS::Lambda::EventInvokeConfig").values()}
+    targets = _scheduler_targets(template)
+    assert targets == {"RunExecutorFunction", "RuleExpanderFunction"}
+    for name in sorted(targets):
+        alias = template.resolve(template.resources[name]["Properties"]["EventInvokeConfig"])
+        config = latest.get((template.ref(name), "$LATEST"))
+        assert config, f"{name}: no EventInvokeConfig for $LATEST"
+        assert config["MaximumRetryAttempts"] == alias["MaximumRetryAttempts"], name
+        assert config["MaximumEventAgeInSeconds"] == alias["MaximumEventAgeInSeconds"], name
+        assert config["DestinationConfig"] == {"OnFailure": {"Destination": template.arn("AsyncFailureQueue")}}, name
+
+
 def test_the_http_api_is_throttled_and_background_concurrency_is_a_parameter(template):
-    stage = _of_type(template, "AWS::ApiGatewayV2::Stage")["HttpApiStage"]
+    stage = _of_type(template, "AWS::ApiGatewayV2::Stage")["ApiStage"]
     assert stage["DefaultRouteSettings"] == {"ThrottlingRateLimit": 100, "ThrottlingBurstLimit": 200}
     executor = template.resolve(template.resources["RunExecutorFunction"]["Properties"])
     assert "ReservedConcurrentExecutions" not in executor  # 0: not reserved (new accounts have little to reserve)
@@ -192,7 +209,7 @@ def test_sam_validate_accepts_the_prod_config_env(tmp_path):
 
 
 def test_the_api_writes_an_access_log_line_per_request_kept_as_long_as_the_function_logs(template):
-    stage = _of_type(template, "AWS::ApiGatewayV2::Stage")["HttpApiStage"]
+    stage = _of_type(template, "AWS::ApiGatewayV2::Stage")["ApiStage"]
     settings = stage["AccessLogSettings"]
     assert settings["DestinationArn"] == template.arn("ApiAccessLogGroup")
     line = json.loads(settings["Format"])
@@ -212,7 +229,7 @@ def _alarm_on(template, namespace: str, metric: str) -> dict[str, dict]:
 
 
 def test_alarms_watch_the_api_the_authorizer_throttles_and_the_unhandled_failures(template):
-    api = [{"Name": "ApiId", "Value": template.ref("HttpApi")}, {"Name": "Stage", "Value": "$default"}]
+    api = [{"Name": "ApiId", "Value": template.ref("Api")}, {"Name": "Stage", "Value": "$default"}]
     (errors,) = _alarm_on(template, "AWS/ApiGateway", "5xx").values()
     assert errors["Metrics"][1]["MetricStat"]["Metric"]["Dimensions"] == api
     assert {m["Id"] for m in errors["Metrics"]} == {"rate", "errors", "requests"}  # a rate, not a count
@@ -353,6 +370,19 @@ def test_the_nested_stacks_deploy_one_after_another(template):
         assert len(successors) == 1, f"{successors} all wait for {chain[-1]}: they would deploy at once"
         chain.append(successors[0])
     assert sorted(chain) == sorted(nested)
+
+
+def test_a_stack_made_before_the_nested_stacks_gets_a_new_api_not_conflicting_updates(template):
+    """Before the surfaces moved to nested stacks the core had SAM's AWS::Serverless::HttpApi: the
+    API `HttpApi`, its routes, integrations and authorizer imported from its OpenAPI body, and the
+    `$default` stage `HttpApiApiGatewayDefaultStage`. Updated in place under those logical ids, a
+    second `$default` stage and routes the old body already made would be refused (API Gateway's
+    ConflictException). So the API and its stage have logical ids of their own: the upgrade makes
+    a new API (a new ApiUrl: README, Deploying) and deletes the old one with all it imported."""
+    api_resources = {name for name, resource in template.resources.items()
+                     if resource["Type"].startswith("AWS::ApiGatewayV2::")}
+    assert {"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage"} <= {template.resources[n]["Type"] for n in api_resources}
+    assert not api_resources & {"HttpApi", "HttpApiApiGatewayDefaultStage", "ServerlessHttpApi"}
 
 
 def test_a_stack_adopts_an_existing_table_and_serves_from_it():
