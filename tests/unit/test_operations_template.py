@@ -272,6 +272,22 @@ def test_every_queue_and_topic_refuses_requests_without_tls(template):
     assert not plain, f"queues and topics that take requests without TLS: {plain}"
 
 
+def test_the_schedule_dead_letter_queue_takes_what_the_schedules_role_delivers(template):
+    """EventBridge Scheduler sends a run's or a rule's undeliverable invocation to its dead-letter
+    queue as the schedule's execution role (SchedulerRole, what the run engine schedules with):
+    the role may send to that queue, and the queue's policy lets that role in, nothing broader
+    (not the service principal, which any schedule of the account would be)."""
+    queue, role = template.arn("ScheduleDeadLetterQueue"), template.get_att("SchedulerRole", "Arn")
+    environment = template.functions["RunExecutorFunction"].environment
+    assert (environment["SCHEDULER_ROLE_ARN"], environment["SCHEDULE_DLQ_ARN"]) == (role, queue)
+    statements = template.resolved("ScheduleDeadLetterQueuePolicy")["PolicyDocument"]["Statement"]
+    allowed = [(s["Principal"], s["Action"], s["Resource"]) for s in statements if s["Effect"] == "Allow"]
+    assert allowed == [({"AWS": role}, "sqs:SendMessage", queue)]
+    granted = [s["Resource"] for policy in template.resolved("SchedulerRole")["Policies"]
+               for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow" and s["Action"] == "sqs:SendMessage"]
+    assert queue in granted
+
+
 def test_the_alarm_topic_still_takes_the_alarms():
     """Its own policy replaces SNS's default one, which let the account's alarms publish."""
     template = load_template(ROOT / "template.yaml")
