@@ -258,17 +258,26 @@ def test_the_table_and_what_failed_outlive_a_teardown(template):
 
 
 def test_every_queue_and_topic_refuses_requests_without_tls(template):
+    """Each by a statement of its own policy that names it (not a wildcard over the account's
+    queues); a queue policy covers one queue, as SQS wants."""
+    arns = {template.ref(q.logical_id): template.arn(q.logical_id) for q in template.queues}
+    for name, policy in _of_type(template, "AWS::SQS::QueuePolicy").items():
+        assert len(policy["Queues"]) == 1, f"{name} covers {len(policy['Queues'])} queues"
+        assert {s["Resource"] for s in policy["PolicyDocument"]["Statement"]} == {arns[policy["Queues"][0]]}, name
+
     def refuses_plain(statement: dict) -> bool:
         return (statement["Effect"] == "Deny" and statement["Principal"] == "*"
                 and statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}})
 
-    guarded = {}
+    guarded = set()
     for kind, targets in (("AWS::SQS::QueuePolicy", "Queues"), ("AWS::SNS::TopicPolicy", "Topics")):
         for policy in _of_type(template, kind).values():
-            if any(refuses_plain(s) for s in policy["PolicyDocument"]["Statement"]):
-                guarded.update(dict.fromkeys(policy[targets]))
-    plain = [q.logical_id for q in template.queues if template.ref(q.logical_id) not in guarded]
-    plain += [name for name in _of_type(template, "AWS::SNS::Topic") if template.ref(name) not in guarded]
+            for statement in filter(refuses_plain, policy["PolicyDocument"]["Statement"]):
+                assert "*" not in statement["Resource"], f"a TLS statement over {statement['Resource']}"
+                guarded.update((target, statement["Resource"]) for target in policy[targets])
+    queues = {q.logical_id: (template.ref(q.logical_id), template.arn(q.logical_id)) for q in template.queues}
+    topics = {name: (template.ref(name), template.ref(name)) for name in _of_type(template, "AWS::SNS::Topic")}
+    plain = [name for name, guard in (queues | topics).items() if guard not in guarded]
     assert not plain, f"queues and topics that take requests without TLS: {plain}"
 
 
@@ -363,6 +372,16 @@ def test_a_canary_is_rolled_back_by_its_own_new_versions_errors():
         conditional = [resource["Condition"] for resource in resources.values()
                        if resource["Type"] == "AWS::CloudWatch::Alarm" and "Condition" in resource]
         assert all(stack.condition(name) is False for name in conditional), stack.path.name  # nothing to pay for
+
+
+def test_a_release_deletes_the_versions_it_replaces():
+    """Every release publishes a version of every function; the one it replaces (no alias points
+    to it once the release completes) is deleted with it, instead of piling up (SAM retains them
+    unless told)."""
+    for stack, resources in _expanded(Stage="prod", SafeDeploys="true"):
+        versions = {name: resource for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::Version"}
+        kept = [name for name, version in versions.items() if version.get("DeletionPolicy") != "Delete"]
+        assert versions and not kept, f"{stack.path.name}: versions kept after their release: {kept}"
 
 
 def test_the_nested_stacks_deploy_one_after_another(template):
