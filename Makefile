@@ -7,7 +7,7 @@ TOOLS := .venv-tools
 PORT ?= 3000
 BROWSER := /usr/bin/chromium
 
-.PHONY: run test lint build bench openapi clean
+.PHONY: run test lint build deploy bench openapi clean
 
 $(VENV)/.installed: pyproject.toml layers/core/requirements.txt requirements-dev.txt
 	@echo "Installing the Python environment into $(VENV) (first run, or the requirements changed): about a minute..."
@@ -52,6 +52,13 @@ lint: $(TOOLS)/.installed
 # the nested stacks too (.aws-sam/build/<stack>/), the layer once, in the core stack.
 build: $(VENV)/.installed $(TOOLS)/.installed
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(TOOLS)/bin/sam build --template template.yaml
+
+# Builds, then deploys samconfig.toml's env ENV (default: the dev stack) with its whole parameter
+# list and Release, the hash of what it ships: without it a layer or parameter change would never
+# reach the live alias (README, Deploying). SET="SafeDeploys=false" changes a value for this deploy.
+ENV ?= default
+deploy: $(VENV)/.installed $(TOOLS)/.installed
+	$(VENV)/bin/automations deploy --env $(ENV) $(foreach change,$(SET),--set $(change))
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/automations bench

@@ -123,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     limits.add_argument("--tools-python", help="python of SAM CLI's virtualenv (default: .venv-tools/bin/python)")
     limits.set_defaults(run=_limits)
 
+    deploy = commands.add_parser(
+        "deploy", help="sam build, then sam deploy a samconfig.toml env with its whole parameter list and the "
+                       "Release that makes every function publish what it ships (make deploy ENV=...)")
+    deploy.add_argument("--env", default="default", help="samconfig.toml env (default: default, the dev stack)")
+    deploy.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="changes",
+                        help="a parameter value instead of samconfig's for this deploy (a hotfix: SafeDeploys=false)")
+    deploy.add_argument("sam_args", nargs=argparse.REMAINDER, help="after --: more sam deploy options")
+    deploy.set_defaults(run=_deploy)
+
     # --- bench: owned by automations_local.bench, which parses its own arguments ---
     bench = commands.add_parser("bench", add_help=False, help="run the benchmarks (see `automations bench -h`)")
     bench.set_defaults(run=_bench)
@@ -138,6 +147,20 @@ def _limits(args: argparse.Namespace, extra: list[str]) -> int:
     return limits.run(args.template, args.envs or ["default", "prod"],
                       limits.FAIL_AT if args.threshold is None else args.threshold,
                       Path(args.tools_python) if args.tools_python else None)
+
+
+def _deploy(args: argparse.Namespace, extra: list[str]) -> int:
+    from automations_local import deploy
+    from automations_local.template import find_template
+
+    changes = {}
+    for change in args.changes:
+        name, sep, value = change.partition("=")
+        if not sep or not name:
+            raise deploy.DeployError(f"--set {change}: give NAME=VALUE")
+        changes[name] = value
+    sam_args = args.sam_args[1:] if args.sam_args[:1] == ["--"] else args.sam_args
+    return deploy.run(find_template().parent, args.env, changes, sam_args)
 
 
 # --- serve ---------------------------------------------------------------------------------------

@@ -27,8 +27,9 @@ DEFAULT_STACK_NAME = "automations-local"
 DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 # The values the local runtime deploys with where the template has no default on purpose (a deploy
-# must name them): a dev stage, sending from a placeholder address moto accepts once verified.
-LOCAL_PARAMETERS = {"Stage": "dev", "SenderEmail": "automations@example.com"}
+# must name them): a dev stage, sending from a placeholder address moto accepts once verified, and
+# a release (which names each function's published version; nothing publishes versions locally).
+LOCAL_PARAMETERS = {"Stage": "dev", "SenderEmail": "automations@example.com", "Release": "0" * 64}
 
 
 class LocalTemplateError(Exception):
@@ -494,6 +495,8 @@ class Template:
             return self.arn(logical_id)
         if attribute_of in _NAME_ATTRIBUTES:
             return self.physical_name(logical_id)
+        if attribute_of == ("AWS::Serverless::Function", "Version.Version"):
+            return "$LATEST"  # SAM's published version; the local runtime's live alias runs $LATEST
         if attribute_of == ("AWS::SQS::Queue", "QueueUrl"):
             return self.queue_url(logical_id)
         if attribute_of == ("AWS::DynamoDB::Table", "StreamArn"):

@@ -113,3 +113,20 @@ def test_every_account_starts_with_the_default_close_rule(services):
 ])
 def test_parse_authorization(header, expected):
     assert parse_authorization(header) == expected
+
+
+def test_the_key_lookup_reads_consistently_since_it_decides(aws, services):
+    """An eventually consistent GetItem may miss a key created a moment ago (or still show one
+    revoked): every lookup of a key by its hash decides, so each reads the table consistently."""
+    import boto3
+
+    from automations.adapters.dynamo import DynamoAccountStore
+
+    account, key = services.accounts.create_account("Acme", "owner@acme.test")
+    client = boto3.client("dynamodb")
+    sent = []
+    client.meta.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: sent.append(dict(params)))
+    store = DynamoAccountStore(client, aws.physical_name("Table"))
+    assert store.get_key(hash_key(key)).account_id == account.id
+    assert store.get_key(hash_key("not-a-key")) is None
+    assert [params.get("ConsistentRead") for params in sent] == [True, True]

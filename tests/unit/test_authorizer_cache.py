@@ -1,6 +1,6 @@
-"""The authorizer's own cache (API Gateway's is off, see README "AuthCacheSeconds"): answers
-kept per Authorization header for AUTH_CACHE_SECONDS, unauthenticated ones too, counted as hits
-and misses; a revoked key works at most that long."""
+"""The authorizer's own cache (API Gateway's is off, see README "AuthCacheSeconds"): accepted
+credentials kept per Authorization header for AUTH_CACHE_SECONDS, counted as hits and misses; a
+revoked key works at most that long. A refusal is never kept: a key just created works at once."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -33,15 +33,27 @@ def test_answers_are_cached_per_header_for_auth_cache_seconds(services, moving, 
     assert authorizer.resolve(good).account_id == account.id
     assert authorizer.resolve(good).account_id == account.id
     assert authorizer.resolve(wrong) is None and authorizer.resolve(wrong) is None
-    assert len(lookups) == 2  # one per header: the wrong key's answer is cached as well
+    assert len(lookups) == 3  # the good header once; the wrong key's refusal is looked up each time
     documents = emitted(capsys.readouterr().out)
-    assert len(metric(documents, "AuthCacheMisses")) == 2 and len(metric(documents, "AuthCacheHits")) == 2
+    assert len(metric(documents, "AuthCacheMisses")) == 3 and len(metric(documents, "AuthCacheHits")) == 1
 
     services.accounts.revoke_key(authorizer.resolve(good).key_id)
     moving.advance(29)
     assert authorizer.resolve(good) is not None  # revocation takes at most AUTH_CACHE_SECONDS
     moving.advance(2)
     assert authorizer.resolve(good) is None
+
+
+def test_a_key_just_created_works_at_once_whatever_was_refused_before(services, moving, monkeypatch):
+    """A client retrying with a key an administrator is creating right now: the refusals before
+    the key exists are not kept, so the first request after it does is let in."""
+    monkeypatch.setenv("AUTH_CACHE_SECONDS", "300")
+    account, _ = services.accounts.create_account("Acme", "owner@acme.test")
+    key = "k" * 40
+    forms = [f"Bearer {key}", basic_auth("owner@acme.test", key), basic_auth("owner@acme.test", key, token_style=False)]
+    assert [authorizer.resolve(header) for header in forms] == [None, None, None]
+    services.accounts.create_key(account.id, key)
+    assert [authorizer.resolve(header).account_id for header in forms] == [account.id] * 3
 
 
 def test_a_cached_answer_is_the_uncached_answer_for_the_same_header(services, moving, monkeypatch):

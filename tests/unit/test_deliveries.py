@@ -194,7 +194,7 @@ class TestWebhookSender:
                                         ["64:ff9b::5db8:d70e"]])
     def test_public_addresses_are_called(self, answer):
         target = public_http.check("https://hooks.example.test/x?a=1", lambda host, port: answer,
-                                   public_http.is_public)
+                                   public_http.is_public, seconds=5)
         assert (target.addresses, target.port, target.path) == (tuple(answer), 443, "/x?a=1")
 
     def test_a_redirect_is_not_followed(self, receiver):
@@ -233,6 +233,64 @@ class TestWebhookSender:
                               attempts=1)
         with pytest.raises(TransientDeliveryError, match="certificate"):
             other.send(webhook_delivery())  # the certificate is checked against the name, not the address
+
+    @pytest.mark.parametrize("url", ["http://hooks.example.test:9/a b", "http://hooks.example.test:9/a\x00b",
+                                     "http://hooks.example.test:9/x\r\nX-Injected: 1", "http://hooks.example.test:9/?q=a b",
+                                     "http://hooks example.test:9/x", "http://hooks.example.test\x7f:9/x",
+                                     "http://[::1:9/x", "http://hooks.example.test:99999/x"])
+    def test_a_url_http_cannot_send_fails_for_good_at_once(self, url):
+        """http.client refuses to send such a URL (InvalidURL): no retry could ever send it."""
+        waits = []
+        sender = WebhookSender(lambda a, h: {"url": url, "secret": "k"}, resolve=lambda host, port: ["127.0.0.1"],
+                               permitted=lambda ip: True, sleep=waits.append)
+        with pytest.raises(PermanentDeliveryError, match="webhook refused: not a usable URL"):
+            sender.send(webhook_delivery())
+        assert waits == []
+
+    def test_each_checked_address_is_tried_in_turn_until_one_takes_the_call(self, receiver):
+        """A name whose first address takes no connection (an IPv6 one, from a Lambda function with
+        no IPv6 way out): the same attempt goes on to the next address at once."""
+        r = receiver(200)
+        waits = []
+        sender = WebhookSender(lambda a, h: {"url": f"http://hooks.example.test:{r.port}/hook", "secret": "k"},
+                               resolve=lambda host, port: ["127.0.0.3", "127.0.0.1"], sleep=waits.append, attempts=1)
+        assert sender.send(webhook_delivery()) == "HTTP 200"
+        assert len(r.requests) == 1 and waits == []
+
+    def test_a_name_that_does_not_resolve_gets_only_the_time_the_invocation_has_left(self):
+        """getaddrinfo has no timeout of its own: a resolver that never answers may not hold the
+        run past its invocation (0.3 s left here, though a call may take 20), nor, outside one,
+        past the call's timeout."""
+        from automations import telemetry
+
+        release = threading.Event()
+
+        def stuck(host, port):
+            release.wait(15)
+            return ["127.0.0.1"]
+
+        class Context:
+            function_name, aws_request_id = "run-executor", "req-1"
+
+            def get_remaining_time_in_millis(self):
+                return 300
+
+        waits = []
+        sender = WebhookSender(lambda a, h: {"url": "http://hooks.example.test:9/x", "secret": "k"}, resolve=stuck,
+                               permitted=lambda ip: True, timeout=20, sleep=waits.append)
+        in_lambda = telemetry.lambda_handler(lambda event, context: sender.send(webhook_delivery()))
+        try:
+            started = time.monotonic()
+            with pytest.raises(TransientDeliveryError, match="no DNS answer for hooks.example.test within 0.3 s"):
+                in_lambda({}, Context())
+            assert time.monotonic() - started < 10
+            outside = WebhookSender(lambda a, h: {"url": "http://hooks.example.test:9/x", "secret": "k"}, resolve=stuck,
+                                    permitted=lambda ip: True, timeout=0.5)
+            with pytest.raises(TransientDeliveryError, match="no DNS answer for hooks.example.test within 0.5 s"):
+                outside.send(webhook_delivery())
+            assert time.monotonic() - started < 10
+        finally:
+            release.set()
 
     def test_one_call_is_bounded_as_a_whole(self, receiver):
         """A receiver that sends its answer a byte at a time, each well within the timeout, is cut

@@ -62,7 +62,8 @@ class AccountStore(Protocol):
     def put_key(self, key: ApiKey) -> None:
         """Raises Conflict when the key already exists."""
 
-    def get_key(self, key_hash: str) -> ApiKey | None: ...
+    def get_key(self, key_hash: str) -> ApiKey | None:
+        """The key as last written (a consistent read: every lookup of a key decides)."""
 
     def find_key(self, key_id: str) -> ApiKey | None: ...
 

@@ -28,6 +28,8 @@ from typing import Any, TextIO
 
 from aws_lambda_powertools import Logger
 
+from automations import invocation
+
 logger = Logger(service=os.environ.get("POWERTOOLS_SERVICE_NAME") or "automations")
 _metrics_stream: TextIO | None = None  # None: stdout, where Lambda takes embedded-format metrics from
 
@@ -42,7 +44,8 @@ def _tracer():
 
 
 def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """Wrap a Lambda handler: invocation keys on its log lines and a trace around it."""
+    """Wrap a Lambda handler: invocation keys on its log lines, a trace around it, and the time
+    left (``invocation.seconds_left``) for calls nothing else bounds."""
 
     @functools.wraps(fn)
     def handler(event: Any, context: Any) -> Any:
@@ -52,7 +55,7 @@ def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         if context is not None:
             keys |= {"function_name": getattr(context, "function_name", None),
                      "function_request_id": getattr(context, "aws_request_id", None)}
-        with log_keys(**keys):
+        with log_keys(**keys), invocation.serving(context):
             return _traced(fn)(event, context)
 
     handler.observed = True  # what tests look for on every handler

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
-from automations import clock
+from automations import clock, invocation
 from automations.adapters import public_http
 from automations.domain.delivery import Delivery, PermanentDeliveryError, Throttled, TransientDeliveryError
 from automations.errors import THROTTLE_CODES, TRANSIENT_CODES, is_throttle, is_transient
@@ -114,9 +114,11 @@ def sign(secret: str, timestamp: str, body: str) -> str:
 class WebhookSender:
     """POSTs the rendered body to the webhook's URL, signed with its secret; retries transient
     failures with exponential backoff within one dispatch. The URL's host is resolved and
-    checked once and only its public addresses are called (public_http.py); the local runtime,
-    whose receivers live on loopback, lifts the check with AUTOMATIONS_LOCAL=1. Each call, from
-    connecting to the answer's headers, takes at most ``timeout`` seconds."""
+    checked once and only its public addresses are called (public_http.py), each in turn until
+    one takes the connection (each attempt starting at the next); the local runtime, whose
+    receivers live on loopback, lifts the check with AUTOMATIONS_LOCAL=1. The lookup, and each
+    attempt from connecting to the answer's headers, takes at most ``timeout`` seconds, and never
+    more than the invocation has left. A URL HTTP cannot carry fails for good at once."""
 
     def __init__(self, find_webhook: Callable[[str, str], dict | None], *, timeout: float = 5.0, attempts: int = 3,
                  backoff: float = 0.5, sleep: Callable[[float], None] = time.sleep,
@@ -139,7 +141,7 @@ class WebhookSender:
         permitted = self._permitted or ((lambda ip: True) if os.environ.get("AUTOMATIONS_LOCAL") == "1"
                                         else public_http.is_public)
         try:
-            target = public_http.check(webhook["url"], self._resolve, permitted)
+            target = public_http.check(webhook["url"], self._resolve, permitted, seconds=self._seconds())
         except public_http.Refused as e:
             raise PermanentDeliveryError(f"webhook refused: {e}") from None
         except public_http.Unreachable as e:
@@ -154,10 +156,8 @@ class WebhookSender:
             headers = {"Content-Type": content_type, "User-Agent": "automations-webhooks/1",
                        DELIVERY_HEADER: d.id, TIMESTAMP_HEADER: timestamp,
                        SIGNATURE_HEADER: sign(webhook["secret"], timestamp, d.body)}
-            address = target.addresses[attempt % len(target.addresses)]  # a retry tries the next checked one
             try:
-                status, location = public_http.post(target, address, d.body.encode(), headers,
-                                                    seconds=self._timeout, tls=self._tls)
+                status, location = self._post(target, attempt, d.body.encode(), headers)
             except public_http.Unreachable as e:
                 failure = f"webhook unreachable: {e}"
             else:
@@ -172,3 +172,21 @@ class WebhookSender:
             if attempt < self._attempts - 1:
                 self._sleep(self._backoff * 2 ** attempt)
         raise TransientDeliveryError(failure)
+
+    def _seconds(self) -> float:
+        """The time a lookup or an attempt may take: ``timeout``, or what the invocation has left."""
+        left = invocation.seconds_left()
+        return self._timeout if left is None else max(min(self._timeout, left), 0.0)
+
+    def _post(self, target: public_http.Target, attempt: int, body: bytes, headers: dict[str, str]) -> tuple[int, str | None]:
+        """One attempt: the checked addresses in turn, from the attempt's own (a retry starts at the
+        next), until one takes the connection, all within the attempt's time."""
+        deadline = time.monotonic() + self._seconds()
+        count = len(target.addresses)
+        for address in (target.addresses[(attempt + i) % count] for i in range(count)):
+            try:
+                return public_http.post(target, address, body, headers, seconds=deadline - time.monotonic(),
+                                        tls=self._tls)
+            except public_http.NotConnected as e:
+                not_connected = e  # nothing was sent: the next address
+        raise not_connected

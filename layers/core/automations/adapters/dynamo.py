@@ -109,8 +109,9 @@ class DynamoAccountStore(Table):
             raise
 
     def get_key(self, key_hash: str) -> ApiKey | None:
-        item = self._db.get_item(TableName=self._table,
-                                 Key={"PK": text(f"APIKEY#{key_hash}"), "SK": text("APIKEY")}).get("Item")
+        # Consistent: each lookup decides (a key created a moment ago works, one revoked does not).
+        item = self._db.get_item(TableName=self._table, Key={"PK": text(f"APIKEY#{key_hash}"), "SK": text("APIKEY")},
+                                 ConsistentRead=True).get("Item")
         return self._key(item) if item else None
 
     def find_key(self, key_id: str) -> ApiKey | None:

@@ -1,8 +1,9 @@
-"""One HTTP POST to a public address, for webhooks: the name is resolved once, every address it
-gives is checked, and the connection goes to a checked address (no second lookup a changed DNS
-answer could turn inward); redirects are not followed; the whole call, TLS handshake and the
-answer's headers included, has one deadline, so a receiver that answers a byte at a time cannot
-hold a run past it."""
+"""One HTTP POST to a public address, for webhooks: the name is resolved once, within a time
+limit (getaddrinfo has none of its own), every address it gives is checked, and the connection
+goes to a checked address (no second lookup a changed DNS answer could turn inward); redirects
+are not followed; the whole call, TLS handshake and the answer's headers included, has one
+deadline, so a receiver that answers a byte at a time cannot hold a run past it. A URL that HTTP
+cannot carry is refused before anything is resolved."""
 from __future__ import annotations
 
 import http.client
@@ -10,6 +11,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ Resolve = Callable[[str, int], Sequence[str]]
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # What inet_aton reads as an IPv4 address: one to four parts, each decimal, octal or hex.
 _NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+)){0,3}\.?", re.IGNORECASE)
+# What http.client refuses to send in a URL (InvalidURL): spaces and control characters.
+_NOT_IN_URL = re.compile(r"[\x00-\x20\x7f]")
+_HOST_NAME = re.compile(r"[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?", re.IGNORECASE)  # as IDNA writes it
 
 
 class Refused(Exception):
@@ -29,6 +34,10 @@ class Refused(Exception):
 
 class Unreachable(Exception):
     """No answer this time (the name did not resolve, the connection failed or timed out)."""
+
+
+class NotConnected(Unreachable):
+    """That address took no connection (refused, unreachable, timed out): nothing was sent."""
 
 
 def is_public(ip: Address) -> bool:
@@ -47,6 +56,27 @@ def resolve_host(host: str, port: int) -> list[str]:
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
+def resolve_within(resolve: Resolve, host: str, port: int, seconds: float) -> list[str]:
+    """``resolve(host, port)``, given ``seconds``: a lookup still running then is left to finish
+    alone (a daemon thread; nothing can stop getaddrinfo) and the name counts as unresolved."""
+    answer: list = []
+
+    def lookup() -> None:
+        try:
+            answer.append(list(resolve(host, port)))
+        except (OSError, UnicodeError) as e:
+            answer.append(e)
+
+    finished = threading.Thread(target=lookup, daemon=True, name=f"resolve {host}")
+    finished.start()
+    finished.join(max(seconds, 0.0))
+    if not answer:
+        raise Unreachable(f"no DNS answer for {host} within {seconds:.2g} s")
+    if isinstance(answer[0], Exception):
+        raise Unreachable(f"cannot resolve {host}: {answer[0]}")
+    return answer[0]
+
+
 @dataclass(frozen=True)
 class Target:
     """A URL checked once: the addresses to connect to (in the resolver's order)."""
@@ -57,9 +87,12 @@ class Target:
     addresses: tuple[str, ...]
 
 
-def check(url: str, resolve: Resolve, permitted: Callable[[Address], bool]) -> Target:
-    """The URL's host resolved once, each address checked: Refused names the first that is not
-    ``permitted``, and a host written as a number in any other form than a dotted quad."""
+def check(url: str, resolve: Resolve, permitted: Callable[[Address], bool], *, seconds: float) -> Target:
+    """The URL's host resolved once, within ``seconds``, each address checked: Refused names the
+    first that is not ``permitted``, a host written as a number in any other form than a dotted
+    quad, and a URL that HTTP cannot carry (Unreachable: no answer in time)."""
+    if _NOT_IN_URL.search(url):
+        raise Refused("not a usable URL: it holds spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -80,9 +113,12 @@ def check(url: str, resolve: Resolve, permitted: Callable[[Address], bool]) -> T
         addresses = [host]
     else:
         try:
-            addresses = list(dict.fromkeys(resolve(host, port)))
-        except (OSError, UnicodeError) as e:
-            raise Unreachable(f"cannot resolve {host}: {e}") from None
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            host = ""
+        if not _HOST_NAME.fullmatch(host):
+            raise Refused(f"not a usable URL: {parts.hostname!r} is not a host name")
+        addresses = list(dict.fromkeys(resolve_within(resolve, host, port, seconds)))
     if not addresses:
         raise Unreachable(f"cannot resolve {host}: no address")
     for address in addresses:
@@ -144,7 +180,10 @@ class _PinnedConnection(http.client.HTTPConnection):
         sock = _InTimeSocket(socket.AF_INET6 if ":" in self._address else socket.AF_INET, socket.SOCK_STREAM)
         sock.deadline = self._deadline
         try:
-            sock.connect((self._address, self.port))
+            try:
+                sock.connect((self._address, self.port))
+            except OSError as e:  # TimeoutError included
+                raise NotConnected(f"{self._address}: {e or type(e).__name__}") from None
             if self._tls is not None:
                 sock.settimeout(max(self._deadline - time.monotonic(), 0.001))
                 sock = self._tls.wrap_socket(sock, server_hostname=self.host)
@@ -172,7 +211,7 @@ def post(target: Target, address: str, body: bytes, headers: dict[str, str], *, 
         response = connection.getresponse()
         return response.status, response.getheader("Location")
     except TimeoutError:
-        raise Unreachable(f"no answer within {seconds:g} s") from None
+        raise Unreachable(f"no answer within {seconds:.2g} s") from None
     except (OSError, http.client.HTTPException) as e:
         raise Unreachable(str(e) or type(e).__name__) from None
     finally:

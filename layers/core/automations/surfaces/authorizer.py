@@ -20,7 +20,7 @@ from automations.domain.model import Principal
 from automations.errors import Unauthenticated
 
 _MAX_CACHED = 4096
-_cache: dict[str, tuple[Principal | None, Any]] = {}
+_cache: dict[str, tuple[Principal, Any]] = {}
 _lock = threading.Lock()
 
 
@@ -63,7 +63,7 @@ def resolve(header: str | None) -> Principal | None:
     try:
         principal = services().accounts.authenticate(key, email)
     except Unauthenticated:
-        principal = None  # cached too: the authorizer never denies, so a wrong key is an answer like any
+        return None  # never kept: a key created a moment later must work at once
     ttl = config.auth_cache_seconds()
     if ttl > 0:
         with _lock:
