@@ -172,11 +172,16 @@ def _serve(args: argparse.Namespace, extra: list[str]) -> int:
 
     # Libraries warn only; the runtime's access log and handler tracebacks show.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)-7s %(message)s", datefmt="%H:%M:%S")
+    for handler in logging.getLogger().handlers:  # the product's records have their own line (--verbose: JSON)
+        handler.addFilter(lambda record: record.name.partition(".")[0] != "automations")
     logging.getLogger(LOGGER_NAME).setLevel(logging.INFO)
     runtime = LocalRuntime(template_path=args.template, port=args.port, host=args.host,
                            data_dir=None if args.ephemeral else args.data_dir, output=_output(args, readable=True))
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Ctrl-C stops serve even when it was started with SIGINT ignored (a background job of a
+    # script inherits that), as SIGTERM does.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: stopping.set())
     runtime.start()
     try:
         print(f"Automations local runtime at {runtime.base_url}", flush=True)

@@ -93,7 +93,9 @@ class Migrations:
                 return "pending", changed
             state["steps"] += 1
             if state["done"]:
-                _log.info("migration %s finished: %d items", migration.name, state["migrated"])
+                # a new table's migrations finish with nothing to do: not news
+                _log.log(logging.INFO if state["migrated"] else logging.DEBUG, "migration %s finished: %d items",
+                         migration.name, state["migrated"])
                 self._finished(migration.name)
                 return "finished", changed
             account = state["account"]
