@@ -396,3 +396,23 @@ def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services
         item, ("tags_counted",), {"data": {"S": item["data"]["S"].replace('"c"', '"d"')}})
     assert not store.count_tags(read) and store.count_tags(written)  # counted as it is now, not as read
     assert dict(services.tickets.tags(account.id)) == {"b": 1, "d": 1}
+
+
+def test_an_unreadable_old_user_or_ticket_is_left_alone_and_the_migrations_finish(services):
+    account = services.accounts.create_account("Acme", "owner@acme.test")[0]
+    users = [services.users.create(account.id, {"name": f"U{n}", "role": "agent"}) for n in range(2)]
+    tickets = [services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi", "tags": ["x"],
+                                                    "requester": {"email": "r@example.com"}})[0] for n in range(2)]
+    _before("USER#", account.id, "GSI1PK", "GSI1SK")
+    _before("TICKET#", account.id, "tags_counted")
+    _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")
+    _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
+    [user_item] = _items(SK=f"USER#{users[0].id:012d}")
+    _rewrite(user_item, {**user_item, "role": {"S": "emperor"}})
+    [ticket_item] = _items(SK=f"TICKET#{tickets[0].id:012d}")
+    _rewrite(ticket_item, {**ticket_item, "data": {"S": "{nope"}})
+    unmigrated(migration_state.USER_ROLE_INDEX, migration_state.TICKET_TAG_COUNTS)
+    ran = _migrate(services)
+    assert {migration_state.USER_ROLE_INDEX, migration_state.TICKET_TAG_COUNTS} <= set(ran["finished"])
+    assert _by_role(services, account.id)["agent"] == ([users[1].id], 1)
+    assert dict(services.tickets.tags(account.id)) == {"x": 1}

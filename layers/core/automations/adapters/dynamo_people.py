@@ -27,12 +27,14 @@ conditional write, so two concurrent replacements cannot interleave into a mix o
 holds at most MAX_GROUP_MEMBERS ids, a few KB."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from automations.adapters import migration_state
+from automations.adapters.records import read_all
 from automations.adapters.dynamo_contacts import NumberedDocuments, dated
 from automations.adapters.dynamo_tickets import AccountTable
 from automations.adapters.table import number, text
@@ -137,10 +139,13 @@ class DynamoUserStore(AccountTable):
     def index_role(self, item: dict[str, Any]) -> bool:
         """Give a user's item stored before the role index its role keys and count it, in one
         transaction conditional on its version and the keys' absence; whether it did (False: it
-        has them, or changed or was deleted meanwhile)."""
+        has them, or changed or was deleted meanwhile, or is unreadable: logged and counted, left as it is)."""
         if "GSI1PK" in item:
             return False
-        user = self._user(item["PK"]["S"].removeprefix("ACCOUNT#"), item)
+        readable = read_all([item], functools.partial(self._user, item["PK"]["S"].removeprefix("ACCOUNT#")), "user")
+        if not readable:
+            return False
+        [user] = readable
         check = self._version_check(user, indexed=False)
         keys = {":pk": text(_role_family(user.account_id, user.role)), ":sk": text(f"{user.id:012d}")}
         try:

@@ -22,6 +22,7 @@ reads whether it is marked, and an unmarked one counts its new tags from nothing
 (conditional on the mark's absence, so the migration and the write never both count it)."""
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from automations.adapters import migration_state
 from automations.adapters.aws import has_code
-from automations.adapters.records import READ_ERRORS
+from automations.adapters.records import READ_ERRORS, read_all
 from automations.adapters.shards import TICKET_INDEX_SHARDS, merged_items, shard_of
 from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import now, sortable
@@ -224,11 +225,14 @@ class DynamoTicketStore(AccountTable):
     def count_tags(self, item: dict[str, Any]) -> bool:
         """Count the tags of a live ticket's item written before the counters and mark it, in one
         transaction conditional on its version and the mark's absence; whether it did (False: marked,
-        changed or deleted meanwhile)."""
+        changed or deleted meanwhile, or unreadable: logged and counted, left as it is)."""
         if TAGS_COUNTED in item:
             return False
         account_id = item["PK"]["S"].removeprefix("ACCOUNT#")
-        ticket = self._from_item(account_id, item)
+        readable = read_all([item], functools.partial(self._from_item, account_id), "ticket")
+        if not readable:
+            return False
+        [ticket] = readable
         check = self._version_check(ticket, counted=False)
         try:
             self._transact([
