@@ -1,7 +1,7 @@
 """zenpy's users and tags APIs work unchanged against the local runtime, as zenpy's own users
 tests drive them: end-users made with a name only, single and bulk create, update and delete
-(bulk ones through job statuses), create_or_update, searches, the incremental user export, and
-the account's tags."""
+(bulk ones through job statuses), create_or_update (one, and many through a job status),
+searches, the incremental user export, and the account's tags."""
 import pytest
 from test_zenpy_tickets import finished, zendesk  # noqa: F401 - zendesk: a zenpy client for a fresh account
 from zenpy.lib.api_objects import Ticket, User
@@ -56,6 +56,21 @@ def test_external_ids_create_or_update_and_searches(zendesk):
     assert zendesk.users(id=other.id).name == "By ext"
     assert finished(zendesk, zendesk.users.delete_by_external_id([User(external_id="crm-2")])).status == "completed"
     assert list(zendesk.users.search(external_id="crm-2")) == []
+
+
+def test_create_or_update_many_through_a_job_status(zendesk):
+    known = zendesk.users.create_or_update(User(name="Known", external_id="crm-7"))
+    mailed = zendesk.users.create_or_update(User(name="Mailed", email="mailed@x.test"))
+    job = zendesk.users.create_or_update([User(name="Known again", external_id="crm-7"),  # a list: the bulk endpoint
+                                          User(name="Mailed again", email="MAILED@x.test"),
+                                          User(name="New", email="new@x.test")])
+    done = finished(zendesk, job)
+    assert done.status == "completed"
+    results = sorted(done.results, key=lambda r: r.index)
+    assert [(r.action, r.status) for r in results] == [("update", "Updated"), ("update", "Updated"),
+                                                       ("create", "Created")]
+    assert [r.id for r in results[:2]] == [known.id, mailed.id]
+    assert [zendesk.users(id=r.id).name for r in results] == ["Known again", "Mailed again", "New"]
 
 
 def test_the_incremental_user_export_both_ways(zendesk, clock):

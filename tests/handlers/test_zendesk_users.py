@@ -134,7 +134,8 @@ def test_bad_json_and_media_type(auth):
                raw_body="{nope")
     assert (got[0], got[2]["error"]) == (400, "InvalidJSON")
     for function, path in (("zendesk_create_or_update_user", "/api/v2/users/create_or_update.json"),
-                           ("zendesk_create_many_users", "/api/v2/users/create_many.json")):
+                           ("zendesk_create_many_users", "/api/v2/users/create_many.json"),
+                           ("zendesk_create_or_update_many_users", "/api/v2/users/create_or_update_many.json")):
         got = call(function, "POST", path, auth, raw_body="[")
         assert (got[0], got[2]["error"]) == (400, "InvalidJSON")
 
@@ -284,6 +285,31 @@ def test_bulk_create_update_and_delete_through_job_statuses(aws, auth):
     assert [show(auth, str(i))[0] for i in ids] == [404, 404, 404, 404]
 
 
+def create_or_update_many(auth, users, path="/api/v2/users/create_or_update_many.json"):
+    return call("zendesk_create_or_update_many_users", "POST", path, auth, body={"users": users})
+
+
+def test_bulk_create_or_update_finds_each_by_external_id_then_email_through_job_statuses(aws, auth):
+    by_external = create_or_update(auth, {"name": "Ext", "external_id": "E-1", "email": "ext@x.test"})[2]["user"]
+    by_email = create_or_update(auth, {"name": "Mail", "email": "mail@x.test"})[2]["user"]
+    done = finished(aws, auth, create_or_update_many(auth, [
+        {"external_id": "E-1", "name": "Ext again"}, {"email": "MAIL@x.test", "name": "Mail again"},
+        {"name": "Fresh", "email": "fresh@x.test"}, {"name": ""}, "not a user",
+        {"external_id": "E-1", "email": "mail@x.test", "name": "X"},  # the external id decides: its email is taken
+        {"name": "Ext by mail", "external_id": "E-2", "email": "ext@x.test"}],  # no such external id: by email
+        path="/api/v2/users/create_or_update_many"))
+    results = sorted(done["results"], key=lambda r: r["index"])
+    assert done["status"] == "completed" and done["total"] == 7
+    assert [(r["index"], r["action"], r["status"]) for r in results if r["success"]] == [
+        (0, "update", "Updated"), (1, "update", "Updated"), (2, "create", "Created"), (6, "update", "Updated")]
+    assert [r["id"] for r in results[:2]] + [results[6]["id"]] == [by_external["id"], by_email["id"], by_external["id"]]
+    assert [(r["success"], r.get("error")) for r in results[3:6]] == [(False, "UserCreateOrUpdateFailed")] * 3
+    assert "Name" in results[3]["details"] and "mail@x.test" in results[5]["details"]
+    assert [show(auth, str(r["id"]))[2]["user"]["name"] for r in results[1:3]] == ["Mail again", "Fresh"]
+    assert show(auth, str(by_external["id"]))[2]["user"]["external_id"] == "E-2"
+    assert [u["id"] for u in search(auth, query="email:fresh@x.test")[2]["users"]] == [results[2]["id"]]
+
+
 def test_a_job_run_again_does_each_item_once(aws, account, auth):
     from automations.bootstrap import services
 
@@ -298,11 +324,41 @@ def test_a_job_run_again_does_each_item_once(aws, account, auth):
     assert [u["name"] for u in search(auth, query="once")[2]["users"]] == ["Once"]
 
 
+def test_a_create_or_update_job_stopped_after_a_change_does_it_once_when_run_again(aws, account, auth, monkeypatch):
+    from automations.bootstrap import services
+
+    answer = create_or_update_many(auth, [{"name": "Nameonly"}, {"name": "Ext", "external_id": "E-9"}])
+    job_id, bulk_jobs = answer[2]["job_status"]["id"], services().bulk_jobs
+
+    def crash(*_):
+        raise RuntimeError("the worker stops after the change committed")
+
+    monkeypatch.setattr(bulk_jobs._jobs, "record", crash)
+    with pytest.raises(RuntimeError):
+        bulk_jobs.work(account[0].id, job_id, has_time=lambda: True, last_attempt=False)
+    monkeypatch.undo()
+    work(aws)  # its message, delivered again
+    results = job_status(auth, job_id)[2]["job_status"]["results"]
+    assert [(r["action"], r["status"]) for r in results] == [("create", "Created")] * 2
+    assert [u["id"] for u in search(auth, query="nameonly")[2]["users"]] == [results[0]["id"]]
+    assert [u["id"] for u in search(auth, query="external_id:E-9")[2]["users"]] == [results[1]["id"]]
+
+
 @pytest.mark.parametrize("function, method, path, query, body, error", [
     ("zendesk_create_many_users", "POST", "create_many", None, {"users": [{"name": "x"}] * 101}, "TooManyValues"),
     ("zendesk_create_many_users", "POST", "create_many", None, {"users": "x"}, "RecordInvalid"),
     ("zendesk_create_many_users", "POST", "create_many", None, {"user": {}}, "ParameterMissing"),
     ("zendesk_create_many_users", "POST", "create_many", None, {"users": [{"name": "x" * 200_000}]}, "RecordInvalid"),
+    ("zendesk_create_or_update_many_users", "POST", "create_or_update_many", None, {"users": [{"name": "x"}] * 101},
+     "TooManyValues"),
+    ("zendesk_create_or_update_many_users", "POST", "create_or_update_many", None, {"users": {"name": "x"}},
+     "RecordInvalid"),
+    ("zendesk_create_or_update_many_users", "POST", "create_or_update_many", None, {"user": {"name": "x"}},
+     "ParameterMissing"),
+    ("zendesk_create_or_update_many_users", "POST", "create_or_update_many", None, [{"name": "x"}],
+     "ParameterMissing"),
+    ("zendesk_create_or_update_many_users", "POST", "create_or_update_many", None,
+     {"users": [{"name": "x" * 200_000}]}, "RecordInvalid"),
     ("zendesk_update_many_users", "PUT", "update_many", None, {"users": [{"name": "no id"}]}, "RecordInvalid"),
     ("zendesk_update_many_users", "PUT", "update_many", None, {"users": [{"id": "7"}]}, "RecordInvalid"),
     ("zendesk_update_many_users", "PUT", "update_many", None, {"users": [{"id": 1}] * 101}, "TooManyValues"),

@@ -257,3 +257,162 @@ def test_the_deploy_step_and_the_command_run_what_is_pending(env, capsys, monkey
     assert cli.main(["migrate"]) == 0
     out = capsys.readouterr().out
     assert f"finished: {migration_state.AUTOMATION_TRIGGERS}" in out and "pending" not in out.split("finished")[1]
+
+
+def _before(prefix, account_id, *gone):
+    """The account's items whose SK starts with ``prefix`` rewritten without the attributes ``gone``."""
+    for item in _old(account_id, prefix):
+        _rewrite(item, {k: v for k, v in item.items() if k not in gone})
+
+
+def _forget_counts(partition_prefix, sort_prefix=""):
+    """The counters of before a count existed: none."""
+    for item in _items(PK=partition_prefix, SK=sort_prefix):
+        _db().delete_item(TableName=config.table_name(), Key={"PK": item["PK"], "SK": item["SK"]})
+
+
+def _by_role(services, account_id):
+    """Each role's users as listed through the role index, and the count the listing gives."""
+    listed = {}
+    for role in ("end-user", "agent"):
+        page = services.users.list_page(account_id, 1, 100, roles=[role])
+        listed[role] = (sorted(u.id for u in page.items), page.count)
+    return listed
+
+
+def test_users_stored_before_the_role_index_are_listed_by_role_and_counted_once_migrated(services):
+    account = services.accounts.create_account("Acme", "owner@acme.test")[0]
+    users = [services.users.create(account.id, {"name": f"U{n}", "email": f"u{n}@acme.test",
+                                                 "role": "agent" if n < 2 else "end-user"}) for n in range(5)]
+    _before("USER#", account.id, "GSI1PK", "GSI1SK")
+    _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")
+    unmigrated(migration_state.USER_ROLE_INDEX)
+    assert _by_role(services, account.id) == {"end-user": ([], 0), "agent": ([], 0)}
+    # Before the migration runs: one old user made an agent (counted from nothing, not taken from
+    # the end-users' count it was never in), one renamed, one deleted (taken from no count).
+    services.users.update(account.id, users[2].id, {"role": "agent"})
+    services.users.update(account.id, users[3].id, {"name": "Renamed"})
+    services.users.delete(account.id, users[4].id)
+    agents = sorted(u.id for u in users[:3])
+    assert _by_role(services, account.id) == {"end-user": ([users[3].id], 1), "agent": ([users[2].id], 1)}
+    ran = _migrate(services)
+    assert migration_state.USER_ROLE_INDEX in ran["finished"]
+    owner = [u.id for u in services.users.list_page(account.id, 1, 100).items if u.id not in {x.id for x in users}]
+    expected = {"end-user": (sorted(owner + [users[3].id]), len(owner) + 1), "agent": (agents, 3)}
+    assert _by_role(services, account.id) == expected
+    unmigrated(migration_state.USER_ROLE_INDEX)  # run again: every user has its keys, none counted twice
+    assert _migrate(services)["migrated"] == 0 and _by_role(services, account.id) == expected
+
+
+def _migrated_between_read_and_write(monkeypatch, store, check, migrate, item):
+    """The migration (``migrate``) brings ``item`` over once, between a write's read of whether it
+    is in the new shape (the store's ``check``) and its write."""
+    read = getattr(store, check)
+
+    def meanwhile(old):
+        found = read(old)
+        monkeypatch.setattr(store, check, read)
+        assert migrate(item)
+        return found
+
+    monkeypatch.setattr(store, check, meanwhile)
+
+
+def _written_by_the_release_before(item, new_only, changes):
+    """The item as the migration read it in the old shape (without ``new_only``), and as the
+    release before (still serving during a deploy) rewrote it after that: ``changes``, next version."""
+    read = {k: v for k, v in item.items() if k not in new_only}
+    written = {**read, **changes, "version": {"N": str(int(read["version"]["N"]) + 1)}}
+    _rewrite(item, written)
+    return read, written
+
+
+def test_a_user_written_while_the_migration_indexes_it_is_counted_once(services, monkeypatch):
+    account = services.accounts.create_account("Acme", "owner@acme.test")[0]
+    user = services.users.create(account.id, {"name": "Ann", "email": "ann@acme.test", "role": "agent"})
+    _before("USER#", account.id, "GSI1PK", "GSI1SK")
+    _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")
+    unmigrated(migration_state.USER_ROLE_INDEX)
+    [item] = _items(SK=f"USER#{user.id:012d}")
+    store = services.users._store
+    _migrated_between_read_and_write(monkeypatch, store, "_role_indexed", store.index_role, item)
+    services.users.update(account.id, user.id, {"name": "Ann B"})  # refused, then again from a fresh read
+    monkeypatch.undo()
+    assert not store.index_role(item)  # the item it read has changed: nothing counted
+    assert _by_role(services, account.id)["agent"] == ([user.id], 1)
+    assert services.users.get(account.id, user.id).name == "Ann B"
+    [item] = _items(SK=f"USER#{user.id:012d}")
+    _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")
+    read, written = _written_by_the_release_before(item, ("GSI1PK", "GSI1SK"), {"role": {"S": "end-user"}})
+    assert not store.index_role(read) and store.index_role(written)  # counted as it is now, not as read
+    assert _by_role(services, account.id)["end-user"] == ([user.id], 1)
+
+
+def test_tickets_stored_before_the_tag_counters_are_counted_once_migrated(services):
+    account = services.accounts.create_account("Acme", "owner@acme.test")[0]
+    tickets = [services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi", "tags": ["old", f"t{n}"],
+                                                    "requester": {"email": "r@example.com"}})[0] for n in range(4)]
+    _before("TICKET#", account.id, "tags_counted")
+    _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
+    unmigrated(migration_state.TICKET_TAG_COUNTS)
+    assert services.tickets.tags(account.id) == []
+    # Before the migration runs: one old ticket's tags changed (its new tags counted from nothing,
+    # none taken from the counts it was never in), one deleted (it takes nothing from them).
+    services.tickets.update(account.id, tickets[0].id, {"tags": ["t0", "new"]})
+    services.tickets.delete(account.id, tickets[3].id)
+    assert dict(services.tickets.tags(account.id)) == {"t0": 1, "new": 1}
+    ran = _migrate(services)
+    assert migration_state.TICKET_TAG_COUNTS in ran["finished"] and ran["migrated"] == 2
+    expected = {"old": 2, "t0": 1, "new": 1, "t1": 1, "t2": 1}
+    assert dict(services.tickets.tags(account.id)) == expected
+    [listed] = services.tickets.list_page(account.id, 1, 100).items[:1]
+    assert listed.tags == ("t0", "new")  # listed as written
+    unmigrated(migration_state.TICKET_TAG_COUNTS)  # run again: every ticket is marked, none counted twice
+    assert _migrate(services)["migrated"] == 0 and dict(services.tickets.tags(account.id)) == expected
+    services.tickets.restore(account.id, [tickets[3].id])  # a restored one is counted as any restored one
+    services.tickets.update(account.id, tickets[1].id, {"tags": ["t1"]})  # a migrated one moves as any other
+    assert dict(services.tickets.tags(account.id)) == {**expected, "old": 2, "t3": 1}
+
+
+def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services, monkeypatch):
+    account = services.accounts.create_account("Acme", "owner@acme.test")[0]
+    ticket = services.tickets.create(account.id, {"subject": "T", "description": "hi", "tags": ["a"],
+                                                  "requester": {"email": "r@example.com"}})[0]
+    _before("TICKET#", account.id, "tags_counted")
+    _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
+    unmigrated(migration_state.TICKET_TAG_COUNTS)
+    [item] = _items(SK=f"TICKET#{ticket.id:012d}")
+    store = services.tickets._store
+    _migrated_between_read_and_write(monkeypatch, store, "_tags_counted", store.count_tags, item)
+    services.tickets.update(account.id, ticket.id, {"tags": ["b"]})  # refused, then again from a fresh read
+    monkeypatch.undo()
+    assert not store.count_tags(item)  # the item it read has changed: nothing counted
+    assert dict(services.tickets.tags(account.id)) == {"b": 1}
+    ticket = services.tickets.create(account.id, {"subject": "U", "description": "hi", "tags": ["c"],
+                                                  "requester": {"email": "r@example.com"}})[0]
+    [item] = _items(SK=f"TICKET#{ticket.id:012d}")
+    _forget_counts(f"ACCOUNT#{account.id}#TAGS#", "TAG#c")
+    read, written = _written_by_the_release_before(
+        item, ("tags_counted",), {"data": {"S": item["data"]["S"].replace('"c"', '"d"')}})
+    assert not store.count_tags(read) and store.count_tags(written)  # counted as it is now, not as read
+    assert dict(services.tickets.tags(account.id)) == {"b": 1, "d": 1}
+
+
+def test_an_unreadable_old_user_or_ticket_is_left_alone_and_the_migrations_finish(services):
+    account = services.accounts.create_account("Acme", "owner@acme.test")[0]
+    users = [services.users.create(account.id, {"name": f"U{n}", "role": "agent"}) for n in range(2)]
+    tickets = [services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi", "tags": ["x"],
+                                                    "requester": {"email": "r@example.com"}})[0] for n in range(2)]
+    _before("USER#", account.id, "GSI1PK", "GSI1SK")
+    _before("TICKET#", account.id, "tags_counted")
+    _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")
+    _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
+    [user_item] = _items(SK=f"USER#{users[0].id:012d}")
+    _rewrite(user_item, {**user_item, "role": {"S": "emperor"}})
+    [ticket_item] = _items(SK=f"TICKET#{tickets[0].id:012d}")
+    _rewrite(ticket_item, {**ticket_item, "data": {"S": "{nope"}})
+    unmigrated(migration_state.USER_ROLE_INDEX, migration_state.TICKET_TAG_COUNTS)
+    ran = _migrate(services)
+    assert {migration_state.USER_ROLE_INDEX, migration_state.TICKET_TAG_COUNTS} <= set(ran["finished"])
+    assert _by_role(services, account.id)["agent"] == ([users[1].id], 1)
+    assert dict(services.tickets.tags(account.id)) == {"x": 1}

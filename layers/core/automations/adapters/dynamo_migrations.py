@@ -11,7 +11,10 @@ Each walks an account's partition (PK=ACCOUNT#<a>) a page at a time, from the ke
   get the keys of the incremental export and of the audit list;
 - TICKET_INDEX_SHARDED: those keys, where still unsharded (ACCOUNT#<a>#TICKET_UPDATES, #AUDITS),
   to their shards;
-- AUTOMATION_TRIGGERS: active automations saved before the trigger index get its keys.
+- AUTOMATION_TRIGGERS: active automations saved before the trigger index get its keys;
+- USER_ROLE_INDEX: users stored before the role index get its GSI1 keys and are counted;
+- TICKET_TAG_COUNTS: live tickets stored before the tag counters get their tags counted and the
+  mark that says so (deleted tickets are not counted).
 
 Every change is conditional on the item's old shape (or a move that leaves one item), so a page
 done twice, or by two runners, changes nothing twice. The state of each is one item,
@@ -30,6 +33,7 @@ from automations.adapters.aws import has_code
 from automations.adapters.dynamo import DynamoAutomationStore, automation_from_document
 from automations.adapters.dynamo_contacts import DynamoGroupStore
 from automations.adapters.dynamo_deliveries import resharded_delivery
+from automations.adapters.dynamo_people import DynamoUserStore
 from automations.adapters.dynamo_runs import resharded_run
 from automations.adapters.dynamo_tickets import DynamoTicketStore, ticket_index_key
 from automations.adapters.table import Table, number, text
@@ -206,8 +210,30 @@ class AutomationTriggers(_AccountItems):
         return True
 
 
+class _BroughtByStore(_AccountItems):
+    """A family whose store brings an item of before to the current shape (its method ``brings``)."""
+
+    store: Callable[[Any, str], Any]
+    brings = ""
+
+    def __init__(self, client, table: str) -> None:
+        super().__init__(client, table)
+        self.migrate = getattr(self.store(client, table), self.brings)
+
+
+class UserRoleIndex(_BroughtByStore):
+    name, prefix, store, brings = migration_state.USER_ROLE_INDEX, "USER#", DynamoUserStore, "index_role"
+    about = "users stored before the role index: its GSI1 keys, and their role's count"
+
+
+class TicketTagCounts(_BroughtByStore):
+    name, prefix, store, brings = migration_state.TICKET_TAG_COUNTS, "TICKET#", DynamoTicketStore, "count_tags"
+    about = "live tickets stored before the tag counters: their tags counted, and marked so"
+
+
 MIGRATIONS: tuple[Callable[[Any, str], Any], ...] = (
-    RunsSharded, DeliveriesSharded, MembershipsSharded, TicketIndexKeys, TicketIndexSharded, AutomationTriggers)
+    RunsSharded, DeliveriesSharded, MembershipsSharded, TicketIndexKeys, TicketIndexSharded, AutomationTriggers,
+    UserRoleIndex, TicketTagCounts)
 
 
 def migrations(client, table: str) -> list[Any]:

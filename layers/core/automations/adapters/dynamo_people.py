@@ -15,7 +15,11 @@
 A user, its guards, its words and its role's count are written in one transaction, so an email
 or external id is never claimed twice, a search never finds a word of a name the user no longer
 has, and the counts follow every write. The counts are sharded by user id so that concurrent
-creates seldom meet on one item (transactions on one item cancel each other).
+creates seldom meet on one item (transactions on one item cancel each other). A user stored
+before the role index has no GSI1 keys and is not counted (the migration USER_ROLE_INDEX gives it
+both); until it has finished, a write of a user reads whether it has them, and one without is
+counted from nothing (conditional on their absence, so the migration and the write never both
+count it).
 
 An agent group's members live in the group item rather than in one item per member: "the members
 of group g" is then one GetItem, and replacing a membership (PATCH ``user_ids``) is one
@@ -23,11 +27,14 @@ conditional write, so two concurrent replacements cannot interleave into a mix o
 holds at most MAX_GROUP_MEMBERS ids, a few KB."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from automations.adapters import migration_state
+from automations.adapters.records import read_all
 from automations.adapters.dynamo_contacts import NumberedDocuments, dated
 from automations.adapters.dynamo_tickets import AccountTable
 from automations.adapters.table import number, text
@@ -112,10 +119,44 @@ class DynamoUserStore(AccountTable):
             return [("word", {"Put": {"TableName": self._table, "Item": {**k, "user_id": number(user.id)}}}) for k in keys]
         return [("word", {"Delete": {"TableName": self._table, "Key": k}}) for k in keys]
 
-    def _version_check(self, user: User) -> dict[str, Any]:
+    def _version_check(self, user: User, indexed: bool = True) -> dict[str, Any]:
+        """The condition of a write of ``user`` read at its version, with its role keys (``indexed``) or not."""
+        unindexed = "" if indexed else " AND attribute_not_exists(GSI1PK)"
         if user.version == 0:  # stored before users had versions
-            return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(version)"}
-        return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": number(user.version)}}
+            return {"ConditionExpression": "attribute_exists(PK) AND attribute_not_exists(version)" + unindexed}
+        return {"ConditionExpression": "version = :v" + unindexed, "ExpressionAttributeValues": {":v": number(user.version)}}
+
+    def _role_indexed(self, user: User) -> bool:
+        """Whether ``user`` has its role keys and is counted: always once the migration that gives
+        them to the users of before has finished; else as its item says (a changed item: the write
+        conditional on its version fails anyway)."""
+        if migration_state.finished(self._db, self._table, migration_state.USER_ROLE_INDEX):
+            return True
+        item = self._db.get_item(TableName=self._table, Key=self._key(user.account_id, user.id),
+                                 ConsistentRead=True, ProjectionExpression="version, GSI1PK").get("Item")
+        return not item or "GSI1PK" in item or int(item.get("version", {"N": "0"})["N"]) != user.version
+
+    def index_role(self, item: dict[str, Any]) -> bool:
+        """Give a user's item stored before the role index its role keys and count it, in one
+        transaction conditional on its version and the keys' absence; whether it did (False: it
+        has them, or changed or was deleted meanwhile, or is unreadable: logged and counted, left as it is)."""
+        if "GSI1PK" in item:
+            return False
+        readable = read_all([item], functools.partial(self._user, item["PK"]["S"].removeprefix("ACCOUNT#")), "user")
+        if not readable:
+            return False
+        [user] = readable
+        check = self._version_check(user, indexed=False)
+        keys = {":pk": text(_role_family(user.account_id, user.role)), ":sk": text(f"{user.id:012d}")}
+        try:
+            self._transact([
+                ("user", {"Update": {"TableName": self._table, "Key": self._key(user.account_id, user.id),
+                                     "UpdateExpression": "SET GSI1PK = :pk, GSI1SK = :sk", **check,
+                                     "ExpressionAttributeValues": {**check.get("ExpressionAttributeValues", {}), **keys}}}),
+                self._count(user, {user.role: 1})])
+        except StaleWrite:
+            return False
+        return True
 
     def _count(self, user: User, deltas: dict[Role, int]) -> tuple[str, dict[str, Any]]:
         """Move the counts of the user's shard by ``deltas`` (per role)."""
@@ -234,7 +275,8 @@ class DynamoUserStore(AccountTable):
     def replace(self, old: User, new: User, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> User:
         """Swap ``old`` (at its version) for ``new``, moving the guards and words that change;
         StaleWrite names what failed ("user": changed meanwhile; "email"/"external_id": taken)."""
-        put = {"TableName": self._table, "Item": self._item(new, old.version + 1), **self._version_check(old)}
+        indexed = self._role_indexed(old)
+        put = {"TableName": self._table, "Item": self._item(new, old.version + 1), **self._version_check(old, indexed)}
         items = [*also, ("user", {"Put": put})]
         before, after = self._claims(old), self._claims(new)
         for kind in ("email", "external_id"):
@@ -246,7 +288,9 @@ class DynamoUserStore(AccountTable):
         old_words, new_words = name_words(old.name), name_words(new.name)
         items += self._words(old, [w for w in old_words if w not in new_words], put=False)
         items += self._words(new, [w for w in new_words if w not in old_words], put=True)
-        if old.role is not new.role:
+        if not indexed:
+            items.append(self._count(new, {new.role: 1}))
+        elif old.role is not new.role:
             items.append(self._count(new, {old.role: -1, new.role: 1}))
         self._transact(items)
         return replace(new, version=old.version + 1)
@@ -257,12 +301,13 @@ class DynamoUserStore(AccountTable):
         gone = {**self._item(replace(user, updated_at=deleted_at), user.version),
                 **self._key(user.account_id, user.id, "DELETED_USER#"), "deleted_at": text(deleted_at.isoformat())}
         del gone["GSI1PK"], gone["GSI1SK"]  # out of its role's users
+        indexed = self._role_indexed(user)
         self._transact([
             *also,
             ("user", {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id),
-                                 **self._version_check(user)}}),
+                                 **self._version_check(user, indexed)}}),
             ("deleted", {"Put": {"TableName": self._table, "Item": gone}}),
             *[("user", self._release(user, kind, value)[1]) for kind, value in self._claims(user).items()],
             *self._words(user, name_words(user.name), put=False),
-            self._count(user, {user.role: -1}),
+            *([self._count(user, {user.role: -1})] if indexed else []),
         ])

@@ -15,9 +15,14 @@ shards tickets: PK=ACCOUNT#<account>#TAGS#<shard of the ticket>, SK=TAG#<tag>, `
 Every write that adds a tag to a ticket or takes one away (create, update, sweep firing, delete,
 restore) moves the counters of those tags in the ticket's own transaction, so they follow ticket
 versions exactly (a write that loses its race moves nothing); each counter is written only by its
-shard's tickets, so a popular tag's writes spread over SWEEP_SHARDS partitions."""
+shard's tickets, so a popular tag's writes spread over SWEEP_SHARDS partitions. A live ticket's
+item carries TAGS_COUNTED once its tags are counted: tickets written before the counters are not
+(the migration TICKET_TAG_COUNTS counts and marks them); until it has finished, a write of a ticket
+reads whether it is marked, and an unmarked one counts its new tags from nothing and is marked
+(conditional on the mark's absence, so the migration and the write never both count it)."""
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -29,7 +34,7 @@ from botocore.exceptions import ClientError
 
 from automations.adapters import migration_state
 from automations.adapters.aws import has_code
-from automations.adapters.records import READ_ERRORS
+from automations.adapters.records import READ_ERRORS, read_all
 from automations.adapters.shards import TICKET_INDEX_SHARDS, merged_items, shard_of
 from automations.adapters.table import Table, document, failed_checks, number, text
 from automations.clock import now, sortable
@@ -45,6 +50,7 @@ _TICKET_COUNT = "COUNT#TICKETS"
 _DELETED_COUNT = "COUNT#DELETED_TICKETS"
 T = TypeVar("T")
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
+TAGS_COUNTED = "tags_counted"  # on a live ticket's item: its tags are in the counters
 
 
 def ticket_to_document(t: Ticket) -> dict[str, Any]:
@@ -200,6 +206,45 @@ class DynamoTicketStore(AccountTable):
                 "Key": {"PK": text(f"ACCOUNT#{account_id}#TAGS#{shard}"), "SK": text(f"TAG#{tag}")},
                 "ExpressionAttributeValues": {":d": number(delta)}}
 
+    def _tags_counted(self, ticket: Ticket) -> bool:
+        """Whether ``ticket``'s tags are in the counters: always once the migration that counts
+        the tickets of before has finished; else as its item says (a changed item: the write
+        conditional on its version fails anyway)."""
+        if migration_state.finished(self._db, self._table, migration_state.TICKET_TAG_COUNTS):
+            return True
+        item = self._db.get_item(TableName=self._table, Key=self._key(ticket.account_id, ticket.id),
+                                 ConsistentRead=True, ProjectionExpression=f"version, {TAGS_COUNTED}").get("Item")
+        return not item or TAGS_COUNTED in item or int(item["version"]["N"]) != ticket.version
+
+    @staticmethod
+    def _version_check(ticket: Ticket, counted: bool) -> dict[str, Any]:
+        """The condition of a write of ``ticket`` read at its version, marked (``counted``) or not."""
+        return {"ConditionExpression": "version = :v" + ("" if counted else f" AND attribute_not_exists({TAGS_COUNTED})"),
+                "ExpressionAttributeValues": {":v": number(ticket.version)}}
+
+    def count_tags(self, item: dict[str, Any]) -> bool:
+        """Count the tags of a live ticket's item written before the counters and mark it, in one
+        transaction conditional on its version and the mark's absence; whether it did (False: marked,
+        changed or deleted meanwhile, or unreadable: logged and counted, left as it is)."""
+        if TAGS_COUNTED in item:
+            return False
+        account_id = item["PK"]["S"].removeprefix("ACCOUNT#")
+        readable = read_all([item], functools.partial(self._from_item, account_id), "ticket")
+        if not readable:
+            return False
+        [ticket] = readable
+        check = self._version_check(ticket, counted=False)
+        try:
+            self._transact([
+                ("ticket", {"Update": {"TableName": self._table, "Key": self._key(account_id, ticket.id),
+                                       "UpdateExpression": f"SET {TAGS_COUNTED} = :yes", **check,
+                                       "ExpressionAttributeValues": {**check["ExpressionAttributeValues"],
+                                                                     ":yes": {"BOOL": True}}}}),
+                *self._tag_counts(account_id, ticket.id, (), ticket.tags)])
+        except StaleWrite:
+            return False
+        return True
+
     def tag_counts(self, account_id: str) -> dict[str, int]:
         """How many of the account's tickets (deleted ones not) carry each tag, every shard summed."""
         counts: dict[str, int] = {}
@@ -233,7 +278,8 @@ class DynamoTicketStore(AccountTable):
                 for partition in partitions]
 
     def _item(self, t: Ticket, version: int) -> dict[str, Any]:
-        item = {**self._key(t.account_id, t.id), "data": document(ticket_to_document(t)), "version": number(version)}
+        item = {**self._key(t.account_id, t.id), "data": document(ticket_to_document(t)), "version": number(version),
+                TAGS_COUNTED: {"BOOL": True}}
         if t.updated_at is not None:
             item.update(self.updates_keys(t.account_id, t.id, t.updated_at))
         if t.status != "closed":
@@ -415,12 +461,12 @@ class DynamoTicketStore(AccountTable):
         same transaction. Each audit is one version, as audit ids are derived from versions:
         ``new`` is stored at ``old.version + len(audits)`` (one more at least)."""
         version = old.version + max(1, len(audits))
+        counted = self._tags_counted(old)
         return [
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(new, version),
-                                "ConditionExpression": "version = :v",
-                                "ExpressionAttributeValues": {":v": number(old.version)}}}),
+                                **self._version_check(old, counted)}}),
             *[("audit", self._audit_put(new.account_id, audit)) for audit in audits],
-            *self._tag_counts(new.account_id, new.id, old.tags, new.tags),
+            *self._tag_counts(new.account_id, new.id, old.tags if counted else (), new.tags),
         ]
 
     def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
@@ -441,18 +487,18 @@ class DynamoTicketStore(AccountTable):
         deleted_at = deleted_at or now()
         item = {**self._item(ticket, ticket.version), **self._deleted_key(ticket.account_id, ticket.id),
                 **self.updates_keys(ticket.account_id, ticket.id, deleted_at), "deleted_at": text(deleted_at.isoformat())}
-        for index in ("SWEEP_PK", "SWEEP_SK"):
-            item.pop(index, None)
+        for name in ("SWEEP_PK", "SWEEP_SK", TAGS_COUNTED):  # out of the sweep and the counts
+            item.pop(name, None)
         if actor_id is not None:
             item["actor_id"] = number(actor_id)
+        counted = self._tags_counted(ticket)
         self._transact([
             *also,
             ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
-                                   "ConditionExpression": "version = :v",
-                                   "ExpressionAttributeValues": {":v": number(ticket.version)}}}),
+                                   **self._version_check(ticket, counted)}}),
             ("deleted", {"Put": {"TableName": self._table, "Item": item}}),
             *self._counts(ticket.account_id, -1, 1),
-            *self._tag_counts(ticket.account_id, ticket.id, ticket.tags, ()),
+            *self._tag_counts(ticket.account_id, ticket.id, ticket.tags if counted else (), ()),
         ])
 
     def restore(self, deleted: DeletedTicket) -> None:

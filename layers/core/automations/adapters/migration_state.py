@@ -18,6 +18,8 @@ MEMBERSHIPS_SHARDED = "003-memberships-sharded"  # ACCOUNT#<a>, MEMBER#<KIND>#<i
 TICKET_INDEX_KEYS = "004-ticket-index-keys"  # tickets and audits written before GSI2 listed them
 TICKET_INDEX_SHARDED = "005-ticket-index-sharded"  # ACCOUNT#<a>#TICKET_UPDATES / #AUDITS -> ...#<shard>
 AUTOMATION_TRIGGERS = "006-automation-triggers"  # active automations indexed by what starts them (GSI2)
+USER_ROLE_INDEX = "007-user-role-index"  # users stored before GSI1 listed them by role, and their counts
+TICKET_TAG_COUNTS = "008-ticket-tag-counts"  # live tickets stored before their tags were counted
 
 RECHECK_S = 60.0  # how stale a process's "unfinished" may be
 _known: dict[tuple[str, str], float | bool] = {}  # (table, name) -> True, or when "unfinished" was read

@@ -10,7 +10,8 @@ from datetime import datetime
 from typing import Any
 
 QUEUED, WORKING, COMPLETED, FAILED = "queued", "working", "completed", "failed"
-ACTIONS = ("create", "update", "delete", "purge")  # purge: a deleted ticket, for good
+# purge: a deleted ticket, for good; create_or_update: each user item is one or the other (its result says which)
+ACTIONS = ("create", "update", "delete", "purge", "create_or_update")
 SUBJECTS = ("ticket", "user")
 MAX_ITEMS = 100  # Zendesk's bulk limit
 _DONE = {"create": "Created", "update": "Updated", "delete": "Deleted", "purge": "Deleted"}

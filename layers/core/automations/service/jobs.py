@@ -26,7 +26,7 @@ from automations.service.tickets import MAX_TICKET_BYTES, TicketService
 log = logging.getLogger(__name__)
 CREATE_TOGETHER = 100  # a job's ticket creates handed to the ticket service at once (it writes them in groups)
 _ERRORS = {"create": "{}CreateFailed", "update": "{}UpdateFailed", "delete": "{}DeleteFailed",
-           "purge": "{}DeleteFailed"}
+           "purge": "{}DeleteFailed", "create_or_update": "{}CreateOrUpdateFailed"}
 
 
 class BulkJobService:
@@ -74,6 +74,14 @@ class BulkJobService:
         items = _bounded_list(users, "users")
         ids = self._users.reserve_ids(account_id, len(items)) if items else range(0)
         return self._start(account_id, "create", author_email,
+                           [{"id": user_id, "user": u} for user_id, u in zip(ids, items)], subject="user")
+
+    def create_or_update_users(self, account_id: str, users: Any, author_email: str) -> Job:
+        """``users``: user objects, each updating the user with its external_id, else its email, or
+        else created (under an id reserved now), checked when its turn comes."""
+        items = _bounded_list(users, "users")
+        ids = self._users.reserve_ids(account_id, len(items)) if items else range(0)
+        return self._start(account_id, "create_or_update", author_email,
                            [{"id": user_id, "user": u} for user_id, u in zip(ids, items)], subject="user")
 
     def update_users(self, account_id: str, users: Any, author_email: str) -> Job:
@@ -181,10 +189,10 @@ class BulkJobService:
                                                         error.message or type(error).__name__))
 
     def _do(self, job: Job, item: JobItem, *, last_attempt: bool) -> None:
-        record_id = item.request.get("id")
+        record_id, action = item.request.get("id"), job.action
         try:
             if job.subject == "user":
-                record_id = self._do_user(job, item)
+                record_id, action = self._do_user(job, item)
             elif self._do_ticket(job, item):
                 return  # the result was committed with the change
         except DomainError as e:
@@ -198,11 +206,11 @@ class BulkJobService:
                                                             "The item could not be processed"))
             return
         # when the change wrote nothing (no-op), or a race made it
-        self._jobs.record(job, item.index, jobs.success(job.action, item.index, record_id))
+        self._jobs.record(job, item.index, jobs.success(action, item.index, record_id))
 
-    def _done(self, job: Job, item: JobItem, record_id: int) -> list[Any]:
-        """The item's result, to commit with its change."""
-        return [self._jobs.result_write(job, item.index, jobs.success(job.action, item.index, record_id))]
+    def _done(self, job: Job, item: JobItem, record_id: int, action: str | None = None) -> list[Any]:
+        """The item's result (``action``: the job's unless given), to commit with its change."""
+        return [self._jobs.result_write(job, item.index, jobs.success(action or job.action, item.index, record_id))]
 
     def _do_ticket(self, job: Job, item: JobItem) -> bool:
         """Do a ticket item; whether its result was committed with the change (not for an update
@@ -222,13 +230,18 @@ class BulkJobService:
             self._tickets.purge(job.account_id, ticket_id, also=also)
         return True
 
-    def _do_user(self, job: Job, item: JobItem) -> int:
-        """Do a user item; the user's id (found by its external id when named so)."""
+    def _do_user(self, job: Job, item: JobItem) -> tuple[int, str]:
+        """Do a user item; the user's id (found by its external id when named so) and what was done."""
         request = item.request
         if job.action == "create":
             self._users.create(job.account_id, request["user"], user_id=request["id"],
                                also=self._done(job, item, request["id"]))
-            return request["id"]
+            return request["id"], job.action
+        if job.action == "create_or_update":
+            user, created = self._users.create_or_update(
+                job.account_id, request["user"], user_id=request["id"],
+                also=lambda created, user_id: self._done(job, item, user_id, _created_or_updated(created)))
+            return user.id, _created_or_updated(created)
         user = (self._users.get(job.account_id, request["id"]) if request.get("id") is not None
                 else self._users.find_external(job.account_id, request["external_id"]))
         also = self._done(job, item, user.id)
@@ -236,7 +249,11 @@ class BulkJobService:
             self._users.update(job.account_id, user.id, request["user"], also=also)
         else:
             self._users.delete(job.account_id, user.id, also=also)
-        return user.id
+        return user.id, job.action
+
+
+def _created_or_updated(created: bool) -> str:
+    return "create" if created else "update"
 
 
 def _bounded_list(raw: Any, name: str) -> list[Any]:

@@ -10,7 +10,7 @@ read members through ``members``, which keeps only users who are agents now."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -288,15 +288,20 @@ class UserService:
             return stored
         raise Conflict(f"user {user_id} was changed by another request; try again")
 
-    def create_or_update(self, account_id: str, values: Any) -> tuple[User, bool]:
+    def create_or_update(self, account_id: str, values: Any, *, user_id: int | None = None,
+                         also: Callable[[bool, int], Sequence[Any]] | None = None) -> tuple[User, bool]:
         """Zendesk's create_or_update: the user with the external id given, else with the email
-        given, updated; else a new user. Whether it was created."""
+        given, updated; else a new user (``user_id``: one reserved for it). Whether it was created.
+        ``also(created, user id)``: the caller's writes, committed with the user's (a bulk job's
+        result; needs ``user_id``)."""
         for _ in range(_WRITE_ATTEMPTS):
             existing = self._identified(account_id, values)
             if existing is not None:
-                return self.update(account_id, existing.id, values), False
+                return self.update(account_id, existing.id, values,
+                                   also=also(False, existing.id) if also else ()), False
             try:
-                return self.create(account_id, values), True
+                return self.create(account_id, values, user_id=user_id,
+                                   also=also(True, user_id) if also and user_id is not None else ()), True
             except Conflict:
                 continue  # created meanwhile by another request: update it
         raise Conflict("The user is being changed by other requests; try again")
