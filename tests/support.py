@@ -198,7 +198,7 @@ def start_sweep(bootstrap) -> tuple[str, list]:
     """A sweep started and fanned out over every account at once: (its id, its tasks)."""
     from automations.service.sweep import SWEEP
 
-    coordinator = bootstrap.sweep_coordinator()
+    coordinator = bootstrap.services().sweep_coordinator
     step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")
     tasks, _ = coordinator.fan_out(step, has_time=lambda: True)
     return step.sweep_id, tasks

@@ -110,7 +110,7 @@ def test_a_run_waiting_when_moved_keeps_its_schedule_and_runs_once(env):
 
 
 def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):
-    from automations.bootstrap import deliveries
+    from automations.bootstrap import services
 
     env.rule(env.send_email())
     ann = env.contact()
@@ -127,13 +127,13 @@ def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):
     _rewrite(item, old)
     unmigrated(migration_state.DELIVERIES_SHARDED)
     sent_before = len(env.sent())  # the mail as sent before (the local outbox keeps each send)
-    assert deliveries().relay() == 1  # read from the old OUTBOX, copied to its new key, sent
-    assert deliveries().relay() == 0  # and not again
+    assert services().deliveries.relay() == 1  # read from the old OUTBOX, copied to its new key, sent
+    assert services().deliveries.relay() == 0  # and not again
     assert len(env.sent()) == sent_before + 1
     assert store.put_new(delivery).status.value == "sent"  # a retried run finds it sent: never resent
     _migrate(env.services)
     assert [i["PK"]["S"] for i in _items(SK=f"DELIVERY#{delivery.id}")] == [item["PK"]["S"]]
-    assert deliveries().relay() == 0
+    assert services().deliveries.relay() == 0
 
 
 def test_members_who_joined_before_the_sharding_are_members_and_get_their_recurring_runs(env, monkeypatch):
