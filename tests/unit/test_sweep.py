@@ -385,10 +385,11 @@ def test_a_ticket_that_cannot_be_read_fails_alone_and_is_counted(env, caplog):
     tickets = [env.ticket(status="open") for _ in range(8)]
     poison = env.ticket(status="open")
     # a stored status no ticket may have: reading it back raises
-    env.tickets._db.update_item(TableName=env.bootstrap.config.table_name(),
-                                Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
-                                UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
-                                ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
+    boto3_client("dynamodb").update_item(
+        TableName=env.bootstrap.config.table_name(),
+        Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
+        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep()
     summary = env.bootstrap.services().sweep_summary(sweep_id)
