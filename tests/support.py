@@ -194,11 +194,20 @@ def invoke(function_dir: str, event: dict[str, Any]) -> tuple[int, dict[str, str
     return response["statusCode"], response.get("headers", {}), json.loads(body) if body else None
 
 
+def ticket_store():
+    """The table's tickets as the service stores them, for what a test checks below the API."""
+    from automations import config
+    from automations.adapters.aws import client
+    from automations.adapters.dynamo_tickets import DynamoTicketStore
+
+    return DynamoTicketStore(client("dynamodb"), config.table_name())
+
+
 def start_sweep(bootstrap) -> tuple[str, list]:
     """A sweep started and fanned out over every account at once: (its id, its tasks)."""
     from automations.service.sweep import SWEEP
 
-    coordinator = bootstrap.sweep_coordinator()
+    coordinator = bootstrap.services().sweep_coordinator
     step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")
     tasks, _ = coordinator.fan_out(step, has_time=lambda: True)
     return step.sweep_id, tasks

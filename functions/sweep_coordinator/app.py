@@ -10,7 +10,7 @@ account's hourly check to the expander), and hands the rest on before time runs 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations.bootstrap import deliveries, services, sweep_coordinator
+from automations.bootstrap import services
 from automations.service.hourly import perform
 from automations.service.sweep import HOURLY_CHECK, SWEEP, FanOut
 from automations.telemetry import lambda_handler, logger
@@ -23,7 +23,7 @@ _RESERVE_MS = 20_000  # stop paging with this much time left (a page takes a few
 
 def _fan_out(record: SQSRecord, lambda_context) -> None:
     step = FanOut.from_json(record.body)
-    tasks, rest = sweep_coordinator().fan_out(
+    tasks, rest = services().sweep_coordinator.fan_out(
         step, has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
     logger.info("fan-out step done", extra={"sweep_id": step.sweep_id, "purpose": step.purpose, "tasks": len(tasks),
                                             "continued": rest is not None})
@@ -44,13 +44,14 @@ def handler(event, context):
         logger.info("migrations run", extra=migrated)
         return migrated
     if duties == UPKEEP:
-        done = perform({"hourly_check": lambda: sweep_coordinator().start(HOURLY_CHECK, invocation).sweep_id,
-                        "relay": lambda: deliveries().relay(),  # what a crash or a transient failure left unsent
+        done = perform({"hourly_check": lambda: services().sweep_coordinator.start(HOURLY_CHECK, invocation).sweep_id,
+                        # what a crash or a transient failure left unsent
+                        "relay": lambda: services().deliveries.relay(),
                         "redrive": lambda: services().run_engine.redrive(has_time=has_time),
                         "migrate": lambda: services().migrations.run(has_time=has_time)["pending"]})
         logger.info("upkeep done", extra=done)
         return {"hourly_check_id": done["hourly_check"], "relayed": done["relay"], "redriven": done["redrive"],
                 "migrations_pending": done["migrate"]}
-    done = perform({"sweep": lambda: sweep_coordinator().start(SWEEP, invocation).sweep_id})
+    done = perform({"sweep": lambda: services().sweep_coordinator.start(SWEEP, invocation).sweep_id})
     logger.info("sweep started", extra=done)
     return {"sweep_id": done["sweep"]}

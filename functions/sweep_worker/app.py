@@ -3,7 +3,7 @@ re-enqueueing the rest before the Lambda runs out of time."""
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from automations.bootstrap import sweep_queue, sweep_worker
+from automations.bootstrap import services
 from automations.service.sweep import SweepTask
 from automations.telemetry import lambda_handler, logger
 
@@ -13,10 +13,10 @@ _RESERVE_MS = 60_000  # stop paging with a minute left, so the continuation is a
 
 def _sweep(record: SQSRecord, lambda_context):
     task = SweepTask.from_json(record.body)
-    stats, rest = sweep_worker().process(
+    stats, rest = services().sweep_worker.process(
         task, has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
     if rest is not None:
-        sweep_queue().send([rest])
+        services().sweep_queue.send([rest])
     logger.info("sweep task done", extra={"account_id": task.account_id, "shard": task.shard,
                                           "continued": rest is not None, **stats.as_dict()})
 

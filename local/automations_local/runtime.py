@@ -433,7 +433,7 @@ def _sweep(runtime: LocalRuntime, request: HttpRequest) -> HttpResponse:
     if not report.drained:
         return json_response(504, {"error": f"the sweep did not finish within {timeout_s}s", "sweep_id": sweep_id,
                                    "backlog": report.backlog})
-    summary = bootstrap.sweep_summary(sweep_id)
+    summary = bootstrap.services().sweep_summary(sweep_id)
     answer = {"sweep_id": sweep_id, **{name: summary[name] for name in SWEEP_COUNTERS},
               "shards_failed": summary["shards_started"] - summary["shards_done"],
               "duration_ms": round((time.monotonic() - started) * 1000)}

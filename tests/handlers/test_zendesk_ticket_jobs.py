@@ -5,7 +5,7 @@ import os
 
 import boto3
 import pytest
-from support import basic_auth, http_event, invoke
+from support import basic_auth, http_event, invoke, ticket_store
 
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 
@@ -244,8 +244,6 @@ def delete(auth, ticket_id):
 
 
 def test_a_deleted_ticket_is_listed_restored_and_not_swept(aws, auth, account):
-    from automations.bootstrap import services
-
     a, b = create(auth, "A", status="open"), create(auth, "B")
     assert delete(auth, a["id"])[0] == 204 and show(auth, a["id"])[0] == 404
     status, _, body = deleted_tickets(auth)
@@ -254,7 +252,7 @@ def test_a_deleted_ticket_is_listed_restored_and_not_swept(aws, auth, account):
     assert (entry["id"], entry["subject"], entry["previous_state"]) == (a["id"], "A", "open")
     assert entry["actor"] == {"id": a["submitter_id"], "name": "owner"} and entry["deleted_at"].endswith("Z")
     sweepable = [t.id for shard in range(8)
-                 for t in services().tickets._store.sweepable_page(account[0].id, shard, 100, None)[0]]
+                 for t in ticket_store().sweepable_page(account[0].id, shard, 100, None)[0]]
     assert sweepable == [b["id"]]
 
     assert on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore.json")[0::2] == (200, {})
@@ -278,8 +276,6 @@ def test_restore_many_restores_those_it_finds(aws, auth):
 
 
 def test_permanent_deletion_is_a_job_and_takes_the_audits(aws, auth, account):
-    from automations.bootstrap import services
-
     a, b, live = create(auth, "A"), create(auth, "B"), create(auth, "Live")
     delete(auth, a["id"]), delete(auth, b["id"])
     assert on_deleted("zendesk_destroy_deleted_ticket", "DELETE", auth, str(live["id"]))[0::2] == (404, NOT_FOUND)
@@ -291,7 +287,7 @@ def test_permanent_deletion_is_a_job_and_takes_the_audits(aws, auth, account):
     results = job_status(auth, many["id"])[2]["job_status"]["results"]
     assert [(r["id"], r["success"]) for r in results] == [(b["id"], True), (live["id"], False)]
     assert deleted_tickets(auth)[2] == {"deleted_tickets": [], "next_page": None, "previous_page": None, "count": 0}
-    store = services().tickets._store
+    store = ticket_store()
     assert store.list_audits(account[0].id, a["id"]) == [] and store.list_audits(account[0].id, b["id"]) == []
     assert len(store.list_audits(account[0].id, live["id"])) == 1 and show(auth, live["id"])[0] == 200
     restore = on_deleted("zendesk_restore_deleted_ticket", "PUT", auth, str(a["id"]), "/restore")

@@ -66,10 +66,19 @@ def test_deleting_an_active_rule_frees_its_slot_and_fingerprint(services, accoun
     assert again.id != a.id
 
 
-def test_changing_conditions_moves_the_fingerprint(services, account):
-    a = services.automations.create(account.id, draft(1))
-    services.automations.update(account.id, a.id, AutomationChanges(actions=(Action("current_tags", "moved"),)))
+MOVED_CONDITIONS = Conditions(all=(Condition("status", "is", "open"), Condition("OPEN", "greater_than", "48")))
+
+
+@pytest.mark.parametrize("changes", [AutomationChanges(conditions=MOVED_CONDITIONS),
+                                     AutomationChanges(actions=(Action("current_tags", "moved"),))],
+                         ids=["conditions", "actions"])
+def test_changing_conditions_or_actions_moves_the_fingerprint(services, account, changes):
+    a = services.automations.update(account.id, services.automations.create(account.id, draft(1)).id, changes)
     services.automations.create(account.id, draft(1))  # the old shape is free again
+    with pytest.raises(ValidationFailed) as e:  # and the new shape is taken
+        services.automations.create(account.id, AutomationDraft(title="copy", conditions=a.conditions,
+                                                                actions=a.actions))
+    assert e.value.errors[0].message.endswith(f"already exists (id {a.id})")
 
 
 def test_timestamps_come_from_the_clock(services, account):

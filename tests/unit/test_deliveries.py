@@ -538,7 +538,7 @@ def test_texts_are_relayed_at_the_rate_the_stack_gives_sms(aws, monkeypatch):
     monkeypatch.setenv("SMS_SEND_RATE", "5")
     bootstrap.reset()
     try:
-        rates = bootstrap.deliveries()._send_rates
+        rates = bootstrap.services().deliveries._send_rates
         assert rates[Channel.SMS]() == 5.0 and Channel.EMAIL in rates
     finally:
         bootstrap.reset()

@@ -5,7 +5,7 @@ and the audit list read them merged, in the same order as from one partition."""
 from datetime import timedelta
 
 import pytest
-from support import unmigrated
+from support import ticket_store, unmigrated
 
 from automations import clock, config
 from automations.adapters import aws, migration_state
@@ -85,7 +85,7 @@ def test_ticket_changes_and_audits_spread_over_shards_and_list_as_from_one_parti
     partitions = {i["GSI2PK"]["S"] for i in items if "GSI2PK" in i and "#TICKET_UPDATES#" in i["GSI2PK"]["S"]}
     assert 2 <= len(partitions) <= TICKET_INDEX_SHARDS
     assert len({i["GSI2PK"]["S"] for i in items if "GSI2PK" in i and "#AUDITS#" in i["GSI2PK"]["S"]}) >= 2
-    store = services.tickets._store
+    store = ticket_store()
     exported, position, inclusive = [], sortable(clock.now() - timedelta(days=1)), True
     while True:
         page, more = store.updated_since(account.id, position, 5, inclusive=inclusive, max_bytes=1 << 20)

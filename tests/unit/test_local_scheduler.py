@@ -413,13 +413,13 @@ def test_tick_endpoint_fires_then_drains(runtime, project):
 
 @pytest.mark.parametrize("shards_done, status", [(3, 200), (1, 500)])
 def test_sweep_endpoint_runs_a_whole_cycle(runtime, project, monkeypatch, shards_done, status):
-    def summary(sweep_id):  # the tasks must all be done when the summary is read
+    def summary(_services, sweep_id):  # the tasks must all be done when the summary is read
         assert sweep_id == "sweep_1"
         return {"tickets_evaluated": len(project.records("Worker")), "automations_fired": 2,
                 "tickets_updated": 1, "notifications_sent": 1, "firings_failed": 1, "tickets_failed": 0,
                 "shards_started": 3, "shards_done": shards_done, "ignored": 0}
 
-    monkeypatch.setattr(bootstrap, "sweep_summary", summary, raising=False)
+    monkeypatch.setattr(bootstrap.Services, "sweep_summary", summary)
     project.clock.advance(3600)  # the hourly schedule is due: the sweep now counts as its run
     answered, answer = call(runtime, "POST", "/_local/sweep", b'{"timeout_s": 30}')
     assert answered == status, answer

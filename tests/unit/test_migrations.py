@@ -9,10 +9,11 @@ from datetime import timedelta
 import boto3
 import pytest
 import test_run_engine
-from support import unmigrated
+from support import ticket_store, unmigrated
 
 from automations import clock, config
 from automations.adapters import dynamo_migrations, migration_state
+from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.adapters.shards import shard_of
 from automations.domain import event_rules
 from automations.domain.contact_rules import ClockTime, Delay, Recurrence
@@ -110,14 +111,14 @@ def test_a_run_waiting_when_moved_keeps_its_schedule_and_runs_once(env):
 
 
 def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):
-    from automations.bootstrap import deliveries
+    from automations.bootstrap import services
 
     env.rule(env.send_email())
     ann = env.contact()
     env.join(ann)
     env.drain()
     [run] = env.runs()
-    store = env.engine._outbox
+    store = DynamoDeliveryStore(boto3.client("dynamodb"), config.table_name())
     [delivery] = [d for d in (store.get(env.account, i) for i in run.deliveries) if d.channel.value == "email"]
     [item] = _items(SK=f"DELIVERY#{delivery.id}")  # written as a crash before its send left it, before the sharding
     account_id = env.account
@@ -127,13 +128,13 @@ def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):
     _rewrite(item, old)
     unmigrated(migration_state.DELIVERIES_SHARDED)
     sent_before = len(env.sent())  # the mail as sent before (the local outbox keeps each send)
-    assert deliveries().relay() == 1  # read from the old OUTBOX, copied to its new key, sent
-    assert deliveries().relay() == 0  # and not again
+    assert services().deliveries.relay() == 1  # read from the old OUTBOX, copied to its new key, sent
+    assert services().deliveries.relay() == 0  # and not again
     assert len(env.sent()) == sent_before + 1
     assert store.put_new(delivery).status.value == "sent"  # a retried run finds it sent: never resent
     _migrate(env.services)
     assert [i["PK"]["S"] for i in _items(SK=f"DELIVERY#{delivery.id}")] == [item["PK"]["S"]]
-    assert deliveries().relay() == 0
+    assert services().deliveries.relay() == 0
 
 
 def test_members_who_joined_before_the_sharding_are_members_and_get_their_recurring_runs(env, monkeypatch):
@@ -181,7 +182,7 @@ def test_tickets_and_audits_without_index_keys_or_with_unsharded_ones_are_listed
         elif position < 4:
             _rewrite(item, {**item, "GSI2PK": {"S": item["GSI2PK"]["S"].rsplit("#", 1)[0]}})
     unmigrated(migration_state.TICKET_INDEX_KEYS, migration_state.TICKET_INDEX_SHARDED)
-    store = services.tickets._store
+    store = ticket_store()
 
     def exported():
         found, _ = store.updated_since(account.id, "2000", 100, inclusive=True, max_bytes=1 << 20)

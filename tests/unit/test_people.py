@@ -231,7 +231,7 @@ def test_sweep_notifications_reach_each_group_member_once_and_an_agent_by_id(swe
     before = len(sent_emails())
     clock.get_clock().advance(2 * 3600)
     sweep_id, tasks = start_sweep(sweep_env)
-    worker = sweep_env.sweep_worker()
+    worker = sweep_env.services().sweep_worker
     for task in tasks:
         while task is not None:
             _, task = worker.process(task, lambda: True)
@@ -244,4 +244,4 @@ def test_sweep_notifications_reach_each_group_member_once_and_an_agent_by_id(swe
         ("Again", ("bea@acme.test",), "the same group twice: one email each"),
         ("For Bea", ("bea@acme.test",), "Hi Cy Customer"),
     ])
-    assert sweep_env.sweep_summary(sweep_id)["notifications_sent"] == 5
+    assert sweep_env.services().sweep_summary(sweep_id)["notifications_sent"] == 5

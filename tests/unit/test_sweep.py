@@ -69,7 +69,7 @@ class Env:
 
     def sweep(self, worker=None, has_time=lambda: True):
         sweep_id, tasks = start_sweep(self.bootstrap)
-        worker = worker or self.bootstrap.sweep_worker()
+        worker = worker or self.bootstrap.services().sweep_worker
         for task in tasks:
             while task is not None:
                 _, task = worker.process(task, has_time)
@@ -105,13 +105,13 @@ def test_default_rule_closes_four_days_after_solved(env):
     assert run.occurrence == f"sweep:{sweep_module.cycle_of(env.clock.now())}"
     audit = env.tickets.list_audits(env.account.id, ticket.id)[-1]
     assert audit.via.source["from"] == {"id": 1, "title": "Close ticket 4 days after status is set to solved"}
-    assert env.bootstrap.sweep_summary(sweep_id) == {"tickets_evaluated": 1, "automations_fired": 1,
+    assert env.bootstrap.services().sweep_summary(sweep_id) == {"tickets_evaluated": 1, "automations_fired": 1,
                                                      "tickets_updated": 1, "notifications_sent": 0,
                                                      "firings_failed": 0, "tickets_failed": 0, "shards_started": 8,
                                                      "shards_done": 8}
     # closed tickets leave the sweep index and are never touched again
     env.clock.advance(3600)
-    assert env.bootstrap.sweep_summary(env.sweep()[0])["tickets_evaluated"] == 0
+    assert env.bootstrap.services().sweep_summary(env.sweep()[0])["tickets_evaluated"] == 0
 
 
 def test_a_cycles_summary_is_kept_in_parts_so_no_one_key_takes_every_tasks_write(env):
@@ -131,8 +131,8 @@ def test_a_cycles_summary_is_kept_in_parts_so_no_one_key_takes_every_tasks_write
     items = Table(boto3_client("dynamodb"), env.bootstrap.config.table_name()).batch_get(
         [summary_key(sweep_id, shard) for shard in range(SUMMARY_SHARDS)])
     assert len(items) > 1  # 8 shard tasks and the coordinator's page, spread over the parts
-    assert sum_summary_parts(items) == env.bootstrap.sweep_summary(sweep_id)
-    assert env.bootstrap.sweep_summary(sweep_id)["shards_done"] == 8
+    assert sum_summary_parts(items) == env.bootstrap.services().sweep_summary(sweep_id)
+    assert env.bootstrap.services().sweep_summary(sweep_id)["shards_done"] == 8
 
 
 def escalation(env):
@@ -145,7 +145,7 @@ def test_the_same_task_twice_applies_once(env):
     env.clock.advance(3 * 3600)
     _, tasks = env.sweep()
     versions = [env.get(t).version for t in tickets]
-    worker = env.bootstrap.sweep_worker()
+    worker = env.bootstrap.services().sweep_worker
     for task in tasks:  # SQS delivered every message a second time
         worker.process(task, lambda: True)
     assert [env.get(t).version for t in tickets] == versions
@@ -163,7 +163,7 @@ def test_concurrent_duplicate_workers_apply_once(env):
     from automations.service.sweep import SweepWorker
 
     def run_all():
-        worker = SweepWorker(**{**env.bootstrap.sweep_worker().__dict__, "_compiled": {}})
+        worker = SweepWorker(**{**env.bootstrap.services().sweep_worker.__dict__, "_compiled": {}})
         for task in tasks:
             worker.process(task, lambda: True)
 
@@ -186,7 +186,7 @@ def test_a_worker_failing_mid_page_is_retried_without_doubles(env, monkeypatch):
     tickets = [env.ticket(status="open") for _ in range(8)]
     env.clock.advance(3 * 3600)
     _, tasks = start_sweep(env.bootstrap)
-    worker = env.bootstrap.sweep_worker()
+    worker = env.bootstrap.services().sweep_worker
     real_commit, commits = worker.firings.commit, []
 
     def crash_after_two(*args, **kwargs):
@@ -266,7 +266,7 @@ def test_large_shards_continue_in_a_new_task(env, monkeypatch):
     tickets = [env.ticket(status="open") for _ in range(40)]
     env.clock.advance(3 * 3600)
     _, tasks = start_sweep(env.bootstrap)
-    worker, continuations = env.bootstrap.sweep_worker(), 0
+    worker, continuations = env.bootstrap.services().sweep_worker, 0
     for task in tasks:
         while task is not None:
             _, task = worker.process(task, has_time=lambda: False)  # always out of time after a page
@@ -278,7 +278,7 @@ def test_large_shards_continue_in_a_new_task(env, monkeypatch):
 def test_deleted_account_tasks_are_dropped(env):
     from automations.service.sweep import SweepTask
 
-    stats, rest = env.bootstrap.sweep_worker().process(
+    stats, rest = env.bootstrap.services().sweep_worker.process(
         SweepTask("s", "2026-03-02T08", T0.isoformat(), "acc_gone", 0), lambda: True)
     assert (stats.tickets_evaluated, rest) == (0, None)
 
@@ -354,7 +354,7 @@ def test_a_5000_digit_recipient_fails_its_firings_alone(env, caplog):
     tickets = [env.ticket(subject=f"Printer {i}", status="open", requester_id=requester.id) for i in range(8)]
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep()
-    summary = env.bootstrap.sweep_summary(sweep_id)
+    summary = env.bootstrap.services().sweep_summary(sweep_id)
     assert summary["automations_fired"] == 8 and summary["firings_failed"] == 8 and summary["shards_done"] == 8
     assert sorted(m.subject for m in sent_emails()[-8:]) == sorted(f"About Printer {i}" for i in range(8))
     for ticket in tickets:  # the other automation fired on every ticket; the poisoned one failed, saying why
@@ -374,7 +374,7 @@ def test_a_lone_surrogate_in_a_title_is_rendered_and_sent(env):
     others = [env.ticket(subject=f"Printer {i}", status="open", requester_id=requester.id) for i in range(3)]
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep()
-    assert env.bootstrap.sweep_summary(sweep_id)["automations_fired"] == 4
+    assert env.bootstrap.services().sweep_summary(sweep_id)["automations_fired"] == 4
     assert "About Broken \ufffd screen" in [m.subject for m in sent_emails()]
     assert all(env.get(t).priority == "urgent" and env.runs(t)[0].status is RunStatus.SUCCEEDED
                for t in [poison, *others])
@@ -385,13 +385,14 @@ def test_a_ticket_that_cannot_be_read_fails_alone_and_is_counted(env, caplog):
     tickets = [env.ticket(status="open") for _ in range(8)]
     poison = env.ticket(status="open")
     # a stored status no ticket may have: reading it back raises
-    env.tickets._db.update_item(TableName=env.bootstrap.config.table_name(),
-                                Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
-                                UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
-                                ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
+    boto3_client("dynamodb").update_item(
+        TableName=env.bootstrap.config.table_name(),
+        Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
+        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep()
-    summary = env.bootstrap.sweep_summary(sweep_id)
+    summary = env.bootstrap.services().sweep_summary(sweep_id)
     assert summary["tickets_failed"] == 1 and summary["automations_fired"] == 8 and summary["shards_done"] == 8
     assert all(env.get(t).priority == "urgent" for t in tickets)
     assert any(f"ticket_id={poison.id}" in r.getMessage() and f"account_id={env.account.id}" in r.getMessage()
@@ -410,7 +411,7 @@ def test_a_firing_that_cannot_be_committed_is_recorded_failed_and_the_shard_goes
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(8)]
     poison = tickets[3]
-    worker = env.bootstrap.sweep_worker()
+    worker = env.bootstrap.services().sweep_worker
     real_commit = worker.firings.commit
 
     def refuse_one(old, *args, **kwargs):
@@ -422,7 +423,7 @@ def test_a_firing_that_cannot_be_committed_is_recorded_failed_and_the_shard_goes
     monkeypatch.setattr(worker.firings, "commit", refuse_one)
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep(worker)
-    summary = env.bootstrap.sweep_summary(sweep_id)
+    summary = env.bootstrap.services().sweep_summary(sweep_id)
     assert summary["tickets_failed"] == 1 and summary["firings_failed"] == 1 and summary["automations_fired"] == 7
     [failed] = env.runs(poison)
     assert failed.status is RunStatus.FAILED and "Item size has exceeded" in failed.error and failed.changes == {}
@@ -447,7 +448,7 @@ def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay
     requester = env.users.add(_user(env, "rita@example.com"))
     _greeting(env)
     ticket = env.ticket(subject="Printer", status="open", requester_id=requester.id)
-    notifier = env.bootstrap.sweep_worker().notifier
+    notifier = env.bootstrap.services().sweep_worker.notifier
 
     def die(deliveries):
         raise ConnectionError("the worker died right after the commit")
@@ -459,14 +460,14 @@ def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay
     monkeypatch.undo()
     assert env.get(ticket).priority == "urgent" and not any(m.subject == "About Printer" for m in sent_emails())
     env.sweep()  # the task again (SQS redelivers it): the ticket is done for this cycle
-    assert env.bootstrap.deliveries().relay() == 1  # the hourly relay sends what the crash left
+    assert env.bootstrap.services().deliveries.relay() == 1  # the hourly relay sends what the crash left
     assert [m.subject for m in sent_emails()].count("About Printer") == 1 and len(env.runs(ticket)) == 1
 def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(24)]  # 3 a shard: one page each
     env.clock.advance(3 * 3600)
     _, tasks = start_sweep(env.bootstrap)
-    worker, calls, evaluated = env.bootstrap.sweep_worker(), 0, 0
+    worker, calls, evaluated = env.bootstrap.services().sweep_worker, 0, 0
     for task in tasks:
         while task is not None:
             stats, task = worker.process(task, has_time=lambda: False)  # out of time after each ticket

@@ -44,7 +44,7 @@ def consume_fan_outs(bootstrap, aws, *, crash_on_page: int | None = None) -> int
     """The fan-out queue's consumer, one page per invocation (always out of time after its first):
     each step taken off the queue only once its invocation returned, as SQS and Lambda do. Returns
     the invocations."""
-    coordinator, invocations = bootstrap.sweep_coordinator(), 0
+    coordinator, invocations = bootstrap.services().sweep_coordinator, 0
     while steps := take_all(aws, "SweepFanOutQueue"):
         for body in steps:
             invocations += 1
@@ -60,7 +60,7 @@ def consume_fan_outs(bootstrap, aws, *, crash_on_page: int | None = None) -> int
 
 def test_every_account_shard_gets_one_task_a_cycle_however_many_pages(env):
     bootstrap, aws, ids = env
-    coordinator = bootstrap.sweep_coordinator()
+    coordinator = bootstrap.services().sweep_coordinator
     sweep = coordinator.start(SWEEP, "req-1")
     check = coordinator.start(HOURLY_CHECK, "req-1")
     assert consume_fan_outs(bootstrap, aws) == 2 * 6  # each chain: 6 pages, each in its own invocation
@@ -69,13 +69,13 @@ def test_every_account_shard_gets_one_task_a_cycle_however_many_pages(env):
     assert {(t.sweep_id, t.cycle, t.now) for t in tasks} == {(sweep.sweep_id, "2026-03-02T08", T0.isoformat())}
     checks = [body["account_id"] for body in take_all(aws, "ExpandQueue") if body.get("hourly_check")]
     assert sorted(checks) == sorted(ids)
-    assert bootstrap.sweep_summary(sweep.sweep_id)["shards_started"] == ACCOUNTS * SWEEP_SHARDS
-    assert check.sweep_id != sweep.sweep_id and bootstrap.sweep_summary(check.sweep_id)["shards_started"] == 0
+    assert bootstrap.services().sweep_summary(sweep.sweep_id)["shards_started"] == ACCOUNTS * SWEEP_SHARDS
+    assert check.sweep_id != sweep.sweep_id and bootstrap.services().sweep_summary(check.sweep_id)["shards_started"] == 0
 
 
 def test_a_crash_between_pages_loses_nothing(env, monkeypatch):
     bootstrap, aws, ids = env
-    sqs, sends = bootstrap.sweep_queue(), []
+    sqs, sends = bootstrap.services().sweep_queue, []
     real_send = type(sqs).send
 
     def crash_on_the_third(self, messages):
@@ -85,19 +85,19 @@ def test_a_crash_between_pages_loses_nothing(env, monkeypatch):
         return real_send(self, messages)
 
     monkeypatch.setattr(type(sqs), "send", crash_on_the_third)
-    sweep = bootstrap.sweep_coordinator().start(SWEEP, "req-1")
+    sweep = bootstrap.services().sweep_coordinator.start(SWEEP, "req-1")
     consume_fan_outs(bootstrap, aws, crash_on_page=3)
     tasks = [SweepTask(**body) for body in take_all(aws, "SweepQueue")]
     # the page whose tasks were not sent is sent when its step comes back: every shard has its task
     assert set(Counter((t.account_id, t.shard) for t in tasks)) == {(a, s) for a in ids for s in range(SWEEP_SHARDS)}
     assert len(tasks) == ACCOUNTS * SWEEP_SHARDS
     # counted before sending: the lost send shows as tasks that never finished, never as success
-    assert bootstrap.sweep_summary(sweep.sweep_id)["shards_started"] == (ACCOUNTS + 4) * SWEEP_SHARDS
+    assert bootstrap.services().sweep_summary(sweep.sweep_id)["shards_started"] == (ACCOUNTS + 4) * SWEEP_SHARDS
 
 
 def test_the_hand_on_crashing_resends_its_step_whole(env, monkeypatch):
     bootstrap, aws, ids = env
-    real_send = type(bootstrap.sweep_queue()).send
+    real_send = type(bootstrap.services().sweep_queue).send
     failed = []
 
     def lose_one_hand_on(self, messages):
@@ -106,9 +106,9 @@ def test_the_hand_on_crashing_resends_its_step_whole(env, monkeypatch):
             raise ConnectionError("SQS went away")
         return real_send(self, messages)
 
-    monkeypatch.setattr(type(bootstrap.sweep_queue()), "send", lose_one_hand_on)
-    bootstrap.sweep_coordinator().start(SWEEP, "req-1")
-    coordinator = bootstrap.sweep_coordinator()
+    monkeypatch.setattr(type(bootstrap.services().sweep_queue), "send", lose_one_hand_on)
+    bootstrap.services().sweep_coordinator.start(SWEEP, "req-1")
+    coordinator = bootstrap.services().sweep_coordinator
     [body] = take_all(aws, "SweepFanOutQueue")
     with pytest.raises(ConnectionError):  # its page was sent, the rest not handed on: the step comes back
         coordinator.fan_out(FanOut(**body), has_time=lambda: False)

@@ -118,11 +118,16 @@ class Services:
         return DynamoUserStore(self._db, self._table)
 
     @functools.cached_property
-    def tickets(self):
+    def _ticket_store(self):
         from automations.adapters.dynamo_tickets import DynamoTicketStore
+
+        return DynamoTicketStore(self._db, self._table)
+
+    @functools.cached_property
+    def tickets(self):
         from automations.service.tickets import TicketService
 
-        return TicketService(DynamoTicketStore(self._db, self._table), self._user_store)
+        return TicketService(self._ticket_store, self._user_store)
 
     @functools.cached_property
     def bulk_jobs(self):
@@ -227,7 +232,7 @@ class Services:
     def dry_run(self):
         from automations.service.native_automations import DryRun
 
-        return DryRun(self.accounts, self.tickets, self.contacts, deliveries,
+        return DryRun(self.accounts, self.tickets, self.contacts, lambda: self.deliveries,
                       preview=lambda *args: self.run_engine.preview(*args))
 
     # -- data migrations -------------------------------------------------------------------------
@@ -269,7 +274,6 @@ class Services:
 
     @functools.cached_property
     def run_engine(self):
-        from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
         from automations.domain.contact_conditions import matches
         from automations.domain.contacts import GroupKind
         from automations.service.run_engine import RunEngine
@@ -278,38 +282,82 @@ class Services:
             store=self._run_store, accounts=self.run_reads.service(self.accounts, "get_account"),
             automations=self.run_reads.service(self.automations, "find"),
             contacts=self.contacts, groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
-            templates=self.run_reads.service(self.templates, "find"), deliveries=deliveries(), delivery_store=DynamoDeliveryStore(self._db, self._table),
-            scheduler=self.time_buckets, queue=self._run_queue, event_log=self.contact_events, conditions=matches)
+            templates=self.run_reads.service(self.templates, "find"), deliveries=self.deliveries,
+            delivery_store=self._delivery_store, scheduler=self.time_buckets, queue=self._run_queue,
+            event_log=self.contact_events, conditions=matches)
+
+    # -- deliveries --------------------------------------------------------------------------------
+    @functools.cached_property
+    def _delivery_store(self):
+        from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+
+        return DynamoDeliveryStore(self._db, self._table)
+
+    @functools.cached_property
+    def deliveries(self) -> DeliveryService:
+        from automations.adapters.channels import (
+            EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender, ses_send_rate,
+        )
+        from automations.adapters.dynamo_deliveries import DynamoSendPace
+        from automations.domain.delivery import Channel
+        from automations.service.deliveries import DeliveryService
+
+        def user_record(account_id: str, user_id: int) -> dict | None:
+            user = self._user_store.get(account_id, user_id)
+            return {"id": user.id, "name": user.name, "email": user.email} if user else None
+
+        senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
+                   Channel.WEBHOOK: WebhookSender(self.webhooks.find, **_WEBHOOK_CALLS),
+                   Channel.SMS: SnsSmsSender(aws.client("sns"), config.sms_allowed_country_codes()),
+                   Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
+        return DeliveryService(self._delivery_store, senders, user_record,
+                               group_members=self.agent_groups.members,
+                               send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses")),
+                                           Channel.SMS: config.sms_send_rate},
+                               pace=DynamoSendPace(self._db, self._table),
+                               longest={Channel.WEBHOOK: _longest_webhook(**_WEBHOOK_CALLS)})
+
+    # -- the hourly sweep --------------------------------------------------------------------------
+    @functools.cached_property
+    def _firing_store(self):
+        from automations.adapters.dynamo_sweep import DynamoFiringStore
+
+        return DynamoFiringStore(self._db, self._table, self._ticket_store, self._run_store, self._delivery_store)
+
+    @functools.cached_property
+    def sweep_queue(self):
+        from automations.adapters.sqs import SqsSweepQueue
+
+        return SqsSweepQueue(aws.client("sqs"), config.sweep_queue_url())
+
+    @functools.cached_property
+    def _fan_out_queue(self):
+        from automations.adapters.sqs import SqsSweepQueue
+
+        return SqsSweepQueue(aws.client("sqs"), config.sweep_fan_out_queue_url())
+
+    @functools.cached_property
+    def sweep_coordinator(self) -> SweepCoordinator:
+        from automations.service.sweep import SweepCoordinator
+
+        # The run engine is built only when hourly checks are queued: starting a sweep never needs it.
+        return SweepCoordinator(self.accounts.account_page, self.sweep_queue, self._fan_out_queue, self._firing_store,
+                                hourly_check_later=lambda account_ids: self.run_engine.hourly_check_later(account_ids))
+
+    @functools.cached_property
+    def sweep_worker(self) -> SweepWorker:
+        from automations.service.sweep import SweepWorker
+
+        return SweepWorker(accounts=self.accounts, automations=self.automations, tickets=self._ticket_store,
+                           firings=self._firing_store, notifier=self.deliveries)
+
+    def sweep_summary(self, sweep_id: str) -> dict[str, int]:
+        return self._firing_store.summary(sweep_id)
 
 
 @_once_per_process
 def services() -> Services:
     return Services()
-
-
-@_once_per_process
-def deliveries() -> DeliveryService:
-    from automations.adapters.channels import EventBusSender, SesEmailSender, SnsSmsSender, WebhookSender, ses_send_rate
-    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore, DynamoSendPace
-    from automations.domain.delivery import Channel
-    from automations.service.deliveries import DeliveryService
-
-    wired = services()
-
-    def user_record(account_id: str, user_id: int) -> dict | None:
-        user = wired._user_store.get(account_id, user_id)
-        return {"id": user.id, "name": user.name, "email": user.email} if user else None
-
-    senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
-               Channel.WEBHOOK: WebhookSender(wired.webhooks.find, **_WEBHOOK_CALLS),
-               Channel.SMS: SnsSmsSender(aws.client("sns"), config.sms_allowed_country_codes()),
-               Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
-    return DeliveryService(DynamoDeliveryStore(wired._db, wired._table), senders, user_record,
-                           group_members=wired.agent_groups.members,
-                           send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses")),
-                                       Channel.SMS: config.sms_send_rate},
-                           pace=DynamoSendPace(wired._db, wired._table),
-                           longest={Channel.WEBHOOK: _longest_webhook(**_WEBHOOK_CALLS)})
 
 
 # How webhooks are called: each attempt bounded by one deadline of ``timeout`` seconds (the
@@ -322,59 +370,11 @@ def _longest_webhook(*, timeout: float, attempts: int, backoff: float) -> float:
     return attempts * timeout + sum(backoff * 2 ** n for n in range(attempts - 1))
 
 
-@_once_per_process
-def _firing_store():
-    from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
-    from automations.adapters.dynamo_sweep import DynamoFiringStore
-    from automations.adapters.dynamo_tickets import DynamoTicketStore
-
-    db, table = aws.client("dynamodb"), config.table_name()
-    return DynamoFiringStore(db, table, DynamoTicketStore(db, table), services()._run_store,
-                             DynamoDeliveryStore(db, table))
-
-
-@_once_per_process
-def sweep_queue():
-    from automations.adapters.sqs import SqsSweepQueue
-
-    return SqsSweepQueue(aws.client("sqs"), config.sweep_queue_url())
-
-
 def hand_back(queue_url: str) -> Callable[[list[str]], None]:
     """What a batch left unstarted (by receipt handle), visible on ``queue_url`` again at once."""
     from automations.adapters.sqs import visible_now
 
     return functools.partial(visible_now, aws.client("sqs"), queue_url)
-
-
-@_once_per_process
-def _fan_out_queue():
-    from automations.adapters.sqs import SqsSweepQueue
-
-    return SqsSweepQueue(aws.client("sqs"), config.sweep_fan_out_queue_url())
-
-
-def sweep_coordinator() -> SweepCoordinator:
-    from automations.service.sweep import SweepCoordinator
-
-    wired = services()
-    # The run engine is built only when hourly checks are queued: starting a sweep never needs it.
-    return SweepCoordinator(wired.accounts.account_page, sweep_queue(), _fan_out_queue(), _firing_store(),
-                            hourly_check_later=lambda account_ids: wired.run_engine.hourly_check_later(account_ids))
-
-
-@_once_per_process
-def sweep_worker() -> SweepWorker:
-    from automations.adapters.dynamo_tickets import DynamoTicketStore
-    from automations.service.sweep import SweepWorker
-
-    db, table = aws.client("dynamodb"), config.table_name()
-    return SweepWorker(accounts=services().accounts, automations=services().automations,
-                       tickets=DynamoTicketStore(db, table), firings=_firing_store(), notifier=deliveries())
-
-
-def sweep_summary(sweep_id: str) -> dict[str, int]:
-    return _firing_store().summary(sweep_id)
 
 
 def reset() -> None:

@@ -18,7 +18,8 @@ from automations.errors import MalformedRequest
 
 MAX_JSON_DEPTH = 64
 MAX_INT32 = 2 ** 31 - 1  # positions, hours: the native OpenAPI document's bound
-MAX_ID = 10 ** 15 - 1  # record ids
+MAX_ID = 10 ** 15 - 1  # record ids: automations, tickets, users (Zendesk's ids have at most 15 digits)
+MAX_SAFE_INTEGER = 2 ** 53 - 1  # the largest whole number a JSON client's double holds exactly
 MAX_NUMBER_DIGITS = 38  # DynamoDB keeps 38 significant digits
 MAX_WHOLE = 10 ** MAX_NUMBER_DIGITS - 1
 MAX_NUMBER_MAGNITUDE = 1e125  # and numbers of magnitude up to 9.99...E+125

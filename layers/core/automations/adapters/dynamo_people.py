@@ -39,9 +39,8 @@ from automations.adapters.dynamo_contacts import NumberedDocuments, dated
 from automations.adapters.dynamo_tickets import AccountTable
 from automations.adapters.table import number, text
 from automations.clock import sortable
-from automations.domain.user import DeletedUser, Role, User, name_words
+from automations.domain.user import AgentGroup, DeletedUser, Role, User, name_words
 from automations.ports import StaleWrite
-from automations.service.people import AgentGroup
 
 _USER_IDS = "COUNTER#USERS"
 _COUNTS = "COUNT#USERS#"

@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import datetime
 
 from automations.adapters.table import Table, document, text
-from automations.service.webhooks import Webhook
+from automations.domain.webhook import Webhook
 
 
 class DynamoWebhookStore(Table):

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from automations.domain.contacts import MAX_DELAY_DAYS, GroupKind, TemplateType
 from automations.domain.model import Action, Automation, AutomationDraft, Conditions, SubjectKind, Trigger
 from automations.errors import FieldError, Problems, ValidationFailed
-from automations.inputs import MAX_WHOLE, parse_whole
+from automations.inputs import MAX_SAFE_INTEGER, MAX_WHOLE, parse_whole
 
 CONTACT_TRIGGERS = (Trigger.LIST_JOINED, Trigger.COMMUNITY_JOINED, Trigger.RECURRING, Trigger.DATE_FIELD)
 # The rules a recurring schedule of their own fires (the others fire on joins and events).
@@ -299,7 +299,7 @@ def whole_number(value: Any) -> int | None:
 
 def positive_id(value: Any) -> int | None:
     number = whole_number(value)
-    return number if number is not None and 0 < number < 2 ** 53 else None
+    return number if number is not None and 0 < number <= MAX_SAFE_INTEGER else None
 
 
 def read_delay(days: Any, hours: Any, minutes: Any, labels: tuple[str, str, str]) -> Delay:

@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from automations.errors import Problems
-from automations.inputs import is_storable_number
+from automations.inputs import MAX_SAFE_INTEGER, is_storable_number
 
 MAX_NAME = 200
 MAX_TEXT_VALUE = 10_000
@@ -244,7 +244,7 @@ def _number_value(f: CustomField, value: Any) -> tuple[Any, str | None]:
             number = None
     if isinstance(number, bool) or not isinstance(number, (int, float)) or not is_storable_number(number):
         return None, "must be a number"
-    if isinstance(number, float) and number.is_integer() and abs(number) < 2 ** 53:
+    if isinstance(number, float) and number.is_integer() and abs(number) <= MAX_SAFE_INTEGER:
         number = int(number)
     return number, None
 

@@ -44,6 +44,17 @@ class DeletedUser:
     deleted_at: datetime
 
 
+@dataclass(frozen=True)
+class AgentGroup:  # Zendesk's group: the agents a ticket's group_id and notification_group actions name
+    account_id: str
+    id: int
+    name: str
+    user_ids: tuple[int, ...]  # ascending, agents of the account
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+
+
 def name_words(name: str) -> tuple[str, ...]:
     """The words a name search finds the user by: lower case, unique, the first MAX_NAME_WORDS,
     each cut to MAX_WORD characters."""

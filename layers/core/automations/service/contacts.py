@@ -19,6 +19,7 @@ from automations.domain.contacts import (
 )
 from automations.domain.model import Automation, AutomationChanges, Trigger
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.inputs import MAX_ID
 from automations.ports import ContactStore, GroupStore, NumberedStore, StaleWrite
 from automations.service.automations import AutomationService
 from automations.service.events import ContactEvents
@@ -470,7 +471,7 @@ class ContactAutomationService:
 
     def get(self, account_id: str, automation_id: int) -> Automation:
         """Only contact automations: a ticket rule's id answers like a missing one."""
-        automation = self._automations.get(account_id, automation_id) if 0 < automation_id < 10 ** 15 else None
+        automation = self._automations.get(account_id, automation_id) if 0 < automation_id <= MAX_ID else None
         if automation is None or automation.trigger not in contact_rules.CONTACT_TRIGGERS:
             raise NotFound(f"automation {automation_id} not found")
         return automation

@@ -23,13 +23,12 @@ from automations.domain.model import (
 )
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed
-from automations.inputs import parse_whole
+from automations.inputs import MAX_ID, parse_whole
 from automations.service.automations import AutomationService
 from automations.service.contacts import ContactAutomationService, CustomFieldService, TemplateService
 from automations.service.deliveries import Unaddressable
 from automations.service.rendering import syntax_error
 
-MAX_ID = 10 ** 15
 # How far ahead a dry run looks for a recurring or date-field occurrence (a date comes round
 # once a year; the 29th of February once in four).
 _LOOKAHEAD_DAYS = 4 * 366
@@ -48,7 +47,7 @@ class NativeAutomationService:
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account_id: str, ref: str) -> Automation:
         """By integer id or by uuid; anything else, and another account's, is not found."""
-        if number := parse_whole(ref, MAX_ID - 1):
+        if number := parse_whole(ref, MAX_ID):
             return self._automations.get(account_id, number)
         if not is_uuid(ref):
             raise NotFound(f"automation {ref} not found")

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from automations import clock
 from automations.domain.contacts import normalize_email, required_name
 from automations.domain.user import (
-    MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, DeletedUser, Role, User, matches_words, name_words,
+    MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, AgentGroup, DeletedUser, Role, User, matches_words, name_words,
 )
 from automations.errors import Conflict, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.paging import CursorPage, OffsetPage, encode_cursor
@@ -31,17 +31,6 @@ from automations.service.tickets import (
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
 _ROLES = ", ".join(r.value for r in Role)
 _ROLE_VALUES = frozenset(r.value for r in Role)
-
-
-@dataclass(frozen=True)
-class AgentGroup:
-    account_id: str
-    id: int
-    name: str
-    user_ids: tuple[int, ...]  # ascending, agents of the account
-    created_at: datetime
-    updated_at: datetime
-    version: int = 1
 
 
 def _role(value: Any, problems: Problems) -> Role:

@@ -23,13 +23,13 @@ from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, no
 from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import Role, User
 from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 from automations.ports import StaleWrite, TicketStore, UserStore
 from automations.service.accounts import EMAIL_FORMAT
 
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
-MAX_ID = 10 ** 15 - 1
 MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
 MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
 MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response

@@ -3,22 +3,11 @@ notification_target, webhook actions). The signing secret is shown once, at crea
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import datetime
 from urllib.parse import urlsplit
 
 from automations import clock
+from automations.domain.webhook import Webhook
 from automations.errors import NotFound, Problems
-
-
-@dataclass(frozen=True)
-class Webhook:
-    account_id: str
-    id: str
-    name: str
-    url: str
-    secret: str
-    created_at: datetime
 
 
 class WebhookService:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from automations.domain.model import Action, Automation, Trigger
+from automations.inputs import MAX_ID
 from automations.surfaces.native_models import Input, Model
 
 
@@ -46,7 +47,7 @@ class AutomationPage(Model):
 
 class DryRunIn(Input):
     contact_uuid: str | None = Field(None, max_length=64, description="for a contact automation")
-    ticket_id: int | None = Field(None, ge=1, lt=10 ** 15, description="for a ticket (sweep) automation")
+    ticket_id: int | None = Field(None, ge=1, lt=MAX_ID + 1, description="for a ticket (sweep) automation")
     data: dict[str, Any] | list[Any] | None = Field(None, description="the event's or run's data (data.<key>)")
 
     @model_validator(mode="after")

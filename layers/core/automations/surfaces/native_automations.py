@@ -16,15 +16,15 @@ from automations.domain.contacts import GroupKind
 from automations.domain.model import (
     Action, Automation, AutomationDraft, Condition, Conditions, SubjectKind, Trigger, keep_subject,
 )
+from automations.inputs import MAX_SAFE_INTEGER
 from automations.surfaces import native_problems
 from automations.surfaces.native_automation_answers import automation_out
 from automations.surfaces.native_models import Input
 
-MAX_ID = 2 ** 53
 MAX_TITLE = 10_000
 _TIME = r"^([01]\d|2[0-3]):[0-5]\d$"
 ClockText = Annotated[str, Field(pattern=_TIME, description='a wall-clock time "HH:MM" (24 hours)')]
-Id = Annotated[int, Field(ge=1, lt=MAX_ID)]
+Id = Annotated[int, Field(ge=1, lt=MAX_SAFE_INTEGER + 1)]  # lt: the OpenAPI document's exclusiveMaximum
 
 
 class _Common(Input):

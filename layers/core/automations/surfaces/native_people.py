@@ -3,16 +3,13 @@ valid user or group is stays in service/people.py (422 either way)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from automations.domain.user import MAX_GROUP_MEMBERS, User
+from automations.domain.user import MAX_GROUP_MEMBERS, AgentGroup, User
 from automations.surfaces.native_contacts import changes, id_page, path_id
 from automations.surfaces.native_models import Input, Model
-
-if TYPE_CHECKING:
-    from automations.service.people import AgentGroup
 
 __all__ = ["GroupIn", "GroupOut", "GroupPage", "GroupPatch", "UserIn", "UserOut", "UserPage", "UserPatch",
            "changes", "group_out", "id_page", "path_id", "user_out"]

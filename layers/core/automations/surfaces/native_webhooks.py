@@ -5,7 +5,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from automations.service.webhooks import Webhook
+from automations.domain.webhook import Webhook
 from automations.surfaces.native_models import Input, Model
 
 

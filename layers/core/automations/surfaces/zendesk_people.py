@@ -8,10 +8,10 @@ from typing import Any
 
 from automations.clock import iso_z
 from automations.domain.job import MAX_ITEMS
-from automations.domain.user import MAX_EXTERNAL_ID, DeletedUser, Role, User
+from automations.domain.user import MAX_EXTERNAL_ID, AgentGroup, DeletedUser, Role, User
 from automations.errors import FieldError, MalformedRequest, NotFound, TooManyValues, ValidationFailed
 from automations.paging import offset_page
-from automations.service.people import AgentGroup, UserService, user_changed_at
+from automations.service.people import UserService, user_changed_at
 from automations.surfaces import zendesk, zendesk_tickets
 from automations.surfaces.http import HttpRequest, json_response
 
