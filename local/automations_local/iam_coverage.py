@@ -470,11 +470,14 @@ def record_call(params: dict, model, context: dict | None = None, **_) -> None:
     iam = current_model()
     if iam is None or function_id not in iam.statements:
         return  # another template's function
+    with _lock:
+        reported = _override is None  # the report reads the template's policies, not a test's own
     service = model.service_model
     region = (context or {}).get("client_region") or iam.template.region
     for request in iam_requests(service.signing_name, service.service_name, model.name, params, region):
         decision = iam.decide(function_id, request)
-        _write(function_id, request)
+        if reported:
+            _write(function_id, request)
         if not decision.allowed:
             message = iam.explain(function_id, request, decision)
             denials.add([message])

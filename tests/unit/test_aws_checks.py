@@ -188,6 +188,23 @@ def test_removing_a_needed_policy_from_the_expanded_template_is_a_denial(aws):
     ]
 
 
+def test_calls_evaluated_against_a_tests_own_policies_stay_out_of_the_report(aws, tmp_path, monkeypatch):
+    """`automations iam-report` judges the recorded calls by the template's policies: a call a
+    test evaluated against policies of its own (another table, a removed grant) is not recorded."""
+    monkeypatch.setenv(iam_coverage.CALLS_DIR_ENV, str(tmp_path))
+    model = iam_coverage.current_model()
+    with iam_coverage.running("RunExecutorFunction"):
+        _scheduler(aws).schedule_retry(_run())
+    recorded = iam_coverage.read_calls(tmp_path)
+    assert recorded and {function for function, _ in recorded} == {"RunExecutorFunction"}
+    for path in tmp_path.glob("calls-*.jsonl"):
+        path.unlink()
+    iam_coverage._written.clear()
+    with iam_coverage.evaluating(IamModel(model.template)), iam_coverage.running("RunExecutorFunction"):
+        _scheduler(aws).schedule_retry(_run())
+    assert iam_coverage.read_calls(tmp_path) == []
+
+
 def test_a_nested_stacks_role_gets_the_managed_policy_its_parent_passes():
     """PiggyCreateRunFunction (stacks/piggy.yaml) names RunStartingPolicy by the ARN template.yaml
     passes it as a parameter: its statements are the core stack's policy."""
