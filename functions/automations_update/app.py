@@ -9,9 +9,8 @@ app = native.create_app()
 
 @app.patch("/v1/automations/<automation_id>")
 def update_automation(automation_id: str, patch: AutomationPatch) -> AutomationOut:
-    automations = services().native_automations
-    current = automations.get(native.account_id(app), automation_id)
-    return automation_out(automations.replace(current, merged(current, patch)))
+    return automation_out(services().native_automations.patch(native.account_id(app), automation_id,
+                                                              lambda current: merged(current, patch)))
 
 
 def handler(event, context):

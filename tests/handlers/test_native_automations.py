@@ -280,6 +280,25 @@ class TestChanges:
         assert moved["trigger_config"] == {"delay": {"days": 0, "hours": 0, "minutes": 5}, "window": None}
         assert call("automations_get", made["id"])[2] == moved
 
+    def test_a_patch_keeps_what_another_request_changed_meanwhile(self, api, records, account):
+        # The PATCH reads the automation, another request renames it, then the PATCH writes: the
+        # PATCH is merged again over the renamed automation instead of writing back the old title.
+        from automations.bootstrap import services
+        from automations.surfaces.native_automations import AutomationPatch, merged
+
+        call, _ = api
+        made = create(api, event(records))
+        raced = []
+
+        def patched(current):
+            if not raced:
+                raced.append(call("automations_update", made["id"], body={"title": "Renamed meanwhile"})[0])
+            return merged(current, AutomationPatch(active=False))
+
+        done = services().native_automations.patch(account[0].id, made["uuid"], patched)
+        assert raced == [200] and done.title == "Renamed meanwhile" and done.active is False
+        assert call("automations_get", made["id"])[2]["title"] == "Renamed meanwhile"
+
     def test_patch_of_sweep_and_contact_rules(self, api, records):
         call, _ = api
         rule = create(api, sweep())

@@ -162,23 +162,27 @@ class AutomationService:
             raise MalformedRequest(f"at most {MAX_BULK} automations per request", kind="too_many_values")
         for automation_id, _ in updates:  # every id must exist before anything is written
             self.get(account_id, automation_id, kinds=kinds)
-        results = []
-        for automation_id, changes in updates:
-            for attempt in range(_WRITE_ATTEMPTS):
-                old = self.get(account_id, automation_id)
-                new = _apply(old, changes, clock.now())
-                self._validate_all([new])
-                try:
-                    self._write(lambda: self._store.replace(old, new, ticket_rules.MAX_ACTIVE_AUTOMATIONS))
-                    self._on_change(old, new)
-                    break
-                except StaleWrite:
-                    if attempt == _WRITE_ATTEMPTS - 1:
-                        raise Conflict("The automation was changed by another request; try again") from None
+        return [self.change(account_id, automation_id, lambda _, c=changes: c) for automation_id, changes in updates]
+
+    def change(self, account_id: str, automation_id: int, change: Callable[[Automation], AutomationChanges]
+               ) -> Automation:
+        """The automation changed by ``change(as stored)``, written on the version it was made
+        from; when another request wrote it in between, ``change`` is applied again to what that
+        request left, so neither change is lost."""
+        for _ in range(_WRITE_ATTEMPTS):
+            old = self.get(account_id, automation_id)
+            changes = change(old)
+            new = _apply(old, changes, clock.now())
+            self._validate_all([new])
+            try:
+                self._write(lambda: self._store.replace(old, new, ticket_rules.MAX_ACTIVE_AUTOMATIONS))
+            except StaleWrite:
+                continue
+            self._on_change(old, new)
             if changes.position is not None:
                 self._store.raise_next_position(account_id, changes.position)
-            results.append(new)
-        return results
+            return new
+        raise Conflict("The automation was changed by another request; try again")
 
     def delete(self, account_id: str, automation_id: int, *, kinds: frozenset[Trigger] | None = None) -> None:
         self.delete_many(account_id, [automation_id], kinds=kinds)

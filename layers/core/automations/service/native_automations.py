@@ -64,14 +64,19 @@ class NativeAutomationService:
     def create(self, account_id: str, draft: AutomationDraft) -> Automation:
         return self._automations.create(account_id, self._checked(account_id, draft))
 
-    def replace(self, current: Automation, draft: AutomationDraft) -> Automation:
-        """Replace ``current`` by ``draft`` (a PATCH merged over it); its kind of subject stays."""
+    def patch(self, account_id: str, ref: str, patched: Callable[[Automation], AutomationDraft]) -> Automation:
+        """The automation replaced by ``patched(as stored)`` (a PATCH merged over it; its kind of
+        subject stays), merged again over what another request wrote in between, if one did:
+        the attributes the PATCH leaves out keep their latest values."""
+        found = self.get(account_id, ref)
+        return self._automations.change(account_id, found.id, lambda current: self._changes(current, patched(current)))
+
+    def _changes(self, current: Automation, draft: AutomationDraft) -> AutomationChanges:
         keep_subject(current, draft.subject)
-        account_id = current.account_id
-        draft = self._checked(account_id, draft)
-        return self._automations.update(account_id, current.id, AutomationChanges(
-            title=draft.title, active=draft.active, position=draft.position, conditions=draft.conditions,
-            actions=draft.actions, trigger=draft.trigger, trigger_config=draft.trigger_config))
+        draft = self._checked(current.account_id, draft)
+        return AutomationChanges(title=draft.title, active=draft.active, position=draft.position,
+                                 conditions=draft.conditions, actions=draft.actions, trigger=draft.trigger,
+                                 trigger_config=draft.trigger_config)
 
     def delete(self, account_id: str, ref: str) -> None:
         self._automations.delete(account_id, self.get(account_id, ref).id)
