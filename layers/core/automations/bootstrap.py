@@ -337,6 +337,13 @@ class Services:
         return SqsSweepQueue(aws.client("sqs"), config.sweep_fan_out_queue_url())
 
     @functools.cached_property
+    def hourly_duties(self):
+        from automations.service.hourly import HourlyDuties
+
+        return HourlyDuties(sweeps=lambda: self.sweep_coordinator, deliveries=lambda: self.deliveries,
+                            run_engine=lambda: self.run_engine, migrations=lambda: self.migrations)
+
+    @functools.cached_property
     def sweep_coordinator(self) -> SweepCoordinator:
         from automations.service.sweep import SweepCoordinator
 

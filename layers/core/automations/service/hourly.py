@@ -1,6 +1,7 @@
 """The hourly coordinator's duties (the outbox relay, the re-drive of runs past their time, the
-accounts' hourly checks, the sweep), each apart from the others: one that fails never keeps the
-others from their turn."""
+accounts' hourly checks, the sweep, the pending data migrations), each apart from the others: one
+that fails never keeps the others from their turn. Each of the coordinator's schedules names its
+duties in its input ({"duties": ...}); HourlyDuties says what each name does."""
 from __future__ import annotations
 
 import logging
@@ -37,3 +38,40 @@ def perform(duties: dict[str, Callable[[], Any]]) -> dict[str, Any]:
     if failed:
         raise DutiesFailed(failed, done)
     return done
+
+
+SWEEP_DUTIES = "sweep"  # the hourly schedule sends no input
+UPKEEP = "upkeep"  # the half-past schedule's input (template.yaml)
+MIGRATE = "migrate"  # the deploy's step (docs/deploying.md)
+
+
+class HourlyDuties:
+    """The coordinator's schedules' duties over the services that do them, each service asked
+    for only when its duty runs (a sweep never builds the run engine)."""
+
+    def __init__(self, *, sweeps: Callable[[], Any], deliveries: Callable[[], Any], run_engine: Callable[[], Any],
+                 migrations: Callable[[], Any]) -> None:
+        self._sweeps, self._deliveries, self._run_engine, self._migrations = sweeps, deliveries, run_engine, migrations
+
+    def run(self, duties: Any, invocation: str, has_time: Callable[[], bool]) -> dict[str, Any]:
+        """The ``duties`` a schedule names, for the invocation ``invocation`` (a retry of it
+        starts no second sweep); what they did. A name not known fails, starting nothing."""
+        if duties not in (SWEEP_DUTIES, UPKEEP, MIGRATE):  # a mistyped schedule input fails, visibly
+            raise ValueError(f"unknown duties {duties!r}: {SWEEP_DUTIES!r}, {UPKEEP!r} or {MIGRATE!r}")
+        from automations.service.sweep import HOURLY_CHECK, SWEEP
+
+        if duties == MIGRATE:
+            migrated = self._migrations().run(has_time=has_time)
+            _log.info("migrations run", extra=migrated)
+            return migrated
+        if duties == UPKEEP:
+            done = perform({"hourly_check": lambda: self._sweeps().start(HOURLY_CHECK, invocation).sweep_id,
+                            "relay": lambda: self._deliveries().relay(),  # what a crash or a failure left unsent
+                            "redrive": lambda: self._run_engine().redrive(has_time=has_time),
+                            "migrate": lambda: self._migrations().run(has_time=has_time)["pending"]})
+            _log.info("upkeep done", extra=done)
+            return {"hourly_check_id": done["hourly_check"], "relayed": done["relay"], "redriven": done["redrive"],
+                    "migrations_pending": done["migrate"]}
+        done = perform({"sweep": lambda: self._sweeps().start(SWEEP, invocation).sweep_id})
+        _log.info("sweep started", extra=done)
+        return {"sweep_id": done["sweep"]}
