@@ -55,7 +55,7 @@ build: $(VENV)/.installed $(TOOLS)/.installed
 
 # Builds, then deploys samconfig.toml's env ENV (default: the dev stack) with its whole parameter
 # list and Release, the hash of what it ships: without it a layer or parameter change would never
-# reach the live alias (README, Deploying). SET="SafeDeploys=false" changes a value for this deploy.
+# reach the live alias (docs/deploying.md). SET="SafeDeploys=false" changes a value for this deploy.
 ENV ?= default
 deploy: $(VENV)/.installed $(TOOLS)/.installed
 	$(VENV)/bin/automations deploy --env $(ENV) $(foreach change,$(SET),--set $(change))

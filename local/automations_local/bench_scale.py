@@ -94,7 +94,7 @@ class Quotas:
 
 
 SES_SANDBOX = {"ses_per_s": 1, "ses_per_day": 200, "ses_account": "sandbox"}
-# What the README names for the targets: SES raised on request to 2,000 a second and 1,000,000 a
+# What docs/benchmarks.md names for the targets: SES raised on request to 2,000 a second and 1,000,000 a
 # day, and the table and its indexes warm at 40,000 units a second (pre-warmed with
 # WarmThroughput, a one-time charge, or warm from an earlier peak) instead of a new table's.
 SES_INCREASE = {"ses_per_s": 2000, "ses_per_day": 1_000_000, "ses_account": "production, raised on request"}

@@ -1,4 +1,4 @@
-"""The authorizer's own cache (API Gateway's is off, see README "AuthCacheSeconds"): accepted
+"""The authorizer's own cache (API Gateway's is off, see docs/deploying.md "AuthCacheSeconds"): accepted
 credentials kept per Authorization header for AUTH_CACHE_SECONDS, counted as hits and misses; a
 revoked key works at most that long. A refusal is never kept: a key just created works at once."""
 from __future__ import annotations

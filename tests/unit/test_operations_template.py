@@ -413,7 +413,7 @@ def test_a_stack_made_before_the_nested_stacks_gets_a_new_api_not_conflicting_up
     `$default` stage `HttpApiApiGatewayDefaultStage`. Updated in place under those logical ids, a
     second `$default` stage and routes the old body already made would be refused (API Gateway's
     ConflictException). So the API and its stage have logical ids of their own: the upgrade makes
-    a new API (a new ApiUrl: README, Deploying) and deletes the old one with all it imported."""
+    a new API (a new ApiUrl: docs/deploying.md) and deletes the old one with all it imported."""
     api_resources = {name for name, resource in template.resources.items()
                      if resource["Type"].startswith("AWS::ApiGatewayV2::")}
     assert {"AWS::ApiGatewayV2::Api", "AWS::ApiGatewayV2::Stage"} <= {template.resources[n]["Type"] for n in api_resources}

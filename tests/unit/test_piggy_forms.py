@@ -60,7 +60,7 @@ def test_invalid_utf8_is_refused():
 
 @pytest.mark.parametrize("text", ["data[x]=a%00b", "data[a%00]=1"])
 def test_nul_characters_are_refused(text):
-    """They cannot be rendered into an email or a webhook call (README: limits on input)."""
+    """They cannot be rendered into an email or a webhook call (docs/design.md: limits on input)."""
     with pytest.raises(MalformedRequest):
         decode(text)
 

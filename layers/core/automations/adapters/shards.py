@@ -6,7 +6,7 @@ join of a list or every contact event of an account would cap the whole engine t
 is suffixed with a shard derived from the item's own id: a writer always knows its shard (and a
 reader by id too); a listing queries every shard and merges them in order.
 
-How many shards each key family takes follows from the rate it must carry (the README's scale
+How many shards each key family takes follows from the rate it must carry (docs/benchmarks.md's scale
 model) and the write units each unit of work puts on it: 3,333 runs a second (1,000,000 in five
 minutes) write about 7 units a run on runs and on the runs-by-automation index, and 12 on
 deliveries (two, of three writes each, over 1 KB), hence 64 shards; the DueIndex and the outbox

@@ -5,7 +5,7 @@ Fields: the contact's ``email``, ``phone``, ``first_name``, ``last_name``, ``tim
 ``custom_fields.<id>``; and ``data.<key>`` (the event's or run's data; ``data.order.total`` reads
 into nested objects, ``data.items.0`` into lists).
 
-Semantics (the choices made; the README repeats them):
+Semantics (the choices made; docs/native-api.md repeats them):
 - A value that is missing, null, "" or an empty list is not present. Nothing missing is equal
   to, contains, or is greater or less than anything; ``is_not`` and ``not_contains`` hold for it.
 - ``is``/``is_not`` compare numbers by value (5 is "5.0"), ISO dates and date-times as instants

@@ -1,7 +1,7 @@
 """When a contact run is due: delays, send windows, series steps, recurring and date rules, in a
 time zone, across DST changes. Pure.
 
-Choices (the README repeats them):
+Choices (docs/run-engine.md repeats them):
 - A delay is elapsed time ("2 days 3 hours" is 51 hours), so a run is never due before its
   trigger plus its delay, whatever the clocks do in between.
 - Wall-clock times (window edges, send times, recurring times) are read in the zone given: the

@@ -20,7 +20,7 @@ from automations.inputs import MAX_ID, parse_whole
 from automations.service.contacts import ContactAutomationService, RuleReferences
 from automations.surfaces.http import HttpRequest, endpoint as _endpoint, json_response
 
-# VipeCloud's messages, word for word (see the README for the ones this product adds).
+# VipeCloud's messages, word for word (see docs/vipecloud.md for the ones this product adds).
 CONTACT_LIST_REQUIRED = ("Creating or updating an Automation requires a contact_list_id, template_type, and "
                          "(template_id if not a cancel template_type or template_ids array if a cancel type).")
 SUITE_PARTY_REQUIRED = "Creating a suite_party automation requires suite_party_id and template_type."
