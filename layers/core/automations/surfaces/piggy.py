@@ -291,3 +291,24 @@ def once_per_key(account_id: str, key: str | None, run: RunRequest, answer: Call
     except IdempotencyAlreadyInProgressError:
         raise PiggyError((409, "A request with this Idempotency-Key is still in progress; retry shortly."),
                          status=409) from None
+
+
+# -- POST /api/v3/oauth/clients/automations/runs ---------------------------------------------------
+def create_run(request: HttpRequest, *, find: Callable[[str, str], Automation],
+               start: Callable[..., Any]) -> dict[str, Any]:
+    """A run of the contact_updated automation the request names, for its contact, with its data;
+    once per ``Idempotency-Key``. ``find(account_id, uuid)`` is the account's Piggy automation by
+    uuid (NotFound otherwise); ``start`` the run engine's start_manual (NotFound: the contact)."""
+    run = read_run_request(request)
+    key = idempotency_key(request)
+    account_id = request.account_id
+
+    def started() -> dict[str, Any]:
+        automation = runnable_automation(lambda: find(account_id, run.automation_uuid))
+        try:
+            start(account_id, automation, run.contact_uuid, data=run.data, occurrence=occurrence(request, key))
+        except NotFound:
+            raise PiggyError(CONTACT_NOT_FOUND) from None
+        return envelope([])
+
+    return once_per_key(account_id, key, run, started)
