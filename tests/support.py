@@ -205,7 +205,7 @@ def ticket_store():
 
 def start_sweep(bootstrap) -> tuple[str, list]:
     """A sweep started and fanned out over every account at once: (its id, its tasks)."""
-    from automations.service.sweep import SWEEP
+    from automations.domain.sweep import SWEEP
 
     coordinator = bootstrap.services().sweep_coordinator
     step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations.bootstrap import services
 from automations.service.hourly import SWEEP_DUTIES
-from automations.service.sweep import FanOut
+from automations.domain.sweep import FanOut
 from automations.telemetry import lambda_handler, logger
 
 _processor = BatchProcessor(event_type=EventType.SQS)

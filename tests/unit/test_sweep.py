@@ -276,7 +276,7 @@ def test_large_shards_continue_in_a_new_task(env, monkeypatch):
 
 
 def test_deleted_account_tasks_are_dropped(env):
-    from automations.service.sweep import SweepTask
+    from automations.domain.sweep import SweepTask
 
     stats, rest = env.bootstrap.services().sweep_worker.process(
         SweepTask("s", "2026-03-02T08", T0.isoformat(), "acc_gone", 0), lambda: True)

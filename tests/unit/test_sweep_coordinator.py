@@ -11,7 +11,7 @@ import pytest
 from automations import clock
 from automations.domain.ticket import SWEEP_SHARDS
 from automations.service import sweep as sweep_module
-from automations.service.sweep import HOURLY_CHECK, SWEEP, FanOut, SweepTask
+from automations.domain.sweep import HOURLY_CHECK, SWEEP, FanOut, SweepTask
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
 ACCOUNTS = 23

@@ -22,6 +22,18 @@ class ActiveLimitReached(Exception):
     pass
 
 
+class AlreadyFired(Exception):
+    """The commit found runs of this cycle already there (a duplicate worker won the race)."""
+
+
+class CapReached(Exception):
+    """The commit would take automations past their per-cycle cap (Zendesk's 1,000 tickets an hour)."""
+
+    def __init__(self, automation_ids: set[int]) -> None:
+        super().__init__(automation_ids)
+        self.automation_ids = automation_ids
+
+
 class StaleWrite(Exception):
     """The item changed since it was read (optimistic locking)."""
 

@@ -9,7 +9,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.adapters.aws import BACKOFF
-from automations.service.sweep import FanOut, SweepTask
+from automations.domain.sweep import FanOut, SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch and ChangeMessageVisibilityBatch
 _BATCH_BYTES = 256 * 1024  # SQS's limit on one message, and on a SendMessageBatch's messages together

@@ -58,7 +58,7 @@ class HourlyDuties:
         starts no second sweep); what they did. A name not known fails, starting nothing."""
         if duties not in (SWEEP_DUTIES, UPKEEP, MIGRATE):  # a mistyped schedule input fails, visibly
             raise ValueError(f"unknown duties {duties!r}: {SWEEP_DUTIES!r}, {UPKEEP!r} or {MIGRATE!r}")
-        from automations.service.sweep import HOURLY_CHECK, SWEEP
+        from automations.domain.sweep import HOURLY_CHECK, SWEEP
 
         if duties == MIGRATE:
             migrated = self._migrations().run(has_time=has_time)

@@ -10,11 +10,10 @@ the transaction. Deliveries are sent after the commit from that outbox."""
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -24,9 +23,10 @@ from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
 from automations.domain.model import Account, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
+from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
 from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes
 from automations.errors import NotFound, is_transient, reason_of
-from automations.ports import StaleWrite, UnreadableTicket
+from automations.ports import AlreadyFired, CapReached, StaleWrite, UnreadableTicket
 
 _log = logging.getLogger(__name__)
 
@@ -52,76 +52,12 @@ def cycle_of(now: datetime) -> str:
     return clock.ensure_utc(now).strftime("%Y-%m-%dT%H")
 
 
-class _Message:
-    """A dataclass that travels as one queue message of JSON."""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls(**json.loads(text))
-
-
-@dataclass(frozen=True)
-class SweepTask(_Message):
-    """One worker message: a shard of one account's tickets, from ``start`` on."""
-
-    sweep_id: str
-    cycle: str
-    now: str  # the cycle's reference instant, ISO-8601
-    account_id: str
-    shard: int
-    start: dict[str, Any] | None = None
-
-
-SWEEP, HOURLY_CHECK = "sweep", "hourly_check"  # what a fan-out gives each account
-
-
-@dataclass(frozen=True)
-class FanOut(_Message):
-    """One coordinator message: what is left of an hour's pass over every account, the accounts
-    after ``after`` (all of them when None). ``purpose`` says what each account gets: its sweep
-    tasks (SWEEP), or its hourly check queued (HOURLY_CHECK)."""
-
-    purpose: str
-    sweep_id: str
-    cycle: str
-    now: str  # the cycle's reference instant, ISO-8601
-    after: str | None = None
-
-
-@dataclass
-class SweepStats:
-    tickets_evaluated: int = 0
-    automations_fired: int = 0
-    tickets_updated: int = 0
-    notifications_sent: int = 0
-    firings_failed: int = 0  # recorded as failed runs (GET /v1/runs?status=failed), with the reason
-    tickets_failed: int = 0  # tickets the sweep could not handle at all this cycle (logged with their ids)
-    shards_started: int = 0  # tasks the coordinator sent (a page resent after a crash counts again, as do its tasks)
-    shards_done: int = 0  # tasks that reached the end of their shard: fewer than started means some failed
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
-
-
-class AlreadyFired(Exception):
-    """The commit found runs of this cycle already there (a duplicate worker won the race)."""
-
-
 class TooManyTags(Exception):
     """A firing would leave the ticket more tags than it holds (its run, failed, says so)."""
 
     def __init__(self, automation_id: int, run: Run) -> None:
         super().__init__(automation_id)
         self.automation_id, self.run = automation_id, run
-
-
-class CapReached(Exception):
-    def __init__(self, automation_ids: set[int]) -> None:
-        super().__init__(automation_ids)
-        self.automation_ids = automation_ids
 
 
 class SweepQueue(Protocol):
