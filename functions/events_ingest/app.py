@@ -8,7 +8,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from automations import config
 from automations.bootstrap import hand_back, services
 from automations.telemetry import lambda_handler, logger
-from automations.service.ingestion import JOINS, dropped
+from automations.domain.events import JOINS
+from automations.service.ingestion import dropped
 from automations.surfaces.queue_batches import process_in_time
 from automations.surfaces.queue_events import after_from_message, event_from_message, joins_from_message
 

@@ -43,7 +43,7 @@ from automations.domain.contacts import (
 from automations.errors import Conflict, MalformedRequest, NotFound
 from automations.paging import decode_cursor, encode_cursor
 from automations.ports import StaleWrite
-from automations.service.events import RETENTION
+from automations.domain.contact_events import RETENTION
 
 T = TypeVar("T")
 _TRANSACT_MAX = 100

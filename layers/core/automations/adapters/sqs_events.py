@@ -7,7 +7,7 @@ from typing import Any
 
 from automations.adapters.sqs import send_all
 from automations.domain.contact_events import ContactEvent
-from automations.service.ingestion import AFTER, JOINS, JOINS_PER_MESSAGE, Event
+from automations.domain.events import AFTER, JOINS, JOINS_PER_MESSAGE, Event
 
 
 class SqsEventQueue:

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from automations.clock import ensure_utc, sortable
 from automations.domain.contacts import GroupKind
+
+# How long the contact event log keeps an event (the table's TTL removes it after): long enough to
+# replay a consumer's outage, short enough not to grow forever.
+RETENTION = timedelta(days=90)
 
 
 class ContactEventKind(StrEnum):

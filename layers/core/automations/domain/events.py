@@ -7,8 +7,11 @@ shows them, so an unknown dot-less name is refused rather than stored for a clie
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from automations.clock import parse_iso, sortable
 from automations.errors import Problems
 
 PIGGY_EVENTS = (
@@ -38,3 +41,31 @@ def check_event_name(name: Any, problems: Problems, field_name: str = "trigger_c
     elif not _HOST_EVENT.fullmatch(name):
         problems.add(field_name, f"Event: a host application's event name is 1 to {MAX_EVENT_NAME} letters, "
                                  "digits, dots, underscores or dashes")
+
+
+# -- on the ingestion queue -------------------------------------------------------------------------
+JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins
+JOINS_PER_MESSAGE = 100  # about 25 KB, well inside SQS's 256 KB
+AFTER = "after"  # the key of where a message that met RUNS_PER_MESSAGE goes on from
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event about one contact, on its way to the run engine."""
+
+    account_id: str
+    id: str
+    name: str
+    contact_uuid: str
+    data: Any
+    occurred_at: datetime
+
+    def to_message(self) -> dict[str, Any]:
+        return {"account_id": self.account_id, "id": self.id, "event": self.name, "contact_uuid": self.contact_uuid,
+                "data": self.data, "occurred_at": sortable(self.occurred_at)}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> Event:
+        return cls(account_id=message["account_id"], id=message["id"], name=message["event"],
+                   contact_uuid=message["contact_uuid"], data=message.get("data"),
+                   occurred_at=parse_iso(message["occurred_at"]))

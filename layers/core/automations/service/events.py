@@ -14,15 +14,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 from automations.domain.contact_events import ContactEvent
 from automations.paging import MAX_PAGE_SIZE
 
-# How long the log keeps an event (the table's TTL removes it after): long enough to replay a
-# consumer's outage, short enough not to grow forever.
-RETENTION = timedelta(days=90)
 _log = logging.getLogger(__name__)
 
 

@@ -21,46 +21,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from automations import clock, telemetry
-from automations.clock import ensure_utc, parse_iso, sortable
+from automations.clock import ensure_utc
 from automations.domain import events as names
 from automations.domain.contact_events import ContactEvent, event_id
+from automations.domain.events import Event
 from automations.domain.contacts import is_uuid
 from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import NotFound, Problems
 
 MAX_BATCH = 100  # events per POST /v1/events
-JOINS = "joins"  # the key of a queue message carrying a batch of list and community joins
-JOINS_PER_MESSAGE = 100  # about 25 KB, well inside SQS's 256 KB
-AFTER = "after"  # the key of where a message that met RUNS_PER_MESSAGE goes on from
 RUNS_PER_MESSAGE = 100  # a put and a schedule each: about 4 s, inside the ingestion's reserve
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Event:
-    """An event about one contact, on its way to the run engine."""
-
-    account_id: str
-    id: str
-    name: str
-    contact_uuid: str
-    data: Any
-    occurred_at: datetime
-
-    def to_message(self) -> dict[str, Any]:
-        return {"account_id": self.account_id, "id": self.id, "event": self.name, "contact_uuid": self.contact_uuid,
-                "data": self.data, "occurred_at": sortable(self.occurred_at)}
-
-    @classmethod
-    def from_message(cls, message: dict[str, Any]) -> Event:
-        return cls(account_id=message["account_id"], id=message["id"], name=message["event"],
-                   contact_uuid=message["contact_uuid"], data=message.get("data"),
-                   occurred_at=parse_iso(message["occurred_at"]))
 
 
 def check_event(name: Any, contact_uuid: Any, data: Any, problems: Problems, where: str = "") -> None:

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BeforeValidator, Field
 
 from automations.errors import Problems
-from automations.service.ingestion import MAX_BATCH, Event, check_event, new_event
+from automations.domain.events import Event
+from automations.service.ingestion import MAX_BATCH, check_event, new_event
 from automations.surfaces.native_models import Input, Model
 
 

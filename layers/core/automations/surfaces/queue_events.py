@@ -10,7 +10,8 @@ from typing import Any
 from automations.clock import parse_iso
 from automations.errors import Problems
 from automations.domain.contact_events import ContactEvent
-from automations.service.ingestion import AFTER, JOINS, Event, check_event, new_event
+from automations.domain.events import AFTER, JOINS, Event
+from automations.service.ingestion import check_event, new_event
 
 _log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def joins_from_message(message: dict[str, Any]) -> list[ContactEvent]:
 
 
 def after_from_message(message: dict[str, Any]) -> dict[str, Any] | None:
-    """Where a message that met its limit of runs goes on from (ingestion.AFTER): for joins the
+    """Where a message that met its limit of runs goes on from (domain/events.py AFTER): for joins the
     account, automation and runs of it done, for an event the automation. None when the message
     has none, or one that cannot be read (logged): the message is then taken from its start,
     which makes no run twice."""
