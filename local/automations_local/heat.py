@@ -3,7 +3,8 @@
 ``Recorder`` hooks the product's boto3 clients (botocore events) and, for every DynamoDB call,
 charges capacity units to the partition key it lands on: on the table, and on each GSI, whose
 keys it derives from the item as it was before and after the write (a write that moves an item
-in an index is a delete there plus a put; a transactional item costs twice; a condition check
+in an index is a delete there plus a put; a transactional item costs twice on the table, prepared
+and committed, and once on an index, which the committed change propagates to; a condition check
 costs a write even when nothing changes). It also counts every AWS call and Lambda invocation
 per phase, the figures the scale model (bench_scale.py) starts from.
 
@@ -205,9 +206,8 @@ class Recorder:
                 new = old
             charges.append(("write", TABLE, table_key[self._table_keys[0]]["S"],
                             factor * _write_units(new if new is not None else old)))
-            if not failed and kind != "check":
-                charges += [("write", index, key, factor * units)
-                            for index, key, units in self._index_writes(old, new)]
+            if not failed and kind != "check":  # propagated to the indexes once committed: once
+                charges += [("write", index, key, units) for index, key, units in self._index_writes(old, new)]
         charges += self._reads(model.name, params, parsed)
         with self._lock:
             for kind, index, key, units in charges:

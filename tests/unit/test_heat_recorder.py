@@ -84,3 +84,17 @@ def test_a_write_costs_a_unit_per_kilobyte_of_the_item_as_dynamodb_sizes_it(aws)
     assert phase.writes[("table", "QUOTES")] == 1
     assert phase.writes[("table", "JUST-UNDER")] == 1  # names 9, values 10 + 1 + 1,000 + 4 (5 digits): 1,024
     assert phase.writes[("table", "JUST-OVER")] == 2  # 9 + 9 + 1 + 1,002 + 4 = 1,025
+
+
+def test_a_transactional_write_costs_twice_on_the_table_and_once_on_each_index(aws):
+    """The developer guide's "Capacity management for transactions": two underlying writes of
+    every item in the transaction (prepare, commit); a completed transaction's changes are then
+    propagated to the GSIs, one index write each."""
+    db = boto3.client("dynamodb")
+    recorder = _recorder(db)
+    with recorder.attached(), recorder.phase("transaction", 1) as phase:
+        db.transact_write_items(TransactItems=[{"Put": {"TableName": config.table_name(), "Item": {
+            "PK": {"S": "ACCOUNT#a#RUNS#1"}, "SK": {"S": "RUN#r"}, "GSI1PK": {"S": "AUTOMATION#7#1"},
+            "GSI1SK": {"S": "x"}, "DUE_PK": {"S": "RUNS#3"}, "DUE_SK": {"S": "t1"}}}}])
+    assert phase.writes[("table", "ACCOUNT#a#RUNS#1")] == 2
+    assert phase.writes[("GSI1", "AUTOMATION#7#1")] == 1 and phase.writes[("DueIndex", "RUNS#3")] == 1
