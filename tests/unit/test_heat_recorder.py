@@ -70,3 +70,31 @@ def test_invocations_are_counted_under_who_made_them(aws, monkeypatch):
     assert phase.invocations == {("scheduler", "RunExecutorFunction"): 1, ("router", "RunExecutorFunction"): 1}
     assert phase.stage_calls == {("scheduler", "RunExecutorFunction", "dynamodb.GetItem"): 1,
                                  ("router", "RunExecutorFunction", "dynamodb.GetItem"): 1}
+
+
+def test_a_write_costs_a_unit_per_kilobyte_of_the_item_as_dynamodb_sizes_it(aws):
+    """Names plus values: a JSON document stored as a string counts its quotes once, not as the
+    escaped wire form (which doubled them); past 1,024 bytes a second unit."""
+    db = boto3.client("dynamodb")
+    recorder = _recorder(db)
+    with recorder.attached(), recorder.phase("sizes", 1) as phase:
+        for partition, body in (("QUOTES", '"' * 990), ("JUST-UNDER", "x" * 1000), ("JUST-OVER", "x" * 1002)):
+            db.put_item(TableName=config.table_name(), Item={  # PK + SK + data names, values, a number
+                "PK": {"S": partition}, "SK": {"S": "S"}, "data": {"S": body}, "n": {"N": "12345"}})
+    assert phase.writes[("table", "QUOTES")] == 1
+    assert phase.writes[("table", "JUST-UNDER")] == 1  # names 9, values 10 + 1 + 1,000 + 4 (5 digits): 1,024
+    assert phase.writes[("table", "JUST-OVER")] == 2  # 9 + 9 + 1 + 1,002 + 4 = 1,025
+
+
+def test_a_transactional_write_costs_twice_on_the_table_and_once_on_each_index(aws):
+    """The developer guide's "Capacity management for transactions": two underlying writes of
+    every item in the transaction (prepare, commit); a completed transaction's changes are then
+    propagated to the GSIs, one index write each."""
+    db = boto3.client("dynamodb")
+    recorder = _recorder(db)
+    with recorder.attached(), recorder.phase("transaction", 1) as phase:
+        db.transact_write_items(TransactItems=[{"Put": {"TableName": config.table_name(), "Item": {
+            "PK": {"S": "ACCOUNT#a#RUNS#1"}, "SK": {"S": "RUN#r"}, "GSI1PK": {"S": "AUTOMATION#7#1"},
+            "GSI1SK": {"S": "x"}, "DUE_PK": {"S": "RUNS#3"}, "DUE_SK": {"S": "t1"}}}}])
+    assert phase.writes[("table", "ACCOUNT#a#RUNS#1")] == 2
+    assert phase.writes[("GSI1", "AUTOMATION#7#1")] == 1 and phase.writes[("DueIndex", "RUNS#3")] == 1

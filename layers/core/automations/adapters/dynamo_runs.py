@@ -40,8 +40,19 @@ from automations.ports import StaleWrite
 from automations.paging import decode_cursor, encode_cursor
 
 
+# A reader takes these for what a stored run leaves out. A writer leaves out only those that
+# the previous release read with a default too (_OMITTED), so a function of either release reads
+# a run the other wrote (a canary deploy runs both at once).
+_DEFAULTS: dict[str, Any] = {"data": None, "changes": {}, "deliveries": [], "history": [], "error": None,
+                             "attempts": 0, "lease_until": None, "template_id": None, "step": None,
+                             "trigger": None, "not_before": None, "moves": 0}
+_OMITTED = ("attempts", "lease_until", "template_id", "step", "trigger", "not_before", "moves")
+
+
 def run_document(run: Run) -> dict[str, Any]:
-    return {
+    """The run as stored: without the defaults of _OMITTED, nor ``not_before`` while it is the
+    due time (a reader takes the due time for it)."""
+    doc = {
         "id": run.id, "automation_id": run.automation_id, "subject_kind": run.subject_kind.value,
         "subject_id": run.subject_id, "occurrence": run.occurrence, "status": run.status.value,
         "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
@@ -49,25 +60,29 @@ def run_document(run: Run) -> dict[str, Any]:
         "deliveries": list(run.deliveries), "history": list(run.history), "error": run.error,
         "attempts": run.attempts, "lease_until": run.lease_until.isoformat() if run.lease_until else None,
         "template_id": run.template_id, "step": run.step, "trigger": run.trigger,
-        "not_before": run.not_before.isoformat() if run.not_before else None, "moves": run.moves,
+        "not_before": run.not_before.isoformat() if run.not_before and run.not_before != run.due_at else None,
+        "moves": run.moves,
     }
+    return {name: value for name, value in doc.items() if name not in _OMITTED or value != _DEFAULTS[name]}
 
 
-def run_from_document(account_id: str, doc: dict[str, Any], version: int = 1) -> Run:
+def run_from_document(account_id: str, run_id: str, doc: dict[str, Any], version: int = 1) -> Run:
+    doc = {**_DEFAULTS, **doc}
     due_at = datetime.fromisoformat(doc["due_at"]) if doc["due_at"] else None
     return Run(
-        account_id=account_id, id=doc["id"], automation_id=doc["automation_id"],
+        account_id=account_id, id=run_id, automation_id=doc["automation_id"],
         subject_kind=SubjectKind(doc["subject_kind"]), subject_id=doc["subject_id"], occurrence=doc["occurrence"],
         status=RunStatus(doc["status"]), created_at=datetime.fromisoformat(doc["created_at"]),
         updated_at=datetime.fromisoformat(doc["updated_at"]),
         due_at=due_at, data=doc["data"],
         changes=doc["changes"], deliveries=tuple(doc["deliveries"]), history=tuple(doc["history"]),
-        error=doc["error"], version=version, attempts=doc.get("attempts", 0),
-        lease_until=datetime.fromisoformat(doc["lease_until"]) if doc.get("lease_until") else None,
-        template_id=doc.get("template_id"), step=doc.get("step"), trigger=doc.get("trigger"),
-        # A run stored before runs kept it: never earlier than it was planned.
-        not_before=datetime.fromisoformat(doc["not_before"]) if doc.get("not_before") else due_at,
-        moves=doc.get("moves", 0),
+        error=doc["error"], version=version, attempts=doc["attempts"],
+        lease_until=datetime.fromisoformat(doc["lease_until"]) if doc["lease_until"] else None,
+        template_id=doc["template_id"], step=doc["step"], trigger=doc["trigger"],
+        # Left out while it is the due time, or a run stored before runs kept it: never earlier
+        # than it was planned.
+        not_before=datetime.fromisoformat(doc["not_before"]) if doc["not_before"] else due_at,
+        moves=doc["moves"],
     )
 
 
@@ -99,7 +114,8 @@ def _waiting_key(run: Run) -> dict[str, Any]:
 
 
 def _from_item(account_id: str, item: dict[str, Any]) -> Run:
-    return run_from_document(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]) if "version" in item else 1)
+    return run_from_document(account_id, item["SK"]["S"].removeprefix("RUN#"), json.loads(item["data"]["S"]),
+                             int(item["version"]["N"]) if "version" in item else 1)
 
 
 def _bucket_key(minute: datetime, shard: int) -> dict[str, Any]:
