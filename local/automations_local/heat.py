@@ -18,7 +18,6 @@ fail on that noise. A key without siblings (an unsharded one) is taken as measur
 Local only: it reads items back through an unhooked client, which the product never does."""
 from __future__ import annotations
 
-import json
 import math
 import re
 import threading
