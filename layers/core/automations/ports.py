@@ -210,6 +210,10 @@ class UserStore(Protocol):
         """Store ``user`` unless its email is taken; returns the user stored under that email.
         Raises StaleWrite (naming "external_id" when that is taken) for other failed conditions."""
 
+    def add_many(self, users: Sequence[User]) -> list[User]:
+        """Store new users, several to a write; those stored (a write that failed stores none of
+        its users: add them one by one)."""
+
     def replace(self, old: User, new: User, also: Sequence[Any] = ()) -> User:
         """Swap ``old`` (at its version) for ``new``; StaleWrite names what failed ("user" when it
         changed meanwhile, "email" or "external_id" when taken)."""
