@@ -42,7 +42,8 @@ def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_o
     # The author is made; the three requesters, new users, are made together in one write; then
     # the tickets, 49 a write (two items each, and the account's count): two writes for 80.
     assert calls.count("TransactWriteItems") == 1 + 1 + 2
-    assert calls.count("GetItem") == 1  # the author's email guard; the requesters' guards in one batch
+    assert calls.count("GetItem") == 1  # the author's email guard
+    assert calls.count("BatchGetItem") == 1  # the requesters' email guards (naming their ids)
     assert calls.count("UpdateItem") == 2  # an id for the author, then ids for the three requesters at once
     assert services.tickets.list_page(account.id, 1, 100).count == 80
     assert len({t.requester_id for t in made}) == 3
@@ -53,6 +54,7 @@ def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_o
     # per shard, two writes; then the tickets' two.
     assert len({t.requester_id for t in again}) == 40 and calls.count("TransactWriteItems") == 2 + 2
     assert calls.count("GetItem") == 2  # the author (its guard, then it)
+    assert calls.count("BatchGetItem") == 1
     assert calls.count("UpdateItem") == 1  # the 37 ids at once
 
 
@@ -73,7 +75,7 @@ def test_requesters_made_together_are_users_like_any_other(services, account):
 def test_a_requester_made_meanwhile_by_another_request_is_that_user(services, account, calls, monkeypatch):
     from automations.adapters.dynamo_people import DynamoUserStore
 
-    looked_up = DynamoUserStore.find_many_by_email
+    looked_up = DynamoUserStore.ids_by_email
     racer = []
 
     def then_a_racer(store, account_id, emails):  # the racer makes r1 after the lookup missed it
@@ -81,7 +83,7 @@ def test_a_requester_made_meanwhile_by_another_request_is_that_user(services, ac
         racer.append(services.users.create(account_id, {"name": "Racer", "email": "r1@customer.test"}))
         return found
 
-    monkeypatch.setattr(DynamoUserStore, "find_many_by_email", then_a_racer)
+    monkeypatch.setattr(DynamoUserStore, "ids_by_email", then_a_racer)
     batch = drafts(services, account, 6)
     calls.clear()
     made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")

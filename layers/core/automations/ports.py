@@ -183,8 +183,8 @@ class UserStore(Protocol):
 
     def find_by_external_id(self, account_id: str, external_id: str) -> User | None: ...
 
-    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
-        """The users that exist among ``emails``, by email (a few calls for a hundred)."""
+    def ids_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, int]:
+        """The ids of the users that have ``emails``, by email (a few calls for a hundred)."""
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 

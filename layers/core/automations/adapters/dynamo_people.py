@@ -197,12 +197,11 @@ class DynamoUserStore(AccountTable):
     def find_by_external_id(self, account_id: str, external_id: str) -> User | None:
         return self._find(account_id, "external_id", external_id)
 
-    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
-        """Through the email guards (written with their users), then the users they name."""
+    def ids_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, int]:
+        """From the email guards alone: each is written and freed in its user's transactions."""
         guards = self.batch_get([self._guard_key(account_id, "email", email) for email in dict.fromkeys(emails)],
-                                ConsistentRead=True)
-        users = self.get_many(account_id, [int(guard["user_id"]["N"]) for guard in guards])
-        return {user.email: user for user in users.values() if user.email is not None}
+                                ConsistentRead=True, ProjectionExpression="SK, user_id")
+        return {guard["SK"]["S"].removeprefix("USER_EMAIL#"): int(guard["user_id"]["N"]) for guard in guards}
 
     def ids_by_word(self, account_id: str, start: str, limit: int) -> tuple[list[int], bool]:
         """Ids of users with a word of their name starting with ``start``, by word, and whether

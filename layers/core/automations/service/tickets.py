@@ -195,7 +195,7 @@ class TicketService:
         for request in requests:
             if isinstance(request, _Request) and request.requester is not None:
                 people.setdefault(*request.requester)  # the name of its first ticket, as one by one
-        users = find_or_create_users(self._users, account_id, people, Role.END_USER)
+        users = find_or_create_user_ids(self._users, account_id, people, Role.END_USER)
         done: list[Ticket | DomainError] = []
         ready: list[tuple[int, Ticket, Audit, Sequence[Any]]] = []
         for position, ((_, ticket_id, also), request) in enumerate(zip(drafts, requests)):
@@ -325,15 +325,15 @@ class TicketService:
         return find_or_create_user(self._users, account_id, email, None, Role.AGENT) if email else None
 
     def _resolve_requester(self, account_id: str, request: _Request,
-                           users: Mapping[str, User | DomainError] | None = None) -> dict[str, Any]:
-        """``users``: the requesters already found or created, by email (a bulk request's)."""
+                           users: Mapping[str, int | DomainError] | None = None) -> dict[str, Any]:
+        """``users``: the ids of the requesters already found or created, by email (a bulk request's)."""
         values = dict(request.values)
         if request.requester is not None:
-            user = users[request.requester[0]] if users is not None else \
-                find_or_create_user(self._users, account_id, *request.requester, Role.END_USER)
-            if isinstance(user, DomainError):
-                raise user
-            values["requester_id"] = user.id
+            user_id = users[request.requester[0]] if users is not None else \
+                find_or_create_user(self._users, account_id, *request.requester, Role.END_USER).id
+            if isinstance(user_id, DomainError):
+                raise user_id
+            values["requester_id"] = user_id
         return values
 
 
@@ -344,11 +344,11 @@ def find_or_create_user(users: UserStore, account_id: str, email: str, name: str
         users, _new_user(account_id, users.allocate_id(account_id), email, name, role))
 
 
-def find_or_create_users(users: UserStore, account_id: str, people: Mapping[str, str | None], role: Role
-                         ) -> dict[str, User | DomainError]:
-    """The account's users with the emails of ``people`` (normalized email -> name), those not
-    found created together (with ``role``); for one that could not be, the error why."""
-    found: dict[str, User | DomainError] = dict(users.find_many_by_email(account_id, list(people)))
+def find_or_create_user_ids(users: UserStore, account_id: str, people: Mapping[str, str | None], role: Role
+                            ) -> dict[str, int | DomainError]:
+    """The ids of the account's users with the emails of ``people`` (normalized email -> name),
+    those not found created together (with ``role``); for one that could not be, the error why."""
+    found: dict[str, int | DomainError] = dict(users.ids_by_email(account_id, list(people)))
     missing = [email for email in people if email not in found]
     if not missing:
         return found
@@ -357,7 +357,7 @@ def find_or_create_users(users: UserStore, account_id: str, people: Mapping[str,
     stored = {user.email for user in users.add_many(new)}
     for user in new:
         try:  # those of a write that lost a race, alone (one made meanwhile by another request is found)
-            found[user.email] = user if user.email in stored else _added(users, user)
+            found[user.email] = (user if user.email in stored else _added(users, user)).id
         except DomainError as error:
             found[user.email] = error
     return found
