@@ -1,5 +1,5 @@
 """The local runtime's patches: a resolver state per thread, a transaction that saves only the items it touches (and
-still rolls back as moto does), and EventBridge events stamped on the runtime's clock."""
+still rolls back as moto does), a condition parsed once, and EventBridge events stamped on the runtime's clock."""
 from __future__ import annotations
 
 import copy
@@ -94,6 +94,25 @@ def test_a_successful_transaction_applies_every_write(db):
     assert "002" not in after
     untouched = set(before) - {"001", "002"}
     assert {sk: after[sk] for sk in untouched} == {sk: before[sk] for sk in untouched}
+
+
+def test_a_condition_is_parsed_once_and_still_decides_each_write(db, monkeypatch):
+    from moto.dynamodb import comparisons
+
+    parse, parsed = comparisons.ConditionExpressionParser.parse, []
+    monkeypatch.setattr(comparisons.ConditionExpressionParser, "parse",
+                        lambda parser: parsed.append(1) or parse(parser))
+    refused, absent, five = [], "attribute_not_exists(PK)", {":n": {"N": "5"}}
+    for sk, condition, values in (("new1", absent, None), ("new2", absent, None), ("001", absent, None),
+                                  ("005", "n = :n", five), ("006", "n = :n", five)):
+        try:
+            db.put_item(TableName=TABLE, Item={**key(sk), "n": {"N": "0"}}, ConditionExpression=condition,
+                        **({"ExpressionAttributeValues": values} if values else {}))
+        except ClientError as error:
+            refused.append((sk, error.response["Error"]["Code"]))
+    assert refused == [("001", "ConditionalCheckFailedException"), ("006", "ConditionalCheckFailedException")]
+    # moto's request validation parses each request's; the writes, each condition with its values once (was 5)
+    assert len(parsed) == 5 + 2
 
 
 def test_tables_copied_outside_a_transaction_are_still_deep_copies(db):

@@ -1,11 +1,12 @@
 """Creating many tickets at once (Zendesk's create_many jobs): several tickets to a write, each
-requester looked up once, an invalid ticket refused alone, and a write that lost a race done
-again ticket by ticket."""
+requester looked up once and the new ones made together, an invalid ticket refused alone, and a
+write that lost a race done again ticket by ticket."""
 from __future__ import annotations
 
 import pytest
 
-from automations.errors import DomainError
+from automations.domain.user import Role
+from automations.errors import DomainError, Duplicate
 
 
 @pytest.fixture
@@ -34,19 +35,63 @@ def drafts(services, account, count, *, requesters=3):
 
 
 def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_once(services, account, calls):
-    made = services.tickets.create_many(account.id, drafts(services, account, 80), author_email="owner@acme.test")
+    batch = drafts(services, account, 80)
+    calls.clear()
+    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
     assert [t.subject for t in made] == [f"T{n}" for n in range(80)]
-    # The author and the three requesters, new users, are made once each; then the tickets, 49 a
-    # write (two items each, and the account's count): two writes for 80.
-    assert calls.count("TransactWriteItems") == 1 + 3 + 2
-    assert calls.count("GetItem") == 1 + 3  # the author and each new user looked up once, by its email guard
+    # The author is made; the three requesters, new users, are made together in one write; then
+    # the tickets, 49 a write (two items each, and the account's count): two writes for 80.
+    assert calls.count("TransactWriteItems") == 1 + 1 + 2
+    assert calls.count("GetItem") == 1  # the author's email guard
+    assert calls.count("BatchGetItem") == 1  # the requesters' email guards (naming their ids)
+    assert calls.count("UpdateItem") == 2  # an id for the author, then ids for the three requesters at once
     assert services.tickets.list_page(account.id, 1, 100).count == 80
     assert len({t.requester_id for t in made}) == 3
+    batch = drafts(services, account, 60, requesters=40)
     calls.clear()
-    again = services.tickets.create_many(account.id, drafts(services, account, 60, requesters=40),
-                                         author_email="owner@acme.test")
-    assert len({t.requester_id for t in again}) == 40 and calls.count("TransactWriteItems") == 37 + 2
-    assert calls.count("GetItem") == 2 + 37  # the author (its guard, then it), and the 37 requesters not seen before
+    again = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    # The 37 requesters not seen before: three items each (user, email guard, word) and a count
+    # per shard, two writes; then the tickets' two.
+    assert len({t.requester_id for t in again}) == 40 and calls.count("TransactWriteItems") == 2 + 2
+    assert calls.count("GetItem") == 2  # the author (its guard, then it)
+    assert calls.count("BatchGetItem") == 1
+    assert calls.count("UpdateItem") == 1  # the 37 ids at once
+
+
+def test_requesters_made_together_are_users_like_any_other(services, account):
+    batch = [({**draft, "requester": {"email": f"new{n}@customer.test", "name": f"New Customer{n}"}}, ticket_id, also)
+             for n, (draft, ticket_id, also) in enumerate(drafts(services, account, 45))]
+    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    users = services.users
+    found = [users.find_by_email(account.id, f"NEW{n}@customer.test") for n in range(45)]
+    assert [u.id for u in found] == [t.requester_id for t in made]  # each found by its email guard
+    assert {(u.role, u.version, u.name) for u in found[:1]} == {(Role.END_USER, 1, "New Customer0")}
+    assert len(users.search(account.id, "name:customer")) == 45  # by the words of their names
+    assert users.list_page(account.id, 1, 100, roles=["end-user"]).count == 45  # counted, every shard
+    with pytest.raises(Duplicate):  # their emails are claimed
+        users.create(account.id, {"name": "Copy", "email": "new7@customer.test"})
+
+
+def test_a_requester_made_meanwhile_by_another_request_is_that_user(services, account, calls, monkeypatch):
+    from automations.adapters.dynamo_people import DynamoUserStore
+
+    looked_up = DynamoUserStore.ids_by_email
+    racer = []
+
+    def then_a_racer(store, account_id, emails):  # the racer makes r1 after the lookup missed it
+        found = looked_up(store, account_id, emails)
+        racer.append(services.users.create(account_id, {"name": "Racer", "email": "r1@customer.test"}))
+        return found
+
+    monkeypatch.setattr(DynamoUserStore, "ids_by_email", then_a_racer)
+    batch = drafts(services, account, 6)
+    calls.clear()
+    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    assert [t.requester_id == racer[0].id for t in made] == [False, True, False] * 2
+    assert services.users.list_page(account.id, 1, 100).count == 1 + 3  # the author and three requesters
+    # The author; the racer; the requesters' write, refused; each again alone (r1 finds the
+    # racer's); the tickets.
+    assert calls.count("TransactWriteItems") == 1 + 1 + 1 + 3 + 1
 
 
 def test_an_invalid_ticket_fails_alone(services, account):
@@ -72,7 +117,8 @@ def test_tickets_written_together_count_their_tags_once_per_counter(services, ac
     # name an item twice), moved by the number of its tickets in the write.
     batch = [({**draft, "tags": ["vip", f"batch{n % 2}"]}, ticket_id, also)
              for n, (draft, ticket_id, also) in enumerate(drafts(services, account, 80))]
+    calls.clear()
     made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
     assert all(not isinstance(t, DomainError) for t in made)
-    assert calls.count("TransactWriteItems") == 1 + 3 + 2  # still two writes for the tickets
+    assert calls.count("TransactWriteItems") == 1 + 1 + 2  # still two writes for the tickets
     assert services.tickets.tags(account.id) == [("vip", 80), ("batch0", 40), ("batch1", 40)]

@@ -195,8 +195,8 @@ class UserStore(Protocol):
 
     def find_by_external_id(self, account_id: str, external_id: str) -> User | None: ...
 
-    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
-        """The users that exist among ``emails``, by email (a few calls for a hundred)."""
+    def ids_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, int]:
+        """The ids of the users that have ``emails``, by email (a few calls for a hundred)."""
 
     def get_many(self, account_id: str, user_ids: Sequence[int]) -> dict[int, User]: ...
 
@@ -221,6 +221,10 @@ class UserStore(Protocol):
     def add(self, user: User, also: Sequence[Any] = ()) -> User:
         """Store ``user`` unless its email is taken; returns the user stored under that email.
         Raises StaleWrite (naming "external_id" when that is taken) for other failed conditions."""
+
+    def add_many(self, users: Sequence[User]) -> list[User]:
+        """Store new users, several to a write; those stored (a write that failed stores none of
+        its users: add them one by one)."""
 
     def replace(self, old: User, new: User, also: Sequence[Any] = ()) -> User:
         """Swap ``old`` (at its version) for ``new``; StaleWrite names what failed ("user" when it

@@ -28,6 +28,7 @@ holds at most MAX_GROUP_MEMBERS ids, a few KB."""
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -37,7 +38,7 @@ from automations.adapters import migration_state
 from automations.adapters.records import read_all
 from automations.adapters.dynamo_contacts import NumberedDocuments, dated
 from automations.adapters.dynamo_tickets import AccountTable
-from automations.adapters.table import number, text
+from automations.adapters.table import MAX_TRANSACTION_ITEMS, number, text
 from automations.clock import sortable
 from automations.domain.user import AgentGroup, DeletedUser, Role, User, name_words
 from automations.ports import StaleWrite
@@ -159,9 +160,12 @@ class DynamoUserStore(AccountTable):
 
     def _count(self, user: User, deltas: dict[Role, int]) -> tuple[str, dict[str, Any]]:
         """Move the counts of the user's shard by ``deltas`` (per role)."""
+        return self._shard_count(user.account_id, user.id % USER_COUNT_SHARDS, deltas)
+
+    def _shard_count(self, account_id: str, shard: int, deltas: dict[Role, int]) -> tuple[str, dict[str, Any]]:
         moves = [(f"#r{i}", role.value, f":d{i}", delta) for i, (role, delta) in enumerate(deltas.items())]
         return "count", {"Update": {
-            "TableName": self._table, "Key": self._account_key(user.account_id, f"{_COUNTS}{user.id % USER_COUNT_SHARDS}"),
+            "TableName": self._table, "Key": self._account_key(account_id, f"{_COUNTS}{shard}"),
             "UpdateExpression": "ADD " + ", ".join(f"{name} {value}" for name, _, value, _ in moves),
             "ExpressionAttributeNames": {name: role for name, role, _, _ in moves},
             "ExpressionAttributeValues": {value: number(delta) for _, _, value, delta in moves}}}
@@ -193,12 +197,11 @@ class DynamoUserStore(AccountTable):
     def find_by_external_id(self, account_id: str, external_id: str) -> User | None:
         return self._find(account_id, "external_id", external_id)
 
-    def find_many_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, User]:
-        """Through the email guards (written with their users), then the users they name."""
+    def ids_by_email(self, account_id: str, emails: Sequence[str]) -> dict[str, int]:
+        """From the email guards alone: each is written and freed in its user's transactions."""
         guards = self.batch_get([self._guard_key(account_id, "email", email) for email in dict.fromkeys(emails)],
-                                ConsistentRead=True)
-        users = self.get_many(account_id, [int(guard["user_id"]["N"]) for guard in guards])
-        return {user.email: user for user in users.values() if user.email is not None}
+                                ConsistentRead=True, ProjectionExpression="SK, user_id")
+        return {guard["SK"]["S"].removeprefix("USER_EMAIL#"): int(guard["user_id"]["N"]) for guard in guards}
 
     def ids_by_word(self, account_id: str, start: str, limit: int) -> tuple[list[int], bool]:
         """Ids of users with a word of their name starting with ``start``, by word, and whether
@@ -257,12 +260,8 @@ class DynamoUserStore(AccountTable):
         """Store a new user with its guards and words; when its email is taken, the user stored
         under it instead (nothing is written). StaleWrite names what else failed: "external_id"
         (taken), "user" (the id is), or the caller's tags."""
-        items = [*also, ("user", {"Put": {"TableName": self._table, "Item": self._item(user, 1),
-                                          "ConditionExpression": "attribute_not_exists(PK)"}}),
-                 *[self._claim(user, kind, value) for kind, value in self._claims(user).items()],
-                 *self._words(user, name_words(user.name), put=True), self._count(user, {user.role: 1})]
         try:
-            self._transact(items)
+            self._transact([*also, *self._new_items(user), self._count(user, {user.role: 1})])
         except StaleWrite as stale:
             if user.email is not None and "email" in stale.args:
                 owner = self._find(user.account_id, "email", user.email)
@@ -270,6 +269,45 @@ class DynamoUserStore(AccountTable):
                     return owner
             raise
         return user
+
+    def add_many(self, users: Sequence[User]) -> list[User]:
+        """Store new users several to a transaction, each with its guards and words, the counts
+        moved once per shard a write touches; the users stored. A write that fails (an email or
+        external id claimed meanwhile, a concurrent transaction) stores none of its users: the
+        caller adds those one by one."""
+        stored: list[User] = []
+        for group in self._groups(users):
+            counts: dict[int, Counter[Role]] = {}
+            for user in group:
+                counts.setdefault(user.id % USER_COUNT_SHARDS, Counter())[user.role] += 1
+            try:
+                self._transact([*(item for user in group for item in self._new_items(user)),
+                                *(self._shard_count(group[0].account_id, shard, dict(deltas))
+                                  for shard, deltas in counts.items())])
+            except StaleWrite:
+                continue
+            stored += group
+        return stored
+
+    def _new_items(self, user: User) -> list[tuple[str, dict[str, Any]]]:
+        """A new user's own items: the user (at version 1), its guards and its words."""
+        return [("user", {"Put": {"TableName": self._table, "Item": self._item(user, 1),
+                                  "ConditionExpression": "attribute_not_exists(PK)"}}),
+                *[self._claim(user, kind, value) for kind, value in self._claims(user).items()],
+                *self._words(user, name_words(user.name), put=True)]
+
+    def _groups(self, users: Sequence[User]) -> list[list[User]]:
+        """New users grouped into transactions DynamoDB takes: their own items and one count per shard."""
+        groups: list[list[User]] = [[]]
+        items, shards = 0, set()
+        for user in users:
+            own, shard = 1 + len(self._claims(user)) + len(name_words(user.name)), user.id % USER_COUNT_SHARDS
+            if groups[-1] and items + own + len(shards | {shard}) > MAX_TRANSACTION_ITEMS:
+                groups.append([])
+                items, shards = 0, set()
+            groups[-1].append(user)
+            items, shards = items + own, shards | {shard}
+        return [group for group in groups if group]
 
     def replace(self, old: User, new: User, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> User:
         """Swap ``old`` (at its version) for ``new``, moving the guards and words that change;

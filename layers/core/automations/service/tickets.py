@@ -167,7 +167,9 @@ class TicketService:
                also: Sequence[Any] = ()) -> tuple[Ticket, Audit]:
         """``ticket_id``: one reserved for it; ``also``: the caller's writes, committed with the
         ticket's (the store's opaque items, e.g. a job's result)."""
-        ticket, audit = self._new(account_id, draft, self._author(account_id, author_email), ticket_id)
+        author = self._author(account_id, author_email)
+        request = _read(draft, creating=True, has_author=author is not None)
+        ticket, audit = self._new(account_id, request, author, ticket_id, self._resolve_requester(account_id, request))
         for _ in range(_WRITE_ATTEMPTS):
             try:
                 self._store.insert(ticket, audit, also)
@@ -179,17 +181,29 @@ class TicketService:
     def create_many(self, account_id: str, drafts: Sequence[tuple[Any, int, Sequence[Any]]], *,
                     author_email: str | None = None) -> list[Ticket | DomainError]:
         """Tickets (each with its reserved id and the caller's writes) committed several to a
-        write instead of one each, the author and the requesters looked up at once. What each
-        became, in order: its ticket, or the error that refused it alone. A write refused by a
-        race is done again ticket by ticket."""
+        write instead of one each, the author and the requesters looked up at once and the new
+        requesters created together. What each became, in order: its ticket, or the error that
+        refused it alone. A write refused by a race is done again ticket by ticket."""
         author = self._author(account_id, author_email)
-        users = self._users.find_many_by_email(account_id, [email for draft, _, _ in drafts
-                                                             if (email := _requester_email(draft))])
+        requests: list[_Request | DomainError] = []
+        for draft, _, _ in drafts:
+            try:
+                requests.append(_read(draft, creating=True, has_author=author is not None))
+            except DomainError as error:
+                requests.append(error)
+        people: dict[str, str | None] = {}
+        for request in requests:
+            if isinstance(request, _Request) and request.requester is not None:
+                people.setdefault(*request.requester)  # the name of its first ticket, as one by one
+        users = find_or_create_user_ids(self._users, account_id, people, Role.END_USER)
         done: list[Ticket | DomainError] = []
         ready: list[tuple[int, Ticket, Audit, Sequence[Any]]] = []
-        for position, (draft, ticket_id, also) in enumerate(drafts):
+        for position, ((_, ticket_id, also), request) in enumerate(zip(drafts, requests)):
             try:
-                ticket, audit = self._new(account_id, draft, author, ticket_id, users)
+                if isinstance(request, DomainError):
+                    raise request
+                ticket, audit = self._new(account_id, request, author, ticket_id,
+                                          self._resolve_requester(account_id, request, users))
             except DomainError as error:
                 done.append(error)
                 continue
@@ -208,11 +222,10 @@ class TicketService:
                         done[position] = error
         return done
 
-    def _new(self, account_id: str, draft: Any, author: User | None, ticket_id: int | None,
-             users: dict[str, User] | None = None) -> tuple[Ticket, Audit]:
-        """The ticket ``draft`` makes and its first audit (not stored yet)."""
-        request = _read(draft, creating=True, has_author=author is not None)
-        values = self._resolve_requester(account_id, request, users)
+    def _new(self, account_id: str, request: _Request, author: User | None, ticket_id: int | None,
+             values: dict[str, Any]) -> tuple[Ticket, Audit]:
+        """The ticket a read ``request`` makes (``values``: its own, the requester resolved) and
+        its first audit (not stored yet)."""
         if author is not None:
             values.setdefault("requester_id", author.id)
         values.setdefault("submitter_id", author.id if author else values["requester_id"])
@@ -312,30 +325,55 @@ class TicketService:
         return find_or_create_user(self._users, account_id, email, None, Role.AGENT) if email else None
 
     def _resolve_requester(self, account_id: str, request: _Request,
-                           users: dict[str, User] | None = None) -> dict[str, Any]:
-        """``users``: those found so far, by email (one bulk request names the same one often)."""
+                           users: Mapping[str, int | DomainError] | None = None) -> dict[str, Any]:
+        """``users``: the ids of the requesters already found or created, by email (a bulk request's)."""
         values = dict(request.values)
         if request.requester is not None:
-            email = request.requester[0].strip().lower()
-            user = (users or {}).get(email) or find_or_create_user(self._users, account_id, *request.requester,
-                                                                   Role.END_USER)
-            if users is not None:
-                users[email] = user
-            values["requester_id"] = user.id
+            user_id = users[request.requester[0]] if users is not None else \
+                find_or_create_user(self._users, account_id, *request.requester, Role.END_USER).id
+            if isinstance(user_id, DomainError):
+                raise user_id
+            values["requester_id"] = user_id
         return values
 
 
 def find_or_create_user(users: UserStore, account_id: str, email: str, name: str | None, role: Role) -> User:
     """The account's user with ``email``, created (with ``role``) when there is none."""
     email = email.strip().lower()
-    user = users.find_by_email(account_id, email)
-    if user is not None:
-        return user
+    return users.find_by_email(account_id, email) or _added(
+        users, _new_user(account_id, users.allocate_id(account_id), email, name, role))
+
+
+def find_or_create_user_ids(users: UserStore, account_id: str, people: Mapping[str, str | None], role: Role
+                            ) -> dict[str, int | DomainError]:
+    """The ids of the account's users with the emails of ``people`` (normalized email -> name),
+    those not found created together (with ``role``); for one that could not be, the error why."""
+    found: dict[str, int | DomainError] = dict(users.ids_by_email(account_id, list(people)))
+    missing = [email for email in people if email not in found]
+    if not missing:
+        return found
+    new = [_new_user(account_id, user_id, email, people[email], role)
+           for email, user_id in zip(missing, users.allocate_ids(account_id, len(missing)))]
+    stored = {user.email for user in users.add_many(new)}
+    for user in new:
+        try:  # those of a write that lost a race, alone (one made meanwhile by another request is found)
+            found[user.email] = (user if user.email in stored else _added(users, user)).id
+        except DomainError as error:
+            found[user.email] = error
+    return found
+
+
+def _new_user(account_id: str, user_id: int, email: str, name: str | None, role: Role) -> User:
+    return User(account_id=account_id, id=user_id, name=name or email.split("@")[0], email=email, role=role,
+                created_at=clock.now())
+
+
+def _added(users: UserStore, user: User) -> User:
+    """``user`` stored, or the user stored under its email meanwhile."""
     try:
-        return users.add(User(account_id=account_id, id=users.allocate_id(account_id),
-                              name=name or email.split("@")[0], email=email, role=role, created_at=clock.now()))
+        return users.add(user)
     except StaleWrite:
-        raise Conflict(f"The user {email} is being created by another request; try again") from None
+        raise Conflict(f"The user {user.email} is being created by another request; try again") from None
 
 
 def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
@@ -345,13 +383,6 @@ def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
     if values.get("status") == "new" and ticket.status != "new":
         raise ValidationFailed([FieldError("status", 'Status: cannot be set back to "new" once a ticket has left it')])
     return ticket
-
-
-def _requester_email(draft: Any) -> str | None:
-    """The requester's email a draft names, as users are found by (read properly later)."""
-    requester = draft.get("requester") if isinstance(draft, Mapping) else None
-    email = requester.get("email") if isinstance(requester, Mapping) else None
-    return email.strip().lower() if isinstance(email, str) else None
 
 
 def _writes_of(ready: list[tuple[int, Ticket, Audit, Sequence[Any]]]) -> list[list]:
