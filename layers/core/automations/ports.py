@@ -22,6 +22,9 @@ class ActiveLimitReached(Exception):
     pass
 
 
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems: what callers group their writes by
+
+
 class AlreadyFired(Exception):
     """The commit found runs of this cycle already there (a duplicate worker won the race)."""
 

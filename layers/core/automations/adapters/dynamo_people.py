@@ -38,10 +38,10 @@ from automations.adapters import migration_state
 from automations.adapters.records import read_all
 from automations.adapters.dynamo_contacts import NumberedDocuments, dated
 from automations.adapters.dynamo_tickets import AccountTable
-from automations.adapters.table import MAX_TRANSACTION_ITEMS, number, text
+from automations.adapters.table import number, text
 from automations.clock import sortable
 from automations.domain.user import AgentGroup, DeletedUser, Role, User, name_words
-from automations.ports import StaleWrite
+from automations.ports import MAX_TRANSACTION_ITEMS, StaleWrite
 
 _USER_IDS = "COUNTER#USERS"
 _COUNTS = "COUNT#USERS#"

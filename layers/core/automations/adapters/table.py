@@ -23,7 +23,6 @@ from automations.errors import THROTTLE_CODES, Busy
 # Why DynamoDB cancels a transaction that a later attempt can commit.
 _CONTENDED = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 _BATCH_GET, _BATCH_WRITE = 100, 25  # keys per BatchGetItem, requests per BatchWriteItem
-MAX_TRANSACTION_ITEMS = 100  # items per TransactWriteItems
 
 
 def text(value: str) -> dict[str, str]:

@@ -26,7 +26,7 @@ from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
 from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes
 from automations.errors import NotFound, is_transient, reason_of
-from automations.ports import AlreadyFired, CapReached, StaleWrite, UnreadableTicket
+from automations.ports import MAX_TRANSACTION_ITEMS, AlreadyFired, CapReached, StaleWrite, UnreadableTicket
 
 _log = logging.getLogger(__name__)
 
@@ -34,7 +34,6 @@ PAGE_SIZE = 200
 ACCOUNTS_PER_PAGE = 100  # one fan-out page: 800 tasks, 80 SendMessageBatch calls
 MAX_TICKETS_PER_AUTOMATION = 1000  # Zendesk: an automation fires on at most 1,000 tickets an hour
 _COMMIT_ATTEMPTS = 5
-MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems
 
 
 @dataclass

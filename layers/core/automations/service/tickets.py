@@ -25,7 +25,7 @@ from automations.domain.user import Role, User
 from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
-from automations.ports import StaleWrite, TicketStore, UserStore
+from automations.ports import MAX_TRANSACTION_ITEMS, StaleWrite, TicketStore, UserStore
 from automations.service.accounts import EMAIL_FORMAT
 
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
@@ -38,7 +38,6 @@ COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
 MAX_LISTED_TAGS = 20_000  # Zendesk lists the 20,000 most popular tags
 _MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
-_MAX_WRITE_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 _MAX_WRITE_BYTES = 2 * 2**20  # of DynamoDB's 4 MB, room for the items' keys and the caller's
 
 _CHOICES = {"status": ("Status", STATUSES), "priority": ("Priority", PRIORITIES), "type": ("Type", TICKET_TYPES)}
@@ -396,7 +395,7 @@ def _writes_of(ready: list[tuple[int, Ticket, Audit, Sequence[Any]]]) -> list[li
         ticket = entry[1]
         moved = {(sweep_shard(ticket.id), tag) for tag in ticket.tags}
         entry_size = 2 * _size(ticket)
-        if groups[-1] and (items + 2 + len(entry[3]) + len(counters | moved) + 1 > _MAX_WRITE_ITEMS
+        if groups[-1] and (items + 2 + len(entry[3]) + len(counters | moved) + 1 > MAX_TRANSACTION_ITEMS
                            or size + entry_size > _MAX_WRITE_BYTES):
             groups.append([])
             items = size = 0
