@@ -99,8 +99,10 @@ def built_artifact(scratch: Path, template) -> Artifact:
     if not (BUILD / "template.yaml").is_file():
         raise SystemExit("no built artifact: run `make build` first (python3.13 from pyenv on PATH)")
     functions = {}
-    for function in template.functions.values():
-        functions.setdefault(function.code_dir.name, BUILD / function.logical_id)
+    for stack, directory in _built_stacks(template, BUILD):
+        for function in template.functions.values():
+            if template.stack_of(function.logical_id) is stack:
+                functions.setdefault(function.code_dir.name, directory / function.logical_id)
     layer = BUILD / "CoreLayer" / "python"
     machine = {"x86_64": "x86_64", "AMD64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[platform.machine()]
     if any(layer.glob(f"pydantic_core/*{machine}*.so")):
@@ -109,6 +111,14 @@ def built_artifact(scratch: Path, template) -> Artifact:
 
     return Artifact(functions, build_layer_for_host(scratch / "layer"),
                     f"layer: built for {machine} by layers/core/Makefile ({layer.relative_to(ROOT)} holds arm64 wheels)")
+
+
+def _built_stacks(stack, directory: Path) -> Iterator[tuple[Any, Path]]:
+    """Each stack of the tree with its directory in the build: `sam build` puts a nested stack's
+    functions under the nested stack's logical id."""
+    yield stack, directory
+    for logical_id, child in stack.children.items():
+        yield from _built_stacks(child, directory / logical_id)
 
 
 def runtime_packages(scratch: Path) -> Path:
