@@ -7,15 +7,12 @@ for the time left (service/migrations.py). {"duties": "migrate"} runs only the m
 deploy's step (README, Deploying). Any duty failing fails the invocation once all had their turn. The fan-out queue (SQS, partial batch failures) brings the steps back
 here: each pages over the accounts, one task per account and shard onto the sweep queue (or the
 account's hourly check to the expander), and hands the rest on before time runs short."""
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from automations.bootstrap import services
 from automations.service.hourly import perform
 from automations.service.sweep import HOURLY_CHECK, SWEEP, FanOut
+from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
-_processor = BatchProcessor(event_type=EventType.SQS)
 UPKEEP = "upkeep"  # the "duties" of the half-past schedule's input (template.yaml)
 MIGRATE = "migrate"  # the deploy's step
 _RESERVE_MS = 20_000  # stop paging with this much time left (a page takes a few seconds), then hand on
@@ -32,7 +29,7 @@ def _fan_out(record: SQSRecord, lambda_context) -> None:
 @lambda_handler
 def handler(event, context):
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=_fan_out, processor=_processor, context=context)
+        return process_each(event, context, _fan_out)
     # Lambda retries a failed invocation with its request id: a retry starts no second pass.
     invocation = context.aws_request_id
     duties = event.get("duties", SWEEP)  # the sweep's schedule sends no input

@@ -1,13 +1,16 @@
-"""What a native handler's cold start imports and builds: only its own resolver and event
-classes from Powertools, no service module, no pydantic model before its first request; and the
-native catch-all neither Powertools' resolver nor pydantic. (The bench times it:
-`automations bench --only imports`.)"""
+"""What a handler's cold start imports and builds: only its own resolver and event classes from
+Powertools (which every handler reaches through ``automations.surfaces``), no service module, no
+pydantic model before its first request; and the native catch-all neither Powertools' resolver
+nor pydantic. (The bench times it: `automations bench --only imports`.)"""
+import ast
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from automations_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +27,37 @@ def cold_import(function: str, probe: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=ROOT / "functions" / function)
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def _handler_files() -> dict[str, Path]:
+    return {function.code_dir.name: function.handler_file for function in load_template(ROOT / "template.yaml").functions.values()}
+
+
+def _queue_handlers() -> list[str]:
+    return sorted({function.code_dir.name for function in load_template(ROOT / "template.yaml").functions.values()
+                   if any(event.type == "SQS" for event in function.events)})
+
+
+def test_every_handler_reaches_powertools_through_the_surfaces():
+    """A handler importing Powertools' event handler or data classes itself, before
+    ``automations.surfaces`` set them up, loads every resolver or event class they have."""
+    own_imports = {}
+    for function, path in _handler_files().items():
+        modules = [node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)]
+        modules += [alias.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import)
+                    for alias in node.names]
+        if any(module and module.startswith("aws_lambda_powertools") for module in modules):
+            own_imports[function] = path
+    assert len(_handler_files()) > 100 and own_imports == {}
+
+
+@pytest.mark.parametrize("function", _queue_handlers())
+def test_a_queue_handler_loads_only_the_event_classes_its_batches_use(function):
+    modules = cold_import(function, "sorted(sys.modules)")
+    event_classes = [m for m in modules if m.startswith("aws_lambda_powertools.utilities.data_classes.")]
+    assert "aws_lambda_powertools.utilities.data_classes.sqs_event" in event_classes
+    assert [m for m in NOT_AT_IMPORT if m in modules and m != "asyncio"] == []  # Powertools' batch needs asyncio
+    assert len(event_classes) <= 12  # the SQS event and what Powertools' batch module names (32 whole)
 
 
 @pytest.mark.parametrize("function", ["users_get", "automations_list", "contacts_create"])
