@@ -30,7 +30,8 @@ def cold_import(function: str, probe: str) -> dict:
 
 
 def _handler_files() -> dict[str, Path]:
-    return {function.code_dir.name: function.handler_file for function in load_template(ROOT / "template.yaml").functions.values()}
+    functions = load_template(ROOT / "template.yaml").functions.values()
+    return {function.code_dir.name: function.handler_file for function in functions}
 
 
 def _queue_handlers() -> list[str]:
@@ -90,3 +91,21 @@ def test_powertools_packages_set_up_lazily_give_every_name_they_gave(package):
 
     whole = names("pass")
     assert len(whole) > 10 and names("import automations.surfaces") == whole
+
+
+def test_wiring_the_deliveries_makes_no_channel_s_client_nor_tls_context(monkeypatch):
+    """The run executor, the sweep's worker and the relay wire every channel's sender; building the
+    four AWS clients and the TLS context (system certificates read) at once cost a cold start about
+    100 ms of CPU for channels its first answer never used."""
+    from automations import bootstrap
+    from automations.adapters import aws, public_http
+
+    made = []
+    monkeypatch.setattr(aws, "client", lambda service: made.append(service) or object())
+    monkeypatch.setattr(public_http, "tls_context", lambda: made.append("tls") or object())
+    bootstrap.reset()
+    try:
+        assert bootstrap.services().deliveries is not None
+        assert set(made) <= {"dynamodb"}  # the deliveries' table, which every use reads
+    finally:
+        bootstrap.reset()
