@@ -109,3 +109,12 @@ def test_wiring_the_deliveries_makes_no_channel_s_client_nor_tls_context(monkeyp
         assert set(made) <= {"dynamodb"}  # the deliveries' table, which every use reads
     finally:
         bootstrap.reset()
+
+
+def test_the_run_queue_s_adapter_imports_nothing_of_the_sweep():
+    """The queues' adapter named the sweep's messages for its types only: importing it (the run
+    executor's and the ingestion's first batch, to hand back what they leave unstarted) loaded
+    the sweep's service module and its rule evaluator."""
+    code = "import sys, automations.adapters.sqs; print('automations.service.sweep' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

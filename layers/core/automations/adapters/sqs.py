@@ -4,12 +4,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.adapters.aws import BACKOFF
-from automations.service.sweep import FanOut, SweepTask
+
+if TYPE_CHECKING:  # the sweep's service module is no import of the run queue's users (a cold start's)
+    from automations.service.sweep import FanOut, SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch and ChangeMessageVisibilityBatch
 _BATCH_BYTES = 256 * 1024  # SQS's limit on one message, and on a SendMessageBatch's messages together
