@@ -4,6 +4,7 @@ pydantic model before its first request; and the native catch-all neither Powert
 nor pydantic. (The bench times it: `automations bench --only imports`.)"""
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,22 @@ def test_the_run_queue_s_adapter_imports_nothing_of_the_sweep():
     code = "import sys, automations.adapters.sqs; print('automations.service.sweep' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_tracer_patches_only_botocore_the_one_library_the_functions_call_out_with():
+    """By default the X-Ray SDK patches every library it supports that imports, sqlite3 among them
+    (the standard library's, so always): a first invocation imported it and ten other patch
+    modules for calls no function makes. The AWS calls stay traced."""
+    code = ("import json, sys; from automations.telemetry import lambda_handler; "
+            "lambda_handler(lambda event, context: None)({}, None); "
+            "from botocore.client import BaseClient; "
+            "print(json.dumps({'modules': sorted(sys.modules), "
+            "'traced': type(vars(BaseClient)['_make_api_call']).__name__}))")
+    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
+                   "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                   "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    traced = json.loads(done.stdout.splitlines()[-1])
+    assert traced["traced"] == "FunctionWrapper"  # the AWS calls wrapped by the X-Ray SDK
+    assert [m for m in traced["modules"] if m.startswith(("sqlite3", "aws_xray_sdk.ext.")) and "botocore" not in m
+            and m not in ("aws_xray_sdk.ext", "aws_xray_sdk.ext.util", "aws_xray_sdk.ext.boto_utils")] == []
