@@ -94,20 +94,22 @@ def test_powertools_packages_set_up_lazily_give_every_name_they_gave(package):
     assert len(whole) > 10 and names("import automations.surfaces") == whole
 
 
-def test_wiring_the_deliveries_makes_no_channel_s_client_nor_tls_context(monkeypatch):
+def test_wiring_the_deliveries_and_the_run_engine_makes_no_sender_s_nor_scheduler_s_client(aws, monkeypatch):
     """The run executor, the sweep's worker and the relay wire every channel's sender; building the
     four AWS clients and the TLS context (system certificates read) at once cost a cold start about
-    100 ms of CPU for channels its first answer never used."""
+    100 ms of CPU for channels its first answer never used. The run engine's Scheduler client, for
+    a first run that schedules nothing, another 10-20 ms."""
     from automations import bootstrap
-    from automations.adapters import aws, public_http
+    from automations.adapters import aws as clients
+    from automations.adapters import public_http
 
     made = []
-    monkeypatch.setattr(aws, "client", lambda service: made.append(service) or object())
+    monkeypatch.setattr(clients, "client", lambda service: made.append(service) or object())
     monkeypatch.setattr(public_http, "tls_context", lambda: made.append("tls") or object())
     bootstrap.reset()
     try:
-        assert bootstrap.services().deliveries is not None
-        assert set(made) <= {"dynamodb"}  # the deliveries' table, which every use reads
+        assert bootstrap.services().deliveries is not None and bootstrap.services().run_engine is not None
+        assert set(made) <= {"dynamodb", "sqs"}  # the table, which every use reads; the run queue
     finally:
         bootstrap.reset()
 

@@ -260,9 +260,9 @@ class Services:
         from automations.service.time_buckets import TimeBuckets
 
         scheduler = EventBridgeRunScheduler(
-            aws.client("scheduler"), group=config.run_schedule_group(), executor_arn=config.run_executor_arn(),
-            expander_arn=config.rule_expander_arn(), role_arn=config.scheduler_role_arn(),
-            dead_letter_arn=config.schedule_dead_letter_arn())
+            functools.partial(aws.client, "scheduler"), group=config.run_schedule_group(),
+            executor_arn=config.run_executor_arn(), expander_arn=config.rule_expander_arn(),
+            role_arn=config.scheduler_role_arn(), dead_letter_arn=config.schedule_dead_letter_arn())
         return TimeBuckets(scheduler, self._run_store, self._run_queue)
 
     @functools.cached_property
