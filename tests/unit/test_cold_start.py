@@ -140,3 +140,13 @@ def test_the_tracer_patches_only_botocore_the_one_library_the_functions_call_out
     assert traced["traced"] == "FunctionWrapper"  # the AWS calls wrapped by the X-Ray SDK
     assert [m for m in traced["modules"] if m.startswith(("sqlite3", "aws_xray_sdk.ext.")) and "botocore" not in m
             and m not in ("aws_xray_sdk.ext", "aws_xray_sdk.ext.util", "aws_xray_sdk.ext.boto_utils")] == []
+
+
+def test_the_bench_finds_a_nested_stack_s_functions_where_sam_build_puts_them():
+    from automations_local.bench_cold_start import built_functions
+
+    build = Path("/build")
+    functions = built_functions(load_template(ROOT / "template.yaml"), build)
+    assert len(functions) > 100
+    assert functions["run_executor"] == build / "RunExecutorFunction"
+    assert functions["users_get"] == build / "NativeRecordsStack" / "UsersGetFunction"
