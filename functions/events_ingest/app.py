@@ -3,15 +3,14 @@ product's bus or the product's own contact changes and list joins, goes to the r
 A message is started only with time enough left for it; the rest go back to the queue unstarted."""
 import json
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations import config
 from automations.bootstrap import hand_back, services
-from automations.telemetry import lambda_handler, logger
 from automations.domain.events import JOINS
 from automations.service.ingestion import dropped
-from automations.surfaces.queue_batches import process_in_time
+from automations.surfaces.queue_batches import SQSRecord, process_in_time
 from automations.surfaces.queue_events import after_from_message, event_from_message, joins_from_message
+from automations.telemetry import lambda_handler, logger
 
 _RESERVE_MS = 15_000  # a message's longest: 100 runs (RUNS_PER_MESSAGE), each a put and its own schedule, about 4 s
 

@@ -11,14 +11,11 @@ a time, the rest handed on with where it stopped."""
 import json
 from datetime import date
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from automations.bootstrap import services
 from automations.service.replanning import REPLAN
+from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
-_processor = BatchProcessor(event_type=EventType.SQS)
 _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is always queued
 
 
@@ -68,6 +65,6 @@ def _record(record: SQSRecord, lambda_context) -> None:
 @lambda_handler
 def handler(event, context):
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=_record, processor=_processor, context=context)
+        return process_each(event, context, _record)
     _expand(event, context)
     return {"automation_id": event["automation_id"]}

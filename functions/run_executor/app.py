@@ -6,11 +6,10 @@ bucket's runs are queued (service/time_buckets.py); the rest of an hourly re-dri
 {"redrive_before", "after"}, and the runs it queues carry "redriven"."""
 import json
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations import config
 from automations.bootstrap import hand_back, services
-from automations.surfaces.queue_batches import process_in_time
+from automations.surfaces.queue_batches import SQSRecord, process_in_time
 from automations.telemetry import lambda_handler, logger
 
 # A queued run is started only with this much time left: its webhook may wait 3 x 5 s plus backoff

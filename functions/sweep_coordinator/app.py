@@ -5,15 +5,12 @@ each does is service/hourly.py's HourlyDuties. The fan-out queue (SQS, partial b
 brings the steps back here: each pages over the accounts, one task per account and shard onto the
 sweep queue (or the account's hourly check to the expander), and hands the rest on before time
 runs short."""
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from automations.bootstrap import services
-from automations.service.hourly import SWEEP_DUTIES
 from automations.domain.sweep import FanOut
+from automations.service.hourly import SWEEP_DUTIES
+from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
-_processor = BatchProcessor(event_type=EventType.SQS)
 _RESERVE_MS = 20_000  # stop paging with this much time left (a page takes a few seconds), then hand on
 
 
@@ -28,7 +25,7 @@ def _fan_out(record: SQSRecord, lambda_context) -> None:
 @lambda_handler
 def handler(event, context):
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=_fan_out, processor=_processor, context=context)
+        return process_each(event, context, _fan_out)
     # Lambda retries a failed invocation with its request id: a retry starts no second pass.
     return services().hourly_duties.run(event.get("duties", SWEEP_DUTIES), context.aws_request_id,
                                         has_time=lambda: context.get_remaining_time_in_millis() > _RESERVE_MS)

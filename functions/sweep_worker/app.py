@@ -1,13 +1,10 @@
 """The hourly sweep's worker (SQS, partial batch failures): sweeps one account shard's tickets,
 re-enqueueing the rest before the Lambda runs out of time."""
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from automations.bootstrap import services
 from automations.domain.sweep import SweepTask
+from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
-_processor = BatchProcessor(event_type=EventType.SQS)
 _RESERVE_MS = 60_000  # stop paging with a minute left, so the continuation is always enqueued
 
 
@@ -23,4 +20,4 @@ def _sweep(record: SQSRecord, lambda_context):
 
 @lambda_handler
 def handler(event, context):
-    return process_partial_response(event=event, record_handler=_sweep, processor=_processor, context=context)
+    return process_each(event, context, _sweep)

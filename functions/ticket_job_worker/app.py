@@ -2,13 +2,10 @@
 through the queue before the Lambda runs out of time, and fails only the message it could not do."""
 import json
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
 from automations.bootstrap import services
+from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
-_processor = BatchProcessor(event_type=EventType.SQS)
 _RESERVE_MS = 30_000  # stop with half a minute left, so the hand-off is always sent
 MAX_RECEIVES = 5  # the queue's maxReceiveCount: the last delivery records what it cannot do
 
@@ -31,4 +28,4 @@ def _work(record: SQSRecord, lambda_context):
 
 @lambda_handler
 def handler(event, context):
-    return process_partial_response(event=event, record_handler=_work, processor=_processor, context=context)
+    return process_each(event, context, _work)

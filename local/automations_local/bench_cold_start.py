@@ -98,9 +98,7 @@ def built_artifact(scratch: Path, template) -> Artifact:
     machine the layer is built again for this one by the same Makefile, bytecode included."""
     if not (BUILD / "template.yaml").is_file():
         raise SystemExit("no built artifact: run `make build` first (python3.13 from pyenv on PATH)")
-    functions = {}
-    for function in template.functions.values():
-        functions.setdefault(function.code_dir.name, BUILD / function.logical_id)
+    functions = built_functions(template, BUILD)
     layer = BUILD / "CoreLayer" / "python"
     machine = {"x86_64": "x86_64", "AMD64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}[platform.machine()]
     if any(layer.glob(f"pydantic_core/*{machine}*.so")):
@@ -109,6 +107,23 @@ def built_artifact(scratch: Path, template) -> Artifact:
 
     return Artifact(functions, build_layer_for_host(scratch / "layer"),
                     f"layer: built for {machine} by layers/core/Makefile ({layer.relative_to(ROOT)} holds arm64 wheels)")
+
+
+def built_functions(template, build: Path) -> dict[str, Path]:
+    """Each function directory's name -> its directory in the `sam build` output ``build``, which
+    puts a nested stack's functions under the nested stack's logical id."""
+    functions = {}
+    for stack, directory in _stacks_in(template, build):
+        for function in template.functions.values():
+            if template.stack_of(function.logical_id) is stack:
+                functions.setdefault(function.code_dir.name, directory / function.logical_id)
+    return functions
+
+
+def _stacks_in(stack, directory: Path) -> Iterator[tuple[Any, Path]]:
+    yield stack, directory
+    for logical_id, child in stack.children.items():
+        yield from _stacks_in(child, directory / logical_id)
 
 
 def runtime_packages(scratch: Path) -> Path:

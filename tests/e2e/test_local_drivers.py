@@ -155,7 +155,7 @@ def test_outbox_shows_deliveries_and_what_ses_got(local_runtime, clock):
                        now + timedelta(seconds=5))
     aws.client("dynamodb").transact_write_items(TransactItems=[store.new_delivery_put(d) for d in (email, webhook)])
     sending = store.claim(email)
-    provider_id = SesEmailSender(aws.client("sesv2"), os.environ["SENDER_EMAIL"]).send(sending)
+    provider_id = SesEmailSender(lambda: aws.client("sesv2"), os.environ["SENDER_EMAIL"]).send(sending)
     store.finish(sending, DeliveryStatus.SENT, provider_id)
 
     answer = outbox(local_runtime, f"?account_id={account_id}")

@@ -29,7 +29,7 @@ def _run(attempts: int = 1) -> Run:
 
 
 def _scheduler(aws) -> EventBridgeRunScheduler:
-    return EventBridgeRunScheduler(client("scheduler"), group=aws.physical_name("RunScheduleGroup"),
+    return EventBridgeRunScheduler(lambda: client("scheduler"), group=aws.physical_name("RunScheduleGroup"),
                                    executor_arn="arn:aws:lambda:us-east-1:123456789012:function:x",
                                    expander_arn="arn:aws:lambda:us-east-1:123456789012:function:y",
                                    role_arn=aws.get_att("SchedulerRole", "Arn"),

@@ -1,13 +1,17 @@
-"""What a native handler's cold start imports and builds: only its own resolver and event
-classes from Powertools, no service module, no pydantic model before its first request; and the
-native catch-all neither Powertools' resolver nor pydantic. (The bench times it:
-`automations bench --only imports`.)"""
+"""What a handler's cold start imports and builds: only its own resolver and event classes from
+Powertools (which every handler reaches through ``automations.surfaces``), no service module, no
+pydantic model before its first request; and the native catch-all neither Powertools' resolver
+nor pydantic. (The bench times it: `automations bench --only imports`.)"""
+import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from automations_local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,6 +28,38 @@ def cold_import(function: str, probe: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=ROOT / "functions" / function)
     return json.loads(done.stdout.splitlines()[-1])
+
+
+def _handler_files() -> dict[str, Path]:
+    functions = load_template(ROOT / "template.yaml").functions.values()
+    return {function.code_dir.name: function.handler_file for function in functions}
+
+
+def _queue_handlers() -> list[str]:
+    return sorted({function.code_dir.name for function in load_template(ROOT / "template.yaml").functions.values()
+                   if any(event.type == "SQS" for event in function.events)})
+
+
+def test_every_handler_reaches_powertools_through_the_surfaces():
+    """A handler importing Powertools' event handler or data classes itself, before
+    ``automations.surfaces`` set them up, loads every resolver or event class they have."""
+    own_imports = {}
+    for function, path in _handler_files().items():
+        modules = [node.module for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.ImportFrom)]
+        modules += [alias.name for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.Import)
+                    for alias in node.names]
+        if any(module and module.startswith("aws_lambda_powertools") for module in modules):
+            own_imports[function] = path
+    assert len(_handler_files()) > 100 and own_imports == {}
+
+
+@pytest.mark.parametrize("function", _queue_handlers())
+def test_a_queue_handler_loads_only_the_event_classes_its_batches_use(function):
+    modules = cold_import(function, "sorted(sys.modules)")
+    event_classes = [m for m in modules if m.startswith("aws_lambda_powertools.utilities.data_classes.")]
+    assert "aws_lambda_powertools.utilities.data_classes.sqs_event" in event_classes
+    assert [m for m in NOT_AT_IMPORT if m in modules and m != "asyncio"] == []  # Powertools' batch needs asyncio
+    assert len(event_classes) <= 12  # the SQS event and what Powertools' batch module names (32 whole)
 
 
 @pytest.mark.parametrize("function", ["users_get", "automations_list", "contacts_create"])
@@ -56,3 +92,61 @@ def test_powertools_packages_set_up_lazily_give_every_name_they_gave(package):
 
     whole = names("pass")
     assert len(whole) > 10 and names("import automations.surfaces") == whole
+
+
+def test_wiring_the_deliveries_and_the_run_engine_makes_no_sender_s_nor_scheduler_s_client(aws, monkeypatch):
+    """The run executor, the sweep's worker and the relay wire every channel's sender; building the
+    four AWS clients and the TLS context (system certificates read) at once cost a cold start about
+    100 ms of CPU for channels its first answer never used. The run engine's Scheduler client, for
+    a first run that schedules nothing, another 10-20 ms."""
+    from automations import bootstrap
+    from automations.adapters import aws as clients
+    from automations.adapters import public_http
+
+    made = []
+    monkeypatch.setattr(clients, "client", lambda service: made.append(service) or object())
+    monkeypatch.setattr(public_http, "tls_context", lambda: made.append("tls") or object())
+    bootstrap.reset()
+    try:
+        assert bootstrap.services().deliveries is not None and bootstrap.services().run_engine is not None
+        assert set(made) <= {"dynamodb", "sqs"}  # the table, which every use reads; the run queue
+    finally:
+        bootstrap.reset()
+
+
+def test_the_run_queue_s_adapter_imports_nothing_of_the_sweep():
+    """The queues' adapter named the sweep's messages for its types only: importing it (the run
+    executor's and the ingestion's first batch, to hand back what they leave unstarted) loaded
+    the sweep's service module and its rule evaluator."""
+    code = "import sys, automations.adapters.sqs; print('automations.service.sweep' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_the_tracer_patches_only_botocore_the_one_library_the_functions_call_out_with():
+    """By default the X-Ray SDK patches every library it supports that imports, sqlite3 among them
+    (the standard library's, so always): a first invocation imported it and ten other patch
+    modules for calls no function makes. The AWS calls stay traced."""
+    code = ("import json, sys; from automations.telemetry import lambda_handler; "
+            "lambda_handler(lambda event, context: None)({}, None); "
+            "from botocore.client import BaseClient; "
+            "print(json.dumps({'modules': sorted(sys.modules), "
+            "'traced': type(vars(BaseClient)['_make_api_call']).__name__}))")
+    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
+                   "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                   "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    traced = json.loads(done.stdout.splitlines()[-1])
+    assert traced["traced"] == "FunctionWrapper"  # the AWS calls wrapped by the X-Ray SDK
+    assert [m for m in traced["modules"] if m.startswith(("sqlite3", "aws_xray_sdk.ext.")) and "botocore" not in m
+            and m not in ("aws_xray_sdk.ext", "aws_xray_sdk.ext.util", "aws_xray_sdk.ext.boto_utils")] == []
+
+
+def test_the_bench_finds_a_nested_stack_s_functions_where_sam_build_puts_them():
+    from automations_local.bench_cold_start import built_functions
+
+    build = Path("/build")
+    functions = built_functions(load_template(ROOT / "template.yaml"), build)
+    assert len(functions) > 100
+    assert functions["run_executor"] == build / "RunExecutorFunction"
+    assert functions["users_get"] == build / "NativeRecordsStack" / "UsersGetFunction"

@@ -464,7 +464,7 @@ def test_ses_email(aws):
     import boto3
 
     boto3.client("ses").verify_email_identity(EmailAddress="automations@example.com")
-    sender = SesEmailSender(boto3.client("sesv2"), "automations@example.com")
+    sender = SesEmailSender(lambda: boto3.client("sesv2"), "automations@example.com")
     d = Delivery(account_id="acc_1", id="run_abc.0.0", run_id="run_abc", channel=Channel.EMAIL,
                  recipient="rita@example.com", subject="Ticket 42", body="Solved", created_at=NOW)
     message_id = sender.send(d)
@@ -474,7 +474,7 @@ def test_ses_email(aws):
     [sent] = [m for m in ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].sent_messages if m.id == message_id]
     assert sent.destinations["ToAddresses"] == ["rita@example.com"] and sent.subject == "Ticket 42"
     with pytest.raises(PermanentDeliveryError):
-        SesEmailSender(boto3.client("sesv2"), "unverified@example.com").send(d)
+        SesEmailSender(lambda: boto3.client("sesv2"), "unverified@example.com").send(d)
 
 
 def test_the_relay_goes_on_past_deliveries_that_cannot_be_sent_or_read(aws, caplog):
@@ -494,7 +494,7 @@ def test_the_relay_goes_on_past_deliveries_that_cannot_be_sent_or_read(aws, capl
         **DynamoDeliveryStore.key("acc_1", "run_old.0.0"), "data": {"S": "{not json"},
         "status": {"S": "pending"}, "attempts": {"N": "0"},
         "DUE_PK": {"S": outbox_key(shard_of("run_old.0.0", DUE_SHARDS))}, "DUE_SK": {"S": "0#run_old.0.0"}})
-    service = DeliveryService(store, {Channel.SMS: SnsSmsSender(boto3.client("sns"), ("31",))}, None, None)
+    service = DeliveryService(store, {Channel.SMS: SnsSmsSender(lambda: boto3.client("sns"), ("31",))}, None, None)
     assert service.relay() == 3
     after = {d.id: store.get("acc_1", d.id) for d in texts}
     assert [d.status for d in after.values()] == [DeliveryStatus.SENT, DeliveryStatus.FAILED,

@@ -260,9 +260,9 @@ class Services:
         from automations.service.time_buckets import TimeBuckets
 
         scheduler = EventBridgeRunScheduler(
-            aws.client("scheduler"), group=config.run_schedule_group(), executor_arn=config.run_executor_arn(),
-            expander_arn=config.rule_expander_arn(), role_arn=config.scheduler_role_arn(),
-            dead_letter_arn=config.schedule_dead_letter_arn())
+            functools.partial(aws.client, "scheduler"), group=config.run_schedule_group(),
+            executor_arn=config.run_executor_arn(), expander_arn=config.rule_expander_arn(),
+            role_arn=config.scheduler_role_arn(), dead_letter_arn=config.schedule_dead_letter_arn())
         return TimeBuckets(scheduler, self._run_store, self._run_queue)
 
     @functools.cached_property
@@ -306,13 +306,13 @@ class Services:
             user = self._user_store.get(account_id, user_id)
             return {"id": user.id, "name": user.name, "email": user.email} if user else None
 
-        senders = {Channel.EMAIL: SesEmailSender(aws.client("sesv2"), config.sender_email()),
+        senders = {Channel.EMAIL: SesEmailSender(functools.partial(aws.client, "sesv2"), config.sender_email()),
                    Channel.WEBHOOK: WebhookSender(self.webhooks.find, **_WEBHOOK_CALLS),
-                   Channel.SMS: SnsSmsSender(aws.client("sns"), config.sms_allowed_country_codes()),
-                   Channel.EVENT: EventBusSender(aws.client("events"), config.event_bus_name())}
+                   Channel.SMS: SnsSmsSender(functools.partial(aws.client, "sns"), config.sms_allowed_country_codes()),
+                   Channel.EVENT: EventBusSender(functools.partial(aws.client, "events"), config.event_bus_name())}
         return DeliveryService(self._delivery_store, senders, user_record,
                                group_members=self.agent_groups.members,
-                               send_rates={Channel.EMAIL: functools.partial(ses_send_rate, aws.client("ses")),
+                               send_rates={Channel.EMAIL: lambda: ses_send_rate(aws.client("ses")),
                                            Channel.SMS: config.sms_send_rate},
                                pace=DynamoSendPace(self._db, self._table),
                                longest={Channel.WEBHOOK: _longest_webhook(**_WEBHOOK_CALLS)})

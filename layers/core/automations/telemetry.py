@@ -40,7 +40,9 @@ _cold = True
 def _tracer():
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - the X-Ray SDK only when invoked
 
-    return Tracer()
+    # Botocore only: the functions call out with nothing else the SDK patches (by default it
+    # imports sqlite3 and ten other libraries' patches at the first invocation).
+    return Tracer(patch_modules=("botocore",))
 
 
 def lambda_handler(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:

@@ -1,4 +1,6 @@
-"""Senders, one per channel, behind one interface: ``send(delivery) -> provider id``."""
+"""Senders, one per channel, behind one interface: ``send(delivery) -> provider id``. Each makes
+what it sends with (its AWS client, the TLS context) at its first send: a cold start that sends
+through one channel, or none, pays for no other."""
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +8,10 @@ import hmac
 import json
 import os
 import ssl
+import functools
 import time
 from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -32,7 +36,7 @@ def _classified(error: ClientError, refused: str) -> Exception:
 
 
 class SesEmailSender:
-    def __init__(self, client, sender: str) -> None:
+    def __init__(self, client: Callable[[], Any], sender: str) -> None:
         self._ses = client
         self._sender = sender
 
@@ -43,7 +47,7 @@ class SesEmailSender:
         if d.metadata.get("plain", True):  # an html-only template has no text part to send
             body["Text"] = {"Data": d.body, "Charset": "UTF-8"}
         try:
-            answer = self._ses.send_email(
+            answer = self._ses().send_email(
                 FromEmailAddress=self._sender, Destination={"ToAddresses": [d.recipient]},
                 Content={"Simple": {"Subject": {"Data": d.subject, "Charset": "UTF-8"}, "Body": body}})
         except ClientError as e:
@@ -61,7 +65,7 @@ class SnsSmsSender:
     contact asked for this automation's messages). Only to the allowed country calling codes:
     SNS would text any number in the world, at that country's price (SMS pumping)."""
 
-    def __init__(self, client, allowed_country_codes: tuple[str, ...]) -> None:
+    def __init__(self, client: Callable[[], Any], allowed_country_codes: tuple[str, ...]) -> None:
         self._sns = client
         self._allowed = allowed_country_codes
 
@@ -72,7 +76,7 @@ class SnsSmsSender:
                 f"{d.recipient} is not in an allowed country: texts go only to country calling codes "
                 f"{', '.join('+' + code for code in self._allowed) or '(none)'} (the SmsAllowedCountryCodes parameter)")
         try:
-            answer = self._sns.publish(PhoneNumber=d.recipient, Message=d.body, MessageAttributes={
+            answer = self._sns().publish(PhoneNumber=d.recipient, Message=d.body, MessageAttributes={
                 "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"}})
         except ClientError as e:
             raise _classified(e, "SNS refused the message") from None
@@ -87,13 +91,13 @@ class EventBusSender:
     detail its JSON body. The host application's rules pick up what they need (credits, gift
     cards, "automation.run.succeeded")."""
 
-    def __init__(self, client, bus_name: str) -> None:
+    def __init__(self, client: Callable[[], Any], bus_name: str) -> None:
         self._events = client
         self._bus = bus_name
 
     def send(self, d: Delivery) -> str:
         try:
-            answer = self._events.put_events(Entries=[{
+            answer = self._events().put_events(Entries=[{
                 "Source": EVENT_SOURCE, "DetailType": d.recipient, "Detail": d.body, "EventBusName": self._bus,
                 "Resources": [], "Time": clock.now()}])
         except ClientError as e:
@@ -132,7 +136,11 @@ class WebhookSender:
         self._sleep = sleep
         self._resolve = resolve
         self._permitted = permitted
-        self._tls = tls or public_http.tls_context()
+        self._given_tls = tls
+
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        return self._given_tls or public_http.tls_context()
 
     def send(self, d: Delivery) -> str:
         webhook = self._find(d.account_id, d.recipient)

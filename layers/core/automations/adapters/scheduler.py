@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -53,7 +55,10 @@ def at_expression(when: datetime) -> str:
 
 
 class EventBridgeRunScheduler:
-    def __init__(self, client, *, group: str, executor_arn: str, expander_arn: str, role_arn: str,
+    """``client`` gives the Scheduler client, made at the first schedule: the run engine is wired
+    on paths that schedule nothing (the executor's first run, mostly)."""
+
+    def __init__(self, client: Callable[[], Any], *, group: str, executor_arn: str, expander_arn: str, role_arn: str,
                  dead_letter_arn: str) -> None:
         self._scheduler = client
         self._group = group
@@ -81,7 +86,7 @@ class EventBridgeRunScheduler:
 
     def _once(self, name: str, when: datetime, payload: dict, description: str) -> None:
         try:
-            self._scheduler.create_schedule(
+            self._scheduler().create_schedule(
                 Name=name, GroupName=self._group, ClientToken=name,  # these names hold no "." (tokens cannot)
                 **self._at(when),  # due_at is already DST-correct
                 Target=self._target(self._executor, payload), Description=description)
@@ -105,13 +110,13 @@ class EventBridgeRunScheduler:
                                                  "day": firing.day.isoformat()}),
             Description=f"{automation.trigger} automation {automation.id}, firing of {firing.day.isoformat()}")
         try:  # an update in the common case (every hour's check finds it there): one call
-            self._scheduler.update_schedule(**definition)
+            self._scheduler().update_schedule(**definition)
             return False
         except ClientError as e:
             if not has_code(e, "ResourceNotFoundException"):
                 raise
         try:
-            self._scheduler.create_schedule(**definition)
+            self._scheduler().create_schedule(**definition)
         except ClientError as e:
             if not has_code(e, "ConflictException"):  # created concurrently: the same definition
                 raise
@@ -122,7 +127,7 @@ class EventBridgeRunScheduler:
 
     def _delete(self, name: str) -> None:
         try:
-            self._scheduler.delete_schedule(Name=name, GroupName=self._group)
+            self._scheduler().delete_schedule(Name=name, GroupName=self._group)
         except ClientError as e:
             if not has_code(e, "ResourceNotFoundException"):
                 raise

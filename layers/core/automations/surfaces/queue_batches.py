@@ -1,4 +1,6 @@
 """SQS batches as Lambda hands them over (Powertools' partial batch responses), bounded in time.
+The queue handlers take Powertools' batch names from here, after ``automations.surfaces`` set up
+its data classes package to load only the event classes used (SQS's, not all 32 modules).
 
 A record is started only while enough of the invocation is left for it to finish (the first one
 always is, so every invocation makes progress); the rest are reported as batch item failures,
@@ -18,8 +20,18 @@ from automations import telemetry
 _log = logging.getLogger(__name__)
 
 
+__all__ = ["NotStarted", "SQSRecord", "process_each", "process_in_time"]
+
+
 class NotStarted(Exception):
     """Too little of the invocation is left to start this record: it goes back to SQS."""
+
+
+def process_each(event: dict, context: Any, record_handler: Callable[[SQSRecord, Any], None]) -> dict:
+    """``record_handler(record, context)`` for each record of the batch, each failing alone; the
+    partial batch response."""
+    return process_partial_response(event=event, record_handler=record_handler, processor=BatchProcessor(EventType.SQS),
+                                    context=context)
 
 
 def process_in_time(event: dict, context: Any, record_handler: Callable[[SQSRecord], None], *,
