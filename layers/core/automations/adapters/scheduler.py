@@ -18,7 +18,7 @@ from automations.clock import ensure_utc
 from automations.domain.model import Automation
 from automations.domain.run import Run
 from automations.domain.timing import Firing
-from automations.service.time_buckets import bucket_task
+from automations.domain.run import bucket_task
 
 # Scheduler retries a failed invocation with backoff for up to a day, then dead-letters it; the
 # hourly sweep re-drives a run still "scheduled" after that too.

@@ -108,7 +108,7 @@ class RunEngine:
         self._outbox = delivery_store
         self._scheduler = scheduler
         self._queue = queue
-        self._log = event_log  # ContactEvents: the durable contact event log
+        self._event_log = event_log  # ContactEvents: the durable contact event log (``_log`` is the logger)
         self._matches = conditions  # (conditions, contact, data) -> bool
         self._composer = Composer(templates.find)
         self.replanning = Replanner(store=store, accounts=accounts, automations=automations, contacts=contacts,
@@ -685,7 +685,7 @@ class RunEngine:
         (None at the end)."""
         made = []
         while True:
-            logged, cursor = self._log.since(account_id, cursor=cursor, since=since, limit=CATCH_UP_PAGE)
+            logged, cursor = self._event_log.since(account_id, cursor=cursor, since=since, limit=CATCH_UP_PAGE)
             made += self.on_contact_events(logged, missing_only=True).runs
             for contact_uuid in {e.contact_uuid for e in logged if e.zone_changed}:
                 self.replanning.contact_changed(account_id, contact_uuid)  # idempotent: moves a run once

@@ -115,8 +115,3 @@ class TimeBuckets:
             if not has_time():
                 self._queue.dispatch_later({**task, "after": after})
                 return queued
-
-
-def bucket_task(minute: datetime, shard: int) -> dict[str, Any]:
-    """What a bucket's schedule sends the dispatcher."""
-    return {"due_minute": minute.isoformat(), "shard": shard}
