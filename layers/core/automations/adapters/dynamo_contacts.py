@@ -96,12 +96,9 @@ class _Base(Table):
     def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Run tagged transaction items; a failed condition raises what its tag means."""
         try:
-            self._db.transact_write_items(TransactItems=[item for _, item in items])
-        except ClientError as e:
-            if not has_code(e, "TransactionCanceledException"):
-                raise
-            failed = {tag for (tag, _), bad in zip(items, failed_checks(e)) if bad}
-            if "email" in failed:
+            self.transact_tagged(items)
+        except StaleWrite as stale:
+            if "email" in stale.args:
                 raise Conflict("another contact of this account has that email address") from None
             raise StaleWrite() from None
 

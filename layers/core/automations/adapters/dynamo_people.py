@@ -149,7 +149,7 @@ class DynamoUserStore(AccountTable):
         check = self._version_check(user, indexed=False)
         keys = {":pk": text(_role_family(user.account_id, user.role)), ":sk": text(f"{user.id:012d}")}
         try:
-            self._transact([
+            self.transact_tagged([
                 ("user", {"Update": {"TableName": self._table, "Key": self._key(user.account_id, user.id),
                                      "UpdateExpression": "SET GSI1PK = :pk, GSI1SK = :sk", **check,
                                      "ExpressionAttributeValues": {**check.get("ExpressionAttributeValues", {}), **keys}}}),
@@ -261,7 +261,7 @@ class DynamoUserStore(AccountTable):
         under it instead (nothing is written). StaleWrite names what else failed: "external_id"
         (taken), "user" (the id is), or the caller's tags."""
         try:
-            self._transact([*also, *self._new_items(user), self._count(user, {user.role: 1})])
+            self.transact_tagged([*also, *self._new_items(user), self._count(user, {user.role: 1})])
         except StaleWrite as stale:
             if user.email is not None and "email" in stale.args:
                 owner = self._find(user.account_id, "email", user.email)
@@ -281,7 +281,7 @@ class DynamoUserStore(AccountTable):
             for user in group:
                 counts.setdefault(user.id % USER_COUNT_SHARDS, Counter())[user.role] += 1
             try:
-                self._transact([*(item for user in group for item in self._new_items(user)),
+                self.transact_tagged([*(item for user in group for item in self._new_items(user)),
                                 *(self._shard_count(group[0].account_id, shard, dict(deltas))
                                   for shard, deltas in counts.items())])
             except StaleWrite:
@@ -329,7 +329,7 @@ class DynamoUserStore(AccountTable):
             items.append(self._count(new, {new.role: 1}))
         elif old.role is not new.role:
             items.append(self._count(new, {old.role: -1, new.role: 1}))
-        self._transact(items)
+        self.transact_tagged(items)
         return replace(new, version=old.version + 1)
 
     def delete(self, user: User, deleted_at: datetime, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
@@ -339,7 +339,7 @@ class DynamoUserStore(AccountTable):
                 **self._key(user.account_id, user.id, "DELETED_USER#"), "deleted_at": text(deleted_at.isoformat())}
         del gone["GSI1PK"], gone["GSI1SK"]  # out of its role's users
         indexed = self._role_indexed(user)
-        self._transact([
+        self.transact_tagged([
             *also,
             ("user", {"Delete": {"TableName": self._table, "Key": self._key(user.account_id, user.id),
                                  **self._version_check(user, indexed)}}),

@@ -30,13 +30,11 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-from botocore.exceptions import ClientError
 
 from automations.adapters import migration_state
-from automations.adapters.aws import has_code
 from automations.adapters.records import READ_ERRORS, read_all
 from automations.adapters.shards import TICKET_INDEX_SHARDS, merged_items, shard_of
-from automations.adapters.table import Table, document, failed_checks, number, text
+from automations.adapters.table import Table, document, number, text
 from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
 from automations.domain.ticket import INSTANTS, SWEEP_SHARDS, DeletedTicket, Ticket, sweep_shard
@@ -116,16 +114,6 @@ class AccountTable(Table):
         got = self._db.update_item(TableName=self._table, Key=key, UpdateExpression="ADD next_id :one",
                                    ExpressionAttributeValues={":one": number(1)}, ReturnValues="UPDATED_NEW")
         return int(got["Attributes"]["next_id"]["N"])
-
-    def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
-        """Run tagged transaction items; StaleWrite names the tags whose conditions failed."""
-        try:
-            self._db.transact_write_items(TransactItems=[item for _, item in items])
-        except ClientError as e:
-            if not has_code(e, "TransactionCanceledException"):
-                raise
-            # Conflicting concurrent transactions cancel without a failed check: stale all the same.
-            raise StaleWrite(*[tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]) from None
 
     def _next_ids(self, key: dict[str, Any], count: int) -> range:
         got = self._db.update_item(TableName=self._table, Key=key, UpdateExpression="ADD next_id :n",
@@ -235,7 +223,7 @@ class DynamoTicketStore(AccountTable):
         [ticket] = readable
         check = self._version_check(ticket, counted=False)
         try:
-            self._transact([
+            self.transact_tagged([
                 ("ticket", {"Update": {"TableName": self._table, "Key": self._key(account_id, ticket.id),
                                        "UpdateExpression": f"SET {TAGS_COUNTED} = :yes", **check,
                                        "ExpressionAttributeValues": {**check["ExpressionAttributeValues"],
@@ -450,7 +438,7 @@ class DynamoTicketStore(AccountTable):
             ("audit", self._audit_put(ticket.account_id, audit)))]
         account_id = entries[0][0].account_id
         tags = Counter((sweep_shard(ticket.id), tag) for ticket, _, _ in entries for tag in ticket.tags)
-        self._transact([*items, ("count", self._count_change(account_id, len(entries))),
+        self.transact_tagged([*items, ("count", self._count_change(account_id, len(entries))),
                         *[("tag", {"Update": self._tag_move(account_id, shard, tag, n)})
                           for (shard, tag), n in tags.items()]])
 
@@ -471,7 +459,7 @@ class DynamoTicketStore(AccountTable):
 
     def replace(self, old: Ticket, new: Ticket, audit: Audit, also: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         """Raises StaleWrite whose arguments are the tags of the items whose conditions failed."""
-        self._transact([*also, *self.replace_items(old, new, [audit])])
+        self.transact_tagged([*also, *self.replace_items(old, new, [audit])])
 
     def _counts(self, account_id: str, tickets: int, deleted: int) -> list[tuple[str, dict[str, Any]]]:
         counts = [("count", self._count_change(account_id, tickets))] if tickets else []
@@ -492,7 +480,7 @@ class DynamoTicketStore(AccountTable):
         if actor_id is not None:
             item["actor_id"] = number(actor_id)
         counted = self._tags_counted(ticket)
-        self._transact([
+        self.transact_tagged([
             *also,
             ("ticket", {"Delete": {"TableName": self._table, "Key": self._key(ticket.account_id, ticket.id),
                                    **self._version_check(ticket, counted)}}),
@@ -504,7 +492,7 @@ class DynamoTicketStore(AccountTable):
     def restore(self, deleted: DeletedTicket) -> None:
         """Back from the deleted tickets, as it was; StaleWrite when it is not there any more."""
         ticket = deleted.ticket
-        self._transact([
+        self.transact_tagged([
             ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(ticket.account_id, ticket.id),
                                     "ConditionExpression": "attribute_exists(PK)"}}),
             ("ticket", {"Put": {"TableName": self._table, "Item": self._item(ticket, ticket.version),
@@ -519,7 +507,7 @@ class DynamoTicketStore(AccountTable):
         query = {"KeyConditionExpression": "PK = :pk", "ProjectionExpression": "PK, SK",
                  "ExpressionAttributeValues": {":pk": self.audits_partition(account_id, ticket_id)}}
         self.batch_delete(self.query_all(query))
-        self._transact([
+        self.transact_tagged([
             *also,
             ("deleted", {"Delete": {"TableName": self._table, "Key": self._deleted_key(account_id, ticket_id),
                                     "ConditionExpression": "attribute_exists(PK)"}}),

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.aws import BACKOFF, Backoff, has_code
 from automations.errors import THROTTLE_CODES, Busy
+from automations.ports import StaleWrite
 
 # Why DynamoDB cancels a transaction that a later attempt can commit.
 _CONTENDED = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
@@ -126,6 +127,17 @@ class Table:
                 if not request:
                     break
         return found
+
+    def transact_tagged(self, items: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run tagged transaction items (each a tag saying what its failed condition means, and
+        the item); a cancelled transaction raises StaleWrite naming the tags whose conditions
+        failed (none when concurrent transactions cancelled it: stale all the same)."""
+        try:
+            self._db.transact_write_items(TransactItems=[item for _, item in items])
+        except ClientError as e:
+            if not has_code(e, "TransactionCanceledException"):
+                raise
+            raise StaleWrite(*[tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]) from None
 
     def copy_if_absent(self, item: dict[str, Any]) -> bool:
         """Put ``item`` (an item of before a key change, in its new shape) unless an item is at its
