@@ -73,6 +73,40 @@ def test_a_native_handler_imports_only_what_its_route_uses(function):
     assert loaded["built"] == []
 
 
+_COLD_IMPORTS = """
+import json, os, sys
+import boto3, botocore.session, pydantic  # shared by every handler; none loads Powertools
+for directory in json.loads(sys.argv[1]):
+    reader, writer = os.pipe()
+    if os.fork() == 0:  # a child imports one handler as a fresh Lambda process would
+        os.close(reader)
+        os.chdir(directory)
+        sys.path.insert(0, directory)
+        import app
+        os.write(writer, json.dumps(sorted(sys.modules)).encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as answer:
+        print(json.dumps([directory, json.loads(answer.read())]))
+    os.wait()
+"""
+
+
+def test_every_function_loads_only_the_resolver_and_event_classes_it_uses():
+    """Every handler of the template, imported cold: the trick ``automations.surfaces`` plays on
+    Powertools holds for each, not only for the few timed ones."""
+    functions = load_template(ROOT / "template.yaml").functions.values()
+    queue_fed = {str(f.code_dir) for f in functions if any(event.type == "SQS" for event in f.events)}
+    done = subprocess.run([sys.executable, "-c", _COLD_IMPORTS, json.dumps(sorted({str(f.code_dir) for f in functions}))],
+                          capture_output=True, text=True, check=True)
+    loaded = dict(json.loads(line) for line in done.stdout.splitlines())
+    assert len(loaded) > 100
+    unused = {Path(directory).name: [m for m in NOT_AT_IMPORT if m in modules
+                                     and not (m == "asyncio" and directory in queue_fed)]  # Powertools' batch needs it
+              for directory, modules in loaded.items()}
+    assert {function: modules for function, modules in unused.items() if modules} == {}
+
+
 def test_the_native_catch_all_imports_no_resolver_nor_pydantic():
     modules = cold_import("native_unknown_endpoint", "sorted(sys.modules)")
     assert [m for m in modules if m.startswith(("pydantic", "aws_lambda_powertools.event_handler."))] == []
