@@ -1,17 +1,27 @@
-"""Interfaces the service needs from storage; adapters implement them."""
+"""The interfaces the service needs and the adapters (adapters/) implement, in one place, by area;
+and what a store refuses with."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from automations.domain.audit import Audit
+from automations.domain.contact_events import ContactEvent
+from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template
+from automations.domain.delivery import Delivery
+from automations.domain.events import Event
 from automations.domain.job import Job, JobItem
 from automations.domain.model import Account, ApiKey, Automation
+from automations.domain.run import Run, RunStatus
+from automations.domain.sweep import FanOut, SweepStats, SweepTask
 from automations.domain.ticket import DeletedTicket, Ticket
+from automations.domain.timing import Firing
 from automations.domain.user import DeletedUser, Role, User
 
 
+# -- What a store refuses ---------------------------------------------------------------------
 class IdenticalActiveAutomation(Exception):
     def __init__(self, existing_id: int | None) -> None:
         super().__init__(existing_id)
@@ -55,6 +65,7 @@ class UnreadableTicket:
     reason: str
 
 
+# -- accounts and automations -----------------------------------------------------------------
 class AccountStore(Protocol):
     def create_account(self, account: Account) -> None:
         """Raises Conflict when the owner email already has an account."""
@@ -114,6 +125,7 @@ class AutomationStore(Protocol):
         """Raises StaleWrite when the automation changed since it was read."""
 
 
+# -- tickets, users and the hourly sweep ------------------------------------------------------
 class TicketStore(Protocol):
     def allocate_id(self, account_id: str) -> int:
         """A fresh ticket id, unique in the account under concurrency."""
@@ -237,14 +249,38 @@ class UserStore(Protocol):
         """StaleWrite when the user changed since it was read."""
 
 
-# -- contacts (issue 4) ------------------------------------------------------------------------
-# Imported here, beside the Protocols that use them, to keep this section self-contained.
-from collections.abc import Iterable  # noqa: E402
-from typing import TypeVar  # noqa: E402
+class FiringStore(Protocol):
+    def commit(self, old: Ticket, new: Ticket, audits: list[Audit], runs: list[Run], deliveries: list,
+               cycle: str, cap: int) -> None:
+        """Atomically: ticket (at old's version) -> new, audits, runs, caps, deliveries.
+        Raises StaleWrite, AlreadyFired or CapReached."""
 
-from automations.domain.contact_events import ContactEvent  # noqa: E402
-from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template  # noqa: E402
+    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
+        """Add ``stats`` to the sweep's summary (kept for a while after ``at``). ``part`` names
+        who adds (stable text): the summary is kept in parts so its writes spread."""
 
+    def record_failed(self, runs: list[Run]) -> None:
+        """Store failed runs (each only if absent), outside any ticket's commit."""
+
+    def summary(self, sweep_id: str) -> dict[str, int]: ...
+
+    def was_started(self, sweep_id: str) -> bool:
+        """Whether a pass with this id was started (``mark_started``)."""
+
+    def mark_started(self, sweep_id: str, at: datetime) -> None: ...
+
+
+class SweepQueue(Protocol):
+    def send(self, messages: list[SweepTask] | list[FanOut]) -> None: ...
+
+
+class Notifier(Protocol):
+    def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list: ...
+
+    def dispatch(self, deliveries: list) -> int: ...
+
+
+# -- contacts, their lists and their events ---------------------------------------------------
 _Item = TypeVar("_Item")
 
 
@@ -311,16 +347,43 @@ class GroupStore(NumberedStore[Group], Protocol):
 
 
 CustomFieldStore = NumberedStore[CustomField]
+
+
 TemplateStore = NumberedStore[Template]
 
 
-# -- the run engine (issue 5) ------------------------------------------------------------------
-from datetime import datetime  # noqa: E402
+class ContactChanges(Protocol):
+    """Where a contact's creation and changes are announced (the event ingestion path), so
+    ``contact_created`` / ``contact_updated`` automations fire. The event is already in the
+    contact event log, written with the contact: an announcement lost to a crash is caught up."""
 
-from automations.domain.run import Run, RunStatus  # noqa: E402
-from automations.domain.timing import Firing  # noqa: E402
+    def contact_changed(self, change: ContactEvent) -> None: ...
 
 
+class ContactEventLog(Protocol):
+    """The durable log (DynamoDB: adapters/dynamo_contacts.DynamoContactEventLog)."""
+
+    def append(self, event: ContactEvent) -> bool:
+        """Store an event not tied to another write; False when it is already stored."""
+
+    def read(self, account_id: str, *, after: str | None, since: datetime | None,
+             limit: int) -> tuple[list[ContactEvent], str | None]:
+        """Events in time order after the opaque cursor ``after`` (or from ``since``), and the
+        cursor of the next page (None at the end)."""
+
+
+class EventQueue(Protocol):
+    """Where events wait for the ingestion function (SQS: adapters/sqs_events.py)."""
+
+    def send(self, events: Sequence[Event], after: dict[str, Any] | None = None) -> None:
+        """Events, each one message (``after``: where each goes on from)."""
+
+    def send_joins(self, joins: Sequence[ContactEvent], after: dict[str, Any] | None = None) -> None:
+        """Joins in batches, each batch one message (``after``: the joins of one message, and
+        where they go on from)."""
+
+
+# -- runs -------------------------------------------------------------------------------------
 class RunStore(Protocol):
     due_shards: int  # the DueIndex's partitions of waiting runs
 
@@ -399,6 +462,42 @@ class RunQueue(Protocol):
     def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
 
 
+class BucketStore(Protocol):
+    def due_shard(self, run: Run) -> int: ...
+
+    def count_due(self, minute: datetime, shard: int, runs: int) -> tuple[int, bool]:
+        """Count ``runs`` more due in (minute, shard); returns the count with them, and whether
+        the bucket's schedule was made (``bucket_scheduled``)."""
+
+    def bucket_scheduled(self, minute: datetime, shard: int) -> None:
+        """Mark (minute, shard) as having its bucket's schedule."""
+
+    def due_in_minute(self, shard: int, minute: datetime, limit: int, after: str | None
+                      ) -> tuple[list[tuple[str, str]], str | None]:
+        """(account id, run id) of unfinished runs in ``shard`` due in ``minute``, and where to go on."""
+
+
+class BucketScheduler(RunScheduler, Protocol):
+    def schedule_bucket(self, minute: datetime, shard: int, at: datetime) -> None:
+        """Idempotent: one schedule per (minute, shard), firing at ``at``."""
+
+
+# -- deliveries -------------------------------------------------------------------------------
+class Sender(Protocol):
+    def send(self, delivery: Delivery) -> str: ...
+
+
+class SendPace(Protocol):
+    """Send slots shared by every sender of the stack, so together they stay under a provider's
+    rate (SES's MaxSendRate is the AWS account's, whichever function sends)."""
+
+    def take(self, channel: str, rate: float, now: datetime, ahead: int) -> datetime | None:
+        """Book one send of ``channel`` at ``rate`` a second in the first second from ``now`` on
+        (looking ``ahead`` seconds at most) with a slot left: the start of that second, or None
+        when all are taken."""
+
+
+# -- bulk jobs --------------------------------------------------------------------------------
 class JobStore(Protocol):
     """Bulk ticket jobs (domain/job.py) and their items' outcomes."""
 
@@ -423,11 +522,20 @@ class JobQueue(Protocol):
     def send(self, account_id: str, job_id: str) -> None: ...
 
 
-class SendPace(Protocol):
-    """Send slots shared by every sender of the stack, so together they stay under a provider's
-    rate (SES's MaxSendRate is the AWS account's, whichever function sends)."""
+# -- data migrations --------------------------------------------------------------------------
+class Migration(Protocol):
+    name: str  # "<number>-<what>": the order they run in
+    about: str  # what it changes, for people
 
-    def take(self, channel: str, rate: float, now: datetime, ahead: int) -> datetime | None:
-        """Book one send of ``channel`` at ``rate`` a second in the first second from ``now`` on
-        (looking ``ahead`` seconds at most) with a slot left: the start of that second, or None
-        when all are taken."""
+    def step(self, account_id: str, start: Any) -> tuple[int, Any]:
+        """Migrate a page of the account's old items from ``start`` (None: its first); how many
+        were changed, and where to go on (None when the account has no more)."""
+
+
+class MigrationStore(Protocol):
+    def state(self, name: str) -> dict[str, Any] | None:
+        """{"done", "account", "start", "migrated", "steps"}, or None before its first step."""
+
+    def save(self, name: str, state: dict[str, Any], steps_before: int) -> bool:
+        """Store ``state`` if the migration is still at ``steps_before`` steps; False when another
+        runner moved it on meanwhile."""

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 from automations import clock
 from automations.domain import contact_events, contact_rules, contacts as domain
@@ -20,7 +20,7 @@ from automations.domain.contacts import (
 from automations.domain.model import Automation, AutomationChanges, Trigger
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.inputs import MAX_ID
-from automations.ports import ContactStore, GroupStore, NumberedStore, StaleWrite
+from automations.ports import ContactChanges, ContactStore, GroupStore, NumberedStore, StaleWrite
 from automations.service.automations import AutomationService
 from automations.service.events import ContactEvents
 from automations.service.rendering import syntax_error
@@ -250,14 +250,6 @@ def _template_values(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- contacts ------------------------------------------------------------------------------------
-class ContactChanges(Protocol):
-    """Where a contact's creation and changes are announced (the event ingestion path), so
-    ``contact_created`` / ``contact_updated`` automations fire. The event is already in the
-    contact event log, written with the contact: an announcement lost to a crash is caught up."""
-
-    def contact_changed(self, change: contact_events.ContactEvent) -> None: ...
-
-
 class ContactService:
     def __init__(self, store: ContactStore, fields: CustomFieldService, changes: ContactChanges | None = None,
                  zone_changed: Callable[[contact_events.ContactEvent], None] | None = None) -> None:

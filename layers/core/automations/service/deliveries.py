@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from automations import clock, telemetry
 from automations.domain.delivery import (
@@ -36,7 +36,7 @@ from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run
 from automations.domain.ticket import Ticket
 from automations.errors import Busy, OutOfTime, is_throttle, is_transient, reason_of
-from automations.ports import SendPace
+from automations.ports import SendPace, Sender
 from automations.service.rendering import render, ticket_context
 
 _log = logging.getLogger(__name__)
@@ -51,10 +51,6 @@ PACE_AHEAD_S = 2  # how far ahead a send books its slot and waits for it; past t
 class Unaddressable(ValueError):
     """A notification names a recipient that no user or group can be (a stored rule the
     checks of today would refuse): its firing fails, alone and visibly."""
-
-
-class Sender(Protocol):
-    def send(self, delivery: Delivery) -> str: ...
 
 
 # A user record as notifications need it: {"id", "name", "email"} or None.

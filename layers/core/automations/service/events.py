@@ -15,28 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Protocol
 
 from automations.domain.contact_events import ContactEvent
 from automations.paging import MAX_PAGE_SIZE
+from automations.ports import ContactEventLog
 
 _log = logging.getLogger(__name__)
-
-
-class ContactEventLog(Protocol):
-    """The durable log (DynamoDB: adapters/dynamo_contacts.DynamoContactEventLog)."""
-
-    def append(self, event: ContactEvent) -> bool:
-        """Store an event not tied to another write; False when it is already stored."""
-
-    def read(self, account_id: str, *, after: str | None, since: datetime | None,
-             limit: int) -> tuple[list[ContactEvent], str | None]:
-        """Events in time order after the opaque cursor ``after`` (or from ``since``), and the
-        cursor of the next page (None at the end)."""
-
-
-class ContactEventSink(Protocol):
-    def emit(self, event: ContactEvent) -> None: ...
 
 
 Listener = Callable[[list[ContactEvent]], None]  # a batch: one bulk add is one call

@@ -32,6 +32,7 @@ from automations.domain.events import Event
 from automations.domain.contacts import is_uuid
 from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import NotFound, Problems
+from automations.ports import EventQueue
 
 MAX_BATCH = 100  # events per POST /v1/events
 RUNS_PER_MESSAGE = 100  # a put and a schedule each: about 4 s, inside the ingestion's reserve
@@ -47,17 +48,6 @@ def check_event(name: Any, contact_uuid: Any, data: Any, problems: Problems, whe
         problems.add(f"{where}data", "Data: must be an object")
     elif data is not None and data_size(data) > MAX_DATA_BYTES:
         problems.add(f"{where}data", f"Data: must not be larger than {MAX_DATA_BYTES // 1024} KB as JSON")
-
-
-class EventQueue(Protocol):
-    """Where events wait for the ingestion function (SQS: adapters/sqs_events.py)."""
-
-    def send(self, events: Sequence[Event], after: dict[str, Any] | None = None) -> None:
-        """Events, each one message (``after``: where each goes on from)."""
-
-    def send_joins(self, joins: Sequence[ContactEvent], after: dict[str, Any] | None = None) -> None:
-        """Joins in batches, each batch one message (``after``: the joins of one message, and
-        where they go on from)."""
 
 
 class Started(Protocol):

@@ -15,27 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
+
+from automations.ports import Migration, MigrationStore
 
 _log = logging.getLogger(__name__)
-
-
-class Migration(Protocol):
-    name: str  # "<number>-<what>": the order they run in
-    about: str  # what it changes, for people
-
-    def step(self, account_id: str, start: Any) -> tuple[int, Any]:
-        """Migrate a page of the account's old items from ``start`` (None: its first); how many
-        were changed, and where to go on (None when the account has no more)."""
-
-
-class MigrationStore(Protocol):
-    def state(self, name: str) -> dict[str, Any] | None:
-        """{"done", "account", "start", "migrated", "steps"}, or None before its first step."""
-
-    def save(self, name: str, state: dict[str, Any], steps_before: int) -> bool:
-        """Store ``state`` if the migration is still at ``steps_before`` steps; False when another
-        runner moved it on meanwhile."""
 
 
 AccountPage = Callable[[int, "str | None"], "tuple[list[str], str | None]"]

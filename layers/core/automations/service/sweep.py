@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from automations import clock, telemetry
 from automations.domain.audit import Audit, Via
@@ -26,7 +26,8 @@ from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
 from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes
 from automations.errors import NotFound, is_transient, reason_of
-from automations.ports import MAX_TRANSACTION_ITEMS, AlreadyFired, CapReached, StaleWrite, UnreadableTicket
+from automations.ports import (MAX_TRANSACTION_ITEMS, AlreadyFired, CapReached, FiringStore, Notifier, StaleWrite, SweepQueue,
+                               UnreadableTicket)
 
 _log = logging.getLogger(__name__)
 
@@ -57,37 +58,6 @@ class TooManyTags(Exception):
     def __init__(self, automation_id: int, run: Run) -> None:
         super().__init__(automation_id)
         self.automation_id, self.run = automation_id, run
-
-
-class SweepQueue(Protocol):
-    def send(self, messages: list[SweepTask] | list[FanOut]) -> None: ...
-
-
-class FiringStore(Protocol):
-    def commit(self, old: Ticket, new: Ticket, audits: list[Audit], runs: list[Run], deliveries: list,
-               cycle: str, cap: int) -> None:
-        """Atomically: ticket (at old's version) -> new, audits, runs, caps, deliveries.
-        Raises StaleWrite, AlreadyFired or CapReached."""
-
-    def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
-        """Add ``stats`` to the sweep's summary (kept for a while after ``at``). ``part`` names
-        who adds (stable text): the summary is kept in parts so its writes spread."""
-
-    def record_failed(self, runs: list[Run]) -> None:
-        """Store failed runs (each only if absent), outside any ticket's commit."""
-
-    def summary(self, sweep_id: str) -> dict[str, int]: ...
-
-    def was_started(self, sweep_id: str) -> bool:
-        """Whether a pass with this id was started (``mark_started``)."""
-
-    def mark_started(self, sweep_id: str, at: datetime) -> None: ...
-
-
-class Notifier(Protocol):
-    def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list: ...
-
-    def dispatch(self, deliveries: list) -> int: ...
 
 
 class SweepCoordinator:

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from automations.domain.model import Automation
 from automations.domain.run import Run
 from automations.domain.timing import Firing
-from automations.ports import RunQueue, RunScheduler
+from automations.ports import BucketScheduler, BucketStore, RunQueue
 
 PER_RUN_SCHEDULES = 100  # per (minute, shard): 3,200 a minute over the 32 shards, 53 a second
 DISPATCH_PAGE = 100
@@ -40,26 +40,6 @@ DISPATCH_PAGE = 100
 
 def minute_of(when: datetime) -> datetime:
     return when.replace(second=0, microsecond=0)
-
-
-class BucketStore(Protocol):
-    def due_shard(self, run: Run) -> int: ...
-
-    def count_due(self, minute: datetime, shard: int, runs: int) -> tuple[int, bool]:
-        """Count ``runs`` more due in (minute, shard); returns the count with them, and whether
-        the bucket's schedule was made (``bucket_scheduled``)."""
-
-    def bucket_scheduled(self, minute: datetime, shard: int) -> None:
-        """Mark (minute, shard) as having its bucket's schedule."""
-
-    def due_in_minute(self, shard: int, minute: datetime, limit: int, after: str | None
-                      ) -> tuple[list[tuple[str, str]], str | None]:
-        """(account id, run id) of unfinished runs in ``shard`` due in ``minute``, and where to go on."""
-
-
-class BucketScheduler(RunScheduler, Protocol):
-    def schedule_bucket(self, minute: datetime, shard: int, at: datetime) -> None:
-        """Idempotent: one schedule per (minute, shard), firing at ``at``."""
 
 
 class TimeBuckets:
