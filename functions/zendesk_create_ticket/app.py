@@ -5,6 +5,6 @@ from automations.surfaces import zendesk, zendesk_tickets
 
 @zendesk.endpoint
 def handler(request):
-    ticket, audit = services().tickets.create(request.account_id, zendesk_tickets.ticket_from_body(request),
-                                              author_email=request.principal.email)
+    draft = zendesk_tickets.ticket_from_body(request, creating=True)
+    ticket, audit = services().tickets.create(request.account_id, draft, author_email=request.principal.email)
     return zendesk_tickets.change_response(request, ticket, audit, status=201)

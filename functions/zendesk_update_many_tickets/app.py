@@ -9,7 +9,7 @@ def handler(request):
     jobs, email = services().bulk_jobs, request.principal.email
     if "ids" in request.query:
         job = jobs.update_each(request.account_id, zendesk.query_ids(request),
-                               zendesk_tickets.ticket_from_body(request), email)
+                               zendesk_tickets.ticket_object(request), email)
     else:
         job = jobs.update_many(request.account_id, zendesk_tickets.tickets_from_body(request), email)
     return zendesk_tickets.job_response(request, job)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import basic_auth, frozen_clock, http_event, invoke
+from automations.surfaces.zendesk_tickets import new_ticket, ticket_changes
 
 BASE = datetime(2030, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -64,10 +65,10 @@ def test_every_walk_returns_every_change_and_ends(aws, clock_at, monkeypatch, sm
         known = sorted(changed)
         if which < len(known):
             ticket_id = known[which]
-            services().tickets.update(account.id, ticket_id, {"comment": {"body": f"change {second}.{micro}"}},
-                                      author_email=account.email)
+            change = ticket_changes({"comment": {"body": f"change {second}.{micro}"}})
+            services().tickets.update(account.id, ticket_id, change, author_email=account.email)
         else:
-            ticket_id = services().tickets.create(account.id, {"subject": "s", "description": "d"},
+            ticket_id = services().tickets.create(account.id, new_ticket({"subject": "s", "description": "d"}),
                                                   author_email=account.email)[0].id
         changed[ticket_id] = clock_at.now()
     clock_at.advance(read_after)  # 0: the last changes' second is not over yet
@@ -101,11 +102,13 @@ def test_zendesks_recorded_page(aws, clock_at):
     account, key = services().accounts.create_account("Recorded", "owner@recorded.test")
     auth = basic_auth(account.email, key)
     clock_at.set(datetime.fromtimestamp(1694303526.25, timezone.utc))
-    first, _ = services().tickets.create(account.id, {"subject": "a", "description": "d"}, author_email=account.email)
-    second, _ = services().tickets.create(account.id, {"subject": "b", "description": "d"},
+    first, _ = services().tickets.create(account.id, new_ticket({"subject": "a", "description": "d"}),
+                                         author_email=account.email)
+    second, _ = services().tickets.create(account.id, new_ticket({"subject": "b", "description": "d"}),
                                           author_email=account.email)
     clock_at.set(datetime.fromtimestamp(1694303527.5, timezone.utc))
-    third, _ = services().tickets.create(account.id, {"subject": "c", "description": "d"}, author_email=account.email)
+    third, _ = services().tickets.create(account.id, new_ticket({"subject": "c", "description": "d"}),
+                                         author_email=account.email)
     clock_at.advance(120)
     page = export(auth, "/api/v2/incremental/tickets.json", {"start_time": "1694303526", "per_page": "1"})
     # the two tickets of that second come together: the page ends with its second

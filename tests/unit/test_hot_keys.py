@@ -15,6 +15,7 @@ from automations.domain import event_rules
 from automations.domain.contact_rules import ActionKind, ContactRule, Delay, RuleAction
 from automations.domain.contacts import GroupKind
 from automations.domain.model import Action, AutomationChanges, AutomationDraft, Conditions, SubjectKind, Trigger
+from automations.surfaces.zendesk_tickets import new_ticket, ticket_changes
 
 
 @pytest.fixture
@@ -77,10 +78,10 @@ def test_ticket_changes_and_audits_spread_over_shards_and_list_as_from_one_parti
     come in the order one partition gave: by change time then id, and newest audit first."""
     tickets = []
     for n in range(12):
-        tickets.append(services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi",
-                                                            "requester": {"email": "r@example.com"}})[0])
+        tickets.append(services.tickets.create(account.id, new_ticket({"subject": f"T{n}", "description": "hi",
+                                                                       "requester": {"email": "r@example.com"}}))[0])
     for ticket in tickets[::3]:  # some change again, later
-        services.tickets.update(account.id, ticket.id, {"status": "pending"})
+        services.tickets.update(account.id, ticket.id, ticket_changes({"status": "pending"}))
     items = aws.client("dynamodb").scan(TableName=config.table_name())["Items"]
     partitions = {i["GSI2PK"]["S"] for i in items if "GSI2PK" in i and "#TICKET_UPDATES#" in i["GSI2PK"]["S"]}
     assert 2 <= len(partitions) <= TICKET_INDEX_SHARDS

@@ -19,6 +19,7 @@ from automations.domain import event_rules
 from automations.domain.contact_rules import ClockTime, Delay, Recurrence
 from automations.domain.model import Action, AutomationDraft, Conditions, SubjectKind, Trigger
 from automations.domain.run import RunStatus
+from automations.surfaces.zendesk_tickets import new_ticket, ticket_changes
 
 moving = test_run_engine.moving
 
@@ -164,8 +165,8 @@ def test_members_who_joined_before_the_sharding_are_members_and_get_their_recurr
 
 
 def _ticket(services, account_id, n):
-    return services.tickets.create(account_id, {"subject": f"T{n}", "description": "hi",
-                                                "requester": {"email": "r@example.com"}})[0]
+    return services.tickets.create(account_id, new_ticket({"subject": f"T{n}", "description": "hi",
+                                                           "requester": {"email": "r@example.com"}}))[0]
 
 
 def test_tickets_and_audits_without_index_keys_or_with_unsharded_ones_are_listed_once_migrated(services):
@@ -351,15 +352,17 @@ def test_a_user_written_while_the_migration_indexes_it_is_counted_once(services,
 
 def test_tickets_stored_before_the_tag_counters_are_counted_once_migrated(services):
     account = services.accounts.create_account("Acme", "owner@acme.test")[0]
-    tickets = [services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi", "tags": ["old", f"t{n}"],
-                                                    "requester": {"email": "r@example.com"}})[0] for n in range(4)]
+    tickets = [services.tickets.create(account.id, new_ticket({"subject": f"T{n}", "description": "hi",
+                                                               "tags": ["old", f"t{n}"],
+                                                               "requester": {"email": "r@example.com"}}))[0]
+               for n in range(4)]
     _before("TICKET#", account.id, "tags_counted")
     _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
     unmigrated(migration_state.TICKET_TAG_COUNTS)
     assert services.tickets.tags(account.id) == []
     # Before the migration runs: one old ticket's tags changed (its new tags counted from nothing,
     # none taken from the counts it was never in), one deleted (it takes nothing from them).
-    services.tickets.update(account.id, tickets[0].id, {"tags": ["t0", "new"]})
+    services.tickets.update(account.id, tickets[0].id, ticket_changes({"tags": ["t0", "new"]}))
     services.tickets.delete(account.id, tickets[3].id)
     assert dict(services.tickets.tags(account.id)) == {"t0": 1, "new": 1}
     ran = _migrate(services)
@@ -371,26 +374,28 @@ def test_tickets_stored_before_the_tag_counters_are_counted_once_migrated(servic
     unmigrated(migration_state.TICKET_TAG_COUNTS)  # run again: every ticket is marked, none counted twice
     assert _migrate(services)["migrated"] == 0 and dict(services.tickets.tags(account.id)) == expected
     services.tickets.restore(account.id, [tickets[3].id])  # a restored one is counted as any restored one
-    services.tickets.update(account.id, tickets[1].id, {"tags": ["t1"]})  # a migrated one moves as any other
+    # a migrated one moves as any other
+    services.tickets.update(account.id, tickets[1].id, ticket_changes({"tags": ["t1"]}))
     assert dict(services.tickets.tags(account.id)) == {**expected, "old": 2, "t3": 1}
 
 
 def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services, monkeypatch):
     account = services.accounts.create_account("Acme", "owner@acme.test")[0]
-    ticket = services.tickets.create(account.id, {"subject": "T", "description": "hi", "tags": ["a"],
-                                                  "requester": {"email": "r@example.com"}})[0]
+    ticket = services.tickets.create(account.id, new_ticket({"subject": "T", "description": "hi", "tags": ["a"],
+                                                             "requester": {"email": "r@example.com"}}))[0]
     _before("TICKET#", account.id, "tags_counted")
     _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
     unmigrated(migration_state.TICKET_TAG_COUNTS)
     [item] = _items(SK=f"TICKET#{ticket.id:012d}")
     store = services.tickets._store
     _migrated_between_read_and_write(monkeypatch, store, "_tags_counted", store.count_tags, item)
-    services.tickets.update(account.id, ticket.id, {"tags": ["b"]})  # refused, then again from a fresh read
+    # refused, then again from a fresh read
+    services.tickets.update(account.id, ticket.id, ticket_changes({"tags": ["b"]}))
     monkeypatch.undo()
     assert not store.count_tags(item)  # the item it read has changed: nothing counted
     assert dict(services.tickets.tags(account.id)) == {"b": 1}
-    ticket = services.tickets.create(account.id, {"subject": "U", "description": "hi", "tags": ["c"],
-                                                  "requester": {"email": "r@example.com"}})[0]
+    ticket = services.tickets.create(account.id, new_ticket({"subject": "U", "description": "hi", "tags": ["c"],
+                                                             "requester": {"email": "r@example.com"}}))[0]
     [item] = _items(SK=f"TICKET#{ticket.id:012d}")
     _forget_counts(f"ACCOUNT#{account.id}#TAGS#", "TAG#c")
     read, written = _written_by_the_release_before(
@@ -402,8 +407,9 @@ def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services
 def test_an_unreadable_old_user_or_ticket_is_left_alone_and_the_migrations_finish(services):
     account = services.accounts.create_account("Acme", "owner@acme.test")[0]
     users = [services.users.create(account.id, {"name": f"U{n}", "role": "agent"}) for n in range(2)]
-    tickets = [services.tickets.create(account.id, {"subject": f"T{n}", "description": "hi", "tags": ["x"],
-                                                    "requester": {"email": "r@example.com"}})[0] for n in range(2)]
+    tickets = [services.tickets.create(account.id, new_ticket({"subject": f"T{n}", "description": "hi", "tags": ["x"],
+                                                               "requester": {"email": "r@example.com"}}))[0]
+               for n in range(2)]
     _before("USER#", account.id, "GSI1PK", "GSI1SK")
     _before("TICKET#", account.id, "tags_counted")
     _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")

@@ -9,6 +9,7 @@ from automations.domain.model import Action, AutomationDraft, Condition, Conditi
 from automations.domain.user import Role
 from automations.errors import Conflict, Duplicate, NotFound, ValidationFailed
 from support import start_sweep
+from automations.surfaces.zendesk_tickets import new_ticket
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
 
@@ -61,8 +62,8 @@ class TestUsers:
         assert (caught.value.field, caught.value.value) == (field, value)
 
     def test_a_requester_created_by_a_ticket_is_a_user(self, services, account):
-        services.tickets.create(account, {"subject": "Help", "description": "x",
-                                          "requester": {"name": "Rita", "email": "rita@example.com"}})
+        services.tickets.create(account, new_ticket({"subject": "Help", "description": "x",
+                                                     "requester": {"name": "Rita", "email": "rita@example.com"}}))
         rita = services.users.find_by_email(account, "Rita@Example.com")
         assert rita is not None and rita.role is Role.END_USER
         with pytest.raises(Conflict):
@@ -226,8 +227,8 @@ def test_sweep_notifications_reach_each_group_member_once_and_an_agent_by_id(swe
                  Action("notification_group", ["999", "Unknown", "nobody"]),
                  Action("notification_user", [str(bea.id), "For Bea", "Hi {{ticket.requester.name}}"]),
                  Action("current_tags", "escalated"))))
-    ticket, _ = services.tickets.create(account, {"subject": "Printer", "status": "open", "description": "x",
-                                                  "requester_id": cy.id})
+    ticket, _ = services.tickets.create(account, new_ticket({"subject": "Printer", "status": "open", "description": "x",
+                                                             "requester_id": cy.id}))
     before = len(sent_emails())
     clock.get_clock().advance(2 * 3600)
     sweep_id, tasks = start_sweep(sweep_env)

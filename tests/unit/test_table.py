@@ -9,6 +9,7 @@ from automations.adapters import aws
 from automations.adapters.aws import Backoff
 from automations.adapters.dynamo_tickets import DynamoTicketStore
 from automations.errors import Busy, is_throttle
+from automations.surfaces.zendesk_tickets import new_ticket
 
 
 def _conflict(*codes):
@@ -37,7 +38,8 @@ def test_joins_whose_transaction_meets_another_on_the_group_item_are_retried_and
 def test_a_ticket_whose_count_update_is_throttled_is_created_once_and_counted_once(services, account):
     with Refusal(aws.client("dynamodb"), "TransactWriteItems", _conflict("None", "None", "ThrottlingError"),
                  times=3) as throttle:
-        ticket, _ = services.tickets.create(account.id, {"description": "Hi", "requester": {"email": "j@x.test"}})
+        ticket, _ = services.tickets.create(account.id, new_ticket({"description": "Hi",
+                                                                    "requester": {"email": "j@x.test"}}))
     assert throttle.refused == 3
     store = DynamoTicketStore(aws.client("dynamodb"), config.table_name())
     assert store.count(account.id) == 1 and store.get(account.id, ticket.id) is not None

@@ -7,6 +7,7 @@ import pytest
 
 from automations.domain.user import Role
 from automations.errors import DomainError, Duplicate
+from automations.surfaces.zendesk_tickets import new_ticket
 
 
 @pytest.fixture
@@ -28,16 +29,22 @@ def calls():
 
 
 def drafts(services, account, count, *, requesters=3):
+    """(ticket object, reserved id, the caller's writes) for ``count`` tickets."""
     ids = services.tickets.reserve_ids(account.id, count)
     return [({"subject": f"T{n}", "comment": {"body": "Hi"},
               "requester": {"email": f"r{n % requesters}@customer.test", "name": "R"}}, ticket_id, ())
             for n, ticket_id in zip(range(count), ids)]
 
 
+def read(batch):
+    """The batch as the Zendesk surface reads it."""
+    return [(new_ticket(ticket), ticket_id, also) for ticket, ticket_id, also in batch]
+
+
 def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_once(services, account, calls):
     batch = drafts(services, account, 80)
     calls.clear()
-    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    made = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     assert [t.subject for t in made] == [f"T{n}" for n in range(80)]
     # The author is made; the three requesters, new users, are made together in one write; then
     # the tickets, 49 a write (two items each, and the account's count): two writes for 80.
@@ -49,7 +56,7 @@ def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_o
     assert len({t.requester_id for t in made}) == 3
     batch = drafts(services, account, 60, requesters=40)
     calls.clear()
-    again = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    again = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     # The 37 requesters not seen before: three items each (user, email guard, word) and a count
     # per shard, two writes; then the tickets' two.
     assert len({t.requester_id for t in again}) == 40 and calls.count("TransactWriteItems") == 2 + 2
@@ -61,7 +68,7 @@ def test_tickets_are_written_several_to_a_transaction_each_requester_looked_up_o
 def test_requesters_made_together_are_users_like_any_other(services, account):
     batch = [({**draft, "requester": {"email": f"new{n}@customer.test", "name": f"New Customer{n}"}}, ticket_id, also)
              for n, (draft, ticket_id, also) in enumerate(drafts(services, account, 45))]
-    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    made = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     users = services.users
     found = [users.find_by_email(account.id, f"NEW{n}@customer.test") for n in range(45)]
     assert [u.id for u in found] == [t.requester_id for t in made]  # each found by its email guard
@@ -86,7 +93,7 @@ def test_a_requester_made_meanwhile_by_another_request_is_that_user(services, ac
     monkeypatch.setattr(DynamoUserStore, "ids_by_email", then_a_racer)
     batch = drafts(services, account, 6)
     calls.clear()
-    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    made = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     assert [t.requester_id == racer[0].id for t in made] == [False, True, False] * 2
     assert services.users.list_page(account.id, 1, 100).count == 1 + 3  # the author and three requesters
     # The author; the racer; the requesters' write, refused; each again alone (r1 finds the
@@ -97,7 +104,7 @@ def test_a_requester_made_meanwhile_by_another_request_is_that_user(services, ac
 def test_an_invalid_ticket_fails_alone(services, account):
     batch = drafts(services, account, 5)
     batch[2] = ({"subject": "no body", "status": "nonsense"}, batch[2][1], ())
-    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    made = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     assert [type(t).__name__ for t in made] == ["Ticket", "Ticket", "ValidationFailed", "Ticket", "Ticket"]
     assert services.tickets.list_page(account.id, 1, 100).count == 4
 
@@ -105,8 +112,8 @@ def test_an_invalid_ticket_fails_alone(services, account):
 def test_a_write_that_lost_a_race_is_done_again_ticket_by_ticket(services, account):
     batch = drafts(services, account, 6)
     taken = batch[4]
-    services.tickets.create(account.id, taken[0], author_email="owner@acme.test", ticket_id=taken[1])  # a racer
-    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    services.tickets.create(account.id, new_ticket(taken[0]), author_email="owner@acme.test", ticket_id=taken[1])  # a racer
+    made = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     assert [isinstance(t, DomainError) for t in made] == [False, False, False, False, True, False]
     assert services.tickets.list_page(account.id, 1, 100).count == 6
     assert sorted(t.id for t in services.tickets.get_many(account.id, [b[1] for b in batch])) == [b[1] for b in batch]
@@ -118,7 +125,7 @@ def test_tickets_written_together_count_their_tags_once_per_counter(services, ac
     batch = [({**draft, "tags": ["vip", f"batch{n % 2}"]}, ticket_id, also)
              for n, (draft, ticket_id, also) in enumerate(drafts(services, account, 80))]
     calls.clear()
-    made = services.tickets.create_many(account.id, batch, author_email="owner@acme.test")
+    made = services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
     assert all(not isinstance(t, DomainError) for t in made)
     assert calls.count("TransactWriteItems") == 1 + 1 + 2  # still two writes for the tickets
     assert services.tickets.tags(account.id) == [("vip", 80), ("batch0", 40), ("batch1", 40)]

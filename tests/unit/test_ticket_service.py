@@ -5,8 +5,8 @@ import pytest
 
 from automations.domain.audit import Audit, AuditEvent, Via
 from automations.domain.ticket import Ticket
-from automations.errors import Conflict, ValidationFailed
-from automations.surfaces.zendesk_tickets import audit_json
+from automations.errors import Conflict, NotFound, ValidationFailed
+from automations.surfaces.zendesk_tickets import audit_json, new_ticket, ticket_changes
 
 
 @pytest.fixture
@@ -16,16 +16,37 @@ def account(services):
 
 def test_without_an_author_a_requester_is_required(services, account):
     with pytest.raises(ValidationFailed) as error:
-        services.tickets.create(account.id, {"description": "Nobody asked"}, author_email="")
+        services.tickets.create(account.id, new_ticket({"description": "Nobody asked"}), author_email="")
     assert [(e.field, e.message) for e in error.value.errors] == [("requester", "Requester: cannot be blank")]
-    ticket, audit = services.tickets.create(account.id, {"description": "Jane asked",
-                                                         "requester": {"email": "jane@customer.test"}})
+    ticket, audit = services.tickets.create(account.id, new_ticket({"description": "Jane asked",
+                                                                    "requester": {"email": "jane@customer.test"}}))
     assert ticket.submitter_id == ticket.requester_id and audit.author_id is None
 
 
+def test_a_missing_requester_is_reported_with_the_ticket_s_other_problems(services, account):
+    with pytest.raises(ValidationFailed) as error:
+        services.tickets.create(account.id, new_ticket({"description": "Hi", "status": "shut"}))
+    assert [e.field for e in error.value.errors] == ["status", "requester"]
+
+
+def test_a_requester_given_wrong_is_not_also_missing(services, account):
+    for given in ({"requester": {"email": "not an email"}}, {"requester_id": "seven"}):
+        with pytest.raises(ValidationFailed) as error:
+            services.tickets.create(account.id, new_ticket({"description": "Hi", **given}))
+        assert [e.field for e in error.value.errors] == [next(iter(given))]
+
+
+def test_an_unknown_ticket_is_not_found_whatever_the_changes(services, account):
+    with pytest.raises(NotFound):
+        services.tickets.update(account.id, 404, ticket_changes({"status": "shut", "comment": 7}))
+    with pytest.raises(NotFound):
+        services.tickets.update(account.id, 404, ticket_changes(["not", "an", "object"]))
+
+
 def test_the_author_is_one_agent_user(services, account):
-    first, audit = services.tickets.create(account.id, {"description": "One"}, author_email="Owner@Acme.test")
-    second, _ = services.tickets.create(account.id, {"description": "Two"}, author_email="owner@acme.test")
+    first, audit = services.tickets.create(account.id, new_ticket({"description": "One"}),
+                                           author_email="Owner@Acme.test")
+    second, _ = services.tickets.create(account.id, new_ticket({"description": "Two"}), author_email="owner@acme.test")
     assert first.requester_id == first.submitter_id == audit.author_id == second.requester_id
 
 
@@ -62,12 +83,13 @@ def racing(services, account):
     from automations.adapters.dynamo_tickets import DynamoTicketStore
     from automations.service.tickets import TicketService
 
-    ticket, _ = services.tickets.create(account.id, {"description": "Busy"}, author_email="owner@acme.test")
+    ticket, _ = services.tickets.create(account.id, new_ticket({"description": "Busy"}), author_email="owner@acme.test")
     db, table = aws.client("dynamodb"), config.table_name()
     count = iter(range(100))
 
     def other_writer():
-        services.tickets.update(account.id, ticket.id, {"custom_fields": [{"id": 99, "value": f"v{next(count)}"}]})
+        change = ticket_changes({"custom_fields": [{"id": 99, "value": f"v{next(count)}"}]})
+        services.tickets.update(account.id, ticket.id, change)
 
     store = Interfering(DynamoTicketStore(db, table), other_writer, 0)
     return TicketService(store, DynamoUserStore(db, table)), ticket, store
@@ -76,7 +98,8 @@ def racing(services, account):
 def test_a_lost_race_is_retried_from_a_fresh_read(services, account, racing):
     service, ticket, race = racing
     race.times = 1
-    updated, audit = service.update(account.id, ticket.id, {"custom_fields": [{"id": 1, "value": "mine"}]})
+    change = ticket_changes({"custom_fields": [{"id": 1, "value": "mine"}]})
+    updated, audit = service.update(account.id, ticket.id, change)
     assert updated.custom_fields == ((1, "mine"), (99, "v0")) and updated.version == 3
     assert services.tickets.get(account.id, ticket.id) == updated
     assert [e.field_name for e in audit.events] == ["1"]
@@ -87,7 +110,7 @@ def test_a_ticket_that_keeps_changing_is_a_conflict(services, account, racing):
     service, ticket, race = racing
     race.times = 3
     with pytest.raises(Conflict):
-        service.update(account.id, ticket.id, {"subject": "mine"})
+        service.update(account.id, ticket.id, ticket_changes({"subject": "mine"}))
     assert services.tickets.get(account.id, ticket.id).subject == ""
 
 

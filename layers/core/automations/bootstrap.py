@@ -136,7 +136,9 @@ class Services:
         from automations.service.jobs import BulkJobService
 
         queue = SqsJobQueue(lambda: aws.client("sqs"), config.ticket_job_queue_url)
-        return BulkJobService(DynamoJobStore(self._db, self._table), self.tickets, self.users, queue)
+        from automations.surfaces.zendesk_tickets import ticket_draft  # the jobs keep Zendesk's ticket objects
+
+        return BulkJobService(DynamoJobStore(self._db, self._table), self.tickets, self.users, queue, ticket_draft)
 
     @functools.cached_property
     def users(self):

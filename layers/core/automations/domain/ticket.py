@@ -12,10 +12,14 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations.clock import ensure_utc
 from automations.domain.ticket_rules import PRIORITIES, SATISFACTION, STATUSES, TICKET_TYPES
+from automations.errors import FieldError, ValidationFailed
+
+if TYPE_CHECKING:
+    from automations.domain.audit import Comment  # audit reads tickets: imported for the annotation only
 
 _NO_STATUS_TIMES: tuple[datetime | None, ...] = (None,) * len(STATUSES)
 
@@ -187,6 +191,31 @@ class Ticket:
         if "assignee_id" in real:
             set_(changed, "assigned_at", None if changed.assignee_id is None else now)
         return changed
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """A ticket to create, or a ticket's changes, as its surface read them from a request: the
+    fields given, and what was wrong with them. The service raises those problems once it has
+    found the ticket (an unknown ticket is 404 whatever the body) and added its own."""
+
+    values: dict[str, Any]  # ticket attribute -> value; custom_fields holds only the fields given
+    requester: tuple[str, str | None] | None = None  # (email, name) of a requester given by email
+    comment: Comment | None = None  # the comment the change adds (a new ticket's description)
+    added_tags: tuple[str, ...] = ()  # added to the ticket's tags, whatever they are when written
+    removed_tags: tuple[str, ...] = ()
+    problems: tuple[FieldError, ...] = ()
+
+    def names_requester(self) -> bool:
+        """Whether it names a requester, one it read or one it found wrong."""
+        return (self.requester is not None or self.values.get("requester_id") is not None
+                or any(problem.field in ("requester", "requester_id") for problem in self.problems))
+
+    def checked(self, *more: FieldError) -> TicketDraft:
+        """This draft, when neither it nor ``more`` holds a problem; else ValidationFailed with all of them."""
+        if self.problems or more:
+            raise ValidationFailed([*self.problems, *more])
+        return self
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from typing import Any
 from automations import clock
 from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
+from automations.domain.ticket import TicketDraft
 from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed
 from automations.ports import JobQueue, JobStore
 from automations.service.people import UserService
@@ -29,12 +30,18 @@ _ERRORS = {"create": "{}CreateFailed", "update": "{}UpdateFailed", "delete": "{}
            "purge": "{}DeleteFailed", "create_or_update": "{}CreateOrUpdateFailed"}
 
 
+# A job's ticket object read by its surface (creating, or not: a change), as the job keeps it: as it came.
+TicketReader = Callable[..., TicketDraft]
+
+
 class BulkJobService:
-    def __init__(self, jobs_store: JobStore, tickets: TicketService, users: UserService, queue: JobQueue) -> None:
+    def __init__(self, jobs_store: JobStore, tickets: TicketService, users: UserService, queue: JobQueue,
+                 read_ticket: TicketReader) -> None:
         self._jobs = jobs_store
         self._tickets = tickets
         self._users = users
         self._queue = queue
+        self._read_ticket = read_ticket
 
     # -- starting --------------------------------------------------------------------------------
     def create_many(self, account_id: str, tickets: Any, author_email: str) -> Job:
@@ -174,7 +181,7 @@ class BulkJobService:
             if not has_time():
                 return items[start:]
             chunk = items[start:start + CREATE_TOGETHER]
-            drafts = [(item.request["ticket"], item.request["id"],
+            drafts = [(self._read_ticket(item.request["ticket"], creating=True), item.request["id"],
                        [self._jobs.result_write(job, item.index, jobs.success("create", item.index, item.request["id"]))])
                       for item in chunk]
             outcomes = self._tickets.create_many(job.account_id, drafts, author_email=job.author_email)
@@ -218,10 +225,11 @@ class BulkJobService:
         ticket_id = item.request["id"]
         also = self._done(job, item, ticket_id)
         if job.action == "create":
-            self._tickets.create(job.account_id, item.request["ticket"], author_email=job.author_email,
-                                 ticket_id=ticket_id, also=also)
+            self._tickets.create(job.account_id, self._read_ticket(item.request["ticket"], creating=True),
+                                 author_email=job.author_email, ticket_id=ticket_id, also=also)
         elif job.action == "update":
-            _, audit = self._tickets.update(job.account_id, ticket_id, item.request["ticket"],
+            _, audit = self._tickets.update(job.account_id, ticket_id,
+                                            self._read_ticket(item.request["ticket"], creating=False),
                                             author_email=job.author_email, also=also)
             return audit is not None
         elif job.action == "delete":

@@ -1,6 +1,7 @@
-"""Ticket use cases, shared by every surface: Zendesk's validation (422 field messages, every
-problem at once), the requester found or created by email, and each change written with its
-audit under optimistic locking (a lost race is retried from a fresh read).
+"""Ticket use cases: drafts its surface read (surfaces/zendesk_tickets.py) checked against the
+account (the requester found or created by email; what a draft found wrong raised with the
+service's own problems, every one at once), and each change written with its audit under
+optimistic locking (a lost race is retried from a fresh read).
 
 Who changes a ticket: an API caller is an agent, the owner of the API key, found or created as an
 agent user by email. That user is the audit's author and, unless the request names others, the
@@ -18,39 +19,24 @@ from datetime import UTC, datetime
 from typing import Any
 
 from automations import clock
-from automations.domain.audit import API, Audit, Comment
-from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, normalize_tags, sweep_shard
-from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
+from automations.domain.audit import API, Audit
+from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, TicketDraft, normalize_tags, sweep_shard
 from automations.domain.user import Role, User
-from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed
 from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 from automations.ports import MAX_TRANSACTION_ITEMS, StaleWrite, TicketStore, UserStore
-from automations.service.accounts import EMAIL_FORMAT
 
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
-MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
 MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
 MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
 _SECOND_MAX = 100_000  # changes of one second a time-based export page may hold (its bytes bind first)
 COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
 MAX_LISTED_TAGS = 20_000  # Zendesk lists the 20,000 most popular tags
-_MAX_EMAIL, _MAX_NAME = 254, 255
 _WRITE_ATTEMPTS = 3
 _MAX_WRITE_BYTES = 2 * 2**20  # of DynamoDB's 4 MB, room for the items' keys and the caller's
 
-_CHOICES = {"status": ("Status", STATUSES), "priority": ("Priority", PRIORITIES), "type": ("Type", TICKET_TYPES)}
-_IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id": "Assignee", "group_id": "Group",
-        "organization_id": "Organization", "custom_status_id": "Custom status", "brand_id": "Brand",
-        "ticket_form_id": "Ticket form"}
-_TEXTS = {"subject": "Subject", "description": "Description", "external_id": "External id",
-          "recipient": "Recipient"}
-_TAG_LISTS = {"tags": "Tags", "additional_tags": "Additional tags", "remove_tags": "Remove tags"}
-_CREATE_ONLY = frozenset({"description", "submitter_id"})  # Zendesk ignores them in an update
-_BLANK_TEXT = {"subject": "", "description": ""}  # what null means; None for the other texts
-_CUSTOM_FIELDS_SHAPE = 'Custom fields: must be a list of {"id": <integer>, "value": <string, number or null>}'
-_DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026-11-30T17:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -59,15 +45,6 @@ class ExportPage:
     more: bool
     after_cursor: str  # where the next page starts (this one's start again when it is empty)
     whole_second: bool = False  # the page holds every change of its last ticket's second
-
-
-@dataclass(frozen=True)
-class _Request:
-    values: dict[str, Any]  # ticket attribute -> value; custom_fields holds only the fields given
-    requester: tuple[str, str | None] | None  # (email, name) of a requester given by email
-    comment: Comment | None  # the comment the change adds (a new ticket's description)
-    added_tags: tuple[str, ...] = ()  # Zendesk's additional_tags: added to the ticket's tags
-    removed_tags: tuple[str, ...] = ()  # Zendesk's remove_tags
 
 
 class TicketService:
@@ -162,12 +139,12 @@ class TicketService:
         """Ticket ids for creates to come (a bulk job's), so that doing one twice makes one ticket."""
         return self._store.allocate_ids(account_id, count)
 
-    def create(self, account_id: str, draft: Any, *, author_email: str | None = None, ticket_id: int | None = None,
-               also: Sequence[Any] = ()) -> tuple[Ticket, Audit]:
+    def create(self, account_id: str, draft: TicketDraft, *, author_email: str | None = None,
+               ticket_id: int | None = None, also: Sequence[Any] = ()) -> tuple[Ticket, Audit]:
         """``ticket_id``: one reserved for it; ``also``: the caller's writes, committed with the
         ticket's (the store's opaque items, e.g. a job's result)."""
         author = self._author(account_id, author_email)
-        request = _read(draft, creating=True, has_author=author is not None)
+        request = draft.checked(*_requester_problems(draft, author))
         ticket, audit = self._new(account_id, request, author, ticket_id, self._resolve_requester(account_id, request))
         for _ in range(_WRITE_ATTEMPTS):
             try:
@@ -177,22 +154,22 @@ class TicketService:
                 continue  # a concurrent transaction on the account's ticket count: nothing was written
         raise Conflict("The ticket could not be saved because of concurrent requests; try again")
 
-    def create_many(self, account_id: str, drafts: Sequence[tuple[Any, int, Sequence[Any]]], *,
+    def create_many(self, account_id: str, drafts: Sequence[tuple[TicketDraft, int, Sequence[Any]]], *,
                     author_email: str | None = None) -> list[Ticket | DomainError]:
         """Tickets (each with its reserved id and the caller's writes) committed several to a
         write instead of one each, the author and the requesters looked up at once and the new
         requesters created together. What each became, in order: its ticket, or the error that
         refused it alone. A write refused by a race is done again ticket by ticket."""
         author = self._author(account_id, author_email)
-        requests: list[_Request | DomainError] = []
+        requests: list[TicketDraft | DomainError] = []
         for draft, _, _ in drafts:
             try:
-                requests.append(_read(draft, creating=True, has_author=author is not None))
+                requests.append(draft.checked(*_requester_problems(draft, author)))
             except DomainError as error:
                 requests.append(error)
         people: dict[str, str | None] = {}
         for request in requests:
-            if isinstance(request, _Request) and request.requester is not None:
+            if isinstance(request, TicketDraft) and request.requester is not None:
                 people.setdefault(*request.requester)  # the name of its first ticket, as one by one
         users = find_or_create_user_ids(self._users, account_id, people, Role.END_USER)
         done: list[Ticket | DomainError] = []
@@ -221,7 +198,7 @@ class TicketService:
                         done[position] = error
         return done
 
-    def _new(self, account_id: str, request: _Request, author: User | None, ticket_id: int | None,
+    def _new(self, account_id: str, request: TicketDraft, author: User | None, ticket_id: int | None,
              values: dict[str, Any]) -> tuple[Ticket, Audit]:
         """The ticket a read ``request`` makes (``values``: its own, the requester resolved) and
         its first audit (not stored yet)."""
@@ -232,12 +209,12 @@ class TicketService:
         ticket = replace(ticket, id=ticket_id or self._store.allocate_id(account_id))
         return ticket, Audit.of(None, ticket, author_id=author.id if author else None, via=API, comment=request.comment)
 
-    def update(self, account_id: str, ticket_id: int, changes: Any, *, author_email: str | None = None,
+    def update(self, account_id: str, ticket_id: int, changes: TicketDraft, *, author_email: str | None = None,
                also: Sequence[Any] = ()) -> tuple[Ticket, Audit | None]:
         """The updated ticket and its audit; no audit (and no write, ``also`` included) when
         nothing changes. ``also``: the caller's writes, committed with the change."""
         old = self.get(account_id, ticket_id)  # as Zendesk: an unknown ticket is 404 whatever the body
-        request = _read(changes, creating=False)
+        request = changes.checked()
         old = _updatable(old, request.values)
         author = self._author(account_id, author_email)
         values = self._resolve_requester(account_id, request)
@@ -323,7 +300,7 @@ class TicketService:
     def _author(self, account_id: str, email: str | None) -> User | None:
         return find_or_create_user(self._users, account_id, email, None, Role.AGENT) if email else None
 
-    def _resolve_requester(self, account_id: str, request: _Request,
+    def _resolve_requester(self, account_id: str, request: TicketDraft,
                            users: Mapping[str, int | DomainError] | None = None) -> dict[str, Any]:
         """``users``: the ids of the requesters already found or created, by email (a bulk request's)."""
         values = dict(request.values)
@@ -373,6 +350,13 @@ def _added(users: UserStore, user: User) -> User:
         return users.add(user)
     except StaleWrite:
         raise Conflict(f"The user {user.email} is being created by another request; try again") from None
+
+
+def _requester_problems(draft: TicketDraft, author: User | None) -> tuple[FieldError, ...]:
+    """A new ticket needs a requester: the one it names, or its author."""
+    if author is None and not draft.names_requester():
+        return (FieldError("requester", "Requester: cannot be blank"),)
+    return ()
 
 
 def _updatable(ticket: Ticket, values: Mapping[str, Any]) -> Ticket:
@@ -503,132 +487,3 @@ def _is_id(value: Any, *, minimum: int = 1) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_ID
 
 
-def _shown(value: Any) -> str:
-    return json.dumps(value, default=str)
-
-
-def _read(raw: Any, *, creating: bool, has_author: bool = True) -> _Request:
-    """Type-check the writable fields of a ticket object; read-only and unknown keys are ignored,
-    as are the fields Zendesk sets only at creation when updating."""
-    if not isinstance(raw, Mapping):
-        raise ValidationFailed([FieldError("base", "The ticket must be a JSON object")])
-    given = {k: v for k, v in raw.items() if creating or k not in _CREATE_ONLY}
-    problems = Problems()
-    values: dict[str, Any] = {}
-    for name, (label, allowed) in _CHOICES.items():
-        if name in given:
-            value = "" if given[name] is None and name != "status" else given[name]
-            if isinstance(value, str) and value in allowed:
-                values[name] = value
-            else:
-                problems.add(name, f"{label}: {_shown(given[name])} is not valid; use one of "
-                                   + ", ".join(a for a in allowed if a))
-    for name, label in _IDS.items():
-        value = given.get(name)
-        if name == "requester_id" and value is None:
-            continue  # the requester cannot be removed, only replaced
-        if name in given:
-            if value is None or _is_id(value):
-                values[name] = value
-            else:
-                problems.add(name, f"{label}: must be a positive integer id (at most {MAX_ID})")
-    for name, label in _TEXTS.items():
-        if name in given:
-            value = given[name]
-            if value is None or isinstance(value, str):
-                values[name] = _BLANK_TEXT.get(name) if value is None else value
-            else:
-                problems.add(name, f"{label}: must be a string")
-    comment = _read_comment(given, values, problems, creating=creating)
-    tags = {name: _read_tags(given, name, label, problems) for name, label in _TAG_LISTS.items() if name in given}
-    if "tags" in tags:
-        values["tags"] = tags["tags"]
-    if "custom_fields" in given:
-        _read_custom_fields(given["custom_fields"], values, problems)
-    if "due_at" in given:
-        _read_due_at(given["due_at"], values, problems)
-    requester = _read_requester(given.get("requester"), problems)
-    if creating and not has_author and given.get("requester_id") is None and given.get("requester") is None:
-        problems.add("requester", "Requester: cannot be blank")
-    problems.raise_if_any()
-    return _Request(values, requester, comment, normalize_tags(tags.get("additional_tags", ())),
-                    normalize_tags(tags.get("remove_tags", ())))
-
-
-def _read_tags(given: Mapping[str, Any], name: str, label: str, problems: Problems) -> list[str]:
-    tags = [] if given[name] is None else given[name]
-    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
-        return tags
-    problems.add(name, f"{label}: must be a list of strings")
-    return []
-
-
-def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems, *,
-                  creating: bool) -> Comment | None:
-    """The comment a change adds: ``comment`` ``{body or html_body, public}``. A new ticket's
-    description is its first comment: ``comment`` (Zendesk's way) or ``description`` (zenpy's)."""
-    comment = None if given.get("comment") is None else _comment(given["comment"], problems)
-    if not creating or any(e.field in ("comment", "description") for e in problems.errors):
-        return comment
-    if comment is None and values.get("description", "").strip():
-        comment = _comment({"body": values["description"]}, problems)
-    if comment is None:
-        problems.add("description", "Description: cannot be blank")
-    else:
-        values["description"] = comment.body
-    return comment
-
-
-def _comment(raw: Any, problems: Problems) -> Comment | None:
-    body, html_body = (raw.get("body"), raw.get("html_body")) if isinstance(raw, Mapping) else (None, None)
-    if not any(isinstance(text, str) and text.strip() for text in (body, html_body)) \
-            or not all(text is None or isinstance(text, str) for text in (body, html_body)):
-        problems.add("comment", 'Comment: must be an object with a non-blank "body" or "html_body" string')
-        return None
-    public = raw.get("public", True)
-    if not isinstance(public, bool):
-        problems.add("comment", "Comment: public must be true or false")
-        return None
-    comment = Comment.written(body, html_body, public)
-    if max(len(comment.body), len(comment.html_body)) > MAX_COMMENT_CHARS:
-        problems.add("comment", f"Comment: is too long (at most {MAX_COMMENT_CHARS} characters)")
-        return None
-    return comment
-
-
-def _read_custom_fields(entries: Any, values: dict[str, Any], problems: Problems) -> None:
-    entries = [] if entries is None else entries
-    if not isinstance(entries, list) or not all(
-            isinstance(e, Mapping) and _is_id(e.get("id")) and "value" in e
-            and (e["value"] is None or (isinstance(e["value"], (str, int, float)) and not isinstance(e["value"], bool)))
-            for e in entries):
-        problems.add("custom_fields", _CUSTOM_FIELDS_SHAPE)
-        return
-    values["custom_fields"] = {e["id"]: None if e["value"] is None else str(e["value"]) for e in entries}
-
-
-def _read_due_at(value: Any, values: dict[str, Any], problems: Problems) -> None:
-    if value is None:
-        values["due_at"] = None
-        return
-    try:
-        if not isinstance(value, str):
-            raise ValueError(value)
-        values["due_at"] = clock.parse_iso(value)
-    except (ValueError, OverflowError):  # an offset can push an extreme date out of range
-        problems.add("due_at", _DUE_AT_FORMAT)
-
-
-def _read_requester(raw: Any, problems: Problems) -> tuple[str, str | None] | None:
-    """A requester given as ``{"name", "email"}`` (found by email or created); it wins over a
-    ``requester_id`` given beside it."""
-    if raw is None:
-        return None
-    email = raw.get("email") if isinstance(raw, Mapping) else None
-    name = raw.get("name") if isinstance(raw, Mapping) else None
-    if not isinstance(email, str) or len(email) > _MAX_EMAIL or not EMAIL_FORMAT.match(email.strip()) \
-            or not (name is None or (isinstance(name, str) and len(name) <= _MAX_NAME)):
-        problems.add("requester", f'Requester: must be an object with a valid "email" (at most {_MAX_EMAIL} '
-                                  f'characters) and an optional "name" (at most {_MAX_NAME})')
-        return None
-    return email.strip().lower(), (name or "").strip() or None

@@ -2,33 +2,197 @@
 Envelopes, pagination, status codes and error bodies are the Zendesk surface's (zendesk.py)."""
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from automations import clock
 from automations.clock import iso_z
 from automations.domain import job as jobs
 from automations.domain.audit import API, Audit, AuditEvent, Comment
 from automations.domain.job import Job, JobItem
-from automations.domain.ticket import DeletedTicket, Ticket
+from automations.domain.ticket import DeletedTicket, Ticket, TicketDraft, normalize_tags
+from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
 from automations.domain.user import User
-from automations.errors import MalformedRequest, TooManyValues
+from automations.errors import FieldError, MalformedRequest, Problems, TooManyValues
+from automations.inputs import MAX_ID, is_whole
 from automations.paging import offset_page
+from automations.service.accounts import EMAIL_FORMAT
 from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService, changed_at
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
 
 
-def ticket_from_body(request: HttpRequest) -> Any:
-    """The ``ticket`` object of the body; the service checks its fields."""
+def ticket_object(request: HttpRequest) -> Any:
+    """The body's ``ticket`` object as it came (a bulk job keeps it so; read when its turn comes)."""
     return zendesk.envelope(request.json(), "ticket")
 
 
-def tag_change(request: HttpRequest, field: str) -> dict[str, Any]:
+def ticket_from_body(request: HttpRequest, *, creating: bool) -> TicketDraft:
+    """The body's ``ticket`` object, read (``ticket_draft``)."""
+    return ticket_draft(ticket_object(request), creating=creating)
+
+
+def tag_change(request: HttpRequest, field: str) -> TicketDraft:
     """A tags request (``{"tags": [...]}``) as the ticket change it is: ``tags`` (replace),
     ``additional_tags`` or ``remove_tags``."""
-    return {field: zendesk.envelope(request.json(), "tags")}
+    return ticket_draft({field: zendesk.envelope(request.json(), "tags")}, creating=False)
+
+
+# -- a ticket object read ------------------------------------------------------------------------
+def new_ticket(raw: Any) -> TicketDraft:
+    return ticket_draft(raw, creating=True)
+
+
+def ticket_changes(raw: Any) -> TicketDraft:
+    return ticket_draft(raw, creating=False)
+
+
+MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
+_MAX_EMAIL, _MAX_NAME = 254, 255
+_CHOICES = {"status": ("Status", STATUSES), "priority": ("Priority", PRIORITIES), "type": ("Type", TICKET_TYPES)}
+_IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id": "Assignee", "group_id": "Group",
+        "organization_id": "Organization", "custom_status_id": "Custom status", "brand_id": "Brand",
+        "ticket_form_id": "Ticket form"}
+_TEXTS = {"subject": "Subject", "description": "Description", "external_id": "External id",
+          "recipient": "Recipient"}
+_TAG_LISTS = {"tags": "Tags", "additional_tags": "Additional tags", "remove_tags": "Remove tags"}
+_CREATE_ONLY = frozenset({"description", "submitter_id"})  # Zendesk ignores them in an update
+_BLANK_TEXT = {"subject": "", "description": ""}  # what null means; None for the other texts
+_CUSTOM_FIELDS_SHAPE = 'Custom fields: must be a list of {"id": <integer>, "value": <string, number or null>}'
+_DUE_AT_FORMAT = "Due at: must be an ISO-8601 time with a timezone, such as 2026-11-30T17:00:00Z"
+
+
+def ticket_draft(raw: Any, *, creating: bool) -> TicketDraft:
+    """Zendesk's ticket object (``creating``) or a ticket's changes, its writable fields
+    type-checked with Zendesk's labels; read-only and unknown keys are ignored, as are the fields
+    Zendesk sets only at creation when updating. What is wrong travels in the draft: the service
+    raises it, every problem at once, after its own checks that come first (an unknown ticket)."""
+    if not isinstance(raw, Mapping):
+        return TicketDraft({}, problems=(FieldError("base", "The ticket must be a JSON object"),))
+    given = {k: v for k, v in raw.items() if creating or k not in _CREATE_ONLY}
+    problems = Problems()
+    values: dict[str, Any] = {}
+    for name, (label, allowed) in _CHOICES.items():
+        if name in given:
+            value = "" if given[name] is None and name != "status" else given[name]
+            if isinstance(value, str) and value in allowed:
+                values[name] = value
+            else:
+                problems.add(name, f"{label}: {_shown(given[name])} is not valid; use one of "
+                                   + ", ".join(a for a in allowed if a))
+    for name, label in _IDS.items():
+        value = given.get(name)
+        if name == "requester_id" and value is None:
+            continue  # the requester cannot be removed, only replaced
+        if name in given:
+            if value is None or is_whole(value, MAX_ID, 1):
+                values[name] = value
+            else:
+                problems.add(name, f"{label}: must be a positive integer id (at most {MAX_ID})")
+    for name, label in _TEXTS.items():
+        if name in given:
+            value = given[name]
+            if value is None or isinstance(value, str):
+                values[name] = _BLANK_TEXT.get(name) if value is None else value
+            else:
+                problems.add(name, f"{label}: must be a string")
+    comment = _read_comment(given, values, problems, creating=creating)
+    tags = {name: _read_tags(given, name, label, problems) for name, label in _TAG_LISTS.items() if name in given}
+    if "tags" in tags:
+        values["tags"] = tags["tags"]
+    if "custom_fields" in given:
+        _read_custom_fields(given["custom_fields"], values, problems)
+    if "due_at" in given:
+        _read_due_at(given["due_at"], values, problems)
+    requester = _read_requester(given.get("requester"), problems)
+    return TicketDraft(values, requester, comment, normalize_tags(tags.get("additional_tags", ())),
+                       normalize_tags(tags.get("remove_tags", ())), tuple(problems.errors))
+
+
+def _read_tags(given: Mapping[str, Any], name: str, label: str, problems: Problems) -> list[str]:
+    tags = [] if given[name] is None else given[name]
+    if isinstance(tags, list) and all(isinstance(t, str) for t in tags):
+        return tags
+    problems.add(name, f"{label}: must be a list of strings")
+    return []
+
+
+def _read_comment(given: Mapping[str, Any], values: dict[str, Any], problems: Problems, *,
+                  creating: bool) -> Comment | None:
+    """The comment a change adds: ``comment`` ``{body or html_body, public}``. A new ticket's
+    description is its first comment: ``comment`` (Zendesk's way) or ``description`` (zenpy's)."""
+    comment = None if given.get("comment") is None else _comment(given["comment"], problems)
+    if not creating or any(e.field in ("comment", "description") for e in problems.errors):
+        return comment
+    if comment is None and values.get("description", "").strip():
+        comment = _comment({"body": values["description"]}, problems)
+    if comment is None:
+        problems.add("description", "Description: cannot be blank")
+    else:
+        values["description"] = comment.body
+    return comment
+
+
+def _comment(raw: Any, problems: Problems) -> Comment | None:
+    body, html_body = (raw.get("body"), raw.get("html_body")) if isinstance(raw, Mapping) else (None, None)
+    if not any(isinstance(text, str) and text.strip() for text in (body, html_body)) \
+            or not all(text is None or isinstance(text, str) for text in (body, html_body)):
+        problems.add("comment", 'Comment: must be an object with a non-blank "body" or "html_body" string')
+        return None
+    public = raw.get("public", True)
+    if not isinstance(public, bool):
+        problems.add("comment", "Comment: public must be true or false")
+        return None
+    comment = Comment.written(body, html_body, public)
+    if max(len(comment.body), len(comment.html_body)) > MAX_COMMENT_CHARS:
+        problems.add("comment", f"Comment: is too long (at most {MAX_COMMENT_CHARS} characters)")
+        return None
+    return comment
+
+
+def _read_custom_fields(entries: Any, values: dict[str, Any], problems: Problems) -> None:
+    entries = [] if entries is None else entries
+    if not isinstance(entries, list) or not all(
+            isinstance(e, Mapping) and is_whole(e.get("id"), MAX_ID, 1) and "value" in e
+            and (e["value"] is None or (isinstance(e["value"], (str, int, float)) and not isinstance(e["value"], bool)))
+            for e in entries):
+        problems.add("custom_fields", _CUSTOM_FIELDS_SHAPE)
+        return
+    values["custom_fields"] = {e["id"]: None if e["value"] is None else str(e["value"]) for e in entries}
+
+
+def _read_due_at(value: Any, values: dict[str, Any], problems: Problems) -> None:
+    if value is None:
+        values["due_at"] = None
+        return
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        values["due_at"] = clock.parse_iso(value)
+    except (ValueError, OverflowError):  # an offset can push an extreme date out of range
+        problems.add("due_at", _DUE_AT_FORMAT)
+
+
+def _read_requester(raw: Any, problems: Problems) -> tuple[str, str | None] | None:
+    """A requester given as ``{"name", "email"}`` (found by email or created); it wins over a
+    ``requester_id`` given beside it."""
+    if raw is None:
+        return None
+    email = raw.get("email") if isinstance(raw, Mapping) else None
+    name = raw.get("name") if isinstance(raw, Mapping) else None
+    if not isinstance(email, str) or len(email) > _MAX_EMAIL or not EMAIL_FORMAT.match(email.strip()) \
+            or not (name is None or (isinstance(name, str) and len(name) <= _MAX_NAME)):
+        problems.add("requester", f'Requester: must be an object with a valid "email" (at most {_MAX_EMAIL} '
+                                  f'characters) and an optional "name" (at most {_MAX_NAME})')
+        return None
+    return email.strip().lower(), (name or "").strip() or None
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, default=str)
 
 
 def tags_response(ticket: Ticket) -> dict[str, Any]:
