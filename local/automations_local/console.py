@@ -9,7 +9,7 @@ from importlib.resources import files
 from automations import bootstrap, config
 from automations.adapters import aws
 from automations.adapters.dynamo_sweep import sum_summary_parts, summary_sweep_id
-from automations_local.router import HttpRequest, HttpResponse, json_response
+from automations_local.api_gateway import HttpRequest, HttpResponse, json_response
 from automations_local.server import control
 
 _PAGE = files("automations_local").joinpath("console.html")

@@ -25,7 +25,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBase, HTTPBea
 
 from automations.inputs import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS
 from automations.surfaces.http import MAX_BODY_BYTES
-from automations_local.router import HttpRequest, HttpResponse
+from automations_local.api_gateway import HttpRequest, HttpResponse
 from automations_local.server import control
 from automations_local.template import Template
 

@@ -12,7 +12,7 @@ from automations.adapters import aws
 from automations.adapters.dynamo_deliveries import deliveries_partition, delivery_from_item
 from automations.clock import iso_z
 from automations.domain.delivery import Channel, Delivery
-from automations_local.router import HttpRequest, HttpResponse, json_response
+from automations_local.api_gateway import HttpRequest, HttpResponse, json_response
 from automations_local.server import ControlError, control
 from automations_local.template import ACCOUNT_ID
 

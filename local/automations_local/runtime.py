@@ -25,7 +25,7 @@ from automations_local import instance
 from automations_local.delays import follow_the_clock
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
-from automations_local.router import ApiGateway, HttpRequest, HttpResponse, json_response
+from automations_local.api_gateway import ApiGateway, HttpRequest, HttpResponse, json_response
 from automations_local.scheduler import LocalScheduler, Rate, Schedule
 from automations_local.server import ControlError, LocalHttpServer, control, read_json_object
 from automations_local.template import ACCOUNT_ID, DEFAULT_REGION, DEFAULT_STACK_NAME, Template, load_template

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from automations.errors import Conflict, DomainError, NotFound, ValidationFailed
 from automations.surfaces.http import refuses_media_type
 from automations_local import LOGGER_NAME
-from automations_local.router import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error, json_response
+from automations_local.api_gateway import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error, json_response
 
 log = logging.getLogger(LOGGER_NAME)
 

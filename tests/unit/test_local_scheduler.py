@@ -24,7 +24,7 @@ from automations.clock import MovableClock
 from automations_local import LOGGER_NAME
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
-from automations_local.router import HttpRequest
+from automations_local.api_gateway import HttpRequest
 from automations_local.scheduler import Cron, LocalScheduler, OneTime, Rate, ScheduleExpressionError, parse_expression
 from automations_local.server import control
 from automations_local.template import load_template
