@@ -66,7 +66,7 @@ def api_latency(requests: int) -> list[dict]:
     from automations.adapters import aws
     from automations.bootstrap import services
     from automations.domain.model import Action, AutomationDraft, Condition, Conditions
-    from automations_local.router import HttpRequest
+    from automations_local.api_gateway import HttpRequest
     from automations_local.runtime import LocalRuntime
 
     with LocalRuntime(port=0) as runtime:
@@ -364,7 +364,7 @@ def memory_over_writes(writes: int, automations: int = 499) -> dict:
 
     from automations.bootstrap import services
     from automations.domain.model import Action, AutomationDraft, Condition, Conditions
-    from automations_local.router import HttpRequest
+    from automations_local.api_gateway import HttpRequest
     from automations_local.runtime import LocalRuntime
 
     with LocalRuntime(port=0) as runtime:

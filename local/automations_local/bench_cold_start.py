@@ -154,7 +154,7 @@ class Requests:
 
     def _request(self, method: str, target: str, body: Any = None, content_type: str = "application/json"):
         """``body``: JSON for a dict or list, sent as it is if bytes."""
-        from automations_local.router import HttpRequest
+        from automations_local.api_gateway import HttpRequest
 
         data = b"" if body is None else body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = [("authorization", self.auth), ("content-type", content_type), ("host", "bench.local")]
@@ -177,11 +177,11 @@ class Requests:
     @contextmanager
     def _capturing(self, function: str) -> Iterator[list[dict]]:
         """Events meant for ``function`` are kept instead of invoked (every other one runs)."""
-        from automations_local import queues, router, scheduler
+        from automations_local import api_gateway, lambdas, queues, scheduler
 
         captured: list[dict] = []
         ids = {f.logical_id for f in self.runtime.template.functions.values() if f.code_dir.name == function}
-        real_invoke, real_async = router.invoke, router.invoke_async
+        real_invoke, real_async = lambdas.invoke, lambdas.invoke_async
 
         def invoke(target, event, **kwargs):
             if target.logical_id in ids:
@@ -195,8 +195,9 @@ class Requests:
                 return None, None
             return real_async(target, event, **kwargs)
 
-        patched = [(router, "invoke", invoke), (queues, "invoke", invoke), (scheduler, "invoke", invoke),
-                   (scheduler, "invoke_async", invoke_async), (router, "invoke_async", invoke_async)]
+        patched = [(api_gateway, "invoke", invoke), (lambdas, "invoke", invoke), (queues, "invoke", invoke),
+                   (scheduler, "invoke", invoke), (scheduler, "invoke_async", invoke_async),
+                   (lambdas, "invoke_async", invoke_async)]
         saved = [(module, name, getattr(module, name)) for module, name, _ in patched]
         for module, name, value in patched:
             setattr(module, name, value)
@@ -528,7 +529,7 @@ class Requests:
 
     # Functions that no route calls
     def _authorizer(self):
-        from automations_local.router import authorizer_event, request_context
+        from automations_local.api_gateway import authorizer_event, request_context
 
         request = self._request("GET", "/api/v2/automations.json")
         route_key = "GET /api/v2/automations.json"

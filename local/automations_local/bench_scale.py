@@ -161,7 +161,7 @@ def measure(runtime, account_id: str, email: str, api_key: str, size: int, ticke
 
 
 def _phases(runtime, recorder, auth: str, group_id: int, uuids: list[str], tickets: int) -> None:
-    from automations_local.router import HttpRequest
+    from automations_local.api_gateway import HttpRequest
 
     headers = [("host", f"127.0.0.1:{runtime.port}"), ("authorization", auth), ("content-type", "application/json")]
     # The hour's upkeep (half past) costs per account in the stack, not per run: it fires between
@@ -395,7 +395,7 @@ def limits(phase: Phase, caps: Caps, quotas: Quotas, chains: dict[tuple[str, str
                            unreserved / shared))
     # The API: the stage's throttle and the account's.
     requests = sum(count for (source, function), count in phase.invocations.items()
-                   if source == "router" and function in caps.api_functions) / phase.units
+                   if source == "api_gateway" and function in caps.api_functions) / phase.units
     if requests:
         found.append(Limit(f"API stage throttle ({caps.api_rate:,.0f}/s)", caps.api_rate / requests))
         found.append(Limit(f"API Gateway account ({quotas.api_account_per_s:,}/s)", quotas.api_account_per_s / requests))

@@ -9,15 +9,17 @@ from importlib.resources import files
 from automations import bootstrap, config
 from automations.adapters import aws
 from automations.adapters.dynamo_sweep import sum_summary_parts, summary_sweep_id
-from automations_local.router import HttpRequest, HttpResponse, json_response
-from automations_local.server import control
+from automations_local.api_gateway import HttpRequest, HttpResponse, json_response
+from automations_local.server import ControlEndpoints
 
 _PAGE = files("automations_local").joinpath("console.html")
 _SWEEP_COUNTERS = ("tickets_evaluated", "automations_fired", "tickets_updated", "notifications_sent")
 LAST_SWEEPS = 20
 
+endpoints = ControlEndpoints()
 
-@control.route("GET", "/_local/console")
+
+@endpoints.route("GET", "/_local/console")
 def _console(runtime, request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, [("content-type", "text/html; charset=utf-8"),
                               ("content-security-policy", "default-src 'self'; script-src 'unsafe-inline'; "
@@ -25,13 +27,13 @@ def _console(runtime, request: HttpRequest) -> HttpResponse:
                         _PAGE.read_bytes())
 
 
-@control.route("GET", "/")
+@endpoints.route("GET", "/")
 def _home(runtime, request: HttpRequest) -> HttpResponse:
     """The runtime's address leads to the console (and from it to the API docs)."""
     return HttpResponse(302, [("location", "/_local/console")])
 
 
-@control.route("GET", "/_local/console/session")
+@endpoints.route("GET", "/_local/console/session")
 def _session(runtime, request: HttpRequest) -> HttpResponse:
     """Who the console acts as: the development account (its key is printed at start-up too)."""
     account = bootstrap.services().accounts.get_account(runtime.dev_account_id)
@@ -39,7 +41,7 @@ def _session(runtime, request: HttpRequest) -> HttpResponse:
                                "api_key": runtime.dev_api_key})
 
 
-@control.route("GET", "/_local/sweeps")
+@endpoints.route("GET", "/_local/sweeps")
 def _sweeps(runtime, request: HttpRequest) -> HttpResponse:
     return json_response(200, {"sweeps": last_sweeps()})
 

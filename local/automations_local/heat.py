@@ -127,14 +127,15 @@ class Recorder:
 
     @contextmanager
     def attached(self) -> Iterator[Recorder]:
-        from automations_local import queues, router, scheduler
+        from automations_local import api_gateway, lambdas, queues, scheduler
 
         handlers = [(client, f"{event}.{client.meta.service_model.service_id.hyphenize()}", hook)
                     for client in self._clients.values()
                     for event, hook in (("before-parameter-build", self._before), ("after-call", self._after))]
         for client, event, hook in handlers:
             client.meta.events.register(event, hook)
-        originals = {module: module.invoke for module in (queues, router, scheduler)}
+        # Each caller's own name for lambdas.invoke; lambdas' own is the one invoke_async calls.
+        originals = {module: module.invoke for module in (api_gateway, queues, scheduler, lambdas)}
         for module, original in originals.items():
             module.invoke = self._invoking(original, module.__name__.rsplit(".", 1)[-1])
         invoke_async = scheduler.invoke_async
@@ -149,8 +150,8 @@ class Recorder:
             scheduler.invoke_async = invoke_async
 
     def _invoking(self, original, source: str):
-        """``original`` (router.invoke), counting each invocation under who made it: the API
-        ("router"), an SQS event source ("queues") or a schedule ("scheduler")."""
+        """``original`` (lambdas.invoke), counting each invocation under who made it: the API
+        ("api_gateway"), an SQS event source ("queues") or a schedule ("scheduler")."""
         def invoke(function, event, **kwargs):
             invoked_by = getattr(self._running, "invoked_by", None) or source
             with self._lock:
@@ -165,8 +166,8 @@ class Recorder:
         return invoke
 
     def _scheduled(self, original):
-        """``original`` (router.invoke_async, which the scheduler driver uses): its invocation is
-        the scheduler's, though it reaches router.invoke."""
+        """``original`` (lambdas.invoke_async, which the scheduler driver uses): its invocation is
+        the scheduler's, though it reaches lambdas.invoke."""
         def invoke_async(function, event, **kwargs):
             self._running.invoked_by = "scheduler"
             try:

@@ -25,8 +25,8 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBase, HTTPBea
 
 from automations.inputs import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS
 from automations.surfaces.http import MAX_BODY_BYTES
-from automations_local.router import HttpRequest, HttpResponse
-from automations_local.server import control
+from automations_local.api_gateway import HttpRequest, HttpResponse
+from automations_local.server import ControlEndpoints
 from automations_local.template import Template
 
 NATIVE_PREFIX = "/v1/"
@@ -215,6 +215,7 @@ def _used_schemas(document: dict[str, Any], schemas: dict[str, Any]) -> dict[str
 
 # --- served by the local runtime -----------------------------------------------------------------
 
+endpoints = ControlEndpoints()
 _SWAGGER_UI = files("aws_lambda_powertools.event_handler.openapi.swagger_ui")  # bundled: no CDN needed
 _ASSETS = {"/docs/swagger-ui.css": ("swagger-ui.min.css", "text/css"),
            "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.min.js", "application/javascript")}
@@ -261,7 +262,7 @@ def _served_document(template: Template) -> bytes:
     return render(build(template)).encode()
 
 
-@control.route("GET", "/openapi.json")
+@endpoints.route("GET", "/openapi.json")
 def _openapi_json(runtime: Any, request: HttpRequest) -> HttpResponse:
     return HttpResponse(200, [("content-type", "application/json")], _served_document(runtime.template))
 
@@ -272,8 +273,8 @@ def _docs_page(runtime: Any, title: str, url: str, basic_user: str) -> HttpRespo
     return HttpResponse(200, [("content-type", "text/html; charset=utf-8")], page.encode())
 
 
-@control.route("GET", "/docs")
-@control.route("GET", "/docs/")
+@endpoints.route("GET", "/docs")
+@endpoints.route("GET", "/docs/")
 def _docs(runtime: Any, request: HttpRequest) -> HttpResponse:
     return _docs_page(runtime, "native", "/openapi.json", runtime.dev_email)
 
@@ -291,9 +292,9 @@ def _surface_docs(runtime: Any, request: HttpRequest) -> HttpResponse:
 
 
 for _name in SURFACE_DOCUMENTS:
-    control.route("GET", f"/openapi/{_name}.json")(_surface_json)
-    control.route("GET", f"/docs/{_name}")(_surface_docs)
-    control.route("GET", f"/docs/{_name}/")(_surface_docs)
+    endpoints.route("GET", f"/openapi/{_name}.json")(_surface_json)
+    endpoints.route("GET", f"/docs/{_name}")(_surface_docs)
+    endpoints.route("GET", f"/docs/{_name}/")(_surface_docs)
 
 
 def _asset(runtime: Any, request: HttpRequest) -> HttpResponse:
@@ -302,4 +303,4 @@ def _asset(runtime: Any, request: HttpRequest) -> HttpResponse:
 
 
 for _path in _ASSETS:
-    control.route("GET", _path)(_asset)
+    endpoints.route("GET", _path)(_asset)

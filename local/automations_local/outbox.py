@@ -12,9 +12,11 @@ from automations.adapters import aws
 from automations.adapters.dynamo_deliveries import deliveries_partition, delivery_from_item
 from automations.clock import iso_z
 from automations.domain.delivery import Channel, Delivery
-from automations_local.router import HttpRequest, HttpResponse, json_response
-from automations_local.server import ControlError, control
+from automations_local.api_gateway import HttpRequest, HttpResponse, json_response
+from automations_local.server import ControlEndpoints, ControlError
 from automations_local.template import ACCOUNT_ID
+
+endpoints = ControlEndpoints()
 
 
 def deliveries(*, channel: str | None = None, account_id: str | None = None) -> list[dict]:
@@ -58,7 +60,7 @@ def sns_text_messages(region: str) -> list[dict]:
             for message_id, (phone, text) in reversed(list(sent.items()))]
 
 
-@control.route("GET", "/_local/outbox")
+@endpoints.route("GET", "/_local/outbox")
 def _outbox(runtime, request: HttpRequest) -> HttpResponse:
     """?channel=email|sms|webhook|event and ?account_id= narrow the deliveries."""
     query = parse_qs(request.raw_query, keep_blank_values=True)

@@ -15,7 +15,7 @@ import boto3
 
 from automations_local import LOGGER_NAME
 from automations_local.background import BackgroundLoop
-from automations_local.router import invoke
+from automations_local.lambdas import invoke
 from automations_local.template import Function, Template
 
 log = logging.getLogger(LOGGER_NAME)

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from automations.clock import Clock, iso_z
 from automations_local import LOGGER_NAME
 from automations_local.background import BackgroundLoop
-from automations_local.router import invoke, invoke_async
+from automations_local.lambdas import invoke, invoke_async
 from automations_local.template import ACCOUNT_ID, Function, FunctionEvent, Template
 
 log = logging.getLogger(LOGGER_NAME)

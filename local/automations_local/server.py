@@ -1,5 +1,5 @@
 """HTTP plumbing of the local runtime: a threaded HTTP server that turns each request into an
-``HttpRequest`` for an app callable, and the registry of local-only control endpoints (/_local/)."""
+``HttpRequest`` for an app callable, and the dispatch of local-only control endpoints (/_local/)."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ from typing import Any, Callable
 from automations.errors import Conflict, DomainError, NotFound, ValidationFailed
 from automations.surfaces.http import refuses_media_type
 from automations_local import LOGGER_NAME
-from automations_local.router import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error, json_response
+from automations_local.api_gateway import MAX_BODY_BYTES, HttpRequest, HttpResponse, gateway_error, json_response
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -126,19 +126,26 @@ class ControlError(Exception):
 ControlEndpoint = Callable[[Any, HttpRequest], HttpResponse]
 
 
-class ControlApi:
-    """Local-only endpoints, keyed by (method, path); each takes (runtime, request). Never deployed,
-    never authorized, answered before route matching. Errors answer {"error": ...}."""
+class ControlEndpoints:
+    """One module's local-only endpoints, keyed by (method, path); each takes (runtime, request)."""
 
     def __init__(self) -> None:
-        self.endpoints: dict[tuple[str, str], ControlEndpoint] = {}
+        self.by_route: dict[tuple[str, str], ControlEndpoint] = {}
 
     def route(self, method: str, path: str) -> Callable[[ControlEndpoint], ControlEndpoint]:
         def register(endpoint: ControlEndpoint) -> ControlEndpoint:
-            self.endpoints[(method, path)] = endpoint
+            self.by_route[(method, path)] = endpoint
             return endpoint
 
         return register
+
+
+class ControlApi:
+    """The local-only endpoints of the modules given. Never deployed, never authorized, answered
+    before route matching. Errors answer {"error": ...}."""
+
+    def __init__(self, *modules: ControlEndpoints) -> None:
+        self.endpoints = {route: endpoint for module in modules for route, endpoint in module.by_route.items()}
 
     def serves(self, request: HttpRequest) -> bool:
         """/_local/ paths, and the local pages registered outside it (/openapi.json, /docs)."""
@@ -160,9 +167,6 @@ class ControlApi:
         except DomainError as error:
             status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 400
             return control_error(status, error.message)
-
-
-control = ControlApi()
 
 
 def control_error(status: int, message: str) -> HttpResponse:

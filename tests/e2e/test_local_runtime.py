@@ -23,7 +23,7 @@ from botocore.config import Config
 from automations import bootstrap
 from automations.errors import Unauthenticated
 from automations_local import cli
-from automations_local.router import MAX_BODY_BYTES
+from automations_local.api_gateway import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.e2e
 

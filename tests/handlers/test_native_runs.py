@@ -45,7 +45,7 @@ def _ingest(aws):
 
 def call(aws, logical_id, event):
     """Invoke a template function as Lambda does (with a context)."""
-    from automations_local.router import invoke as invoke_function
+    from automations_local.lambdas import invoke as invoke_function
 
     return invoke_function(aws.functions[logical_id], event)
 
@@ -137,7 +137,7 @@ def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
 
 def test_a_queue_batch_short_of_time_hands_its_unstarted_runs_back(world, aws, monkeypatch):
     from automations.service.run_engine import RunEngine
-    from automations_local.router import LambdaContext
+    from automations_local.lambdas import LambdaContext
 
     ann, bob = world["contacts"]
     ids = {c.uuid: runs(world["auth"], contact_uuid=c.uuid)[2]["runs"][0]["id"] for c in (ann, bob)}

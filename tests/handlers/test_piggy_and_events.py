@@ -321,7 +321,7 @@ def ingest(aws, messages):
 
 
 def ingest_event(aws, event):
-    from automations_local.router import LambdaContext
+    from automations_local.lambdas import LambdaContext
 
     return load_handler("events_ingest")(event, LambdaContext(aws.functions["EventsIngestFunction"], "us-east-1"))
 
@@ -368,7 +368,7 @@ class TestEvents:
         import boto3
 
         from automations.service.ingestion import EventIngestion
-        from automations_local.router import LambdaContext
+        from automations_local.lambdas import LambdaContext
 
         automation = event_automation(bearer, "voucher_redeemed")
         ingest(aws, ingestion_messages(aws))  # the contact's own creation

@@ -6,7 +6,8 @@ import re
 import pytest
 from support import ROOT, http_event
 
-from automations_local.router import RouteTable, invoke
+from automations_local.api_gateway import RouteTable
+from automations_local.lambdas import invoke
 from automations_local.template import load_template
 
 TEMPLATE = load_template(ROOT / "template.yaml")

@@ -50,7 +50,7 @@ def audits(auth, ticket_id):
 
 def work(aws, *, receive_count=1):
     """Deliver every queued job message to the worker, as the SQS event source would."""
-    from automations_local.router import invoke as invoke_function
+    from automations_local.lambdas import invoke as invoke_function
 
     sqs, url = boto3.client("sqs"), os.environ["TICKET_JOB_QUEUE_URL"]
     messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])

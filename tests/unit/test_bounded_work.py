@@ -45,7 +45,7 @@ def _records(env, queue, bodies):
 
 
 def _invoke(env, function, queue, bodies):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     answer = invoke(env.template.functions[function], _records(env, queue, bodies))
     assert answer == {"batchItemFailures": []}

@@ -53,23 +53,24 @@ def test_index_writes_follow_the_item_in_and_out_of_each_index(aws):
 
 
 def test_invocations_are_counted_under_who_made_them(aws, monkeypatch):
-    """The scheduler driver invokes through router.invoke_async, which calls router.invoke: its
+    """The scheduler driver invokes through lambdas.invoke_async, which calls lambdas.invoke: its
     invocations and the calls they make are the scheduler's, not the API's."""
     from types import SimpleNamespace
 
-    from automations_local import router, scheduler
+    from automations_local import api_gateway, lambdas, scheduler
 
     db = boto3.client("dynamodb")
-    monkeypatch.setattr(router, "invoke", lambda function, event, **_: db.get_item(
-        TableName=config.table_name(), Key={"PK": {"S": "X"}, "SK": {"S": "Y"}}))
+    for module in (api_gateway, lambdas):
+        monkeypatch.setattr(module, "invoke", lambda function, event, **_: db.get_item(
+            TableName=config.table_name(), Key={"PK": {"S": "X"}, "SK": {"S": "Y"}}))
     recorder = _recorder(db)
     executor = SimpleNamespace(logical_id="RunExecutorFunction", async_retries=0, on_failure_arn=None)
     with recorder.attached(), recorder.phase("invoked", 1) as phase:
         scheduler.invoke_async(executor, {})
-        router.invoke(executor, {})
-    assert phase.invocations == {("scheduler", "RunExecutorFunction"): 1, ("router", "RunExecutorFunction"): 1}
+        api_gateway.invoke(executor, {})
+    assert phase.invocations == {("scheduler", "RunExecutorFunction"): 1, ("api_gateway", "RunExecutorFunction"): 1}
     assert phase.stage_calls == {("scheduler", "RunExecutorFunction", "dynamodb.GetItem"): 1,
-                                 ("router", "RunExecutorFunction", "dynamodb.GetItem"): 1}
+                                 ("api_gateway", "RunExecutorFunction", "dynamodb.GetItem"): 1}
 
 
 def test_a_write_costs_a_unit_per_kilobyte_of_the_item_as_dynamodb_sizes_it(aws):

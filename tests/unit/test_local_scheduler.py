@@ -18,15 +18,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from support import _FAKE_AWS
 
-import automations_local.runtime  # noqa: F401 - registers the control endpoints
 from automations import bootstrap
 from automations.clock import MovableClock
-from automations_local import LOGGER_NAME
+from automations_local import LOGGER_NAME, control_api
+from automations_local.api_gateway import HttpRequest
 from automations_local.queues import QueueDriver
 from automations_local.resources import create_resources
-from automations_local.router import HttpRequest
 from automations_local.scheduler import Cron, LocalScheduler, OneTime, Rate, ScheduleExpressionError, parse_expression
-from automations_local.server import control
+from automations_local.server import ControlApi
 from automations_local.template import load_template
 
 UTC = timezone.utc
@@ -399,7 +398,7 @@ def runtime(project):
 
 
 def call(runtime, method: str, path: str, body: bytes = b""):
-    response = control.dispatch(runtime, HttpRequest(method, path, [], body))
+    response = ControlApi(control_api.endpoints).dispatch(runtime, HttpRequest(method, path, [], body))
     return response.status, json.loads(response.body)
 
 

@@ -9,8 +9,8 @@ import threading
 
 import requests
 
-from automations_local.router import HttpResponse
 from automations_local import LOGGER_NAME
+from automations_local.api_gateway import HttpResponse
 from automations_local.server import LocalHttpServer
 
 CLIENTS = 100

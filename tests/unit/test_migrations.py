@@ -249,7 +249,7 @@ def test_a_migration_goes_on_from_where_it_stopped_and_two_runners_change_nothin
 
 def test_the_deploy_step_and_the_command_run_what_is_pending(env, capsys, monkeypatch):
     from automations_local import cli
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     unmigrated(migration_state.RUNS_SHARDED)
     answer = invoke(env.template.functions["SweepCoordinatorFunction"], {"duties": "migrate"})

@@ -57,8 +57,8 @@ def rewindowed(env, rule, new_window, replans=True, **rule_timing):
 def expander(env):
     """What waits on the expand queue, delivered to the rule expander function (as its event
     source would): firings, hourly checks, and re-plans of a rule's waiting runs."""
+    from automations_local.lambdas import invoke
     from automations_local.queues import sqs_record
-    from automations_local.router import invoke
 
     while messages := env.sqs.receive_message(QueueUrl=config.expand_queue_url(),
                                               MaxNumberOfMessages=10).get("Messages", []):

@@ -64,8 +64,8 @@ class Env:
 
     def ingest(self):
         """Only the ingestion queue: runs are created, none executed."""
+        from automations_local.lambdas import invoke
         from automations_local.queues import sqs_record
-        from automations_local.router import invoke
 
         while messages := self.sqs.receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10,
                                                    AttributeNames=["All"]).get("Messages", []):
@@ -424,7 +424,7 @@ def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, 
 def test_a_run_counts_itself_by_trigger_and_its_sends_by_channel_and_logs_with_its_ids(env, monkeypatch, capsys):
     from test_telemetry import captured_logs, emitted, metric
 
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     monkeypatch.setenv("STACK_NAME", "automations-test")
     automation = env.rule(env.send_email())
@@ -958,8 +958,8 @@ def test_a_join_that_cannot_become_a_run_fails_alone(env, caplog):
 def test_a_recurring_firing_goes_on_past_a_member_whose_run_cannot_be_stored(env, monkeypatch):
     from botocore.exceptions import ClientError
 
+    from automations_local.lambdas import invoke
     from automations_local.queues import sqs_record
-    from automations_local.router import invoke
 
     daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60), False))
     members = [env.contact(email=f"m{n}@example.com") for n in range(3)]

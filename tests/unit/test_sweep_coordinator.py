@@ -157,7 +157,7 @@ def _spy_on_duties(monkeypatch, poisoned: str | None = None) -> Counter:
 
 @pytest.mark.parametrize(("schedule", "duties"), [("Hourly", {"sweep"}), ("Upkeep", UPKEEP_DUTIES)])
 def test_each_schedule_runs_its_own_duties(env, monkeypatch, schedule, duties):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     _, aws, _ = env
     calls = _spy_on_duties(monkeypatch)
@@ -167,7 +167,7 @@ def test_each_schedule_runs_its_own_duties(env, monkeypatch, schedule, duties):
 
 @pytest.mark.parametrize("duties", ["upkeeps", "", None, 7])
 def test_an_unknown_duties_input_fails_and_starts_nothing(env, monkeypatch, duties):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     _, aws, _ = env
     calls = _spy_on_duties(monkeypatch)
@@ -181,7 +181,7 @@ def test_one_upkeep_duty_failing_leaves_the_others_done_and_fails_the_invocation
     from test_telemetry import emitted, metric
 
     from automations.service.hourly import DutiesFailed
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     bootstrap, aws, _ = env
     calls = _spy_on_duties(monkeypatch, poisoned)
@@ -198,7 +198,7 @@ def test_one_upkeep_duty_failing_leaves_the_others_done_and_fails_the_invocation
 
 def test_the_upkeep_answers_what_it_did(env):
     _, aws, _ = env
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     answer = invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Upkeep"))
     assert answer["hourly_check_id"].startswith("sweep_") and (answer["relayed"], answer["redriven"]) == (0, 0)
@@ -208,7 +208,7 @@ def test_the_upkeep_answers_what_it_did(env):
 
 def test_the_hourly_invocation_answers_the_sweep_it_started(env):
     bootstrap, aws, ids = env
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     answer = invoke(aws.functions["SweepCoordinatorFunction"], _schedule_input(aws, "Hourly"))
     assert set(answer) == {"sweep_id"} and answer["sweep_id"].startswith("sweep_")
@@ -225,7 +225,7 @@ def test_the_hourly_invocation_answers_the_sweep_it_started(env):
 
 def test_lambdas_retries_of_a_failed_upkeep_start_no_second_pass(env, monkeypatch):
     from automations.service.deliveries import DeliveryService
-    from automations_local.router import invoke_async
+    from automations_local.lambdas import invoke_async
 
     bootstrap, aws, _ = env
     relays = []

@@ -108,7 +108,7 @@ def test_a_command_keeps_stdout_its_own(capsys):
 def test_every_handler_of_the_template_goes_through_the_telemetry_wrapper():
     from pathlib import Path
 
-    from automations_local.router import sandboxes
+    from automations_local.lambdas import sandboxes
     from automations_local.template import load_template
 
     template = load_template(Path(__file__).resolve().parents[2] / "template.yaml")

@@ -23,7 +23,7 @@ def env(services, moving, aws):  # noqa: F811
 
 
 def _invoke_executor(env, event):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     return invoke(env.template.functions["RunExecutorFunction"], event)
 
@@ -120,7 +120,7 @@ def _imported(env, count):
 
 
 def _ingest(env, records):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     return invoke(env.template.functions["EventsIngestFunction"], {"Records": records})["batchItemFailures"]
 

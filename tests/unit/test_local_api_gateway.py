@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from automations_local import LOGGER_NAME
-from automations_local.router import ApiGateway, HttpRequest, RouteTable, to_http_response
+from automations_local.api_gateway import ApiGateway, HttpRequest, RouteTable, to_http_response
 from automations_local.template import Route, load_template
 
 TEMPLATE = """
