@@ -30,7 +30,6 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-
 from automations.adapters import migration_state
 from automations.adapters.records import READ_ERRORS, read_all
 from automations.adapters.shards import TICKET_INDEX_SHARDS, merged_items, shard_of
