@@ -4,6 +4,8 @@ with a 60-second delay must come out when the local clock says a minute has pass
 wall clock does, and a jump of an hour must release it at once."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from automations import clock
 
 
@@ -26,3 +28,14 @@ def follow_the_clock() -> None:
     delay.follows_the_clock = True
     Message.delay = delay
     Message.delayed = property(lambda self: _now_ms() < self.delayed_until)
+
+
+def next_release(queue_name: str) -> datetime | None:
+    """When the first message that ``queue_name`` holds back comes out, on the clock (None when
+    it holds none back): a driver of the clock moves there, as time would."""
+    from moto.sqs.models import sqs_backends
+
+    held = [message.delayed_until for regions in sqs_backends.values() for backend in regions.values()
+            if (queue := backend.queues.get(queue_name)) is not None
+            for message in queue._messages if message.delayed]
+    return datetime.fromtimestamp(min(held) / 1000, UTC) if held else None

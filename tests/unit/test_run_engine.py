@@ -144,10 +144,15 @@ class Env:
             self.expansions()
 
     def live_until(self, end):
-        """Move the clock from schedule to schedule up to ``end``, firing each at its instant and
-        executing what the run queue holds then: Scheduler and SQS on the clock."""
+        """Move the clock from schedule to schedule, and to each run the run queue holds back,
+        up to ``end``, firing each at its instant and executing what the run queue holds then:
+        Scheduler and SQS on the clock."""
+        from automations_local.delays import next_release
+
         while True:
             due = [_instant(s) for s in self.schedules() if _instant(s) <= end]
+            released = next_release(self.template.physical_name("RunQueue"))
+            due += [released] if released is not None and released <= end else []
             self.clock.set(min(due, default=end))
             self.fire_due_schedules()
             self.drain()
