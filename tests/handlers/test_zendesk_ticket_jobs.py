@@ -99,6 +99,9 @@ def test_a_bad_item_fails_alone(aws, auth):
 
 
 def test_update_many_both_forms_and_a_job_run_again_applies_nothing_twice(aws, auth, account):
+    from automations import config
+    from automations.adapters import aws as aws_clients
+    from automations.adapters.dynamo_jobs import DynamoJobStore
     from automations.bootstrap import services
     from automations.domain import job as jobs
 
@@ -118,7 +121,7 @@ def test_update_many_both_forms_and_a_job_run_again_applies_nothing_twice(aws, a
     assert [c["body"] for c in comments] == ["Smoke.", "On it"]
 
     # Run the finished job again as if it had never been marked done: every item is skipped.
-    store = services().bulk_jobs._jobs
+    store = DynamoJobStore(aws_clients.client("dynamodb"), config.table_name())
     job = store.get(account[0].id, each[2]["job_status"]["id"])
     store.set_status(job, jobs.WORKING, None)
     services().bulk_jobs.work(account[0].id, job.id, has_time=lambda: True, last_attempt=False)
