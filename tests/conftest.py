@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import ROOT, repo_template, share_botocore_data
+from support import ROOT, mocked_aws, repo_template, share_botocore_data
 
 from automations_local import aws_model_check, iam_coverage
 
@@ -25,6 +25,13 @@ def _aws_checks():
     yield
     problems = aws_model_check.violations.take() + iam_coverage.denials.take()
     assert not problems, "AWS would refuse calls made in this test:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def aws():
+    """moto with the product template's resources (the unit and handler tests' AWS)."""
+    with mocked_aws() as template:
+        yield template
 
 
 def pytest_terminal_summary(terminalreporter, config):

@@ -16,5 +16,4 @@ def create_automation(automation: Annotated[AutomationIn, Body()]) -> Automation
     return automation_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -1,7 +1,6 @@
 """DELETE /v1/automations/{automation_id}: 204."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native import Response
 
 app = native.create_app()
 
@@ -9,8 +8,7 @@ app = native.create_app()
 @app.delete("/v1/automations/<automation_id>", status_code=204)
 def delete_automation(automation_id: str):
     services().native_automations.delete(native.account_id(app), automation_id)
-    return Response(204, "application/json", "")
+    return native.no_content()
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get_automation(automation_id: str) -> AutomationOut:
     return automation_out(services().native_automations.get(native.account_id(app), automation_id))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -25,5 +25,4 @@ def list_automations(
     return AutomationPage(automations=[automation_out(a) for a in page], next_cursor=next_cursor)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -14,5 +14,4 @@ def test_automation(automation_id: str, dry_run: DryRunIn) -> DryRunOut:
     return DryRunOut(**services().dry_run.contact(automation, dry_run.contact_uuid, dry_run.data))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -13,5 +13,4 @@ def update_automation(automation_id: str, patch: AutomationPatch) -> AutomationO
                                                               lambda current: merged(current, patch)))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

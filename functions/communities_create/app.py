@@ -12,5 +12,4 @@ def create(body: CommunityIn) -> CommunityOut:
     return community_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

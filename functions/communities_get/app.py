@@ -11,5 +11,4 @@ def get(community_id: str) -> CommunityOut:
     return community_out(services().communities.get(native.account_id(app), path_id(community_id, "community")))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -12,5 +12,4 @@ def update(community_id: str, patch: CommunityPatch) -> CommunityOut:
     return community_out(updated)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

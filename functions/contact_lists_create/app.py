@@ -12,5 +12,4 @@ def create(body: ContactListIn) -> ContactListOut:
     return contact_list_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get(list_id: str) -> ContactListOut:
     return contact_list_out(services().contact_lists.get(native.account_id(app), path_id(list_id, "contact list")))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -16,5 +16,4 @@ def list_all(limit: Annotated[int, Query(ge=1, le=100)] = 50,
     return ContactListPage(contact_lists=[contact_list_out(i) for i in items], next_cursor=next_cursor)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

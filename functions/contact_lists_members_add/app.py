@@ -14,5 +14,4 @@ def add_members(list_id: str, body: MembersIn) -> MembersAddedOut:
     return members_added_out(outcome)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -16,5 +16,4 @@ def list_members(list_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 50,
                                                      cursor=cursor, limit=limit))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

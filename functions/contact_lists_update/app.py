@@ -12,5 +12,4 @@ def update(list_id: str, patch: ContactListPatch) -> ContactListOut:
     return contact_list_out(updated)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -12,5 +12,4 @@ def create_contact(contact: ContactIn) -> ContactOut:
     return contact_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

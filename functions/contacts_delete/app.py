@@ -1,7 +1,6 @@
 """DELETE /v1/contacts/{contact_uuid}: 204; the contact leaves its lists and communities."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native import Response
 
 app = native.create_app()
 
@@ -9,8 +8,7 @@ app = native.create_app()
 @app.delete("/v1/contacts/<contact_uuid>", status_code=204)
 def delete_contact(contact_uuid: str):
     services().contacts.delete(native.account_id(app), contact_uuid)
-    return Response(204, "application/json", "")
+    return native.no_content()
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get_contact(contact_uuid: str) -> ContactOut:
     return contact_out(services().contacts.get(native.account_id(app), contact_uuid))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -21,5 +21,4 @@ def list_contacts(email: Annotated[str | None, Query(max_length=320)] = None,
     return ContactPage(contacts=[contact_out(c) for c in page], next_cursor=next_cursor)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def update_contact(contact_uuid: str, patch: ContactIn) -> ContactOut:
     return contact_out(services().contacts.update(native.account_id(app), contact_uuid, changes(patch)))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

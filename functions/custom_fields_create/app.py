@@ -12,5 +12,4 @@ def create(body: CustomFieldIn) -> CustomFieldOut:
     return custom_field_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

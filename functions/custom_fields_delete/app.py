@@ -1,7 +1,6 @@
 """DELETE /v1/custom-fields/{field_id}: 204."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native import Response
 from automations.surfaces.native_contacts import path_id
 
 app = native.create_app()
@@ -10,8 +9,7 @@ app = native.create_app()
 @app.delete("/v1/custom-fields/<field_id>", status_code=204)
 def delete(field_id: str):
     services().custom_fields.delete(native.account_id(app), path_id(field_id, "custom field"))
-    return Response(204, "application/json", "")
+    return native.no_content()
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get(field_id: str) -> CustomFieldOut:
     return custom_field_out(services().custom_fields.get(native.account_id(app), path_id(field_id, "custom field")))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

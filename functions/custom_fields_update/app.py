@@ -13,5 +13,4 @@ def update(field_id: str, patch: CustomFieldPatch) -> CustomFieldOut:
     return custom_field_out(updated)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

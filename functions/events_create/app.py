@@ -17,5 +17,4 @@ def create_events(body: Annotated[EventIn | EventBatchIn, Body()]) -> EventsAcce
     return EventsAccepted(event_ids=[e.id for e in events])
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

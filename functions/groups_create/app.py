@@ -12,5 +12,4 @@ def create_group(group: GroupIn) -> GroupOut:
     return group_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

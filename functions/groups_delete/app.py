@@ -1,7 +1,6 @@
 """DELETE /v1/groups/{group_id}: 204; notifications to the group then reach nobody."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native import Response
 from automations.surfaces.native_people import path_id
 
 app = native.create_app()
@@ -10,8 +9,7 @@ app = native.create_app()
 @app.delete("/v1/groups/<group_id>", status_code=204)
 def delete_group(group_id: str):
     services().agent_groups.delete(native.account_id(app), path_id(group_id, "group"))
-    return Response(204, "application/json", "")
+    return native.no_content()
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get_group(group_id: str) -> GroupOut:
     return group_out(services().agent_groups.get(native.account_id(app), path_id(group_id, "group")))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -16,5 +16,4 @@ def list_groups(limit: Annotated[int, Query(ge=1, le=100)] = 50,
     return GroupPage(groups=[group_out(g) for g in groups], next_cursor=next_cursor)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -12,5 +12,4 @@ def update_group(group_id: str, patch: GroupPatch) -> GroupOut:
     return group_out(updated)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

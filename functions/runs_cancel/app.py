@@ -11,5 +11,4 @@ def cancel_run(run_id: str) -> RunOut:
     return run_out(services().run_engine.cancel(native.account_id(app), run_id))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -31,5 +31,4 @@ def list_runs(
     return RunPage(runs=[run_out(r) for r in runs], next_cursor=next_cursor)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -12,5 +12,4 @@ def create(body: TemplateIn) -> TemplateOut:
     return template_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get(template_id: str) -> TemplateOut:
     return template_out(services().templates.get(native.account_id(app), path_id(template_id, "template")))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -13,5 +13,4 @@ def update(template_id: str, patch: TemplatePatch) -> TemplateOut:
     return template_out(updated)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -13,5 +13,4 @@ def create_user(user: UserIn) -> UserOut:
     return user_out(created)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def get_user(user_id: str) -> UserOut:
     return user_out(services().users.get(native.account_id(app), path_id(user_id, "user")))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -21,5 +21,4 @@ def list_users(email: Annotated[str | None, Query(max_length=320)] = None,
     return UserPage(users=[user_out(u) for u in page], next_cursor=next_cursor)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -11,5 +11,4 @@ def update_user(user_id: str, patch: UserPatch) -> UserOut:
     return user_out(services().users.update(native.account_id(app), path_id(user_id, "user"), changes(patch)))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

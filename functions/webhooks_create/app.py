@@ -12,5 +12,4 @@ def create_webhook(webhook: WebhookIn) -> WebhookCreated:
     return WebhookCreated(**webhook_out(created).model_dump(), secret=created.secret)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

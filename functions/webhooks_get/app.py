@@ -11,5 +11,4 @@ def get_webhook(webhook_id: str) -> WebhookOut:
     return webhook_out(services().webhooks.get(native.account_id(app), webhook_id))
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -19,5 +19,4 @@ def list_webhooks(limit: Annotated[int, Query(ge=1, le=100)] = 50,
                        next_cursor=page.after_cursor if page.has_more else None)
 
 
-def handler(event, context):
-    return app.resolve(event, context)
+handler = app.resolve

@@ -1,24 +1,19 @@
 """Zendesk automations that actually run: zenpy drives tickets on the local runtime, the clock
 moves, and the hourly sweep (coordinator -> SQS -> workers) does its job."""
-import base64
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 import pytest
-from zenpy import Zenpy
+from support import basic_auth
 from zenpy.lib.api_objects import Automation, Ticket, User
+from zenpy_clients import zenpy_for_a_new_account
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def desk(local_runtime, monkeypatch):
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", urlsplit(local_runtime.base_url).netloc)
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
-    account = local_runtime.create_account("Sweep Co")
-    auth = "Basic " + base64.b64encode(f"{account['email']}/token:{account['api_key']}".encode()).decode()
-    client = Zenpy(subdomain="sweep", email=account["email"], token=account["api_key"], disable_cache=True)
-    return client, auth
+    client, account = zenpy_for_a_new_account(local_runtime, monkeypatch, "Sweep Co")
+    return client, basic_auth(account["email"], account["api_key"])
 
 
 def ticket_in_status(zendesk, subject, requester_email, status):

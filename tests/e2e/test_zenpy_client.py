@@ -1,10 +1,9 @@
 """zenpy, Zendesk's most used Python client, works unchanged against the local runtime."""
-from urllib.parse import urlsplit
-
 import pytest
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Automation
 from zenpy.lib.exception import APIException, RecordNotFoundException
+from zenpy_clients import zenpy_for_a_new_account
 
 pytestmark = pytest.mark.e2e
 
@@ -20,10 +19,7 @@ def rule(title, tag, **kw):
 @pytest.fixture
 def zendesk(local_runtime, monkeypatch):
     """A zenpy client for a fresh account, pointed at the local runtime the documented way."""
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", urlsplit(local_runtime.base_url).netloc)
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
-    account = local_runtime.create_account("Zenpy Co")
-    return Zenpy(subdomain="acme", email=account["email"], token=account["api_key"], disable_cache=True)
+    return zenpy_for_a_new_account(local_runtime, monkeypatch, "Zenpy Co")[0]
 
 
 def test_create_show_update_delete(zendesk):

@@ -1,10 +1,9 @@
 """zenpy's tickets API works unchanged against the local runtime."""
-from urllib.parse import urlsplit
-
 import pytest
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Ticket, User
 from zenpy.lib.exception import APIException, RecordNotFoundException
+from zenpy_clients import zenpy_for_a_new_account
 
 pytestmark = pytest.mark.e2e
 
@@ -12,10 +11,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def zendesk(local_runtime, monkeypatch):
     """A zenpy client for a fresh account, pointed at the local runtime the documented way."""
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", urlsplit(local_runtime.base_url).netloc)
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
-    account = local_runtime.create_account("Zenpy Tickets Co")
-    return Zenpy(subdomain="acme", email=account["email"], token=account["api_key"], disable_cache=True)
+    return zenpy_for_a_new_account(local_runtime, monkeypatch, "Zenpy Tickets Co")[0]
 
 
 def new_ticket(subject="My printer is on fire!", email="jane@customer.test"):

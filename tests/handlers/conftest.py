@@ -1,11 +1,5 @@
 import pytest
-from support import basic_auth, mocked_aws
-
-
-@pytest.fixture
-def aws():
-    with mocked_aws() as template:
-        yield template
+from support import basic_auth
 
 
 @pytest.fixture

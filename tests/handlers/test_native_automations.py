@@ -5,6 +5,7 @@ import json
 from zoneinfo import ZoneInfo
 
 import pytest
+from native_answers import error_code
 from support import basic_auth, http_event, invoke, sample_event
 
 from automations import clock
@@ -16,11 +17,6 @@ ROUTES = {
     "automations_delete": ("DELETE", "/v1/automations/{automation_id}"),
     "automations_test": ("POST", "/v1/automations/{automation_id}/test"),
 }
-
-
-def error(body):
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]["code"]
 
 
 @pytest.fixture
@@ -129,7 +125,7 @@ class TestKinds:
         assert create(api, body)["trigger_config"]["event"] == "contact_updated"
         body["trigger_config"]["event"] = "contact_renamed"
         answer = create(api, body, 422)
-        assert error(answer) == "invalid" and answer["error"]["details"][0]["field"] == "trigger_config.event"
+        assert error_code(answer) == "invalid" and answer["error"]["details"][0]["field"] == "trigger_config.event"
 
     def test_sweep_rule(self, api):
         made = create(api, sweep())
@@ -174,7 +170,7 @@ def test_sample_events(account):
     assert status == 200 and patched["title"] == "Close solved tickets after a day"
     assert run("automations_get", "native_automations_get")[2] == patched
     status, _, answer = run("automations_test", "native_automations_test")
-    assert status == 404 and error(answer) == "not_found"  # no ticket 1 yet
+    assert status == 404 and error_code(answer) == "not_found"  # no ticket 1 yet
     assert run("automations_delete", "native_automations_delete")[0] == 204
 
 
@@ -260,7 +256,7 @@ class TestList:
     ])
     def test_bad_parameters(self, api, query, status, code):
         got, _, body = api[0]("automations_list", query=query)
-        assert got == status and error(body) == code
+        assert got == status and error_code(body) == code
 
 
 # -- updating and deleting -----------------------------------------------------------------------------
@@ -319,7 +315,7 @@ class TestChanges:
     def test_bad_patches_of_a_sweep_rule(self, api, patch, field):
         rule = create(api, sweep())
         status, _, body = api[0]("automations_update", rule["id"], body=patch)
-        assert status == 422 and error(body) == "invalid"
+        assert status == 422 and error_code(body) == "invalid"
         assert field in [d["field"] for d in body["error"]["details"]], body
 
     @pytest.mark.parametrize("patch, field", [
@@ -331,7 +327,7 @@ class TestChanges:
     def test_bad_patches_of_a_contact_rule(self, api, records, patch, field):
         rule = create(api, contact_rule(records))
         status, _, body = api[0]("automations_update", rule["id"], body=patch)
-        assert status == 422 and error(body) == "invalid"
+        assert status == 422 and error_code(body) == "invalid"
         assert field in [d["field"] for d in body["error"]["details"]], body
 
     def test_delete(self, api, records):
@@ -340,7 +336,7 @@ class TestChanges:
         assert call("automations_delete", made["uuid"])[0] == 204
         for function in ("automations_get", "automations_delete"):
             status, _, body = call(function, made["id"])
-            assert status == 404 and error(body) == "not_found"
+            assert status == 404 and error_code(body) == "not_found"
         create(api, event(records))  # its fingerprint went with it
 
     def test_a_recurring_automations_schedule_follows_it(self, api, records):
@@ -387,7 +383,7 @@ class TestBadInput:
     ])
     def test_bodies(self, api, raw, status, code):
         got, _, body = api[0]("automations_create", raw=raw)
-        assert got == status and error(body) == code, body
+        assert got == status and error_code(body) == code, body
 
     @pytest.mark.parametrize("change, field", [
         ({"trigger_config": {"event": "shop.x", "delay": {"days": 400}}}, "base"),
@@ -420,7 +416,7 @@ class TestBadInput:
                           .replace('"SCORE"', str(records["score"])).replace("OTHER", str(records["other"]))
                           .replace('"WEBHOOK"', json.dumps(records["webhook"])))
         answer = create(api, body, 422)
-        assert error(answer) == "invalid" and field in [d["field"] for d in answer["error"]["details"]], answer
+        assert error_code(answer) == "invalid" and field in [d["field"] for d in answer["error"]["details"]], answer
 
     @pytest.mark.parametrize("trigger, config, action, field", [
         ("list_joined", {"source": {"kind": "list", "id": 999}}, None, "base"),
@@ -451,7 +447,7 @@ class TestBadInput:
         for function, body in (("automations_get", None), ("automations_update", {"title": "x"}),
                                ("automations_delete", None), ("automations_test", {"ticket_id": 1})):
             status, _, answer = call(function, ref, body=body)
-            assert status == 404 and error(answer) == "not_found", (function, answer)
+            assert status == 404 and error_code(answer) == "not_found", (function, answer)
 
     def test_other_accounts_ids_are_not_found(self, api, records):
         call, _ = api
@@ -465,14 +461,14 @@ class TestBadInput:
                                    ("automations_delete", None),
                                    ("automations_test", {"contact_uuid": records["contact"]})):
                 status, _, answer = call(function, ref, body=body, authorization=auth)
-                assert status == 404 and error(answer) == "not_found", (function, answer)
+                assert status == 404 and error_code(answer) == "not_found", (function, answer)
         assert made["id"] not in [a["id"] for a in call("automations_list", authorization=auth)[2]["automations"]]
         assert call("automations_get", made["id"])[0] == 200  # untouched
 
     def test_unauthenticated(self, api):
         for function in ROUTES:
             status, _, body = api[0](function, 1, body={}, authorization="Bearer nope")
-            assert status == 401 and error(body) == "unauthenticated"
+            assert status == 401 and error_code(body) == "unauthenticated"
 
 
 # -- dry runs ------------------------------------------------------------------------------------------
@@ -609,7 +605,7 @@ class TestDryRun:
         made = create(api, event(records))
         body = json.loads(json.dumps(body).replace("CONTACT", records["contact"]))
         got, _, answer = api[0]("automations_test", made["id"], body=body)
-        assert got == status and error(answer) == code, answer
+        assert got == status and error_code(answer) == code, answer
 
     def test_ticket_for_a_contact_rule_and_back(self, api, records):
         rule = create(api, sweep())

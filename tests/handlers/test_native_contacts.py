@@ -4,29 +4,18 @@ import copy
 import json
 
 import pytest
+from native_answers import error_code, with_request
 from support import http_event, invoke, sample_event
 
 UUID_IN_SAMPLES = "3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 
 
-def run(function, name, auth, *, uuid=None, body=None, query=None, raw_body=None):
+def run(function, name, auth, *, uuid=None, **request):
     """Invoke ``function`` with events/<name>.json, its contact uuid replaced by ``uuid``."""
     event = sample_event(name)
-    event["headers"]["authorization"] = auth
     if uuid:
         event = json.loads(json.dumps(event).replace(UUID_IN_SAMPLES, uuid))
-    if body is not None:
-        event["body"] = json.dumps(body)
-    if raw_body is not None:
-        event["body"] = raw_body
-    if query is not None:
-        event["queryStringParameters"] = query
-    return invoke(function, event)
-
-
-def error(body):
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]["code"]
+    return invoke(function, with_request(event, auth, **request))
 
 
 @pytest.fixture
@@ -59,11 +48,11 @@ class TestContacts:
         assert updated["email"] == contact["email"] and updated["updated_at"] >= contact["updated_at"]
         assert run("contacts_delete", "native_contacts_delete", auth, uuid=uuid)[0] == 204
         status, _, body = run("contacts_get", "native_contacts_get", auth, uuid=uuid)
-        assert status == 404 and error(body) == "not_found"
+        assert status == 404 and error_code(body) == "not_found"
 
     def test_duplicate_email_is_a_conflict(self, auth, contact):
         status, _, body = run("contacts_create", "native_contacts_create", auth, body={"email": "ADA.lovelace@example.com"})
-        assert status == 409 and error(body) == "conflict"
+        assert status == 409 and error_code(body) == "conflict"
 
     def test_a_changed_email_is_free_for_another_contact(self, auth, contact):
         """The update releases the old address (a delete in the contact's own transaction)."""
@@ -97,7 +86,7 @@ class TestContacts:
     ])
     def test_invalid_contacts(self, auth, body, field):
         status, _, answer = run("contacts_create", "native_contacts_create", auth, body=body)
-        assert status == 422 and error(answer) == "invalid"
+        assert status == 422 and error_code(answer) == "invalid"
         assert field in [d["field"] for d in answer["error"]["details"]]
 
     @pytest.mark.parametrize("raw, status, code", [
@@ -106,19 +95,19 @@ class TestContacts:
     ])
     def test_bad_bodies(self, auth, raw, status, code):
         got, _, body = run("contacts_create", "native_contacts_create", auth, raw_body=raw)
-        assert (got, error(body)) == (status, code)
+        assert (got, error_code(body)) == (status, code)
 
     def test_bad_paging(self, auth, contact):
         for query in ({"limit": "0"}, {"limit": "x"}, {"limit": "101"}):
             assert run("contacts_list", "native_contacts_list", auth, query=query)[0] == 422
         status, _, body = run("contacts_list", "native_contacts_list", auth, query={"cursor": "garbage!"})
-        assert status == 400 and error(body) == "malformed"
+        assert status == 400 and error_code(body) == "malformed"
 
     def test_unauthenticated(self, contact):
         event = sample_event("native_contacts_list")
         event["headers"].pop("authorization")
         status, _, body = invoke("contacts_list", event)
-        assert status == 401 and error(body) == "unauthenticated"
+        assert status == 401 and error_code(body) == "unauthenticated"
 
     def test_another_accounts_contact_is_not_found(self, auth, contact):
         from automations.bootstrap import services
@@ -129,7 +118,7 @@ class TestContacts:
         for function, name in (("contacts_get", "native_contacts_get"), ("contacts_update", "native_contacts_update"),
                                ("contacts_delete", "native_contacts_delete")):
             status, _, body = run(function, name, other, uuid=contact["uuid"])
-            assert status == 404 and error(body) == "not_found"
+            assert status == 404 and error_code(body) == "not_found"
         assert run("contacts_list", "native_contacts_lookup_by_email", other)[2]["contacts"] == []
 
 
@@ -158,7 +147,7 @@ def test_groups_and_membership(auth, contact, prefix, plural, created, changed, 
     assert status == 200 and [m["contact_uuid"] for m in page["members"]] == [uuid] and page["next_cursor"] is None
     assert run(f"{prefix}_members_remove", f"native_{prefix}_members_remove", auth, uuid=uuid)[0] == 204
     status, _, body = run(f"{prefix}_members_remove", f"native_{prefix}_members_remove", auth, uuid=uuid)
-    assert status == 404 and error(body) == "not_found"
+    assert status == 404 and error_code(body) == "not_found"
 
     for bad in ({"contact_uuids": []}, {"contact_uuids": ["x"] * 1001}, {"contact_uuids": "x"}, {}):
         assert run(f"{prefix}_members_add", f"native_{prefix}_members_add", auth, body=bad)[0] == 422
@@ -166,7 +155,7 @@ def test_groups_and_membership(auth, contact, prefix, plural, created, changed, 
     assert run(f"{prefix}_delete", f"native_{prefix}_delete", auth)[0] == 204
     for function in ("get", "delete", "members_list"):
         status, _, body = run(f"{prefix}_{function}", f"native_{prefix}_{function}", auth)
-        assert status == 404 and error(body) == "not_found"
+        assert status == 404 and error_code(body) == "not_found"
     event = sample_event(f"native_{prefix}_get")
     event["headers"]["authorization"] = auth
     event["pathParameters"] = {k: "abc" for k in event["pathParameters"]}

@@ -1,33 +1,20 @@
 """The native /v1 users and groups handlers, driven by events/native_users_*.json and
 events/native_groups_*.json: status codes, shapes and the native error format."""
-import json
-
 import pytest
+from native_answers import error_code, with_request
 from support import basic_auth, invoke, sample_event
 
 ALEX = {"name": "Alex Agent", "email": "alex@acme.test", "role": "agent"}  # events/native_users_create.json
 
 
-def run(function, sample, auth, *, at=None, body=None, raw_body=None, query=None):
+def run(function, sample, auth, *, at=None, **request):
     """Invoke ``function`` with events/<sample>.json; ``at`` replaces the id in its path."""
     event = sample_event(sample)
-    event["headers"]["authorization"] = auth
     if at is not None:
         (name, _), = event["pathParameters"].items()
         event["pathParameters"] = {name: str(at)}
         event["rawPath"] = event["requestContext"]["http"]["path"] = event["rawPath"].rsplit("/", 1)[0] + f"/{at}"
-    if body is not None:
-        event["body"] = json.dumps(body)
-    if raw_body is not None:
-        event["body"] = raw_body
-    if query is not None:
-        event["queryStringParameters"] = query
-    return invoke(function, event)
-
-
-def error(body):
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}
-    return body["error"]["code"]
+    return invoke(function, with_request(event, auth, **request))
 
 
 def fields(body):
@@ -75,7 +62,7 @@ class TestUsers:
         status, _, body = run("users_delete", "native_users_delete", auth)
         assert (status, body) == (204, None)
         status, _, body = run("users_get", "native_users_get", auth)
-        assert status == 404 and error(body) == "not_found"
+        assert status == 404 and error_code(body) == "not_found"
 
     def test_role_defaults_to_agent_and_can_change(self, auth):
         rita = new_user(auth, name="Rita", email="rita@example.com", role="end-user")
@@ -85,7 +72,7 @@ class TestUsers:
 
     def test_an_email_in_use_is_a_conflict(self, auth, alex, other):
         status, _, body = run("users_create", "native_users_create", auth, body={**ALEX, "email": "ALEX@Acme.test"})
-        assert status == 409 and error(body) == "conflict" and "(id 1)" in body["error"]["message"]
+        assert status == 409 and error_code(body) == "conflict" and "(id 1)" in body["error"]["message"]
         assert run("users_create", "native_users_create", other)[0] == 201  # another account: another person
 
     @pytest.mark.parametrize("body, bad", [
@@ -100,7 +87,7 @@ class TestUsers:
     ])
     def test_invalid_users(self, auth, body, bad):
         status, _, answer = run("users_create", "native_users_create", auth, body=body)
-        assert status == 422 and error(answer) == "invalid" and fields(answer) == bad
+        assert status == 422 and error_code(answer) == "invalid" and fields(answer) == bad
 
     @pytest.mark.parametrize("raw, status, code", [
         ("{bad json", 400, "malformed"), ('["alex@acme.test"]', 422, "invalid"), ("", 422, "invalid"),
@@ -108,7 +95,7 @@ class TestUsers:
     ])
     def test_bad_bodies(self, auth, raw, status, code):
         got, _, body = run("users_create", "native_users_create", auth, raw_body=raw)
-        assert (got, error(body)) == (status, code)
+        assert (got, error_code(body)) == (status, code)
 
     @pytest.mark.parametrize("patch, bad", [
         ({"email": "new@acme.test"}, {"email"}), ({"name": None}, {"name"}), ({"role": None}, {"role"}),
@@ -135,7 +122,7 @@ class TestUsers:
             assert run("users_list", "native_users_list", auth, query=query)[0] == 422
         for cursor in ("garbage!", "WyJ4Il0"):  # not base64 JSON; ["x"]
             status, _, body = run("users_list", "native_users_list", auth, query={"cursor": cursor})
-            assert status == 400 and error(body) == "malformed"
+            assert status == 400 and error_code(body) == "malformed"
 
     @pytest.mark.parametrize("function, sample", [
         ("users_get", "native_users_get"), ("users_update", "native_users_update"),
@@ -143,13 +130,13 @@ class TestUsers:
     @pytest.mark.parametrize("at", ["2", "abc", "-1", "0", "1.0", "9" * 13])
     def test_unknown_ids_are_not_found(self, auth, alex, function, sample, at):
         status, _, body = run(function, sample, auth, at=at)
-        assert status == 404 and error(body) == "not_found"
+        assert status == 404 and error_code(body) == "not_found"
 
     def test_another_accounts_user_is_not_found(self, alex, other):
         for function, sample in (("users_get", "native_users_get"), ("users_update", "native_users_update"),
                                  ("users_delete", "native_users_delete")):
             status, _, body = run(function, sample, other)
-            assert status == 404 and error(body) == "not_found"
+            assert status == 404 and error_code(body) == "not_found"
         assert run("users_list", "native_users_lookup_by_email", other)[2]["users"] == []
         assert run("users_list", "native_users_list", other)[2]["users"] == []
 
@@ -157,7 +144,7 @@ class TestUsers:
         event = sample_event("native_users_list")
         event["headers"].pop("authorization")
         status, _, body = invoke("users_list", event)
-        assert status == 401 and error(body) == "unauthenticated"
+        assert status == 401 and error_code(body) == "unauthenticated"
 
 
 # -- groups ---------------------------------------------------------------------------------------
@@ -179,7 +166,7 @@ class TestGroups:
         assert updated["updated_at"] >= group["updated_at"] and updated["created_at"] == group["created_at"]
         assert run("groups_delete", "native_groups_delete", auth)[0] == 204
         status, _, body = run("groups_get", "native_groups_get", auth)
-        assert status == 404 and error(body) == "not_found"
+        assert status == 404 and error_code(body) == "not_found"
 
     def test_members_are_replaced_and_follow_their_users(self, auth, alex, group):
         bea = new_user(auth, name="Bea", email="bea@acme.test")
@@ -196,7 +183,7 @@ class TestGroups:
         rita = new_user(auth, name="Rita", email="rita@example.com", role="end-user")
         body = {"name": "G", "user_ids": [alex["id"], rita["id"], 404, 11]}
         status, _, answer = run("groups_create", "native_groups_create", auth, body=body)
-        assert status == 422 and error(answer) == "invalid"
+        assert status == 422 and error_code(answer) == "invalid"
         assert [d["message"] for d in answer["error"]["details"]] == [
             "User ids: no such users: 11, 404",
             f"User ids: only agents can be group members, not end-users: {rita['id']}"]
@@ -214,7 +201,7 @@ class TestGroups:
     ])
     def test_invalid_groups(self, auth, alex, body, bad):
         status, _, answer = run("groups_create", "native_groups_create", auth, body=body)
-        assert status == 422 and error(answer) == "invalid" and fields(answer) == bad
+        assert status == 422 and error_code(answer) == "invalid" and fields(answer) == bad
 
     @pytest.mark.parametrize("patch, bad", [
         ({"name": None}, {"name"}), ({"user_ids": None}, {"user_ids"}), ({"user_ids": [99]}, {"user_ids"}),
@@ -233,7 +220,7 @@ class TestGroups:
     ])
     def test_bad_bodies(self, auth, group, function, sample, raw, status, code):
         got, _, body = run(function, sample, auth, raw_body=raw)
-        assert (got, error(body)) == (status, code)
+        assert (got, error_code(body)) == (status, code)
 
     def test_paging(self, auth):
         for n in range(3):
@@ -244,7 +231,7 @@ class TestGroups:
         _, _, rest = run("groups_list", "native_groups_list", auth, query=query)
         assert [g["id"] for g in rest["groups"]] == [3] and rest["next_cursor"] is None
         status, _, body = run("groups_list", "native_groups_list", auth, query={"cursor": "garbage!"})
-        assert status == 400 and error(body) == "malformed"
+        assert status == 400 and error_code(body) == "malformed"
 
     @pytest.mark.parametrize("function, sample", [
         ("groups_get", "native_groups_get"), ("groups_update", "native_groups_update"),
@@ -252,7 +239,7 @@ class TestGroups:
     def test_unknown_and_foreign_groups_are_not_found(self, auth, group, other, function, sample):
         for credentials, at in ((auth, "2"), (auth, "x"), (auth, "9" * 13), (other, "1")):
             status, _, body = run(function, sample, credentials, at=at)
-            assert status == 404 and error(body) == "not_found", (credentials, at)
+            assert status == 404 and error_code(body) == "not_found", (credentials, at)
         assert run("groups_list", "native_groups_list", other)[2]["groups"] == []
         assert run("groups_get", "native_groups_get", auth)[2] == group  # untouched
 
@@ -260,4 +247,4 @@ class TestGroups:
         event = sample_event("native_groups_create")
         event["headers"].pop("authorization")
         status, _, body = invoke("groups_create", event)
-        assert status == 401 and error(body) == "unauthenticated"
+        assert status == 401 and error_code(body) == "unauthenticated"

@@ -107,56 +107,41 @@ def contact_rule(vip, **changes):
 
 
 # -- the seed's five samples ---------------------------------------------------------------------
+# Each seed sample: the seed's ids in it mapped to the ones made here, and its answer (its id aside).
+SEED_SAMPLES = {
+    "vipecloud_create_automation": (
+        lambda vip: {"contact_list_id": {123: vip["list"]}, "template_id": {456: vip["template"]}},
+        lambda vip: {**SEED_CONTACT_LIST, "contact_list_id": vip["list"], "template_id": vip["template"]}),
+    "vipecloud_create_suite_party_automation": (
+        lambda vip: {"suite_party_id": {789: vip["suite"]}, "template_id": {456: vip["welcome"]}},
+        lambda vip: {**SEED_SUITE_PARTY, "template_id": vip["welcome"],
+                     "schedule_data": json.dumps({"suite_party_id": str(vip["suite"]), "contact_trigger_hours": 0},
+                                                 separators=(",", ":"))}),
+    "vipecloud_create_custom_field_automation": (
+        lambda vip: {"contact_list_id": {123: vip["list"]}, "action_custom_field_id": {456: vip["dropdown"]}},
+        lambda vip: {**SEED_CUSTOM_FIELD, "contact_list_id": vip["list"], "template_id": vip["dropdown"]}),
+    "vipecloud_create_checkbox_automation": (
+        lambda vip: {"contact_list_id": {123: vip["list"]}, "action_custom_field_id": {789: vip["checkbox"]}},
+        lambda vip: {**SEED_CUSTOM_FIELD, "contact_list_id": vip["list"], "template_id": vip["checkbox"],
+                     "automation_data": {"custom_field_value": "true", "field_type": "Checkbox"}}),
+    "vipecloud_create_cancel_automation": (
+        lambda vip: {"contact_list_id": {123: vip["list"]},
+                     "template_ids": dict(zip([1234, 5678, 9012], vip["cancel"]))},
+        lambda vip: {"id": None, "contact_list_id": vip["list"], "contact_list_name": "My contact list",
+                     "template_type": "cancel_email", "template_id": 0, "template_ids": vip["cancel"],
+                     "trigger": "contact", "delay_days": 0, "delay_hours": 0, "delay_min": 0, "schedule_data": None,
+                     "weekday_only": None, "item_type": "contact_list"}),
+}
+
+
 class TestSeedSamples:
-    def test_contact_list_automation(self, vip):
-        status, _, body = invoke("vipecloud_create_automation", seed_sample("vipecloud_create_automation", vip, {
-            "contact_list_id": {123: vip["list"]}, "template_id": {456: vip["template"]}}))
+    @pytest.mark.parametrize("sample", SEED_SAMPLES)
+    def test_a_seed_sample_is_answered_as_the_seed_answers_it(self, vip, sample):
+        ids, answer = SEED_SAMPLES[sample]
+        status, _, body = invoke("vipecloud_create_automation", seed_sample(sample, vip, ids(vip)))
         assert status == 200
-        expected = {**SEED_CONTACT_LIST, "id": body["id"], "contact_list_id": vip["list"],
-                    "template_id": vip["template"]}
-        assert ordered(body) == ordered(expected)
+        assert ordered(body) == ordered({**answer(vip), "id": body["id"]})
         assert get(vip, body["id"])[2] == body and get(vip, body["id"], "autoresponders")[2] == body
-
-    def test_suite_party_automation(self, vip):
-        status, _, body = invoke("vipecloud_create_automation", seed_sample(
-            "vipecloud_create_suite_party_automation", vip,
-            {"suite_party_id": {789: vip["suite"]}, "template_id": {456: vip["welcome"]}}))
-        assert status == 200
-        expected = {**SEED_SUITE_PARTY, "id": body["id"], "template_id": vip["welcome"],
-                    "schedule_data": json.dumps({"suite_party_id": str(vip["suite"]), "contact_trigger_hours": 0},
-                                                separators=(",", ":"))}
-        assert ordered(body) == ordered(expected)
-
-    def test_custom_field_automation(self, vip):
-        status, _, body = invoke("vipecloud_create_automation", seed_sample(
-            "vipecloud_create_custom_field_automation", vip,
-            {"contact_list_id": {123: vip["list"]}, "action_custom_field_id": {456: vip["dropdown"]}}))
-        assert status == 200
-        expected = {**SEED_CUSTOM_FIELD, "id": body["id"], "contact_list_id": vip["list"],
-                    "template_id": vip["dropdown"]}
-        assert ordered(body) == ordered(expected)
-
-    def test_checkbox_custom_field_automation(self, vip):
-        status, _, body = invoke("vipecloud_create_automation", seed_sample(
-            "vipecloud_create_checkbox_automation", vip,
-            {"contact_list_id": {123: vip["list"]}, "action_custom_field_id": {789: vip["checkbox"]}}))
-        assert status == 200
-        expected = {**SEED_CUSTOM_FIELD, "id": body["id"], "contact_list_id": vip["list"],
-                    "template_id": vip["checkbox"],
-                    "automation_data": {"custom_field_value": "true", "field_type": "Checkbox"}}
-        assert ordered(body) == ordered(expected)
-
-    def test_cancel_automation(self, vip):
-        status, _, body = invoke("vipecloud_create_automation", seed_sample(
-            "vipecloud_create_cancel_automation", vip, {
-                "contact_list_id": {123: vip["list"]},
-                "template_ids": dict(zip([1234, 5678, 9012], vip["cancel"]))}))
-        assert status == 200
-        expected = {"id": body["id"], "contact_list_id": vip["list"], "contact_list_name": "My contact list",
-                    "template_type": "cancel_email", "template_id": 0, "template_ids": vip["cancel"],
-                    "trigger": "contact", "delay_days": 0, "delay_hours": 0, "delay_min": 0, "schedule_data": None,
-                    "weekday_only": None, "item_type": "contact_list"}
-        assert ordered(body) == ordered(expected)
 
     def test_get_all_is_a_bare_array_in_id_order(self, vip):
         first = create(vip, contact_rule(vip))[2]

@@ -1,6 +1,7 @@
 """Zendesk's groups: create, rename, delete and list the same agent groups as /v1/groups."""
 import pytest
 from support import basic_auth, http_event, invoke
+from zendesk_pages import cursor_pages
 
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 
@@ -51,14 +52,9 @@ def test_list_offset_and_cursor(auth):
     made = [create(auth, {"group": {"name": f"Group {i}"}})[2]["group"] for i in range(5)]
     body = listing(auth, {"per_page": "2", "page": "2"})[2]
     assert [g["id"] for g in body["groups"]] == [g["id"] for g in made[2:4]] and body["count"] == 5
-    seen, query = [], {"page[size]": "2"}
-    while True:
-        page = listing(auth, query)[2]
-        seen += [g["id"] for g in page["groups"]]
-        if not page["meta"]["has_more"]:
-            break
-        query = {"page[size]": "2", "page[after]": page["meta"]["after_cursor"]}
-    assert seen == [g["id"] for g in made] and listing(auth)[2]["groups"] == made
+    pages = cursor_pages(lambda query: listing(auth, query), {"page[size]": "2"})
+    assert [g["id"] for page in pages for g in page["groups"]] == [g["id"] for g in made]
+    assert listing(auth)[2]["groups"] == made
 
 
 @pytest.mark.parametrize("body, status, error", [

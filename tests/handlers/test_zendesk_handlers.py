@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from support import basic_auth, http_event, invoke, sample_event
+from zendesk_pages import cursor_pages
 
 RULE = {
     "title": "Escalate open tickets after 24 hours",
@@ -429,16 +430,12 @@ class TestListing:
         assert len(body["automations"]) == 12 and body["next_page"] is None
 
     def test_cursor_pages_forward_and_back(self, many):
-        seen, query = [], {"page[size]": "5"}
-        while True:
-            status, _, body = self.listing(many, query)
-            assert status == 200 and "count" not in body
-            seen += [a["id"] for a in body["automations"]]
-            if not body["meta"]["has_more"]:
-                break
-            assert body["links"]["next"].startswith("https://automations.example.com/api/v2/automations.json?")
-            query = {"page[size]": "5", "page[after]": body["meta"]["after_cursor"]}
-        assert seen == list(range(1, 13))
+        pages = cursor_pages(lambda query: self.listing(many, query), {"page[size]": "5"})
+        assert all("count" not in page for page in pages)
+        assert all(page["links"]["next"].startswith("https://automations.example.com/api/v2/automations.json?")
+                   for page in pages[:-1])
+        assert [a["id"] for page in pages for a in page["automations"]] == list(range(1, 13))
+        body = pages[-1]
         back = self.listing(many, {"page[size]": "5", "page[before]": body["meta"]["before_cursor"]})[2]
         assert [a["id"] for a in back["automations"]] == [6, 7, 8, 9, 10] and back["meta"]["has_more"] is True
 

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 from support import http_event, invoke
+from zendesk_pages import cursor_pages
 from test_zendesk_ticket_jobs import work
 
 
@@ -76,14 +77,8 @@ def test_most_used_first_then_by_name_offset_or_cursor(auth):
     assert counts(auth) == [("c", 3), ("a", 2), ("b", 1)]
     page = listing(auth, per_page="2", page="2")[2]
     assert page["tags"] == [{"name": "b", "count": 1}] and page["count"] == 3 and page["next_page"] is None
-    seen, query = [], {"page[size]": "1"}
-    while True:
-        page = listing(auth, **query)[2]
-        seen += [t["name"] for t in page["tags"]]
-        if not page["meta"]["has_more"]:
-            break
-        query = {"page[size]": "1", "page[after]": page["meta"]["after_cursor"]}
-    assert seen == ["c", "a", "b"]
+    pages = cursor_pages(lambda query: listing(auth, **query), {"page[size]": "1"})
+    assert [t["name"] for page in pages for t in page["tags"]] == ["c", "a", "b"]
 
 
 @pytest.mark.parametrize("query", [{"page": "0"}, {"per_page": "x"}, {"page[size]": "101"}, {"page[after]": "!!"},

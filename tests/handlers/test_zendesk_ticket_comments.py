@@ -1,6 +1,7 @@
 """A ticket's comments and tags, read: GET /api/v2/tickets/{id}/comments and /tags."""
 import pytest
 from support import basic_auth, http_event, invoke
+from zendesk_pages import cursor_pages
 from test_zendesk_ticket_handlers import NOT_FOUND, TICKET, create, on_ticket, update
 
 from automations.paging import encode_cursor
@@ -79,27 +80,16 @@ class TestComments:
 
         monkeypatch.setattr(tickets, "COMMENT_SCAN", scan)
         expected = EVERY if order == "asc" else EVERY[::-1]
-        seen, query, pages = [], {"page[size]": "2", "sort_order": order}, []
-        while True:
-            status, _, body = comments(auth, discussed, query)
-            assert status == 200 and "count" not in body and len(body["comments"]) <= 2
-            seen += bodies(body)
-            pages.append(body)
-            if not body["meta"]["has_more"]:
-                break
-            assert body["links"]["next"].startswith(
-                f"https://automations.example.com/api/v2/tickets/{discussed}/comments.json?")
-            query = {"page[size]": "2", "sort_order": order, "page[after]": body["meta"]["after_cursor"]}
-        assert seen == expected
+        pages = cursor_pages(lambda query: comments(auth, discussed, query), {"page[size]": "2", "sort_order": order})
+        assert all("count" not in page and len(page["comments"]) <= 2 for page in pages)
+        assert all(page["links"]["next"].startswith(
+            f"https://automations.example.com/api/v2/tickets/{discussed}/comments.json?") for page in pages[:-1])
+        assert [b for page in pages for b in bodies(page)] == expected
         last = [p for p in pages if p["comments"]][-1]  # back from the last page that shows any
-        back, query = bodies(last), {"page[size]": "2", "sort_order": order, "page[before]": last["meta"]["before_cursor"]}
-        while True:
-            body = comments(auth, discussed, query)[2]
-            back = bodies(body) + back
-            if not body["meta"]["has_more"]:
-                break
-            query = {"page[size]": "2", "sort_order": order, "page[before]": body["meta"]["before_cursor"]}
-        assert back == expected
+        earlier = cursor_pages(lambda query: comments(auth, discussed, query),
+                               {"page[size]": "2", "sort_order": order, "page[before]": last["meta"]["before_cursor"]},
+                               toward="before")
+        assert [b for page in reversed(earlier) for b in bodies(page)] + bodies(last) == expected
 
     def test_whole_pages_without_a_scan_limit(self, auth, discussed):
         first = comments(auth, discussed, {"page[size]": "3"})[2]

@@ -1,6 +1,7 @@
 """Every Zendesk tickets handler, driven by the sample events in events/ and by built events."""
 import pytest
 from support import basic_auth, http_event, invoke, sample_event
+from zendesk_pages import cursor_pages
 
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 TICKET = {"subject": "Printer on fire", "description": "The smoke is very colorful."}
@@ -421,16 +422,12 @@ class TestListing:
         assert body["count"] == 6 and 3 not in [t["id"] for t in body["tickets"]]
 
     def test_cursor_pages_forward_and_back(self, many):
-        seen, query = [], {"page[size]": "3"}
-        while True:
-            status, _, body = listing(many, query)
-            assert status == 200 and "count" not in body
-            seen += [t["id"] for t in body["tickets"]]
-            if not body["meta"]["has_more"]:
-                break
-            assert body["links"]["next"].startswith("https://automations.example.com/api/v2/tickets.json?")
-            query = {"page[size]": "3", "page[after]": body["meta"]["after_cursor"]}
-        assert seen == list(range(1, 8))
+        pages = cursor_pages(lambda query: listing(many, query), {"page[size]": "3"})
+        assert all("count" not in page for page in pages)
+        assert all(page["links"]["next"].startswith("https://automations.example.com/api/v2/tickets.json?")
+                   for page in pages[:-1])
+        assert [t["id"] for page in pages for t in page["tickets"]] == list(range(1, 8))
+        body = pages[-1]
         back = listing(many, {"page[size]": "3", "page[before]": body["meta"]["before_cursor"]})[2]
         assert [t["id"] for t in back["tickets"]] == [4, 5, 6] and back["meta"]["has_more"] is True
         first = listing(many, {"page[size]": "3", "page[before]": back["meta"]["before_cursor"]})[2]

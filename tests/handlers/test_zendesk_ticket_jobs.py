@@ -6,6 +6,7 @@ import os
 import boto3
 import pytest
 from support import basic_auth, http_event, invoke, ticket_store
+from zendesk_pages import cursor_pages
 
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 
@@ -99,6 +100,9 @@ def test_a_bad_item_fails_alone(aws, auth):
 
 
 def test_update_many_both_forms_and_a_job_run_again_applies_nothing_twice(aws, auth, account):
+    from automations import config
+    from automations.adapters import aws as aws_clients
+    from automations.adapters.dynamo_jobs import DynamoJobStore
     from automations.bootstrap import services
     from automations.domain import job as jobs
 
@@ -118,7 +122,7 @@ def test_update_many_both_forms_and_a_job_run_again_applies_nothing_twice(aws, a
     assert [c["body"] for c in comments] == ["Smoke.", "On it"]
 
     # Run the finished job again as if it had never been marked done: every item is skipped.
-    store = services().bulk_jobs._jobs
+    store = DynamoJobStore(aws_clients.client("dynamodb"), config.table_name())
     job = store.get(account[0].id, each[2]["job_status"]["id"])
     store.set_status(job, jobs.WORKING, None)
     services().bulk_jobs.work(account[0].id, job.id, has_time=lambda: True, last_attempt=False)
@@ -324,15 +328,9 @@ def test_every_audit_of_the_account_newest_first_by_cursor(aws, auth):
                                                body={"ticket": {"priority": "high"}}))
     (a_created, a_changed), (b_created,) = audits(auth, a["id"]), audits(auth, b["id"])
     expected = [a_changed, b_created, a_created]  # the order they were made in, newest first
-    seen, query = [], {"page[size]": "2"}
-    while True:
-        status, _, body = account_audits(auth, **query)
-        assert status == 200
-        seen += body["audits"]
-        if not body["meta"]["has_more"]:
-            break
-        query = {"page[size]": "2", "page[after]": body["meta"]["after_cursor"]}
-    assert [x["id"] for x in seen] == [x["id"] for x in expected]
+    pages = cursor_pages(lambda query: account_audits(auth, **query), {"page[size]": "2"})
+    assert [x["id"] for page in pages for x in page["audits"]] == [x["id"] for x in expected]
+    body = pages[-1]
     back = account_audits(auth, **{"page[size]": "2", "page[before]": body["meta"]["before_cursor"]})[2]
     assert [x["id"] for x in back["audits"]] == [x["id"] for x in expected[:2]] and back["meta"]["has_more"] is False
     other, key = services().accounts.create_account("Other", "o@other.test")

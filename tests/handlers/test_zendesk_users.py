@@ -324,19 +324,27 @@ def test_a_job_run_again_does_each_item_once(aws, account, auth):
     assert [u["name"] for u in search(auth, query="once")[2]["users"]] == ["Once"]
 
 
-def test_a_create_or_update_job_stopped_after_a_change_does_it_once_when_run_again(aws, account, auth, monkeypatch):
+def test_a_create_or_update_job_stopped_after_a_change_does_it_once_when_run_again(aws, account, auth):
+    from automations import config
+    from automations.adapters import aws as aws_clients
+    from automations.adapters.dynamo_jobs import DynamoJobStore
+    from automations.adapters.sqs import SqsJobQueue
     from automations.bootstrap import services
+    from automations.service.jobs import BulkJobService
+    from automations.surfaces.zendesk_tickets import ticket_draft
+
+    class StopsAfterTheChange(DynamoJobStore):
+        def record(self, job, index, result):
+            raise RuntimeError("the worker stops after the change committed")
 
     answer = create_or_update_many(auth, [{"name": "Nameonly"}, {"name": "Ext", "external_id": "E-9"}])
-    job_id, bulk_jobs = answer[2]["job_status"]["id"], services().bulk_jobs
-
-    def crash(*_):
-        raise RuntimeError("the worker stops after the change committed")
-
-    monkeypatch.setattr(bulk_jobs._jobs, "record", crash)
+    job_id = answer[2]["job_status"]["id"]
+    stopping = BulkJobService(StopsAfterTheChange(aws_clients.client("dynamodb"), config.table_name()),
+                              services().tickets, services().users,
+                              SqsJobQueue(lambda: aws_clients.client("sqs"), config.ticket_job_queue_url),
+                              ticket_draft)
     with pytest.raises(RuntimeError):
-        bulk_jobs.work(account[0].id, job_id, has_time=lambda: True, last_attempt=False)
-    monkeypatch.undo()
+        stopping.work(account[0].id, job_id, has_time=lambda: True, last_attempt=False)
     work(aws)  # its message, delivered again
     results = job_status(auth, job_id)[2]["job_status"]["results"]
     assert [(r["action"], r["status"]) for r in results] == [("create", "Created")] * 2

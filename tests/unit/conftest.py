@@ -1,11 +1,4 @@
 import pytest
-from support import mocked_aws
-
-
-@pytest.fixture
-def aws():
-    with mocked_aws() as template:
-        yield template
 
 
 @pytest.fixture

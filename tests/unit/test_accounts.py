@@ -1,6 +1,5 @@
-import threading
-
 import pytest
+from races import all_at_once
 
 from automations.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from automations.service.accounts import hash_key
@@ -67,17 +66,7 @@ def test_account_validation(services, name, email, tz, field):
 
 
 def test_one_account_per_owner_email_even_concurrently(services):
-    outcomes = []
-
-    def create():
-        try:
-            outcomes.append(services.accounts.create_account("Acme", "race@acme.test"))
-        except Conflict as e:
-            outcomes.append(e)
-
-    threads = [threading.Thread(target=create) for _ in range(6)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    outcomes = all_at_once(lambda: services.accounts.create_account("Acme", "race@acme.test"), 6)
     assert sum(not isinstance(o, Conflict) for o in outcomes) == 1
 
 

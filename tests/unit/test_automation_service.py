@@ -1,6 +1,5 @@
-import threading
-
 import pytest
+from races import all_at_once
 
 from automations.domain.model import Action, AutomationChanges, AutomationDraft, Condition, Conditions
 from automations.errors import NotFound, ValidationFailed
@@ -42,17 +41,7 @@ def test_at_most_max_active_automations(services, account, monkeypatch):
 
 
 def test_concurrent_identical_creates_leave_exactly_one_active(services, account):
-    outcomes = []
-
-    def create():
-        try:
-            outcomes.append(services.automations.create(account.id, draft(7)))
-        except ValidationFailed as e:
-            outcomes.append(e)
-
-    threads = [threading.Thread(target=create) for _ in range(8)]
-    [t.start() for t in threads]
-    [t.join() for t in threads]
+    outcomes = all_at_once(lambda: services.automations.create(account.id, draft(7)), 8)
     assert sum(not isinstance(o, ValidationFailed) for o in outcomes) == 1
     assert len(services.automations.list(account.id, active=True)) == 2
 

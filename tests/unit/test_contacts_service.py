@@ -4,6 +4,7 @@ import threading
 from datetime import timedelta
 
 import pytest
+from races import all_at_once
 
 from automations import clock
 from automations.domain.contact_rules import ActionKind, ContactRule, Delay, RuleAction, RuleDraft, Timing
@@ -280,21 +281,8 @@ def test_concurrent_adds_of_one_contact_make_one_membership_and_one_event(servic
     lists = GroupService(GroupKind.LIST, DynamoGroupStore(db, table, GroupKind.LIST), events)
     group = lists.create(acct, "Race")
     contact = services.contacts.create(acct, {"email": "racer@x.test"})
-    barrier, outcomes, errors = threading.Barrier(12), [], []
-
-    def add():
-        barrier.wait()
-        try:
-            outcomes.append(lists.add_members(acct, group.id, [contact.uuid]))
-        except Exception as e:  # pragma: no cover - reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=add) for _ in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    outcomes = all_at_once(lambda: lists.add_members(acct, group.id, [contact.uuid]), 12)
+    assert not [o for o in outcomes if isinstance(o, Exception)]
     assert sum(len(o.added) for o in outcomes) == 1 and sum(len(o.already_members) for o in outcomes) == 11
     assert [m.contact_uuid for m in lists.members(acct, group.id)[0]] == [contact.uuid]
     assert len([e for e in events.since(acct)[0] if e.is_join]) == 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import textwrap
 
 import pytest
+from throwaway_project import write_project
 
 from automations_local import LOGGER_NAME
 from automations_local.api_gateway import ApiGateway, HttpRequest, RouteTable, to_http_response
@@ -93,12 +93,7 @@ HANDLERS = {
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    root = tmp_path_factory.mktemp("api")
-    (root / "template.yaml").write_text(TEMPLATE)
-    for name, source in HANDLERS.items():
-        (root / "functions" / name).mkdir(parents=True)
-        (root / "functions" / name / "app.py").write_text(textwrap.dedent(source))
-    return ApiGateway(load_template(root / "template.yaml"))
+    return ApiGateway(load_template(write_project(tmp_path_factory.mktemp("api"), TEMPLATE, HANDLERS)))
 
 
 def call(gateway, method, target, *, headers=(("Authorization", "Bearer allow"),), body=b""):

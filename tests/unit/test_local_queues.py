@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import textwrap
 import threading
 import time
 
 import boto3
 import pytest
-from moto import mock_aws
-from support import _FAKE_AWS
+from throwaway_project import write_project
 
 from automations_local import LOGGER_NAME
 from automations_local.queues import QueueDriver, failed_items
@@ -79,24 +77,16 @@ HANDLERS = {
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
+def project(tmp_path, monkeypatch, empty_aws):
     """The throwaway template's queues in mock_aws, and a driver for them (not started)."""
-    for key, value in _FAKE_AWS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("RECEIVED", str(tmp_path / "received.jsonl"))
-    (tmp_path / "template.yaml").write_text(TEMPLATE)
-    for name, source in HANDLERS.items():
-        (tmp_path / "functions" / name).mkdir(parents=True)
-        (tmp_path / "functions" / name / "app.py").write_text(textwrap.dedent(source))
-    with mock_aws():
-        template = load_template(tmp_path / "template.yaml")
-        create_resources(template)
-        driver = QueueDriver(template, poll_interval_s=0.05)
-        try:
-            yield Project(template, driver, tmp_path / "received.jsonl")
-        finally:
-            driver.stop()
+    template = load_template(write_project(tmp_path, TEMPLATE, HANDLERS))
+    create_resources(template)
+    driver = QueueDriver(template, poll_interval_s=0.05)
+    try:
+        yield Project(template, driver, tmp_path / "received.jsonl")
+    finally:
+        driver.stop()
 
 
 class Project:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import textwrap
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -15,8 +14,7 @@ from types import SimpleNamespace
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
-from support import _FAKE_AWS
+from throwaway_project import write_project
 
 from automations import bootstrap
 from automations.clock import MovableClock
@@ -161,23 +159,15 @@ class Project:
 
 
 @pytest.fixture
-def project(tmp_path, monkeypatch):
-    for key, value in _FAKE_AWS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+def project(tmp_path, monkeypatch, empty_aws):
     monkeypatch.setenv("RECEIVED", str(tmp_path / "received.jsonl"))
-    (tmp_path / "template.yaml").write_text(TEMPLATE)
-    for name, source in HANDLERS.items():
-        (tmp_path / "functions" / name).mkdir(parents=True)
-        (tmp_path / "functions" / name / "app.py").write_text(textwrap.dedent(source))
-    with mock_aws():
-        template = load_template(tmp_path / "template.yaml")
-        create_resources(template)
-        project = Project(template, MovableClock(T0, frozen=True), tmp_path / "received.jsonl")
-        try:
-            yield project
-        finally:
-            project.scheduler.stop()
+    template = load_template(write_project(tmp_path, TEMPLATE, HANDLERS))
+    create_resources(template)
+    project = Project(template, MovableClock(T0, frozen=True), tmp_path / "received.jsonl")
+    try:
+        yield project
+    finally:
+        project.scheduler.stop()
 
 
 # --- expressions ---------------------------------------------------------------------------------

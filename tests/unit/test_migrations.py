@@ -306,18 +306,27 @@ def test_users_stored_before_the_role_index_are_listed_by_role_and_counted_once_
     assert _migrate(services)["migrated"] == 0 and _by_role(services, account.id) == expected
 
 
-def _migrated_between_read_and_write(monkeypatch, store, check, migrate, item):
-    """The migration (``migrate``) brings ``item`` over once, between a write's read of whether it
-    is in the new shape (the store's ``check``) and its write."""
-    read = getattr(store, check)
+def _store(store_class):
+    """A store of the product's over its table, as the services have it."""
+    from automations.adapters import aws
 
-    def meanwhile(old):
-        found = read(old)
-        monkeypatch.setattr(store, check, read)
-        assert migrate(item)
+    return store_class(aws.client("dynamodb"), config.table_name())
+
+
+def _migrated_between_read_and_write(store_class, check, migrate, item):
+    """A ``store_class`` in which the migration (``migrate``, run on a plain store) brings ``item``
+    over once, between a write's read of whether it is in the new shape (the store's ``check``)
+    and its write: for a service to be given in its constructor. Its ``migrated`` says it did."""
+    read = getattr(store_class, check)
+
+    def meanwhile(store, old):
+        found = read(store, old)
+        if not store.migrated:
+            store.migrated = True
+            assert migrate(_store(store_class), item)
         return found
 
-    monkeypatch.setattr(store, check, meanwhile)
+    return _store(type("MigratedMeanwhile", (store_class,), {check: meanwhile, "migrated": False}))
 
 
 def _written_by_the_release_before(item, new_only, changes):
@@ -329,18 +338,20 @@ def _written_by_the_release_before(item, new_only, changes):
     return read, written
 
 
-def test_a_user_written_while_the_migration_indexes_it_is_counted_once(services, monkeypatch):
+def test_a_user_written_while_the_migration_indexes_it_is_counted_once(services):
+    from automations.adapters.dynamo_people import DynamoUserStore
+    from automations.service.people import UserService
+
     account = services.accounts.create_account("Acme", "owner@acme.test")[0]
     user = services.users.create(account.id, {"name": "Ann", "email": "ann@acme.test", "role": "agent"})
     _before("USER#", account.id, "GSI1PK", "GSI1SK")
     _forget_counts(f"ACCOUNT#{account.id}", "COUNT#USERS#")
     unmigrated(migration_state.USER_ROLE_INDEX)
     [item] = _items(SK=f"USER#{user.id:012d}")
-    store = services.users._store
-    _migrated_between_read_and_write(monkeypatch, store, "_role_indexed", store.index_role, item)
-    services.users.update(account.id, user.id, {"name": "Ann B"})  # refused, then again from a fresh read
-    monkeypatch.undo()
-    assert not store.index_role(item)  # the item it read has changed: nothing counted
+    racing = _migrated_between_read_and_write(DynamoUserStore, "_role_indexed", DynamoUserStore.index_role, item)
+    UserService(racing, services.agent_groups).update(account.id, user.id, {"name": "Ann B"})  # refused, then again
+    store = _store(DynamoUserStore)
+    assert racing.migrated and not store.index_role(item)  # the item it read has changed: nothing counted
     assert _by_role(services, account.id)["agent"] == ([user.id], 1)
     assert services.users.get(account.id, user.id).name == "Ann B"
     [item] = _items(SK=f"USER#{user.id:012d}")
@@ -379,7 +390,11 @@ def test_tickets_stored_before_the_tag_counters_are_counted_once_migrated(servic
     assert dict(services.tickets.tags(account.id)) == {**expected, "old": 2, "t3": 1}
 
 
-def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services, monkeypatch):
+def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services):
+    from automations.adapters.dynamo_people import DynamoUserStore
+    from automations.adapters.dynamo_tickets import DynamoTicketStore
+    from automations.service.tickets import TicketService
+
     account = services.accounts.create_account("Acme", "owner@acme.test")[0]
     ticket = services.tickets.create(account.id, new_ticket({"subject": "T", "description": "hi", "tags": ["a"],
                                                              "requester": {"email": "r@example.com"}}))[0]
@@ -387,12 +402,11 @@ def test_a_ticket_written_while_the_migration_counts_it_is_counted_once(services
     _forget_counts(f"ACCOUNT#{account.id}#TAGS#")
     unmigrated(migration_state.TICKET_TAG_COUNTS)
     [item] = _items(SK=f"TICKET#{ticket.id:012d}")
-    store = services.tickets._store
-    _migrated_between_read_and_write(monkeypatch, store, "_tags_counted", store.count_tags, item)
-    # refused, then again from a fresh read
-    services.tickets.update(account.id, ticket.id, ticket_changes({"tags": ["b"]}))
-    monkeypatch.undo()
-    assert not store.count_tags(item)  # the item it read has changed: nothing counted
+    racing = _migrated_between_read_and_write(DynamoTicketStore, "_tags_counted", DynamoTicketStore.count_tags, item)
+    tickets = TicketService(racing, _store(DynamoUserStore))
+    tickets.update(account.id, ticket.id, ticket_changes({"tags": ["b"]}))  # refused, then again from a fresh read
+    store = ticket_store()
+    assert racing.migrated and not store.count_tags(item)  # the item it read has changed: nothing counted
     assert dict(services.tickets.tags(account.id)) == {"b": 1}
     ticket = services.tickets.create(account.id, new_ticket({"subject": "U", "description": "hi", "tags": ["c"],
                                                              "requester": {"email": "r@example.com"}}))[0]

@@ -29,6 +29,21 @@ def people(services, account):
             users.create(account, {"name": "Cy Customer", "email": "cy@example.com", "role": "end-user"}))
 
 
+def table():
+    """The DynamoDB client and table the services use."""
+    from automations import config
+    from automations.adapters import aws
+
+    return aws.client("dynamodb"), config.table_name()
+
+
+def group_store():
+    """The agent groups' own store, for a test that writes around the service or through a fault."""
+    from automations.adapters.dynamo_people import agent_group_store
+
+    return agent_group_store(*table())
+
+
 def problems(error: ValidationFailed) -> dict[str, str]:
     return {e.field: e.message for e in error.errors}
 
@@ -159,19 +174,24 @@ class TestGroups:
         with pytest.raises(ValidationFailed, match="not end-users"):
             groups.update(account, one.id, {"user_ids": [bea.id]})
 
-    def test_a_member_deleted_while_the_group_is_written_is_taken_out(self, services, account, people, monkeypatch):
+    def test_a_member_deleted_while_the_group_is_written_is_taken_out(self, services, account, people):
         """The user's clean-up ran between the group's check and its write: the write must not
         bring the member back."""
+        from automations.adapters.dynamo_people import DynamoUserStore
+        from automations.service.people import AgentGroupService
+
         alex, bea, _ = people
-        groups = services.agent_groups
-        store = groups._store
-        real_insert = store.insert
+        store = group_store()
 
-        def insert_after_a_concurrent_delete(group):
-            services.users.delete(account, alex.id)
-            real_insert(group)
+        class InsertAfterAConcurrentDelete:
+            def __getattr__(self, name):
+                return getattr(store, name)
 
-        monkeypatch.setattr(store, "insert", insert_after_a_concurrent_delete)
+            def insert(self, group):
+                services.users.delete(account, alex.id)
+                store.insert(group)
+
+        groups = AgentGroupService(InsertAfterAConcurrentDelete(), DynamoUserStore(*table()))
         created = groups.create(account, {"name": "Race", "user_ids": [alex.id, bea.id]})
         assert created.user_ids == (bea.id,) == groups.get(account, created.id).user_ids
 
@@ -185,8 +205,7 @@ class TestGroups:
         # whatever a group item says (here: written around the service), only agents are emailed
         from dataclasses import replace
 
-        store = groups._store
-        store.replace(group, replace(group, user_ids=(alex.id, cy.id, 77), version=group.version + 1))
+        group_store().replace(group, replace(group, user_ids=(alex.id, cy.id, 77), version=group.version + 1))
         assert [m["id"] for m in groups.members(account, group.id)] == [alex.id]
         assert groups.members(account, 999) == [] and groups.members(account, 0) == []
 

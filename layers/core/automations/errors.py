@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -14,6 +17,13 @@ class DomainError(Exception):
 
 class NotFound(DomainError):
     code = "not_found"
+
+
+def found(value: T | None, what: str) -> T:
+    """``value``, or NotFound ("<what> not found") when there is none."""
+    if value is None:
+        raise NotFound(f"{what} not found")
+    return value
 
 
 class Unauthenticated(DomainError):

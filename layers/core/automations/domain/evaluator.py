@@ -172,20 +172,19 @@ def _compile(condition: Condition, calendar: BusinessHours) -> _Check:
     raise ValueError(f"unknown condition field {name!r}")
 
 
-def _equality(op: str, holds: Test) -> Test:
-    if op == "is":
-        return holds
-    if op == "is_not":
-        return lambda t: not holds(t)
-    raise ValueError(f"operator {op!r} takes is or is_not")
+def _holds_or_not(yes: str, no: str) -> Callable[[str, Test], Test]:
+    """The test of a pair of operators: what holds for ``yes``, its negation for ``no``."""
+    def test(op: str, holds: Test) -> Test:
+        if op == yes:
+            return holds
+        if op == no:
+            return lambda t: not holds(t)
+        raise ValueError(f"operator {op!r} takes {yes} or {no}")
+
+    return test
 
 
-def _includes(op: str, holds: Test) -> Test:
-    if op == "includes":
-        return holds
-    if op == "not_includes":
-        return lambda t: not holds(t)
-    raise ValueError(f"operator {op!r} takes includes or not_includes")
+_equality, _includes = _holds_or_not("is", "is_not"), _holds_or_not("includes", "not_includes")
 
 
 def _custom_field_id(name: str) -> int | None:

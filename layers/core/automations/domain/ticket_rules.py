@@ -166,14 +166,8 @@ def _check_condition(where: str, c: Condition, problems: Problems) -> None:
         problems.add("base", f'Conditions: operator "{c.operator}" is not valid for field "{c.field}" '
                              f"(use one of: {allowed})")
         return
-    if c.operator in ("present", "not_present"):
-        return
-    if not isinstance(c.value, str):
-        problems.add("base", f'Conditions: value for field "{c.field}" must be a string')
-        return
-    reason = check_value(c.value)
-    if reason:
-        problems.add("base", f'Conditions: value "{c.value}" for field "{c.field}" {reason}')
+    if c.operator not in ("present", "not_present"):
+        _check_value("Conditions", c.field, c.value, check_value, problems)
 
 
 def _check_action(a: Action, problems: Problems) -> None:
@@ -200,12 +194,17 @@ def _check_action(a: Action, problems: Problems) -> None:
     if check is None:
         problems.add("base", f'Actions: unknown field "{a.field}"')
         return
-    if not isinstance(a.value, str):
-        problems.add("base", f'Actions: value for field "{a.field}" must be a string')
+    _check_value("Actions", a.field, a.value, check, problems)
+
+
+def _check_value(part: str, field: str, value: Any, check: Callable[[str], str | None], problems: Problems) -> None:
+    """A condition's or action's value: a string that ``check`` finds nothing wrong with."""
+    if not isinstance(value, str):
+        problems.add("base", f'{part}: value for field "{field}" must be a string')
         return
-    reason = check(a.value)
+    reason = check(value)
     if reason:
-        problems.add("base", f'Actions: value "{a.value}" for field "{a.field}" {reason}')
+        problems.add("base", f'{part}: value "{value}" for field "{field}" {reason}')
 
 
 def validate_sweep_rule(automation: Automation, problems: Problems) -> None:

@@ -13,7 +13,7 @@ from zoneinfo import available_timezones
 from automations import clock
 from automations.domain.model import Account, ApiKey, Principal
 from automations.domain.ticket import Brand
-from automations.errors import Conflict, NotFound, Problems, Unauthenticated
+from automations.errors import Conflict, NotFound, Problems, Unauthenticated, found
 from automations.ports import AccountStore
 
 EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -57,10 +57,7 @@ class AccountService:
         return account, key
 
     def get_account(self, account_id: str) -> Account:
-        account = self._store.get_account(account_id)
-        if account is None:
-            raise NotFound(f"account {account_id} not found")
-        return account
+        return found(self._store.get_account(account_id), f"account {account_id}")
 
     def brands(self, account_id: str) -> list[Brand]:
         """The account's brands: its one default brand."""

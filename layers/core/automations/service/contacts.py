@@ -18,7 +18,7 @@ from automations.domain.contacts import (
     TemplateType,
 )
 from automations.domain.model import Automation, AutomationChanges, Trigger
-from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found
 from automations.inputs import MAX_ID
 from automations.ports import ContactChanges, ContactStore, GroupStore, NumberedStore, StaleWrite
 from automations.service.automations import AutomationService
@@ -54,10 +54,7 @@ class NumberedService(Generic[T]):
         self._store = store
 
     def get(self, account_id: str, item_id: int) -> T:
-        item = self._store.get(account_id, item_id) if 0 < item_id < 10 ** 12 else None
-        if item is None:
-            raise NotFound(f"{self.noun} {item_id} not found")
-        return item
+        return found(self._store.get(account_id, item_id) if 0 < item_id < 10 ** 12 else None, f"{self.noun} {item_id}")
 
     def find(self, account_id: str, item_id: int) -> T | None:
         try:
@@ -261,10 +258,7 @@ class ContactService:
         self._zone_changed = zone_changed
 
     def get(self, account_id: str, contact_uuid: str) -> Contact:
-        contact = self._store.get(account_id, contact_uuid) if domain.is_uuid(contact_uuid) else None
-        if contact is None:
-            raise NotFound(f"contact {contact_uuid} not found")
-        return contact
+        return found(self.find(account_id, contact_uuid), f"contact {contact_uuid}")
 
     def find(self, account_id: str, contact_uuid: str) -> Contact | None:
         return self._store.get(account_id, contact_uuid) if domain.is_uuid(contact_uuid) else None

@@ -19,7 +19,7 @@ from automations import clock
 from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
 from automations.domain.ticket import TicketDraft
-from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed
+from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found
 from automations.ports import JobQueue, JobStore
 from automations.service.people import UserService
 from automations.service.tickets import MAX_TICKET_BYTES, TicketService
@@ -130,9 +130,7 @@ class BulkJobService:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account_id: str, job_id: str) -> tuple[Job, list[JobItem]]:
-        job = self._jobs.get(account_id, job_id) if _is_job_id(job_id) else None
-        if job is None:
-            raise NotFound(f"job status {job_id} not found")
+        job = found(self._jobs.get(account_id, job_id) if _is_job_id(job_id) else None, f"job status {job_id}")
         return job, self._jobs.items(account_id, job_id)
 
     def get_many(self, account_id: str, job_ids: Sequence[str]) -> list[tuple[Job, list[JobItem]]]:

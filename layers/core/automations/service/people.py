@@ -20,7 +20,9 @@ from automations.domain.contacts import normalize_email, required_name
 from automations.domain.user import (
     MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, AgentGroup, DeletedUser, Role, User, matches_words, name_words,
 )
-from automations.errors import Conflict, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.errors import (
+    Conflict, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found,
+)
 from automations.paging import CursorPage, OffsetPage, encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.contacts import NumberedService
@@ -157,10 +159,7 @@ class UserService:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account_id: str, user_id: int) -> User:
-        user = self._store.get(account_id, user_id) if _is_user_id(user_id) else None
-        if user is None:
-            raise NotFound(f"user {user_id} not found")
-        return user
+        return found(self._store.get(account_id, user_id) if _is_user_id(user_id) else None, f"user {user_id}")
 
     def find_by_email(self, account_id: str, email: str) -> User | None:
         return self._store.find_by_email(account_id, email.strip().lower())

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
-from automations.errors import NotFound
+from automations.errors import found
 
 
 class RunService:
@@ -11,10 +11,7 @@ class RunService:
         self._store = store
 
     def get(self, account_id: str, run_id: str) -> Run:
-        run = self._store.get(account_id, run_id)
-        if run is None:
-            raise NotFound(f"run {run_id} not found")
-        return run
+        return found(self._store.get(account_id, run_id), f"run {run_id}")
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[SubjectKind, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:

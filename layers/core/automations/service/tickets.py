@@ -22,7 +22,7 @@ from automations import clock
 from automations.domain.audit import API, Audit
 from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, TicketDraft, normalize_tags, sweep_shard
 from automations.domain.user import Role, User
-from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed
+from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed, found
 from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 from automations.ports import MAX_TRANSACTION_ITEMS, StaleWrite, TicketStore, UserStore
@@ -54,10 +54,7 @@ class TicketService:
 
     # -- reading ---------------------------------------------------------------------------------
     def get(self, account_id: str, ticket_id: int) -> Ticket:
-        ticket = self._store.get(account_id, ticket_id)
-        if ticket is None:
-            raise NotFound(f"ticket {ticket_id} not found")
-        return ticket
+        return found(self._store.get(account_id, ticket_id), f"ticket {ticket_id}")
 
     def list_page(self, account_id: str, page: int, per_page: int) -> OffsetPage[Ticket]:
         """Tickets by id, offset paginated; only the first MAX_OFFSET_RECORDS can be reached."""
@@ -284,9 +281,7 @@ class TicketService:
 
     def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket:
         deleted = self._store.get_deleted(account_id, ticket_id) if _is_id(ticket_id) else None
-        if deleted is None:
-            raise NotFound(f"deleted ticket {ticket_id} not found")
-        return deleted
+        return found(deleted, f"deleted ticket {ticket_id}")
 
     def purge(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
         """Delete a deleted ticket for good, its audits with it."""

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from automations import clock
 from automations.domain.webhook import Webhook
-from automations.errors import NotFound, Problems
+from automations.errors import Problems, found
 
 
 class WebhookService:
@@ -28,10 +28,7 @@ class WebhookService:
         return webhook
 
     def get(self, account_id: str, webhook_id: str) -> Webhook:
-        webhook = self._store.get(account_id, webhook_id)
-        if webhook is None:
-            raise NotFound(f"webhook {webhook_id} not found")
-        return webhook
+        return found(self._store.get(account_id, webhook_id), f"webhook {webhook_id}")
 
     def list(self, account_id: str) -> list[Webhook]:
         return sorted(self._store.list(account_id), key=lambda w: (w.created_at, w.id))

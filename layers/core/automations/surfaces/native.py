@@ -21,7 +21,7 @@ from automations.surfaces.native_errors import error_answer, error_payload
 from automations.telemetry import lambda_handler
 
 # The handlers take Powertools' names from here, so that automations.surfaces has set up its packages first.
-__all__ = ["Body", "Query", "Response", "account_id", "create_app"]
+__all__ = ["Body", "Query", "Response", "account_id", "create_app", "no_content"]
 
 _STATUS = [(Unauthenticated, 401), (NotFound, 404), (Conflict, 409), (ValidationFailed, 422), (TooLarge, 413),
            (TooManyValues, 400), (MalformedRequest, 400)]
@@ -162,3 +162,7 @@ def account_id(app: APIGatewayHttpResolver) -> str:
         raise Unauthenticated("Missing or invalid API key")
     return principal.account_id
 
+
+def no_content() -> Response:
+    """204, the answer of a delete: done, nothing to say."""
+    return Response(204, "application/json", "")
