@@ -1,9 +1,10 @@
-"""The shared simulator of the run engine's world over moto: the queues (ingestion, run,
-expand) and EventBridge Scheduler's one-time schedules driven on the tests' movable clock, as
-their Lambda event sources and Scheduler would, around the services the functions use. The
-collaborators tests make fail are named here (``run_store``, ``outbox``, ``run_scheduler``,
-``run_queue``, ``senders``): a test replaces one of their methods, never a service's private
-attribute."""
+"""The shared simulators over moto, around the services the functions use, on the tests'
+movable clock. RunSimulator: the run engine's world, the queues (ingestion, run, expand) and
+EventBridge Scheduler's one-time schedules driven as their Lambda event sources and Scheduler
+would; it names the collaborators tests make fail (``run_store``, ``outbox``, ``run_scheduler``,
+``run_queue``, ``senders``), so a test replaces one of their methods, never a service's private
+attribute. SweepSimulator: the hourly sweep's, each sweep's tasks processed to their end.
+``failing``: a collaborator with a fault, to build a service with."""
 import json
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -11,10 +12,15 @@ from zoneinfo import ZoneInfo
 import boto3
 
 from automations import clock, config
-from automations.domain.contact_rules import ContactRule, RuleAction, ActionKind
+from automations.adapters.aws import client as boto3_client
+from automations.adapters.dynamo_tickets import DynamoTicketStore
+from automations.domain.audit import API, Audit
+from automations.domain.contact_rules import ActionKind, ContactRule, RuleAction
 from automations.domain.contacts import GroupKind
-from automations.domain.model import SubjectKind, Trigger
+from automations.domain.model import Action, AutomationDraft, Condition, Conditions, SubjectKind, Trigger
 from automations.domain.run import RunStatus
+from automations.domain.ticket import Ticket
+from support import start_sweep
 
 NY = ZoneInfo("America/New_York")
 # Saturday 2026-10-31 08:00 in New York; DST ends there on Sunday 2026-11-01 at 02:00.
@@ -165,3 +171,56 @@ class RunSimulator:
 def instant(schedule):
     assert schedule["ScheduleExpressionTimezone"] == "UTC"
     return datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=timezone.utc)
+
+
+class SweepSimulator:
+    """The sweep's world: tickets on the clock, and each sweep's tasks taken off its queue and
+    processed to their end, as the sweep workers do (``worker``: one built with a fault)."""
+
+    def __init__(self, bootstrap, services, account, clock_, users):
+        self.bootstrap, self.services, self.account, self.clock, self.users = bootstrap, services, account, clock_, users
+        self.tickets = DynamoTicketStore(boto3_client("dynamodb"), bootstrap.config.table_name())
+
+    def ticket(self, **values):
+        ticket = Ticket.create(self.account.id, self.tickets.allocate_id(self.account.id), self.clock.now(), **values)
+        self.tickets.insert(ticket, Audit.of(None, ticket, author_id=None, via=API))
+        return ticket
+
+    def change(self, ticket, **changes):
+        current = self.tickets.get(self.account.id, ticket.id)
+        new = current.with_changes(changes, self.clock.now())
+        self.tickets.replace(current, new, Audit.of(current, new, author_id=None, via=API))
+        return self.tickets.get(self.account.id, ticket.id)
+
+    def get(self, ticket):
+        return self.tickets.get(self.account.id, ticket.id)
+
+    def rule(self, title, all_, actions, any_=()):
+        return self.services.automations.create(self.account.id, AutomationDraft(
+            title=title, conditions=Conditions(all=tuple(Condition(*c) for c in all_),
+                                               any=tuple(Condition(*c) for c in any_)),
+            actions=tuple(Action(*a) for a in actions)))
+
+    def sweep(self, worker=None, has_time=lambda: True):
+        sweep_id, tasks = start_sweep(self.bootstrap)
+        worker = worker or self.bootstrap.services().sweep_worker
+        for task in tasks:
+            while task is not None:
+                _, task = worker.process(task, has_time)
+        return sweep_id, tasks
+
+    def runs(self, ticket=None):
+        from automations.domain.model import SubjectKind
+
+        subject = (SubjectKind.TICKET, str(ticket.id)) if ticket else None
+        return self.services.runs.list(self.account.id, subject=subject, limit=100)[0]
+
+
+def failing(target, **methods):
+    """``target`` with ``methods`` in place of its own, to build a service with (the fault goes
+    in through the service's constructor; ``target`` itself is left as it is)."""
+    class Failing:
+        def __getattr__(self, name):
+            return methods[name] if name in methods else getattr(target, name)
+
+    return Failing()
