@@ -8,7 +8,7 @@ from automations.surfaces import piggy
 def _create_run(request):
     return piggy.create_run(
         request, find=lambda account_id, uuid: services().automations.find_by_uuid(account_id, uuid, kinds=piggy.KINDS),
-        start=lambda *args, **kwargs: services().run_engine.start_manual(*args, **kwargs))
+        start=lambda *args, **kwargs: services().run_launcher.start_manual(*args, **kwargs))
 
 
 def handler(event, context):

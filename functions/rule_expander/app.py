@@ -20,9 +20,9 @@ _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is al
 
 
 def _expand(task: dict, context) -> None:
-    engine = services().run_engine
+    engine = services().rule_firings
     if task.get("hourly_check"):
-        repaired = engine.hourly_check(
+        repaired = services().hourly_check.hourly_check(
             str(task["account_id"]), since=task.get("since"), cursor=task.get("cursor"),
             has_time=lambda: context is None or context.get_remaining_time_in_millis() >= _RESERVE_MS)
         logger.info("hourly check done", extra={"account_id": task["account_id"], **repaired})
@@ -48,7 +48,7 @@ def _expand(task: dict, context) -> None:
 
 
 def _replan(task: dict, context) -> None:
-    replanning, pages = services().run_engine.replanning, 0
+    replanning, pages = services().replanning, 0
     while task is not None:
         task = replanning.replan_page(task)
         pages += 1

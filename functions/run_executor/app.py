@@ -32,14 +32,14 @@ def _time_for(seconds: float) -> bool:
 
 def _execute(reference: dict) -> None:
     if "redrive_before" in reference:
-        queued = services().run_engine.redrive(reference, has_time=_has_time)
+        queued = services().run_executor.redrive(reference, has_time=_has_time)
         logger.info("re-drive continued", extra={"queued": queued})
         return
     if "due_minute" in reference:
         queued = services().time_buckets.dispatch(reference, has_time=_has_time)
         logger.info("time bucket dispatched", extra={**reference, "queued": queued})
         return
-    run = services().run_engine.execute(str(reference["account_id"]), str(reference["run_id"]),
+    run = services().run_executor.execute(str(reference["account_id"]), str(reference["run_id"]),
                                         redriven=reference.get("redriven") is True, has_time=_time_for)
     logger.info("run executed", extra={"account_id": reference["account_id"], "run_id": reference["run_id"],
                                        "status": run.status.value if run else "taken"})

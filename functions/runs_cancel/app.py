@@ -8,7 +8,7 @@ app = native.create_app()
 
 @app.post("/v1/runs/<run_id>/cancel")
 def cancel_run(run_id: str) -> RunOut:
-    return run_out(services().run_engine.cancel(native.account_id(app), run_id))
+    return run_out(services().run_executor.cancel(native.account_id(app), run_id))
 
 
 handler = app.resolve

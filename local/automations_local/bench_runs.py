@@ -76,7 +76,7 @@ def run_creation(contacts: int) -> dict:
                 break
         wired.automations.update(account_id, automation.id, AutomationChanges(active=True))
         started = time.perf_counter()
-        made = wired.run_engine.on_contact_events(joins).runs
+        made = wired.run_launcher.on_contact_events(joins).runs
         ours = time.perf_counter() - started
         assert len(made) == contacts, f"{len(made)} runs for {contacts} joins"
 

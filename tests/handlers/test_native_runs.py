@@ -136,18 +136,18 @@ def test_the_executor_takes_schedule_payloads_and_queue_batches(world, aws):
 
 
 def test_a_queue_batch_short_of_time_hands_its_unstarted_runs_back(world, aws, monkeypatch):
-    from automations.service.run_engine import RunEngine
+    from automations.service.executing import RunExecutor
     from automations_local.lambdas import LambdaContext
 
     ann, bob = world["contacts"]
     ids = {c.uuid: runs(world["auth"], contact_uuid=c.uuid)[2]["runs"][0]["id"] for c in (ann, bob)}
-    executed, real_execute = [], RunEngine.execute
+    executed, real_execute = [], RunExecutor.execute
 
     def execute(self, account_id, run_id, **options):  # each run waits 45 s on its webhook
         executed.append(run_id)
         return real_execute(self, account_id, run_id)
 
-    monkeypatch.setattr(RunEngine, "execute", execute)
+    monkeypatch.setattr(RunExecutor, "execute", execute)
     monkeypatch.setattr(LambdaContext, "get_remaining_time_in_millis", lambda self: 60_000 - 45_000 * len(executed))
     sqs, url = boto3.client("sqs"), config.run_queue_url()
     for c in (ann, bob):

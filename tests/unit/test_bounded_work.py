@@ -7,8 +7,6 @@ re-drive's check that every scheduled run had a schedule."""
 import json
 from datetime import timedelta
 
-import pytest
-import test_run_engine
 from support import Refusal, error_answer
 
 from automations import config
@@ -17,12 +15,6 @@ from automations.domain.contact_rules import Delay
 from automations.domain.model import Action, AutomationDraft, Conditions, SubjectKind, Trigger
 from automations.domain.run import RunStatus
 
-moving = test_run_engine.moving  # the run engine tests' clock
-
-
-@pytest.fixture
-def env(services, moving, aws):
-    return test_run_engine.Env(services, moving, aws)
 
 
 def _pending(env, queue_url):
@@ -54,20 +46,20 @@ def _invoke(env, function, queue, bodies):
 def test_a_long_catch_up_hands_its_cursor_on_and_makes_each_run_once(env, monkeypatch):
     """Before, the hourly check read the whole log in one invocation: with a million joins in two
     hours it ran out of time, started again from the beginning and ended in the dead-letter queue."""
-    from automations.service import run_engine
+    from automations.service import hourly_check
 
-    monkeypatch.setattr(run_engine, "CATCH_UP_PAGE", 7)  # the 5 contacts created, and 2 of their joins
+    monkeypatch.setattr(hourly_check, "CATCH_UP_PAGE", 7)  # the 5 contacts created, and 2 of their joins
     env.rule(env.send_email(), delay=Delay(0, 3, 0))
     people = [env.contact(email=f"c{n}@example.com") for n in range(5)]
     env.clock.advance(60)
     env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # every hand-off lost
-    assert env.engine.hourly_check(env.account, has_time=lambda: False) == {
+    assert env.hourly.hourly_check(env.account, has_time=lambda: False) == {
         "zone_followed": 0, "schedules": 0, "caught_up_runs": 2, "continued": 1}  # a page, then the rest handed on
     [rest] = _pending(env, config.expand_queue_url())
     assert rest["hourly_check"] is True and rest["account_id"] == env.account and rest["cursor"]
     env.clock.advance(3 * 3600)  # the rest runs late: it still reads the window it started with
-    assert env.engine.hourly_check(env.account, since=rest["since"], cursor=rest["cursor"], has_time=lambda: False) == {
+    assert env.hourly.hourly_check(env.account, since=rest["since"], cursor=rest["cursor"], has_time=lambda: False) == {
         "zone_followed": 0, "schedules": 0, "caught_up_runs": 3, "continued": 0}  # from where the first stopped, to the end
     _invoke(env, "RuleExpanderFunction", "ExpandQueue", [rest, rest])  # the rest delivered twice more
     assert _pending(env, config.expand_queue_url()) == []
@@ -149,19 +141,19 @@ def test_a_run_whose_sends_outlast_its_invocation_goes_on_in_another_and_sends_e
             trigger_config=event_rules.trigger_config(None, Delay(), None),
             actions=tuple(Action("webhook", {"webhook_id": h.id, "body": f'{{"n": {n}}}'}) for n, h in enumerate(hooks))))
         ann = env.contact()
-        run = env.engine.start_manual(env.account, automation, ann.uuid, data=None, occurrence="req-1")
+        run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="req-1")
         _pending(env, config.run_queue_url())
         asked, answers = [], iter([True, False])
-        went_on = env.engine.execute(env.account, run.id, has_time=lambda seconds: asked.append(seconds) or next(answers))
+        went_on = env.executor.execute(env.account, run.id, has_time=lambda seconds: asked.append(seconds) or next(answers))
         assert asked == [16.5, 16.5]  # each webhook's longest: 3 attempts of 5 s, 0.5 + 1 s between
         assert went_on.status is RunStatus.RUNNING and went_on.attempts == 0 and len(receiver.requests) == 1
         assert went_on.history[-1]["event"] == "continued"
         assert _pending(env, config.run_queue_url()) == []  # held back past the run's lease
-        assert env.engine.execute(env.account, run.id).status is RunStatus.RUNNING  # nor taken before it ends
+        assert env.executor.execute(env.account, run.id).status is RunStatus.RUNNING  # nor taken before it ends
         env.clock.advance(2)
         [again] = _pending(env, config.run_queue_url())
         assert again == {"account_id": env.account, "run_id": run.id}
-        done = env.engine.execute(env.account, run.id, has_time=lambda seconds: True)
+        done = env.executor.execute(env.account, run.id, has_time=lambda seconds: True)
         assert done.status is RunStatus.SUCCEEDED and done.attempts == 1
         assert sorted(json.loads(body)["n"] for _, body in receiver.requests) == [0, 1]  # each once
     finally:
@@ -187,14 +179,14 @@ def test_events_put_while_eventbridge_throttles_are_put_once_and_the_run_succeed
          "ResponseMetadata": {"HTTPStatusCode": 200}},
         error_answer("ThrottlingException")])
     with Refusal(events, "PutEvents", lambda request: next(answers), times=2) as throttle:
-        run = env.engine.start_manual(env.account, automation, ann.uuid, data=None, occurrence="req-1")
+        run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="req-1")
         for _ in range(20):
-            if env.engine._store.get(env.account, run.id).finished:
+            if env.run_store.get(env.account, run.id).finished:
                 break
             env.drain()
             env.clock.advance(20)
     assert throttle.refused == 2
-    done = env.engine._store.get(env.account, run.id)
+    done = env.run_store.get(env.account, run.id)
     assert done.status is RunStatus.SUCCEEDED and done.attempts == 1
     assert [h.get("times") for h in done.history if h["event"] == "throttled"] == [2]
     kinds = [entry["DetailType"] for entries in sent_entries for entry in entries]
@@ -217,7 +209,7 @@ def test_a_scheduled_run_the_redrive_finds_is_counted_as_one_without_a_schedule(
     env.fire_due_schedules()  # bob's schedule fires
     env.clock.set(lost.due_at + timedelta(minutes=10))
     capsys.readouterr()
-    assert env.engine.redrive() == 1
+    assert env.executor.redrive() == 1
     [body] = _pending(env, config.run_queue_url())
     assert body == {"account_id": env.account, "run_id": lost.id, "redriven": True}
     with captured_logs() as lines:

@@ -142,7 +142,8 @@ def test_wiring_the_deliveries_and_the_run_engine_makes_no_sender_s_nor_schedule
     monkeypatch.setattr(public_http, "tls_context", lambda: made.append("tls") or object())
     bootstrap.reset()
     try:
-        assert bootstrap.services().deliveries is not None and bootstrap.services().run_engine is not None
+        wired = bootstrap.services()
+        assert wired.deliveries is not None and wired.run_executor is not None and wired.hourly_check is not None
         assert set(made) <= {"dynamodb", "sqs"}  # the table, which every use reads; the run queue
     finally:
         bootstrap.reset()

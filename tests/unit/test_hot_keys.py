@@ -49,12 +49,12 @@ def test_an_event_or_a_join_reads_only_the_automations_it_starts(services, accou
         action=RuleAction(ActionKind.SEND_EMAIL, template_id=mail.id), delay=Delay(0, 1, 0)))
     ann = services.contacts.create(account.id, {"email": "ann@example.com"})
     queries = _queries(aws.client("dynamodb"))
-    started = services.run_engine.on_event(account.id, "shop.order_placed", ann.uuid, data=None, event_id="e1")
+    started = services.run_launcher.on_event(account.id, "shop.order_placed", ann.uuid, data=None, event_id="e1")
     assert sorted(r.automation_id for r in started.runs) == [a.id for a in placed]
     services.contact_lists.add_members(account.id, lists[1].id, [ann.uuid])  # no automation on list B
     services.contact_lists.add_members(account.id, lists[0].id, [ann.uuid])
     joins, _ = services.contact_events.since(account.id)
-    made = services.run_engine.on_contact_events([e for e in joins if e.is_join]).runs
+    made = services.run_launcher.on_contact_events([e for e in joins if e.is_join]).runs
     assert [r.automation_id for r in made] == [joined.id]
     automation_reads = [q for q in queries if "AUTOMATION" in str(q.get("ExpressionAttributeValues"))]
     assert automation_reads and all(q.get("IndexName") == "GSI2" for q in automation_reads)  # never every automation
@@ -68,7 +68,7 @@ def test_until_the_index_is_built_every_automation_is_read_and_the_answer_is_the
     _event_rule(services, account, "shop.order_refunded", "Refunded")
     ann = services.contacts.create(account.id, {"email": "ann@example.com"})
     queries = _queries(aws.client("dynamodb"))
-    started = services.run_engine.on_event(account.id, "shop.order_placed", ann.uuid, data=None, event_id="e1")
+    started = services.run_launcher.on_event(account.id, "shop.order_placed", ann.uuid, data=None, event_id="e1")
     assert [r.automation_id for r in started.runs] == [placed.id]
     assert not any(q.get("IndexName") == "GSI2" and "AUTOMATIONS" in str(q) for q in queries)
 

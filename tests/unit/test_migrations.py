@@ -7,9 +7,8 @@ import json
 from datetime import timedelta
 
 import boto3
-import pytest
-import test_run_engine
 from support import ticket_store, unmigrated
+from simulator import NY
 
 from automations import clock, config
 from automations.adapters import dynamo_migrations, migration_state
@@ -21,12 +20,6 @@ from automations.domain.model import Action, AutomationDraft, Conditions, Subjec
 from automations.domain.run import RunStatus
 from automations.surfaces.zendesk_tickets import new_ticket, ticket_changes
 
-moving = test_run_engine.moving
-
-
-@pytest.fixture
-def env(services, moving, aws):
-    return test_run_engine.Env(services, moving, aws)
 
 
 def _db():
@@ -80,18 +73,18 @@ def test_runs_written_before_the_sharding_run_once_and_are_moved(env):
     for s in env.schedules():  # their schedules were lost too: only the DueIndex (8 old shards) knows them
         env.scheduler.delete_schedule(GroupName=s["GroupName"], Name=s["Name"])
     assert {r.id for r in env.runs()} == set()  # the listing reads the new keys only, until the move
-    assert env.engine._store.get(env.account, runs[0].id).status is RunStatus.SCHEDULED  # by id: found
+    assert env.run_store.get(env.account, runs[0].id).status is RunStatus.SCHEDULED  # by id: found
     joins, _ = env.services.contact_events.since(env.account)
-    assert env.engine.on_contact_events([e for e in joins if e.is_join]).runs != []  # the joins replayed:
+    assert env.launcher.on_contact_events([e for e in joins if e.is_join]).runs != []  # the joins replayed:
     assert len(_items(SK="RUN#")) == 2  # no second run for either
     env.clock.set(runs[0].due_at + timedelta(minutes=10))
-    assert env.engine.redrive() == 2  # found in the old DueIndex shards, executed once
+    assert env.executor.redrive() == 2  # found in the old DueIndex shards, executed once
     assert {r.status for r in env.drain() if r} == {RunStatus.SUCCEEDED} and len(env.sent()) == 2
     ran = _migrate(env.services)
     assert migration_state.RUNS_SHARDED in ran["finished"]
     assert _old(env.account, "RUN#") == []
     assert {r.id: r.status for r in env.runs()} == {r.id: RunStatus.SUCCEEDED for r in runs}
-    assert env.engine.redrive() == 0 and len(env.sent()) == 2
+    assert env.executor.redrive() == 0 and len(env.sent()) == 2
     automation_runs, _ = env.services.runs.list(env.account, automation_id=runs[0].automation_id)
     assert len(automation_runs) == 2  # by automation: the moved runs' index keys are sharded
 
@@ -156,7 +149,7 @@ def test_members_who_joined_before_the_sharding_are_members_and_get_their_recurr
     assert not store.is_member(env.account, env.list.id, people[2].uuid)  # left: its old membership is gone
     env.clock.set(env.clock.now().replace(hour=9, minute=0) + timedelta(days=1))
     env.expand({"account_id": env.account, "automation_id": daily.id, "day": clock.now().astimezone(
-        test_run_engine.NY).date().isoformat()})
+        NY).date().isoformat()})
     assert sorted(r.subject_id for r in env.runs()) == sorted(p.uuid for p in people[:2])
     _migrate(env.services)
     assert store.member_shards == 16 and _old(env.account, "MEMBER#") == []

@@ -14,7 +14,8 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_run_engine import NY, Env, _changes, _instant, _logged, env, moving  # noqa: F401 (fixtures)
+from simulator import NY, instant
+from test_run_engine import _logged
 from test_timing import ZONES, delays, instants, windows
 
 from automations import config
@@ -93,7 +94,7 @@ def sent_at(env, run):
 
 
 def schedules_of(env, run):
-    return sorted((s["Name"], _instant(s)) for s in env.schedules() if s["Name"].startswith(run.id))
+    return sorted((s["Name"], instant(s)) for s in env.schedules() if s["Name"].startswith(run.id))
 
 
 def test_a_contact_who_moves_to_tokyo_is_sent_inside_the_window_in_tokyo(env):
@@ -211,7 +212,7 @@ def test_a_changed_recurring_time_moves_the_next_firing_not_the_runs_it_made(env
     assert current(env, monday[0]).due_at == monday[0].due_at  # fired at 09:00: it keeps its time
     # The next firing is today's at 10:00: it makes no second run of a day that fired already.
     [firing] = [s for s in env.schedules() if s["Name"].startswith("rule_")]
-    assert firing["Name"].endswith(".2026-11-02") and _instant(firing) == datetime(2026, 11, 2, 10, 0, tzinfo=NY)
+    assert firing["Name"].endswith(".2026-11-02") and instant(firing) == datetime(2026, 11, 2, 10, 0, tzinfo=NY)
     env.live_until(datetime(2026, 11, 2, 12, 0, tzinfo=NY))
     assert [r.id for r in env.runs(ann) if r.occurrence == "recurring:2026-11-02"] == [monday[0].id]
     assert sent_at(env, monday[0]) == monday[0].due_at
@@ -241,14 +242,14 @@ def test_a_changed_account_zone_re_plans_the_runs_of_contacts_without_one_and_mo
     env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60), False))
     moved = env.services.accounts.change_timezone(env.account, "Asia/Tokyo")
     assert (moved.timezone, moved.previous_timezone) == ("Asia/Tokyo", "America/New_York")
-    assert env.engine.hourly_check(env.account)["zone_followed"] == 1  # the account's hourly check follows it
+    assert env.hourly.hourly_check(env.account)["zone_followed"] == 1  # the account's hourly check follows it
     expander(env)
     assert env.services.accounts.get_account(env.account).previous_timezone is None
-    assert env.engine.hourly_check(env.account)["zone_followed"] == 0 and lost(env) == []  # done once
+    assert env.hourly.hourly_check(env.account)["zone_followed"] == 0 and lost(env) == []  # done once
     assert current(env, ann).due_at == datetime(2026, 11, 4, 10, 0, tzinfo=TOKYO)
     assert current(env, paris).due_at == paris.due_at and current(env, paris).moves == 0
     [firing] = [s for s in env.schedules() if s["Name"].startswith("rule_")]
-    assert _instant(firing) == datetime(2026, 11, 4, 9, 0, tzinfo=TOKYO)  # Tuesday 09:00 Tokyo has passed
+    assert instant(firing) == datetime(2026, 11, 4, 9, 0, tzinfo=TOKYO)  # Tuesday 09:00 Tokyo has passed
     assert env.services.accounts.change_timezone(env.account, "Asia/Tokyo").timezone == "Asia/Tokyo"  # no-op
     with pytest.raises(Exception, match="not an IANA time zone"):
         env.services.accounts.change_timezone(env.account, "Mars/Olympus")
@@ -264,15 +265,15 @@ def test_only_a_zone_change_re_plans_and_one_whose_hand_off_failed_is_re_planned
     def outage(tasks):
         raise ConnectionError("SQS is unreachable")
 
-    monkeypatch.setattr(env.services._run_queue, "expand_later", outage)
+    monkeypatch.setattr(env.run_queue, "expand_later", outage)
     env.services.contacts.update(env.account, run.subject_id, {"timezone": "Asia/Tokyo"})  # saved all the same
     monkeypatch.undo()
     assert env.services.contacts.get(env.account, run.subject_id).timezone == "Asia/Tokyo"
     assert current(env, run).due_at == run.due_at
     env.clock.advance(3600)
-    env.engine.hourly_check(env.account)  # reads the change from the contact event log
+    env.hourly.hourly_check(env.account)  # reads the change from the contact event log
     assert current(env, run).due_at == datetime(2026, 11, 4, 10, 0, tzinfo=TOKYO)
-    env.engine.hourly_check(env.account)  # and again an hour later: nothing more moves
+    env.hourly.hourly_check(env.account)  # and again an hour later: nothing more moves
     assert current(env, run).moves == 1
 
 
@@ -283,12 +284,12 @@ def test_a_re_plan_racing_the_executor_sends_once_and_loses_nothing(env, monkeyp
     env.clock.set(MONDAY_EVENING)
     _, run = joined(env, {"delay": Delay(1, 0, 0), "window": window(9, 17)}, timezone="America/New_York")
     env.clock.set(run.due_at)
-    store, replace_ = env.engine._store, env.engine._store.replace
+    store, replace_ = env.run_store, env.run_store.replace
     raced = []
 
     def executor_first(old, new, *deliveries):
         if new.history[-1]["event"] == "moved" and not raced:
-            raced.append(env.engine.execute(env.account, run.id))
+            raced.append(env.executor.execute(env.account, run.id))
         return replace_(old, new, *deliveries)
 
     monkeypatch.setattr(store, "replace", executor_first)
@@ -306,7 +307,7 @@ def test_an_executor_whose_claim_loses_to_a_re_plan_leaves_the_run_to_its_new_ti
     env.clock.set(MONDAY_EVENING)
     rule, run = joined(env, {"window": window(9, 17)})
     env.clock.set(run.due_at)
-    store, replace_ = env.engine._store, env.engine._store.replace
+    store, replace_ = env.run_store, env.run_store.replace
     moved = []
 
     def re_plan_first(old, new, *deliveries):
@@ -316,7 +317,7 @@ def test_an_executor_whose_claim_loses_to_a_re_plan_leaves_the_run_to_its_new_ti
         return replace_(old, new, *deliveries)
 
     monkeypatch.setattr(store, "replace", re_plan_first)
-    assert env.engine.execute(env.account, run.id) is None  # the claim lost: nothing sent
+    assert env.executor.execute(env.account, run.id) is None  # the claim lost: nothing sent
     assert env.sent() == [] and current(env, run).due_at == datetime(2026, 11, 3, 13, 0, tzinfo=NY)
     env.live_until(datetime(2026, 11, 4, tzinfo=UTC))
     assert len(env.sent()) == 1 and sent_at(env, run) == datetime(2026, 11, 3, 13, 0, tzinfo=NY)
@@ -333,7 +334,7 @@ def test_concurrent_and_redelivered_re_plans_move_a_run_once(env, monkeypatch):
     tasks = lost(env)  # one per shard of the rule's waiting runs
     assert sorted(t["shard"] for t in tasks) == list(range(DUE_SHARDS))
     [task] = [t for t in tasks if t["shard"] == shard_of(run.id, DUE_SHARDS)]
-    store, replace_ = env.engine._store, env.engine._store.replace
+    store, replace_ = env.run_store, env.run_store.replace
     both_read = threading.Barrier(2, timeout=30)
 
     def together(old, new, *deliveries):
@@ -342,38 +343,41 @@ def test_concurrent_and_redelivered_re_plans_move_a_run_once(env, monkeypatch):
         return replace_(old, new, *deliveries)
 
     monkeypatch.setattr(store, "replace", together)
-    threads = [threading.Thread(target=env.engine.replanning.replan_page, args=(task,)) for _ in range(2)]
+    threads = [threading.Thread(target=env.replanning.replan_page, args=(task,)) for _ in range(2)]
     [t.start() for t in threads]
     [t.join() for t in threads]
     once = current(env, run)
     assert once.moves == 1 and once.version == run.version + 1 and once.due_at == datetime(2026, 11, 3, 13, 0,
                                                                                             tzinfo=NY)
-    env.engine.replanning.replan_page(task)  # the message delivered again
+    env.replanning.replan_page(task)  # the message delivered again
     assert current(env, run).version == once.version
     assert schedules_of(env, run) == [(f"{run.id}-moved1", once.due_at)]
 
 
-def test_a_crash_between_a_move_and_its_schedule_leaves_the_run_to_the_re_drive(env, monkeypatch):
+def test_a_crash_between_a_move_and_its_schedule_leaves_the_run_to_the_re_drive(env):
     env.clock.set(MONDAY_EVENING)
     _, run = joined(env, {"delay": Delay(1, 0, 0), "window": window(9, 17)}, timezone="America/New_York")
+
+    from automations.service.replanning import Replanner
 
     def crash(runs):
         raise ConnectionError("the process died after the move")
 
-    monkeypatch.setattr(env.engine.replanning, "_hand_on", crash)
+    crashing = Replanner(store=env.run_store, accounts=env.services.accounts, automations=env.services.automations,
+                         contacts=env.services.contacts, queue=env.run_queue, scheduler=env.run_scheduler,
+                         hand_on=crash)
     env.services.contacts.update(env.account, run.subject_id, {"timezone": "Asia/Tokyo"})
     [message] = env.sqs.receive_message(QueueUrl=config.expand_queue_url()).get("Messages", [])
     task = json.loads(message["Body"])
     with pytest.raises(ConnectionError):
-        env.engine.replanning.replan_page(task)
+        crashing.replan_page(task)
     moved = current(env, run)
     assert moved.due_at == datetime(2026, 11, 4, 10, 0, tzinfo=TOKYO) and schedules_of(env, run) == [
         (run.id, run.due_at)]  # moved, but only its old (later) schedule
-    monkeypatch.undo()
-    env.engine.replanning.replan_page(task)  # the message delivered again: the run is where it belongs
+    env.replanning.replan_page(task)  # the message delivered again: the run is where it belongs
     assert current(env, run).version == moved.version
     env.clock.set(moved.due_at + timedelta(minutes=10))
-    assert env.engine.redrive() == 1 and env.sent() == []  # never before its time...
+    assert env.executor.redrive() == 1 and env.sent() == []  # never before its time...
     env.drain()
     assert len(env.sent()) == 1  # ...and not lost
     env.live_until(datetime(2026, 11, 6, tzinfo=UTC))  # the old schedule fires: the run is done

@@ -18,169 +18,7 @@ from automations.domain.delivery import DeliveryStatus
 from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import RunStatus
 from automations.errors import Conflict, NotFound
-
-NY = ZoneInfo("America/New_York")
-# Saturday 2026-10-31 08:00 in New York; DST ends there on Sunday 2026-11-01 at 02:00.
-T0 = datetime(2026, 10, 31, 8, 0, tzinfo=NY)
-
-
-@pytest.fixture
-def moving():
-    previous = clock.get_clock()
-    moving = clock.MovableClock(T0, frozen=True)
-    clock.set_clock(moving)
-    yield moving
-    clock.set_clock(previous)
-
-
-class Env:
-    def __init__(self, services, moving, template):
-        self.services, self.clock, self.template = services, moving, template
-        self.engine = services.run_engine
-        boto3.client("ses").verify_email_identity(EmailAddress=config.sender_email())
-        account, _ = services.accounts.create_account("Acme", "owner@acme.test", "America/New_York")
-        self.account = account.id
-        self.list = services.contact_lists.create(self.account, "Newsletter")
-        self.email = services.templates.create(self.account, {
-            "type": "email", "title": "Welcome", "subject": "Hi {{ contact.first_name }}",
-            "text": "Welcome, {{ contact.first_name }}! {{ data.code }}"})
-        self.sqs, self.scheduler = boto3.client("sqs"), boto3.client("scheduler")
-
-    def contact(self, **values):
-        return self.services.contacts.create(self.account, {"email": "ann@example.com", "first_name": "Ann", **values})
-
-    def rule(self, action, trigger=Trigger.LIST_JOINED, source_id=None, **timing):
-        rule = ContactRule(trigger=trigger, source_kind=GroupKind.LIST, source_id=source_id or self.list.id,
-                           action=action, **timing)
-        return self.services.contact_automations.create(self.account, rule)
-
-    def send_email(self, template_id=None):
-        return RuleAction(ActionKind.SEND_EMAIL, template_id=template_id or self.email.id)
-
-    def join(self, contact, group=None):
-        """The contact joins, and the join reaches the engine (through the ingestion queue)."""
-        self.services.contact_lists.add_members(self.account, (group or self.list).id, [contact.uuid])
-        self.ingest()
-
-    def ingest(self):
-        """Only the ingestion queue: runs are created, none executed."""
-        from automations_local.lambdas import invoke
-        from automations_local.queues import sqs_record
-
-        while messages := self.sqs.receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10,
-                                                   AttributeNames=["All"]).get("Messages", []):
-            arn = self.template.arn("EventsQueue")
-            answer = invoke(self.template.functions["EventsIngestFunction"],
-                            {"Records": [sqs_record(m, arn, "us-east-1") for m in messages]})
-            handed_back = {failure["itemIdentifier"] for failure in (answer or {}).get("batchItemFailures", [])}
-            for m in messages:  # as the event source does: a record handed back is received again
-                if m["MessageId"] not in handed_back:
-                    self.sqs.delete_message(QueueUrl=config.events_queue_url(), ReceiptHandle=m["ReceiptHandle"])
-
-    def runs(self, contact=None, status=None):
-        found, cursor = [], None
-        while True:
-            runs, cursor = self.services.runs.list(self.account, status=status, limit=100, cursor=cursor,
-                                                   subject=(SubjectKind.CONTACT, contact.uuid) if contact else None)
-            found += runs
-            if cursor is None:
-                return found
-
-    def unscheduled(self):
-        """The invariant "every scheduled run has a schedule": the scheduled runs due past the run
-        queue's reach (15 minutes) that have neither a schedule of their own nor their time bucket's."""
-        from automations.adapters.dynamo_runs import DynamoRunStore
-        from automations.adapters.scheduler import bucket_schedule_name
-        from automations.service.run_engine import MAX_QUEUE_DELAY_S
-        from automations.service.time_buckets import minute_of
-
-        pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=config.run_schedule_group())
-        names = {s["Name"] for page in pages for s in page["Schedules"]}
-        horizon = clock.now() + timedelta(seconds=MAX_QUEUE_DELAY_S)
-        return [run for run in self.runs(status=RunStatus.SCHEDULED) if run.due_at > horizon and run.id not in names
-                and bucket_schedule_name(minute_of(run.due_at), DynamoRunStore.due_shard(run)) not in names]
-
-    def schedules(self):
-        pages = self.scheduler.get_paginator("list_schedules").paginate(GroupName=config.run_schedule_group())
-        return [self.scheduler.get_schedule(GroupName=config.run_schedule_group(), Name=s["Name"])
-                for page in pages for s in page["Schedules"]]
-
-    def drain(self):
-        """Deliver what the ingestion queue holds to its function (joins become runs), then execute
-        what the run queue holds, as their Lambda event sources would; the runs executed."""
-        done = []
-        while True:
-            self.ingest()
-            got = self.sqs.receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)
-            messages = got.get("Messages", [])
-            if not messages:
-                return done
-            for m in messages:
-                body = json.loads(m["Body"])
-                done.append(self.engine.execute(body["account_id"], body["run_id"]))
-                self.sqs.delete_message(QueueUrl=config.run_queue_url(), ReceiptHandle=m["ReceiptHandle"])
-
-    def fire_due_schedules(self):
-        """Invoke the target of each one-time schedule whose instant has come, as Scheduler does:
-        the executor (the runs it executed are returned) or the rule expander (a firing)."""
-        fired = []
-        for s in sorted(self.schedules(), key=_instant):
-            if _instant(s) <= clock.now():
-                payload = json.loads(s["Target"]["Input"])
-                self.scheduler.delete_schedule(GroupName=s["GroupName"], Name=s["Name"])
-                if "run_id" in payload:
-                    fired.append(self.engine.execute(payload["account_id"], payload["run_id"]))
-                else:
-                    self.expand(payload)
-        return fired
-
-    def expand(self, task):
-        """A firing (its member shards queued, then each expanded), or one shard, page by page."""
-        cursor = task.get("cursor")
-        while (cursor := self.engine.expand(task["account_id"], task["automation_id"], shard=task.get("shard"),
-                                            day=date.fromisoformat(task["day"]), cursor=cursor)):
-            pass
-        if task.get("shard") is None:
-            self.expansions()
-
-    def live_until(self, end):
-        """Move the clock from schedule to schedule, and to each run the run queue holds back,
-        up to ``end``, firing each at its instant and executing what the run queue holds then:
-        Scheduler and SQS on the clock."""
-        from automations_local.delays import next_release
-
-        while True:
-            due = [_instant(s) for s in self.schedules() if _instant(s) <= end]
-            released = next_release(self.template.physical_name("RunQueue"))
-            due += [released] if released is not None and released <= end else []
-            self.clock.set(min(due, default=end))
-            self.fire_due_schedules()
-            self.drain()
-            if not due:
-                return
-
-    def expansions(self):
-        """Take the rule expander's queued tasks and expand them."""
-        while messages := self.sqs.receive_message(QueueUrl=config.expand_queue_url(),
-                                                   MaxNumberOfMessages=10).get("Messages", []):
-            for m in messages:
-                self.expand(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=config.expand_queue_url(), ReceiptHandle=m["ReceiptHandle"])
-
-    def sent(self, channel="email"):
-        from automations_local.outbox import deliveries
-
-        return [d for d in deliveries(channel=channel, account_id=self.account) if d["status"] == "sent"]
-
-
-def _instant(schedule):
-    assert schedule["ScheduleExpressionTimezone"] == "UTC"
-    return datetime.fromisoformat(schedule["ScheduleExpression"][3:-1]).replace(tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def env(services, moving, aws):
-    return Env(services, moving, aws)
+from simulator import NY, T0
 
 
 def test_a_join_schedules_one_run_at_the_windowed_due_time_across_dst(env):
@@ -197,14 +35,14 @@ def test_a_join_schedules_one_run_at_the_windowed_due_time_across_dst(env):
     assert json.loads(schedule["Target"]["Input"]) == {"account_id": env.account, "run_id": run.id}
 
     env.clock.set(run.due_at - timedelta(minutes=5))
-    assert env.engine.execute(env.account, run.id).status is RunStatus.SCHEDULED  # early: nothing happens
+    assert env.executor.execute(env.account, run.id).status is RunStatus.SCHEDULED  # early: nothing happens
     assert env.sent() == []
     env.clock.set(run.due_at)
     [done] = env.fire_due_schedules()
     assert done.status is RunStatus.SUCCEEDED
     [mail] = env.sent()
     assert (mail["recipient"], mail["subject"], mail["body"]) == ("ann@example.com", "Hi Ann", "Welcome, Ann! ")
-    assert env.engine.execute(env.account, run.id).status is RunStatus.SUCCEEDED  # a second delivery: no-op
+    assert env.executor.execute(env.account, run.id).status is RunStatus.SUCCEEDED  # a second delivery: no-op
     assert len(env.sent()) == 1 and len(env.sent("event")) == 1  # automation.run.succeeded, once
     assert [h["event"] for h in env.services.runs.get(env.account, run.id).history] == \
         ["scheduled", "started", "succeeded"]
@@ -236,7 +74,7 @@ def test_a_run_delivered_early_waits_for_the_rest_of_its_time(env):
     [run] = env.runs(ann)
     env.clock.set(run.due_at - timedelta(seconds=5))
     # Delivered early (a duplicate message, a re-drive, a schedule): it is handed on for the 5 s left.
-    assert env.engine.execute(env.account, run.id).status is RunStatus.SCHEDULED and env.sent() == []
+    assert env.executor.execute(env.account, run.id).status is RunStatus.SCHEDULED and env.sent() == []
     env.clock.set(run.due_at - timedelta(milliseconds=1))
     assert env.drain() == []
     env.clock.set(run.due_at)
@@ -276,8 +114,8 @@ def test_duplicate_triggers_make_one_run(env):
     ann = env.contact()
     env.join(ann)
     event, _ = env.services.contact_events.since(env.account)
-    env.engine.on_contact_events(event)  # the same join replayed (a retry, a catch-up)
-    env.engine.on_contact_events(event)
+    env.launcher.on_contact_events(event)  # the same join replayed (a retry, a catch-up)
+    env.launcher.on_contact_events(event)
     assert len(env.runs(ann)) == 1 and len(env.schedules()) == 1
 
 
@@ -293,7 +131,7 @@ def test_a_cancel_automation_cancels_the_scheduled_send_and_its_schedule(env):
     assert env.services.runs.get(env.account, scheduled.id).status is RunStatus.CANCELLED
     assert env.schedules() == []
     env.clock.advance(2 * 86400)
-    assert env.engine.execute(env.account, scheduled.id).status is RunStatus.CANCELLED
+    assert env.executor.execute(env.account, scheduled.id).status is RunStatus.CANCELLED
     assert env.sent() == []
 
 
@@ -320,12 +158,12 @@ def test_cancel_and_execute_racing_end_with_exactly_one_winner(env):
 
         def execute():
             go.wait()
-            results["executed"] = env.engine.execute(env.account, run.id)
+            results["executed"] = env.executor.execute(env.account, run.id)
 
         def cancel():
             go.wait()
             try:
-                results["cancelled"] = env.engine.cancel(env.account, run.id)
+                results["cancelled"] = env.executor.cancel(env.account, run.id)
             except Conflict:
                 results["cancelled"] = None
 
@@ -344,7 +182,7 @@ def test_a_crash_between_send_and_record_never_sends_twice(env, monkeypatch):
     env.rule(env.send_email())
     ann = env.contact()
     env.join(ann)
-    store = env.engine._deliveries._store
+    store = env.outbox
     original = store.finish
     crashes = []
 
@@ -358,7 +196,7 @@ def test_a_crash_between_send_and_record_never_sends_twice(env, monkeypatch):
     [first] = env.drain()
     assert first.status is RunStatus.RUNNING and first.history[-1]["event"] == "retrying"
     env.clock.advance(600)  # the retry and the lease come due; the re-drive finds the run too
-    assert env.engine.redrive() == 1
+    assert env.executor.redrive() == 1
     [again] = env.drain()
     assert again.status is RunStatus.SUCCEEDED
     [mail] = [d for d in _outbox(env, "email")]
@@ -381,12 +219,12 @@ def test_a_lost_schedule_is_redriven_by_the_upkeep(env):
     [run] = env.runs(ann)
     env.scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=run.id)  # lost
     env.clock.set(run.due_at + timedelta(minutes=1))
-    assert env.engine.redrive() == 0  # within the grace: the schedule may still be coming
+    assert env.executor.redrive() == 0  # within the grace: the schedule may still be coming
     env.clock.set(run.due_at + timedelta(minutes=10))
-    assert env.engine.redrive() == 1
+    assert env.executor.redrive() == 1
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
-    assert env.engine.redrive() == 0  # finished runs leave the index
+    assert env.executor.redrive() == 0  # finished runs leave the index
 
 
 def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, monkeypatch):
@@ -399,7 +237,7 @@ def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, 
     ann = env.contact()
     env.join(ann)
     [run] = env.runs(ann)
-    store = env.engine._store
+    store = env.run_store
     calls = []
 
     def unreachable(*args, **kwargs):
@@ -421,7 +259,7 @@ def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, 
     [waiting] = env.runs(ann)
     assert waiting.status is RunStatus.SCHEDULED
     env.clock.advance(600)
-    assert env.engine.redrive() == 1
+    assert env.executor.redrive() == 1
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
 
@@ -436,7 +274,7 @@ def test_a_run_counts_itself_by_trigger_and_its_sends_by_channel_and_logs_with_i
     ann = env.contact()
     env.join(ann)  # due now: on the run queue
     [run] = env.runs(ann)
-    store = env.engine._store
+    store = env.run_store
     original, crashes = store.replace, []
 
     def crash_first_finish(old, new, *announcements):
@@ -453,7 +291,7 @@ def test_a_run_counts_itself_by_trigger_and_its_sends_by_channel_and_logs_with_i
     assert (failure["account_id"], failure["automation_id"], failure["run_id"]) == (env.account, automation.id, run.id)
     assert failure["function_name"] == env.template.functions["RunExecutorFunction"].name
     env.clock.advance(600)
-    env.engine.execute(env.account, run.id)  # the retry
+    env.executor.execute(env.account, run.id)  # the retry
     documents = emitted(capsys.readouterr().out)
     [created] = metric(documents, "RunsCreated")
     assert (created["trigger"], created["run_id"], created["service"]) == ("list_joined", run.id, "automations-test")
@@ -528,11 +366,11 @@ def test_a_recurring_firing_runs_each_member_once_and_only_on_its_days(env, monk
                      recurrence=Recurrence("daily", ClockTime(9 * 60), True))
     members = [env.contact(email=f"m{n}@example.com") for n in range(6)]
     env.services.contact_lists.add_members(env.account, env.list.id, [m.uuid for m in members])
-    assert env.engine.expand(env.account, daily.id, day=date(2026, 10, 31)) is None  # weekday_only: no Saturday
+    assert env.firings.expand(env.account, daily.id, day=date(2026, 10, 31)) is None  # weekday_only: no Saturday
     assert env.drain() == [] and env.runs() == []
     monday = datetime(2026, 11, 2, 9, 0, tzinfo=NY)
     env.clock.set(monday)
-    assert env.engine.expand(env.account, daily.id, day=monday.date()) is None  # the firing: its shards queued
+    assert env.firings.expand(env.account, daily.id, day=monday.date()) is None  # the firing: its shards queued
     tasks = []
     while got := env.sqs.receive_message(QueueUrl=config.expand_queue_url(), MaxNumberOfMessages=10).get("Messages"):
         for m in got:
@@ -542,8 +380,8 @@ def test_a_recurring_firing_runs_each_member_once_and_only_on_its_days(env, monk
     pages = 0
     for task in tasks:
         cursor = None
-        while (cursor := env.engine.expand(env.account, daily.id, day=monday.date(), shard=task["shard"],
-                                           cursor=cursor, page_size=2)):
+        while (cursor := env.firings.expand(env.account, daily.id, day=monday.date(), shard=task["shard"],
+                                            cursor=cursor, page_size=2)):
             pages += 1
     assert pages >= 1  # 6 members over 2 shards, 2 a page: one shard at least took two pages
     env.expand({"account_id": env.account, "automation_id": daily.id, "day": "2026-11-02"})  # a duplicate firing
@@ -569,7 +407,7 @@ def test_a_daily_rule_at_a_time_the_spring_change_skips_fires_that_day_at_the_mo
 
 def test_the_hourly_check_fires_again_a_firing_whose_schedule_was_lost(env, monkeypatch):
     env.clock.set(datetime(2026, 11, 2, 8, 0, tzinfo=NY))
-    monkeypatch.setattr(env.engine._scheduler, "put_firing", _outage)
+    monkeypatch.setattr(env.run_scheduler, "put_firing", _outage)
     daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
     env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(7 * 60)))
     monkeypatch.undo()
@@ -577,14 +415,14 @@ def test_the_hourly_check_fires_again_a_firing_whose_schedule_was_lost(env, monk
     env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid])
     assert env.schedules() == []  # both writes were lost
     env.clock.set(datetime(2026, 11, 2, 9, 30, tzinfo=NY))
-    assert env.engine.check_schedules(env.account) == 2
+    assert env.firings.check_schedules(env.account) == 2
     assert sorted(s["Name"][-10:] for s in env.schedules()) == ["2026-11-03", "2026-11-03"]
     env.expansions()
     env.drain()
     # Today's 09:00 firing was lost and is made up for; the 07:00 one came before its automation.
     assert [(r.automation_id, r.occurrence) for r in env.runs()] == [(daily.id, "recurring:2026-11-02")]
     assert len(env.sent()) == 1
-    assert env.engine.check_schedules(env.account) == 2
+    assert env.firings.check_schedules(env.account) == 2
     env.expansions()
     assert len(env.runs()) == 1 and len(env.schedules()) == 2  # nothing twice
 
@@ -593,7 +431,7 @@ def test_a_firing_more_than_a_day_late_sends_nothing_but_keeps_the_chain_going(e
     daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
     env.services.contact_lists.add_members(env.account, env.list.id, [env.contact().uuid])
     env.clock.set(datetime(2026, 11, 5, 12, 0, tzinfo=NY))  # Scheduler was out for days
-    env.engine.expand(env.account, daily.id, day=date(2026, 11, 2))
+    env.firings.expand(env.account, daily.id, day=date(2026, 11, 2))
     assert env.runs() == []  # three days late: Scheduler would have given it up too
     assert "2026-11-05" in {s["Name"][-10:] for s in env.schedules()}  # the chain goes on from a day ago
     env.fire_due_schedules()  # Saturday's (days late: nothing) and today's 09:00 (3 hours late: sent)
@@ -649,7 +487,7 @@ def test_a_failing_channel_is_retried_then_fails_the_run_with_the_reason(env):
     text = env.services.templates.create(env.account, {"type": "text", "title": "Ping", "body": "Hi"})
     env.rule(RuleAction(ActionKind.SEND_TEXT, template_id=text.id))
     ann = env.contact(phone="+14155550100")
-    senders = env.engine._deliveries._senders
+    senders = env.senders
     from automations.domain.delivery import Channel, TransientDeliveryError
 
     class Down:
@@ -664,7 +502,7 @@ def test_a_failing_channel_is_retried_then_fails_the_run_with_the_reason(env):
         assert run.status is RunStatus.RUNNING and run.history[-1]["event"] == "retrying"
         for _ in range(6):
             env.clock.advance(900)
-            env.engine.redrive()
+            env.executor.redrive()
             env.drain()
         run = env.services.runs.get(env.account, run.id)
         assert run.status is RunStatus.FAILED and "Throttling" in run.error
@@ -706,25 +544,37 @@ def test_set_custom_field_updates_the_contact(env):
     assert env.services.contacts.get(env.account, ann.uuid).custom_fields == {str(tier.id): "gold"}
 
 
-def test_cancel_through_the_api_rules(env, services):
+def test_a_cancel_through_the_api_cancels_a_scheduled_run_and_a_retried_cancel_gets_the_same_answer(env):
+    env.rule(env.send_email(), delay=Delay(0, 1, 0))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    assert env.executor.cancel(env.account, run.id).status is RunStatus.CANCELLED
+    assert env.executor.cancel(env.account, run.id).status is RunStatus.CANCELLED  # a retried cancel: same answer
+
+
+def test_a_cancel_finds_no_run_of_another_account_nor_one_that_does_not_exist(env, services):
     env.rule(env.send_email(), delay=Delay(0, 1, 0))
     ann = env.contact()
     env.join(ann)
     [run] = env.runs(ann)
     other, _ = services.accounts.create_account("Other", "o@other.test")
     with pytest.raises(NotFound):
-        env.engine.cancel(other.id, run.id)
-    assert env.engine.cancel(env.account, run.id).status is RunStatus.CANCELLED
-    assert env.engine.cancel(env.account, run.id).status is RunStatus.CANCELLED  # a retried cancel: same answer
+        env.executor.cancel(other.id, run.id)
+    with pytest.raises(NotFound):
+        env.executor.cancel(env.account, "run_nope")
+    assert env.runs(ann)[0].status is RunStatus.SCHEDULED
+
+
+def test_a_run_done_already_cannot_be_cancelled(env):
+    env.rule(env.send_email(), delay=Delay(0, 1, 0))
     bob = env.contact(email="bob@example.com")
     env.join(bob)
     [bobs] = env.runs(bob)
     env.clock.set(bobs.due_at)
     env.fire_due_schedules()
     with pytest.raises(Conflict):
-        env.engine.cancel(env.account, bobs.id)  # done already
-    with pytest.raises(NotFound):
-        env.engine.cancel(env.account, "run_nope")
+        env.executor.cancel(env.account, bobs.id)  # done already
 
 
 def _changes(**values):
@@ -750,18 +600,18 @@ def test_an_html_only_email_goes_as_html(env):
 
 
 def test_a_lost_recurring_schedule_is_put_back_by_the_hourly_check(env, monkeypatch):
-    monkeypatch.setattr(env.engine._scheduler, "put_firing", _outage)
+    monkeypatch.setattr(env.run_scheduler, "put_firing", _outage)
     weekly = env.rule(env.send_email(), trigger=Trigger.RECURRING,
                       recurrence=Recurrence("friday", ClockTime(17 * 60), False))  # saved despite the outage
     assert env.services.automations.get(env.account, weekly.id).active and env.schedules() == []
     monkeypatch.undo()
-    env.engine.hourly_check_later([env.account])
+    env.hourly.hourly_check_later([env.account])
     message = env.sqs.receive_message(QueueUrl=config.expand_queue_url())["Messages"][0]
     assert json.loads(message["Body"]) == {"account_id": env.account, "hourly_check": True}
-    assert env.engine.check_schedules(env.account) == 1
+    assert env.firings.check_schedules(env.account) == 1
     [schedule] = env.schedules()
     assert schedule["ScheduleExpression"] == "at(2026-11-06T22:00:00)" and schedule["State"] == "ENABLED"
-    assert env.engine.check_schedules(env.account) == 1 and len(env.schedules()) == 1  # idempotent
+    assert env.firings.check_schedules(env.account) == 1 and len(env.schedules()) == 1  # idempotent
 
 
 def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env):
@@ -771,9 +621,9 @@ def test_joins_whose_hand_off_was_lost_get_their_runs_from_the_hourly_check(env)
     env.services.contact_lists.add_members(env.account, env.list.id, [bob.uuid])
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # the hand-off of bob's join is lost
     assert [r.subject_id for r in env.runs()] == [ann.uuid]
-    assert env.engine.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 1, "continued": 0}
+    assert env.hourly.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 1, "continued": 0}
     assert sorted(r.subject_id for r in env.runs()) == sorted([ann.uuid, bob.uuid])
-    assert env.engine.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 0, "continued": 0}  # nothing twice
+    assert env.hourly.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 0, "continued": 0}  # nothing twice
     assert len(env.schedules()) == 2
 
 
@@ -795,9 +645,9 @@ def test_webhook_and_emit_event_actions_of_a_manual_run(env, monkeypatch):
                      Action("emit_event", {"detail_type": "loyalty.credits_requested",
                                            "detail": {"credits": "{{ data.credits }}", "contact": "{{ contact.uuid }}"}}))))
         ann = env.contact()
-        run = env.engine.start_manual(env.account, automation, ann.uuid, data={"credits": 50}, occurrence="req-1")
-        assert env.engine.start_manual(env.account, automation, ann.uuid, data={"credits": 50},
-                                       occurrence="req-1").id == run.id  # a retried request: the same run
+        run = env.launcher.start_manual(env.account, automation, ann.uuid, data={"credits": 50}, occurrence="req-1")
+        assert env.launcher.start_manual(env.account, automation, ann.uuid, data={"credits": 50},
+                                         occurrence="req-1").id == run.id  # a retried request: the same run
         [done] = {r.id: r for r in env.drain()}.values()
         assert done.status is RunStatus.SUCCEEDED and len(done.deliveries) == 2
         [(headers, body)] = receiver.requests
@@ -805,11 +655,16 @@ def test_webhook_and_emit_event_actions_of_a_manual_run(env, monkeypatch):
         events = {d["recipient"]: d for d in env.sent("event")}
         assert json.loads(events["loyalty.credits_requested"]["body"]) == {"credits": "50", "contact": ann.uuid}
         assert json.loads(events["automation.run.succeeded"]["body"])["run_id"] == run.id
-        with pytest.raises(NotFound):
-            env.engine.start_manual(env.account, automation, "00000000-0000-4000-8000-000000000000", data=None,
-                                    occurrence="req-2")
     finally:
         receiver.close()
+
+
+def test_a_manual_run_for_a_contact_that_does_not_exist_is_not_found_and_makes_no_run(env):
+    automation = env.rule(env.send_email())
+    with pytest.raises(NotFound):
+        env.launcher.start_manual(env.account, automation, "00000000-0000-4000-8000-000000000000", data=None,
+                                  occurrence="req-2")
+    assert env.runs() == []
 
 
 def test_event_automations_run_when_their_conditions_match(env):
@@ -822,11 +677,11 @@ def test_event_automations_run_when_their_conditions_match(env):
         trigger_config=event_rules.trigger_config("shop.order_placed", Delay(), None),
         actions=(Action("send_email", {"template_id": env.email.id}),)))
     ann = env.contact()
-    assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 20}, event_id="e1").runs == []
-    assert env.engine.on_event(env.account, "shop.other", ann.uuid, data={"total": 500}, event_id="e2").runs == []
-    [run] = env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500}, event_id="e3").runs
-    assert env.engine.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500},
-                               event_id="e3").runs[0].id == run.id  # redelivered: no second run
+    assert env.launcher.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 20}, event_id="e1").runs == []
+    assert env.launcher.on_event(env.account, "shop.other", ann.uuid, data={"total": 500}, event_id="e2").runs == []
+    [run] = env.launcher.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500}, event_id="e3").runs
+    assert env.launcher.on_event(env.account, "shop.order_placed", ann.uuid, data={"total": 500},
+                                 event_id="e3").runs[0].id == run.id  # redelivered: no second run
     assert {r.id: r.status for r in env.drain()} == {run.id: RunStatus.SUCCEEDED} and len(env.sent()) == 1
 
 
@@ -845,10 +700,10 @@ def test_contact_changes_whose_hand_off_was_lost_get_their_runs_from_the_hourly_
     env.services.contacts.update(env.account, ann.uuid, {"first_name": "Annie"})
     env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # this announcement is lost
     assert len(env.runs(ann)) == 1
-    assert env.engine.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 1, "continued": 0}
+    assert env.hourly.hourly_check(env.account) == {"zone_followed": 0, "schedules": 0, "caught_up_runs": 1, "continued": 0}
     env.drain()
     assert len(env.runs(ann)) == 2 and len(env.sent()) == 2
-    assert env.engine.hourly_check(env.account)["caught_up_runs"] == 0  # nothing twice
+    assert env.hourly.hourly_check(env.account)["caught_up_runs"] == 0  # nothing twice
     logged, _ = env.services.contact_events.since(env.account)
     assert sorted(e.event.value for e in logged if e.contact_uuid == ann.uuid) == \
         ["contact_created", "contact_updated", "contact_updated"]  # one instant here: ordered by id
@@ -969,7 +824,7 @@ def test_a_recurring_firing_goes_on_past_a_member_whose_run_cannot_be_stored(env
     daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60), False))
     members = [env.contact(email=f"m{n}@example.com") for n in range(3)]
     env.services.contact_lists.add_members(env.account, env.list.id, [m.uuid for m in members])
-    store, real_put = env.engine._store, env.engine._store.put_new
+    store, real_put = env.run_store, env.run_store.put_new
 
     def refuse_one(run):
         if run.subject_id == members[1].uuid and run.status is RunStatus.SCHEDULED:
@@ -998,14 +853,14 @@ def test_a_large_data_run_announces_its_success_with_the_data_left_out(env):
     automation, ann = _manual(env), env.contact()
     data = {f"k{n:05d}": n * 10 for n in range(25_000)}  # 25,000 keys: about 390 KB, as a run item holds
     assert len(json.dumps(data, separators=(",", ":"))) > 385_000
-    run = env.engine.start_manual(env.account, automation, ann.uuid, data=data, occurrence="big")
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=data, occurrence="big")
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
     [announced] = env.sent("event")
     detail = json.loads(announced["body"])
     assert detail["run_id"] == run.id and detail["data"] is None and detail["data_omitted"] is True
     assert detail["data_bytes"] == len(json.dumps(data)) > ANNOUNCED_DATA_LIMIT
-    small = env.engine.start_manual(env.account, automation, ann.uuid, data={"code": "X1"}, occurrence="small")
+    small = env.launcher.start_manual(env.account, automation, ann.uuid, data={"code": "X1"}, occurrence="small")
     env.drain()
     assert json.loads({d["run_id"]: d for d in env.sent("event")}[small.id]["body"])["data"] == {"code": "X1"}
 
@@ -1022,8 +877,8 @@ def _manual(env):
 
 def test_a_crash_after_the_outcome_leaves_the_announcement_for_the_relay(env, monkeypatch):
     automation, ann = _manual(env), env.contact()
-    run = env.engine.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
-    sending = env.engine._deliveries
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    sending = env.deliveries
     real_dispatch = sending.dispatch
 
     def die_on_announcing(deliveries):
@@ -1043,8 +898,8 @@ def test_a_crash_after_the_outcome_leaves_the_announcement_for_the_relay(env, mo
 
 def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(env, monkeypatch):
     automation, ann = _manual(env), env.contact()
-    run = env.engine.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
-    store, real_replace = env.engine._store, env.engine._store.replace
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    store, real_replace = env.run_store, env.run_store.replace
 
     def die_on_succeeding(old, new, *rest):
         if new.status is RunStatus.SUCCEEDED:
@@ -1056,7 +911,7 @@ def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(en
     assert interrupted.status is RunStatus.RUNNING and _outbox(env, "event") == []  # nothing announced
     monkeypatch.setattr(store, "replace", real_replace)
     env.clock.advance(600)
-    assert env.engine.redrive() == 1
+    assert env.executor.redrive() == 1
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and [d["run_id"] for d in env.sent("event")] == [run.id]
     assert len(env.sent()) == 1  # the mail went once
@@ -1078,10 +933,10 @@ def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, ca
         UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
         ExpressionAttributeValues={":d": {"S": "{written by hand"}})
     env.clock.set(poison.due_at + timedelta(minutes=10))
-    assert env.engine.redrive() == 2
+    assert env.executor.redrive() == 2
     done = env.drain()
     assert [r.status for r in done if r is not None] == [RunStatus.SUCCEEDED] and len(env.sent()) == 1
-    assert env.engine.redrive() == 0  # out of the DueIndex: no hourly retry for ever
+    assert env.executor.redrive() == 0  # out of the DueIndex: no hourly retry for ever
     assert _logged(caplog, env.account, poison.id, "set aside")
 
 
@@ -1157,9 +1012,9 @@ def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkey
     runs short goes on through the run queue, until every due run is queued, each once."""
     from automations.adapters import dynamo_runs
     from automations.adapters.dynamo_runs import DynamoRunStore
-    from automations.service import run_engine
+    from automations.service import executing
 
-    monkeypatch.setattr(run_engine, "REDRIVE_PAGE", 1)
+    monkeypatch.setattr(executing, "REDRIVE_PAGE", 1)
     monkeypatch.setattr(dynamo_runs, "DUE_SHARDS", 3)  # 12 runs: some shards hold more than one
     monkeypatch.setattr(DynamoRunStore, "due_shards", 3)
     env.rule(env.send_email(), delay=Delay(1, 0, 0))
@@ -1170,7 +1025,7 @@ def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkey
     shards = {DynamoRunStore.due_shard(r) for r in runs}  # random run ids: 8 runs left a shard empty 1 time in 8
     assert len(shards) > 1
     env.clock.set(runs[0].due_at + timedelta(minutes=6))  # their schedules lost: none fired
-    assert env.engine.redrive(has_time=lambda: False) == len(shards)  # one round: a run of every shard
+    assert env.executor.redrive(has_time=lambda: False) == len(shards)  # one round: a run of every shard
     queued = env.sqs.receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)["Messages"]
     bodies = [json.loads(m["Body"]) for m in queued]
     [rest] = [b for b in bodies if "redrive_before" in b]
@@ -1178,11 +1033,11 @@ def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkey
         == shards
     for m in queued:
         env.sqs.delete_message(QueueUrl=config.run_queue_url(), ReceiptHandle=m["ReceiptHandle"])
-    assert env.engine.redrive(rest) == len(runs) - len(shards)  # the rest, from where the round left each shard
-    env.engine.redrive(rest)  # the same continuation delivered twice: its runs queued again, run once
+    assert env.executor.redrive(rest) == len(runs) - len(shards)  # the rest, from where the round left each shard
+    env.executor.redrive(rest)  # the same continuation delivered twice: its runs queued again, run once
     for body in bodies:
         if "run_id" in body:
-            env.engine.execute(body["account_id"], body["run_id"])
+            env.executor.execute(body["account_id"], body["run_id"])
     env.drain()
     assert {r.status for r in env.runs()} == {RunStatus.SUCCEEDED}
     assert sorted(d["recipient"] for d in env.sent()) == sorted(p.email for p in people)

@@ -1,4 +1,5 @@
 """The hourly sweep over real stores (moto): Zendesk semantics and exactly-once per cycle."""
+import dataclasses
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -8,12 +9,11 @@ from botocore.exceptions import ClientError
 from automations import clock
 from automations.adapters.aws import client as boto3_client
 from automations.adapters.dynamo_people import DynamoUserStore
-from automations.adapters.dynamo_tickets import DynamoTicketStore
 from automations.domain.audit import API, Audit
-from automations.domain.model import Action, AutomationDraft, Condition, Conditions
+from automations.domain.model import Action, Condition, Conditions
 from automations.domain.run import RunStatus
-from automations.domain.ticket import Ticket
 from automations.service import sweep as sweep_module
+from simulator import SweepSimulator, failing
 from support import start_sweep
 
 T0 = datetime(2026, 3, 2, 8, 30, tzinfo=timezone.utc)
@@ -39,47 +39,7 @@ def env(aws, frozen, monkeypatch):
     services = bootstrap.services()
     account, _ = services.accounts.create_account("Acme", "owner@acme.test")
     users = DynamoUserStore(boto3.client("dynamodb"), aws.physical_name("Table"))
-    return Env(bootstrap, services, account, frozen, users)
-
-
-class Env:
-    def __init__(self, bootstrap, services, account, clock_, users):
-        self.bootstrap, self.services, self.account, self.clock, self.users = bootstrap, services, account, clock_, users
-        self.tickets = DynamoTicketStore(boto3_client("dynamodb"), bootstrap.config.table_name())
-
-    def ticket(self, **values):
-        ticket = Ticket.create(self.account.id, self.tickets.allocate_id(self.account.id), self.clock.now(), **values)
-        self.tickets.insert(ticket, Audit.of(None, ticket, author_id=None, via=API))
-        return ticket
-
-    def change(self, ticket, **changes):
-        current = self.tickets.get(self.account.id, ticket.id)
-        new = current.with_changes(changes, self.clock.now())
-        self.tickets.replace(current, new, Audit.of(current, new, author_id=None, via=API))
-        return self.tickets.get(self.account.id, ticket.id)
-
-    def get(self, ticket):
-        return self.tickets.get(self.account.id, ticket.id)
-
-    def rule(self, title, all_, actions, any_=()):
-        return self.services.automations.create(self.account.id, AutomationDraft(
-            title=title, conditions=Conditions(all=tuple(Condition(*c) for c in all_),
-                                               any=tuple(Condition(*c) for c in any_)),
-            actions=tuple(Action(*a) for a in actions)))
-
-    def sweep(self, worker=None, has_time=lambda: True):
-        sweep_id, tasks = start_sweep(self.bootstrap)
-        worker = worker or self.bootstrap.services().sweep_worker
-        for task in tasks:
-            while task is not None:
-                _, task = worker.process(task, has_time)
-        return sweep_id, tasks
-
-    def runs(self, ticket=None):
-        from automations.domain.model import SubjectKind
-
-        subject = (SubjectKind.TICKET, str(ticket.id)) if ticket else None
-        return self.services.runs.list(self.account.id, subject=subject, limit=100)[0]
+    return SweepSimulator(bootstrap, services, account, frozen, users)
 
 
 def sent_emails():
@@ -181,7 +141,7 @@ def _user(env, email):
                 role=Role.END_USER, created_at=env.clock.now())
 
 
-def test_a_worker_failing_mid_page_is_retried_without_doubles(env, monkeypatch):
+def test_a_worker_failing_mid_page_is_retried_without_doubles(env):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(8)]
     env.clock.advance(3 * 3600)
@@ -195,11 +155,10 @@ def test_a_worker_failing_mid_page_is_retried_without_doubles(env, monkeypatch):
         commits.append(1)
         return real_commit(*args, **kwargs)
 
-    monkeypatch.setattr(worker.firings, "commit", crash_after_two)
+    crashing = dataclasses.replace(worker, firings=failing(worker.firings, commit=crash_after_two))
     with pytest.raises(ClientError):
         for task in tasks:
-            worker.process(task, lambda: True)
-    monkeypatch.setattr(worker.firings, "commit", real_commit)
+            crashing.process(task, lambda: True)
     for task in tasks:  # SQS redelivers: every task again from its start
         worker.process(task, lambda: True)
     assert all(env.get(t).priority == "urgent" and len(env.runs(t)) == 1 for t in tickets)
@@ -407,12 +366,12 @@ def _document_with(ticket, **values):
     return json.dumps({**ticket_to_document(ticket), **values})
 
 
-def test_a_firing_that_cannot_be_committed_is_recorded_failed_and_the_shard_goes_on(env, monkeypatch):
+def test_a_firing_that_cannot_be_committed_is_recorded_failed_and_the_shard_goes_on(env):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(8)]
     poison = tickets[3]
-    worker = env.bootstrap.services().sweep_worker
-    real_commit = worker.firings.commit
+    shared = env.bootstrap.services().sweep_worker
+    real_commit = shared.firings.commit
 
     def refuse_one(old, *args, **kwargs):
         if old.id == poison.id:  # what DynamoDB answers an item it can never hold
@@ -420,7 +379,7 @@ def test_a_firing_that_cannot_be_committed_is_recorded_failed_and_the_shard_goes
                                          "maximum allowed size"}}, "TransactWriteItems")
         return real_commit(old, *args, **kwargs)
 
-    monkeypatch.setattr(worker.firings, "commit", refuse_one)
+    worker = dataclasses.replace(shared, firings=failing(shared.firings, commit=refuse_one))
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep(worker)
     summary = env.bootstrap.services().sweep_summary(sweep_id)
@@ -444,20 +403,18 @@ def test_an_automation_that_cannot_be_compiled_is_left_out_alone(env, caplog):
     assert any(f"automation_id={broken.id}" in r.getMessage() for r in caplog.records)
 
 
-def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay(env, monkeypatch):
+def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay(env):
     requester = env.users.add(_user(env, "rita@example.com"))
     _greeting(env)
     ticket = env.ticket(subject="Printer", status="open", requester_id=requester.id)
-    notifier = env.bootstrap.services().sweep_worker.notifier
+    shared = env.bootstrap.services().sweep_worker
 
     def die(deliveries):
         raise ConnectionError("the worker died right after the commit")
 
-    monkeypatch.setattr(notifier, "dispatch", die)
     env.clock.advance(3 * 3600)
     with pytest.raises(ConnectionError):
-        env.sweep()
-    monkeypatch.undo()
+        env.sweep(dataclasses.replace(shared, notifier=failing(shared.notifier, dispatch=die)))
     assert env.get(ticket).priority == "urgent" and not any(m.subject == "About Printer" for m in sent_emails())
     env.sweep()  # the task again (SQS redelivers it): the ticket is done for this cycle
     assert env.bootstrap.services().deliveries.relay() == 1  # the hourly relay sends what the crash left

@@ -124,7 +124,7 @@ def test_the_hand_on_crashing_resends_its_step_whole(env, monkeypatch):
 DUTIES = {"sweep": ("automations.service.sweep", "SweepCoordinator", "start"),
           "hourly_check": ("automations.service.sweep", "SweepCoordinator", "start"),
           "relay": ("automations.service.deliveries", "DeliveryService", "relay"),
-          "redrive": ("automations.service.run_engine", "RunEngine", "redrive"),
+          "redrive": ("automations.service.executing", "RunExecutor", "redrive"),
           "migrate": ("automations.service.migrations", "Migrations", "run")}
 UPKEEP_DUTIES = {"hourly_check", "relay", "redrive", "migrate"}
 

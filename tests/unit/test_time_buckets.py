@@ -8,18 +8,12 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import pytest
 from support import Refusal, error_answer
-from test_run_engine import Env, moving  # noqa: F401  (moving: a fixture Env needs)
 
 from automations import clock, config
 from automations.adapters.dynamo_runs import DynamoRunStore
 from automations.domain.contact_rules import Delay
 from automations.domain.run import RunStatus, bucket_task
 from automations.service import time_buckets
-
-
-@pytest.fixture
-def env(services, moving, aws):  # noqa: F811
-    return Env(services, moving, aws)
 
 
 def _invoke_executor(env, event):
@@ -80,7 +74,7 @@ def test_a_crowded_minute_gets_one_schedule_per_shard_and_every_run_runs_once(en
         assert schedules[name]["ScheduleExpression"] == f"at({minute + timedelta(minutes=1):%Y-%m-%dT%H:%M:%S})"
 
     bucketed = next(r for shard in crowded for r in shards[shard] if r.id not in schedules)
-    env.engine.cancel(env.account, bucketed.id)
+    env.executor.cancel(env.account, bucketed.id)
     env.clock.set(minute + timedelta(minutes=1))
     assert len(_fire_schedules(env)) == len(schedules)
     _run_queue(env)

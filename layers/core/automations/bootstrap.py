@@ -81,13 +81,13 @@ class Services:
 
         if any(a is not None and a.trigger in SCHEDULED_TRIGGERS for a in (before, after)):
             try:
-                self.run_engine.automation_changed(before, after)
+                self.rule_firings.automation_changed(before, after)
             except Exception:  # the automation is saved; the hourly schedule check puts it right
                 logging.getLogger(__name__).exception("schedule of automation %s not updated",
                                                       (after or before).id)
         if window_changed(before, after):
             try:
-                self.run_engine.replanning.replan_rule(after)
+                self.replanning.replan_rule(after)
             except Exception:  # the automation is saved; the executor holds each send to the new window
                 logging.getLogger(__name__).exception("runs of automation %s not re-planned", after.id)
 
@@ -214,7 +214,7 @@ class Services:
         from automations.service.ingestion import EventIngestion
 
         return EventIngestion(SqsEventQueue(lambda: aws.client("sqs"), config.events_queue_url),
-                              run_engine=lambda: self.run_engine)
+                              launcher=lambda: self.run_launcher)
 
     @functools.cached_property
     def contact_automations(self):
@@ -232,10 +232,11 @@ class Services:
 
     @functools.cached_property
     def dry_run(self):
+        from automations.service.contact_actions import Composer
         from automations.service.native_automations import DryRun
 
         return DryRun(self.accounts, self.tickets, self.contacts, lambda: self.deliveries,
-                      preview=lambda *args: self.run_engine.preview(*args))
+                      preview=Composer(self.templates.find).preview)
 
     # -- data migrations -------------------------------------------------------------------------
     @functools.cached_property
@@ -274,19 +275,69 @@ class Services:
 
         return BatchReads()
 
+    # Inside ``run_reads.batch()``, what the run engine's parts read of these is read once.
     @functools.cached_property
-    def run_engine(self):
-        from automations.domain.contact_conditions import matches
-        from automations.domain.contacts import GroupKind
-        from automations.service.run_engine import RunEngine
+    def _batch_accounts(self):
+        return self.run_reads.service(self.accounts, "get_account")
 
-        return RunEngine(
-            store=self._run_store, accounts=self.run_reads.service(self.accounts, "get_account"),
-            automations=self.run_reads.service(self.automations, "find"),
-            contacts=self.contacts, groups={GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities},
+    @functools.cached_property
+    def _batch_automations(self):
+        return self.run_reads.service(self.automations, "find")
+
+    @functools.cached_property
+    def run_launcher(self):
+        """Runs made from triggers (flow 2)."""
+        from automations.domain.contact_conditions import matches
+        from automations.service.launching import RunLauncher
+
+        return RunLauncher(store=self._run_store, accounts=self._batch_accounts, automations=self._batch_automations,
+                           contacts=self.contacts, scheduler=self.time_buckets, queue=self._run_queue,
+                           conditions=matches)
+
+    @functools.cached_property
+    def run_executor(self):
+        """Runs executed, cancelled and re-driven (flow 3)."""
+        from automations.domain.contact_conditions import matches
+        from automations.service.executing import RunExecutor
+
+        return RunExecutor(
+            store=self._run_store, accounts=self._batch_accounts, automations=self._batch_automations,
+            contacts=self.contacts, groups=self._member_groups,
             templates=self.run_reads.service(self.templates, "find"), deliveries=self.deliveries,
-            delivery_store=self._delivery_store, scheduler=self.time_buckets, queue=self._run_queue,
-            event_log=self.contact_events, conditions=matches)
+            outbox=self._delivery_store, scheduler=self.time_buckets, queue=self._run_queue, conditions=matches,
+            launcher=self.run_launcher)
+
+    @property
+    def _member_groups(self):
+        from automations.domain.contacts import GroupKind
+
+        return {GroupKind.LIST: self.contact_lists, GroupKind.COMMUNITY: self.communities}
+
+    @functools.cached_property
+    def rule_firings(self):
+        """Recurring and date-field automations' schedules and expansions (flow 5)."""
+        from automations.service.firings import RuleFirings
+
+        return RuleFirings(accounts=self._batch_accounts, automations=self._batch_automations, contacts=self.contacts,
+                           groups=self._member_groups, scheduler=self.time_buckets, queue=self._run_queue,
+                           launcher=self.run_launcher)
+
+    @functools.cached_property
+    def replanning(self):
+        """Waiting runs following their send window and their contact's or account's zone."""
+        from automations.service.replanning import Replanner
+
+        return Replanner(store=self._run_store, accounts=self._batch_accounts, automations=self._batch_automations,
+                         contacts=self.contacts, queue=self._run_queue, scheduler=self.time_buckets,
+                         hand_on=self.run_launcher.hand_on)
+
+    @functools.cached_property
+    def hourly_check(self):
+        """Each account's hourly check of what a failure can have left undone."""
+        from automations.service.hourly_check import HourlyCheck
+
+        return HourlyCheck(event_log=self.contact_events, launcher=self.run_launcher, firings=self.rule_firings,
+                           replanning=self.replanning, queue=self._run_queue)
 
     # -- deliveries --------------------------------------------------------------------------------
     @functools.cached_property
@@ -343,15 +394,15 @@ class Services:
         from automations.service.hourly import HourlyDuties
 
         return HourlyDuties(sweeps=lambda: self.sweep_coordinator, deliveries=lambda: self.deliveries,
-                            run_engine=lambda: self.run_engine, migrations=lambda: self.migrations)
+                            run_executor=lambda: self.run_executor, migrations=lambda: self.migrations)
 
     @functools.cached_property
     def sweep_coordinator(self) -> SweepCoordinator:
         from automations.service.sweep import SweepCoordinator
 
-        # The run engine is built only when hourly checks are queued: starting a sweep never needs it.
+        # The hourly check is built only when hourly checks are queued: starting a sweep never needs it.
         return SweepCoordinator(self.accounts.account_page, self.sweep_queue, self._fan_out_queue, self._firing_store,
-                                hourly_check_later=lambda account_ids: self.run_engine.hourly_check_later(account_ids))
+                                hourly_check_later=lambda accounts: self.hourly_check.hourly_check_later(accounts))
 
     @functools.cached_property
     def sweep_worker(self) -> SweepWorker:

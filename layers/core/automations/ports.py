@@ -2,7 +2,7 @@
 and what a store refuses with."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
@@ -10,10 +10,10 @@ from typing import Any, Protocol, TypeVar
 from automations.domain.audit import Audit
 from automations.domain.contact_events import ContactEvent
 from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template
-from automations.domain.delivery import Delivery
+from automations.domain.delivery import Delivery, DeliveryStatus
 from automations.domain.events import Event
 from automations.domain.job import Job, JobItem
-from automations.domain.model import Account, ApiKey, Automation
+from automations.domain.model import Account, ApiKey, Automation, Conditions, Trigger
 from automations.domain.run import Run, RunStatus
 from automations.domain.sweep import FanOut, SweepStats, SweepTask
 from automations.domain.ticket import DeletedTicket, Ticket
@@ -495,6 +495,96 @@ class SendPace(Protocol):
         """Book one send of ``channel`` at ``rate`` a second in the first second from ``now`` on
         (looking ``ahead`` seconds at most) with a slot left: the start of that second, or None
         when all are taken."""
+
+
+# -- what the run engine's parts read and use of the other services ---------------------------
+ConditionCheck = Callable[[Conditions, Contact, Any], bool]  # (conditions, contact, data): met?
+
+
+class AccountReads(Protocol):
+    def get_account(self, account_id: str) -> Account:
+        """Raises NotFound for an account that does not exist."""
+
+
+class AutomationReads(Protocol):
+    def find(self, account_id: str, automation_id: int) -> Automation | None: ...
+
+    def list(self, account_id: str, *, kinds: frozenset[Trigger] | None = None) -> list[Automation]: ...
+
+    def listening(self, account_id: str, trigger: Trigger, listens_to: str) -> list[Automation]:
+        """The active ``trigger`` automations that ``listens_to`` starts, by id."""
+
+
+class Contacts(Protocol):
+    def get(self, account_id: str, contact_uuid: str) -> Contact:
+        """Raises NotFound (no such contact) or UnreadableRecord."""
+
+    def find(self, account_id: str, contact_uuid: str) -> Contact | None: ...
+
+    def get_many(self, account_id: str, contact_uuids: list[str]) -> dict[str, Contact]:
+        """Those of the contacts that exist, by uuid."""
+
+    def update(self, account_id: str, contact_uuid: str, changes: dict[str, Any]) -> Contact: ...
+
+
+class MemberGroups(Protocol):
+    """One kind of contact group (lists, communities) as runs read its members."""
+
+    member_shards: int
+
+    def shard_members(self, account_id: str, group_id: int, shard: int, *, cursor: str | None = None,
+                      limit: int = 100) -> tuple[list[Membership], str | None]:
+        """A page of one shard's members, and where the next page starts; NotFound when the group is gone."""
+
+    def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool: ...
+
+
+class TemplateReads(Protocol):
+    def find(self, account_id: str, template_id: int) -> Template | None: ...
+
+
+class Outbox(Protocol):
+    """The stored deliveries (DynamoDB: adapters/dynamo_deliveries.DynamoDeliveryStore)."""
+
+    def put_new(self, delivery: Delivery) -> Delivery:
+        """Store ``delivery`` unless its id is stored; the delivery as stored."""
+
+    def get(self, account_id: str, delivery_id: str) -> Delivery | None: ...
+
+    def finish(self, delivery: Delivery, status: DeliveryStatus, provider_id: str | None = None,
+               error: str | None = None) -> Delivery: ...
+
+
+class Sending(Protocol):
+    """Sending stored deliveries (service/deliveries.DeliveryService)."""
+
+    def send(self, deliveries: list[Delivery], has_time: Callable[[float], bool] | None = None) -> list[Delivery]:
+        """Each delivery as it stands afterwards; raises Busy (a throttle) or OutOfTime."""
+
+    def dispatch(self, deliveries: list[Delivery]) -> int:
+        """Send what is pending, a throttle stopping it; how many were sent now."""
+
+
+class ContactEventReads(Protocol):
+    def since(self, account_id: str, *, cursor: str | None = None, since: datetime | None = None,
+              limit: int = ...) -> tuple[list[ContactEvent], str | None]:
+        """An account's contact events in the order they happened, a page at a time."""
+
+
+class StartedRuns(Protocol):
+    runs: list[Run]
+    rest: dict[str, Any] | None
+
+
+class RunStarts(Protocol):
+    """What starts runs of events and joins (service/launching.RunLauncher)."""
+
+    def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
+                 occurred_at: datetime | None = None, after: dict[str, Any] | None = None,
+                 limit: int | None = None) -> StartedRuns: ...
+
+    def on_contact_events(self, events: list[ContactEvent], *, after: dict[str, Any] | None = None,
+                          limit: int | None = None) -> StartedRuns: ...
 
 
 # -- bulk jobs --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from automations import clock
 from automations.domain.contacts import Contact, Template, TemplateType
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus, delivery_id
 from automations.domain.model import Action, Automation
@@ -64,6 +65,12 @@ class Composer:
                 recipient=recipient, subject=subject, body=body, created_at=now, metadata=metadata,
                 status=DeliveryStatus.SKIPPED if problem else DeliveryStatus.PENDING, error=problem))
         return composed
+
+    def preview(self, account_id: str, automation: Automation, contact: Contact, data: Any) -> list[dict[str, Any]]:
+        """What a run of ``automation`` for ``contact`` would send now, sending nothing (the dry run's)."""
+        composed = self.compose(automation, contact, "run_preview", data, automation.actions, clock.now())
+        return [{"channel": d.channel.value, "recipient": d.recipient, "subject": d.subject, "body": d.body,
+                 **({"skipped": d.error} if d.status is DeliveryStatus.SKIPPED else {})} for d in composed]
 
     def _one(self, contact: Contact, action: Action, scope: dict[str, Any]):
         value = action.value if isinstance(action.value, dict) else {}

@@ -47,11 +47,12 @@ MIGRATE = "migrate"  # the deploy's step (docs/deploying.md)
 
 class HourlyDuties:
     """The coordinator's schedules' duties over the services that do them, each service asked
-    for only when its duty runs (a sweep never builds the run engine)."""
+    for only when its duty runs (a sweep never builds the run executor)."""
 
-    def __init__(self, *, sweeps: Callable[[], Any], deliveries: Callable[[], Any], run_engine: Callable[[], Any],
+    def __init__(self, *, sweeps: Callable[[], Any], deliveries: Callable[[], Any], run_executor: Callable[[], Any],
                  migrations: Callable[[], Any]) -> None:
-        self._sweeps, self._deliveries, self._run_engine, self._migrations = sweeps, deliveries, run_engine, migrations
+        self._sweeps, self._deliveries, self._migrations = sweeps, deliveries, migrations
+        self._run_executor = run_executor
 
     def run(self, duties: Any, invocation: str, has_time: Callable[[], bool]) -> dict[str, Any]:
         """The ``duties`` a schedule names, for the invocation ``invocation`` (a retry of it
@@ -67,7 +68,7 @@ class HourlyDuties:
         if duties == UPKEEP:
             done = perform({"hourly_check": lambda: self._sweeps().start(HOURLY_CHECK, invocation).sweep_id,
                             "relay": lambda: self._deliveries().relay(),  # what a crash or a failure left unsent
-                            "redrive": lambda: self._run_engine().redrive(has_time=has_time),
+                            "redrive": lambda: self._run_executor().redrive(has_time=has_time),
                             "migrate": lambda: self._migrations().run(has_time=has_time)["pending"]})
             _log.info("upkeep done", extra=done)
             return {"hourly_check_id": done["hourly_check"], "relayed": done["relay"], "redriven": done["redrive"],

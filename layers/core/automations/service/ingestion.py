@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from automations import clock, telemetry
 from automations.clock import ensure_utc
@@ -32,7 +32,7 @@ from automations.domain.events import Event
 from automations.domain.contacts import is_uuid
 from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import NotFound, Problems
-from automations.ports import EventQueue
+from automations.ports import EventQueue, RunStarts
 
 MAX_BATCH = 100  # events per POST /v1/events
 RUNS_PER_MESSAGE = 100  # a put and a schedule each: about 4 s, inside the ingestion's reserve
@@ -50,24 +50,10 @@ def check_event(name: Any, contact_uuid: Any, data: Any, problems: Problems, whe
         problems.add(f"{where}data", f"Data: must not be larger than {MAX_DATA_BYTES // 1024} KB as JSON")
 
 
-class Started(Protocol):
-    runs: list
-    rest: dict[str, Any] | None
-
-
-class RunEngine(Protocol):
-    def on_event(self, account_id: str, event_name: str, contact_uuid: str, *, data: Any, event_id: str,
-                 occurred_at: datetime | None = None, after: dict[str, Any] | None = None,
-                 limit: int | None = None) -> Started: ...
-
-    def on_contact_events(self, events: list[ContactEvent], *, after: dict[str, Any] | None = None,
-                          limit: int | None = None) -> Started: ...
-
-
 class EventIngestion:
-    def __init__(self, queue: EventQueue, run_engine: Callable[[], RunEngine]) -> None:
+    def __init__(self, queue: EventQueue, launcher: Callable[[], RunStarts]) -> None:
         self._queue = queue
-        self._run_engine = run_engine  # built on first delivery: publishing never needs it
+        self._launcher = launcher  # built on first delivery: publishing never needs it
 
     # -- in ------------------------------------------------------------------------------------
     def submit(self, events: Sequence[Event]) -> None:
@@ -88,7 +74,7 @@ class EventIngestion:
     def deliver_joins(self, joins: list[ContactEvent], after: dict[str, Any] | None = None) -> list:
         """The runs a batch of joins starts (none twice: the run ids come from the join ids), at
         most RUNS_PER_MESSAGE; the rest go on in a message of their own."""
-        started = self._run_engine().on_contact_events(joins, after=after, limit=RUNS_PER_MESSAGE)
+        started = self._launcher().on_contact_events(joins, after=after, limit=RUNS_PER_MESSAGE)
         if started.rest is not None:
             self._queue.send_joins(joins, after=started.rest)
         return started.runs
@@ -99,7 +85,7 @@ class EventIngestion:
         never there) starts nothing: retrying cannot change that."""
         ids = {"account_id": event.account_id, "event_id": event.id, "event": event.name}
         try:
-            started = self._run_engine().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
+            started = self._launcher().on_event(event.account_id, event.name, event.contact_uuid, data=event.data,
                                                   event_id=event.id, occurred_at=event.occurred_at, after=after,
                                                   limit=RUNS_PER_MESSAGE)
         except NotFound as missing:

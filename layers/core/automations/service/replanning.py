@@ -6,7 +6,7 @@ delay stays as it was (a changed delay applies to runs made after it); the windo
 are read as they are:
 
 - when the executor sends: a run whose time, so read, has not come goes back to waiting until
-  it does (run_engine.py), whatever a re-plan missed;
+  it does (executing.py), whatever a re-plan missed;
 - when they change: a contact's change re-plans its scheduled runs (the runs-by-subject index,
   filtered), a rule's changed window those waiting on the rule (the sparse WaitingIndex, a page
   at a time through the expand queue), the account's changed zone those of every rule with a
