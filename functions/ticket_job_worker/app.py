@@ -1,8 +1,8 @@
 """The bulk ticket job worker (SQS, partial batch failures): does a job's items, hands the rest on
-through the queue before the Lambda runs out of time, and fails only the message it could not do."""
-import json
-
+through the queue before the Lambda runs out of time, and fails only the message it could not do
+(a body that is not a TicketJob, domain/messages.py, among them)."""
 from automations.bootstrap import services
+from automations.domain.messages import TicketJob
 from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
@@ -11,12 +11,8 @@ MAX_RECEIVES = 5  # the queue's maxReceiveCount: the last delivery records what 
 
 
 def _work(record: SQSRecord, lambda_context):
-    try:
-        message = json.loads(record.body)
-        account_id, job_id = str(message["account_id"]), str(message["job_id"])
-    except (ValueError, TypeError, KeyError):
-        logger.error("ticket job message is not a job", extra={"message_id": record.message_id})
-        return
+    task = TicketJob.from_json(record.body)
+    account_id, job_id = task.account_id, task.job_id
     last = int(record.attributes.approximate_receive_count) >= MAX_RECEIVES
     jobs = services().bulk_jobs
     finished = jobs.work(account_id, job_id, last_attempt=last,

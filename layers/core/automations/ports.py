@@ -317,6 +317,7 @@ TemplateStore = NumberedStore[Template]
 # -- the run engine (issue 5) ------------------------------------------------------------------
 from datetime import datetime  # noqa: E402
 
+from automations.domain.messages import BucketDispatch, ExpandQueueMessage, RedrivePass  # noqa: E402
 from automations.domain.run import Run, RunStatus  # noqa: E402
 from automations.domain.timing import Firing  # noqa: E402
 
@@ -393,10 +394,10 @@ class RunQueue(Protocol):
         """Queue (account id, run id) pairs for the executor, each held back its delay in
         seconds (0-900) when ``delays`` is given; ``redriven``: by the hourly re-drive."""
 
-    def dispatch_later(self, task: dict[str, Any]) -> None:
+    def dispatch_later(self, task: BucketDispatch | RedrivePass) -> None:
         """Queue the rest of a time bucket (service/time_buckets.py) or of a re-drive for the executor."""
 
-    def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
+    def expand_later(self, tasks: list[ExpandQueueMessage]) -> None: ...
 
 
 class JobStore(Protocol):

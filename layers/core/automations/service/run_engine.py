@@ -29,6 +29,7 @@ from automations.domain.contact_events import ContactEvent
 from automations.domain.contact_rules import CANCELS, SCHEDULED_TRIGGERS, ClockTime, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
+from automations.domain.messages import DONE, Continued, Expansion, HourlyCheck, RedrivePass, in_pages
 from automations.domain.model import Account, Action, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, moved, run_id
 from automations.domain.run import history_entry as _entry
@@ -50,6 +51,7 @@ MAX_QUEUE_DELAY_S = 900  # SQS's longest message delay: shorter waits go through
 # The re-drive leaves runs alone for this long past their time: their schedule may still come.
 REDRIVE_GRACE = timedelta(minutes=5)
 REDRIVE_PAGE = 100  # runs a shard gives the re-drive each round
+EXPANSION_PAGE = 100  # members of a shard a recurring expansion reads at a time (then looks at the time left)
 # A run its invocation has too little time left to finish goes on in another one this soon.
 CONTINUE_WAIT_S = 1
 JOIN_TRIGGERS = {GroupKind.LIST: Trigger.LIST_JOINED, GroupKind.COMMUNITY: Trigger.COMMUNITY_JOINED}
@@ -560,29 +562,28 @@ class RunEngine:
         return run
 
     # -- the hourly re-drive -------------------------------------------------------------------
-    def redrive(self, task: dict[str, Any] | None = None, *, has_time: Callable[[], bool] = lambda: True) -> int:
+    def redrive(self, task: RedrivePass | None = None, *,
+                has_time: Callable[[], bool] = lambda: True) -> Continued[int]:
         """Queue the runs whose time passed (plus a grace) and are still waiting: a lost
         schedule, an executor that died holding its lease. Every DueIndex shard gives a page in
         turn, oldest first, so none waits behind another (nor one account's backlog behind the
         rest) and all are read to the end; when time runs short the rest (``task``: the pass's
         instant and each shard's position) goes on through the run queue. Returns how many were
         queued."""
-        task = task or {"redrive_before": (clock.now() - REDRIVE_GRACE).isoformat(),
-                        "after": [None] * self._store.due_shards}
-        before, positions, queued = datetime.fromisoformat(task["redrive_before"]), list(task["after"]), 0
-        while True:
-            for shard, after in enumerate(positions):
-                if after != "done":
-                    refs, after = self._store.due(shard, before, REDRIVE_PAGE, after)
-                    if refs:
-                        self._queue.execute_soon(refs, redriven=True)
-                    queued += len(refs)
-                    positions[shard] = after or "done"
-            if all(after == "done" for after in positions):
-                return queued
-            if not has_time():
-                self._queue.dispatch_later({**task, "after": positions})
-                return queued
+        task = task or RedrivePass(clock.now() - REDRIVE_GRACE, (None,) * self._store.due_shards)
+        return in_pages(task, self._redrive_round, has_time=has_time, hand_on=self._queue.dispatch_later)
+
+    def _redrive_round(self, task: RedrivePass) -> tuple[int, RedrivePass | None]:
+        """A page of each DueIndex shard not read to the end."""
+        positions, queued = list(task.after), 0
+        for shard, after in enumerate(positions):
+            if after != DONE:
+                refs, after = self._store.due(shard, task.redrive_before, REDRIVE_PAGE, after)
+                if refs:
+                    self._queue.execute_soon(refs, redriven=True)
+                queued += len(refs)
+                positions[shard] = after or DONE
+        return queued, None if all(after == DONE for after in positions) else replace(task, after=tuple(positions))
 
     # -- recurring and date-field automations ---------------------------------------------------
     def automation_changed(self, before: Automation | None, after: Automation | None) -> bool:
@@ -607,7 +608,7 @@ class RunEngine:
         return timing.zone_of((account or self._accounts.get_account(account_id)).timezone)
 
     def expand(self, account_id: str, automation_id: int, *, day: date, shard: int | None = None,
-               cursor: str | None = None, page_size: int = 100) -> str | None:
+               cursor: str | None = None, page_size: int = EXPANSION_PAGE) -> str | None:
         """The automation's firing of ``day``. Without a ``shard`` (the firing itself): it plans the
         next firing before anything else, so the chain of firings outlives a failure here, then
         hands each member shard of the source group to the expand queue, so the shards are expanded
@@ -630,8 +631,7 @@ class RunEngine:
             return None  # too late to be of use: Scheduler would have given it up too
         group = self._groups[rule.source_kind]
         if shard is None:
-            self._queue.expand_later([{"account_id": account_id, "automation_id": automation_id,
-                                       "day": day.isoformat(), "shard": n} for n in range(group.member_shards)])
+            self._queue.expand_later([Expansion(account_id, automation_id, day, n) for n in range(group.member_shards)])
             return None
         try:
             members, cursor = group.shard_members(account_id, rule.source_id, shard, cursor=cursor, limit=page_size)
@@ -649,13 +649,20 @@ class RunEngine:
         self._launch(automation, plans, contacts=contacts, account=account)
         return cursor
 
-    def continue_expansion(self, task: dict[str, Any]) -> None:
-        """Hand the rest of an expansion (its cursor) to another invocation."""
-        self._queue.expand_later([task])
+    def continue_expansion(self, task: Expansion, *, has_time: Callable[[], bool] = lambda: True) -> Continued[int]:
+        """``task`` expanded (``expand``) a page at a time while there is time, the rest (its
+        cursor) handed to another invocation. Returns how many pages were expanded."""
+        return in_pages(task, self._expansion_page, has_time=has_time,
+                        hand_on=lambda rest: self._queue.expand_later([rest]))
+
+    def _expansion_page(self, task: Expansion) -> tuple[int, Expansion | None]:
+        cursor = self.expand(task.account_id, task.automation_id, day=task.day, shard=task.shard, cursor=task.cursor,
+                             page_size=EXPANSION_PAGE)
+        return 1, replace(task, cursor=cursor) if cursor else None
 
     def hourly_check_later(self, account_ids: Iterable[str]) -> None:
         """Ask the expander to run each account's hourly check (the sweep coordinator does)."""
-        self._queue.expand_later([{"account_id": a, "hourly_check": True} for a in account_ids])
+        self._queue.expand_later([HourlyCheck(a) for a in account_ids])
 
     def hourly_check(self, account_id: str, *, since: str | None = None, cursor: str | None = None,
                      has_time: Callable[[], bool] = lambda: True) -> dict[str, int]:
@@ -671,8 +678,7 @@ class RunEngine:
         made, cursor = self.catch_up(account_id, since=datetime.fromisoformat(since), cursor=cursor,
                                      has_time=has_time)
         if cursor is not None:
-            self._queue.expand_later([{"account_id": account_id, "hourly_check": True, "since": since,
-                                       "cursor": cursor}])
+            self._queue.expand_later([HourlyCheck(account_id, since, cursor)])
         return {"zone_followed": zone_followed, "schedules": schedules, "caught_up_runs": len(made),
                 "continued": int(cursor is not None)}
 
@@ -714,8 +720,7 @@ class RunEngine:
                     last = timing.last_firing(ContactRule.from_automation(automation),
                                               self._rule_zone(account_id, account), now)
                     if last.at >= max(now - CATCH_UP, automation.updated_at):
-                        lost.append({"account_id": account_id, "automation_id": automation.id,
-                                     "day": last.day.isoformat()})
+                        lost.append(Expansion(account_id, automation.id, last.day))
         if lost:
             self._queue.expand_later(lost)
         return len(automations)
