@@ -12,14 +12,11 @@ MAX_RECEIVES = 5  # the queue's maxReceiveCount: the last delivery records what 
 
 def _work(record: SQSRecord, lambda_context):
     task = TicketJob.from_json(record.body)
-    account_id, job_id = task.account_id, task.job_id
-    last = int(record.attributes.approximate_receive_count) >= MAX_RECEIVES
-    jobs = services().bulk_jobs
-    finished = jobs.work(account_id, job_id, last_attempt=last,
-                         has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
-    if not finished:
-        jobs.hand_on(account_id, job_id)
-    logger.info("ticket job worked", extra={"account_id": account_id, "job_id": job_id, "finished": finished})
+    done = services().bulk_jobs.work(
+        task.account_id, task.job_id, last_attempt=int(record.attributes.approximate_receive_count) >= MAX_RECEIVES,
+        has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
+    logger.info("ticket job worked", extra={"account_id": task.account_id, "job_id": task.job_id, "status": done.done,
+                                            "continued": done.rest is not None})
 
 
 @lambda_handler
