@@ -28,7 +28,8 @@ def _expand(task: ExpandQueueMessage, has_time: Callable[[], bool]) -> None:
     elif isinstance(task, Expansion):
         done = engine.continue_expansion(task, has_time=has_time)
         logger.info("rule expanded", extra={"account_id": task.account_id, "automation_id": task.automation_id,
-                                            "shard": task.shard, "pages": done.done, "continued": done.rest is not None})
+                                            "shard": task.shard, "pages": done.done,
+                                            "continued": done.rest is not None})
     else:
         done = engine.replanning.replan(task, has_time=has_time)
         logger.info("waiting runs re-planned", extra={"pages": done.done, "continued": done.rest is not None})

@@ -122,3 +122,10 @@ def test_in_pages_goes_on_while_there_is_time_and_hands_nothing_on_at_the_end():
     assert in_pages((3, 4, 5), _page, has_time=lambda: next(time_left), hand_on=handed.append) == Continued(7, (5,))
     assert in_pages((3, 4), _page, has_time=lambda: True, hand_on=handed.append) == Continued(7)
     assert handed == [(5,)]
+
+
+def test_in_pages_adds_up_what_each_page_did_a_count_or_a_list():
+    def page(left):
+        return [left[0]], left[1:] or None
+
+    assert in_pages(("a", "b"), page, has_time=lambda: True, hand_on=print) == Continued(["a", "b"])

@@ -64,19 +64,21 @@ class Continued[T]:
     rest: QueueMessage | None = None
 
 
-def in_pages[M: QueueMessage](task: M, page: Callable[[M], tuple[int, M | None]], *, has_time: Callable[[], bool],
-                               hand_on: Callable[[M], None]) -> Continued[int]:
+def in_pages[M: QueueMessage, T: (int, list)](
+        task: M, page: Callable[[M], tuple[T, M | None]], *, has_time: Callable[[], bool],
+        hand_on: Callable[[M], None]) -> Continued[T]:
     """``page(task)`` (what it did, and the task of what is left, None at the end) again and again,
-    at least once and then while ``has_time()``; the rest handed on. The one way long work goes on."""
-    done = 0
+    at least once and then while ``has_time()``; the rest handed on. The one way long work goes on.
+    What the pages did is added up (a count, or a list)."""
+    done, task = page(task)
     while True:
-        count, task = page(task)
-        done += count
         if task is None:
             return Continued(done)
         if not has_time():
             hand_on(task)
             return Continued(done, task)
+        did, task = page(task)
+        done += did
 
 
 # -- the run queue, and the run executor's schedules --------------------------------------------
@@ -172,8 +174,8 @@ class Expansion(QueueMessage):
     @classmethod
     def from_dict(cls, body: dict[str, Any]) -> Self:
         shard = None if body.get("shard") is None else int(body["shard"])
-        return cls(str(body["account_id"]), int(body["automation_id"]), date.fromisoformat(body["day"]), shard,
-                   _optional_str(body.get("cursor")) if shard is not None else None)  # without a shard: the firing, anew
+        cursor = _optional_str(body.get("cursor")) if shard is not None else None  # without a shard: the firing, anew
+        return cls(str(body["account_id"]), int(body["automation_id"]), date.fromisoformat(body["day"]), shard, cursor)
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,8 @@ class Replanner:
     def replan(self, task: RuleReplan | ContactReplan, *, has_time: Callable[[], bool]) -> Continued[int]:
         """A rule's waiting runs re-planned a page at a time while there is time, the rest handed
         on through the expand queue; or a contact's. Returns how many pages were re-planned."""
-        return in_pages(task, self.replan_page, has_time=has_time, hand_on=lambda rest: self._queue.expand_later([rest]))
+        return in_pages(task, self.replan_page, has_time=has_time,
+                        hand_on=lambda rest: self._queue.expand_later([rest]))
 
     def replan_page(self, task: RuleReplan | ContactReplan) -> tuple[int, RuleReplan | None]:
         """One page of a rule's waiting runs re-planned, or a contact's; the task of the next page
