@@ -356,7 +356,7 @@ class Services:
         from automations.service.sweep import SweepWorker
 
         return SweepWorker(accounts=self.accounts, automations=self.automations, tickets=self._ticket_store,
-                           firings=self._firing_store, notifier=self.deliveries)
+                           firings=self._firing_store, notifier=self.deliveries, queue=self.sweep_queue)
 
     def sweep_summary(self, sweep_id: str) -> dict[str, int]:
         return self._firing_store.summary(sweep_id)

@@ -156,13 +156,17 @@ class SweepWorker:
     tickets: Any  # TicketStore: sweepable_page, sweep_position, get
     firings: FiringStore
     notifier: Notifier
+    queue: SweepQueue  # the workers' own: where a task's rest goes on
     _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
 
-    def process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
-        """Sweep the task's tickets until done (None) or out of time (the continuation task).
-        Every log line meanwhile carries the sweep's and the account's ids."""
+    def process(self, task: SweepTask, has_time: Callable[[], bool]) -> Continued[SweepStats]:
+        """Sweep the task's tickets until done or out of time, the rest then handed on (its task
+        from where it stopped). Every log line meanwhile carries the sweep's and the account's ids."""
         with telemetry.log_keys(sweep_id=task.sweep_id, account_id=task.account_id):
-            return self._process(task, has_time)
+            stats, rest = self._process(task, has_time)
+        if rest is not None:
+            self.queue.send([rest])
+        return Continued(stats, rest)
 
     def _process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
         stats, started = SweepStats(), time.monotonic()
