@@ -211,7 +211,7 @@ class SweepSimulator:
         worker = worker or self.bootstrap.services().sweep_worker
         for task in tasks:
             while task is not None:
-                _, task = worker.process(task, has_time)
+                task = worker.process(task, has_time).rest
         return sweep_id, tasks
 
     def runs(self, ticket=None):

@@ -209,8 +209,7 @@ def start_sweep(bootstrap) -> tuple[str, list]:
 
     coordinator = bootstrap.services().sweep_coordinator
     step = coordinator.start(SWEEP, invocation=f"test-{uuid.uuid4()}")
-    tasks, _ = coordinator.fan_out(step, has_time=lambda: True)
-    return step.sweep_id, tasks
+    return step.sweep_id, coordinator.fan_out(step, has_time=lambda: True).done
 
 
 

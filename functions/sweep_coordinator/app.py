@@ -16,10 +16,10 @@ _RESERVE_MS = 20_000  # stop paging with this much time left (a page takes a few
 
 def _fan_out(record: SQSRecord, lambda_context) -> None:
     step = FanOut.from_json(record.body)
-    tasks, rest = services().sweep_coordinator.fan_out(
+    done = services().sweep_coordinator.fan_out(
         step, has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
-    logger.info("fan-out step done", extra={"sweep_id": step.sweep_id, "purpose": step.purpose, "tasks": len(tasks),
-                                            "continued": rest is not None})
+    logger.info("fan-out step done", extra={"sweep_id": step.sweep_id, "purpose": step.purpose, "tasks": len(done.done),
+                                            "continued": done.rest is not None})
 
 
 @lambda_handler

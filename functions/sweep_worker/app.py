@@ -10,12 +10,10 @@ _RESERVE_MS = 60_000  # stop paging with a minute left, so the continuation is a
 
 def _sweep(record: SQSRecord, lambda_context):
     task = SweepTask.from_json(record.body)
-    stats, rest = services().sweep_worker.process(
+    done = services().sweep_worker.process(
         task, has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
-    if rest is not None:
-        services().sweep_queue.send([rest])
     logger.info("sweep task done", extra={"account_id": task.account_id, "shard": task.shard,
-                                          "continued": rest is not None, **stats.as_dict()})
+                                          "continued": done.rest is not None, **done.done.as_dict()})
 
 
 @lambda_handler

@@ -1,8 +1,8 @@
 """The bulk ticket job worker (SQS, partial batch failures): does a job's items, hands the rest on
-through the queue before the Lambda runs out of time, and fails only the message it could not do."""
-import json
-
+through the queue before the Lambda runs out of time, and fails only the message it could not do
+(a body that is not a TicketJob, domain/messages.py, among them)."""
 from automations.bootstrap import services
+from automations.domain.messages import TicketJob
 from automations.surfaces.queue_batches import SQSRecord, process_each
 from automations.telemetry import lambda_handler, logger
 
@@ -11,19 +11,12 @@ MAX_RECEIVES = 5  # the queue's maxReceiveCount: the last delivery records what 
 
 
 def _work(record: SQSRecord, lambda_context):
-    try:
-        message = json.loads(record.body)
-        account_id, job_id = str(message["account_id"]), str(message["job_id"])
-    except (ValueError, TypeError, KeyError):
-        logger.error("ticket job message is not a job", extra={"message_id": record.message_id})
-        return
-    last = int(record.attributes.approximate_receive_count) >= MAX_RECEIVES
-    jobs = services().bulk_jobs
-    finished = jobs.work(account_id, job_id, last_attempt=last,
-                         has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
-    if not finished:
-        jobs.hand_on(account_id, job_id)
-    logger.info("ticket job worked", extra={"account_id": account_id, "job_id": job_id, "finished": finished})
+    task = TicketJob.from_json(record.body)
+    done = services().bulk_jobs.work(
+        task.account_id, task.job_id, last_attempt=int(record.attributes.approximate_receive_count) >= MAX_RECEIVES,
+        has_time=lambda: lambda_context.get_remaining_time_in_millis() > _RESERVE_MS)
+    logger.info("ticket job worked", extra={"account_id": task.account_id, "job_id": task.job_id, "status": done.done,
+                                            "continued": done.rest is not None})
 
 
 @lambda_handler

@@ -8,6 +8,8 @@ import pytest
 from support import basic_auth, http_event, invoke, ticket_store
 from zendesk_pages import cursor_pages
 
+from automations.domain.messages import TicketJob
+
 NOT_FOUND = {"error": "RecordNotFound", "description": "Not found"}
 
 
@@ -171,9 +173,27 @@ def test_a_job_out_of_time_is_handed_on(aws, auth, account):
     from automations.bootstrap import services
 
     job = create_many(auth, [{"subject": "One", "description": "a"}])[2]["job_status"]
-    assert services().bulk_jobs.work(account[0].id, job["id"], has_time=lambda: False, last_attempt=False) is False
+    done = services().bulk_jobs.work(account[0].id, job["id"], has_time=lambda: False, last_attempt=False)
+    assert done.done == "working" and done.rest == TicketJob(account[0].id, job["id"])
     assert job_status(auth, job["id"])[2]["job_status"]["status"] == "working"
-    work(aws)
+    # the request's message, and the one the worker handed on (the job is done once, then found done)
+    assert work(aws) == [{"account_id": account[0].id, "job_id": job["id"]}] * 2
+    assert job_status(auth, job["id"])[2]["job_status"]["status"] == "completed"
+
+
+def test_a_malformed_job_message_fails_alone(aws, auth, account):
+    from automations_local.router import invoke as invoke_function
+
+    job = create_many(auth, [{"subject": "One", "description": "a"}])[2]["job_status"]
+    sqs, url = boto3.client("sqs"), os.environ["TICKET_JOB_QUEUE_URL"]
+    [message] = sqs.receive_message(QueueUrl=url).get("Messages", [])
+    records = [{"messageId": f"m{n}", "receiptHandle": f"r{n}", "body": body, "md5OfBody": "", "eventSource": "aws:sqs",
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1", "SenderId": "x",
+                               "ApproximateFirstReceiveTimestamp": "1"}, "messageAttributes": {},
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:TicketJobQueue", "awsRegion": "us-east-1"}
+               for n, body in enumerate(['{"job_id": "V3-x"}', message["Body"], "not json"])]
+    answer = invoke_function(aws.functions["TicketJobWorkerFunction"], {"Records": records})
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m2"}]}
     assert job_status(auth, job["id"])[2]["job_status"]["status"] == "completed"
 
 

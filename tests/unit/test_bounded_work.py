@@ -5,7 +5,7 @@ longest fits in the invocation, the rest of the run going on in another; all of 
 making or sending anything twice. Also here: EventBridge throttling a run's event, and the
 re-drive's check that every scheduled run had a schedule."""
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from support import Refusal, error_answer
 
@@ -209,7 +209,7 @@ def test_a_scheduled_run_the_redrive_finds_is_counted_as_one_without_a_schedule(
     env.fire_due_schedules()  # bob's schedule fires
     env.clock.set(lost.due_at + timedelta(minutes=10))
     capsys.readouterr()
-    assert env.executor.redrive() == 1
+    assert env.executor.redrive().done == 1
     [body] = _pending(env, config.run_queue_url())
     assert body == {"account_id": env.account, "run_id": lost.id, "redriven": True}
     with captured_logs() as lines:
@@ -220,3 +220,59 @@ def test_a_scheduled_run_the_redrive_finds_is_counted_as_one_without_a_schedule(
     assert any(line["message"].startswith("scheduled run had no schedule") and lost.id in line["message"]
                for line in logged)
     assert {r.subject_id: r.status for r in env.runs()} == {ann.uuid: RunStatus.SUCCEEDED, bob.uuid: RunStatus.SUCCEEDED}
+
+
+def test_a_big_shard_of_a_firing_goes_on_through_the_expand_queue_from_its_cursor_and_runs_each_member_once(
+        env, monkeypatch):
+    from automations.adapters import dynamo_contacts
+    from automations.adapters.dynamo_contacts import DynamoGroupStore
+    from automations.domain.contact_rules import ClockTime, Recurrence
+    from automations.domain.messages import Expansion
+    from automations.service import firings
+    from simulator import NY
+
+    monkeypatch.setattr(dynamo_contacts, "JOIN_SHARDS", 1)
+    monkeypatch.setattr(DynamoGroupStore, "member_shards", 1)
+    monkeypatch.setattr(firings, "EXPANSION_PAGE", 2)
+    daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
+    members = [env.contact(email=f"m{n}@example.com") for n in range(5)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [m.uuid for m in members])
+    monday = datetime(2026, 11, 2, 9, 0, tzinfo=NY)
+    env.clock.set(monday)
+    done = env.firings.continue_expansion(Expansion(env.account, daily.id, monday.date(), shard=0),
+                                         has_time=lambda: False)
+    assert done.done == 1 and done.rest.cursor and len(env.runs()) == 2  # a page, then the rest handed on
+    [rest] = _pending(env, config.expand_queue_url())
+    assert rest == {"account_id": env.account, "automation_id": daily.id, "day": "2026-11-02", "shard": 0,
+                    "cursor": done.rest.cursor}
+    _invoke(env, "RuleExpanderFunction", "ExpandQueue", [rest, rest])  # the rest, delivered twice
+    assert _pending(env, config.expand_queue_url()) == []  # the function had the time to read it to the end
+    assert sorted(r.subject_id for r in env.runs()) == sorted(m.uuid for m in members)
+
+
+def test_a_malformed_run_queue_message_fails_alone_and_the_batch_goes_on(env):
+    from automations_local.router import invoke
+
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    env.join(env.contact())
+    [run] = env.runs()
+    env.clock.set(run.due_at)
+    bodies = [{"run_id": run.id}, {"account_id": env.account, "run_id": run.id}, "a run", {"due_minute": "soon"}]
+    answer = invoke(env.template.functions["RunExecutorFunction"], _records(env, "RunQueue", bodies))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m2"},
+                                            {"itemIdentifier": "m3"}]}
+    assert [r.status for r in env.runs()] == [RunStatus.SUCCEEDED]
+
+
+def test_a_malformed_expand_queue_message_fails_alone_and_the_batch_goes_on(env):
+    from automations_local.router import invoke
+
+    env.rule(env.send_email(), delay=Delay(0, 3, 0))
+    env.contact()
+    env.services.contact_lists.add_members(env.account, env.list.id, [env.contact(email="bob@example.com").uuid])
+    env.sqs.purge_queue(QueueUrl=config.events_queue_url())  # the join's hand-off lost: the hourly check makes its run
+    bodies = [{"hourly_check": True}, {"account_id": env.account, "hourly_check": True},
+              {"account_id": env.account, "automation_id": "a rule", "day": "2026-11-02"}]
+    answer = invoke(env.template.functions["RuleExpanderFunction"], _records(env, "ExpandQueue", bodies))
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m2"}]}
+    assert len(env.runs()) == 1

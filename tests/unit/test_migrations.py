@@ -78,13 +78,13 @@ def test_runs_written_before_the_sharding_run_once_and_are_moved(env):
     assert env.launcher.on_contact_events([e for e in joins if e.is_join]).runs != []  # the joins replayed:
     assert len(_items(SK="RUN#")) == 2  # no second run for either
     env.clock.set(runs[0].due_at + timedelta(minutes=10))
-    assert env.executor.redrive() == 2  # found in the old DueIndex shards, executed once
+    assert env.executor.redrive().done == 2  # found in the old DueIndex shards, executed once
     assert {r.status for r in env.drain() if r} == {RunStatus.SUCCEEDED} and len(env.sent()) == 2
     ran = _migrate(env.services)
     assert migration_state.RUNS_SHARDED in ran["finished"]
     assert _old(env.account, "RUN#") == []
     assert {r.id: r.status for r in env.runs()} == {r.id: RunStatus.SUCCEEDED for r in runs}
-    assert env.executor.redrive() == 0 and len(env.sent()) == 2
+    assert env.executor.redrive().done == 0 and len(env.sent()) == 2
     automation_runs, _ = env.services.runs.list(env.account, automation_id=runs[0].automation_id)
     assert len(automation_runs) == 2  # by automation: the moved runs' index keys are sharded
 

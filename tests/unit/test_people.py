@@ -254,7 +254,7 @@ def test_sweep_notifications_reach_each_group_member_once_and_an_agent_by_id(swe
     worker = sweep_env.services().sweep_worker
     for task in tasks:
         while task is not None:
-            _, task = worker.process(task, lambda: True)
+            task = worker.process(task, lambda: True).rest
 
     mails = [(m.subject, tuple(m.destinations["ToAddresses"]), m.body) for m in sent_emails()[before:]]
     assert sorted(mails) == sorted([

@@ -15,6 +15,7 @@ from automations.domain.contact_rules import (
 )
 from automations.domain.contacts import GroupKind
 from automations.domain.delivery import DeliveryStatus
+from automations.domain.messages import run_queue_message
 from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import RunStatus
 from automations.errors import Conflict, NotFound
@@ -196,7 +197,7 @@ def test_a_crash_between_send_and_record_never_sends_twice(env, monkeypatch):
     [first] = env.drain()
     assert first.status is RunStatus.RUNNING and first.history[-1]["event"] == "retrying"
     env.clock.advance(600)  # the retry and the lease come due; the re-drive finds the run too
-    assert env.executor.redrive() == 1
+    assert env.executor.redrive().done == 1
     [again] = env.drain()
     assert again.status is RunStatus.SUCCEEDED
     [mail] = [d for d in _outbox(env, "email")]
@@ -219,12 +220,12 @@ def test_a_lost_schedule_is_redriven_by_the_upkeep(env):
     [run] = env.runs(ann)
     env.scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=run.id)  # lost
     env.clock.set(run.due_at + timedelta(minutes=1))
-    assert env.executor.redrive() == 0  # within the grace: the schedule may still be coming
+    assert env.executor.redrive().done == 0  # within the grace: the schedule may still be coming
     env.clock.set(run.due_at + timedelta(minutes=10))
-    assert env.executor.redrive() == 1
+    assert env.executor.redrive().done == 1
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
-    assert env.executor.redrive() == 0  # finished runs leave the index
+    assert env.executor.redrive().done == 0  # finished runs leave the index
 
 
 def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, monkeypatch):
@@ -259,7 +260,7 @@ def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, 
     [waiting] = env.runs(ann)
     assert waiting.status is RunStatus.SCHEDULED
     env.clock.advance(600)
-    assert env.executor.redrive() == 1
+    assert env.executor.redrive().done == 1
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
 
@@ -911,7 +912,7 @@ def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(en
     assert interrupted.status is RunStatus.RUNNING and _outbox(env, "event") == []  # nothing announced
     monkeypatch.setattr(store, "replace", real_replace)
     env.clock.advance(600)
-    assert env.executor.redrive() == 1
+    assert env.executor.redrive().done == 1
     [done] = env.drain()
     assert done.status is RunStatus.SUCCEEDED and [d["run_id"] for d in env.sent("event")] == [run.id]
     assert len(env.sent()) == 1  # the mail went once
@@ -933,10 +934,10 @@ def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, ca
         UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
         ExpressionAttributeValues={":d": {"S": "{written by hand"}})
     env.clock.set(poison.due_at + timedelta(minutes=10))
-    assert env.executor.redrive() == 2
+    assert env.executor.redrive().done == 2
     done = env.drain()
     assert [r.status for r in done if r is not None] == [RunStatus.SUCCEEDED] and len(env.sent()) == 1
-    assert env.executor.redrive() == 0  # out of the DueIndex: no hourly retry for ever
+    assert env.executor.redrive().done == 0  # out of the DueIndex: no hourly retry for ever
     assert _logged(caplog, env.account, poison.id, "set aside")
 
 
@@ -1025,15 +1026,15 @@ def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkey
     shards = {DynamoRunStore.due_shard(r) for r in runs}  # random run ids: 8 runs left a shard empty 1 time in 8
     assert len(shards) > 1
     env.clock.set(runs[0].due_at + timedelta(minutes=6))  # their schedules lost: none fired
-    assert env.executor.redrive(has_time=lambda: False) == len(shards)  # one round: a run of every shard
+    assert env.executor.redrive(has_time=lambda: False).done == len(shards)  # one round: a run of every shard
     queued = env.sqs.receive_message(QueueUrl=config.run_queue_url(), MaxNumberOfMessages=10)["Messages"]
     bodies = [json.loads(m["Body"]) for m in queued]
-    [rest] = [b for b in bodies if "redrive_before" in b]
+    [rest] = [run_queue_message(b) for b in bodies if "redrive_before" in b]
     assert {DynamoRunStore.due_shard(next(r for r in runs if r.id == b["run_id"])) for b in bodies if "run_id" in b} \
         == shards
     for m in queued:
         env.sqs.delete_message(QueueUrl=config.run_queue_url(), ReceiptHandle=m["ReceiptHandle"])
-    assert env.executor.redrive(rest) == len(runs) - len(shards)  # the rest, from where the round left each shard
+    assert env.executor.redrive(rest).done == len(runs) - len(shards)  # the rest, from where the round left each shard
     env.executor.redrive(rest)  # the same continuation delivered twice: its runs queued again, run once
     for body in bodies:
         if "run_id" in body:

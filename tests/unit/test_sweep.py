@@ -228,7 +228,7 @@ def test_large_shards_continue_in_a_new_task(env, monkeypatch):
     worker, continuations = env.bootstrap.services().sweep_worker, 0
     for task in tasks:
         while task is not None:
-            _, task = worker.process(task, has_time=lambda: False)  # always out of time after a page
+            task = worker.process(task, has_time=lambda: False).rest  # always out of time after a page
             continuations += task is not None
     assert continuations > 0
     assert all(env.get(t).priority == "urgent" for t in tickets)
@@ -237,9 +237,9 @@ def test_large_shards_continue_in_a_new_task(env, monkeypatch):
 def test_deleted_account_tasks_are_dropped(env):
     from automations.domain.sweep import SweepTask
 
-    stats, rest = env.bootstrap.services().sweep_worker.process(
+    done = env.bootstrap.services().sweep_worker.process(
         SweepTask("s", "2026-03-02T08", T0.isoformat(), "acc_gone", 0), lambda: True)
-    assert (stats.tickets_evaluated, rest) == (0, None)
+    assert (done.done.tickets_evaluated, done.rest) == (0, None)
 
 
 def test_zendesk_usage_sorts_count_real_firings(env):
@@ -419,7 +419,9 @@ def test_a_crash_between_the_commit_and_the_sending_leaves_the_mail_to_the_relay
     env.sweep()  # the task again (SQS redelivers it): the ticket is done for this cycle
     assert env.bootstrap.services().deliveries.relay() == 1  # the hourly relay sends what the crash left
     assert [m.subject for m in sent_emails()].count("About Printer") == 1 and len(env.runs(ticket)) == 1
-def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
+def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env, aws):
+    from test_sweep_coordinator import take_all
+
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(24)]  # 3 a shard: one page each
     env.clock.advance(3 * 3600)
@@ -427,11 +429,12 @@ def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env):
     worker, calls, evaluated = env.bootstrap.services().sweep_worker, 0, 0
     for task in tasks:
         while task is not None:
-            stats, task = worker.process(task, has_time=lambda: False)  # out of time after each ticket
-            calls += 1
-            evaluated += stats.tickets_evaluated
+            done = worker.process(task, has_time=lambda: False)  # out of time after each ticket
+            task, calls, evaluated = done.rest, calls + 1, evaluated + done.done.tickets_evaluated
     assert all(env.get(t).priority == "urgent" for t in tickets)
     assert evaluated == 24 and calls == 24  # one ticket a call, none read twice
+    sent = take_all(aws, "SweepQueue")  # the coordinator's tasks, and each rest the worker handed on
+    assert len(sent) == calls and sum(body["start"] is not None for body in sent) == calls - len(tasks)
 
 
 def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):

@@ -12,7 +12,8 @@ from support import Refusal, error_answer
 from automations import clock, config
 from automations.adapters.dynamo_runs import DynamoRunStore
 from automations.domain.contact_rules import Delay
-from automations.domain.run import RunStatus, bucket_task
+from automations.domain.messages import BucketDispatch
+from automations.domain.run import RunStatus
 from automations.service import time_buckets
 
 
@@ -93,8 +94,8 @@ def test_a_bucket_too_big_for_one_invocation_is_handed_on_through_the_queue(env,
     minute = time_buckets.minute_of(runs[0].due_at)
     env.clock.set(minute + timedelta(minutes=1))
     shard = DynamoRunStore.due_shard(runs[0])
-    queued = env.services.time_buckets.dispatch(bucket_task(minute, shard), has_time=lambda: False)
-    assert queued == 1  # one page, then the rest handed on
+    queued = env.services.time_buckets.dispatch(BucketDispatch(minute, shard), has_time=lambda: False)
+    assert queued.done == 1  # one page, then the rest handed on
     _run_queue(env)  # the continuation goes through the executor function, page by page
     in_shard = [r for r in env.runs() if DynamoRunStore.due_shard(r) == shard]
     assert {r.status for r in in_shard} == {RunStatus.SUCCEEDED} and len(env.sent()) == len(in_shard)

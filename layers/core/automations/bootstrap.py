@@ -201,11 +201,11 @@ class Services:
         from automations.adapters.dynamo_contacts import DynamoContactStore
         from automations.service.contacts import ContactService
 
-        from automations.service.replanning import contact_task
+        from automations.domain.messages import ContactReplan
 
         return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, self.event_ingestion,
                               zone_changed=lambda change: self._run_queue.expand_later(
-                                  [contact_task(change.account_id, change.contact_uuid)]))
+                                  [ContactReplan(change.account_id, change.contact_uuid)]))
 
     @functools.cached_property
     def event_ingestion(self):
@@ -409,7 +409,7 @@ class Services:
         from automations.service.sweep import SweepWorker
 
         return SweepWorker(accounts=self.accounts, automations=self.automations, tickets=self._ticket_store,
-                           firings=self._firing_store, notifier=self.deliveries)
+                           firings=self._firing_store, notifier=self.deliveries, queue=self.sweep_queue)
 
     def sweep_summary(self, sweep_id: str) -> dict[str, int]:
         return self._firing_store.summary(sweep_id)

@@ -13,6 +13,7 @@ from automations.domain.contacts import Contact, CustomField, Group, MembersAdde
 from automations.domain.delivery import Delivery, DeliveryStatus
 from automations.domain.events import Event
 from automations.domain.job import Job, JobItem
+from automations.domain.messages import BucketDispatch, ExpandQueueMessage, RedrivePass
 from automations.domain.model import Account, ApiKey, Automation, Conditions, Trigger
 from automations.domain.run import Run, RunStatus
 from automations.domain.sweep import FanOut, SweepStats, SweepTask
@@ -456,10 +457,10 @@ class RunQueue(Protocol):
         """Queue (account id, run id) pairs for the executor, each held back its delay in
         seconds (0-900) when ``delays`` is given; ``redriven``: by the hourly re-drive."""
 
-    def dispatch_later(self, task: dict[str, Any]) -> None:
+    def dispatch_later(self, task: BucketDispatch | RedrivePass) -> None:
         """Queue the rest of a time bucket (service/time_buckets.py) or of a re-drive for the executor."""
 
-    def expand_later(self, tasks: list[dict[str, Any]]) -> None: ...
+    def expand_later(self, tasks: list[ExpandQueueMessage]) -> None: ...
 
 
 class BucketStore(Protocol):

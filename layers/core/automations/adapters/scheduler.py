@@ -6,7 +6,6 @@ firing."""
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,10 +14,10 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.aws import has_code
 from automations.clock import ensure_utc
+from automations.domain.messages import BucketDispatch, Expansion, QueueMessage, RunReference
 from automations.domain.model import Automation
 from automations.domain.run import Run
 from automations.domain.timing import Firing
-from automations.domain.run import bucket_task
 
 # Scheduler retries a failed invocation with backoff for up to a day, then dead-letters it; the
 # hourly sweep re-drives a run still "scheduled" after that too.
@@ -67,29 +66,29 @@ class EventBridgeRunScheduler:
         self._role = role_arn
         self._dead_letter = dead_letter_arn
 
-    def _target(self, arn: str, payload: dict) -> dict:
-        return {"Arn": arn, "RoleArn": self._role, "Input": json.dumps(payload, separators=(",", ":")),
+    def _target(self, arn: str, message: QueueMessage) -> dict:
+        return {"Arn": arn, "RoleArn": self._role, "Input": message.to_json(),
                 "RetryPolicy": RETRY_POLICY, "DeadLetterConfig": {"Arn": self._dead_letter}}
 
     def schedule(self, run: Run) -> None:
-        self._once(run_schedule_name(run), run.due_at, {"account_id": run.account_id, "run_id": run.id},
+        self._once(run_schedule_name(run), run.due_at, RunReference(run.account_id, run.id),
                    f"run {run.id} of automation {run.automation_id}")
 
     def schedule_retry(self, run: Run) -> None:
         self._once(retry_schedule_name(run), run.lease_until,
-                   {"account_id": run.account_id, "run_id": run.id}, f"run {run.id} of automation {run.automation_id}")
+                   RunReference(run.account_id, run.id), f"run {run.id} of automation {run.automation_id}")
 
     def schedule_bucket(self, minute: datetime, shard: int, at: datetime) -> None:
         """The schedule of a time bucket (service/time_buckets.py): its dispatcher, at ``at``."""
-        self._once(bucket_schedule_name(minute, shard), at, bucket_task(minute, shard),
+        self._once(bucket_schedule_name(minute, shard), at, BucketDispatch(minute, shard),
                    f"runs due at {minute:%Y-%m-%d %H:%M} UTC in shard {shard}")
 
-    def _once(self, name: str, when: datetime, payload: dict, description: str) -> None:
+    def _once(self, name: str, when: datetime, message: QueueMessage, description: str) -> None:
         try:
             self._scheduler().create_schedule(
                 Name=name, GroupName=self._group, ClientToken=name,  # these names hold no "." (tokens cannot)
                 **self._at(when),  # due_at is already DST-correct
-                Target=self._target(self._executor, payload), Description=description)
+                Target=self._target(self._executor, message), Description=description)
         except ClientError as e:
             if not has_code(e, "ConflictException"):  # scheduled already: the same run, the same name
                 raise
@@ -106,8 +105,7 @@ class EventBridgeRunScheduler:
         definition = dict(
             Name=firing_schedule_name(automation, firing), GroupName=self._group, **self._at(firing.at),
             State="ENABLED",  # an update replaces the whole definition
-            Target=self._target(self._expander, {"account_id": automation.account_id, "automation_id": automation.id,
-                                                 "day": firing.day.isoformat()}),
+            Target=self._target(self._expander, Expansion(automation.account_id, automation.id, firing.day)),
             Description=f"{automation.trigger} automation {automation.id}, firing of {firing.day.isoformat()}")
         try:  # an update in the common case (every hour's check finds it there): one call
             self._scheduler().update_schedule(**definition)

@@ -1,7 +1,6 @@
 """SQS fan-out: sweep tasks, runs to execute now, and pages of recurring expansions."""
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -9,6 +8,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from automations.adapters.aws import BACKOFF
+from automations.domain.messages import BucketDispatch, ExpandQueueMessage, RedrivePass, RunReference, TicketJob
 from automations.domain.sweep import FanOut, SweepTask
 
 _BATCH = 10  # SQS's limit per SendMessageBatch and ChangeMessageVisibilityBatch
@@ -82,15 +82,14 @@ class SqsRunQueue:
 
     def execute_soon(self, runs: list[tuple[str, str]], delays: list[int] | None = None, *,
                      redriven: bool = False) -> None:
-        marked = {"redriven": True} if redriven else {}
-        bodies = [json.dumps({"account_id": account_id, "run_id": run_id, **marked}) for account_id, run_id in runs]
+        bodies = [RunReference(account_id, run_id, redriven).to_json() for account_id, run_id in runs]
         send_all(self._sqs, self._runs, bodies, "runs", delays)
 
-    def dispatch_later(self, task: dict[str, Any]) -> None:
-        send_all(self._sqs, self._runs, [json.dumps(task, separators=(",", ":"))], "time buckets")
+    def dispatch_later(self, task: BucketDispatch | RedrivePass) -> None:
+        send_all(self._sqs, self._runs, [task.to_json()], "time buckets")
 
-    def expand_later(self, tasks: list[dict[str, Any]]) -> None:
-        send_all(self._sqs, self._expansions, [json.dumps(t, separators=(",", ":")) for t in tasks], "expander tasks")
+    def expand_later(self, tasks: list[ExpandQueueMessage]) -> None:
+        send_all(self._sqs, self._expansions, [task.to_json() for task in tasks], "expander tasks")
 
 
 class SqsJobQueue:
@@ -102,5 +101,4 @@ class SqsJobQueue:
         self._url = queue_url
 
     def send(self, account_id: str, job_id: str) -> None:
-        self._sqs().send_message(QueueUrl=self._url(),
-                                 MessageBody=json.dumps({"account_id": account_id, "job_id": job_id}))
+        self._sqs().send_message(QueueUrl=self._url(), MessageBody=TicketJob(account_id, job_id).to_json())

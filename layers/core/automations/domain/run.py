@@ -78,9 +78,3 @@ def moved(run: Run, due: datetime, at: datetime, event: str, why: str, **changes
     """``run`` waiting for ``due`` instead (a move, recorded in its history as ``event``)."""
     return replace(run, due_at=due, moves=run.moves + 1, updated_at=at, **changes,
                    history=run.history + (history_entry(at, event, f"due {iso_z(due)}: {why}"),))
-
-
-def bucket_task(minute: datetime, shard: int) -> dict[str, Any]:
-    """What a time bucket's schedule sends its dispatcher: the runs due in ``minute`` of DueIndex
-    ``shard`` (service/time_buckets.py)."""
-    return {"due_minute": minute.isoformat(), "shard": shard}

@@ -2,20 +2,10 @@
 on their queues (each a dataclass travelling as one message of JSON), and what a pass did."""
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-
-class QueueMessage:
-    """A dataclass that travels as one queue message of JSON."""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str):
-        return cls(**json.loads(text))
+from automations.domain.messages import QueueMessage
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,12 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from automations import clock, telemetry
 from automations.domain.contact_rules import CANCELS, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
+from automations.domain.messages import DONE, Continued, RedrivePass, in_pages
 from automations.domain.model import Action, Automation, SubjectKind
 from automations.domain.run import Run, RunStatus, moved
 from automations.domain.run import history_entry as _entry
@@ -366,29 +366,28 @@ class RunExecutor:
         return run
 
     # -- the hourly re-drive -------------------------------------------------------------------
-    def redrive(self, task: dict[str, Any] | None = None, *, has_time: Callable[[], bool] = lambda: True) -> int:
+    def redrive(self, task: RedrivePass | None = None, *,
+                has_time: Callable[[], bool] = lambda: True) -> Continued[int]:
         """Queue the runs whose time passed (plus a grace) and are still waiting: a lost
         schedule, an executor that died holding its lease. Every DueIndex shard gives a page in
         turn, oldest first, so none waits behind another (nor one account's backlog behind the
         rest) and all are read to the end; when time runs short the rest (``task``: the pass's
         instant and each shard's position) goes on through the run queue. Returns how many were
         queued."""
-        task = task or {"redrive_before": (clock.now() - REDRIVE_GRACE).isoformat(),
-                        "after": [None] * self._store.due_shards}
-        before, positions, queued = datetime.fromisoformat(task["redrive_before"]), list(task["after"]), 0
-        while True:
-            for shard, after in enumerate(positions):
-                if after != "done":
-                    refs, after = self._store.due(shard, before, REDRIVE_PAGE, after)
-                    if refs:
-                        self._queue.execute_soon(refs, redriven=True)
-                    queued += len(refs)
-                    positions[shard] = after or "done"
-            if all(after == "done" for after in positions):
-                return queued
-            if not has_time():
-                self._queue.dispatch_later({**task, "after": positions})
-                return queued
+        task = task or RedrivePass(clock.now() - REDRIVE_GRACE, (None,) * self._store.due_shards)
+        return in_pages(task, self._redrive_round, has_time=has_time, hand_on=self._queue.dispatch_later)
+
+    def _redrive_round(self, task: RedrivePass) -> tuple[int, RedrivePass | None]:
+        """A page of each DueIndex shard not read to the end."""
+        positions, queued = list(task.after), 0
+        for shard, after in enumerate(positions):
+            if after != DONE:
+                refs, after = self._store.due(shard, task.redrive_before, REDRIVE_PAGE, after)
+                if refs:
+                    self._queue.execute_soon(refs, redriven=True)
+                queued += len(refs)
+                positions[shard] = after or DONE
+        return queued, None if all(after == DONE for after in positions) else replace(task, after=tuple(positions))
 
 
 def _times_in_a_row(run: Run, event: str) -> int:

@@ -4,13 +4,15 @@ outlives a failure in it, then is expanded into runs, a member shard of its list
 by side through the expand queue."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from automations import clock
 from automations.domain import timing
 from automations.domain.contact_rules import SCHEDULED_TRIGGERS, ContactRule
 from automations.domain.contacts import Contact, GroupKind
+from automations.domain.messages import Continued, Expansion, in_pages
 from automations.domain.model import Account, Automation
 from automations.errors import NotFound
 from automations.ports import AccountReads, AutomationReads, Contacts, MemberGroups, RunQueue, RunScheduler
@@ -19,6 +21,7 @@ from automations.service.launching import Plan, RunLauncher, bulkhead
 CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events and firings without runs
 # A firing delivered later than this is not expanded (Scheduler gives an invocation up after a day too).
 MAX_FIRING_AGE = timedelta(days=1)
+EXPANSION_PAGE = 100  # members of a shard a recurring expansion reads at a time (then looks at the time left)
 
 
 class RuleFirings:
@@ -50,7 +53,7 @@ class RuleFirings:
         return timing.zone_of((account or self._accounts.get_account(account_id)).timezone)
 
     def expand(self, account_id: str, automation_id: int, *, day: date, shard: int | None = None,
-               cursor: str | None = None, page_size: int = 100) -> str | None:
+               cursor: str | None = None, page_size: int = EXPANSION_PAGE) -> str | None:
         """The automation's firing of ``day``. Without a ``shard`` (the firing itself): it plans the
         next firing before anything else, so the chain of firings outlives a failure here, then
         hands each member shard of the source group to the expand queue, so the shards are expanded
@@ -73,8 +76,7 @@ class RuleFirings:
             return None  # too late to be of use: Scheduler would have given it up too
         group = self._groups[rule.source_kind]
         if shard is None:
-            self._queue.expand_later([{"account_id": account_id, "automation_id": automation_id,
-                                       "day": day.isoformat(), "shard": n} for n in range(group.member_shards)])
+            self._queue.expand_later([Expansion(account_id, automation_id, day, n) for n in range(group.member_shards)])
             return None
         try:
             members, cursor = group.shard_members(account_id, rule.source_id, shard, cursor=cursor, limit=page_size)
@@ -92,9 +94,16 @@ class RuleFirings:
         self._launcher.launch(automation, plans, contacts=contacts, account=account)
         return cursor
 
-    def continue_expansion(self, task: dict[str, Any]) -> None:
-        """Hand the rest of an expansion (its cursor) to another invocation."""
-        self._queue.expand_later([task])
+    def continue_expansion(self, task: Expansion, *, has_time: Callable[[], bool] = lambda: True) -> Continued[int]:
+        """``task`` expanded (``expand``) a page at a time while there is time, the rest (its
+        cursor) handed to another invocation. Returns how many pages were expanded."""
+        return in_pages(task, self._expansion_page, has_time=has_time,
+                        hand_on=lambda rest: self._queue.expand_later([rest]))
+
+    def _expansion_page(self, task: Expansion) -> tuple[int, Expansion | None]:
+        cursor = self.expand(task.account_id, task.automation_id, day=task.day, shard=task.shard, cursor=task.cursor,
+                             page_size=EXPANSION_PAGE)
+        return 1, replace(task, cursor=cursor) if cursor else None
 
     def check_schedules(self, account_id: str) -> int:
         """Put back the next firing of every recurring and date-field automation of the account
@@ -112,8 +121,7 @@ class RuleFirings:
                     last = timing.last_firing(ContactRule.from_automation(automation),
                                               self._rule_zone(account_id, account), now)
                     if last.at >= max(now - CATCH_UP, automation.updated_at):
-                        lost.append({"account_id": account_id, "automation_id": automation.id,
-                                     "day": last.day.isoformat()})
+                        lost.append(Expansion(account_id, automation.id, last.day))
         if lost:
             self._queue.expand_later(lost)
         return len(automations)

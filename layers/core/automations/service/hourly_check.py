@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from automations import clock
+from automations.domain import messages
 from automations.domain.run import Run
 from automations.errors import NotFound
 from automations.ports import ContactEventReads, RunQueue
@@ -28,7 +29,7 @@ class HourlyCheck:
 
     def hourly_check_later(self, account_ids: Iterable[str]) -> None:
         """Ask the expander to run each account's hourly check (the sweep coordinator does)."""
-        self._queue.expand_later([{"account_id": a, "hourly_check": True} for a in account_ids])
+        self._queue.expand_later([messages.HourlyCheck(a) for a in account_ids])
 
     def hourly_check(self, account_id: str, *, since: str | None = None, cursor: str | None = None,
                      has_time: Callable[[], bool] = lambda: True) -> dict[str, int]:
@@ -44,8 +45,7 @@ class HourlyCheck:
         made, cursor = self.catch_up(account_id, since=datetime.fromisoformat(since), cursor=cursor,
                                      has_time=has_time)
         if cursor is not None:
-            self._queue.expand_later([{"account_id": account_id, "hourly_check": True, "since": since,
-                                       "cursor": cursor}])
+            self._queue.expand_later([messages.HourlyCheck(account_id, since, cursor)])
         return {"zone_followed": zone_followed, "schedules": schedules, "caught_up_runs": len(made),
                 "continued": int(cursor is not None)}
 

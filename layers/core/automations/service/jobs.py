@@ -18,6 +18,7 @@ from typing import Any
 from automations import clock
 from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
+from automations.domain.messages import Continued, TicketJob
 from automations.domain.ticket import TicketDraft
 from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found
 from automations.ports import JobQueue, JobStore
@@ -147,11 +148,13 @@ class BulkJobService:
         """Queue the job again: the worker ran out of time."""
         self._queue.send(account_id, job_id)
 
-    def work(self, account_id: str, job_id: str, *, has_time: Callable[[], bool], last_attempt: bool) -> bool:
-        """Do the job's items not yet done; False when time ran out first (run it again)."""
+    def work(self, account_id: str, job_id: str, *, has_time: Callable[[], bool],
+             last_attempt: bool) -> Continued[str | None]:
+        """Do the job's items not yet done, and hand it on when time runs out first. Returns the
+        job's status (None: unknown, or expired)."""
         job = self._jobs.get(account_id, job_id)
         if job is None or job.status in (jobs.COMPLETED, jobs.FAILED):
-            return True  # unknown (expired) or already finished: a redelivery
+            return Continued(job and job.status)  # unknown (expired) or already finished: a redelivery
         if job.status == jobs.QUEUED:
             self._jobs.set_status(job, jobs.WORKING, None)
         try:
@@ -161,16 +164,17 @@ class BulkJobService:
                 waiting = self._create_together(job, waiting, has_time)
             for item in waiting:
                 if not has_time():
-                    return False
+                    self.hand_on(account_id, job_id)
+                    return Continued(jobs.WORKING, TicketJob(account_id, job_id))
                 self._do(job, item, last_attempt=last_attempt)
         except Exception:
             if not last_attempt:
                 raise
             log.exception("ticket job %s failed", job_id)
             self._jobs.set_status(job, jobs.FAILED, f"Failed at {clock.iso_z(clock.now())}")
-            return True
+            return Continued(jobs.FAILED)
         self._jobs.set_status(job, jobs.COMPLETED, f"Completed at {clock.iso_z(clock.now())}")
-        return True
+        return Continued(jobs.COMPLETED)
 
     def _create_together(self, job: Job, items: list[JobItem], has_time: Callable[[], bool]) -> list[JobItem]:
         """Create the items' tickets CREATE_TOGETHER at a time, each result committed with its

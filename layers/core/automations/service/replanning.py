@@ -26,13 +26,13 @@ from dataclasses import replace
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from automations import clock
 from automations.domain import timing
 from automations.domain.contacts import Contact
 from automations.domain.contact_rules import ContactRule
+from automations.domain.messages import ContactReplan, Continued, RuleReplan, in_pages
 from automations.domain.model import Account, Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, moved
 from automations.errors import is_transient
@@ -41,7 +41,6 @@ from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite
 _log = logging.getLogger(__name__)
 PAGE = 100
 _ATTEMPTS = 3  # a run that keeps changing under a re-plan is left to the executor's hold
-REPLAN = "replan"  # the key of an expand queue task that re-plans an automation's waiting runs
 
 
 def contact_zone(contact: Contact, account: Callable[[], Account]) -> ZoneInfo:
@@ -124,25 +123,24 @@ class Replanner:
         if tasks:
             self._queue.expand_later(tasks)
 
-    def replan_page(self, task: dict[str, Any]) -> dict[str, Any] | None:
-        """One page of a rule's waiting runs re-planned (``task``: account_id, automation_id,
-        shard, after?), or a contact's (account_id, contact_uuid); the task of the next page
+    def replan(self, task: RuleReplan | ContactReplan, *, has_time: Callable[[], bool]) -> Continued[int]:
+        """A rule's waiting runs re-planned a page at a time while there is time, the rest handed
+        on through the expand queue; or a contact's. Returns how many pages were re-planned."""
+        return in_pages(task, self.replan_page, has_time=has_time,
+                        hand_on=lambda rest: self._queue.expand_later([rest]))
+
+    def replan_page(self, task: RuleReplan | ContactReplan) -> tuple[int, RuleReplan | None]:
+        """One page of a rule's waiting runs re-planned, or a contact's; the task of the next page
         (None when done)."""
-        if "contact_uuid" in task:
-            self.contact_changed(str(task["account_id"]), str(task["contact_uuid"]))
-            return None
-        account_id = str(task["account_id"])
-        ids, after = self._store.waiting(account_id, int(task["automation_id"]), int(task["shard"]), PAGE,
-                                         task.get("after"))
-        self._replan(account_id, self._store.get_many(account_id, ids), "its window or zone changed")
-        return {**task, "after": after} if after else None
+        if isinstance(task, ContactReplan):
+            self.contact_changed(task.account_id, task.contact_uuid)
+            return 1, None
+        ids, after = self._store.waiting(task.account_id, task.automation_id, task.shard, PAGE, task.after)
+        self._replan(task.account_id, self._store.get_many(task.account_id, ids), "its window or zone changed")
+        return 1, replace(task, after=after) if after else None
 
-    def continue_later(self, task: dict[str, Any]) -> None:
-        self._queue.expand_later([task])
-
-    def _tasks(self, automation: Automation) -> list[dict[str, Any]]:
-        return [{"account_id": automation.account_id, "automation_id": automation.id, "shard": shard, REPLAN: True}
-                for shard in range(self._store.due_shards)]
+    def _tasks(self, automation: Automation) -> list[RuleReplan]:
+        return [RuleReplan(automation.account_id, automation.id, shard) for shard in range(self._store.due_shards)]
 
     # -- moving ----------------------------------------------------------------------------------
     def _replan(self, account_id: str, runs: list[Run], why: str) -> int:
@@ -199,7 +197,3 @@ def _alone(what: str) -> Iterator[None]:
             raise
         _log.exception(what)
 
-
-def contact_task(account_id: str, contact_uuid: str) -> dict[str, Any]:
-    """The expand queue's task that re-plans a contact's waiting runs (its zone changed)."""
-    return {"account_id": account_id, "contact_uuid": contact_uuid, REPLAN: True}

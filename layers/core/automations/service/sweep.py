@@ -21,6 +21,7 @@ from automations import clock, telemetry
 from automations.domain.audit import Audit, Via
 from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
+from automations.domain.messages import Continued, in_pages
 from automations.domain.model import Account, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
@@ -89,24 +90,24 @@ class SweepCoordinator:
             telemetry.count("SweepsStarted", sweep_id=step.sweep_id)
         return step
 
-    def fan_out(self, step: FanOut, has_time: Callable[[], bool]) -> tuple[list[SweepTask], FanOut | None]:
+    def fan_out(self, step: FanOut, has_time: Callable[[], bool]) -> Continued[list[SweepTask]]:
         """Page over the accounts after ``step.after`` (at least one page), handing the rest on
-        when time runs short. Returns the sweep tasks sent and the step handed on (None: done)."""
-        sent: list[SweepTask] = []
+        when time runs short. Returns the sweep tasks sent, and the step handed on."""
         with telemetry.log_keys(sweep_id=step.sweep_id):
-            while True:
-                account_ids, after = self._account_page(ACCOUNTS_PER_PAGE, step.after)
-                if step.purpose == SWEEP:
-                    sent += self._sweep(step, account_ids)
-                else:
-                    self._hourly_check_later(account_ids)
-                if after is None:
-                    return sent, None
-                step = replace(step, after=after)
-                if not has_time():
-                    self._fan_outs.send([step])
-                    telemetry.count("SweepFanOutsContinued", sweep_id=step.sweep_id, purpose=step.purpose)
-                    return sent, step
+            return in_pages(step, self._fan_out_page, has_time=has_time, hand_on=self._hand_on)
+
+    def _fan_out_page(self, step: FanOut) -> tuple[list[SweepTask], FanOut | None]:
+        account_ids, after = self._account_page(ACCOUNTS_PER_PAGE, step.after)
+        if step.purpose == SWEEP:
+            sent = self._sweep(step, account_ids)
+        else:
+            self._hourly_check_later(account_ids)
+            sent = []
+        return sent, replace(step, after=after) if after else None
+
+    def _hand_on(self, step: FanOut) -> None:
+        self._fan_outs.send([step])
+        telemetry.count("SweepFanOutsContinued", sweep_id=step.sweep_id, purpose=step.purpose)
 
     def _sweep(self, step: FanOut, account_ids: list[str]) -> list[SweepTask]:
         tasks = [SweepTask(sweep_id=step.sweep_id, cycle=step.cycle, now=step.now, account_id=account_id, shard=shard)
@@ -125,13 +126,17 @@ class SweepWorker:
     tickets: Any  # TicketStore: sweepable_page, sweep_position, get
     firings: FiringStore
     notifier: Notifier
+    queue: SweepQueue  # the workers' own: where a task's rest goes on
     _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
 
-    def process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
-        """Sweep the task's tickets until done (None) or out of time (the continuation task).
-        Every log line meanwhile carries the sweep's and the account's ids."""
+    def process(self, task: SweepTask, has_time: Callable[[], bool]) -> Continued[SweepStats]:
+        """Sweep the task's tickets until done or out of time, the rest then handed on (its task
+        from where it stopped). Every log line meanwhile carries the sweep's and the account's ids."""
         with telemetry.log_keys(sweep_id=task.sweep_id, account_id=task.account_id):
-            return self._process(task, has_time)
+            stats, rest = self._process(task, has_time)
+        if rest is not None:
+            self.queue.send([rest])
+        return Continued(stats, rest)
 
     def _process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
         stats, started = SweepStats(), time.monotonic()

@@ -26,9 +26,10 @@ numbered, and one at or under it has its own schedule."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
+from automations.domain.messages import BucketDispatch, Continued, in_pages
 from automations.domain.model import Automation
 from automations.domain.run import Run
 from automations.domain.timing import Firing
@@ -80,18 +81,13 @@ class TimeBuckets:
     def delete_firing(self, automation: Automation, firing: Firing) -> None:
         self._scheduler.delete_firing(automation, firing)
 
-    def dispatch(self, task: dict[str, Any], has_time: Callable[[], bool]) -> int:
-        """Queue the runs of one bucket (``task``: due_minute, shard, after?) for execution, handing
-        the rest on when time runs short. Returns how many were queued."""
-        minute, shard, after = datetime.fromisoformat(task["due_minute"]), int(task["shard"]), task.get("after")
-        queued = 0
-        while True:
-            refs, after = self._store.due_in_minute(shard, minute, DISPATCH_PAGE, after)
-            if refs:
-                self._queue.execute_soon(refs)
-            queued += len(refs)
-            if after is None:
-                return queued
-            if not has_time():
-                self._queue.dispatch_later({**task, "after": after})
-                return queued
+    def dispatch(self, task: BucketDispatch, has_time: Callable[[], bool]) -> Continued[int]:
+        """Queue the runs of one bucket for execution, handing the rest on when time runs short.
+        Returns how many were queued."""
+        return in_pages(task, self._dispatch_page, has_time=has_time, hand_on=self._queue.dispatch_later)
+
+    def _dispatch_page(self, task: BucketDispatch) -> tuple[int, BucketDispatch | None]:
+        refs, after = self._store.due_in_minute(task.shard, task.due_minute, DISPATCH_PAGE, task.after)
+        if refs:
+            self._queue.execute_soon(refs)
+        return len(refs), replace(task, after=after) if after else None
