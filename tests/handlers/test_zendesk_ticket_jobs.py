@@ -182,7 +182,7 @@ def test_a_job_out_of_time_is_handed_on(aws, auth, account):
 
 
 def test_a_malformed_job_message_fails_alone(aws, auth, account):
-    from automations_local.router import invoke as invoke_function
+    from automations_local.lambdas import invoke as invoke_function
 
     job = create_many(auth, [{"subject": "One", "description": "a"}])[2]["job_status"]
     sqs, url = boto3.client("sqs"), os.environ["TICKET_JOB_QUEUE_URL"]

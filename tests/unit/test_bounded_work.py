@@ -251,7 +251,7 @@ def test_a_big_shard_of_a_firing_goes_on_through_the_expand_queue_from_its_curso
 
 
 def test_a_malformed_run_queue_message_fails_alone_and_the_batch_goes_on(env):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     env.rule(env.send_email(), delay=Delay(0, 2, 0))
     env.join(env.contact())
@@ -265,7 +265,7 @@ def test_a_malformed_run_queue_message_fails_alone_and_the_batch_goes_on(env):
 
 
 def test_a_malformed_expand_queue_message_fails_alone_and_the_batch_goes_on(env):
-    from automations_local.router import invoke
+    from automations_local.lambdas import invoke
 
     env.rule(env.send_email(), delay=Delay(0, 3, 0))
     env.contact()
