@@ -5,7 +5,6 @@ only for what it touches."""
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -63,33 +62,19 @@ class Services:
         return AccountService(DynamoAccountStore(self._db, self._table),
                               on_account_created=lambda account: self.automations.install_defaults(account.id))
 
-
     @functools.cached_property
     def automations(self):
         from automations.adapters.dynamo import DynamoAutomationStore
         from automations.service.automations import AutomationService
 
         return AutomationService(DynamoAutomationStore(self._db, self._table), usage=self._run_store.count_since,
-                                 on_change=self._schedules_follow)
+                                 on_change=self.automation_changes.changed)
 
-    def _schedules_follow(self, before, after) -> None:
-        """A recurring or date-field automation's schedule follows it, and a contact rule's waiting
-        runs its send window; other kinds have neither (and their handlers never build the run
-        engine)."""
-        from automations.domain.contact_rules import SCHEDULED_TRIGGERS
-        from automations.service.replanning import window_changed
+    @functools.cached_property
+    def automation_changes(self):
+        from automations.service.automation_changes import AutomationChanges
 
-        if any(a is not None and a.trigger in SCHEDULED_TRIGGERS for a in (before, after)):
-            try:
-                self.rule_firings.automation_changed(before, after)
-            except Exception:  # the automation is saved; the hourly schedule check puts it right
-                logging.getLogger(__name__).exception("schedule of automation %s not updated",
-                                                      (after or before).id)
-        if window_changed(before, after):
-            try:
-                self.replanning.replan_rule(after)
-            except Exception:  # the automation is saved; the executor holds each send to the new window
-                logging.getLogger(__name__).exception("runs of automation %s not re-planned", after.id)
+        return AutomationChanges(firings=lambda: self.rule_firings, replanning=lambda: self.replanning)
 
     @functools.cached_property
     def _run_store(self):
