@@ -9,7 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from automations.domain.audit import Audit
 from automations.domain.contact_events import ContactEvent
-from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template
+from automations.domain.contacts import Contact, Group, MembersAdded, Membership, Template
 from automations.domain.delivery import Delivery, DeliveryStatus
 from automations.domain.events import Event
 from automations.domain.job import Job, JobItem
@@ -345,12 +345,6 @@ class GroupStore(NumberedStore[Group], Protocol):
         """One shard's members, from after the opaque position ``after``, and where to go on."""
 
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool: ...
-
-
-CustomFieldStore = NumberedStore[CustomField]
-
-
-TemplateStore = NumberedStore[Template]
 
 
 class ContactChanges(Protocol):
