@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
-from automations.adapters.table import Table, document, failed_checks, number, text
+from automations.adapters.table import Table, document, number, text
 from automations.domain.model import (
     Account, Action, ApiKey, Automation, Condition, Conditions, SubjectKind, Trigger,
 )
@@ -274,14 +274,11 @@ class DynamoAutomationStore(Table):
     def _transact(self, items: list[tuple[str, dict[str, Any]]], automation: Automation) -> None:
         """Run ``items`` (each tagged with what its failed condition means) as one transaction."""
         try:
-            self._db.transact_write_items(TransactItems=[item for _, item in items])
-        except ClientError as e:
-            if not has_code(e, "TransactionCanceledException"):
-                raise
-            failed = {meaning for (meaning, _), bad in zip(items, failed_checks(e)) if bad}
-            if "identical" in failed:
+            self.transact_tagged(items)
+        except StaleWrite as stale:
+            if "identical" in stale.args:
                 raise IdenticalActiveAutomation(self._fingerprint_owner(automation)) from None
-            if "limit" in failed:
+            if "limit" in stale.args:
                 raise ActiveLimitReached() from None
             raise StaleWrite() from None
 

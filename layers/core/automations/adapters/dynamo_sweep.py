@@ -18,14 +18,13 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.aws import has_code
 from automations.adapters.shards import SUMMARY_SHARDS, shard_of
-from automations.adapters.table import Table, failed_checks, number, text
+from automations.adapters.table import Table, number, text
 from automations.clock import iso_z
 from automations.domain.audit import Audit
 from automations.domain.run import Run
 from automations.domain.ticket import SWEEP_SHARDS, Ticket, sweep_shard
-from automations.ports import StaleWrite
 from automations.domain.sweep import SweepStats
-from automations.ports import AlreadyFired, CapReached
+from automations.ports import AlreadyFired, CapReached, StaleWrite
 
 _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
 LEASE = 25  # how much of the cap a shard takes from the pool at a time
@@ -131,11 +130,9 @@ class DynamoFiringStore(Table):
         items += [("delivery", self._deliveries.new_delivery_put(d)) for d in deliveries]
         while True:
             try:
-                self._db.transact_write_items(TransactItems=[item for _, item in items])
-            except ClientError as e:
-                if not has_code(e, "TransactionCanceledException"):
-                    raise
-                failed = [tag for (tag, _), bad in zip(items, failed_checks(e)) if bad]
+                self.transact_tagged(items)
+            except StaleWrite as stale:
+                failed = list(stale.args)
             else:
                 self._runs.count_usage(runs)
                 return
