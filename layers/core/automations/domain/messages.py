@@ -180,7 +180,7 @@ class Expansion(QueueMessage):
 
 @dataclass(frozen=True)
 class HourlyCheck(QueueMessage):
-    """An account's hourly check (service/run_engine.py), or the rest of its catch-up: the
+    """An account's hourly check (service/hourly_check.py), or the rest of its catch-up: the
     contact event log from ``since`` on, at ``cursor``."""
 
     FLAG: ClassVar[str] = "hourly_check"
