@@ -204,8 +204,10 @@ class Recorder:
                 new = self._image(table_key)
             elif kind == "check" or failed:
                 new = old
+            # A write is charged for the larger of the item before and after it (DynamoDB's
+            # "Capacity unit consumption for write operations"): shrinking an item costs its old size.
             charges.append(("write", TABLE, table_key[self._table_keys[0]]["S"],
-                            factor * _write_units(new if new is not None else old)))
+                            factor * max(_write_units(old), _write_units(new))))
             if not failed and kind != "check":  # propagated to the indexes once committed: once
                 charges += [("write", index, key, units) for index, key, units in self._index_writes(old, new)]
         charges += self._reads(model.name, params, parsed)

@@ -52,6 +52,20 @@ def test_index_writes_follow_the_item_in_and_out_of_each_index(aws):
     assert phase.calls["dynamodb.UpdateItem"] == 3 and phase.calls["dynamodb.TransactWriteItems"] == 1
 
 
+def test_a_write_costs_the_larger_of_the_item_before_and_after_it(aws):
+    db = boto3.client("dynamodb")
+    table = config.table_name()
+    recorder = _recorder(db)
+    key = {"PK": {"S": "ACCOUNT#a#DELIVERIES#1"}, "SK": {"S": "DELIVERY#d"}}
+    with recorder.attached(), recorder.phase("shrinks", 1) as phase:
+        db.put_item(TableName=table, Item={**key, "body": {"S": "x" * 1500}})  # 2 units
+        db.update_item(TableName=table, Key=key, UpdateExpression="REMOVE body")  # 1.5 KB before: 2
+        db.put_item(TableName=table, Item={**key, "body": {"S": "y" * 1500}})  # 2
+        db.put_item(TableName=table, Item=key)  # replaces 1.5 KB: 2
+        db.delete_item(TableName=table, Key=key)  # a few bytes: 1
+    assert phase.writes[("table", "ACCOUNT#a#DELIVERIES#1")] == 2 + 2 + 2 + 2 + 1
+
+
 def test_invocations_are_counted_under_who_made_them(aws, monkeypatch):
     """The scheduler driver invokes through lambdas.invoke_async, which calls lambdas.invoke: its
     invocations and the calls they make are the scheduler's, not the API's."""
