@@ -228,6 +228,38 @@ def test_a_lost_schedule_is_redriven_by_the_upkeep(env):
     assert env.executor.redrive().done == 0  # finished runs leave the index
 
 
+def test_a_run_whose_executor_died_in_its_attempt_is_taken_over_after_its_lease(env, monkeypatch):
+    """The claim leaves the run at its due time in the DueIndex: the re-drive finds it while its
+    executor holds it, and the executor leaves it alone until the lease ends; then it is taken
+    over and sends once."""
+    from automations.service.executing import LEASE
+
+    class Killed(BaseException):
+        """The process ends mid-attempt: nothing of the executor's own handling runs."""
+
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    env.scheduler.delete_schedule(GroupName=config.run_schedule_group(), Name=run.id)
+
+    def killed(*args, **kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(env.executor, "_perform", killed)
+    env.clock.set(run.due_at + timedelta(minutes=10))
+    with pytest.raises(Killed):
+        env.executor.execute(env.account, run.id)
+    monkeypatch.undo()
+    assert env.executor.redrive().done == 1  # found at its due time, though its lease lasts
+    [held] = env.drain()
+    assert held.status is RunStatus.RUNNING and held.attempts == 1 and env.sent() == []  # left alone
+    env.clock.advance(LEASE.total_seconds())
+    assert env.executor.redrive().done == 1
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and done.attempts == 2 and len(env.sent()) == 1
+
+
 def test_a_run_whose_executor_keeps_failing_is_dead_lettered_then_redriven(env, monkeypatch):
     """Scheduler invokes the executor asynchronously: an executor that fails for good (here, the
     table is unreachable) exhausts Lambda's retries, its invocation goes to the alarmed failure

@@ -1,20 +1,21 @@
 """DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>#RUNS#<shard>, SK=RUN#<id>; GSI1 lists an
-automation's runs (GSI1PK sharded the same way) and GSI2 a subject's, both newest first; the
-shard comes from the run id (adapters/shards.py), so no key takes every run of an account or of
-an automation. An unfinished run also sits in the
-sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone should next look at it>#...): a
-scheduled run at its due time, a running one when its lease ends, so the hourly sweep finds
-runs whose schedule or executor was lost without a Scan. A run planned for later than it was
-made also sits in the sparse WaitingIndex (WAIT_PK=ACCOUNT#<a>#WAITING#<automation>#<shard>,
-WAIT_SK=<run id>, keys only) while it waits, so a change of its automation's window re-plans
-exactly the runs waiting on it. Every change after creation is a conditional write on the run's
-version.
+automation's runs (GSI1PK sharded the same way) and GSI2 a subject's, both newest first; the shard
+comes from the run id (adapters/shards.py), so no key takes every run of an account or of an
+automation. An unfinished run also sits in the sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when
+someone should next look at it>#...), so the hourly re-drive finds runs whose schedule or executor
+was lost without a Scan: a scheduled run at its due time; a running one waiting for its next attempt
+(a retry, a throttle) when its lease ends; a running one in an attempt stays at its due time (an
+executor leaves it alone while its lease lasts), since moving it at every claim would cost the index
+a delete and a put. A run planned for later than it was made also sits in the sparse WaitingIndex
+(WAIT_PK=ACCOUNT#<a>#WAITING#<automation>#<shard>, WAIT_SK=<run id>, keys only) while it waits, so a
+change of its automation's window re-plans exactly the runs waiting on it. Every change after
+creation is a conditional write on the run's version.
 
 Runs written before the sharding (PK=ACCOUNT#<a>, SK=RUN#<id>, an unsharded GSI1PK, DUE_PK of 8
 shards) are moved by the migration RUNS_SHARDED (adapters/dynamo_migrations.py). Until it has
-finished, a run looked up by id and missing is read there too, an old run counts as existing
-(no trigger makes it again), and the first change of an old run writes it under its new key
-(where every read looks first); the migration then deletes the old item."""
+finished, a run looked up by id and missing is read there too, an old run counts as existing (no
+trigger makes it again), and the first change of an old run writes it under its new key (where every
+read looks first); the migration then deletes the old item."""
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,7 @@ from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
 from automations.adapters.table import Table, failed_checks, number, text
-from automations.clock import sortable
+from automations.clock import ensure_utc, sortable
 from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
@@ -40,30 +41,36 @@ from automations.ports import StaleWrite
 from automations.paging import decode_cursor, encode_cursor
 
 
-# A reader takes these for what a stored run leaves out. A writer leaves out only those that
-# the previous release read with a default too (_OMITTED), so a function of either release reads
-# a run the other wrote (a canary deploy runs both at once).
+# A reader takes these for what a stored run leaves out, and its id from its key. A writer leaves
+# out only what the previous release read with a default too, so a function of either release
+# reads a run the other wrote (a canary deploy runs both at once): every field here since the
+# release that left out the first of them (attempts to moves, not_before while it is the due time).
 _DEFAULTS: dict[str, Any] = {"data": None, "changes": {}, "deliveries": [], "history": [], "error": None,
                              "attempts": 0, "lease_until": None, "template_id": None, "step": None,
                              "trigger": None, "not_before": None, "moves": 0}
-_OMITTED = ("attempts", "lease_until", "template_id", "step", "trigger", "not_before", "moves")
 
 
 def run_document(run: Run) -> dict[str, Any]:
-    """The run as stored: without the defaults of _OMITTED, nor ``not_before`` while it is the
-    due time (a reader takes the due time for it)."""
+    """The run as stored: without its id (its key holds it), nor what equals its default, nor
+    ``not_before`` while it is the due time (a reader takes the due time for it)."""
     doc = {
-        "id": run.id, "automation_id": run.automation_id, "subject_kind": run.subject_kind.value,
+        "automation_id": run.automation_id, "subject_kind": run.subject_kind.value,
         "subject_id": run.subject_id, "occurrence": run.occurrence, "status": run.status.value,
-        "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
-        "due_at": run.due_at.isoformat() if run.due_at else None, "data": run.data, "changes": run.changes,
+        "created_at": _instant(run.created_at), "updated_at": _instant(run.updated_at),
+        "due_at": _instant(run.due_at), "data": run.data, "changes": run.changes,
         "deliveries": list(run.deliveries), "history": list(run.history), "error": run.error,
-        "attempts": run.attempts, "lease_until": run.lease_until.isoformat() if run.lease_until else None,
+        "attempts": run.attempts, "lease_until": _instant(run.lease_until),
         "template_id": run.template_id, "step": run.step, "trigger": run.trigger,
-        "not_before": run.not_before.isoformat() if run.not_before and run.not_before != run.due_at else None,
+        "not_before": _instant(run.not_before) if run.not_before != run.due_at else None,
         "moves": run.moves,
     }
-    return {name: value for name, value in doc.items() if name not in _OMITTED or value != _DEFAULTS[name]}
+    return {name: value for name, value in doc.items() if name not in _DEFAULTS or value != _DEFAULTS[name]}
+
+
+def _instant(when: datetime | None) -> str | None:
+    """In UTC with ``Z``, to the microsecond if it has any (what every release reads with
+    ``datetime.fromisoformat``): five bytes less than ``+00:00`` for each time a run holds."""
+    return ensure_utc(when).isoformat().replace("+00:00", "Z") if when else None
 
 
 def run_from_document(account_id: str, run_id: str, doc: dict[str, Any], version: int = 1) -> Run:
@@ -92,7 +99,7 @@ def due_shard_key(shard: int) -> str:
 
 def _due_key(run: Run) -> dict[str, Any]:
     """The DueIndex keys of an unfinished run, or none for a finished one."""
-    look_at = run.lease_until if run.status is RunStatus.RUNNING else run.due_at
+    look_at = run.lease_until if run.status is RunStatus.RUNNING and not (run.in_attempt and run.due_at) else run.due_at
     if run.finished or look_at is None:
         return {}
     return {"DUE_PK": text(due_shard_key(shard_of(run.id, DUE_SHARDS))),

@@ -37,6 +37,9 @@ def run_id(account_id: str, automation_id: int, subject_kind: SubjectKind, subje
     return "run_" + digest.hexdigest()[:24]
 
 
+STARTED = "started"  # the history entry an executor's claim adds
+
+
 @dataclass(frozen=True)
 class Run:
     account_id: str
@@ -67,6 +70,12 @@ class Run:
     @property
     def finished(self) -> bool:
         return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.SKIPPED)
+
+    @property
+    def in_attempt(self) -> bool:
+        """Claimed by an executor that is at it now, not waiting for its next attempt (a retry, a
+        throttle or a continuation: each ends the history with its own entry)."""
+        return self.status is RunStatus.RUNNING and bool(self.history) and self.history[-1]["event"] == STARTED
 
 
 def history_entry(at: datetime, event: str, detail: str | None) -> dict[str, Any]:

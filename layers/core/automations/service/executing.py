@@ -22,7 +22,7 @@ from automations.domain.contacts import Contact, GroupKind, Template, TemplateTy
 from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
 from automations.domain.messages import DONE, Continued, RedrivePass, in_pages
 from automations.domain.model import Action, Automation, SubjectKind
-from automations.domain.run import Run, RunStatus, moved
+from automations.domain.run import STARTED, Run, RunStatus, moved
 from automations.domain.run import history_entry as _entry
 from automations.errors import Conflict, NotFound, OutOfTime, is_throttle, is_transient, reason_of
 from automations.ports import (
@@ -102,7 +102,7 @@ class RunExecutor:
         if run.status is RunStatus.RUNNING and run.lease_until and run.lease_until > now:
             return run
         claimed = replace(run, status=RunStatus.RUNNING, attempts=run.attempts + 1, lease_until=now + LEASE,
-                          updated_at=now, history=run.history + (_entry(now, "started", f"attempt {run.attempts + 1}"),))
+                          updated_at=now, history=run.history + (_entry(now, STARTED, f"attempt {run.attempts + 1}"),))
         waited_as = run.status
         try:
             run = self._store.replace(run, claimed)
