@@ -106,6 +106,22 @@ def _due_key(run: Run) -> dict[str, Any]:
             "DUE_SK": text(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
 
 
+def _due_position(last: dict[str, Any]) -> str:
+    """Where a DueIndex page ended, as queue messages carry it: its DUE_SK while that names the
+    account and the run (what every release reads), else DUE_SK|PK|SK."""
+    due_sk = last["DUE_SK"]["S"]
+    return due_sk if due_sk.count("#") == 2 else "|".join((due_sk, last["PK"]["S"], last["SK"]["S"]))
+
+
+def _due_position_key(position: str) -> dict[str, Any]:
+    """The DueIndex key (less its shard) a page goes on after: either form of _due_position."""
+    if "|" in position:
+        due_sk, pk, sk = position.split("|")
+        return {"DUE_SK": text(due_sk), "PK": text(pk), "SK": text(sk)}
+    _, account_id, run_id = position.split("#")
+    return {"DUE_SK": text(position), **runs_key(account_id, run_id)}
+
+
 def waiting_key(account_id: str, automation_id: int, shard: int) -> str:
     return f"ACCOUNT#{account_id}#WAITING#{automation_id}#{shard}"
 
@@ -317,16 +333,13 @@ class DynamoRunStore(Table):
             "KeyConditionExpression": f"DUE_PK = :shard AND {condition}",
             "ExpressionAttributeValues": {":shard": text(due_shard_key(shard)), ":when": text(when)}}
         if after is not None:
-            account_id, run_id = after.split("#")[1:3]
-            query["ExclusiveStartKey"] = {"DUE_PK": text(due_shard_key(shard)), "DUE_SK": text(after),
-                                          **runs_key(account_id, run_id)}
+            query["ExclusiveStartKey"] = {"DUE_PK": text(due_shard_key(shard)), **_due_position_key(after)}
         page = self._db.query(**query)
-        found = []
-        for item in page["Items"]:
-            _, account_id, run_id = item["DUE_SK"]["S"].split("#")
-            found.append((account_id, run_id))
+        # The run's account and id from the table's keys, which a keys-only index holds too: a
+        # DueIndex sort key without them (a release after this one) reads the same.
+        found = [(item["PK"]["S"].split("#")[1], item["SK"]["S"].removeprefix("RUN#")) for item in page["Items"]]
         more = page.get("LastEvaluatedKey")
-        return found, more["DUE_SK"]["S"] if more else None
+        return found, _due_position(more) if more else None
 
     @staticmethod
     def due_shard(run: Run) -> int:
