@@ -353,7 +353,7 @@ class Services:
                                send_rates={Channel.EMAIL: lambda: ses_send_rate(aws.client("ses")),
                                            Channel.SMS: config.sms_send_rate},
                                pace=DynamoSendPace(self._db, self._table),
-                               longest={Channel.WEBHOOK: _longest_webhook(**_WEBHOOK_CALLS)})
+                               longest={Channel.WEBHOOK: _longest_webhook(**_WEBHOOK_CALLS)}, runs=self._run_store)
 
     # -- the hourly sweep --------------------------------------------------------------------------
     @functools.cached_property

@@ -394,9 +394,8 @@ class RunStore(Protocol):
     def existing(self, account_id: str, run_ids: list[str]) -> set[str]:
         """Which of ``run_ids`` are stored."""
 
-    def replace(self, old: Run, new: Run, deliveries: tuple = ()) -> Run:
-        """Store ``new`` at ``old.version + 1`` if the run is still at ``old.version``; raises StaleWrite.
-        ``deliveries`` (new, each stored unless its id exists) are written in the same transaction."""
+    def replace(self, old: Run, new: Run) -> Run:
+        """Store ``new`` at ``old.version + 1`` if the run is still at ``old.version``; raises StaleWrite."""
 
     def list(self, account_id: str, *, automation_id: int | None = None, subject: tuple[Any, str] | None = None,
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None
@@ -480,6 +479,13 @@ class BucketScheduler(RunScheduler, Protocol):
 # -- deliveries -------------------------------------------------------------------------------
 class Sender(Protocol):
     def send(self, delivery: Delivery) -> str: ...
+
+
+class RunOutcomes(Protocol):
+    """What the relay reads of the run an announcement announces."""
+
+    def get(self, account_id: str, run_id: str) -> Run | None:
+        """Raises UnreadableRecord for a stored run that cannot be read."""
 
 
 class SendPace(Protocol):

@@ -28,12 +28,10 @@ from botocore.exceptions import ClientError
 
 from automations.adapters import migration_state
 from automations.adapters.aws import has_code
-from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, USAGE_SHARDS, merged_page, shard_of
-from automations.adapters.table import Table, failed_checks, number, text
+from automations.adapters.table import Table, number, text
 from automations.clock import ensure_utc, sortable
-from automations.domain.delivery import Delivery
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.errors import MalformedRequest
@@ -224,47 +222,24 @@ class DynamoRunStore(Table):
             raise
         return True
 
-    def replace(self, old: Run, new: Run, deliveries: tuple[Delivery, ...] = (), *, first_since_sharding: bool = False
-                ) -> Run:
+    def replace(self, old: Run, new: Run, *, first_since_sharding: bool = False) -> Run:
         """Store ``new`` (at ``old.version + 1``) if the run is still at ``old.version``; raises
-        StaleWrite otherwise. ``deliveries`` are stored in the same transaction (each unless one
-        of its id exists), so an outcome and what announces it are written together or not at
-        all. Returns what was stored. (A run still under its key of before the sharding, at
-        ``old.version``, is written under its new key: ``first_since_sharding``.)"""
+        StaleWrite otherwise. Returns what was stored. (A run still under its key of before the
+        sharding, at ``old.version``, is written under its new key: ``first_since_sharding``.)"""
         stored = replace(new, version=old.version + 1)
         put = {"TableName": self._table, "Item": self.item(stored), "ConditionExpression": "version = :v",
                "ExpressionAttributeValues": {":v": number(old.version)}}
         if first_since_sharding:
             put = {"TableName": self._table, "Item": self.item(stored), "ConditionExpression": "attribute_not_exists(PK)"}
         try:
-            if not deliveries:
-                self._db.put_item(**put)
-                return stored
-            outbox = DynamoDeliveryStore(self._db, self._table)
-            self._db.transact_write_items(TransactItems=[{"Put": put},
-                                                         *(outbox.new_delivery_put(d) for d in deliveries)])
+            self._db.put_item(**put)
         except ClientError as e:
-            if has_code(e, "ConditionalCheckFailedException"):
-                return self._stale(old, new, deliveries, first_since_sharding)
-            if not has_code(e, "TransactionCanceledException"):
+            if not has_code(e, "ConditionalCheckFailedException"):
                 raise
-            run_moved, *existing = failed_checks(e) or [False]
-            if run_moved:
-                return self._stale(old, new, deliveries, first_since_sharding)
-            if not any(existing):
-                raise  # throttled or in conflict with another transaction: worth a retry
-            # The run was where we left it, but a delivery was already stored (by an earlier
-            # attempt at this very write): store the rest without it.
-            return self.replace(old, new, tuple(d for d, there in zip(deliveries, existing) if not there),
-                                first_since_sharding=first_since_sharding)
+            if not first_since_sharding and self._legacy_only(old):
+                return self.replace(old, new, first_since_sharding=True)
+            raise StaleWrite(old.id) from None
         return stored
-
-    def _stale(self, old: Run, new: Run, deliveries: tuple[Delivery, ...], tried_first: bool) -> Run:
-        """The run was not at ``old.version`` under its key: StaleWrite, unless it is stored only
-        under its key of before the sharding, at that version (then written under its new one)."""
-        if not tried_first and self._legacy_only(old):
-            return self.replace(old, new, deliveries, first_since_sharding=True)
-        raise StaleWrite(old.id)
 
     def _legacy_only(self, run: Run) -> bool:
         """Whether ``run``, at its version, is stored under its key of before the sharding only

@@ -34,6 +34,11 @@ def delivery_id(run_id: str, action_index: int, part: int = 0) -> str:
     return f"{run_id}.{action_index}.{part}"
 
 
+def announcement_id(run_id: str) -> str:
+    """The delivery that announces a run's success (``automation.run.succeeded``)."""
+    return f"{run_id}.succeeded"
+
+
 @dataclass(frozen=True)
 class Delivery:
     account_id: str

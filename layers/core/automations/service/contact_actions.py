@@ -11,7 +11,7 @@ from typing import Any
 
 from automations import clock
 from automations.domain.contacts import Contact, Template, TemplateType
-from automations.domain.delivery import Channel, Delivery, DeliveryStatus, delivery_id
+from automations.domain.delivery import Channel, Delivery, DeliveryStatus, announcement_id, delivery_id
 from automations.domain.model import Action, Automation
 from automations.service.rendering import render
 
@@ -109,5 +109,5 @@ def succeeded_event(automation: Automation, contact: Contact, run_id: str, data:
     size = len(json.dumps(data, default=str))  # ASCII (non-ASCII is escaped): characters are bytes
     if size > ANNOUNCED_DATA_LIMIT:
         detail.update(data=None, data_omitted=True, data_bytes=size)
-    return Delivery(account_id=automation.account_id, id=f"{run_id}.succeeded", run_id=run_id, channel=Channel.EVENT,
+    return Delivery(account_id=automation.account_id, id=announcement_id(run_id), run_id=run_id, channel=Channel.EVENT,
                     recipient=RUN_SUCCEEDED, subject="", body=json.dumps(detail, default=str), created_at=now)

@@ -5,7 +5,9 @@
 run. ``dispatch`` then claims each one (pending -> sending, one winner), sends it, and records
 the provider's id. A transient failure returns it to pending for the relay (``relay``, run by
 the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending leaves it in
-"sending", which is never sent again: at most once beyond that window, never twice.
+"sending", which is never sent again: at most once beyond that window, never twice. A run's
+announcement is stored just before the run's outcome: the relay sends it only once the run is
+recorded as it announces, and never for a run that ended otherwise.
 
 Throttles delay sends, never fail them. A channel with a rate (SES's MaxSendRate, the SMS quota)
 is paced for the whole stack: each send books a slot of the shared pace (ports.SendPace) and
@@ -29,14 +31,14 @@ from typing import Any
 from automations import clock, telemetry
 from automations.domain.delivery import (
     UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, Throttled, TransientDeliveryError,
-    delivery_id,
+    announcement_id, delivery_id,
 )
 from automations.domain.model import Account
 from automations.inputs import MAX_ID, parse_whole
-from automations.domain.run import Run
+from automations.domain.run import Run, RunStatus
 from automations.domain.ticket import Ticket
 from automations.errors import Busy, OutOfTime, is_throttle, is_transient, reason_of
-from automations.ports import SendPace, Sender
+from automations.ports import RunOutcomes, SendPace, Sender, UnreadableRecord
 from automations.service.rendering import render, ticket_context
 
 _log = logging.getLogger(__name__)
@@ -61,7 +63,8 @@ GroupLookup = Callable[[str, int], list[dict[str, Any]]]
 class DeliveryService:
     def __init__(self, store, senders: dict[Channel, Sender], users: UserLookup, group_members: GroupLookup,
                  send_rates: Mapping[Channel, Callable[[], float]] | None = None, pace: SendPace | None = None,
-                 longest: Mapping[Channel, float] | None = None, monotonic: Callable[[], float] = time.monotonic, pause: Callable[[float], None] = time.sleep) -> None:
+                 longest: Mapping[Channel, float] | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 pause: Callable[[float], None] = time.sleep, runs: RunOutcomes | None = None) -> None:
         self._store = store
         self._senders = senders
         self._users = users
@@ -72,6 +75,7 @@ class DeliveryService:
         self._longest = longest or {}  # seconds one send of the channel may take at most, retries included
         self._monotonic = monotonic
         self._pause = pause
+        self._runs = runs  # what the relay checks an announcement against
 
     # -- preparing -----------------------------------------------------------------------------
     def prepare(self, account: Account, ticket: Ticket, run: Run, notifications: tuple) -> list[Delivery]:
@@ -193,6 +197,25 @@ class DeliveryService:
                         account_id=claimed.account_id, run_id=claimed.run_id, delivery_id=claimed.id)
         return self._store.finish(claimed, status, **outcome)
 
+    def _outcome_recorded(self, d: Delivery) -> bool:
+        """Whether ``d`` may go out: any delivery but a run's announcement, which waits (pending)
+        until its run is recorded as succeeded; if the run ended otherwise (a cancel won the
+        outcome's write) or cannot be read, it is skipped, never sent."""
+        if self._runs is None or d.id != announcement_id(d.run_id):
+            return True
+        try:
+            run = self._runs.get(d.account_id, d.run_id)
+        except UnreadableRecord as unreadable:
+            run, reason = None, str(unreadable)
+        else:
+            reason = f"the run ended {run.status.value}" if run is not None else "the run does not exist"
+        if run is not None and not run.finished:
+            return False
+        if run is not None and run.status is RunStatus.SUCCEEDED:
+            return True
+        self._finished(d, DeliveryStatus.SKIPPED, error=f"not announced: {reason}")
+        return False
+
     def relay(self, seconds: float = RELAY_SECONDS) -> int:
         """Send deliveries a crash or a transient failure left pending, oldest first, each
         channel paced at the rate its provider allows, until the outbox is drained or ``seconds``
@@ -222,6 +245,8 @@ class DeliveryService:
                 if wait > 0:
                     self._pause(wait)
                 tried.add(delivery.id)
+                if not self._outcome_recorded(delivery):
+                    continue
                 try:
                     after, sent_now = self._attempt(delivery)
                 except Busy:  # the provider wants us to slow down: the rest wait for the next relay
