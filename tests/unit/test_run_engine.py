@@ -929,7 +929,9 @@ def test_a_crash_after_the_outcome_leaves_the_announcement_for_the_relay(env, mo
     assert [d["run_id"] for d in env.sent("event")] == [run.id]
 
 
-def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(env, monkeypatch):
+def _dying_before_the_success_is_recorded(env, monkeypatch):
+    """A manual run whose first attempt dies after its announcement is stored, before its
+    success is recorded; the run, after the attempt (the store writes again afterwards)."""
     automation, ann = _manual(env), env.contact()
     run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
     store, real_replace = env.run_store, env.run_store.replace
@@ -941,14 +943,20 @@ def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(en
 
     monkeypatch.setattr(store, "replace", die_on_succeeding)
     [interrupted] = env.drain()
+    monkeypatch.setattr(store, "replace", real_replace)
+    assert interrupted.id == run.id
+    return automation, interrupted
+
+
+def test_a_crash_before_the_outcome_announces_once_when_the_run_is_taken_over(env, monkeypatch):
+    _, interrupted = _dying_before_the_success_is_recorded(env, monkeypatch)
     [waiting] = _outbox(env, "event")  # stored just before the outcome: no crash between loses it
     assert interrupted.status is RunStatus.RUNNING and waiting["status"] == "pending"
     assert env.deliveries.relay() == 0 and env.sent("event") == []  # not before the outcome is recorded
-    monkeypatch.setattr(store, "replace", real_replace)
     env.clock.advance(600)
     assert env.executor.redrive().done == 1
     [done] = env.drain()
-    assert done.status is RunStatus.SUCCEEDED and [d["run_id"] for d in env.sent("event")] == [run.id]
+    assert done.status is RunStatus.SUCCEEDED and [d["run_id"] for d in env.sent("event")] == [done.id]
     assert len(env.sent()) == 1  # the mail went once
     assert env.deliveries.relay() == 0 and len(env.sent("event")) == 1  # announced once
 
@@ -957,20 +965,9 @@ def test_an_announcement_whose_run_then_ends_otherwise_is_never_sent(env, monkey
     """The process dies between storing the announcement and recording the success; before the
     run is taken over its automation is deactivated, so the run ends skipped: the relay skips
     the announcement instead of announcing a success the run does not show."""
-    automation, ann = _manual(env), env.contact()
-    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
-    store, real_replace = env.run_store, env.run_store.replace
-
-    def die_on_succeeding(old, new, *rest):
-        if new.status is RunStatus.SUCCEEDED:
-            raise ConnectionError("the process died before recording the outcome")
-        return real_replace(old, new, *rest)
-
-    monkeypatch.setattr(store, "replace", die_on_succeeding)
-    env.drain()
-    monkeypatch.setattr(store, "replace", real_replace)
     from automations.domain.model import AutomationChanges
 
+    automation, _ = _dying_before_the_success_is_recorded(env, monkeypatch)
     env.services.automations.update(env.account, automation.id, AutomationChanges(active=False))
     env.clock.advance(600)
     assert env.executor.redrive().done == 1
