@@ -24,9 +24,8 @@ process assume one request per process, or copy more than they need:
   state's journal, the local TTL;
 - a GetItem or DeleteItem of a missing item leaves no empty partition behind (moto's table is a
   defaultdict: each such read added one for good), nor does deleting a partition's last item;
-- a condition or filter expression is parsed once for the same expression, names and values
-  (moto's models parsed each write's condition twice: a transaction's 100 items, 200 parses;
-  its request validation still parses each request's once);
+- what moto's DynamoDB redid for every item is done once (moto_shortcuts.py: conditions and
+  update expressions parsed once, scalar values written as held);
 - moto's server lists its package's folders on disk, and each response class's methods, once
   instead of at every request (a fifth of a GetItem's time);
 - moto keeps what AWS does not: every object of its models ever made (each copy of a DynamoDB
@@ -46,7 +45,6 @@ import contextvars
 import copy
 import functools
 import itertools
-import json
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -71,7 +69,6 @@ ItemListener = Callable[[Any, Any, Any], None]  # (moto Table, hash key, range k
 _item_listeners: list[ItemListener] = []
 SENT_KEPT = 1000  # mail and texts moto keeps, the most recent (what the outbox shows)
 DELETED_RECEIPTS_KEPT = 1000  # receipt handles of deleted messages a queue keeps, the most recent
-CONDITIONS_KEPT = 4096  # parsed condition and filter expressions, the most recently used
 _SES_SENDS = ("send_email", "send_raw_email", "send_templated_email", "send_bulk_templated_email")
 
 
@@ -79,10 +76,7 @@ def install(clock: Clock) -> None:
     from aws_lambda_powertools.event_handler.api_gateway import ApiGatewayResolver
     from moto import backends
     from moto.core import responses
-    from moto.dynamodb import comparisons
-    from moto.dynamodb import models as dynamo_models
     from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models import table as table_model
     from moto.dynamodb.models.table import Table
     from moto.core.common_models import BaseModel
     from moto.core.model_instances import reset_model_data
@@ -117,9 +111,6 @@ def install(clock: Clock) -> None:
     _replace(BaseModel, "__new__", staticmethod(_untracked))
     reset_model_data()  # what was tracked before
     _replace(Table, "query", _partition_query(Table.query))
-    parsed_once = _parsed_once(comparisons.get_filter_expression)
-    for module in (dynamo_models, table_model):  # where moto's item writes parse their conditions
-        _replace(module, "get_filter_expression", parsed_once)
     _replace(Table, "all_items", _narrowed_items(Table.all_items))
     # Asked again on every request: the folders of moto's package, a response class's methods.
     modules = backends.list_of_moto_modules
@@ -201,18 +192,6 @@ def _forgetting_old_receipts(delete_message: Callable) -> Callable:
         return delete_message(queue, receipt_handle)
 
     return delete
-
-
-def _parsed_once(parse: Callable) -> Callable:
-    """moto's condition parser, remembering the conditions it parsed (a parsed condition is a
-    tree of operands evaluated against each item, never changed by it)."""
-    @functools.lru_cache(maxsize=CONDITIONS_KEPT)
-    def parsed(expression: str | None, names: str, values: str) -> Any:
-        return parse(expression, json.loads(names), json.loads(values))
-
-    def get_filter_expression(expression: str | None, names: dict | None, values: dict | None) -> Any:
-        return parsed(expression, json.dumps(names, sort_keys=True), json.dumps(values, sort_keys=True))
-    return get_filter_expression
 
 
 def _replace(owner: object, name: str, value: Any) -> None:

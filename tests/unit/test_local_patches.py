@@ -424,3 +424,15 @@ def test_moto_does_not_keep_every_model_object_it_ever_made(db):
                        ExpressionAttributeValues={":x": {"N": str(n)}})
         db.query(TableName=TABLE, KeyConditionExpression="PK = :a", ExpressionAttributeValues={":a": {"S": "A"}})
     assert Item.instances_tracked == []
+
+
+def test_a_condition_on_a_binary_value_decides_its_write(db):
+    """Binary values (bytes) have no JSON: a condition naming one is parsed as moto parses it."""
+    db.put_item(TableName=TABLE, Item={**key("bin"), "b": {"B": b"\x00\x01"}})
+    db.put_item(TableName=TABLE, Item={**key("bin"), "b": {"B": b"\x02"}}, ConditionExpression="b = :b",
+                ExpressionAttributeValues={":b": {"B": b"\x00\x01"}})
+    with pytest.raises(ClientError) as refused:
+        db.put_item(TableName=TABLE, Item={**key("bin"), "b": {"B": b"\x03"}}, ConditionExpression="b = :b",
+                    ExpressionAttributeValues={":b": {"B": b"\x00\x01"}})
+    assert refused.value.response["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert db.get_item(TableName=TABLE, Key=key("bin"))["Item"]["b"] == {"B": b"\x02"}
