@@ -52,6 +52,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from automations.clock import Clock
+from automations_local import compact_items
 
 _sharing_tables = contextvars.ContextVar("automations_local_sharing_tables", default=False)
 _originals: dict[tuple[object, str], Any] = {}
@@ -124,6 +125,7 @@ def install(clock: Clock) -> None:
     modules = backends.list_of_moto_modules
     _replace(backends, "list_of_moto_modules", functools.cache(lambda: list(modules())))
     _replace(responses, "method_names_from_class", functools.cache(responses.method_names_from_class))
+    compact_items.install(_replace)
 
 
 def uninstall() -> None:
