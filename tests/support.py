@@ -274,3 +274,14 @@ def unmigrated(*names: str) -> None:
     for name in names:
         boto3.client("dynamodb").delete_item(TableName=config.table_name(), Key=migration_state.state_key(name))
     migration_state.forget()
+
+
+def create_indexed_table(client, name: str) -> None:
+    """A table keyed PK/SK with one index ByG keyed G/GS (strings), for tests of moto's DynamoDB."""
+    client.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "G", "GS")],
+        GlobalSecondaryIndexes=[{"IndexName": "ByG", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"},
+                                               {"AttributeName": "GS", "KeyType": "RANGE"}]}])

@@ -50,7 +50,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from automations.clock import Clock
-from automations_local import moto_shortcuts
+from automations_local import compact_items, moto_shortcuts
 
 _sharing_tables = contextvars.ContextVar("automations_local_sharing_tables", default=False)
 _originals: dict[tuple[object, str], Any] = {}
@@ -117,6 +117,7 @@ def install(clock: Clock) -> None:
     _replace(backends, "list_of_moto_modules", functools.cache(lambda: list(modules())))
     _replace(responses, "method_names_from_class", functools.cache(responses.method_names_from_class))
     moto_shortcuts.install(_replace)
+    compact_items.install(_replace)
 
 
 def uninstall() -> None:

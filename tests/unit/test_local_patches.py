@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 from automations.clock import MovableClock
 from automations_local import patches
 from automations_local.template import ACCOUNT_ID, DEFAULT_REGION
+from support import create_indexed_table
 
 TABLE = "patched"
 LOCAL_TIME = datetime(2031, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
@@ -185,13 +186,7 @@ def test_each_thread_resolves_its_own_event(aws):
 
 # -- Query reads its partition only ----------------------------------------------------------------
 def _indexed_table(client, name):
-    client.create_table(
-        TableName=name, BillingMode="PAY_PER_REQUEST",
-        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "G", "GS")],
-        GlobalSecondaryIndexes=[{"IndexName": "ByG", "Projection": {"ProjectionType": "ALL"},
-                                 "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"},
-                                               {"AttributeName": "GS", "KeyType": "RANGE"}]}])
+    create_indexed_table(client, name)
     for n in range(60):
         item = {"PK": {"S": f"P{n % 3}"}, "SK": {"S": f"{n:03}"}}
         if n % 4:  # a sparse index: a quarter of the items are not in it
