@@ -97,7 +97,8 @@ def due_shard_key(shard: int) -> str:
 
 def _due_key(run: Run) -> dict[str, Any]:
     """The DueIndex keys of an unfinished run, or none for a finished one."""
-    look_at = run.lease_until if run.status is RunStatus.RUNNING and not (run.in_attempt and run.due_at) else run.due_at
+    waits_for_its_lease = run.status is RunStatus.RUNNING and not (run.in_attempt and run.due_at)
+    look_at = run.lease_until if waits_for_its_lease else run.due_at
     if run.finished or look_at is None:
         return {}
     return {"DUE_PK": text(due_shard_key(shard_of(run.id, DUE_SHARDS))),

@@ -199,18 +199,17 @@ class DeliveryService:
 
     def _outcome_recorded(self, d: Delivery) -> bool:
         """Whether ``d`` may go out: any delivery but a run's announcement, which waits (pending)
-        until its run is recorded as succeeded; if the run ended otherwise (a cancel won the
-        outcome's write) or cannot be read, it is skipped, never sent."""
+        until its run is recorded as succeeded; if the run ended otherwise (taken over after a
+        crash, it was skipped), does not exist or cannot be read, it is skipped, never sent."""
         if self._runs is None or d.id != announcement_id(d.run_id):
             return True
         try:
             run = self._runs.get(d.account_id, d.run_id)
+            reason = "the run does not exist" if run is None else f"the run ended {run.status.value}"
         except UnreadableRecord as unreadable:
             run, reason = None, str(unreadable)
-        else:
-            reason = f"the run ended {run.status.value}" if run is not None else "the run does not exist"
         if run is not None and not run.finished:
-            return False
+            return False  # it waits for the outcome
         if run is not None and run.status is RunStatus.SUCCEEDED:
             return True
         self._finished(d, DeliveryStatus.SKIPPED, error=f"not announced: {reason}")
@@ -239,14 +238,14 @@ class DeliveryService:
             if not page:
                 return sent
             for delivery in page:
+                tried.add(delivery.id)
+                if not self._outcome_recorded(delivery):
+                    continue
                 wait = next_send.get(delivery.channel, 0.0) - self._monotonic()
                 if self._monotonic() + max(wait, 0.0) >= deadline:
                     return sent
                 if wait > 0:
                     self._pause(wait)
-                tried.add(delivery.id)
-                if not self._outcome_recorded(delivery):
-                    continue
                 try:
                     after, sent_now = self._attempt(delivery)
                 except Busy:  # the provider wants us to slow down: the rest wait for the next relay
