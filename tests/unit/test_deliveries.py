@@ -542,3 +542,43 @@ def test_texts_are_relayed_at_the_rate_the_stack_gives_sms(aws, monkeypatch):
         assert rates[Channel.SMS]() == 5.0 and Channel.EMAIL in rates
     finally:
         bootstrap.reset()
+
+
+def test_the_relay_sends_an_announcement_only_for_a_run_recorded_as_succeeded(aws):
+    """Announcements among other deliveries: one of a succeeded run goes out; one of a running run
+    waits, pending; those of a skipped, a missing and an unreadable run are skipped, each alone,
+    and the relay goes on past them to the rest."""
+    from automations.domain.delivery import announcement_id
+    from automations.domain.model import SubjectKind
+    from automations.domain.run import Run, RunStatus
+    from automations.ports import UnreadableRecord
+
+    def run(run_id, status):
+        return Run(account_id="acc_1", id=run_id, automation_id=1, subject_kind=SubjectKind.CONTACT, subject_id="c",
+                   occurrence="o", status=status, created_at=NOW, updated_at=NOW)
+
+    runs = {"run_ok": run("run_ok", RunStatus.SUCCEEDED), "run_busy": run("run_busy", RunStatus.RUNNING),
+            "run_skipped": run("run_skipped", RunStatus.SKIPPED)}
+
+    class Runs:
+        def get(self, account_id, run_id):
+            if run_id == "run_bad":
+                raise UnreadableRecord("the stored run run_bad cannot be read: not JSON")
+            return runs.get(run_id)
+
+    def announcement(run_id):
+        return Delivery(account_id="acc_1", id=announcement_id(run_id), run_id=run_id, channel=Channel.WEBHOOK,
+                        recipient="wh_1", subject="", body="{}", created_at=NOW)
+
+    ids = ["run_bad", "run_gone", "run_skipped", "run_busy", "run_ok"]
+    store, sender = stored(aws, [announcement(i) for i in ids] + [webhook_delivery()]), FlakySender()
+    service = DeliveryService(store, {Channel.WEBHOOK: sender}, None, None, runs=Runs())
+    assert service.relay() == 2
+    assert sorted(sender.sent) == sorted([announcement_id("run_ok"), webhook_delivery().id])
+    after = {i: store.get("acc_1", announcement_id(i)) for i in ids}
+    assert after["run_busy"].status is DeliveryStatus.PENDING  # waits for its run's outcome
+    assert {i: (d.status, d.error) for i, d in after.items() if i not in ("run_ok", "run_busy")} == {
+        "run_bad": (DeliveryStatus.SKIPPED, "not announced: the stored run run_bad cannot be read: not JSON"),
+        "run_gone": (DeliveryStatus.SKIPPED, "not announced: the run does not exist"),
+        "run_skipped": (DeliveryStatus.SKIPPED, "not announced: the run ended skipped")}
+    assert service.relay() == 0 and len(sender.sent) == 2  # nothing twice
