@@ -978,6 +978,31 @@ def test_an_announcement_whose_run_then_ends_otherwise_is_never_sent(env, monkey
     assert skipped["status"] == "skipped" and skipped["error"] == "not announced: the run ended skipped"
 
 
+def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_once(env):
+    """DynamoDB throttles the announcement's write (after the mail went): the run is delayed, not
+    failed, its attempt given back; taken up again it records its success and announces it once,
+    and the mail is not sent again."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    with Refusal(aws.client("dynamodb"), "PutItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: ".succeeded" in json.dumps(request.get("body", ""), default=str)) as throttle:
+        [delayed] = env.drain()
+    assert throttle.refused == 1
+    assert delayed.status is RunStatus.RUNNING and delayed.history[-1]["event"] == "throttled"
+    for _ in range(20):  # the run queue's delay, the clock moved to it
+        env.clock.advance(10)
+        if env.services.runs.get(env.account, run.id).finished:
+            break
+        env.drain()
+    done = env.services.runs.get(env.account, run.id)
+    assert done.status is RunStatus.SUCCEEDED and done.attempts == 1
+    assert len(env.sent()) == 1 and [d["run_id"] for d in env.sent("event")] == [run.id]
+
+
 def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, caplog):
     from automations.adapters.dynamo_runs import runs_key
 
