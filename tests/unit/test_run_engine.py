@@ -14,7 +14,6 @@ from automations.domain.contact_rules import (
     ActionKind, ClockTime, ContactRule, DateFieldTrigger, Delay, Recurrence, RuleAction, SendWindow,
 )
 from automations.domain.contacts import GroupKind
-from automations.domain.delivery import DeliveryStatus
 from automations.domain.messages import run_queue_message
 from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import RunStatus
@@ -1001,6 +1000,58 @@ def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_
     done = env.services.runs.get(env.account, run.id)
     assert done.status is RunStatus.SUCCEEDED and done.attempts == 1
     assert len(env.sent()) == 1 and [d["run_id"] for d in env.sent("event")] == [run.id]
+
+
+def _outbox_steps(env, monkeypatch):
+    """What the outbox and the senders are asked, in order: (step, delivery id, status given)."""
+    steps = []
+
+    def spy(owner, name, step):
+        real = getattr(owner, name)
+        monkeypatch.setattr(owner, name, lambda d, *a, **k: (steps.append((step, d.id, d.status.value)), real(d, *a, **k))[1])
+
+    for name in ("put_new", "claim", "release", "finish"):
+        spy(env.outbox, name, name)
+    for sender in env.senders.values():
+        spy(sender, "send", "send")
+    return steps
+
+
+def test_a_runs_first_delivery_is_stored_as_it_is_claimed(env, monkeypatch):
+    """An email run's mail is stored already claimed (its pace slot booked before), then sent
+    and recorded: one write where storing it pending and then claiming it took two."""
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    steps = _outbox_steps(env, monkeypatch)
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED
+    mail = f"{run.id}.0.0"
+    assert [s for s in steps if s[1] == mail] == [("put_new", mail, "sending"), ("send", mail, "sending"),
+                                                  ("finish", mail, "sending")]
+    [stored] = _outbox(env, "email")
+    assert stored["status"] == "sent" and stored["attempts"] == 1 and len(env.sent()) == 1
+
+
+def test_a_runs_deliveries_are_all_stored_before_the_first_is_sent(env, monkeypatch):
+    """Two events: the second is stored pending, then the first stored claimed and sent, then
+    the second claimed and sent (a crash after the first send leaves the second for the relay)."""
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Conditions
+
+    automation = env.services.automations.create(env.account, AutomationDraft(
+        title="Two events", subject=SubjectKind.CONTACT, trigger=Trigger.MANUAL, conditions=Conditions(),
+        trigger_config=event_rules.trigger_config(None, Delay(), None),
+        actions=tuple(Action("emit_event", {"detail_type": f"loyalty.step_{n}", "detail": {"n": n}}) for n in (1, 2))))
+    run = env.launcher.start_manual(env.account, automation, env.contact().uuid, data=None, occurrence="r1")
+    steps = _outbox_steps(env, monkeypatch)
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and done.deliveries == (f"{run.id}.0.0", f"{run.id}.1.0")
+    first, second = done.deliveries
+    assert [s for s in steps if s[1] in (first, second)] == [
+        ("put_new", second, "pending"), ("put_new", first, "sending"), ("send", first, "sending"),
+        ("finish", first, "sending"), ("claim", second, "pending"), ("send", second, "sending"),
+        ("finish", second, "sending")]
+    assert {d["recipient"] for d in env.sent("event")} == {"loyalty.step_1", "loyalty.step_2", "automation.run.succeeded"}
 
 
 def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, caplog):

@@ -548,7 +548,8 @@ class Outbox(Protocol):
     """The stored deliveries (DynamoDB: adapters/dynamo_deliveries.DynamoDeliveryStore)."""
 
     def put_new(self, delivery: Delivery) -> Delivery:
-        """Store ``delivery`` unless its id is stored; the delivery as stored."""
+        """Store ``delivery`` unless its id is stored; ``delivery`` itself if it was stored now,
+        else the one stored before."""
 
     def get(self, account_id: str, delivery_id: str) -> Delivery | None: ...
 
@@ -559,8 +560,9 @@ class Outbox(Protocol):
 class Sending(Protocol):
     """Sending stored deliveries (service/deliveries.DeliveryService)."""
 
-    def send(self, deliveries: list[Delivery], has_time: Callable[[float], bool] | None = None) -> list[Delivery]:
-        """Each delivery as it stands afterwards; raises Busy (a throttle) or OutOfTime."""
+    def deliver(self, composed: list[Delivery], has_time: Callable[[float], bool] | None = None) -> list[Delivery]:
+        """A run attempt's deliveries stored and sent, each as it stands afterwards; raises Busy (a
+        throttle) or OutOfTime."""
 
     def dispatch(self, deliveries: list[Delivery]) -> int:
         """Send what is pending, a throttle stopping it; how many were sent now."""

@@ -80,20 +80,25 @@ class DynamoDeliveryStore(Table):
                 "SK": text(f"DELIVERY#{delivery_id}")}
 
     def new_delivery_put(self, d: Delivery) -> dict[str, Any]:
-        """Transaction item: store ``d`` as pending unless a delivery of that id exists."""
+        """Transaction item: store ``d`` unless a delivery of that id exists."""
         item = {**self.key(d.account_id, d.id), "data": text(_document(d)), "status": text(d.status.value),
                 "attempts": number(d.attempts)}
-        if d.status is DeliveryStatus.PENDING:  # only what is still to send waits in the outbox
+        # Only what is still to send waits in the outbox: pending, or claimed as it is stored (the
+        # relay finds a sender that stopped there, as it finds one that stopped after a claim).
+        if d.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
             item.update(DUE_PK=text(outbox_key(shard_of(d.id, DUE_SHARDS))),
                         DUE_SK=text(f"{d.created_at.isoformat()}#{d.id}"))
+        if d.claimed_at is not None:
+            item["claimed_at"] = text(d.claimed_at.isoformat())
         for name in ("provider_id", "error"):
             if getattr(d, name) is not None:
                 item[name] = text(getattr(d, name))
         return {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}}
 
     def put_new(self, d: Delivery) -> Delivery:
-        """Store ``d`` unless a delivery of its id exists; returns the one stored (so a retried
-        run finds what it stored before, sent or not, and never makes it anew)."""
+        """Store ``d`` unless a delivery of its id exists; returns ``d`` itself if it stored it,
+        else the one stored before (so a retried run finds it, sent or not, and never makes it
+        anew)."""
         if self._copied_from_legacy(d.account_id, d.id):
             return self.get(d.account_id, d.id)
         try:

@@ -129,27 +129,62 @@ class DeliveryService:
                 break
         return sent
 
-    def send(self, deliveries: list[Delivery], has_time: Callable[[float], bool] | None = None) -> list[Delivery]:
-        """Send what is pending; each delivery as it stands afterwards (one that another sender
-        had is read back as that sender left it). Raises Busy when a throttle stops it, and
-        OutOfTime before a delivery whose longest send ``has_time(seconds)`` says would not fit."""
-        done = []
-        for d in deliveries:
-            longest = self._longest.get(d.channel, 0.0)
-            if has_time is not None and not has_time(longest):
-                raise OutOfTime(f"too little time left for the {d.channel} to {d.recipient} (up to {longest:g} s)")
-            after, _ = self._attempt(d)
-            done.append(after or self._store.get(d.account_id, d.id) or d)
-        return done
+    def deliver(self, composed: list[Delivery], has_time: Callable[[float], bool] | None = None) -> list[Delivery]:
+        """Store a run attempt's deliveries (once: their ids derive from the run, so a retried run
+        finds what it stored before) and send them; each as it stands afterwards (one that another
+        sender had is read back as that sender left it). All are stored before the first is sent,
+        the first as claimed: one write where storing it pending and then claiming it took two.
+        One still "sending" from an earlier attempt (attempts never overlap: the run's lease) had a
+        sender that stopped mid-send: resending could send twice, so it is recorded unconfirmed.
+        Raises Busy when a throttle stops it, and OutOfTime before a delivery whose longest send
+        ``has_time(seconds)`` says would not fit: what is not sent waits, stored, or is stored by
+        the run's next attempt."""
+        rest = [self._store.put_new(d) for d in composed[1:]]
+        first = [self._store_claimed(composed[0], has_time)] if composed else []
+        return first + [self._go_on_with(d, has_time) for d in rest]
 
-    def _attempt(self, pending: Delivery) -> tuple[Delivery | None, bool]:
+    def _store_claimed(self, new: Delivery, has_time: Callable[[float], bool] | None) -> Delivery:
+        """``new`` stored as claimed and sent. Its pace slot is booked first, so nothing waits
+        between its store and its send (a crash there leaves it "sending", as one between a claim
+        and a send does). One of its id stored before is taken as stored."""
+        self._check_time(new, has_time)
+        self._wait_for_slot(new.channel)
+        claimed = replace(new, status=DeliveryStatus.SENDING, claimed_at=clock.now(), attempts=new.attempts + 1)
+        stored = self._store.put_new(claimed)
+        if stored is not claimed:
+            return self._go_on_with(stored, has_time, booked=True)
+        return self._send_claimed(claimed)[0]
+
+    def _go_on_with(self, stored: Delivery, has_time: Callable[[float], bool] | None, *,
+                    booked: bool = False) -> Delivery:
+        """A stored delivery of the attempt as it stands after this attempt's part: sent if
+        pending (``booked``: with the pace slot already taken), unconfirmed if still sending."""
+        if stored.status is DeliveryStatus.SENDING:
+            return self._finished(stored, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
+        if stored.status is not DeliveryStatus.PENDING:
+            return stored
+        self._check_time(stored, has_time)
+        after, _ = self._attempt(stored, booked=booked)
+        return after or self._store.get(stored.account_id, stored.id) or stored
+
+    def _check_time(self, d: Delivery, has_time: Callable[[float], bool] | None) -> None:
+        longest = self._longest.get(d.channel, 0.0)
+        if has_time is not None and not has_time(longest):
+            raise OutOfTime(f"too little time left for the {d.channel} to {d.recipient} (up to {longest:g} s)")
+
+    def _attempt(self, pending: Delivery, *, booked: bool = False) -> tuple[Delivery | None, bool]:
         """One claimed attempt: the delivery as it then stands (None when someone else had it:
         sent, being sent or given up), and whether this call sent it. Raises Busy, the delivery
         left pending and its attempt not counted, when the pace or the provider holds it back."""
-        self._wait_for_slot(pending.channel)
+        if not booked:
+            self._wait_for_slot(pending.channel)
         claimed = self._store.claim(pending)
         if claimed is None:
             return None, False
+        return self._send_claimed(claimed)
+
+    def _send_claimed(self, claimed: Delivery) -> tuple[Delivery, bool]:
+        """Send a delivery this call claimed, and record how it went."""
         try:
             provider_id = self._senders[claimed.channel].send(claimed)
         except PermanentDeliveryError as e:

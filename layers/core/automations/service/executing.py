@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from automations import clock, telemetry
 from automations.domain.contact_rules import CANCELS, ContactRule
 from automations.domain.contacts import Contact, GroupKind, Template, TemplateType
-from automations.domain.delivery import UNCONFIRMED_REASON, Delivery, DeliveryStatus
+from automations.domain.delivery import Delivery, DeliveryStatus
 from automations.domain.messages import DONE, Continued, RedrivePass, in_pages
 from automations.domain.model import Action, Automation, SubjectKind
 from automations.domain.run import STARTED, Run, RunStatus, moved
@@ -178,16 +178,10 @@ class RunExecutor:
 
     def _send(self, run: Run, automation: Automation, contact: Contact, actions: tuple[Action, ...], now: datetime,
               has_time: Callable[[float], bool] | None) -> tuple[Run, list[Delivery]]:
-        """The run's deliveries, composed ``now``, stored in the outbox (once: their ids derive
-        from the run), then those pending sent; the run naming them, and each as it stands."""
-        stored = [self._outbox.put_new(d) for d in self._composer.compose(automation, contact, run.id, run.data,
-                                                                           actions, now)]
-        # Still "sending" from an earlier attempt of this run (attempts never overlap: the lease):
-        # that sender stopped mid-send. Resending could send twice, so it is recorded as unconfirmed.
-        stored = [self._unconfirmed(d) if d.status is DeliveryStatus.SENDING else d for d in stored]
-        attempted = {d.id: d for d in self._deliveries.send([d for d in stored if d.status is DeliveryStatus.PENDING],
-                                                            has_time)}
-        stored = [attempted.get(d.id, d) for d in stored]
+        """The run's deliveries, composed ``now``, stored (once: their ids derive from the run)
+        and sent; the run naming them, and each as it stands."""
+        stored = self._deliveries.deliver(self._composer.compose(automation, contact, run.id, run.data, actions, now),
+                                          has_time)
         return replace(run, deliveries=tuple(d.id for d in stored)), stored
 
     def _outcome(self, run: Run, automation: Automation, contact: Contact, series: Template | None,
@@ -221,11 +215,6 @@ class RunExecutor:
             return self._store.get(run.account_id, run.id)
         self._launcher.hand_on([waiting])
         return waiting
-
-    def _unconfirmed(self, delivery: Delivery) -> Delivery:
-        telemetry.count("DeliveriesUnconfirmed", dimension=("channel", delivery.channel.value),
-                        account_id=delivery.account_id, delivery_id=delivery.id)
-        return self._outbox.finish(delivery, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
 
     def _change_state(self, run: Run, automation: Automation, contact: Contact, action: Action) -> None:
         """The actions that change state rather than send. Each is idempotent, so a retried run
