@@ -2,7 +2,7 @@
 automation's runs (GSI1PK sharded the same way) and GSI2 a subject's, both newest first; the shard
 comes from the run id (adapters/shards.py), so no key takes every run of an account or of an
 automation. An unfinished run also sits in the sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when
-someone should next look at it>#...), so the hourly re-drive finds runs whose schedule or executor
+someone should next look at it>; runs stored by releases before this one add #<account>#<run>), so the hourly re-drive finds runs whose schedule or executor
 was lost without a Scan: a scheduled run at its due time; a running one waiting for its next attempt
 (a retry, a throttle) when its lease ends; a running one in an attempt stays at its due time (an
 executor leaves it alone while its lease lasts), since moving it at every claim would cost the index
@@ -101,13 +101,14 @@ def _due_key(run: Run) -> dict[str, Any]:
     look_at = run.lease_until if waits_for_its_lease else run.due_at
     if run.finished or look_at is None:
         return {}
-    return {"DUE_PK": text(due_shard_key(shard_of(run.id, DUE_SHARDS))),
-            "DUE_SK": text(f"{sortable(look_at)}#{run.account_id}#{run.id}")}
+    # The time alone: the index's copy of the table keys names the run (a sort key naming it too,
+    # as releases before this one wrote, cost every unfinished run about 50 bytes).
+    return {"DUE_PK": text(due_shard_key(shard_of(run.id, DUE_SHARDS))), "DUE_SK": text(sortable(look_at))}
 
 
 def _due_position(last: dict[str, Any]) -> str:
-    """Where a DueIndex page ended, as queue messages carry it: its DUE_SK while that names the
-    account and the run (what every release reads), else DUE_SK|PK|SK."""
+    """Where a DueIndex page ended, as queue messages carry it: its DUE_SK where that names the
+    account and the run (as releases before this one wrote it), else DUE_SK|PK|SK."""
     due_sk = last["DUE_SK"]["S"]
     return due_sk if due_sk.count("#") == 2 else "|".join((due_sk, last["PK"]["S"], last["SK"]["S"]))
 
@@ -311,8 +312,8 @@ class DynamoRunStore(Table):
         if after is not None:
             query["ExclusiveStartKey"] = {"DUE_PK": text(due_shard_key(shard)), **_due_position_key(after)}
         page = self._db.query(**query)
-        # The run's account and id from the table's keys, which a keys-only index holds too: a
-        # DueIndex sort key without them (a release after this one) reads the same.
+        # The run's account and id from the table's keys, which the keys-only index holds too,
+        # whichever form of sort key the run was stored with.
         found = [(item["PK"]["S"].split("#")[1], item["SK"]["S"].removeprefix("RUN#")) for item in page["Items"]]
         more = page.get("LastEvaluatedKey")
         return found, _due_position(more) if more else None
