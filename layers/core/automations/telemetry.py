@@ -149,6 +149,19 @@ def restore_output(before: tuple[Any, ...]) -> None:
         logger.removeHandler(console)
 
 
+@contextmanager
+def unobserved() -> Iterator[None]:
+    """Invocations inside the block leave no log line and no metric, and the next one outside it
+    is still the process's cold start (SnapStart's priming, before the snapshot)."""
+    global _cold
+    cold, before = _cold, route_output(Output(None))
+    try:
+        yield
+    finally:
+        restore_output(before)
+        _cold = cold
+
+
 @functools.cache
 def _nowhere() -> TextIO:
     return open(os.devnull, "w")  # noqa: SIM115 - for the life of the process

@@ -16,6 +16,7 @@ from automations.errors import Busy
 _creating = threading.Lock()
 _clients: dict[str, Any] = {}
 _session: Any = None  # the one boto3 session the clients come from, once made
+_send_hooks: list[Callable[..., Any]] = []  # before_every_send's, on every client made
 
 
 def client(service: str):
@@ -42,7 +43,19 @@ def _build(service: str):
         import boto3
 
         _session = boto3.session.Session()
-    return _session.client(service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 4}))
+    made = _session.client(service, region_name=region, config=Config(retries={"mode": "standard", "max_attempts": 4}))
+    for hook in _send_hooks:
+        made.meta.events.register("before-send", hook)
+    return made
+
+
+def before_every_send(hook: Callable[..., Any]) -> None:
+    """Call ``hook`` (botocore's before-send event) before every request any client of the
+    process sends, those made already and those made later."""
+    with _creating:
+        _send_hooks.append(hook)
+        for made in _clients.values():
+            made.meta.events.register("before-send", hook)
 
 
 def has_code(error: Exception, code: str) -> bool:

@@ -85,3 +85,10 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
         return {"isAuthorized": True, "context": {"account_id": ""}}
     return {"isAuthorized": True, "context": {"account_id": principal.account_id, "key_id": principal.key_id,
                                               "email": principal.email}}
+
+
+def priming_requests() -> list[dict[str, Any]]:
+    """SnapStart's priming: a key looked up as a request's would be (snapstart.py stops the lookup
+    before it is sent)."""
+    credentials = base64.b64encode(b"priming@snapstart.invalid/token:priming").decode()
+    return [{"type": "REQUEST", "headers": {"authorization": f"Basic {credentials}"}}]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from automations.domain.model import Principal
 from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated, is_transient
 from automations.inputs import is_storable_text, parse_json
+from automations.snapstart import api_request, prime_before_snapshot
 from automations.telemetry import lambda_handler, logger
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -164,6 +165,7 @@ def endpoint(surface: Surface, *, authenticated: bool = True) -> Callable[[Calla
                 logger.exception("unhandled error", extra={"path": event.get("rawPath")})
                 return surface.unexpected_error_response()
 
+        prime_before_snapshot(handler, lambda: [api_request("GET", "/")])
         return handler
 
     return wrap

@@ -3,6 +3,7 @@ document), errors as {"error": {"code", "message", "details"}}."""
 from __future__ import annotations
 
 import base64
+import re
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -15,6 +16,7 @@ from automations.errors import (
     ValidationFailed, is_transient,
 )
 from automations.inputs import parse_json
+from automations.snapstart import api_request, prime_before_snapshot
 from automations.surfaces import native_problems
 from automations.surfaces.http import MAX_BODY_BYTES, RETRY_AFTER_SECONDS, logger, principal_from_event, refuses_media_type
 from automations.surfaces.native_errors import error_answer, error_payload
@@ -116,8 +118,20 @@ class NativeResolver(APIGatewayHttpResolver):
     never about its fields. Every resolution goes through the handlers' telemetry."""
 
     def __init__(self, **options: Any) -> None:
+        self._rules: list[tuple[str, str]] = []  # (method, rule) of each route, for SnapStart's priming
         super().__init__(**options)
         self._observed = lambda_handler(self._refuse_or_resolve)
+        prime_before_snapshot(self.resolve, self._priming_requests)
+
+    def route(self, rule: str, method: Any, *args: Any, **kwargs: Any) -> Any:
+        self._rules += [(m.upper(), rule) for m in ([method] if isinstance(method, str) else method)]
+        return super().route(rule, method, *args, **kwargs)
+
+    def _priming_requests(self) -> list[dict[str, Any]]:
+        """A request of each route, as far as it goes without a body the route takes (a body is
+        only checked: its models are built either way)."""
+        return [api_request(method, re.sub(r"<\w+>", "priming", rule), "{}" if method in ("POST", "PUT", "PATCH") else None)
+                for method, rule in self._rules]
 
     def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         return self._observed(event, context)
