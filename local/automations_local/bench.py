@@ -133,6 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="fresh interpreters per function in section imports (default 5)")
     parser.add_argument("--function", action="append",
                         help="section imports: only this function directory (repeatable; default: all)")
+    parser.add_argument("--snapstart", action="store_true",
+                        help="section imports: from a SnapStart restore instead of a fresh interpreter")
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets in the sweep benchmark (default 10000)")
     parser.add_argument("--contacts", type=int, default=500, help="joins in the run creation benchmark (default 500)")
     parser.add_argument("--due-runs", type=int, default=1000, help="runs in the firing lateness benchmark (default 1000)")
@@ -169,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     if "imports" in sections:
         from automations_local import bench_cold_start
 
-        bench_cold_start.print_figures(args.import_repeats, set(args.function or ()) or None)
+        bench_cold_start.print_figures(args.import_repeats, set(args.function or ()) or None, args.snapstart)
     if "evaluator" in sections:
         r = evaluator_throughput()
         print("\nSweep evaluator, in-process, one core: 100 automations x 20,000 tickets")

@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / ".aws-sam" / "build"
 # What the Lambda Python runtime carries besides the standard library (/var/runtime).
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six")
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six", "snapshot_restore_py")
 EACH_HANDLER_TARGET, MEDIAN_TARGET = 1.5, 1.3
 
 # Runs in the fresh interpreter: the event is read first, then the clock starts.
@@ -61,6 +61,13 @@ class Context:
 
 wall, cpu = time.perf_counter(), time.process_time()
 import {module}
+if {restored!r}:  # SnapStart: the init and its priming before the snapshot, the clock from the restore
+    import snapshot_restore_py
+    for hook, args, kwargs in reversed(snapshot_restore_py.get_before_snapshot()):
+        hook(*args, **kwargs)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for hook, args, kwargs in snapshot_restore_py.get_after_restore():
+        hook(*args, **kwargs)
 answer = {module}.{handler}(event, Context())
 wall, cpu = (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 status = answer.get("statusCode") if isinstance(answer, dict) else None
@@ -254,6 +261,9 @@ class Requests:
     def group(self) -> dict:
         return self.call("POST", "/v1/groups", {"name": self._unique("Tier 2")})
 
+    def brand(self) -> dict:
+        return self.call("GET", "/api/v2/brands.json")["brands"][0]
+
     def webhook(self) -> dict:
         return self.call("POST", "/v1/webhooks", {"name": "Hook", "url": "https://example.com/hook"})
 
@@ -353,8 +363,26 @@ class Requests:
         "zendesk_search_users": ("GET", "user", "/api/v2/users/search.json?query=alex"),
         "zendesk_list_users": ("GET", "user", "/api/v2/users.json"),
         "zendesk_show_group": ("GET", "group", "/api/v2/groups/{id}.json"),
+        "zendesk_list_groups": ("GET", "group", "/api/v2/groups.json"),
+        "zendesk_delete_group": ("DELETE", "group", "/api/v2/groups/{id}.json"),
+        "zendesk_delete_user": ("DELETE", "user", "/api/v2/users/{id}.json"),
+        "zendesk_incremental_users": ("GET", "user", "/api/v2/incremental/users.json?start_time=0"),
+        "zendesk_incremental_users_cursor": ("GET", "user", "/api/v2/incremental/users/cursor.json?start_time=0"),
+        "zendesk_list_ticket_comments": ("GET", "ticket", "/api/v2/tickets/{id}/comments.json"),
+        "zendesk_list_ticket_tags": ("GET", "ticket", "/api/v2/tickets/{id}/tags.json"),
+        "zendesk_list_tags": ("GET", "ticket", "/api/v2/tags.json"),
+        "zendesk_list_brands": ("GET", None, "/api/v2/brands.json"),
+        "zendesk_show_brand": ("GET", "brand", "/api/v2/brands/{id}.json"),
         "zendesk_unknown_endpoint": ("GET", None, "/api/v2/nothing_here.json"),
     }
+
+    @classmethod
+    def serves(cls, function: str) -> bool:
+        """Whether ``event`` makes a request of ``function`` (a function added without one would
+        stop the bench midway)."""
+        resource, _, verb = function.partition("_members_")
+        return (function in cls._ON_ONE or hasattr(cls, f"_{function}") or (bool(verb) and resource in cls._GROUPS)
+                or function.rpartition("_")[0] in cls._CRUD)
 
     def event(self, function: str) -> dict:
         if function in self._ON_ONE:
@@ -471,7 +499,7 @@ class Requests:
                                {"automations": [{"id": automation["id"], "position": 1, "active": False}]})
 
     def _zendesk_destroy_many_automations(self):
-        ids = ",".join(str(self.zendesk_automation()["id"]) for _ in range(2))
+        ids = self._two_ids(self.zendesk_automation)
         return self.http_event("zendesk_destroy_many_automations", "DELETE",
                                f"/api/v2/automations/destroy_many.json?ids={ids}")
 
@@ -488,16 +516,16 @@ class Requests:
                                {"ticket": {"status": "solved", "tags": ["fire", "resolved"]}})
 
     def _zendesk_show_many_tickets(self):
-        ids = ",".join(str(self.ticket()["id"]) for _ in range(2))
+        ids = self._two_ids(self.ticket)
         return self.http_event("zendesk_show_many_tickets", "GET", f"/api/v2/tickets/show_many.json?ids={ids}")
 
     def _zendesk_update_many_tickets(self):
-        ids = ",".join(str(self.ticket()["id"]) for _ in range(2))
+        ids = self._two_ids(self.ticket)
         return self.http_event("zendesk_update_many_tickets", "PUT", f"/api/v2/tickets/update_many.json?ids={ids}",
                                {"ticket": {"status": "pending"}})
 
     def _zendesk_destroy_many_tickets(self):
-        ids = ",".join(str(self.ticket()["id"]) for _ in range(2))
+        ids = self._two_ids(self.ticket)
         return self.http_event("zendesk_destroy_many_tickets", "DELETE", f"/api/v2/tickets/destroy_many.json?ids={ids}")
 
     def _zendesk_ticket_tags(self):
@@ -506,25 +534,67 @@ class Requests:
                                {"tags": ["vip"]})
 
     def _zendesk_restore_many_deleted_tickets(self):
-        ids = ",".join(str(self.deleted_ticket()["id"]) for _ in range(2))
+        ids = self._two_ids(self.deleted_ticket)
         return self.http_event("zendesk_restore_many_deleted_tickets", "PUT",
                                f"/api/v2/deleted_tickets/restore_many.json?ids={ids}")
 
     def _zendesk_destroy_many_deleted_tickets(self):
-        ids = ",".join(str(self.deleted_ticket()["id"]) for _ in range(2))
+        ids = self._two_ids(self.deleted_ticket)
         return self.http_event("zendesk_destroy_many_deleted_tickets", "DELETE",
                                f"/api/v2/deleted_tickets/destroy_many.json?ids={ids}")
 
     def _zendesk_show_many_job_statuses(self):
-        ids = ",".join(self.job()["id"] for _ in range(2))
+        ids = self._two_ids(self.job)
         return self.http_event("zendesk_show_many_job_statuses", "GET", f"/api/v2/job_statuses/show_many.json?ids={ids}")
 
     def _zendesk_create_user(self):
         return self.http_event("zendesk_create_user", "POST", "/api/v2/users.json", {
             "user": {"name": "Alex Agent", "email": f"{self._unique('alex')}@example.com", "role": "agent"}})
 
+    def _zendesk_update_user(self):
+        return self.http_event("zendesk_update_user", "PUT", f"/api/v2/users/{self.user()['id']}.json",
+                               {"user": {"name": "Alex A. Agent"}})
+
+    def _zendesk_create_or_update_user(self):
+        return self.http_event("zendesk_create_or_update_user", "POST", "/api/v2/users/create_or_update.json",
+                               {"user": self._zendesk_user()})
+
+    def _zendesk_create_many_users(self):
+        return self.http_event("zendesk_create_many_users", "POST", "/api/v2/users/create_many.json",
+                               {"users": [self._zendesk_user(), self._zendesk_user()]})
+
+    def _zendesk_create_or_update_many_users(self):
+        return self.http_event("zendesk_create_or_update_many_users", "POST",
+                               "/api/v2/users/create_or_update_many.json",
+                               {"users": [self._zendesk_user(), self._zendesk_user()]})
+
+    def _zendesk_update_many_users(self):
+        ids = self._two_ids(self.user)
+        return self.http_event("zendesk_update_many_users", "PUT", f"/api/v2/users/update_many.json?ids={ids}",
+                               {"user": {"role": "agent"}})
+
+    def _zendesk_destroy_many_users(self):
+        ids = self._two_ids(self.user)
+        return self.http_event("zendesk_destroy_many_users", "DELETE", f"/api/v2/users/destroy_many.json?ids={ids}")
+
+    @staticmethod
+    def _two_ids(make: Callable[[], dict]) -> str:
+        """The ids of two records ``make`` makes, as a bulk endpoint's ``ids`` takes them."""
+        return ",".join(str(make()["id"]) for _ in range(2))
+
+    def _zendesk_user(self) -> dict:
+        return {"name": "Rae Agent", "email": f"{self._unique('rae')}@example.com", "role": "agent"}
+
+    def _zendesk_create_group(self):
+        return self.http_event("zendesk_create_group", "POST", "/api/v2/groups.json",
+                               {"group": {"name": self._unique("Tier 3")}})
+
+    def _zendesk_update_group(self):
+        return self.http_event("zendesk_update_group", "PUT", f"/api/v2/groups/{self.group()['id']}.json",
+                               {"group": {"name": "Renamed"}})
+
     def _zendesk_show_many_users(self):
-        ids = ",".join(str(self.user()["id"]) for _ in range(2))
+        ids = self._two_ids(self.user)
         return self.http_event("zendesk_show_many_users", "GET", f"/api/v2/users/show_many.json?ids={ids}")
 
     # Functions that no route calls
@@ -586,11 +656,13 @@ def _lambda_environment(runtime, function) -> dict[str, str]:
     }
 
 
-def _first_answer(function, layer: Path, runtime_dir: Path, event_file: Path, environment: dict[str, str]) -> dict:
+def _first_answer(function, layer: Path, runtime_dir: Path, event_file: Path, environment: dict[str, str],
+                  restored: bool) -> dict:
     code_dir = function.code_dir
     module, _, handler = function.handler.rpartition(".")
     code = _CHILD.format(paths=[str(code_dir), str(layer), str(runtime_dir)], event=str(event_file),
-                         name=function.name, memory=function.memory_mb, module=module, handler=handler)
+                         name=function.name, memory=function.memory_mb, module=module, handler=handler,
+                         restored=restored)
     done = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=code_dir,
                           env=environment)
     if done.returncode != 0:
@@ -598,9 +670,10 @@ def _first_answer(function, layer: Path, runtime_dir: Path, event_file: Path, en
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def first_answers(repeats: int, only: set[str] | None = None) -> list[dict]:
+def first_answers(repeats: int, only: set[str] | None = None, restored: bool = False) -> list[dict]:
     """Each function's first answer (median of ``repeats`` fresh interpreters, each with a fresh
-    event), against the baseline's, alternating."""
+    event), against the baseline's, alternating; ``restored``: counted from a SnapStart restore,
+    its init and priming done before (the baseline's client made at its import)."""
     from automations_local.runtime import LocalRuntime
 
     with tempfile.TemporaryDirectory(prefix="automations-cold-") as scratch_dir, LocalRuntime(port=0) as runtime:
@@ -617,32 +690,42 @@ def first_answers(repeats: int, only: set[str] | None = None) -> list[dict]:
         baseline_event.write_text(json.dumps(requests.event("contacts_get")))
         functions = {}
         for function in runtime.template.functions.values():
-            functions.setdefault(function.code_dir.name, function)
+            if not only or function.code_dir.name in only:
+                functions.setdefault(function.code_dir.name, function)
+        if unserved := sorted(name for name in functions if not Requests.serves(name)):
+            raise SystemExit(f"no request to measure {', '.join(unserved)} with: add one to Requests")
         rows = []
         for name in sorted(functions):
-            if only and name not in only:
-                continue
             function = dataclasses.replace(functions[name], code_dir=artifact.functions[name])
             baseline = dataclasses.replace(function, code_dir=baseline_dir, handler="app.handler")
             environment = _lambda_environment(runtime, function)
             baseline_environment = _lambda_environment(runtime, baseline)
-            samples, base = [], []
+            samples, base, fresh = [], [], []
             for repeat in range(repeats):
                 event_file = scratch / f"{name}-{repeat}.json"
                 event_file.write_text(json.dumps(requests.event(name)))
-                base.append(_first_answer(baseline, artifact.layer, runtime_dir, baseline_event, baseline_environment))
-                samples.append(_first_answer(function, artifact.layer, runtime_dir, event_file, environment))
+                base.append(_first_answer(baseline, artifact.layer, runtime_dir, baseline_event, baseline_environment,
+                                          restored))
+                samples.append(_first_answer(function, artifact.layer, runtime_dir, event_file, environment, restored))
+                if restored:  # the same function from a fresh interpreter, beside it
+                    event_file.write_text(json.dumps(requests.event(name)))
+                    fresh.append(_first_answer(function, artifact.layer, runtime_dir, event_file, environment, False))
             row = {"handler": name, "status": samples[0]["status"]}
             for kind in ("wall_ms", "cpu_ms"):
                 row[kind] = statistics.median(s[kind] for s in samples)
                 row[f"baseline_{kind}"] = statistics.median(s[kind] for s in base)
                 row[f"{kind[:-3]}_ratio"] = row[kind] / row[f"baseline_{kind}"]
+                if fresh:
+                    row[f"fresh_{kind}"] = statistics.median(s[kind] for s in fresh)
             rows.append(row)
         return [{"note": artifact.note}, *rows]
 
 
-def print_figures(repeats: int, only: set[str] | None = None) -> None:
-    note, *rows = first_answers(repeats, only)
+def print_figures(repeats: int, only: set[str] | None = None, restored: bool = False) -> None:
+    note, *rows = first_answers(repeats, only, restored)
+    if restored:
+        _print_restored(repeats, note, rows)
+        return
     print("\nCold start to the first answer, from the built artifact (median of "
           f"{repeats} fresh interpreters), against a minimal handler: import boto3, one GetItem")
     print(f"({note['note']})")
@@ -657,3 +740,22 @@ def print_figures(repeats: int, only: set[str] | None = None) -> None:
               f"over {EACH_HANDLER_TARGET}: {sum(r > EACH_HANDLER_TARGET for r in ratios)}  "
               f"over {MEDIAN_TARGET}: {sum(r > MEDIAN_TARGET for r in ratios)} of {len(ratios)}")
     print(f"targets: every handler <= {EACH_HANDLER_TARGET}x, median <= {MEDIAN_TARGET}x")
+
+
+def _print_restored(repeats: int, note: dict, rows: list[dict]) -> None:
+    """From a SnapStart restore (what Lambda's restore itself takes is not in it: AWS's side),
+    beside the same function from a fresh interpreter, and the minimal handler restored alike."""
+    print("\nSnapStart: the first answer after a restore (init and priming before the snapshot), beside the same "
+          f"function from a fresh interpreter (median of {repeats} each), from the built artifact; the restore "
+          "itself (Lambda's side) is not counted")
+    print(f"({note['note']}; baseline: the minimal handler restored alike, one GetItem on the client its import made)")
+    print(f"{'handler':<38}{'status':>7}{'ms':>8}{'CPU ms':>8}{'fresh ms':>10}{'fresh CPU':>11}{'CPU share':>11}"
+          f"{'base CPU':>10}")
+    for r in rows:
+        print(f"{r['handler']:<38}{r['status'] or '-':>7}{r['wall_ms']:>8.1f}{r['cpu_ms']:>8.1f}{r['fresh_wall_ms']:>10.1f}"
+              f"{r['fresh_cpu_ms']:>11.1f}{r['cpu_ms'] / r['fresh_cpu_ms']:>11.2f}{r['baseline_cpu_ms']:>10.1f}")
+    for kind in ("wall_ms", "cpu_ms"):
+        print(f"{kind[:-3].upper():<4} median {statistics.median(r[kind] for r in rows):.1f} ms after a restore, "
+              f"{statistics.median(r[f'fresh_{kind}'] for r in rows):.1f} ms fresh; "
+              f"max {max(r[kind] for r in rows):.1f} ms ({max(rows, key=lambda r: r[kind])['handler']})")
+

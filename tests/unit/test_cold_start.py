@@ -185,3 +185,13 @@ def test_the_bench_finds_a_nested_stack_s_functions_where_sam_build_puts_them():
     assert len(functions) > 100
     assert functions["run_executor"] == build / "RunExecutorFunction"
     assert functions["users_get"] == build / "NativeRecordsStack" / "UsersGetFunction"
+
+
+def test_the_bench_has_a_request_for_every_function():
+    """`automations bench --only imports` measures each function with a request of its own; one
+    added without it would stop the bench."""
+    from automations_local.bench_cold_start import Requests
+
+    assert [name for name in sorted(_handler_files()) if not Requests.serves(name)] == []
+    assert not Requests.serves("zendesk_no_such_function")
+
