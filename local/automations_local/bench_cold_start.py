@@ -672,8 +672,9 @@ def _first_answer(function, layer: Path, runtime_dir: Path, event_file: Path, en
 
 def first_answers(repeats: int, only: set[str] | None = None, restored: bool = False) -> list[dict]:
     """Each function's first answer (median of ``repeats`` fresh interpreters, each with a fresh
-    event), against the baseline's, alternating; ``restored``: counted from a SnapStart restore,
-    its init and priming done before (the baseline's client made at its import)."""
+    event), against the baseline's, alternating; ``restored``: the functions the template gives
+    SnapStart, counted from a restore, their init and priming done before (the baseline's client
+    made at its import)."""
     from automations_local.runtime import LocalRuntime
 
     with tempfile.TemporaryDirectory(prefix="automations-cold-") as scratch_dir, LocalRuntime(port=0) as runtime:
@@ -690,7 +691,8 @@ def first_answers(repeats: int, only: set[str] | None = None, restored: bool = F
         baseline_event.write_text(json.dumps(requests.event("contacts_get")))
         functions = {}
         for function in runtime.template.functions.values():
-            if not only or function.code_dir.name in only:
+            snapstart = "SnapStart" in runtime.template.resolved(function.logical_id)
+            if (not only or function.code_dir.name in only) and (snapstart or not restored):
                 functions.setdefault(function.code_dir.name, function)
         if unserved := sorted(name for name in functions if not Requests.serves(name)):
             raise SystemExit(f"no request to measure {', '.join(unserved)} with: add one to Requests")

@@ -1,5 +1,5 @@
 """SnapStart's hooks (automations/snapstart.py), run as Lambda runs them: every function the
-template gives SnapStart registers its priming, unless it answers without AWS (a catch-all);
+template gives SnapStart registers its priming;
 priming sends nothing, stores nothing and leaves no log line or metric; after it, a function's
 first request imports none of the libraries and modules a fresh one would; a restore reseeds
 ``random``, and the first invocation after it is still the cold start."""
@@ -72,16 +72,11 @@ def _run(code: str, aws_url: str) -> subprocess.CompletedProcess:
     return done
 
 
-def _snapstart_functions() -> dict[str, bool]:
-    """Each function directory SnapStart applies to -> whether it needs priming (every one but the
-    catch-alls, which answer without AWS)."""
+def _snapstart_functions() -> list[str]:
+    """Each function directory the template gives SnapStart (on in prod, off in dev)."""
     template = load_template(ROOT / "template.yaml")
-    found = {}
-    for stack in template.stacks():
-        for function in stack.own_functions():
-            if (stack.resolved(function.logical_id).get("SnapStart") or {}).get("ApplyOn"):
-                found[function.code_dir.name] = not function.code_dir.name.endswith("_unknown_endpoint")
-    return found
+    return sorted({function.code_dir.name for stack in template.stacks() for function in stack.own_functions()
+                   if "SnapStart" in stack.resolved(function.logical_id)})
 
 
 def test_every_function_snapstart_applies_to_primes_itself_sending_nothing_and_saying_nothing(aws_stand_in, tmp_path):
@@ -92,13 +87,16 @@ def test_every_function_snapstart_applies_to_primes_itself_sending_nothing_and_s
     code = f"""
 import importlib.util, json, pathlib, sys
 import snapshot_restore_py
-hooks = {{}}
+handlers = {{}}
 for name in {sorted(functions)!r}:
-    before = len(snapshot_restore_py.get_before_snapshot())
     path = pathlib.Path({str(ROOT / 'functions')!r}) / name / "app.py"
     spec = importlib.util.spec_from_file_location("fn_" + name, path)
-    spec.loader.exec_module(importlib.util.module_from_spec(spec))
-    hooks[name] = len(snapshot_restore_py.get_before_snapshot()) - before
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handlers[name] = [value for value in vars(module).values() if callable(value)]
+primed = [args[0] for hook, args, kwargs in snapshot_restore_py.get_before_snapshot()]
+# the handler or the handler it wraps (piggy_runs_create's), whichever module registered it first
+hooks = {{name: sum(value == each for value in values for each in primed) for name, values in handlers.items()}}
 for hook, args, kwargs in reversed(snapshot_restore_py.get_before_snapshot()):
     hook(*args, **kwargs)
 from automations import telemetry
@@ -109,7 +107,7 @@ pathlib.Path({str(report)!r}).write_text(json.dumps({{"hooks": hooks, "restorers
     found = json.loads(report.read_text())
     assert aws_stand_in.requests == []  # nothing sent: nothing read, nothing stored
     assert done.stdout == ""  # no log line, no metric
-    assert [name for name, primed in functions.items() if primed and found["hooks"][name] < 1] == []
+    assert [name for name in functions if found["hooks"][name] < 1] == []
     assert found["restorers"] == 1 and found["cold"] is True
 
 

@@ -141,6 +141,7 @@ def unknown_endpoint(surface: Surface) -> Callable[[dict, Any], dict[str, Any]]:
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return surface.unknown_endpoint_response()
 
+    prime_before_snapshot(handler, lambda: [api_request("GET", "/priming")])
     return handler
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from automations.snapstart import api_request, prime_before_snapshot
 from automations.telemetry import lambda_handler
 
 
@@ -22,3 +23,6 @@ def error_answer(status: int, code: str, message: str) -> dict[str, Any]:
 def unknown_endpoint(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """The handler of ``ANY /v1/{proxy+}``: a path or method no native route declares."""
     return error_answer(404, "not_found", "No such endpoint")
+
+
+prime_before_snapshot(unknown_endpoint, lambda: [api_request("GET", "/v1/priming")])
