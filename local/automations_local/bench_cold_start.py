@@ -233,8 +233,10 @@ class Requests:
         return f"{prefix}-{next(self._made)}-{uuid.uuid4().hex[:6]}"
 
     def _hours(self) -> str:
-        """A threshold no other rule has (an active rule with the same conditions is refused)."""
-        return str(24 + next(self._made))
+        """A threshold no other rule has, the account's defaults included (an active rule with the
+        same conditions and actions is refused; the default close rule's is 96 hours, which this
+        reached at the 72nd record made, so a whole run stopped there)."""
+        return str(1000 + next(self._made))
 
     def contact(self) -> dict:
         return self.call("POST", "/v1/contacts", {"email": f"{self._unique('ada')}@example.com", "first_name": "Ada"})

@@ -195,3 +195,19 @@ def test_the_bench_has_a_request_for_every_function():
     assert [name for name in sorted(_handler_files()) if not Requests.serves(name)] == []
     assert not Requests.serves("zendesk_no_such_function")
 
+
+def test_the_benchs_sweep_rules_never_match_the_default_close_rule():
+    """Each automation the bench makes has a threshold of its own; one equal to the default close
+    rule's (96 hours, with the same action) was refused as identical, stopping a whole run."""
+    import itertools
+
+    from automations.service.automations import DEFAULT_CLOSE_RULE
+    from automations_local.bench_cold_start import Requests
+
+    requests = Requests.__new__(Requests)
+    requests._made = itertools.count(1)
+    default_hours = {c.value for c in DEFAULT_CLOSE_RULE.conditions.all if c.field == "SOLVED"}
+    bodies = [requests.native_automation_body() for _ in range(500)]
+    thresholds = [c["value"] for body in bodies for c in body["conditions"]["all"] if c["field"] == "SOLVED"]
+    assert len(set(thresholds)) == 500 and not default_hours & set(thresholds)
+
