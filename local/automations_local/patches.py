@@ -98,6 +98,7 @@ def install(clock: Clock) -> None:
     _replace(DynamoDBBackend, "transact_write_items", _transact_write_items(DynamoDBBackend.transact_write_items))
     for name in _TABLE_CHANGES:
         _replace(DynamoDBBackend, name, _counted(getattr(DynamoDBBackend, name)))
+    compact_items.install(_replace)  # first: a put is announced with the key objects its item keeps
     _replace(Table, "put_item", _announced_put(Table.put_item))
     _replace(Table, "delete_item", _announced_delete(Table.delete_item))
     _replace(Table, "get_item", _get_without_adding(Table.get_item))
@@ -117,7 +118,6 @@ def install(clock: Clock) -> None:
     _replace(backends, "list_of_moto_modules", functools.cache(lambda: list(modules())))
     _replace(responses, "method_names_from_class", functools.cache(responses.method_names_from_class))
     moto_shortcuts.install(_replace)
-    compact_items.install(_replace)
 
 
 def uninstall() -> None:
@@ -268,12 +268,11 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
 def _restore(saved: list[tuple]) -> None:
     """Put back each touched item as it was (the first copy taken of it), in reverse."""
     for table, hash_key, range_key, item, stream in reversed(saved):
-        partition = table.items[hash_key] if range_key else table.items
-        key = range_key if range_key else hash_key
         if item is None:
-            partition.pop(key, None)
+            partition = table.items[hash_key] if range_key else table.items
+            partition.pop(range_key if range_key else hash_key, None)
         else:
-            partition[key] = item
+            compact_items.place(table, item)
         if stream is not None:
             del table.stream_shard.items[stream:]
         _announce(table, hash_key, range_key or None)
