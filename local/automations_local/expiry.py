@@ -38,10 +38,12 @@ class Expiry:
 
     def __init__(self, lock: threading.Lock, clock: Clock) -> None:
         self._lock, self._clock = lock, clock
-        self._due: dict[tuple, float] = {}  # (table id, hash key, range key) -> expiry
-        self._queue: list[tuple[float, int, tuple]] = []  # heap of (expiry, order, key); stale ones skipped
-        self._tables: dict[int, Any] = {}
-        self._order = 0
+        # Every item with a time to live has an entry, (expiry, key), held by both: the key is
+        # (its table's number, a small one shared by the table's keys; its own key objects).
+        self._due: dict[tuple, tuple[float, tuple]] = {}  # key -> its entry (the last written)
+        self._queue: list[tuple[float, tuple]] = []  # heap of entries; superseded ones skipped
+        self._tables: list[Any] = []  # by number
+        self._numbers: dict[int, int] = {}  # id(table) -> its number
         self._stop_listening = patches.on_item_write(self._written)
         self._loop = BackgroundLoop("automations-local-ttl", self.expire, CHECK_EVERY_S, "expiring items (TTL)")
 
@@ -66,19 +68,25 @@ class Expiry:
 
     def _written(self, table: Any, hash_key: Any, range_key: Any) -> None:
         """After an item write (inside the AWS call)."""
-        key = (id(table), hash_key, range_key)
         expires = time_to_live(table, table.get_item(hash_key, range_key))
+        number = self._numbers.get(id(table))
         if expires is None:
-            self._due.pop(key, None)
+            if number is not None:
+                self._due.pop((number, hash_key, range_key), None)
             return
-        if self._due.get(key) == expires:
-            return
-        self._due[key] = expires
-        self._tables[id(table)] = table
-        self._order += 1
-        heapq.heappush(self._queue, (expires, self._order, key))
-        if len(self._queue) > 2 * len(self._due) + 1000:  # mostly superseded expiries: start afresh
-            self._queue = [(when, n, k) for n, (k, when) in enumerate(self._due.items())]
+        if number is None:
+            number = self._numbers[id(table)] = len(self._tables)
+            self._tables.append(table)
+        key = (number, hash_key, range_key)
+        entry = self._due.get(key)
+        if entry is not None:
+            if entry[0] == expires:
+                return
+            key = entry[1]  # the one held already
+        entry = self._due[key] = (expires, key)
+        heapq.heappush(self._queue, entry)  # a tie compares keys: of one table, alike in type
+        if len(self._queue) > 2 * len(self._due) + 1000:  # mostly superseded entries: start afresh
+            self._queue = list(self._due.values())
             heapq.heapify(self._queue)
 
     def expire(self) -> bool:
@@ -86,8 +94,9 @@ class Expiry:
         now = self._clock.now().timestamp()
         with self._lock:
             while self._queue and self._queue[0][0] <= now:
-                expires, _, key = heapq.heappop(self._queue)
-                if self._due.get(key) != expires:
+                entry = heapq.heappop(self._queue)
+                expires, key = entry
+                if self._due.get(key) is not entry:
                     continue  # superseded by a later write
                 del self._due[key]
                 table, hash_key, range_key = self._tables[key[0]], key[1], key[2]

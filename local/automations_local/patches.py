@@ -98,6 +98,7 @@ def install(clock: Clock) -> None:
     _replace(DynamoDBBackend, "transact_write_items", _transact_write_items(DynamoDBBackend.transact_write_items))
     for name in _TABLE_CHANGES:
         _replace(DynamoDBBackend, name, _counted(getattr(DynamoDBBackend, name)))
+    compact_items.install(_replace)  # first: a put is announced with the key objects its item keeps
     _replace(Table, "put_item", _announced_put(Table.put_item))
     _replace(Table, "delete_item", _announced_delete(Table.delete_item))
     _replace(Table, "get_item", _get_without_adding(Table.get_item))
@@ -117,7 +118,6 @@ def install(clock: Clock) -> None:
     _replace(backends, "list_of_moto_modules", functools.cache(lambda: list(modules())))
     _replace(responses, "method_names_from_class", functools.cache(responses.method_names_from_class))
     moto_shortcuts.install(_replace)
-    compact_items.install(_replace)
 
 
 def uninstall() -> None:
@@ -268,12 +268,11 @@ def _touched_items(backend: Any, transact_items: list[dict[str, Any]]) -> list[t
 def _restore(saved: list[tuple]) -> None:
     """Put back each touched item as it was (the first copy taken of it), in reverse."""
     for table, hash_key, range_key, item, stream in reversed(saved):
-        partition = table.items[hash_key] if range_key else table.items
-        key = range_key if range_key else hash_key
         if item is None:
-            partition.pop(key, None)
+            partition = table.items[hash_key] if range_key else table.items
+            partition.pop(range_key if range_key else hash_key, None)
         else:
-            partition[key] = item
+            compact_items.place(table, item)
         if stream is not None:
             del table.stream_shard.items[stream:]
         _announce(table, hash_key, range_key or None)
@@ -332,6 +331,9 @@ def _announced_update(update_item: Callable) -> Callable:
             except Exception:  # noqa: BLE001 - refused before touching any item
                 pass
             else:
+                item = table.get_item(hash_key, range_key)
+                if item is not None:  # the listeners keep its own key objects, not the request's
+                    hash_key, range_key = item.hash_key, item.range_key
                 _announce(table, hash_key, range_key)
 
     return update
@@ -395,34 +397,51 @@ def _partition_items(table: Any, hash_key: Any, index_name: str | None, conditio
     index = _index_maps.get(key)
     if index is None or index.table is not table or index.built_at != _table_changes[0]:
         index = _index_maps[key] = _IndexMap(table, attribute)
-    return list(index.partitions.get(value, {}).values())
+    return index.items(value)
 
 
 class _IndexMap:
     """The items of a table by their value of one attribute (an index's partition key), built
-    once by reading the table, then kept up to date item by item."""
+    once by reading the table, then kept up to date item by item. A partition of one item (most
+    of an index by contact or by ticket) is held as that item, not as a dict of one."""
 
     def __init__(self, table: Any, attribute: str) -> None:
         self.table, self.attribute, self.built_at = table, attribute, _table_changes[0]
-        self.partitions: dict[Any, dict[tuple, Any]] = {}  # value -> (hash key, range key) -> item
+        self.partitions: dict[Any, Any] = {}  # value -> its item, or (hash key, range key) -> item if several
         self.value_of: dict[tuple, Any] = {}  # (hash key, range key) -> value: where to remove it from
         for item in _all_items_of(table):
             self._add((item.hash_key, item.range_key), item)
 
+    def items(self, value: Any) -> list:
+        found = self.partitions.get(value)
+        if found is None:
+            return []
+        return list(found.values()) if type(found) is dict else [found]
+
     def _add(self, key: tuple, item: Any) -> None:
         value = item.attrs.get(self.attribute)
-        if value:
-            self.partitions.setdefault(value, {})[key] = item
-            self.value_of[key] = value
+        if not value:
+            return
+        found = self.partitions.get(value)
+        if found is None:
+            self.partitions[value] = item
+        else:
+            if type(found) is not dict:
+                found = self.partitions[value] = {(found.hash_key, found.range_key): found}
+            found[key] = item
+        self.value_of[key] = value
 
     def written(self, hash_key: Any, range_key: Any) -> None:
         key = (hash_key, range_key)
         before = self.value_of.pop(key, None)
         if before is not None:
             partition = self.partitions[before]
-            del partition[key]
-            if not partition:
+            if type(partition) is not dict:  # this item alone
                 del self.partitions[before]
+            else:
+                del partition[key]
+                if len(partition) == 1:
+                    self.partitions[before] = next(iter(partition.values()))
         item = self.table.get_item(hash_key, range_key)
         if item is not None:
             self._add(key, item)

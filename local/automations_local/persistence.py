@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from automations.clock import MovableClock
-from automations_local import LOGGER_NAME, compaction, patches
+from automations_local import LOGGER_NAME, compact_items, compaction, patches
 from automations_local.background import BackgroundLoop
 from automations_local.compaction import StateError
 
@@ -202,11 +202,7 @@ class StateStore:
             table = tables[account][region].tables.get(name)
             if table is None:
                 continue  # dropped with its table
-            item = pickle.loads(data)
-            if table.range_key_attr:
-                table.items[item.hash_key][item.range_key] = item
-            else:
-                table.items[item.hash_key] = item
+            compact_items.place(table, pickle.loads(data))
         self._clock.set(datetime.now(timezone.utc) + state.clock_offset)
 
     def _load_legacy(self, path: Path) -> None:

@@ -22,10 +22,12 @@ from support import create_indexed_table
 ITEMS_MEASURED = 2000
 # What an item takes in memory against its size as DynamoDB counts it (its attribute names and
 # values: how it is held or saved changes nothing), on items shaped as the product's (keys of
-# two indexes, a status, a version, a JSON document), built and saved: about 3.5 with the
-# compact items (2.8 restored); 3.9 without holding its key once, 4.0 without the short values
-# interned, 4.3 without the names interned, 4.8 pickled through __dict__, 6.7 with moto's own.
-MEMORY_PER_ITEM_BYTE = 3.7
+# two indexes, a status, a version, a JSON document), built and saved, and restored into its
+# table: about 3.0 and 2.9 with the compact items; 3.4 and 3.4 when every short value was
+# interned instead of values written alike sharing one object (and partitions their key); 3.9
+# without holding its key once, 4.3 without the names interned, 4.8 pickled through __dict__,
+# 6.7 with moto's own.
+MEMORY_PER_ITEM_BYTE = 3.2
 
 
 @contextlib.contextmanager
@@ -174,6 +176,59 @@ def test_every_call_the_product_makes_answers_as_with_motos_own_items(empty_aws)
     assert _contents(pickle.loads(data) for data in saved) == _contents(moto_items)  # as earlier versions load
 
 
+def _number_keyed_scenario(client, name):
+    """Items of one partition, some replacing others, with keys that are the same numbers written
+    otherwise ("01", "1.0"): each answers with its key as it was written."""
+    client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "N"},
+                                              {"AttributeName": "SK", "AttributeType": "N"}])
+    for pk, sk in (("1", "1"), ("01", "2"), ("1", "3"), ("1.0", "2.0"), ("1", "1"), ("2", "1")):
+        client.put_item(TableName=name, Item={"PK": {"N": pk}, "SK": {"N": sk}, "v": {"S": f"{pk}/{sk}"}})
+    client.update_item(TableName=name, Key={"PK": {"N": "001"}, "SK": {"N": "4"}}, UpdateExpression="SET v = :v",
+                       ExpressionAttributeValues={":v": {"S": "updated"}})  # a new item, written by an update
+    answers = [client.get_item(TableName=name, Key={"PK": {"N": pk}, "SK": {"N": sk}}).get("Item")
+               for pk, sk in (("1", "2"), ("1", "1"), ("001", "4"), ("2", "1"))]
+    answers.append(client.query(TableName=name, KeyConditionExpression="PK = :p",
+                                ExpressionAttributeValues={":p": {"N": "1"}})["Items"])
+    answers.append(client.scan(TableName=name)["Items"])
+    return answers
+
+
+def test_the_items_of_a_partition_share_its_key_and_answer_as_with_motos_own(empty_aws):
+    client = boto3.client("dynamodb")
+    expected = _number_keyed_scenario(client, "moto_numbers")
+    with _installed():
+        assert _number_keyed_scenario(client, "compact_numbers") == expected
+    table = _moto_table("compact_numbers")
+    partition = table.items[next(key for key in table.items if key.value == "1")]
+    held = {id(key) for key in table.items} | {id(key) for key in partition}
+    for item in _items(table):
+        assert item.attrs["PK"] is item.hash_key and item.attrs["SK"] is item.range_key
+        if (item.hash_key.value, item.range_key.value) in (("1", "3"), ("1", "1")):  # "1.0" and "01" stay theirs
+            assert id(item.hash_key) in held and id(item.range_key) in held  # the table's own: one of each
+
+
+def test_values_written_alike_are_one_object_and_unique_ones_are_not_interned(empty_aws):
+    client = boto3.client("dynamodb")
+    with _installed():
+        create_indexed_table(client, "shared")
+        for n in range(300):
+            client.put_item(TableName="shared", Item={
+                **_key(f"unique-{n}"), "status": {"S": ("open", "solved")[n % 2]}, "version": {"N": str(1 + n % 3)},
+                "done": {"BOOL": n % 2 == 0}, "G": {"S": f"ACCOUNT#acc_1#SHARD#{n % 64}"}, "at": {"S": f"{n:020}"}})
+        client.update_item(TableName="shared", Key=_key("unique-0"), UpdateExpression="SET version = version + :one",
+                           ExpressionAttributeValues={":one": {"N": "1"}})
+    items = _items(_moto_table("shared"))
+    for name, kinds in (("status", 2), ("version", 3), ("done", 2), ("G", 64)):
+        assert len({id(item.attrs[name]) for item in items}) == kinds, name
+    ones = sorted(item.range_key.value for item in items if item.attrs["version"].value == "1")
+    assert ones == sorted(f"unique-{n}" for n in range(3, 300, 3))  # the one updated changed alone
+    for item in items:  # Python's table of interned strings would grow with them, for nothing
+        for value in (item.range_key.value, item.attrs["at"].value):
+            assert sys.intern("".join(value)) is not value
+
+
 def _contents(items):
     return [(item.hash_key, item.range_key, item.to_json()) for item in items]
 
@@ -223,7 +278,12 @@ def _memory_per_item_byte(name="sized"):
     held -= sum(map(sys.getsizeof, saved))  # the saved bytes are not the items
     items.clear()
     table.items.clear()
-    _, restored = _traced(lambda: [pickle.loads(data) for data in saved])
+
+    def restored():  # as the saved state is restored
+        for data in saved:
+            compact_items.place(table, pickle.loads(data))
+
+    _, restored = _traced(restored)
     return held / size, restored / size
 
 

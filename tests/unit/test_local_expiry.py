@@ -3,7 +3,9 @@ now is deleted (and the deletion announced, so the saved state follows); a later
 over an earlier one wins; what DynamoDB does not take as a time to live is kept."""
 from __future__ import annotations
 
+import gc
 import threading
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -72,3 +74,54 @@ def test_expired_items_are_deleted_and_others_kept(db):
         assert names(db) == ["no ttl", "not a number", "too old"]
     finally:
         expiry.stop()
+
+
+def test_items_expiring_at_the_same_time_are_all_deleted(db):
+    db.create_table(TableName="expiring_by_id", BillingMode="PAY_PER_REQUEST",
+                    KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                    AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "N"}])
+    db.update_time_to_live(TableName="expiring_by_id", TimeToLiveSpecification={"Enabled": True,
+                                                                                "AttributeName": "expires_at"})
+    clock = MovableClock(NOW, frozen=True)
+    expiry = Expiry(threading.Lock(), clock).start(paused=lambda: True)
+    try:
+        for n in range(6):  # the same time: the queue compares their keys
+            put(db, f"same {n % 3}", at(NOW + timedelta(seconds=1)))
+            db.put_item(TableName="expiring_by_id", Item={"id": {"N": str(n % 4)}, "expires_at": at(NOW + timedelta(seconds=1))})
+        put(db, "kept", at(NOW + timedelta(seconds=2)))
+        clock.advance(1)
+        expiry.expire()
+        assert names(db) == ["kept"] and db.scan(TableName="expiring_by_id")["Items"] == []
+    finally:
+        expiry.stop()
+
+
+EXPIRING_MEASURED = 1000
+# Memory the local TTL holds for each item with a time to live: about 180 bytes, each given its
+# time to live by an update; about 485 when each entry kept the update's own copy of the item's
+# key, a number of its own for its table, an order for ties, and its key in two tuples.
+EXPIRY_BYTES_PER_ITEM = 230
+
+
+def test_the_local_ttl_holds_little_for_each_expiring_item(db):
+    from moto.dynamodb.models import dynamodb_backends
+
+    from automations_local.template import ACCOUNT_ID, DEFAULT_REGION
+
+    backend = dynamodb_backends[ACCOUNT_ID][DEFAULT_REGION]
+    tracemalloc.start()
+    try:
+        expiry = Expiry(threading.Lock(), MovableClock(NOW, frozen=True)).start(paused=lambda: True)
+        for n in range(EXPIRING_MEASURED):  # as their requests would (moto's side of PutItem, UpdateItem)
+            backend.put_item("expiring", {"PK": {"S": "a"}, "SK": {"S": f"ITEM#{n:06}"}})
+            backend.update_item("expiring", {"PK": {"S": "a"}, "SK": {"S": f"ITEM#{n:06}"}}, "SET expires_at = :e",
+                                {}, {":e": at(NOW + timedelta(days=2))})
+        expiry.stop()
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0]
+        del expiry  # what only it held goes with it
+        gc.collect()
+        per_item = (held - tracemalloc.get_traced_memory()[0]) / EXPIRING_MEASURED
+    finally:
+        tracemalloc.stop()
+    assert 50 < per_item <= EXPIRY_BYTES_PER_ITEM

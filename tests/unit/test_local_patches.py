@@ -3,8 +3,10 @@ still rolls back as moto does), a condition parsed once, and EventBridge events 
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import threading
+import tracemalloc
 from datetime import datetime, timezone
 
 import boto3
@@ -214,6 +216,8 @@ QUERIES = [
     {"IndexName": "ByG", "KeyConditionExpression": "G = :g AND begins_with(GS, :s)", "ScanIndexForward": False,
      "ExpressionAttributeValues": {":g": {"S": "G1"}, ":s": {"S": "0"}}},
     {"IndexName": "ByG", "KeyConditionExpression": "G = :g", "ExpressionAttributeValues": {":g": {"S": "none"}}},
+    *({"IndexName": "ByG", "KeyConditionExpression": "G = :g", "ExpressionAttributeValues": {":g": {"S": f"solo{n}"}}}
+      for n in range(1, 5)),
 ]
 
 
@@ -223,11 +227,30 @@ def _answers(client, name):
 
 def _change(client, name):
     """A put into an index partition, an update moving an item between partitions, a delete, and
-    a transaction that fails (and so changes nothing)."""
+    a transaction that fails (and so changes nothing); index partitions of one item becoming two
+    (by a put, by an update), one again (an item moved out, deleted), none, and one replaced."""
     client.put_item(TableName=name, Item={"PK": {"S": "P1"}, "SK": {"S": "new"}, "G": {"S": "G2"}, "GS": {"S": "999"}})
     client.update_item(TableName=name, Key={"PK": {"S": "P1"}, "SK": {"S": "001"}},
                        UpdateExpression="SET G = :g", ExpressionAttributeValues={":g": {"S": "G1"}})
     client.delete_item(TableName=name, Key={"PK": {"S": "P2"}, "SK": {"S": "002"}})
+
+    def solo(sk, g, gs="1"):
+        client.put_item(TableName=name, Item={"PK": {"S": "P0"}, "SK": {"S": sk}, "G": {"S": g}, "GS": {"S": gs}})
+
+    def move(sk, g):
+        client.update_item(TableName=name, Key={"PK": {"S": "P0"}, "SK": {"S": sk}},
+                           UpdateExpression="SET G = :g", ExpressionAttributeValues={":g": {"S": g}})
+
+    solo("s1", "solo1")
+    solo("s2", "solo2")
+    move("s2", "solo1")  # solo1: two; solo2: none
+    solo("s3", "solo1", "0")  # three
+    move("s1", "solo3")  # two; solo3: one
+    client.delete_item(TableName=name, Key={"PK": {"S": "P0"}, "SK": {"S": "s3"}})  # solo1: one
+    solo("s4", "solo4")
+    solo("s4", "solo4", "2")  # replaced
+    solo("s5", "solo4")
+    move("s5", "gone")  # solo4: one
     with pytest.raises(ClientError):
         client.transact_write_items(TransactItems=[
             {"Put": {"TableName": name, "Item": {"PK": {"S": "P1"}, "SK": {"S": "ghost"}, "G": {"S": "G2"},
@@ -297,6 +320,43 @@ def test_an_index_map_follows_each_write_instead_of_reading_the_table_again(empt
     finally:
         patches.uninstall()
     assert after != before and reads == ["followed"]
+
+
+INDEX_ITEMS_MEASURED = 1000
+# Memory an index map holds for each item of the index (the items are the table's): about 220
+# bytes, on items three in four alone in their index partition (as in an index by contact), each
+# written again by an update; about 670 when each entry kept the update's own copy of the item's
+# key and a partition of one was a dict of its own.
+INDEX_BYTES_PER_ITEM = 280
+
+
+def test_an_index_map_holds_little_for_each_item(empty_aws):
+    from moto.dynamodb.models import dynamodb_backends
+
+    client, backend = boto3.client("dynamodb"), dynamodb_backends[ACCOUNT_ID][DEFAULT_REGION]
+    create_indexed_table(client, "mapped")
+    patches.install(MovableClock(LOCAL_TIME, frozen=True))
+    try:
+        for n in range(INDEX_ITEMS_MEASURED):  # as their requests would (moto's side of PutItem, UpdateItem)
+            backend.put_item("mapped", {"PK": {"S": f"ACCOUNT#{n % 10}"}, "SK": {"S": f"ITEM#{n:06}"},
+                                        "G": {"S": f"CONTACT#{n:06}" if n % 4 else "MANY"}, "GS": {"S": f"{n:06}"}})
+        tracemalloc.start()
+        try:
+            client.query(TableName="mapped", IndexName="ByG", KeyConditionExpression="G = :g",
+                         ExpressionAttributeValues={":g": {"S": "MANY"}})  # maps the index
+            for n in range(INDEX_ITEMS_MEASURED):
+                backend.update_item("mapped", {"PK": {"S": f"ACCOUNT#{n % 10}"}, "SK": {"S": f"ITEM#{n:06}"}},
+                                    "SET x = :x", {}, {":x": {"N": "1"}})
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0]
+            patches._index_maps.clear()  # what only the map held goes with it
+            gc.collect()
+            per_item = (held - tracemalloc.get_traced_memory()[0]) / INDEX_ITEMS_MEASURED
+        finally:
+            tracemalloc.stop()
+    finally:
+        patches.uninstall()
+    assert 50 < per_item <= INDEX_BYTES_PER_ITEM
 
 
 def test_reading_or_deleting_a_missing_item_leaves_no_empty_partition(db):
