@@ -171,3 +171,22 @@ def test_a_restore_reseeds_random():
         assert random.getstate() != state
     finally:
         random.setstate(state)
+
+
+def test_a_hook_given_for_every_send_twice_is_called_once_a_send(aws_stand_in):
+    """Each priming registers its stop (a native function primes its routes and the catch-all it
+    imports): every call of the process would otherwise run it once for each."""
+    code = """
+import json
+from automations.adapters import aws
+calls = []
+hook = lambda **_: calls.append(1)
+aws.before_every_send(hook)
+aws.client("dynamodb").list_tables()
+aws.before_every_send(hook)
+aws.client("dynamodb").list_tables()
+aws.client("sqs")
+print(json.dumps(len(calls)))
+"""
+    assert json.loads(_run(code, aws_stand_in.url).stdout.strip().splitlines()[-1]) == 2
+

@@ -51,8 +51,10 @@ def _build(service: str):
 
 def before_every_send(hook: Callable[..., Any]) -> None:
     """Call ``hook`` (botocore's before-send event) before every request any client of the
-    process sends, those made already and those made later."""
+    process sends, those made already and those made later; once, however often it is given."""
     with _creating:
+        if hook in _send_hooks:
+            return
         _send_hooks.append(hook)
         for made in _clients.values():
             made.meta.events.register("before-send", hook)
