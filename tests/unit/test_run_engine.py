@@ -1054,6 +1054,32 @@ def test_a_runs_deliveries_are_all_stored_before_the_first_is_sent(env, monkeypa
     assert {d["recipient"] for d in env.sent("event")} == {"loyalty.step_1", "loyalty.step_2", "automation.run.succeeded"}
 
 
+def test_a_delivery_with_no_address_is_skipped_and_the_next_one_sent_first(env, monkeypatch):
+    """A contact with no email: the run's mail is composed skipped and stays so (stored, never
+    sent, never claimed), the event after it is the one stored claimed, and the run succeeds."""
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Conditions
+
+    automation = env.services.automations.create(env.account, AutomationDraft(
+        title="Mail, then an event", subject=SubjectKind.CONTACT, trigger=Trigger.MANUAL, conditions=Conditions(),
+        trigger_config=event_rules.trigger_config(None, Delay(), None),
+        actions=(Action("send_email", {"template_id": env.email.id}),
+                 Action("emit_event", {"detail_type": "loyalty.welcomed", "detail": {}}))))
+    contact = env.contact(email=None, phone="+15551234567")
+    run = env.launcher.start_manual(env.account, automation, contact.uuid, data=None, occurrence="r1")
+    steps = _outbox_steps(env, monkeypatch)
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and done.error is None
+    mail, event = f"{run.id}.0.0", f"{run.id}.1.0"
+    assert [s for s in steps if s[1] in (mail, event)] == [
+        ("put_new", mail, "skipped"), ("put_new", event, "sending"), ("send", event, "sending"),
+        ("finish", event, "sending")]
+    [skipped] = _outbox(env, "email")
+    assert skipped["status"] == "skipped" and skipped["error"] == "the contact has no email address"
+    assert skipped["attempts"] == 0 and env.sent() == []
+    assert "loyalty.welcomed" in {d["recipient"] for d in env.sent("event")}
+
+
 def test_a_stored_run_that_cannot_be_read_is_set_aside_and_never_retried(env, caplog):
     from automations.adapters.dynamo_runs import runs_key
 

@@ -138,10 +138,13 @@ class DeliveryService:
         sender that stopped mid-send: resending could send twice, so it is recorded unconfirmed.
         Raises Busy when a throttle stops it, and OutOfTime before a delivery whose longest send
         ``has_time(seconds)`` says would not fit: what is not sent waits, stored, or is stored by
-        the run's next attempt."""
-        rest = [self._store.put_new(d) for d in composed[1:]]
-        first = [self._store_claimed(composed[0], has_time)] if composed else []
-        return first + [self._go_on_with(d, has_time) for d in rest]
+        the run's next attempt. One composed as skipped (no address to send to) is stored so,
+        never sent; the first to send is the first one pending."""
+        lead = next((d for d in composed if d.status is DeliveryStatus.PENDING), None)
+        stored = {d.id: self._store.put_new(d) for d in composed if d is not lead}
+        if lead is not None:
+            stored[lead.id] = self._store_claimed(lead, has_time)
+        return [stored[d.id] if d is lead else self._go_on_with(stored[d.id], has_time) for d in composed]
 
     def _store_claimed(self, new: Delivery, has_time: Callable[[float], bool] | None) -> Delivery:
         """``new`` stored as claimed and sent. Its pace slot is booked first, so nothing waits
