@@ -531,6 +531,24 @@ def test_a_sender_that_stopped_mid_send_never_blocks_the_relay(aws, monkeypatch)
         clock.set_clock(previous)
 
 
+def test_a_delivery_stored_claimed_waits_in_the_outbox_only_once_given_back(aws):
+    """A run attempt's first delivery, stored claimed, is its run's to settle: it never enters
+    the outbox (two write units a run). Given back as pending (a throttle, a transient failure),
+    it is there for the relay, as one claimed from pending is."""
+    from dataclasses import replace
+
+    first, second = webhook_delivery(), webhook_delivery(delivery_id="run_abc.1.0")
+    store = stored(aws, [replace(first, status=DeliveryStatus.SENDING, claimed_at=NOW, attempts=1)])
+    store.put_new(second)
+    assert [d.id for d in store.unfinished()] == [second.id]
+    store.release(store.get("acc_1", first.id), "throttled: slow down", attempted=False)
+    store.release(store.claim(second), "HTTP 503")
+    assert sorted((d.id, d.status, d.attempts) for d in store.unfinished()) == [
+        (first.id, DeliveryStatus.PENDING, 0), (second.id, DeliveryStatus.PENDING, 1)]
+    store.finish(store.claim(first), DeliveryStatus.SENT, provider_id="p1")
+    assert [d.id for d in store.unfinished()] == [second.id]
+
+
 def test_texts_are_relayed_at_the_rate_the_stack_gives_sms(aws, monkeypatch):
     """SNS has no API that tells its SMS quota: the stack's SmsSendRate paces the relay's texts."""
     from automations import bootstrap

@@ -14,6 +14,7 @@ from automations.domain.contact_rules import (
     ActionKind, ClockTime, ContactRule, DateFieldTrigger, Delay, Recurrence, RuleAction, SendWindow,
 )
 from automations.domain.contacts import GroupKind
+from automations.domain.delivery import Channel
 from automations.domain.messages import run_queue_message
 from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import RunStatus
@@ -975,6 +976,38 @@ def test_an_announcement_whose_run_then_ends_otherwise_is_never_sent(env, monkey
     assert env.deliveries.relay() == 0 and env.sent("event") == []
     [skipped] = _outbox(env, "event")
     assert skipped["status"] == "skipped" and skipped["error"] == "not announced: the run ended skipped"
+
+
+class _ProcessDied(BaseException):
+    """The executor's process ends mid-call (a timeout, the sandbox gone): nothing catches it."""
+
+
+def test_a_mail_whose_sender_stopped_is_recorded_unconfirmed_when_the_run_then_ends_otherwise(env, monkeypatch):
+    """The process dies while SES has the mail (stored claimed, out of the relay's outbox); before
+    the run is taken over its automation is deactivated, so the retry never composes the mail
+    again: it still records it unconfirmed as it ends the run skipped, and sends nothing."""
+    from automations.domain.model import AutomationChanges
+
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    ses = env.senders[Channel.EMAIL]
+
+    def dies(delivery):
+        raise _ProcessDied()
+
+    monkeypatch.setattr(ses, "send", dies)
+    with pytest.raises(_ProcessDied):
+        env.drain()
+    monkeypatch.undo()
+    [mail] = _outbox(env, "email")
+    assert mail["status"] == "sending" and env.deliveries.relay() == 0  # the run's to settle, not the relay's
+    env.services.automations.update(env.account, automation.id, AutomationChanges(active=False))
+    env.clock.advance(600)  # past the lease: the re-drive takes the run over
+    assert env.executor.redrive().done == 1
+    [done] = env.drain()
+    assert done.id == run.id and done.status is RunStatus.SKIPPED
+    [mail] = _outbox(env, "email")
+    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1 and env.sent() == []
 
 
 def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_once(env):

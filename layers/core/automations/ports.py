@@ -567,6 +567,9 @@ class Sending(Protocol):
     def dispatch(self, deliveries: list[Delivery]) -> int:
         """Send what is pending, a throttle stopping it; how many were sent now."""
 
+    def record_unconfirmed(self, run: Run) -> None:
+        """What an earlier attempt of ``run`` left being sent recorded unconfirmed, never resent."""
+
 
 class ContactEventReads(Protocol):
     def since(self, account_id: str, *, cursor: str | None = None, since: datetime | None = None,

@@ -1,6 +1,7 @@
 """DynamoDB storage of deliveries (the outbox). A delivery is PK=ACCOUNT#<a>#DELIVERIES#<shard>,
-SK=DELIVERY#<id>; one not yet finished carries the sparse DueIndex keys DUE_PK=OUTBOX#<shard>,
-so a relay can find what a crash left unsent without a Scan. Both shards come from the delivery
+SK=DELIVERY#<id>; one pending (or claimed from pending and not finished) carries the sparse
+DueIndex keys DUE_PK=OUTBOX#<shard>, so a relay can find what a crash left unsent without a Scan
+(a run attempt's first delivery, stored claimed, is its run's to settle: see new_delivery_put). Both shards come from the delivery
 id (adapters/shards.py): no key takes every delivery of an account, or of every account.
 
 Deliveries written before the sharding (PK=ACCOUNT#<a>, SK=DELIVERY#<id>, waiting in DUE_PK=OUTBOX)
@@ -72,6 +73,11 @@ def delivery_from_item(item: dict[str, Any]) -> Delivery:
     return Delivery(**doc)
 
 
+def _outbox_keys(d: Delivery) -> dict[str, Any]:
+    """The DueIndex keys of a delivery waiting in the outbox, oldest first."""
+    return {"DUE_PK": text(outbox_key(shard_of(d.id, DUE_SHARDS))), "DUE_SK": text(f"{d.created_at.isoformat()}#{d.id}")}
+
+
 class DynamoDeliveryStore(Table):
 
     @staticmethod
@@ -83,11 +89,12 @@ class DynamoDeliveryStore(Table):
         """Transaction item: store ``d`` unless a delivery of that id exists."""
         item = {**self.key(d.account_id, d.id), "data": text(_document(d)), "status": text(d.status.value),
                 "attempts": number(d.attempts)}
-        # Only what is still to send waits in the outbox: pending, or claimed as it is stored (the
-        # relay finds a sender that stopped there, as it finds one that stopped after a claim).
-        if d.status in (DeliveryStatus.PENDING, DeliveryStatus.SENDING):
-            item.update(DUE_PK=text(outbox_key(shard_of(d.id, DUE_SHARDS))),
-                        DUE_SK=text(f"{d.created_at.isoformat()}#{d.id}"))
+        # Only what is pending waits in the outbox. One stored claimed (a run attempt's first) is
+        # its run's own to settle: its sender sends it at once, and a sender that stops there
+        # leaves it to the run's next attempt (DeliveryService.record_unconfirmed), so it never
+        # enters the outbox and never leaves it: two write units less.
+        if d.status is DeliveryStatus.PENDING:
+            item.update(_outbox_keys(d))
         if d.claimed_at is not None:
             item["claimed_at"] = text(d.claimed_at.isoformat())
         for name in ("provider_id", "error"):
@@ -126,14 +133,17 @@ class DynamoDeliveryStore(Table):
         return delivery_from_item(got)
 
     def release(self, d: Delivery, error: str, *, attempted: bool = True) -> None:
-        """sending -> pending: a transient failure, to be retried by the relay; not ``attempted``
-        (a throttle), the claim's attempt is given back."""
+        """sending -> pending: a transient failure, to be retried by the relay (in the outbox, where
+        one stored claimed was not); not ``attempted`` (a throttle), the claim's attempt is given
+        back."""
+        outbox = _outbox_keys(d)
         self._db.update_item(
             TableName=self._table, Key=self.key(d.account_id, d.id),
-            UpdateExpression="SET #s = :pending, #e = :e" + ("" if attempted else " ADD attempts :minus_one"),
+            UpdateExpression="SET #s = :pending, #e = :e, DUE_PK = if_not_exists(DUE_PK, :due_pk), "
+                             "DUE_SK = if_not_exists(DUE_SK, :due_sk)" + ("" if attempted else " ADD attempts :minus_one"),
             ExpressionAttributeNames={"#s": "status", "#e": "error"},
-            ExpressionAttributeValues={":pending": text("pending"), ":e": text(error),
-                                       **({} if attempted else {":minus_one": number(-1)})})
+            ExpressionAttributeValues={":pending": text("pending"), ":e": text(error), ":due_pk": outbox["DUE_PK"],
+                                       ":due_sk": outbox["DUE_SK"], **({} if attempted else {":minus_one": number(-1)})})
 
     def finish(self, d: Delivery, status: DeliveryStatus, provider_id: str | None = None,
                error: str | None = None) -> Delivery:
@@ -149,6 +159,11 @@ class DynamoDeliveryStore(Table):
                              UpdateExpression="SET " + ", ".join(sets) + " REMOVE DUE_PK, DUE_SK",
                              ExpressionAttributeNames=names, ExpressionAttributeValues=values)
         return replace(d, status=status, provider_id=provider_id, error=error)
+
+    def get_many(self, account_id: str, delivery_ids: list[str]) -> list[Delivery]:
+        """Those of ``delivery_ids`` that are stored (consistent reads; moved deliveries only)."""
+        items = self.batch_get([self.key(account_id, i) for i in dict.fromkeys(delivery_ids)], ConsistentRead=True)
+        return [delivery_from_item(item) for item in items]
 
     def get(self, account_id: str, delivery_id: str) -> Delivery | None:
         item = self._db.get_item(TableName=self._table, Key=self.key(account_id, delivery_id),

@@ -5,7 +5,9 @@
 run. ``dispatch`` then claims each one (pending -> sending, one winner), sends it, and records
 the provider's id. A transient failure returns it to pending for the relay (``relay``, run by
 the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending leaves it in
-"sending", which is never sent again: at most once beyond that window, never twice. A run's
+"sending", which is never sent again: at most once beyond that window, never twice (the relay
+records it unconfirmed; a run attempt's first delivery, stored claimed by ``deliver`` and never in
+the outbox, is recorded so by its run: ``record_unconfirmed``). A run's
 announcement is stored just before the run's outcome: the relay sends it only once the run is
 recorded as it announces, and never for a run that ended otherwise.
 
@@ -33,6 +35,7 @@ from automations.domain.delivery import (
     UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, Throttled, TransientDeliveryError,
     announcement_id, delivery_id,
 )
+from automations.domain.event_rules import MAX_ACTIONS
 from automations.domain.model import Account
 from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run, RunStatus
@@ -145,6 +148,18 @@ class DeliveryService:
         if lead is not None:
             stored[lead.id] = self._store_claimed(lead, has_time)
         return [stored[d.id] if d is lead else self._go_on_with(stored[d.id], has_time) for d in composed]
+
+    def record_unconfirmed(self, run: Run) -> None:
+        """What an earlier attempt of ``run`` left "sending" is recorded unconfirmed, never sent
+        again: an attempt's first delivery is stored claimed, out of the outbox the relay reads,
+        so when its sender stopped mid-send and the run then ends without composing it again
+        (skipped, its actions changed), the run settles it. Attempts never overlap (the run's
+        lease), so none of them is still being sent. It is the first part of one of the run's
+        actions, other than those this attempt has settled (``run.deliveries``)."""
+        candidates = [delivery_id(run.id, index) for index in range(MAX_ACTIONS)]
+        for d in self._store.get_many(run.account_id, [i for i in candidates if i not in run.deliveries]):
+            if d.status is DeliveryStatus.SENDING:
+                self._finished(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
 
     def _store_claimed(self, new: Delivery, has_time: Callable[[float], bool] | None) -> Delivery:
         """``new`` stored as claimed and sent. Its pace slot is booked first, so nothing waits

@@ -243,6 +243,8 @@ class RunExecutor:
         announcement. A crash between the two loses neither: the run is taken over, and the
         relay sends an announcement only once its run is recorded as it announces (a
         transaction of both cost 2 write units more a run)."""
+        if run.attempts > 1:  # an earlier attempt may have stopped mid-send
+            self._deliveries.record_unconfirmed(run)
         now = clock.now()
         done = replace(run, status=status, error=error, lease_until=None, updated_at=now,
                        history=run.history + (_entry(now, status.value, error or detail),))
