@@ -29,7 +29,7 @@ def world(account, aws):
     contacts = [wired.contacts.create(acct.id, {"email": f"c{n}@example.com"}) for n in range(2)]
     wired.contact_lists.add_members(acct.id, group.id, [c.uuid for c in contacts])
     _ingest(aws)  # the joins reach the engine through the ingestion queue
-    return {"account": acct, "auth": auth, "automation": automation, "contacts": contacts}
+    return {"account": acct, "auth": auth, "automation": automation, "contacts": contacts, "group": group}
 
 
 def _ingest(aws):
@@ -71,6 +71,37 @@ def test_runs_filtered_by_contact_automation_and_status(world):
     second = runs(auth, limit=1, cursor=first["next_cursor"])[2]
     assert first["next_cursor"] and {r["id"] for r in first["runs"] + second["runs"]} == \
         {r["id"] for r in runs(auth)[2]["runs"]}
+
+
+def test_an_automations_runs_page_newest_first_and_a_status_fills_its_pages(world, aws):
+    """The automation's listing reads keys from its keys-only index, then the runs: pages come
+    newest first whatever the shards, and a status, filtered after the keys, still fills each
+    page while runs of it are left."""
+    from automations.bootstrap import services
+
+    auth, automation, acct = world["auth"], world["automation"], world["account"]
+    wired = services()
+    more = [wired.contacts.create(acct.id, {"email": f"m{n}@example.com"}) for n in range(4)]
+    wired.contact_lists.add_members(acct.id, world["group"].id, [c.uuid for c in more])
+    _ingest(aws)
+    every = runs(auth, automation_id=automation.id)[2]["runs"]
+    assert len(every) == 6 and [r["created_at"] + r["id"] for r in every] == sorted(
+        (r["created_at"] + r["id"] for r in every), reverse=True)
+    pages, cursor = [], None
+    while True:
+        body = runs(auth, automation_id=automation.id, limit=4, **({"cursor": cursor} if cursor else {}))[2]
+        pages.append([r["id"] for r in body["runs"]])
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    assert pages == [[r["id"] for r in every[:4]], [r["id"] for r in every[4:]]]
+    cancelled = [every[1]["id"], every[3]["id"], every[5]["id"]]
+    for run_id in cancelled:
+        assert cancel(auth, run_id)[0] == 200
+    first = runs(auth, automation_id=automation.id, status="cancelled", limit=2)[2]
+    assert [r["id"] for r in first["runs"]] == cancelled[:2] and first["next_cursor"]
+    rest = runs(auth, automation_id=automation.id, status="cancelled", limit=2, cursor=first["next_cursor"])[2]
+    assert [r["id"] for r in rest["runs"]] == cancelled[2:] and not rest.get("next_cursor")
 
 
 @pytest.mark.parametrize("query, expected", [

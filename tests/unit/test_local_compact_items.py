@@ -240,7 +240,7 @@ def _product_items(count):
     for n in range(count):
         run, at = f"run_{n:024x}", f"2026-12-07T06:24:{n % 60:02}.{n:06}Z"
         yield {"PK": {"S": f"ACCOUNT#{account}#RUNS#{n % 64}"}, "SK": {"S": f"RUN#{run}"},
-               "GSI1PK": {"S": f"ACCOUNT#{account}#RUNS#AUTOMATION#2#{n % 64}"}, "GSI1SK": {"S": f"{at}#{run}"},
+               "ARUNS_PK": {"S": f"ACCOUNT#{account}#RUNS#AUTOMATION#2#{n % 64}"}, "ARUNS_SK": {"S": f"{at}#{run}"},
                "GSI2PK": {"S": f"ACCOUNT#{account}#RUNS#CONTACT#{n:08}-e864-4aa8-8d5e-c1490758f508"},
                "GSI2SK": {"S": f"{at}#{run}"}, "status": {"S": "scheduled"}, "version": {"N": "1"},
                "expires_at": {"N": str(1796714640 + n)},

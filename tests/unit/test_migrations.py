@@ -46,10 +46,17 @@ def _rewrite(item, old):
     _db().put_item(TableName=config.table_name(), Item=old)
 
 
+def _run_listed_by_gsi1(item):
+    """A run item as releases before the AutomationRunsIndex wrote it: GSI1 listed it."""
+    old = {name: value for name, value in item.items() if name not in ("ARUNS_PK", "ARUNS_SK")}
+    return {**old, "GSI1PK": item["ARUNS_PK"], "GSI1SK": item["ARUNS_SK"]}
+
+
 def _run_before_sharding(item):
     account_id, run_id = item["PK"]["S"].split("#")[1], item["SK"]["S"].removeprefix("RUN#")
-    old = {**item, "PK": {"S": f"ACCOUNT#{account_id}"},
-           "GSI1PK": {"S": item["GSI1PK"]["S"].rsplit("#", 1)[0]}}  # ACCOUNT#<a>#RUNS#AUTOMATION#<id>
+    old = _run_listed_by_gsi1(item)
+    old.update(PK={"S": f"ACCOUNT#{account_id}"},
+               GSI1PK={"S": old["GSI1PK"]["S"].rsplit("#", 1)[0]})  # ACCOUNT#<a>#RUNS#AUTOMATION#<id>
     if "DUE_PK" in item:
         old["DUE_PK"] = {"S": f"RUNS#{shard_of(run_id, 8)}"}  # the DueIndex had 8 shards
     return old
@@ -99,9 +106,47 @@ def test_a_run_waiting_when_moved_keeps_its_schedule_and_runs_once(env):
     unmigrated(migration_state.RUNS_SHARDED)
     _migrate(env.services)
     [moved] = _items(SK="RUN#")
-    assert moved["PK"] == item["PK"] and moved["GSI1PK"] == item["GSI1PK"] and moved["DUE_PK"] == item["DUE_PK"]
+    assert moved["PK"] == item["PK"] and moved["ARUNS_PK"] == item["ARUNS_PK"] and moved["DUE_PK"] == item["DUE_PK"]
+    assert "GSI1PK" not in moved
     env.live_until(run.due_at + timedelta(minutes=1))
     assert [r.status for r in env.runs()] == [RunStatus.SUCCEEDED] and len(env.sent()) == 1
+
+
+def test_runs_listed_by_gsi1_get_the_automation_runs_index_keys(env, monkeypatch):
+    """Runs as the release before wrote them (GSI1 keys, every attribute copied to it): their
+    automation's listing finds them once moved, a contact's listing by automation meanwhile too;
+    one written since keeps what it was written with; the move is resumable and done once."""
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    people = [env.contact(email=f"c{n}@example.com") for n in range(3)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+    env.ingest()
+    runs = env.runs()
+    automation_id = runs[0].automation_id
+    for item in _items(PK=f"ACCOUNT#{env.account}#RUNS#"):
+        _rewrite(item, _run_listed_by_gsi1(item))
+    unmigrated(migration_state.RUNS_AUTOMATION_INDEX)
+    assert env.services.runs.list(env.account, automation_id=automation_id)[0] == []  # until moved
+    ann = next(r for r in runs if r.subject_id == people[0].uuid)
+    [listed] = env.services.runs.list(env.account, automation_id=automation_id,
+                                      subject=(SubjectKind.CONTACT, people[0].uuid))[0]
+    assert listed.id == ann.id  # by contact and automation: either key
+    env.executor.cancel(env.account, ann.id)  # written since: with the index's keys
+    assert [i for i in _items(SK=f"RUN#{ann.id}") if "ARUNS_PK" in i and "GSI1PK" not in i]
+    monkeypatch.setattr(dynamo_migrations, "PAGE", 1)
+    migration = dynamo_migrations.RunsAutomationIndex(_db(), config.table_name())
+    moved, steps, position = 0, 0, None
+    while True:  # a run a step, from the shard and key where it stopped
+        changed, position = migration.step(env.account, position)
+        moved, steps = moved + changed, steps + 1
+        if position is None:
+            break
+    assert moved == 2 and steps >= 3
+    assert _migrate(env.services)["migrated"] == 0  # nothing is in the old shape any more
+    assert not [i for i in _items(PK=f"ACCOUNT#{env.account}#RUNS#") if "GSI1PK" in i or "GSI1SK" in i]
+    listed, cursor = env.services.runs.list(env.account, automation_id=automation_id)
+    assert cursor is None and {r.id for r in listed} == {r.id for r in runs}
+    listed, _ = env.services.runs.list(env.account, automation_id=automation_id, status=RunStatus.CANCELLED)
+    assert [r.id for r in listed] == [ann.id]
 
 
 def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):

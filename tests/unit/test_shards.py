@@ -64,7 +64,7 @@ def test_the_accounts_runs_come_in_id_order_from_every_shard(store):
 def test_a_cursor_from_another_listing_or_tampered_with_is_refused(store):
     _, cursor = store.list("acc_1", automation_id=7, limit=3)
     positions = decode_cursor(cursor)
-    key = {"GSI1PK": {"S": automation_runs_key("acc_1", 7, 0)}, "GSI1SK": {"S": "2026"},
+    key = {"ARUNS_PK": {"S": automation_runs_key("acc_1", 7, 0)}, "ARUNS_SK": {"S": "2026"},
            "PK": {"S": "ACCOUNT#acc_1#RUNS#0"}, "SK": {"S": "RUN#r"}}
     store.list("acc_1", automation_id=7, limit=3, cursor=encode_cursor([key, *positions[1:]]))  # its own: fine
     for bad in (encode_cursor(positions[:-1]), encode_cursor(["later", *positions[1:]]),

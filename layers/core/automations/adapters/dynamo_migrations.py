@@ -15,6 +15,8 @@ Each walks an account's partition (PK=ACCOUNT#<a>) a page at a time, from the ke
 - USER_ROLE_INDEX: users stored before the role index get its GSI1 keys and are counted;
 - TICKET_TAG_COUNTS: live tickets stored before the tag counters get their tags counted and the
   mark that says so (deleted tickets are not counted).
+- RUNS_AUTOMATION_INDEX: runs listed by GSI1 (GSI1PK, GSI1SK) get the keys-only
+  AutomationRunsIndex's keys in their place, a run shard at a time.
 
 Every change is conditional on the item's old shape (or a move that leaves one item), so a page
 done twice, or by two runners, changes nothing twice. The state of each is one item,
@@ -34,7 +36,8 @@ from automations.adapters.dynamo import DynamoAutomationStore, automation_from_d
 from automations.adapters.dynamo_contacts import DynamoGroupStore
 from automations.adapters.dynamo_deliveries import resharded_delivery
 from automations.adapters.dynamo_people import DynamoUserStore
-from automations.adapters.dynamo_runs import resharded_run
+from automations.adapters.dynamo_runs import resharded_run, runs_partition
+from automations.adapters.shards import RUN_SHARDS
 from automations.adapters.dynamo_tickets import DynamoTicketStore, ticket_index_key
 from automations.adapters.table import Table, number, text
 from automations.domain.contacts import GroupKind
@@ -231,9 +234,51 @@ class TicketTagCounts(_BroughtByStore):
     about = "live tickets stored before the tag counters: their tags counted, and marked so"
 
 
+class RunsAutomationIndex(Table):
+    """Runs listed by GSI1, whose projection copies every attribute (a write unit at each claim and
+    finish), given the keys-only AutomationRunsIndex's keys instead: each run shard of the account
+    in turn (a position is the shard and the last key read)."""
+
+    name = migration_state.RUNS_AUTOMATION_INDEX
+    about = "runs listed by GSI1: the keys-only AutomationRunsIndex's keys in their place"
+
+    def step(self, account_id: str, start: Any) -> tuple[int, Any]:
+        """Up to PAGE runs, from the shard and key reached, going on to the next shards as each
+        ends (an account with few runs takes one step, not one a shard)."""
+        shard, key = (start["shard"], start["key"]) if start else (0, None)
+        changed = read = 0
+        while True:
+            items, key = self.query({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
+                                     "ProjectionExpression": "PK, SK, GSI1PK, GSI1SK",
+                                     "ExpressionAttributeValues": {":pk": text(runs_partition(account_id, shard)),
+                                                                   ":run": text("RUN#")}},
+                                    PAGE - read, key)
+            read += len(items)
+            changed += sum(self._reindex(item) for item in items if "GSI1PK" in item)
+            if key is None:
+                shard += 1
+                if shard == RUN_SHARDS:
+                    return changed, None
+            if read >= PAGE:
+                return changed, {"shard": shard, "key": key}
+
+    def _reindex(self, item: dict[str, Any]) -> bool:
+        """The run's GSI1 keys moved to the AutomationRunsIndex, unless it was written since."""
+        try:
+            self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                                 UpdateExpression="SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK",
+                                 ConditionExpression="GSI1PK = :pk AND GSI1SK = :sk",
+                                 ExpressionAttributeValues={":pk": item["GSI1PK"], ":sk": item["GSI1SK"]})
+        except ClientError as error:
+            if has_code(error, "ConditionalCheckFailedException"):
+                return False  # written since, with the index's keys
+            raise
+        return True
+
+
 MIGRATIONS: tuple[Callable[[Any, str], Any], ...] = (
     RunsSharded, DeliveriesSharded, MembershipsSharded, TicketIndexKeys, TicketIndexSharded, AutomationTriggers,
-    UserRoleIndex, TicketTagCounts)
+    UserRoleIndex, TicketTagCounts, RunsAutomationIndex)
 
 
 def migrations(client, table: str) -> list[Any]:

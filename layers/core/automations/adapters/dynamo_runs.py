@@ -1,12 +1,17 @@
-"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>#RUNS#<shard>, SK=RUN#<id>; GSI1 lists an
-automation's runs (GSI1PK sharded the same way) and GSI2 a subject's, both newest first; the shard
-comes from the run id (adapters/shards.py), so no key takes every run of an account or of an
-automation. An unfinished run also sits in the sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when
-someone should next look at it>; runs stored by releases before this one add #<account>#<run>), so the hourly re-drive finds runs whose schedule or executor
-was lost without a Scan: a scheduled run at its due time; a running one waiting for its next attempt
-(a retry, a throttle) when its lease ends; a running one in an attempt stays at its due time (an
-executor leaves it alone while its lease lasts), since moving it at every claim would cost the index
-a delete and a put. A run planned for later than it was made also sits in the sparse WaitingIndex
+"""DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>#RUNS#<shard>, SK=RUN#<id>; the keys-only
+AutomationRunsIndex lists an automation's runs (ARUNS_PK sharded the same way) and GSI2 a
+subject's, both newest first; the shard comes from the run id (adapters/shards.py), so no key
+takes every run of an account or of an automation. The automation's listing reads the runs by key
+after its index: a run's claim and finish change none of its keys, so they write nothing there
+(GSI1, which listed them before with every attribute copied, took a write unit at each).
+
+An unfinished run also sits in the sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone
+should next look at it>; runs stored by releases before this one add #<account>#<run>), so the
+hourly re-drive finds runs whose schedule or executor was lost without a Scan: a scheduled run at
+its due time; a running one waiting for its next attempt (a retry, a throttle) when its lease
+ends; a running one in an attempt stays at its due time (an executor leaves it alone while its
+lease lasts), since moving it at every claim would cost the index a delete and a put. A run
+planned for later than it was made also sits in the sparse WaitingIndex
 (WAIT_PK=ACCOUNT#<a>#WAITING#<automation>#<shard>, WAIT_SK=<run id>, keys only) while it waits, so a
 change of its automation's window re-plans exactly the runs waiting on it. Every change after
 creation is a conditional write on the run's version.
@@ -15,7 +20,10 @@ Runs written before the sharding (PK=ACCOUNT#<a>, SK=RUN#<id>, an unsharded GSI1
 shards) are moved by the migration RUNS_SHARDED (adapters/dynamo_migrations.py). Until it has
 finished, a run looked up by id and missing is read there too, an old run counts as existing (no
 trigger makes it again), and the first change of an old run writes it under its new key (where every
-read looks first); the migration then deletes the old item."""
+read looks first); the migration then deletes the old item. Runs listed by GSI1 (GSI1PK, GSI1SK)
+get the AutomationRunsIndex keys in their place from the migration RUNS_AUTOMATION_INDEX (or from
+their next change), and are listed by their automation from then on; a subject's listing filtered
+by automation reads either key until it has finished."""
 from __future__ import annotations
 
 import functools
@@ -153,12 +161,14 @@ def legacy_run_key(account_id: str, run_id: str) -> dict[str, Any]:
 
 def resharded_run(item: dict[str, Any]) -> dict[str, Any]:
     """A run item of before the sharding with its keys as they are now (its data untouched, so
-    even a run that cannot be read moves): the run's own shard, the automation's index shard,
-    the DueIndex's 32 shards."""
+    even a run that cannot be read moves): the run's own shard, the automation's index (its keys
+    only, sharded), the DueIndex's 32 shards."""
     account_id, run_id = item["PK"]["S"].removeprefix("ACCOUNT#"), item["SK"]["S"].removeprefix("RUN#")
-    moved = {**item, **runs_key(account_id, run_id)}
+    moved = {name: value for name, value in item.items() if name not in ("GSI1PK", "GSI1SK")}
+    moved.update(runs_key(account_id, run_id))
     if "GSI1PK" in item:
-        moved["GSI1PK"] = text(f"{item['GSI1PK']['S']}#{shard_of(run_id, RUN_SHARDS)}")
+        moved["ARUNS_PK"] = text(f"{item['GSI1PK']['S']}#{shard_of(run_id, RUN_SHARDS)}")
+        moved["ARUNS_SK"] = item["GSI1SK"]
     if "DUE_PK" in item:
         moved["DUE_PK"] = text(due_shard_key(shard_of(run_id, DUE_SHARDS)))
     return moved
@@ -199,8 +209,8 @@ class DynamoRunStore(Table):
         order = text(f"{sortable(run.created_at)}#{run.id}")
         return {
             **runs_key(run.account_id, run.id),
-            "GSI1PK": text(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
-            "GSI1SK": order,
+            "ARUNS_PK": text(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
+            "ARUNS_SK": order,
             "GSI2PK": text(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
             "status": text(run.status.value), "version": number(run.version),
             "data": text(json.dumps(run_document(run), separators=(",", ":"), default=str)),
@@ -377,10 +387,15 @@ class DynamoRunStore(Table):
              status: RunStatus | None = None, limit: int = 50, cursor: str | None = None) -> tuple[list[Run], str | None]:
         """Newest first when filtered by automation or subject, else in id order. Paged with an
         opaque cursor; the automation's and the account's runs are read from every shard, merged."""
+        if subject is None and automation_id is not None:
+            return self._automation_page(account_id, automation_id, status, limit, cursor)
         values: dict[str, Any] = {}
         filters = []
         if subject is not None and automation_id is not None:
-            filters.append("begins_with(GSI1PK, :automation)")
+            indexed = "begins_with(ARUNS_PK, :automation)"
+            if not migration_state.finished(self._db, self._table, migration_state.RUNS_AUTOMATION_INDEX):
+                indexed = f"({indexed} OR begins_with(GSI1PK, :automation))"  # GSI1's keys, until moved
+            filters.append(indexed)
             values[":automation"] = text(automation_runs_prefix(account_id, automation_id))
         if status is not None:
             filters.append("#status = :status")
@@ -393,22 +408,36 @@ class DynamoRunStore(Table):
                                      "ExpressionAttributeValues": {":pk": text(subject_runs_key(account_id, *subject)),
                                                                    **values}, **options}
             return self._subject_page(account_id, query, limit, cursor)
-        if automation_id is not None:
-            def shard_query(shard: int) -> dict[str, Any]:
-                return {"IndexName": "GSI1", "KeyConditionExpression": "GSI1PK = :pk", "ScanIndexForward": False,
-                        "ExpressionAttributeValues": {
-                            ":pk": text(automation_runs_key(account_id, automation_id, shard)), **values}, **options}
-            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query,
-                                        ("GSI1PK", "GSI1SK", "PK", "SK"), lambda item: item["GSI1SK"]["S"],
-                                        limit=limit, cursor=cursor, descending=True)
-        else:
-            def shard_query(shard: int) -> dict[str, Any]:
-                return {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
-                        "ExpressionAttributeValues": {":pk": text(runs_partition(account_id, shard)),
-                                                      ":run": text("RUN#"), **values}, **options}
-            items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("PK", "SK"),
-                                        lambda item: item["SK"]["S"], limit=limit, cursor=cursor)
+
+        def shard_query(shard: int) -> dict[str, Any]:
+            return {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
+                    "ExpressionAttributeValues": {":pk": text(runs_partition(account_id, shard)),
+                                                  ":run": text("RUN#"), **values}, **options}
+        items, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query, ("PK", "SK"),
+                                    lambda item: item["SK"]["S"], limit=limit, cursor=cursor)
         return read_all(items, functools.partial(_from_item, account_id), "run"), cursor
+
+    def _automation_page(self, account_id: str, automation_id: int, status: RunStatus | None, limit: int,
+                         cursor: str | None) -> tuple[list[Run], str | None]:
+        """The automation's runs, newest first: keys from its AutomationRunsIndex shards, merged,
+        then the runs by key (filtered by ``status`` here: the index holds keys only), keys page
+        after keys page until ``limit`` runs are found or none are left."""
+        def shard_query(shard: int) -> dict[str, Any]:
+            return {"IndexName": "AutomationRunsIndex", "KeyConditionExpression": "ARUNS_PK = :pk",
+                    "ScanIndexForward": False,
+                    "ExpressionAttributeValues": {":pk": text(automation_runs_key(account_id, automation_id, shard))}}
+        runs: list[Run] = []
+        while True:
+            keys, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query,
+                                       ("ARUNS_PK", "ARUNS_SK", "PK", "SK"), lambda key: key["ARUNS_SK"]["S"],
+                                       limit=limit - len(runs), cursor=cursor, descending=True)
+            found = {item["SK"]["S"]: item for item in self.batch_get([{"PK": k["PK"], "SK": k["SK"]} for k in keys])}
+            items = [found[k["SK"]["S"]] for k in keys if k["SK"]["S"] in found]  # one deleted meanwhile: left out
+            if status is not None:
+                items = [item for item in items if item["status"]["S"] == status.value]
+            runs += read_all(items, functools.partial(_from_item, account_id), "run")
+            if cursor is None or len(runs) >= limit:
+                return runs, cursor
 
     def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
                       cursor: str | None) -> tuple[list[Run], str | None]:
