@@ -190,3 +190,25 @@ print(json.dumps(len(calls)))
 """
     assert json.loads(_run(code, aws_stand_in.url).stdout.strip().splitlines()[-1]) == 2
 
+
+
+def test_priming_leaves_the_traces_cold_start_to_the_first_request():
+    """Powertools' Tracer annotates an invocation's trace ColdStart once a process: priming's
+    requests (before the snapshot) leave that to the first request after a restore, as they leave
+    the log lines' cold_start."""
+    from aws_lambda_powertools.tracing import tracer
+
+    from automations import telemetry
+
+    @telemetry.lambda_handler
+    def handler(event, context):
+        return {}
+
+    cold, traced_cold = telemetry._cold, tracer.is_cold_start
+    telemetry._cold = tracer.is_cold_start = True
+    try:
+        with telemetry.unobserved():
+            handler({}, None)
+        assert telemetry._cold is True and tracer.is_cold_start is True
+    finally:
+        telemetry._cold, tracer.is_cold_start = cold, traced_cold
