@@ -1025,14 +1025,31 @@ def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_
         [delayed] = env.drain()
     assert throttle.refused == 1
     assert delayed.status is RunStatus.RUNNING and delayed.history[-1]["event"] == "throttled"
-    for _ in range(20):  # the run queue's delay, the clock moved to it
+    done = _when_finished(env, run)
+    assert done.status is RunStatus.SUCCEEDED and done.attempts == 1
+    assert len(env.sent()) == 1 and [d["run_id"] for d in env.sent("event")] == [run.id]
+
+
+def _when_finished(env, run):
+    """The run once it finished, the clock moved to each of the run queue's delays (20 at most)."""
+    for _ in range(20):
         env.clock.advance(10)
         if env.services.runs.get(env.account, run.id).finished:
             break
         env.drain()
-    done = env.services.runs.get(env.account, run.id)
-    assert done.status is RunStatus.SUCCEEDED and done.attempts == 1
-    assert len(env.sent()) == 1 and [d["run_id"] for d in env.sent("event")] == [run.id]
+    return env.services.runs.get(env.account, run.id)
+
+
+def _mail_then_event(env):
+    """A manual automation that mails its contact, then emits an event."""
+    from automations.domain import event_rules
+    from automations.domain.model import Action, AutomationDraft, Conditions
+
+    return env.services.automations.create(env.account, AutomationDraft(
+        title="Mail, then an event", subject=SubjectKind.CONTACT, trigger=Trigger.MANUAL, conditions=Conditions(),
+        trigger_config=event_rules.trigger_config(None, Delay(), None),
+        actions=(Action("send_email", {"template_id": env.email.id}),
+                 Action("emit_event", {"detail_type": "loyalty.welcomed", "detail": {}}))))
 
 
 def _outbox_steps(env, monkeypatch):
@@ -1090,14 +1107,7 @@ def test_a_runs_deliveries_are_all_stored_before_the_first_is_sent(env, monkeypa
 def test_a_delivery_with_no_address_is_skipped_and_the_next_one_sent_first(env, monkeypatch):
     """A contact with no email: the run's mail is composed skipped and stays so (stored, never
     sent, never claimed), the event after it is the one stored claimed, and the run succeeds."""
-    from automations.domain import event_rules
-    from automations.domain.model import Action, AutomationDraft, Conditions
-
-    automation = env.services.automations.create(env.account, AutomationDraft(
-        title="Mail, then an event", subject=SubjectKind.CONTACT, trigger=Trigger.MANUAL, conditions=Conditions(),
-        trigger_config=event_rules.trigger_config(None, Delay(), None),
-        actions=(Action("send_email", {"template_id": env.email.id}),
-                 Action("emit_event", {"detail_type": "loyalty.welcomed", "detail": {}}))))
+    automation = _mail_then_event(env)
     contact = env.contact(email=None, phone="+15551234567")
     run = env.launcher.start_manual(env.account, automation, contact.uuid, data=None, occurrence="r1")
     steps = _outbox_steps(env, monkeypatch)
@@ -1237,3 +1247,25 @@ def test_the_redrive_takes_every_shard_in_turn_and_hands_the_rest_on(env, monkey
     env.drain()
     assert {r.status for r in env.runs()} == {RunStatus.SUCCEEDED}
     assert sorted(d["recipient"] for d in env.sent()) == sorted(p.email for p in people)
+
+
+def test_a_retried_run_whose_mail_went_is_not_held_back_by_the_mails_pace(env, monkeypatch):
+    """Mail, then an event: the mail goes, the event is throttled, so the run is delayed. Taken up
+    again while SES's pace has no slot free, the run sends its event and succeeds: its mail went
+    already, so no mail slot is taken (nor waited for) again."""
+    from automations.domain.delivery import Channel, Throttled
+
+    run = env.launcher.start_manual(env.account, _mail_then_event(env), env.contact().uuid, data=None, occurrence="r1")
+    def throttled(delivery):
+        raise Throttled("slow down")
+
+    events, real_send = env.senders[Channel.EVENT], env.senders[Channel.EVENT].send
+    monkeypatch.setattr(events, "send", throttled)
+    [delayed] = env.drain()
+    assert delayed.history[-1]["event"] == "throttled" and len(env.sent()) == 1
+    monkeypatch.setattr(events, "send", real_send)
+    taken = []
+    monkeypatch.setattr(env.deliveries._pace, "take", lambda channel, *a: taken.append(channel))  # none free
+    done = _when_finished(env, run)
+    assert done.status is RunStatus.SUCCEEDED and taken == [] and len(env.sent()) == 1
+    assert "loyalty.welcomed" in {d["recipient"] for d in env.sent("event")}

@@ -190,3 +190,42 @@ print(json.dumps(len(calls)))
 """
     assert json.loads(_run(code, aws_stand_in.url).stdout.strip().splitlines()[-1]) == 2
 
+
+
+def test_priming_leaves_the_traces_cold_start_to_the_first_request():
+    """Powertools' Tracer annotates an invocation's trace ColdStart once a process: priming's
+    requests (before the snapshot) leave that to the first request after a restore, as they leave
+    the log lines' cold_start."""
+    from aws_lambda_powertools.tracing import tracer
+
+    from automations import telemetry
+
+    @telemetry.lambda_handler
+    def handler(event, context):
+        return {}
+
+    cold, traced_cold = telemetry._cold, tracer.is_cold_start
+    telemetry._cold = tracer.is_cold_start = True
+    try:
+        with telemetry.unobserved():
+            handler({}, None)
+        assert telemetry._cold is True and tracer.is_cold_start is True
+    finally:
+        telemetry._cold, tracer.is_cold_start = cold, traced_cold
+
+
+def test_priming_in_lambda_writes_no_line_through_the_root_logger(aws_stand_in, tmp_path):
+    """In Lambda (the X-Ray SDK on, the runtime logging what reaches the root logger) priming's
+    requests come before any trace: the SDK would log each subsegment it discards. Nothing is
+    logged while priming, and what is logged after it is."""
+    code = f"""
+import logging, os, sys
+os.environ["LAMBDA_TASK_ROOT"] = {str(tmp_path)!r}
+logging.getLogger().addHandler(logging.StreamHandler(sys.stdout))  # as Lambda's runtime does
+sys.path.insert(0, {str(ROOT / 'functions' / 'authorizer')!r})
+import app, snapshot_restore_py
+for hook, args, kwargs in reversed(snapshot_restore_py.get_before_snapshot()):
+    hook(*args, **kwargs)
+logging.getLogger("after").warning("primed")
+"""
+    assert _run(code, aws_stand_in.url).stdout == "primed\n"

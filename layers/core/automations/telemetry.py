@@ -151,15 +151,22 @@ def restore_output(before: tuple[Any, ...]) -> None:
 
 @contextmanager
 def unobserved() -> Iterator[None]:
-    """Invocations inside the block leave no log line and no metric, and the next one outside it
-    is still the process's cold start (SnapStart's priming, before the snapshot)."""
+    """Invocations inside the block leave no log line (theirs nor a library's) and no metric, and
+    the next one outside it is still the process's cold start, in its log lines and its trace
+    (SnapStart's priming, before the snapshot)."""
+    from aws_lambda_powertools.tracing import tracer  # noqa: PLC0415 - its ColdStart annotation's flag
+
     global _cold
-    cold, before = _cold, route_output(Output(None))
+    cold, traced_cold, before = _cold, tracer.is_cold_start, route_output(Output(None))
+    # The X-Ray SDK, in Lambda, logs each subsegment it discards before a trace exists.
+    disabled = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
     try:
         yield
     finally:
+        logging.disable(disabled)
         restore_output(before)
-        _cold = cold
+        _cold, tracer.is_cold_start = cold, traced_cold
 
 
 @functools.cache

@@ -142,9 +142,13 @@ class DeliveryService:
         Raises Busy when a throttle stops it, and OutOfTime before a delivery whose longest send
         ``has_time(seconds)`` says would not fit: what is not sent waits, stored, or is stored by
         the run's next attempt. One composed as skipped (no address to send to) is stored so,
-        never sent; the first to send is the first one pending."""
+        never sent; the first to send is the first one pending. When an earlier attempt stored the
+        others, it is stored pending as they were: it may have gone already, and a slot of its
+        pace (or time for its send) it would not use must not hold the run back."""
         lead = next((d for d in composed if d.status is DeliveryStatus.PENDING), None)
         stored = {d.id: self._store.put_new(d) for d in composed if d is not lead}
+        if lead is not None and any(stored[d.id] is not d for d in composed if d is not lead):
+            stored[lead.id], lead = self._store.put_new(lead), None
         if lead is not None:
             stored[lead.id] = self._store_claimed(lead, has_time)
         return [stored[d.id] if d is lead else self._go_on_with(stored[d.id], has_time) for d in composed]
