@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="automations bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=400, help="timed requests per case (default 400)")
-    parser.add_argument("--import-repeats", type=int, default=5,
-                        help="fresh interpreters per function in section imports (default 5)")
+    parser.add_argument("--import-repeats", type=int, default=3,
+                        help="fresh interpreters per function in section imports, their median (default 3)")
     parser.add_argument("--function", action="append",
                         help="section imports: only this function directory (repeatable; default: all)")
     parser.add_argument("--snapstart", action="store_true",
@@ -166,65 +166,91 @@ def main(argv: list[str] | None = None) -> int:
         scale = subprocess.Popen(
             [sys.executable, "-c", "import sys; from automations_local.bench import main; sys.exit(main())",
              "--only", "scale", "--scale-size", str(args.scale_size), "--scale-env", args.scale_env, *output], stdout=subprocess.PIPE, text=True)
-    if "api" in sections:
-        _print_api(args)
-    if "imports" in sections:
-        from automations_local import bench_cold_start
-
-        bench_cold_start.print_figures(args.import_repeats, set(args.function or ()) or None, args.snapstart)
-    if "evaluator" in sections:
-        r = evaluator_throughput()
-        print("\nSweep evaluator, in-process, one core: 100 automations x 20,000 tickets")
-        print(f"evaluations/s {r['evaluations_per_second']:,.0f}   baseline (read the same fields) "
-              f"{r['baseline_per_second']:,.0f}/s   time ratio {r['ratio']:.2f}"
-              "   targets: >= 1,000,000/s and ratio <= 5")
-    if "sweep" in sections:
-        print(f"\nEnd-to-end sweep on the local runtime ({args.tickets:,} open tickets, 8 shards, warm functions), "
-              "against a bare paged Query of the SweepIndex (no match: the median of 3)")
-        print(f"{'case':<24}{'sweep s':>9}{'query s':>9}{'ratio':>7}{'writes':>8}{'updated':>9}{'vs no match':>13}")
-        for r in sweep_end_to_end(args.tickets, matching_every=100, repeats=3):
-            print(f"{r['case']:<24}{r['sweep_s']:>9.2f}{r['query_s']:>9.2f}{r['ratio']:>7.2f}{r['writes']:>8}"
-                  f"{r['tickets_updated']:>9}{r['vs_no_match']:>13.2f}")
-        print("targets: ratio <= 1.5 with no match; 1 in 100 matching <= 2x the no-match sweep")
-    if "bigsweep" in sections:
-        [r] = sweep_end_to_end(args.big_sweep_tickets, matching_every=None)
-        print(f"\nEnd-to-end sweep of {args.big_sweep_tickets:,} open tickets, no rule matches: {r['sweep_s']:.1f} s, "
-              f"bare paged Query {r['query_s']:.1f} s, ratio {r['ratio']:.2f}   target <= 1.5")
-    if "memory" in sections:
-        r = memory_over_writes(args.writes)
-        print(f"\nMemory over {r['writes']:,} transactional writes (ticket creations, {r['automations']} automations "
-              f"in the account): {r['rss_after_first_mb']:.0f} MB after the first tenth, {r['rss_end_mb']:.0f} MB "
-              f"at the end, growth {r['growth_mb']:.0f} MB   target: within 100 MB")
-    if "joins" in sections:
-        small, large = join_cost((1_000, 10_000))
-        print(f"\nList joins: {small['per_join_ms']:.2f} ms per join for {small['joins']:,} contacts, "
-              f"{large['per_join_ms']:.2f} ms for {large['joins']:,}, ratio "
-              f"{large['per_join_ms'] / small['per_join_ms']:.2f}   target <= 1.5 (linear)")
-    if "runs" in sections:
-        from automations_local import bench_runs
-
-        bench_runs.print_figures(args.contacts, args.due_runs)
-    if "snapshot" in sections:
-        from automations_local import bench_size
-
-        bench_size.print_snapshot(args.snapshot_tickets, args.snapshot_seconds)
-    if "seed" in sections:
-        from automations_local import bench_size
-
-        bench_size.print_seed(args.seed_tickets)
-    if "soak" in sections:
-        from automations_local import bench_size
-
-        bench_size.print_soak(args.soak_cycles)
-    if "scale" in sections:
-        from automations_local import bench_scale
-
-        bench_scale.print_figures(args.scale_size, args.scale_env)
+    for name in SECTIONS + ON_REQUEST:
+        if name in sections:
+            started = time.monotonic()
+            SECTION_FIGURES[name](args)
+            # Where the time goes, off stdout (the figures'): a whole `make bench` is to take <= 30 min.
+            print(f"bench: section {name} took {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     if scale is not None:
         figures, _ = scale.communicate()
         print(figures, end="", flush=True)
         return scale.returncode
     return 0
+
+
+def _print_imports(args) -> None:
+    from automations_local import bench_cold_start
+
+    bench_cold_start.print_figures(args.import_repeats, set(args.function or ()) or None, args.snapstart)
+
+
+def _print_evaluator(args) -> None:
+    r = evaluator_throughput()
+    print("\nSweep evaluator, in-process, one core: 100 automations x 20,000 tickets")
+    print(f"evaluations/s {r['evaluations_per_second']:,.0f}   baseline (read the same fields) "
+          f"{r['baseline_per_second']:,.0f}/s   time ratio {r['ratio']:.2f}"
+          "   targets: >= 1,000,000/s and ratio <= 5")
+
+
+def _print_sweep(args) -> None:
+    print(f"\nEnd-to-end sweep on the local runtime ({args.tickets:,} open tickets, 8 shards, warm functions), "
+          "against a bare paged Query of the SweepIndex (no match: the median of 3)")
+    print(f"{'case':<24}{'sweep s':>9}{'query s':>9}{'ratio':>7}{'writes':>8}{'updated':>9}{'vs no match':>13}")
+    for r in sweep_end_to_end(args.tickets, matching_every=100, repeats=3):
+        print(f"{r['case']:<24}{r['sweep_s']:>9.2f}{r['query_s']:>9.2f}{r['ratio']:>7.2f}{r['writes']:>8}"
+              f"{r['tickets_updated']:>9}{r['vs_no_match']:>13.2f}")
+    print("targets: ratio <= 1.5 with no match; 1 in 100 matching <= 2x the no-match sweep")
+
+
+def _print_big_sweep(args) -> None:
+    [r] = sweep_end_to_end(args.big_sweep_tickets, matching_every=None)
+    print(f"\nEnd-to-end sweep of {args.big_sweep_tickets:,} open tickets, no rule matches: {r['sweep_s']:.1f} s, "
+          f"bare paged Query {r['query_s']:.1f} s, ratio {r['ratio']:.2f}   target <= 1.5")
+
+
+def _print_memory(args) -> None:
+    r = memory_over_writes(args.writes)
+    print(f"\nMemory over {r['writes']:,} transactional writes (ticket creations, {r['automations']} automations "
+          f"in the account): {r['rss_after_first_mb']:.0f} MB after the first tenth, {r['rss_end_mb']:.0f} MB "
+          f"at the end, growth {r['growth_mb']:.0f} MB   target: within 100 MB")
+
+
+def _print_joins(args) -> None:
+    small, large = join_cost((1_000, 10_000))
+    print(f"\nList joins: {small['per_join_ms']:.2f} ms per join for {small['joins']:,} contacts, "
+          f"{large['per_join_ms']:.2f} ms for {large['joins']:,}, ratio "
+          f"{large['per_join_ms'] / small['per_join_ms']:.2f}   target <= 1.5 (linear)")
+
+
+def _print_runs(args) -> None:
+    from automations_local import bench_runs
+
+    bench_runs.print_figures(args.contacts, args.due_runs)
+
+
+def _print_snapshot(args) -> None:
+    from automations_local import bench_size
+
+    bench_size.print_snapshot(args.snapshot_tickets, args.snapshot_seconds)
+
+
+def _print_seed(args) -> None:
+    from automations_local import bench_size
+
+    bench_size.print_seed(args.seed_tickets)
+
+
+def _print_soak(args) -> None:
+    from automations_local import bench_size
+
+    bench_size.print_soak(args.soak_cycles)
+
+
+def _print_scale(args) -> None:
+    from automations_local import bench_scale
+
+    bench_scale.print_figures(args.scale_size, args.scale_env)
 
 
 def _route_output(args) -> None:
@@ -410,3 +436,9 @@ def join_cost(sizes: tuple[int, ...]) -> list[dict]:
                 wired.contact_lists.add_members(account_id, group.id, uuids[start:start + 100])
             rows.append({"joins": size, "per_join_ms": (time.perf_counter() - started) * 1000 / size})
     return rows
+
+
+SECTION_FIGURES: dict[str, Callable[[argparse.Namespace], None]] = {
+    "api": _print_api, "imports": _print_imports, "evaluator": _print_evaluator, "sweep": _print_sweep,
+    "bigsweep": _print_big_sweep, "memory": _print_memory, "joins": _print_joins, "runs": _print_runs,
+    "snapshot": _print_snapshot, "seed": _print_seed, "scale": _print_scale, "soak": _print_soak}
