@@ -10,16 +10,22 @@ layer) and of the env's parameter values. Any change publishes every function an
 changes nothing keeps them.
 
 ``sam deploy --parameter-overrides`` replaces samconfig's list, so the list is passed whole, Release
-in place of samconfig's placeholder (which the template refuses: a plain ``sam deploy`` fails)."""
+in place of samconfig's placeholder (which the template refuses: a plain ``sam deploy`` fails).
+
+CloudFormation creates or deletes one global secondary index of a table per stack update ("Cannot
+perform more than one GSI creation or deletion in a single update"), and a table the stack adopts
+(ExistingTableName) gets none from it: before building, the deploy compares the template's indexes
+with the live table's and refuses one that would fail there, saying what to do."""
 from __future__ import annotations
 
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from automations_local.limits import samconfig_parameters
+from automations_local.limits import samconfig_parameters, samconfig_stack_name
 
 # What `sam build` reads from the repository: the templates, and the code of every function and layer.
 SHIPPED = ("template.yaml", "stacks", "functions", "layers")
@@ -70,13 +76,64 @@ def parameters(root: Path, env: str, changes: dict[str, str], declared: set[str]
     return values
 
 
+def index_changes(wanted: set[str], live: set[str] | None, adopted: bool) -> str | None:
+    """Why a deploy giving the table the indexes ``wanted`` would fail where it has ``live`` (None:
+    no table yet, as on a first deploy), or None when it would not."""
+    if live is None:
+        return None
+    created, deleted = sorted(wanted - live), sorted(live - wanted)
+    if adopted and created:
+        return (f"the adopted table lacks the index(es) {', '.join(created)}: the stack does not manage it, create "
+                "them first (docs/deploying.md, runbook: adopt an existing table)")
+    if not adopted and len(created) + len(deleted) > 1:
+        changes = [f"creates {name}" for name in created] + [f"deletes {name}" for name in deleted]
+        return (f"this release {' and '.join(changes)} on the table, and CloudFormation creates or deletes one "
+                "index a stack update: deploy the release that makes the first change first (git log template.yaml)")
+    return None
+
+
+def live_indexes(stack_name: str, existing_table: str) -> set[str] | None:
+    """The global secondary indexes of the stack's table as it is now (None before the stack or
+    its table exists), read with the deployer's AWS credentials."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    table = existing_table or None
+    if table is None:
+        try:
+            [stack] = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+        except ClientError as error:
+            if "does not exist" in str(error):
+                return None
+            raise
+        table = next((o["OutputValue"] for o in stack.get("Outputs", []) if o["OutputKey"] == "TableName"), None)
+        if table is None:
+            return None
+    try:
+        described = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
+    except ClientError as error:
+        if "ResourceNotFoundException" in str(error):
+            return None
+        raise
+    return {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}
+
+
+def template_indexes(root: Path) -> set[str]:
+    from automations_local.template import load_yaml
+
+    table = load_yaml(root / "template.yaml")["Resources"]["Table"]["Properties"]
+    return {index["IndexName"] for index in table.get("GlobalSecondaryIndexes", [])}
+
+
 def sam_deploy_command(sam: str, env: str, values: dict[str, str], extra: list[str]) -> list[str]:
     return [sam, "deploy", "--config-env", env, "--parameter-overrides",
             *(f"{name}={value}" for name, value in values.items()), *extra]
 
 
-def run(root: Path, env: str, changes: dict[str, str], extra: list[str]) -> int:
-    """The CLI: sam build, then sam deploy with the env's list and its Release; sam's exit code."""
+def run(root: Path, env: str, changes: dict[str, str], extra: list[str],
+        indexes: Callable[[str, str], set[str] | None] = live_indexes) -> int:
+    """The CLI: sam build, then sam deploy with the env's list and its Release; sam's exit code.
+    ``indexes(stack name, adopted table)``: the live table's indexes (the deployer's AWS)."""
     from automations_local.template import load_yaml
 
     tools = root / ".venv-tools" / "bin"
@@ -85,6 +142,10 @@ def run(root: Path, env: str, changes: dict[str, str], extra: list[str]) -> int:
         raise DeployError(f"{sam} not found: make .venv-tools/.installed")
     declared = set(load_yaml(root / "template.yaml").get("Parameters") or {})
     before = parameters(root, env, changes, declared)
+    adopted = before.get("ExistingTableName", "")
+    refused = index_changes(template_indexes(root), indexes(samconfig_stack_name(root, env), adopted), bool(adopted))
+    if refused:
+        raise DeployError(refused)
     # sam build needs python3.13 first on PATH: this interpreter's (the venv's, as `make build` does).
     environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     built = subprocess.run([str(sam), "build", "--template", "template.yaml"], cwd=root, env=environment)

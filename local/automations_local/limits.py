@@ -77,6 +77,12 @@ def samconfig_parameters(root: Path, env: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in overrides)
 
 
+def samconfig_stack_name(root: Path, env: str) -> str:
+    """The stack a samconfig.toml env deploys."""
+    config = tomllib.loads((root / "samconfig.toml").read_text())
+    return config[env]["global"]["parameters"]["stack_name"]
+
+
 def translate(template: Template, tools_python: Path) -> tuple[str, list[dict]]:
     """Every stack of the tree as CloudFormation receives it (in ``template.stacks()`` order), by
     the translator of ``tools_python``; and that translator's version."""

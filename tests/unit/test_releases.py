@@ -5,6 +5,7 @@ own version hash sees a function's code, environment (parameters unresolved) and
 layer or parameter change would stay on $LATEST. Checked with the aws-sam-translator SAM CLI pins."""
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -148,7 +149,8 @@ def test_make_deploy_builds_then_deploys_the_release_of_what_was_built(tmp_path,
 
     root = _checkout(tmp_path)
     calls = _fake_sam(root)
-    assert deploy.run(root, "prod", {"SenderEmail": "mail@shop.test"}, ["--no-execute-changeset"]) == 0
+    assert deploy.run(root, "prod", {"SenderEmail": "mail@shop.test"}, ["--no-execute-changeset"],
+                      indexes=lambda stack, adopted: deploy.template_indexes(root)) == 0
     build, sam_deploy = calls.read_text().splitlines()
     assert build == "build --template template.yaml"
     values = deploy.parameters(root, "prod", {"SenderEmail": "mail@shop.test"},
@@ -159,6 +161,61 @@ def test_make_deploy_builds_then_deploys_the_release_of_what_was_built(tmp_path,
     edited = _checkout(tmp_path / "edited")
     _fake_sam(edited, on_build=f'echo "SENDS = 3" > "{edited}/layers/core/automations/runs.py"')
     with pytest.raises(deploy.DeployError, match="changed while they were built"):
-        deploy.run(edited, "prod", {}, [])
+        deploy.run(edited, "prod", {}, [], indexes=lambda stack, adopted: None)
     assert main(["deploy", "--set", "nonsense"]) == 1
     assert "automations: --set nonsense: give NAME=VALUE" in capsys.readouterr().err
+
+
+def test_a_deploy_that_would_create_two_indexes_in_one_update_is_refused_before_it_builds(tmp_path):
+    """CloudFormation creates or deletes one index of a table per stack update: a deploy that
+    would do more (a release skipped) fails only there, halfway; refused here, named, nothing built."""
+    root = _checkout(tmp_path)
+    calls = _fake_sam(root)
+    wanted = deploy.template_indexes(root)
+    asked = []
+
+    def two_behind(stack, adopted):
+        asked.append((stack, adopted))
+        return wanted - {"AutomationRunsIndex", "WaitingIndex"}
+
+    with pytest.raises(deploy.DeployError, match="creates AutomationRunsIndex and creates WaitingIndex"):
+        deploy.run(root, "prod", {}, [], indexes=two_behind)
+    assert asked == [("automations-prod", "")] and not calls.exists()
+    assert deploy.run(root, "prod", {}, [], indexes=lambda stack, adopted: wanted - {"AutomationRunsIndex"}) == 0
+    with pytest.raises(deploy.DeployError, match="adopted table lacks the index.es. AutomationRunsIndex"):
+        deploy.run(root, "prod", {"ExistingTableName": "shop-table"}, [],
+                   indexes=lambda stack, adopted: wanted - {"AutomationRunsIndex"} if adopted == "shop-table" else None)
+
+
+@pytest.mark.parametrize("wanted, live, adopted, refused", [
+    ({"A", "B"}, None, False, None),  # a first deploy: the table is made with all of them
+    ({"A", "B"}, {"A"}, False, None),
+    ({"A", "B"}, {"A", "B"}, True, None),
+    ({"A", "B", "C"}, {"A"}, False, "creates B and creates C"),
+    ({"A", "C"}, {"A", "B"}, False, "creates C and deletes B"),
+    ({"A"}, {"A", "B"}, True, None),  # an adopted table may keep an index of its own
+    ({"A", "B"}, {"A"}, True, "lacks the index(es) B"),
+])
+def test_which_index_changes_one_stack_update_can_make(wanted, live, adopted, refused):
+    answer = deploy.index_changes(wanted, live, adopted)
+    assert (answer is None) if refused is None else (refused in answer)
+
+
+def test_the_live_tables_indexes_are_read_through_the_stacks_output(monkeypatch):
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        import boto3
+
+        assert deploy.live_indexes("automations-prod", "") is None  # no stack yet
+        boto3.client("cloudformation").create_stack(StackName="automations-prod", TemplateBody=json.dumps({
+            "Resources": {"Table": {"Type": "AWS::DynamoDB::Table", "Properties": {
+                "TableName": "prod-table", "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "G")],
+                "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}],
+                "GlobalSecondaryIndexes": [{"IndexName": "ByG", "KeySchema": [{"AttributeName": "G", "KeyType": "HASH"}],
+                                            "Projection": {"ProjectionType": "KEYS_ONLY"}}]}}},
+            "Outputs": {"TableName": {"Value": {"Ref": "Table"}}}}))
+        assert deploy.live_indexes("automations-prod", "") == {"ByG"}
+        assert deploy.live_indexes("automations-prod", "adopted-table") is None  # not made yet
