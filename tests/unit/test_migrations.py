@@ -149,6 +149,51 @@ def test_runs_listed_by_gsi1_get_the_automation_runs_index_keys(env, monkeypatch
     assert [r.id for r in listed] == [ann.id]
 
 
+def _run_listed_by_gsi2(item):
+    """A run item as releases before the SubjectRunsIndex wrote it: GSI2 listed it."""
+    old = {name: value for name, value in item.items() if name not in ("SRUNS_PK", "SRUNS_SK")}
+    return {**old, "GSI2PK": item["SRUNS_PK"], "GSI2SK": item["SRUNS_SK"]}
+
+
+def test_runs_listed_by_gsi2_get_the_subject_runs_index_keys_and_are_listed_throughout(env, monkeypatch):
+    """Runs as the release before wrote them (GSI2 keys only): until the migration has finished a
+    contact's listing reads GSI2, and a run written meanwhile carries both keys; once it has, the
+    keys-only SubjectRunsIndex lists them all (what cancels and re-plans a contact's runs reads),
+    and a run written from then on leaves GSI2."""
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann, bob = env.contact(), env.contact(email="bob@example.com")
+    env.services.contact_lists.add_members(env.account, env.list.id, [ann.uuid, bob.uuid])
+    env.ingest()
+    for item in _items(PK=f"ACCOUNT#{env.account}#RUNS#"):
+        _rewrite(item, _run_listed_by_gsi2(item))
+    unmigrated(migration_state.RUNS_SUBJECT_INDEX)
+    [ann_run] = env.runs(ann)  # by GSI2, while unfinished
+    other = env.services.contact_lists.create(env.account, "Second")
+    env.rule(env.send_email(), source_id=other.id, delay=Delay(0, 3, 0))
+    env.join(ann, other)  # written meanwhile: both keys
+    [both] = [i for i in _items(PK=f"ACCOUNT#{env.account}#RUNS#") if "SRUNS_PK" in i]
+    assert both["GSI2PK"] == both["SRUNS_PK"] and len(env.runs(ann)) == 2
+    monkeypatch.setattr(dynamo_migrations, "PAGE", 1)
+    ran = _migrate(env.services)
+    assert migration_state.RUNS_SUBJECT_INDEX in ran["finished"] and ran["migrated"] == 2
+    runs = _items(PK=f"ACCOUNT#{env.account}#RUNS#")
+    assert all(i["SRUNS_PK"] == i["GSI2PK"] and i["SRUNS_SK"] == i["GSI2SK"] for i in runs)  # GSI2's stay
+    for name in ("GSI2PK", "GSI2SK"):  # from here on only the index can list them
+        for item in runs:
+            _db().update_item(TableName=config.table_name(), Key={"PK": item["PK"], "SK": item["SK"]},
+                              UpdateExpression=f"REMOVE {name}")
+    listed = env.runs(ann)
+    assert len(listed) == 2 and listed[0].created_at >= listed[1].created_at and ann_run.id in {r.id for r in listed}
+    first, cursor = env.services.runs.list(env.account, subject=(SubjectKind.CONTACT, ann.uuid),
+                                           status=RunStatus.SCHEDULED, limit=1)
+    second, end = env.services.runs.list(env.account, subject=(SubjectKind.CONTACT, ann.uuid),
+                                         status=RunStatus.SCHEDULED, limit=1, cursor=cursor)
+    assert [r.id for r in first + second] == [r.id for r in listed] and end is None
+    assert env.executor.cancel_sends(env.account, ann.uuid, [env.email.id], by="run_test") == 2
+    assert not [i for i in _items(PK=f"ACCOUNT#{env.account}#RUNS#") if "GSI2PK" in i]  # written since: off GSI2
+    assert _migrate(env.services)["migrated"] == 0
+
+
 def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):
     from automations.bootstrap import services
 

@@ -17,6 +17,8 @@ Each walks an account's partition (PK=ACCOUNT#<a>) a page at a time, from the ke
   mark that says so (deleted tickets are not counted).
 - RUNS_AUTOMATION_INDEX: runs listed by GSI1 (GSI1PK, GSI1SK) get the keys-only
   AutomationRunsIndex's keys in their place, a run shard at a time.
+- RUNS_SUBJECT_INDEX: runs listed by GSI2 only get the keys-only SubjectRunsIndex's keys beside
+  (until it has finished GSI2 lists a subject's runs, and every run written meanwhile has both).
 
 Every change is conditional on the item's old shape (or a move that leaves one item), so a page
 done twice, or by two runners, changes nothing twice. The state of each is one item,
@@ -234,13 +236,11 @@ class TicketTagCounts(_BroughtByStore):
     about = "live tickets stored before the tag counters: their tags counted, and marked so"
 
 
-class RunsAutomationIndex(Table):
-    """Runs listed by GSI1, whose projection copies every attribute (a write unit at each claim and
-    finish), given the keys-only AutomationRunsIndex's keys instead: each run shard of the account
-    in turn (a position is the shard and the last key read)."""
+class _RunsIndexKeys(Table):
+    """Runs given the keys of a keys-only index (``reindex``, conditional on what it read): each
+    run shard of the account in turn (a position is the shard and the last key read)."""
 
-    name = migration_state.RUNS_AUTOMATION_INDEX
-    about = "runs listed by GSI1: the keys-only AutomationRunsIndex's keys in their place"
+    name = about = read = ""
 
     def step(self, account_id: str, start: Any) -> tuple[int, Any]:
         """Up to PAGE runs, from the shard and key reached, going on to the next shards as each
@@ -249,12 +249,12 @@ class RunsAutomationIndex(Table):
         changed = read = 0
         while True:
             items, key = self.query({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :run)",
-                                     "ProjectionExpression": "PK, SK, GSI1PK, GSI1SK",
+                                     "ProjectionExpression": self.read,
                                      "ExpressionAttributeValues": {":pk": text(runs_partition(account_id, shard)),
                                                                    ":run": text("RUN#")}},
                                     PAGE - read, key)
             read += len(items)
-            changed += sum(self._reindex(item) for item in items if "GSI1PK" in item)
+            changed += sum(self.reindex(item) for item in items)
             if key is None:
                 shard += 1
                 if shard == RUN_SHARDS:
@@ -262,13 +262,14 @@ class RunsAutomationIndex(Table):
             if read >= PAGE:
                 return changed, {"shard": shard, "key": key}
 
-    def _reindex(self, item: dict[str, Any]) -> bool:
-        """The run's GSI1 keys moved to the AutomationRunsIndex, unless it was written since."""
+    def reindex(self, item: dict[str, Any]) -> bool:
+        raise NotImplementedError
+
+    def _update(self, item: dict[str, Any], expression: str, condition: str, values: dict[str, Any]) -> bool:
         try:
             self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
-                                 UpdateExpression="SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK",
-                                 ConditionExpression="GSI1PK = :pk AND GSI1SK = :sk",
-                                 ExpressionAttributeValues={":pk": item["GSI1PK"], ":sk": item["GSI1SK"]})
+                                 UpdateExpression=expression, ConditionExpression=condition,
+                                 ExpressionAttributeValues=values)
         except ClientError as error:
             if has_code(error, "ConditionalCheckFailedException"):
                 return False  # written since, with the index's keys
@@ -276,9 +277,36 @@ class RunsAutomationIndex(Table):
         return True
 
 
+class RunsAutomationIndex(_RunsIndexKeys):
+    """Runs listed by GSI1, whose projection copies every attribute (a write unit at each claim and
+    finish), given the keys-only AutomationRunsIndex's keys instead."""
+
+    name, read = migration_state.RUNS_AUTOMATION_INDEX, "PK, SK, GSI1PK, GSI1SK"
+    about = "runs listed by GSI1: the keys-only AutomationRunsIndex's keys in their place"
+
+    def reindex(self, item: dict[str, Any]) -> bool:
+        return "GSI1PK" in item and self._update(
+            item, "SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK", "GSI1PK = :pk AND GSI1SK = :sk",
+            {":pk": item["GSI1PK"], ":sk": item["GSI1SK"]})
+
+
+class RunsSubjectIndex(_RunsIndexKeys):
+    """Runs listed by GSI2 only given the keys-only SubjectRunsIndex's keys beside (GSI2's stay: a
+    process that has not yet read that this has finished still lists a subject's runs there)."""
+
+    name, read = migration_state.RUNS_SUBJECT_INDEX, "PK, SK, GSI2PK, GSI2SK, SRUNS_PK"
+    about = "runs listed by GSI2 only: the keys-only SubjectRunsIndex's keys beside"
+
+    def reindex(self, item: dict[str, Any]) -> bool:
+        return "GSI2PK" in item and "SRUNS_PK" not in item and self._update(
+            item, "SET SRUNS_PK = :pk, SRUNS_SK = :sk",
+            "GSI2PK = :pk AND GSI2SK = :sk AND attribute_not_exists(SRUNS_PK)",
+            {":pk": item["GSI2PK"], ":sk": item["GSI2SK"]})
+
+
 MIGRATIONS: tuple[Callable[[Any, str], Any], ...] = (
     RunsSharded, DeliveriesSharded, MembershipsSharded, TicketIndexKeys, TicketIndexSharded, AutomationTriggers,
-    UserRoleIndex, TicketTagCounts, RunsAutomationIndex)
+    UserRoleIndex, TicketTagCounts, RunsAutomationIndex, RunsSubjectIndex)
 
 
 def migrations(client, table: str) -> list[Any]:

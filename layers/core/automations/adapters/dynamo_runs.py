@@ -207,15 +207,22 @@ class DynamoRunStore(Table):
 
     def item(self, run: Run) -> dict[str, Any]:
         order = text(f"{sortable(run.created_at)}#{run.id}")
+        subject = text(subject_runs_key(run.account_id, run.subject_kind, run.subject_id))
+        # GSI2 lists a subject's runs until every run has SubjectRunsIndex's keys (a run's next
+        # write after that leaves GSI2).
+        listed_by_gsi2 = {} if self._subject_indexed() else {"GSI2PK": subject, "GSI2SK": order}
         return {
             **runs_key(run.account_id, run.id),
             "ARUNS_PK": text(automation_runs_key(run.account_id, run.automation_id, shard_of(run.id, RUN_SHARDS))),
-            "ARUNS_SK": order,
-            "GSI2PK": text(subject_runs_key(run.account_id, run.subject_kind, run.subject_id)), "GSI2SK": order,
+            "ARUNS_SK": order, "SRUNS_PK": subject, "SRUNS_SK": order, **listed_by_gsi2,
             "status": text(run.status.value), "version": number(run.version),
             "data": text(json.dumps(run_document(run), separators=(",", ":"), default=str)),
             **_due_key(run), **_waiting_key(run),
         }
+
+    def _subject_indexed(self) -> bool:
+        """Whether every run has SubjectRunsIndex's keys, so it lists a subject's runs (not GSI2)."""
+        return migration_state.finished(self._db, self._table, migration_state.RUNS_SUBJECT_INDEX)
 
     def new_run_put(self, run: Run) -> dict[str, Any]:
         """A transaction item that creates ``run`` only if no run of that id exists."""
@@ -389,6 +396,8 @@ class DynamoRunStore(Table):
         opaque cursor; the automation's and the account's runs are read from every shard, merged."""
         if subject is None and automation_id is not None:
             return self._automation_page(account_id, automation_id, status, limit, cursor)
+        if subject is not None and self._subject_indexed():
+            return self._indexed_subject_page(account_id, subject, automation_id, status, limit, cursor)
         values: dict[str, Any] = {}
         filters = []
         if subject is not None and automation_id is not None:
@@ -431,28 +440,49 @@ class DynamoRunStore(Table):
             keys, cursor = merged_page(self._db, self._table, RUN_SHARDS, shard_query,
                                        ("ARUNS_PK", "ARUNS_SK", "PK", "SK"), lambda key: key["ARUNS_SK"]["S"],
                                        limit=limit - len(runs), cursor=cursor, descending=True)
-            found = {item["SK"]["S"]: item for item in self.batch_get([{"PK": k["PK"], "SK": k["SK"]} for k in keys])}
-            items = [found[k["SK"]["S"]] for k in keys if k["SK"]["S"] in found]  # one deleted meanwhile: left out
-            if status is not None:
-                items = [item for item in items if item["status"]["S"] == status.value]
-            runs += read_all(items, functools.partial(_from_item, account_id), "run")
+            runs += self._runs_of(account_id, keys, status)
             if cursor is None or len(runs) >= limit:
                 return runs, cursor
+
+    def _indexed_subject_page(self, account_id: str, subject: tuple[SubjectKind, str], automation_id: int | None,
+                              status: RunStatus | None, limit: int, cursor: str | None) -> tuple[list[Run], str | None]:
+        """The subject's runs, newest first: keys from SubjectRunsIndex, then the runs by key,
+        filtered here (the index holds keys only) until ``limit`` are found or none are left."""
+        partition = text(subject_runs_key(account_id, *subject))
+        query = {"IndexName": "SubjectRunsIndex", "KeyConditionExpression": "SRUNS_PK = :pk", "ScanIndexForward": False,
+                 "ExpressionAttributeValues": {":pk": partition}}
+        start = _start_key(cursor, "SRUNS_PK", partition) if cursor else None
+        runs: list[Run] = []
+        while True:
+            keys, start = self.query(query, limit - len(runs), start)
+            runs += [run for run in self._runs_of(account_id, keys, status)
+                     if automation_id is None or run.automation_id == automation_id]
+            if start is None or len(runs) >= limit:
+                return runs, encode_cursor([start]) if start else None
+
+    def _runs_of(self, account_id: str, keys: list[dict[str, Any]], status: RunStatus | None) -> list[Run]:
+        """The runs of an index's ``keys``, in their order, of ``status`` if one is given (one
+        deleted meanwhile, or unreadable and logged, left out)."""
+        found = {item["SK"]["S"]: item for item in self.batch_get([{"PK": k["PK"], "SK": k["SK"]} for k in keys])}
+        items = [found[k["SK"]["S"]] for k in keys if k["SK"]["S"] in found]
+        if status is not None:
+            items = [item for item in items if item["status"]["S"] == status.value]
+        return read_all(items, functools.partial(_from_item, account_id), "run")
 
     def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
                       cursor: str | None) -> tuple[list[Run], str | None]:
         items, start = self.query({**query, "ScanIndexForward": False}, limit,
-                                  _start_key(cursor, query) if cursor else None)
+                                  _start_key(cursor, "GSI2PK", query["ExpressionAttributeValues"][":pk"]) if cursor else None)
         return read_all(items, functools.partial(_from_item, account_id), "run"), encode_cursor([start]) if start else None
 
 
-def _start_key(cursor: str, query: dict[str, Any]) -> dict[str, Any]:
-    """The cursor's key, refused unless it is a key of this very query (so a tampered or foreign
-    cursor is a 400, never a look into another partition or a backend error)."""
+def _start_key(cursor: str, partition_name: str, partition: dict[str, Any]) -> dict[str, Any]:
+    """The cursor's key, refused unless it is a key of this very query's ``partition`` (so a
+    tampered or foreign cursor is a 400, never a look into another partition or a backend error)."""
     decoded = decode_cursor(cursor)
     key = decoded[0] if len(decoded) == 1 else None
     if (not isinstance(key, dict) or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
                                              for v in key.values())
-            or key.get("GSI2PK") != query["ExpressionAttributeValues"][":pk"]):
+            or key.get(partition_name) != partition):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key

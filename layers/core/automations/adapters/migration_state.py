@@ -21,6 +21,7 @@ AUTOMATION_TRIGGERS = "006-automation-triggers"  # active automations indexed by
 USER_ROLE_INDEX = "007-user-role-index"  # users stored before GSI1 listed them by role, and their counts
 TICKET_TAG_COUNTS = "008-ticket-tag-counts"  # live tickets stored before their tags were counted
 RUNS_AUTOMATION_INDEX = "009-runs-automation-index"  # runs' GSI1 keys -> the keys-only AutomationRunsIndex
+RUNS_SUBJECT_INDEX = "010-runs-subject-index"  # runs given the keys-only SubjectRunsIndex's keys beside GSI2's
 
 RECHECK_S = 60.0  # how stale a process's "unfinished" may be
 _known: dict[tuple[str, str], float | bool] = {}  # (table, name) -> True, or when "unfinished" was read
