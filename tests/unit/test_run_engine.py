@@ -1010,6 +1010,32 @@ def test_a_mail_whose_sender_stopped_is_recorded_unconfirmed_when_the_run_then_e
     assert mail["status"] == "unconfirmed" and mail["attempts"] == 1 and env.sent() == []
 
 
+def test_a_mail_whose_outcome_a_throttle_kept_from_its_record_is_settled_when_the_run_then_ends_otherwise(env):
+    """SES took the mail, then DynamoDB throttles the write of its outcome: it stays "sending"
+    (stored claimed, out of the relay's outbox) and the run is delayed, its attempt given back.
+    Its automation deactivated meanwhile, the next attempt (again the first) skips the run: it
+    still records the mail unconfirmed, as the outbox's relay did, and sends it no more."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+    from automations.domain.model import AutomationChanges
+
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    with Refusal(aws.client("dynamodb"), "UpdateItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: '"sent"' in str(request.get("body", ""))) as throttle:
+        [delayed] = env.drain()
+    assert throttle.refused == 1 and delayed.history[-1]["event"] == "throttled"
+    env.services.automations.update(env.account, automation.id, AutomationChanges(active=False))
+    done = _when_finished(env, run)
+    assert done.status is RunStatus.SKIPPED and done.attempts == 1
+    [mail] = _outbox(env, "email")
+    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1
+    from automations_local.outbox import ses_messages
+
+    assert len([m for m in ses_messages("us-east-1") if "ann@example.com" in m["destinations"]["ToAddresses"]]) == 1
+
+
 def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_once(env):
     """DynamoDB throttles the announcement's write (after the mail went): the run is delayed, not
     failed, its attempt given back; taken up again it records its success and announces it once,

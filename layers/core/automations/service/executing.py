@@ -47,6 +47,7 @@ REDRIVE_GRACE = timedelta(minutes=5)
 REDRIVE_PAGE = 100  # runs a shard gives the re-drive each round
 # A run its invocation has too little time left to finish goes on in another one this soon.
 CONTINUE_WAIT_S = 1
+_GIVEN_BACK = ("throttled", "continued")  # the history events of an attempt given back (_go_on)
 
 
 def backoff(attempt: int) -> int:
@@ -243,7 +244,7 @@ class RunExecutor:
         announcement. A crash between the two loses neither: the run is taken over, and the
         relay sends an announcement only once its run is recorded as it announces (a
         transaction of both cost 2 write units more a run)."""
-        if run.attempts > 1:  # an earlier attempt may have stopped mid-send
+        if _had_an_attempt(run):  # it may have stopped mid-send
             self._deliveries.record_unconfirmed(run)
         now = clock.now()
         done = replace(run, status=status, error=error, lease_until=None, updated_at=now,
@@ -383,6 +384,13 @@ class RunExecutor:
                 queued += len(refs)
                 positions[shard] = after or DONE
         return queued, None if all(after == DONE for after in positions) else replace(task, after=tuple(positions))
+
+
+def _had_an_attempt(run: Run) -> bool:
+    """Whether an attempt before this one may have stored the run's first delivery: one counted,
+    or one given back (a throttle or a continuation gives its attempt back, and may come after
+    that store: the next attempt is the first again)."""
+    return run.attempts > 1 or any(entry.get("event") in _GIVEN_BACK for entry in run.history)
 
 
 def _times_in_a_row(run: Run, event: str) -> int:
