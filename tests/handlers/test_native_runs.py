@@ -294,3 +294,16 @@ def test_a_run_that_sets_a_custom_field_raises_contact_updated(account, aws):
     messages = boto3.client("sqs").receive_message(QueueUrl=config.events_queue_url(), MaxNumberOfMessages=10)
     published = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
     assert [(e.get("event"), e.get("contact_uuid")) for e in published] == [("contact_updated", ada.uuid)], published
+
+
+@pytest.mark.parametrize("extra", [{}, {"SRUNS_SK": {"S": "2026"}, "PK": {"S": "ACCOUNT#x#RUNS#0"},
+                                         "SK": {"S": "RUN#x"}, "GSI2SK": {"S": "2026"}}])
+def test_a_contacts_runs_cursor_that_is_not_a_whole_key_of_the_listing_is_refused(world, extra):
+    """A cursor naming the contact's own partition but not a key of its index (missing or more
+    attributes) is a 400, never a backend error (DynamoDB refuses such a start key)."""
+    from automations.paging import encode_cursor
+
+    auth, ann = world["auth"], world["contacts"][0]
+    partition = {"S": f"ACCOUNT#{world['account'].id}#RUNS#CONTACT#{ann.uuid}"}
+    status, _, body = runs(auth, contact_uuid=ann.uuid, cursor=encode_cursor([{"SRUNS_PK": partition, **extra}]))
+    assert status == 400 and body["error"]["code"] == "malformed", body

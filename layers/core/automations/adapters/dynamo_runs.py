@@ -451,7 +451,7 @@ class DynamoRunStore(Table):
         partition = text(subject_runs_key(account_id, *subject))
         query = {"IndexName": "SubjectRunsIndex", "KeyConditionExpression": "SRUNS_PK = :pk", "ScanIndexForward": False,
                  "ExpressionAttributeValues": {":pk": partition}}
-        start = _start_key(cursor, "SRUNS_PK", partition) if cursor else None
+        start = _start_key(cursor, ("SRUNS_PK", "SRUNS_SK", "PK", "SK"), partition) if cursor else None
         runs: list[Run] = []
         while True:
             keys, start = self.query(query, limit - len(runs), start)
@@ -471,18 +471,20 @@ class DynamoRunStore(Table):
 
     def _subject_page(self, account_id: str, query: dict[str, Any], limit: int,
                       cursor: str | None) -> tuple[list[Run], str | None]:
-        items, start = self.query({**query, "ScanIndexForward": False}, limit,
-                                  _start_key(cursor, "GSI2PK", query["ExpressionAttributeValues"][":pk"]) if cursor else None)
+        partition = query["ExpressionAttributeValues"][":pk"]
+        start = _start_key(cursor, ("GSI2PK", "GSI2SK", "PK", "SK"), partition) if cursor else None
+        items, start = self.query({**query, "ScanIndexForward": False}, limit, start)
         return read_all(items, functools.partial(_from_item, account_id), "run"), encode_cursor([start]) if start else None
 
 
-def _start_key(cursor: str, partition_name: str, partition: dict[str, Any]) -> dict[str, Any]:
-    """The cursor's key, refused unless it is a key of this very query's ``partition`` (so a
-    tampered or foreign cursor is a 400, never a look into another partition or a backend error)."""
+def _start_key(cursor: str, key_names: tuple[str, ...], partition: dict[str, Any]) -> dict[str, Any]:
+    """The cursor's key, refused unless it is a key (``key_names``, the partition first) of this
+    very query's ``partition`` (so a tampered or foreign cursor is a 400, never a look into
+    another partition or a backend error)."""
     decoded = decode_cursor(cursor)
     key = decoded[0] if len(decoded) == 1 else None
-    if (not isinstance(key, dict) or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str)
-                                             for v in key.values())
-            or key.get(partition_name) != partition):
+    if (not isinstance(key, dict) or set(key) != set(key_names)
+            or not all(isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+            or key[key_names[0]] != partition):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key
