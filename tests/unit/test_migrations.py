@@ -194,6 +194,24 @@ def test_runs_listed_by_gsi2_get_the_subject_runs_index_keys_and_are_listed_thro
     assert _migrate(env.services)["migrated"] == 0
 
 
+def test_a_process_that_read_the_subject_index_unfinished_just_before_it_finished_still_lists_what_others_wrote(
+        env, monkeypatch):
+    """A process reads a migration's state once a minute while it is unfinished: one that read it
+    just before RUNS_SUBJECT_INDEX finished still takes it for unfinished, while another, that
+    read it finished, writes runs without GSI2's keys. A contact's listing (what cancels and
+    re-plans its runs) reads the state afresh before it takes GSI2, so it misses none of them."""
+    import time
+
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    ann = env.contact()
+    env.join(ann)  # written by a process that knows the migration finished: SubjectRunsIndex only
+    assert not [i for i in _items(PK=f"ACCOUNT#{env.account}#RUNS#") if "GSI2PK" in i]
+    monkeypatch.setitem(migration_state._known, (config.table_name(), migration_state.RUNS_SUBJECT_INDEX),
+                        time.monotonic())  # read unfinished a moment ago
+    assert len(env.runs(ann)) == 1
+    assert env.executor.cancel_sends(env.account, ann.uuid, [env.email.id], by="run_test") == 1
+
+
 def test_an_unsent_delivery_in_the_old_outbox_is_relayed_once_and_moved(env):
     from automations.bootstrap import services
 

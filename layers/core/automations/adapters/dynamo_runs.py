@@ -220,9 +220,11 @@ class DynamoRunStore(Table):
             **_due_key(run), **_waiting_key(run),
         }
 
-    def _subject_indexed(self) -> bool:
-        """Whether every run has SubjectRunsIndex's keys, so it lists a subject's runs (not GSI2)."""
-        return migration_state.finished(self._db, self._table, migration_state.RUNS_SUBJECT_INDEX)
+    def _subject_indexed(self, *, afresh: bool = False) -> bool:
+        """Whether every run has SubjectRunsIndex's keys, so it lists a subject's runs (not GSI2).
+        A listing asks ``afresh``: a process that knows it finished writes runs without GSI2's
+        keys, so one that read it unfinished up to a minute ago would miss them there."""
+        return migration_state.finished(self._db, self._table, migration_state.RUNS_SUBJECT_INDEX, afresh=afresh)
 
     def new_run_put(self, run: Run) -> dict[str, Any]:
         """A transaction item that creates ``run`` only if no run of that id exists."""
@@ -396,7 +398,7 @@ class DynamoRunStore(Table):
         opaque cursor; the automation's and the account's runs are read from every shard, merged."""
         if subject is None and automation_id is not None:
             return self._automation_page(account_id, automation_id, status, limit, cursor)
-        if subject is not None and self._subject_indexed():
+        if subject is not None and self._subject_indexed(afresh=True):
             return self._indexed_subject_page(account_id, subject, automation_id, status, limit, cursor)
         values: dict[str, Any] = {}
         filters = []

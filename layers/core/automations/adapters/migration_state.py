@@ -3,7 +3,8 @@
 Until one has, the stores it concerns read the keys it replaces as well (and move what they find
 there): a run, a delivery or a membership written before a key change is found under its old key,
 a listing merges the old partition in. A state is read once a minute per process while the
-migration is unfinished, and never again once it has finished (a finished migration stays so)."""
+migration is unfinished (or afresh, by a reader whose old keys a writer that knows it finished
+leaves out), and never again once it has finished (a finished migration stays so)."""
 from __future__ import annotations
 
 import threading
@@ -32,12 +33,14 @@ def state_key(name: str) -> dict[str, Any]:
     return {"PK": text(f"MIGRATION#{name}"), "SK": text("STATE")}
 
 
-def finished(db, table: str, name: str) -> bool:
-    """Whether the migration ``name`` has finished on ``table``."""
+def finished(db, table: str, name: str, *, afresh: bool = False) -> bool:
+    """Whether the migration ``name`` has finished on ``table`` (``afresh``: read now, not up to
+    RECHECK_S ago, unless known finished)."""
     known = _known.get((table, name))
-    if known is True or (known is not None and time.monotonic() - known < RECHECK_S):
+    if known is True or (not afresh and known is not None and time.monotonic() - known < RECHECK_S):
         return known is True
-    item = db.get_item(TableName=table, Key=state_key(name), ProjectionExpression="done").get("Item")
+    item = db.get_item(TableName=table, Key=state_key(name), ProjectionExpression="done",
+                       ConsistentRead=afresh).get("Item")
     done = bool(item and item.get("done", {}).get("BOOL"))
     with _lock:
         _known[(table, name)] = True if done else time.monotonic()
