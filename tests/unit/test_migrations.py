@@ -348,6 +348,30 @@ def test_a_migration_goes_on_from_where_it_stopped_and_two_runners_change_nothin
     assert _migrate(env.services)["migrated"] == 0
 
 
+def test_the_upkeep_goes_on_with_a_started_migration_and_never_starts_one(env, monkeypatch):
+    """The half-past upkeep may run the new release while a canary still runs the one before
+    (which writes the old keys only): it never starts a migration, which the deploy's step does
+    once every function runs the new release; it goes on with one started."""
+    from automations_local.lambdas import invoke
+
+    monkeypatch.setattr(dynamo_migrations, "PAGE", 1)
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    people = [env.contact(email=f"c{n}@example.com") for n in range(2)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+    env.ingest()
+    for item in _items(PK=f"ACCOUNT#{env.account}#RUNS#"):
+        _rewrite(item, _run_listed_by_gsi1(item))
+    unmigrated(migration_state.RUNS_AUTOMATION_INDEX)
+    coordinator, upkeep = env.template.functions["SweepCoordinatorFunction"], {"duties": "upkeep"}
+    assert invoke(coordinator, upkeep)["migrations_pending"] == [migration_state.RUNS_AUTOMATION_INDEX,
+                                                                  migration_state.RUNS_SUBJECT_INDEX]
+    assert _items(PK=f"MIGRATION#{migration_state.RUNS_AUTOMATION_INDEX}") == []  # not started
+    assert len([i for i in _items(PK=f"ACCOUNT#{env.account}#RUNS#") if "GSI1PK" in i]) == 2
+    assert env.services.migrations.run(has_time=lambda: False)["pending"]  # the deploy's step: one step
+    assert invoke(coordinator, upkeep)["migrations_pending"] == []  # the upkeep goes on to the end
+    assert not [i for i in _items(PK=f"ACCOUNT#{env.account}#RUNS#") if "GSI1PK" in i]
+
+
 def test_the_deploy_step_and_the_command_run_what_is_pending(env, capsys, monkeypatch):
     from automations_local import cli
     from automations_local.lambdas import invoke

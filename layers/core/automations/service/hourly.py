@@ -69,7 +69,8 @@ class HourlyDuties:
             done = perform({"hourly_check": lambda: self._sweeps().start(HOURLY_CHECK, invocation).sweep_id,
                             "relay": lambda: self._deliveries().relay(),  # what a crash or a failure left unsent
                             "redrive": lambda: self._run_executor().redrive(has_time=has_time).done,
-                            "migrate": lambda: self._migrations().run(has_time=has_time)["pending"]})
+                            # on with what a deploy's step started, never starting one (a canary may still run)
+                            "migrate": lambda: self._migrations().run(has_time=has_time, start=False)["pending"]})
             _log.info("upkeep done", extra=done)
             return {"hourly_check_id": done["hourly_check"], "relayed": done["relay"], "redriven": done["redrive"],
                     "migrations_pending": done["migrate"]}

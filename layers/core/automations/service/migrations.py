@@ -7,8 +7,11 @@ it has reached, is saved after every page, so a runner stopped anywhere goes on 
 Each one walks the accounts in id order, a page of one account's old items at a time.
 
 Runners: ``automations migrate`` (to the end, from a deployer's machine or against the local
-stack), the coordinator's half-past upkeep and its ``{"duties": "migrate"}`` input (the deploy's
-step: each invocation for its time, until none is pending), and the local runtime's start. Until a
+stack), the coordinator's ``{"duties": "migrate"}`` input (the deploy's step: each invocation for
+its time, until none is pending), the local runtime's start, and the coordinator's half-past
+upkeep, which goes on with a migration one of those started but never starts one: it may run the
+new release while a canary still runs the one before, whose writes (old keys only) a migration
+finished meanwhile would leave out of the new keys' listings. Until a
 migration has finished, the stores it concerns read the old keys too (adapters/migration_state.py),
 so nothing written before the change is lost meanwhile."""
 from __future__ import annotations
@@ -39,12 +42,14 @@ class Migrations:
         return [{"name": m.name, "about": m.about, "done": bool(s.get("done")), "migrated": s.get("migrated", 0)}
                 for m, s in states]
 
-    def run(self, has_time: Callable[[], bool] = lambda: True) -> dict[str, Any]:
-        """Run the pending migrations in order while ``has_time()`` (a page at least, each call).
-        Returns what finished in this call, what is still pending and how many items were changed."""
+    def run(self, has_time: Callable[[], bool] = lambda: True, *, start: bool = True) -> dict[str, Any]:
+        """Run the pending migrations in order while ``has_time()`` (a page at least, each call);
+        not ``start``: only those already started (the upkeep's way), the first not started
+        stopping it. Returns what finished in this call, what is still pending and how many items
+        were changed."""
         finished, migrated = [], 0
         for migration in self._migrations:
-            outcome, changed = self._run(migration, has_time)
+            outcome, changed = self._run(migration, has_time, start)
             migrated += changed
             if outcome == "pending":
                 pending = [m.name for m in self._migrations if m.name >= migration.name]
@@ -53,10 +58,12 @@ class Migrations:
                 finished.append(migration.name)
         return {"finished": finished, "pending": [], "migrated": migrated}
 
-    def _run(self, migration: Migration, has_time: Callable[[], bool]) -> tuple[str, int]:
+    def _run(self, migration: Migration, has_time: Callable[[], bool], start: bool) -> tuple[str, int]:
         """("done": before this call, "finished": in it, or "pending"), and the items it changed."""
-        state = self._store.state(migration.name) or {"done": False, "account": None, "start": None,
-                                                      "migrated": 0, "steps": 0}
+        state = self._store.state(migration.name)
+        if state is None and not start:
+            return "pending", 0
+        state = state or {"done": False, "account": None, "start": None, "migrated": 0, "steps": 0}
         if state["done"]:
             self._finished(migration.name)
             return "done", 0
