@@ -62,6 +62,18 @@ def _run_before_sharding(item):
     return old
 
 
+def _runs_as_written_before(env, contacts, old_shape):
+    """``contacts`` contacts join a list whose automation emails two hours later; their runs are
+    put back as ``old_shape(item)`` says a release before wrote them. The contacts."""
+    env.rule(env.send_email(), delay=Delay(0, 2, 0))
+    people = [env.contact(email=f"c{n}@example.com") for n in range(contacts)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
+    env.ingest()
+    for item in _items(PK=f"ACCOUNT#{env.account}#RUNS#"):
+        _rewrite(item, old_shape(item))
+    return people
+
+
 def _migrate(services):
     ran = services.migrations.run()
     assert ran["pending"] == []
@@ -323,12 +335,7 @@ def test_automations_saved_before_the_trigger_index_are_found_by_events_once_mig
 
 def test_a_migration_goes_on_from_where_it_stopped_and_two_runners_change_nothing_twice(env, monkeypatch):
     monkeypatch.setattr(dynamo_migrations, "PAGE", 1)
-    env.rule(env.send_email(), delay=Delay(0, 2, 0))
-    people = [env.contact(email=f"c{n}@example.com") for n in range(3)]
-    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
-    env.ingest()
-    for item in _items(PK=f"ACCOUNT#{env.account}#RUNS#"):
-        _rewrite(item, _run_before_sharding(item))
+    _runs_as_written_before(env, 3, _run_before_sharding)
     unmigrated(*[m.name for m in dynamo_migrations.migrations(_db(), config.table_name())])
     steps = 0
     while env.services.migrations.run(has_time=lambda: False)["pending"]:  # a step a call
@@ -355,12 +362,7 @@ def test_the_upkeep_goes_on_with_a_started_migration_and_never_starts_one(env, m
     from automations_local.lambdas import invoke
 
     monkeypatch.setattr(dynamo_migrations, "PAGE", 1)
-    env.rule(env.send_email(), delay=Delay(0, 2, 0))
-    people = [env.contact(email=f"c{n}@example.com") for n in range(2)]
-    env.services.contact_lists.add_members(env.account, env.list.id, [p.uuid for p in people])
-    env.ingest()
-    for item in _items(PK=f"ACCOUNT#{env.account}#RUNS#"):
-        _rewrite(item, _run_listed_by_gsi1(item))
+    _runs_as_written_before(env, 2, _run_listed_by_gsi1)
     unmigrated(migration_state.RUNS_AUTOMATION_INDEX)
     coordinator, upkeep = env.template.functions["SweepCoordinatorFunction"], {"duties": "upkeep"}
     assert invoke(coordinator, upkeep)["migrations_pending"] == [migration_state.RUNS_AUTOMATION_INDEX,
