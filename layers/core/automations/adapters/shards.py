@@ -8,9 +8,10 @@ reader by id too); a listing queries every shard and merges them in order.
 
 How many shards each key family takes follows from the rate it must carry (docs/benchmarks.md's scale
 model) and the write units each unit of work puts on it: 3,333 runs a second (1,000,000 in five
-minutes) write about 7 units a run on runs and on the runs-by-automation index, and 12 on
-deliveries (two, of three writes each, over 1 KB), hence 64 shards; the DueIndex and the outbox
-hold only keys (4 units a run), hence 32; 833 joins a second (1,000,000 in twenty minutes)
+minutes) wrote about 7 units a run on runs and on the runs-by-automation index, and 12 on
+deliveries (two, of three writes each, over 1 KB), when the counts were set, hence 64 shards (an
+email run now writes 3 on runs, 1 on its automation's keys-only index and 5 on deliveries); the
+DueIndex and the outbox hold only keys (4 units a run), hence 32; 833 joins a second (1,000,000 in twenty minutes)
 write 2 units a join on memberships and on the contact event log, hence 16; every ticket change
 writes the account's tickets-by-change index and its audit index (GSI2), a sweep of 100,000
 tickets in five minutes 333 a second at up to 4 units each, hence 8."""
