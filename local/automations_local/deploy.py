@@ -98,6 +98,8 @@ def live_indexes(stack_name: str, existing_table: str) -> set[str] | None:
     import boto3
     from botocore.exceptions import ClientError
 
+    from automations.adapters.aws import has_code
+
     table = existing_table or None
     if table is None:
         try:
@@ -112,7 +114,7 @@ def live_indexes(stack_name: str, existing_table: str) -> set[str] | None:
     try:
         described = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
     except ClientError as error:
-        if "ResourceNotFoundException" in str(error):
+        if has_code(error, "ResourceNotFoundException"):
             return None
         raise
     return {index["IndexName"] for index in described.get("GlobalSecondaryIndexes", [])}

@@ -160,18 +160,10 @@ class _TicketIndex(Table):
     def _set(self, item: dict[str, Any], keys: dict[str, Any]) -> bool:
         """``keys`` on the item, if it still has the GSI2 keys it was read with."""
         old = item.get("GSI2PK")
-        try:
-            self._db.update_item(
-                TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
-                UpdateExpression="SET GSI2PK = :pk, GSI2SK = :sk",
-                ConditionExpression="attribute_exists(PK) AND " + (
-                    "GSI2PK = :old" if old else "attribute_not_exists(GSI2PK)"),
-                ExpressionAttributeValues={":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"], **({":old": old} if old else {})})
-        except ClientError as error:
-            if has_code(error, "ConditionalCheckFailedException"):
-                return False  # written since, with the current keys
-            raise
-        return True
+        return self.update_if(  # False: written since, with the current keys
+            {"PK": item["PK"], "SK": item["SK"]}, "SET GSI2PK = :pk, GSI2SK = :sk",
+            "attribute_exists(PK) AND " + ("GSI2PK = :old" if old else "attribute_not_exists(GSI2PK)"),
+            {":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"], **({":old": old} if old else {})})
 
 
 class TicketIndexKeys(_TicketIndex):
@@ -202,17 +194,9 @@ class AutomationTriggers(_AccountItems):
                                                                    int(item["version"]["N"])))
         if "GSI2PK" not in keys:
             return False  # inactive, or started by nothing an event or a join brings
-        try:
-            self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
-                                 UpdateExpression="SET GSI2PK = :pk, GSI2SK = :sk",
-                                 ConditionExpression="version = :v",
-                                 ExpressionAttributeValues={":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"],
-                                                            ":v": item["version"]})
-        except ClientError as error:
-            if has_code(error, "ConditionalCheckFailedException"):
-                return False  # saved since: saving wrote the keys
-            raise
-        return True
+        return self.update_if(  # False: saved since, and saving wrote the keys
+            {"PK": item["PK"], "SK": item["SK"]}, "SET GSI2PK = :pk, GSI2SK = :sk", "version = :v",
+            {":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"], ":v": item["version"]})
 
 
 class _BroughtByStore(_AccountItems):
@@ -263,18 +247,8 @@ class _RunsIndexKeys(Table):
                 return changed, {"shard": shard, "key": key}
 
     def reindex(self, item: dict[str, Any]) -> bool:
+        """The index's keys on the run, unless it was written since (with them); whether it changed."""
         raise NotImplementedError
-
-    def _update(self, item: dict[str, Any], expression: str, condition: str, values: dict[str, Any]) -> bool:
-        try:
-            self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
-                                 UpdateExpression=expression, ConditionExpression=condition,
-                                 ExpressionAttributeValues=values)
-        except ClientError as error:
-            if has_code(error, "ConditionalCheckFailedException"):
-                return False  # written since, with the index's keys
-            raise
-        return True
 
 
 class RunsAutomationIndex(_RunsIndexKeys):
@@ -285,8 +259,8 @@ class RunsAutomationIndex(_RunsIndexKeys):
     about = "runs listed by GSI1: the keys-only AutomationRunsIndex's keys in their place"
 
     def reindex(self, item: dict[str, Any]) -> bool:
-        return "GSI1PK" in item and self._update(
-            item, "SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK", "GSI1PK = :pk AND GSI1SK = :sk",
+        return "GSI1PK" in item and self.update_if(
+            {"PK": item["PK"], "SK": item["SK"]}, "SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK", "GSI1PK = :pk AND GSI1SK = :sk",
             {":pk": item["GSI1PK"], ":sk": item["GSI1SK"]})
 
 
@@ -298,8 +272,8 @@ class RunsSubjectIndex(_RunsIndexKeys):
     about = "runs listed by GSI2 only: the keys-only SubjectRunsIndex's keys beside"
 
     def reindex(self, item: dict[str, Any]) -> bool:
-        return "GSI2PK" in item and "SRUNS_PK" not in item and self._update(
-            item, "SET SRUNS_PK = :pk, SRUNS_SK = :sk",
+        return "GSI2PK" in item and "SRUNS_PK" not in item and self.update_if(
+            {"PK": item["PK"], "SK": item["SK"]}, "SET SRUNS_PK = :pk, SRUNS_SK = :sk",
             "GSI2PK = :pk AND GSI2SK = :sk AND attribute_not_exists(SRUNS_PK)",
             {":pk": item["GSI2PK"], ":sk": item["GSI2SK"]})
 

@@ -150,6 +150,18 @@ class Table:
             return False
         return True
 
+    def update_if(self, key: dict[str, Any], expression: str, condition: str, values: dict[str, Any]) -> bool:
+        """Update the item at ``key`` while ``condition`` holds; whether it did (False: written
+        since, so the change is not this caller's to make)."""
+        try:
+            self._db.update_item(TableName=self._table, Key=key, UpdateExpression=expression,
+                                 ConditionExpression=condition, ExpressionAttributeValues=values)
+        except ClientError as error:
+            if not has_code(error, "ConditionalCheckFailedException"):
+                raise
+            return False
+        return True
+
     def move(self, old_key: dict[str, Any], item: dict[str, Any]) -> None:
         """An item written under keys since replaced, to ``item`` (its new shape): copied unless
         one is at the new key already, then the old one deleted. Idempotent: a move repeated, or
