@@ -1,9 +1,10 @@
 """DynamoDB storage of runs. A run item is PK=ACCOUNT#<a>#RUNS#<shard>, SK=RUN#<id>; the keys-only
-AutomationRunsIndex lists an automation's runs (ARUNS_PK sharded the same way) and GSI2 a
-subject's, both newest first; the shard comes from the run id (adapters/shards.py), so no key
-takes every run of an account or of an automation. The automation's listing reads the runs by key
-after its index: a run's claim and finish change none of its keys, so they write nothing there
-(GSI1, which listed them before with every attribute copied, took a write unit at each).
+AutomationRunsIndex lists an automation's runs (ARUNS_PK sharded the same way) and the keys-only
+SubjectRunsIndex a contact's or ticket's (SRUNS_PK), both newest first; the shard comes from the
+run id (adapters/shards.py), so no key takes every run of an account or of an automation. A
+listing reads the runs by key after its index: a run's claim and finish change none of its keys,
+so they write nothing there (GSI1 and GSI2, which listed them before with every attribute copied,
+took a write unit each at both).
 
 An unfinished run also sits in the sparse DueIndex (DUE_PK=RUNS#<shard>, DUE_SK=<when someone
 should next look at it>; runs stored by releases before this one add #<account>#<run>), so the
@@ -23,7 +24,9 @@ trigger makes it again), and the first change of an old run writes it under its 
 read looks first); the migration then deletes the old item. Runs listed by GSI1 (GSI1PK, GSI1SK)
 get the AutomationRunsIndex keys in their place from the migration RUNS_AUTOMATION_INDEX (or from
 their next change), and are listed by their automation from then on; a subject's listing filtered
-by automation reads either key until it has finished."""
+by automation reads either key until it has finished. Runs listed by GSI2 get SubjectRunsIndex's
+keys beside from RUNS_SUBJECT_INDEX: until it has finished every run is written with both and
+GSI2 lists a subject's runs, so no listing misses one meanwhile."""
 from __future__ import annotations
 
 import functools
