@@ -107,6 +107,25 @@ def test_every_function_loads_only_the_resolver_and_event_classes_it_uses():
     assert {function: modules for function, modules in unused.items() if modules} == {}
 
 
+def test_the_ports_load_no_domain_module():
+    """Every service module imports the ports; when they imported the domain's types for their
+    annotations, every function loaded all 15 domain modules (each dataclass costs its cold start
+    about half a millisecond of CPU: 20-30 ms in all)."""
+    code = "import json, sys, automations.ports; print(json.dumps(sorted(m for m in sys.modules if 'domain' in m)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == []
+
+
+@pytest.mark.parametrize("function", ["zendesk_show_ticket", "zendesk_list_groups", "zendesk_show_user"])
+def test_a_zendesk_ticket_or_people_function_loads_nothing_of_the_automations_nor_the_contacts(function):
+    """The Zendesk surface imported the automation service (and through it every kind of rule)
+    for a bulk limit and its sort checks, and the users' service the contact service for the
+    numbered records' base: functions that serve neither paid for both at their cold start."""
+    modules = cold_import(function, "sorted(sys.modules)")
+    assert [m for m in modules if m in ("automations.service.automations", "automations.service.contacts",
+                                        "automations.domain.contact_rules", "automations.domain.event_rules")] == []
+
+
 def test_the_native_catch_all_imports_no_resolver_nor_pydantic():
     modules = cold_import("native_unknown_endpoint", "sorted(sys.modules)")
     assert [m for m in modules if m.startswith(("pydantic", "aws_lambda_powertools.event_handler."))] == []
@@ -175,6 +194,23 @@ def test_the_tracer_patches_only_botocore_the_one_library_the_functions_call_out
     assert traced["traced"] == "FunctionWrapper"  # the AWS calls wrapped by the X-Ray SDK
     assert [m for m in traced["modules"] if m.startswith(("sqlite3", "aws_xray_sdk.ext.")) and "botocore" not in m
             and m not in ("aws_xray_sdk.ext", "aws_xray_sdk.ext.util", "aws_xray_sdk.ext.boto_utils")] == []
+
+
+def test_the_tracer_s_first_invocation_loads_no_asyncio():
+    """The X-Ray SDK's wrapt, from its version 2, imported asyncio as it loaded: about 20 ms of CPU
+    on every function's first invocation, which none of the API's functions uses (the queue
+    functions load it for Powertools' batch module anyway)."""
+    code = ("import json, sys; from automations.telemetry import lambda_handler; "
+            "lambda_handler(lambda event, context: None)({}, None); "
+            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('asyncio', 'wrapt', 'aws_xray_sdk'))))")
+    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
+                   "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                   "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    loaded = json.loads(done.stdout.splitlines()[-1])
+    assert "aws_xray_sdk.core" in loaded and "wrapt" in loaded  # the Tracer was made, and patched botocore
+    assert [m for m in loaded if m.startswith("asyncio")] == []
 
 
 def test_the_bench_finds_a_nested_stack_s_functions_where_sam_build_puts_them():

@@ -19,6 +19,7 @@ from automations.errors import MalformedRequest
 MAX_JSON_DEPTH = 64
 MAX_INT32 = 2 ** 31 - 1  # positions, hours: the native OpenAPI document's bound
 MAX_ID = 10 ** 15 - 1  # record ids: automations, tickets, users (Zendesk's ids have at most 15 digits)
+MAX_BULK = 100  # records or ids in one bulk request
 MAX_SAFE_INTEGER = 2 ** 53 - 1  # the largest whole number a JSON client's double holds exactly
 MAX_NUMBER_DIGITS = 38  # DynamoDB keeps 38 significant digits
 MAX_WHOLE = 10 ** MAX_NUMBER_DIGITS - 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -14,6 +14,27 @@ from automations.inputs import parse_json
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """How a listing is sorted (of automations, by a surface's sort_by and sort_order); the key
+    also positions pagination cursors."""
+
+    key: Callable[[Any], list[Any]]
+    descending: bool
+
+
+def check_sort(sort_by: str | None, sort_order: str | None, allowed: Iterable[str]) -> str:
+    """The sort asked for, if it is one of ``allowed`` (a surface's sorts)."""
+    sort_by = sort_by or "position"
+    allowed = tuple(allowed)
+    if sort_by not in allowed:
+        raise MalformedRequest(f"sort_by must be one of {', '.join(allowed)}", kind="invalid_value",
+                               parameter="sort_by")
+    if sort_order not in (None, "asc", "desc"):
+        raise MalformedRequest('sort_order must be "asc" or "desc"', kind="invalid_value", parameter="sort_order")
+    return sort_by
 
 
 def encode_cursor(key: Sequence[Any]) -> str:

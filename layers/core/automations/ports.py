@@ -5,21 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from automations.domain.audit import Audit
-from automations.domain.contact_events import ContactEvent
-from automations.domain.contacts import Contact, Group, MembersAdded, Membership, Template
-from automations.domain.delivery import Delivery, DeliveryStatus
-from automations.domain.events import Event
-from automations.domain.job import Job, JobItem
-from automations.domain.messages import BucketDispatch, ExpandQueueMessage, RedrivePass
-from automations.domain.model import Account, ApiKey, Automation, Conditions, Trigger
-from automations.domain.run import Run, RunStatus
-from automations.domain.sweep import FanOut, SweepStats, SweepTask
-from automations.domain.ticket import DeletedTicket, Ticket
-from automations.domain.timing import Firing
-from automations.domain.user import DeletedUser, Role, User
+if TYPE_CHECKING:  # the domain's types, named in annotations only: a function loads the domain
+    # modules its own code needs, not all of them (each dataclass costs its cold start)
+    from automations.domain.audit import Audit
+    from automations.domain.contact_events import ContactEvent
+    from automations.domain.contacts import Contact, Group, MembersAdded, Membership, Template
+    from automations.domain.delivery import Delivery, DeliveryStatus
+    from automations.domain.events import Event
+    from automations.domain.job import Job, JobItem
+    from automations.domain.messages import BucketDispatch, ExpandQueueMessage, RedrivePass
+    from automations.domain.model import Account, ApiKey, Automation, Conditions, Trigger
+    from automations.domain.run import Run, RunStatus
+    from automations.domain.sweep import FanOut, SweepStats, SweepTask
+    from automations.domain.ticket import DeletedTicket, Ticket
+    from automations.domain.timing import Firing
+    from automations.domain.user import DeletedUser, Role, User
 
 
 # -- What a store refuses ---------------------------------------------------------------------
@@ -326,7 +328,7 @@ class NumberedStore(Protocol[_Item]):
         """Raises StaleWrite when the item changed since it was read."""
 
 
-class GroupStore(NumberedStore[Group], Protocol):
+class GroupStore(NumberedStore["Group"], Protocol):
     def add_members(self, group: Group, joins: Iterable[tuple[Membership, ContactEvent]]
                     ) -> tuple[MembersAdded, list[ContactEvent]]:
         """Store each membership with a conditional write and, in the same transaction, its join
@@ -499,7 +501,7 @@ class SendPace(Protocol):
 
 
 # -- what the run engine's parts read and use of the other services ---------------------------
-ConditionCheck = Callable[[Conditions, Contact, Any], bool]  # (conditions, contact, data): met?
+type ConditionCheck = Callable[[Conditions, Contact, Any], bool]  # (conditions, contact, data): met?
 
 
 class AccountReads(Protocol):

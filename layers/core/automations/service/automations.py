@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,9 +14,10 @@ from automations.domain.model import (
     Action, Automation, AutomationChanges, AutomationDraft, Condition, Conditions, Trigger,
 )
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
+from automations.inputs import MAX_BULK
+from automations.paging import Ordering
 from automations.ports import ActiveLimitReached, AutomationStore, IdenticalActiveAutomation, StaleWrite
 
-MAX_BULK = 100
 _WRITE_ATTEMPTS = 3
 
 # sort_by -> (sort key, descending by default)
@@ -48,26 +48,6 @@ DEFAULT_CLOSE_RULE = AutomationDraft(
 
 # sort_by -> how far back firings count (Zendesk's usage sorts, most used first by default)
 USAGE_WINDOWS = {"usage_1h": timedelta(hours=1), "usage_24h": timedelta(days=1), "usage_7d": timedelta(days=7)}
-
-
-@dataclass(frozen=True)
-class Ordering:
-    """How a listing is sorted; the key also positions pagination cursors."""
-
-    key: Callable[[Automation], list[Any]]
-    descending: bool
-
-
-def check_sort(sort_by: str | None, sort_order: str | None, allowed: Iterable[str]) -> str:
-    """The sort asked for, if it is one of ``allowed`` (a surface's sorts)."""
-    sort_by = sort_by or "position"
-    allowed = tuple(allowed)
-    if sort_by not in allowed:
-        raise MalformedRequest(f"sort_by must be one of {', '.join(allowed)}", kind="invalid_value",
-                               parameter="sort_by")
-    if sort_order not in (None, "asc", "desc"):
-        raise MalformedRequest('sort_order must be "asc" or "desc"', kind="invalid_value", parameter="sort_order")
-    return sort_by
 
 
 class AutomationService:

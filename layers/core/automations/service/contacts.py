@@ -7,8 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from automations import clock
 from automations.domain import contact_events, contact_rules, contacts as domain
@@ -18,83 +17,17 @@ from automations.domain.contacts import (
     TemplateType,
 )
 from automations.domain.model import Automation, AutomationChanges, Trigger
-from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found
+from automations.errors import FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found
 from automations.inputs import MAX_ID
-from automations.ports import ContactChanges, ContactStore, GroupStore, NumberedStore, StaleWrite
+from automations.ports import ContactChanges, ContactStore, GroupStore
 from automations.service.automations import AutomationService
 from automations.service.events import ContactEvents
+from automations.service.numbered import NumberedService, retry_stale
 from automations.service.rendering import syntax_error
 
-T = TypeVar("T")
 MAX_MEMBERS_PER_CALL = 1000
-_WRITE_ATTEMPTS = 3
 
 _log = logging.getLogger(__name__)
-
-
-def _retry_stale(write: Callable[[], T]) -> T:
-    """Read-modify-write under optimistic locking: retry a lost race a few times."""
-    for attempt in range(_WRITE_ATTEMPTS):
-        try:
-            return write()
-        except StaleWrite:
-            if attempt == _WRITE_ATTEMPTS - 1:
-                raise Conflict("the record was changed by another request; try again") from None
-    raise AssertionError("unreachable")
-
-
-# -- records with integer ids -------------------------------------------------------------------
-class NumberedService(Generic[T]):
-    """Create/read/list/update/delete of records with per-account integer ids. Subclasses say
-    what a valid record is (``_check``)."""
-
-    noun = "record"
-
-    def __init__(self, store: NumberedStore[T]) -> None:
-        self._store = store
-
-    def get(self, account_id: str, item_id: int) -> T:
-        return found(self._store.get(account_id, item_id) if 0 < item_id < 10 ** 12 else None, f"{self.noun} {item_id}")
-
-    def find(self, account_id: str, item_id: int) -> T | None:
-        try:
-            return self.get(account_id, item_id)
-        except NotFound:
-            return None
-
-    def list(self, account_id: str) -> list[T]:
-        return sorted(self._store.list(account_id), key=lambda item: item.id)
-
-    def delete(self, account_id: str, item_id: int) -> None:
-        _retry_stale(lambda: self._store.delete(self.get(account_id, item_id)))
-
-    def _create(self, account_id: str, build: Callable[[int, datetime], T]) -> T:
-        provisional = self._checked(build(0, clock.now()))  # a refused record burns no id
-        record = replace(provisional, id=self._store.next_id(account_id))
-        self._store.insert(record)
-        return record
-
-    def _update(self, account_id: str, item_id: int, change: Callable[[T], T]) -> T:
-        def attempt() -> T:
-            old = self.get(account_id, item_id)
-            new = self._checked(change(old))
-            if new == old:
-                return old
-            new = replace(new, updated_at=clock.now(), version=old.version + 1)
-            self._store.replace(old, new)
-            return new
-
-        return _retry_stale(attempt)
-
-    def _checked(self, record: T) -> T:
-        problems = Problems()
-        record = self._normalized(record, problems)
-        problems.raise_if_any()
-        return record
-
-    def _normalized(self, record: T, problems: Problems) -> T:
-        """``record`` with its attributes normalised; what is wrong goes to ``problems``."""
-        raise NotImplementedError
 
 
 def _immutable(changes: dict[str, Any], old: Any, *names: str) -> None:
@@ -306,10 +239,10 @@ class ContactService:
                     _log.exception("runs of contact %s not re-planned", contact_uuid)
             return new
 
-        return _retry_stale(attempt)
+        return retry_stale(attempt)
 
     def delete(self, account_id: str, contact_uuid: str) -> None:
-        _retry_stale(lambda: self._store.delete(self.get(account_id, contact_uuid)))
+        retry_stale(lambda: self._store.delete(self.get(account_id, contact_uuid)))
 
     @staticmethod
     def _change(kind: contact_events.ContactEventKind, contact: Contact,

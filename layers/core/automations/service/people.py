@@ -25,7 +25,7 @@ from automations.errors import (
 )
 from automations.paging import CursorPage, OffsetPage, encode_cursor
 from automations.ports import NumberedStore, StaleWrite, UserStore
-from automations.service.contacts import NumberedService
+from automations.service.numbered import NumberedService
 from automations.service.tickets import (
     MAX_EXPORT_PAGE, ExportPage, cursor_by_id, cursor_id, export_page, find_or_create_user, offset_by_id,
 )

@@ -14,9 +14,8 @@ from automations.errors import (
     Conflict, DomainError, Duplicate, FieldError, MalformedRequest, NotFound, Problems, TooLarge, TooManyValues,
     Unauthenticated, ValidationFailed,
 )
-from automations.inputs import MAX_ID, MAX_INT32, is_whole, parse_whole
-from automations.paging import MAX_PAGE_SIZE, CursorPage, OffsetPage, cursor_page, offset_page
-from automations.service import automations as automation_service
+from automations.inputs import MAX_BULK, MAX_ID, MAX_INT32, is_whole, parse_whole
+from automations.paging import MAX_PAGE_SIZE, CursorPage, OffsetPage, Ordering, check_sort, cursor_page, offset_page
 from automations.surfaces.http import HttpRequest, empty_response, endpoint as _endpoint, json_response
 
 # The automations this surface shows: Zendesk's are the hourly (sweep) rules over tickets.
@@ -112,8 +111,8 @@ def query_ids(request: HttpRequest) -> list[int]:
     parts = [p.strip() for p in raw.split(",") if p.strip()]
     if not parts:
         raise MalformedRequest("Required parameter missing: ids", kind="missing", parameter="ids")
-    if len(parts) > automation_service.MAX_BULK:
-        raise TooManyValues(f"Too many values in ids: at most {automation_service.MAX_BULK} are allowed")
+    if len(parts) > MAX_BULK:
+        raise TooManyValues(f"Too many values in ids: at most {MAX_BULK} are allowed")
     ids = [parse_whole(p, MAX_ID) for p in parts]
     if None in ids:
         raise MalformedRequest("ids must be a comma-separated list of numeric ids", kind="invalid_value",
@@ -214,8 +213,8 @@ def drafts_from_body(request: HttpRequest) -> list[AutomationDraft]:
     items = envelope(request.json(), "automations")
     if not isinstance(items, list):
         raise ValidationFailed([FieldError("base", "automations must be a list")])
-    if len(items) > automation_service.MAX_BULK:
-        raise TooManyValues(f"Too many automations: at most {automation_service.MAX_BULK} per request")
+    if len(items) > MAX_BULK:
+        raise TooManyValues(f"Too many automations: at most {MAX_BULK} per request")
     return [parse_draft(item) for item in items]
 
 
@@ -228,8 +227,8 @@ def bulk_changes_from_body(request: HttpRequest) -> list[tuple[int, AutomationCh
     items = envelope(request.json(), "automations")
     if not isinstance(items, list):
         raise ValidationFailed([FieldError("base", "automations must be a list")])
-    if len(items) > automation_service.MAX_BULK:
-        raise TooManyValues(f"Too many automations: at most {automation_service.MAX_BULK} per request")
+    if len(items) > MAX_BULK:
+        raise TooManyValues(f"Too many automations: at most {MAX_BULK} per request")
     updates = []
     for item in items:
         if not isinstance(item, dict) or not is_whole(item.get("id"), MAX_ID):
@@ -273,14 +272,14 @@ def _url(request: HttpRequest, params: dict[str, str]) -> str:
     return f"{request.base_url}{request.path}?{urlencode(params)}"
 
 
-def ordering(request: HttpRequest, service, allowed: Sequence[str] = LIST_SORTS) -> automation_service.Ordering:
+def ordering(request: HttpRequest, service, allowed: Sequence[str] = LIST_SORTS) -> Ordering:
     """The order asked for by ``sort_by``/``sort_order`` (position, ascending, by default)."""
-    sort_by = automation_service.check_sort(request.query.get("sort_by"), request.query.get("sort_order"), allowed)
+    sort_by = check_sort(request.query.get("sort_by"), request.query.get("sort_order"), allowed)
     return service.ordering(request.account_id, sort_by, request.query.get("sort_order"))
 
 
 def paginated_response(request: HttpRequest, automations: Sequence[Automation],
-                       order: automation_service.Ordering | None, *, allow_cursor: bool = True) -> dict[str, Any]:
+                       order: Ordering | None, *, allow_cursor: bool = True) -> dict[str, Any]:
     """Offset pagination unless the client asked for cursor pagination (``page[size]`` etc.);
     ``order`` is how ``automations`` are sorted (cursors point into it)."""
     return listed_response(request, "automations", automations, order.key if order else None, automation_json,
