@@ -4,9 +4,8 @@ from typing import Annotated
 from automations.bootstrap import services
 from automations.domain.model import SubjectKind, Trigger
 from automations.surfaces import native
-from automations.surfaces.native import Query
+from automations.surfaces.native import Query, id_page
 from automations.surfaces.native_automation_answers import AutomationPage, automation_out
-from automations.surfaces.native_contacts import id_page
 
 app = native.create_app()
 

@@ -1,7 +1,8 @@
 """GET /v1/communities/{community_id}"""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import CommunityOut, community_out, path_id
+from automations.surfaces.native import path_id
+from automations.surfaces.native_contacts import CommunityOut, community_out
 
 app = native.create_app()
 

@@ -3,8 +3,8 @@ from typing import Annotated
 
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native import Query
-from automations.surfaces.native_contacts import CommunityPage, community_out, id_page
+from automations.surfaces.native import Query, id_page
+from automations.surfaces.native_contacts import CommunityPage, community_out
 
 app = native.create_app()
 

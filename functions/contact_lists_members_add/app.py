@@ -2,7 +2,8 @@
 emits one join event; duplicates are ignored, unknown contacts reported, members left alone."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import MembersAddedOut, MembersIn, members_added_out, path_id
+from automations.surfaces.native import path_id
+from automations.surfaces.native_contacts import MembersAddedOut, MembersIn, members_added_out
 
 app = native.create_app()
 

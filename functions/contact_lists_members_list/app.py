@@ -3,8 +3,8 @@ from typing import Annotated
 
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native import Query
-from automations.surfaces.native_contacts import MemberPage, member_page, path_id
+from automations.surfaces.native import Query, path_id
+from automations.surfaces.native_contacts import MemberPage, member_page
 
 app = native.create_app()
 

@@ -1,7 +1,8 @@
 """PATCH /v1/contact-lists/{list_id}: attributes left out stay."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import ContactListOut, ContactListPatch, contact_list_out, changes, path_id
+from automations.surfaces.native import changes, path_id
+from automations.surfaces.native_contacts import ContactListOut, ContactListPatch, contact_list_out
 
 app = native.create_app()
 

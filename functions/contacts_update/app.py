@@ -1,7 +1,8 @@
 """PATCH /v1/contacts/{contact_uuid}: attributes left out stay, ``null`` clears; custom fields merge."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import ContactIn, ContactOut, changes, contact_out
+from automations.surfaces.native import changes
+from automations.surfaces.native_contacts import ContactIn, ContactOut, contact_out
 
 app = native.create_app()
 

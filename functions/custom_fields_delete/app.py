@@ -1,7 +1,7 @@
 """DELETE /v1/custom-fields/{field_id}: 204."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import path_id
+from automations.surfaces.native import path_id
 
 app = native.create_app()
 

@@ -1,7 +1,8 @@
 """PATCH /v1/custom-fields/{field_id}: attributes left out stay; the type cannot change."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import CustomFieldOut, CustomFieldPatch, custom_field_out, changes, path_id
+from automations.surfaces.native import changes, path_id
+from automations.surfaces.native_contacts import CustomFieldOut, CustomFieldPatch, custom_field_out
 
 app = native.create_app()
 

@@ -1,7 +1,7 @@
 """DELETE /v1/groups/{group_id}: 204; notifications to the group then reach nobody."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_people import path_id
+from automations.surfaces.native import path_id
 
 app = native.create_app()
 

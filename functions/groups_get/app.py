@@ -1,7 +1,8 @@
 """GET /v1/groups/{group_id}: the group with its members' user ids."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_people import GroupOut, group_out, path_id
+from automations.surfaces.native import path_id
+from automations.surfaces.native_people import GroupOut, group_out
 
 app = native.create_app()
 

@@ -1,7 +1,8 @@
 """PATCH /v1/groups/{group_id}: name and/or user_ids (the members, replaced)."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_people import GroupOut, GroupPatch, changes, group_out, path_id
+from automations.surfaces.native import changes, path_id
+from automations.surfaces.native_people import GroupOut, GroupPatch, group_out
 
 app = native.create_app()
 

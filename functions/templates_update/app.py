@@ -1,7 +1,8 @@
 """PATCH /v1/templates/{template_id}: attributes left out stay; the type cannot change."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_contacts import TemplateOut, TemplatePatch, template_out, template_values, path_id
+from automations.surfaces.native import path_id
+from automations.surfaces.native_contacts import TemplateOut, TemplatePatch, template_out, template_values
 
 app = native.create_app()
 

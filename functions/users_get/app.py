@@ -1,7 +1,8 @@
 """GET /v1/users/{user_id}"""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_people import UserOut, path_id, user_out
+from automations.surfaces.native import path_id
+from automations.surfaces.native_people import UserOut, user_out
 
 app = native.create_app()
 

@@ -1,7 +1,8 @@
 """PATCH /v1/users/{user_id}: name and/or role; an agent made an end-user leaves its groups."""
 from automations.bootstrap import services
 from automations.surfaces import native
-from automations.surfaces.native_people import UserOut, UserPatch, changes, path_id, user_out
+from automations.surfaces.native import changes, path_id
+from automations.surfaces.native_people import UserOut, UserPatch, user_out
 
 app = native.create_app()
 

@@ -126,6 +126,16 @@ def test_a_zendesk_ticket_or_people_function_loads_nothing_of_the_automations_no
                                         "automations.domain.contact_rules", "automations.domain.event_rules")] == []
 
 
+@pytest.mark.parametrize("function", ["users_get", "groups_update", "templates_delete", "automations_list"])
+def test_a_native_function_makes_no_contact_models_it_does_not_answer_with(function):
+    """The records' routes took their path ids, PATCH changes and id pages from the contacts'
+    models module: a user's, a group's or an automation's route, or any delete, made its 13
+    pydantic models (about a millisecond each) and loaded the contacts' domain module."""
+    modules = cold_import(function, "sorted(sys.modules)")
+    assert "automations.surfaces.native" in modules
+    assert [m for m in modules if m in ("automations.surfaces.native_contacts", "automations.domain.contacts")] == []
+
+
 def test_the_native_catch_all_imports_no_resolver_nor_pydantic():
     modules = cold_import("native_unknown_endpoint", "sorted(sys.modules)")
     assert [m for m in modules if m.startswith(("pydantic", "aws_lambda_powertools.event_handler."))] == []

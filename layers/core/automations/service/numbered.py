@@ -28,7 +28,7 @@ def retry_stale(write: Callable[[], T]) -> T:
 
 class NumberedService(Generic[T]):
     """Create/read/list/update/delete of records with per-account integer ids. Subclasses say
-    what a valid record is (``_check``)."""
+    what a valid record is (``_normalized``)."""
 
     noun = "record"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
@@ -15,15 +16,21 @@ from automations.errors import (
     Conflict, DomainError, FieldError, MalformedRequest, NotFound, TooLarge, TooManyValues, Unauthenticated,
     ValidationFailed, is_transient,
 )
-from automations.inputs import parse_json
+from automations.inputs import parse_json, parse_whole
+from automations.paging import cursor_page
 from automations.snapstart import api_request, prime_before_snapshot
 from automations.surfaces import native_problems
 from automations.surfaces.http import MAX_BODY_BYTES, RETRY_AFTER_SECONDS, logger, principal_from_event, refuses_media_type
 from automations.surfaces.native_errors import error_answer, error_payload
 from automations.telemetry import lambda_handler
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 # The handlers take Powertools' names from here, so that automations.surfaces has set up its packages first.
-__all__ = ["Body", "Query", "Response", "account_id", "create_app", "no_content"]
+__all__ = ["Body", "Query", "Response", "account_id", "changes", "create_app", "id_page", "no_content", "path_id"]
+
+T = TypeVar("T")
 
 _STATUS = [(Unauthenticated, 401), (NotFound, 404), (Conflict, 409), (ValidationFailed, 422), (TooLarge, 413),
            (TooManyValues, 400), (MalformedRequest, 400)]
@@ -180,3 +187,23 @@ def account_id(app: APIGatewayHttpResolver) -> str:
 def no_content() -> Response:
     """204, the answer of a delete: done, nothing to say."""
     return Response(204, "application/json", "")
+
+
+# -- what the records' routes share (their models' modules are each route's own) ----------------
+def path_id(value: str, noun: str) -> int:
+    """An integer id from the path; anything else names nothing (404, like a missing id)."""
+    record_id = parse_whole(value, 10 ** 12 - 1)
+    if record_id is None:
+        raise NotFound(f"{noun} {value} not found")
+    return record_id
+
+
+def changes(model: BaseModel) -> dict[str, Any]:
+    """The attributes a PATCH body sets (``null`` included: it clears)."""
+    return model.model_dump(exclude_unset=True)
+
+
+def id_page(records: Sequence[T], limit: int, cursor: str | None) -> tuple[list[T], str | None]:
+    """Records with integer ids (an account has few lists, fields, templates), by id."""
+    page = cursor_page(records, lambda r: [r.id], limit, after=cursor)
+    return page.items, page.after_cursor if page.has_more else None

@@ -2,42 +2,17 @@
 The models check types and sizes; what a valid record is stays in the domain (422 either way)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from automations.domain.contacts import Contact, CustomField, Group, MembersAdded, Membership, Template
-from automations.errors import NotFound
-from automations.inputs import parse_whole
-from automations.paging import cursor_page
 from automations.surfaces.native_models import Input, Model
-
-T = TypeVar("T")
 
 
 def _name():
     return Field(min_length=1, max_length=200)
-
-
-def path_id(value: str, noun: str) -> int:
-    """An integer id from the path; anything else names nothing (404, like a missing id)."""
-    record_id = parse_whole(value, 10 ** 12 - 1)
-    if record_id is None:
-        raise NotFound(f"{noun} {value} not found")
-    return record_id
-
-
-def changes(model: BaseModel) -> dict[str, Any]:
-    """The attributes a PATCH body sets (``null`` included: it clears)."""
-    return model.model_dump(exclude_unset=True)
-
-
-def id_page(records: Sequence[T], limit: int, cursor: str | None) -> tuple[list[T], str | None]:
-    """Records with integer ids (an account has few lists, fields, templates), by id."""
-    page = cursor_page(records, lambda r: [r.id], limit, after=cursor)
-    return page.items, page.after_cursor if page.has_more else None
 
 
 # -- contacts ------------------------------------------------------------------------------------

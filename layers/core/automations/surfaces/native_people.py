@@ -8,11 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from automations.domain.user import MAX_GROUP_MEMBERS, AgentGroup, User
-from automations.surfaces.native_contacts import changes, id_page, path_id
 from automations.surfaces.native_models import Input, Model
 
 __all__ = ["GroupIn", "GroupOut", "GroupPage", "GroupPatch", "UserIn", "UserOut", "UserPage", "UserPatch",
-           "changes", "group_out", "id_page", "path_id", "user_out"]
+           "group_out", "user_out"]
 
 RoleName = Literal["agent", "end-user"]
 # strict: "7", 7.0 and true are not user ids
