@@ -161,7 +161,7 @@ class _TicketIndex(Table):
         """``keys`` on the item, if it still has the GSI2 keys it was read with."""
         old = item.get("GSI2PK")
         return self.update_if(  # False: written since, with the current keys
-            {"PK": item["PK"], "SK": item["SK"]}, "SET GSI2PK = :pk, GSI2SK = :sk",
+            item, "SET GSI2PK = :pk, GSI2SK = :sk",
             "attribute_exists(PK) AND " + ("GSI2PK = :old" if old else "attribute_not_exists(GSI2PK)"),
             {":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"], **({":old": old} if old else {})})
 
@@ -195,7 +195,7 @@ class AutomationTriggers(_AccountItems):
         if "GSI2PK" not in keys:
             return False  # inactive, or started by nothing an event or a join brings
         return self.update_if(  # False: saved since, and saving wrote the keys
-            {"PK": item["PK"], "SK": item["SK"]}, "SET GSI2PK = :pk, GSI2SK = :sk", "version = :v",
+            item, "SET GSI2PK = :pk, GSI2SK = :sk", "version = :v",
             {":pk": keys["GSI2PK"], ":sk": keys["GSI2SK"], ":v": item["version"]})
 
 
@@ -260,7 +260,7 @@ class RunsAutomationIndex(_RunsIndexKeys):
 
     def reindex(self, item: dict[str, Any]) -> bool:
         return "GSI1PK" in item and self.update_if(
-            {"PK": item["PK"], "SK": item["SK"]}, "SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK", "GSI1PK = :pk AND GSI1SK = :sk",
+            item, "SET ARUNS_PK = :pk, ARUNS_SK = :sk REMOVE GSI1PK, GSI1SK", "GSI1PK = :pk AND GSI1SK = :sk",
             {":pk": item["GSI1PK"], ":sk": item["GSI1SK"]})
 
 
@@ -273,7 +273,7 @@ class RunsSubjectIndex(_RunsIndexKeys):
 
     def reindex(self, item: dict[str, Any]) -> bool:
         return "GSI2PK" in item and "SRUNS_PK" not in item and self.update_if(
-            {"PK": item["PK"], "SK": item["SK"]}, "SET SRUNS_PK = :pk, SRUNS_SK = :sk",
+            item, "SET SRUNS_PK = :pk, SRUNS_SK = :sk",
             "GSI2PK = :pk AND GSI2SK = :sk AND attribute_not_exists(SRUNS_PK)",
             {":pk": item["GSI2PK"], ":sk": item["GSI2SK"]})
 

@@ -150,12 +150,13 @@ class Table:
             return False
         return True
 
-    def update_if(self, key: dict[str, Any], expression: str, condition: str, values: dict[str, Any]) -> bool:
-        """Update the item at ``key`` while ``condition`` holds; whether it did (False: written
-        since, so the change is not this caller's to make)."""
+    def update_if(self, item: dict[str, Any], expression: str, condition: str, values: dict[str, Any]) -> bool:
+        """Update ``item`` (as read: its PK and SK name it) while ``condition`` holds; whether it
+        did (False: written since, so the change is not this caller's to make)."""
         try:
-            self._db.update_item(TableName=self._table, Key=key, UpdateExpression=expression,
-                                 ConditionExpression=condition, ExpressionAttributeValues=values)
+            self._db.update_item(TableName=self._table, Key={"PK": item["PK"], "SK": item["SK"]},
+                                 UpdateExpression=expression, ConditionExpression=condition,
+                                 ExpressionAttributeValues=values)
         except ClientError as error:
             if not has_code(error, "ConditionalCheckFailedException"):
                 raise
