@@ -30,6 +30,19 @@ def cold_import(function: str, probe: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def after_a_first_invocation(probe: str) -> object:
+    """A handler wrapped as every function's is, invoked once in a fresh interpreter as Lambda
+    would with tracing on; then ``probe`` (code printing JSON with json and sys imported) runs: what
+    it printed."""
+    code = ("import json, sys; from automations.telemetry import lambda_handler; "
+            "lambda_handler(lambda event, context: None)({}, None); " + probe)
+    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
+                   "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+                   "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def _handler_files() -> dict[str, Path]:
     functions = load_template(ROOT / "template.yaml").functions.values()
     return {function.code_dir.name: function.handler_file for function in functions}
@@ -191,16 +204,9 @@ def test_the_tracer_patches_only_botocore_the_one_library_the_functions_call_out
     """By default the X-Ray SDK patches every library it supports that imports, sqlite3 among them
     (the standard library's, so always): a first invocation imported it and ten other patch
     modules for calls no function makes. The AWS calls stay traced."""
-    code = ("import json, sys; from automations.telemetry import lambda_handler; "
-            "lambda_handler(lambda event, context: None)({}, None); "
-            "from botocore.client import BaseClient; "
-            "print(json.dumps({'modules': sorted(sys.modules), "
-            "'traced': type(vars(BaseClient)['_make_api_call']).__name__}))")
-    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
-                   "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-                   "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
-    traced = json.loads(done.stdout.splitlines()[-1])
+    traced = after_a_first_invocation("from botocore.client import BaseClient; "
+                                      "print(json.dumps({'modules': sorted(sys.modules), "
+                                      "'traced': type(vars(BaseClient)['_make_api_call']).__name__}))")
     assert traced["traced"] == "FunctionWrapper"  # the AWS calls wrapped by the X-Ray SDK
     assert [m for m in traced["modules"] if m.startswith(("sqlite3", "aws_xray_sdk.ext.")) and "botocore" not in m
             and m not in ("aws_xray_sdk.ext", "aws_xray_sdk.ext.util", "aws_xray_sdk.ext.boto_utils")] == []
@@ -210,15 +216,8 @@ def test_the_tracer_s_first_invocation_loads_no_asyncio():
     """The X-Ray SDK's wrapt, from its version 2, imported asyncio as it loaded: about 20 ms of CPU
     on every function's first invocation, which none of the API's functions uses (the queue
     functions load it for Powertools' batch module anyway)."""
-    code = ("import json, sys; from automations.telemetry import lambda_handler; "
-            "lambda_handler(lambda event, context: None)({}, None); "
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('asyncio', 'wrapt', 'aws_xray_sdk'))))")
-    environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
-                   "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-                   "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
-    loaded = json.loads(done.stdout.splitlines()[-1])
+    loaded = after_a_first_invocation("print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+                                      "('asyncio', 'wrapt', 'aws_xray_sdk'))))")
     assert "aws_xray_sdk.core" in loaded and "wrapt" in loaded  # the Tracer was made, and patched botocore
     assert [m for m in loaded if m.startswith("asyncio")] == []
 
