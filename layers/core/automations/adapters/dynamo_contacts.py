@@ -22,15 +22,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from automations.adapters import migration_state
 from automations.adapters.aws import has_code
+from automations.adapters.numbered_documents import NumberedDocuments, account_partition, dated, record_document
 from automations.adapters.records import read_all, read_one
 from automations.adapters.shards import JOIN_SHARDS, merged_page, shard_of
 from automations.adapters.table import Table, document, failed_checks, number, text
@@ -45,25 +45,8 @@ from automations.paging import decode_cursor, encode_cursor
 from automations.ports import StaleWrite
 from automations.domain.contact_events import RETENTION
 
-T = TypeVar("T")
 _TRANSACT_MAX = 100
 _JOINS_PER_TRANSACTION = (_TRANSACT_MAX - 1) // 2  # a group check + (membership, event) each
-
-
-def _pk(account_id: str) -> dict[str, str]:
-    return text(f"ACCOUNT#{account_id}")
-
-
-def dated(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored document with its created_at and updated_at read back as instants."""
-    return {**doc, "created_at": datetime.fromisoformat(doc["created_at"]),
-            "updated_at": datetime.fromisoformat(doc["updated_at"])}
-
-
-def _fields_document(record: Any) -> dict[str, Any]:
-    """A record's JSON document: its dataclass fields minus keys and version, dates as ISO."""
-    doc = {k: v for k, v in asdict(record).items() if k not in ("account_id", "version")}
-    return {**doc, "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat()}
 
 
 def _after_key(account_id: str, prefix: str, cursor: str | None) -> dict[str, Any] | None:
@@ -73,7 +56,7 @@ def _after_key(account_id: str, prefix: str, cursor: str | None) -> dict[str, An
     decoded = decode_cursor(cursor)
     if len(decoded) != 1 or not isinstance(decoded[0], str) or not decoded[0].startswith(prefix):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
-    return {"PK": _pk(account_id), "SK": text(decoded[0])}
+    return {"PK": account_partition(account_id), "SK": text(decoded[0])}
 
 
 class _Base(Table):
@@ -82,16 +65,12 @@ class _Base(Table):
         """Up to ``limit`` items whose SK starts with ``prefix``, in SK order,
         and the cursor of the next page. One item more is read to know whether one follows."""
         items, _ = self.query({"KeyConditionExpression": "PK = :pk AND SK BETWEEN :lo AND :hi",
-                               "ExpressionAttributeValues": {":pk": _pk(account_id), ":lo": text(prefix),
+                               "ExpressionAttributeValues": {":pk": account_partition(account_id), ":lo": text(prefix),
                                                              ":hi": text(prefix + "\uffff")}},
                               limit + 1, _after_key(account_id, prefix, after))
         if len(items) > limit:
             return items[:limit], encode_cursor([items[limit - 1]["SK"]["S"]])
         return items, None
-
-    def _all(self, account_id: str, prefix: str) -> list[dict[str, Any]]:
-        return self.query_all({"KeyConditionExpression": "PK = :pk AND begins_with(SK, :p)",
-                               "ExpressionAttributeValues": {":pk": _pk(account_id), ":p": text(prefix)}})
 
     def _transact(self, items: list[tuple[str, dict[str, Any]]]) -> None:
         """Run tagged transaction items; a failed condition raises what its tag means."""
@@ -101,62 +80,6 @@ class _Base(Table):
             if "email" in stale.args:
                 raise Conflict("another contact of this account has that email address") from None
             raise StaleWrite() from None
-
-
-# -- records with integer ids -------------------------------------------------------------------
-class NumberedDocuments(_Base, Generic[T]):
-    """Lists, communities, custom fields and templates: one JSON document per record at
-    SK=<prefix><id:012d>, a version for optimistic locking, ids from COUNTER#<counter>."""
-
-    def __init__(self, client, table: str, *, prefix: str, counter: str,
-                 load: Callable[[str, dict[str, Any], int], T]) -> None:
-        super().__init__(client, table)
-        self._prefix, self._counter, self._load = prefix, counter, load
-        self._record = prefix.rstrip("#").replace("_", " ").lower()  # as logs name it
-
-    def _key(self, account_id: str, item_id: int) -> dict[str, Any]:
-        return {"PK": _pk(account_id), "SK": text(f"{self._prefix}{item_id:012d}")}
-
-    def _from_item(self, account_id: str, item: dict[str, Any]) -> T:
-        return self._load(account_id, json.loads(item["data"]["S"]), int(item["version"]["N"]))
-
-    def next_id(self, account_id: str) -> int:
-        got = self._db.update_item(TableName=self._table, Key={"PK": _pk(account_id), "SK": text(f"COUNTER#{self._counter}")},
-                                   UpdateExpression="ADD next_id :one", ExpressionAttributeValues={":one": number(1)},
-                                   ReturnValues="UPDATED_NEW")
-        return int(got["Attributes"]["next_id"]["N"])
-
-    def insert(self, record: Any) -> None:
-        self._db.put_item(TableName=self._table, Item={**self._key(record.account_id, record.id),
-                                                       "data": document(_fields_document(record)), "version": number(record.version)},
-                          ConditionExpression="attribute_not_exists(PK)")
-
-    def get(self, account_id: str, item_id: int) -> T | None:
-        item = self._db.get_item(TableName=self._table, Key=self._key(account_id, item_id)).get("Item")
-        return read_one(item, functools.partial(self._from_item, account_id), self._record) if item else None
-
-    def list(self, account_id: str) -> list[T]:
-        return read_all(self._all(account_id, self._prefix), functools.partial(self._from_item, account_id),
-                        self._record)
-
-    def replace(self, old: Any, new: Any) -> None:
-        try:
-            self._db.put_item(TableName=self._table, Item={**self._key(new.account_id, new.id),
-                                                           "data": document(_fields_document(new)), "version": number(new.version)},
-                              ConditionExpression="version = :v", ExpressionAttributeValues={":v": number(old.version)})
-        except ClientError as e:
-            if has_code(e, "ConditionalCheckFailedException"):
-                raise StaleWrite() from None
-            raise
-
-    def delete(self, record: Any) -> None:
-        try:
-            self._db.delete_item(TableName=self._table, Key=self._key(record.account_id, record.id),
-                                 ConditionExpression="version = :v", ExpressionAttributeValues={":v": number(record.version)})
-        except ClientError as e:
-            if has_code(e, "ConditionalCheckFailedException"):
-                raise StaleWrite() from None
-            raise
 
 
 def _custom_field(account_id: str, doc: dict[str, Any], version: int) -> CustomField:
@@ -190,11 +113,11 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         super().__init__(client, table, prefix=f"GROUP#{name}#", counter=f"GROUPS#{name}", load=_group)
         self._name = name
 
-    def _members_pk(self, account_id: str, group_id: int, shard: int) -> dict[str, str]:
+    def _membersaccount_partition(self, account_id: str, group_id: int, shard: int) -> dict[str, str]:
         return text(f"ACCOUNT#{account_id}#MEMBERS#{self._name}#{group_id:012d}#{shard}")
 
     def _member_key(self, account_id: str, group_id: int, contact_uuid: str) -> dict[str, Any]:
-        return {"PK": self._members_pk(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
+        return {"PK": self._membersaccount_partition(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
                 "SK": text(f"MEMBER#{contact_uuid}")}
 
     def _legacy_prefix(self, group_id: int) -> str:
@@ -264,7 +187,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
     def remove_member(self, group: Group, contact_uuid: str) -> bool:
         keys = [self._member_key(group.account_id, group.id, contact_uuid)]
         if self._legacy_read():
-            keys.append({"PK": _pk(group.account_id), "SK": text(self._legacy_prefix(group.id) + contact_uuid)})
+            keys.append({"PK": account_partition(group.account_id), "SK": text(self._legacy_prefix(group.id) + contact_uuid)})
         removed = False
         for key in keys:
             try:
@@ -278,7 +201,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
     def is_member(self, account_id: str, group_id: int, contact_uuid: str) -> bool:
         keys = [self._member_key(account_id, group_id, contact_uuid)]
         if self._legacy_read():
-            keys.append({"PK": _pk(account_id), "SK": text(self._legacy_prefix(group_id) + contact_uuid)})
+            keys.append({"PK": account_partition(account_id), "SK": text(self._legacy_prefix(group_id) + contact_uuid)})
         return any("Item" in self._db.get_item(TableName=self._table, Key=key, ConsistentRead=True,
                                                ProjectionExpression="PK") for key in keys)
 
@@ -293,10 +216,10 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         sort key to go on after (None at the end): a recurring expansion reads the shards side by
         side. The shard past the last is the memberships not yet moved since the sharding."""
         if shard < JOIN_SHARDS:
-            pk = self._members_pk(group.account_id, group.id, shard)
+            pk = self._membersaccount_partition(group.account_id, group.id, shard)
             query = {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": pk}}
         else:
-            pk = _pk(group.account_id)
+            pk = account_partition(group.account_id)
             query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
                      "ExpressionAttributeValues": {":pk": pk, ":prefix": text(self._legacy_prefix(group.id))}}
         items, more = self.query(query, limit, {"PK": pk, "SK": text(after)} if after else None)
@@ -317,7 +240,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         """In contact uuid order, merged from every shard."""
         def shard_query(shard: int) -> dict[str, Any]:
             return {"KeyConditionExpression": "PK = :pk",
-                    "ExpressionAttributeValues": {":pk": self._members_pk(group.account_id, group.id, shard)}}
+                    "ExpressionAttributeValues": {":pk": self._membersaccount_partition(group.account_id, group.id, shard)}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
         return self._memberships(group, items), cursor
@@ -337,15 +260,15 @@ class DynamoContactStore(_Base):
 
     @staticmethod
     def key(account_id: str, contact_uuid: str) -> dict[str, Any]:
-        return {"PK": _pk(account_id), "SK": text(f"{DynamoContactStore.PREFIX}{contact_uuid}")}
+        return {"PK": account_partition(account_id), "SK": text(f"{DynamoContactStore.PREFIX}{contact_uuid}")}
 
     @staticmethod
     def _email_key(account_id: str, email: str) -> dict[str, Any]:
-        return {"PK": _pk(account_id), "SK": text(f"CONTACT_EMAIL#{email}")}
+        return {"PK": account_partition(account_id), "SK": text(f"CONTACT_EMAIL#{email}")}
 
     def _put(self, c: Contact, condition: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
         put: dict[str, Any] = {"TableName": self._table, "ConditionExpression": condition,
-                               "Item": {**self.key(c.account_id, c.uuid), "data": document(_fields_document(c)),
+                               "Item": {**self.key(c.account_id, c.uuid), "data": document(record_document(c)),
                                         "version": number(c.version)}}
         if values:
             put["ExpressionAttributeValues"] = values
