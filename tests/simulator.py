@@ -146,18 +146,22 @@ class RunSimulator:
     def live_until(self, end):
         """Move the clock from schedule to schedule, and to each run the run queue holds back,
         up to ``end``, firing each at its instant and executing what the run queue holds then:
-        Scheduler and SQS on the clock."""
+        Scheduler and SQS on the clock. What is due already goes first, at the time it is now (a
+        run queued without delay is executed before the clock moves on, as its event source would)."""
         from automations_local.delays import next_release
 
         while True:
+            self.fire_due_schedules()
+            self.drain()
             due = [instant(s) for s in self.schedules() if instant(s) <= end]
             released = next_release(self.template.physical_name("RunQueue"))
             due += [released] if released is not None and released <= end else []
-            self.clock.set(min(due, default=end))
-            self.fire_due_schedules()
-            self.drain()
             if not due:
+                self.clock.set(end)
+                self.fire_due_schedules()
+                self.drain()
                 return
+            self.clock.set(max(min(due), self.clock.now()))
 
     def expansions(self):
         """Take the rule expander's queued tasks and expand them."""
