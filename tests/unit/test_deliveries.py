@@ -19,7 +19,8 @@ from automations.domain.delivery import (
     Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
 )
 from automations.domain.evaluator import Notification
-from automations.domain.model import Account, SubjectKind
+from automations.domain.account import Account
+from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.domain.ticket import Ticket
 from automations.service.deliveries import MAX_ATTEMPTS, DeliveryService

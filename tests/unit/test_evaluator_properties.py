@@ -15,10 +15,8 @@ from automations.domain.evaluator import (
 )
 from automations.domain.model import Action, Automation, Condition, Conditions, SubjectKind, Trigger
 from automations.domain.ticket import Ticket
-from automations.domain.ticket_rules import (
-    CONDITION_FIELDS, PRIORITIES, SATISFACTION, STATUSES, TICKET_TYPES, TIME_FIELDS, TIME_OPERATORS,
-    condition_spec,
-)
+from automations.domain.ticket import PRIORITIES, SATISFACTION, STATUSES, TICKET_TYPES
+from automations.domain.ticket_rules import CONDITION_FIELDS, TIME_FIELDS, TIME_OPERATORS, condition_spec
 
 FAST = settings(max_examples=200, deadline=None)
 H = timedelta(hours=1)

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # the domain's types, named in annotations only: a function l
     from automations.domain.events import Event
     from automations.domain.job import Job, JobItem
     from automations.domain.messages import BucketDispatch, ExpandQueueMessage, RedrivePass
-    from automations.domain.model import Account, ApiKey, Automation, Conditions, Trigger
+    from automations.domain.account import Account, ApiKey
+    from automations.domain.model import Automation, Conditions, Trigger
     from automations.domain.run import Run, RunStatus
     from automations.domain.sweep import FanOut, SweepStats, SweepTask
     from automations.domain.ticket import DeletedTicket, Ticket

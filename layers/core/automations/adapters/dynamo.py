@@ -15,9 +15,8 @@ from automations.adapters import migration_state
 from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
 from automations.adapters.table import Table, document, number, text
-from automations.domain.model import (
-    Account, Action, ApiKey, Automation, Condition, Conditions, SubjectKind, Trigger,
-)
+from automations.domain.account import Account, ApiKey
+from automations.domain.model import Action, Automation, Condition, Conditions, SubjectKind, Trigger
 from automations.errors import Conflict
 from automations.ports import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
 

@@ -35,10 +35,8 @@ from typing import Any, NamedTuple
 from automations.domain.business_hours import BusinessHours
 from automations.domain.model import Action, Automation, Condition, Trigger
 from automations.inputs import MAX_ID, parse_whole
-from automations.domain.ticket import Ticket, normalize_custom_fields, normalize_tags
-from automations.domain.ticket_rules import (
-    CONDITION_FIELDS, NOTIFICATION_ACTIONS, PRIORITIES, SATISFACTION, SCALAR_ACTIONS, STATUSES, TIME_FIELDS,
-)
+from automations.domain.ticket import PRIORITIES, SATISFACTION, STATUSES, Ticket, normalize_custom_fields, normalize_tags
+from automations.domain.ticket_rules import CONDITION_FIELDS, NOTIFICATION_ACTIONS, SCALAR_ACTIONS, TIME_FIELDS
 
 MAX_AUTOMATION_UPDATES = 100
 

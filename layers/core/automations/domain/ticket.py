@@ -15,11 +15,16 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from automations.clock import ensure_utc
-from automations.domain.ticket_rules import PRIORITIES, SATISFACTION, STATUSES, TICKET_TYPES
 from automations.errors import FieldError, ValidationFailed
 
 if TYPE_CHECKING:
     from automations.domain.audit import Comment  # audit reads tickets: imported for the annotation only
+
+# The values a ticket's status, priority, type and satisfaction take (Zendesk's).
+STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
+PRIORITIES = ("", "low", "normal", "high", "urgent")
+TICKET_TYPES = ("", "question", "incident", "problem", "task")
+SATISFACTION = ("unoffered", "offered", "bad", "bad_with_comment", "good", "good_with_comment")
 
 _NO_STATUS_TIMES: tuple[datetime | None, ...] = (None,) * len(STATUSES)
 

@@ -7,13 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from automations.domain.model import Action, Automation, Condition
+from automations.domain.ticket import PRIORITIES, SATISFACTION, STATUSES, TICKET_TYPES
 from automations.errors import Problems
 from automations.inputs import MAX_ID, MAX_INT32, parse_whole
-
-STATUSES = ("new", "open", "pending", "hold", "solved", "closed")
-PRIORITIES = ("", "low", "normal", "high", "urgent")
-TICKET_TYPES = ("", "question", "incident", "problem", "task")
-SATISFACTION = ("unoffered", "offered", "bad", "bad_with_comment", "good", "good_with_comment")
 
 TIME_FIELDS = (
     "NEW", "OPEN", "PENDING", "HOLD", "SOLVED", "CLOSED", "assigned_at", "updated_at",

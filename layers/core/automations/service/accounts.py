@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 import string
 from dataclasses import replace
@@ -11,12 +10,12 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from automations import clock
-from automations.domain.model import Account, ApiKey, Principal
+from automations.domain.account import Account, ApiKey, Principal
 from automations.domain.ticket import Brand
 from automations.errors import Conflict, NotFound, Problems, Unauthenticated, found
+from automations.inputs import EMAIL_FORMAT
 from automations.ports import AccountStore
 
-EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 40
 

@@ -36,7 +36,7 @@ from automations.domain.delivery import (
     announcement_id, delivery_id,
 )
 from automations.domain.event_rules import MAX_ACTIONS
-from automations.domain.model import Account
+from automations.domain.account import Account
 from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run, RunStatus
 from automations.domain.ticket import Ticket

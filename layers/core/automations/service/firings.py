@@ -13,7 +13,8 @@ from automations.domain import timing
 from automations.domain.contact_rules import SCHEDULED_TRIGGERS, ContactRule
 from automations.domain.contacts import Contact, GroupKind
 from automations.domain.messages import Continued, Expansion, in_pages
-from automations.domain.model import Account, Automation
+from automations.domain.account import Account
+from automations.domain.model import Automation
 from automations.errors import NotFound
 from automations.ports import AccountReads, AutomationReads, Contacts, MemberGroups, RunQueue, RunScheduler
 from automations.service.launching import Plan, RunLauncher, bulkhead

@@ -18,7 +18,8 @@ from automations.domain import timing
 from automations.domain.contact_events import ContactEvent
 from automations.domain.contact_rules import ClockTime
 from automations.domain.contacts import Contact, GroupKind, Template
-from automations.domain.model import Account, Automation, SubjectKind, Trigger
+from automations.domain.account import Account
+from automations.domain.model import Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.run import history_entry as _entry
 from automations.errors import is_transient, reason_of

@@ -18,9 +18,8 @@ from automations.domain import contact_conditions, contact_rules, event_rules, e
 from automations.domain.business_hours import BusinessHours
 from automations.domain.contact_rules import ActionKind, ContactRule
 from automations.domain.contacts import Contact, FieldScope, is_uuid
-from automations.domain.model import (
-    Account, Action, Automation, AutomationChanges, AutomationDraft, SubjectKind, Trigger, keep_subject,
-)
+from automations.domain.account import Account
+from automations.domain.model import Action, Automation, AutomationChanges, AutomationDraft, SubjectKind, Trigger, keep_subject
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed
 from automations.inputs import MAX_ID, parse_whole

@@ -33,7 +33,8 @@ from automations.domain import timing
 from automations.domain.contacts import Contact
 from automations.domain.contact_rules import ContactRule
 from automations.domain.messages import ContactReplan, Continued, RuleReplan, in_pages
-from automations.domain.model import Account, Automation, SubjectKind, Trigger
+from automations.domain.account import Account
+from automations.domain.model import Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, moved
 from automations.errors import is_transient
 from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite

@@ -22,7 +22,8 @@ from automations.domain.audit import Audit, Via
 from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
 from automations.domain.messages import Continued, in_pages
-from automations.domain.model import Account, SubjectKind, Trigger
+from automations.domain.account import Account
+from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
 from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes

@@ -16,7 +16,7 @@ from typing import Any
 
 from automations import clock, config, telemetry
 from automations.bootstrap import services
-from automations.domain.model import Principal
+from automations.domain.account import Principal
 from automations.errors import Unauthenticated
 
 _MAX_CACHED = 4096

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from automations.domain.model import Principal
+from automations.domain.account import Principal
 from automations.errors import DomainError, MalformedRequest, TooLarge, Unauthenticated, is_transient
 from automations.inputs import is_storable_text, parse_json
 from automations.snapstart import api_request, prime_before_snapshot

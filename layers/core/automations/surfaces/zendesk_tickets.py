@@ -13,13 +13,11 @@ from automations.clock import iso_z
 from automations.domain import job as jobs
 from automations.domain.audit import API, Audit, AuditEvent, Comment
 from automations.domain.job import Job, JobItem
-from automations.domain.ticket import DeletedTicket, Ticket, TicketDraft, normalize_tags
-from automations.domain.ticket_rules import PRIORITIES, STATUSES, TICKET_TYPES
+from automations.domain.ticket import PRIORITIES, STATUSES, TICKET_TYPES, DeletedTicket, Ticket, TicketDraft, normalize_tags
 from automations.domain.user import User
 from automations.errors import FieldError, MalformedRequest, Problems, TooManyValues
-from automations.inputs import MAX_ID, is_whole
+from automations.inputs import EMAIL_FORMAT, MAX_ID, is_whole
 from automations.paging import offset_page
-from automations.service.accounts import EMAIL_FORMAT
 from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService, changed_at
 from automations.surfaces import zendesk
 from automations.surfaces.http import HttpRequest, json_response
