@@ -143,10 +143,14 @@ def test_the_users_and_groups_storage_loads_nothing_of_the_contacts():
 def test_a_zendesk_ticket_or_people_function_loads_nothing_of_the_automations_nor_the_contacts(function):
     """The Zendesk surface imported the automation service (and through it every kind of rule)
     for a bulk limit and its sort checks, and the users' service the contact service for the
-    numbered records' base: functions that serve neither paid for both at their cold start."""
+    numbered records' base: functions that serve neither paid for both at their cold start. Then
+    the automations' model (its 10 dataclasses) came with the surface's automation parsing, the
+    caller's Principal and the ticket's vocabularies, and the contacts' with the users' email and
+    name checks."""
     modules = cold_import(function, "sorted(sys.modules)")
     assert [m for m in modules if m in ("automations.service.automations", "automations.service.contacts",
-                                        "automations.domain.contact_rules", "automations.domain.event_rules")] == []
+                                        "automations.domain.contact_rules", "automations.domain.event_rules",
+                                        "automations.domain.model", "automations.domain.contacts")] == []
 
 
 @pytest.mark.parametrize("function", ["users_get", "groups_update", "templates_delete", "automations_list"])

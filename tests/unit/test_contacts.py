@@ -9,9 +9,10 @@ from automations.domain import contact_rules as rules
 from automations.domain.contact_rules import ActionKind, ClockTime, ContactRule, Recurrence, RuleAction, SendWindow
 from automations.domain.contacts import (
     CustomField, FieldScope, FieldType, GroupKind, SeriesStep, Template, TemplateType, check_contact,
-    check_custom_field, check_template, is_timezone, is_uuid, normalize_email, normalize_phone,
+    check_custom_field, check_template, is_timezone, is_uuid, normalize_phone,
 )
 from automations.domain.model import Automation, Condition, Conditions, SubjectKind, Trigger
+from automations.domain.person import normalize_email
 from automations.errors import Problems, ValidationFailed
 from automations.domain import contact_events as events
 

@@ -12,9 +12,9 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from automations.errors import Problems
+from automations.domain.person import MAX_NAME, normalize_email, required_name
 from automations.inputs import MAX_SAFE_INTEGER, is_storable_number
 
-MAX_NAME = 200
 MAX_TEXT_VALUE = 10_000
 # A template is stored as one item, and DynamoDB items stop at 400 KB.
 MAX_SUBJECT = 998  # RFC 5322's line limit
@@ -23,8 +23,6 @@ MAX_SERIES_STEPS = 50
 MAX_OPTIONS = 200
 MAX_DELAY_DAYS = 365  # series steps and automation delays alike
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
 _PHONE_PUNCTUATION = re.compile(r"[\s().\-/]")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -52,15 +50,6 @@ CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "timezone", "cust
 def is_uuid(text: str) -> bool:
     """A contact uuid as this product writes it (lower-case, hyphenated)."""
     return isinstance(text, str) and bool(_UUID.match(text))
-
-
-def normalize_email(text: str) -> str | None:
-    """The address lower-cased, or None when it is not an email address."""
-    text = text.strip()
-    if len(text) > 254 or not _EMAIL.match(text) or ".." in text.partition("@")[0] \
-            or text.startswith(".") or text.partition("@")[0].endswith("."):
-        return None
-    return text.lower()
 
 
 def normalize_phone(text: str) -> str | None:
@@ -187,15 +176,6 @@ def check_group(kind: GroupKind, name: Any, suite_type: Any, problems: Problems)
             problems.add("suite_type", f"Suite type: must be one of {', '.join(SUITE_TYPES)}")
         return clean, suite_type
     return clean, None
-
-
-def required_name(value: Any, label: str, problems: Problems, field_name: str = "name") -> str:
-    if not isinstance(value, str) or not value.strip():
-        problems.add(field_name, f"{label}: cannot be blank")
-        return ""
-    if len(value) > MAX_NAME:
-        problems.add(field_name, f"{label}: must be at most {MAX_NAME} characters")
-    return value.strip()
 
 
 # -- custom fields -----------------------------------------------------------------------------

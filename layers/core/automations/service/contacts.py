@@ -17,6 +17,7 @@ from automations.domain.contacts import (
     TemplateType,
 )
 from automations.domain.model import Automation, AutomationChanges, Trigger
+from automations.domain.person import normalize_email
 from automations.errors import FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found
 from automations.inputs import MAX_ID
 from automations.ports import ContactChanges, ContactStore, GroupStore
@@ -201,7 +202,7 @@ class ContactService:
         return self._store.get_many(account_id, [u for u in contact_uuids if domain.is_uuid(u)])
 
     def find_by_email(self, account_id: str, email: str) -> Contact | None:
-        normalized = domain.normalize_email(email)
+        normalized = normalize_email(email)
         return self._store.find_by_email(account_id, normalized) if normalized else None
 
     def page(self, account_id: str, *, cursor: str | None = None, limit: int = 50) -> tuple[list[Contact], str | None]:

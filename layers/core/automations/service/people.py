@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from automations import clock
-from automations.domain.contacts import normalize_email, required_name
+from automations.domain.person import normalize_email, required_name
 from automations.domain.user import (
     MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, AgentGroup, DeletedUser, Role, User, matches_words, name_words,
 )
