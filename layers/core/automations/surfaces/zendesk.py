@@ -118,6 +118,7 @@ def envelope(body: Any, key: str) -> Any:
     return body[key]
 
 
+# -- shaping responses -----------------------------------------------------------------------
 def no_content() -> dict[str, Any]:
     return empty_response(204)
 

@@ -20,6 +20,9 @@ from automations.surfaces.zendesk import envelope, listed_response
 KINDS = frozenset({Trigger.SWEEP})
 LIST_SORTS = ("position", "alphabetical", "created_at", "updated_at", "usage_1h", "usage_24h", "usage_7d")
 SEARCH_SORTS = ("position", "alphabetical", "created_at", "updated_at")
+
+
+# -- reading requests ------------------------------------------------------------------------
 def _conditions(raw: Any, problems: Problems) -> Conditions | None:
     if not isinstance(raw, dict):
         problems.add("conditions", "Conditions: must be an object with \"all\" and \"any\" lists")
