@@ -518,7 +518,7 @@ def test_an_update_that_keeps_losing_to_concurrent_ones_is_a_409(account, monkey
     """Each attempt finds the automation changed since it read it (as when many partial updates
     race): Zendesk's 409, as tickets answer, not a validation error."""
     from automations.adapters.dynamo import DynamoAutomationStore
-    from automations.ports import StaleWrite
+    from automations.store_refusals import StaleWrite
 
     def always_stale(self, old, new, max_active):
         raise StaleWrite("changed meanwhile")

@@ -129,6 +129,18 @@ def test_the_ports_load_no_domain_module():
     assert json.loads(done.stdout) == []
 
 
+def test_no_service_nor_adapter_makes_the_ports_protocols():
+    """The services named the ports' interfaces in their annotations and imported them with the
+    store's refusals: every function made the 35 Protocol classes (a few ms of CPU) at its cold
+    start. The refusals live apart (store_refusals); the interfaces are for type checking."""
+    code = ("import importlib, json, pkgutil, sys, automations.adapters, automations.service; "
+            "[importlib.import_module(f'{package.__name__}.{module.name}') "
+            " for package in (automations.service, automations.adapters) for module in pkgutil.iter_modules(package.__path__)]; "
+            "print(json.dumps('automations.ports' in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) is False
+
+
 def test_the_users_and_groups_storage_loads_nothing_of_the_contacts():
     """The users' and agent groups' storage took the numbered records' base from the contacts'
     storage: every Zendesk ticket, user and group function and the native users' and groups' loaded

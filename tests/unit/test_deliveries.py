@@ -15,11 +15,11 @@ import pytest
 from automations.adapters import public_http
 from automations.adapters.channels import SesEmailSender, WebhookSender, sign
 from automations.adapters.dynamo_deliveries import DynamoDeliveryStore
+from automations.domain.account import Account
 from automations.domain.delivery import (
     Channel, Delivery, DeliveryStatus, PermanentDeliveryError, TransientDeliveryError,
 )
 from automations.domain.evaluator import Notification
-from automations.domain.account import Account
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.domain.ticket import Ticket
@@ -570,7 +570,7 @@ def test_the_relay_sends_an_announcement_only_for_a_run_recorded_as_succeeded(aw
     from automations.domain.delivery import announcement_id
     from automations.domain.model import SubjectKind
     from automations.domain.run import Run, RunStatus
-    from automations.ports import UnreadableRecord
+    from automations.store_refusals import UnreadableRecord
 
     def run(run_id, status):
         return Run(account_id="acc_1", id=run_id, automation_id=1, subject_kind=SubjectKind.CONTACT, subject_id="c",

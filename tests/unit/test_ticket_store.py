@@ -12,7 +12,7 @@ from automations.domain.ticket import SWEEP_SHARDS
 from automations.domain.audit import API, Audit, Via
 from automations.domain.ticket import Ticket
 from automations.domain.user import Role, User
-from automations.ports import StaleWrite
+from automations.store_refusals import StaleWrite
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 ACCOUNT = "acc_store"

@@ -1,9 +1,8 @@
-"""The interfaces the service needs and the adapters (adapters/) implement, in one place, by area;
-and what a store refuses with."""
+"""The interfaces the service needs and the adapters (adapters/) implement, in one place, by area
+(what a store refuses with: store_refusals.py). Named in annotations only (under TYPE_CHECKING)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -23,50 +22,7 @@ if TYPE_CHECKING:  # the domain's types, named in annotations only: a function l
     from automations.domain.ticket import DeletedTicket, Ticket
     from automations.domain.timing import Firing
     from automations.domain.user import DeletedUser, Role, User
-
-
-# -- What a store refuses ---------------------------------------------------------------------
-class IdenticalActiveAutomation(Exception):
-    def __init__(self, existing_id: int | None) -> None:
-        super().__init__(existing_id)
-        self.existing_id = existing_id
-
-
-class ActiveLimitReached(Exception):
-    pass
-
-
-MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems: what callers group their writes by
-
-
-class AlreadyFired(Exception):
-    """The commit found runs of this cycle already there (a duplicate worker won the race)."""
-
-
-class CapReached(Exception):
-    """The commit would take automations past their per-cycle cap (Zendesk's 1,000 tickets an hour)."""
-
-    def __init__(self, automation_ids: set[int]) -> None:
-        super().__init__(automation_ids)
-        self.automation_ids = automation_ids
-
-
-class StaleWrite(Exception):
-    """The item changed since it was read (optimistic locking)."""
-
-
-class UnreadableRecord(Exception):
-    """A stored record that cannot be read back (written by an older version, or by hand)."""
-
-
-@dataclass(frozen=True)
-class UnreadableTicket:
-    """A stored ticket that cannot be read back (written by an older version, or by hand): in a
-    page it stands in for the ticket, so that it fails alone and visibly."""
-
-    account_id: str
-    id: str  # as its key holds it
-    reason: str
+    from automations.store_refusals import UnreadableTicket
 
 
 # -- accounts and automations -----------------------------------------------------------------

@@ -18,7 +18,7 @@ from automations.adapters.table import Table, document, number, text
 from automations.domain.account import Account, ApiKey
 from automations.domain.model import Action, Automation, Condition, Conditions, SubjectKind, Trigger
 from automations.errors import Conflict
-from automations.ports import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
+from automations.store_refusals import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
 
 
 class DynamoAccountStore(Table):

@@ -42,8 +42,8 @@ from automations.domain.contacts import (
 )
 from automations.errors import Conflict, MalformedRequest, NotFound
 from automations.paging import decode_cursor, encode_cursor
-from automations.ports import StaleWrite
 from automations.domain.contact_events import RETENTION
+from automations.store_refusals import StaleWrite
 
 _TRANSACT_MAX = 100
 _JOINS_PER_TRANSACTION = (_TRANSACT_MAX - 1) // 2  # a group check + (membership, event) each

@@ -41,7 +41,7 @@ from automations.adapters.dynamo_tickets import AccountTable
 from automations.adapters.table import number, text
 from automations.clock import sortable
 from automations.domain.user import AgentGroup, DeletedUser, Role, User, name_words
-from automations.ports import MAX_TRANSACTION_ITEMS, StaleWrite
+from automations.store_refusals import MAX_TRANSACTION_ITEMS, StaleWrite
 
 _USER_IDS = "COUNTER#USERS"
 _COUNTS = "COUNT#USERS#"

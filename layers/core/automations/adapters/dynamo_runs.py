@@ -46,8 +46,8 @@ from automations.clock import ensure_utc, sortable
 from automations.domain.model import SubjectKind
 from automations.domain.run import Run, RunStatus
 from automations.errors import MalformedRequest
-from automations.ports import StaleWrite
 from automations.paging import decode_cursor, encode_cursor
+from automations.store_refusals import StaleWrite
 
 
 # A reader takes these for what a stored run leaves out, and its id from its key. A writer leaves

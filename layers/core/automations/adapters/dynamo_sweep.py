@@ -24,7 +24,7 @@ from automations.domain.audit import Audit
 from automations.domain.run import Run
 from automations.domain.ticket import SWEEP_SHARDS, Ticket, sweep_shard
 from automations.domain.sweep import SweepStats
-from automations.ports import AlreadyFired, CapReached, StaleWrite
+from automations.store_refusals import AlreadyFired, CapReached, StaleWrite
 
 _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
 LEASE = 25  # how much of the cap a shard takes from the pool at a time

@@ -38,7 +38,7 @@ from automations.clock import now, sortable
 from automations.domain.audit import Audit, Via, event_from_dict
 from automations.domain.ticket import INSTANTS, SWEEP_SHARDS, DeletedTicket, Ticket, sweep_shard
 from automations.errors import reason_of
-from automations.ports import StaleWrite, UnreadableTicket
+from automations.store_refusals import StaleWrite, UnreadableTicket
 
 _TICKET_IDS = "COUNTER#TICKETS"
 # The ticket count changes inside insert/delete transactions; it is kept apart from the id

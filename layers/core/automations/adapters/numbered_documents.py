@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from automations.adapters.aws import has_code
 from automations.adapters.records import read_all, read_one
 from automations.adapters.table import Table, document, number, text
-from automations.ports import StaleWrite
+from automations.store_refusals import StaleWrite
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from automations import telemetry
 from automations.errors import reason_of
-from automations.ports import UnreadableRecord
+from automations.store_refusals import UnreadableRecord
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from automations.adapters.aws import BACKOFF, Backoff, has_code
 from automations.errors import THROTTLE_CODES, Busy
-from automations.ports import StaleWrite
+from automations.store_refusals import StaleWrite
 
 # Why DynamoDB cancels a transaction that a later attempt can commit.
 _CONTENDED = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})

@@ -6,7 +6,7 @@ import hmac
 import secrets
 import string
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import available_timezones
 
 from automations import clock
@@ -14,7 +14,9 @@ from automations.domain.account import Account, ApiKey, Principal
 from automations.domain.ticket import Brand
 from automations.errors import Conflict, NotFound, Problems, Unauthenticated, found
 from automations.inputs import EMAIL_FORMAT
-from automations.ports import AccountStore
+
+if TYPE_CHECKING:
+    from automations.ports import AccountStore
 
 _KEY_ALPHABET = string.ascii_letters + string.digits
 KEY_LENGTH = 40

@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock
 from automations.domain import contact_rules, event_rules, ticket_rules
@@ -16,7 +16,10 @@ from automations.domain.model import (
 from automations.errors import Conflict, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed
 from automations.inputs import MAX_BULK
 from automations.paging import Ordering
-from automations.ports import ActiveLimitReached, AutomationStore, IdenticalActiveAutomation, StaleWrite
+from automations.store_refusals import ActiveLimitReached, IdenticalActiveAutomation, StaleWrite
+
+if TYPE_CHECKING:
+    from automations.ports import AutomationStore
 
 _WRITE_ATTEMPTS = 3
 

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock
 from automations.domain import contact_events, contact_rules, contacts as domain
@@ -20,11 +20,14 @@ from automations.domain.model import Automation, AutomationChanges, Trigger
 from automations.domain.person import normalize_email
 from automations.errors import FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found
 from automations.inputs import MAX_ID
-from automations.ports import ContactChanges, ContactStore, GroupStore
+
 from automations.service.automations import AutomationService
 from automations.service.events import ContactEvents
 from automations.service.numbered import NumberedService, retry_stale
 from automations.service.rendering import syntax_error
+
+if TYPE_CHECKING:
+    from automations.ports import ContactChanges, ContactStore, GroupStore
 
 MAX_MEMBERS_PER_CALL = 1000
 

@@ -28,21 +28,24 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock, telemetry
+from automations.domain.account import Account
 from automations.domain.delivery import (
     UNCONFIRMED_REASON, Channel, Delivery, DeliveryStatus, PermanentDeliveryError, Throttled, TransientDeliveryError,
     announcement_id, delivery_id,
 )
 from automations.domain.event_rules import MAX_ACTIONS
-from automations.domain.account import Account
 from automations.inputs import MAX_ID, parse_whole
 from automations.domain.run import Run, RunStatus
 from automations.domain.ticket import Ticket
 from automations.errors import Busy, OutOfTime, is_throttle, is_transient, reason_of
-from automations.ports import RunOutcomes, SendPace, Sender, UnreadableRecord
 from automations.service.rendering import render, ticket_context
+from automations.store_refusals import UnreadableRecord
+
+if TYPE_CHECKING:
+    from automations.ports import RunOutcomes, SendPace, Sender
 
 _log = logging.getLogger(__name__)
 

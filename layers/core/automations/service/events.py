@@ -15,10 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from automations.domain.contact_events import ContactEvent
 from automations.paging import MAX_PAGE_SIZE
-from automations.ports import ContactEventLog
+
+if TYPE_CHECKING:
+    from automations.ports import ContactEventLog
 
 _log = logging.getLogger(__name__)
 

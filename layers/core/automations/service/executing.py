@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from automations import clock, telemetry
 from automations.domain.contact_rules import CANCELS, ContactRule
@@ -25,13 +26,16 @@ from automations.domain.model import Action, Automation, SubjectKind
 from automations.domain.run import STARTED, Run, RunStatus, moved
 from automations.domain.run import history_entry as _entry
 from automations.errors import Conflict, NotFound, OutOfTime, is_throttle, is_transient, reason_of
-from automations.ports import (
-    AccountReads, AutomationReads, ConditionCheck, Contacts, MemberGroups, Outbox, RunQueue, RunScheduler, RunStore,
-    Sending, StaleWrite, TemplateReads, UnreadableRecord,
-)
 from automations.service.contact_actions import Composer, succeeded_event
 from automations.service.launching import JOIN_TRIGGERS, MAX_QUEUE_DELAY_S, RunLauncher, count_run
 from automations.service.replanning import contact_zone, send_time
+from automations.store_refusals import StaleWrite, UnreadableRecord
+
+if TYPE_CHECKING:
+    from automations.ports import (
+        AccountReads, AutomationReads, ConditionCheck, Contacts, MemberGroups, Outbox, RunQueue, RunScheduler,
+        RunStore, Sending, TemplateReads,
+    )
 
 _log = logging.getLogger(__name__)
 

@@ -7,17 +7,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from automations import clock
 from automations.domain import timing
+from automations.domain.account import Account
 from automations.domain.contact_rules import SCHEDULED_TRIGGERS, ContactRule
 from automations.domain.contacts import Contact, GroupKind
 from automations.domain.messages import Continued, Expansion, in_pages
-from automations.domain.account import Account
 from automations.domain.model import Automation
 from automations.errors import NotFound
-from automations.ports import AccountReads, AutomationReads, Contacts, MemberGroups, RunQueue, RunScheduler
+
 from automations.service.launching import Plan, RunLauncher, bulkhead
+
+if TYPE_CHECKING:
+    from automations.ports import AccountReads, AutomationReads, Contacts, MemberGroups, RunQueue, RunScheduler
 
 CATCH_UP = timedelta(hours=2)  # how far back the hourly check looks for contact events and firings without runs
 # A firing delivered later than this is not expanded (Scheduler gives an invocation up after a day too).

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from automations import clock
 from automations.domain import messages
 from automations.domain.run import Run
 from automations.errors import NotFound
-from automations.ports import ContactEventReads, RunQueue
+
 from automations.service.firings import CATCH_UP, RuleFirings
 from automations.service.launching import RunLauncher
 from automations.service.replanning import Replanner
+
+if TYPE_CHECKING:
+    from automations.ports import ContactEventReads, RunQueue
 
 CATCH_UP_PAGE = 100  # contact events the catch-up reads at a time (then looks at the time left)
 

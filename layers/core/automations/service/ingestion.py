@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock, telemetry
 from automations.clock import ensure_utc
@@ -32,7 +32,9 @@ from automations.domain.events import Event
 from automations.domain.contacts import is_uuid
 from automations.domain.run import MAX_DATA_BYTES, data_size
 from automations.errors import NotFound, Problems
-from automations.ports import EventQueue, RunStarts
+
+if TYPE_CHECKING:
+    from automations.ports import EventQueue, RunStarts
 
 MAX_BATCH = 100  # events per POST /v1/events
 RUNS_PER_MESSAGE = 100  # a put and a schedule each: about 4 s, inside the ingestion's reserve

@@ -13,7 +13,7 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock
 from automations.domain import job as jobs
@@ -21,9 +21,12 @@ from automations.domain.job import Job, JobItem
 from automations.domain.messages import Continued, TicketJob
 from automations.domain.ticket import TicketDraft
 from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found
-from automations.ports import JobQueue, JobStore
+
 from automations.service.people import UserService
 from automations.service.tickets import MAX_TICKET_BYTES, TicketService
+
+if TYPE_CHECKING:
+    from automations.ports import JobQueue, JobStore
 
 log = logging.getLogger(__name__)
 CREATE_TOGETHER = 100  # a job's ticket creates handed to the ticket service at once (it writes them in groups)

@@ -11,21 +11,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock, telemetry
 from automations.domain import timing
+from automations.domain.account import Account
 from automations.domain.contact_events import ContactEvent
 from automations.domain.contact_rules import ClockTime
 from automations.domain.contacts import Contact, GroupKind, Template
-from automations.domain.account import Account
 from automations.domain.model import Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.run import history_entry as _entry
 from automations.errors import is_transient, reason_of
-from automations.ports import (
-    AccountReads, AutomationReads, ConditionCheck, Contacts, RunQueue, RunScheduler, RunStore, UnreadableRecord,
-)
+from automations.store_refusals import UnreadableRecord
+
+if TYPE_CHECKING:
+    from automations.ports import (
+        AccountReads, AutomationReads, ConditionCheck, Contacts, RunQueue, RunScheduler, RunStore,
+    )
 
 _log = logging.getLogger(__name__)
 

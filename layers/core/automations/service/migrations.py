@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from automations.ports import Migration, MigrationStore
+if TYPE_CHECKING:
+    from automations.ports import Migration, MigrationStore
 
 _log = logging.getLogger(__name__)
 

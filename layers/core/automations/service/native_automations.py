@@ -15,10 +15,10 @@ from typing import Any
 
 from automations import clock
 from automations.domain import contact_conditions, contact_rules, event_rules, evaluator, timing
+from automations.domain.account import Account
 from automations.domain.business_hours import BusinessHours
 from automations.domain.contact_rules import ActionKind, ContactRule
 from automations.domain.contacts import Contact, FieldScope, is_uuid
-from automations.domain.account import Account
 from automations.domain.model import Action, Automation, AutomationChanges, AutomationDraft, SubjectKind, Trigger, keep_subject
 from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed

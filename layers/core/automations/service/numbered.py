@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from automations import clock
 from automations.errors import Conflict, NotFound, Problems, found
-from automations.ports import NumberedStore, StaleWrite
+from automations.store_refusals import StaleWrite
+
+if TYPE_CHECKING:
+    from automations.ports import NumberedStore
 
 T = TypeVar("T")
 _WRITE_ATTEMPTS = 3

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock
 from automations.domain.person import normalize_email, required_name
@@ -24,11 +24,14 @@ from automations.errors import (
     Conflict, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found,
 )
 from automations.paging import CursorPage, OffsetPage, encode_cursor
-from automations.ports import NumberedStore, StaleWrite, UserStore
 from automations.service.numbered import NumberedService
 from automations.service.tickets import (
     MAX_EXPORT_PAGE, ExportPage, cursor_by_id, cursor_id, export_page, find_or_create_user, offset_by_id,
 )
+from automations.store_refusals import StaleWrite
+
+if TYPE_CHECKING:
+    from automations.ports import NumberedStore, UserStore
 
 _MAX_USER_ID = 10 ** 12 - 1  # user keys are 12 digits wide
 _ROLES = ", ".join(r.value for r in Role)

@@ -27,17 +27,21 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
 from automations import clock
 from automations.domain import timing
+from automations.domain.account import Account
 from automations.domain.contacts import Contact
 from automations.domain.contact_rules import ContactRule
 from automations.domain.messages import ContactReplan, Continued, RuleReplan, in_pages
-from automations.domain.account import Account
 from automations.domain.model import Automation, SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, moved
 from automations.errors import is_transient
-from automations.ports import RunQueue, RunScheduler, RunStore, StaleWrite
+from automations.store_refusals import StaleWrite
+
+if TYPE_CHECKING:
+    from automations.ports import RunQueue, RunScheduler, RunStore
 
 _log = logging.getLogger(__name__)
 PAGE = 100

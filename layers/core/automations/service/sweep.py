@@ -15,21 +15,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock, telemetry
+from automations.domain.account import Account
 from automations.domain.audit import Audit, Via
 from automations.domain.business_hours import BusinessHours
 from automations.domain.evaluator import CompiledRules
 from automations.domain.messages import Continued, in_pages
-from automations.domain.account import Account
 from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
 from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes
 from automations.errors import NotFound, is_transient, reason_of
-from automations.ports import (MAX_TRANSACTION_ITEMS, AlreadyFired, CapReached, FiringStore, Notifier, StaleWrite, SweepQueue,
-                               UnreadableTicket)
+from automations.store_refusals import MAX_TRANSACTION_ITEMS, AlreadyFired, CapReached, StaleWrite, UnreadableTicket
+
+if TYPE_CHECKING:
+    from automations.ports import FiringStore, Notifier, SweepQueue
 
 _log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automations import clock
 from automations.domain.audit import API, Audit
@@ -25,7 +25,10 @@ from automations.domain.user import Role, User
 from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed, found
 from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
-from automations.ports import MAX_TRANSACTION_ITEMS, StaleWrite, TicketStore, UserStore
+from automations.store_refusals import MAX_TRANSACTION_ITEMS, StaleWrite
+
+if TYPE_CHECKING:
+    from automations.ports import TicketStore, UserStore
 
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item

@@ -28,12 +28,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from automations.domain.messages import BucketDispatch, Continued, in_pages
 from automations.domain.model import Automation
 from automations.domain.run import Run
 from automations.domain.timing import Firing
-from automations.ports import BucketScheduler, BucketStore, RunQueue
+
+if TYPE_CHECKING:
+    from automations.ports import BucketScheduler, BucketStore, RunQueue
 
 PER_RUN_SCHEDULES = 100  # per (minute, shard): 3,200 a minute over the 32 shards, 53 a second
 DISPATCH_PAGE = 100
