@@ -113,11 +113,11 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         super().__init__(client, table, prefix=f"GROUP#{name}#", counter=f"GROUPS#{name}", load=_group)
         self._name = name
 
-    def _membersaccount_partition(self, account_id: str, group_id: int, shard: int) -> dict[str, str]:
+    def _members_pk(self, account_id: str, group_id: int, shard: int) -> dict[str, str]:
         return text(f"ACCOUNT#{account_id}#MEMBERS#{self._name}#{group_id:012d}#{shard}")
 
     def _member_key(self, account_id: str, group_id: int, contact_uuid: str) -> dict[str, Any]:
-        return {"PK": self._membersaccount_partition(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
+        return {"PK": self._members_pk(account_id, group_id, shard_of(contact_uuid, JOIN_SHARDS)),
                 "SK": text(f"MEMBER#{contact_uuid}")}
 
     def _legacy_prefix(self, group_id: int) -> str:
@@ -216,7 +216,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         sort key to go on after (None at the end): a recurring expansion reads the shards side by
         side. The shard past the last is the memberships not yet moved since the sharding."""
         if shard < JOIN_SHARDS:
-            pk = self._membersaccount_partition(group.account_id, group.id, shard)
+            pk = self._members_pk(group.account_id, group.id, shard)
             query = {"KeyConditionExpression": "PK = :pk", "ExpressionAttributeValues": {":pk": pk}}
         else:
             pk = account_partition(group.account_id)
@@ -240,7 +240,7 @@ class DynamoGroupStore(NumberedDocuments[Group]):
         """In contact uuid order, merged from every shard."""
         def shard_query(shard: int) -> dict[str, Any]:
             return {"KeyConditionExpression": "PK = :pk",
-                    "ExpressionAttributeValues": {":pk": self._membersaccount_partition(group.account_id, group.id, shard)}}
+                    "ExpressionAttributeValues": {":pk": self._members_pk(group.account_id, group.id, shard)}}
         items, cursor = merged_page(self._db, self._table, JOIN_SHARDS, shard_query, ("PK", "SK"),
                                     lambda item: item["SK"]["S"], limit=limit, cursor=after)
         return self._memberships(group, items), cursor
