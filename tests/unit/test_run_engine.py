@@ -1295,3 +1295,64 @@ def test_a_retried_run_whose_mail_went_is_not_held_back_by_the_mails_pace(env, m
     done = _when_finished(env, run)
     assert done.status is RunStatus.SUCCEEDED and taken == [] and len(env.sent()) == 1
     assert "loyalty.welcomed" in {d["recipient"] for d in env.sent("event")}
+
+
+
+def _closing_join(env):
+    """A mail rule open 9:00-17:00; Ann joins two seconds before Monday's closing: her run is due
+    at once, inside the window."""
+    env.rule(env.send_email(), window=SendWindow(ClockTime(9 * 60), ClockTime(17 * 60)))
+    env.clock.set(datetime(2026, 11, 2, 16, 59, 58, tzinfo=NY))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    return run
+
+
+def test_a_run_whose_mail_went_inside_its_window_finishes_after_closing_when_a_throttle_delayed_it(env):
+    """SES takes the mail at 16:59:58, then DynamoDB throttles the write of its outcome: the run
+    is delayed a few seconds, its attempt given back, and the next attempt comes after closing.
+    It finishes what began inside the window (the mail settled, never sent again) rather than
+    waiting, the mail "sending", until the window opens the next morning."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    run = _closing_join(env)
+    with Refusal(aws.client("dynamodb"), "UpdateItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: '"sent"' in str(request.get("body", ""))) as throttle:
+        [delayed] = env.drain()
+    assert throttle.refused == 1 and delayed.history[-1]["event"] == "throttled"
+    done = _when_finished(env, run)
+    assert done.status is RunStatus.SUCCEEDED and done.updated_at < datetime(2026, 11, 2, 17, 5, tzinfo=NY)
+    assert "held" not in [h["event"] for h in done.history]
+    [mail] = _outbox(env, "email")
+    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1
+    from automations_local.outbox import ses_messages
+
+    assert len([m for m in ses_messages("us-east-1") if "ann@example.com" in m["destinations"]["ToAddresses"]]) == 1
+
+
+def test_a_run_that_stopped_before_sending_anything_waits_for_its_window_when_taken_over_after_closing(env,
+                                                                                                     monkeypatch):
+    """The process dies at 16:59:58 before the run stored a delivery; the re-drive takes the run
+    over after closing, its second attempt: nothing began inside the window, so it waits for the
+    next opening rather than mailing at 17:10."""
+    run = _closing_join(env)
+
+    def dies(*args, **kwargs):
+        raise _ProcessDied()
+
+    monkeypatch.setattr(env.deliveries, "deliver", dies)
+    with pytest.raises(_ProcessDied):
+        env.drain()
+    monkeypatch.undo()
+    assert _outbox(env, "email") == []
+    env.clock.advance(600)  # past the lease: the re-drive takes the run over
+    assert env.executor.redrive().done == 1
+    [held] = env.drain()
+    assert held.status is RunStatus.SCHEDULED and held.due_at == datetime(2026, 11, 3, 9, 0, tzinfo=NY)
+    assert env.sent() == []
+    env.clock.set(held.due_at)
+    [done] = env.fire_due_schedules()
+    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1

@@ -163,10 +163,19 @@ class DeliveryService:
         (skipped, its actions changed), the run settles it. Attempts never overlap (the run's
         lease), so none of them is still being sent. It is the first part of one of the run's
         actions, other than those this attempt has settled (``run.deliveries``)."""
-        candidates = [delivery_id(run.id, index) for index in range(MAX_ACTIONS)]
-        for d in self._store.get_many(run.account_id, [i for i in candidates if i not in run.deliveries]):
+        for d in self._first_parts(run, besides=run.deliveries):
             if d.status is DeliveryStatus.SENDING:
                 self._finished(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
+
+    def began(self, run: Run) -> bool:
+        """Whether an attempt of ``run`` stored one of its deliveries (and so began inside its time)."""
+        return bool(self._first_parts(run))
+
+    def _first_parts(self, run: Run, besides: tuple[str, ...] = ()) -> list[Delivery]:
+        """The stored first part of each of the run's actions but ``besides`` (a delivery's id
+        derives from its run and its action's place)."""
+        candidates = [delivery_id(run.id, index) for index in range(MAX_ACTIONS)]
+        return self._store.get_many(run.account_id, [i for i in candidates if i not in besides])
 
     def _store_claimed(self, new: Delivery, has_time: Callable[[float], bool] | None) -> Delivery:
         """``new`` stored as claimed and sent. Its pace slot is booked first, so nothing waits

@@ -159,10 +159,9 @@ class RunExecutor:
         contact = self._contacts.find(run.account_id, run.subject_id)
         if contact is None:
             raise _Done(self._finish(run, RunStatus.SKIPPED, "the contact no longer exists"))
-        if run.attempts == 1:  # a retry finishes what began inside the window
-            held = self._held(run, automation, contact)
-            if held is not None:
-                raise _Done(held)
+        held = self._held(run, automation, contact)
+        if held is not None:
+            raise _Done(held)
         if run.step is None and automation.trigger in JOIN_TRIGGERS.values():
             rule = ContactRule.from_automation(automation)
             if not self._groups[rule.source_kind].is_member(run.account_id, rule.source_id, contact.uuid):
@@ -207,10 +206,12 @@ class RunExecutor:
 
     def _held(self, run: Run, automation: Automation, contact: Contact) -> Run | None:
         """A claimed run whose time, as its rule's window and its contact's zone are now, has not
-        come: waiting again until then (the attempt undone), under a schedule of its own."""
+        come: waiting again until then (the attempt undone), under a schedule of its own. A run an
+        earlier attempt began to deliver (a throttle, a crash or a continuation stopped it since)
+        finishes what began inside its window; one that stopped before is held like a first."""
         now, account = clock.now(), functools.partial(self._accounts.get_account, run.account_id)
         due = send_time(run, automation, lambda: contact_zone(contact, account), now)
-        if due <= now:
+        if due <= now or (_had_an_attempt(run) and self._deliveries.began(run)):
             return None
         waiting = moved(run, due, now, "held", "outside its window now", status=RunStatus.SCHEDULED,
                         attempts=run.attempts - 1, lease_until=None)
