@@ -1351,7 +1351,8 @@ def test_a_run_that_stopped_before_sending_anything_waits_for_its_window_when_ta
     env.clock.advance(600)  # past the lease: the re-drive takes the run over
     assert env.executor.redrive().done == 1
     [held] = env.drain()
-    assert held.status is RunStatus.SCHEDULED and held.due_at == datetime(2026, 11, 3, 9, 0, tzinfo=NY)
+    assert held.id == run.id and held.status is RunStatus.SCHEDULED
+    assert held.due_at == datetime(2026, 11, 3, 9, 0, tzinfo=NY) and held.history[-1]["event"] == "held"
     assert env.sent() == []
     env.clock.set(held.due_at)
     [done] = env.fire_due_schedules()
