@@ -1357,3 +1357,24 @@ def test_a_run_that_stopped_before_sending_anything_waits_for_its_window_when_ta
     env.clock.set(held.due_at)
     [done] = env.fire_due_schedules()
     assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+
+
+def test_a_run_a_throttle_delayed_measures_its_lateness_once_at_its_first_start(env, monkeypatch, capsys):
+    """A throttle gives the attempt back, so the next one counts as the first again; its start is a
+    retry's, late on purpose, not the run's firing lateness (which alarms past 5 minutes)."""
+    from support import Refusal, error_answer
+    from test_telemetry import emitted, metric
+
+    from automations.adapters import aws
+
+    monkeypatch.setenv("STACK_NAME", "automations-test")
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    with Refusal(aws.client("dynamodb"), "UpdateItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: '"sent"' in str(request.get("body", ""))):
+        [delayed] = env.drain()
+    assert delayed.history[-1]["event"] == "throttled"
+    env.clock.advance(400)
+    assert _when_finished(env, run).status is RunStatus.SUCCEEDED
+    lateness = metric(emitted(capsys.readouterr().out), "FiringLateness")
+    assert [m["FiringLateness"] for m in lateness] == [[0.0]] and lateness[0]["run_id"] == run.id

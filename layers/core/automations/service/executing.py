@@ -115,7 +115,7 @@ class RunExecutor:
             return None  # another executor or a cancel won
         if redriven:
             _redriven(run, waited_as)
-        if run.attempts == 1 and run.due_at is not None:  # retries are late on purpose
+        if not _had_an_attempt(run) and run.due_at is not None:  # retries are late on purpose
             telemetry.measure("FiringLateness", max(0.0, (now - run.due_at).total_seconds()), "Seconds",
                               account_id=run.account_id, run_id=run.id, trigger=run.trigger)
         with telemetry.log_keys(automation_id=run.automation_id):
@@ -392,9 +392,9 @@ class RunExecutor:
 
 
 def _had_an_attempt(run: Run) -> bool:
-    """Whether an attempt before this one may have stored the run's first delivery: one counted,
-    or one given back (a throttle or a continuation gives its attempt back, and may come after
-    that store: the next attempt is the first again)."""
+    """Whether this attempt is a retry, so that an earlier one may have stored the run's first
+    delivery: one counted, or one given back (a throttle or a continuation gives its attempt
+    back, and may come after that store: the next attempt counts as the first again)."""
     return run.attempts > 1 or any(entry.get("event") in _GIVEN_BACK for entry in run.history)
 
 
