@@ -305,6 +305,18 @@ class TestRequester:
         user = DynamoUserStore(aws.client("dynamodb"), config.table_name()).get(account[0].id, first["requester_id"])
         assert (user.name, user.email, user.role) == ("Jane Customer", "jane@customer.test", "end-user")
 
+    @pytest.mark.parametrize("requester", [
+        {"email": "a..b@customer.test"}, {"email": ".jane@customer.test"}, {"email": "jane@customer"},
+        {"email": "jäne@customer.test"}, {"email": "jane@-customer.test"}, {"email": "x" * 250 + "@c.test"},
+        {"name": "J" * 201, "email": "jane@customer.test"},
+    ], ids=["dots", "leading dot", "no tld", "not ascii", "bad domain", "too long", "long name"])
+    def test_a_requester_the_users_api_would_refuse_is_refused(self, auth, requester):
+        from test_zendesk_users import create as create_user
+
+        assert create_user(auth, **{"name": "Jane", **requester})[0] == 422  # the users' API refuses it
+        status, _, body = create(auth, requester=requester)
+        assert status == 422 and list(body["details"]) == ["requester"]
+
     def test_requester_id_is_taken_as_given(self, auth):
         t = create(auth, requester_id=4242, submitter_id=77)[2]["ticket"]
         assert (t["requester_id"], t["submitter_id"]) == (4242, 77)

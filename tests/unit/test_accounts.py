@@ -58,6 +58,7 @@ def test_an_accounts_keys_are_listed_by_id_never_the_keys(services):
 
 @pytest.mark.parametrize("name, email, tz, field", [
     ("", "a@b.test", "UTC", "name"), ("A", "not-an-email", "UTC", "email"), ("A", "a@b.test", "Mars/Base", "timezone"),
+    ("A", "a..b@acme.test", "UTC", "email"), ("A", "jäne@acme.test", "UTC", "email"),  # as a user's email is checked
 ])
 def test_account_validation(services, name, email, tz, field):
     with pytest.raises(ValidationFailed) as e:

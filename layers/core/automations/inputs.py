@@ -18,7 +18,6 @@ from automations.errors import MalformedRequest
 
 MAX_JSON_DEPTH = 64
 
-EMAIL_FORMAT = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")  # something@somewhere.tld, no spaces
 MAX_INT32 = 2 ** 31 - 1  # positions, hours: the native OpenAPI document's bound
 MAX_ID = 10 ** 15 - 1  # record ids: automations, tickets, users (Zendesk's ids have at most 15 digits)
 MAX_BULK = 100  # records or ids in one bulk request

@@ -13,7 +13,7 @@ from automations import clock
 from automations.domain.account import Account, ApiKey, Principal
 from automations.domain.ticket import Brand
 from automations.errors import Conflict, NotFound, Problems, Unauthenticated, found
-from automations.inputs import EMAIL_FORMAT
+from automations.domain.person import normalize_email
 
 if TYPE_CHECKING:
     from automations.ports import AccountStore
@@ -45,12 +45,13 @@ class AccountService:
         problems = Problems()
         if not isinstance(name, str) or not name.strip():
             problems.add("name", "Name: cannot be blank")
-        if not isinstance(email, str) or not EMAIL_FORMAT.match(email.strip()):
+        address = normalize_email(email) if isinstance(email, str) else None
+        if address is None:
             problems.add("email", "Email: is not a valid email address")
         _check_zone(timezone, problems)
         problems.raise_if_any()
         account = Account(id=f"acc_{secrets.token_hex(8)}", name=name.strip(),
-                          email=email.strip().lower(), timezone=timezone, created_at=clock.now())
+                          email=address, timezone=timezone, created_at=clock.now())
         self._store.create_account(account)
         if self._on_account_created:
             self._on_account_created(account)

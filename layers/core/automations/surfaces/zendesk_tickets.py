@@ -13,10 +13,11 @@ from automations.clock import iso_z
 from automations.domain import job as jobs
 from automations.domain.audit import API, Audit, AuditEvent, Comment
 from automations.domain.job import Job, JobItem
+from automations.domain.person import MAX_NAME, normalize_email
 from automations.domain.ticket import PRIORITIES, STATUSES, TICKET_TYPES, DeletedTicket, Ticket, TicketDraft, normalize_tags
 from automations.domain.user import User
 from automations.errors import FieldError, MalformedRequest, Problems, TooManyValues
-from automations.inputs import EMAIL_FORMAT, MAX_ID, is_whole
+from automations.inputs import MAX_ID, is_whole
 from automations.paging import offset_page
 from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService, changed_at
 from automations.surfaces import zendesk
@@ -49,7 +50,7 @@ def ticket_changes(raw: Any) -> TicketDraft:
 
 
 MAX_COMMENT_CHARS = 65_536  # Zendesk's limit on a comment
-_MAX_EMAIL, _MAX_NAME = 254, 255
+_MAX_EMAIL = 254
 _CHOICES = {"status": ("Status", STATUSES), "priority": ("Priority", PRIORITIES), "type": ("Type", TICKET_TYPES)}
 _IDS = {"requester_id": "Requester", "submitter_id": "Submitter", "assignee_id": "Assignee", "group_id": "Group",
         "organization_id": "Organization", "custom_status_id": "Custom status", "brand_id": "Brand",
@@ -176,17 +177,18 @@ def _read_due_at(value: Any, values: dict[str, Any], problems: Problems) -> None
 
 def _read_requester(raw: Any, problems: Problems) -> tuple[str, str | None] | None:
     """A requester given as ``{"name", "email"}`` (found by email or created); it wins over a
-    ``requester_id`` given beside it."""
+    ``requester_id`` given beside it. Its email and name are checked as a user's are, so the user
+    it makes is one the users' API takes."""
     if raw is None:
         return None
     email = raw.get("email") if isinstance(raw, Mapping) else None
     name = raw.get("name") if isinstance(raw, Mapping) else None
-    if not isinstance(email, str) or len(email) > _MAX_EMAIL or not EMAIL_FORMAT.match(email.strip()) \
-            or not (name is None or (isinstance(name, str) and len(name) <= _MAX_NAME)):
+    address = normalize_email(email) if isinstance(email, str) else None
+    if address is None or not (name is None or (isinstance(name, str) and len(name) <= MAX_NAME)):
         problems.add("requester", f'Requester: must be an object with a valid "email" (at most {_MAX_EMAIL} '
-                                  f'characters) and an optional "name" (at most {_MAX_NAME})')
+                                  f'characters) and an optional "name" (at most {MAX_NAME})')
         return None
-    return email.strip().lower(), (name or "").strip() or None
+    return address, (name or "").strip() or None
 
 
 def _shown(value: Any) -> str:
