@@ -5,7 +5,7 @@ import os
 
 import boto3
 import pytest
-from support import basic_auth, http_event, invoke, ticket_store
+from support import Refusal, basic_auth, error_answer, frozen_clock, http_event, invoke, ticket_store
 from zendesk_pages import cursor_pages
 
 from automations.domain.messages import TicketJob
@@ -167,6 +167,36 @@ def test_an_error_is_retried_and_on_the_last_delivery_fails_only_its_item(aws, a
     assert status["status"] == "completed"
     assert [(r["success"], r.get("error")) for r in status["results"]] == [(False, "InternalError"), (True, None)]
     assert show(auth, b["id"])[2]["ticket"]["status"] == "open"
+
+
+@pytest.mark.parametrize("operation, refused", [
+    ("UpdateItem", lambda request: b'"SK": {"S": "JOB#' in request["body"] and b"completed" in request["body"]),
+    ("Query", lambda request: b"#JOB#" in request["body"]),
+], ids=["writing its status completed", "reading its items"])
+def test_a_throttle_on_the_last_delivery_hands_the_job_on_neither_failed_nor_stuck(aws, auth, account, operation,
+                                                                                  refused):
+    """The job's last delivery is throttled (its status "completed" written, or its items read):
+    a throttle is a delay, so the delivery ends handing the job on, THROTTLED_WAIT_S later, as a
+    new message whose delivery is its first, and that one completes the job. Never a job failed,
+    nor one left "working" for ever with no message left to finish it."""
+    from automations import clock
+    from automations.adapters.aws import client
+    from automations.service.jobs import THROTTLED_WAIT_S
+
+    a, b = create(auth, "A"), create(auth, "B")
+    job = bulk("zendesk_update_many_tickets", "PUT", "/api/v2/tickets/update_many.json", auth,
+               query={"ids": f"{a['id']},{b['id']}"}, body={"ticket": {"priority": "high"}})[2]["job_status"]
+    with frozen_clock(clock.now()) as moving:
+        with Refusal(client("dynamodb"), operation, error_answer("ProvisionedThroughputExceededException"),
+                     when=refused) as throttle:
+            work(aws, receive_count=5)
+        assert throttle.refused == 1 and job_status(auth, job["id"])[2]["job_status"]["status"] == "working"
+        assert work(aws) == []  # not yet
+        moving.advance(THROTTLED_WAIT_S)
+        assert work(aws) == [{"account_id": account[0].id, "job_id": job["id"]}]
+    done = job_status(auth, job["id"])[2]["job_status"]
+    assert done["status"] == "completed" and [r["success"] for r in done["results"]] == [True, True]
+    assert show(auth, a["id"])[2]["ticket"]["priority"] == show(auth, b["id"])[2]["ticket"]["priority"] == "high"
 
 
 def test_a_job_out_of_time_is_handed_on(aws, auth, account):

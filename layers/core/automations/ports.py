@@ -574,7 +574,7 @@ class JobStore(Protocol):
 
 
 class JobQueue(Protocol):
-    def send(self, account_id: str, job_id: str) -> None: ...
+    def send(self, account_id: str, job_id: str, *, delay_s: int = 0) -> None: ...
 
 
 # -- data migrations --------------------------------------------------------------------------

@@ -100,5 +100,6 @@ class SqsJobQueue:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, account_id: str, job_id: str) -> None:
-        self._sqs().send_message(QueueUrl=self._url(), MessageBody=TicketJob(account_id, job_id).to_json())
+    def send(self, account_id: str, job_id: str, *, delay_s: int = 0) -> None:
+        self._sqs().send_message(QueueUrl=self._url(), MessageBody=TicketJob(account_id, job_id).to_json(),
+                                 DelaySeconds=delay_s)

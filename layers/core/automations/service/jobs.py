@@ -6,7 +6,9 @@ what was done.
 An item that fails (invalid, missing ticket, a race lost three times) fails alone: its result
 says why and the job goes on. Any other error is retried by running the job again; on the last
 delivery the item it stopped at is recorded as failed instead, so even a poison item cannot hold
-the rest back. A job whose run fails for other reasons on the last delivery is ``failed``."""
+the rest back. A job whose run fails for other reasons on the last delivery is ``failed``. A
+throttle is none of these: it hands the job on, to go on a while later as a new delivery, so it
+never counts toward the last one."""
 from __future__ import annotations
 
 import json
@@ -20,7 +22,8 @@ from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
 from automations.domain.messages import Continued, TicketJob
 from automations.domain.ticket import TicketDraft
-from automations.errors import DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found
+from automations.errors import (DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found, is_throttle,
+                                reason_of)
 
 from automations.service.people import UserService
 from automations.service.tickets import MAX_TICKET_BYTES, TicketService
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CREATE_TOGETHER = 100  # a job's ticket creates handed to the ticket service at once (it writes them in groups)
+THROTTLED_WAIT_S = 30  # how much later a throttled job goes on: time for the table's capacity to catch up
 _ERRORS = {"create": "{}CreateFailed", "update": "{}UpdateFailed", "delete": "{}DeleteFailed",
            "purge": "{}DeleteFailed", "create_or_update": "{}CreateOrUpdateFailed"}
 
@@ -147,14 +151,26 @@ class BulkJobService:
         return found
 
     # -- working ---------------------------------------------------------------------------------
-    def hand_on(self, account_id: str, job_id: str) -> None:
-        """Queue the job again: the worker ran out of time."""
-        self._queue.send(account_id, job_id)
+    def hand_on(self, account_id: str, job_id: str, *, delay_s: int = 0) -> None:
+        """Queue the job again: the worker ran out of time (or, ``delay_s`` later, was throttled)."""
+        self._queue.send(account_id, job_id, delay_s=delay_s)
 
     def work(self, account_id: str, job_id: str, *, has_time: Callable[[], bool],
              last_attempt: bool) -> Continued[str | None]:
-        """Do the job's items not yet done, and hand it on when time runs out first. Returns the
-        job's status (None: unknown, or expired)."""
+        """Do the job's items not yet done, and hand it on when time runs out first, or later when
+        a throttle stops it. Returns the job's status (None: unknown, or expired)."""
+        try:
+            return self._work(account_id, job_id, has_time=has_time, last_attempt=last_attempt)
+        except Exception as error:
+            if not is_throttle(error):
+                raise
+            # a new delivery, not this one again: a throttle must not bring the job to its last one
+            log.info("bulk job %s throttled, goes on in %d s: %s", job_id, THROTTLED_WAIT_S, reason_of(error))
+            self.hand_on(account_id, job_id, delay_s=THROTTLED_WAIT_S)
+            return Continued(jobs.WORKING, TicketJob(account_id, job_id))
+
+    def _work(self, account_id: str, job_id: str, *, has_time: Callable[[], bool],
+              last_attempt: bool) -> Continued[str | None]:
         job = self._jobs.get(account_id, job_id)
         if job is None or job.status in (jobs.COMPLETED, jobs.FAILED):
             return Continued(job and job.status)  # unknown (expired) or already finished: a redelivery
@@ -170,8 +186,8 @@ class BulkJobService:
                     self.hand_on(account_id, job_id)
                     return Continued(jobs.WORKING, TicketJob(account_id, job_id))
                 self._do(job, item, last_attempt=last_attempt)
-        except Exception:
-            if not last_attempt:
+        except Exception as error:
+            if not last_attempt or is_throttle(error):
                 raise
             log.exception("ticket job %s failed", job_id)
             self._jobs.set_status(job, jobs.FAILED, f"Failed at {clock.iso_z(clock.now())}")
