@@ -199,6 +199,34 @@ def test_a_throttle_on_the_last_delivery_hands_the_job_on_neither_failed_nor_stu
     assert show(auth, a["id"])[2]["ticket"]["priority"] == show(auth, b["id"])[2]["ticket"]["priority"] == "high"
 
 
+@pytest.mark.parametrize("receive_count", [1, 5], ids=["a delivery", "the last delivery"])
+def test_a_throttle_on_an_items_write_delays_the_job_and_each_item_is_applied_once(aws, auth, account, receive_count):
+    """The write of the third of five tickets' changes is throttled (DynamoDB past its retries:
+    Busy), on a delivery or on the last one: the item is delayed, not refused, so the job goes
+    on later and every item ends a success, each ticket changed once. Before, the item's result
+    was "TicketUpdateFailed ... throttled" on any delivery."""
+    from automations import clock
+    from automations.adapters.aws import client
+    from automations.service.jobs import THROTTLED_WAIT_S
+
+    tickets = [create(auth, f"T{n}") for n in range(5)]
+    job = bulk("zendesk_update_many_tickets", "PUT", "/api/v2/tickets/update_many.json", auth,
+               query={"ids": ",".join(str(t["id"]) for t in tickets)},
+               body={"ticket": {"comment": {"body": "bulk"}, "additional_tags": ["b"]}})[2]["job_status"]
+    third = f'TICKET#{tickets[2]["id"]:012d}'.encode()
+    with frozen_clock(clock.now()) as moving:
+        with Refusal(client("dynamodb"), "TransactWriteItems", error_answer("ProvisionedThroughputExceededException"),
+                     when=lambda request: third in request["body"]) as throttle:
+            work(aws, receive_count=receive_count)
+        moving.advance(THROTTLED_WAIT_S)
+        work(aws)
+    done = job_status(auth, job["id"])[2]["job_status"]
+    assert throttle.refused == 1 and done["status"] == "completed"
+    assert [r["success"] for r in done["results"]] == [True] * 5, done["results"]
+    for t in tickets:
+        assert len(audits(auth, t["id"])) == 2 and show(auth, t["id"])[2]["ticket"]["tags"] == ["b"]
+
+
 def test_a_job_out_of_time_is_handed_on(aws, auth, account):
     from automations.bootstrap import services
 

@@ -352,6 +352,31 @@ def test_a_create_or_update_job_stopped_after_a_change_does_it_once_when_run_aga
     assert [u["id"] for u in search(auth, query="external_id:E-9")[2]["users"]] == [results[1]["id"]]
 
 
+def test_a_throttle_on_a_users_write_delays_the_job_and_refuses_no_user(aws, account, auth):
+    """The second of three users' writes in an update_many job is throttled (DynamoDB past its
+    retries: Busy): the user is delayed, not refused, so the job goes on later and every user is
+    updated. Before, that user's result was "UserUpdateFailed ... throttled"."""
+    from automations import clock
+    from automations.adapters.aws import client
+    from automations.service.jobs import THROTTLED_WAIT_S
+    from support import Refusal, error_answer
+
+    ids = [create(auth, name=f"User {n}")[2]["user"]["id"] for n in range(3)]
+    answer = call("zendesk_update_many_users", "PUT", "/api/v2/users/update_many.json", auth,
+                  query={"ids": ",".join(map(str, ids))}, body={"user": {"name": "Renamed"}})
+    second = f"USER#{ids[1]:012d}".encode()
+    with frozen_clock(clock.now()) as moving:
+        with Refusal(client("dynamodb"), "TransactWriteItems", error_answer("ProvisionedThroughputExceededException"),
+                     when=lambda request: second in request["body"]) as throttle:
+            work(aws)
+        moving.advance(THROTTLED_WAIT_S)
+        work(aws)
+    done = job_status(auth, answer[2]["job_status"]["id"])[2]["job_status"]
+    assert throttle.refused == 1 and done["status"] == "completed"
+    assert [(r["id"], r["success"]) for r in done["results"]] == [(i, True) for i in ids]
+    assert [show(auth, str(i))[2]["user"]["name"] for i in ids] == ["Renamed"] * 3
+
+
 @pytest.mark.parametrize("function, method, path, query, body, error", [
     ("zendesk_create_many_users", "POST", "create_many", None, {"users": [{"name": "x"}] * 101}, "TooManyValues"),
     ("zendesk_create_many_users", "POST", "create_many", None, {"users": "x"}, "RecordInvalid"),

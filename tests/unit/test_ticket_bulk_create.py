@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from automations.domain.user import Role
-from automations.errors import DomainError, Duplicate
+from automations.errors import Busy, DomainError, Duplicate
 from automations.surfaces.zendesk_tickets import new_ticket
 
 
@@ -117,6 +117,46 @@ def test_a_write_that_lost_a_race_is_done_again_ticket_by_ticket(services, accou
     assert [isinstance(t, DomainError) for t in made] == [False, False, False, False, True, False]
     assert services.tickets.list_page(account.id, 1, 100).count == 6
     assert sorted(t.id for t in services.tickets.get_many(account.id, [b[1] for b in batch])) == [b[1] for b in batch]
+
+
+def test_a_throttle_on_a_ticket_done_again_alone_is_raised_not_its_refusal(services, account):
+    """The tickets' write lost a race (another request took ticket 4's id), so each is done again
+    alone, and the first one's write is throttled (DynamoDB past its retries): the throttle is
+    raised for the caller to go on later (a job runs again), never returned as that ticket's
+    refusal, which a job would record as the item's failure."""
+    from automations.adapters.aws import client
+    from support import Refusal, error_answer
+
+    batch = drafts(services, account, 6)
+    taken = batch[4]
+    services.tickets.create(account.id, new_ticket(taken[0]), author_email="owner@acme.test", ticket_id=taken[1])
+    first, second = (f"TICKET#{ticket_id:012d}".encode() for _, ticket_id, _ in batch[:2])
+    with Refusal(client("dynamodb"), "TransactWriteItems", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: first in request["body"] and second not in request["body"]), \
+            pytest.raises(Busy):
+        services.tickets.create_many(account.id, read(batch), author_email="owner@acme.test")
+
+
+def test_a_throttle_on_a_requester_made_again_alone_is_raised_not_its_tickets_refusal(services, account, monkeypatch):
+    """The requesters' write lost a race (another request made r1 meanwhile), so each is made
+    again alone, and r0's write is throttled: the throttle is raised, never recorded as r0's
+    error, which refused r0's tickets."""
+    from automations.adapters.aws import client
+    from automations.adapters.dynamo_people import DynamoUserStore
+    from support import Refusal, error_answer
+
+    looked_up = DynamoUserStore.ids_by_email
+
+    def then_a_racer(store, account_id, emails):
+        found = looked_up(store, account_id, emails)
+        services.users.create(account_id, {"name": "Racer", "email": "r1@customer.test"})
+        return found
+
+    monkeypatch.setattr(DynamoUserStore, "ids_by_email", then_a_racer)
+    with Refusal(client("dynamodb"), "TransactWriteItems", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: b"r0@customer.test" in request["body"]
+                 and b"r2@customer.test" not in request["body"]), pytest.raises(Busy):
+        services.tickets.create_many(account.id, read(drafts(services, account, 6)), author_email="owner@acme.test")
 
 
 def test_tickets_written_together_count_their_tags_once_per_counter(services, account, calls):

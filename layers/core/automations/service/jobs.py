@@ -224,6 +224,8 @@ class BulkJobService:
             elif self._do_ticket(job, item):
                 return  # the result was committed with the change
         except DomainError as e:
+            if is_throttle(e):
+                raise  # Busy: the item is delayed, not refused (work hands the job on)
             self._refused(job, item, record_id, e)
             return
         except Exception:

@@ -22,7 +22,8 @@ from automations import clock
 from automations.domain.audit import API, Audit
 from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, TicketDraft, normalize_tags, sweep_shard
 from automations.domain.user import Role, User
-from automations.errors import Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed, found
+from automations.errors import (Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed, found,
+                                is_throttle)
 from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 from automations.store_refusals import MAX_TRANSACTION_ITEMS, StaleWrite
@@ -159,7 +160,8 @@ class TicketService:
         """Tickets (each with its reserved id and the caller's writes) committed several to a
         write instead of one each, the author and the requesters looked up at once and the new
         requesters created together. What each became, in order: its ticket, or the error that
-        refused it alone. A write refused by a race is done again ticket by ticket."""
+        refused it alone. A write refused by a race is done again ticket by ticket. A throttle
+        refuses none: it is raised (Busy), the tickets written before it standing."""
         author = self._author(account_id, author_email)
         requests: list[TicketDraft | DomainError] = []
         for draft, _, _ in drafts:
@@ -195,6 +197,8 @@ class TicketService:
                         done[position] = self.create(account_id, draft, author_email=author_email,
                                                      ticket_id=ticket_id, also=also)[0]
                     except DomainError as error:
+                        if is_throttle(error):
+                            raise  # a delay for every ticket left, not this one's refusal
                         done[position] = error
         return done
 
@@ -321,7 +325,8 @@ def find_or_create_user(users: UserStore, account_id: str, email: str, name: str
 def find_or_create_user_ids(users: UserStore, account_id: str, people: Mapping[str, str | None], role: Role
                             ) -> dict[str, int | DomainError]:
     """The ids of the account's users with the emails of ``people`` (normalized email -> name),
-    those not found created together (with ``role``); for one that could not be, the error why."""
+    those not found created together (with ``role``); for one that could not be, the error why
+    (a throttle is raised: it refuses none)."""
     found: dict[str, int | DomainError] = dict(users.ids_by_email(account_id, list(people)))
     missing = [email for email in people if email not in found]
     if not missing:
@@ -333,6 +338,8 @@ def find_or_create_user_ids(users: UserStore, account_id: str, people: Mapping[s
         try:  # those of a write that lost a race, alone (one made meanwhile by another request is found)
             found[user.email] = (user if user.email in stored else _added(users, user)).id
         except DomainError as error:
+            if is_throttle(error):
+                raise  # a delay, not this requester's refusal
             found[user.email] = error
     return found
 
