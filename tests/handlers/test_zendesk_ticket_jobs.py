@@ -146,6 +146,34 @@ def test_destroy_many(aws, auth):
     assert show(auth, a["id"])[0::2] == show(auth, b["id"])[0::2] == (404, NOT_FOUND)
 
 
+def test_destroy_many_racing_a_delete_records_the_ticket_not_found(aws, auth, account, monkeypatch):
+    """An agent deletes the second of three tickets through the API a moment before the job
+    does: the job's delete loses the race, and its item ends with the result of a ticket not
+    found (as for an id that was never there), not with none while the job says completed."""
+    from automations.bootstrap import services
+
+    tickets = [create(auth, f"T{n}") for n in range(3)]
+    job = bulk("zendesk_destroy_many_tickets", "DELETE", "/api/v2/tickets/destroy_many.json", auth,
+               query={"ids": ",".join(str(t["id"]) for t in tickets)})[2]["job_status"]
+    store = services().tickets._store
+    real_delete = store.delete
+
+    def an_agent_first(ticket, also=(), **kwargs):
+        if also and ticket.id == tickets[1]["id"]:  # the job's delete (it carries the item's result)
+            assert delete(auth, ticket.id)[0] == 204
+        return real_delete(ticket, also, **kwargs)
+
+    monkeypatch.setattr(store, "delete", an_agent_first)
+    services().bulk_jobs.work(account[0].id, job["id"], has_time=lambda: True, last_attempt=False)
+    done = job_status(auth, job["id"])[2]["job_status"]
+    assert done["status"] == "completed"
+    assert [(r["id"], r["success"], r.get("error"), r.get("details")) for r in done["results"]] == [
+        (tickets[0]["id"], True, None, None),
+        (tickets[1]["id"], False, "TicketDeleteFailed", f"ticket {tickets[1]['id']} not found"),
+        (tickets[2]["id"], True, None, None)]
+    assert deleted_tickets(auth)[2]["count"] == 3
+
+
 def test_an_error_is_retried_and_on_the_last_delivery_fails_only_its_item(aws, auth, account, monkeypatch):
     from automations.bootstrap import services
 

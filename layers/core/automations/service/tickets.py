@@ -246,17 +246,16 @@ class TicketService:
 
     def delete(self, account_id: str, ticket_id: int, *, author_email: str | None = None,
                also: Sequence[Any] = ()) -> None:
-        """Move the ticket to the deleted tickets, as Zendesk does."""
-        current: Ticket | None = self.get(account_id, ticket_id)
+        """Move the ticket to the deleted tickets, as Zendesk does; NotFound when it is not there,
+        deleted meanwhile by another request included (``also`` was not committed then)."""
+        current = self.get(account_id, ticket_id)
         author = self._author(account_id, author_email)
         for _ in range(_WRITE_ATTEMPTS):
             try:
                 self._store.delete(current, also, deleted_at=clock.now(), actor_id=author.id if author else None)
                 return
             except StaleWrite:
-                current = self._store.get(account_id, ticket_id)
-                if current is None:
-                    return  # deleted concurrently: the outcome asked for
+                current = self.get(account_id, ticket_id)
         raise Conflict("The ticket was changed by another request; try again")
 
     # -- deleted tickets -------------------------------------------------------------------------
