@@ -437,6 +437,45 @@ def test_a_worker_out_of_time_mid_page_hands_on_from_the_next_ticket(env, aws):
     assert len(sent) == calls and sum(body["start"] is not None for body in sent) == calls - len(tasks)
 
 
+def _same_shard_tickets(env, count):
+    """``count`` open tickets of one sweep shard, in position order."""
+    from automations.domain.ticket import sweep_shard
+
+    made = [env.ticket(status="open") for _ in range(8 * count)]
+    return [t for t in made if sweep_shard(t.id) == sweep_shard(made[0].id)][:count]
+
+
+def _shard_task(env, ticket):
+    """The started sweep's task over the shard of ``ticket``."""
+    from automations.domain.ticket import sweep_shard
+
+    _, tasks = start_sweep(env.bootstrap)
+    [task] = [t for t in tasks if t.shard == sweep_shard(ticket.id)]
+    return task
+
+
+def _to_the_end(worker, task, has_time=lambda: True):
+    while task is not None:
+        task = worker.process(task, has_time).rest
+
+
+def test_a_ticket_that_cannot_be_read_just_before_the_worker_runs_out_of_time_fails_alone(env):
+    """The worker runs out of time right after a ticket that cannot be read: the rest of the
+    shard is handed on from after that ticket, and the next ticket is swept (the task does not
+    fail on every delivery, sending the shard's rest to the dead-letter queue)."""
+    escalation(env)
+    poison, good = _same_shard_tickets(env, 2)
+    boto3_client("dynamodb").update_item(
+        TableName=env.bootstrap.config.table_name(),
+        Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
+        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
+    env.clock.advance(3 * 3600)
+    task = _shard_task(env, poison)
+    _to_the_end(env.bootstrap.services().sweep_worker, task, has_time=lambda: False)  # out of time after each ticket
+    assert env.get(good).priority == "urgent"
+
+
 def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):
     """The sweep's tag changes move the tag counters in the firing's transaction; one that would
     leave a ticket more tags than it holds fails as a run and changes nothing, and the rule after

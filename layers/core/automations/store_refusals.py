@@ -47,3 +47,4 @@ class UnreadableTicket:
     account_id: str
     id: str  # as its key holds it
     reason: str
+    position: dict  # its key in the page's index: where the page goes on after it

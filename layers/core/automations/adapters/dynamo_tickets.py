@@ -347,16 +347,24 @@ class DynamoTicketStore(AccountTable):
     def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
                        ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
         items, last_key = self.query(sweep_query(account_id, shard), limit, exclusive_start)
-        return [self._readable(account_id, item) for item in items], last_key
+        return [self._readable(account_id, shard, item) for item in items], last_key
 
-    def _readable(self, account_id: str, item: dict[str, Any]) -> Ticket | UnreadableTicket:
+    def _readable(self, account_id: str, shard: int, item: dict[str, Any]) -> Ticket | UnreadableTicket:
         try:
             return self._from_item(account_id, item)
         except READ_ERRORS as error:  # one bad item must not hide its page
-            return UnreadableTicket(account_id, item["SK"]["S"].removeprefix("TICKET#").lstrip("0"), reason_of(error))
+            sort_key = item["SK"]["S"]
+            # Its SweepIndex key from the key read (SWEEP_SK is the id, as _item writes it): the
+            # sweep may have to go on after it.
+            position = {"SWEEP_PK": text(f"ACCOUNT#{account_id}#SHARD#{shard}"),
+                        "SWEEP_SK": text(sort_key.removeprefix("TICKET#")), **self._account_key(account_id, sort_key)}
+            return UnreadableTicket(account_id, sort_key.removeprefix("TICKET#").lstrip("0"), reason_of(error),
+                                    position)
 
-    def sweep_position(self, ticket: Ticket) -> dict[str, Any]:
+    def sweep_position(self, ticket: Ticket | UnreadableTicket) -> dict[str, Any]:
         """The SweepIndex key of ``ticket``: where a page of sweepable_page goes on after it."""
+        if isinstance(ticket, UnreadableTicket):
+            return ticket.position
         item = self._item(ticket, ticket.version)
         return {name: item[name] for name in ("SWEEP_PK", "SWEEP_SK", "PK", "SK")}
 
