@@ -96,7 +96,7 @@ def test_a_cycles_summary_is_kept_in_parts_so_no_one_key_takes_every_tasks_write
 
 
 def escalation(env):
-    env.rule("Escalate", [("status", "is", "open"), ("OPEN", "greater_than", "2")], [("priority", "urgent")])
+    return env.rule("Escalate", [("status", "is", "open"), ("OPEN", "greater_than", "2")], [("priority", "urgent")])
 
 
 def test_the_same_task_twice_applies_once(env):
@@ -123,7 +123,7 @@ def test_concurrent_duplicate_workers_apply_once(env):
     from automations.service.sweep import SweepWorker
 
     def run_all():
-        worker = SweepWorker(**{**env.bootstrap.services().sweep_worker.__dict__, "_compiled": {}})
+        worker = SweepWorker(**env.bootstrap.services().sweep_worker.__dict__)
         for task in tasks:
             worker.process(task, lambda: True)
 
@@ -474,6 +474,37 @@ def test_a_ticket_that_cannot_be_read_just_before_the_worker_runs_out_of_time_fa
     task = _shard_task(env, poison)
     _to_the_end(env.bootstrap.services().sweep_worker, task, has_time=lambda: False)  # out of time after each ticket
     assert env.get(good).priority == "urgent"
+
+
+def test_an_automation_deactivated_while_its_cycle_runs_fires_no_more(env):
+    """A warm worker has swept a shard's first ticket and handed the rest on; the automation is
+    then deactivated: the rest of the cycle does not fire it (as a cold worker would not)."""
+    from automations.domain.model import AutomationChanges
+
+    rule = escalation(env)
+    first, second = _same_shard_tickets(env, 2)
+    env.clock.advance(3 * 3600)
+    worker = env.bootstrap.services().sweep_worker
+    done = worker.process(_shard_task(env, first), has_time=lambda: False)  # one ticket, the rest handed on
+    assert env.get(first).priority == "urgent" and done.rest is not None
+    env.services.automations.update(env.account.id, rule.id, AutomationChanges(active=False))
+    _to_the_end(worker, done.rest)
+    assert env.get(second).priority != "urgent" and env.runs(second) == []
+
+
+def test_an_automation_edited_while_its_cycle_runs_fires_as_edited(env):
+    """A warm worker has swept a shard's first ticket and handed the rest on; the automation's
+    actions are then edited: the rest of the cycle fires the new actions."""
+    from automations.domain.model import AutomationChanges
+
+    rule = escalation(env)
+    first, second = _same_shard_tickets(env, 2)
+    env.clock.advance(3 * 3600)
+    worker = env.bootstrap.services().sweep_worker
+    done = worker.process(_shard_task(env, first), has_time=lambda: False)
+    env.services.automations.update(env.account.id, rule.id, AutomationChanges(actions=(Action("priority", "low"),)))
+    _to_the_end(worker, done.rest)
+    assert env.get(first).priority == "urgent" and env.get(second).priority == "low"
 
 
 def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):

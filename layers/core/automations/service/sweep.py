@@ -130,7 +130,6 @@ class SweepWorker:
     firings: FiringStore
     notifier: Notifier
     queue: SweepQueue  # the workers' own: where a task's rest goes on
-    _compiled: dict[tuple[str, str], CompiledRules] = field(default_factory=dict)
 
     def process(self, task: SweepTask, has_time: Callable[[], bool]) -> Continued[SweepStats]:
         """Sweep the task's tickets until done or out of time, the rest then handed on (its task
@@ -202,16 +201,15 @@ class SweepWorker:
                            account.id, ticket.id, cycle)
 
     def _rules(self, account: Account, cycle: str) -> CompiledRules:
-        """Rules are read once per cycle and account (a warm worker reuses them across pages)."""
-        key = (account.id, cycle)
-        if key not in self._compiled:
-            self._compiled.clear()
-            active = self.automations.list(account.id, active=True, kinds=frozenset({Trigger.SWEEP}))
-            self._compiled[key] = CompiledRules(active, BusinessHours(account.timezone, **account.business_hours))
-            for automation_id, reason in self._compiled[key].unusable.items():
-                _log.error("sweep automation left out: account_id=%s automation_id=%s cycle=%s: %s",
-                           account.id, automation_id, cycle, reason)
-        return self._compiled[key]
+        """The account's active sweep automations, read by each task (one Query): an automation
+        edited or deactivated while the cycle runs holds from the shard's next task on, as it
+        would for a cold worker."""
+        active = self.automations.list(account.id, active=True, kinds=frozenset({Trigger.SWEEP}))
+        rules = CompiledRules(active, BusinessHours(account.timezone, **account.business_hours))
+        for automation_id, reason in rules.unusable.items():
+            _log.error("sweep automation left out: account_id=%s automation_id=%s cycle=%s: %s",
+                       account.id, automation_id, cycle, reason)
+        return rules
 
     def _sweep_ticket(self, account: Account, rules: CompiledRules, ticket: Ticket, now: datetime, cycle: str,
                       stats: SweepStats) -> None:
