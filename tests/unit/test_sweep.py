@@ -507,6 +507,47 @@ def test_an_automation_edited_while_its_cycle_runs_fires_as_edited(env):
     assert env.get(first).priority == "urgent" and env.get(second).priority == "low"
 
 
+def test_a_firing_is_dated_when_it_is_written_not_at_the_cycles_start(env):
+    """The cycle starts, an agent changes the ticket 5 minutes later and the worker fires on it
+    5 minutes after that: the firing's change and audit are dated when it was written, after the
+    agent's change, not at the cycle's reference instant before it."""
+    escalation(env)
+    ticket = env.ticket(status="open")
+    env.clock.advance(3 * 3600)
+    _, tasks = start_sweep(env.bootstrap)
+    env.clock.advance(300)
+    agents = env.change(ticket, tags=("vip",))
+    env.clock.advance(300)
+    for task in tasks:
+        _to_the_end(env.bootstrap.services().sweep_worker, task)
+    swept = env.get(ticket)
+    assert swept.priority == "urgent" and swept.tags == ("vip",)
+    assert swept.updated_at == env.clock.now() > agents.updated_at
+    assert env.tickets.list_audits(env.account.id, ticket.id)[-1].created_at == swept.updated_at
+
+
+def test_the_incremental_export_shows_a_firing_made_after_a_clients_poll(env):
+    """A client polls the incremental export minutes into a cycle, after another ticket changed;
+    the worker then fires on a ticket: the client's next poll, from its cursor, shows it."""
+    escalation(env)
+    ticket = env.ticket(status="open")
+    other = env.ticket(status="new")
+    env.clock.advance(3 * 3600)
+    _, tasks = start_sweep(env.bootstrap)
+    env.clock.advance(300)
+    env.change(other, subject="Later")
+    env.clock.advance(60)
+    polled = env.services.tickets.changed_since(env.account.id, start=T0)
+    assert [t.id for t in polled.records][-1] == other.id
+    env.clock.advance(240)
+    for task in tasks:
+        _to_the_end(env.bootstrap.services().sweep_worker, task)
+    assert env.get(ticket).priority == "urgent"
+    env.clock.advance(60)
+    later = env.services.tickets.changed_since(env.account.id, cursor=polled.after_cursor)
+    assert ticket.id in [t.id for t in later.records]
+
+
 def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):
     """The sweep's tag changes move the tag counters in the firing's transaction; one that would
     leave a ticket more tags than it holds fails as a run and changes nothing, and the rule after

@@ -257,10 +257,13 @@ class SweepWorker:
         """The firings that fit in one transaction, each with its audit, run and deliveries, and
         the ticket as they leave it. Firings beyond DynamoDB's 100 items wait for the next hour
         (they still match then); a firing whose notifications alone cannot fit is recorded as a
-        failed run instead of blocking the ticket for ever."""
+        failed run instead of blocking the ticket for ever. The changes are dated when written
+        (``now``, the cycle's reference instant, can be minutes older than the ticket's last
+        change, and the incremental export reads tickets by that date)."""
         batch, current, used = _Batch(ticket), ticket, 1  # the ticket's own item
+        written = max(clock.now(), ticket.updated_at) if ticket.updated_at else clock.now()
         for firing in firings:
-            after = replace(current.with_changes(firing.changes, now), version=current.version,
+            after = replace(current.with_changes(firing.changes, written), version=current.version,
                             automation_updates=current.automation_updates + 1)
             run = self._run(account, ticket, firing, now, cycle)
             try:
