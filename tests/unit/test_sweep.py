@@ -548,6 +548,26 @@ def test_the_incremental_export_shows_a_firing_made_after_a_clients_poll(env):
     assert ticket.id in [t.id for t in later.records]
 
 
+def test_a_throttled_usage_count_after_the_commit_neither_holds_the_mail_nor_fails_the_task(env, caplog):
+    """DynamoDB throttles the firing's usage counter (Zendesk's usage sorts, best-effort), written
+    after the firing's commit: the task goes on, the mail is sent at once rather than left to
+    the hourly relay, the sweep counts the firing, and the lost count is logged with its run."""
+    from support import Refusal, error_answer
+
+    requester = env.users.add(_user(env, "rita@example.com"))
+    _greeting(env)
+    ticket = env.ticket(subject="Printer", status="open", requester_id=requester.id)
+    env.clock.advance(3 * 3600)
+    with Refusal(boto3_client("dynamodb"), "UpdateItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: b"#USAGE#" in request["body"]) as refusal:
+        sweep_id, _ = env.sweep()  # no task fails
+    assert refusal.refused == 1 and env.get(ticket).priority == "urgent"
+    assert [m.subject for m in sent_emails()].count("About Printer") == 1
+    assert env.bootstrap.services().sweep_summary(sweep_id)["automations_fired"] == 1
+    [run] = env.runs(ticket)
+    assert any("usage" in r.getMessage() and run.id in r.getMessage() for r in caplog.records)
+
+
 def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):
     """The sweep's tag changes move the tag counters in the firing's transaction; one that would
     leave a ticket more tags than it holds fails as a run and changes nothing, and the rule after

@@ -11,6 +11,7 @@ items. Shares only ever move, so at most N fire; a firing is refused only when t
 every shard are empty, that is when N have fired."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,8 +25,10 @@ from automations.domain.audit import Audit
 from automations.domain.run import Run
 from automations.domain.ticket import SWEEP_SHARDS, Ticket, sweep_shard
 from automations.domain.sweep import SweepStats
+from automations.errors import reason_of
 from automations.store_refusals import AlreadyFired, CapReached, StaleWrite
 
+_log = logging.getLogger(__name__)
 _SUMMARY_DAYS = 7  # sweep summaries and cap counters expire (TTL) after a week
 LEASE = 25  # how much of the cap a shard takes from the pool at a time
 
@@ -134,7 +137,7 @@ class DynamoFiringStore(Table):
             except StaleWrite as stale:
                 failed = list(stale.args)
             else:
-                self._runs.count_usage(runs)
+                self._count_usage(runs)
                 return
             if "ticket" in failed or not failed:
                 raise StaleWrite(*failed)
@@ -146,6 +149,17 @@ class DynamoFiringStore(Table):
             empty = {a for a in capped if not self._refill(old.account_id, cycle, a, shard, cap, expires)}
             if empty:
                 raise CapReached(empty)
+
+    def _count_usage(self, runs: list[Run]) -> None:
+        """The committed firings in the usage counters, best-effort: a count lost only makes
+        Zendesk's usage sorts a little off, where failing the task would hold its mail for the
+        relay and lose its counts."""
+        for run in runs:
+            try:
+                self._runs.count_usage([run])
+            except Exception as error:  # noqa: BLE001 - the firing is committed: nothing here may undo or stop it
+                _log.warning("sweep firing left out of its usage count: account_id=%s automation_id=%s run_id=%s: %s",
+                             run.account_id, run.automation_id, run.id, reason_of(error))
 
     def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
         counts = stats.as_dict()
