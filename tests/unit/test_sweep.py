@@ -568,6 +568,26 @@ def test_a_throttled_usage_count_after_the_commit_neither_holds_the_mail_nor_fai
     assert any("usage" in r.getMessage() and run.id in r.getMessage() for r in caplog.records)
 
 
+def test_a_throttled_summary_write_loses_no_counts(env):
+    """DynamoDB throttles a task's addition to the sweep's summary (past botocore's own retries):
+    the addition is tried again, so the cycle's summary still counts every firing (a redelivered
+    task would find its tickets swept and count none of them)."""
+    from support import Refusal, error_answer
+
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(8)]
+    env.clock.advance(3 * 3600)
+    sweep_id, tasks = start_sweep(env.bootstrap)
+    worker = env.bootstrap.services().sweep_worker
+    with Refusal(boto3_client("dynamodb"), "UpdateItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: b'"SWEEP#' in request["body"]) as refusal:
+        for task in tasks:
+            _to_the_end(worker, task)
+    assert refusal.refused == 1 and all(env.get(t).priority == "urgent" for t in tickets)
+    summary = env.bootstrap.services().sweep_summary(sweep_id)
+    assert summary["automations_fired"] == summary["tickets_updated"] == 8 and summary["shards_done"] == 8
+
+
 def test_tag_counters_move_with_firings_and_a_firing_past_the_tag_limit_fails_alone(env):
     """The sweep's tag changes move the tag counters in the firing's transaction; one that would
     leave a ticket more tags than it holds fails as a run and changes nothing, and the rule after
