@@ -339,16 +339,20 @@ def test_a_lone_surrogate_in_a_title_is_rendered_and_sent(env):
                for t in [poison, *others])
 
 
+def _make_unreadable(env, ticket):
+    """A stored status no ticket may have: reading it back raises."""
+    boto3_client("dynamodb").update_item(
+        TableName=env.bootstrap.config.table_name(),
+        Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{ticket.id:012d}"}},
+        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
+        ExpressionAttributeValues={":d": {"S": _document_with(env.get(ticket), status="lost")}})
+
+
 def test_a_ticket_that_cannot_be_read_fails_alone_and_is_counted(env, caplog):
     escalation(env)
     tickets = [env.ticket(status="open") for _ in range(8)]
     poison = env.ticket(status="open")
-    # a stored status no ticket may have: reading it back raises
-    boto3_client("dynamodb").update_item(
-        TableName=env.bootstrap.config.table_name(),
-        Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
-        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
-        ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
+    _make_unreadable(env, poison)
     env.clock.advance(3 * 3600)
     sweep_id, _ = env.sweep()
     summary = env.bootstrap.services().sweep_summary(sweep_id)
@@ -465,11 +469,7 @@ def test_a_ticket_that_cannot_be_read_just_before_the_worker_runs_out_of_time_fa
     fail on every delivery, sending the shard's rest to the dead-letter queue)."""
     escalation(env)
     poison, good = _same_shard_tickets(env, 2)
-    boto3_client("dynamodb").update_item(
-        TableName=env.bootstrap.config.table_name(),
-        Key={"PK": {"S": f"ACCOUNT#{env.account.id}"}, "SK": {"S": f"TICKET#{poison.id:012d}"}},
-        UpdateExpression="SET #d = :d", ExpressionAttributeNames={"#d": "data"},
-        ExpressionAttributeValues={":d": {"S": _document_with(env.get(poison), status="lost")}})
+    _make_unreadable(env, poison)
     env.clock.advance(3 * 3600)
     task = _shard_task(env, poison)
     _to_the_end(env.bootstrap.services().sweep_worker, task, has_time=lambda: False)  # out of time after each ticket

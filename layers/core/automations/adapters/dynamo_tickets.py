@@ -75,10 +75,13 @@ def ticket_from_document(account_id: str, doc: dict[str, Any], version: int) -> 
 
 def sweep_query(account_id: str, shard: int) -> dict[str, Any]:
     """The Query a sweep pages through for one shard of an account's open tickets (each item's
-    document and version, and its key for naming one that cannot be read)."""
+    document and version, and its keys for naming one that cannot be read and going on after it)."""
     return {"IndexName": "SweepIndex", "KeyConditionExpression": "SWEEP_PK = :pk",
             "ExpressionAttributeValues": {":pk": text(f"ACCOUNT#{account_id}#SHARD#{shard}")}, **_DATA,
-            "ProjectionExpression": "#d, version, SK"}
+            "ProjectionExpression": "#d, version, " + ", ".join(_SWEEP_POSITION)}
+
+
+_SWEEP_POSITION = ("SWEEP_PK", "SWEEP_SK", "PK", "SK")  # where a SweepIndex page goes on after an item
 
 
 def audit_to_document(a: Audit) -> dict[str, Any]:
@@ -347,17 +350,15 @@ class DynamoTicketStore(AccountTable):
     def sweepable_page(self, account_id: str, shard: int, limit: int, exclusive_start: dict[str, Any] | None
                        ) -> tuple[list[Ticket | UnreadableTicket], dict[str, Any] | None]:
         items, last_key = self.query(sweep_query(account_id, shard), limit, exclusive_start)
-        return [self._readable(account_id, shard, item) for item in items], last_key
+        return [self._readable(account_id, item) for item in items], last_key
 
-    def _readable(self, account_id: str, shard: int, item: dict[str, Any]) -> Ticket | UnreadableTicket:
+    def _readable(self, account_id: str, item: dict[str, Any]) -> Ticket | UnreadableTicket:
         try:
             return self._from_item(account_id, item)
         except READ_ERRORS as error:  # one bad item must not hide its page
             sort_key = item["SK"]["S"]
-            # Its SweepIndex key from the key read (SWEEP_SK is the id, as _item writes it): the
-            # sweep may have to go on after it.
-            position = {"SWEEP_PK": text(f"ACCOUNT#{account_id}#SHARD#{shard}"),
-                        "SWEEP_SK": text(sort_key.removeprefix("TICKET#")), **self._account_key(account_id, sort_key)}
+            # the index's keys it was read with: the sweep may have to go on after it
+            position = {name: item[name] for name in _SWEEP_POSITION}
             return UnreadableTicket(account_id, sort_key.removeprefix("TICKET#").lstrip("0"), reason_of(error),
                                     position)
 
@@ -366,7 +367,7 @@ class DynamoTicketStore(AccountTable):
         if isinstance(ticket, UnreadableTicket):
             return ticket.position
         item = self._item(ticket, ticket.version)
-        return {name: item[name] for name in ("SWEEP_PK", "SWEEP_SK", "PK", "SK")}
+        return {name: item[name] for name in _SWEEP_POSITION}
 
     def list_audits(self, account_id: str, ticket_id: int) -> list[Audit]:
         query = {"KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
