@@ -204,12 +204,12 @@ def test_an_error_is_retried_and_on_the_last_delivery_fails_only_its_item(aws, a
 def test_a_throttle_on_the_last_delivery_hands_the_job_on_neither_failed_nor_stuck(aws, auth, account, operation,
                                                                                   refused):
     """The job's last delivery is throttled (its status "completed" written, or its items read):
-    a throttle is a delay, so the delivery ends handing the job on, THROTTLED_WAIT_S later, as a
+    a throttle is a delay, so the delivery ends handing the job on, THROTTLED_TASK_WAIT_S later, as a
     new message whose delivery is its first, and that one completes the job. Never a job failed,
     nor one left "working" for ever with no message left to finish it."""
     from automations import clock
     from automations.adapters.aws import client
-    from automations.service.jobs import THROTTLED_WAIT_S
+    from automations.errors import THROTTLED_TASK_WAIT_S
 
     a, b = create(auth, "A"), create(auth, "B")
     job = bulk("zendesk_update_many_tickets", "PUT", "/api/v2/tickets/update_many.json", auth,
@@ -220,7 +220,7 @@ def test_a_throttle_on_the_last_delivery_hands_the_job_on_neither_failed_nor_stu
             work(aws, receive_count=5)
         assert throttle.refused == 1 and job_status(auth, job["id"])[2]["job_status"]["status"] == "working"
         assert work(aws) == []  # not yet
-        moving.advance(THROTTLED_WAIT_S)
+        moving.advance(THROTTLED_TASK_WAIT_S)
         assert work(aws) == [{"account_id": account[0].id, "job_id": job["id"]}]
     done = job_status(auth, job["id"])[2]["job_status"]
     assert done["status"] == "completed" and [r["success"] for r in done["results"]] == [True, True]
@@ -235,7 +235,7 @@ def test_a_throttle_on_an_items_write_delays_the_job_and_each_item_is_applied_on
     was "TicketUpdateFailed ... throttled" on any delivery."""
     from automations import clock
     from automations.adapters.aws import client
-    from automations.service.jobs import THROTTLED_WAIT_S
+    from automations.errors import THROTTLED_TASK_WAIT_S
 
     tickets = [create(auth, f"T{n}") for n in range(5)]
     job = bulk("zendesk_update_many_tickets", "PUT", "/api/v2/tickets/update_many.json", auth,
@@ -246,7 +246,7 @@ def test_a_throttle_on_an_items_write_delays_the_job_and_each_item_is_applied_on
         with Refusal(client("dynamodb"), "TransactWriteItems", error_answer("ProvisionedThroughputExceededException"),
                      when=lambda request: third in request["body"]) as throttle:
             work(aws, receive_count=receive_count)
-        moving.advance(THROTTLED_WAIT_S)
+        moving.advance(THROTTLED_TASK_WAIT_S)
         work(aws)
     done = job_status(auth, job["id"])[2]["job_status"]
     assert throttle.refused == 1 and done["status"] == "completed"

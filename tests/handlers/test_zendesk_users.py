@@ -358,7 +358,7 @@ def test_a_throttle_on_a_users_write_delays_the_job_and_refuses_no_user(aws, acc
     updated. Before, that user's result was "UserUpdateFailed ... throttled"."""
     from automations import clock
     from automations.adapters.aws import client
-    from automations.service.jobs import THROTTLED_WAIT_S
+    from automations.errors import THROTTLED_TASK_WAIT_S
     from support import Refusal, error_answer
 
     ids = [create(auth, name=f"User {n}")[2]["user"]["id"] for n in range(3)]
@@ -369,7 +369,7 @@ def test_a_throttle_on_a_users_write_delays_the_job_and_refuses_no_user(aws, acc
         with Refusal(client("dynamodb"), "TransactWriteItems", error_answer("ProvisionedThroughputExceededException"),
                      when=lambda request: second in request["body"]) as throttle:
             work(aws)
-        moving.advance(THROTTLED_WAIT_S)
+        moving.advance(THROTTLED_TASK_WAIT_S)
         work(aws)
     done = job_status(auth, answer[2]["job_status"]["id"])[2]["job_status"]
     assert throttle.refused == 1 and done["status"] == "completed"

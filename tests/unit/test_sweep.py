@@ -150,8 +150,8 @@ def test_a_worker_failing_mid_page_is_retried_without_doubles(env):
     real_commit, commits = worker.firings.commit, []
 
     def crash_after_two(*args, **kwargs):
-        if len(commits) == 2:  # a transient failure stops the task, for SQS to redeliver
-            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "TransactWriteItems")
+        if len(commits) == 2:  # an outage stops the task, for SQS to redeliver
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
         commits.append(1)
         return real_commit(*args, **kwargs)
 
@@ -162,6 +162,38 @@ def test_a_worker_failing_mid_page_is_retried_without_doubles(env):
     for task in tasks:  # SQS redelivers: every task again from its start
         worker.process(task, lambda: True)
     assert all(env.get(t).priority == "urgent" and len(env.runs(t)) == 1 for t in tickets)
+
+
+def test_a_throttled_task_goes_on_later_as_a_new_message_from_its_page_counting_each_ticket_once(env):
+    """DynamoDB throttles the third firing's commit: the task is not failed for SQS to redeliver
+    (30 minutes later, one of its 5 receives) but handed on from its page's start, 30 s later, as
+    a new message; what it did counts, and the rest fires each ticket once."""
+    from automations.errors import THROTTLED_TASK_WAIT_S
+
+    escalation(env)
+    tickets = [env.ticket(status="open") for _ in range(8)]
+    env.clock.advance(3 * 3600)
+    sweep_id, tasks = start_sweep(env.bootstrap)
+    worker = env.bootstrap.services().sweep_worker
+    real_commit, commits, handed_on = worker.firings.commit, [], []
+
+    def throttle_the_third(*args, **kwargs):
+        commits.append(1)
+        if len(commits) == 3:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "TransactWriteItems")
+        return real_commit(*args, **kwargs)
+
+    throttled = dataclasses.replace(worker, firings=failing(worker.firings, commit=throttle_the_third),
+                                    queue=failing(worker.queue, send=lambda messages, delay_s=0: handed_on.append(
+                                        (messages, delay_s))))
+    for task in tasks:
+        throttled.process(task, lambda: True)
+    [([rest], wait)] = handed_on
+    assert wait == THROTTLED_TASK_WAIT_S and rest.start == next(t for t in tasks if t.shard == rest.shard).start
+    worker.process(rest, lambda: True)
+    assert all(env.get(t).priority == "urgent" and len(env.runs(t)) == 1 for t in tickets)
+    summary = env.bootstrap.services().sweep_summary(sweep_id)
+    assert summary["automations_fired"] == 8 and summary["tickets_updated"] == 8 and summary["shards_done"] == 8
 
 
 def test_later_automations_see_earlier_changes_in_position_order(env):

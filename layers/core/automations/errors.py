@@ -117,6 +117,10 @@ THROTTLE_CODES = frozenset({
     "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException", "RequestThrottled",
     "TransactionConflict", "TransactionConflictException", "ThrottlingError", "ProvisionedThroughputExceeded",
 })
+# How much later queued work a throttle stopped goes on, as a new message rather than a redelivery
+# (which would count toward the queue's receives and wait out its visibility timeout): time for
+# the table's capacity to catch up.
+THROTTLED_TASK_WAIT_S = 30
 # What AWS answers when the same call may succeed later: throttling and outages.
 TRANSIENT_CODES = THROTTLE_CODES | frozenset({
     "ServiceUnavailable", "ServiceUnavailableException", "InternalServerError", "InternalFailure", "InternalError",

@@ -231,7 +231,7 @@ class FiringStore(Protocol):
 
 
 class SweepQueue(Protocol):
-    def send(self, messages: list[SweepTask] | list[FanOut]) -> None: ...
+    def send(self, messages: list[SweepTask] | list[FanOut], *, delay_s: int = 0) -> None: ...
 
 
 class Notifier(Protocol):

@@ -70,8 +70,9 @@ class SqsSweepQueue:
         self._sqs = client
         self._url = queue_url
 
-    def send(self, messages: list[SweepTask] | list[FanOut]) -> None:
-        send_all(self._sqs, self._url, [message.to_json() for message in messages], "sweep messages")
+    def send(self, messages: list[SweepTask] | list[FanOut], *, delay_s: int = 0) -> None:
+        send_all(self._sqs, self._url, [message.to_json() for message in messages], "sweep messages",
+                 [delay_s] * len(messages))
 
 
 class SqsRunQueue:

@@ -22,8 +22,10 @@ from automations.domain import job as jobs
 from automations.domain.job import Job, JobItem
 from automations.domain.messages import Continued, TicketJob
 from automations.domain.ticket import TicketDraft
-from automations.errors import (DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found, is_throttle,
-                                reason_of)
+from automations.errors import (
+    THROTTLED_TASK_WAIT_S, DomainError, FieldError, NotFound, TooManyValues, ValidationFailed, found, is_throttle,
+    reason_of,
+)
 
 from automations.service.people import UserService
 from automations.service.tickets import MAX_TICKET_BYTES, TicketService
@@ -33,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 CREATE_TOGETHER = 100  # a job's ticket creates handed to the ticket service at once (it writes them in groups)
-THROTTLED_WAIT_S = 30  # how much later a throttled job goes on: time for the table's capacity to catch up
 _ERRORS = {"create": "{}CreateFailed", "update": "{}UpdateFailed", "delete": "{}DeleteFailed",
            "purge": "{}DeleteFailed", "create_or_update": "{}CreateOrUpdateFailed"}
 
@@ -165,8 +166,8 @@ class BulkJobService:
             if not is_throttle(error):
                 raise
             # a new delivery, not this one again: a throttle must not bring the job to its last one
-            log.info("bulk job %s throttled, goes on in %d s: %s", job_id, THROTTLED_WAIT_S, reason_of(error))
-            self.hand_on(account_id, job_id, delay_s=THROTTLED_WAIT_S)
+            log.info("bulk job %s throttled, goes on in %d s: %s", job_id, THROTTLED_TASK_WAIT_S, reason_of(error))
+            self.hand_on(account_id, job_id, delay_s=THROTTLED_TASK_WAIT_S)
             return Continued(jobs.WORKING, TicketJob(account_id, job_id))
 
     def _work(self, account_id: str, job_id: str, *, has_time: Callable[[], bool],

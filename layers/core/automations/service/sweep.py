@@ -27,7 +27,7 @@ from automations.domain.model import SubjectKind, Trigger
 from automations.domain.run import Run, RunStatus, run_id
 from automations.domain.sweep import SWEEP, FanOut, SweepStats, SweepTask
 from automations.domain.ticket import MAX_TICKET_TAGS, SWEEP_SHARDS, Ticket, tag_changes
-from automations.errors import NotFound, is_transient, reason_of
+from automations.errors import THROTTLED_TASK_WAIT_S, NotFound, is_throttle, is_transient, reason_of
 from automations.store_refusals import MAX_TRANSACTION_ITEMS, AlreadyFired, CapReached, StaleWrite, UnreadableTicket
 
 if TYPE_CHECKING:
@@ -133,43 +133,60 @@ class SweepWorker:
 
     def process(self, task: SweepTask, has_time: Callable[[], bool]) -> Continued[SweepStats]:
         """Sweep the task's tickets until done or out of time, the rest then handed on (its task
-        from where it stopped). Every log line meanwhile carries the sweep's and the account's ids."""
+        from where it stopped); a throttle hands the rest on too, THROTTLED_TASK_WAIT_S later, as a
+        new message: a redelivery would wait out the queue's visibility timeout (30 minutes) and
+        count toward its receives. Every log line meanwhile carries the sweep's and the account's ids."""
         with telemetry.log_keys(sweep_id=task.sweep_id, account_id=task.account_id):
-            stats, rest = self._process(task, has_time)
+            stats, rest, wait = self._process(task, has_time)
         if rest is not None:
-            self.queue.send([rest])
+            self.queue.send([rest], delay_s=wait)
         return Continued(stats, rest)
 
-    def _process(self, task: SweepTask, has_time: Callable[[], bool]) -> tuple[SweepStats, SweepTask | None]:
+    def _process(self, task: SweepTask, has_time: Callable[[], bool]
+                 ) -> tuple[SweepStats, SweepTask | None, int]:
+        """The task's counts (added to its cycle's summary), its rest (None: the shard is done)
+        and how long the rest waits."""
         stats, started = SweepStats(), time.monotonic()
+        rest, wait = self._sweep(task, has_time, stats)
+        return self._done(task, stats, started, continued=rest is not None), rest, wait
+
+    def _sweep(self, task: SweepTask, has_time: Callable[[], bool], stats: SweepStats) -> tuple[SweepTask | None, int]:
+        page_start = task.start
         try:
-            account = self.accounts.get_account(task.account_id)
-        except NotFound:
-            return self._done(task, stats, started, continued=False), None  # the account is gone: nothing to sweep
-        rules = self._rules(account, task.cycle)
-        if not rules.automations:
-            return self._done(task, stats, started, continued=False), None
-        now = datetime.fromisoformat(task.now)
-        start = task.start
-        while True:
-            page_start = start
-            tickets, start = self.tickets.sweepable_page(task.account_id, task.shard, PAGE_SIZE, start)
-            for index, ticket in enumerate(tickets):
-                # Per ticket, after this call's first: a page whose firings send inline can take long.
-                if stats.tickets_evaluated and not has_time():
-                    after = self.tickets.sweep_position(tickets[index - 1]) if index else page_start
-                    return self._done(task, stats, started, continued=True), replace(task, start=after)
-                stats.tickets_evaluated += 1
-                if isinstance(ticket, UnreadableTicket):
-                    stats.tickets_failed += 1
-                    _log.error("sweep could not read a ticket: account_id=%s ticket_id=%s cycle=%s: %s",
-                               ticket.account_id, ticket.id, task.cycle, ticket.reason)
-                elif ticket.swept_cycle != task.cycle:
-                    self._bulkhead(account, rules, ticket, now, task.cycle, stats)
-            if start is None:
-                return self._done(task, stats, started, continued=False), None
-            if not has_time():
-                return self._done(task, stats, started, continued=True), replace(task, start=start)
+            try:
+                account = self.accounts.get_account(task.account_id)
+            except NotFound:
+                return None, 0  # the account is gone: nothing to sweep
+            rules = self._rules(account, task.cycle)
+            if not rules.automations:
+                return None, 0
+            now = datetime.fromisoformat(task.now)
+            start = task.start
+            while True:
+                page_start = start
+                tickets, start = self.tickets.sweepable_page(task.account_id, task.shard, PAGE_SIZE, start)
+                for index, ticket in enumerate(tickets):
+                    # Per ticket, after this call's first: a page whose firings send inline can take long.
+                    if stats.tickets_evaluated and not has_time():
+                        after = self.tickets.sweep_position(tickets[index - 1]) if index else page_start
+                        return replace(task, start=after), 0
+                    stats.tickets_evaluated += 1
+                    if isinstance(ticket, UnreadableTicket):
+                        stats.tickets_failed += 1
+                        _log.error("sweep could not read a ticket: account_id=%s ticket_id=%s cycle=%s: %s",
+                                   ticket.account_id, ticket.id, task.cycle, ticket.reason)
+                    elif ticket.swept_cycle != task.cycle:
+                        self._bulkhead(account, rules, ticket, now, task.cycle, stats)
+                if start is None:
+                    return None, 0
+                if not has_time():
+                    return replace(task, start=start), 0
+        except Exception as error:
+            if not is_throttle(error):
+                raise
+            # from the page's start: its tickets swept already are skipped (swept_cycle)
+            _log.info("sweep task throttled, goes on in %d s: %s", THROTTLED_TASK_WAIT_S, reason_of(error))
+            return replace(task, start=page_start), THROTTLED_TASK_WAIT_S
 
     def _done(self, task: SweepTask, stats: SweepStats, started: float, *, continued: bool) -> SweepStats:
         stats.shards_done += not continued
