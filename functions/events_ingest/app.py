@@ -7,6 +7,7 @@ import json
 from automations import config
 from automations.bootstrap import hand_back, services
 from automations.domain.events import JOINS
+from automations.errors import THROTTLED_TASK_WAIT_S
 from automations.service.ingestion import dropped
 from automations.surfaces.queue_batches import SQSRecord, process_in_time
 from automations.surfaces.queue_events import after_from_message, event_from_message, joins_from_message
@@ -39,4 +40,4 @@ def _ingest(record: SQSRecord) -> None:
 @lambda_handler
 def handler(event, context):
     return process_in_time(event, context, _ingest, reserve_ms=_RESERVE_MS,
-                           hand_back=hand_back(config.events_queue_url()))
+                           hand_back=hand_back(config.events_queue_url()), throttled_wait_s=THROTTLED_TASK_WAIT_S)

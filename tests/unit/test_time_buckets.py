@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 import boto3
-import pytest
 from support import Refusal, error_answer
 
 from automations import clock, config
@@ -122,10 +121,9 @@ def _ingest(env, records):
 
 def test_a_bucket_whose_schedule_was_throttled_gets_it_when_the_hand_on_is_redelivered(env, monkeypatch):
     """100 runs in one message, 50 in the next, the bucket's CreateSchedule (at the 101st run)
-    throttled, the second message redelivered: before, its runs were numbered again (151-200),
-    none made the bucket's schedule, and they waited for the hourly re-drive."""
-    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-
+    throttled, the second message handed back (a new message, 30 s later) and delivered again:
+    before, its runs were numbered again (151-200), none made the bucket's schedule, and they
+    waited for the hourly re-drive."""
     from automations.adapters import aws, dynamo_runs
     from automations_local.queues import sqs_record
 
@@ -144,11 +142,12 @@ def test_a_bucket_whose_schedule_was_throttled_gets_it_when_the_hand_on_is_redel
     assert _ingest(env, [first]) == []
     assert env.unscheduled() == [] and len(env.schedules()) == 100  # a schedule each
     with Refusal(aws.client("scheduler"), "CreateSchedule", error_answer("ThrottlingException"),
-                 when=lambda request: "/schedules/due_" in request["url_path"]) as throttle, \
-            pytest.raises(BatchProcessingError):  # the batch's one message failed: SQS delivers it again
-        _ingest(env, [second])
+                 when=lambda request: "/schedules/due_" in request["url_path"]) as throttle:
+        assert _ingest(env, [second]) == []  # not a failure: the message goes back to the queue, 30 s later
     assert throttle.refused == 1 and len(env.unscheduled()) == 50
-    assert _ingest(env, [second]) == []  # the redelivery
+    queue = env.sqs.get_queue_attributes(QueueUrl=config.events_queue_url(), AttributeNames=["All"])["Attributes"]
+    assert queue["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert _ingest(env, [second]) == []  # the message handed back, delivered
     assert env.unscheduled() == []
 
     minute = time_buckets.minute_of(env.runs()[0].due_at)

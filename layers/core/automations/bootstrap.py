@@ -415,11 +415,12 @@ def _longest_webhook(*, timeout: float, attempts: int, backoff: float) -> float:
     return attempts * timeout + sum(backoff * 2 ** n for n in range(attempts - 1))
 
 
-def hand_back(queue_url: str) -> Callable[[list[str]], None]:
-    """What a batch left unstarted (by receipt handle), visible on ``queue_url`` again at once."""
-    from automations.adapters.sqs import visible_now
+def hand_back(queue_url: str) -> Callable[[list[tuple[str, str]], int], bool]:
+    """What a batch did not do (body, receipt handle), on ``queue_url`` again as new messages
+    (adapters.sqs.send_again)."""
+    from automations.adapters.sqs import send_again
 
-    return functools.partial(visible_now, aws.client("sqs"), queue_url)
+    return functools.partial(send_again, aws.client("sqs"), queue_url)
 
 
 def reset() -> None:

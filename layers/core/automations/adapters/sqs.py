@@ -48,6 +48,20 @@ def _batches(entries: list[dict]) -> list[list[dict]]:
     return batches
 
 
+def send_again(client, queue_url: str, records: list[tuple[str, str]], delay_s: int = 0) -> bool:
+    """Received messages (body, receipt handle) handed on as new ones, ``delay_s`` later: a new
+    message starts its receives at none, where one made visible again counts this receive toward
+    the queue's maxReceiveCount, and a message handed back five times would go to the dead-letter
+    queue unstarted. Whether they went; if not, they are visible again at once instead."""
+    try:
+        send_all(client, queue_url, [body for body, _ in records], "messages handed back", [delay_s] * len(records))
+        return True
+    except Exception as error:  # noqa: BLE001 - best effort: the originals stay on the queue
+        _log.warning("messages not handed on as new ones (visible again instead): %s", error)
+        visible_now(client, queue_url, [handle for _, handle in records])
+        return False
+
+
 def visible_now(client, queue_url: str, receipt_handles: list[str]) -> None:
     """Received messages left unstarted, visible again at once rather than after the queue's
     visibility timeout. Best effort: one this cannot reach still comes back then."""

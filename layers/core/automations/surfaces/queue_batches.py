@@ -3,9 +3,12 @@ The queue handlers take Powertools' batch names from here, after ``automations.s
 its data classes package to load only the event classes used (SQS's, not all 32 modules).
 
 A record is started only while enough of the invocation is left for it to finish (the first one
-always is, so every invocation makes progress); the rest are reported as batch item failures,
-unstarted, and made visible again at once, for another invocation. Nothing is redone (a record
-started is finished, or fails alone) and nothing is lost (a record handed back is untouched)."""
+always is, so every invocation makes progress); the rest are handed back unstarted, as new
+messages (a message made visible again would count this receive toward the queue's
+maxReceiveCount: handed back five times, it would reach the dead-letter queue never started).
+Nothing is redone (a record started is finished, or fails alone) and nothing is lost (a record
+handed back is untouched; if it cannot be sent again, it is a batch item failure, visible again
+at once). A consumer may hand a throttled record back the same way, a while later."""
 from __future__ import annotations
 
 import logging
@@ -16,15 +19,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from automations import telemetry
+from automations.errors import is_throttle
 
 _log = logging.getLogger(__name__)
 
 
-__all__ = ["NotStarted", "SQSRecord", "process_each", "process_in_time"]
-
-
-class NotStarted(Exception):
-    """Too little of the invocation is left to start this record: it goes back to SQS."""
+__all__ = ["SQSRecord", "process_each", "process_in_time"]
 
 
 def process_each(event: dict, context: Any, record_handler: Callable[[SQSRecord, Any], None]) -> dict:
@@ -35,24 +35,35 @@ def process_each(event: dict, context: Any, record_handler: Callable[[SQSRecord,
 
 
 def process_in_time(event: dict, context: Any, record_handler: Callable[[SQSRecord], None], *,
-                    reserve_ms: int, hand_back: Callable[[list[str]], None]) -> dict:
+                    reserve_ms: int, hand_back: Callable[[list[tuple[str, str]], int], bool],
+                    throttled_wait_s: int | None = None) -> dict:
     """``record_handler`` for each record of the batch while more than ``reserve_ms`` (the longest
-    one record may take) are left; the partial batch response. ``hand_back`` gets the receipt
-    handles of the records left unstarted."""
-    started, unstarted = 0, []
+    one record may take) are left; the partial batch response. ``hand_back(records, delay_s)``
+    sends the (body, receipt handle) of the records left unstarted again, and, with
+    ``throttled_wait_s``, those a throttle stopped that much later (a record's work is idempotent,
+    so doing it again is safe); it says whether they went."""
+    started, unstarted, throttled = 0, [], []
 
     def in_time(record: SQSRecord) -> None:
         nonlocal started
         if started and context.get_remaining_time_in_millis() <= reserve_ms:
             _log.info("queue record %s handed back unstarted: too little time left", record.message_id)
-            unstarted.append(record.receipt_handle)
-            raise NotStarted(record.message_id)
+            unstarted.append(record)
+            return
         started += 1
-        record_handler(record)
+        try:
+            record_handler(record)
+        except Exception as error:
+            if throttled_wait_s is None or not is_throttle(error):
+                raise
+            _log.info("queue record %s throttled, handed back for %d s: %s", record.message_id, throttled_wait_s, error)
+            throttled.append(record)
 
     answer = process_partial_response(event=event, record_handler=in_time, processor=BatchProcessor(EventType.SQS),
                                       context=context)
-    if unstarted:
-        telemetry.count("RecordsHandedBack", len(unstarted), function=context.function_name)
-        hand_back(unstarted)
+    for records, delay_s in ((unstarted, 0), (throttled, throttled_wait_s or 0)):
+        if records:
+            telemetry.count("RecordsHandedBack", len(records), function=context.function_name)
+            if not hand_back([(r.body, r.receipt_handle) for r in records], delay_s):
+                answer["batchItemFailures"] += [{"itemIdentifier": r.message_id} for r in records]
     return answer
