@@ -201,10 +201,7 @@ def test_a_crash_between_send_and_record_never_sends_twice(env, monkeypatch):
     [again] = env.drain()
     assert again.status is RunStatus.SUCCEEDED
     [mail] = [d for d in _outbox(env, "email")]
-    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1
-    from automations_local.outbox import ses_messages
-
-    assert len([m for m in ses_messages("us-east-1") if "ann@example.com" in m["destinations"]["ToAddresses"]]) == 1
+    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1 and len(_mails_to("ann@example.com")) == 1
 
 
 def _outbox(env, channel):
@@ -1030,10 +1027,80 @@ def test_a_mail_whose_outcome_a_throttle_kept_from_its_record_is_settled_when_th
     done = _when_finished(env, run)
     assert done.status is RunStatus.SKIPPED and done.attempts == 1
     [mail] = _outbox(env, "email")
-    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1
+    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1 and len(_mails_to("ann@example.com")) == 1
+
+
+def _mails_to(address):
+    """What SES was given for ``address``."""
     from automations_local.outbox import ses_messages
 
-    assert len([m for m in ses_messages("us-east-1") if "ann@example.com" in m["destinations"]["ToAddresses"]]) == 1
+    return [m for m in ses_messages("us-east-1") if address in m["destinations"]["ToAddresses"]]
+
+
+def _deactivate(env, automation, contact):
+    env.services.automations.update(env.account, automation.id, _changes(active=False))
+
+
+def _delete(env, automation, contact):
+    env.services.contacts.delete(env.account, contact.uuid)
+
+
+@pytest.mark.parametrize("unwanted, reason", [(_deactivate, "the automation was deleted or deactivated"),
+                                              (_delete, "the contact no longer exists")])
+def test_a_mail_an_ses_throttle_gave_back_is_never_sent_once_its_run_is_skipped(env, unwanted, reason):
+    """SES throttles the run's mail: it goes back to pending, in the relay's outbox, and the run
+    is delayed. Before the next attempt the run stops being wanted (its automation deactivated,
+    its contact deleted), so that attempt skips the run: the mail is settled skipped with the
+    run, and the hourly relay never sends it."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    with Refusal(aws.client("sesv2"), "SendEmail", error_answer("TooManyRequestsException")) as throttle:
+        [delayed] = env.drain()
+    assert throttle.refused == 1 and delayed.history[-1]["event"] == "throttled"
+    assert [m["status"] for m in _outbox(env, "email")] == ["pending"]
+    unwanted(env, automation, ann)
+    done = _when_finished(env, run)
+    assert done.status is RunStatus.SKIPPED and done.error == reason
+    env.clock.advance(3600)
+    assert env.deliveries.relay() == 0 and _mails_to("ann@example.com") == []
+    [mail] = _outbox(env, "email")
+    assert mail["status"] == "skipped" and mail["error"] == f"not sent: the run ended skipped ({reason})"
+
+
+def test_a_run_that_gave_up_never_sends_what_its_attempts_left_pending(env, monkeypatch):
+    """Every attempt sends the mail's part, then fails on the event (the table unreachable as it
+    claims it), so no attempt's outcome names the event; after 5 attempts the run fails. The
+    event, left pending in the outbox, is failed with the run: when the table is back the relay
+    does not send it."""
+    from automations.service.executing import backoff
+
+    automation, ann = _mail_then_event(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    real_claim = env.outbox.claim
+
+    def unreachable(d):
+        if d.id == f"{run.id}.1.0":
+            raise ConnectionError("DynamoDB is unreachable")
+        return real_claim(d)
+
+    monkeypatch.setattr(env.outbox, "claim", unreachable)
+    env.drain()
+    for attempt in range(1, 5):  # each retry's one-time schedule
+        env.clock.advance(backoff(attempt) + 1)
+        env.fire_due_schedules()
+    done = env.services.runs.get(env.account, run.id)
+    assert done.status is RunStatus.FAILED and done.attempts == 5 and "gave up after 5 attempts" in done.error
+    assert done.deliveries == ()
+    monkeypatch.setattr(env.outbox, "claim", real_claim)  # the table is back
+    env.clock.advance(3600)
+    assert env.deliveries.relay() == 0 and env.sent("event") == []
+    [event] = [d for d in _outbox(env, "event") if d["id"] == f"{run.id}.1.0"]
+    assert event["status"] == "failed" and event["error"].startswith("not sent: the run ended failed (gave up after 5")
+    assert len(_mails_to("ann@example.com")) == 1
 
 
 def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_once(env):
@@ -1327,10 +1394,7 @@ def test_a_run_whose_mail_went_inside_its_window_finishes_after_closing_when_a_t
     assert done.status is RunStatus.SUCCEEDED and done.updated_at < datetime(2026, 11, 2, 17, 5, tzinfo=NY)
     assert "held" not in [h["event"] for h in done.history]
     [mail] = _outbox(env, "email")
-    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1
-    from automations_local.outbox import ses_messages
-
-    assert len([m for m in ses_messages("us-east-1") if "ann@example.com" in m["destinations"]["ToAddresses"]]) == 1
+    assert mail["status"] == "unconfirmed" and mail["attempts"] == 1 and len(_mails_to("ann@example.com")) == 1
 
 
 def test_a_run_that_stopped_before_sending_anything_waits_for_its_window_when_taken_over_after_closing(env,

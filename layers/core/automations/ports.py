@@ -513,7 +513,8 @@ class Outbox(Protocol):
     def get(self, account_id: str, delivery_id: str) -> Delivery | None: ...
 
     def finish(self, delivery: Delivery, status: DeliveryStatus, provider_id: str | None = None,
-               error: str | None = None) -> Delivery: ...
+               error: str | None = None, *, unless_claimed: bool = False) -> Delivery | None:
+        """``delivery`` finished; ``unless_claimed``: only if still pending (else None)."""
 
 
 class Sending(Protocol):
@@ -526,8 +527,9 @@ class Sending(Protocol):
     def dispatch(self, deliveries: list[Delivery]) -> int:
         """Send what is pending, a throttle stopping it; how many were sent now."""
 
-    def record_unconfirmed(self, run: Run) -> None:
-        """What an earlier attempt of ``run`` left being sent recorded unconfirmed, never resent."""
+    def settle(self, run: Run, ended: RunStatus, reason: str | None) -> None:
+        """What earlier attempts of ``run``, ending ``ended``, left unsettled: one being sent recorded
+        unconfirmed, never resent; one pending, when the run did not succeed, never sent."""
 
 
 class ContactEventReads(Protocol):

@@ -146,7 +146,9 @@ class DynamoDeliveryStore(Table):
                                        ":due_sk": outbox["DUE_SK"], **({} if attempted else {":minus_one": number(-1)})})
 
     def finish(self, d: Delivery, status: DeliveryStatus, provider_id: str | None = None,
-               error: str | None = None) -> Delivery:
+               error: str | None = None, *, unless_claimed: bool = False) -> Delivery | None:
+        """``d`` finished as ``status``. ``unless_claimed``: only if it is still pending (else None),
+        so a delivery settled unsent never overwrites a sender that claimed it meanwhile."""
         names = {"#s": "status"}
         values: dict[str, Any] = {":s": text(status.value)}
         sets = ["#s = :s"]
@@ -155,9 +157,17 @@ class DynamoDeliveryStore(Table):
                 names[f"#{attribute}"] = attribute
                 values[f":{attribute}"] = text(value)
                 sets.append(f"#{attribute} = :{attribute}")
-        self._db.update_item(TableName=self._table, Key=self.key(d.account_id, d.id),
-                             UpdateExpression="SET " + ", ".join(sets) + " REMOVE DUE_PK, DUE_SK",
-                             ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+        condition = {}
+        if unless_claimed:
+            condition, values[":pending"] = {"ConditionExpression": "#s = :pending"}, text("pending")
+        try:
+            self._db.update_item(TableName=self._table, Key=self.key(d.account_id, d.id),
+                                 UpdateExpression="SET " + ", ".join(sets) + " REMOVE DUE_PK, DUE_SK",
+                                 ExpressionAttributeNames=names, ExpressionAttributeValues=values, **condition)
+        except ClientError as e:
+            if unless_claimed and has_code(e, "ConditionalCheckFailedException"):
+                return None
+            raise
         return replace(d, status=status, provider_id=provider_id, error=error)
 
     def get_many(self, account_id: str, delivery_ids: list[str]) -> list[Delivery]:

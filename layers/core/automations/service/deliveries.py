@@ -7,7 +7,8 @@ the provider's id. A transient failure returns it to pending for the relay (``re
 the hourly coordinator) until MAX_ATTEMPTS; a sender that crashes after sending leaves it in
 "sending", which is never sent again: at most once beyond that window, never twice (the relay
 records it unconfirmed; a run attempt's first delivery, stored claimed by ``deliver`` and never in
-the outbox, is recorded so by its run: ``record_unconfirmed``). A run's
+the outbox, is recorded so by its run: ``settle``, which also keeps a run that did not succeed
+from sending what it left pending). A run's
 announcement is stored just before the run's outcome: the relay sends it only once the run is
 recorded as it announces, and never for a run that ended otherwise.
 
@@ -156,16 +157,27 @@ class DeliveryService:
             stored[lead.id] = self._store_claimed(lead, has_time)
         return [stored[d.id] if d is lead else self._go_on_with(stored[d.id], has_time) for d in composed]
 
-    def record_unconfirmed(self, run: Run) -> None:
-        """What an earlier attempt of ``run`` left "sending" is recorded unconfirmed, never sent
-        again: an attempt's first delivery is stored claimed, out of the outbox the relay reads,
-        so when its sender stopped mid-send and the run then ends without composing it again
-        (skipped, its actions changed), the run settles it. Attempts never overlap (the run's
-        lease), so none of them is still being sent. It is the first part of one of the run's
-        actions, other than those this attempt has settled (``run.deliveries``)."""
-        for d in self._first_parts(run, besides=run.deliveries):
-            if d.status is DeliveryStatus.SENDING:
+    def settle(self, run: Run, ended: RunStatus, reason: str | None) -> None:
+        """What the attempts of ``run``, which ends ``ended`` (for ``reason``), left unsettled, read
+        at once: each is the first part of one of the run's actions.
+
+        One an earlier attempt left "sending" is recorded unconfirmed, never sent again: an
+        attempt's first delivery is stored claimed, out of the outbox the relay reads, so when its
+        sender stopped mid-send and the run then ends without composing it again (skipped, its
+        actions changed), the run settles it. Attempts never overlap (the run's lease), so none of
+        them is still being sent; those of this attempt (``run.deliveries``) it settled itself.
+
+        One left pending (given back by a throttle or a transient failure, so in the outbox) is,
+        when the run did not succeed, never sent: a skipped or failed run sends nothing more. It
+        ends as its run did, unless the relay claimed it meanwhile."""
+        unsent = ended is not RunStatus.SUCCEEDED
+        for d in self._first_parts(run, besides=() if unsent else run.deliveries):
+            if d.status is DeliveryStatus.SENDING and d.id not in run.deliveries:
                 self._finished(d, DeliveryStatus.UNCONFIRMED, error=UNCONFIRMED_REASON)
+            elif d.status is DeliveryStatus.PENDING and unsent:
+                self._finished(d, DeliveryStatus.FAILED if ended is RunStatus.FAILED else DeliveryStatus.SKIPPED,
+                               error=f"not sent: the run ended {ended.value}" + (f" ({reason})" if reason else ""),
+                               unless_claimed=True)
 
     def began(self, run: Run) -> bool:
         """Whether an attempt of ``run`` stored one of its deliveries (and so began inside its time)."""
@@ -261,10 +273,12 @@ class DeliveryService:
         self._store.release(claimed, error)
         return replace(claimed, status=DeliveryStatus.PENDING, error=error)
 
-    def _finished(self, claimed: Delivery, status: DeliveryStatus, **outcome: Any) -> Delivery:
-        telemetry.count(f"Deliveries{status.value.capitalize()}", dimension=("channel", claimed.channel.value),
-                        account_id=claimed.account_id, run_id=claimed.run_id, delivery_id=claimed.id)
-        return self._store.finish(claimed, status, **outcome)
+    def _finished(self, claimed: Delivery, status: DeliveryStatus, **outcome: Any) -> Delivery | None:
+        done = self._store.finish(claimed, status, **outcome)
+        if done is not None:
+            telemetry.count(f"Deliveries{status.value.capitalize()}", dimension=("channel", claimed.channel.value),
+                            account_id=claimed.account_id, run_id=claimed.run_id, delivery_id=claimed.id)
+        return done
 
     def _outcome_recorded(self, d: Delivery) -> bool:
         """Whether ``d`` may go out: any delivery but a run's announcement, which waits (pending)

@@ -134,7 +134,7 @@ class RunExecutor:
                 # what the run names cannot be evaluated, rendered or sent: it fails alone, now
                 _log.exception("run failed: account_id=%s automation_id=%s run_id=%s contact_uuid=%s",
                                run.account_id, run.automation_id, run.id, run.subject_id)
-                return self._give_up(run, reason_of(error))
+                return self._finish(run, RunStatus.FAILED, reason_of(error))
 
     def _perform(self, run: Run, has_time: Callable[[float], bool] | None = None) -> Run:
         """The claimed run's attempt: still wanted, its state changes made, its deliveries
@@ -248,9 +248,10 @@ class RunExecutor:
         """Record the outcome, its ``announcement`` stored just before it, then send the
         announcement. A crash between the two loses neither: the run is taken over, and the
         relay sends an announcement only once its run is recorded as it announces (a
-        transaction of both cost 2 write units more a run)."""
-        if _had_an_attempt(run):  # it may have stopped mid-send
-            self._deliveries.record_unconfirmed(run)
+        transaction of both cost 2 write units more a run). First, what its attempts left unsent
+        or mid-send is settled: a run that did not succeed sends nothing more."""
+        if _had_an_attempt(run) or status is RunStatus.FAILED:  # a first attempt skips before storing any
+            self._deliveries.settle(run, status, error)
         now = clock.now()
         done = replace(run, status=status, error=error, lease_until=None, updated_at=now,
                        history=run.history + (_entry(now, status.value, error or detail),))
@@ -269,17 +270,9 @@ class RunExecutor:
                                run.account_id, run.automation_id, run.id)
         return done
 
-    def _give_up(self, run: Run, reason: str) -> Run:
-        """The run failed: what it left unsent is never sent."""
-        for delivery_id in run.deliveries:
-            d = self._outbox.get(run.account_id, delivery_id)
-            if d is not None and d.status is DeliveryStatus.PENDING:
-                self._outbox.finish(d, DeliveryStatus.FAILED, error=f"gave up: {reason}")
-        return self._finish(run, RunStatus.FAILED, reason)
-
     def _retry_or_fail(self, run: Run, reason: str) -> Run:
         if run.attempts >= MAX_ATTEMPTS:
-            return self._give_up(run, f"gave up after {run.attempts} attempts: {reason}")
+            return self._finish(run, RunStatus.FAILED, f"gave up after {run.attempts} attempts: {reason}")
         now = clock.now()
         wait = backoff(run.attempts)
         later = replace(run, lease_until=now + timedelta(seconds=wait), updated_at=now,
