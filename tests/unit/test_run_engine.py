@@ -1103,6 +1103,31 @@ def test_a_run_that_gave_up_never_sends_what_its_attempts_left_pending(env, monk
     assert len(_mails_to("ann@example.com")) == 1
 
 
+def test_a_mail_ses_throttled_whose_release_is_throttled_too_is_sent_once_later(env):
+    """SES throttles the run's mail (known unsent), then DynamoDB throttles the write giving it
+    back to pending: that write is waited out with the table's backoff, so the mail is not left
+    "sending" (which the next attempt would record unconfirmed, never to send it). The run is
+    delayed, and its next attempt sends the mail once; the relay sends nothing more."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    with Refusal(aws.client("sesv2"), "SendEmail", error_answer("TooManyRequestsException")) as ses, \
+            Refusal(aws.client("dynamodb"), "UpdateItem", error_answer("ProvisionedThroughputExceededException"),
+                    when=lambda request: "if_not_exists(DUE_PK" in str(request.get("body", ""))) as release:
+        [delayed] = env.drain()
+    assert ses.refused == 1 and release.refused == 1 and delayed.history[-1]["event"] == "throttled"
+    assert [m["status"] for m in _outbox(env, "email")] == ["pending"]
+    done = _when_finished(env, run)
+    assert done.status is RunStatus.SUCCEEDED
+    env.clock.advance(3600)
+    assert env.deliveries.relay() == 0
+    [mail] = _outbox(env, "email")
+    assert mail["status"] == "sent" and mail["attempts"] == 1 and len(_mails_to("ann@example.com")) == 1
+
+
 def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_once(env):
     """DynamoDB throttles the announcement's write (after the mail went): the run is delayed, not
     failed, its attempt given back; taken up again it records its success and announces it once,
