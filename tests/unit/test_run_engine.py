@@ -1128,6 +1128,74 @@ def test_a_mail_ses_throttled_whose_release_is_throttled_too_is_sent_once_later(
     assert mail["status"] == "sent" and mail["attempts"] == 1 and len(_mails_to("ann@example.com")) == 1
 
 
+def test_a_run_whose_retry_schedule_is_throttled_is_retried_through_the_run_queue_at_its_time(env, monkeypatch):
+    """The bus fails the run's event once (a 503), so the run is to be retried in a minute; then
+    Scheduler throttles the retry's one-time schedule. The run, written as retrying, goes on
+    through the run queue with the retry's delay instead (not left to the hourly re-drive): it
+    succeeds at its retry, the mail and the event sent once each."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+    from automations.domain.delivery import TransientDeliveryError
+    from automations.service.executing import backoff
+
+    run = env.launcher.start_manual(env.account, _mail_then_event(env), env.contact().uuid, data=None,
+                                    occurrence="r1")
+    events, real_send = env.senders[Channel.EVENT], env.senders[Channel.EVENT].send
+    sends = []
+
+    def fails_once(delivery):
+        sends.append(delivery.id)
+        if len(sends) == 1:
+            raise TransientDeliveryError("503 from the bus")
+        return real_send(delivery)
+
+    monkeypatch.setattr(events, "send", fails_once)
+    with Refusal(aws.client("scheduler"), "CreateSchedule", error_answer("ThrottlingException")) as throttle:
+        [after] = env.drain()
+    assert throttle.refused == 1 and env.schedules() == []
+    assert after.status is RunStatus.RUNNING and after.history[-1]["event"] == "retrying"
+    env.clock.advance(backoff(1) - 1)
+    assert env.drain() == []  # never before its retry's time
+    env.clock.advance(2)
+    [done] = env.drain()
+    assert done.status is RunStatus.SUCCEEDED and done.attempts == 2
+    assert len(env.sent()) == 1 and sends == [f"{run.id}.1.0", f"{run.id}.1.0", f"{run.id}.succeeded"]
+
+
+def test_a_held_run_whose_schedule_is_throttled_is_handed_on_by_the_redelivery_and_goes_at_the_opening(env):
+    """A throttle delays a run due at 16:59:58 past its window's 17:00 close; its next attempt
+    holds it to tomorrow's 09:00 opening, but Scheduler throttles the held run's schedule. The
+    message fails (the run is written as held already, so it is not delayed as a throttled
+    attempt, which would find it moved and let the message go), and its redelivery finds the run
+    not yet due and schedules it: it goes at the opening, not with the hourly re-drive."""
+    from botocore.exceptions import ClientError
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    env.rule(env.send_email(), window=SendWindow(ClockTime(9 * 60), ClockTime(17 * 60)))
+    env.clock.set(datetime(2026, 11, 2, 16, 59, 58, tzinfo=NY))
+    ann = env.contact()
+    env.join(ann)
+    [run] = env.runs(ann)
+    with Refusal(aws.client("dynamodb"), "GetItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: "CONTACT#" in str(request.get("body", ""))):
+        [delayed] = env.drain()
+    assert delayed.history[-1]["event"] == "throttled"
+    env.clock.advance(10)
+    with Refusal(aws.client("scheduler"), "CreateSchedule", error_answer("ThrottlingException")) as throttle, \
+            pytest.raises(ClientError, match="ThrottlingException"):
+        env.drain()
+    held = env.services.runs.get(env.account, run.id)
+    opening = datetime(2026, 11, 3, 9, 0, tzinfo=NY)
+    assert throttle.refused == 1 and held.status is RunStatus.SCHEDULED and held.due_at == opening
+    assert env.executor.execute(env.account, run.id).status is RunStatus.SCHEDULED  # the redelivery
+    env.clock.set(opening)
+    [done] = env.fire_due_schedules()
+    assert done.status is RunStatus.SUCCEEDED and len(env.sent()) == 1
+
+
 def test_a_throttle_on_storing_the_announcement_delays_the_run_and_it_announces_once(env):
     """DynamoDB throttles the announcement's write (after the mail went): the run is delayed, not
     failed, its attempt given back; taken up again it records its success and announces it once,

@@ -67,6 +67,16 @@ class _Done(Exception):
         self.run = run
 
 
+class _NotHandedOn(Exception):
+    """A run written as waiting whose hand-on failed (``error``): not this attempt's to delay (the
+    run is written already), the message fails instead, and its redelivery (SQS's, or Lambda's for
+    a schedule) finds the run not yet due and hands it on."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 class RunExecutor:
     def __init__(self, *, store: RunStore, accounts: AccountReads, automations: AutomationReads, contacts: Contacts,
                  groups: dict[GroupKind, MemberGroups], templates: TemplateReads, deliveries: Sending,
@@ -121,6 +131,8 @@ class RunExecutor:
         with telemetry.log_keys(automation_id=run.automation_id):
             try:
                 return self._perform(run, has_time)
+            except _NotHandedOn as failed:
+                raise failed.error from failed
             except OutOfTime as short:  # the rest of its sends go on in another invocation
                 _log.info("run %s continued: %s", run.id, short)
                 return self._continue(run, str(short))
@@ -219,7 +231,10 @@ class RunExecutor:
             waiting = self._store.replace(run, waiting)
         except StaleWrite:  # our lease ran out and another executor took the run over
             return self._store.get(run.account_id, run.id)
-        self._launcher.hand_on([waiting])
+        try:
+            self._launcher.hand_on([waiting])
+        except Exception as error:
+            raise _NotHandedOn(error) from error
         return waiting
 
     def _change_state(self, run: Run, automation: Automation, contact: Contact, action: Action) -> None:
@@ -281,7 +296,14 @@ class RunExecutor:
             later = self._store.replace(run, later)
         except StaleWrite:
             return self._store.get(run.account_id, run.id)
-        self._scheduler.schedule_retry(later)  # the scheduler, not an SQS delay: clock-driven, up to a day
+        try:
+            self._scheduler.schedule_retry(later)  # the scheduler, not an SQS delay: clock-driven, up to a day
+        except Exception as error:
+            if not is_throttle(error):
+                raise
+            # the run is written, leased until its retry: a redelivery would find it taken, so it
+            # goes on through the run queue instead (a backoff fits in one's delay), never early
+            self._queue.execute_soon([(run.account_id, run.id)], [wait + 1])
         return later
 
     def _delay(self, run: Run, reason: str, at_least: float) -> Run:
