@@ -1163,6 +1163,32 @@ def test_a_run_whose_retry_schedule_is_throttled_is_retried_through_the_run_queu
     assert len(env.sent()) == 1 and sends == [f"{run.id}.1.0", f"{run.id}.1.0", f"{run.id}.succeeded"]
 
 
+def test_a_throttled_run_whose_queue_message_is_throttled_goes_on_by_its_own_schedule(env):
+    """SES throttles the run's mail, so the run is delayed through the run queue; then SQS
+    throttles that message past every retry. The run, written as leased for its wait, would be
+    found taken by a redelivery and left to the hourly re-drive: it gets a one-time schedule at
+    its lease's end instead, and goes then, its mail sent once."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    automation, ann = _manual(env), env.contact()
+    run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
+    queue = config.run_queue_url().rsplit("/", 1)[-1]
+    with Refusal(aws.client("sesv2"), "SendEmail", error_answer("TooManyRequestsException")) as ses, \
+            Refusal(aws.client("sqs"), "SendMessageBatch", error_answer("RequestThrottled"),
+                    times=100, when=lambda request: queue in str(request.get("body"))):
+        [delayed] = env.drain()
+    assert ses.refused == 1 and delayed.history[-1]["event"] == "throttled"
+    [schedule] = env.schedules()
+    assert json.loads(schedule["Target"]["Input"]) == {"account_id": env.account, "run_id": run.id}
+    env.clock.set(delayed.lease_until - timedelta(seconds=1))
+    assert env.fire_due_schedules() == [] and _mails_to("ann@example.com") == []  # never before its wait is over
+    env.clock.set(delayed.lease_until + timedelta(seconds=1))
+    [done] = env.fire_due_schedules()
+    assert done.status is RunStatus.SUCCEEDED and len(_mails_to("ann@example.com")) == 1
+
+
 def test_a_held_run_whose_schedule_is_throttled_is_handed_on_by_the_redelivery_and_goes_at_the_opening(env):
     """A throttle delays a run due at 16:59:58 past its window's 17:00 close; its next attempt
     holds it to tomorrow's 09:00 opening, but Scheduler throttles the held run's schedule. The

@@ -335,7 +335,14 @@ class RunExecutor:
             later = self._store.replace(run, later)
         except StaleWrite:
             return self._store.get(run.account_id, run.id)
-        self._queue.execute_soon([(run.account_id, run.id)], [wait + 1])  # a second past the lease: never early
+        try:
+            self._queue.execute_soon([(run.account_id, run.id)], [wait + 1])  # a second past the lease: never early
+        except Exception as error:
+            if not is_throttle(error):
+                raise
+            # the run is written, leased for its wait: a redelivery would find it taken, so it
+            # goes on by a schedule of its own at the lease's end instead
+            self._scheduler.schedule_retry(later)
         return later
 
     # -- cancelling ----------------------------------------------------------------------------
