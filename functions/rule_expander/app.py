@@ -12,9 +12,11 @@ page at a time, the rest handed on with where it stopped. A body that is none of
 from collections.abc import Callable
 from typing import Any
 
-from automations.bootstrap import services
+from automations import config
+from automations.bootstrap import hand_back, services
 from automations.domain.messages import Expansion, ExpandQueueMessage, HourlyCheck, expand_queue_message
-from automations.surfaces.queue_batches import SQSRecord, process_each
+from automations.errors import THROTTLED_TASK_WAIT_S
+from automations.surfaces.queue_batches import process_in_time
 from automations.telemetry import lambda_handler, logger
 
 _RESERVE_MS = 30_000  # stop with this much time left, so the continuation is always queued
@@ -39,13 +41,14 @@ def _has_time(context: Any) -> Callable[[], bool]:
     return lambda: context is None or context.get_remaining_time_in_millis() >= _RESERVE_MS
 
 
-def _record(record: SQSRecord, lambda_context) -> None:
-    _expand(expand_queue_message(record.body), _has_time(lambda_context))
-
-
 @lambda_handler
 def handler(event, context):
     if "Records" in event:
-        return process_each(event, context, _record)
+        # a throttled record goes on 30 s later as a new message: an expansion's runs have ids of
+        # their own, so doing its page again makes none twice
+        return process_in_time(event, context, lambda record: _expand(expand_queue_message(record.body),
+                                                                      _has_time(context)),
+                               reserve_ms=_RESERVE_MS, hand_back=hand_back(config.expand_queue_url()),
+                               throttled_wait_s=THROTTLED_TASK_WAIT_S)
     _expand(expand_queue_message(event), _has_time(context))
     return {"automation_id": event["automation_id"]}

@@ -250,6 +250,36 @@ def test_a_big_shard_of_a_firing_goes_on_through_the_expand_queue_from_its_curso
     assert sorted(r.subject_id for r in env.runs()) == sorted(m.uuid for m in members)
 
 
+def test_a_throttled_expansion_goes_on_30_s_later_as_a_new_message_and_runs_each_member_once(env, monkeypatch):
+    """DynamoDB throttles a firing's expansion past every retry: not a batch item failure (SQS
+    would bring it back after the expand queue's 30-minute visibility timeout, one of its 5
+    receives: a daily 9:00 mail at 9:30) but a new message 30 s later; done again, it runs each
+    member once."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws, dynamo_contacts
+    from automations.adapters.dynamo_contacts import DynamoGroupStore
+    from automations.domain.contact_rules import ClockTime, Recurrence
+    from automations_local.lambdas import invoke
+    from simulator import NY
+
+    monkeypatch.setattr(dynamo_contacts, "JOIN_SHARDS", 1)
+    monkeypatch.setattr(DynamoGroupStore, "member_shards", 1)
+    daily = env.rule(env.send_email(), trigger=Trigger.RECURRING, recurrence=Recurrence("daily", ClockTime(9 * 60)))
+    members = [env.contact(email=f"m{n}@example.com") for n in range(3)]
+    env.services.contact_lists.add_members(env.account, env.list.id, [m.uuid for m in members])
+    env.clock.set(datetime(2026, 11, 2, 9, 0, tzinfo=NY))
+    expansion = {"account_id": env.account, "automation_id": daily.id, "day": "2026-11-02", "shard": 0}
+    with Refusal(aws.client("dynamodb"), "PutItem", error_answer("ProvisionedThroughputExceededException"),
+                 when=lambda request: "RUN#" in str(request.get("body"))) as throttle:
+        answer = invoke(env.template.functions["RuleExpanderFunction"], _records(env, "ExpandQueue", [expansion]))
+    assert throttle.refused == 1 and answer == {"batchItemFailures": []}
+    queue = env.sqs.get_queue_attributes(QueueUrl=config.expand_queue_url(), AttributeNames=["All"])["Attributes"]
+    assert queue["ApproximateNumberOfMessagesDelayed"] == "1"
+    _invoke(env, "RuleExpanderFunction", "ExpandQueue", [expansion])  # the message handed back, delivered
+    assert sorted(r.subject_id for r in env.runs()) == sorted(m.uuid for m in members)
+
+
 def test_a_malformed_run_queue_message_fails_alone_and_the_batch_goes_on(env):
     from automations_local.lambdas import invoke
 
