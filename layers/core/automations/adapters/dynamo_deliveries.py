@@ -26,7 +26,7 @@ from automations.adapters.aws import has_code
 from automations.adapters.shards import DUE_SHARDS, RUN_SHARDS, shard_of
 from automations.adapters.table import Table, number, text
 from automations.domain.delivery import Channel, Delivery, DeliveryStatus
-from automations.errors import Busy, reason_of
+from automations.errors import reason_of
 
 _log = logging.getLogger(__name__)
 PACE_SHARD_RATE = 500  # send slots a second per pace item: half a partition's write units
@@ -136,23 +136,15 @@ class DynamoDeliveryStore(Table):
         """sending -> pending: a transient failure, to be retried by the relay (in the outbox, where
         one stored claimed was not); not ``attempted`` (a throttle), the claim's attempt is given
         back. Only this write says the delivery is known unsent: left "sending", it would be
-        recorded unconfirmed and never sent, so a throttle past botocore's retries is waited out
-        with the table's backoff too (a throttled write changed nothing: writing again is once)."""
+        recorded unconfirmed and never sent, so a throttle is waited out."""
         outbox = _outbox_keys(d)
-        for _ in self._backoff.tries(f"the release of delivery {d.id} kept throttling"):
-            try:
-                self._db.update_item(
-                    TableName=self._table, Key=self.key(d.account_id, d.id),
-                    UpdateExpression="SET #s = :pending, #e = :e, DUE_PK = if_not_exists(DUE_PK, :due_pk), "
-                                     "DUE_SK = if_not_exists(DUE_SK, :due_sk)"
-                                     + ("" if attempted else " ADD attempts :minus_one"),
-                    ExpressionAttributeNames={"#s": "status", "#e": "error"},
-                    ExpressionAttributeValues={":pending": text("pending"), ":e": text(error),
-                                               ":due_pk": outbox["DUE_PK"], ":due_sk": outbox["DUE_SK"],
-                                               **({} if attempted else {":minus_one": number(-1)})})
-                return
-            except Busy:
-                continue
+        self.update_through_throttles(
+            f"the release of delivery {d.id} kept throttling", Key=self.key(d.account_id, d.id),
+            UpdateExpression="SET #s = :pending, #e = :e, DUE_PK = if_not_exists(DUE_PK, :due_pk), "
+                             "DUE_SK = if_not_exists(DUE_SK, :due_sk)" + ("" if attempted else " ADD attempts :minus_one"),
+            ExpressionAttributeNames={"#s": "status", "#e": "error"},
+            ExpressionAttributeValues={":pending": text("pending"), ":e": text(error), ":due_pk": outbox["DUE_PK"],
+                                       ":due_sk": outbox["DUE_SK"], **({} if attempted else {":minus_one": number(-1)})})
 
     def finish(self, d: Delivery, status: DeliveryStatus, provider_id: str | None = None,
                error: str | None = None, *, unless_claimed: bool = False) -> Delivery | None:

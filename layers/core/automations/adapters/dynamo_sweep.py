@@ -25,7 +25,7 @@ from automations.domain.audit import Audit
 from automations.domain.run import Run
 from automations.domain.ticket import SWEEP_SHARDS, Ticket, sweep_shard
 from automations.domain.sweep import SweepStats
-from automations.errors import Busy, reason_of
+from automations.errors import reason_of
 from automations.store_refusals import AlreadyFired, CapReached, StaleWrite
 
 _log = logging.getLogger(__name__)
@@ -163,21 +163,17 @@ class DynamoFiringStore(Table):
 
     def add_to_summary(self, sweep_id: str, stats: SweepStats, at: datetime, part: str) -> None:
         """Add a task's counts. They exist nowhere else (a redelivered task finds its tickets
-        swept and counts none of them), so a throttle past botocore's retries is waited out with
-        the table's backoff too: a throttled ADD added nothing, so adding again counts once."""
+        swept and counts none of them), so a throttle is waited out: a throttled ADD added
+        nothing, so adding again counts once."""
         counts = stats.as_dict()
-        for _ in self._backoff.tries(f"the summary of sweep {sweep_id} kept throttling"):
-            try:
-                self._db.update_item(
-                    TableName=self._table, Key=summary_key(sweep_id, shard_of(part, SUMMARY_SHARDS)),
-                    # finished_at: when the cycle's latest task finished (the local console lists sweeps by it)
-                    UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts)
-                                     + " SET expires_at = :e, finished_at = :at",
-                    ExpressionAttributeValues={**{f":{name}": number(value) for name, value in counts.items()},
-                                               ":e": number(_expiry(at)), ":at": text(iso_z(at))})
-                return
-            except Busy:
-                continue
+        self.update_through_throttles(
+            f"the summary of sweep {sweep_id} kept throttling",
+            Key=summary_key(sweep_id, shard_of(part, SUMMARY_SHARDS)),
+            # finished_at: when the cycle's latest task finished (the local console lists sweeps by it)
+            UpdateExpression="ADD " + ", ".join(f"{name} :{name}" for name in counts)
+                             + " SET expires_at = :e, finished_at = :at",
+            ExpressionAttributeValues={**{f":{name}": number(value) for name, value in counts.items()},
+                                       ":e": number(_expiry(at)), ":at": text(iso_z(at))})
 
     def summary(self, sweep_id: str) -> dict[str, int]:
         keys = [summary_key(sweep_id, shard) for shard in range(SUMMARY_SHARDS)]

@@ -163,6 +163,17 @@ class Table:
             return False
         return True
 
+    def update_through_throttles(self, busy: str, **request: Any) -> None:
+        """An UpdateItem nothing else would make again: a throttle past botocore's retries is
+        waited out with the table's backoff too (a throttled write changed nothing, so writing
+        again is once); Busy(``busy``) when every try is spent."""
+        for _ in self._backoff.tries(busy):
+            try:
+                self._db.update_item(TableName=self._table, **request)
+                return
+            except Busy:
+                continue
+
     def move(self, old_key: dict[str, Any], item: dict[str, Any]) -> None:
         """An item written under keys since replaced, to ``item`` (its new shape): copied unless
         one is at the new key already, then the old one deleted. Idempotent: a move repeated, or
