@@ -296,14 +296,7 @@ class RunExecutor:
             later = self._store.replace(run, later)
         except StaleWrite:
             return self._store.get(run.account_id, run.id)
-        try:
-            self._scheduler.schedule_retry(later)  # the scheduler, not an SQS delay: clock-driven, up to a day
-        except Exception as error:
-            if not is_throttle(error):
-                raise
-            # the run is written, leased until its retry: a redelivery would find it taken, so it
-            # goes on through the run queue instead (a backoff fits in one's delay), never early
-            self._queue.execute_soon([(run.account_id, run.id)], [wait + 1])
+        self._bring_back(later, wait, scheduled=True)  # the scheduler, not an SQS delay: clock-driven, up to a day
         return later
 
     def _delay(self, run: Run, reason: str, at_least: float) -> Run:
@@ -335,15 +328,23 @@ class RunExecutor:
             later = self._store.replace(run, later)
         except StaleWrite:
             return self._store.get(run.account_id, run.id)
+        self._bring_back(later, wait, scheduled=False)
+        return later
+
+    def _bring_back(self, later: Run, wait: int, *, scheduled: bool) -> None:
+        """``later``, written as leased for ``wait`` seconds, brought back at the lease's end: by a
+        schedule of its own (``scheduled``) or through the run queue (a second past the lease:
+        never early). Either throttled, by the other: a redelivery of this message would find
+        the run taken and leave it to the hourly re-drive."""
+        by_schedule = functools.partial(self._scheduler.schedule_retry, later)
+        by_queue = functools.partial(self._queue.execute_soon, [(later.account_id, later.id)], [wait + 1])
+        first, instead = (by_schedule, by_queue) if scheduled else (by_queue, by_schedule)
         try:
-            self._queue.execute_soon([(run.account_id, run.id)], [wait + 1])  # a second past the lease: never early
+            first()
         except Exception as error:
             if not is_throttle(error):
                 raise
-            # the run is written, leased for its wait: a redelivery would find it taken, so it
-            # goes on by a schedule of its own at the lease's end instead
-            self._scheduler.schedule_retry(later)
-        return later
+            instead()
 
     # -- cancelling ----------------------------------------------------------------------------
     def cancel(self, account_id: str, run_id_: str) -> Run:
