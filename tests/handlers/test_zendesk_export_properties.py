@@ -53,10 +53,10 @@ def clock_at():
 def test_every_walk_returns_every_change_and_ends(aws, clock_at, monkeypatch, small_pages, made, per_page, start,
                                                   read_after):
     from automations.bootstrap import services
-    from automations.service import tickets as ticket_service
+    from automations.service import record_pages
 
     if small_pages:  # a second's changes then outgrow a page: the page ends inside it
-        monkeypatch.setattr(ticket_service, "MAX_EXPORT_BYTES", 3000)
+        monkeypatch.setattr(record_pages, "MAX_EXPORT_BYTES", 3000)
     account, key = services().accounts.create_account("Exports", f"owner-{uuid.uuid4().hex}@acme.test")
     auth = basic_auth(account.email, key)
     changed: dict[int, datetime] = {}

@@ -165,6 +165,53 @@ def test_a_zendesk_ticket_or_people_function_loads_nothing_of_the_automations_no
                                         "automations.domain.model", "automations.domain.contacts")] == []
 
 
+def services_loaded(*wired: str) -> list[str]:
+    """The product's modules a fresh interpreter has loaded once ``services()`` has wired each of
+    ``wired`` (a first request's services are wired on first use)."""
+    code = ("import json, sys; from automations.bootstrap import services; "
+            f"[getattr(services(), name) for name in {list(wired)!r}]; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('automations'))))")
+    environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "TABLE_NAME": "probe"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+RULE_MODULES = ("automations.service.automations", "automations.domain.contact_rules", "automations.domain.event_rules",
+                "automations.domain.model", "automations.domain.ticket", "automations.service.ingestion",
+                "automations.domain.run", "automations.domain.messages")
+TICKET_MODULES = ("automations.service.tickets", "automations.adapters.dynamo_tickets", "automations.domain.ticket",
+                  "automations.domain.audit")
+
+
+def test_the_contact_side_s_services_load_no_rule_nor_run_module():
+    """The contacts', lists', communities', fields' and templates' services lived with the contact
+    automations' (and through them every kind of rule, the ticket's domain among them), and a
+    contact's service wired the event ingestion (the run's domain, the run engine's messages)
+    before any change: about 30 native functions, and the VipeCloud and Piggy contact routes, paid
+    for both at their first request. The ingestion is wired at a contact's first change."""
+    loaded = services_loaded("contacts", "contact_lists", "communities", "custom_fields", "templates")
+    assert "automations.service.contacts" in loaded
+    assert [m for m in loaded if m in RULE_MODULES] == []
+
+
+def test_the_users_and_agent_groups_services_load_nothing_of_the_tickets():
+    """The users' service took Zendesk's record pages and its find-or-create from the tickets'
+    service, and the users' store its account-partition base from the tickets' store: every
+    Zendesk user and group function and the native users' and groups' loaded the ticket, its audit
+    and their service and storage at their first request."""
+    loaded = services_loaded("users", "agent_groups")
+    assert "automations.service.people" in loaded
+    assert [m for m in loaded if m in TICKET_MODULES] == []
+
+
+@pytest.mark.parametrize("function", ["zendesk_show_user", "zendesk_list_groups", "zendesk_incremental_users"])
+def test_a_zendesk_people_function_imports_nothing_of_the_tickets(function):
+    """The users' incremental exports took their request and answer from the tickets' surface."""
+    modules = cold_import(function, "sorted(sys.modules)")
+    assert "automations.surfaces.zendesk_people" in modules
+    assert [m for m in modules if m in TICKET_MODULES + ("automations.surfaces.zendesk_tickets",)] == []
+
+
 @pytest.mark.parametrize("function", ["users_get", "groups_update", "templates_delete", "automations_list"])
 def test_a_native_function_makes_no_contact_models_it_does_not_answer_with(function):
     """The records' routes took their path ids, PATCH changes and id pages from the contacts'
@@ -281,4 +328,3 @@ def test_the_benchs_sweep_rules_never_match_the_default_close_rule():
     bodies = [requests.native_automation_body() for _ in range(500)]
     thresholds = [c["value"] for body in bodies for c in body["conditions"]["all"] if c["field"] == "SOLVED"]
     assert len(set(thresholds)) == 500 and not default_hours & set(thresholds)
-

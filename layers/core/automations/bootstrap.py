@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from automations import config
@@ -186,11 +187,15 @@ class Services:
         from automations.adapters.dynamo_contacts import DynamoContactStore
         from automations.service.contacts import ContactService
 
-        from automations.domain.messages import ContactReplan
+        def replan(change):
+            from automations.domain.messages import ContactReplan
 
-        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, self.event_ingestion,
-                              zone_changed=lambda change: self._run_queue.expand_later(
-                                  [ContactReplan(change.account_id, change.contact_uuid)]))
+            self._run_queue.expand_later([ContactReplan(change.account_id, change.contact_uuid)])
+
+        # The ingestion and the run queue are wired at a contact's first change: reads never need them.
+        announce = SimpleNamespace(contact_changed=lambda change: self.event_ingestion.contact_changed(change))
+        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, announce,
+                              zone_changed=replan)
 
     @functools.cached_property
     def event_ingestion(self):
@@ -203,7 +208,7 @@ class Services:
 
     @functools.cached_property
     def contact_automations(self):
-        from automations.service.contacts import ContactAutomationService
+        from automations.service.contact_automations import ContactAutomationService
 
         return ContactAutomationService(self.automations, self.contact_lists, self.communities, self.custom_fields,
                                         self.templates)

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from automations.adapters.aws import has_code
-from automations.adapters.dynamo_tickets import AccountTable
+from automations.adapters.account_table import AccountTable
 from automations.adapters.table import document, number, text
 from automations.domain.job import Job, JobItem
 

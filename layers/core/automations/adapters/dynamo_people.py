@@ -37,7 +37,7 @@ from typing import Any
 from automations.adapters import migration_state
 from automations.adapters.records import read_all
 from automations.adapters.numbered_documents import NumberedDocuments, dated
-from automations.adapters.dynamo_tickets import AccountTable
+from automations.adapters.account_table import AccountTable
 from automations.adapters.table import number, text
 from automations.clock import sortable
 from automations.domain.user import AgentGroup, DeletedUser, Role, User, name_words

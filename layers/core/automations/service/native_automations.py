@@ -24,7 +24,8 @@ from automations.domain.run import Run, RunStatus, run_id
 from automations.errors import FieldError, NotFound, Problems, ValidationFailed
 from automations.inputs import MAX_ID, parse_whole
 from automations.service.automations import AutomationService
-from automations.service.contacts import ContactAutomationService, CustomFieldService, TemplateService
+from automations.service.contact_automations import ContactAutomationService
+from automations.service.contacts import CustomFieldService, TemplateService
 from automations.service.deliveries import Unaddressable
 from automations.service.rendering import syntax_error
 
@@ -220,4 +221,3 @@ def _contact_due(automation: Automation, contact: Contact, account: Account, now
     coming = timing.anniversaries_between(date.fromisoformat(held), rule.date_field.at, zone, now,
                                           now + timedelta(days=_LOOKAHEAD_DAYS))
     return timing.due_at(coming[0][1], rule.delay, rule.window, zone) if coming else None
-

@@ -21,12 +21,13 @@ from automations.domain.user import (
     MAX_EXTERNAL_ID, MAX_GROUP_MEMBERS, AgentGroup, DeletedUser, Role, User, matches_words, name_words,
 )
 from automations.errors import (
-    Conflict, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found,
+    Conflict, DomainError, Duplicate, FieldError, MalformedRequest, NotFound, Problems, ValidationFailed, found,
+    is_throttle,
 )
 from automations.paging import CursorPage, OffsetPage, encode_cursor
 from automations.service.numbered import NumberedService
-from automations.service.tickets import (
-    MAX_EXPORT_PAGE, ExportPage, cursor_by_id, cursor_id, export_page, find_or_create_user, offset_by_id,
+from automations.service.record_pages import (
+    MAX_EXPORT_PAGE, ExportPage, cursor_by_id, cursor_id, export_page, offset_by_id,
 )
 from automations.store_refusals import StaleWrite
 
@@ -231,7 +232,7 @@ class UserService:
 
     def changed_since(self, account_id: str, *, start: datetime | None = None, cursor: str | None = None,
                       limit: int = MAX_EXPORT_PAGE, by_second: bool = False) -> ExportPage:
-        """Zendesk's incremental user export, deleted users too (see tickets' ``export_page``)."""
+        """Zendesk's incremental user export, deleted users too (see record_pages' ``export_page``)."""
         return export_page(functools.partial(self._store.updated_since, account_id), user_changed_at, start=start,
                            cursor=cursor, limit=limit, by_second=by_second)
 
@@ -393,3 +394,45 @@ def _conflict(stale: StaleWrite, user: User) -> Conflict:
             return Duplicate(f"A user with {kind.replace('_', ' ')} {value} was just created or changed by another "
                              "request", field=kind, value=str(value), noun="user")
     return Conflict(f"user {user.id} was changed by another request; try again")
+
+
+def find_or_create_user(users: UserStore, account_id: str, email: str, name: str | None, role: Role) -> User:
+    """The account's user with ``email``, created (with ``role``) when there is none."""
+    email = email.strip().lower()
+    return users.find_by_email(account_id, email) or _added(
+        users, _new_user(account_id, users.allocate_id(account_id), email, name, role))
+
+
+def find_or_create_user_ids(users: UserStore, account_id: str, people: Mapping[str, str | None], role: Role
+                            ) -> dict[str, int | DomainError]:
+    """The ids of the account's users with the emails of ``people`` (normalized email -> name),
+    those not found created together (with ``role``); for one that could not be, the error why
+    (a throttle is raised: it refuses none)."""
+    found: dict[str, int | DomainError] = dict(users.ids_by_email(account_id, list(people)))
+    missing = [email for email in people if email not in found]
+    if not missing:
+        return found
+    new = [_new_user(account_id, user_id, email, people[email], role)
+           for email, user_id in zip(missing, users.allocate_ids(account_id, len(missing)))]
+    stored = {user.email for user in users.add_many(new)}
+    for user in new:
+        try:  # those of a write that lost a race, alone (one made meanwhile by another request is found)
+            found[user.email] = (user if user.email in stored else _added(users, user)).id
+        except DomainError as error:
+            if is_throttle(error):
+                raise  # a delay, not this requester's refusal
+            found[user.email] = error
+    return found
+
+
+def _new_user(account_id: str, user_id: int, email: str, name: str | None, role: Role) -> User:
+    return User(account_id=account_id, id=user_id, name=name or email.split("@")[0], email=email, role=role,
+                created_at=clock.now())
+
+
+def _added(users: UserStore, user: User) -> User:
+    """``user`` stored, or the user stored under its email meanwhile."""
+    try:
+        return users.add(user)
+    except StaleWrite:
+        raise Conflict(f"The user {user.email} is being created by another request; try again") from None

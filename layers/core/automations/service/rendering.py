@@ -4,9 +4,10 @@ crashes a run. Limits keep one template from running away."""
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from automations.domain.ticket import Ticket
+if TYPE_CHECKING:
+    from automations.domain.ticket import Ticket
 
 
 @functools.cache

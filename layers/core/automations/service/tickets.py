@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automations import clock
@@ -24,31 +24,22 @@ from automations.domain.ticket import MAX_TICKET_TAGS, DeletedTicket, Ticket, Ti
 from automations.domain.user import Role, User
 from automations.errors import (Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed, found,
                                 is_throttle)
-from automations.inputs import MAX_ID
-from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
+from automations.paging import CursorPage, OffsetPage, encode_cursor
+from automations.service.people import find_or_create_user, find_or_create_user_ids
+from automations.service.record_pages import (
+    MAX_EXPORT_PAGE, MAX_OFFSET_RECORDS, ExportPage, cursor_by_id, cursor_position, export_page, is_id, offset_by_id,
+)
 from automations.store_refusals import MAX_TRANSACTION_ITEMS, StaleWrite
 
 if TYPE_CHECKING:
     from automations.ports import TicketStore, UserStore
 
-MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
 MAX_TICKET_BYTES = 128 * 1024  # a ticket, and the audit that repeats it, must each fit one DynamoDB item
-MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
-MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
-_SECOND_MAX = 100_000  # changes of one second a time-based export page may hold (its bytes bind first)
 COMMENT_SCAN = 1000  # audits read at most for one cursor page of comments
 MAX_LISTED_TAGS = 20_000  # Zendesk lists the 20,000 most popular tags
 _WRITE_ATTEMPTS = 3
 _MAX_WRITE_BYTES = 2 * 2**20  # of DynamoDB's 4 MB, room for the items' keys and the caller's
 
-
-
-@dataclass(frozen=True)
-class ExportPage:
-    records: list[Any]  # tickets or users (deleted ones too), in the order they last changed
-    more: bool
-    after_cursor: str  # where the next page starts (this one's start again when it is empty)
-    whole_second: bool = False  # the page holds every change of its last ticket's second
 
 
 class TicketService:
@@ -87,7 +78,7 @@ class TicketService:
         self.get(account_id, ticket_id)
         backwards = before is not None
         cursor = before if backwards else after
-        mark = None if cursor is None else _position(cursor)
+        mark = None if cursor is None else cursor_position(cursor)
         found: list[tuple[str, Audit]] = []
         scanned, last, more = 0, mark, True
         while more and len(found) < size and scanned < COMMENT_SCAN:
@@ -124,7 +115,7 @@ class TicketService:
     def account_audits(self, account_id: str, size: int, *, after: str | None = None,
                        before: str | None = None) -> CursorPage[Audit]:
         """Every audit of the account, newest first; ``after`` goes on to older ones."""
-        older, newer = (_position(c) if c is not None else None for c in (after, before))
+        older, newer = (cursor_position(c) if c is not None else None for c in (after, before))
         found, more = self._store.account_audits(account_id, size, before=older, after=newer)
         if not found:
             return CursorPage([], more, None, None)
@@ -133,7 +124,7 @@ class TicketService:
     # -- writing ---------------------------------------------------------------------------------
     def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> list[Ticket]:
         """Those of the tickets that exist, in the order asked for."""
-        found = self._store.get_many(account_id, [i for i in ticket_ids if _is_id(i)])
+        found = self._store.get_many(account_id, [i for i in ticket_ids if is_id(i)])
         return [found[i] for i in dict.fromkeys(ticket_ids) if i in found]
 
     def reserve_ids(self, account_id: str, count: int) -> range:
@@ -286,7 +277,7 @@ class TicketService:
                 continue  # restored or purged by a concurrent request meanwhile
 
     def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket:
-        deleted = self._store.get_deleted(account_id, ticket_id) if _is_id(ticket_id) else None
+        deleted = self._store.get_deleted(account_id, ticket_id) if is_id(ticket_id) else None
         return found(deleted, f"deleted ticket {ticket_id}")
 
     def purge(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
@@ -312,48 +303,6 @@ class TicketService:
                 raise user_id
             values["requester_id"] = user_id
         return values
-
-
-def find_or_create_user(users: UserStore, account_id: str, email: str, name: str | None, role: Role) -> User:
-    """The account's user with ``email``, created (with ``role``) when there is none."""
-    email = email.strip().lower()
-    return users.find_by_email(account_id, email) or _added(
-        users, _new_user(account_id, users.allocate_id(account_id), email, name, role))
-
-
-def find_or_create_user_ids(users: UserStore, account_id: str, people: Mapping[str, str | None], role: Role
-                            ) -> dict[str, int | DomainError]:
-    """The ids of the account's users with the emails of ``people`` (normalized email -> name),
-    those not found created together (with ``role``); for one that could not be, the error why
-    (a throttle is raised: it refuses none)."""
-    found: dict[str, int | DomainError] = dict(users.ids_by_email(account_id, list(people)))
-    missing = [email for email in people if email not in found]
-    if not missing:
-        return found
-    new = [_new_user(account_id, user_id, email, people[email], role)
-           for email, user_id in zip(missing, users.allocate_ids(account_id, len(missing)))]
-    stored = {user.email for user in users.add_many(new)}
-    for user in new:
-        try:  # those of a write that lost a race, alone (one made meanwhile by another request is found)
-            found[user.email] = (user if user.email in stored else _added(users, user)).id
-        except DomainError as error:
-            if is_throttle(error):
-                raise  # a delay, not this requester's refusal
-            found[user.email] = error
-    return found
-
-
-def _new_user(account_id: str, user_id: int, email: str, name: str | None, role: Role) -> User:
-    return User(account_id=account_id, id=user_id, name=name or email.split("@")[0], email=email, role=role,
-                created_at=clock.now())
-
-
-def _added(users: UserStore, user: User) -> User:
-    """``user`` stored, or the user stored under its email meanwhile."""
-    try:
-        return users.add(user)
-    except StaleWrite:
-        raise Conflict(f"The user {user.email} is being created by another request; try again") from None
 
 
 def _requester_problems(draft: TicketDraft, author: User | None) -> tuple[FieldError, ...]:
@@ -408,86 +357,6 @@ def _fits(ticket: Ticket) -> Ticket:
     return ticket
 
 
-def export_page(read: Callable[..., tuple[list[tuple[str, Any]], bool]], changed: Callable[[Any], datetime], *,
-                start: datetime | None = None, cursor: str | None = None, limit: int = MAX_EXPORT_PAGE,
-                by_second: bool = False) -> ExportPage:
-    """A page of one of Zendesk's incremental exports: records in the order they last changed
-    (``changed``), from ``start`` (that instant included) or after ``cursor`` (a previous page's).
-    ``read(position, limit, inclusive=, max_bytes=, until=)`` is the store's read of them.
-
-    ``by_second`` (the time-based export, which pages on whole seconds): a page then goes on past
-    ``limit`` to the last change of its last record's second, so that the next page can start at
-    the following second; ``whole_second`` says it did. It does not when that second is not over
-    yet (more may change in it) or holds more than a page can."""
-    if cursor is not None:
-        position, inclusive = _position(cursor), False
-    else:
-        position, inclusive = clock.sortable(start), True
-    budget = MAX_EXPORT_BYTES // 2 if by_second else MAX_EXPORT_BYTES  # half kept for the rest of the second
-    found, more = read(position, limit, inclusive=inclusive, max_bytes=budget)
-    whole = False
-    second = int(changed(found[-1][1]).timestamp()) if found else None
-    if by_second and second is not None and second < int(clock.now().timestamp()):
-        whole = True
-        if more:  # more may follow after that second too: at worst, the next page is empty
-            rest, unfinished = read(found[-1][0], _SECOND_MAX, inclusive=False, max_bytes=budget,
-                                    until=clock.sortable(datetime.fromtimestamp(second + 1, UTC)))
-            found += rest
-            whole = not unfinished
-    last = encode_cursor([found[-1][0]]) if found else (cursor or encode_cursor([position]))
-    return ExportPage([t for _, t in found], more, last, whole)
-
-
 def changed_at(ticket: Ticket | DeletedTicket) -> datetime:
     """When a ticket last changed (was deleted, for a deleted one): its place in the exports."""
     return ticket.deleted_at if isinstance(ticket, DeletedTicket) else ticket.updated_at
-
-
-# A store's records in id order, as TicketStore.list_page reads them: ``fetch(limit,
-# exclusive_start, descending=, offset=)`` -> (records, the id to continue after or None at the end).
-IdFetch = Callable[..., tuple[list[Any], int | None]]
-
-
-def offset_by_id(fetch: IdFetch, count: Callable[[], int], page: int, per_page: int, noun: str) -> OffsetPage[Any]:
-    """A page of records by id; only the first MAX_OFFSET_RECORDS can be reached, as in Zendesk."""
-    skip = (page - 1) * per_page
-    if skip >= MAX_OFFSET_RECORDS:
-        raise MalformedRequest(f"Offset pagination is limited to the first {MAX_OFFSET_RECORDS} {noun}; "
-                               "use cursor pagination (page[size]) to go further", kind="pagination",
-                               parameter="page")
-    records, _ = fetch(per_page, None, offset=skip)
-    return OffsetPage(records, page, per_page, count())
-
-
-def cursor_by_id(fetch: IdFetch, size: int, *, after: str | None = None, before: str | None = None) -> CursorPage[Any]:
-    """Records (with an ``id``) by id; ``has_more`` tells whether more lie in the direction of travel."""
-    if before is not None:
-        records, last = fetch(size, cursor_id(before), descending=True)
-        records.reverse()
-    else:
-        records, last = fetch(size, None if after is None else cursor_id(after))
-    if not records:
-        return CursorPage([], last is not None, None, None)
-    return CursorPage(records, last is not None, encode_cursor([records[-1].id]), encode_cursor([records[0].id]))
-
-
-def cursor_id(cursor: str) -> int:
-    key = decode_cursor(cursor)
-    if len(key) != 1 or not _is_id(key[0], minimum=0):
-        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
-    return key[0]
-
-
-def _position(cursor: str) -> str:
-    """The position a cursor of the audits listing or the incremental export holds (opaque)."""
-    key = decode_cursor(cursor)
-    if len(key) != 1 or not isinstance(key[0], str) or len(key[0]) > 64:
-        raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
-    return key[0]
-
-
-
-def _is_id(value: Any, *, minimum: int = 1) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_ID
-
-

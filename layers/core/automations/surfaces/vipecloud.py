@@ -17,7 +17,7 @@ from automations.domain.contacts import GroupKind
 from automations.domain.model import Automation, Trigger
 from automations.errors import DomainError, FieldError, NotFound, TooLarge, Unauthenticated, ValidationFailed
 from automations.inputs import MAX_ID, parse_whole
-from automations.service.contacts import ContactAutomationService, RuleReferences
+from automations.service.contact_automations import ContactAutomationService, RuleReferences
 from automations.surfaces.http import HttpRequest, endpoint as _endpoint, json_response
 
 # VipeCloud's messages, word for word (see docs/vipecloud.md for the ones this product adds).
@@ -312,4 +312,3 @@ def automations_response(service: ContactAutomationService, automations: list[Au
         return json_response(200, [])
     refs = service.references(automations[0].account_id, automations)
     return json_response(200, [automation_json(a, refs[a.id]) for a in automations])
-

@@ -12,7 +12,7 @@ from automations.domain.user import MAX_EXTERNAL_ID, AgentGroup, DeletedUser, Ro
 from automations.errors import FieldError, MalformedRequest, NotFound, TooManyValues, ValidationFailed
 from automations.paging import offset_page
 from automations.service.people import UserService, user_changed_at
-from automations.surfaces import zendesk, zendesk_tickets
+from automations.surfaces import zendesk, zendesk_exports
 from automations.surfaces.http import HttpRequest, json_response
 
 
@@ -127,10 +127,10 @@ def searched(request: HttpRequest, users: UserService) -> list[User]:
 
 def export_response(request: HttpRequest, users: UserService) -> dict[str, Any]:
     """The time-based user export, paged on whole seconds as the tickets' is."""
-    page = users.changed_since(request.account_id, **zendesk_tickets.export_request(request, by_cursor=False))
-    return zendesk_tickets.time_export_response(request, "users", page, user_json, user_changed_at)
+    page = users.changed_since(request.account_id, **zendesk_exports.export_request(request, by_cursor=False))
+    return zendesk_exports.time_export_response(request, "users", page, user_json, user_changed_at)
 
 
 def export_cursor_response(request: HttpRequest, users: UserService) -> dict[str, Any]:
-    page = users.changed_since(request.account_id, **zendesk_tickets.export_request(request, by_cursor=True))
-    return zendesk_tickets.cursor_export_response(request, "users", page, user_json)
+    page = users.changed_since(request.account_id, **zendesk_exports.export_request(request, by_cursor=True))
+    return zendesk_exports.cursor_export_response(request, "users", page, user_json)

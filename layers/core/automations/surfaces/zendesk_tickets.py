@@ -3,10 +3,8 @@ Envelopes, pagination, status codes and error bodies are the Zendesk surface's (
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 from automations import clock
 from automations.clock import iso_z
@@ -19,8 +17,8 @@ from automations.domain.user import User
 from automations.errors import FieldError, MalformedRequest, Problems, TooManyValues
 from automations.inputs import MAX_ID, is_whole
 from automations.paging import offset_page
-from automations.service.tickets import MAX_EXPORT_PAGE, ExportPage, TicketService, changed_at
-from automations.surfaces import zendesk
+from automations.service.tickets import TicketService, changed_at
+from automations.surfaces import zendesk, zendesk_exports
 from automations.surfaces.http import HttpRequest, json_response
 
 
@@ -329,32 +327,6 @@ def tickets_list_response(request: HttpRequest, tickets: list[Ticket]) -> dict[s
 
 
 # -- incremental exports ----------------------------------------------------------------------
-_MAX_UNIX_TIME = 253402300799  # 9999-12-31T23:59:59Z
-
-
-def _whole(request: HttpRequest, name: str, maximum: int) -> int | None:
-    value = request.query.get(name)
-    if value is None or value == "":
-        return None
-    if not value.isdigit() or len(value) > 12 or int(value) > maximum:
-        raise MalformedRequest(f"{name} must be a whole number from 0 to {maximum}", kind="invalid_value",
-                               parameter=name)
-    return int(value)
-
-
-def export_request(request: HttpRequest, *, by_cursor: bool) -> dict[str, Any]:
-    """What an incremental export asks for: ``start`` (``start_time`` in Unix seconds, as an
-    instant) or ``cursor``, and ``limit`` (``per_page``), as the services' ``changed_since`` take
-    them. The time-based export takes a ``cursor`` only from its own ``next_page``."""
-    start = _whole(request, "start_time", _MAX_UNIX_TIME)
-    cursor = request.query.get("cursor")
-    if start is None and not (by_cursor and cursor):
-        raise MalformedRequest("Required parameter missing: start_time", kind="missing", parameter="start_time")
-    per_page = _whole(request, "per_page", 10 ** 6)
-    return {"start": datetime.fromtimestamp(start, UTC) if start is not None else None, "cursor": cursor or None,
-            "limit": min(per_page, MAX_EXPORT_PAGE) if per_page else MAX_EXPORT_PAGE, "by_second": not by_cursor}
-
-
 def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any]:
     changed = {"generated_timestamp": int(changed_at(ticket).timestamp())}
     if isinstance(ticket, DeletedTicket):  # as Zendesk exports them: status "deleted"
@@ -363,43 +335,15 @@ def _export_json(ticket: Ticket | DeletedTicket, base_url: str) -> dict[str, Any
     return {**ticket_json(ticket, base_url), **changed}
 
 
-def time_export_response(request: HttpRequest, name: str, page: ExportPage, render: zendesk.Render,
-                         changed: Callable[[Any], datetime]) -> dict[str, Any]:
-    """A time-based export's page of ``name`` (each rendered by ``render``), paged on the second
-    each record last changed (``changed``), as Zendesk's: a page that holds the whole of its last
-    second ends at the next one (``end_time``, where ``next_page`` starts). One that cannot (that
-    second is not over yet, or holds more than a page can) ends at that second; its ``next_page``
-    also carries the page's cursor, so a client following it goes on without repeats."""
-    rendered = [render(r, request.base_url) for r in page.records]
-    start = request.query.get("start_time")
-    end_time = (int(changed(page.records[-1]).timestamp()) + (1 if page.whole_second else 0) if rendered
-                else int(start) if start else None)
-    others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
-    onward = {"cursor": page.after_cursor} if rendered and page.more and not page.whole_second else {}
-    return json_response(200, {
-        name: rendered, "count": len(rendered), "end_of_stream": not page.more,
-        "next_page": f"{request.base_url}{request.path}?{urlencode({**others, 'start_time': end_time, **onward})}",
-        "end_time": end_time})
-
-
-def cursor_export_response(request: HttpRequest, name: str, page: ExportPage, render: zendesk.Render) -> dict[str, Any]:
-    others = {k: v for k, v in request.query.items() if k not in ("start_time", "cursor")}
-    return json_response(200, {
-        name: [render(r, request.base_url) for r in page.records],
-        "after_url": f"{request.base_url}{request.path}?{urlencode({**others, 'cursor': page.after_cursor})}",
-        "before_url": None, "after_cursor": page.after_cursor, "before_cursor": None,
-        "end_of_stream": not page.more})
-
-
 def export_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
     """The time-based ticket export; each ticket carries ``generated_timestamp``."""
-    page = tickets.changed_since(request.account_id, **export_request(request, by_cursor=False))
-    return time_export_response(request, "tickets", page, _export_json, changed_at)
+    page = tickets.changed_since(request.account_id, **zendesk_exports.export_request(request, by_cursor=False))
+    return zendesk_exports.time_export_response(request, "tickets", page, _export_json, changed_at)
 
 
 def export_cursor_response(request: HttpRequest, tickets: TicketService) -> dict[str, Any]:
-    page = tickets.changed_since(request.account_id, **export_request(request, by_cursor=True))
-    return cursor_export_response(request, "tickets", page, _export_json)
+    page = tickets.changed_since(request.account_id, **zendesk_exports.export_request(request, by_cursor=True))
+    return zendesk_exports.cursor_export_response(request, "tickets", page, _export_json)
 
 
 # -- deleted tickets ---------------------------------------------------------------------------
