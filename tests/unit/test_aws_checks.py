@@ -93,9 +93,9 @@ def test_retry_schedules_are_valid_in_aws(aws):
     run = _run(attempts=2)
     _scheduler(aws).schedule_retry(run)  # the conftest fails the test on any violation
     _scheduler(aws).schedule(run)
-    assert retry_schedule_name(run) == "run_0123456789abcdef01234567-retry2"
+    assert retry_schedule_name(run) == f"run_0123456789abcdef01234567-retry2-{int(WHEN.timestamp())}"
     names = {s["Name"] for s in client("scheduler").list_schedules(GroupName=aws.physical_name("RunScheduleGroup"))["Schedules"]}
-    assert names == {"run_0123456789abcdef01234567", "run_0123456789abcdef01234567-retry2"}
+    assert names == {"run_0123456789abcdef01234567", f"run_0123456789abcdef01234567-retry2-{int(WHEN.timestamp())}"}
 
 
 # --- IAM: the requests a call makes -------------------------------------------------------------------
@@ -179,9 +179,9 @@ def test_removing_a_needed_policy_from_the_expanded_template_is_a_denial(aws):
     assert denials == [
         f"RunExecutorFunction may not call scheduler.CreateSchedule: IAM denies scheduler:CreateSchedule on "
         f"arn:aws:scheduler:us-east-1:123456789012:schedule/{aws.physical_name('RunScheduleGroup')}/"
-        f"run_0123456789abcdef01234567-retry1. Grant scheduler:CreateSchedule on "
+        f"run_0123456789abcdef01234567-retry1-{int(WHEN.timestamp())}. Grant scheduler:CreateSchedule on "
         f"arn:aws:scheduler:us-east-1:123456789012:schedule/{aws.physical_name('RunScheduleGroup')}/"
-        f"run_0123456789abcdef01234567-retry1 to RunExecutorFunction's role in template.yaml (no Allow matches)",
+        f"run_0123456789abcdef01234567-retry1-{int(WHEN.timestamp())} to RunExecutorFunction's role in template.yaml (no Allow matches)",
         f"RunExecutorFunction may not call scheduler.CreateSchedule: IAM denies iam:PassRole on "
         f"{aws.get_att('SchedulerRole', 'Arn')}, iam:PassedToService=scheduler.amazonaws.com. Grant iam:PassRole on "
         f"{aws.get_att('SchedulerRole', 'Arn')} to RunExecutorFunction's role in template.yaml (no Allow matches)",

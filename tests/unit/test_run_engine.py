@@ -1189,6 +1189,46 @@ def test_a_throttled_run_whose_queue_message_is_throttled_goes_on_by_its_own_sch
     assert done.status is RunStatus.SUCCEEDED and len(_mails_to("ann@example.com")) == 1
 
 
+def test_a_retried_run_handed_on_by_a_schedule_of_its_own_never_reuses_its_retry_s_schedule_name(env, monkeypatch):
+    """The run's first attempt fails (a 503 from the bus) and is retried by a one-time schedule;
+    its second is throttled (the bus again) and, SQS throttling the run queue, goes on by a
+    schedule of its own, its attempt given back. That schedule took the retry's name, the attempt
+    count being the same again: the retry's schedule, still there or deleted, holds that name and
+    ClientToken, so Scheduler answered with a conflict or the first request's outcome and made
+    nothing, and the run waited for the hourly re-drive. Each bring-back has its own name."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+    from automations.domain.delivery import TransientDeliveryError
+
+    ann = env.contact()
+    env.launcher.start_manual(env.account, _mail_then_event(env), ann.uuid, data=None, occurrence="r1")
+    events, real_send = env.senders[Channel.EVENT], env.senders[Channel.EVENT].send
+    failures = iter([TransientDeliveryError("503 from the bus")])
+
+    def fails_once(delivery):
+        if (error := next(failures, None)) is not None:
+            raise error
+        return real_send(delivery)
+
+    monkeypatch.setattr(events, "send", fails_once)
+    [retrying] = env.drain()
+    [retry] = env.schedules()
+    assert retrying.history[-1]["event"] == "retrying"
+    env.clock.set(retrying.lease_until + timedelta(seconds=1))
+    queue = config.run_queue_url().rsplit("/", 1)[-1]
+    with Refusal(aws.client("events"), "PutEvents", error_answer("ThrottlingException")) as bus, \
+            Refusal(aws.client("sqs"), "SendMessageBatch", error_answer("RequestThrottled"),
+                    times=100, when=lambda request: queue in str(request.get("body"))):
+        [throttled] = env.fire_due_schedules()
+    assert bus.refused == 1 and throttled.history[-1]["event"] == "throttled"
+    [schedule] = env.schedules()
+    assert schedule["Name"] != retry["Name"]
+    env.clock.set(throttled.lease_until + timedelta(seconds=1))
+    [done] = env.fire_due_schedules()
+    assert done.status is RunStatus.SUCCEEDED and len(_mails_to(ann.email)) == 1
+
+
 def test_a_held_run_whose_schedule_is_throttled_is_handed_on_by_the_redelivery_and_goes_at_the_opening(env):
     """A throttle delays a run due at 16:59:58 past its window's 17:00 close; its next attempt
     holds it to tomorrow's 09:00 opening, but Scheduler throttles the held run's schedule. The
