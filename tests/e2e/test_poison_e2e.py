@@ -7,7 +7,6 @@ import base64
 import dataclasses
 import json
 import time
-from datetime import timedelta
 
 import boto3
 import pytest

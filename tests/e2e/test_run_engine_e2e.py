@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import base64
 import threading
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import boto3
 import pytest
-
-from automations import config
 
 pytestmark = pytest.mark.e2e
 

@@ -21,7 +21,6 @@ def auth_header(account):
 @pytest.fixture
 def account(local_runtime):
     account = local_runtime.create_account("HTTP Co")
-    session = local_runtime.http
     headers = {"Authorization": auth_header(account)}
 
     def call(method, path, **kwargs):

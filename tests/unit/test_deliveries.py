@@ -2,7 +2,6 @@
 import hashlib
 import hmac
 import http.server
-import json
 import socket
 import ssl
 import threading

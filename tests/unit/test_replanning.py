@@ -4,7 +4,6 @@ a change re-plans the runs it touches (also earlier); a changed delay, a changed
 or date-field rule leave runs already made where they are. Moves are conditional writes: a
 re-plan racing the executor, another re-plan or its own redelivery never sends twice or loses
 the run. Over moto, through the services; pure properties over the whole tz database."""
-import functools
 import json
 import threading
 from datetime import UTC, date, datetime, timedelta

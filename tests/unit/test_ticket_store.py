@@ -144,7 +144,7 @@ class TestWrites:
         assert [a.id % 1_000_000 for a in store.list_audits(ACCOUNT, ticket.id)] == [1, 2, 3, 4]
 
     def test_delete_is_guarded_by_version_and_counted(self, store):
-        first, second, third = add(store), add(store), add(store)
+        _, second, _ = add(store), add(store), add(store)
         assert store.count(ACCOUNT) == 3
         with pytest.raises(StaleWrite):
             store.delete(replace(second, version=7))
