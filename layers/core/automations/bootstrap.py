@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from automations import config
@@ -192,10 +191,8 @@ class Services:
 
             self._run_queue.expand_later([ContactReplan(change.account_id, change.contact_uuid)])
 
-        # The ingestion and the run queue are wired at a contact's first change: reads never need them.
-        announce = SimpleNamespace(contact_changed=lambda change: self.event_ingestion.contact_changed(change))
-        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields, announce,
-                              zone_changed=replan)
+        return ContactService(DynamoContactStore(self._db, self._table), self.custom_fields,
+                              lambda: self.event_ingestion, zone_changed=replan)
 
     @functools.cached_property
     def event_ingestion(self):

@@ -181,11 +181,12 @@ def _template_values(values: dict[str, Any]) -> dict[str, Any]:
 
 # -- contacts ------------------------------------------------------------------------------------
 class ContactService:
-    def __init__(self, store: ContactStore, fields: CustomFieldService, changes: ContactChanges | None = None,
+    def __init__(self, store: ContactStore, fields: CustomFieldService,
+                 changes: Callable[[], ContactChanges] | None = None,
                  zone_changed: Callable[[contact_events.ContactEvent], None] | None = None) -> None:
         self._store = store
         self._fields = fields
-        self._changes = changes
+        self._changes = changes  # built at the first change: reads never need the ingestion
         # A change of the contact's zone, once stored: its waiting runs are re-planned (if this is
         # lost, the run engine's hourly check finds the change in the contact event log).
         self._zone_changed = zone_changed
@@ -254,7 +255,7 @@ class ContactService:
         if self._changes is None:
             return
         try:
-            self._changes.contact_changed(change)
+            self._changes().contact_changed(change)
         except Exception:  # the change and its event are saved; the hourly check starts its runs
             _log.exception("contact event %s not announced", change.id)
 
