@@ -4,6 +4,7 @@ encrypted queue or topic can use its key. Each must be able to fail."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import boto3
@@ -92,10 +93,12 @@ def test_lengths_values_and_enums_nested_in_lists_and_maps():
 def test_retry_schedules_are_valid_in_aws(aws):
     run = _run(attempts=2)
     _scheduler(aws).schedule_retry(run)  # the conftest fails the test on any violation
+    _scheduler(aws).schedule_retry(replace(run, moves=123, attempts=5))  # the longest name a run's retry has
     _scheduler(aws).schedule(run)
     assert retry_schedule_name(run) == f"run_0123456789abcdef01234567-retry2-{int(WHEN.timestamp())}"
     names = {s["Name"] for s in client("scheduler").list_schedules(GroupName=aws.physical_name("RunScheduleGroup"))["Schedules"]}
-    assert names == {"run_0123456789abcdef01234567", f"run_0123456789abcdef01234567-retry2-{int(WHEN.timestamp())}"}
+    assert names == {"run_0123456789abcdef01234567", f"run_0123456789abcdef01234567-retry2-{int(WHEN.timestamp())}",
+                     f"run_0123456789abcdef01234567-moved123-retry5-{int(WHEN.timestamp())}"}
 
 
 # --- IAM: the requests a call makes -------------------------------------------------------------------

@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from automations.adapters import migration_state
 from automations.adapters.records import READ_ERRORS, read_all
@@ -46,7 +46,6 @@ _TICKET_IDS = "COUNTER#TICKETS"
 # counter so that allocating an id never collides with another request's transaction.
 _TICKET_COUNT = "COUNT#TICKETS"
 _DELETED_COUNT = "COUNT#DELETED_TICKETS"
-T = TypeVar("T")
 _DATA = {"ProjectionExpression": "#d, version", "ExpressionAttributeNames": {"#d": "data"}}
 TAGS_COUNTED = "tags_counted"  # on a live ticket's item: its tags are in the counters
 

@@ -33,8 +33,8 @@ def run_schedule_name(run: Run) -> str:
 def retry_schedule_name(run: Run) -> str:
     """The attempt and the lease's end (Unix seconds): a run a throttle hands on by a schedule has
     its attempt given back, and must not take an earlier retry's name, which is also the
-    ClientToken (whose pattern, [a-zA-Z0-9-_]+, is narrower than a name's: no "."); at most 56
-    characters."""
+    ClientToken (whose pattern, [a-zA-Z0-9-_]+, is narrower than a name's: no "."); 53 characters
+    and one more for each further digit of a moved run's move count, within Scheduler's 64."""
     return f"{run_schedule_name(run)}-retry{run.attempts}-{int(run.lease_until.timestamp())}"
 
 

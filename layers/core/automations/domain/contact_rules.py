@@ -1,7 +1,7 @@
 """Contact automations: what fires them (a contact joins a list or a community, a recurring
 schedule, a date held in a contact's custom field), when (delay, send window) and what they do
 (send a template, start a series, set a custom field, cancel scheduled sends). Pure: the checks
-that need the account's records (does list 12 exist?) are in service/contacts.py.
+that need the account's records (does list 12 exist?) are in service/contact_automations.py.
 
 An automation's ``trigger_config`` holds the rule's schedule and source, one JSON shape for every
 contact trigger (every key always present, so identical rules have identical fingerprints):

@@ -151,7 +151,7 @@ class AgentGroupService(NumberedService[AgentGroup]):
 # -- users ------------------------------------------------------------------------------------------
 class UserService:
     """The account's users: agents (who can be assigned tickets and join groups) and end-users
-    (requesters). Tickets also create users, found or created by email (service/tickets.py).
+    (requesters). Tickets also create users, found or created by email (``find_or_create_user``).
 
     Writable: ``name`` (required), ``email`` (optional: an end-user may have only a name),
     ``role`` and ``external_id``; an email and an external id each belong to one user of the

@@ -12,7 +12,7 @@ from automations.errors import MalformedRequest
 from automations.inputs import MAX_ID
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 
-MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of tickets after 100 pages of 100
+MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of records after 100 pages of 100
 MAX_EXPORT_PAGE = 1000  # Zendesk's incremental export page
 MAX_EXPORT_BYTES = 4 * 1024 * 1024  # a page stays well inside Lambda's 6 MB response
 _SECOND_MAX = 100_000  # changes of one second a time-based export page may hold (its bytes bind first)
@@ -23,7 +23,7 @@ class ExportPage:
     records: list[Any]  # tickets or users (deleted ones too), in the order they last changed
     more: bool
     after_cursor: str  # where the next page starts (this one's start again when it is empty)
-    whole_second: bool = False  # the page holds every change of its last ticket's second
+    whole_second: bool = False  # the page holds every change of its last record's second
 
 
 def export_page(read: Callable[..., tuple[list[tuple[str, Any]], bool]], changed: Callable[[Any], datetime], *,

@@ -2,7 +2,7 @@
 request fields, response shapes, messages and the order it checks things in, translated to and
 from the engine's contact rules (domain/contact_rules.py). No business rules here: what a valid
 rule is, and which records it may point at, is decided in the domain and in
-service/contacts.py; this module picks VipeCloud's words, and reads a body into a draft whose
+service/contact_automations.py; this module picks VipeCloud's words, and reads a body into a draft whose
 parts the service checks in VipeCloud's order."""
 from __future__ import annotations
 
