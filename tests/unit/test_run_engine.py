@@ -1163,6 +1163,17 @@ def test_a_run_whose_retry_schedule_is_throttled_is_retried_through_the_run_queu
     assert len(env.sent()) == 1 and sends == [f"{run.id}.1.0", f"{run.id}.1.0", f"{run.id}.succeeded"]
 
 
+def _run_queue_throttled():
+    """SQS throttles every send to the run queue, past botocore's retries (the other queues go on)."""
+    from support import Refusal, error_answer
+
+    from automations.adapters import aws
+
+    queue = config.run_queue_url().rsplit("/", 1)[-1]
+    return Refusal(aws.client("sqs"), "SendMessageBatch", error_answer("RequestThrottled"), times=100,
+                   when=lambda request: queue in str(request.get("body")))
+
+
 def test_a_throttled_run_whose_queue_message_is_throttled_goes_on_by_its_own_schedule(env):
     """SES throttles the run's mail, so the run is delayed through the run queue; then SQS
     throttles that message past every retry. The run, written as leased for its wait, would be
@@ -1174,10 +1185,8 @@ def test_a_throttled_run_whose_queue_message_is_throttled_goes_on_by_its_own_sch
 
     automation, ann = _manual(env), env.contact()
     run = env.launcher.start_manual(env.account, automation, ann.uuid, data=None, occurrence="r1")
-    queue = config.run_queue_url().rsplit("/", 1)[-1]
     with Refusal(aws.client("sesv2"), "SendEmail", error_answer("TooManyRequestsException")) as ses, \
-            Refusal(aws.client("sqs"), "SendMessageBatch", error_answer("RequestThrottled"),
-                    times=100, when=lambda request: queue in str(request.get("body"))):
+            _run_queue_throttled():
         [delayed] = env.drain()
     assert ses.refused == 1 and delayed.history[-1]["event"] == "throttled"
     [schedule] = env.schedules()
@@ -1216,10 +1225,8 @@ def test_a_retried_run_handed_on_by_a_schedule_of_its_own_never_reuses_its_retry
     [retry] = env.schedules()
     assert retrying.history[-1]["event"] == "retrying"
     env.clock.set(retrying.lease_until + timedelta(seconds=1))
-    queue = config.run_queue_url().rsplit("/", 1)[-1]
     with Refusal(aws.client("events"), "PutEvents", error_answer("ThrottlingException")) as bus, \
-            Refusal(aws.client("sqs"), "SendMessageBatch", error_answer("RequestThrottled"),
-                    times=100, when=lambda request: queue in str(request.get("body"))):
+            _run_queue_throttled():
         [throttled] = env.fire_due_schedules()
     assert bus.refused == 1 and throttled.history[-1]["event"] == "throttled"
     [schedule] = env.schedules()
