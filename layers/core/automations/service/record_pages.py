@@ -9,7 +9,7 @@ from typing import Any
 
 from automations import clock
 from automations.errors import MalformedRequest
-from automations.inputs import MAX_ID
+from automations.inputs import MAX_ID, is_whole
 from automations.paging import CursorPage, OffsetPage, decode_cursor, encode_cursor
 
 MAX_OFFSET_RECORDS = 10_000  # Zendesk stops offset pagination of records after 100 pages of 100
@@ -86,7 +86,7 @@ def cursor_by_id(fetch: IdFetch, size: int, *, after: str | None = None, before:
 
 def cursor_id(cursor: str) -> int:
     key = decode_cursor(cursor)
-    if len(key) != 1 or not is_id(key[0], minimum=0):
+    if len(key) != 1 or not is_whole(key[0], MAX_ID):
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key[0]
 
@@ -97,8 +97,3 @@ def cursor_position(cursor: str) -> str:
     if len(key) != 1 or not isinstance(key[0], str) or len(key[0]) > 64:
         raise MalformedRequest("the pagination cursor is not valid", kind="pagination")
     return key[0]
-
-
-
-def is_id(value: Any, *, minimum: int = 1) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and minimum <= value <= MAX_ID

@@ -25,9 +25,10 @@ from automations.domain.user import Role, User
 from automations.errors import (Conflict, DomainError, FieldError, MalformedRequest, NotFound, ValidationFailed, found,
                                 is_throttle)
 from automations.paging import CursorPage, OffsetPage, encode_cursor
+from automations.inputs import MAX_ID, is_whole
 from automations.service.people import find_or_create_user, find_or_create_user_ids
 from automations.service.record_pages import (
-    MAX_EXPORT_PAGE, MAX_OFFSET_RECORDS, ExportPage, cursor_by_id, cursor_position, export_page, is_id, offset_by_id,
+    MAX_EXPORT_PAGE, MAX_OFFSET_RECORDS, ExportPage, cursor_by_id, cursor_position, export_page, offset_by_id,
 )
 from automations.store_refusals import MAX_TRANSACTION_ITEMS, StaleWrite
 
@@ -124,7 +125,7 @@ class TicketService:
     # -- writing ---------------------------------------------------------------------------------
     def get_many(self, account_id: str, ticket_ids: Sequence[int]) -> list[Ticket]:
         """Those of the tickets that exist, in the order asked for."""
-        found = self._store.get_many(account_id, [i for i in ticket_ids if is_id(i)])
+        found = self._store.get_many(account_id, [i for i in ticket_ids if is_whole(i, MAX_ID, 1)])
         return [found[i] for i in dict.fromkeys(ticket_ids) if i in found]
 
     def reserve_ids(self, account_id: str, count: int) -> range:
@@ -277,7 +278,7 @@ class TicketService:
                 continue  # restored or purged by a concurrent request meanwhile
 
     def get_deleted(self, account_id: str, ticket_id: int) -> DeletedTicket:
-        deleted = self._store.get_deleted(account_id, ticket_id) if is_id(ticket_id) else None
+        deleted = self._store.get_deleted(account_id, ticket_id) if is_whole(ticket_id, MAX_ID, 1) else None
         return found(deleted, f"deleted ticket {ticket_id}")
 
     def purge(self, account_id: str, ticket_id: int, *, also: Sequence[Any] = ()) -> None:
