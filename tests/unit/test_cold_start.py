@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,14 +21,18 @@ NOT_AT_IMPORT = ["asyncio", "aws_lambda_powertools.event_handler.appsync",
                  "aws_lambda_powertools.utilities.data_classes.code_pipeline_job_event"]
 
 
+def fresh_python(code: str, **options) -> Any:
+    """What ``code``, run in a fresh interpreter, printed last, as JSON."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, **options)
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 def cold_import(function: str, probe: str) -> dict:
     """Import functions/<function>/app.py in a fresh interpreter, as Lambda does; ``probe`` is an
     expression evaluated afterwards, its value returned."""
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'functions' / function)!r}); import app; "
             f"print(json.dumps({probe}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                          cwd=ROOT / "functions" / function)
-    return json.loads(done.stdout.splitlines()[-1])
+    return fresh_python(code, cwd=ROOT / "functions" / function)
 
 
 def after_a_first_invocation(probe: str) -> object:
@@ -39,8 +44,7 @@ def after_a_first_invocation(probe: str) -> object:
     environment = {**os.environ, "LAMBDA_TASK_ROOT": str(ROOT), "AWS_LAMBDA_FUNCTION_NAME": "probe",
                    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
                    "POWERTOOLS_TRACE_DISABLED": "false", "AWS_XRAY_CONTEXT_MISSING": "IGNORE_ERROR"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
-    return json.loads(done.stdout.splitlines()[-1])
+    return fresh_python(code, env=environment)
 
 
 def _handler_files() -> dict[str, Path]:
@@ -125,8 +129,7 @@ def test_the_ports_load_no_domain_module():
     annotations, every function loaded all 15 domain modules (each dataclass costs its cold start
     about half a millisecond of CPU: 20-30 ms in all)."""
     code = "import json, sys, automations.ports; print(json.dumps(sorted(m for m in sys.modules if 'domain' in m)))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) == []
+    assert fresh_python(code) == []
 
 
 def test_no_service_nor_adapter_makes_the_ports_protocols():
@@ -137,8 +140,7 @@ def test_no_service_nor_adapter_makes_the_ports_protocols():
             "[importlib.import_module(f'{package.__name__}.{module.name}') "
             " for package in (automations.service, automations.adapters) for module in pkgutil.iter_modules(package.__path__)]; "
             "print(json.dumps('automations.ports' in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) is False
+    assert fresh_python(code) is False
 
 
 def test_the_users_and_groups_storage_loads_nothing_of_the_contacts():
@@ -147,8 +149,7 @@ def test_the_users_and_groups_storage_loads_nothing_of_the_contacts():
     the contacts' domain and event log modules (about 8 ms of CPU) at its first request."""
     code = ("import json, sys, automations.adapters.dynamo_people; "
             "print(json.dumps(sorted(m for m in sys.modules if 'contact' in m)))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(done.stdout) == []
+    assert fresh_python(code) == []
 
 
 @pytest.mark.parametrize("function", ["zendesk_show_ticket", "zendesk_list_groups", "zendesk_show_user"])
@@ -172,8 +173,7 @@ def services_loaded(*wired: str) -> list[str]:
             f"[getattr(services(), name) for name in {list(wired)!r}]; "
             "print(json.dumps(sorted(m for m in sys.modules if m.startswith('automations'))))")
     environment = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "TABLE_NAME": "probe"}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=environment)
-    return json.loads(done.stdout.splitlines()[-1])
+    return fresh_python(code, env=environment)
 
 
 RULE_MODULES = ("automations.service.automations", "automations.domain.contact_rules", "automations.domain.event_rules",
@@ -236,8 +236,7 @@ def test_powertools_packages_set_up_lazily_give_every_name_they_gave(package):
         code = (f"import importlib, json, sys; {setup}; package = importlib.import_module({package!r}); "
                 "print(json.dumps({name: f'{getattr(package, name).__module__}.{getattr(package, name).__qualname__}' "
                 "for name in package.__all__}))")
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        return json.loads(done.stdout)
+        return fresh_python(code)
 
     whole = names("pass")
     assert len(whole) > 10 and names("import automations.surfaces") == whole
